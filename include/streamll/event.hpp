@@ -1,0 +1,163 @@
+#pragma once
+// The event model. An Event is captured on the application thread with the least work that
+// keeps it faithful: the wall clock, 128 random bits for its id, a shared pointer to the
+// span's context and the payload. Formatting the id and timestamp and writing JSON happen
+// later, on whichever thread serializes (a sink's own thread).
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "streamll/detail/random.hpp"
+#include "streamll/errors.hpp"
+#include "streamll/fields.hpp"
+
+namespace streamll {
+
+using Clock = std::chrono::system_clock;
+using Timestamp = Clock::time_point;
+
+enum class EventType : std::uint8_t { start, end, token, llm_call, error, custom };
+
+/// "start", "end", "token", "llm_call", "error"; "custom" for EventType::custom.
+constexpr std::string_view to_string(EventType type) noexcept {
+  switch (type) {
+    case EventType::start: return "start";
+    case EventType::end: return "end";
+    case EventType::token: return "token";
+    case EventType::llm_call: return "llm_call";
+    case EventType::error: return "error";
+    case EventType::custom: return "custom";
+  }
+  return "custom";
+}
+
+/// The built-in type named `name`, or EventType::custom for any other name.
+constexpr EventType event_type_from_name(std::string_view name) noexcept {
+  for (auto t : {EventType::start, EventType::end, EventType::token, EventType::llm_call,
+                 EventType::error}) {
+    if (to_string(t) == name) return t;
+  }
+  return EventType::custom;
+}
+
+/// Custom type names: 1 to 64 printable ASCII characters (0x21..0x7e; no spaces, so that they
+/// stay usable as stream fields and CLI filters).
+constexpr std::size_t max_event_type_length = 64;
+constexpr bool is_valid_event_type_name(std::string_view name) noexcept {
+  if (name.empty() || name.size() > max_event_type_length) return false;
+  for (char c : name) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+/// Throws InvalidEventType naming the problem.
+void validate_event_type_name(std::string_view name);
+
+/// A UUID version 4. Its bits are drawn when the event is captured (two steps of a per-thread
+/// PRNG, a few nanoseconds) so that every sink and every retry carries the same id; the
+/// 36-character text form is produced only when serialized.
+struct EventId {
+  std::uint64_t high = 0;
+  std::uint64_t low = 0;
+
+  static EventId generate() noexcept {
+    EventId id{detail::random_u64(), detail::random_u64()};
+    id.high = (id.high & ~0xF000ULL) | 0x4000ULL;                  // version 4
+    id.low = (id.low & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;  // RFC 4122 variant
+    return id;
+  }
+  bool is_nil() const noexcept { return high == 0 && low == 0; }
+  /// Canonical lowercase form, 8-4-4-4-12 hex digits.
+  std::string to_string() const;
+  /// Parses the canonical form (either case); false on anything else.
+  static bool parse(std::string_view text, EventId& out) noexcept;
+
+  bool operator==(const EventId& o) const noexcept { return high == o.high && low == o.low; }
+  bool operator!=(const EventId& o) const noexcept { return !(*this == o); }
+};
+
+/// What the events of one span share: created once per span, shared by pointer.
+struct EventContext {
+  std::string execution_id;
+  std::string span_id;
+  std::string parent_span_id;  // empty for a root span
+  std::string operation;
+  std::string module_name;     // empty unless the user gave one
+  Tags tags;
+};
+
+/// Sixteen lowercase hex digits of fresh random bits: span ids and execution ids.
+std::string new_span_id();
+/// "exec_" followed by sixteen hex digits.
+std::string new_execution_id();
+
+struct Event {
+  EventType type = EventType::custom;
+  std::string custom_type;  // the name when type == custom
+  Timestamp timestamp{};
+  EventId id{};
+  std::shared_ptr<const EventContext> context;  // may be null: all context fields empty
+  Fields data;
+
+  /// Captures the clock and a fresh id. `custom_name` must already be valid.
+  static Event capture(EventType type, std::shared_ptr<const EventContext> context,
+                       Fields data = {}, std::string_view custom_name = {}) {
+    Event e;
+    e.type = type;
+    if (type == EventType::custom) e.custom_type = custom_name;
+    e.timestamp = Clock::now();
+    e.id = EventId::generate();
+    e.context = std::move(context);
+    e.data = std::move(data);
+    return e;
+  }
+
+  /// The wire name: a built-in name or the custom name.
+  std::string_view type_name() const noexcept {
+    return type == EventType::custom ? std::string_view(custom_type) : to_string(type);
+  }
+  const std::string& execution_id() const noexcept { return context_or_empty().execution_id; }
+  const std::string& span_id() const noexcept { return context_or_empty().span_id; }
+  const std::string& parent_span_id() const noexcept { return context_or_empty().parent_span_id; }
+  const std::string& operation() const noexcept { return context_or_empty().operation; }
+  const std::string& module_name() const noexcept { return context_or_empty().module_name; }
+  const Tags& tags() const noexcept { return context_or_empty().tags; }
+  /// The tag's value, or nullptr.
+  const std::string* tag(std::string_view key) const noexcept {
+    for (const auto& [k, v] : tags()) {
+      if (k == key) return &v;
+    }
+    return nullptr;
+  }
+
+ private:
+  const EventContext& context_or_empty() const noexcept {
+    static const EventContext empty;
+    return context ? *context : empty;
+  }
+};
+
+/// RFC 3339 UTC with microseconds: 2024-01-15T16:30:45.123456Z.
+std::string format_timestamp(Timestamp t);
+/// Parses what format_timestamp writes (fraction of 0 to 9 digits, `Z` or `+00:00`).
+bool parse_timestamp(std::string_view text, Timestamp& out) noexcept;
+
+/// Appends the event's compact JSON (the guide's schema) to `out`. Never throws and never
+/// writes invalid JSON: invalid UTF-8 becomes U+FFFD, NaN and infinities become null, and raw
+/// JSON fragments that do not parse are written as strings. Returns false only when memory ran
+/// out, in which case `out` is restored to its previous length.
+bool append_json(const Event& event, std::string& out) noexcept;
+/// The event's compact JSON; empty only when memory ran out.
+std::string to_json(const Event& event) noexcept;
+
+/// Parses an event written by to_json (or by another streamll). Fields other than
+/// `event_type` may be missing and take their empty defaults; an unknown event type becomes a
+/// custom event. Returns false with a reason in `error` when the text is not a JSON object or
+/// a known field has the wrong JSON type.
+bool parse_event_json(std::string_view json, Event& out, std::string* error = nullptr) noexcept;
+
+}  // namespace streamll

@@ -1,0 +1,163 @@
+#pragma once
+// Event payloads: a small ordered key/value list instead of a JSON document, so that
+// building one on the application thread is a single allocation and no formatting.
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace streamll {
+
+/// JSON text the user already has (a list of documents, a nested object). It is written into
+/// the event verbatim when it parses as JSON, and as a string when it does not, so a bad
+/// fragment can never corrupt the surrounding event.
+struct RawJson {
+  std::string text;
+  bool operator==(const RawJson& other) const { return text == other.text; }
+};
+
+/// One data value: null, bool, integer, floating point, string or raw JSON.
+/// Integers of every width are stored as int64 (unsigned values above INT64_MAX saturate);
+/// string literals become strings, never bools.
+class Value {
+ public:
+  using Storage = std::variant<std::monostate, bool, std::int64_t, double, std::string, RawJson>;
+
+  Value() noexcept = default;
+  Value(std::nullptr_t) noexcept {}
+  Value(bool b) noexcept : v_(b) {}
+  template <typename T,
+            std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>, int> = 0>
+  Value(T i) noexcept : v_(to_int64(i)) {}
+  template <typename T, std::enable_if_t<std::is_floating_point_v<T>, int> = 0>
+  Value(T d) noexcept : v_(static_cast<double>(d)) {}
+  Value(const char* s) : v_(std::string(s ? s : "")) {}
+  Value(std::string s) noexcept : v_(std::move(s)) {}
+  Value(std::string_view s) : v_(std::string(s)) {}
+  Value(RawJson j) noexcept : v_(std::move(j)) {}
+
+  bool is_null() const noexcept { return std::holds_alternative<std::monostate>(v_); }
+  bool is_bool() const noexcept { return std::holds_alternative<bool>(v_); }
+  bool is_int() const noexcept { return std::holds_alternative<std::int64_t>(v_); }
+  bool is_double() const noexcept { return std::holds_alternative<double>(v_); }
+  bool is_number() const noexcept { return is_int() || is_double(); }
+  bool is_string() const noexcept { return std::holds_alternative<std::string>(v_); }
+  bool is_raw_json() const noexcept { return std::holds_alternative<RawJson>(v_); }
+
+  /// Typed reads; a value of another type gives `fallback` (no exceptions).
+  bool as_bool(bool fallback = false) const noexcept {
+    auto p = std::get_if<bool>(&v_);
+    return p ? *p : fallback;
+  }
+  std::int64_t as_int(std::int64_t fallback = 0) const noexcept {
+    if (auto p = std::get_if<std::int64_t>(&v_)) return *p;
+    if (auto d = std::get_if<double>(&v_)) {
+      if (*d == *d && *d >= -9.2e18 && *d <= 9.2e18) return static_cast<std::int64_t>(*d);
+    }
+    return fallback;
+  }
+  double as_double(double fallback = 0.0) const noexcept {
+    if (auto d = std::get_if<double>(&v_)) return *d;
+    if (auto p = std::get_if<std::int64_t>(&v_)) return static_cast<double>(*p);
+    return fallback;
+  }
+  /// The string, or the raw JSON text; empty for other types.
+  const std::string& as_string() const noexcept {
+    static const std::string empty;
+    if (auto s = std::get_if<std::string>(&v_)) return *s;
+    if (auto j = std::get_if<RawJson>(&v_)) return j->text;
+    return empty;
+  }
+
+  const Storage& storage() const noexcept { return v_; }
+  bool operator==(const Value& other) const { return v_ == other.v_; }
+  bool operator!=(const Value& other) const { return !(*this == other); }
+
+ private:
+  template <typename T>
+  static constexpr std::int64_t to_int64(T i) noexcept {
+    if constexpr (std::is_unsigned_v<T> && sizeof(T) >= sizeof(std::int64_t)) {
+      return i > static_cast<T>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(i);
+    } else {
+      return static_cast<std::int64_t>(i);
+    }
+  }
+
+  Storage v_;
+};
+
+struct Field {
+  std::string key;
+  Value value;
+  bool operator==(const Field& other) const { return key == other.key && value == other.value; }
+};
+
+/// An ordered list of unique keys. Small by design (a handful of keys per event): lookups are
+/// linear, which beats hashing at this size and keeps the order the user wrote.
+class Fields {
+ public:
+  Fields() = default;
+  Fields(std::initializer_list<Field> fields) {
+    items_.reserve(fields.size());
+    for (const auto& f : fields) set(f.key, f.value);
+  }
+
+  /// Adds or replaces `key`.
+  void set(std::string_view key, Value value) {
+    for (auto& f : items_) {
+      if (f.key == key) {
+        f.value = std::move(value);
+        return;
+      }
+    }
+    items_.push_back(Field{std::string(key), std::move(value)});
+  }
+  /// Appends without looking for an existing key: for code that knows the key is new.
+  void append_new(std::string key, Value value) {
+    items_.push_back(Field{std::move(key), std::move(value)});
+  }
+  void reserve(std::size_t n) { items_.reserve(n); }
+
+  /// The value for `key`, or nullptr.
+  const Value* find(std::string_view key) const noexcept {
+    for (const auto& f : items_) {
+      if (f.key == key) return &f.value;
+    }
+    return nullptr;
+  }
+  bool contains(std::string_view key) const noexcept { return find(key) != nullptr; }
+  /// The value for `key`, or a null value.
+  const Value& operator[](std::string_view key) const noexcept {
+    static const Value null_value;
+    const Value* v = find(key);
+    return v ? *v : null_value;
+  }
+  bool erase(std::string_view key) {
+    for (auto it = items_.begin(); it != items_.end(); ++it) {
+      if (it->key == key) {
+        items_.erase(it);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  std::size_t size() const noexcept { return items_.size(); }
+  bool empty() const noexcept { return items_.empty(); }
+  auto begin() const noexcept { return items_.begin(); }
+  auto end() const noexcept { return items_.end(); }
+  bool operator==(const Fields& other) const { return items_ == other.items_; }
+
+ private:
+  std::vector<Field> items_;
+};
+
+/// Tags: string to string, ordered, unique keys.
+using Tags = std::vector<std::pair<std::string, std::string>>;
+
+}  // namespace streamll

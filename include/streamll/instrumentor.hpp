@@ -1,0 +1,136 @@
+#pragma once
+// The Instrumentor fans events out to its sinks. Its sink list is fixed at construction, so
+// emitting takes no lock: each event costs one virtual call per sink.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "streamll/errors.hpp"
+#include "streamll/event.hpp"
+#include "streamll/sink.hpp"
+
+namespace streamll {
+
+struct InstrumentorOptions {
+  /// Where events go; an instrumentor without sinks drops everything at almost no cost.
+  std::vector<SinkPtr> sinks;
+  /// Put on every event of every span, e.g. {"environment", "production"}; span tags with the
+  /// same key win.
+  Tags tags;
+  /// Default `module_name` for spans that do not name one.
+  std::string module_name;
+};
+
+namespace detail {
+// Out of line (src/diagnostics.cpp) so that this header does not pull in spdlog.
+void report_sink_exception(const Sink& sink, const char* what) noexcept;
+}  // namespace detail
+
+class Instrumentor {
+ public:
+  Instrumentor() = default;
+  explicit Instrumentor(InstrumentorOptions options)
+      : sinks_(std::move(options.sinks)),
+        root_(std::make_shared<EventContext>(
+            EventContext{{}, {}, {}, {}, std::move(options.module_name), std::move(options.tags)})) {
+    sinks_.erase(std::remove(sinks_.begin(), sinks_.end(), nullptr), sinks_.end());
+  }
+  Instrumentor(const Instrumentor&) = delete;
+  Instrumentor& operator=(const Instrumentor&) = delete;
+
+  /// Hands `event` to every sink, in order. Never throws, except BufferOverflowError from a
+  /// sink using the `raise_error` overflow strategy, rethrown after all sinks had the event.
+  /// Any other exception from a sink is caught, counted in sink_failures() and logged
+  /// (rate-limited) through the spdlog logger "streamll". Thread-safe.
+  void emit(Event&& event) {
+    const std::size_t n = sinks_.size();
+    if (n == 0) return;
+    bool overflowed = false;
+    std::string overflow_message;
+    for (std::size_t i = 0; i < n; ++i) {
+      Sink& sink = *sinks_[i];
+      try {
+        if (i + 1 == n) {
+          sink.handle_owned(std::move(event));
+        } else {
+          sink.handle(event);
+        }
+      } catch (const BufferOverflowError& e) {
+        overflowed = true;
+        overflow_message = e.what();
+      } catch (const std::exception& e) {
+        sink_failures_.fetch_add(1, std::memory_order_relaxed);
+        detail::report_sink_exception(sink, e.what());
+      } catch (...) {
+        sink_failures_.fetch_add(1, std::memory_order_relaxed);
+        detail::report_sink_exception(sink, "non-standard exception");
+      }
+    }
+    if (overflowed) throw BufferOverflowError(overflow_message);
+  }
+
+  /// Flushes every sink within one shared deadline. True when every sink said it was done.
+  bool flush(std::chrono::milliseconds timeout = std::chrono::seconds(5)) noexcept {
+    return for_each_sink_until(timeout, [](Sink& s, std::chrono::milliseconds left) {
+      return s.flush(left);
+    });
+  }
+  /// Shuts every sink down within one shared deadline.
+  bool shutdown(std::chrono::milliseconds timeout = std::chrono::seconds(5)) noexcept {
+    return for_each_sink_until(timeout, [](Sink& s, std::chrono::milliseconds left) {
+      return s.shutdown(left);
+    });
+  }
+
+  const std::vector<SinkPtr>& sinks() const noexcept { return sinks_; }
+  const Tags& tags() const noexcept { return root_->tags; }
+  const std::string& module_name() const noexcept { return root_->module_name; }
+  /// The context of events emitted outside any span: default tags and module name only.
+  const std::shared_ptr<const EventContext>& root_context() const noexcept { return root_; }
+  /// Exceptions caught from sinks (BufferOverflowError excluded: it reaches the caller).
+  std::uint64_t sink_failures() const noexcept {
+    return sink_failures_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  template <typename Fn>
+  bool for_each_sink_until(std::chrono::milliseconds timeout, Fn fn) noexcept {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    bool all = true;
+    for (const auto& sink : sinks_) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() < 0) left = std::chrono::milliseconds(0);
+      try {
+        all = fn(*sink, left) && all;
+      } catch (const std::exception& e) {
+        all = false;
+        sink_failures_.fetch_add(1, std::memory_order_relaxed);
+        detail::report_sink_exception(*sink, e.what());
+      } catch (...) {
+        all = false;
+        sink_failures_.fetch_add(1, std::memory_order_relaxed);
+        detail::report_sink_exception(*sink, "non-standard exception");
+      }
+    }
+    return all;
+  }
+
+  std::vector<SinkPtr> sinks_;
+  std::shared_ptr<const EventContext> root_ = std::make_shared<EventContext>();
+  std::atomic<std::uint64_t> sink_failures_{0};
+};
+
+/// Replaces the process-wide default instrumentor (used by spans that name none) and returns
+/// it. Spans already open keep the instrumentor they started with. Thread-safe.
+std::shared_ptr<Instrumentor> configure(InstrumentorOptions options);
+/// The process-wide default: one without sinks until configure() is called. Never null.
+std::shared_ptr<Instrumentor> default_instrumentor() noexcept;
+
+}  // namespace streamll

@@ -1,0 +1,233 @@
+#pragma once
+// RAII spans. A Span emits `start` when created and `end` (with duration_ms) when destroyed;
+// destroyed by an exception, it emits `error` with the exception's type and message instead,
+// and the exception keeps propagating. While a span is alive it is the calling thread's
+// current span, so spans created inside it nest under it and share its execution id.
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "streamll/context.hpp"
+#include "streamll/event.hpp"
+#include "streamll/instrumentor.hpp"
+
+namespace streamll {
+
+struct SpanOptions {
+  /// Overrides the instrumentor's (and the parent span's) module name.
+  std::string module_name;
+  /// Added to the inherited tags (instrumentor defaults, then parent span); later keys win.
+  Tags tags;
+  /// Starts the span in this execution instead of the parent's (or a fresh one).
+  std::string execution_id;
+  /// Data on the start event.
+  Fields data;
+};
+
+namespace detail {
+/// The type (demangled) and message of the exception propagating through the caller, as far
+/// as the throw hook in src/exception_info.cpp saw it; false when unknown.
+bool in_flight_exception(std::string& type, std::string& message) noexcept;
+/// Demangled name of the exception being handled in a catch block; empty when none.
+std::string current_exception_type() noexcept;
+
+inline void merge_tags(Tags& into, const Tags& from) {
+  for (const auto& [key, value] : from) {
+    bool replaced = false;
+    for (auto& existing : into) {
+      if (existing.first == key) {
+        existing.second = value;
+        replaced = true;
+        break;
+      }
+    }
+    if (!replaced) into.emplace_back(key, value);
+  }
+}
+
+inline double elapsed_ms(std::chrono::steady_clock::time_point since) noexcept {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since)
+      .count();
+}
+
+/// The instrumentor for a new span: the explicit one, else the thread's, else the default.
+inline std::shared_ptr<Instrumentor> resolve_instrumentor(std::shared_ptr<Instrumentor> explicit_one) {
+  if (explicit_one) return explicit_one;
+  if (const auto& current = thread_context().instrumentor()) return current;
+  return default_instrumentor();
+}
+
+/// A child context of the thread's current span (or of the instrumentor's root).
+inline std::shared_ptr<const EventContext> child_context(const Instrumentor& instrumentor,
+                                                         std::string_view operation,
+                                                         SpanOptions& options) {
+  const auto& parent = thread_context().span();
+  auto ctx = std::make_shared<EventContext>();
+  ctx->span_id = new_span_id();
+  if (!options.execution_id.empty()) {
+    ctx->execution_id = std::move(options.execution_id);
+  } else if (parent) {
+    ctx->execution_id = parent->execution_id;
+  } else {
+    ctx->execution_id = new_execution_id();
+  }
+  if (parent) ctx->parent_span_id = parent->span_id;
+  ctx->operation = operation;
+  if (!options.module_name.empty()) {
+    ctx->module_name = std::move(options.module_name);
+  } else {
+    ctx->module_name = parent ? parent->module_name : instrumentor.module_name();
+  }
+  ctx->tags = parent ? parent->tags : instrumentor.tags();
+  merge_tags(ctx->tags, options.tags);
+  return ctx;
+}
+}  // namespace detail
+
+/// Emits a custom event (or a built-in type by its name) in the thread's current span, or in
+/// the default instrumentor's root context outside any span. Throws InvalidEventType for an
+/// invalid name.
+inline void emit(std::string_view type_name, Fields data = {}) {
+  validate_event_type_name(type_name);
+  const Context& ctx = detail::thread_context();
+  auto instrumentor = ctx.instrumentor() ? ctx.instrumentor() : default_instrumentor();
+  auto event_context = ctx.span() ? ctx.span() : instrumentor->root_context();
+  instrumentor->emit(Event::capture(event_type_from_name(type_name), std::move(event_context),
+                                    std::move(data), type_name));
+}
+
+class Span {
+ public:
+  /// A span reporting to the thread's instrumentor (the parent span's, else the default).
+  explicit Span(std::string_view operation, SpanOptions options = {})
+      : Span(std::shared_ptr<Instrumentor>{}, operation, std::move(options)) {}
+  /// A span reporting to `instrumentor`, which must outlive it (and its child spans).
+  Span(Instrumentor& instrumentor, std::string_view operation, SpanOptions options = {})
+      : Span(std::shared_ptr<Instrumentor>(std::shared_ptr<Instrumentor>{}, &instrumentor),
+             operation, std::move(options)) {}
+  Span(std::shared_ptr<Instrumentor> instrumentor, std::string_view operation,
+       SpanOptions options = {})
+      : instrumentor_(detail::resolve_instrumentor(std::move(instrumentor))),
+        context_(detail::child_context(*instrumentor_, operation, options)),
+        saved_(detail::thread_context()),
+        started_(std::chrono::steady_clock::now()),
+        uncaught_on_entry_(std::uncaught_exceptions()) {
+    // Emit first: if a raise_error sink throws, no half-made span is left as current.
+    instrumentor_->emit(Event::capture(EventType::start, context_, std::move(options.data)));
+    detail::thread_context() = Context(instrumentor_, context_);
+  }
+
+  Span(Span&& other) noexcept
+      : instrumentor_(std::move(other.instrumentor_)),
+        context_(std::move(other.context_)),
+        saved_(std::move(other.saved_)),
+        end_data_(std::move(other.end_data_)),
+        started_(other.started_),
+        uncaught_on_entry_(other.uncaught_on_entry_),
+        open_(std::exchange(other.open_, false)) {}
+  Span(const Span&) = delete;
+  Span& operator=(const Span&) = delete;
+  Span& operator=(Span&&) = delete;
+
+  ~Span() {
+    if (!open_) {
+      restore_thread_context();
+      return;
+    }
+    try {
+      if (std::uncaught_exceptions() > uncaught_on_entry_) {
+        std::string type, message;
+        if (!detail::in_flight_exception(type, message)) type = "unknown exception";
+        finish_with_error(type, message);
+      } else {
+        end();
+      }
+    } catch (...) {
+      // A destructor must not throw; BufferOverflowError on the end event is dropped here.
+    }
+    restore_thread_context();
+  }
+
+  /// Adds or replaces a field of the end (or error) event.
+  void set(std::string_view key, Value value) { end_data_.set(key, std::move(value)); }
+
+  /// Adds or replaces a tag on this span's later events and on spans started inside it.
+  void tag(std::string_view key, std::string value) {
+    auto updated = std::make_shared<EventContext>(*context_);
+    detail::merge_tags(updated->tags, Tags{{std::string(key), std::move(value)}});
+    if (detail::thread_context().span() == context_) {
+      detail::thread_context() = Context(instrumentor_, updated);
+    }
+    context_ = std::move(updated);
+  }
+
+  /// Emits a custom event in this span. Throws InvalidEventType for an invalid name.
+  void emit(std::string_view type_name, Fields data = {}) {
+    validate_event_type_name(type_name);
+    instrumentor_->emit(Event::capture(event_type_from_name(type_name), context_,
+                                       std::move(data), type_name));
+  }
+
+  /// Ends the span as failed now: an `error` event (error_type, error_message, duration_ms and
+  /// the fields given with set()) replaces the end event. No effect on a closed span.
+  void fail(std::string_view error_type, std::string_view message) {
+    if (open_) finish_with_error(error_type, message);
+  }
+  /// fail() with the exception's demangled type (when called in its catch block) and what().
+  void fail(const std::exception& e) {
+    std::string type = detail::current_exception_type();
+    fail(type.empty() ? std::string_view("std::exception") : std::string_view(type), e.what());
+  }
+
+  /// Ends the span now with its end event; no effect on a closed span.
+  void end() {
+    if (!open_) return;
+    open_ = false;
+    Fields data = std::move(end_data_);
+    data.set("duration_ms", detail::elapsed_ms(started_));
+    instrumentor_->emit(Event::capture(EventType::end, context_, std::move(data)));
+  }
+
+  bool is_open() const noexcept { return open_; }
+  const std::string& span_id() const noexcept { return context_->span_id; }
+  const std::string& execution_id() const noexcept { return context_->execution_id; }
+  const std::string& operation() const noexcept { return context_->operation; }
+  const std::shared_ptr<const EventContext>& context() const noexcept { return context_; }
+  Instrumentor& instrumentor() const noexcept { return *instrumentor_; }
+
+ private:
+  void finish_with_error(std::string_view error_type, std::string_view message) {
+    open_ = false;
+    Fields data;
+    data.reserve(end_data_.size() + 3);
+    data.append_new("error_type", std::string(error_type));
+    data.append_new("error_message", std::string(message));
+    data.append_new("duration_ms", detail::elapsed_ms(started_));
+    for (const auto& f : end_data_) data.set(f.key, f.value);
+    end_data_ = Fields{};
+    instrumentor_->emit(Event::capture(EventType::error, context_, std::move(data)));
+  }
+
+  // Only a span that is still the thread's current one hands the thread back to its parent;
+  // a span destroyed out of order (or on another thread) leaves the context alone.
+  void restore_thread_context() noexcept {
+    if (context_ && detail::thread_context().span() == context_) {
+      detail::thread_context() = std::move(saved_);
+    }
+  }
+
+  std::shared_ptr<Instrumentor> instrumentor_;
+  std::shared_ptr<const EventContext> context_;
+  Context saved_;
+  Fields end_data_;
+  std::chrono::steady_clock::time_point started_;
+  int uncaught_on_entry_ = 0;
+  bool open_ = true;
+};
+
+}  // namespace streamll

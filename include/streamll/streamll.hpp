@@ -1,0 +1,15 @@
+#pragma once
+// streamll: observability for C++ LLM pipelines. Include this one header for the
+// instrumentation API (Instrumentor, Span, LlmCall, macros) and the built-in sinks.
+
+#include "streamll/context.hpp"
+#include "streamll/errors.hpp"
+#include "streamll/event.hpp"
+#include "streamll/fields.hpp"
+#include "streamll/instrumentor.hpp"
+#include "streamll/llm_call.hpp"
+#include "streamll/macros.hpp"
+#include "streamll/sink.hpp"
+#include "streamll/sinks/memory_sink.hpp"
+#include "streamll/span.hpp"
+#include "streamll/version.hpp"

@@ -1,0 +1,344 @@
+#include "streamll/event.hpp"
+
+#include <cstdio>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "json_writer.hpp"
+
+namespace streamll {
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+void append_hex(std::string& out, std::uint64_t v, int digits) {
+  for (int shift = (digits - 1) * 4; shift >= 0; shift -= 4) out.push_back(kHex[(v >> shift) & 0xF]);
+}
+
+int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's civil algorithm).
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) noexcept {
+  z += 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2);
+}
+
+void append_field_value(std::string& out, const Value& value) {
+  struct Visitor {
+    std::string& out;
+    void operator()(std::monostate) const { out.append("null"); }
+    void operator()(bool b) const { out.append(b ? "true" : "false"); }
+    void operator()(std::int64_t i) const { detail::append_json_int(out, i); }
+    void operator()(double d) const { detail::append_json_double(out, d); }
+    void operator()(const std::string& s) const { detail::append_json_string(out, s); }
+    void operator()(const RawJson& j) const {
+      if (!j.text.empty() && detail::is_valid_json(j.text)) {
+        // Compact it so the event stays on one line (JSONL, terminals).
+        out.append(nlohmann::json::parse(j.text, nullptr, false)
+                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      } else {
+        detail::append_json_string(out, j.text);
+      }
+    }
+  };
+  std::visit(Visitor{out}, value.storage());
+}
+
+void append_key(std::string& out, std::string_view key) {
+  detail::append_json_string(out, key);
+  out.push_back(':');
+}
+
+Value value_from_json(const nlohmann::json& j) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::null: return Value{};
+    case nlohmann::json::value_t::boolean: return Value(j.get<bool>());
+    case nlohmann::json::value_t::number_integer: return Value(j.get<std::int64_t>());
+    case nlohmann::json::value_t::number_unsigned: return Value(j.get<std::uint64_t>());
+    case nlohmann::json::value_t::number_float: return Value(j.get<double>());
+    case nlohmann::json::value_t::string: return Value(j.get<std::string>());
+    default:
+      return Value(RawJson{j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
+  }
+}
+
+}  // namespace
+
+void validate_event_type_name(std::string_view name) {
+  if (is_valid_event_type_name(name)) return;
+  if (name.empty()) throw InvalidEventType("event type name is empty");
+  if (name.size() > max_event_type_length) {
+    throw InvalidEventType("event type name is " + std::to_string(name.size()) +
+                           " characters long; at most 64 are allowed");
+  }
+  throw InvalidEventType("event type name " + detail::sanitize_utf8(name) +
+                         " contains a character that is not printable ASCII (0x21-0x7e)");
+}
+
+std::string EventId::to_string() const {
+  std::string s;
+  s.reserve(36);
+  append_hex(s, high >> 32, 8);
+  s.push_back('-');
+  append_hex(s, (high >> 16) & 0xFFFF, 4);
+  s.push_back('-');
+  append_hex(s, high & 0xFFFF, 4);
+  s.push_back('-');
+  append_hex(s, low >> 48, 4);
+  s.push_back('-');
+  append_hex(s, low & 0xFFFFFFFFFFFFULL, 12);
+  return s;
+}
+
+bool EventId::parse(std::string_view text, EventId& out) noexcept {
+  if (text.size() != 36) return false;
+  std::uint64_t words[2] = {0, 0};
+  int nibbles = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (text[i] != '-') return false;
+      continue;
+    }
+    const int v = hex_value(text[i]);
+    if (v < 0) return false;
+    std::uint64_t& w = words[nibbles / 16];
+    w = (w << 4) | static_cast<std::uint64_t>(v);
+    ++nibbles;
+  }
+  out.high = words[0];
+  out.low = words[1];
+  return true;
+}
+
+std::string new_span_id() {
+  std::string s;
+  s.reserve(16);
+  append_hex(s, detail::random_u64(), 16);
+  return s;
+}
+
+std::string new_execution_id() {
+  std::string s = "exec_";
+  s.reserve(21);
+  append_hex(s, detail::random_u64(), 16);
+  return s;
+}
+
+std::string format_timestamp(Timestamp t) {
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+  std::int64_t secs = us / 1000000;
+  std::int64_t frac = us % 1000000;
+  if (frac < 0) {
+    frac += 1000000;
+    --secs;
+  }
+  std::int64_t days = secs / 86400;
+  std::int64_t rem = secs % 86400;
+  if (rem < 0) {
+    rem += 86400;
+    --days;
+  }
+  std::int64_t y;
+  unsigned m, d;
+  civil_from_days(days, y, m, d);
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%06lldZ",
+                static_cast<long long>(y), m, d, static_cast<long long>(rem / 3600),
+                static_cast<long long>(rem % 3600 / 60), static_cast<long long>(rem % 60),
+                static_cast<long long>(frac));
+  return buf;
+}
+
+bool parse_timestamp(std::string_view text, Timestamp& out) noexcept {
+  // YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|+00:00)
+  auto digits = [&](std::size_t pos, std::size_t n, int& value) {
+    if (pos + n > text.size()) return false;
+    value = 0;
+    for (std::size_t i = pos; i < pos + n; ++i) {
+      if (text[i] < '0' || text[i] > '9') return false;
+      value = value * 10 + (text[i] - '0');
+    }
+    return true;
+  };
+  int y, mo, d, h, mi, s;
+  if (!digits(0, 4, y) || text.size() < 20 || text[4] != '-' || !digits(5, 2, mo) ||
+      text[7] != '-' || !digits(8, 2, d) || (text[10] != 'T' && text[10] != 't') ||
+      !digits(11, 2, h) || text[13] != ':' || !digits(14, 2, mi) || text[16] != ':' ||
+      !digits(17, 2, s)) {
+    return false;
+  }
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return false;
+  std::size_t pos = 19;
+  std::int64_t nanos = 0;
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    int n = 0;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      if (n < 9) {
+        nanos = nanos * 10 + (text[pos] - '0');
+        ++n;
+      }
+      ++pos;
+    }
+    if (n == 0) return false;
+    for (; n < 9; ++n) nanos *= 10;
+  }
+  const std::string_view zone = text.substr(pos);
+  if (zone != "Z" && zone != "z" && zone != "+00:00") return false;
+  const std::int64_t secs = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 +
+                            h * 3600 + mi * 60 + s;
+  out = Timestamp(std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(secs) +
+                                                              std::chrono::nanoseconds(nanos)));
+  return true;
+}
+
+bool append_json(const Event& event, std::string& out) noexcept {
+  const std::size_t original = out.size();
+  try {
+    out.reserve(out.size() + 256 + event.data.size() * 32);
+    out.append("{\"event_id\":\"");
+    out.append(event.id.to_string());
+    out.append("\",\"event_type\":");
+    detail::append_json_string(out, event.type_name());
+    out.append(",\"timestamp\":\"");
+    out.append(format_timestamp(event.timestamp));
+    out.append("\",\"execution_id\":");
+    detail::append_json_string(out, event.execution_id());
+    out.append(",\"operation\":");
+    detail::append_json_string(out, event.operation());
+    out.append(",\"span_id\":");
+    detail::append_json_string(out, event.span_id());
+    out.append(",\"parent_span_id\":");
+    if (event.parent_span_id().empty()) {
+      out.append("null");
+    } else {
+      detail::append_json_string(out, event.parent_span_id());
+    }
+    if (!event.module_name().empty()) {
+      out.append(",\"module_name\":");
+      detail::append_json_string(out, event.module_name());
+    }
+    out.append(",\"data\":{");
+    bool first = true;
+    for (const auto& field : event.data) {
+      if (!first) out.push_back(',');
+      first = false;
+      append_key(out, field.key);
+      append_field_value(out, field.value);
+    }
+    out.append("},\"tags\":{");
+    first = true;
+    for (const auto& [key, value] : event.tags()) {
+      if (!first) out.push_back(',');
+      first = false;
+      append_key(out, key);
+      detail::append_json_string(out, value);
+    }
+    out.append("}}");
+    return true;
+  } catch (...) {
+    out.resize(original);
+    return false;
+  }
+}
+
+std::string to_json(const Event& event) noexcept {
+  std::string out;
+  if (!append_json(event, out)) return {};
+  return out;
+}
+
+bool parse_event_json(std::string_view json, Event& out, std::string* error) noexcept {
+  auto fail = [&](const char* why) {
+    if (error) {
+      try {
+        *error = why;
+      } catch (...) {
+      }
+    }
+    return false;
+  };
+  try {
+    const auto doc = nlohmann::json::parse(json.begin(), json.end(), nullptr, false);
+    if (doc.is_discarded()) return fail("not valid JSON");
+    if (!doc.is_object()) return fail("not a JSON object");
+
+    auto string_field = [&](const char* key, std::string& into, bool& ok) {
+      auto it = doc.find(key);
+      if (it == doc.end() || it->is_null()) return;
+      if (!it->is_string()) {
+        ok = false;
+        return;
+      }
+      into = it->get<std::string>();
+    };
+
+    Event e;
+    auto type_it = doc.find("event_type");
+    if (type_it == doc.end() || !type_it->is_string()) return fail("event_type is missing or not a string");
+    const std::string type_name = type_it->get<std::string>();
+    if (!is_valid_event_type_name(type_name)) return fail("event_type is not a valid event type name");
+    e.type = event_type_from_name(type_name);
+    if (e.type == EventType::custom) e.custom_type = type_name;
+
+    if (auto it = doc.find("event_id"); it != doc.end() && !it->is_null()) {
+      if (!it->is_string() || !EventId::parse(it->get<std::string>(), e.id)) {
+        return fail("event_id is not a UUID");
+      }
+    }
+    if (auto it = doc.find("timestamp"); it != doc.end() && !it->is_null()) {
+      if (!it->is_string() || !parse_timestamp(it->get<std::string>(), e.timestamp)) {
+        return fail("timestamp is not an RFC 3339 UTC time");
+      }
+    }
+
+    auto ctx = std::make_shared<EventContext>();
+    bool ok = true;
+    string_field("execution_id", ctx->execution_id, ok);
+    string_field("operation", ctx->operation, ok);
+    string_field("span_id", ctx->span_id, ok);
+    string_field("parent_span_id", ctx->parent_span_id, ok);
+    string_field("module_name", ctx->module_name, ok);
+    if (!ok) return fail("a context field (execution_id, operation, span_id, parent_span_id, module_name) is not a string");
+
+    if (auto it = doc.find("tags"); it != doc.end() && !it->is_null()) {
+      if (!it->is_object()) return fail("tags is not an object");
+      for (const auto& [key, value] : it->items()) {
+        ctx->tags.emplace_back(key, value.is_string() ? value.get<std::string>() : value.dump());
+      }
+    }
+    if (auto it = doc.find("data"); it != doc.end() && !it->is_null()) {
+      if (!it->is_object()) return fail("data is not an object");
+      e.data.reserve(it->size());
+      for (const auto& [key, value] : it->items()) e.data.set(key, value_from_json(value));
+    }
+    e.context = std::move(ctx);
+    out = std::move(e);
+    return true;
+  } catch (...) {
+    return fail("out of memory while parsing");
+  }
+}
+
+}  // namespace streamll

@@ -1,0 +1,27 @@
+#pragma once
+// Internal: the pieces of JSON writing shared by event serialization, the sinks and the CLI.
+// Writers append to a std::string and never throw except std::bad_alloc.
+
+#include <string>
+#include <string_view>
+
+namespace streamll::detail {
+
+/// Appends `s` as a quoted JSON string. Invalid UTF-8 (stray continuation bytes, overlong
+/// forms, surrogates, code points above U+10FFFF, truncated sequences) becomes U+FFFD, one per
+/// offending byte; control characters are escaped.
+void append_json_string(std::string& out, std::string_view s);
+
+/// Appends a JSON number that reads back as a double ("1.0", not "1"); NaN and infinities
+/// become null.
+void append_json_double(std::string& out, double d);
+
+void append_json_int(std::string& out, long long i);
+
+/// True when `text` is one complete JSON value.
+bool is_valid_json(std::string_view text) noexcept;
+
+/// `s` with invalid UTF-8 replaced by U+FFFD (for terminals and logs).
+std::string sanitize_utf8(std::string_view s);
+
+}  // namespace streamll::detail

@@ -1,0 +1,43 @@
+#pragma once
+// Internal: spdlog loggers by name and rate limiting, so a sink failing on every event logs a
+// few lines and a count instead of flooding the application's log.
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace streamll::detail {
+
+/// The spdlog logger registered under `name`, created (stderr, colored) when the application
+/// has not registered its own. Applications take over by registering a logger with that name
+/// before streamll first logs.
+std::shared_ptr<spdlog::logger> get_logger(const std::string& name) noexcept;
+
+/// Lets `burst` messages through per `period`; the rest are counted and reported with the next
+/// message that gets through ("... (37 similar messages suppressed)"). Thread-safe.
+class RateLimitedLog {
+ public:
+  RateLimitedLog(std::string logger_name, int burst = 5,
+                 std::chrono::steady_clock::duration period = std::chrono::seconds(10))
+      : logger_name_(std::move(logger_name)), burst_(burst), period_(period) {}
+
+  void log(spdlog::level::level_enum level, const std::string& message) noexcept;
+  std::uint64_t suppressed_total() const noexcept { return suppressed_total_.load(); }
+
+ private:
+  std::string logger_name_;
+  int burst_;
+  std::chrono::steady_clock::duration period_;
+  std::mutex mutex_;
+  std::chrono::steady_clock::time_point window_start_{};
+  int in_window_ = 0;
+  std::uint64_t suppressed_since_last_ = 0;
+  std::atomic<std::uint64_t> suppressed_total_{0};
+};
+
+}  // namespace streamll::detail
