@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages streamll builds, tests and demos with, when any is missing.
+# Safe to run again: it does nothing when everything is there.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libhiredis-dev nlohmann-json3-dev libfmt-dev libspdlog-dev catch2 libssl-dev openssl
+  libbenchmark-dev redis-server redis-tools python3 python3-redis
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null; then
+  sudo=(sudo)
+else
+  echo "deps.sh: missing packages (${missing[*]}) and no root or sudo to install them" >&2
+  exit 1
+fi
+echo "deps.sh: installing ${missing[*]}" >&2
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds streamll and runs every test suite: warnings as errors, then again under
+# AddressSanitizer+UBSan and ThreadSanitizer, then an install checked by building a program
+# against find_package(streamll CONFIG) and pkg-config. Integration tests start their own
+# redis-server processes on free loopback ports.
+#
+#   scripts/test.sh            everything (what CI runs)
+#   scripts/test.sh --quick    the plain build and its tests only
+#   scripts/test.sh --help
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "test.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+scripts/deps.sh
+jobs=$(nproc 2>/dev/null || echo 2)
+failed=()
+
+run_suite() {  # name, build dir, extra cmake args...
+  local name=$1 dir=$2; shift 2
+  echo "=== $name: configure and build ($dir)"
+  cmake -S . -B "$dir" -G Ninja -DSTREAMLL_WERROR=ON -DSTREAMLL_BUILD_TESTS=ON \
+    -DSTREAMLL_BUILD_EXAMPLES=ON "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+  echo "=== $name: tests"
+  if ! ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 300; then
+    failed+=("$name")
+  fi
+}
+
+run_suite "warnings-as-errors" build/ci-release -DCMAKE_BUILD_TYPE=RelWithDebInfo
+if [ "$quick" -eq 0 ]; then
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  run_suite "asan+ubsan" build/ci-asan -DCMAKE_BUILD_TYPE=Debug -DSTREAMLL_SANITIZE=address,undefined
+  export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+  run_suite "tsan" build/ci-tsan -DCMAKE_BUILD_TYPE=Debug -DSTREAMLL_SANITIZE=thread \
+    -DSTREAMLL_BUILD_EXAMPLES=OFF
+
+  echo "=== install: find_package(streamll CONFIG) and pkg-config from a scratch prefix"
+  prefix=$(mktemp -d)
+  trap 'rm -rf "$prefix"' EXIT
+  cmake --install build/ci-release --prefix "$prefix/usr" >/dev/null
+  if ! tests/install/check.sh "$prefix/usr" "$prefix/work"; then failed+=("install"); fi
+fi
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED: ${failed[*]}" >&2
+  exit 1
+fi
+echo "All suites passed."
