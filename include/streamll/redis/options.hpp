@@ -1,0 +1,147 @@
+#pragma once
+// Settings for talking to Redis (RedisConnectionOptions, shared by the sink and the consumers)
+// and for the RedisSink (RedisSinkOptions). Plain aggregates with documented defaults:
+//
+//   streamll::RedisSinkOptions o;                 // or RedisSinkOptions::from_env()
+//   o.url = "rediss://cache.example.com:6380";
+//   o.password = secret;
+//   o.buffer_size = 50000;
+//   o.recovery_timeout = std::chrono::seconds(60);
+//
+// Precedence, lowest to highest: the defaults below < the environment (only through from_env())
+// < the URL's parts < the explicit fields. "Explicit settings win over the environment" is
+// expressed by order: call from_env() first, then assign what you want to force; nothing reads
+// the environment behind your back (the RedisSink constructor does not).
+//
+// Secrets (password, auth_token, the URL's password) never appear in errors, logs or to_string().
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "streamll/overflow_strategy.hpp"
+#include "streamll/redis/url.hpp"
+
+namespace streamll {
+
+/// How the server's TLS certificate is checked (guide's ssl_cert_reqs).
+///  - none:     no verification at all (self-signed servers, "AWS manages certificates").
+///  - optional: the chain must verify against the CA (ssl_ca_file/ssl_ca_dir or the system
+///              store) but the host name is not checked; for servers reached by an address
+///              their certificate does not name.
+///  - required: chain verified and the host name (ssl_server_name, default the URL's host)
+///              must match the certificate's subjectAltName. The default.
+enum class SslCertReqs { none, optional, required };
+
+/// "none" | "optional" | "required".
+std::string_view to_string(SslCertReqs reqs) noexcept;
+
+/// Looks up an environment variable; nullopt when unset. Injectable so tests never touch the
+/// real environment. An empty std::function means the process environment (std::getenv).
+using EnvLookup = std::function<std::optional<std::string>(const char* name)>;
+
+/// How to reach one Redis server. Copyable value; not synchronized (build it, then hand it over).
+struct RedisConnectionOptions {
+  /// redis://, rediss:// (TLS) or unix:// URL; see streamll/redis/url.hpp.
+  std::string url = "redis://localhost:6379";
+  /// ACL user name; overrides the URL's. Empty: the URL's, else none (the "default" user).
+  std::string username;
+  /// Overrides the URL's password. Empty: the URL's, else no AUTH.
+  std::string password;
+  /// The cloud guides' name for the password (ElastiCache auth token): same meaning. Setting
+  /// both password and auth_token to different values is a ConfigError.
+  std::string auth_token;
+  /// Database to SELECT; overrides the URL's. nullopt: the URL's, else none (0).
+  std::optional<int> db;
+  /// true forces TLS on a redis:// URL; rediss:// always means TLS (ssl=false with rediss:// is
+  /// a ConfigError, as is TLS over a unix socket). nullopt: the scheme decides.
+  std::optional<bool> ssl;
+  SslCertReqs ssl_cert_reqs = SslCertReqs::required;
+  std::string ssl_ca_file;      ///< PEM CA bundle; empty (and no ca_dir): system default paths
+  std::string ssl_ca_dir;       ///< OpenSSL hashed CA directory
+  std::string ssl_cert_file;    ///< client certificate (PEM) for mutual TLS
+  std::string ssl_key_file;     ///< client private key (PEM); required with ssl_cert_file
+  std::string ssl_server_name;  ///< SNI and verified host name; empty: the URL's host
+  /// Bound on establishing a connection: TCP/unix connect + TLS handshake + AUTH/SELECT.
+  std::chrono::milliseconds connect_timeout{2000};
+  /// Bound on one command round trip (a whole pipeline: write everything, read every reply).
+  std::chrono::milliseconds socket_timeout{2000};
+  /// Accepted for compatibility with the guide (which sets 20). The RedisSink has a single
+  /// flusher and always uses exactly one connection, whatever this says; each consumer also
+  /// uses one. Must be >= 1.
+  std::size_t max_connections = 1;
+  /// Sent as CLIENT SETNAME on connect (visible in CLIENT LIST); empty skips it.
+  std::string client_name = "streamll";
+
+  /// Defaults overridden by these variables (unset or empty ones are ignored):
+  ///   REDIS_URL, REDIS_USERNAME, REDIS_PASSWORD, REDIS_AUTH_TOKEN, REDIS_DB,
+  ///   REDIS_SSL (bool), REDIS_SSL_CERT_REQS (none|optional|required), REDIS_SSL_CA_FILE,
+  ///   REDIS_SSL_CA_DIR, REDIS_SSL_CERT_FILE, REDIS_SSL_KEY_FILE, REDIS_SSL_SERVER_NAME,
+  ///   REDIS_CONNECT_TIMEOUT_MS, REDIS_SOCKET_TIMEOUT_MS, REDIS_MAX_CONNECTIONS.
+  /// Booleans: true/false/1/0/yes/no/on/off, any case. A malformed value throws ConfigError
+  /// naming the variable (secrets are never echoed). Does not validate(); the consumer does.
+  static RedisConnectionOptions from_env(const EnvLookup& env = {});
+
+  /// Throws ConfigError naming the first bad option and its value: malformed URL, negative
+  /// db, non-positive timeouts, max_connections 0, password != auth_token, ssl=false with
+  /// rediss://, TLS over a unix socket, unreadable CA/cert/key files when TLS is on, a key
+  /// without a certificate or the other way round.
+  void validate() const;
+};
+
+/// Everything the RedisSink needs: the connection plus the guide's sink parameters.
+struct RedisSinkOptions : RedisConnectionOptions {
+  /// Stream the events are XADDed to. Must not be empty.
+  std::string stream_key = "ml_events";
+  /// Events held locally (while Redis is slow or down) before the overflow strategy applies.
+  std::size_t buffer_size = 10000;
+  /// false: no breaker gate (still reconnects with backoff).
+  bool circuit_breaker = true;
+  /// Consecutive transport failures that open the breaker. >= 1.
+  std::size_t failure_threshold = 3;
+  /// How long the breaker stays open before a half-open probe. > 0.
+  std::chrono::milliseconds recovery_timeout{30000};
+  /// Events per pipelined write (one XADD each). 1..buffer_size.
+  std::size_t max_batch_size = 100;
+  /// Longest an event waits in the buffer before a partial batch is sent (the RedisSink
+  /// documents its exact wake-up rules). > 0.
+  std::chrono::milliseconds flush_interval{1000};
+  /// MAXLEN on each XADD; nullopt: no trimming. 0 is rejected (it would empty the stream).
+  std::optional<std::size_t> max_stream_length = std::size_t{1000000};
+  /// MAXLEN ~ (cheap, keeps a little more) instead of exact MAXLEN.
+  bool approximate_trimming = true;
+  /// What handle() does when buffer_size events are already waiting.
+  OverflowStrategy buffer_overflow_strategy = OverflowStrategy::drop_oldest;
+  /// When set, the sink creates this consumer group (XGROUP CREATE <stream> <group> 0 MKSTREAM,
+  /// BUSYGROUP tolerated) on every (re)connect.
+  std::string consumer_group;
+  /// Informational name of this producer (appears in logs); consumers use their own names.
+  std::string consumer_name;
+  /// Also write flat `event_type`, `operation`, `execution_id` fields beside `event`.
+  bool index_fields = false;
+  /// Bound for the destructor's final flush. > 0.
+  std::chrono::milliseconds shutdown_timeout{5000};
+
+  /// RedisConnectionOptions::from_env() plus:
+  ///   STREAMLL_STREAM_KEY, STREAMLL_BUFFER_SIZE, STREAMLL_CIRCUIT_BREAKER (bool),
+  ///   STREAMLL_FAILURE_THRESHOLD, STREAMLL_RECOVERY_TIMEOUT_MS, STREAMLL_MAX_BATCH_SIZE,
+  ///   STREAMLL_FLUSH_INTERVAL_MS, STREAMLL_MAX_STREAM_LENGTH (a number, or "none"/"0" for no
+  ///   trimming), STREAMLL_APPROXIMATE_TRIMMING (bool), STREAMLL_BUFFER_OVERFLOW_STRATEGY
+  ///   (drop_oldest|drop_newest|raise_error), STREAMLL_CONSUMER_GROUP, STREAMLL_CONSUMER_NAME,
+  ///   STREAMLL_INDEX_FIELDS (bool), STREAMLL_SHUTDOWN_TIMEOUT_MS.
+  static RedisSinkOptions from_env(const EnvLookup& env = {});
+
+  /// RedisConnectionOptions::validate() plus: empty stream_key, buffer_size 0, max_batch_size
+  /// 0 or > buffer_size, failure_threshold 0, non-positive recovery_timeout / flush_interval /
+  /// shutdown_timeout, max_stream_length 0. The RedisSink constructor calls it.
+  void validate() const;
+};
+
+/// One line per option, secrets (password, auth_token, the URL's password) shown as "***".
+std::string to_string(const RedisConnectionOptions& options);
+std::string to_string(const RedisSinkOptions& options);
+
+}  // namespace streamll

@@ -1,0 +1,34 @@
+#pragma once
+// Internal: RedisConnectionOptions with the URL merged in (explicit fields win over URL parts),
+// i.e. exactly what the transport dials and sends.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "streamll/redis/options.hpp"
+
+namespace streamll::redis {
+
+struct ConnectionTarget {
+  std::string host;            ///< TCP host (empty for unix sockets)
+  std::uint16_t port = 6379;
+  std::string socket_path;     ///< unix socket path (empty for TCP)
+  bool tls = false;
+  std::string username;        ///< empty: AUTH with the password alone
+  std::string password;        ///< empty: no AUTH
+  std::optional<int> db;
+  SslCertReqs cert_reqs = SslCertReqs::required;
+  std::string ca_file, ca_dir, cert_file, key_file;
+  std::string server_name;     ///< SNI and verified name; defaults to host
+  std::chrono::milliseconds connect_timeout{2000};
+  std::chrono::milliseconds socket_timeout{2000};
+  std::string client_name;
+  std::string display;         ///< the URL, redacted, for logs and error messages
+};
+
+/// Validates `options` (ConfigError) and merges the URL into them.
+ConnectionTarget resolve_connection(const RedisConnectionOptions& options);
+
+}  // namespace streamll::redis

@@ -1,0 +1,226 @@
+// Redis URL parsing. Every error quotes the URL through redact_redis_url(), so a password never
+// reaches an exception message.
+
+#include "streamll/redis/url.hpp"
+
+#include <string>
+
+#include "streamll/errors.hpp"
+
+namespace streamll {
+namespace {
+
+constexpr std::string_view kRedacted = "***";
+
+[[noreturn]] void fail(std::string_view url, const std::string& what) {
+  throw ConfigError("url", what + " in '" + redact_redis_url(url) + "'");
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view in, std::string_view url, const char* part) {
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out.push_back(in[i]);
+      continue;
+    }
+    const int hi = i + 1 < in.size() ? hex_value(in[i + 1]) : -1;
+    const int lo = i + 2 < in.size() ? hex_value(in[i + 2]) : -1;
+    if (hi < 0 || lo < 0) fail(url, std::string("bad percent escape in the ") + part);
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return out;
+}
+
+// Strictly digits, no sign, no overflow past `max`.
+bool parse_bounded_uint(std::string_view s, long long max, long long& out) {
+  if (s.empty() || s.size() > 18) return false;
+  long long v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  if (v > max) return false;
+  out = v;
+  return true;
+}
+
+int parse_db(std::string_view s, std::string_view url) {
+  long long v = 0;
+  if (!parse_bounded_uint(s, 2147483647LL, v)) {
+    fail(url, "database '" + std::string(s) + "' is not a non-negative integer");
+  }
+  return static_cast<int>(v);
+}
+
+// userinfo is "user[:password]" (either may be empty).
+void parse_userinfo(std::string_view userinfo, std::string_view url, ParsedRedisUrl& out) {
+  const auto colon = userinfo.find(':');
+  if (colon == std::string_view::npos) {
+    out.username = percent_decode(userinfo, url, "user name");
+  } else {
+    out.username = percent_decode(userinfo.substr(0, colon), url, "user name");
+    out.password = percent_decode(userinfo.substr(colon + 1), url, "password");
+  }
+}
+
+void parse_query(std::string_view query, std::string_view url, ParsedRedisUrl& out) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    const auto eq = pair.find('=');
+    const std::string_view key = pair.substr(0, eq);
+    const std::string_view value =
+        eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    if (key == "db") {
+      out.db = parse_db(percent_decode(value, url, "db parameter"), url);
+    } else if (key == "password") {
+      out.password = percent_decode(value, url, "password");
+    } else if (key == "username") {
+      out.username = percent_decode(value, url, "user name");
+    } else {
+      fail(url, "unknown query parameter '" + std::string(key) +
+                    "' (supported: db, username, password)");
+    }
+  }
+}
+
+void parse_host_port(std::string_view hostport, std::string_view url, ParsedRedisUrl& out) {
+  std::string_view port_text;
+  bool has_port = false;
+  if (!hostport.empty() && hostport.front() == '[') {
+    const auto close = hostport.find(']');
+    if (close == std::string_view::npos) fail(url, "unterminated '[' in the IPv6 host");
+    out.host = std::string(hostport.substr(1, close - 1));
+    const std::string_view rest = hostport.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') fail(url, "unexpected characters after the IPv6 host");
+      port_text = rest.substr(1);
+      has_port = true;
+    }
+  } else {
+    const auto colon = hostport.rfind(':');
+    if (colon != std::string_view::npos) {
+      if (hostport.find(':') != colon) {
+        fail(url, "an IPv6 host must be in brackets, e.g. redis://[::1]:6379");
+      }
+      port_text = hostport.substr(colon + 1);
+      has_port = true;
+      hostport = hostport.substr(0, colon);
+    }
+    out.host = std::string(hostport);
+  }
+  if (out.host.empty()) fail(url, "empty host");
+  if (has_port) {
+    long long port = 0;
+    if (!parse_bounded_uint(port_text, 65535, port) || port == 0) {
+      fail(url, "port '" + std::string(port_text) + "' is not a number in 1..65535");
+    }
+    out.port = static_cast<std::uint16_t>(port);
+  }
+}
+
+}  // namespace
+
+ParsedRedisUrl parse_redis_url(std::string_view url) {
+  ParsedRedisUrl out;
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) {
+    fail(url, "missing scheme (expected redis://, rediss:// or unix://)");
+  }
+  const std::string_view scheme = url.substr(0, scheme_end);
+  std::string_view rest = url.substr(scheme_end + 3);
+  const bool is_unix = scheme == "unix";
+  if (scheme == "rediss") {
+    out.tls = true;
+  } else if (scheme != "redis" && !is_unix) {
+    fail(url, "unknown scheme '" + std::string(scheme) + "' (expected redis://, rediss:// or unix://)");
+  }
+
+  std::string_view query;
+  if (const auto q = rest.find('?'); q != std::string_view::npos) {
+    query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+  }
+  if (const auto hash = rest.find('#'); hash != std::string_view::npos) {
+    fail(url, "fragments ('#') are not allowed");
+  }
+
+  if (is_unix) {
+    // unix://[userinfo@]/path: the path starts at the first '/'; userinfo may sit before it.
+    const auto slash = rest.find('/');
+    if (slash == std::string_view::npos) fail(url, "unix:// URL without an absolute socket path");
+    std::string_view userinfo = rest.substr(0, slash);
+    if (!userinfo.empty()) {
+      if (userinfo.back() != '@') fail(url, "unix:// URL must be unix:///path/to/redis.sock");
+      parse_userinfo(userinfo.substr(0, userinfo.size() - 1), url, out);
+    }
+    out.socket_path = std::string(rest.substr(slash));
+    if (out.socket_path.size() < 2) fail(url, "empty unix socket path");
+  } else {
+    // The last '@' before the path ends the userinfo: passwords may contain raw '@' in practice.
+    const auto path_start = rest.find('/');
+    std::string_view authority = rest.substr(0, path_start);
+    const std::string_view path =
+        path_start == std::string_view::npos ? std::string_view{} : rest.substr(path_start + 1);
+    if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+      parse_userinfo(authority.substr(0, at), url, out);
+      authority = authority.substr(at + 1);
+    }
+    parse_host_port(authority, url, out);
+    if (!path.empty()) out.db = parse_db(path, url);
+  }
+  parse_query(query, url, out);
+  return out;
+}
+
+std::string redact_redis_url(std::string_view url) {
+  std::string out;
+  out.reserve(url.size());
+  // userinfo password: between the first ':' after "://" and the last '@' of the authority.
+  const auto scheme_end = url.find("://");
+  std::size_t authority_begin = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+  std::size_t authority_end = url.find_first_of("?#", authority_begin);
+  if (authority_end == std::string_view::npos) authority_end = url.size();
+  // For redis:// the authority also ends at '/', but a password may itself contain '/': take
+  // the last '@' before the query instead, which is safe for both forms.
+  const auto at = url.substr(0, authority_end).rfind('@');
+  if (at != std::string_view::npos && at >= authority_begin) {
+    const auto colon = url.find(':', authority_begin);
+    if (colon != std::string_view::npos && colon < at) {
+      out.append(url.substr(0, colon + 1));
+      out.append(kRedacted);
+      out.append(url.substr(at, authority_end - at));
+    } else {
+      out.append(url.substr(0, authority_end));
+    }
+  } else {
+    out.append(url.substr(0, authority_end));
+  }
+  // Query: redact the value of every password= parameter.
+  std::string_view tail = url.substr(authority_end);
+  while (!tail.empty()) {
+    const auto key = tail.find("password=");
+    if (key == std::string_view::npos) {
+      out.append(tail);
+      break;
+    }
+    out.append(tail.substr(0, key + 9));
+    out.append(kRedacted);
+    const auto end = tail.find_first_of("&#", key + 9);
+    tail = end == std::string_view::npos ? std::string_view{} : tail.substr(end);
+  }
+  return out;
+}
+
+}  // namespace streamll
