@@ -1,0 +1,360 @@
+#pragma once
+// The RedisSink's bounded buffer: many application threads push events, one flusher thread
+// takes them in batches and acknowledges them once Redis has them.
+//
+// Capacity counts every event the buffer is responsible for: those waiting AND those the
+// consumer has taken but not yet acknowledged (in flight). An event taken for a write that then
+// fails still occupies its slot while the consumer retries it, so `capacity` bounds the sink's
+// memory even during an outage.
+//
+// One mutex guards the ring: push is a short critical section (a move construction and a few
+// counter updates; no allocation, no syscall unless the consumer sleeps waiting for exactly this
+// push). Counters are atomics written under the lock and readable from any thread without it.
+// A lock-free MPSC queue would shave a few nanoseconds off uncontended pushes but cannot evict
+// the oldest waiting event atomically, which drop_oldest needs.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "streamll/errors.hpp"
+#include "streamll/overflow_strategy.hpp"
+
+namespace streamll::detail {
+
+/// What push() did with the item.
+enum class PushOutcome : std::uint8_t {
+  accepted,                 ///< stored; nothing lost
+  accepted_evicted_oldest,  ///< stored after discarding the oldest waiting item (drop_oldest)
+  rejected_full,            ///< not stored, the caller still owns it (drop_newest, raise_error,
+                            ///< or drop_oldest with every slot in flight)
+};
+
+struct PushResult {
+  PushOutcome outcome = PushOutcome::accepted;
+  /// Nothing was waiting before this push. For consumers that do their own signalling: notify
+  /// on this empty -> non-empty transition only. The built-in wait_for_events() needs nothing.
+  bool was_empty = false;
+  /// Waiting items after this push.
+  std::size_t waiting = 0;
+
+  bool accepted() const noexcept { return outcome != PushOutcome::rejected_full; }
+};
+
+/// Bounded multi-producer / single-consumer FIFO of move-only items.
+///
+/// Intended use (the RedisSink's flusher):
+///   producers:  auto r = buffer.push(std::move(event));
+///               if (!r.accepted() && strategy == raise_error) throw BufferOverflowError(...);
+///   flusher:    buffer.wait_for_events(max_batch_size, time_until_next_deadline);
+///               buffer.take_batch(max_batch_size, batch);   // batch.size() grows
+///               ... write, retrying the same batch on transport failure ...
+///               buffer.acknowledge(batch.size()); batch.clear();
+///   flush(), shutdown(), breaker reset: buffer.wake_consumer() to interrupt the wait.
+/// push() wakes a consumer sleeping in wait_for_events() only when its threshold is reached, so
+/// a busy consumer costs producers no syscall at all.
+///
+/// Thread-safety: push(), the counters and wake_consumer() from any thread. take_batch(),
+/// acknowledge() and wait_for_events() from the single consumer thread only (take_batch moves
+/// items out after releasing the lock, which is safe because nothing else can free their slots
+/// before the consumer acknowledges them).
+template <typename T>
+class RingBuffer {
+  static_assert(std::is_nothrow_move_constructible_v<T>,
+                "RingBuffer moves items under its lock and must not throw there");
+
+ public:
+  /// wait_for_events() threshold meaning "new items do not wake me" (timeout or wake only).
+  static constexpr std::size_t no_event_wake = std::numeric_limits<std::size_t>::max();
+
+  enum class WaitResult : std::uint8_t {
+    ready,      ///< the threshold of waiting items was reached
+    woken,      ///< wake_consumer() was called (since the previous wait returned)
+    timed_out,  ///< neither, within the timeout
+  };
+
+  /// Preallocates `capacity` slots (raw storage: memory is touched only as slots are first
+  /// used). Throws ConfigError("buffer_size", ...) for 0 or a size that cannot be allocated.
+  RingBuffer(std::size_t capacity, OverflowStrategy strategy)
+      : capacity_(capacity), strategy_(strategy) {
+    if (capacity == 0) throw ConfigError("buffer_size", "must be at least 1 (got 0)");
+    try {
+      slots_.reset(new Slot[capacity]);
+    } catch (const std::bad_alloc&) {
+      throw ConfigError("buffer_size", "cannot allocate " + std::to_string(capacity) +
+                                           " slots of " + std::to_string(sizeof(T)) +
+                                           " bytes");
+    }
+  }
+
+  /// Destroys the waiting items. In-flight items belong to the consumer already.
+  ~RingBuffer() {
+    std::size_t index = head_;
+    for (std::size_t i = 0, n = waiting_.load(std::memory_order_relaxed); i < n; ++i) {
+      item_at(index)->~T();
+      index = next_index(index);
+    }
+  }
+
+  RingBuffer(const RingBuffer&) = delete;
+  RingBuffer& operator=(const RingBuffer&) = delete;
+
+  /// Stores `item` (moving from it) when there is room. When full, applies the strategy:
+  /// drop_oldest evicts the oldest waiting item and stores this one (or rejects it when every
+  /// slot is in flight); drop_newest and raise_error reject it. A rejected item is left
+  /// untouched. Any thread; cost: one uncontended lock, one move, no allocation. An evicted
+  /// item is destroyed after the lock is released.
+  PushResult push(T&& item) noexcept {
+    std::optional<T> evicted;  // outlives the lock below, so destruction happens unlocked
+    PushResult result;
+    bool wake = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      bump(pushed_, 1);
+      const std::size_t waiting = waiting_.load(std::memory_order_relaxed);
+      const std::size_t in_flight = in_flight_.load(std::memory_order_relaxed);
+      result.was_empty = waiting == 0;
+      if (waiting + in_flight >= capacity_) {
+        if (strategy_ != OverflowStrategy::drop_oldest || waiting == 0) {
+          bump(rejected_, 1);
+          result.outcome = PushOutcome::rejected_full;
+          result.waiting = waiting;
+          return result;
+        }
+        T* oldest = item_at(head_);
+        evicted.emplace(std::move(*oldest));
+        oldest->~T();
+        head_ = next_index(head_);
+        ++first_waiting_sequence_;
+        bump(evicted_oldest_, 1);
+        result.outcome = PushOutcome::accepted_evicted_oldest;
+      } else {
+        waiting_.store(waiting + 1, std::memory_order_relaxed);
+        size_.store(waiting + 1 + in_flight, std::memory_order_relaxed);
+        result.outcome = PushOutcome::accepted;
+      }
+      std::size_t tail = head_ + waiting_.load(std::memory_order_relaxed) - 1;
+      if (tail >= capacity_) tail -= capacity_;
+      ::new (static_cast<void*>(slots_[tail].bytes)) T(std::move(item));
+      bump(accepted_, 1);
+      result.waiting = waiting_.load(std::memory_order_relaxed);
+      if (consumer_sleeping_ && result.waiting >= consumer_wake_at_) {
+        consumer_sleeping_ = false;
+        wake = true;
+      }
+    }
+    if (wake) consumer_wakeup_.notify_one();
+    return result;
+  }
+
+  /// Moves up to `max` of the oldest waiting items to the end of `out`; they are in flight
+  /// until acknowledged. Returns how many. Consumer thread only. Reserves room in `out` first
+  /// (the only allocation, none once `out` is reused with enough capacity); may take fewer than
+  /// are waiting when more arrive during that reservation.
+  std::size_t take_batch(std::size_t max, std::vector<T>& out) {
+    if (max == 0) return 0;
+    out.reserve(out.size() + std::min(max, waiting_.load(std::memory_order_relaxed)));
+    std::size_t first = 0;
+    std::size_t count = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      const std::size_t waiting = waiting_.load(std::memory_order_relaxed);
+      count = std::min({max, waiting, out.capacity() - out.size()});
+      if (count == 0) return 0;
+      note_in_flight(first_waiting_sequence_, count);  // may throw: nothing changed yet
+      first = head_;
+      head_ = (head_ + count) % capacity_;
+      first_waiting_sequence_ += count;
+      waiting_.store(waiting - count, std::memory_order_relaxed);
+      in_flight_.store(in_flight_.load(std::memory_order_relaxed) + count,
+                       std::memory_order_relaxed);
+    }
+    // The slots stay reserved (counted in flight) until acknowledge(), which only this thread
+    // calls, so producers cannot reuse them while they are moved out here without the lock.
+    std::size_t index = first;
+    for (std::size_t i = 0; i < count; ++i) {
+      T* item = item_at(index);
+      out.push_back(std::move(*item));
+      item->~T();
+      index = next_index(index);
+    }
+    return count;
+  }
+
+  /// The `n` oldest in-flight items were delivered (or given up for good): their slots are free
+  /// again. More than are in flight is a caller bug; it is clamped. Returns how many were freed.
+  /// Consumer thread only.
+  std::size_t acknowledge(std::size_t n) noexcept {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::size_t in_flight = in_flight_.load(std::memory_order_relaxed);
+    const std::size_t freed = std::min(n, in_flight);
+    in_flight_.store(in_flight - freed, std::memory_order_relaxed);
+    size_.store(size_.load(std::memory_order_relaxed) - freed, std::memory_order_relaxed);
+    bump(acknowledged_, freed);
+    for (std::size_t left = freed; left > 0;) {
+      InFlightRange& oldest = in_flight_ranges_.front();
+      const std::size_t now = std::min<std::size_t>(left, oldest.count);
+      oldest.first += now;
+      oldest.count -= now;
+      left -= now;
+      if (oldest.count == 0) in_flight_ranges_.pop_front();
+    }
+    return freed;
+  }
+
+  /// Sleeps until at least `min_waiting` items wait, wake_consumer() is called, or `timeout`
+  /// (real time, even when the sink runs on a test clock) passes. `min_waiting` is clamped to
+  /// the free room (so "a full batch" also means "the buffer is full"); 0 counts as 1;
+  /// no_event_wake waits for the timeout or a wake only (e.g. while the breaker is open).
+  /// A wake_consumer() that came while the consumer was busy makes the next wait return at once.
+  /// Consumer thread only.
+  WaitResult wait_for_events(std::size_t min_waiting, std::chrono::nanoseconds timeout) {
+    constexpr std::chrono::nanoseconds longest = std::chrono::hours(24 * 365);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::clamp(timeout, timeout.zero(), longest);
+    std::unique_lock<std::mutex> lock(mutex_);
+    std::size_t threshold = min_waiting;
+    if (threshold != no_event_wake) {
+      threshold = std::max<std::size_t>(
+          1, std::min(threshold, capacity_ - in_flight_.load(std::memory_order_relaxed)));
+    }
+    const auto events_ready = [&] {
+      return threshold != no_event_wake && waiting_.load(std::memory_order_relaxed) >= threshold;
+    };
+    bool timed_out = false;
+    while (!wake_requested_ && !events_ready() && !timed_out) {
+      consumer_wake_at_ = threshold;
+      consumer_sleeping_ = true;
+      timed_out = consumer_wakeup_.wait_until(lock, deadline) == std::cv_status::timeout;
+    }
+    consumer_sleeping_ = false;
+    if (wake_requested_) {
+      wake_requested_ = false;
+      return WaitResult::woken;
+    }
+    return events_ready() ? WaitResult::ready : WaitResult::timed_out;
+  }
+
+  /// Interrupts the consumer's current or next wait_for_events() (flush, shutdown, breaker
+  /// reset). Any thread; takes the lock, so not for the per-event path.
+  void wake_consumer() noexcept {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      wake_requested_ = true;
+      consumer_sleeping_ = false;
+    }
+    consumer_wakeup_.notify_one();
+  }
+
+  // --- Observation: lock-free relaxed reads; each value is exact at some recent instant, but
+  // two reads are not a consistent snapshot. Any thread. ---
+
+  std::size_t capacity() const noexcept { return capacity_; }
+  OverflowStrategy strategy() const noexcept { return strategy_; }
+  /// Items pushed and not yet taken.
+  std::size_t waiting() const noexcept { return waiting_.load(std::memory_order_relaxed); }
+  /// Items taken and not yet acknowledged.
+  std::size_t in_flight() const noexcept { return in_flight_.load(std::memory_order_relaxed); }
+  /// waiting() + in_flight(), read as one value (never above capacity()).
+  std::size_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
+  /// Nothing waiting and nothing in flight.
+  bool empty() const noexcept { return size() == 0; }
+
+  /// Every push() call. At any quiet moment:
+  ///   pushed == rejected + evicted_oldest + acknowledged + waiting + in_flight
+  std::uint64_t pushed() const noexcept { return pushed_.load(std::memory_order_relaxed); }
+  /// Pushes that stored their item (pushed - rejected). Also the sequence number the next
+  /// accepted item will get: items are numbered 0, 1, 2... in acceptance order.
+  std::uint64_t accepted() const noexcept { return accepted_.load(std::memory_order_relaxed); }
+  /// Waiting items discarded by drop_oldest.
+  std::uint64_t evicted_oldest() const noexcept {
+    return evicted_oldest_.load(std::memory_order_relaxed);
+  }
+  /// Pushes refused because the buffer was full.
+  std::uint64_t rejected() const noexcept { return rejected_.load(std::memory_order_relaxed); }
+  /// Items freed by acknowledge().
+  std::uint64_t acknowledged() const noexcept {
+    return acknowledged_.load(std::memory_order_relaxed);
+  }
+
+  /// The sequence number of the oldest item still in the buffer (in flight or waiting), or
+  /// accepted() when there is none. For flush(): remember `mark = accepted()` when it starts;
+  /// everything accepted before it is resolved (acknowledged or evicted) once
+  /// oldest_pending_sequence() >= mark. Takes the lock; any thread.
+  std::uint64_t oldest_pending_sequence() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return in_flight_ranges_.empty() ? first_waiting_sequence_ : in_flight_ranges_.front().first;
+  }
+
+ private:
+  struct alignas(T) Slot {
+    unsigned char bytes[sizeof(T)];
+  };
+  // In-flight sequence numbers are increasing but not contiguous when evictions happen between
+  // two takes; one range per contiguous run (normally a single one).
+  struct InFlightRange {
+    std::uint64_t first;
+    std::uint64_t count;
+  };
+
+  T* item_at(std::size_t index) noexcept {
+    return std::launder(reinterpret_cast<T*>(slots_[index].bytes));
+  }
+  std::size_t next_index(std::size_t index) const noexcept {
+    return index + 1 == capacity_ ? 0 : index + 1;
+  }
+  // Writers hold mutex_, so a load and a store replace a locked read-modify-write.
+  template <typename Counter>
+  static void bump(std::atomic<Counter>& counter, std::size_t by) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + static_cast<Counter>(by),
+                  std::memory_order_relaxed);
+  }
+  void note_in_flight(std::uint64_t first, std::size_t count) {
+    if (!in_flight_ranges_.empty()) {
+      InFlightRange& last = in_flight_ranges_.back();
+      if (last.first + last.count == first) {
+        last.count += count;
+        return;
+      }
+    }
+    in_flight_ranges_.push_back(InFlightRange{first, count});
+  }
+
+  const std::size_t capacity_;
+  const OverflowStrategy strategy_;
+  std::unique_ptr<Slot[]> slots_;
+
+  mutable std::mutex mutex_;
+  // Guarded by mutex_: the waiting items occupy slots head_, head_+1, ... (mod capacity_).
+  std::size_t head_ = 0;
+  std::uint64_t first_waiting_sequence_ = 0;
+  std::deque<InFlightRange> in_flight_ranges_;
+  std::condition_variable consumer_wakeup_;
+  bool consumer_sleeping_ = false;
+  std::size_t consumer_wake_at_ = no_event_wake;
+  bool wake_requested_ = false;
+
+  // Written under mutex_, read anywhere.
+  std::atomic<std::size_t> waiting_{0};
+  std::atomic<std::size_t> in_flight_{0};
+  std::atomic<std::size_t> size_{0};
+  std::atomic<std::uint64_t> pushed_{0};
+  std::atomic<std::uint64_t> accepted_{0};
+  std::atomic<std::uint64_t> evicted_oldest_{0};
+  std::atomic<std::uint64_t> rejected_{0};
+  std::atomic<std::uint64_t> acknowledged_{0};
+};
+
+}  // namespace streamll::detail
