@@ -1,0 +1,120 @@
+#pragma once
+// RedisSink: the production sink. handle() only moves the event into a bounded buffer; one
+// flusher thread per sink serializes batches and writes them to a Redis Stream as one pipelined
+// round trip of `XADD <stream_key> [MAXLEN [~] <max_stream_length>] * event <json>`, gated by a
+// circuit breaker. Events leave the buffer only once Redis acknowledged them (at-least-once:
+// consumers dedupe on event_id).
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "streamll/overflow_strategy.hpp"
+#include "streamll/redis/breaker_state.hpp"
+#include "streamll/redis/options.hpp"
+#include "streamll/sink.hpp"
+
+namespace streamll {
+
+namespace detail {
+class ClockSource;
+}  // namespace detail
+namespace redis {
+class RedisTransport;
+}  // namespace redis
+
+/// A snapshot of the circuit breaker, as the guide's "Monitoring Circuit Breaker" reads it.
+struct CircuitBreakerStatus {
+  BreakerState state = BreakerState::closed;
+  bool is_open = false;                 // OPEN or HALF_OPEN: not writing normally
+  std::uint64_t failure_count = 0;      // consecutive transport failures
+  std::uint64_t total_failures = 0;     // since the sink started
+  std::optional<std::chrono::system_clock::time_point> last_failure_time;
+  std::chrono::milliseconds next_attempt_in{0};  // while OPEN: until the next probe
+};
+
+/// Counters since the sink started. Every event handed to the sink ends up in exactly one of
+/// delivered, dropped() or failed, or is still buffered:
+///   enqueued + rejected == delivered + failed + dropped() + buffered   (at any quiet moment)
+struct RedisSinkStats {
+  std::uint64_t enqueued = 0;         // accepted into the buffer
+  std::uint64_t delivered = 0;        // acknowledged by Redis
+  std::uint64_t dropped_oldest = 0;   // evicted by drop_oldest
+  std::uint64_t dropped_newest = 0;   // refused by drop_newest (never enqueued)
+  std::uint64_t dropped_raise_error = 0;  // refused by raise_error (the caller got the exception)
+  std::uint64_t dropped_on_shutdown = 0;  // still buffered when shutdown's timeout ran out, or
+                                          // handed over after shutdown
+  std::uint64_t failed = 0;           // Redis answered with an error (WRONGTYPE, OOM, NOPERM...)
+                                      // or the event could not be serialized
+  std::uint64_t retried_batches = 0;  // batches sent again after a transport failure
+  std::uint64_t round_trips = 0;      // pipelined writes that got all their replies
+  std::uint64_t transport_errors = 0; // connect, I/O, TLS and timeout failures
+  std::uint64_t reply_errors = 0;     // error replies (events in `failed`, plus bootstrap)
+  std::uint64_t reconnects = 0;       // successful connections after the first
+  std::uint64_t buffered = 0;         // waiting + in flight
+  std::uint64_t in_flight = 0;        // sent, not yet acknowledged
+  bool connected = false;
+  BreakerState breaker_state = BreakerState::closed;
+  std::string last_error;             // never contains a password
+  std::optional<std::chrono::system_clock::time_point> last_error_time;
+  std::chrono::microseconds last_flush_latency{0};  // last batch: write to last reply
+
+  std::uint64_t dropped() const noexcept {
+    return dropped_oldest + dropped_newest + dropped_raise_error + dropped_on_shutdown;
+  }
+};
+
+class RedisSink : public Sink {
+ public:
+  /// Validates `options` (ConfigError naming the option on a bad one) and starts the flusher
+  /// thread. Does not wait for Redis: connecting happens on the flusher thread, so an
+  /// application starts even when Redis is down (events buffer meanwhile).
+  explicit RedisSink(RedisSinkOptions options);
+
+  /// For tests and custom transports: `make_transport` is called on the flusher thread for
+  /// every connection attempt; `clock` drives the breaker and backoff (must outlive the sink).
+  using TransportFactory = std::function<std::unique_ptr<redis::RedisTransport>()>;
+  RedisSink(RedisSinkOptions options, TransportFactory make_transport,
+            const detail::ClockSource& clock);
+
+  /// shutdown(options().shutdown_timeout): bounded, never throws.
+  ~RedisSink() override;
+  RedisSink(const RedisSink&) = delete;
+  RedisSink& operator=(const RedisSink&) = delete;
+
+  /// Moves the event into the buffer: no I/O, a short lock. When the buffer is full the
+  /// overflow strategy decides; raise_error throws BufferOverflowError. Thread-safe.
+  void handle(const Event& event) override;
+  void handle_owned(Event&& event) override;
+
+  /// Waits until every event enqueued before the call was acknowledged by Redis or resolved
+  /// otherwise (dropped, failed), or until `timeout`. True only when all of them were
+  /// delivered.
+  bool flush(std::chrono::milliseconds timeout) override;
+  /// Stops taking events, delivers what it can within `timeout`, stops the flusher and
+  /// closes the connection. Returns within the timeout (plus a few ms) even when Redis hangs;
+  /// logs and counts (dropped_on_shutdown) what could not be delivered. True when nothing was
+  /// left behind. Idempotent.
+  bool shutdown(std::chrono::milliseconds timeout) override;
+  bool is_running() const noexcept override;
+  std::string name() const override { return "redis"; }
+
+  RedisSinkStats stats() const;
+  /// Events in the local buffer, waiting or in flight: 0 when flushing keeps up (the guide's
+  /// `len(redis_sink._local_buffer)`).
+  std::size_t buffered() const noexcept;
+  CircuitBreakerStatus circuit_breaker() const;
+  /// Forces the breaker CLOSED and wakes the flusher to try at once (the guide's "Force
+  /// circuit breaker reset").
+  void reset_circuit_breaker();
+  const RedisSinkOptions& options() const noexcept;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace streamll

@@ -1,0 +1,521 @@
+#include "streamll/sinks/redis_sink.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "logging.hpp"
+#include "redis/command_buffer.hpp"
+#include "redis/reply.hpp"
+#include "redis/transport.hpp"
+#include "streamll/detail/circuit_breaker.hpp"
+#include "streamll/detail/ring_buffer.hpp"
+#include "streamll/redis/errors.hpp"
+
+namespace streamll {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// After it has sent something, the flusher polls the buffer at this interval for a while
+// instead of sleeping until notified, so producers in a steady stream never pay for a wake-up
+// (a futex syscall) on their hot path. Idle longer than the linger time, it sleeps until the
+// next event notifies it.
+constexpr std::chrono::microseconds kPollInterval{250};
+constexpr std::chrono::milliseconds kLingerTime{20};
+// How long shutdown() waits for the flusher after interrupting its I/O before leaving it to
+// finish on its own (it then owns the sink's state through a shared pointer).
+constexpr std::chrono::milliseconds kJoinGrace{200};
+
+// Error replies that say the server cannot take writes right now, whatever is written: the
+// batch is kept and retried like after a transport failure, instead of being failed.
+bool is_transient_server_error(const std::string& prefix) {
+  return prefix == "LOADING" || prefix == "BUSY" || prefix == "MASTERDOWN" ||
+         prefix == "READONLY" || prefix == "TRYAGAIN" || prefix == "CLUSTERDOWN" ||
+         prefix == "NOREPLICAS";
+}
+
+}  // namespace
+
+struct RedisSink::Impl {
+  Impl(RedisSinkOptions opts, TransportFactory factory, const detail::ClockSource& clock_source)
+      : options(validated(std::move(opts))),
+        make_transport(std::move(factory)),
+        clock(clock_source),
+        buffer(options.buffer_size, options.buffer_overflow_strategy),
+        breaker(breaker_options(options, clock_source, log)) {
+    commands.reserve(options.max_batch_size * 512);
+    batch.reserve(options.max_batch_size);
+  }
+
+  static RedisSinkOptions validated(RedisSinkOptions opts) {
+    opts.validate();
+    if (!opts.consumer_name.empty() && opts.client_name == RedisConnectionOptions{}.client_name) {
+      opts.client_name = opts.consumer_name;
+    }
+    return opts;
+  }
+
+  static detail::CircuitBreakerOptions breaker_options(const RedisSinkOptions& o,
+                                                       const detail::ClockSource& clock,
+                                                       detail::RateLimitedLog&) {
+    detail::CircuitBreakerOptions b;
+    b.enabled = o.circuit_breaker;
+    b.failure_threshold = o.failure_threshold;
+    b.recovery_timeout = o.recovery_timeout;
+    b.max_backoff = std::max(o.recovery_timeout * 10, o.recovery_timeout);
+    b.clock = &clock;
+    b.on_state_change = [stream = o.stream_key](BreakerState from, BreakerState to) {
+      // State changes are rare and each one matters: logged unthrottled, once each.
+      if (auto logger = detail::get_logger("streamll.sinks.redis")) {
+        const auto level = to == BreakerState::closed ? spdlog::level::info : spdlog::level::warn;
+        logger->log(level, "circuit breaker for stream '{}': {} -> {}", stream, to_string(from),
+                    to_string(to));
+      }
+    };
+    return b;
+  }
+
+  // ---------------------------------------------------------------- application threads
+
+  void push(Event&& event) {
+    if (!accepting.load(std::memory_order_relaxed)) {
+      dropped_after_shutdown.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    const auto result = buffer.push(std::move(event));
+    if (result.outcome != detail::PushOutcome::rejected_full) return;
+    if (options.buffer_overflow_strategy == OverflowStrategy::raise_error) {
+      throw BufferOverflowError("RedisSink buffer full (buffer_size=" +
+                                std::to_string(options.buffer_size) + ", stream '" +
+                                options.stream_key + "'): event dropped");
+    }
+    if (overflow_log_due()) {
+      log.log(spdlog::level::warn, "RedisSink buffer full (buffer_size=" +
+                                       std::to_string(options.buffer_size) +
+                                       "): dropping events (" +
+                                       std::string(to_string(options.buffer_overflow_strategy)) +
+                                       ")");
+    }
+  }
+
+  // Logging from the hot path only once per second at most, checked without a lock.
+  bool overflow_log_due() noexcept {
+    const auto now = SteadyClock::now().time_since_epoch().count();
+    auto last = last_overflow_log.load(std::memory_order_relaxed);
+    if (now - last < std::chrono::duration_cast<SteadyClock::duration>(std::chrono::seconds(1)).count()) {
+      return false;
+    }
+    return last_overflow_log.compare_exchange_strong(last, now, std::memory_order_relaxed);
+  }
+
+  // ---------------------------------------------------------------- flusher thread
+
+  void run() noexcept {
+    auto last_activity = SteadyClock::now();
+    while (true) {
+      try {
+        if (stopping.load(std::memory_order_acquire)) {
+          if (batch.empty() && buffer.waiting() == 0) break;
+          if (SteadyClock::now() >= stop_deadline()) break;
+        }
+        if (batch.empty()) {
+          if (buffer.take_batch(options.max_batch_size, batch) == 0) {
+            notify_progress();
+            if (stopping.load(std::memory_order_acquire)) continue;
+            const bool lingering = SteadyClock::now() - last_activity < kLingerTime;
+            if (lingering) {
+              buffer.wait_for_events(buffer.no_event_wake, kPollInterval);
+            } else {
+              buffer.wait_for_events(1, options.flush_interval);
+            }
+            continue;
+          }
+          build_commands();
+        }
+        last_activity = SteadyClock::now();
+        if (!breaker.allow_request()) {
+          const auto wait = breaker.next_attempt_in();
+          buffer.wait_for_events(buffer.no_event_wake,
+                                 std::min<std::chrono::nanoseconds>(wait, until_stop()));
+          continue;
+        }
+        if (!ensure_connected()) continue;
+        send_batch();
+      } catch (const std::exception& e) {
+        // Nothing above should throw (transport errors are handled where they happen); if
+        // something does, keep the thread alive and the batch for another try.
+        record_error(std::string("flusher: unexpected error: ") + e.what());
+        buffer.wait_for_events(buffer.no_event_wake, std::chrono::milliseconds(100));
+      }
+    }
+    close_transport();
+    {
+      std::lock_guard<std::mutex> lock(progress_mutex);
+      flusher_done = true;
+    }
+    progress_cv.notify_all();
+  }
+
+  SteadyClock::time_point stop_deadline() const noexcept {
+    return SteadyClock::time_point(SteadyClock::duration(stop_deadline_ticks.load(std::memory_order_acquire)));
+  }
+  std::chrono::nanoseconds until_stop() const noexcept {
+    if (!stopping.load(std::memory_order_acquire)) return std::chrono::hours(24);
+    return std::max<std::chrono::nanoseconds>(stop_deadline() - SteadyClock::now(),
+                                              std::chrono::nanoseconds::zero());
+  }
+  // An I/O bound: the usual timeout, cut short by a shutdown deadline.
+  SteadyClock::time_point io_deadline(std::chrono::milliseconds timeout) const noexcept {
+    auto deadline = SteadyClock::now() + timeout;
+    if (stopping.load(std::memory_order_acquire)) deadline = std::min(deadline, stop_deadline());
+    return deadline;
+  }
+
+  void build_commands() {
+    commands.clear();
+    commands_for_batch = 0;
+    for (const Event& event : batch) {
+      json.clear();
+      if (!append_json(event, json)) {
+        // Out of memory while serializing: this one event cannot be sent.
+        failed.fetch_add(1, std::memory_order_relaxed);
+        record_error("could not serialize an event (out of memory); it was dropped");
+        continue;
+      }
+      std::size_t argc = 5;
+      if (options.max_stream_length) argc += options.approximate_trimming ? 3 : 2;
+      if (options.index_fields) argc += 6;
+      commands.begin_command(argc).arg("XADD").arg(options.stream_key);
+      if (options.max_stream_length) {
+        commands.arg("MAXLEN");
+        if (options.approximate_trimming) commands.arg("~");
+        commands.arg(static_cast<long long>(*options.max_stream_length));
+      }
+      commands.arg("*").arg("event").arg(json);
+      if (options.index_fields) {
+        commands.arg("event_type").arg(event.type_name());
+        commands.arg("operation").arg(event.operation());
+        commands.arg("execution_id").arg(event.execution_id());
+      }
+      ++commands_for_batch;
+    }
+  }
+
+  bool ensure_connected() {
+    if (transport && transport->is_connected()) return true;
+    try {
+      auto fresh = make_transport ? make_transport() : redis::make_socket_transport(options);
+      {
+        std::lock_guard<std::mutex> lock(transport_mutex);
+        transport = std::move(fresh);
+        if (stopping_hard.load(std::memory_order_acquire)) transport->interrupt();
+      }
+      transport->connect(io_deadline(options.connect_timeout));
+      if (!options.consumer_group.empty()) create_consumer_group();
+      if (ever_connected) reconnects.fetch_add(1, std::memory_order_relaxed);
+      ever_connected = true;
+      connected.store(true, std::memory_order_relaxed);
+      detail::get_logger("streamll.sinks.redis")
+          ->info("connected to {} (stream '{}')", transport->describe(), options.stream_key);
+      return true;
+    } catch (const redis::AuthError& e) {
+      transport_failure(std::string("authentication failed: ") + e.what());
+    } catch (const redis::ReplyError& e) {
+      transport_failure(std::string("connection handshake refused: ") + e.what());
+    } catch (const std::exception& e) {
+      transport_failure(std::string("connect failed: ") + e.what());
+    }
+    return false;
+  }
+
+  void create_consumer_group() {
+    redis::CommandBuffer create;
+    create.append({"XGROUP", "CREATE", options.stream_key, options.consumer_group, "0", "MKSTREAM"});
+    std::vector<redis::RedisReply> group_replies;
+    transport->execute(create, group_replies, io_deadline(options.socket_timeout));
+    if (!group_replies.empty() && group_replies.front().is_error() &&
+        group_replies.front().error_prefix() != "BUSYGROUP") {
+      // The events can still be written; the group is for the consumers. Report, do not fail.
+      reply_errors.fetch_add(1, std::memory_order_relaxed);
+      record_error("XGROUP CREATE " + options.consumer_group + " failed: " + group_replies.front().text);
+    }
+  }
+
+  void send_batch() {
+    const auto started = SteadyClock::now();
+    if (commands_for_batch > 0) {
+      try {
+        transport->execute(commands, replies, io_deadline(options.socket_timeout));
+      } catch (const std::exception& e) {
+        retried_batches.fetch_add(1, std::memory_order_relaxed);
+        transport_failure(std::string("write failed, batch of ") + std::to_string(batch.size()) +
+                          " kept for retry: " + e.what());
+        return;
+      }
+      round_trips.fetch_add(1, std::memory_order_relaxed);
+      std::size_t ok = 0;
+      std::size_t errors = 0;
+      const redis::RedisReply* transient = nullptr;
+      const redis::RedisReply* first_error = nullptr;
+      for (const auto& reply : replies) {
+        if (!reply.is_error()) {
+          ++ok;
+          continue;
+        }
+        if (!transient && is_transient_server_error(reply.error_prefix())) transient = &reply;
+        if (!first_error) first_error = &reply;
+        ++errors;
+      }
+      if (transient && ok == 0) {
+        // The server refused the whole batch for its own state (loading, read-only replica
+        // after a failover...): keep the events and treat it like a transport failure.
+        retried_batches.fetch_add(1, std::memory_order_relaxed);
+        close_transport();
+        transport_failure("server not accepting writes, batch kept for retry: " + transient->text);
+        return;
+      }
+      delivered.fetch_add(ok, std::memory_order_relaxed);
+      if (errors > 0) {
+        failed.fetch_add(errors, std::memory_order_relaxed);
+        reply_errors.fetch_add(errors, std::memory_order_relaxed);
+        record_error("XADD to '" + options.stream_key + "' refused for " + std::to_string(errors) +
+                     " of " + std::to_string(replies.size()) + " events: " + first_error->text);
+      }
+    }
+    last_flush_latency_us.store(
+        std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - started).count(),
+        std::memory_order_relaxed);
+    buffer.acknowledge(batch.size());
+    batch.clear();
+    commands.clear();
+    breaker.record_success();
+    notify_progress();
+  }
+
+  void transport_failure(const std::string& message) {
+    transport_errors.fetch_add(1, std::memory_order_relaxed);
+    if (connected.exchange(false, std::memory_order_relaxed)) {
+      detail::get_logger("streamll.sinks.redis")->warn("lost connection to Redis: {}", message);
+    }
+    close_transport();
+    breaker.record_failure();
+    record_error(message);
+  }
+
+  void record_error(const std::string& message) {
+    {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      last_error = message;
+      last_error_time = clock.system_now();
+    }
+    log.log(spdlog::level::warn, message);
+  }
+
+  void close_transport() noexcept {
+    std::lock_guard<std::mutex> lock(transport_mutex);
+    if (transport) transport->close();
+    connected.store(false, std::memory_order_relaxed);
+  }
+
+  void interrupt_transport() noexcept {
+    std::lock_guard<std::mutex> lock(transport_mutex);
+    stopping_hard.store(true, std::memory_order_release);
+    if (transport) transport->interrupt();
+  }
+
+  void notify_progress() {
+    { std::lock_guard<std::mutex> lock(progress_mutex); }
+    progress_cv.notify_all();
+  }
+
+  // ---------------------------------------------------------------- state
+
+  const RedisSinkOptions options;
+  const TransportFactory make_transport;
+  const detail::ClockSource& clock;
+  detail::RateLimitedLog log{"streamll.sinks.redis"};
+  detail::RingBuffer<Event> buffer;
+  detail::CircuitBreaker breaker;
+
+  // Flusher-only.
+  std::vector<Event> batch;
+  redis::CommandBuffer commands;
+  std::size_t commands_for_batch = 0;
+  std::vector<redis::RedisReply> replies;
+  std::string json;
+  bool ever_connected = false;
+
+  std::mutex transport_mutex;  // guards the pointer against interrupt() from shutdown()
+  std::unique_ptr<redis::RedisTransport> transport;
+
+  std::thread flusher;
+  std::atomic<bool> accepting{true};
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> stopping_hard{false};
+  std::atomic<SteadyClock::rep> stop_deadline_ticks{0};
+  std::mutex shutdown_mutex;  // serializes shutdown() callers
+  bool shut_down = false;
+  bool shutdown_result = false;
+
+  std::mutex progress_mutex;
+  std::condition_variable progress_cv;
+  bool flusher_done = false;
+
+  std::atomic<std::uint64_t> delivered{0};
+  std::atomic<std::uint64_t> failed{0};
+  std::atomic<std::uint64_t> retried_batches{0};
+  std::atomic<std::uint64_t> round_trips{0};
+  std::atomic<std::uint64_t> transport_errors{0};
+  std::atomic<std::uint64_t> reply_errors{0};
+  std::atomic<std::uint64_t> reconnects{0};
+  std::atomic<std::uint64_t> dropped_after_shutdown{0};
+  std::atomic<std::uint64_t> left_at_shutdown{0};
+  std::atomic<bool> connected{false};
+  std::atomic<std::int64_t> last_flush_latency_us{0};
+  std::atomic<SteadyClock::rep> last_overflow_log{0};
+
+  mutable std::mutex error_mutex;
+  std::string last_error;
+  std::optional<std::chrono::system_clock::time_point> last_error_time;
+};
+
+RedisSink::RedisSink(RedisSinkOptions options)
+    : RedisSink(std::move(options), TransportFactory{}, detail::ClockSource::real()) {}
+
+RedisSink::RedisSink(RedisSinkOptions options, TransportFactory make_transport,
+                     const detail::ClockSource& clock)
+    : impl_(std::make_shared<Impl>(std::move(options), std::move(make_transport), clock)) {
+  if (!impl_->make_transport) {
+    // Fail at construction, not on the flusher, for TLS files or settings the transport rejects.
+    (void)redis::make_socket_transport(impl_->options);
+  }
+  impl_->flusher = std::thread([impl = impl_] { impl->run(); });
+}
+
+RedisSink::~RedisSink() {
+  try {
+    shutdown(impl_->options.shutdown_timeout);
+  } catch (...) {
+  }
+}
+
+void RedisSink::handle(const Event& event) { impl_->push(Event(event)); }
+void RedisSink::handle_owned(Event&& event) { impl_->push(std::move(event)); }
+
+bool RedisSink::flush(std::chrono::milliseconds timeout) {
+  Impl& s = *impl_;
+  const auto deadline = SteadyClock::now() + timeout;
+  const std::uint64_t mark = s.buffer.accepted();
+  const std::uint64_t lost_before = s.failed.load() + s.buffer.evicted_oldest();
+  s.buffer.wake_consumer();
+  std::unique_lock<std::mutex> lock(s.progress_mutex);
+  const bool resolved = s.progress_cv.wait_until(lock, deadline, [&] {
+    return s.flusher_done || s.buffer.oldest_pending_sequence() >= mark;
+  });
+  const bool all_resolved = resolved && s.buffer.oldest_pending_sequence() >= mark;
+  return all_resolved && s.failed.load() + s.buffer.evicted_oldest() == lost_before;
+}
+
+bool RedisSink::shutdown(std::chrono::milliseconds timeout) {
+  Impl& s = *impl_;
+  std::lock_guard<std::mutex> once(s.shutdown_mutex);
+  if (s.shut_down) return s.shutdown_result;
+  s.shut_down = true;
+  const auto deadline = SteadyClock::now() + timeout;
+  s.accepting.store(false, std::memory_order_relaxed);
+  s.stop_deadline_ticks.store(deadline.time_since_epoch().count(), std::memory_order_release);
+  s.stopping.store(true, std::memory_order_release);
+  s.buffer.wake_consumer();
+
+  std::unique_lock<std::mutex> lock(s.progress_mutex);
+  if (!s.progress_cv.wait_until(lock, deadline, [&] { return s.flusher_done; })) {
+    lock.unlock();
+    s.interrupt_transport();
+    s.buffer.wake_consumer();
+    lock.lock();
+    s.progress_cv.wait_for(lock, kJoinGrace, [&] { return s.flusher_done; });
+  }
+  const bool finished = s.flusher_done;
+  lock.unlock();
+  if (finished) {
+    s.flusher.join();
+  } else {
+    // Still stuck (e.g. in name resolution, which has no timeout): the thread keeps the state
+    // alive through its shared pointer and ends on its own.
+    s.flusher.detach();
+  }
+  const std::size_t left = s.buffer.size();
+  s.left_at_shutdown.store(left, std::memory_order_relaxed);
+  if (left > 0) {
+    detail::get_logger("streamll.sinks.redis")
+        ->warn("shutdown: {} event(s) for stream '{}' could not be delivered within {} ms and are "
+               "dropped",
+               left, s.options.stream_key, timeout.count());
+  }
+  s.shutdown_result = left == 0;
+  return s.shutdown_result;
+}
+
+bool RedisSink::is_running() const noexcept {
+  return impl_->accepting.load(std::memory_order_relaxed);
+}
+
+RedisSinkStats RedisSink::stats() const {
+  const Impl& s = *impl_;
+  RedisSinkStats out;
+  out.enqueued = s.buffer.accepted();
+  out.delivered = s.delivered.load(std::memory_order_relaxed);
+  out.dropped_oldest = s.buffer.evicted_oldest();
+  if (s.options.buffer_overflow_strategy == OverflowStrategy::raise_error) {
+    out.dropped_raise_error = s.buffer.rejected();
+  } else {
+    // drop_newest, and drop_oldest when every slot was in flight: the new event is the one lost.
+    out.dropped_newest = s.buffer.rejected();
+  }
+  out.dropped_on_shutdown = s.dropped_after_shutdown.load(std::memory_order_relaxed) +
+                            s.left_at_shutdown.load(std::memory_order_relaxed);
+  out.failed = s.failed.load(std::memory_order_relaxed);
+  out.retried_batches = s.retried_batches.load(std::memory_order_relaxed);
+  out.round_trips = s.round_trips.load(std::memory_order_relaxed);
+  out.transport_errors = s.transport_errors.load(std::memory_order_relaxed);
+  out.reply_errors = s.reply_errors.load(std::memory_order_relaxed);
+  out.reconnects = s.reconnects.load(std::memory_order_relaxed);
+  out.buffered = s.left_at_shutdown.load(std::memory_order_relaxed) > 0 ? 0 : s.buffer.size();
+  out.in_flight = s.buffer.in_flight();
+  out.connected = s.connected.load(std::memory_order_relaxed);
+  out.breaker_state = s.breaker.state();
+  {
+    std::lock_guard<std::mutex> lock(s.error_mutex);
+    out.last_error = s.last_error;
+    out.last_error_time = s.last_error_time;
+  }
+  out.last_flush_latency = std::chrono::microseconds(s.last_flush_latency_us.load(std::memory_order_relaxed));
+  return out;
+}
+
+std::size_t RedisSink::buffered() const noexcept { return impl_->buffer.size(); }
+
+CircuitBreakerStatus RedisSink::circuit_breaker() const {
+  const auto& b = impl_->breaker;
+  CircuitBreakerStatus status;
+  status.state = b.state();
+  status.is_open = b.is_open();
+  status.failure_count = b.failure_count();
+  status.total_failures = b.total_failures();
+  status.last_failure_time = b.last_failure_time();
+  status.next_attempt_in = std::chrono::duration_cast<std::chrono::milliseconds>(b.next_attempt_in());
+  return status;
+}
+
+void RedisSink::reset_circuit_breaker() {
+  impl_->breaker.reset();
+  impl_->buffer.wake_consumer();
+}
+
+const RedisSinkOptions& RedisSink::options() const noexcept { return impl_->options; }
+
+}  // namespace streamll

@@ -1,0 +1,436 @@
+// RedisSink against a fake transport and a manual clock: the pipeline's rules (batching,
+// ordering, retries, breaker, overflow, shutdown bounds) without a server and without sleeping
+// for timeouts.
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <streamll/sinks/redis_sink.hpp>
+#include <streamll/streamll.hpp>
+#include <thread>
+
+#include "fake_redis.hpp"
+#include "manual_clock.hpp"
+
+using namespace std::chrono_literals;
+using streamll::testing::eventually;
+using streamll::testing::FakeRedis;
+using streamll::testing::ManualClock;
+
+namespace {
+
+streamll::RedisSinkOptions test_options() {
+  streamll::RedisSinkOptions o;
+  o.url = "redis://127.0.0.1:6379";
+  o.stream_key = "ml_events";
+  o.buffer_size = 1000;
+  o.max_batch_size = 100;
+  o.failure_threshold = 3;
+  o.recovery_timeout = 30s;
+  o.shutdown_timeout = 500ms;
+  return o;
+}
+
+streamll::Event token_event(int i) {
+  static const auto context = std::make_shared<streamll::EventContext>(
+      streamll::EventContext{"exec_test", "span1", "", "answer_generation", "", {}});
+  streamll::Fields data;
+  data.set("token", "t" + std::to_string(i));
+  data.set("index", i);
+  return streamll::Event::capture(streamll::EventType::token, context, std::move(data));
+}
+
+std::vector<int> indices_of(const std::vector<std::string>& stream) {
+  std::vector<int> out;
+  for (const auto& json : stream) out.push_back(nlohmann::json::parse(json)["data"]["index"].get<int>());
+  return out;
+}
+
+std::vector<int> range(int n) {
+  std::vector<int> out;
+  for (int i = 0; i < n; ++i) out.push_back(i);
+  return out;
+}
+
+struct Harness {
+  explicit Harness(streamll::RedisSinkOptions options = test_options())
+      : server(std::make_shared<FakeRedis>()),
+        sink(std::move(options), streamll::testing::fake_transport_factory(server), clock) {}
+
+  /// flush() while moving the manual clock on, so reconnect backoffs pass.
+  bool flush_advancing(std::chrono::milliseconds timeout = 5s) {
+    return eventually(
+        [&] {
+          clock.advance(1s);
+          return sink.flush(20ms);
+        },
+        timeout);
+  }
+
+  ManualClock clock;
+  std::shared_ptr<FakeRedis> server;
+  streamll::RedisSink sink;
+};
+
+}  // namespace
+
+TEST_CASE("RedisSink writes each event as XADD stream MAXLEN ~ N * event <json>", "[redis_sink]") {
+  Harness h;
+  auto event = token_event(7);
+  const auto id = event.id.to_string();
+  h.sink.handle(event);
+  REQUIRE(h.sink.flush(2s));
+
+  auto commands = h.server->commands();
+  REQUIRE(commands.size() == 1);
+  const std::vector<std::string> expected_prefix = {"XADD", "ml_events", "MAXLEN", "~", "1000000", "*", "event"};
+  REQUIRE(commands[0].size() == 8);
+  CHECK(std::vector<std::string>(commands[0].begin(), commands[0].begin() + 7) == expected_prefix);
+  const auto json = nlohmann::json::parse(commands[0][7]);
+  CHECK(json["event_id"] == id);
+  CHECK(json["event_type"] == "token");
+  CHECK(json["data"]["token"] == "t7");
+
+  const auto stats = h.sink.stats();
+  CHECK(stats.enqueued == 1);
+  CHECK(stats.delivered == 1);
+  CHECK(stats.buffered == 0);
+  CHECK(stats.round_trips == 1);
+  CHECK(stats.connected);
+}
+
+TEST_CASE("RedisSink trimming options shape the XADD", "[redis_sink]") {
+  SECTION("exact MAXLEN") {
+    auto o = test_options();
+    o.approximate_trimming = false;
+    o.max_stream_length = 500;
+    Harness h(o);
+    h.sink.handle(token_event(0));
+    REQUIRE(h.sink.flush(2s));
+    const auto c = h.server->commands().at(0);
+    CHECK(std::vector<std::string>(c.begin(), c.begin() + 6) ==
+          std::vector<std::string>{"XADD", "ml_events", "MAXLEN", "500", "*", "event"});
+  }
+  SECTION("no trimming") {
+    auto o = test_options();
+    o.max_stream_length.reset();
+    Harness h(o);
+    h.sink.handle(token_event(0));
+    REQUIRE(h.sink.flush(2s));
+    const auto c = h.server->commands().at(0);
+    CHECK(std::vector<std::string>(c.begin(), c.begin() + 4) ==
+          std::vector<std::string>{"XADD", "ml_events", "*", "event"});
+  }
+  SECTION("index fields beside event") {
+    auto o = test_options();
+    o.index_fields = true;
+    Harness h(o);
+    h.sink.handle(token_event(0));
+    REQUIRE(h.sink.flush(2s));
+    const auto c = h.server->commands().at(0);
+    REQUIRE(c.size() == 14);
+    CHECK(c[8] == "event_type");
+    CHECK(c[9] == "token");
+    CHECK(c[10] == "operation");
+    CHECK(c[11] == "answer_generation");
+    CHECK(c[12] == "execution_id");
+    CHECK(c[13] == "exec_test");
+  }
+}
+
+TEST_CASE("RedisSink batches events that arrive while a write is in flight", "[redis_sink]") {
+  Harness h;
+  h.server->stall();
+  h.sink.handle(token_event(0));
+  REQUIRE(eventually([&] { return h.server->stalled_executes() == 1; }));
+  for (int i = 1; i < 1000; ++i) h.sink.handle(token_event(i));
+  h.server->release();
+  REQUIRE(h.sink.flush(5s));
+
+  const auto stats = h.sink.stats();
+  CHECK(stats.delivered == 1000);
+  // The first event alone, then 999 waiting events in batches of max_batch_size.
+  CHECK(stats.round_trips == 11);
+  CHECK(indices_of(h.server->stream()) == range(1000));
+}
+
+TEST_CASE("RedisSink keeps a failed batch and sends it again with the same event ids", "[redis_sink]") {
+  Harness h;
+  h.server->fail_next_executes(1);
+  for (int i = 0; i < 50; ++i) h.sink.handle(token_event(i));
+  REQUIRE(h.flush_advancing());
+  const auto stream = h.server->stream();
+  CHECK(indices_of(stream) == range(50));
+  const auto stats = h.sink.stats();
+  CHECK(stats.delivered == 50);
+  CHECK(stats.retried_batches >= 1);
+  CHECK(stats.transport_errors == 1);
+  CHECK(h.server->connects() == 2);  // the failed write closed the connection
+}
+
+TEST_CASE("RedisSink circuit breaker opens after failure_threshold failures and probes once", "[redis_sink]") {
+  auto o = test_options();
+  o.failure_threshold = 3;
+  o.recovery_timeout = 30s;
+  Harness h(o);
+  h.server->set_down(true);
+  h.sink.handle(token_event(0));
+
+  // Reconnect backoff (100 ms doubling, on the manual clock) spaces the attempts: advance it.
+  REQUIRE(eventually([&] {
+    h.clock.advance(1s);
+    h.sink.flush(0ms);  // wakes the flusher to look at the clock again
+    return h.sink.circuit_breaker().state == streamll::BreakerState::open;
+  }));
+  const int attempts_when_opened = h.server->connect_attempts();
+  CHECK(attempts_when_opened == 3);
+  auto status = h.sink.circuit_breaker();
+  CHECK(status.is_open);
+  CHECK(status.failure_count == 3);
+  CHECK(status.last_failure_time.has_value());
+  CHECK(status.next_attempt_in > 20s);
+
+  // While open: no connection attempts, events keep buffering.
+  for (int i = 1; i < 10; ++i) h.sink.handle(token_event(i));
+  CHECK_FALSE(h.sink.flush(50ms));
+  CHECK(h.server->connect_attempts() == attempts_when_opened);
+  CHECK(h.sink.buffered() == 10);
+
+  // After recovery_timeout (+ jitter): one probe, which fails: open again with a longer wait.
+  h.clock.advance(40s);
+  REQUIRE(eventually([&] {
+    h.sink.flush(0ms);
+    return h.server->connect_attempts() == attempts_when_opened + 1;
+  }));
+  REQUIRE(eventually([&] { return h.sink.circuit_breaker().state == streamll::BreakerState::open; }));
+  CHECK(h.sink.circuit_breaker().next_attempt_in > 40s);
+
+  // Redis is back; the next probe closes the breaker and the buffer drains in order.
+  h.server->set_down(false);
+  h.clock.advance(120s);
+  REQUIRE(h.sink.flush(5s));
+  CHECK(h.sink.circuit_breaker().state == streamll::BreakerState::closed);
+  CHECK(indices_of(h.server->stream()) == range(10));
+}
+
+TEST_CASE("RedisSink reset_circuit_breaker retries at once", "[redis_sink]") {
+  Harness h;
+  h.server->set_down(true);
+  h.sink.handle(token_event(0));
+  REQUIRE(eventually([&] {
+    h.clock.advance(1s);
+    h.sink.flush(0ms);
+    return h.sink.circuit_breaker().is_open;
+  }));
+  h.server->set_down(false);
+  h.sink.reset_circuit_breaker();
+  REQUIRE(h.sink.flush(5s));
+  CHECK(h.server->stream_size() == 1);
+  CHECK_FALSE(h.sink.circuit_breaker().is_open);
+}
+
+TEST_CASE("RedisSink without circuit breaker still reconnects with backoff and never opens", "[redis_sink]") {
+  auto o = test_options();
+  o.circuit_breaker = false;
+  Harness h(o);
+  h.server->set_down(true);
+  h.sink.handle(token_event(0));
+  REQUIRE(eventually([&] {
+    h.clock.advance(10s);
+    h.sink.flush(0ms);
+    return h.server->connect_attempts() >= 6;
+  }));
+  CHECK(h.sink.circuit_breaker().state == streamll::BreakerState::closed);
+  h.server->set_down(false);
+  h.clock.advance(60s);
+  REQUIRE(h.sink.flush(5s));
+  CHECK(h.server->stream_size() == 1);
+}
+
+TEST_CASE("RedisSink counts error replies as failed and keeps going", "[redis_sink]") {
+  Harness h;
+  h.server->set_xadd_error("WRONGTYPE Operation against a key holding the wrong kind of value");
+  for (int i = 0; i < 5; ++i) h.sink.handle(token_event(i));
+  CHECK_FALSE(h.sink.flush(5s));  // resolved, but not delivered
+  auto stats = h.sink.stats();
+  CHECK(stats.failed == 5);
+  CHECK(stats.reply_errors == 5);
+  CHECK(stats.buffered == 0);
+  CHECK(stats.transport_errors == 0);
+  CHECK(stats.last_error.find("WRONGTYPE") != std::string::npos);
+  CHECK(h.sink.circuit_breaker().state == streamll::BreakerState::closed);
+
+  h.server->set_xadd_error("");
+  h.sink.handle(token_event(5));
+  REQUIRE(h.sink.flush(5s));
+  CHECK(indices_of(h.server->stream()) == std::vector<int>{5});
+  stats = h.sink.stats();
+  CHECK(stats.enqueued == stats.delivered + stats.failed);
+}
+
+TEST_CASE("RedisSink retries batches refused for the server's state (LOADING, READONLY)", "[redis_sink]") {
+  Harness h;
+  h.server->set_xadd_error("LOADING Redis is loading the dataset in memory");
+  h.sink.handle(token_event(0));
+  REQUIRE(eventually([&] { return h.sink.stats().transport_errors >= 1; }));
+  CHECK(h.sink.stats().failed == 0);
+  h.server->set_xadd_error("");
+  REQUIRE(h.flush_advancing());
+  CHECK(h.server->stream_size() == 1);
+}
+
+TEST_CASE("RedisSink reports authentication failures clearly", "[redis_sink]") {
+  Harness h;
+  h.server->set_reject_auth(true);
+  h.sink.handle(token_event(0));
+  REQUIRE(eventually([&] { return h.sink.stats().transport_errors >= 1; }));
+  const auto stats = h.sink.stats();
+  CHECK(stats.last_error.find("authentication failed") != std::string::npos);
+  CHECK(stats.last_error.find("WRONGPASS") != std::string::npos);
+  CHECK_FALSE(stats.connected);
+}
+
+TEST_CASE("RedisSink creates the consumer group on every connect", "[redis_sink]") {
+  auto o = test_options();
+  o.consumer_group = "ml_processors";
+  Harness h(o);
+  h.sink.handle(token_event(0));
+  REQUIRE(h.sink.flush(2s));
+  h.server->fail_next_executes(1);
+  h.server->set_xgroup_error("BUSYGROUP Consumer Group name already exists");
+  h.sink.handle(token_event(1));
+  REQUIRE(h.flush_advancing());
+
+  int creates = 0;
+  for (const auto& c : h.server->commands()) {
+    if (c.size() == 6 && c[0] == "XGROUP") {
+      CHECK(c == std::vector<std::string>{"XGROUP", "CREATE", "ml_events", "ml_processors", "0", "MKSTREAM"});
+      ++creates;
+    }
+  }
+  CHECK(creates == 2);
+  CHECK(h.sink.stats().reply_errors == 0);  // BUSYGROUP is not an error
+}
+
+TEST_CASE("RedisSink overflow strategies account for every event", "[redis_sink]") {
+  auto o = test_options();
+  o.buffer_size = 10;
+  o.max_batch_size = 5;
+
+  SECTION("drop_newest keeps the oldest") {
+    o.buffer_overflow_strategy = streamll::OverflowStrategy::drop_newest;
+    Harness h(o);
+    h.server->set_down(true);
+    for (int i = 0; i < 25; ++i) h.sink.handle(token_event(i));
+    auto stats = h.sink.stats();
+    CHECK(stats.dropped_newest == 15);
+    CHECK(stats.enqueued == 10);
+    h.server->set_down(false);
+    h.sink.reset_circuit_breaker();
+    h.clock.advance(60s);
+    REQUIRE(h.sink.flush(5s));
+    CHECK(indices_of(h.server->stream()) == range(10));
+    stats = h.sink.stats();
+    CHECK(stats.delivered + stats.dropped() == 25);
+  }
+  SECTION("drop_oldest keeps the newest, except what is already in flight") {
+    o.buffer_overflow_strategy = streamll::OverflowStrategy::drop_oldest;
+    Harness h(o);
+    h.server->stall();
+    h.sink.handle(token_event(0));
+    REQUIRE(eventually([&] { return h.server->stalled_executes() == 1; }));
+    for (int i = 1; i < 25; ++i) h.sink.handle(token_event(i));
+    h.server->release();
+    REQUIRE(eventually([&] { return h.sink.buffered() == 0; }));
+    const auto stats = h.sink.stats();
+    // Event 0 was in flight; of 1..24 the 9 newest fit beside it.
+    CHECK(indices_of(h.server->stream()) == std::vector<int>{0, 16, 17, 18, 19, 20, 21, 22, 23, 24});
+    CHECK(stats.dropped_oldest == 15);
+    CHECK(stats.delivered + stats.dropped() == 25);
+  }
+  SECTION("raise_error throws BufferOverflowError to the caller") {
+    o.buffer_overflow_strategy = streamll::OverflowStrategy::raise_error;
+    Harness h(o);
+    h.server->set_down(true);
+    for (int i = 0; i < 10; ++i) h.sink.handle(token_event(i));
+    CHECK_THROWS_AS(h.sink.handle(token_event(10)), streamll::BufferOverflowError);
+    CHECK(h.sink.stats().dropped_raise_error == 1);
+
+    // Through an Instrumentor, the exception still reaches the emitting code.
+    auto shared = std::shared_ptr<streamll::Sink>(&h.sink, [](streamll::Sink*) {});
+    streamll::Instrumentor inst({{shared}, {}, ""});
+    CHECK_THROWS_AS(streamll::Span(inst, "overflowing"), streamll::BufferOverflowError);
+  }
+}
+
+TEST_CASE("RedisSink keeps each producer thread's order", "[redis_sink][concurrent]") {
+  auto o = test_options();
+  o.buffer_size = 10000;
+  Harness h(o);
+  constexpr int threads = 4;
+  constexpr int per_thread = 500;
+  std::vector<std::thread> producers;
+  for (int t = 0; t < threads; ++t) {
+    producers.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) h.sink.handle(token_event(t * 100000 + i));
+    });
+  }
+  for (auto& p : producers) p.join();
+  REQUIRE(h.sink.flush(10s));
+  std::vector<int> last(threads, -1);
+  for (int index : indices_of(h.server->stream())) {
+    const int t = index / 100000;
+    CHECK(index % 100000 == last[t] + 1);
+    last[t] = index % 100000;
+  }
+  CHECK(h.sink.stats().delivered == threads * per_thread);
+}
+
+TEST_CASE("RedisSink shutdown is bounded when Redis hangs and counts what it left", "[redis_sink]") {
+  auto o = test_options();
+  Harness h(o);
+  h.server->stall();
+  for (int i = 0; i < 20; ++i) h.sink.handle(token_event(i));
+  REQUIRE(eventually([&] { return h.server->stalled_executes() == 1; }));
+
+  const auto started = std::chrono::steady_clock::now();
+  CHECK_FALSE(h.sink.shutdown(300ms));
+  const auto took = std::chrono::steady_clock::now() - started;
+  CHECK(took < 300ms + 400ms);
+  CHECK_FALSE(h.sink.is_running());
+  auto stats = h.sink.stats();
+  CHECK(stats.dropped_on_shutdown == 20);
+  CHECK(stats.delivered == 0);
+
+  // After shutdown: nothing is taken, everything is counted.
+  h.sink.handle(token_event(99));
+  stats = h.sink.stats();
+  CHECK(stats.dropped_on_shutdown == 21);
+  CHECK_FALSE(h.sink.shutdown(100ms));  // idempotent: same answer
+}
+
+TEST_CASE("RedisSink shutdown delivers what is buffered when Redis is healthy", "[redis_sink]") {
+  Harness h;
+  for (int i = 0; i < 300; ++i) h.sink.handle(token_event(i));
+  CHECK(h.sink.shutdown(5s));
+  CHECK(h.server->stream_size() == 300);
+  CHECK(h.sink.stats().dropped() == 0);
+}
+
+TEST_CASE("RedisSink flush reports false when Redis is down and true once it drained", "[redis_sink]") {
+  Harness h;
+  h.server->set_down(true);
+  h.sink.handle(token_event(0));
+  CHECK_FALSE(h.sink.flush(50ms));
+  h.server->set_down(false);
+  h.clock.advance(1s);
+  CHECK(h.sink.flush(5s));
+}
+
+TEST_CASE("RedisSink rejects invalid options at construction", "[redis_sink]") {
+  auto o = test_options();
+  o.max_batch_size = 0;
+  auto server = std::make_shared<FakeRedis>();
+  ManualClock clock;
+  CHECK_THROWS_AS(streamll::RedisSink(o, streamll::testing::fake_transport_factory(server), clock),
+                  streamll::ConfigError);
+}
