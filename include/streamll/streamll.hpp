@@ -10,6 +10,8 @@
 #include "streamll/llm_call.hpp"
 #include "streamll/macros.hpp"
 #include "streamll/sink.hpp"
+#include "streamll/sinks/jsonl_file_sink.hpp"
 #include "streamll/sinks/memory_sink.hpp"
+#include "streamll/sinks/terminal_sink.hpp"
 #include "streamll/span.hpp"
 #include "streamll/version.hpp"
