@@ -46,13 +46,15 @@ class RedisTransport {
   virtual void close() noexcept = 0;
 
   /// Thread-safe: makes a connect() or execute() blocked in another thread fail promptly with
-  /// ClosedError (and leaves the transport closed), e.g. for a bounded shutdown. Sticky until
-  /// the next connect() from the owner thread begins.
+  /// ClosedError (and leaves the transport closed), e.g. for a bounded shutdown. Sticky: every
+  /// later connect()/execute() fails the same way until the owner calls clear_interrupt().
   virtual void interrupt() noexcept = 0;
+  virtual void clear_interrupt() noexcept = 0;
 
   /// Writes every command in `commands` (one pipelined write) and reads exactly
   /// commands.command_count() replies into `replies` (cleared first), all before `deadline`.
-  /// Throws ClosedError when not connected.
+  /// Throws ClosedError when not connected, std::logic_error when a command in `commands` is
+  /// missing arguments (a bug in the caller). An empty buffer returns at once.
   virtual void execute(const CommandBuffer& commands, std::vector<RedisReply>& replies,
                        Clock::time_point deadline) = 0;
 

@@ -101,7 +101,8 @@ void parse_host_port(std::string_view hostport, std::string_view url, ParsedRedi
   if (!hostport.empty() && hostport.front() == '[') {
     const auto close = hostport.find(']');
     if (close == std::string_view::npos) fail(url, "unterminated '[' in the IPv6 host");
-    out.host = std::string(hostport.substr(1, close - 1));
+    // RFC 6874 zone ids arrive as %25: decode so getaddrinfo sees "fe80::1%eth0".
+    out.host = percent_decode(hostport.substr(1, close - 1), url, "IPv6 host");
     const std::string_view rest = hostport.substr(close + 1);
     if (!rest.empty()) {
       if (rest.front() != ':') fail(url, "unexpected characters after the IPv6 host");
