@@ -132,5 +132,10 @@ class Instrumentor {
 std::shared_ptr<Instrumentor> configure(InstrumentorOptions options);
 /// The process-wide default: one without sinks until configure() is called. Never null.
 std::shared_ptr<Instrumentor> default_instrumentor() noexcept;
+/// Flushes and shuts down the default instrumentor's sinks within one deadline: call it
+/// before the program exits, since the default instrumentor itself is never destroyed.
+inline bool shutdown(std::chrono::milliseconds timeout = std::chrono::seconds(5)) noexcept {
+  return default_instrumentor()->shutdown(timeout);
+}
 
 }  // namespace streamll
