@@ -37,8 +37,8 @@ struct CircuitBreakerStatus {
 };
 
 /// Counters since the sink started. Every event handed to the sink ends up in exactly one of
-/// delivered, dropped() or failed, or is still buffered:
-///   enqueued + rejected == delivered + failed + dropped() + buffered   (at any quiet moment)
+/// delivered, failed or dropped(), or is still buffered; at any quiet moment:
+///   events handed over == delivered + failed + dropped() + buffered
 struct RedisSinkStats {
   std::uint64_t enqueued = 0;         // accepted into the buffer
   std::uint64_t delivered = 0;        // acknowledged by Redis
