@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Turns the JSON that bench/run.sh collects into the Markdown tables of docs/performance.md.
+
+    bench/report.py <results dir>     (hot_path.json, e2e.json, memory_<kind>_<run>.json, machine.json)
+
+Every figure is a median over the runs; every ratio compares two figures of the same run.
+"""
+import json
+import pathlib
+import statistics
+import sys
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def hot_path_rows(doc):
+    """{(event, sink, threads): {"median": {...counters}, "p50_runs": [...]}} from Google Benchmark JSON."""
+    rows = {}
+    for b in doc["benchmarks"]:
+        if not b["run_name"].startswith("hot/"):
+            continue
+        _, event, sink = b["run_name"].split("/")[:3]
+        row = rows.setdefault((event, sink, b["threads"]), {"runs": []})
+        if b.get("run_type") == "aggregate":
+            row[b["aggregate_name"]] = b
+        else:
+            row["runs"].append(b)
+    for row in rows.values():
+        if "median" not in row:  # a single repetition: no aggregates
+            row["median"] = row["runs"][0]
+    return rows
+
+
+def net(counters, key):
+    """A per-call percentile minus the timer's own share (one clock read), never below zero."""
+    return max(counters[key] - counters["clock_ns"], 0.0)
+
+
+def fmt_ns(v):
+    return f"{v:,.0f} ns" if v < 10000 else f"{v / 1000:,.1f} us"
+
+
+def fmt_ratio(v):
+    return f"{v:.2f}x"
+
+
+def verdict(ok):
+    return "yes" if ok else "**no**"
+
+
+def main(results):
+    results = pathlib.Path(results)
+    machine = load(results / "machine.json")
+    hot = hot_path_rows(load(results / "hot_path.json"))
+    e2e = load(results / "e2e.json")
+    memories = {}  # memory_<kind>_<run>.json: one fresh process per run
+    for path in sorted(results.glob("memory_*_*.json")):
+        memories.setdefault(path.stem.rsplit("_", 1)[0], []).append(load(path))
+
+    def med(event, sink, threads, key="p50_ns", raw=False):
+        c = hot[(event, sink, threads)]["median"]
+        return c[key] if raw else net(c, key)
+
+    out = []
+    out.append(f"Machine: {machine['nproc']} CPUs, {machine['cpu']}; load average before "
+               f"{machine['load_before']}, after {machine['load_after']}; {machine['date']}, "
+               f"commit {machine['commit']}.")
+    out.append("")
+    out.append("| figure | value | reference (same run) | ratio | target | met? |")
+    out.append("|---|---:|---|---:|---|---|")
+    spdlog = "spdlog_async_overrun_oldest"
+    for threads in (1, 4):
+        v = med("token", "noop", threads)
+        ref = med("token", spdlog, threads)
+        out.append(f"| token event, no-op sink, median per call, {threads} thread(s) | {fmt_ns(v)} | "
+                   f"spdlog async {fmt_ns(ref)} | {fmt_ratio(v / ref)} | <= 100 ns (issue 2) | {verdict(v <= 100)} |")
+    for threads in (1, 4):
+        v = med("token", "redis", threads)
+        ref = med("token", spdlog, threads)
+        out.append(f"| token event, RedisSink connected, median, {threads} thread(s) | {fmt_ns(v)} | "
+                   f"spdlog async {fmt_ns(ref)} | {fmt_ratio(v / ref)} | <= 150 ns (issue 3) | {verdict(v <= 150)} |")
+    for threads in (1, 4):
+        v = med("token", "redis_down", threads)
+        ref = med("token", "redis", threads)
+        out.append(f"| token event, RedisSink with Redis down, median, {threads} thread(s) | {fmt_ns(v)} | "
+                   f"connected {fmt_ns(ref)} | {fmt_ratio(v / ref)} | <= 2x connected (issue 3) | "
+                   f"{verdict(v <= 2 * ref)} |")
+    for threads in (1, 4):
+        for key, label in (("p50_ns", "median"), ("p999_ns", "p99.9")):
+            v = med("token", "noop", threads, key)
+            ref = med("token", spdlog, threads, key)
+            out.append(f"| token event, no-op sink, {label}, {threads} thread(s) | {fmt_ns(v)} | "
+                       f"spdlog async {fmt_ns(ref)} | {fmt_ratio(v / ref)} | <= 0.5x spdlog (issue 5, later) | "
+                       f"{verdict(v <= 0.5 * ref)} |")
+
+    ref = statistics.median(e2e["redis_benchmark_p100"])
+    for key, label in (("sink_1_thread", "1 producer thread"), ("sink_4_threads", "4 producer threads")):
+        v = statistics.median(e2e[key])
+        out.append(f"| events/s acknowledged by Redis, RedisSink defaults, {label} | {v:,.0f} | "
+                   f"redis-benchmark -P 100 -c 1 {ref:,.0f} | {fmt_ratio(v / ref)} | >= 0.8x (issue 3) | "
+                   f"{verdict(v >= 0.8 * ref)} |")
+    v = statistics.median(e2e["redis_benchmark_p1"])
+    out.append(f"| redis-benchmark -P 1 -c 1 (one XADD per round trip, for scale) | {v:,.0f} | "
+               f"redis-benchmark -P 100 -c 1 {ref:,.0f} | {fmt_ratio(v / ref)} | (none) | |")
+    for runs in memories.values():
+        growth = statistics.median(r["rss_growth_bytes"] for r in runs)
+        serialized = statistics.median(r["serialized_bytes"] for r in runs)
+        k = runs[0]["tokens_per_call"]
+        what = f"LLM calls of {k} tokens + llm_call" if k else "llm_call events only"
+        out.append(f"| RSS growth, {runs[0]['events']:,} events buffered, Redis down ({what}) | "
+                   f"{growth / 1e6:.1f} MB | serialized {serialized / 1e6:.1f} MB | "
+                   f"{fmt_ratio(growth / serialized)} | <= 1.5x (issue 3) | {verdict(growth <= 1.5 * serialized)} |")
+
+    out.append("")
+    out.append("Hot path, per call (medians over runs of each percentile; timer share subtracted; "
+               "raw p50 and the timer's share shown; p50 spread = lowest..highest run):")
+    out.append("")
+    out.append("| benchmark | threads | p50 | p99 | p99.9 | raw p50 | timer | p50 spread | vs spdlog p50 |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---|---:|")
+    for (event, sink, threads), row in sorted(hot.items(), key=lambda kv: (kv[0][0] != "token", kv[0])):
+        c = row["median"]
+        spread = [net(r, "p50_ns") for r in row["runs"]]
+        spread_text = f"{min(spread):.0f}..{max(spread):.0f}" if spread else ""
+        ref_key = ("token", spdlog, threads)
+        vs = fmt_ratio(net(c, "p50_ns") / net(hot[ref_key]["median"], "p50_ns")) if ref_key in hot else ""
+        out.append(f"| {event} -> {sink} | {threads} | {fmt_ns(net(c, 'p50_ns'))} | {fmt_ns(net(c, 'p99_ns'))} | "
+                   f"{fmt_ns(net(c, 'p999_ns'))} | {fmt_ns(c['p50_ns'])} | {c['clock_ns']:.0f} ns | {spread_text} | {vs} |")
+
+    flusher = {}
+    for b in load(results / "hot_path.json")["benchmarks"]:
+        if b["run_name"].startswith("flusher/") and b.get("aggregate_name", "median") == "median":
+            flusher[b["run_name"]] = b
+    if flusher:
+        out.append("")
+        out.append("Flusher thread, per event (off the application thread; median over runs):")
+        out.append("")
+        out.append("| work | time | bytes |")
+        out.append("|---|---:|---:|")
+        for name, b in sorted(flusher.items()):
+            out.append(f"| {name} | {b['real_time']:.0f} {b['time_unit']} | {b['bytes']:.0f} |")
+
+    out.append("")
+    out.append(f"End to end, events/s acknowledged by Redis ({e2e['events']:,} events per run, "
+               f"{e2e['payload_bytes']}-byte llm_call payload; -P 1 runs {e2e['p1_events']:,}):")
+    out.append("")
+    out.append("| figure | median | runs |")
+    out.append("|---|---:|---|")
+    for key, label in (("redis_benchmark_p100", "redis-benchmark -P 100 -c 1"),
+                       ("sink_1_thread", "RedisSink, 1 producer thread"),
+                       ("sink_4_threads", "RedisSink, 4 producer threads"),
+                       ("redis_benchmark_p1", "redis-benchmark -P 1 -c 1")):
+        runs = ", ".join(f"{x:,.0f}" for x in e2e[key])
+        out.append(f"| {label} | {statistics.median(e2e[key]):,.0f} | {runs} |")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(sys.argv[1])

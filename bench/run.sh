@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Builds the benchmarks in Release (build/bench) and runs all of them, then prints the Markdown
+# tables of docs/performance.md: each figure, its reference from the same run, their ratio,
+# the target and whether it was met. Every figure is a median over several runs.
+#
+#   bench/run.sh                 (about 4 minutes on a quiet 2-core machine, plus the build)
+#   BENCH_RUNS=3 bench/run.sh    (fewer runs per figure; default 5)
+#
+# Redis: REDIS_URL (redis://host:port without credentials) when set; otherwise each harness
+# starts its own redis-server on a free loopback port and stops it at the end. Raw results:
+# build/bench/results/ (Google Benchmark JSON and the harnesses' JSON).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+case "${1:-}" in
+  -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+esac
+
+runs=${BENCH_RUNS:-5}
+build=build/bench
+results=$build/results
+
+SECONDS=0
+phase() { echo "== [${SECONDS}s] $*" >&2; }
+phase "build (Release, $build)"
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTREAMLL_BUILD_BENCH=ON \
+  -DSTREAMLL_WERROR=ON -DSTREAMLL_BUILD_TESTS=OFF -DSTREAMLL_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" \
+  --target streamll_benchmarks e2e_throughput buffer_memory >/dev/null
+
+rm -rf "$results"
+mkdir -p "$results"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+
+phase "hot path (Google Benchmark, $runs repetitions, interleaved)"
+"$build/bench/streamll_benchmarks" --benchmark_repetitions="$runs" --benchmark_min_time=0.2 \
+  --benchmark_enable_random_interleaving=true --benchmark_display_aggregates_only=true \
+  --benchmark_out="$results/hot_path.json" --benchmark_out_format=json >&2
+
+phase "end to end throughput ($runs rounds)"
+"$build/bench/e2e_throughput" --events 200000 --p1-events 10000 --rounds "$runs" \
+  --json "$results/e2e.json" >&2
+
+phase "buffer memory with Redis down ($runs fresh processes each)"
+for i in $(seq "$runs"); do
+  "$build/bench/buffer_memory" --tokens-per-call 100 --json "$results/memory_stream_$i.json" >&2
+  "$build/bench/buffer_memory" --tokens-per-call 0 --json "$results/memory_llmcall_$i.json" >&2
+done
+
+phase "done"
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+/usr/bin/python3 - "$results/machine.json" "$load_before" "$load_after" <<'PY'
+import json, os, subprocess, sys, datetime
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
+try:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+except OSError:
+    commit = "unknown"
+json.dump({"nproc": os.cpu_count(), "cpu": cpu, "load_before": sys.argv[2], "load_after": sys.argv[3],
+           "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+           "commit": commit or "unknown"}, open(sys.argv[1], "w"))
+PY
+/usr/bin/python3 bench/report.py "$results"
