@@ -1,0 +1,162 @@
+// RedisSink over TLS (rediss://) to a redis-server with a TLS port and certificates made with
+// openssl at test time: verification that works, verification that fails clearly (and opens
+// the breaker), ssl_cert_reqs none/optional, mutual TLS.
+
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+#include <streamll/streamll.hpp>
+
+#include "redis_server.hpp"
+#include "redis_sink_test_support.hpp"
+#include "tls_certs.hpp"
+
+using namespace std::chrono_literals;
+using streamll::BreakerState;
+using streamll::RedisSink;
+using streamll::SslCertReqs;
+using streamll::sinkit::DirectRedis;
+using streamll::test::RedisServer;
+using streamll::test::RedisServerOptions;
+using streamll::test::TlsCerts;
+namespace sinkit = streamll::sinkit;
+using streamll::sinkit::wait_until;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+RedisServerOptions tls_server_options() {
+  RedisServerOptions o;
+  o.tls = true;
+  return o;
+}
+
+// Sends ten events and checks, on the plain port, that exactly they arrived.
+void require_delivers(RedisSink& sink, RedisServer& server) {
+  for (int i = 0; i < 10; ++i) sink.handle(sinkit::numbered_event(0, i));
+  INFO("last_error: " << sink.stats().last_error);
+  REQUIRE(sink.flush(5s));
+  DirectRedis redis = DirectRedis::tcp(server.port());
+  CHECK(sinkit::delivered_indices(redis) == sinkit::iota_vector(0, 10));
+}
+
+// The handshake keeps failing: the breaker opens and nothing is delivered. Returns last_error.
+std::string require_refused(RedisSink& sink) {
+  for (int i = 0; i < 10; ++i) sink.handle(sinkit::numbered_event(0, i));
+  REQUIRE(wait_until([&] { return sink.circuit_breaker().state == BreakerState::open; }));
+  const auto stats = sink.stats();
+  CHECK(stats.delivered == 0);
+  CHECK(stats.transport_errors >= 2);
+  CHECK_FALSE(stats.connected);
+  CHECK(sink.buffered() == 10);
+  return stats.last_error;
+}
+
+}  // namespace
+
+TEST_CASE("RedisSink over rediss:// verifies the server against ssl_ca_file and delivers", "[redis_sink_it][tls]") {
+  const TlsCerts& certs = TlsCerts::shared();
+  RedisServer server(tls_server_options());
+  auto options = sinkit::fast_options(server.tls_url());
+  options.ssl_ca_file = certs.ca_cert;
+  REQUIRE(options.ssl_cert_reqs == SslCertReqs::required);  // the default: chain and host name
+
+  SECTION("host name from the URL (an IP in the certificate's subjectAltName)") {
+    RedisSink sink(options);
+    require_delivers(sink, server);
+  }
+  SECTION("host name from ssl_server_name") {
+    options.ssl_server_name = "localhost";
+    RedisSink sink(options);
+    require_delivers(sink, server);
+  }
+  SECTION("ssl=true on a redis:// URL") {
+    options.url = "redis://127.0.0.1:" + std::to_string(server.tls_port());
+    options.ssl = true;
+    RedisSink sink(options);
+    require_delivers(sink, server);
+  }
+}
+
+TEST_CASE("RedisSink over TLS with the wrong CA fails clearly and opens the breaker; ssl_cert_reqs=none connects anyway", "[redis_sink_it][tls]") {
+  const TlsCerts& certs = TlsCerts::shared();
+  RedisServer server(tls_server_options());
+  auto options = sinkit::fast_options(server.tls_url());
+  options.ssl_ca_file = certs.other_ca_cert;
+
+  SECTION("required") {
+    RedisSink sink(options);
+    const std::string error = require_refused(sink);
+    INFO("last_error: " << error);
+    CHECK(error.find("TLS") != std::string::npos);
+    CHECK(error.find("verify failed") != std::string::npos);
+  }
+  SECTION("optional still checks the chain") {
+    options.ssl_cert_reqs = SslCertReqs::optional;
+    RedisSink sink(options);
+    const std::string error = require_refused(sink);
+    INFO("last_error: " << error);
+    CHECK(error.find("verify failed") != std::string::npos);
+  }
+  SECTION("none") {
+    options.ssl_cert_reqs = SslCertReqs::none;
+    RedisSink sink(options);
+    require_delivers(sink, server);
+  }
+}
+
+TEST_CASE("RedisSink over TLS checks the host name unless ssl_cert_reqs=optional", "[redis_sink_it][tls]") {
+  RedisServer server(tls_server_options());
+  auto options = sinkit::fast_options(server.tls_url());
+  options.ssl_ca_file = TlsCerts::shared().ca_cert;
+  options.ssl_server_name = "redis.example.com";  // not in the certificate
+
+  SECTION("required refuses a certificate for another name") {
+    RedisSink sink(options);
+    const std::string error = require_refused(sink);
+    INFO("last_error: " << error);
+    CHECK(error.find("hostname mismatch") != std::string::npos);
+  }
+  SECTION("optional accepts it: the chain is good") {
+    options.ssl_cert_reqs = SslCertReqs::optional;
+    RedisSink sink(options);
+    require_delivers(sink, server);
+  }
+}
+
+TEST_CASE("RedisSink presents a client certificate to a server that requires one", "[redis_sink_it][tls]") {
+  const TlsCerts& certs = TlsCerts::shared();
+  auto server_options = tls_server_options();
+  server_options.tls_auth_clients = true;
+  RedisServer server(server_options);
+  auto options = sinkit::fast_options(server.tls_url());
+  options.ssl_ca_file = certs.ca_cert;
+
+  SECTION("with ssl_cert_file and ssl_key_file") {
+    options.ssl_cert_file = certs.client_cert;
+    options.ssl_key_file = certs.client_key;
+    RedisSink sink(options);
+    require_delivers(sink, server);
+  }
+  SECTION("without: refused, breaker open") {
+    RedisSink sink(options);
+    const std::string error = require_refused(sink);
+    CHECK_FALSE(error.empty());
+  }
+}
+
+TEST_CASE("RedisSink takes its TLS settings from the environment", "[redis_sink_it][tls]") {
+  RedisServer server(tls_server_options());
+  const auto options = streamll::RedisSinkOptions::from_env(sinkit::env_from({
+      {"REDIS_URL", server.tls_url()},
+      {"REDIS_SSL_CA_FILE", TlsCerts::shared().ca_cert},
+      {"REDIS_SSL_SERVER_NAME", "localhost"},
+      {"REDIS_SSL_CERT_REQS", "required"},
+      {"REDIS_CONNECT_TIMEOUT_MS", "500"},
+      {"REDIS_SOCKET_TIMEOUT_MS", "500"},
+  }));
+  CHECK(options.ssl_server_name == "localhost");
+  RedisSink sink(options);
+  require_delivers(sink, server);
+}
