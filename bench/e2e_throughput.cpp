@@ -5,19 +5,25 @@
 // same server. Also `redis-benchmark -P 1` (one unpipelined XADD per event) for scale.
 //
 //   e2e_throughput [--events N] [--p1-events N] [--rounds R] [--json FILE]
+//                  [--only redis_benchmark_p100|sink_1_thread|sink_4_threads|redis_benchmark_p1]
 //   e2e_throughput --print-payload
 //
 // Each round measures every figure once, in turn, so that the machine's load drifts over all
-// of them alike; the table shows the median of the rounds. Redis: REDIS_URL (redis://host:port,
+// of them alike; ratios compare figures of the same round, and the table shows medians over
+// the rounds. Redis: REDIS_URL (redis://host:port,
 // no credentials) when set, else a redis-server started here on a free loopback port.
 //
 // Producers back off (sleep 50 us) while the sink's buffer is nearly full, like an application
 // whose events arrive no faster than they can be delivered: every event must arrive, so the
 // figure is the sustained delivery rate, and the run fails if anything was dropped.
 
+#include <sys/resource.h>
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <ctime>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -44,6 +50,7 @@ struct Settings {
   std::uint64_t p1_events = 20'000;
   int rounds = 5;
   std::string json_file;
+  std::string only;  // one figure's key (for profiling), or all
 };
 
 double median(std::vector<double> v) {
@@ -57,11 +64,46 @@ std::uint64_t xlen(const BenchRedis& redis, const std::string& key) {
   return std::stoull(redis.cli({"XLEN", key}));
 }
 
+// One figure of one round, with where the time went: the server's own time per XADD (from
+// INFO commandstats; NaN when the server refuses CONFIG RESETSTAT) and the client side's CPU
+// per event. Sending and answering alternate on one connection, so per batch the round trip
+// costs roughly server time + client time; comparing them says which side limits.
+struct Run {
+  double rate = 0;               // events per second acknowledged
+  double server_us = NAN;        // Redis time inside XADD, per call
+  double client_cpu_us = 0;      // redis-benchmark's process, or the RedisSink's flusher thread
+  double producer_cpu_us = 0;    // the application threads (RedisSink runs)
+};
+
+void reset_server_stats(const BenchRedis& redis) { redis.cli({"CONFIG", "RESETSTAT"}); }
+
+double server_us_per_xadd(const BenchRedis& redis) {
+  const std::string info = redis.cli({"INFO", "commandstats"});
+  const auto line = info.find("cmdstat_xadd:");
+  const auto field = info.find("usec_per_call=", line);
+  if (line == std::string::npos || field == std::string::npos) return NAN;
+  return std::stod(info.substr(field + 14));
+}
+
+double cpu_seconds(int who) {
+  rusage u{};
+  ::getrusage(who, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+double thread_cpu_seconds() {
+  timespec t{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
+
 // redis-benchmark's requests per second for `events` XADDs of `payload`, pipelined `pipeline`
 // deep on one connection. Checks that every XADD landed (an error reply counts as a request).
-double redis_benchmark(const BenchRedis& redis, const std::string& payload, int pipeline,
-                       std::uint64_t events) {
+Run redis_benchmark(const BenchRedis& redis, const std::string& payload, int pipeline,
+                    std::uint64_t events) {
   redis.cli({"DEL", benchmark_stream});
+  reset_server_stats(redis);
   std::vector<std::string> command{"redis-benchmark"};
   for (const auto& a : redis.host_port_args()) command.push_back(a);
   for (const std::string& a :
@@ -72,9 +114,13 @@ double redis_benchmark(const BenchRedis& redis, const std::string& payload, int 
     command.push_back(a);
   }
   const std::string out_file = redis.scratch_file("redis-benchmark.csv");
+  const double cpu_before = cpu_seconds(RUSAGE_CHILDREN);
   if (streamll::test::run_bounded(command, 300, out_file) != 0) {
     throw std::runtime_error("redis-benchmark failed: " + streamll::test::read_text_file(out_file));
   }
+  Run run;
+  run.client_cpu_us = (cpu_seconds(RUSAGE_CHILDREN) - cpu_before) * 1e6 / static_cast<double>(events);
+  run.server_us = server_us_per_xadd(redis);
   // The last CSV line: "<command>","<rps>","<avg>","<min>","<p50>","<p95>","<p99>","<max>".
   // The command contains quotes, so the fields are counted from the end.
   std::string text = streamll::test::read_text_file(out_file);
@@ -87,19 +133,19 @@ double redis_benchmark(const BenchRedis& redis, const std::string& payload, int 
     fields.push_back(line.substr(sep + 3));
     line.erase(sep);
   }
-  const double rps = std::stod(fields.back());
+  run.rate = std::stod(fields.back());
   const std::uint64_t landed = xlen(redis, benchmark_stream);
   if (landed != events) {
     throw std::runtime_error("redis-benchmark: XLEN " + std::to_string(landed) + " after " +
                              std::to_string(events) + " XADDs (error replies?)");
   }
-  return rps;
+  return run;
 }
 
 // Events per second acknowledged by Redis for a RedisSink with default options, `threads`
 // application threads emitting `events` llm_call events in total.
-double sink_throughput(const BenchRedis& redis, const streamll::Event& typical, int threads,
-                       std::uint64_t events) {
+Run sink_throughput(const BenchRedis& redis, const streamll::Event& typical, int threads,
+                    std::uint64_t events) {
   redis.cli({"DEL", sink_stream});
   streamll::RedisSinkOptions options;
   options.url = redis.url();
@@ -111,23 +157,39 @@ double sink_throughput(const BenchRedis& redis, const streamll::Event& typical, 
   instrumentor.emit(streamll::Event::capture(streamll::EventType::llm_call, typical.context, typical.data));
   if (!sink->flush(std::chrono::seconds(10))) throw std::runtime_error("RedisSink cannot reach " + redis.url());
 
+  reset_server_stats(redis);
+
   const std::size_t backlog_limit = options.buffer_size - options.buffer_size / 10;
+  std::vector<double> producer_cpu(static_cast<std::size_t>(threads));
+  const double process_cpu_before = cpu_seconds(RUSAGE_SELF);
+  const double main_cpu_before = thread_cpu_seconds();
   const auto started = SteadyClock::now();
   std::vector<std::thread> producers;
   for (int t = 0; t < threads; ++t) {
     const std::uint64_t share = events / threads + (static_cast<std::uint64_t>(t) < events % threads ? 1 : 0);
-    producers.emplace_back([&, share] {
+    producers.emplace_back([&, share, t] {
       for (std::uint64_t i = 0; i < share; ++i) {
         while (sink->buffered() >= backlog_limit) std::this_thread::sleep_for(std::chrono::microseconds(50));
         // What LlmCall::finish does: capture the clock and an id, copy the payload, emit.
         instrumentor.emit(streamll::Event::capture(streamll::EventType::llm_call, typical.context,
                                                    typical.data));
       }
+      producer_cpu[static_cast<std::size_t>(t)] = thread_cpu_seconds();
     });
   }
   for (auto& p : producers) p.join();
   const bool flushed = sink->flush(std::chrono::seconds(120));
   const double seconds = std::chrono::duration<double>(SteadyClock::now() - started).count();
+  // The process's CPU is the producers', this thread's (waiting) and the flusher's.
+  double producers_total = 0;
+  for (double c : producer_cpu) producers_total += c;
+  const double flusher_cpu = cpu_seconds(RUSAGE_SELF) - process_cpu_before - producers_total -
+                             (thread_cpu_seconds() - main_cpu_before);
+  Run run;
+  run.rate = static_cast<double>(events) / seconds;
+  run.server_us = server_us_per_xadd(redis);
+  run.client_cpu_us = flusher_cpu * 1e6 / static_cast<double>(events);
+  run.producer_cpu_us = producers_total * 1e6 / static_cast<double>(events);
 
   const auto stats = sink->stats();
   sink->shutdown(std::chrono::seconds(5));
@@ -139,7 +201,7 @@ double sink_throughput(const BenchRedis& redis, const streamll::Event& typical, 
                              std::to_string(stats.failed) + ", XLEN " + std::to_string(landed) +
                              " of " + std::to_string(events + 1) + "; last error: " + stats.last_error);
   }
-  return static_cast<double>(events) / seconds;
+  return run;
 }
 
 Settings parse(int argc, char** argv) {
@@ -158,6 +220,8 @@ Settings parse(int argc, char** argv) {
       s.rounds = std::stoi(value());
     } else if (arg == "--json") {
       s.json_file = value();
+    } else if (arg == "--only") {
+      s.only = value();
     } else {
       throw std::invalid_argument("unknown argument " + arg);
     }
@@ -180,39 +244,71 @@ int main(int argc, char** argv) {
     streamll::bench::silence_streamll_logs();
     BenchRedis redis;
 
-    std::vector<double> p100, p1, sink1, sink4;
+    struct Figure {
+      const char* key;
+      const char* label;
+      std::vector<Run> runs;
+      std::vector<double> field(double Run::*member) const {
+        std::vector<double> v;
+        for (const auto& r : runs) v.push_back(r.*member);
+        return v;
+      }
+    };
+    std::vector<Figure> figures{{"redis_benchmark_p100", "redis-benchmark -P 100 -c 1", {}},
+                                {"sink_1_thread", "RedisSink, 1 producer thread", {}},
+                                {"sink_4_threads", "RedisSink, 4 producer threads", {}},
+                                {"redis_benchmark_p1", "redis-benchmark -P 1 -c 1", {}}};
+    const auto measure = [&](std::size_t figure) -> Run {
+      switch (figure) {
+        case 0: return redis_benchmark(redis, payload, 100, settings.events);
+        case 1: return sink_throughput(redis, typical, 1, settings.events);
+        case 2: return sink_throughput(redis, typical, 4, settings.events);
+        default: return redis_benchmark(redis, payload, 1, settings.p1_events);
+      }
+    };
+    if (!settings.only.empty()) {
+      const auto it = std::find_if(figures.begin(), figures.end(),
+                                   [&](const Figure& f) { return settings.only == f.key; });
+      if (it == figures.end()) throw std::invalid_argument("--only: unknown figure " + settings.only);
+      for (int round = 1; round <= settings.rounds; ++round) {
+        const Run run = measure(static_cast<std::size_t>(it - figures.begin()));
+        std::printf("%s: %.0f events/s, Redis %.2f us per XADD, client CPU %.2f us per event\n",
+                    it->label, run.rate, run.server_us, run.client_cpu_us);
+      }
+      return 0;
+    }
     for (int round = 1; round <= settings.rounds; ++round) {
-      p100.push_back(redis_benchmark(redis, payload, 100, settings.events));
-      sink1.push_back(sink_throughput(redis, typical, 1, settings.events));
-      sink4.push_back(sink_throughput(redis, typical, 4, settings.events));
-      p1.push_back(redis_benchmark(redis, payload, 1, settings.p1_events));
-      std::fprintf(stderr, "round %d/%d: redis-benchmark -P 100 %.0f/s, sink 1 thread %.0f/s, "
-                   "4 threads %.0f/s, redis-benchmark -P 1 %.0f/s\n", round, settings.rounds,
-                   p100.back(), sink1.back(), sink4.back(), p1.back());
+      for (std::size_t i = 0; i < figures.size(); ++i) figures[i].runs.push_back(measure(i));
+      std::fprintf(stderr, "round %d/%d:", round, settings.rounds);
+      for (const auto& f : figures) std::fprintf(stderr, " %s %.0f/s;", f.label, f.runs.back().rate);
+      std::fprintf(stderr, "\n");
     }
     redis.cli({"DEL", benchmark_stream, sink_stream});
 
-    const double ref = median(p100);
-    std::printf("| figure (median of %d rounds, events/s acknowledged) | value | ratio to redis-benchmark -P 100 |\n",
-                settings.rounds);
-    std::printf("|---|---:|---:|\n");
-    std::printf("| redis-benchmark -P 100 -c 1, XADD %zu-byte event | %.0f | 1.00 |\n", payload.size(), ref);
-    std::printf("| RedisSink, 1 producer thread | %.0f | %.2f |\n", median(sink1), median(sink1) / ref);
-    std::printf("| RedisSink, 4 producer threads | %.0f | %.2f |\n", median(sink4), median(sink4) / ref);
-    std::printf("| redis-benchmark -P 1 -c 1 (one XADD per round trip) | %.0f | %.2f |\n", median(p1),
-                median(p1) / ref);
-
-    if (!settings.json_file.empty()) {
-      nlohmann::json out = {{"payload_bytes", payload.size()},
-                            {"events", settings.events},
-                            {"p1_events", settings.p1_events},
-                            {"rounds", settings.rounds},
-                            {"redis_benchmark_p100", p100},
-                            {"redis_benchmark_p1", p1},
-                            {"sink_1_thread", sink1},
-                            {"sink_4_threads", sink4}};
-      std::ofstream(settings.json_file) << out.dump(2) << "\n";
+    // On a shared machine the server's speed drifts between rounds, so each round's figures
+    // are compared with that round's redis-benchmark, and the ratios' median is reported.
+    const std::vector<double> reference = figures[0].field(&Run::rate);
+    std::printf("| figure (%zu-byte XADD payload, median of %d rounds) | events/s | ratio to -P 100, same round "
+                "| Redis us per XADD | client CPU us per event | producer CPU us per event |\n",
+                payload.size(), settings.rounds);
+    std::printf("|---|---:|---:|---:|---:|---:|\n");
+    nlohmann::json out = {{"payload_bytes", payload.size()},
+                          {"events", settings.events},
+                          {"p1_events", settings.p1_events},
+                          {"rounds", settings.rounds}};
+    for (const auto& f : figures) {
+      const std::vector<double> rates = f.field(&Run::rate);
+      std::vector<double> ratios;
+      for (std::size_t i = 0; i < rates.size(); ++i) ratios.push_back(rates[i] / reference[i]);
+      std::printf("| %s | %.0f | %.2f | %.2f | %.2f | %.2f |\n", f.label, median(rates), median(ratios),
+                  median(f.field(&Run::server_us)), median(f.field(&Run::client_cpu_us)),
+                  median(f.field(&Run::producer_cpu_us)));
+      out[f.key] = rates;
+      out["diagnostics"][f.key] = {{"server_us_per_xadd", f.field(&Run::server_us)},
+                                   {"client_cpu_us_per_event", f.field(&Run::client_cpu_us)},
+                                   {"producer_cpu_us_per_event", f.field(&Run::producer_cpu_us)}};
     }
+    if (!settings.json_file.empty()) std::ofstream(settings.json_file) << out.dump(2) << "\n";
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "e2e_throughput: %s\n", e.what());
