@@ -7,9 +7,11 @@
 #include <atomic>
 #include <cerrno>
 #include <mutex>
+#include <string>
 #include <system_error>
 
 #include "logging.hpp"
+#include "timed_mutex.hpp"
 
 namespace streamll {
 namespace {
@@ -80,7 +82,7 @@ struct JsonlFileSink::State {
   }
 
   const JsonlFileSinkOptions options;
-  std::timed_mutex mutex;
+  detail::TimedMutex mutex;
   int fd = -1;                    // -1 once closed
   std::string buffer;             // whole lines, each ending in '\n'
   std::uint64_t buffered_events = 0;
@@ -103,7 +105,9 @@ JsonlFileSink::JsonlFileSink(JsonlFileSinkOptions options)
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) throw ConfigError("path", "cannot open '" + o.path + "': " + errno_text(errno));
   state_->fd = fd;
-  if (o.flush_policy == JsonlFlushPolicy::buffered) state_->buffer.reserve(o.buffer_bytes + 1024);
+  if (o.flush_policy == JsonlFlushPolicy::buffered) {
+    state_->buffer.reserve(std::min<std::size_t>(o.buffer_bytes, 1 << 20) + 1024);
+  }
 }
 
 JsonlFileSink::~JsonlFileSink() {
@@ -126,7 +130,7 @@ void JsonlFileSink::handle(const Event& event) {
     return;
   }
   line.push_back('\n');
-  std::lock_guard<std::timed_mutex> lock(s.mutex);
+  std::lock_guard<detail::TimedMutex> lock(s.mutex);
   if (s.fd < 0 || !s.running.load(std::memory_order_relaxed)) {
     s.dropped.fetch_add(1, std::memory_order_relaxed);
     return;
@@ -143,7 +147,7 @@ void JsonlFileSink::handle(const Event& event) {
 
 bool JsonlFileSink::flush(std::chrono::milliseconds timeout) {
   State& s = *state_;
-  std::unique_lock<std::timed_mutex> lock(s.mutex, timeout);
+  std::unique_lock<detail::TimedMutex> lock(s.mutex, timeout);
   if (!lock.owns_lock()) return false;
   if (s.fd < 0) return true;
   const bool written = s.write_out_locked();
@@ -153,7 +157,7 @@ bool JsonlFileSink::flush(std::chrono::milliseconds timeout) {
 bool JsonlFileSink::shutdown(std::chrono::milliseconds timeout) {
   State& s = *state_;
   s.running = false;
-  std::unique_lock<std::timed_mutex> lock(s.mutex, timeout);
+  std::unique_lock<detail::TimedMutex> lock(s.mutex, timeout);
   if (!lock.owns_lock()) return false;
   if (s.fd < 0) return true;
   bool ok = s.write_out_locked();

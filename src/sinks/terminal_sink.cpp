@@ -2,8 +2,12 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <iostream>
+#include <string_view>
+
+#include "timed_mutex.hpp"
 
 namespace streamll {
 
@@ -13,8 +17,11 @@ bool should_use_color(ColorMode mode, bool output_is_terminal) noexcept {
     case ColorMode::never: return false;
     case ColorMode::automatic: break;
   }
+  if (!output_is_terminal) return false;
   const char* no_color = std::getenv("NO_COLOR");
-  return output_is_terminal && (no_color == nullptr || no_color[0] == '\0');
+  if (no_color != nullptr && no_color[0] != '\0') return false;
+  const char* term = std::getenv("TERM");
+  return term == nullptr || std::string_view(term) != "dumb";
 }
 
 bool is_terminal(const std::ostream& stream) noexcept {
@@ -33,8 +40,39 @@ TerminalFormat format_for(const TerminalSinkOptions& options, const std::ostream
 }
 }  // namespace
 
-TerminalSink::TerminalSink(TerminalSinkOptions options)
-    : out_(options.output ? *options.output : std::cout), renderer_(format_for(options, out_)) {}
+struct TerminalSink::State {
+  State(std::ostream& stream, TerminalFormat format) : out(stream), renderer(format) {}
+
+  // Writes and flushes; a failed stream is counted and cleared so the next event tries again.
+  bool write_locked(const std::string& text) {
+    try {
+      if (!text.empty()) out.write(text.data(), static_cast<std::streamsize>(text.size()));
+      out.flush();
+      if (out) return true;
+    } catch (...) {
+      // A stream with exceptions() enabled: treated like any other failed write.
+    }
+    write_errors.fetch_add(1, std::memory_order_relaxed);
+    try {
+      out.clear();
+    } catch (...) {
+    }
+    return false;
+  }
+
+  std::ostream& out;
+  detail::TimedMutex mutex;
+  TerminalRenderer renderer;  // guarded by mutex, like the stream and scratch
+  std::string scratch;
+  std::atomic<bool> running{true};  // written under mutex, read without it
+  std::atomic<std::uint64_t> dropped{0};
+  std::atomic<std::uint64_t> write_errors{0};
+};
+
+TerminalSink::TerminalSink(TerminalSinkOptions options) {
+  std::ostream& out = options.output ? *options.output : std::cout;
+  state_ = std::make_unique<State>(out, format_for(options, out));
+}
 
 TerminalSink::~TerminalSink() {
   try {
@@ -44,51 +82,41 @@ TerminalSink::~TerminalSink() {
 }
 
 void TerminalSink::handle(const Event& event) {
-  std::lock_guard<std::timed_mutex> lock(mutex_);
-  if (!running_) {
-    dropped_.fetch_add(1, std::memory_order_relaxed);
+  State& s = *state_;
+  std::lock_guard<detail::TimedMutex> lock(s.mutex);
+  if (!s.running.load(std::memory_order_relaxed)) {
+    s.dropped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  scratch_.clear();
-  renderer_.render(event, scratch_);
-  write_locked(scratch_);
+  s.scratch.clear();
+  s.renderer.render(event, s.scratch);
+  s.write_locked(s.scratch);
 }
 
 bool TerminalSink::flush(std::chrono::milliseconds timeout) {
-  std::unique_lock<std::timed_mutex> lock(mutex_, timeout);
+  State& s = *state_;
+  std::unique_lock<detail::TimedMutex> lock(s.mutex, timeout);
   if (!lock.owns_lock()) return false;
-  return write_locked({});
+  return s.write_locked({});
 }
 
 bool TerminalSink::shutdown(std::chrono::milliseconds timeout) {
-  std::unique_lock<std::timed_mutex> lock(mutex_, timeout);
+  State& s = *state_;
+  std::unique_lock<detail::TimedMutex> lock(s.mutex, timeout);
   if (!lock.owns_lock()) {
     // Stop anyway: the writer holding the lock will see it, and the open line stays open.
-    running_ = false;
+    s.running = false;
     return false;
   }
-  if (!running_.exchange(false)) return true;
-  scratch_.clear();
-  renderer_.end_line(scratch_);
-  return write_locked(scratch_);
+  if (!s.running.exchange(false)) return true;
+  s.scratch.clear();
+  s.renderer.end_line(s.scratch);
+  return s.write_locked(s.scratch);
 }
 
-bool TerminalSink::is_running() const noexcept { return running_.load(); }
-
-bool TerminalSink::write_locked(const std::string& text) {
-  try {
-    if (!text.empty()) out_.write(text.data(), static_cast<std::streamsize>(text.size()));
-    out_.flush();
-    if (out_) return true;
-  } catch (...) {
-    // A stream with exceptions() enabled: treated like any other failed write.
-  }
-  write_errors_.fetch_add(1, std::memory_order_relaxed);
-  try {
-    out_.clear();
-  } catch (...) {
-  }
-  return false;
-}
+bool TerminalSink::is_running() const noexcept { return state_->running.load(); }
+bool TerminalSink::colors_enabled() const noexcept { return state_->renderer.format().color; }
+std::uint64_t TerminalSink::dropped() const noexcept { return state_->dropped.load(); }
+std::uint64_t TerminalSink::write_errors() const noexcept { return state_->write_errors.load(); }
 
 }  // namespace streamll

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <ctime>
+#include <future>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -291,6 +292,7 @@ TEST_CASE("terminal: colors on wrap markers in ANSI codes, colors off emits none
 }
 
 TEST_CASE("terminal: automatic color needs a terminal and respects NO_COLOR", "[sinks]") {
+  ScopedEnv term("TERM", "xterm-256color");
   {
     ScopedEnv no_color("NO_COLOR", nullptr);
     CHECK(streamll::should_use_color(ColorMode::automatic, true));
@@ -306,6 +308,11 @@ TEST_CASE("terminal: automatic color needs a terminal and respects NO_COLOR", "[
   {
     ScopedEnv no_color("NO_COLOR", "");  // set but empty: ignored, as no-color.org says
     CHECK(streamll::should_use_color(ColorMode::automatic, true));
+  }
+  {
+    ScopedEnv no_color("NO_COLOR", nullptr);
+    ScopedEnv dumb("TERM", "dumb");  // a terminal that cannot show escapes
+    CHECK_FALSE(streamll::should_use_color(ColorMode::automatic, true));
   }
   // A string stream is never a terminal, so automatic mode writes no escapes to it.
   std::ostringstream out;
@@ -399,19 +406,63 @@ TEST_CASE("terminal sink: a failing stream is counted, never thrown", "[sinks]")
   CHECK(throwing_sink.write_errors() == 1);
 }
 
+// Holds the first write until released, like a terminal paused with Ctrl-S.
+class StallingBuffer : public std::stringbuf {
+ public:
+  std::promise<void> entered;
+  std::promise<void> release;
+
+ protected:
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    if (!stalled_) {
+      stalled_ = true;
+      entered.set_value();
+      release.get_future().wait();
+    }
+    return std::stringbuf::xsputn(s, n);
+  }
+
+ private:
+  bool stalled_ = false;
+};
+
+TEST_CASE("terminal sink: flush and shutdown give up after their timeout on a stalled write",
+          "[sinks]") {
+  StallingBuffer stalling;
+  std::ostream out(&stalling);
+  streamll::TerminalSink sink({&out, ColorMode::never, true, true});
+  std::thread writer([&] { sink.handle(make_event(EventType::start, {})); });
+  stalling.entered.get_future().wait();
+
+  CHECK_FALSE(sink.flush(std::chrono::milliseconds(20)));
+  CHECK_FALSE(sink.shutdown(std::chrono::milliseconds(20)));
+  CHECK_FALSE(sink.is_running());  // stopped even though the lock was busy
+
+  stalling.release.set_value();
+  writer.join();
+  sink.handle(make_event(EventType::end, {}));
+  CHECK(sink.dropped() == 1);
+  CHECK(lines_of(stalling.str()).size() == 1);  // the stalled write completed
+}
+
 TEST_CASE("terminal sink: concurrent threads write whole lines, none lost", "[sinks]") {
   std::ostringstream out;
   streamll::TerminalSink sink({&out, ColorMode::never, true, true});
   constexpr int kThreads = 4;
   constexpr int kPerThread = 250;
+  // Built up front: Catch2 assertions (used by make_event) are not thread-safe.
+  std::vector<std::vector<Event>> events(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kPerThread; ++i) {
+      Event e = make_event(EventType::custom, {{"thread", t}, {"i", i}});
+      e.custom_type = "tick";
+      events[t].push_back(std::move(e));
+    }
+  }
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&sink, t] {
-      for (int i = 0; i < kPerThread; ++i) {
-        Event e = make_event(EventType::custom, {{"thread", t}, {"i", i}});
-        e.custom_type = "tick";
-        sink.handle(e);
-      }
+    threads.emplace_back([&sink, &mine = events[t]] {
+      for (const Event& e : mine) sink.handle(e);
     });
   }
   for (auto& th : threads) th.join();

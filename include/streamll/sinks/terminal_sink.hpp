@@ -15,11 +15,10 @@
 // The rendering lives in TerminalRenderer and format_event_line() so that other front ends
 // (the `streamll tail` command) print exactly the same thing.
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <iosfwd>
-#include <mutex>
+#include <memory>
 #include <string>
 
 #include "streamll/sink.hpp"
@@ -69,15 +68,15 @@ class TerminalRenderer {
 };
 
 enum class ColorMode {
-  /// Colors when the output is a terminal and the NO_COLOR environment variable is unset or
-  /// empty (https://no-color.org).
+  /// Colors when the output is a terminal, the NO_COLOR environment variable is unset or
+  /// empty (https://no-color.org) and TERM is not "dumb".
   automatic,
   always,
   never,
 };
 
 /// Whether to color output under `mode`, for an output that is (or is not) a terminal. Reads
-/// NO_COLOR in automatic mode.
+/// NO_COLOR and TERM in automatic mode.
 bool should_use_color(ColorMode mode, bool output_is_terminal) noexcept;
 
 /// True when `stream` is std::cout, std::cerr or std::clog and the matching file descriptor is
@@ -104,6 +103,8 @@ class TerminalSink : public Sink {
   explicit TerminalSink(TerminalSinkOptions options = {});
   /// Ends an open token line and flushes.
   ~TerminalSink() override;
+  TerminalSink(const TerminalSink&) = delete;
+  TerminalSink& operator=(const TerminalSink&) = delete;
 
   /// Writes the event. After shutdown() events are not written; they are counted in
   /// dropped(). A stream that fails (badbit or failbit after the write) is counted in
@@ -117,22 +118,13 @@ class TerminalSink : public Sink {
   std::string name() const override { return "terminal"; }
 
   /// Whether this sink writes ANSI colors (decided once, at construction).
-  bool colors_enabled() const noexcept { return renderer_.format().color; }
-  std::uint64_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }
-  std::uint64_t write_errors() const noexcept {
-    return write_errors_.load(std::memory_order_relaxed);
-  }
+  bool colors_enabled() const noexcept;
+  std::uint64_t dropped() const noexcept;
+  std::uint64_t write_errors() const noexcept;
 
  private:
-  bool write_locked(const std::string& text);
-
-  std::ostream& out_;
-  std::timed_mutex mutex_;
-  TerminalRenderer renderer_;
-  std::string scratch_;
-  std::atomic<bool> running_{true};  // written under mutex_, read without it
-  std::atomic<std::uint64_t> dropped_{0};
-  std::atomic<std::uint64_t> write_errors_{0};
+  struct State;
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace streamll
