@@ -65,7 +65,7 @@ AddrInfoPtr resolve(const ConnectionTarget& target, const WaitContext& wait) {
     addrinfo* result = nullptr;
   };
   auto lookup = std::make_shared<Lookup>();
-  hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
+  hints.ai_flags = AI_NUMERICSERV;  // not AI_ADDRCONFIG: it hides localhost on hosts with only loopback
   std::thread([lookup, host = target.host, port, hints] {
     addrinfo* result = nullptr;
     const int status = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &result);

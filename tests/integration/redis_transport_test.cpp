@@ -423,3 +423,17 @@ TEST_CASE("transport: mutual TLS with a client certificate", "[redis_transport]"
   mismatched.ssl_key_file = certs.server_key;
   CHECK_THROWS_AS(make_socket_transport(mismatched), streamll::ConfigError);
 }
+
+TEST_CASE("transport: OOM under maxmemory noeviction is an error reply", "[redis_transport]") {
+  RedisServerOptions server_options;
+  server_options.maxmemory = "100kb";  // below what an empty server already uses
+  RedisServer server(server_options);
+  auto t = connected(options_for(server.url()));
+  CommandBuffer buffer;
+  buffer.append({"XADD", "ml_events", "*", "event", "{}"}).append({"PING"});
+  const auto replies = t->execute(buffer);
+  REQUIRE(replies.size() == 2);
+  CHECK(replies[0].error_prefix() == "OOM");
+  CHECK(replies[1].text == "PONG");
+  CHECK(t->is_connected());
+}
