@@ -47,7 +47,7 @@ std::string client_line(DirectRedis& redis, const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("RedisSink writes through a unix socket URL, with ?db=N", "[redis_sink_it]") {
+TEST_CASE("RedisSink writes through a unix socket URL (also with ?db=N)", "[redis_sink_it]") {
   RedisServerOptions server_options;
   server_options.unix_socket = true;
   RedisServer server(server_options);
@@ -67,7 +67,7 @@ TEST_CASE("RedisSink writes through a unix socket URL, with ?db=N", "[redis_sink
   }
 }
 
-TEST_CASE("RedisSink selects the database from the URL, or from db which wins over it", "[redis_sink_it]") {
+TEST_CASE("RedisSink selects the database from the URL or from db (which wins)", "[redis_sink_it]") {
   RedisServer server;
   DirectRedis redis = DirectRedis::tcp(server.port());
 

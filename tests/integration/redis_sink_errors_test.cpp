@@ -33,7 +33,7 @@ void emit_quickly(RedisSink& sink, int from, int to) {
 
 }  // namespace
 
-TEST_CASE("RedisSink with a wrong password reports it, opens the breaker and delivers once fixed", "[redis_sink_it]") {
+TEST_CASE("RedisSink with a wrong password reports it and opens the breaker until it is fixed", "[redis_sink_it]") {
   const std::string right = "right-pass-4711";
   const std::string wrong = "wrong-secret-0815";
   RedisServerOptions server_options;
@@ -77,7 +77,7 @@ TEST_CASE("RedisSink with a wrong password reports it, opens the breaker and del
   CHECK(logged.find(right) == std::string::npos);
 }
 
-TEST_CASE("RedisSink counts NOPERM replies as failed events, not transport errors", "[redis_sink_it]") {
+TEST_CASE("RedisSink counts NOPERM replies as failed events and not as transport errors", "[redis_sink_it]") {
   RedisServerOptions server_options;
   server_options.acl_users = {"limited on >limited-pw ~* &* +@all -xadd"};
   RedisServer server(server_options);
@@ -110,7 +110,7 @@ TEST_CASE("RedisSink counts NOPERM replies as failed events, not transport error
   CHECK(sinkit::delivered_indices(redis) == sinkit::iota_vector(5, 10));
 }
 
-TEST_CASE("RedisSink counts WRONGTYPE when the stream key holds another type, and resumes after DEL", "[redis_sink_it]") {
+TEST_CASE("RedisSink counts WRONGTYPE when the stream key holds another type and resumes after DEL", "[redis_sink_it]") {
   RedisServer server;
   DirectRedis redis = DirectRedis::tcp(server.port());
   REQUIRE(redis.text({"SET", "ml_events", "x"}) == "OK");

@@ -89,7 +89,7 @@ TEST_CASE("RedisSink loses nothing when Redis is killed mid-stream and restarted
   CHECK(stats.delivered >= static_cast<std::uint64_t>(total));
 }
 
-TEST_CASE("RedisSink stays fast while Redis hangs, opens its breaker on timeouts and drains after", "[redis_sink_it][concurrent]") {
+TEST_CASE("RedisSink stays fast while Redis hangs and drains after SIGCONT (breaker opened by timeouts)", "[redis_sink_it][concurrent]") {
   RedisServer server;
   auto options = sinkit::fast_options(server.url());
   options.socket_timeout = 200ms;
