@@ -28,7 +28,7 @@ namespace {
 void emit_quickly(RedisSink& sink, int from, int to) {
   const auto start = SteadyClock::now();
   for (int i = from; i < to; ++i) REQUIRE_NOTHROW(sink.handle(sinkit::numbered_event(0, i)));
-  CHECK(SteadyClock::now() - start < 200ms);
+  CHECK(SteadyClock::now() - start < 2s);  // loose: waiting on Redis would cost a socket timeout per event
 }
 
 }  // namespace

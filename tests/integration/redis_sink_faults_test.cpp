@@ -106,7 +106,10 @@ TEST_CASE("RedisSink stays fast while Redis hangs and drains after SIGCONT (brea
   const auto burst_start = SteadyClock::now();
   for (int i = 0; i < 10000; ++i, ++next) sink.handle(sinkit::numbered_event(0, next));
   const auto burst = elapsed_since(burst_start);
-  CHECK(burst < 500ms);
+  // Not a speed test (benchmarks measure that): a handle() that waited on the stopped server
+  // would cost socket_timeout (200 ms) each, so 25 of them would already break this bound,
+  // which stays loose for sanitizer builds on a loaded machine.
+  CHECK(burst < 5s);
 
   // A write that gets no answer within socket_timeout, then a connect whose handshake gets none
   // within connect_timeout: failure_threshold (2) timeouts open the breaker.
@@ -120,7 +123,7 @@ TEST_CASE("RedisSink stays fast while Redis hangs and drains after SIGCONT (brea
   // Still fast with the breaker open.
   const auto open_burst_start = SteadyClock::now();
   for (int i = 0; i < 1000; ++i, ++next) sink.handle(sinkit::numbered_event(0, next));
-  CHECK(elapsed_since(open_burst_start) < 100ms);
+  CHECK(elapsed_since(open_burst_start) < 2s);  // loose for sanitizers; blocking would cost 200 ms per event
   CHECK(sink.buffered() >= 10000);
 
   server.sigcont();

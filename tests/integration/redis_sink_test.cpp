@@ -295,7 +295,7 @@ TEST_CASE("RedisSink sends a lone event at once when idle (not after flush_inter
   INFO("idle latency: " << std::chrono::duration_cast<std::chrono::microseconds>(latency).count() << " us");
   // About a millisecond on an idle machine; the bound leaves room for a loaded CI runner while
   // staying far below flush_interval.
-  CHECK(latency < 250ms);
+  CHECK(latency < 2s);
 }
 
 TEST_CASE("RedisSink destructor delivers what is still buffered when Redis is healthy", "[redis_sink_it]") {
