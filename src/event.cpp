@@ -32,6 +32,12 @@ std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
+int days_in_month(int year, int month) noexcept {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  return month == 2 && leap ? 29 : kDays[month - 1];
+}
+
 void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) noexcept {
   z += 719468;
   const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -53,10 +59,10 @@ void append_field_value(std::string& out, const Value& value) {
     void operator()(double d) const { detail::append_json_double(out, d); }
     void operator()(const std::string& s) const { detail::append_json_string(out, s); }
     void operator()(const RawJson& j) const {
-      if (!j.text.empty() && detail::is_valid_json(j.text)) {
-        // Compact it so the event stays on one line (JSONL, terminals).
-        out.append(nlohmann::json::parse(j.text, nullptr, false)
-                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      // Compacted so the event stays on one line (JSONL, terminals), in the user's key order.
+      if (!j.text.empty() && detail::json_nesting_depth(j.text) <= detail::max_json_nesting &&
+          detail::is_valid_json(j.text)) {
+        detail::append_compact_json(out, j.text);
       } else {
         detail::append_json_string(out, j.text);
       }
@@ -92,7 +98,10 @@ void validate_event_type_name(std::string_view name) {
     throw InvalidEventType("event type name is " + std::to_string(name.size()) +
                            " characters long; at most 64 are allowed");
   }
-  throw InvalidEventType("event type name " + detail::sanitize_utf8(name) +
+  // Quoted and escaped as JSON: a NUL or newline in the name must not cut or garble the message.
+  std::string quoted;
+  detail::append_json_string(quoted, name);
+  throw InvalidEventType("event type name " + quoted +
                          " contains a character that is not printable ASCII (0x21-0x7e)");
 }
 
@@ -146,7 +155,8 @@ std::string new_execution_id() {
 }
 
 std::string format_timestamp(Timestamp t) {
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+  // floor, not duration_cast: before 1970 truncation toward zero would round up.
+  const auto us = std::chrono::floor<std::chrono::microseconds>(t.time_since_epoch()).count();
   std::int64_t secs = us / 1000000;
   std::int64_t frac = us % 1000000;
   if (frac < 0) {
@@ -188,7 +198,9 @@ bool parse_timestamp(std::string_view text, Timestamp& out) noexcept {
       !digits(17, 2, s)) {
     return false;
   }
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return false;
+  if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60) {
+    return false;
+  }
   std::size_t pos = 19;
   std::int64_t nanos = 0;
   if (pos < text.size() && text[pos] == '.') {
@@ -208,6 +220,11 @@ bool parse_timestamp(std::string_view text, Timestamp& out) noexcept {
   if (zone != "Z" && zone != "z" && zone != "+00:00") return false;
   const std::int64_t secs = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 +
                             h * 3600 + mi * 60 + s;
+  // The clock counts nanoseconds in 64 bits (years 1677 to 2262): refuse what it cannot hold
+  // instead of overflowing.
+  constexpr std::int64_t kLimit =
+      std::chrono::duration_cast<std::chrono::seconds>(Clock::duration::max()).count() - 1;
+  if (secs >= kLimit || secs <= -kLimit) return false;
   out = Timestamp(std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(secs) +
                                                               std::chrono::nanoseconds(nanos)));
   return true;
@@ -270,7 +287,7 @@ std::string to_json(const Event& event) noexcept {
 }
 
 bool parse_event_json(std::string_view json, Event& out, std::string* error) noexcept {
-  auto fail = [&](const char* why) {
+  auto fail = [&](std::string_view why) {
     if (error) {
       try {
         *error = why;
@@ -280,15 +297,19 @@ bool parse_event_json(std::string_view json, Event& out, std::string* error) noe
     return false;
   };
   try {
+    if (detail::json_nesting_depth(json) > detail::max_json_nesting + 2) {
+      return fail("nested too deeply");
+    }
     const auto doc = nlohmann::json::parse(json.begin(), json.end(), nullptr, false);
     if (doc.is_discarded()) return fail("not valid JSON");
     if (!doc.is_object()) return fail("not a JSON object");
 
-    auto string_field = [&](const char* key, std::string& into, bool& ok) {
+    const char* not_a_string = nullptr;  // the first context field of the wrong type
+    auto string_field = [&](const char* key, std::string& into) {
       auto it = doc.find(key);
       if (it == doc.end() || it->is_null()) return;
       if (!it->is_string()) {
-        ok = false;
+        if (!not_a_string) not_a_string = key;
         return;
       }
       into = it->get<std::string>();
@@ -314,13 +335,12 @@ bool parse_event_json(std::string_view json, Event& out, std::string* error) noe
     }
 
     auto ctx = std::make_shared<EventContext>();
-    bool ok = true;
-    string_field("execution_id", ctx->execution_id, ok);
-    string_field("operation", ctx->operation, ok);
-    string_field("span_id", ctx->span_id, ok);
-    string_field("parent_span_id", ctx->parent_span_id, ok);
-    string_field("module_name", ctx->module_name, ok);
-    if (!ok) return fail("a context field (execution_id, operation, span_id, parent_span_id, module_name) is not a string");
+    string_field("execution_id", ctx->execution_id);
+    string_field("operation", ctx->operation);
+    string_field("span_id", ctx->span_id);
+    string_field("parent_span_id", ctx->parent_span_id);
+    string_field("module_name", ctx->module_name);
+    if (not_a_string) return fail(std::string(not_a_string) + " is not a string");
 
     if (auto it = doc.find("tags"); it != doc.end() && !it->is_null()) {
       if (!it->is_object()) return fail("tags is not an object");
@@ -331,7 +351,8 @@ bool parse_event_json(std::string_view json, Event& out, std::string* error) noe
     if (auto it = doc.find("data"); it != doc.end() && !it->is_null()) {
       if (!it->is_object()) return fail("data is not an object");
       e.data.reserve(it->size());
-      for (const auto& [key, value] : it->items()) e.data.set(key, value_from_json(value));
+      // Keys of a parsed object are unique already: no lookup (a huge object stays linear).
+      for (const auto& [key, value] : it->items()) e.data.append_new(key, value_from_json(value));
     }
     e.context = std::move(ctx);
     out = std::move(e);

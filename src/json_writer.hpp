@@ -21,6 +21,17 @@ void append_json_int(std::string& out, long long i);
 /// True when `text` is one complete JSON value.
 bool is_valid_json(std::string_view text) noexcept;
 
+/// Deepest nesting of arrays and objects in `text` (brackets inside strings do not count).
+/// Recursive consumers (nlohmann's dump, many parsers) overflow the stack on absurd depths, so
+/// raw JSON deeper than max_json_nesting is written as a string and event documents deeper
+/// than that plus two (the event object and its data) are rejected.
+std::size_t json_nesting_depth(std::string_view text) noexcept;
+constexpr std::size_t max_json_nesting = 256;
+
+/// Appends `text`, which must be valid JSON, without insignificant whitespace, keeping the
+/// order of object keys.
+void append_compact_json(std::string& out, std::string_view text);
+
 /// `s` with invalid UTF-8 replaced by U+FFFD (for terminals and logs).
 std::string sanitize_utf8(std::string_view s);
 

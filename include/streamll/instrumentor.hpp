@@ -28,7 +28,7 @@ struct InstrumentorOptions {
 };
 
 namespace detail {
-// Out of line (src/diagnostics.cpp) so that this header does not pull in spdlog.
+// Out of line (src/instrumentor.cpp) so that this header does not pull in spdlog.
 void report_sink_exception(const Sink& sink, const char* what) noexcept;
 }  // namespace detail
 

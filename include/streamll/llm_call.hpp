@@ -97,10 +97,12 @@ class LlmCall {
   /// plus `field` when streaming a named output field. The first one fixes ttft_ms.
   void token(std::string_view text, std::string_view field = {}) {
     if (tokens_ == 0) first_token_ = std::chrono::steady_clock::now();
+    const std::int64_t index = tokens_++;
+    if (instrumentor_->sinks().empty()) return;  // nobody would see it: skip building it
     Fields data;
     data.reserve(field.empty() ? 2 : 3);
     data.append_new("token", std::string(text));
-    data.append_new("index", tokens_++);
+    data.append_new("index", index);
     if (!field.empty()) data.append_new("field", std::string(field));
     instrumentor_->emit(Event::capture(EventType::token, context_, std::move(data)));
   }
@@ -175,10 +177,15 @@ class LlmCall {
 };
 
 /// Stand-ins with the same members that do nothing, used by the macros under STREAMLL_DISABLE.
+/// The non-template overloads take what callers write as braced lists (`emit("x", {{"k", 1}})`,
+/// `finish({...})`), which a template cannot deduce, so code that compiles enabled compiles
+/// disabled too. (`const Fields&` rather than an initializer_list<Field>: the latter trips
+/// GCC 12's -Wmaybe-uninitialized under ASan.)
 struct NoopSpan {
   template <typename... A> void set(A&&...) const noexcept {}
   template <typename... A> void tag(A&&...) const noexcept {}
   template <typename... A> void emit(A&&...) const noexcept {}
+  void emit(std::string_view, const Fields&) const noexcept {}
   template <typename... A> void fail(A&&...) const noexcept {}
   void end() const noexcept {}
   bool is_open() const noexcept { return false; }
@@ -186,6 +193,7 @@ struct NoopSpan {
 struct NoopLlmCall {
   template <typename... A> void token(A&&...) const noexcept {}
   template <typename... A> void finish(A&&...) const noexcept {}
+  void finish(const LlmUsage&) const noexcept {}
   template <typename... A> void fail(A&&...) const noexcept {}
   std::int64_t tokens_streamed() const noexcept { return 0; }
   bool is_open() const noexcept { return false; }

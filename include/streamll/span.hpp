@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <typeinfo>
 #include <utility>
 
 #include "streamll/context.hpp"
@@ -35,6 +36,8 @@ namespace detail {
 bool in_flight_exception(std::string& type, std::string& message) noexcept;
 /// Demangled name of the exception being handled in a catch block; empty when none.
 std::string current_exception_type() noexcept;
+/// Demangled name of `type` ("app::RetrievalFailed"); empty if demangling ran out of memory.
+std::string type_name(const std::type_info& type) noexcept;
 
 inline void merge_tags(Tags& into, const Tags& from) {
   for (const auto& [key, value] : from) {
@@ -157,6 +160,9 @@ class Span {
   void set(std::string_view key, Value value) { end_data_.set(key, std::move(value)); }
 
   /// Adds or replaces a tag on this span's later events and on spans started inside it.
+  /// Limitation: called while a child span is open on this thread, the tag reaches this span's
+  /// own events but not spans started after that child ends (they see the tags as they were
+  /// when the child started).
   void tag(std::string_view key, std::string value) {
     auto updated = std::make_shared<EventContext>(*context_);
     detail::merge_tags(updated->tags, Tags{{std::string(key), std::move(value)}});
@@ -178,16 +184,18 @@ class Span {
   void fail(std::string_view error_type, std::string_view message) {
     if (open_) finish_with_error(error_type, message);
   }
-  /// fail() with the exception's demangled type (when called in its catch block) and what().
+  /// fail() with the exception's dynamic type, demangled, and what().
   void fail(const std::exception& e) {
-    std::string type = detail::current_exception_type();
+    const std::string type = detail::type_name(typeid(e));
     fail(type.empty() ? std::string_view("std::exception") : std::string_view(type), e.what());
   }
 
   /// Ends the span now with its end event; no effect on a closed span.
+  /// Spans started afterwards on this thread nest under this span's parent.
   void end() {
     if (!open_) return;
     open_ = false;
+    restore_thread_context();
     Fields data = std::move(end_data_);
     data.set("duration_ms", detail::elapsed_ms(started_));
     instrumentor_->emit(Event::capture(EventType::end, context_, std::move(data)));
@@ -203,6 +211,7 @@ class Span {
  private:
   void finish_with_error(std::string_view error_type, std::string_view message) {
     open_ = false;
+    restore_thread_context();
     Fields data;
     data.reserve(end_data_.size() + 3);
     data.append_new("error_type", std::string(error_type));
@@ -214,9 +223,13 @@ class Span {
   }
 
   // Only a span that is still the thread's current one hands the thread back to its parent;
-  // a span destroyed out of order (or on another thread) leaves the context alone.
+  // a span destroyed out of order (or on another thread) leaves the context alone. Compared by
+  // span id, not pointer: after tag() with a child open, the thread may hold an older copy of
+  // this span's context, and it must still be handed back.
   void restore_thread_context() noexcept {
-    if (context_ && detail::thread_context().span() == context_) {
+    const auto& current = detail::thread_context().span();
+    if (context_ && current &&
+        (current == context_ || current->span_id == context_->span_id)) {
       detail::thread_context() = std::move(saved_);
     }
   }
