@@ -19,12 +19,12 @@ namespace streamll {
 
 struct InstrumentorOptions {
   /// Where events go; an instrumentor without sinks drops everything at almost no cost.
-  std::vector<SinkPtr> sinks;
+  std::vector<SinkPtr> sinks = {};
   /// Put on every event of every span, e.g. {"environment", "production"}; span tags with the
   /// same key win.
-  Tags tags;
+  Tags tags = {};
   /// Default `module_name` for spans that do not name one.
-  std::string module_name;
+  std::string module_name = {};
 };
 
 namespace detail {

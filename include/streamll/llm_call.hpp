@@ -17,24 +17,24 @@ namespace streamll {
 
 struct LlmCallOptions {
   /// "openai", "anthropic", "llama.cpp", ...; put in the llm_call data when not empty.
-  std::string provider;
+  std::string provider = {};
   /// The operation of the call's events; by default the enclosing span's, else "llm_call".
-  std::string operation;
+  std::string operation = {};
   /// Added to the inherited tags.
-  Tags tags;
+  Tags tags = {};
 };
 
 /// What the model reported when the call completed. Unset fields are left out of the event.
 struct LlmUsage {
-  std::optional<std::int64_t> input_tokens;
-  std::optional<std::int64_t> output_tokens;
+  std::optional<std::int64_t> input_tokens = {};
+  std::optional<std::int64_t> output_tokens = {};
   /// Defaults to input + output tokens when both are known, else output tokens, else the
   /// number of tokens streamed through token().
-  std::optional<std::int64_t> tokens_used;
-  std::optional<double> cost_usd;
-  std::string finish_reason;
+  std::optional<std::int64_t> tokens_used = {};
+  std::optional<double> cost_usd = {};
+  std::string finish_reason = {};
   /// Any further fields for the llm_call event.
-  Fields extra;
+  Fields extra = {};
 };
 
 class LlmCall {

@@ -21,13 +21,13 @@ namespace streamll {
 
 struct SpanOptions {
   /// Overrides the instrumentor's (and the parent span's) module name.
-  std::string module_name;
+  std::string module_name = {};
   /// Added to the inherited tags (instrumentor defaults, then parent span); later keys win.
-  Tags tags;
+  Tags tags = {};
   /// Starts the span in this execution instead of the parent's (or a fresh one).
-  std::string execution_id;
+  std::string execution_id = {};
   /// Data on the start event.
-  Fields data;
+  Fields data = {};
 };
 
 namespace detail {
