@@ -337,6 +337,10 @@ TEST_CASE("transport: TLS with the test CA verifies and works", "[redis_transpor
   CHECK(t->command({"SET", "big", big}).text == "OK");
   CHECK(t->command({"GET", "big"}).text == big);
 
+  auto by_dir = options_for(server.tls_url());
+  by_dir.ssl_ca_dir = certs.ca_dir;
+  require_pong(*connected(by_dir));
+
   // ssl=true on a redis:// URL pointing at the TLS port, host name "localhost" via SNI.
   auto forced = options_for("redis://localhost:" + std::to_string(server.tls_port()));
   forced.ssl = true;
@@ -436,4 +440,23 @@ TEST_CASE("transport: OOM under maxmemory noeviction is an error reply", "[redis
   CHECK(replies[0].error_prefix() == "OOM");
   CHECK(replies[1].text == "PONG");
   CHECK(t->is_connected());
+}
+
+TEST_CASE("transport: a TLS pipeline to a killed server fails without SIGPIPE", "[redis_transport]") {
+  RedisServerOptions server_options;
+  server_options.tls = true;
+  RedisServer server(server_options);
+  auto o = options_for(server.tls_url());
+  o.ssl_ca_file = TlsCerts::shared().ca_cert;
+  auto t = connected(o);
+  require_pong(*t);
+  server.kill9();
+  CommandBuffer buffer;
+  const std::string payload(64 * 1024, 'p');
+  for (int i = 0; i < 64; ++i) buffer.append({"SET", "k", payload});
+  CHECK_THROWS_AS(t->execute(buffer), IoError);
+  CHECK_FALSE(t->is_connected());
+  server.restart();
+  t->connect();
+  require_pong(*t);
 }

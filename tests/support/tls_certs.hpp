@@ -8,6 +8,7 @@
 //   client     for mutual TLS (extendedKeyUsage clientAuth)
 //   other_ca   an unrelated CA (verifying the server against it must fail)
 //   self_signed a server certificate signed by nobody we trust (for ssl_cert_reqs=none)
+//   ca_dir     an OpenSSL hashed directory with the CA (for ssl_ca_dir)
 
 #include <cstdlib>
 #include <filesystem>
@@ -28,6 +29,7 @@ class TlsCerts {
   std::string client_cert, client_key;
   std::string other_ca_cert, other_ca_key;
   std::string self_signed_cert, self_signed_key;
+  std::string ca_dir;  ///< hashed directory (openssl rehash) holding ca_cert, for ssl_ca_dir
 
   /// The process-wide set, generated on first use. Throws std::runtime_error when openssl fails.
   static const TlsCerts& shared() {
@@ -76,6 +78,10 @@ class TlsCerts {
     openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
              "-keyout", self_signed_key, "-out", self_signed_cert, "-days", "2", "-subj",
              "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"});
+    ca_dir = path("ca_dir");
+    std::filesystem::create_directory(ca_dir);
+    std::filesystem::copy_file(ca_cert, ca_dir + "/ca.pem");
+    openssl({"rehash", ca_dir});
   }
 
   void make_ca(const std::string& cert, const std::string& key, const std::string& cn) {
