@@ -297,13 +297,14 @@ struct RedisSink::Impl {
   }
 
   void transport_failure(const std::string& message) {
-    transport_errors.fetch_add(1, std::memory_order_relaxed);
     if (connected.exchange(false, std::memory_order_relaxed)) {
       detail::get_logger("streamll.sinks.redis")->warn("lost connection to Redis: {}", message);
     }
     close_transport();
-    breaker.record_failure();
+    // last_error before the counters, so a reader that sees the count also sees why.
     record_error(message);
+    breaker.record_failure();
+    transport_errors.fetch_add(1, std::memory_order_release);
   }
 
   void record_error(const std::string& message) {
@@ -481,7 +482,7 @@ RedisSinkStats RedisSink::stats() const {
   out.failed = s.failed.load(std::memory_order_relaxed);
   out.retried_batches = s.retried_batches.load(std::memory_order_relaxed);
   out.round_trips = s.round_trips.load(std::memory_order_relaxed);
-  out.transport_errors = s.transport_errors.load(std::memory_order_relaxed);
+  out.transport_errors = s.transport_errors.load(std::memory_order_acquire);
   out.reply_errors = s.reply_errors.load(std::memory_order_relaxed);
   out.reconnects = s.reconnects.load(std::memory_order_relaxed);
   out.buffered = s.left_at_shutdown.load(std::memory_order_relaxed) > 0 ? 0 : s.buffer.size();
