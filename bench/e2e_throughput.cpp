@@ -73,6 +73,7 @@ struct Run {
   double server_us = NAN;        // Redis time inside XADD, per call
   double client_cpu_us = 0;      // redis-benchmark's process, or the RedisSink's flusher thread
   double producer_cpu_us = 0;    // the application threads (RedisSink runs)
+  double events_per_round_trip = 0;
 };
 
 void reset_server_stats(const BenchRedis& redis) { redis.cli({"CONFIG", "RESETSTAT"}); }
@@ -120,6 +121,7 @@ Run redis_benchmark(const BenchRedis& redis, const std::string& payload, int pip
   }
   Run run;
   run.client_cpu_us = (cpu_seconds(RUSAGE_CHILDREN) - cpu_before) * 1e6 / static_cast<double>(events);
+  run.events_per_round_trip = pipeline;
   run.server_us = server_us_per_xadd(redis);
   // The last CSV line: "<command>","<rps>","<avg>","<min>","<p50>","<p95>","<p99>","<max>".
   // The command contains quotes, so the fields are counted from the end.
@@ -192,6 +194,7 @@ Run sink_throughput(const BenchRedis& redis, const streamll::Event& typical, int
   run.producer_cpu_us = producers_total * 1e6 / static_cast<double>(events);
 
   const auto stats = sink->stats();
+  run.events_per_round_trip = static_cast<double>(stats.delivered) / static_cast<double>(std::max<std::uint64_t>(stats.round_trips, 1));
   sink->shutdown(std::chrono::seconds(5));
   const std::uint64_t landed = xlen(redis, sink_stream);
   if (!flushed || stats.delivered != events + 1 || stats.dropped() != 0 || stats.failed != 0 ||
@@ -272,8 +275,10 @@ int main(int argc, char** argv) {
       if (it == figures.end()) throw std::invalid_argument("--only: unknown figure " + settings.only);
       for (int round = 1; round <= settings.rounds; ++round) {
         const Run run = measure(static_cast<std::size_t>(it - figures.begin()));
-        std::printf("%s: %.0f events/s, Redis %.2f us per XADD, client CPU %.2f us per event\n",
-                    it->label, run.rate, run.server_us, run.client_cpu_us);
+        std::printf("%s: %.0f events/s, Redis %.2f us per XADD, client CPU %.2f us per event, "
+                    "producer CPU %.2f us per event, %.1f events per round trip\n",
+                    it->label, run.rate, run.server_us, run.client_cpu_us, run.producer_cpu_us,
+                    run.events_per_round_trip);
       }
       return 0;
     }
@@ -312,7 +317,8 @@ int main(int argc, char** argv) {
       out[f.key] = rates;
       out["diagnostics"][f.key] = {{"server_us_per_xadd", f.field(&Run::server_us)},
                                    {"client_cpu_us_per_event", f.field(&Run::client_cpu_us)},
-                                   {"producer_cpu_us_per_event", f.field(&Run::producer_cpu_us)}};
+                                   {"producer_cpu_us_per_event", f.field(&Run::producer_cpu_us)},
+                                   {"events_per_round_trip", f.field(&Run::events_per_round_trip)}};
     }
     if (!settings.json_file.empty()) std::ofstream(settings.json_file) << out.dump(2) << "\n";
     return 0;

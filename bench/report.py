@@ -161,8 +161,8 @@ def main(results):
                f"{e2e['payload_bytes']}-byte llm_call payload; -P 1 runs {e2e['p1_events']:,}):")
     out.append("")
     out.append("| figure | median | best | ratio to -P 100 (median of same-round ratios) | ratio, best to best | "
-               "Redis us per XADD | client CPU us per event | producer CPU us per event | rounds |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+               "Redis us per XADD | client CPU us per event | producer CPU us per event | events per round trip | rounds |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for key, label in (("redis_benchmark_p100", "redis-benchmark -P 100 -c 1"),
                        ("sink_1_thread", "RedisSink, 1 producer thread"),
                        ("sink_4_threads", "RedisSink, 4 producer threads"),
@@ -170,7 +170,8 @@ def main(results):
         runs = ", ".join(f"{x:,.0f}" for x in e2e[key])
         diag = {k: statistics.median(v) for k, v in e2e.get("diagnostics", {}).get(key, {}).items() if v}
         cols = " | ".join(f"{diag[k]:.2f}" if k in diag else "" for k in
-                          ("server_us_per_xadd", "client_cpu_us_per_event", "producer_cpu_us_per_event"))
+                          ("server_us_per_xadd", "client_cpu_us_per_event", "producer_cpu_us_per_event",
+                           "events_per_round_trip"))
         out.append(f"| {label} | {statistics.median(e2e[key]):,.0f} | {max(e2e[key]):,.0f} | "
                    f"{fmt_ratio(round_ratio(key))} | {fmt_ratio(best_ratio(key))} | {cols} | {runs} |")
     out.append("")
