@@ -3,7 +3,7 @@
 # tables of docs/performance.md: each figure, its reference from the same run, their ratio,
 # the target and whether it was met. Every figure is a median over several runs.
 #
-#   bench/run.sh                 (about 4 minutes on a quiet 2-core machine, plus the build)
+#   bench/run.sh                 (2.5 minutes from scratch on an idle 2-core machine, 7 when busy)
 #   BENCH_RUNS=3 bench/run.sh    (fewer runs per figure; default 5)
 #
 # Redis: REDIS_URL (redis://host:port without credentials) when set; otherwise each harness
@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 case "${1:-}" in
-  -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 
 runs=${BENCH_RUNS:-5}
