@@ -301,10 +301,11 @@ struct RedisSink::Impl {
       detail::get_logger("streamll.sinks.redis")->warn("lost connection to Redis: {}", message);
     }
     close_transport();
-    // last_error before the counters, so a reader that sees the count also sees why.
+    // Reason, then count, then breaker state: a reader that sees the breaker open also sees
+    // the failures that opened it, and one that sees a count also sees why.
     record_error(message);
-    breaker.record_failure();
     transport_errors.fetch_add(1, std::memory_order_release);
+    breaker.record_failure();
   }
 
   void record_error(const std::string& message) {

@@ -159,7 +159,8 @@ class CircuitBreaker {
 
   // --- Observation (any thread) ---
 
-  BreakerState state() const noexcept { return state_.load(std::memory_order_relaxed); }
+  /// Acquire: whoever sees a new state also sees what the failing thread recorded before it.
+  BreakerState state() const noexcept { return state_.load(std::memory_order_acquire); }
   /// Not CLOSED: writes are not going through normally (OPEN, or HALF_OPEN probing).
   bool is_open() const noexcept { return state() != BreakerState::closed; }
   /// Consecutive transport failures since the last success or reset.
@@ -243,7 +244,7 @@ class CircuitBreaker {
   std::optional<Transition> set_state(BreakerState to) noexcept {
     const BreakerState from = state_.load(std::memory_order_relaxed);
     if (from == to) return std::nullopt;
-    state_.store(to, std::memory_order_relaxed);
+    state_.store(to, std::memory_order_release);
     if (to == BreakerState::open) {
       open_count_.store(open_count_.load(std::memory_order_relaxed) + 1,
                         std::memory_order_relaxed);
