@@ -1,8 +1,8 @@
 #include "json_writer.hpp"
 
-#include <fmt/format.h>
-
 #include <algorithm>
+#include <array>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -38,42 +38,56 @@ std::size_t valid_sequence_length(std::string_view s, std::size_t i) noexcept {
   return 0;
 }
 
+// Bytes that cannot be copied as they are: control characters, '"', '\\' and every byte of a
+// multi-byte sequence (checked for valid UTF-8 one sequence at a time).
+constexpr std::array<bool, 256> kNeedsCare = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 256; ++c) table[c] = c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
+  return table;
+}();
+
 }  // namespace
 
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out.reserve(out.size() + s.size() + 2);
   out.push_back('"');
+  const char* const data = s.data();
+  const std::size_t size = s.size();
   std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
+  while (i < size) {
+    // Most text is plain: copy each run of plain bytes in one append.
+    std::size_t run = i;
+    while (run < size && !kNeedsCare[static_cast<unsigned char>(data[run])]) ++run;
+    if (run > i) {
+      out.append(data + i, run - i);
+      i = run;
+      if (i == size) break;
+    }
+    const auto c = static_cast<unsigned char>(data[i]);
     if (c >= 0x80) {
       const std::size_t n = valid_sequence_length(s, i);
       if (n == 0) {
         out.append(kReplacement);
         ++i;
       } else {
-        out.append(s.data() + i, n);
+        out.append(data + i, n);
         i += n;
       }
       continue;
     }
     switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
-      case '\b': out.append("\\b"); break;
-      case '\f': out.append("\\f"); break;
-      default:
-        if (c < 0x20) {
-          out.append("\\u00");
-          out.push_back(hex[c >> 4]);
-          out.push_back(hex[c & 0xF]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
+      case '"': out.append("\\\"", 2); break;
+      case '\\': out.append("\\\\", 2); break;
+      case '\n': out.append("\\n", 2); break;
+      case '\r': out.append("\\r", 2); break;
+      case '\t': out.append("\\t", 2); break;
+      case '\b': out.append("\\b", 2); break;
+      case '\f': out.append("\\f", 2); break;
+      default: {
+        const char escaped[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+        out.append(escaped, sizeof escaped);
+      }
     }
     ++i;
   }
@@ -85,15 +99,20 @@ void append_json_double(std::string& out, double d) {
     out.append("null");
     return;
   }
-  const std::size_t start = out.size();
-  fmt::format_to(std::back_inserter(out), "{}", d);
-  // fmt's shortest form drops ".0" from integral values; keep it so the number parses back as
+  // Shortest text that reads back as the same double.
+  char buf[32];
+  const auto result = std::to_chars(buf, buf + sizeof buf, d);
+  const std::string_view text(buf, static_cast<std::size_t>(result.ptr - buf));
+  out.append(text);
+  // The shortest form of an integral value has no ".0"; keep it so the number parses back as
   // a floating-point value.
-  if (out.find_first_of(".eE", start) == std::string::npos) out.append(".0");
+  if (text.find_first_of(".eE") == std::string_view::npos) out.append(".0", 2);
 }
 
 void append_json_int(std::string& out, long long i) {
-  fmt::format_to(std::back_inserter(out), "{}", i);
+  char buf[24];
+  const auto result = std::to_chars(buf, buf + sizeof buf, i);
+  out.append(buf, static_cast<std::size_t>(result.ptr - buf));
 }
 
 bool is_valid_json(std::string_view text) noexcept {

@@ -295,6 +295,24 @@ TEST_CASE("NaN and infinities become null", "[event][json]") {
   CHECK(back.data["nan"].is_null());
 }
 
+TEST_CASE("doubles are written in their shortest exact form and stay doubles", "[event][json]") {
+  const std::vector<std::pair<double, std::string>> known = {
+      {0.0023, "0.0023"},   {1234.0, "1234.0"},       {-0.0, "-0.0"},     {0.1, "0.1"},
+      {1e21, "1e+21"},      {1e-7, "1e-07"},          {5e-324, "5e-324"},
+      {24024024.024024025, "24024024.024024025"},     {-2.5, "-2.5"},
+  };
+  for (const auto& [value, text] : known) {
+    INFO(text);
+    const std::string out = streamll::to_json(Event::capture(EventType::custom, nullptr, {{"v", value}}, "n"));
+    CHECK(out.find("\"v\":" + text + "}") != std::string::npos);
+    Event back;
+    REQUIRE(streamll::parse_event_json(out, back));
+    CHECK(back.data["v"].is_double());
+    CHECK(std::signbit(back.data["v"].as_double()) == std::signbit(value));
+    CHECK(back.data["v"].as_double() == value);
+  }
+}
+
 TEST_CASE("every control character is escaped", "[event][json]") {
   std::string all;
   for (int c = 0; c < 0x20; ++c) all.push_back(static_cast<char>(c));
