@@ -174,7 +174,7 @@ TEST_CASE("raise_error rejects the new item so the sink can throw", "[ring_buffe
   check_accounting(buffer);
 }
 
-TEST_CASE("drop_oldest evicts the oldest waiting item and destroys it", "[ring_buffer]") {
+TEST_CASE("drop_oldest evicts the oldest waiting item for the consumer to destroy", "[ring_buffer]") {
   auto alive = std::make_shared<std::atomic<int>>(0);
   RingBuffer<Item> buffer(3, OverflowStrategy::drop_oldest);
   for (int i = 0; i < 3; ++i) {
@@ -182,6 +182,11 @@ TEST_CASE("drop_oldest evicts the oldest waiting item and destroys it", "[ring_b
   }
   CHECK(buffer.push(Item(0, 3, alive)).outcome == PushOutcome::accepted_evicted_oldest);
   CHECK(buffer.push(Item(0, 4, alive)).outcome == PushOutcome::accepted_evicted_oldest);
+  CHECK(*alive == 5);  // the producer did not pay for destroying them
+  std::vector<Item> evicted;
+  buffer.release_evicted(evicted);
+  CHECK(seqs(evicted) == std::vector<int>{0, 1});
+  evicted.clear();
   CHECK(*alive == 3);
   CHECK(buffer.evicted_oldest() == 2);
   CHECK(buffer.rejected() == 0);
@@ -274,6 +279,68 @@ TEST_CASE("oldest_pending_sequence tells flush() when earlier items are resolved
   buffer.acknowledge(batch.size());
   CHECK(buffer.oldest_pending_sequence() == buffer.accepted());
   CHECK(buffer.oldest_pending_sequence() >= mark);
+}
+
+TEST_CASE("evicted items beyond the consumer's list are destroyed by the producer", "[ring_buffer]") {
+  auto alive = std::make_shared<std::atomic<int>>(0);
+  RingBuffer<Item> buffer(2, OverflowStrategy::drop_oldest);  // list capacity: min(2, 1024)
+  for (int i = 0; i < 6; ++i) buffer.push(Item(0, i, alive));
+  CHECK(buffer.evicted_oldest() == 4);
+  CHECK(*alive == 4);  // 2 waiting + 2 in the list; the other 2 destroyed on push
+  std::vector<Item> evicted;
+  buffer.release_evicted(evicted);
+  CHECK(seqs(evicted) == std::vector<int>{0, 1});
+  evicted.clear();
+  buffer.push(Item(0, 6, alive));  // the list has room again
+  CHECK(*alive == 3);
+  buffer.release_evicted(evicted);
+  CHECK(seqs(evicted) == std::vector<int>{4});
+}
+
+TEST_CASE("transform_waiting rewrites waiting items in place, in order, from a cursor",
+          "[ring_buffer]") {
+  RingBuffer<Item> buffer(8, OverflowStrategy::drop_newest);
+  for (int i = 0; i < 5; ++i) buffer.push(Item(0, i));
+  std::vector<Item> scratch;
+  std::uint64_t cursor = 0;
+  const auto add_100 = [](Item& item) { item.seq += 100; };
+  CHECK(buffer.transform_waiting(cursor, 3, scratch, add_100) == 3);
+  CHECK(cursor == 3);
+  CHECK(buffer.transform_waiting(cursor, 3, scratch, add_100) == 2);
+  CHECK(cursor == 5);
+  CHECK(buffer.transform_waiting(cursor, 3, scratch, add_100) == 0);  // nothing new
+  buffer.push(Item(0, 5));
+  CHECK(buffer.transform_waiting(cursor, 3, scratch, add_100) == 1);
+
+  std::vector<Item> out;
+  buffer.take_batch(10, out);
+  CHECK(seqs(out) == std::vector<int>{100, 101, 102, 103, 104, 105});
+  CHECK(buffer.waiting() == 0);
+  CHECK(buffer.in_flight() == 6);
+  check_accounting(buffer);
+}
+
+TEST_CASE("transform_waiting skips what was taken and drops what was evicted meanwhile",
+          "[ring_buffer]") {
+  RingBuffer<Item> buffer(4, OverflowStrategy::drop_oldest);
+  for (int i = 0; i < 4; ++i) buffer.push(Item(0, i));
+  std::vector<Item> in_flight;
+  buffer.take_batch(1, in_flight);  // 0 in flight: the cursor starts past it
+  std::vector<Item> scratch;
+  std::uint64_t cursor = 0;
+  // While items 1..3 are being transformed, a producer pushes into the full buffer and evicts
+  // the oldest waiting one (1, whose slot holds only a moved-from shell right now).
+  CHECK(buffer.transform_waiting(cursor, 10, scratch, [&](Item& item) {
+    if (item.seq == 1) CHECK(buffer.push(Item(0, 4)).outcome == PushOutcome::accepted_evicted_oldest);
+    item.seq += 100;
+  }) == 3);
+  CHECK(cursor == 4);
+  CHECK(buffer.evicted_oldest() == 1);
+  std::vector<Item> out;
+  buffer.take_batch(10, out);
+  CHECK(seqs(out) == std::vector<int>{102, 103, 4});  // 101 was evicted; 4 is not transformed
+  buffer.acknowledge(4);
+  check_accounting(buffer);
 }
 
 TEST_CASE("waiting items left in the buffer are destroyed with it", "[ring_buffer]") {
@@ -371,8 +438,11 @@ struct ConcurrentRun {
 };
 
 // Four producers push `per_producer` items each while one consumer takes batches of 32;
-// `retry_rejected` makes producers retry a refused push (so nothing may be lost).
-ConcurrentRun run_concurrent(RingBuffer<Item>& buffer, int per_producer, bool retry_rejected) {
+// `retry_rejected` makes producers retry a refused push (so nothing may be lost). The consumer
+// also empties the evicted list and, with `transform`, rewrites waiting items in place (what
+// the RedisSink does while Redis is down), racing the producers' evictions.
+ConcurrentRun run_concurrent(RingBuffer<Item>& buffer, int per_producer, bool retry_rejected,
+                             bool transform = false) {
   constexpr int producers = 4;
   std::atomic<int> producers_done{0};
   std::vector<std::thread> threads;
@@ -392,9 +462,18 @@ ConcurrentRun run_concurrent(RingBuffer<Item>& buffer, int per_producer, bool re
   std::vector<int> last_seen(producers, -1);
   std::vector<Item> batch;
   batch.reserve(32);
+  std::vector<Item> scratch;
+  std::uint64_t cursor = 0;
   while (true) {
     const bool finished = producers_done.load() == producers;
     buffer.wait_for_events(32, std::chrono::milliseconds(5));
+    buffer.release_evicted(scratch);
+    scratch.clear();
+    if (transform) {
+      buffer.transform_waiting(cursor, 8, scratch, [](Item& item) {
+        item.payload = std::make_unique<int>(item.seq);  // a fresh allocation, as serializing makes
+      });
+    }
     buffer.take_batch(32, batch);
     for (const auto& item : batch) {
       if (item.seq == last_seen[item.producer]) run.duplicates = true;
@@ -428,7 +507,8 @@ TEST_CASE("concurrent drop_oldest: delivered + evicted == pushed, order kept per
           "[ring_buffer]") {
   constexpr int per_producer = 20000;
   RingBuffer<Item> buffer(16, OverflowStrategy::drop_oldest);
-  const ConcurrentRun run = run_concurrent(buffer, per_producer, /*retry_rejected=*/false);
+  const bool transform = GENERATE(false, true);
+  const ConcurrentRun run = run_concurrent(buffer, per_producer, /*retry_rejected=*/false, transform);
   CHECK(run.order_kept);
   CHECK_FALSE(run.duplicates);
   CHECK(buffer.pushed() == 4u * per_producer);

@@ -4,12 +4,16 @@
 //
 // Capacity counts every event the buffer is responsible for: those waiting AND those the
 // consumer has taken but not yet acknowledged (in flight). An event taken for a write that then
-// fails still occupies its slot while the consumer retries it, so `capacity` bounds the sink's
-// memory even during an outage.
+// fails still occupies its place while the consumer retries it, so `capacity` bounds the sink's
+// memory even during an outage. Physically the ring holds only the waiting items; take_batch()
+// moves items out to the consumer.
 //
 // One mutex guards the ring: push is a short critical section (a move construction and a few
 // counter updates; no allocation, no syscall unless the consumer sleeps waiting for exactly this
-// push). Counters are atomics written under the lock and readable from any thread without it.
+// push). Producers spin briefly before sleeping on a contended lock, since it is held for tens of
+// nanoseconds. Items a producer evicts (drop_oldest) are moved to a preallocated list the
+// consumer empties, so destroying them costs the consumer's time, not the application's.
+// Counters are atomics written under the lock and readable from any thread without it.
 // A lock-free MPSC queue would shave a few nanoseconds off uncontended pushes but cannot evict
 // the oldest waiting event atomically, which drop_oldest needs.
 
@@ -62,14 +66,14 @@ struct PushResult {
 ///               buffer.take_batch(max_batch_size, batch);   // batch.size() grows
 ///               ... write, retrying the same batch on transport failure ...
 ///               buffer.acknowledge(batch.size()); batch.clear();
+///               buffer.release_evicted(scratch); scratch.clear();  // now and then
 ///   flush(), shutdown(), breaker reset: buffer.wake_consumer() to interrupt the wait.
-/// push() wakes a consumer sleeping in wait_for_events() only when its threshold is reached, so
-/// a busy consumer costs producers no syscall at all.
+/// push() wakes a consumer sleeping in wait_for_events() only when its threshold is reached (or
+/// the evicted list is half full), so a busy consumer costs producers no syscall at all.
 ///
 /// Thread-safety: push(), the counters and wake_consumer() from any thread. take_batch(),
-/// acknowledge() and wait_for_events() from the single consumer thread only (take_batch moves
-/// items out after releasing the lock, which is safe because nothing else can free their slots
-/// before the consumer acknowledges them).
+/// acknowledge(), transform_waiting(), release_evicted() and wait_for_events() from the single
+/// consumer thread only.
 template <typename T>
 class RingBuffer {
   static_assert(std::is_nothrow_move_constructible_v<T>,
@@ -78,6 +82,8 @@ class RingBuffer {
  public:
   /// wait_for_events() threshold meaning "new items do not wake me" (timeout or wake only).
   static constexpr std::size_t no_event_wake = std::numeric_limits<std::size_t>::max();
+  /// wait_for_accepted() is not in use.
+  static constexpr std::uint64_t no_accepted_wake = std::numeric_limits<std::uint64_t>::max();
 
   enum class WaitResult : std::uint8_t {
     ready,      ///< the threshold of waiting items was reached
@@ -92,6 +98,7 @@ class RingBuffer {
     if (capacity == 0) throw ConfigError("buffer_size", "must be at least 1 (got 0)");
     try {
       slots_.reset(new Slot[capacity]);
+      evicted_.reserve(evicted_list_capacity());
     } catch (const std::bad_alloc&) {
       throw ConfigError("buffer_size", "cannot allocate " + std::to_string(capacity) +
                                            " slots of " + std::to_string(sizeof(T)) +
@@ -115,13 +122,20 @@ class RingBuffer {
   /// drop_oldest evicts the oldest waiting item and stores this one (or rejects it when every
   /// slot is in flight); drop_newest and raise_error reject it. A rejected item is left
   /// untouched. Any thread; cost: one uncontended lock, one move, no allocation. An evicted
-  /// item is destroyed after the lock is released.
-  PushResult push(T&& item) noexcept {
-    std::optional<T> evicted;  // outlives the lock below, so destruction happens unlocked
+  /// item goes to the consumer's evicted list (destroyed by release_evicted()), or, when that
+  /// list is full, is destroyed here after the lock is released.
+  /// `item` may also be anything T is constructed from without throwing (it is then
+  /// constructed in its slot directly).
+  template <typename U>
+  PushResult push(U&& item) noexcept {
+    static_assert(std::is_nothrow_constructible_v<T, U&&>,
+                  "RingBuffer constructs items under its lock and must not throw there");
+    std::optional<T> evicted_here;  // outlives the lock below, so destruction happens unlocked
     PushResult result;
     bool wake = false;
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
+      lock_spinning(lock);
       bump(pushed_, 1);
       const std::size_t waiting = waiting_.load(std::memory_order_relaxed);
       const std::size_t in_flight = in_flight_.load(std::memory_order_relaxed);
@@ -134,7 +148,15 @@ class RingBuffer {
           return result;
         }
         T* oldest = item_at(head_);
-        evicted.emplace(std::move(*oldest));
+        if (evicted_.size() < evicted_.capacity()) {
+          evicted_.push_back(std::move(*oldest));  // capacity reserved: cannot allocate
+          if (consumer_sleeping_ && evicted_.size() == evicted_.capacity() / 2) {
+            consumer_sleeping_ = false;
+            wake = true;
+          }
+        } else {
+          evicted_here.emplace(std::move(*oldest));
+        }
         oldest->~T();
         head_ = next_index(head_);
         ++first_waiting_sequence_;
@@ -145,12 +167,13 @@ class RingBuffer {
         size_.store(waiting + 1 + in_flight, std::memory_order_relaxed);
         result.outcome = PushOutcome::accepted;
       }
-      std::size_t tail = head_ + waiting_.load(std::memory_order_relaxed) - 1;
-      if (tail >= capacity_) tail -= capacity_;
-      ::new (static_cast<void*>(slots_[tail].bytes)) T(std::move(item));
-      bump(accepted_, 1);
+      const std::size_t tail = index_after(head_, waiting_.load(std::memory_order_relaxed) - 1);
+      ::new (static_cast<void*>(slots_[tail].bytes)) T(std::forward<U>(item));
+      const std::uint64_t accepted = accepted_.load(std::memory_order_relaxed) + 1;
+      accepted_.store(accepted, std::memory_order_relaxed);
       result.waiting = waiting_.load(std::memory_order_relaxed);
-      if (consumer_sleeping_ && result.waiting >= consumer_wake_at_) {
+      if (consumer_sleeping_ &&
+          (result.waiting >= consumer_wake_at_ || accepted >= consumer_wake_at_accepted_)) {
         consumer_sleeping_ = false;
         wake = true;
       }
@@ -162,35 +185,82 @@ class RingBuffer {
   /// Moves up to `max` of the oldest waiting items to the end of `out`; they are in flight
   /// until acknowledged. Returns how many. Consumer thread only. Reserves room in `out` first
   /// (the only allocation, none once `out` is reused with enough capacity); may take fewer than
-  /// are waiting when more arrive during that reservation.
+  /// are waiting when more arrive during that reservation. The moves happen under the lock (a
+  /// few nanoseconds each): a producer evicting while they ran could otherwise reuse a slot
+  /// still being read.
   std::size_t take_batch(std::size_t max, std::vector<T>& out) {
     if (max == 0) return 0;
     out.reserve(out.size() + std::min(max, waiting_.load(std::memory_order_relaxed)));
-    std::size_t first = 0;
-    std::size_t count = 0;
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::size_t waiting = waiting_.load(std::memory_order_relaxed);
+    const std::size_t count = std::min({max, waiting, out.capacity() - out.size()});
+    if (count == 0) return 0;
+    note_in_flight(first_waiting_sequence_, count);  // may throw: nothing changed yet
+    for (std::size_t i = 0; i < count; ++i) {
+      T* item = item_at(head_);
+      out.push_back(std::move(*item));  // capacity reserved: cannot throw
+      item->~T();
+      head_ = next_index(head_);
+    }
+    first_waiting_sequence_ += count;
+    waiting_.store(waiting - count, std::memory_order_relaxed);
+    in_flight_.store(in_flight_.load(std::memory_order_relaxed) + count,
+                     std::memory_order_relaxed);
+    return count;
+  }
+
+  /// Rewrites waiting items in place without holding the lock while `transform` runs (e.g. the
+  /// RedisSink serializing events while Redis is unreachable, so they take less memory): moves
+  /// up to `max` waiting items with sequence numbers from `cursor` on into `scratch`, calls
+  /// `transform(T&)` on each, and moves each back unless a producer evicted it meanwhile (then
+  /// the transformed copy is destroyed with `scratch`; the eviction was counted when it
+  /// happened). Advances `cursor` past what it visited. Returns how many items it visited: 0
+  /// when none from `cursor` on are waiting. `transform` must leave a valid T and not throw.
+  /// Consumer thread only.
+  template <typename Transform>
+  std::size_t transform_waiting(std::uint64_t& cursor, std::size_t max, std::vector<T>& scratch,
+                                Transform&& transform) {
+    scratch.clear();
+    scratch.reserve(max);
+    std::uint64_t first = 0;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      const std::size_t waiting = waiting_.load(std::memory_order_relaxed);
-      count = std::min({max, waiting, out.capacity() - out.size()});
-      if (count == 0) return 0;
-      note_in_flight(first_waiting_sequence_, count);  // may throw: nothing changed yet
-      first = head_;
-      head_ = (head_ + count) % capacity_;
-      first_waiting_sequence_ += count;
-      waiting_.store(waiting - count, std::memory_order_relaxed);
-      in_flight_.store(in_flight_.load(std::memory_order_relaxed) + count,
-                       std::memory_order_relaxed);
+      first = std::max(cursor, first_waiting_sequence_);
+      const std::uint64_t end =
+          first_waiting_sequence_ + waiting_.load(std::memory_order_relaxed);
+      const std::size_t count =
+          first >= end ? 0 : static_cast<std::size_t>(std::min<std::uint64_t>(max, end - first));
+      // While a slot's item is outside, the slot holds its moved-from shell: a valid T that an
+      // evicting producer may move and destroy like any other.
+      for (std::size_t i = 0; i < count; ++i) scratch.push_back(std::move(*item_at(slot_of(first + i))));
     }
-    // The slots stay reserved (counted in flight) until acknowledge(), which only this thread
-    // calls, so producers cannot reuse them while they are moved out here without the lock.
-    std::size_t index = first;
-    for (std::size_t i = 0; i < count; ++i) {
-      T* item = item_at(index);
-      out.push_back(std::move(*item));
-      item->~T();
-      index = next_index(index);
+    if (scratch.empty()) return 0;
+    for (T& item : scratch) transform(item);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      const std::uint64_t end =
+          first_waiting_sequence_ + waiting_.load(std::memory_order_relaxed);
+      for (std::size_t i = 0; i < scratch.size(); ++i) {
+        const std::uint64_t sequence = first + i;
+        if (sequence < first_waiting_sequence_ || sequence >= end) continue;  // evicted meanwhile
+        T* slot = item_at(slot_of(sequence));
+        slot->~T();
+        ::new (static_cast<void*>(slot)) T(std::move(scratch[i]));
+      }
     }
-    return count;
+    const std::size_t visited = scratch.size();
+    cursor = first + visited;
+    scratch.clear();  // shells and evicted copies, destroyed unlocked
+    return visited;
+  }
+
+  /// Moves the items producers evicted (drop_oldest) since the last call to the end of `out`,
+  /// for the consumer to destroy without the lock. Consumer thread only.
+  void release_evicted(std::vector<T>& out) {
+    out.clear();
+    out.reserve(evicted_list_capacity());
+    std::lock_guard<std::mutex> lock(mutex_);
+    evicted_.swap(out);  // both have the full capacity, so producers never allocate
   }
 
   /// The `n` oldest in-flight items were delivered (or given up for good): their slots are free
@@ -221,30 +291,26 @@ class RingBuffer {
   /// A wake_consumer() that came while the consumer was busy makes the next wait return at once.
   /// Consumer thread only.
   WaitResult wait_for_events(std::size_t min_waiting, std::chrono::nanoseconds timeout) {
-    constexpr std::chrono::nanoseconds longest = std::chrono::hours(24 * 365);
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::clamp(timeout, timeout.zero(), longest);
     std::unique_lock<std::mutex> lock(mutex_);
     std::size_t threshold = min_waiting;
     if (threshold != no_event_wake) {
       threshold = std::max<std::size_t>(
           1, std::min(threshold, capacity_ - in_flight_.load(std::memory_order_relaxed)));
     }
-    const auto events_ready = [&] {
+    return wait_locked(lock, timeout, threshold, no_accepted_wake, [&] {
       return threshold != no_event_wake && waiting_.load(std::memory_order_relaxed) >= threshold;
-    };
-    bool timed_out = false;
-    while (!wake_requested_ && !events_ready() && !timed_out) {
-      consumer_wake_at_ = threshold;
-      consumer_sleeping_ = true;
-      timed_out = consumer_wakeup_.wait_until(lock, deadline) == std::cv_status::timeout;
-    }
-    consumer_sleeping_ = false;
-    if (wake_requested_) {
-      wake_requested_ = false;
-      return WaitResult::woken;
-    }
-    return events_ready() ? WaitResult::ready : WaitResult::timed_out;
+    });
+  }
+
+  /// Like wait_for_events(), but the items that wake the consumer are counted as accepted,
+  /// evicting or not: sleeps until accepted() reaches `accepted_at_least`, a wake, or the
+  /// timeout. For a consumer that has work to do per new item even while the buffer is full
+  /// and every push evicts (the RedisSink serializing events during an outage).
+  WaitResult wait_for_accepted(std::uint64_t accepted_at_least, std::chrono::nanoseconds timeout) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return wait_locked(lock, timeout, no_event_wake, accepted_at_least, [&] {
+      return accepted_.load(std::memory_order_relaxed) >= accepted_at_least;
+    });
   }
 
   /// Interrupts the consumer's current or next wait_for_events() (flush, shutdown, breaker
@@ -298,6 +364,15 @@ class RingBuffer {
     return in_flight_ranges_.empty() ? first_waiting_sequence_ : in_flight_ranges_.front().first;
   }
 
+  /// Waiting items with a sequence number below `sequence` (those a transform_waiting()
+  /// cursor has passed, say). Takes the lock; any thread.
+  std::size_t waiting_before(std::uint64_t sequence) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (sequence <= first_waiting_sequence_) return 0;
+    return static_cast<std::size_t>(std::min<std::uint64_t>(
+        sequence - first_waiting_sequence_, waiting_.load(std::memory_order_relaxed)));
+  }
+
  private:
   struct alignas(T) Slot {
     unsigned char bytes[sizeof(T)];
@@ -315,6 +390,51 @@ class RingBuffer {
   std::size_t next_index(std::size_t index) const noexcept {
     return index + 1 == capacity_ ? 0 : index + 1;
   }
+  std::size_t index_after(std::size_t index, std::size_t steps) const noexcept {
+    const std::size_t i = index + steps;
+    return i >= capacity_ ? i - capacity_ : i;
+  }
+  // The slot of the waiting item with this sequence number (caller holds mutex_ and knows it
+  // is waiting).
+  std::size_t slot_of(std::uint64_t sequence) const noexcept {
+    return index_after(head_, static_cast<std::size_t>(sequence - first_waiting_sequence_));
+  }
+  std::size_t evicted_list_capacity() const noexcept {
+    return std::min<std::size_t>(capacity_, 1024);
+  }
+  // The lock is held for tens of nanoseconds: spinning that long beats a futex sleep and
+  // wake-up (microseconds) when producers on several cores meet.
+  static void lock_spinning(std::unique_lock<std::mutex>& lock) noexcept {
+    for (int attempt = 0; attempt < 64; ++attempt) {
+      if (lock.try_lock()) return;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+    lock.lock();
+  }
+  template <typename Ready>
+  WaitResult wait_locked(std::unique_lock<std::mutex>& lock, std::chrono::nanoseconds timeout,
+                         std::size_t wake_at_waiting, std::uint64_t wake_at_accepted,
+                         Ready ready) {
+    constexpr std::chrono::nanoseconds longest = std::chrono::hours(24 * 365);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::clamp(timeout, timeout.zero(), longest);
+    bool timed_out = false;
+    while (!wake_requested_ && !ready() && !timed_out) {
+      consumer_wake_at_ = wake_at_waiting;
+      consumer_wake_at_accepted_ = wake_at_accepted;
+      consumer_sleeping_ = true;
+      timed_out = consumer_wakeup_.wait_until(lock, deadline) == std::cv_status::timeout;
+    }
+    consumer_sleeping_ = false;
+    if (wake_requested_) {
+      wake_requested_ = false;
+      return WaitResult::woken;
+    }
+    return ready() ? WaitResult::ready : WaitResult::timed_out;
+  }
+
   // Writers hold mutex_, so a load and a store replace a locked read-modify-write.
   template <typename Counter>
   static void bump(std::atomic<Counter>& counter, std::size_t by) noexcept {
@@ -344,7 +464,9 @@ class RingBuffer {
   std::condition_variable consumer_wakeup_;
   bool consumer_sleeping_ = false;
   std::size_t consumer_wake_at_ = no_event_wake;
+  std::uint64_t consumer_wake_at_accepted_ = no_accepted_wake;
   bool wake_requested_ = false;
+  std::vector<T> evicted_;  // reserved to evicted_list_capacity(); emptied by release_evicted()
 
   // Written under mutex_, read anywhere.
   std::atomic<std::size_t> waiting_{0};
