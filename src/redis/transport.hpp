@@ -8,6 +8,7 @@
 #include <chrono>
 #include <initializer_list>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +59,20 @@ class RedisTransport {
   virtual void execute(const CommandBuffer& commands, std::vector<RedisReply>& replies,
                        Clock::time_point deadline) = 0;
 
+  /// The two halves of execute(), so the caller can work while Redis does (the RedisSink
+  /// serializes its next batch meanwhile). start_execute() writes what the connection takes
+  /// at once, without waiting, and returns; finish_execute() writes the rest and reads exactly
+  /// commands.command_count() replies, as execute() does. `commands` must stay alive and
+  /// unchanged in between; one pipeline at a time. Errors as execute(), from either half. The
+  /// defaults only remember `commands` and run execute() in finish_execute().
+  virtual void start_execute(const CommandBuffer& commands) { started_ = &commands; }
+  virtual void finish_execute(std::vector<RedisReply>& replies, Clock::time_point deadline) {
+    const CommandBuffer* commands = started_;
+    started_ = nullptr;
+    if (!commands) throw std::logic_error("finish_execute() without start_execute()");
+    execute(*commands, replies, deadline);
+  }
+
   /// execute() bounded by the options' socket_timeout.
   void execute(const CommandBuffer& commands, std::vector<RedisReply>& replies) {
     execute(commands, replies, Clock::now() + socket_timeout());
@@ -83,6 +98,9 @@ class RedisTransport {
 
   /// The per-call bound execute() and command() use when given none.
   virtual std::chrono::milliseconds socket_timeout() const noexcept = 0;
+
+ private:
+  const CommandBuffer* started_ = nullptr;  // for the default start/finish_execute
 };
 
 /// The real transport for `options` (validated here: throws ConfigError when invalid). Does not
