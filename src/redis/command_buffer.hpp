@@ -23,6 +23,16 @@ class CommandBuffer {
   /// A whole command at once.
   CommandBuffer& append(std::initializer_list<std::string_view> args);
 
+  /// For encoders that write whole RESP commands themselves (the RedisSink's XADD, serialized
+  /// straight into the pipeline): `write(std::string& bytes)` appends exactly one complete
+  /// command and returns true, or appends nothing and returns false. Returns what it returned.
+  template <typename Write>
+  bool append_encoded(Write&& write) {
+    if (!write(bytes_)) return false;
+    ++commands_;
+    return true;
+  }
+
   /// Commands appended since the last clear(); execute() reads exactly this many replies.
   std::size_t command_count() const noexcept { return commands_; }
   bool empty() const noexcept { return commands_ == 0; }

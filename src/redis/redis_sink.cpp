@@ -1,6 +1,7 @@
 #include "streamll/sinks/redis_sink.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -11,6 +12,7 @@
 #include "redis/command_buffer.hpp"
 #include "redis/reply.hpp"
 #include "redis/transport.hpp"
+#include "redis/xadd_encoder.hpp"
 #include "streamll/detail/circuit_breaker.hpp"
 #include "streamll/detail/ring_buffer.hpp"
 #include "streamll/redis/errors.hpp"
@@ -29,6 +31,9 @@ constexpr std::chrono::milliseconds kLingerTime{20};
 // How long shutdown() waits for the flusher after interrupting its I/O before leaving it to
 // finish on its own (it then owns the sink's state through a shared pointer).
 constexpr std::chrono::milliseconds kJoinGrace{200};
+// While Redis cannot be written to, waiting events are serialized this many at a time (one
+// short lock to take them out, one to put them back).
+constexpr std::size_t kEncodeChunk = 64;
 
 // Error replies that say the server cannot take writes right now, whatever is written: the
 // batch is kept and retried like after a transport failure, instead of being failed.
@@ -45,10 +50,13 @@ struct RedisSink::Impl {
       : options(validated(std::move(opts))),
         make_transport(std::move(factory)),
         clock(clock_source),
+        encoder(options),
         buffer(options.buffer_size, options.buffer_overflow_strategy),
         breaker(breaker_options(options, clock_source, log)) {
-    commands.reserve(options.max_batch_size * 512);
-    batch.reserve(options.max_batch_size);
+    for (Batch& b : batches) {
+      b.commands.reserve(options.max_batch_size * 512);
+      b.events.reserve(options.max_batch_size);
+    }
   }
 
   static RedisSinkOptions validated(RedisSinkOptions opts) {
@@ -114,40 +122,54 @@ struct RedisSink::Impl {
 
   // ---------------------------------------------------------------- flusher thread
 
+  // Events taken from the buffer (in flight there until acknowledged), encoded as one
+  // pipelined write. The flusher holds at most two: one on the wire and the next one, which it
+  // encodes while Redis works on the first.
+  struct Batch {
+    std::vector<redis::BufferedEvent> events;
+    redis::CommandBuffer commands;
+    bool started = false;  // written on the current connection; replies not read yet
+    SteadyClock::time_point started_at;
+  };
+
+  Batch& batch_at(std::size_t i) noexcept { return batches[(first_batch + i) % batches.size()]; }
+
   void run() noexcept {
     auto last_activity = SteadyClock::now();
     while (true) {
       try {
+        release_evicted();
         if (stopping.load(std::memory_order_acquire)) {
-          if (batch.empty() && buffer.waiting() == 0) break;
+          if (batch_count == 0 && buffer.waiting() == 0) break;
           if (SteadyClock::now() >= stop_deadline()) break;
         }
-        if (batch.empty()) {
-          if (buffer.take_batch(options.max_batch_size, batch) == 0) {
-            notify_progress();
-            if (stopping.load(std::memory_order_acquire)) continue;
-            const bool lingering = SteadyClock::now() - last_activity < kLingerTime;
-            if (lingering) {
-              buffer.wait_for_events(buffer.no_event_wake, kPollInterval);
-            } else {
-              buffer.wait_for_events(1, options.flush_interval);
-            }
-            continue;
+        if (batch_count == 0 && !prepare_batch()) {
+          notify_progress();
+          if (stopping.load(std::memory_order_acquire)) continue;
+          const bool lingering = SteadyClock::now() - last_activity < kLingerTime;
+          if (lingering) {
+            buffer.wait_for_events(buffer.no_event_wake, kPollInterval);
+          } else {
+            buffer.wait_for_events(1, options.flush_interval);
           }
-          build_commands();
-        }
-        last_activity = SteadyClock::now();
-        if (!breaker.allow_request()) {
-          const auto wait = breaker.next_attempt_in();
-          buffer.wait_for_events(buffer.no_event_wake,
-                                 std::min<std::chrono::nanoseconds>(wait, until_stop()));
           continue;
         }
-        if (!ensure_connected()) continue;
-        send_batch();
+        last_activity = SteadyClock::now();
+        Batch& head = batch_at(0);
+        if (!head.started) {
+          if (!breaker.allow_request()) {
+            wait_while_blocked();
+            continue;
+          }
+          if (!ensure_connected() || !start_batch(head)) continue;
+        }
+        // While Redis works on `head`, encode the next batch when a full one is waiting (a
+        // partial one is better sent after `head`, with what arrives meanwhile).
+        if (batch_count == 1 && buffer.waiting() >= options.max_batch_size) prepare_batch();
+        finish_batch(head);
       } catch (const std::exception& e) {
         // Nothing above should throw (transport errors are handled where they happen); if
-        // something does, keep the thread alive and the batch for another try.
+        // something does, keep the thread alive and the batches for another try.
         record_error(std::string("flusher: unexpected error: ") + e.what());
         buffer.wait_for_events(buffer.no_event_wake, std::chrono::milliseconds(100));
       }
@@ -175,34 +197,130 @@ struct RedisSink::Impl {
     return deadline;
   }
 
-  void build_commands() {
-    commands.clear();
-    commands_for_batch = 0;
-    for (const Event& event : batch) {
-      json.clear();
-      if (!append_json(event, json)) {
-        // Out of memory while serializing: this one event cannot be sent.
-        failed.fetch_add(1, std::memory_order_relaxed);
-        record_error("could not serialize an event (out of memory); it was dropped");
-        continue;
-      }
-      std::size_t argc = 5;
-      if (options.max_stream_length) argc += options.approximate_trimming ? 3 : 2;
-      if (options.index_fields) argc += 6;
-      commands.begin_command(argc).arg("XADD").arg(options.stream_key);
-      if (options.max_stream_length) {
-        commands.arg("MAXLEN");
-        if (options.approximate_trimming) commands.arg("~");
-        commands.arg(static_cast<long long>(*options.max_stream_length));
-      }
-      commands.arg("*").arg("event").arg(json);
-      if (options.index_fields) {
-        commands.arg("event_type").arg(event.type_name());
-        commands.arg("operation").arg(event.operation());
-        commands.arg("execution_id").arg(event.execution_id());
-      }
-      ++commands_for_batch;
+  // Takes up to max_batch_size waiting events and encodes them as one pipeline. False when
+  // none were waiting.
+  bool prepare_batch() {
+    Batch& batch = batch_at(batch_count);
+    if (buffer.take_batch(options.max_batch_size, batch.events) == 0) return false;
+    ++batch_count;
+    batch.started = false;
+    std::size_t unencodable = 0;
+    for (const redis::BufferedEvent& event : batch.events) {
+      if (!encoder.append_command(event, batch.commands)) ++unencodable;
     }
+    if (unencodable > 0) {
+      // Out of memory while serializing: those events cannot be sent; the rest can.
+      failed.fetch_add(unencodable, std::memory_order_relaxed);
+      record_error("could not serialize " + std::to_string(unencodable) +
+                   " event(s) (out of memory); they were dropped");
+    }
+    return true;
+  }
+
+  bool start_batch(Batch& batch) {
+    if (!batch.commands.empty()) {
+      try {
+        transport->start_execute(batch.commands);
+      } catch (const std::exception& e) {
+        retried_batches.fetch_add(1, std::memory_order_relaxed);
+        batch_failed(std::string("write failed, batch of ") + std::to_string(batch.events.size()) +
+                     " kept for retry: " + e.what());
+        return false;
+      }
+    }
+    batch.started = true;
+    batch.started_at = SteadyClock::now();
+    return true;
+  }
+
+  // Reads the replies of the batch on the wire; on success the batch leaves the buffer.
+  void finish_batch(Batch& batch) {
+    if (!batch.commands.empty()) {
+      try {
+        transport->finish_execute(replies, io_deadline(options.socket_timeout));
+      } catch (const std::exception& e) {
+        retried_batches.fetch_add(1, std::memory_order_relaxed);
+        batch_failed(std::string("write failed, batch of ") + std::to_string(batch.events.size()) +
+                     " kept for retry: " + e.what());
+        return;
+      }
+      round_trips.fetch_add(1, std::memory_order_relaxed);
+      std::size_t ok = 0;
+      std::size_t errors = 0;
+      const redis::RedisReply* transient = nullptr;
+      const redis::RedisReply* first_error = nullptr;
+      for (const auto& reply : replies) {
+        if (!reply.is_error()) {
+          ++ok;
+          continue;
+        }
+        if (!transient && is_transient_server_error(reply.error_prefix())) transient = &reply;
+        if (!first_error) first_error = &reply;
+        ++errors;
+      }
+      if (transient && ok == 0) {
+        // The server refused the whole batch for its own state (loading, read-only replica
+        // after a failover...): keep the events and treat it like a transport failure.
+        retried_batches.fetch_add(1, std::memory_order_relaxed);
+        batch_failed("server not accepting writes, batch kept for retry: " + transient->text);
+        return;
+      }
+      delivered.fetch_add(ok, std::memory_order_relaxed);
+      if (errors > 0) {
+        failed.fetch_add(errors, std::memory_order_relaxed);
+        reply_errors.fetch_add(errors, std::memory_order_relaxed);
+        record_error("XADD to '" + options.stream_key + "' refused for " + std::to_string(errors) +
+                     " of " + std::to_string(replies.size()) + " events: " + first_error->text);
+      }
+    }
+    last_flush_latency_us.store(std::chrono::duration_cast<std::chrono::microseconds>(
+                                    SteadyClock::now() - batch.started_at)
+                                    .count(),
+                                std::memory_order_relaxed);
+    buffer.acknowledge(batch.events.size());
+    batch.events.clear();
+    batch.commands.clear();
+    batch.started = false;
+    first_batch = (first_batch + 1) % batches.size();
+    --batch_count;
+    breaker.record_success();
+    notify_progress();
+  }
+
+  // Every batch held is sent again, in order, on the next connection.
+  void batch_failed(const std::string& message) {
+    for (std::size_t i = 0; i < batch_count; ++i) batch_at(i).started = false;
+    transport_failure(message);
+  }
+
+  // The breaker (or the reconnect backoff) allows no attempt now. Meanwhile, serialize the
+  // waiting events (held so, each takes about its wire size instead of two to three times it,
+  // and the drain after recovery has less to do), then sleep until the next attempt, until
+  // more events arrive to serialize, or until woken.
+  void wait_while_blocked() {
+    const auto wait =
+        std::min<std::chrono::nanoseconds>(breaker.next_attempt_in(), until_stop());
+    const auto wake_at = SteadyClock::now() + wait;
+    while (SteadyClock::now() < wake_at &&
+           buffer.transform_waiting(encode_cursor, kEncodeChunk, encode_scratch,
+                                    [this](redis::BufferedEvent& event) {
+                                      encoder.encode_in_place(event, encode_text);
+                                    }) > 0) {
+      encoded_through.store(encode_cursor, std::memory_order_relaxed);
+      release_evicted();
+    }
+    const auto left = wake_at - SteadyClock::now();
+    if (left <= std::chrono::nanoseconds::zero()) return;
+    buffer.wait_for_accepted(std::max(buffer.accepted(), encode_cursor) + kEncodeChunk, left);
+  }
+
+  // Destroys what producers evicted (drop_oldest), here rather than on their threads.
+  void release_evicted() {
+    const std::uint64_t evicted = buffer.evicted_oldest();
+    if (evicted == evictions_released) return;
+    evictions_released = evicted;
+    buffer.release_evicted(evicted_scratch);
+    evicted_scratch.clear();
   }
 
   bool ensure_connected() {
@@ -243,57 +361,6 @@ struct RedisSink::Impl {
       reply_errors.fetch_add(1, std::memory_order_relaxed);
       record_error("XGROUP CREATE " + options.consumer_group + " failed: " + group_replies.front().text);
     }
-  }
-
-  void send_batch() {
-    const auto started = SteadyClock::now();
-    if (commands_for_batch > 0) {
-      try {
-        transport->execute(commands, replies, io_deadline(options.socket_timeout));
-      } catch (const std::exception& e) {
-        retried_batches.fetch_add(1, std::memory_order_relaxed);
-        transport_failure(std::string("write failed, batch of ") + std::to_string(batch.size()) +
-                          " kept for retry: " + e.what());
-        return;
-      }
-      round_trips.fetch_add(1, std::memory_order_relaxed);
-      std::size_t ok = 0;
-      std::size_t errors = 0;
-      const redis::RedisReply* transient = nullptr;
-      const redis::RedisReply* first_error = nullptr;
-      for (const auto& reply : replies) {
-        if (!reply.is_error()) {
-          ++ok;
-          continue;
-        }
-        if (!transient && is_transient_server_error(reply.error_prefix())) transient = &reply;
-        if (!first_error) first_error = &reply;
-        ++errors;
-      }
-      if (transient && ok == 0) {
-        // The server refused the whole batch for its own state (loading, read-only replica
-        // after a failover...): keep the events and treat it like a transport failure.
-        retried_batches.fetch_add(1, std::memory_order_relaxed);
-        close_transport();
-        transport_failure("server not accepting writes, batch kept for retry: " + transient->text);
-        return;
-      }
-      delivered.fetch_add(ok, std::memory_order_relaxed);
-      if (errors > 0) {
-        failed.fetch_add(errors, std::memory_order_relaxed);
-        reply_errors.fetch_add(errors, std::memory_order_relaxed);
-        record_error("XADD to '" + options.stream_key + "' refused for " + std::to_string(errors) +
-                     " of " + std::to_string(replies.size()) + " events: " + first_error->text);
-      }
-    }
-    last_flush_latency_us.store(
-        std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - started).count(),
-        std::memory_order_relaxed);
-    buffer.acknowledge(batch.size());
-    batch.clear();
-    commands.clear();
-    breaker.record_success();
-    notify_progress();
   }
 
   void transport_failure(const std::string& message) {
@@ -340,15 +407,20 @@ struct RedisSink::Impl {
   const TransportFactory make_transport;
   const detail::ClockSource& clock;
   detail::RateLimitedLog log{"streamll.sinks.redis"};
-  detail::RingBuffer<Event> buffer;
+  const redis::XaddEncoder encoder;
+  detail::RingBuffer<redis::BufferedEvent> buffer;
   detail::CircuitBreaker breaker;
 
   // Flusher-only.
-  std::vector<Event> batch;
-  redis::CommandBuffer commands;
-  std::size_t commands_for_batch = 0;
+  std::array<Batch, 2> batches;
+  std::size_t first_batch = 0;
+  std::size_t batch_count = 0;
   std::vector<redis::RedisReply> replies;
-  std::string json;
+  std::uint64_t encode_cursor = 0;  // sequence of the next waiting event to serialize
+  std::vector<redis::BufferedEvent> encode_scratch;
+  std::string encode_text;
+  std::uint64_t evictions_released = 0;
+  std::vector<redis::BufferedEvent> evicted_scratch;
   bool ever_connected = false;
 
   std::mutex transport_mutex;  // guards the pointer against interrupt() from shutdown()
@@ -378,6 +450,7 @@ struct RedisSink::Impl {
   std::atomic<std::uint64_t> left_at_shutdown{0};
   std::atomic<bool> connected{false};
   std::atomic<std::int64_t> last_flush_latency_us{0};
+  std::atomic<std::uint64_t> encoded_through{0};  // encode_cursor, for stats()
   std::atomic<SteadyClock::rep> last_overflow_log{0};
 
   mutable std::mutex error_mutex;
@@ -488,6 +561,8 @@ RedisSinkStats RedisSink::stats() const {
   out.reconnects = s.reconnects.load(std::memory_order_relaxed);
   out.buffered = s.left_at_shutdown.load(std::memory_order_relaxed) > 0 ? 0 : s.buffer.size();
   out.in_flight = s.buffer.in_flight();
+  out.buffered_serialized =
+      s.buffer.waiting_before(s.encoded_through.load(std::memory_order_relaxed));
   out.connected = s.connected.load(std::memory_order_relaxed);
   out.breaker_state = s.breaker.state();
   {

@@ -1,0 +1,113 @@
+#include "redis/xadd_encoder.hpp"
+
+#include <charconv>
+#include <cstring>
+
+namespace streamll::redis {
+namespace {
+
+void append_bulk(std::string& out, std::string_view value) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, value.size()).ptr;
+  out.push_back('$');
+  out.append(digits, end);
+  out.append("\r\n", 2);
+  out.append(value);
+  out.append("\r\n", 2);
+}
+
+// "$<n>\r\n<json>\r\n" with the JSON serialized in place: the length is not known until the
+// JSON is written, so room for three digits is left (most events are 100 to 999 bytes) and the
+// JSON is shifted in the rare case the length has another number of digits.
+bool append_json_bulk(const Event& event, std::string& out) {
+  constexpr std::size_t guessed_digits = 3;
+  const std::size_t start = out.size();
+  out.append("$000\r\n", 3 + guessed_digits);
+  const std::size_t body = out.size();
+  if (!append_json(event, out)) {
+    out.resize(start);
+    return false;
+  }
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, out.size() - body).ptr;
+  const auto length_digits = static_cast<std::size_t>(end - digits);
+  if (length_digits > guessed_digits) {
+    out.insert(body, length_digits - guessed_digits, '0');
+  } else if (length_digits < guessed_digits) {
+    out.erase(start + 1 + length_digits, guessed_digits - length_digits);
+  }
+  std::memcpy(&out[start + 1], digits, length_digits);
+  out.append("\r\n", 2);
+  return true;
+}
+
+}  // namespace
+
+XaddEncoder::XaddEncoder(const RedisSinkOptions& options) : index_fields_(options.index_fields) {
+  std::size_t argc = 5;  // XADD key * event <json>
+  if (options.max_stream_length) argc += options.approximate_trimming ? 3 : 2;
+  if (index_fields_) argc += 6;
+  head_ = "*" + std::to_string(argc) + "\r\n";
+  append_bulk(head_, "XADD");
+  append_bulk(head_, options.stream_key);
+  if (options.max_stream_length) {
+    append_bulk(head_, "MAXLEN");
+    if (options.approximate_trimming) append_bulk(head_, "~");
+    append_bulk(head_, std::to_string(*options.max_stream_length));
+  }
+  append_bulk(head_, "*");
+}
+
+bool XaddEncoder::append_fields(const Event& event, std::string& out) const noexcept {
+  const std::size_t start = out.size();
+  try {
+    append_bulk(out, "event");
+    if (!append_json_bulk(event, out)) {
+      out.resize(start);
+      return false;
+    }
+    if (index_fields_) {
+      append_bulk(out, "event_type");
+      append_bulk(out, event.type_name());
+      append_bulk(out, "operation");
+      append_bulk(out, event.operation());
+      append_bulk(out, "execution_id");
+      append_bulk(out, event.execution_id());
+    }
+    return true;
+  } catch (...) {  // std::bad_alloc
+    out.resize(start);
+    return false;
+  }
+}
+
+bool XaddEncoder::append_command(const BufferedEvent& item, CommandBuffer& commands) const noexcept {
+  try {
+    return commands.append_encoded([&](std::string& bytes) {
+      const std::size_t start = bytes.size();
+      bytes.append(head_);
+      const bool ok = std::holds_alternative<std::string>(item)
+                          ? (bytes.append(std::get<std::string>(item)), true)
+                          : append_fields(std::get<Event>(item), bytes);
+      if (!ok) bytes.resize(start);
+      return ok;
+    });
+  } catch (...) {  // std::bad_alloc appending the head or the encoded fields
+    return false;
+  }
+}
+
+void XaddEncoder::encode_in_place(BufferedEvent& item, std::string& scratch) const noexcept {
+  const Event* event = std::get_if<Event>(&item);
+  if (!event) return;
+  scratch.clear();
+  if (!append_fields(*event, scratch)) return;
+  try {
+    std::string exact(scratch);  // scratch's capacity is larger than what it holds
+    item.emplace<std::string>(std::move(exact));  // a move: cannot throw
+  } catch (...) {
+    // std::bad_alloc: the event stays as captured.
+  }
+}
+
+}  // namespace streamll::redis

@@ -1,0 +1,44 @@
+#pragma once
+// Internal: the RedisSink's XADD commands, serialized straight into the pipeline's bytes.
+//
+// Every command of one sink has the same head (XADD <key> [MAXLEN [~] <n>] *), built once; each
+// event adds its entry's fields: `event` <json> [event_type <t> operation <o> execution_id <x>].
+// Those fields, RESP-encoded, are also the compact form a buffered event takes while Redis
+// cannot be written to (about its wire size, against two to three times that as captured):
+// ids and timestamps were fixed at capture, so a later send carries the same bytes.
+
+#include <string>
+#include <variant>
+
+#include "redis/command_buffer.hpp"
+#include "streamll/event.hpp"
+#include "streamll/redis/options.hpp"
+
+namespace streamll::redis {
+
+/// What the RedisSink's buffer holds: an event as captured, or its entry's fields already
+/// encoded by XaddEncoder::append_fields.
+using BufferedEvent = std::variant<Event, std::string>;
+
+class XaddEncoder {
+ public:
+  explicit XaddEncoder(const RedisSinkOptions& options);
+
+  /// Appends the entry's fields of `event` as RESP bulk strings, the JSON written in place.
+  /// False when memory ran out; `out` is then as it was. Never throws.
+  bool append_fields(const Event& event, std::string& out) const noexcept;
+
+  /// Appends one complete XADD for `item` to `commands`. False when memory ran out (nothing
+  /// appended). Never throws.
+  bool append_command(const BufferedEvent& item, CommandBuffer& commands) const noexcept;
+
+  /// Replaces a captured event by its encoded fields, sized exactly (`scratch` is reused
+  /// between calls). Leaves `item` as it was when it is encoded already or memory ran out.
+  void encode_in_place(BufferedEvent& item, std::string& scratch) const noexcept;
+
+ private:
+  bool index_fields_;
+  std::string head_;  // "*<argc>\r\n$4\r\nXADD\r\n$<n>\r\n<key>\r\n...$1\r\n*\r\n"
+};
+
+}  // namespace streamll::redis
