@@ -15,11 +15,9 @@ void append_hex(std::string& out, std::uint64_t v, int digits) {
   for (int shift = (digits - 1) * 4; shift >= 0; shift -= 4) out.push_back(kHex[(v >> shift) & 0xF]);
 }
 
-// 8-4-4-4-12 lowercase hex digits, written in place.
-void append_event_id(std::string& out, const EventId& id) {
-  const std::size_t at = out.size();
-  out.resize(at + 36);
-  char* p = &out[at];
+// 8-4-4-4-12 lowercase hex digits.
+std::string_view format_event_id(const EventId& id, char (&text)[36]) noexcept {
+  char* p = text;
   auto put = [&p](std::uint64_t v, int digits) {
     for (int shift = (digits - 1) * 4; shift >= 0; shift -= 4) *p++ = kHex[(v >> shift) & 0xF];
   };
@@ -32,6 +30,7 @@ void append_event_id(std::string& out, const EventId& id) {
   put(id.low >> 48, 4);
   *p++ = '-';
   put(id.low & 0xFFFFFFFFFFFFULL, 12);
+  return std::string_view(text, sizeof text);
 }
 
 int hex_value(char c) noexcept {
@@ -69,9 +68,9 @@ void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) 
   y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2);
 }
 
-// RFC 3339 UTC with microseconds, written in place (snprintf was a sixth of the flusher's
+// RFC 3339 UTC with microseconds, formatted by hand (snprintf was a sixth of the flusher's
 // serialization time).
-void append_timestamp(std::string& out, Timestamp t) {
+std::string_view format_timestamp_into(Timestamp t, char (&text)[27]) noexcept {
   // floor, not duration_cast: before 1970 truncation toward zero would round up.
   const auto us = std::chrono::floor<std::chrono::microseconds>(t.time_since_epoch()).count();
   std::int64_t secs = us / 1000000;
@@ -89,7 +88,7 @@ void append_timestamp(std::string& out, Timestamp t) {
   std::int64_t year;
   unsigned month, day;
   civil_from_days(days, year, month, day);  // 1677..2262: the clock's 64-bit nanoseconds
-  char text[27];  // YYYY-MM-DDTHH:MM:SS.ffffffZ
+  // YYYY-MM-DDTHH:MM:SS.ffffffZ
   auto put = [&text](int at, std::int64_t value, int digits) {
     for (int i = at + digits - 1; i >= at; --i) {
       text[i] = static_cast<char>('0' + value % 10);
@@ -110,33 +109,35 @@ void append_timestamp(std::string& out, Timestamp t) {
   text[19] = '.';
   put(20, frac, 6);
   text[26] = 'Z';
-  out.append(text, sizeof text);
+  return std::string_view(text, sizeof text);
 }
 
-void append_field_value(std::string& out, const Value& value) {
+void write_field_value(detail::JsonOut& out, const Value& value) {
   struct Visitor {
-    std::string& out;
-    void operator()(std::monostate) const { out.append("null"); }
-    void operator()(bool b) const { out.append(b ? "true" : "false"); }
-    void operator()(std::int64_t i) const { detail::append_json_int(out, i); }
-    void operator()(double d) const { detail::append_json_double(out, d); }
-    void operator()(const std::string& s) const { detail::append_json_string(out, s); }
+    detail::JsonOut& out;
+    void operator()(std::monostate) const { out.raw("null"); }
+    void operator()(bool b) const { out.raw(b ? "true" : "false"); }
+    void operator()(std::int64_t i) const { out.number(static_cast<long long>(i)); }
+    void operator()(double d) const { out.number(d); }
+    void operator()(const std::string& s) const { out.string(s); }
     void operator()(const RawJson& j) const {
       // Compacted so the event stays on one line (JSONL, terminals), in the user's key order.
       if (!j.text.empty() && detail::json_nesting_depth(j.text) <= detail::max_json_nesting &&
           detail::is_valid_json(j.text)) {
-        detail::append_compact_json(out, j.text);
+        std::string compact;
+        detail::append_compact_json(compact, j.text);
+        out.raw(compact);
       } else {
-        detail::append_json_string(out, j.text);
+        out.string(j.text);
       }
     }
   };
   std::visit(Visitor{out}, value.storage());
 }
 
-void append_key(std::string& out, std::string_view key) {
-  detail::append_json_string(out, key);
-  out.push_back(':');
+void write_key(detail::JsonOut& out, std::string_view key) {
+  out.string(key);
+  out.raw(':');
 }
 
 Value value_from_json(const nlohmann::json& j) {
@@ -169,9 +170,8 @@ void validate_event_type_name(std::string_view name) {
 }
 
 std::string EventId::to_string() const {
-  std::string s;
-  append_event_id(s, *this);
-  return s;
+  char text[36];
+  return std::string(format_event_id(*this, text));
 }
 
 bool EventId::parse(std::string_view text, EventId& out) noexcept {
@@ -209,9 +209,8 @@ std::string new_execution_id() {
 }
 
 std::string format_timestamp(Timestamp t) {
-  std::string s;
-  append_timestamp(s, t);
-  return s;
+  char text[27];
+  return std::string(format_timestamp_into(t, text));
 }
 
 bool parse_timestamp(std::string_view text, Timestamp& out) noexcept {
@@ -267,46 +266,48 @@ bool parse_timestamp(std::string_view text, Timestamp& out) noexcept {
 bool append_json(const Event& event, std::string& out) noexcept {
   const std::size_t original = out.size();
   try {
-    out.reserve(out.size() + 256 + event.data.size() * 32);
-    out.append("{\"event_id\":\"");
-    append_event_id(out, event.id);
-    out.append("\",\"event_type\":");
-    detail::append_json_string(out, event.type_name());
-    out.append(",\"timestamp\":\"");
-    append_timestamp(out, event.timestamp);
-    out.append("\",\"execution_id\":");
-    detail::append_json_string(out, event.execution_id());
-    out.append(",\"operation\":");
-    detail::append_json_string(out, event.operation());
-    out.append(",\"span_id\":");
-    detail::append_json_string(out, event.span_id());
-    out.append(",\"parent_span_id\":");
+    detail::JsonOut json(out, 320 + event.data.size() * 48);
+    char id[36];
+    char timestamp[27];
+    json.raw("{\"event_id\":\"");
+    json.raw(format_event_id(event.id, id));
+    json.raw("\",\"event_type\":");
+    json.string(event.type_name());
+    json.raw(",\"timestamp\":\"");
+    json.raw(format_timestamp_into(event.timestamp, timestamp));
+    json.raw("\",\"execution_id\":");
+    json.string(event.execution_id());
+    json.raw(",\"operation\":");
+    json.string(event.operation());
+    json.raw(",\"span_id\":");
+    json.string(event.span_id());
+    json.raw(",\"parent_span_id\":");
     if (event.parent_span_id().empty()) {
-      out.append("null");
+      json.raw("null");
     } else {
-      detail::append_json_string(out, event.parent_span_id());
+      json.string(event.parent_span_id());
     }
     if (!event.module_name().empty()) {
-      out.append(",\"module_name\":");
-      detail::append_json_string(out, event.module_name());
+      json.raw(",\"module_name\":");
+      json.string(event.module_name());
     }
-    out.append(",\"data\":{");
+    json.raw(",\"data\":{");
     bool first = true;
     for (const auto& field : event.data) {
-      if (!first) out.push_back(',');
+      if (!first) json.raw(',');
       first = false;
-      append_key(out, field.key);
-      append_field_value(out, field.value);
+      write_key(json, field.key);
+      write_field_value(json, field.value);
     }
-    out.append("},\"tags\":{");
+    json.raw("},\"tags\":{");
     first = true;
     for (const auto& [key, value] : event.tags()) {
-      if (!first) out.push_back(',');
+      if (!first) json.raw(',');
       first = false;
-      append_key(out, key);
-      detail::append_json_string(out, value);
+      write_key(json, key);
+      json.string(value);
     }
-    out.append("}}");
+    json.raw("}}");
     return true;
   } catch (...) {
     out.resize(original);

@@ -48,19 +48,38 @@ constexpr std::array<bool, 256> kNeedsCare = [] {
 
 }  // namespace
 
-void append_json_string(std::string& out, std::string_view s) {
+JsonOut::JsonOut(std::string& out, std::size_t expected) : out_(&out) {
+  const std::size_t used = out.size();
+  out.resize(used + expected);
+  pos_ = out.data() + used;
+  end_ = out.data() + out.size();
+}
+
+void JsonOut::finish() noexcept {
+  if (!out_) return;
+  out_->resize(static_cast<std::size_t>(pos_ - out_->data()));  // shrinking: cannot throw
+  out_ = nullptr;
+}
+
+void JsonOut::grow(std::size_t n) {
+  const auto used = static_cast<std::size_t>(pos_ - out_->data());
+  out_->resize(std::max(out_->size() * 2, used + n + 256));
+  pos_ = out_->data() + used;
+  end_ = out_->data() + out_->size();
+}
+
+void JsonOut::string(std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
-  out.reserve(out.size() + s.size() + 2);
-  out.push_back('"');
+  raw('"');
   const char* const data = s.data();
   const std::size_t size = s.size();
   std::size_t i = 0;
   while (i < size) {
-    // Most text is plain: copy each run of plain bytes in one append.
+    // Most text is plain: copy each run of plain bytes at once.
     std::size_t run = i;
     while (run < size && !kNeedsCare[static_cast<unsigned char>(data[run])]) ++run;
     if (run > i) {
-      out.append(data + i, run - i);
+      raw(std::string_view(data + i, run - i));
       i = run;
       if (i == size) break;
     }
@@ -68,51 +87,106 @@ void append_json_string(std::string& out, std::string_view s) {
     if (c >= 0x80) {
       const std::size_t n = valid_sequence_length(s, i);
       if (n == 0) {
-        out.append(kReplacement);
+        raw(kReplacement);
         ++i;
       } else {
-        out.append(data + i, n);
+        raw(std::string_view(data + i, n));
         i += n;
       }
       continue;
     }
     switch (c) {
-      case '"': out.append("\\\"", 2); break;
-      case '\\': out.append("\\\\", 2); break;
-      case '\n': out.append("\\n", 2); break;
-      case '\r': out.append("\\r", 2); break;
-      case '\t': out.append("\\t", 2); break;
-      case '\b': out.append("\\b", 2); break;
-      case '\f': out.append("\\f", 2); break;
+      case '"': raw("\\\""); break;
+      case '\\': raw("\\\\"); break;
+      case '\n': raw("\\n"); break;
+      case '\r': raw("\\r"); break;
+      case '\t': raw("\\t"); break;
+      case '\b': raw("\\b"); break;
+      case '\f': raw("\\f"); break;
       default: {
         const char escaped[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
-        out.append(escaped, sizeof escaped);
+        raw(std::string_view(escaped, sizeof escaped));
       }
     }
     ++i;
   }
-  out.push_back('"');
+  raw('"');
+}
+
+void JsonOut::number(long long i) {
+  char* p = room(24);
+  pos_ = std::to_chars(p, p + 24, i).ptr;
+}
+
+void JsonOut::number(double d) {
+  if (!std::isfinite(d)) {
+    raw("null");
+    return;
+  }
+  if (d == 0) {
+    raw(std::signbit(d) ? "-0.0" : "0.0");
+    return;
+  }
+  // Costs, durations and rates usually have few decimals: find the fewest (up to 6) whose
+  // decimal reads back as exactly this double, which is a valid and usually the shortest form,
+  // at a fraction of the cost of the general shortest-form search below. Exactness is checked:
+  // n and 10^k are exact doubles (|n| < 2^53), so n / 10^k is the double nearest the decimal.
+  static constexpr double kPow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
+  if (std::fabs(d) < 1e9) {
+    for (int k = 0; k <= 6; ++k) {
+      const double scaled = std::nearbyint(d * kPow10[k]);
+      if (scaled / kPow10[k] != d) continue;
+      auto n = static_cast<long long>(scaled);
+      char digits[24];
+      char* p = digits;
+      if (n < 0) {
+        *p++ = '-';
+        n = -n;
+      }
+      char magnitude[20];
+      const auto len = static_cast<int>(std::to_chars(magnitude, magnitude + 20, n).ptr - magnitude);
+      if (k == 0) {
+        p = std::copy(magnitude, magnitude + len, p);
+        *p++ = '.';
+        *p++ = '0';
+      } else if (len > k) {
+        p = std::copy(magnitude, magnitude + (len - k), p);
+        *p++ = '.';
+        p = std::copy(magnitude + (len - k), magnitude + len, p);
+      } else {
+        *p++ = '0';
+        *p++ = '.';
+        p = std::fill_n(p, k - len, '0');
+        p = std::copy(magnitude, magnitude + len, p);
+      }
+      raw(std::string_view(digits, static_cast<std::size_t>(p - digits)));
+      return;
+    }
+  }
+  // The shortest text that reads back as the same double.
+  char* p = room(32);
+  char* end = std::to_chars(p, p + 32, d).ptr;
+  // Keep the number a floating-point one when read back: "1e+21" is, "123" would not be.
+  if (std::find_if(p, end, [](char c) { return c == '.' || c == 'e'; }) == end) {
+    *end++ = '.';
+    *end++ = '0';
+  }
+  pos_ = end;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  JsonOut json(out, s.size() + 2);
+  json.string(s);
 }
 
 void append_json_double(std::string& out, double d) {
-  if (!std::isfinite(d)) {
-    out.append("null");
-    return;
-  }
-  // Shortest text that reads back as the same double.
-  char buf[32];
-  const auto result = std::to_chars(buf, buf + sizeof buf, d);
-  const std::string_view text(buf, static_cast<std::size_t>(result.ptr - buf));
-  out.append(text);
-  // The shortest form of an integral value has no ".0"; keep it so the number parses back as
-  // a floating-point value.
-  if (text.find_first_of(".eE") == std::string_view::npos) out.append(".0", 2);
+  JsonOut json(out, 32);
+  json.number(d);
 }
 
 void append_json_int(std::string& out, long long i) {
-  char buf[24];
-  const auto result = std::to_chars(buf, buf + sizeof buf, i);
-  out.append(buf, static_cast<std::size_t>(result.ptr - buf));
+  JsonOut json(out, 24);
+  json.number(i);
 }
 
 bool is_valid_json(std::string_view text) noexcept {
