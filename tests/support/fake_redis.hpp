@@ -75,6 +75,12 @@ class FakeRedis {
     std::lock_guard<std::mutex> lock(mutex_);
     xgroup_error_ = std::move(error);
   }
+  /// The `number`-th execute() (counting from 1 since the server was made) blocks like after
+  /// stall(), for a test to catch the sink with that write on the wire.
+  void stall_execute_number(int number) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stall_at_ = number;
+  }
   /// execute() blocks until release() (or until interrupted or its deadline passes).
   void stall() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -121,8 +127,9 @@ class FakeRedis {
 
   void on_execute(const redis::CommandBuffer& buffer, std::vector<redis::RedisReply>& replies,
                   std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& interrupted) {
-    ++executes_;
+    const int number = ++executes_;
     std::unique_lock<std::mutex> lock(mutex_);
+    if (number == stall_at_) stalled_ = true;
     if (stalled_) {
       ++stalled_executes_;
       const bool released = changed_.wait_until(lock, deadline, [&] { return !stalled_ || interrupted; });
@@ -167,6 +174,7 @@ class FakeRedis {
   bool down_ = false;
   bool reject_auth_ = false;
   bool stalled_ = false;
+  int stall_at_ = 0;
   int fail_executes_ = 0;
   std::string xadd_error_;
   std::string xgroup_error_;

@@ -153,6 +153,78 @@ TEST_CASE("RedisSink batches events that arrive while a write is in flight", "[r
   CHECK(indices_of(h.server->stream()) == range(1000));
 }
 
+TEST_CASE("RedisSink encodes the next full batch while one is on the wire, and retries both in order",
+          "[redis_sink]") {
+  Harness h;
+  h.server->stall();
+  h.sink.handle(token_event(0));
+  REQUIRE(eventually([&] { return h.server->stalled_executes() == 1; }));
+  for (int i = 1; i <= 300; ++i) h.sink.handle(token_event(i));
+  h.server->stall_execute_number(2);
+  h.server->release();
+  // The second write (events 1..100) is on the wire; 200 were waiting, so the next batch
+  // (101..200) was taken and encoded meanwhile: two batches in flight, 100 still waiting.
+  REQUIRE(eventually([&] { return h.server->stalled_executes() == 2; }));
+  REQUIRE(eventually([&] { return h.sink.stats().in_flight == 200; }));
+  CHECK(h.sink.stats().buffered == 300);
+
+  // That write fails: both batches go again, in order, on the next connection.
+  h.server->fail_next_executes(1);
+  h.server->release();
+  REQUIRE(h.flush_advancing());
+  CHECK(indices_of(h.server->stream()) == range(301));
+  const auto stats = h.sink.stats();
+  CHECK(stats.delivered == 301);
+  CHECK(stats.transport_errors == 1);
+  CHECK(stats.retried_batches == 1);  // only the batch that was written is "sent again"
+}
+
+TEST_CASE("RedisSink serializes waiting events while the breaker is open and sends those bytes later",
+          "[redis_sink]") {
+  auto o = test_options();
+  o.index_fields = true;
+  Harness h(o);
+  h.server->set_down(true);
+  h.sink.handle(token_event(0));  // taken into the first batch before the breaker opened
+  REQUIRE(eventually([&] {
+    h.clock.advance(1s);
+    h.sink.flush(0ms);
+    return h.sink.circuit_breaker().state == streamll::BreakerState::open;
+  }));
+  std::vector<std::string> ids;
+  for (int i = 1; i <= 20; ++i) {
+    auto event = token_event(i);
+    ids.push_back(event.id.to_string());
+    h.sink.handle(std::move(event));
+  }
+  // The flusher serializes them in chunks as they come (64 at a time) or when woken.
+  REQUIRE(eventually([&] {
+    h.sink.flush(0ms);
+    return h.sink.stats().buffered_serialized == 20;
+  }));
+  CHECK(h.sink.stats().buffered == 21);
+
+  h.server->set_down(false);
+  h.clock.advance(120s);
+  REQUIRE(h.flush_advancing());
+  CHECK(indices_of(h.server->stream()) == range(21));
+  CHECK(h.sink.stats().buffered_serialized == 0);
+  const auto commands = h.server->commands();
+  int xadds = 0;
+  for (const auto& c : commands) {
+    if (c.at(0) != "XADD") continue;
+    ++xadds;
+    REQUIRE(c.size() == 14);  // the index fields survived serialization
+    CHECK(c[8] == "event_type");
+    CHECK(c[9] == "token");
+    CHECK(c[13] == "exec_test");
+    const auto json = nlohmann::json::parse(c[7]);
+    const int index = json["data"]["index"].get<int>();
+    if (index >= 1) CHECK(json["event_id"] == ids.at(static_cast<std::size_t>(index - 1)));
+  }
+  CHECK(xadds == 21);
+}
+
 TEST_CASE("RedisSink keeps a failed batch and sends it again with the same event ids", "[redis_sink]") {
   Harness h;
   h.server->fail_next_executes(1);
