@@ -293,10 +293,11 @@ struct RedisSink::Impl {
     transport_failure(message);
   }
 
-  // The breaker (or the reconnect backoff) allows no attempt now. Meanwhile, serialize the
-  // waiting events (held so, each takes about its wire size instead of two to three times it,
-  // and the drain after recovery has less to do), then sleep until the next attempt, until
-  // more events arrive to serialize, or until woken.
+  // The breaker (or the reconnect backoff) allows no attempt now. Meanwhile, compact the
+  // waiting events (those whose serialized form is smaller are held so: an llm_call event then
+  // takes about its wire size instead of two to three times it, and the drain after recovery
+  // has less to do), then sleep until the next attempt, until more events arrive to compact,
+  // or until woken.
   void wait_while_blocked() {
     const auto wait =
         std::min<std::chrono::nanoseconds>(breaker.next_attempt_in(), until_stop());
@@ -304,9 +305,9 @@ struct RedisSink::Impl {
     while (SteadyClock::now() < wake_at &&
            buffer.transform_waiting(encode_cursor, kEncodeChunk, encode_scratch,
                                     [this](redis::BufferedEvent& event) {
-                                      encoder.encode_in_place(event, encode_text);
+                                      encoder.compact(event, encode_text);
                                     }) > 0) {
-      encoded_through.store(encode_cursor, std::memory_order_relaxed);
+      compacted_through.store(encode_cursor, std::memory_order_relaxed);
       release_evicted();
     }
     const auto left = wake_at - SteadyClock::now();
@@ -416,7 +417,7 @@ struct RedisSink::Impl {
   std::size_t first_batch = 0;
   std::size_t batch_count = 0;
   std::vector<redis::RedisReply> replies;
-  std::uint64_t encode_cursor = 0;  // sequence of the next waiting event to serialize
+  std::uint64_t encode_cursor = 0;  // sequence of the next waiting event to compact
   std::vector<redis::BufferedEvent> encode_scratch;
   std::string encode_text;
   std::uint64_t evictions_released = 0;
@@ -450,7 +451,7 @@ struct RedisSink::Impl {
   std::atomic<std::uint64_t> left_at_shutdown{0};
   std::atomic<bool> connected{false};
   std::atomic<std::int64_t> last_flush_latency_us{0};
-  std::atomic<std::uint64_t> encoded_through{0};  // encode_cursor, for stats()
+  std::atomic<std::uint64_t> compacted_through{0};  // encode_cursor, for stats()
   std::atomic<SteadyClock::rep> last_overflow_log{0};
 
   mutable std::mutex error_mutex;
@@ -561,8 +562,8 @@ RedisSinkStats RedisSink::stats() const {
   out.reconnects = s.reconnects.load(std::memory_order_relaxed);
   out.buffered = s.left_at_shutdown.load(std::memory_order_relaxed) > 0 ? 0 : s.buffer.size();
   out.in_flight = s.buffer.in_flight();
-  out.buffered_serialized =
-      s.buffer.waiting_before(s.encoded_through.load(std::memory_order_relaxed));
+  out.buffered_compacted =
+      s.buffer.waiting_before(s.compacted_through.load(std::memory_order_relaxed));
   out.connected = s.connected.load(std::memory_order_relaxed);
   out.breaker_state = s.breaker.state();
   {

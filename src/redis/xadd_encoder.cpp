@@ -41,6 +41,34 @@ bool append_json_bulk(const Event& event, std::string& out) {
   return true;
 }
 
+// Heap memory an event holds as captured, a lower bound: its fields, the strings too long for
+// the small-string buffer, and its share of the span context it shares with its span's other
+// events. (Fields reserve a little more than they hold; malloc adds its own overhead to each
+// block.)
+std::size_t captured_heap_bytes(const Event& event) noexcept {
+  const auto string_heap = [](const std::string& s) {
+    return s.capacity() > 15 ? s.capacity() + 1 : std::size_t{0};
+  };
+  std::size_t bytes = event.data.size() * sizeof(Field) + string_heap(event.custom_type);
+  for (const Field& field : event.data) {
+    bytes += string_heap(field.key);
+    if (const auto* text = std::get_if<std::string>(&field.value.storage())) bytes += string_heap(*text);
+    if (const auto* raw = std::get_if<RawJson>(&field.value.storage())) bytes += string_heap(raw->text);
+  }
+  if (event.context) {
+    const EventContext& c = *event.context;
+    std::size_t context = sizeof(EventContext) + string_heap(c.execution_id) +
+                          string_heap(c.span_id) + string_heap(c.parent_span_id) +
+                          string_heap(c.operation) + string_heap(c.module_name);
+    for (const auto& [key, value] : c.tags) {
+      context += sizeof(std::pair<std::string, std::string>) + string_heap(key) + string_heap(value);
+    }
+    const long sharers = event.context.use_count();
+    bytes += context / static_cast<std::size_t>(sharers > 0 ? sharers : 1);
+  }
+  return bytes;
+}
+
 }  // namespace
 
 XaddEncoder::XaddEncoder(const RedisSinkOptions& options) : index_fields_(options.index_fields) {
@@ -97,11 +125,12 @@ bool XaddEncoder::append_command(const BufferedEvent& item, CommandBuffer& comma
   }
 }
 
-void XaddEncoder::encode_in_place(BufferedEvent& item, std::string& scratch) const noexcept {
+void XaddEncoder::compact(BufferedEvent& item, std::string& scratch) const noexcept {
   const Event* event = std::get_if<Event>(&item);
   if (!event) return;
   scratch.clear();
   if (!append_fields(*event, scratch)) return;
+  if (scratch.size() + 1 >= captured_heap_bytes(*event)) return;
   try {
     std::string exact(scratch);  // scratch's capacity is larger than what it holds
     item.emplace<std::string>(std::move(exact));  // a move: cannot throw

@@ -3,9 +3,10 @@
 //
 // Every command of one sink has the same head (XADD <key> [MAXLEN [~] <n>] *), built once; each
 // event adds its entry's fields: `event` <json> [event_type <t> operation <o> execution_id <x>].
-// Those fields, RESP-encoded, are also the compact form a buffered event takes while Redis
-// cannot be written to (about its wire size, against two to three times that as captured):
-// ids and timestamps were fixed at capture, so a later send carries the same bytes.
+// Those fields, RESP-encoded, are also the compact form a buffered event can take while Redis
+// cannot be written to (about its wire size; an llm_call event as captured takes two to three
+// times that): ids and timestamps were fixed at capture, so a later send carries the same
+// bytes.
 
 #include <string>
 #include <variant>
@@ -32,9 +33,11 @@ class XaddEncoder {
   /// appended). Never throws.
   bool append_command(const BufferedEvent& item, CommandBuffer& commands) const noexcept;
 
-  /// Replaces a captured event by its encoded fields, sized exactly (`scratch` is reused
-  /// between calls). Leaves `item` as it was when it is encoded already or memory ran out.
-  void encode_in_place(BufferedEvent& item, std::string& scratch) const noexcept;
+  /// Replaces a captured event by its encoded fields, sized exactly, when they take less
+  /// memory than the event as captured (an llm_call's ten fields do; a streamed token sharing
+  /// its context with a hundred others does not). `scratch` is reused between calls. Leaves
+  /// `item` as it was otherwise, or when memory ran out.
+  void compact(BufferedEvent& item, std::string& scratch) const noexcept;
 
  private:
   bool index_fields_;

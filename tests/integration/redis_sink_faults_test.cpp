@@ -125,10 +125,10 @@ TEST_CASE("RedisSink stays fast while Redis hangs and drains after SIGCONT (brea
   for (int i = 0; i < 1000; ++i, ++next) sink.handle(sinkit::numbered_event(0, next));
   CHECK(elapsed_since(open_burst_start) < 2s);  // loose for sanitizers; blocking would cost 200 ms per event
   CHECK(sink.buffered() >= 10000);
-  // Meanwhile the flusher holds the waiting events serialized (all but its own batches).
+  // Meanwhile the flusher compacts the waiting events (all but its own batches).
   CHECK(wait_until([&] {
     const auto s = sink.stats();
-    return s.buffered_serialized == s.buffered - s.in_flight;
+    return s.buffered_compacted == s.buffered - s.in_flight;
   }));
 
   server.sigcont();

@@ -56,8 +56,9 @@ struct RedisSinkStats {
   std::uint64_t reconnects = 0;       // successful connections after the first
   std::uint64_t buffered = 0;         // waiting + in flight
   std::uint64_t in_flight = 0;        // sent, not yet acknowledged
-  std::uint64_t buffered_serialized = 0;  // waiting ones already serialized (while Redis cannot
-                                          // be written to): about their wire size each
+  std::uint64_t buffered_compacted = 0;  // waiting ones compacted while Redis could not be
+                                        // written to: each held as captured or serialized,
+                                        // whichever is smaller (at most about its wire size)
   bool connected = false;
   BreakerState breaker_state = BreakerState::closed;
   std::string last_error;             // never contains a password
