@@ -31,9 +31,10 @@ constexpr std::chrono::milliseconds kLingerTime{20};
 // How long shutdown() waits for the flusher after interrupting its I/O before leaving it to
 // finish on its own (it then owns the sink's state through a shared pointer).
 constexpr std::chrono::milliseconds kJoinGrace{200};
-// While Redis cannot be written to, waiting events are serialized this many at a time (one
-// short lock to take them out, one to put them back).
-constexpr std::size_t kEncodeChunk = 64;
+// While Redis cannot be written to, waiting events are compacted this many at a time (one
+// short lock to take them out, one to put them back), every kCompactionPeriod.
+constexpr std::size_t kEncodeChunk = 32;
+constexpr std::chrono::milliseconds kCompactionPeriod{5};
 
 // Error replies that say the server cannot take writes right now, whatever is written: the
 // batch is kept and retried like after a transport failure, instead of being failed.
@@ -296,8 +297,8 @@ struct RedisSink::Impl {
   // The breaker (or the reconnect backoff) allows no attempt now. Meanwhile, compact the
   // waiting events (those whose serialized form is smaller are held so: an llm_call event then
   // takes about its wire size instead of two to three times it, and the drain after recovery
-  // has less to do), then sleep until the next attempt, until more events arrive to compact,
-  // or until woken.
+  // has less to do), then sleep until the next attempt, the next round of compaction, or a
+  // wake.
   void wait_while_blocked() {
     const auto wait =
         std::min<std::chrono::nanoseconds>(breaker.next_attempt_in(), until_stop());
@@ -312,7 +313,10 @@ struct RedisSink::Impl {
     }
     const auto left = wake_at - SteadyClock::now();
     if (left <= std::chrono::nanoseconds::zero()) return;
-    buffer.wait_for_accepted(std::max(buffer.accepted(), encode_cursor) + kEncodeChunk, left);
+    // Periodic rather than woken by new events: waking the flusher would cost the pushing
+    // application thread a syscall, and an outage is no reason to make emitting dearer.
+    buffer.wait_for_events(buffer.no_event_wake,
+                           std::min<std::chrono::nanoseconds>(left, kCompactionPeriod));
   }
 
   // Destroys what producers evicted (drop_oldest), here rather than on their threads.

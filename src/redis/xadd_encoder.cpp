@@ -69,6 +69,23 @@ std::size_t captured_heap_bytes(const Event& event) noexcept {
   return bytes;
 }
 
+// About the size of the event's JSON, without writing it: its strings and keys, 24 bytes a
+// number, and the envelope's fixed keys and punctuation. Escapes are not counted, so it can
+// only err low, which costs a serialization that is then thrown away.
+std::size_t estimated_json_bytes(const Event& event) noexcept {
+  constexpr std::size_t kEnvelope = 200;  // keys, quotes, id, timestamp and braces of the schema
+  std::size_t bytes = kEnvelope + event.type_name().size() + event.execution_id().size() +
+                      event.operation().size() + event.span_id().size() +
+                      event.parent_span_id().size() + event.module_name().size();
+  for (const auto& [key, value] : event.tags()) bytes += key.size() + value.size() + 6;
+  for (const Field& field : event.data) {
+    bytes += field.key.size() + 4;
+    bytes += field.value.is_string() || field.value.is_raw_json() ? field.value.as_string().size() + 2
+                                                                   : 24;
+  }
+  return bytes;
+}
+
 }  // namespace
 
 XaddEncoder::XaddEncoder(const RedisSinkOptions& options) : index_fields_(options.index_fields) {
@@ -128,9 +145,11 @@ bool XaddEncoder::append_command(const BufferedEvent& item, CommandBuffer& comma
 void XaddEncoder::compact(BufferedEvent& item, std::string& scratch) const noexcept {
   const Event* event = std::get_if<Event>(&item);
   if (!event) return;
+  const std::size_t captured = captured_heap_bytes(*event);
+  if (estimated_json_bytes(*event) >= captured) return;  // most streamed tokens: keep them
   scratch.clear();
   if (!append_fields(*event, scratch)) return;
-  if (scratch.size() + 1 >= captured_heap_bytes(*event)) return;
+  if (scratch.size() + 1 >= captured) return;
   try {
     std::string exact(scratch);  // scratch's capacity is larger than what it holds
     item.emplace<std::string>(std::move(exact));  // a move: cannot throw

@@ -68,8 +68,8 @@ struct PushResult {
 ///               buffer.acknowledge(batch.size()); batch.clear();
 ///               buffer.release_evicted(scratch); scratch.clear();  // now and then
 ///   flush(), shutdown(), breaker reset: buffer.wake_consumer() to interrupt the wait.
-/// push() wakes a consumer sleeping in wait_for_events() only when its threshold is reached (or
-/// the evicted list is half full), so a busy consumer costs producers no syscall at all.
+/// push() wakes a consumer sleeping in wait_for_events() only when its threshold is reached, so
+/// a busy consumer costs producers no syscall at all.
 ///
 /// Thread-safety: push(), the counters and wake_consumer() from any thread. take_batch(),
 /// acknowledge(), transform_waiting(), release_evicted() and wait_for_events() from the single
@@ -82,8 +82,6 @@ class RingBuffer {
  public:
   /// wait_for_events() threshold meaning "new items do not wake me" (timeout or wake only).
   static constexpr std::size_t no_event_wake = std::numeric_limits<std::size_t>::max();
-  /// wait_for_accepted() is not in use.
-  static constexpr std::uint64_t no_accepted_wake = std::numeric_limits<std::uint64_t>::max();
 
   enum class WaitResult : std::uint8_t {
     ready,      ///< the threshold of waiting items was reached
@@ -123,7 +121,8 @@ class RingBuffer {
   /// slot is in flight); drop_newest and raise_error reject it. A rejected item is left
   /// untouched. Any thread; cost: one uncontended lock, one move, no allocation. An evicted
   /// item goes to the consumer's evicted list (destroyed by release_evicted()), or, when that
-  /// list is full, is destroyed here after the lock is released.
+  /// list is full (the consumer is busy or asleep), is destroyed here after the lock is
+  /// released.
   /// `item` may also be anything T is constructed from without throwing (it is then
   /// constructed in its slot directly).
   template <typename U>
@@ -150,10 +149,6 @@ class RingBuffer {
         T* oldest = item_at(head_);
         if (evicted_.size() < evicted_.capacity()) {
           evicted_.push_back(std::move(*oldest));  // capacity reserved: cannot allocate
-          if (consumer_sleeping_ && evicted_.size() == evicted_.capacity() / 2) {
-            consumer_sleeping_ = false;
-            wake = true;
-          }
         } else {
           evicted_here.emplace(std::move(*oldest));
         }
@@ -169,11 +164,9 @@ class RingBuffer {
       }
       const std::size_t tail = index_after(head_, waiting_.load(std::memory_order_relaxed) - 1);
       ::new (static_cast<void*>(slots_[tail].bytes)) T(std::forward<U>(item));
-      const std::uint64_t accepted = accepted_.load(std::memory_order_relaxed) + 1;
-      accepted_.store(accepted, std::memory_order_relaxed);
+      bump(accepted_, 1);
       result.waiting = waiting_.load(std::memory_order_relaxed);
-      if (consumer_sleeping_ &&
-          (result.waiting >= consumer_wake_at_ || accepted >= consumer_wake_at_accepted_)) {
+      if (consumer_sleeping_ && result.waiting >= consumer_wake_at_) {
         consumer_sleeping_ = false;
         wake = true;
       }
@@ -297,19 +290,8 @@ class RingBuffer {
       threshold = std::max<std::size_t>(
           1, std::min(threshold, capacity_ - in_flight_.load(std::memory_order_relaxed)));
     }
-    return wait_locked(lock, timeout, threshold, no_accepted_wake, [&] {
+    return wait_locked(lock, timeout, threshold, [&] {
       return threshold != no_event_wake && waiting_.load(std::memory_order_relaxed) >= threshold;
-    });
-  }
-
-  /// Like wait_for_events(), but the items that wake the consumer are counted as accepted,
-  /// evicting or not: sleeps until accepted() reaches `accepted_at_least`, a wake, or the
-  /// timeout. For a consumer that has work to do per new item even while the buffer is full
-  /// and every push evicts (the RedisSink serializing events during an outage).
-  WaitResult wait_for_accepted(std::uint64_t accepted_at_least, std::chrono::nanoseconds timeout) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    return wait_locked(lock, timeout, no_event_wake, accepted_at_least, [&] {
-      return accepted_.load(std::memory_order_relaxed) >= accepted_at_least;
     });
   }
 
@@ -415,15 +397,13 @@ class RingBuffer {
   }
   template <typename Ready>
   WaitResult wait_locked(std::unique_lock<std::mutex>& lock, std::chrono::nanoseconds timeout,
-                         std::size_t wake_at_waiting, std::uint64_t wake_at_accepted,
-                         Ready ready) {
+                         std::size_t wake_at_waiting, Ready ready) {
     constexpr std::chrono::nanoseconds longest = std::chrono::hours(24 * 365);
     const auto deadline =
         std::chrono::steady_clock::now() + std::clamp(timeout, timeout.zero(), longest);
     bool timed_out = false;
     while (!wake_requested_ && !ready() && !timed_out) {
       consumer_wake_at_ = wake_at_waiting;
-      consumer_wake_at_accepted_ = wake_at_accepted;
       consumer_sleeping_ = true;
       timed_out = consumer_wakeup_.wait_until(lock, deadline) == std::cv_status::timeout;
     }
@@ -464,7 +444,6 @@ class RingBuffer {
   std::condition_variable consumer_wakeup_;
   bool consumer_sleeping_ = false;
   std::size_t consumer_wake_at_ = no_event_wake;
-  std::uint64_t consumer_wake_at_accepted_ = no_accepted_wake;
   bool wake_requested_ = false;
   std::vector<T> evicted_;  // reserved to evicted_list_capacity(); emptied by release_evicted()
 
