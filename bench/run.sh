@@ -48,6 +48,7 @@ phase "buffer memory with Redis down ($runs fresh processes each)"
 for i in $(seq "$runs"); do
   "$build/bench/buffer_memory" --tokens-per-call 100 --json "$results/memory_stream_$i.json" >&2
   "$build/bench/buffer_memory" --tokens-per-call 0 --json "$results/memory_llmcall_$i.json" >&2
+  "$build/bench/buffer_memory" --tokens-per-call 0 --burst --json "$results/memory_llmcallburst_$i.json" >&2
 done
 
 phase "done"
