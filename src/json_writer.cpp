@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 namespace streamll::detail {
@@ -46,6 +47,26 @@ constexpr std::array<bool, 256> kNeedsCare = [] {
   return table;
 }();
 
+// Length of the longest prefix of whole 8-byte words of `data` in which no byte needs care,
+// tested a word at a time: a byte needs care when it is below 0x20, is '"' or '\\', or has its
+// high bit set. (The classic "has a zero byte" test: x - 0x01.. sets a byte's high bit when
+// the byte was 0, or borrows from one that was; ~x masks out bytes that were >= 0x80.)
+std::size_t plain_prefix_words(const char* data, std::size_t size) noexcept {
+  constexpr std::uint64_t ones = 0x0101010101010101ULL;
+  constexpr std::uint64_t highs = 0x8080808080808080ULL;
+  const auto has_zero_byte = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
+  std::size_t i = 0;
+  for (; i + 8 <= size; i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, data + i, 8);
+    const std::uint64_t care = (word & highs) | ((word - ones * 0x20) & ~word & highs) |
+                               has_zero_byte(word ^ (ones * '"')) |
+                               has_zero_byte(word ^ (ones * '\\'));
+    if (care != 0) break;
+  }
+  return i;
+}
+
 }  // namespace
 
 JsonOut::JsonOut(std::string& out, std::size_t expected) : out_(&out) {
@@ -76,7 +97,7 @@ void JsonOut::string(std::string_view s) {
   std::size_t i = 0;
   while (i < size) {
     // Most text is plain: copy each run of plain bytes at once.
-    std::size_t run = i;
+    std::size_t run = plain_prefix_words(data + i, size - i) + i;
     while (run < size && !kNeedsCare[static_cast<unsigned char>(data[run])]) ++run;
     if (run > i) {
       raw(std::string_view(data + i, run - i));

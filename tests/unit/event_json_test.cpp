@@ -313,6 +313,24 @@ TEST_CASE("doubles are written in their shortest exact form and stay doubles", "
   }
 }
 
+TEST_CASE("a character needing care is found at every position of a long plain run", "[event][json]") {
+  // The writer scans plain text eight bytes at a time; the special byte may sit anywhere.
+  const std::vector<std::pair<std::string, std::string>> specials = {
+      {"\"", "\""}, {"\\", "\\"}, {"\n", "\n"}, {"\x1f", "\x1f"}, {"\x7f", "\x7f"},
+      {" ", " "}, {"\xc3\xa9", "\xc3\xa9"}, {"\xff", "\xef\xbf\xbd"}, {"~", "~"}};
+  for (const auto& [special, decoded] : specials) {
+    for (std::size_t position = 0; position < 20; ++position) {
+      const std::string text = std::string(position, 'a') + special + std::string(19 - position, 'b');
+      Event e = Event::capture(EventType::custom, nullptr, {{"text", text}}, "probe");
+      const std::string out = streamll::to_json(e);
+      INFO("position " << position << ", json " << out);
+      REQUIRE(json::accept(out));
+      CHECK(json::parse(out)["data"]["text"] ==
+            std::string(position, 'a') + decoded + std::string(19 - position, 'b'));
+    }
+  }
+}
+
 TEST_CASE("every control character is escaped", "[event][json]") {
   std::string all;
   for (int c = 0; c < 0x20; ++c) all.push_back(static_cast<char>(c));
