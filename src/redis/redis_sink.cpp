@@ -125,7 +125,8 @@ struct RedisSink::Impl {
 
   // Events taken from the buffer (in flight there until acknowledged), encoded as one
   // pipelined write. The flusher holds at most two: one on the wire and the next one, which it
-  // encodes while Redis works on the first.
+  // encodes while Redis works on the first. (So besides buffer_size events, at most two
+  // batches of delivered events await being freed.)
   struct Batch {
     std::vector<redis::BufferedEvent> events;
     redis::CommandBuffer commands;
@@ -202,6 +203,9 @@ struct RedisSink::Impl {
   // none were waiting.
   bool prepare_batch() {
     Batch& batch = batch_at(batch_count);
+    // The events this slot delivered last time are freed only now, while Redis is busy with
+    // the other batch, rather than between a batch's replies and the next write.
+    batch.events.clear();
     if (buffer.take_batch(options.max_batch_size, batch.events) == 0) return false;
     ++batch_count;
     batch.started = false;
@@ -279,8 +283,7 @@ struct RedisSink::Impl {
                                     .count(),
                                 std::memory_order_relaxed);
     buffer.acknowledge(batch.events.size());
-    batch.events.clear();
-    batch.commands.clear();
+    batch.commands.clear();  // the events stay until the slot is reused (see prepare_batch)
     batch.started = false;
     first_batch = (first_batch + 1) % batches.size();
     --batch_count;
