@@ -137,8 +137,15 @@ class LlmCall {
     open_ = false;
     const auto now = std::chrono::steady_clock::now();
     const double response_ms = std::chrono::duration<double, std::milli>(now - started_).count();
+    const std::int64_t generated = usage.output_tokens.value_or(tokens_);
+    const bool rate_known = generated > 0 && response_ms > 0;
+    // Exactly the fields appended below: a buffered llm_call event holds no unused slots.
+    const std::size_t count = 4 + !provider_.empty() + usage.input_tokens.has_value() +
+                              usage.output_tokens.has_value() + usage.cost_usd.has_value() +
+                              (tokens_ > 0) + rate_known + !usage.finish_reason.empty() +
+                              !error_type.empty() + usage.extra.size();
     Fields data;
-    data.reserve(12 + usage.extra.size());
+    data.reserve(count);
     data.append_new("model", model_);
     if (!provider_.empty()) data.append_new("provider", provider_);
     std::int64_t tokens_used = usage.tokens_used.value_or(
@@ -154,8 +161,7 @@ class LlmCall {
       data.append_new("ttft_ms",
                       std::chrono::duration<double, std::milli>(first_token_ - started_).count());
     }
-    const std::int64_t generated = usage.output_tokens.value_or(tokens_);
-    if (generated > 0 && response_ms > 0) {
+    if (rate_known) {
       data.append_new("tokens_per_second", static_cast<double>(generated) * 1000.0 / response_ms);
     }
     if (!usage.finish_reason.empty()) data.append_new("finish_reason", std::move(usage.finish_reason));
