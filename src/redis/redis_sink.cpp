@@ -14,6 +14,7 @@
 #include "redis/transport.hpp"
 #include "redis/xadd_encoder.hpp"
 #include "streamll/detail/circuit_breaker.hpp"
+#include "streamll/detail/loss_log.hpp"
 #include "streamll/detail/ring_buffer.hpp"
 #include "streamll/redis/errors.hpp"
 
@@ -129,6 +130,8 @@ struct RedisSink::Impl {
   // batches of delivered events await being freed.)
   struct Batch {
     std::vector<redis::BufferedEvent> events;
+    std::uint64_t first_sequence = 0;        // the events' sequence numbers follow on from it
+    std::vector<std::uint32_t> command_events;  // per command: its event's index in `events`
     redis::CommandBuffer commands;
     bool started = false;  // written on the current connection; replies not read yet
     SteadyClock::time_point started_at;
@@ -206,12 +209,20 @@ struct RedisSink::Impl {
     // The events this slot delivered last time are freed only now, while Redis is busy with
     // the other batch, rather than between a batch's replies and the next write.
     batch.events.clear();
-    if (buffer.take_batch(options.max_batch_size, batch.events) == 0) return false;
+    batch.command_events.clear();
+    if (buffer.take_batch(options.max_batch_size, batch.events, &batch.first_sequence) == 0) {
+      return false;
+    }
     ++batch_count;
     batch.started = false;
     std::size_t unencodable = 0;
-    for (const redis::BufferedEvent& event : batch.events) {
-      if (!encoder.append_command(event, batch.commands)) ++unencodable;
+    for (std::uint32_t i = 0; i < batch.events.size(); ++i) {
+      if (encoder.append_command(batch.events[i], batch.commands)) {
+        batch.command_events.push_back(i);
+      } else {
+        ++unencodable;
+        record_loss(batch.first_sequence + i, 1);
+      }
     }
     if (unencodable > 0) {
       // Out of memory while serializing: those events cannot be sent; the rest can.
@@ -262,6 +273,11 @@ struct RedisSink::Impl {
         if (!transient && is_transient_server_error(reply.error_prefix())) transient = &reply;
         if (!first_error) first_error = &reply;
         ++errors;
+      }
+      if (errors > 0 && !(transient && ok == 0)) {
+        for (std::size_t i = 0; i < replies.size(); ++i) {
+          if (replies[i].is_error()) record_loss(batch.first_sequence + batch.command_events[i], 1);
+        }
       }
       if (transient && ok == 0) {
         // The server refused the whole batch for its own state (loading, read-only replica
@@ -320,6 +336,11 @@ struct RedisSink::Impl {
     // application thread a syscall, and an outage is no reason to make emitting dearer.
     buffer.wait_for_events(buffer.no_event_wake,
                            std::min<std::chrono::nanoseconds>(left, kCompactionPeriod));
+  }
+
+  void record_loss(std::uint64_t first_sequence, std::uint64_t count) {
+    std::lock_guard<std::mutex> lock(loss_mutex);
+    failures.record(first_sequence, count);
   }
 
   // Destroys what producers evicted (drop_oldest), here rather than on their threads.
@@ -461,6 +482,13 @@ struct RedisSink::Impl {
   std::atomic<std::uint64_t> compacted_through{0};  // encode_cursor, for stats()
   std::atomic<SteadyClock::rep> last_overflow_log{0};
 
+  // For flush(): which events failed (evictions are the buffer's to log), and where the
+  // previous flush() call's events ended.
+  std::mutex loss_mutex;
+  detail::LossLog failures;
+  std::atomic<std::uint64_t> flush_window_start{0};
+  std::atomic<int> flushes_running{0};
+
   mutable std::mutex error_mutex;
   std::string last_error;
   std::optional<std::chrono::system_clock::time_point> last_error_time;
@@ -493,14 +521,32 @@ bool RedisSink::flush(std::chrono::milliseconds timeout) {
   Impl& s = *impl_;
   const auto deadline = SteadyClock::now() + timeout;
   const std::uint64_t mark = s.buffer.accepted();
-  const std::uint64_t lost_before = s.failed.load() + s.buffer.evicted_oldest();
+  // This call answers for the events enqueued since the previous call began: the fate of
+  // earlier ones was that call's answer (true: delivered; false: it said so).
+  std::uint64_t window_start = s.flush_window_start.load();
+  while (window_start < mark && !s.flush_window_start.compare_exchange_weak(window_start, mark)) {
+  }
+  window_start = std::min(window_start, mark);
+  s.flushes_running.fetch_add(1);
   s.buffer.wake_consumer();
-  std::unique_lock<std::mutex> lock(s.progress_mutex);
-  const bool resolved = s.progress_cv.wait_until(lock, deadline, [&] {
-    return s.flusher_done || s.buffer.oldest_pending_sequence() >= mark;
-  });
-  const bool all_resolved = resolved && s.buffer.oldest_pending_sequence() >= mark;
-  return all_resolved && s.failed.load() + s.buffer.evicted_oldest() == lost_before;
+  bool resolved = false;
+  {
+    std::unique_lock<std::mutex> lock(s.progress_mutex);
+    resolved = s.progress_cv.wait_until(lock, deadline, [&] {
+      return s.flusher_done || s.buffer.oldest_pending_sequence() >= mark;
+    });
+    resolved = resolved && s.buffer.oldest_pending_sequence() >= mark;
+  }
+  bool lost = s.buffer.evicted_any_in(window_start, mark);
+  {
+    std::lock_guard<std::mutex> lock(s.loss_mutex);
+    lost = lost || s.failures.any_in(window_start, mark);
+    // Alone, this call may forget what no later call will ask about; with another one running,
+    // that one may still ask about older events.
+    if (s.flushes_running.load() == 1) s.failures.forget_below(window_start);
+  }
+  if (s.flushes_running.fetch_sub(1) == 1) s.buffer.forget_evictions_below(window_start);
+  return resolved && !lost;
 }
 
 bool RedisSink::shutdown(std::chrono::milliseconds timeout) {

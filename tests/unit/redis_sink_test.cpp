@@ -507,6 +507,44 @@ TEST_CASE("RedisSink flush reports false when Redis is down and true once it dra
   CHECK(h.flush_advancing());
 }
 
+TEST_CASE("RedisSink flush answers for the events enqueued since the previous flush", "[redis_sink]") {
+  Harness h;
+  SECTION("events refused before the call still count against it") {
+    h.server->set_xadd_error("WRONGTYPE Operation against a key holding the wrong kind of value");
+    for (int i = 0; i < 5; ++i) h.sink.handle(token_event(i));
+    REQUIRE(eventually([&] { return h.sink.stats().failed == 5; }));
+    CHECK_FALSE(h.sink.flush(2s));  // they were enqueued before this call, and lost
+    CHECK(h.sink.flush(2s));        // nothing new since: nothing lost
+    h.server->set_xadd_error("");
+    h.sink.handle(token_event(5));
+    CHECK(h.sink.flush(2s));  // the earlier losses were the first call's answer
+  }
+  SECTION("an eviction among the events waited for makes it false") {
+    auto o = test_options();
+    o.buffer_size = 5;
+    o.max_batch_size = 5;
+    Harness small(o);
+    small.server->stall();
+    small.sink.handle(token_event(0));
+    REQUIRE(eventually([&] { return small.server->stalled_executes() == 1; }));
+    for (int i = 1; i <= 7; ++i) small.sink.handle(token_event(i));  // 4 fit beside event 0
+    CHECK(small.sink.stats().dropped_oldest == 3);
+    small.server->release();
+    CHECK_FALSE(small.sink.flush(2s));
+    CHECK(indices_of(small.server->stream()) == std::vector<int>{0, 4, 5, 6, 7});
+    small.sink.handle(token_event(8));
+    CHECK(small.sink.flush(2s));
+  }
+  SECTION("a failure after the mark belongs to the next call") {
+    h.sink.handle(token_event(0));
+    CHECK(h.sink.flush(2s));
+    h.server->set_xadd_error("OOM command not allowed when used memory > 'maxmemory'.");
+    h.sink.handle(token_event(1));
+    CHECK_FALSE(h.sink.flush(2s));
+    CHECK(h.sink.stats().failed == 1);
+  }
+}
+
 TEST_CASE("RedisSink rejects invalid options at construction", "[redis_sink]") {
   auto o = test_options();
   o.max_batch_size = 0;

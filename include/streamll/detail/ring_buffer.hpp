@@ -33,6 +33,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "streamll/detail/loss_log.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/overflow_strategy.hpp"
 
@@ -154,6 +155,7 @@ class RingBuffer {
         }
         oldest->~T();
         head_ = next_index(head_);
+        evictions_.record(first_waiting_sequence_, 1);  // never allocates
         ++first_waiting_sequence_;
         bump(evicted_oldest_, 1);
         result.outcome = PushOutcome::accepted_evicted_oldest;
@@ -181,13 +183,16 @@ class RingBuffer {
   /// are waiting when more arrive during that reservation. The moves happen under the lock (a
   /// few nanoseconds each): a producer evicting while they ran could otherwise reuse a slot
   /// still being read.
-  std::size_t take_batch(std::size_t max, std::vector<T>& out) {
+  /// The items taken have consecutive sequence numbers; the first goes to `first_sequence`.
+  std::size_t take_batch(std::size_t max, std::vector<T>& out,
+                         std::uint64_t* first_sequence = nullptr) {
     if (max == 0) return 0;
     out.reserve(out.size() + std::min(max, waiting_.load(std::memory_order_relaxed)));
     std::lock_guard<std::mutex> lock(mutex_);
     const std::size_t waiting = waiting_.load(std::memory_order_relaxed);
     const std::size_t count = std::min({max, waiting, out.capacity() - out.size()});
     if (count == 0) return 0;
+    if (first_sequence) *first_sequence = first_waiting_sequence_;
     note_in_flight(first_waiting_sequence_, count);  // may throw: nothing changed yet
     for (std::size_t i = 0; i < count; ++i) {
       T* item = item_at(head_);
@@ -346,6 +351,18 @@ class RingBuffer {
     return in_flight_ranges_.empty() ? first_waiting_sequence_ : in_flight_ranges_.front().first;
   }
 
+  /// Whether drop_oldest evicted any item with a sequence number in [low, high). Takes the
+  /// lock; any thread.
+  bool evicted_any_in(std::uint64_t low, std::uint64_t high) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return evictions_.any_in(low, high);
+  }
+  /// Forgets evictions below `sequence`, which no evicted_any_in() will ask about any more.
+  void forget_evictions_below(std::uint64_t sequence) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    evictions_.forget_below(sequence);
+  }
+
   /// Waiting items with a sequence number below `sequence` (those a transform_waiting()
   /// cursor has passed, say). Takes the lock; any thread.
   std::size_t waiting_before(std::uint64_t sequence) const {
@@ -446,6 +463,7 @@ class RingBuffer {
   std::size_t consumer_wake_at_ = no_event_wake;
   bool wake_requested_ = false;
   std::vector<T> evicted_;  // reserved to evicted_list_capacity(); emptied by release_evicted()
+  LossLog evictions_;
 
   // Written under mutex_, read anywhere.
   std::atomic<std::size_t> waiting_{0};

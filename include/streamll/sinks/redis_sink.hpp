@@ -95,7 +95,8 @@ class RedisSink : public Sink {
 
   /// Waits until every event enqueued before the call was acknowledged by Redis or resolved
   /// otherwise (dropped, failed), or until `timeout`. True only when all of them were
-  /// delivered.
+  /// resolved in time and delivered, leaving out events that an earlier flush() call had
+  /// already waited for (their fate was that call's answer). Thread-safe.
   bool flush(std::chrono::milliseconds timeout) override;
   /// Stops taking events, delivers what it can within `timeout`, stops the flusher and
   /// closes the connection. Returns within the timeout (plus a few ms) even when Redis hangs;
