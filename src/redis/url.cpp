@@ -3,7 +3,10 @@
 
 #include "streamll/redis/url.hpp"
 
+#include <algorithm>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "streamll/errors.hpp"
 
@@ -148,6 +151,24 @@ ParsedRedisUrl parse_redis_url(std::string_view url) {
     fail(url, "unknown scheme '" + std::string(scheme) + "' (expected redis://, rediss:// or unix://)");
   }
 
+  // The userinfo comes first, before any '?', '#' or '/' is taken as a delimiter: a password
+  // with a raw one of those would otherwise be split there and quoted in an error. Raw ones are
+  // refused (RFC 3986 wants them percent-encoded) with a message that quotes nothing of it.
+  // redis://: the userinfo ends at the last '@' (raw '@' in passwords is common in practice);
+  // unix://: at the first "@/", where the absolute socket path starts.
+  if (const auto at = is_unix ? (rest.empty() || rest.front() == '/' ? std::string_view::npos
+                                                                     : rest.find("@/"))
+                              : rest.rfind('@');
+      at != std::string_view::npos) {
+    const std::string_view userinfo = rest.substr(0, at);
+    if (userinfo.find_first_of("/?#") != std::string_view::npos) {
+      fail(url, "the user name or password contains a raw '/', '?' or '#' (or a raw '@' follows "
+                "them): percent-encode them as %2F, %3F, %23, %40");
+    }
+    parse_userinfo(userinfo, url, out);
+    rest = rest.substr(at + 1);
+  }
+
   std::string_view query;
   if (const auto q = rest.find('?'); q != std::string_view::npos) {
     query = rest.substr(q + 1);
@@ -156,28 +177,21 @@ ParsedRedisUrl parse_redis_url(std::string_view url) {
   if (const auto hash = rest.find('#'); hash != std::string_view::npos) {
     fail(url, "fragments ('#') are not allowed");
   }
+  if (query.find('#') != std::string_view::npos) fail(url, "fragments ('#') are not allowed");
 
   if (is_unix) {
-    // unix://[userinfo@]/path: the path starts at the first '/'; userinfo may sit before it.
-    const auto slash = rest.find('/');
-    if (slash == std::string_view::npos) fail(url, "unix:// URL without an absolute socket path");
-    std::string_view userinfo = rest.substr(0, slash);
-    if (!userinfo.empty()) {
-      if (userinfo.back() != '@') fail(url, "unix:// URL must be unix:///path/to/redis.sock");
-      parse_userinfo(userinfo.substr(0, userinfo.size() - 1), url, out);
+    if (rest.empty() || rest.front() != '/') {
+      fail(url, rest.find('/') == std::string_view::npos
+                    ? "unix:// URL without an absolute socket path"
+                    : "unix:// URL must be unix:///path/to/redis.sock");
     }
-    out.socket_path = std::string(rest.substr(slash));
+    out.socket_path = std::string(rest);
     if (out.socket_path.size() < 2) fail(url, "empty unix socket path");
   } else {
-    // The last '@' before the path ends the userinfo: passwords may contain raw '@' in practice.
     const auto path_start = rest.find('/');
-    std::string_view authority = rest.substr(0, path_start);
+    const std::string_view authority = rest.substr(0, path_start);
     const std::string_view path =
         path_start == std::string_view::npos ? std::string_view{} : rest.substr(path_start + 1);
-    if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
-      parse_userinfo(authority.substr(0, at), url, out);
-      authority = authority.substr(at + 1);
-    }
     parse_host_port(authority, url, out);
     if (!path.empty()) out.db = parse_db(path, url);
   }
@@ -186,41 +200,51 @@ ParsedRedisUrl parse_redis_url(std::string_view url) {
 }
 
 std::string redact_redis_url(std::string_view url) {
+  // Character ranges to hide, then one pass that replaces each by "***". Generous on purpose:
+  // whatever could be a password goes, even from a URL too malformed to parse.
+  std::vector<std::pair<std::size_t, std::size_t>> hidden;
+  const auto scheme_end = url.find("://");
+  const std::size_t begin = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+  const bool is_unix = url.substr(0, begin).rfind("unix", 0) == 0;
+  // The userinfo's password: from its first ':' to where the userinfo ends, found as
+  // parse_redis_url finds it (last '@'; for unix:// the last "@/"), so a password holding any
+  // delimiter is covered whole.
+  std::size_t userinfo_end = std::string_view::npos;
+  if (begin < url.size()) {
+    if (is_unix) {
+      if (url[begin] != '/') userinfo_end = url.rfind("@/");
+    } else {
+      userinfo_end = url.rfind('@');
+    }
+  }
+  if (userinfo_end != std::string_view::npos && userinfo_end >= begin) {
+    const auto colon = url.find(':', begin);
+    if (colon != std::string_view::npos && colon < userinfo_end) {
+      hidden.emplace_back(colon + 1, userinfo_end);
+    }
+  }
+  // Every password= value, wherever it is (query, or a query swallowed by a bad userinfo).
+  for (auto key = url.find("password="); key != std::string_view::npos;
+       key = url.find("password=", key + 1)) {
+    const auto value = key + 9;
+    const auto end = url.find_first_of("&#", value);
+    hidden.emplace_back(value, end == std::string_view::npos ? url.size() : end);
+  }
+  std::sort(hidden.begin(), hidden.end());
   std::string out;
   out.reserve(url.size());
-  // userinfo password: between the first ':' after "://" and the last '@' of the authority.
-  const auto scheme_end = url.find("://");
-  std::size_t authority_begin = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
-  std::size_t authority_end = url.find_first_of("?#", authority_begin);
-  if (authority_end == std::string_view::npos) authority_end = url.size();
-  // For redis:// the authority also ends at '/', but a password may itself contain '/': take
-  // the last '@' before the query instead, which is safe for both forms.
-  const auto at = url.substr(0, authority_end).rfind('@');
-  if (at != std::string_view::npos && at >= authority_begin) {
-    const auto colon = url.find(':', authority_begin);
-    if (colon != std::string_view::npos && colon < at) {
-      out.append(url.substr(0, colon + 1));
+  std::size_t at = 0;
+  for (const auto& [first, end] : hidden) {
+    if (end <= at) continue;  // inside a range already hidden
+    if (first > at) {
+      out.append(url.substr(at, first - at));
+    }
+    if (first >= at || out.size() < 3 || out.compare(out.size() - 3, 3, kRedacted) != 0) {
       out.append(kRedacted);
-      out.append(url.substr(at, authority_end - at));
-    } else {
-      out.append(url.substr(0, authority_end));
     }
-  } else {
-    out.append(url.substr(0, authority_end));
+    at = end;
   }
-  // Query: redact the value of every password= parameter.
-  std::string_view tail = url.substr(authority_end);
-  while (!tail.empty()) {
-    const auto key = tail.find("password=");
-    if (key == std::string_view::npos) {
-      out.append(tail);
-      break;
-    }
-    out.append(tail.substr(0, key + 9));
-    out.append(kRedacted);
-    const auto end = tail.find_first_of("&#", key + 9);
-    tail = end == std::string_view::npos ? std::string_view{} : tail.substr(end);
-  }
+  out.append(url.substr(std::min(at, url.size())));
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "streamll/errors.hpp"
+#include "streamll/redis/options.hpp"
 #include "streamll/redis/url.hpp"
 
 using streamll::ConfigError;
@@ -159,6 +160,27 @@ TEST_CASE("redis URL: errors and redaction never show the password", "[redis_url
     CHECK_THAT(message, !Catch::Contains(secret));
     CHECK_THAT(message, Catch::Contains("***"));
   }
+  // Raw delimiters inside the password, with and without a user name: refused, never quoted.
+  for (const std::string& password : {"pa#" + secret, "pa?" + secret, secret + "/word", "a/b?c#" + secret}) {
+    for (const std::string& url : {"redis://:" + password + "@h", "redis://alice:" + password + "@h:6379/1",
+                                   "rediss://alice:" + password + "@h", "unix://alice:" + password + "@/tmp/r.sock"}) {
+      INFO(url);
+      const std::string message = parse_error(url);
+      CHECK_THAT(message, !Catch::Contains(secret));
+      CHECK_THAT(message, Catch::Contains("percent-encode"));
+      CHECK_THAT(redact_redis_url(url), !Catch::Contains(secret));
+      streamll::RedisConnectionOptions options;
+      options.url = url;
+      CHECK_THAT(streamll::to_string(options), !Catch::Contains(secret));
+    }
+  }
+  // A raw '@' in a query value makes the part before it look like a user name: refused rather
+  // than silently connecting elsewhere, and a password there is still hidden.
+  CHECK_THAT(parse_error("redis://h?username=bob@corp"), Catch::Contains("%40"));
+  CHECK_THAT(parse_error("redis://h?password=" + secret + "@x"), !Catch::Contains(secret));
+  CHECK_THAT(redact_redis_url("redis://h?password=p@" + secret), !Catch::Contains(secret));
+  // Percent-encoded, the same passwords are fine.
+  CHECK(streamll::parse_redis_url("redis://alice:pa%23s%3Fs%2Fw@h").password == "pa#s?s/w");
   CHECK(redact_redis_url("redis://alice:" + secret + "@h:1/2") == "redis://alice:***@h:1/2");
   CHECK(redact_redis_url("redis://:" + secret + "@h") == "redis://:***@h");
   CHECK(redact_redis_url("unix:///s.sock?db=1&password=" + secret) == "unix:///s.sock?db=1&password=***");
