@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <initializer_list>
 #include <sstream>
 
 #include "redis/connection_target.hpp"
@@ -56,7 +57,13 @@ void write_connection(std::ostringstream& out, const RedisConnectionOptions& o) 
       << "connect_timeout=" << ms(o.connect_timeout) << "\n"
       << "socket_timeout=" << ms(o.socket_timeout) << "\n"
       << "max_connections=" << o.max_connections << "\n"
-      << "client_name=" << o.client_name << "\n";
+      << "client_name=" << o.client_name << "\n"
+      << "environment.username=" << o.environment.username << "\n"
+      << "environment.password=" << secret(o.environment.password) << "\n"
+      << "environment.auth_token=" << secret(o.environment.auth_token) << "\n"
+      << "environment.db=" << (o.environment.db ? std::to_string(*o.environment.db) : "") << "\n"
+      << "environment.ssl="
+      << (o.environment.ssl ? (*o.environment.ssl ? "true" : "false") : "") << "\n";
 }
 
 }  // namespace
@@ -133,19 +140,27 @@ ConnectionTarget resolve_connection(const RedisConnectionOptions& o) {
     throw ConfigError("auth_token",
                       "password and auth_token are both set and differ (they mean the same; set one)");
   }
-  t.username = o.username.empty() ? url.username : o.username;
-  t.password = !o.password.empty() ? o.password : !o.auth_token.empty() ? o.auth_token : url.password;
+  const auto first_set = [](std::initializer_list<const std::string*> candidates) {
+    for (const std::string* value : candidates) {
+      if (!value->empty()) return *value;
+    }
+    return std::string();
+  };
+  // The fields, then the URL's parts, then what from_env() read.
+  const auto& env = o.environment;
+  t.username = first_set({&o.username, &url.username, &env.username});
+  t.password = first_set({&o.password, &o.auth_token, &url.password, &env.password, &env.auth_token});
   if (!t.username.empty() && t.password.empty()) {
     throw ConfigError("username", quoted(t.username) + " is set without a password");
   }
 
   if (o.db && *o.db < 0) throw ConfigError("db", "must not be negative, got " + std::to_string(*o.db));
-  t.db = o.db ? o.db : url.db;
+  t.db = o.db ? o.db : url.db ? url.db : env.db;
 
   if (o.ssl && !*o.ssl && url.tls) {
     throw ConfigError("ssl", "false contradicts the rediss:// URL (which means TLS)");
   }
-  t.tls = url.tls || (o.ssl && *o.ssl);
+  t.tls = url.tls || (o.ssl ? *o.ssl : env.ssl.value_or(false));
   if (t.tls && url.is_unix_socket()) {
     throw ConfigError("ssl", "TLS is not supported over a unix socket (" + t.display + ")");
   }

@@ -85,17 +85,21 @@ SslCertReqs parse_cert_reqs(const char* name, const std::string& value) {
 
 void read_connection_env(const Env& env, RedisConnectionOptions& o) {
   env.string("REDIS_URL", o.url);
-  env.string("REDIS_USERNAME", o.username);
-  env.string("REDIS_PASSWORD", o.password);
-  env.string("REDIS_AUTH_TOKEN", o.auth_token);
+  env.string("REDIS_USERNAME", o.environment.username);
+  env.string("REDIS_PASSWORD", o.environment.password);
+  env.string("REDIS_AUTH_TOKEN", o.environment.auth_token);
   if (auto v = env.get("REDIS_DB")) {
     const auto db = Env::parse_uint("REDIS_DB", *v);
     if (db > static_cast<unsigned long long>(std::numeric_limits<int>::max())) {
       throw ConfigError("REDIS_DB", "'" + *v + "' is out of range");
     }
-    o.db = static_cast<int>(db);
+    o.environment.db = static_cast<int>(db);
   }
-  env.optional_boolean("REDIS_SSL", o.ssl);
+  env.optional_boolean("REDIS_SSL", o.environment.ssl);
+  if (!o.environment.password.empty() && !o.environment.auth_token.empty() &&
+      o.environment.password != o.environment.auth_token) {
+    throw ConfigError("REDIS_AUTH_TOKEN", "differs from REDIS_PASSWORD (they mean the same; set one)");
+  }
   if (auto v = env.get("REDIS_SSL_CERT_REQS")) o.ssl_cert_reqs = parse_cert_reqs("REDIS_SSL_CERT_REQS", *v);
   env.string("REDIS_SSL_CA_FILE", o.ssl_ca_file);
   env.string("REDIS_SSL_CA_DIR", o.ssl_ca_dir);

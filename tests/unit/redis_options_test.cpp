@@ -124,11 +124,13 @@ TEST_CASE("redis options: from_env reads every documented variable", "[redis_opt
       {"STREAMLL_SHUTDOWN_TIMEOUT_MS", "2500"},
   }));
   CHECK(o.url == "rediss://cache:6380/2");
-  CHECK(o.username == "alice");
-  CHECK(o.password == kSecret);
-  CHECK(o.auth_token == kSecret);
-  CHECK(o.db == 5);
-  CHECK(o.ssl == true);
+  CHECK(o.environment.username == "alice");
+  CHECK(o.environment.password == kSecret);
+  CHECK(o.environment.auth_token == kSecret);
+  CHECK(o.environment.db == 5);
+  CHECK(o.environment.ssl == true);
+  CHECK(o.username.empty());  // the fields stay the user's to set
+  CHECK(o.password.empty());
   CHECK(o.ssl_cert_reqs == SslCertReqs::optional);
   CHECK(o.ssl_ca_file == "/ca.pem");
   CHECK(o.ssl_ca_dir == "/cas");
@@ -222,6 +224,48 @@ TEST_CASE("redis options: explicit settings win over the environment", "[redis_o
   CHECK(o.url == "redis://env-host:6379");
   // And nothing reads the environment behind the user's back: plain options stay default.
   CHECK(RedisSinkOptions{}.stream_key == "ml_events");
+}
+
+TEST_CASE("redis options: the environment's credentials and db yield to the URL's and the fields'",
+          "[redis_options]") {
+  const auto env = fake_env({{"REDIS_URL", "redis://env-host:6379"}, {"REDIS_USERNAME", "envuser"},
+                             {"REDIS_PASSWORD", "envpw"}, {"REDIS_DB", "4"}, {"REDIS_SSL", "false"}});
+  auto o = RedisSinkOptions::from_env(env);
+  // Alone, the environment applies (the guide's REDIS_URL + REDIS_PASSWORD).
+  auto t = streamll::redis::resolve_connection(o);
+  CHECK(t.username == "envuser");
+  CHECK(t.password == "envpw");
+  CHECK(t.db == 4);
+  // A URL assigned afterwards keeps its own password and database...
+  o.url = "redis://urluser:urlpw@host/2";
+  t = streamll::redis::resolve_connection(o);
+  CHECK(t.username == "urluser");
+  CHECK(t.password == "urlpw");
+  CHECK(t.db == 2);
+  // ...REDIS_SSL=false does not fight a rediss:// URL...
+  o.url = "rediss://host";
+  o.ssl_cert_reqs = SslCertReqs::none;
+  t = streamll::redis::resolve_connection(o);
+  CHECK(t.tls);
+  CHECK(t.password == "envpw");  // nothing in this URL: the environment's again
+  // ...and the fields win over both.
+  o.password = "fieldpw";
+  o.db = 7;
+  t = streamll::redis::resolve_connection(o);
+  CHECK(t.password == "fieldpw");
+  CHECK(t.db == 7);
+  // REDIS_SSL=true turns TLS on for a redis:// URL.
+  const auto tls = RedisSinkOptions::from_env(fake_env({{"REDIS_URL", "redis://h"}, {"REDIS_SSL", "on"}}));
+  auto tls_options = tls;
+  tls_options.ssl_cert_reqs = SslCertReqs::none;
+  CHECK(streamll::redis::resolve_connection(tls_options).tls);
+  // Both secret variables set and different: a clear error naming one, quoting neither.
+  const auto e = config_error([] {
+    RedisSinkOptions::from_env(fake_env({{"REDIS_PASSWORD", kSecret}, {"REDIS_AUTH_TOKEN", "other-token"}}));
+  });
+  CHECK(e.option() == "REDIS_AUTH_TOKEN");
+  CHECK_THAT(e.what(), !Catch::Contains(kSecret));
+  CHECK_THAT(streamll::to_string(RedisSinkOptions::from_env(env)), !Catch::Contains("envpw"));
 }
 
 TEST_CASE("redis options: validate names the option and the bad value", "[redis_options]") {

@@ -11,7 +11,10 @@
 // Precedence, lowest to highest: the defaults below < the environment (only through from_env())
 // < the URL's parts < the explicit fields. "Explicit settings win over the environment" is
 // expressed by order: call from_env() first, then assign what you want to force; nothing reads
-// the environment behind your back (the RedisSink constructor does not).
+// the environment behind your back (the RedisSink constructor does not). The environment's
+// user name, password, auth token, database and TLS switch are kept apart (in `environment`)
+// and used only where neither the URL nor the fields give one, so a URL assigned after
+// from_env() keeps its own password and database.
 //
 // Secrets (password, auth_token, the URL's password) never appear in errors, logs or to_string().
 
@@ -75,6 +78,18 @@ struct RedisConnectionOptions {
   std::size_t max_connections = 1;
   /// Sent as CLIENT SETNAME on connect (visible in CLIENT LIST); empty skips it.
   std::string client_name = "streamll";
+
+  /// What from_env() read for the connection's identity (REDIS_USERNAME, REDIS_PASSWORD,
+  /// REDIS_AUTH_TOKEN, REDIS_DB, REDIS_SSL): fallbacks under the URL's parts and the fields
+  /// above. REDIS_SSL=true makes a redis:// URL use TLS; REDIS_SSL=false does not override a
+  /// rediss:// URL.
+  struct Environment {
+    std::string username;
+    std::string password;
+    std::string auth_token;
+    std::optional<int> db;
+    std::optional<bool> ssl;
+  } environment;
 
   /// Defaults overridden by these variables (unset or empty ones are ignored):
   ///   REDIS_URL, REDIS_USERNAME, REDIS_PASSWORD, REDIS_AUTH_TOKEN, REDIS_DB,
