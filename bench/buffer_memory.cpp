@@ -61,6 +61,14 @@ class SerializedSizeSink final : public streamll::Sink {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && (std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help")) {
+    std::printf(
+        "usage: buffer_memory [--events N] [--tokens-per-call K] [--burst] [--json FILE]\n"
+        "RSS growth while a RedisSink with buffer_size N holds N events with Redis down, against\n"
+        "their serialized size. K tokens per LLM call (0: llm_call events only). --burst: all at\n"
+        "once, measured as soon as buffered. Run each in a fresh process.\n");
+    return 0;
+  }
   try {
     std::uint64_t events = 100'000;
     std::int64_t tokens_per_call = 100;

@@ -242,6 +242,16 @@ int main(int argc, char** argv) {
   try {
     const streamll::Event typical = streamll::bench::typical_llm_call_event();
     const std::string payload = streamll::to_json(typical);
+    if (argc == 2 && (std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help")) {
+      std::cout << "usage: e2e_throughput [--events N] [--p1-events N] [--rounds R] [--json FILE]\n"
+                   "                      [--only redis_benchmark_p100|sink_1_thread|sink_4_threads|"
+                   "redis_benchmark_p1]\n"
+                   "       e2e_throughput --print-payload\n"
+                   "Events per second acknowledged by Redis for a RedisSink with default options, beside\n"
+                   "redis-benchmark -P 100 -c 1 sending the same XADD, in interleaved rounds. Redis:\n"
+                   "REDIS_URL when set, else a redis-server started on a free loopback port.\n";
+      return 0;
+    }
     if (argc == 2 && std::string(argv[1]) == "--print-payload") {
       std::cout << payload << "\n";
       return 0;

@@ -44,7 +44,12 @@ class CountingSink final : public streamll::Sink {
   std::atomic<bool> running_{true};
 };
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc > 1 && (std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help")) {
+    std::printf("usage: custom_sink\nRuns a small pipeline into CountingSink, a sink written in "
+                "this file, and prints its counts.\n");
+    return 0;
+  }
   auto sink = std::make_shared<CountingSink>();
   auto instrumentor = streamll::configure(streamll::InstrumentorOptions{{sink}, {}, {}});
 

@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages streamll builds, tests and demos with, when any is missing.
-# Safe to run again: it does nothing when everything is there.
+# Safe to run again: it does nothing when everything is there. Uses apt-get (through sudo when
+# not root).
+#
+#   scripts/deps.sh
 set -euo pipefail
+case "${1:-}" in
+  -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  "") ;;
+  *) echo "deps.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+esac
 
 packages=(
   build-essential cmake ninja-build pkg-config git
