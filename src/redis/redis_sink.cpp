@@ -251,6 +251,7 @@ struct RedisSink::Impl {
 
   // Reads the replies of the batch on the wire; on success the batch leaves the buffer.
   void finish_batch(Batch& batch) {
+    std::size_t delivered_here = 0;
     if (!batch.commands.empty()) {
       try {
         transport->finish_execute(replies, io_deadline(options.socket_timeout));
@@ -287,6 +288,7 @@ struct RedisSink::Impl {
         return;
       }
       delivered.fetch_add(ok, std::memory_order_relaxed);
+      delivered_here = ok;
       if (errors > 0) {
         failed.fetch_add(errors, std::memory_order_relaxed);
         reply_errors.fetch_add(errors, std::memory_order_relaxed);
@@ -294,16 +296,21 @@ struct RedisSink::Impl {
                      " of " + std::to_string(replies.size()) + " events: " + first_error->text);
       }
     }
-    last_flush_latency_us.store(std::chrono::duration_cast<std::chrono::microseconds>(
-                                    SteadyClock::now() - batch.started_at)
-                                    .count(),
-                                std::memory_order_relaxed);
+    const auto latency =
+        std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - batch.started_at);
+    last_flush_latency_us.store(latency.count(), std::memory_order_relaxed);
+    if (logger->should_log(spdlog::level::debug)) {
+      logger->debug("batch of {} event(s) written to '{}' in {} us ({} not delivered); {} waiting",
+                    batch.events.size(), options.stream_key, latency.count(),
+                    batch.events.size() - delivered_here, buffer.waiting());
+    }
     buffer.acknowledge(batch.events.size());
     batch.commands.clear();  // the events stay until the slot is reused (see prepare_batch)
     batch.started = false;
     first_batch = (first_batch + 1) % batches.size();
     --batch_count;
     breaker.record_success();
+    blocked_logged = false;
     notify_progress();
   }
 
@@ -322,13 +329,22 @@ struct RedisSink::Impl {
     const auto wait =
         std::min<std::chrono::nanoseconds>(breaker.next_attempt_in(), until_stop());
     const auto wake_at = SteadyClock::now() + wait;
-    while (SteadyClock::now() < wake_at &&
-           buffer.transform_waiting(encode_cursor, kEncodeChunk, encode_scratch,
-                                    [this](redis::BufferedEvent& event) {
-                                      encoder.compact(event, encode_text);
-                                    }) > 0) {
+    std::size_t compacted = 0;
+    while (SteadyClock::now() < wake_at) {
+      const std::size_t visited = buffer.transform_waiting(
+          encode_cursor, kEncodeChunk, encode_scratch,
+          [this](redis::BufferedEvent& event) { encoder.compact(event, encode_text); });
+      if (visited == 0) break;
+      compacted += visited;
       compacted_through.store(encode_cursor, std::memory_order_relaxed);
       release_evicted();
+    }
+    if (logger->should_log(spdlog::level::debug) && (compacted > 0 || !blocked_logged)) {
+      blocked_logged = true;
+      logger->debug("breaker {}: next attempt in {} ms; {} event(s) waiting, {} more compacted",
+                    to_string(breaker.state()),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(wait).count(),
+                    buffer.waiting(), compacted);
     }
     const auto left = wake_at - SteadyClock::now();
     if (left <= std::chrono::nanoseconds::zero()) return;
@@ -361,13 +377,14 @@ struct RedisSink::Impl {
         transport = std::move(fresh);
         if (stopping_hard.load(std::memory_order_acquire)) transport->interrupt();
       }
+      logger->debug("connecting to {} (stream '{}', {} consecutive failures so far)",
+                    transport->describe(), options.stream_key, breaker.failure_count());
       transport->connect(io_deadline(options.connect_timeout));
       if (!options.consumer_group.empty()) create_consumer_group();
       if (ever_connected) reconnects.fetch_add(1, std::memory_order_relaxed);
       ever_connected = true;
       connected.store(true, std::memory_order_relaxed);
-      detail::get_logger("streamll.sinks.redis")
-          ->info("connected to {} (stream '{}')", transport->describe(), options.stream_key);
+      logger->info("connected to {} (stream '{}')", transport->describe(), options.stream_key);
       return true;
     } catch (const redis::AuthError& e) {
       transport_failure(std::string("authentication failed: ") + e.what());
@@ -394,7 +411,7 @@ struct RedisSink::Impl {
 
   void transport_failure(const std::string& message) {
     if (connected.exchange(false, std::memory_order_relaxed)) {
-      detail::get_logger("streamll.sinks.redis")->warn("lost connection to Redis: {}", message);
+      logger->warn("lost connection to Redis: {}", message);
     }
     close_transport();
     // Reason, then count, then breaker state: a reader that sees the breaker open also sees
@@ -436,6 +453,8 @@ struct RedisSink::Impl {
   const TransportFactory make_transport;
   const detail::ClockSource& clock;
   detail::RateLimitedLog log{"streamll.sinks.redis"};
+  // Looked up once: the registry lookup takes a lock, and debug lines are checked per batch.
+  const std::shared_ptr<spdlog::logger> logger = detail::get_logger("streamll.sinks.redis");
   const redis::XaddEncoder encoder;
   detail::RingBuffer<redis::BufferedEvent> buffer;
   detail::CircuitBreaker breaker;
@@ -451,6 +470,7 @@ struct RedisSink::Impl {
   std::uint64_t evictions_released = 0;
   std::vector<redis::BufferedEvent> evicted_scratch;
   bool ever_connected = false;
+  bool blocked_logged = false;  // the debug line for a stretch of blocked attempts
 
   std::mutex transport_mutex;  // guards the pointer against interrupt() from shutdown()
   std::unique_ptr<redis::RedisTransport> transport;

@@ -8,7 +8,13 @@
 #include <streamll/streamll.hpp>
 #include <thread>
 
+#include <spdlog/sinks/ostream_sink.h>
+
+#include <algorithm>
+#include <sstream>
+
 #include "fake_redis.hpp"
+#include "logging.hpp"
 #include "manual_clock.hpp"
 
 using namespace std::chrono_literals;
@@ -543,6 +549,45 @@ TEST_CASE("RedisSink flush answers for the events enqueued since the previous fl
     CHECK_FALSE(h.sink.flush(2s));
     CHECK(h.sink.stats().failed == 1);
   }
+}
+
+TEST_CASE("RedisSink logs connects, batches and breaker waits at debug level (the guide's Debug Mode)",
+          "[redis_sink]") {
+  // The guide: logging.getLogger("streamll.sinks.redis").setLevel(logging.DEBUG).
+  auto logger = streamll::detail::get_logger("streamll.sinks.redis");
+  std::ostringstream text;
+  auto capture = std::make_shared<spdlog::sinks::ostream_sink_mt>(text);
+  capture->set_level(spdlog::level::trace);
+  logger->sinks().push_back(capture);
+  const auto level_before = logger->level();
+  logger->set_level(spdlog::level::debug);
+  {
+    auto o = test_options();
+    o.failure_threshold = 1;
+    Harness h(o);
+    for (int i = 0; i < 3; ++i) h.sink.handle(token_event(i));
+    REQUIRE(h.sink.flush(2s));
+    h.server->set_down(true);
+    h.server->fail_next_executes(1);
+    h.sink.handle(token_event(3));
+    REQUIRE(eventually([&] {
+      h.sink.flush(0ms);
+      return h.sink.circuit_breaker().is_open;
+    }));
+    REQUIRE(eventually([&] {
+      h.sink.flush(0ms);
+      capture->flush();
+      return text.str().find("breaker open: next attempt in") != std::string::npos;
+    }));
+  }
+  logger->set_level(level_before);
+  auto& sinks = logger->sinks();
+  sinks.erase(std::remove(sinks.begin(), sinks.end(), capture), sinks.end());
+  const std::string logged = text.str();
+  INFO(logged);
+  CHECK(logged.find("connecting to fake://redis") != std::string::npos);
+  CHECK(logged.find("event(s) written to 'ml_events' in ") != std::string::npos);
+  CHECK(logged.find("[debug]") != std::string::npos);
 }
 
 TEST_CASE("RedisSink rejects invalid options at construction", "[redis_sink]") {
