@@ -211,7 +211,7 @@ TEST_CASE("RedisSink compacts waiting events while the breaker is open and sends
     ids.push_back(event.id.to_string());
     h.sink.handle(std::move(event));
   }
-  // The flusher compacts them in chunks as they come (64 at a time) or when woken.
+  // The flusher compacts them every few milliseconds, or when woken.
   REQUIRE(eventually([&] {
     h.sink.flush(0ms);
     return h.sink.stats().buffered_compacted == 20;

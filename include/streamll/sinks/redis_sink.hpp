@@ -56,9 +56,9 @@ struct RedisSinkStats {
   std::uint64_t reconnects = 0;       // successful connections after the first
   std::uint64_t buffered = 0;         // waiting + in flight
   std::uint64_t in_flight = 0;        // sent, not yet acknowledged
-  std::uint64_t buffered_compacted = 0;  // waiting ones compacted while Redis could not be
-                                        // written to: each held as captured or serialized,
-                                        // whichever is smaller (at most about its wire size)
+  std::uint64_t buffered_compacted = 0;  // waiting ones the flusher visited to compact while
+                                        // Redis could not be written to: each held as
+                                        // captured or serialized, whichever is smaller
   bool connected = false;
   BreakerState breaker_state = BreakerState::closed;
   std::string last_error;             // never contains a password
@@ -99,7 +99,8 @@ class RedisSink : public Sink {
   /// already waited for (their fate was that call's answer). Thread-safe.
   bool flush(std::chrono::milliseconds timeout) override;
   /// Stops taking events, delivers what it can within `timeout`, stops the flusher and
-  /// closes the connection. Returns within the timeout (plus a few ms) even when Redis hangs;
+  /// closes the connection. Returns within the timeout even when Redis hangs (plus at most
+  /// 200 ms to interrupt a flusher blocked in I/O);
   /// logs and counts (dropped_on_shutdown) what could not be delivered. True when nothing was
   /// left behind. Idempotent.
   bool shutdown(std::chrono::milliseconds timeout) override;
