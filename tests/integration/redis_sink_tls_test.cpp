@@ -160,3 +160,35 @@ TEST_CASE("RedisSink takes its TLS settings from the environment", "[redis_sink_
   RedisSink sink(options);
   require_delivers(sink, server);
 }
+
+TEST_CASE("RedisSink takes REDIS_SSL, the CA directory and the client certificate from the environment",
+          "[redis_sink_it][tls]") {
+  const TlsCerts& certs = TlsCerts::shared();
+  auto server_options = tls_server_options();
+  server_options.tls_auth_clients = true;  // mutual TLS: the client files must really be used
+  RedisServer server(server_options);
+  // A plain redis:// URL to the TLS port: REDIS_SSL=true is what turns TLS on.
+  const auto options = streamll::RedisSinkOptions::from_env(sinkit::env_from({
+      {"REDIS_URL", "redis://127.0.0.1:" + std::to_string(server.tls_port())},
+      {"REDIS_SSL", "true"},
+      {"REDIS_SSL_CA_DIR", certs.ca_dir},
+      {"REDIS_SSL_CERT_FILE", certs.client_cert},
+      {"REDIS_SSL_KEY_FILE", certs.client_key},
+      {"REDIS_SSL_SERVER_NAME", "localhost"},
+      {"REDIS_MAX_CONNECTIONS", "20"},
+      {"REDIS_CONNECT_TIMEOUT_MS", "500"},
+      {"REDIS_SOCKET_TIMEOUT_MS", "500"},
+  }));
+  CHECK(options.max_connections == 20);  // accepted; the sink still uses its one connection
+  RedisSink sink(options);
+  require_delivers(sink, server);
+  DirectRedis redis = DirectRedis::tcp(server.port());
+  // One connection from the sink (besides this readback), whatever max_connections says.
+  const std::string clients = redis.text({"CLIENT", "LIST"});
+  std::size_t connections = 0;
+  for (std::size_t at = clients.find("name=streamll"); at != std::string::npos;
+       at = clients.find("name=streamll", at + 1)) {
+    ++connections;
+  }
+  CHECK(connections == 1);
+}

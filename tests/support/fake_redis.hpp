@@ -60,6 +60,12 @@ class FakeRedis {
     std::lock_guard<std::mutex> lock(mutex_);
     fail_executes_ = n;
   }
+  /// The next `n` execute() calls apply their commands and then throw IoError, as when a
+  /// connection dies after Redis acted but before its replies arrived.
+  void lose_replies_of_next_executes(int n) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    lose_replies_ = n;
+  }
   /// connect() throws AuthError(WRONGPASS ...) while set.
   void set_reject_auth(bool reject) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -164,6 +170,11 @@ class FakeRedis {
       }
       commands_.push_back(std::move(command));
     }
+    if (lose_replies_ > 0) {
+      --lose_replies_;
+      replies.clear();
+      throw redis::IoError("connection reset by peer (after the commands were applied)");
+    }
   }
 
   void notify_interrupt() { changed_.notify_all(); }
@@ -176,6 +187,7 @@ class FakeRedis {
   bool stalled_ = false;
   int stall_at_ = 0;
   int fail_executes_ = 0;
+  int lose_replies_ = 0;
   std::string xadd_error_;
   std::string xgroup_error_;
   std::vector<Command> commands_;

@@ -11,6 +11,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 
 #include <algorithm>
+#include <map>
 #include <sstream>
 
 #include "fake_redis.hpp"
@@ -254,6 +255,37 @@ TEST_CASE("RedisSink keeps a failed batch and sends it again with the same event
   CHECK(stats.retried_batches >= 1);
   CHECK(stats.transport_errors == 1);
   CHECK(h.server->connects() == 2);  // the failed write closed the connection
+}
+
+TEST_CASE("RedisSink sends a batch whose replies were lost again with the same event ids (at-least-once)",
+          "[redis_sink]") {
+  Harness h;
+  h.server->lose_replies_of_next_executes(1);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) {
+    auto event = token_event(i);
+    ids.push_back(event.id.to_string());
+    h.sink.handle(std::move(event));
+  }
+  REQUIRE(h.flush_advancing());
+  // Every event is there; those of the lost round trip twice, with identical ids and bytes.
+  const auto stream = h.server->stream();
+  std::map<std::string, std::vector<std::string>> by_id;
+  for (const auto& json : stream) by_id[nlohmann::json::parse(json)["event_id"]].push_back(json);
+  CHECK(by_id.size() == ids.size());
+  std::size_t duplicated = 0;
+  for (const auto& id : ids) {
+    REQUIRE(by_id.count(id) == 1);
+    const auto& copies = by_id.at(id);
+    if (copies.size() == 2) {
+      ++duplicated;
+      CHECK(copies[0] == copies[1]);
+    }
+    CHECK(copies.size() <= 2);
+  }
+  CHECK(duplicated >= 1);
+  CHECK(stream.size() == ids.size() + duplicated);
+  CHECK(h.sink.stats().delivered == ids.size());  // counted once, when acknowledged
 }
 
 TEST_CASE("RedisSink circuit breaker opens after failure_threshold failures and probes once", "[redis_sink]") {
