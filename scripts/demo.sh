@@ -31,10 +31,17 @@ if [ -z "${REDIS_URL:-}" ]; then
   redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$workdir" \
     --logfile "$workdir/redis.log" &
   redis_pid=$!
+  ready=0
   for _ in $(seq 100); do
-    redis-cli -p "$port" ping >/dev/null 2>&1 && break
+    if redis-cli -p "$port" ping >/dev/null 2>&1; then ready=1; break; fi
+    kill -0 "$redis_pid" 2>/dev/null || break  # exited: no point waiting
     sleep 0.05
   done
+  if [ "$ready" -ne 1 ]; then
+    echo "demo: redis-server did not start on 127.0.0.1:$port; its log:" >&2
+    cat "$workdir/redis.log" >&2 || true
+    exit 1
+  fi
   export REDIS_URL="redis://127.0.0.1:$port"
   echo "demo: started a throwaway redis-server at $REDIS_URL"
 fi
