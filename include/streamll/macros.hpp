@@ -1,6 +1,10 @@
 #pragma once
 // Instrumentation macros. Under STREAMLL_DISABLE they expand to empty stand-ins whose
-// arguments are never evaluated, so instrumented code costs nothing.
+// arguments are never evaluated, so instrumented code costs nothing. Calls on the stand-ins
+// (`call.token(next_token())`, `span.set("k", compute())`) are ordinary C++ calls: their
+// arguments are still evaluated (the empty functions themselves compile away). Keep work that
+// exists only for observability inside the macros' arguments, or under `#ifndef
+// STREAMLL_DISABLE`.
 
 #include "streamll/llm_call.hpp"
 #include "streamll/span.hpp"
