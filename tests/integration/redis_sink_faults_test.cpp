@@ -250,7 +250,7 @@ TEST_CASE("RedisSink shutdown is bounded while Redis is down and counts what it 
   CHECK_FALSE(sink.shutdown(timeout));
   const auto took = elapsed_since(started);
   CHECK(took >= timeout - 50ms);  // it kept trying until the deadline
-  CHECK(took <= timeout + 150ms);
+  CHECK(took <= timeout + 600ms);  // the join grace (200 ms) and a loaded sanitizer run
   CHECK_FALSE(sink.is_running());
 
   const auto stats = sink.stats();
