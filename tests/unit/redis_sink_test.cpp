@@ -10,7 +10,12 @@
 
 #include <spdlog/sinks/ostream_sink.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -629,4 +634,35 @@ TEST_CASE("RedisSink rejects invalid options at construction", "[redis_sink]") {
   ManualClock clock;
   CHECK_THROWS_AS(streamll::RedisSink(o, streamll::testing::fake_transport_factory(server), clock),
                   streamll::ConfigError);
+}
+
+TEST_CASE("RedisSink refuses TLS files that do not hold certificates, naming the option", "[redis_sink]") {
+  const std::string garbage = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") +
+                              "/streamll_not_a_certificate_" + std::to_string(::getpid()) + ".pem";
+  { std::ofstream(garbage) << "this is not PEM\n"; }
+  auto o = test_options();
+  o.url = "rediss://127.0.0.1:1";
+  SECTION("a CA file") {
+    o.ssl_ca_file = garbage;
+    try {
+      streamll::RedisSink sink(o);
+      FAIL("constructed");
+    } catch (const streamll::ConfigError& e) {
+      CHECK(e.option() == "ssl_ca_file");
+      CHECK_THAT(e.what(), Catch::Contains("cannot load CA certificates"));
+    }
+  }
+  SECTION("a client certificate") {
+    o.ssl_cert_reqs = streamll::SslCertReqs::none;
+    o.ssl_cert_file = garbage;
+    o.ssl_key_file = garbage;
+    try {
+      streamll::RedisSink sink(o);
+      FAIL("constructed");
+    } catch (const streamll::ConfigError& e) {
+      CHECK(e.option() == "ssl_cert_file");
+      CHECK_THAT(e.what(), Catch::Contains("cannot load the client certificate"));
+    }
+  }
+  std::remove(garbage.c_str());
 }
