@@ -1,6 +1,10 @@
-// RedisSink connection settings against a real redis-server: unix socket URLs, database
+// RedisSink connection settings against a real redis-server: IPv6 and unix socket URLs, database
 // selection, ACL users (fields and percent-encoded URL credentials), and configuration from
 // the environment driving a real sink.
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
@@ -239,4 +243,38 @@ TEST_CASE("RedisSinkOptions::from_env sets the buffer and breaker of a sink whos
     CHECK(sink.circuit_breaker().state == BreakerState::closed);
     CHECK(sink.circuit_breaker().failure_count >= 3);
   }
+}
+
+namespace {
+
+// Whether this machine has an IPv6 loopback to bind to (containers without IPv6 have none).
+bool ipv6_loopback_available() {
+  const int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 address{};
+  address.sin6_family = AF_INET6;
+  address.sin6_addr = in6addr_loopback;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+TEST_CASE("RedisSink connects to an IPv6 URL ([::1])", "[redis_sink_it]") {
+  if (!ipv6_loopback_available()) {
+    WARN("no IPv6 loopback on this machine: nothing to connect to");
+    return;
+  }
+  RedisServerOptions server_options;
+  server_options.ipv6 = true;
+  RedisServer server(server_options);
+  auto options = sinkit::fast_options("redis://[::1]:" + std::to_string(server.port()));
+  RedisSink sink(options);
+  for (int i = 0; i < 10; ++i) sink.handle(sinkit::numbered_event(0, i));
+  REQUIRE(sink.flush(5s));
+  DirectRedis redis = DirectRedis::tcp(server.port());
+  CHECK(sinkit::delivered_indices(redis) == sinkit::iota_vector(0, 10));
+  // And Redis saw the client come from ::1.
+  CHECK(redis.text({"CLIENT", "LIST"}).find("addr=[::1]:") != std::string::npos);
 }

@@ -40,6 +40,8 @@ struct RedisServerOptions {
   std::vector<std::string> acl_users;
   /// Also listen on <dir>/redis.sock.
   bool unix_socket = false;
+  /// Also listen on the IPv6 loopback ([::1], same port).
+  bool ipv6 = false;
   /// Also listen for TLS on tls_port(). Certificates default to TlsCerts::shared()'s server
   /// certificate and CA.
   bool tls = false;
@@ -155,7 +157,7 @@ class RedisServer {
 
   void write_config() const {
     std::ofstream conf(dir_ + "/redis.conf", std::ios::trunc);
-    conf << "bind 127.0.0.1\n"
+    conf << "bind 127.0.0.1" << (options_.ipv6 ? " ::1" : "") << "\n"
          << "port " << port_ << "\n"
          << "dir " << dir_ << "\n"
          << "logfile " << dir_ << "/redis.log\n"
