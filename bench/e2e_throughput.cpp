@@ -7,6 +7,7 @@
 //   e2e_throughput [--events N] [--p1-events N] [--rounds R] [--json FILE]
 //                  [--only redis_benchmark_p100|sink_1_thread|sink_4_threads|redis_benchmark_p1]
 //   e2e_throughput --print-payload
+//   e2e_throughput --batch-sizes 1,10,100,500,1000   (throughput as a function of max_batch_size)
 //
 // Each round measures every figure once, in turn, so that the machine's load drifts over all
 // of them alike; ratios compare figures of the same round, and the table shows medians over
@@ -28,6 +29,8 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -51,6 +54,7 @@ struct Settings {
   int rounds = 5;
   std::string json_file;
   std::string only;  // one figure's key (for profiling), or all
+  std::vector<std::size_t> batch_sizes;  // --batch-sizes: the sweep instead of the comparison
 };
 
 double median(std::vector<double> v) {
@@ -147,11 +151,12 @@ Run redis_benchmark(const BenchRedis& redis, const std::string& payload, int pip
 // Events per second acknowledged by Redis for a RedisSink with default options, `threads`
 // application threads emitting `events` llm_call events in total.
 Run sink_throughput(const BenchRedis& redis, const streamll::Event& typical, int threads,
-                    std::uint64_t events) {
+                    std::uint64_t events, std::size_t max_batch_size = streamll::RedisSinkOptions{}.max_batch_size) {
   redis.cli({"DEL", sink_stream});
   streamll::RedisSinkOptions options;
   options.url = redis.url();
   options.stream_key = sink_stream;
+  options.max_batch_size = max_batch_size;
   auto sink = std::make_shared<streamll::RedisSink>(options);
   streamll::Instrumentor instrumentor(streamll::bench::bench_instrumentor_options(sink));
 
@@ -228,6 +233,9 @@ Settings parse(int argc, char** argv) {
       s.json_file = value();
     } else if (arg == "--only") {
       s.only = value();
+    } else if (arg == "--batch-sizes") {
+      std::stringstream list(value());
+      for (std::string b; std::getline(list, b, ',');) s.batch_sizes.push_back(std::stoul(b));
     } else {
       throw std::invalid_argument("unknown argument " + arg);
     }
@@ -246,6 +254,8 @@ int main(int argc, char** argv) {
       std::cout << "usage: e2e_throughput [--events N] [--p1-events N] [--rounds R] [--json FILE]\n"
                    "                      [--only redis_benchmark_p100|sink_1_thread|sink_4_threads|"
                    "redis_benchmark_p1]\n"
+                   "       e2e_throughput --batch-sizes 1,10,100,500,1000 [--events N] [--p1-events N]\n"
+                   "                      [--rounds R] [--json FILE]   (max_batch_size 1 sends --p1-events)\n"
                    "       e2e_throughput --print-payload\n"
                    "Events per second acknowledged by Redis for a RedisSink with default options, beside\n"
                    "redis-benchmark -P 100 -c 1 sending the same XADD, in interleaved rounds. Redis:\n"
@@ -282,6 +292,28 @@ int main(int argc, char** argv) {
         default: return redis_benchmark(redis, payload, 1, settings.p1_events);
       }
     };
+    if (!settings.batch_sizes.empty()) {
+      // Throughput as a function of max_batch_size: 1 producer thread, every size once per
+      // round, the median over the rounds.
+      std::map<std::size_t, std::vector<double>> rates;
+      for (int round = 1; round <= settings.rounds; ++round) {
+        for (std::size_t size : settings.batch_sizes) {
+          const std::uint64_t events = size == 1 ? settings.p1_events : settings.events;
+          rates[size].push_back(sink_throughput(redis, typical, 1, events, size).rate);
+        }
+        std::fprintf(stderr, "batch-size sweep: round %d/%d done\n", round, settings.rounds);
+      }
+      redis.cli({"DEL", sink_stream});
+      std::printf("| max_batch_size | events/s acknowledged (median of %d rounds) |\n|---:|---:|\n",
+                  settings.rounds);
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& [size, runs] : rates) {
+        std::printf("| %zu | %.0f |\n", size, median(runs));
+        out.push_back({{"max_batch_size", size}, {"events_per_second", median(runs)}, {"runs", runs}});
+      }
+      if (!settings.json_file.empty()) std::ofstream(settings.json_file) << out.dump(2) << "\n";
+      return 0;
+    }
     if (!settings.only.empty()) {
       const auto it = std::find_if(figures.begin(), figures.end(),
                                    [&](const Figure& f) { return settings.only == f.key; });

@@ -1,21 +1,70 @@
 #include "logging.hpp"
 
+#include <optional>
+
+#include "streamll/log.hpp"
+
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 namespace streamll::detail {
 
+namespace {
+
+std::mutex creating;  // guards logger creation and default_level
+std::optional<spdlog::level::level_enum> default_level;  // set_log_level() for every logger
+
+bool is_streamll_logger(const std::string& name) {
+  return name == "streamll" || name.rfind("streamll.", 0) == 0;
+}
+
+}  // namespace
+
 std::shared_ptr<spdlog::logger> get_logger(const std::string& name) noexcept {
   try {
     if (auto existing = spdlog::get(name)) return existing;
-    static std::mutex creating;
     std::lock_guard<std::mutex> lock(creating);
     if (auto existing = spdlog::get(name)) return existing;
-    return spdlog::stderr_color_mt(name);
+    auto logger = spdlog::stderr_color_mt(name);
+    if (default_level) logger->set_level(*default_level);
+    return logger;
   } catch (...) {
     // Registration raced with the application's own logger of that name: use that one.
     return spdlog::get(name);
   }
 }
+
+}  // namespace streamll::detail
+
+namespace streamll {
+
+static_assert(static_cast<int>(LogLevel::trace) == spdlog::level::trace &&
+                  static_cast<int>(LogLevel::warn) == spdlog::level::warn &&
+                  static_cast<int>(LogLevel::off) == spdlog::level::off,
+              "LogLevel mirrors spdlog's levels");
+
+void set_log_level(LogLevel level, std::string_view name) {
+  const auto spdlog_level = static_cast<spdlog::level::level_enum>(level);
+  if (!name.empty()) {
+    if (auto logger = detail::get_logger(std::string(name))) logger->set_level(spdlog_level);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(detail::creating);
+    detail::default_level = spdlog_level;
+  }
+  // The ones that exist already (the application's own among them, if it registered some
+  // under streamll's names), and the well-known ones, created now.
+  spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& logger) {
+    if (detail::is_streamll_logger(logger->name())) logger->set_level(spdlog_level);
+  });
+  for (const char* known : {"streamll", "streamll.sinks.redis", "streamll.sinks.jsonl"}) {
+    if (auto logger = detail::get_logger(known)) logger->set_level(spdlog_level);
+  }
+}
+
+}  // namespace streamll
+
+namespace streamll::detail {
 
 void RateLimitedLog::log(spdlog::level::level_enum level, const std::string& message) noexcept {
   try {

@@ -8,6 +8,7 @@
 #include "streamll/fields.hpp"
 #include "streamll/instrumentor.hpp"
 #include "streamll/llm_call.hpp"
+#include "streamll/log.hpp"
 #include "streamll/macros.hpp"
 #include "streamll/sink.hpp"
 #include "streamll/sinks/jsonl_file_sink.hpp"

@@ -12,7 +12,10 @@
 #include <utility>
 #include <vector>
 
+#include <spdlog/spdlog.h>
 #include <streamll/streamll.hpp>
+
+#include "logging.hpp"
 
 namespace {
 
@@ -274,4 +277,16 @@ TEST_CASE("emitting from many threads into shared sinks loses nothing", "[instru
   CHECK(flaky->size() == 3900);
   CHECK(instrumentor.sink_failures() == 100);
   CHECK(memory->wait_for(4000, milliseconds(0)));
+}
+
+TEST_CASE("set_log_level sets one streamll logger, or all of them including later ones", "[log]") {
+  streamll::set_log_level(streamll::LogLevel::debug, "streamll.sinks.redis");
+  CHECK(spdlog::get("streamll.sinks.redis")->level() == spdlog::level::debug);
+  streamll::set_log_level(streamll::LogLevel::warn);
+  CHECK(spdlog::get("streamll")->level() == spdlog::level::warn);
+  CHECK(spdlog::get("streamll.sinks.redis")->level() == spdlog::level::warn);
+  CHECK(streamll::detail::get_logger("streamll.test.later")->level() == spdlog::level::warn);
+  streamll::set_log_level(streamll::LogLevel::info);
+  CHECK(spdlog::get("streamll.test.later")->level() == spdlog::level::info);
+  spdlog::drop("streamll.test.later");
 }

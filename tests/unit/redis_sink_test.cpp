@@ -597,7 +597,8 @@ TEST_CASE("RedisSink logs connects, batches and breaker waits at debug level (th
   capture->set_level(spdlog::level::trace);
   logger->sinks().push_back(capture);
   const auto level_before = logger->level();
-  logger->set_level(spdlog::level::debug);
+  streamll::set_log_level(streamll::LogLevel::debug, "streamll.sinks.redis");
+  CHECK(logger->level() == spdlog::level::debug);
   {
     auto o = test_options();
     o.failure_threshold = 1;
