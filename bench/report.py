@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Turns the JSON that bench/run.sh collects into the Markdown tables of docs/performance.md.
 
-    bench/report.py <results dir>     (hot_path.json, e2e.json, memory_<kind>_<run>.json, machine.json)
+    bench/report.py <results dir>     (hot_path.json, e2e.json, memory_<kind>_<run>.json, machine.json,
+                                       and when present latency.json, batch_sizes.json, compile_time.json)
 
 Every figure is a median over the runs; every ratio compares two figures of the same run.
 """
@@ -134,6 +135,18 @@ def main(results):
                    f"{growth / 1e6:.1f} MB | serialized {serialized / 1e6:.1f} MB | "
                    f"{fmt_ratio(growth / serialized)} | <= 1.5x (issue 3) | {verdict(growth <= 1.5 * serialized)} |")
 
+    latency = load(results / "latency.json") if (results / "latency.json").exists() else []
+    for run in latency:
+        if run["rate"] == 10000:
+            out.append(f"| emit-to-visible latency p99 at 10,000 events/s, default options | "
+                       f"{fmt_ns(run['p99_us'] * 1000)} | p50 {fmt_ns(run['p50_us'] * 1000)} | | "
+                       f"< 2 ms (issue 5) | {verdict(run['p99_us'] < 2000)} |")
+    compile_time = load(results / "compile_time.json") if (results / "compile_time.json").exists() else None
+    if compile_time:
+        out.append(f"| compile time, streamll.hpp + one span | {compile_time['streamll_s']:.2f} s | "
+                   f"spdlog.h + one log line {compile_time['spdlog_s']:.2f} s | "
+                   f"{fmt_ratio(compile_time['ratio'])} | <= 1.5x (issue 5) | {verdict(compile_time['ratio'] <= 1.5)} |")
+
     out.append("")
     out.append("Hot path, per call (medians over runs of each percentile; timer share subtracted; "
                "raw p50 and the timer's share shown; p50 spread = lowest..highest run):")
@@ -183,6 +196,33 @@ def main(results):
     out.append("")
     out.append("Client CPU: redis-benchmark's process, or the RedisSink's flusher thread (process CPU minus "
                "the application threads'); Redis us per XADD: INFO commandstats usec_per_call.")
+
+    sizes = load(results / "batch_sizes.json") if (results / "batch_sizes.json").exists() else []
+    if sizes:
+        out.append("")
+        out.append("Throughput by `max_batch_size` (1 producer thread, llm_call events, median over rounds; "
+                   "plot: throughput_by_batch_size.png):")
+        out.append("")
+        out.append("| max_batch_size | events/s acknowledged | rounds |")
+        out.append("|---:|---:|---|")
+        for r in sizes:
+            runs = ", ".join(f"{x:,.0f}" for x in r["runs"])
+            out.append(f"| {r['max_batch_size']} | {r['events_per_second']:,.0f} | {runs} |")
+    if latency:
+        out.append("")
+        out.append("Emit-to-visible latency (event timestamp to a consumer's XREAD seeing it; RedisSink defaults; "
+                   "LLM calls of 100 streamed tokens):")
+        out.append("")
+        out.append("| events/s | events | p50 | p99 | max |")
+        out.append("|---:|---:|---:|---:|---:|")
+        for r in latency:
+            out.append(f"| {r['rate']:,} | {r['events']:,} | {fmt_ns(r['p50_us'] * 1000)} | "
+                       f"{fmt_ns(r['p99_us'] * 1000)} | {fmt_ns(r['max_us'] * 1000)} |")
+    if compile_time:
+        out.append("")
+        out.append(f"Compile time (g++ -std=c++17 -O2, median of {compile_time['runs']} interleaved runs): "
+                   f"streamll {compile_time['streamll_s']:.2f} s, spdlog {compile_time['spdlog_s']:.2f} s, "
+                   f"ratio {fmt_ratio(compile_time['ratio'])}.")
     print("\n".join(out))
 
 
