@@ -113,7 +113,7 @@ void ConsumerCore::transport_failure(const std::string& message) {
   const bool was_connected = connected_.exchange(false, std::memory_order_relaxed);
   transport_errors_.fetch_add(1, std::memory_order_relaxed);
   const auto delay = backoff_.record_failure();
-  record_error(message + (was_connected ? " (connection lost" : " (") + "; retrying in " +
+  record_error(message + (was_connected ? " (connection lost; retrying in " : " (retrying in ") +
                    std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(delay).count()) +
                    " ms)",
                spdlog::level::warn);
@@ -165,7 +165,8 @@ EntryOutcome ConsumerCore::process(const StreamEntry& entry, bool redelivered) {
     }
     failure.stream = options_.stream_key;
     failure.entry_id = entry.id;
-    log_.log(spdlog::level::warn, role_ + ": entry " + entry.id + " is not a streamll event (" +
+    log_.log(handlers_.reports_decode_failures() ? spdlog::level::debug : spdlog::level::warn,
+             role_ + ": entry " + entry.id + " is not a streamll event (" +
                                       std::string(to_string(failure.kind)) + ": " + failure.reason + ")");
     handlers_.report(failure);
     return EntryOutcome::undecodable;
@@ -192,7 +193,7 @@ EntryOutcome ConsumerCore::process(const StreamEntry& entry, bool redelivered) {
   handler_failures_.fetch_add(1, std::memory_order_relaxed);
   record_error("handler failed on entry " + entry.id + " (" + std::string(message.event.type_name()) +
                    "): " + what,
-               spdlog::level::warn);
+               handlers_.reports_handler_errors() ? spdlog::level::debug : spdlog::level::warn);
   handlers_.report_handler_error(message, what);
   return EntryOutcome::handler_failed;
 }

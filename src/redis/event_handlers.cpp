@@ -71,6 +71,9 @@ std::size_t EventHandlers::dispatch(const ConsumedEvent& message) const {
   return ran;
 }
 
+bool EventHandlers::reports_decode_failures() const noexcept { return !table_->decode_failure.empty(); }
+bool EventHandlers::reports_handler_errors() const noexcept { return !table_->handler_error.empty(); }
+
 void EventHandlers::report(const DecodeFailure& failure) const noexcept {
   for (const auto& handler : table_->decode_failure) {
     try {

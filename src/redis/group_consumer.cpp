@@ -59,13 +59,10 @@ struct GroupConsumer::Impl {
     try {
       const ConsumerOptions& o = core.options();
       if (o.claim_min_idle.count() > 0 && core.clock().steady_now() >= next_claim) claim(result);
-      if (result.entries == 0 && !core.stopping()) {
-        if (own_pending) {
-          read_own_pending(result);
-        } else {
-          read_new(block, result);
-        }
-      }
+      if (result.entries == 0 && !core.stopping() && own_pending) read_own_pending(result);
+      // Once the own pending list is through, the same poll goes on to new entries: an empty
+      // poll always means there was nothing to read.
+      if (result.entries == 0 && !core.stopping() && !own_pending && core.connected()) read_new(block, result);
     } catch (const std::exception& e) {
       core.transport_failure(std::string("read failed: ") + e.what());
     }
@@ -111,7 +108,7 @@ struct GroupConsumer::Impl {
     const ConsumerOptions& o = core.options();
     const bool blocking = block.count() > 0;
     commands.clear();
-    commands.begin_command(blocking ? 10 : 8).arg("XREADGROUP").arg("GROUP").arg(o.group)
+    commands.begin_command(blocking ? 11 : 9).arg("XREADGROUP").arg("GROUP").arg(o.group)
         .arg(o.consumer_name).arg("COUNT").arg(static_cast<long long>(o.batch_size));
     if (blocking) commands.arg("BLOCK").arg(static_cast<long long>(block.count()));
     commands.arg("STREAMS").arg(o.stream_key).arg(id);

@@ -173,6 +173,10 @@ class EventHandlers {
   /// Runs the matching handlers; exceptions propagate. Returns how many handlers ran.
   std::size_t dispatch(const ConsumedEvent& message) const;
   void report(const DecodeFailure& failure) const noexcept;
+  /// Whether anyone listens: the consumers log what nobody is told about at warning level,
+  /// the rest at debug level (so a program that reports failures itself is not told twice).
+  bool reports_decode_failures() const noexcept;
+  bool reports_handler_errors() const noexcept;
   void report_handler_error(const ConsumedEvent& message, const std::string& what) const noexcept;
 
  private:
