@@ -108,9 +108,9 @@ bool ConsumerCore::execute(const CommandBuffer& commands, std::vector<RedisReply
 }
 
 void ConsumerCore::transport_failure(const std::string& message) {
+  const bool was_connected = connected_.load(std::memory_order_relaxed);
   close_transport();
   if (stopping()) return;  // our own interrupt, or a failure nobody will retry
-  const bool was_connected = connected_.exchange(false, std::memory_order_relaxed);
   transport_errors_.fetch_add(1, std::memory_order_relaxed);
   const auto delay = backoff_.record_failure();
   record_error(message + (was_connected ? " (connection lost; retrying in " : " (retrying in ") +
