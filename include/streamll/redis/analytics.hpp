@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "streamll/redis/consumer.hpp"
+#include "streamll/redis/errors.hpp"
 #include "streamll/redis/options.hpp"
 
 namespace streamll {
