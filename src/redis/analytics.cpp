@@ -7,6 +7,7 @@
 #include "redis/analytics_internal.hpp"
 #include "redis/stream_entries.hpp"
 #include "redis/usage_accumulator.hpp"
+#include "redis/usage_decoder.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/redis/errors.hpp"
 
@@ -174,14 +175,16 @@ HealthReport check_health(RedisTransport& t, const std::string& stream, const He
 
   const auto window = static_cast<std::uint64_t>(std::max<std::int64_t>(thresholds.window.count(), 0));
   const std::uint64_t from = report.server_time_ms > window ? report.server_time_ms - window : 0;
-  Event event;
-  DecodeFailure failure;
+  UsageFields fields;
+  DecodeFailureKind kind = DecodeFailureKind::invalid_event;
+  std::string reason;
   scan_range(t, stream, std::to_string(from), std::to_string(report.server_time_ms), 1000, UINT64_MAX,
              [&](const StreamEntry& entry) {
                ++report.events_in_window;
-               if (!decode_entry(entry, event, failure)) {
+               const std::string* json = entry.field("event");
+               if (json == nullptr || !decode_usage_fields(*json, fields, kind, reason)) {
                  ++report.undecodable_in_window;
-               } else if (event.type == EventType::error) {
+               } else if (fields.type_name == "error") {
                  ++report.errors_in_window;
                }
              });

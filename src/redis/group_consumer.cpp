@@ -77,7 +77,7 @@ struct GroupConsumer::Impl {
         .arg(static_cast<long long>(o.claim_min_idle.count())).arg(claim_cursor).arg("COUNT")
         .arg(static_cast<long long>(o.batch_size));
     if (!run(commands, std::chrono::milliseconds(0), false)) return;
-    const redis::RedisReply& reply = replies.front();
+    redis::RedisReply& reply = replies.front();
     if (reply.is_error()) {
       core.reply_failure("XAUTOCLAIM refused: " + reply.text);
       return;
@@ -114,7 +114,7 @@ struct GroupConsumer::Impl {
     commands.arg("STREAMS").arg(o.stream_key).arg(id);
     entries.clear();
     if (!run(commands, block, blocking)) return;
-    const redis::RedisReply& reply = replies.front();
+    redis::RedisReply& reply = replies.front();
     if (reply.is_error()) {
       core.reply_failure("XREADGROUP refused: " + reply.text);
       return;
@@ -170,7 +170,7 @@ struct GroupConsumer::Impl {
     for (std::size_t i : to_ack) commands.arg(entries[i].id);
     const auto deadline = std::chrono::steady_clock::now() + o.socket_timeout;
     core.execute(commands, replies, deadline, /*interruptible=*/false);
-    const redis::RedisReply& reply = replies.front();
+    redis::RedisReply& reply = replies.front();
     if (reply.is_error()) {
       core.reply_error("XACK refused: " + reply.text);
     } else if (reply.is_integer() && reply.integer > 0) {

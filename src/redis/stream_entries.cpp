@@ -17,20 +17,20 @@ constexpr std::size_t kExcerptBytes = 200;
   throw IoError(std::string("protocol error: unexpected ") + what + " reply: " + shown);
 }
 
-void append_entry(const RedisReply& item, std::vector<StreamEntry>& out) {
+void append_entry(RedisReply& item, std::vector<StreamEntry>& out) {
   if (!item.is_array() || item.elements.size() != 2 || !item.elements[0].is_string()) {
     protocol_error("stream entry", item);
   }
   StreamEntry entry;
-  entry.id = item.elements[0].text;
-  const RedisReply& fields = item.elements[1];
+  entry.id = std::move(item.elements[0].text);
+  RedisReply& fields = item.elements[1];
   if (fields.is_nil()) {
     entry.deleted = true;
   } else {
     if (!fields.is_array() || fields.elements.size() % 2 != 0) protocol_error("entry fields", item);
     entry.fields.reserve(fields.elements.size() / 2);
     for (std::size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
-      entry.fields.emplace_back(fields.elements[i].text, fields.elements[i + 1].text);
+      entry.fields.emplace_back(std::move(fields.elements[i].text), std::move(fields.elements[i + 1].text));
     }
   }
   out.push_back(std::move(entry));
@@ -38,23 +38,23 @@ void append_entry(const RedisReply& item, std::vector<StreamEntry>& out) {
 
 }  // namespace
 
-void append_entries(const RedisReply& reply, std::vector<StreamEntry>& out) {
+void append_entries(RedisReply& reply, std::vector<StreamEntry>& out) {
   if (reply.is_nil()) return;
   if (!reply.is_array()) protocol_error("XRANGE", reply);
   out.reserve(out.size() + reply.elements.size());
-  for (const RedisReply& item : reply.elements) append_entry(item, out);
+  for (RedisReply& item : reply.elements) append_entry(item, out);
 }
 
-void append_read_entries(const RedisReply& reply, std::vector<StreamEntry>& out) {
+void append_read_entries(RedisReply& reply, std::vector<StreamEntry>& out) {
   if (reply.is_nil()) return;  // BLOCK timed out
   if (!reply.is_array()) protocol_error("XREAD", reply);
-  for (const RedisReply& stream : reply.elements) {
+  for (RedisReply& stream : reply.elements) {
     if (!stream.is_array() || stream.elements.size() != 2) protocol_error("XREAD stream", stream);
     append_entries(stream.elements[1], out);
   }
 }
 
-AutoclaimResult append_autoclaim_entries(const RedisReply& reply, std::vector<StreamEntry>& out) {
+AutoclaimResult append_autoclaim_entries(RedisReply& reply, std::vector<StreamEntry>& out) {
   if (!reply.is_array() || reply.elements.size() < 2 || !reply.elements[0].is_string()) {
     protocol_error("XAUTOCLAIM", reply);
   }

@@ -34,10 +34,11 @@ struct StreamEntry {
 /// Appends the entries of an XRANGE reply (an array of [id, [field, value, ...]]) to `out`.
 /// Throws IoError("protocol error ...") when the reply does not have that shape (an error
 /// reply is for the caller to check first).
-void append_entries(const RedisReply& reply, std::vector<StreamEntry>& out);
+/// The reply's strings are moved into `out` (the reply is left hollow).
+void append_entries(RedisReply& reply, std::vector<StreamEntry>& out);
 
 /// The entries of an XREAD / XREADGROUP reply for one stream (nil = none).
-void append_read_entries(const RedisReply& reply, std::vector<StreamEntry>& out);
+void append_read_entries(RedisReply& reply, std::vector<StreamEntry>& out);
 
 /// XAUTOCLAIM's reply: the cursor for the next call ("0-0" when the scan is complete), the
 /// claimed entries, and (Redis 7) how many claimed ids no longer existed in the stream.
@@ -45,7 +46,7 @@ struct AutoclaimResult {
   std::string next_cursor;
   std::size_t deleted_ids = 0;
 };
-AutoclaimResult append_autoclaim_entries(const RedisReply& reply, std::vector<StreamEntry>& out);
+AutoclaimResult append_autoclaim_entries(RedisReply& reply, std::vector<StreamEntry>& out);
 
 /// An entry id "<ms>-<seq>".
 struct EntryId {

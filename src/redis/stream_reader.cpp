@@ -25,7 +25,7 @@ struct StreamReader::Impl {
     if (!position.empty()) return;
     const ConsumerOptions& o = core.options();
     if (o.start_id == "$") {
-      const redis::RedisReply reply = transport.command({"XREVRANGE", o.stream_key, "+", "-", "COUNT", "1"});
+      redis::RedisReply reply = transport.command({"XREVRANGE", o.stream_key, "+", "-", "COUNT", "1"});
       redis::throw_if_error(reply, "XREVRANGE " + o.stream_key);
       std::vector<redis::StreamEntry> last;
       redis::append_entries(reply, last);
@@ -65,7 +65,7 @@ struct StreamReader::Impl {
     commands.arg("STREAMS").arg(o.stream_key).arg(position);  // only this thread writes it
     const auto deadline = std::chrono::steady_clock::now() + block + o.socket_timeout;
     if (!core.execute(commands, replies, deadline, blocking) || replies.empty()) return;
-    const redis::RedisReply& reply = replies.front();
+    redis::RedisReply& reply = replies.front();
     if (reply.is_error()) {
       core.reply_failure("XREAD refused: " + reply.text);
       return;

@@ -4,6 +4,7 @@
 
 #include "redis/percentile_summary.hpp"
 #include "redis/stream_entries.hpp"
+#include "redis/usage_decoder.hpp"
 #include "streamll/redis/analytics.hpp"
 
 namespace streamll::redis {
@@ -19,36 +20,53 @@ class UsageAccumulator {
   void add_entry(const StreamEntry& entry) {
     ++stats_.entries;
     if (entry.deleted) return;
-    if (!decode_entry(entry, event_, failure_)) {
-      stats_.undecodable.add(failure_.kind);
+    const std::string* json = entry.field("event");
+    if (json == nullptr) {
+      stats_.undecodable.add(DecodeFailureKind::missing_event_field);
       return;
     }
-    add(event_);
+    if (!decode_usage_fields(*json, fields_, kind_, reason_)) {
+      stats_.undecodable.add(kind_);
+      return;
+    }
+    add(fields_);
   }
 
+  /// An already decoded event (the same arithmetic; for callers holding Events).
   void add(const Event& event) {
+    UsageFields f;
+    f.type_name = std::string(event.type_name());
+    const Fields& data = event.data;
+    const Value* model = data.find("model");
+    f.model_is_string = model && model->is_string();
+    if (f.model_is_string) f.model = model->as_string();
+    f.tokens_used = data["tokens_used"].as_int(0);
+    f.input_tokens = data["input_tokens"].as_int(0);
+    f.output_tokens = data["output_tokens"].as_int(0);
+    f.cost_usd = data["cost_usd"].as_double(0.0);
+    if (const Value* v = data.find("response_time_ms"); v && v->is_number()) f.response_time_ms = v->as_double();
+    if (const Value* v = data.find("ttft_ms"); v && v->is_number()) f.ttft_ms = v->as_double();
+    if (const Value* v = data.find("success"); v && v->is_bool()) f.success = v->as_bool();
+    add(f);
+  }
+
+  void add(const UsageFields& f) {
     ++stats_.events;
-    count_bounded(stats_.events_by_type, std::string(event.type_name()));
-    if (event.type == EventType::error) {
+    count_bounded(stats_.events_by_type, f.type_name);
+    if (f.type_name == "error") {
       ++stats_.errors;
       return;
     }
-    if (event.type != EventType::llm_call) return;
+    if (f.type_name != "llm_call") return;
     ++stats_.total_calls;
-    const Fields& data = event.data;
-    stats_.total_tokens += data["tokens_used"].as_int(0);
-    stats_.input_tokens += data["input_tokens"].as_int(0);
-    stats_.output_tokens += data["output_tokens"].as_int(0);
-    const double cost = data["cost_usd"].as_double(0.0);
-    if (std::isfinite(cost)) stats_.total_cost_usd += cost;
-    if (const Value* success = data.find("success"); success && success->is_bool() && !success->as_bool()) {
-      ++stats_.failed_calls;
-    }
-    if (const Value* rt = data.find("response_time_ms"); rt && rt->is_number()) response_times_.add(rt->as_double());
-    if (const Value* ttft = data.find("ttft_ms"); ttft && ttft->is_number()) ttfts_.add(ttft->as_double());
-    const Value* model = data.find("model");
-    count_bounded(stats_.calls_per_model,
-                  model && model->is_string() && !model->as_string().empty() ? model->as_string() : "unknown");
+    stats_.total_tokens += f.tokens_used;
+    stats_.input_tokens += f.input_tokens;
+    stats_.output_tokens += f.output_tokens;
+    if (std::isfinite(f.cost_usd)) stats_.total_cost_usd += f.cost_usd;
+    if (f.success && !*f.success) ++stats_.failed_calls;
+    if (f.response_time_ms) response_times_.add(*f.response_time_ms);
+    if (f.ttft_ms) ttfts_.add(*f.ttft_ms);
+    count_bounded(stats_.calls_per_model, f.model_is_string && !f.model.empty() ? f.model : "unknown");
   }
 
   /// The totals so far, with percentiles and the error rate filled in.
@@ -81,8 +99,9 @@ class UsageAccumulator {
   UsageStats stats_;
   PercentileSummary response_times_;
   PercentileSummary ttfts_;
-  Event event_;  // reused: decoding allocates less
-  DecodeFailure failure_;
+  UsageFields fields_;  // reused: decoding allocates less
+  DecodeFailureKind kind_ = DecodeFailureKind::invalid_event;
+  std::string reason_;
 };
 
 }  // namespace streamll::redis

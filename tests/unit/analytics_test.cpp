@@ -160,3 +160,56 @@ TEST_CASE("CLI arguments: long options, values, repeats, durations and errors", 
   CHECK(streamll::cli::parse_duration_ms("250ms") == 250);
   CHECK_FALSE(streamll::cli::parse_duration_ms("1w"));
 }
+
+TEST_CASE("The usage decoder accepts and rejects exactly what parse_event_json does", "[analytics]") {
+  const std::vector<std::string> corpus = {
+      R"({"event_type":"llm_call","data":{"model":"m","tokens_used":5,"cost_usd":0.5,"response_time_ms":12,"ttft_ms":1.5,"success":false}})",
+      R"({"event_id":"22cc1c3a-9eef-40ff-a0ce-dd1bd42b5c75","event_type":"error","timestamp":"2024-01-15T16:30:45.123456Z","execution_id":"e","operation":"o","span_id":"s","parent_span_id":null,"module_name":"m","data":{"x":[1,{"y":2}]},"tags":{"k":"v"}})",
+      R"({"event_type":"custom.name","data":null,"tags":null,"event_id":null,"timestamp":null})",
+      R"({"event_type":"llm_call","data":{"model":{"nested":true},"tokens_used":"many","cost_usd":null,"response_time_ms":true}})",
+      R"({"event_type":"llm_call","data":{"tokens_used":1e30,"input_tokens":2.9,"output_tokens":18446744073709551615}})",
+      R"({"event_type":"llm_call","data":{"tokens_used":1},"data":{"tokens_used":2}})",
+      R"({"event_type":"x","operation":5})", R"({"event_type":"x","operation":null})",
+      R"({"event_type":"x","span_id":["a"]})", R"({"event_type":"x","tags":[]})", R"({"event_type":"x","tags":"t"})",
+      R"({"event_type":"x","data":[1]})", R"({"event_type":"x","data":"d"})", R"({"event_type":"x","event_id":"nope"})",
+      R"({"event_type":"x","event_id":7})", R"({"event_type":"x","timestamp":"yesterday"})",
+      R"({"event_type":"x","timestamp":1})", R"({"event_type":""})", R"({"event_type":"has space"})",
+      R"({"event_type":null})", R"({"event_type":3})", R"({"data":{}})", R"([1,2])", R"("just a string")", "42",
+      "null", "{", R"({"event_type":"x",})", "", "\xff\xfe", std::string(300, '[') + std::string(300, ']'),
+      R"({"event_type":"x","data":)" + std::string(260, '[') + std::string(260, ']') + "}"};
+  for (const auto& json : corpus) {
+    INFO(json.substr(0, 120));
+    streamll::Event event;
+    std::string error;
+    const bool full = streamll::parse_event_json(json, event, &error);
+    streamll::redis::UsageFields fields;
+    streamll::DecodeFailureKind kind{};
+    std::string reason;
+    const bool fast = streamll::redis::decode_usage_fields(json, fields, kind, reason);
+    REQUIRE(fast == full);
+    if (!full) {
+      streamll::redis::StreamEntry entry;
+      entry.fields = {{"event", json}};
+      streamll::DecodeFailure failure;
+      CHECK_FALSE(streamll::redis::decode_entry(entry, event, failure));
+      CHECK(kind == failure.kind);
+      continue;
+    }
+    // The fields statistics use read the same as through a full Event.
+    streamll::UsageQuery q;
+    streamll::redis::UsageAccumulator via_event(q), via_fields(q);
+    via_event.add(event);
+    via_fields.add(fields);
+    const auto a = via_event.result(), b = via_fields.result();
+    CHECK(a.events_by_type == b.events_by_type);
+    CHECK(a.total_tokens == b.total_tokens);
+    CHECK(a.input_tokens == b.input_tokens);
+    CHECK(a.output_tokens == b.output_tokens);
+    CHECK(a.total_cost_usd == b.total_cost_usd);
+    CHECK(a.failed_calls == b.failed_calls);
+    CHECK(a.calls_per_model == b.calls_per_model);
+    CHECK(a.response_time_ms.count == b.response_time_ms.count);
+    CHECK(a.response_time_ms.p50 == b.response_time_ms.p50);
+    CHECK(a.ttft_ms.count == b.ttft_ms.count);
+  }
+}
