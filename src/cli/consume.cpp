@@ -130,6 +130,8 @@ int run_consume(int argc, char** argv, int first) {
     const auto exec = args.value("exec");
     const auto exec_timeout = std::chrono::milliseconds(args.duration_ms("exec-timeout").value_or(60000));
     const auto limit = args.unsigned_value("count");
+    // Read no more than will be handled: the rest would sit pending until a restart.
+    if (limit && *limit > 0 && *limit < options.batch_size) options.batch_size = *limit;
     const bool follow = !args.flag("no-follow");
 
     configure_logging();

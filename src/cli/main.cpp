@@ -30,8 +30,8 @@ std::string describe_undecodable(const DecodeFailureCounts& c) {
   part(c.missing_event_field, "without an event field");
   part(c.malformed_json, "malformed JSON");
   part(c.invalid_event, "not an event");
-  return std::to_string(c.total()) + (c.total() == 1 ? " entry was" : " entries were") +
-         " not streamll events: " + parts;
+  return std::to_string(c.total()) + (c.total() == 1 ? " entry was not a streamll event: " : " entries were not streamll events: ") +
+         parts;
 }
 
 namespace {
