@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
+#include <thread>
 
 #include "bench_redis.hpp"
 #include "redis/command_buffer.hpp"
@@ -60,7 +61,9 @@ Args parse(int argc, char** argv) {
 }
 
 // Pipelined XADDs of a typical llm_call event's JSON (fresh ids each), 1000 per round trip.
-void fill(const std::string& url, const std::string& key, std::size_t n) {
+// Returns the millisecond part of the id of entry number `mark`.
+std::string fill(const std::string& url, const std::string& key, std::size_t n, std::size_t mark) {
+  std::string mark_ms = "0";
   streamll::RedisConnectionOptions o;
   o.url = url;
   o.socket_timeout = std::chrono::seconds(30);
@@ -77,8 +80,13 @@ void fill(const std::string& url, const std::string& key, std::size_t n) {
       commands.append({"XADD", key, "*", "event", json});
     }
     t->execute(commands, replies);
+    if (mark >= done && mark < done + batch) {
+      const std::string& id = replies[mark - done].text;
+      mark_ms = id.substr(0, id.find('-'));
+    }
     done += batch;
   }
+  return mark_ms;
 }
 
 double consume_all(const std::string& url, const std::string& key, std::size_t n, std::size_t batch) {
@@ -131,22 +139,32 @@ struct CliRun {
   std::string out;
 };
 
-// Runs `streamll stats` over the last `since` of the stream; wall time and the child's peak RSS.
-CliRun run_stats(const std::string& cli, const std::string& url, const std::string& key, const std::string& extra) {
-  const std::string out_file = "/tmp/consumer_throughput_stats.out";
-  std::vector<std::string> command = {cli, "stats", "--url", url, "--stream", key, "--json"};
-  if (!extra.empty()) {
-    command.push_back("--from");
-    command.push_back(extra);
+// Peak resident memory of a running process (its own, after exec), polled from /proc.
+long peak_rss_kb(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
   }
+  return -1;
+}
+
+// Runs `streamll stats --from <ms>`: wall time and the child's peak RSS (VmHWM sampled every
+// 5 ms until it exits; getrusage would also count the parent's pages at spawn time).
+CliRun run_stats(const std::string& cli, const std::string& url, const std::string& key, const std::string& from_ms) {
+  const std::string out_file = "/tmp/consumer_throughput_stats.out";
+  std::remove(out_file.c_str());
+  const std::vector<std::string> command = {cli, "stats", "--url", url, "--stream", key, "--json", "--from", from_ms};
   const auto start = Clock::now();
   const pid_t pid = streamll::test::spawn_process(command, out_file);
-  int status = 0;
-  rusage usage{};
-  ::wait4(pid, &status, 0, &usage);
   CliRun r;
+  int status = 0;
+  for (;;) {
+    const long hwm = peak_rss_kb(pid);
+    if (hwm > r.max_rss_kb) r.max_rss_kb = hwm;
+    if (::waitpid(pid, &status, WNOHANG) == pid) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  r.max_rss_kb = usage.ru_maxrss;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   r.out = streamll::test::read_text_file(out_file);
   std::remove(out_file.c_str());
@@ -161,7 +179,7 @@ int main(int argc, char** argv) {
   streamll::bench::BenchRedis redis;
   const std::string key = "bench_consumer";
   std::cerr << "filling " << args.events << " entries...\n";
-  fill(redis.url(), key, args.events);
+  const std::string tenth_start = fill(redis.url(), key, args.events, args.events - args.events / 10);
 
   nlohmann::json result = {{"events", args.events}, {"batch", args.batch}};
   const double consumer = consume_all(redis.url(), key, args.events, args.batch);
@@ -176,16 +194,6 @@ int main(int argc, char** argv) {
   if (!args.cli.empty()) {
     // Everything, then the newest tenth: same code, a tenth of the range.
     const CliRun all = run_stats(args.cli, redis.url(), key, "0");
-    std::string tenth_start = "0";
-    {
-      streamll::RedisConnectionOptions o;
-      o.url = redis.url();
-      auto t = streamll::redis::make_socket_transport(o);
-      t->connect();
-      const auto reply = t->command({"XRANGE", key, "-", "+", "COUNT", std::to_string(args.events - args.events / 10)});
-      const std::string& id = reply.elements.back().elements[0].text;
-      tenth_start = id.substr(0, id.find('-'));
-    }
     const CliRun tenth = run_stats(args.cli, redis.url(), key, tenth_start);
     std::uint64_t entries = 0;
     try {

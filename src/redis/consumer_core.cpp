@@ -107,6 +107,17 @@ bool ConsumerCore::execute(const CommandBuffer& commands, std::vector<RedisReply
   return true;
 }
 
+void ConsumerCore::send(const CommandBuffer& commands, std::chrono::steady_clock::time_point deadline) {
+  if (!transport_) throw ClosedError("not connected");
+  transport_->send(commands, deadline);
+}
+
+void ConsumerCore::receive(std::size_t count, std::vector<RedisReply>& replies,
+                           std::chrono::steady_clock::time_point deadline) {
+  if (!transport_) throw ClosedError("not connected");
+  transport_->receive(count, replies, deadline);
+}
+
 void ConsumerCore::transport_failure(const std::string& message) {
   const bool was_connected = connected_.load(std::memory_order_relaxed);
   close_transport();

@@ -70,6 +70,11 @@ class ConsumerCore {
   bool execute(const CommandBuffer& commands, std::vector<RedisReply>& replies,
                std::chrono::steady_clock::time_point deadline, bool interruptible);
 
+  /// Split pipelining (RedisTransport::send/receive), never interruptible: bounded by the
+  /// deadline. Throw what the transport throws.
+  void send(const CommandBuffer& commands, std::chrono::steady_clock::time_point deadline);
+  void receive(std::size_t count, std::vector<RedisReply>& replies, std::chrono::steady_clock::time_point deadline);
+
   /// A failed exchange: closes the connection, counts, logs and starts the backoff. Quiet
   /// when the failure is our own stop() interrupting the call.
   void transport_failure(const std::string& message);

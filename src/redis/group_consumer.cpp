@@ -46,6 +46,7 @@ struct GroupConsumer::Impl {
     }
     own_pending = true;
     own_cursor = "0";
+    prefetched.clear();  // still pending for this consumer: the own-pending pass reads them again
     next_claim = core.clock().steady_now();
   }
 
@@ -57,8 +58,14 @@ struct GroupConsumer::Impl {
       return result;
     }
     try {
-      const ConsumerOptions& o = core.options();
-      if (o.claim_min_idle.count() > 0 && core.clock().steady_now() >= next_claim) claim(result);
+      if (!prefetched.empty()) {
+        entries.swap(prefetched);
+        prefetched.clear();
+        process_batch(/*redelivered=*/false, result);
+        result.connected = core.connected();
+        return result;
+      }
+      if (claim_due()) claim(result);
       if (result.entries == 0 && !core.stopping() && own_pending) read_own_pending(result);
       // Once the own pending list is through, the same poll goes on to new entries: an empty
       // poll always means there was nothing to read.
@@ -68,6 +75,10 @@ struct GroupConsumer::Impl {
     }
     result.connected = core.connected();
     return result;
+  }
+
+  bool claim_due() const {
+    return core.options().claim_min_idle.count() > 0 && core.clock().steady_now() >= next_claim;
   }
 
   void claim(PollResult& result) {
@@ -130,8 +141,19 @@ struct GroupConsumer::Impl {
     return core.execute(buffer, replies, deadline, interruptible) && !replies.empty();
   }
 
+  // Dispatches `entries` and acknowledges them with one XACK. While a backlog lasts (a full
+  // batch of new entries), the next batch is requested before dispatching this one, so Redis
+  // prepares it while the handlers run (at most one batch is read ahead).
   void process_batch(bool redelivered, PollResult& result) {
+    const ConsumerOptions& o = core.options();
     result.entries += entries.size();
+    const bool read_ahead = !redelivered && entries.size() == o.batch_size && !core.stopping() && !claim_due();
+    if (read_ahead) {
+      commands.clear();
+      commands.begin_command(9).arg("XREADGROUP").arg("GROUP").arg(o.group).arg(o.consumer_name).arg("COUNT")
+          .arg(static_cast<long long>(o.batch_size)).arg("STREAMS").arg(o.stream_key).arg(">");
+      core.send(commands, std::chrono::steady_clock::now() + o.socket_timeout);
+    }
     to_ack.clear();
     for (std::size_t i = 0; i < entries.size(); ++i) {
       if (core.stopping()) {
@@ -150,31 +172,46 @@ struct GroupConsumer::Impl {
           ack = true;
           break;
         case redis::EntryOutcome::undecodable:
-          ack = core.options().bad_entry_policy == BadEntryPolicy::ack_and_skip;
+          ack = o.bad_entry_policy == BadEntryPolicy::ack_and_skip;
           break;
         case redis::EntryOutcome::handler_failed:
           break;
       }
       if (ack) to_ack.push_back(i);
     }
-    acknowledge();
-  }
-
-  // One XACK for the batch. When it fails the entries stay pending and come back later: the
-  // handlers ran, so this is the "at least" of at-least-once.
-  void acknowledge() {
-    if (to_ack.empty()) return;
-    const ConsumerOptions& o = core.options();
-    commands.clear();
-    commands.begin_command(3 + to_ack.size()).arg("XACK").arg(o.stream_key).arg(o.group);
-    for (std::size_t i : to_ack) commands.arg(entries[i].id);
-    const auto deadline = std::chrono::steady_clock::now() + o.socket_timeout;
-    core.execute(commands, replies, deadline, /*interruptible=*/false);
-    redis::RedisReply& reply = replies.front();
-    if (reply.is_error()) {
-      core.reply_error("XACK refused: " + reply.text);
-    } else if (reply.is_integer() && reply.integer > 0) {
-      core.count_acked(static_cast<std::size_t>(reply.integer));
+    // One XACK for the batch. When it fails the entries stay pending and come back later: the
+    // handlers ran, so this is the "at least" of at-least-once.
+    if (!to_ack.empty()) {
+      commands.clear();
+      commands.begin_command(3 + to_ack.size()).arg("XACK").arg(o.stream_key).arg(o.group);
+      for (std::size_t i : to_ack) commands.arg(entries[i].id);
+      core.send(commands, std::chrono::steady_clock::now() + o.socket_timeout);
+    }
+    const std::size_t expected = (read_ahead ? 1 : 0) + (to_ack.empty() ? 0 : 1);
+    if (expected == 0) return;
+    core.receive(expected, replies, std::chrono::steady_clock::now() + o.socket_timeout);
+    if (!to_ack.empty()) {
+      const redis::RedisReply& ack = replies.back();
+      if (ack.is_error()) {
+        core.reply_error("XACK refused: " + ack.text);
+      } else if (ack.is_integer() && ack.integer > 0) {
+        core.count_acked(static_cast<std::size_t>(ack.integer));
+      }
+    }
+    if (read_ahead) {
+      redis::RedisReply& next = replies.front();
+      if (next.is_error()) {
+        core.reply_failure("XREADGROUP refused: " + next.text);
+        return;
+      }
+      prefetched.clear();
+      redis::append_read_entries(next, prefetched);
+      core.count_read(prefetched.size());
+      if (core.stopping()) {
+        // Delivered to this consumer, never dispatched: pending until it restarts (or a claim).
+        core.count_unprocessed(prefetched.size());
+        prefetched.clear();
+      }
     }
   }
 
@@ -182,6 +219,7 @@ struct GroupConsumer::Impl {
   redis::CommandBuffer commands;
   std::vector<redis::RedisReply> replies;
   std::vector<redis::StreamEntry> entries;
+  std::vector<redis::StreamEntry> prefetched;  // the batch read ahead, dispatched next poll
   std::vector<std::size_t> to_ack;
   bool own_pending = true;
   std::string own_cursor = "0";

@@ -62,6 +62,7 @@ class SocketTransport final : public RedisTransport {
   void close() noexcept override {
     stream_.reset();
     reader_.reset();
+    outstanding_ = 0;
   }
 
   void interrupt() noexcept override {
@@ -86,10 +87,63 @@ class SocketTransport final : public RedisTransport {
     }
     throw_if_interrupted("sending to");
     if (!stream_) throw ClosedError("not connected to " + target_.display);
+    if (outstanding_ > 0) throw std::logic_error("execute() while sent replies are outstanding");
     if (commands.empty()) return;
     try {
       run_pipeline(commands.bytes(), commands.command_count(), replies,
                    WaitContext{wake_read_, deadline, &target_.display});
+    } catch (...) {
+      close();
+      throw;
+    }
+  }
+
+  void send(const CommandBuffer& commands, Clock::time_point deadline) override {
+    if (!commands.complete()) throw std::logic_error("CommandBuffer holds a command with missing arguments");
+    throw_if_interrupted("sending to");
+    if (!stream_) throw ClosedError("not connected to " + target_.display);
+    if (commands.empty()) return;
+    try {
+      // Redis buffers its replies without ever blocking on us, so writing everything before
+      // reading anything cannot deadlock.
+      const WaitContext wait{wake_read_, deadline, &target_.display};
+      const std::string& bytes = commands.bytes();
+      for (std::size_t written = 0; written < bytes.size();) {
+        const IoStep step = stream_->write_some(bytes.data() + written, bytes.size() - written);
+        written += step.bytes;
+        if (step.bytes == 0) wait_ready(stream_->fd(), step.wait ? step.wait : short(POLLOUT), wait, "sending commands to");
+      }
+      outstanding_ += commands.command_count();
+    } catch (...) {
+      close();
+      throw;
+    }
+  }
+
+  void receive(std::size_t count, std::vector<RedisReply>& replies, Clock::time_point deadline) override {
+    replies.clear();
+    throw_if_interrupted("reading from");
+    if (!stream_) throw ClosedError("not connected to " + target_.display);
+    if (count > outstanding_) throw std::logic_error("receive() of more replies than were sent");
+    try {
+      const WaitContext wait{wake_read_, deadline, &target_.display};
+      if (!reader_) reader_ = std::make_unique<RespReader>();
+      if (read_buffer_.size() < kReadChunk) read_buffer_.resize(kReadChunk);
+      replies.reserve(count);
+      while (replies.size() < count) {
+        if (auto reply = reader_->next()) {
+          replies.push_back(std::move(*reply));
+          continue;
+        }
+        const IoStep step = stream_->read_some(read_buffer_.data(), read_buffer_.size());
+        if (step.eof) throw ClosedError("connection closed by " + target_.display + " while replies were outstanding");
+        if (step.bytes == 0) {
+          wait_ready(stream_->fd(), step.wait ? step.wait : short(POLLIN), wait, "waiting for replies from");
+          continue;
+        }
+        reader_->feed(read_buffer_.data(), step.bytes);
+      }
+      outstanding_ -= count;
     } catch (...) {
       close();
       throw;
@@ -205,6 +259,7 @@ class SocketTransport final : public RedisTransport {
   int wake_read_ = -1;
   int wake_write_ = -1;
   std::atomic<bool> interrupted_{false};
+  std::size_t outstanding_ = 0;  // replies of send() not yet taken by receive()
 };
 
 }  // namespace

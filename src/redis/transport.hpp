@@ -58,6 +58,30 @@ class RedisTransport {
   virtual void execute(const CommandBuffer& commands, std::vector<RedisReply>& replies,
                        Clock::time_point deadline) = 0;
 
+  /// Split pipelining, so a caller can work while Redis does: send() writes `commands`
+  /// without waiting for their replies; receive() reads the next `count` replies of what was
+  /// sent, in order (fewer than sent is fine: the rest stay for the next receive()). execute()
+  /// must not be called while sent replies are outstanding. Failures close the connection
+  /// like execute(). The default runs each sent buffer with execute() inside receive() (same
+  /// results, no overlap), which is all a test fake needs; the socket transport overrides it.
+  virtual void send(const CommandBuffer& commands, Clock::time_point /*deadline*/) {
+    if (!commands.empty()) sent_.push_back(commands);
+  }
+  virtual void receive(std::size_t count, std::vector<RedisReply>& replies, Clock::time_point deadline) {
+    replies.clear();
+    std::vector<RedisReply> batch;
+    for (const CommandBuffer& commands : sent_) {
+      execute(commands, batch, deadline);
+      for (auto& r : batch) unclaimed_.push_back(std::move(r));
+    }
+    sent_.clear();
+    while (replies.size() < count && !unclaimed_.empty()) {
+      replies.push_back(std::move(unclaimed_.front()));
+      unclaimed_.erase(unclaimed_.begin());
+    }
+    if (replies.size() < count) throw ClosedError("receive(): fewer replies outstanding than asked for");
+  }
+
   /// execute() bounded by the options' socket_timeout.
   void execute(const CommandBuffer& commands, std::vector<RedisReply>& replies) {
     execute(commands, replies, Clock::now() + socket_timeout());
@@ -83,6 +107,10 @@ class RedisTransport {
 
   /// The per-call bound execute() and command() use when given none.
   virtual std::chrono::milliseconds socket_timeout() const noexcept = 0;
+
+ private:
+  std::vector<CommandBuffer> sent_;      // the default send()/receive() only
+  std::vector<RedisReply> unclaimed_;
 };
 
 /// The real transport for `options` (validated here: throws ConfigError when invalid). Does not

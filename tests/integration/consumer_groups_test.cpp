@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "consumer_test_support.hpp"
+#include "redis/transport.hpp"
 #include "redis_server.hpp"
 
 using namespace std::chrono_literals;
@@ -205,4 +206,29 @@ TEST_CASE("StreamReader reads only new entries from $, everything from 0", "[con
   everything.poll(std::chrono::milliseconds(0));
   CHECK(seen_all.size() == 8);
   CHECK(everything.last_id() == redis.command({"XREVRANGE", "ml_events", "+", "-", "COUNT", "1"})->element[0]->element[0]->str);
+}
+
+TEST_CASE("Split pipelining: send() now, receive() later, in order, partial receives", "[consumer_it]") {
+  RedisServer server;
+  streamll::RedisConnectionOptions o;
+  o.url = server.url();
+  auto t = streamll::redis::make_socket_transport(o);
+  t->connect();
+  streamll::redis::CommandBuffer first, second;
+  first.append({"SET", "k", "1"}).append({"INCR", "k"});
+  second.append({"INCR", "k"});
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  t->send(first, deadline);
+  t->send(second, deadline);
+  std::vector<streamll::redis::RedisReply> replies;
+  CHECK_THROWS_AS(t->execute(second, replies, deadline), std::logic_error);  // replies outstanding
+  t->receive(1, replies, deadline);
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].text == "OK");
+  t->receive(2, replies, deadline);
+  REQUIRE(replies.size() == 2);
+  CHECK(replies[0].integer == 2);
+  CHECK(replies[1].integer == 3);
+  CHECK_THROWS_AS(t->receive(1, replies, deadline), std::logic_error);  // nothing outstanding
+  CHECK(t->command({"GET", "k"}).text == "3");
 }

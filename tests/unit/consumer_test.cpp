@@ -320,3 +320,34 @@ TEST_CASE("ConsumerOptions are validated", "[consumer]") {
   CHECK(env.group == "analytics");
   CHECK(env.url == "redis://cache:6380");
 }
+
+TEST_CASE("While a backlog lasts the next batch is read ahead, and stop() leaves it pending", "[consumer]") {
+  Fixture f;
+  for (int i = 1; i <= 5; ++i) f.redis->add_event(event_json("token", i));
+  auto options = group_options();
+  options.batch_size = 2;
+  GroupConsumer consumer(options, fake_stream_factory(f.redis), f.clock);
+  std::vector<std::string> got;
+  consumer.on_any([&](const ConsumedEvent& m) { got.push_back(m.entry_id); });
+  auto r = consumer.poll(0ms);
+  CHECK(r.handled == 2);
+  CHECK(f.redis->pending_ids("g") == std::vector<std::string>{"3-0", "4-0"});  // read ahead, not yet handled
+  r = consumer.poll(0ms);
+  CHECK(r.handled == 2);
+  r = consumer.poll(0ms);
+  CHECK(r.handled == 1);
+  CHECK(got == std::vector<std::string>{"1-0", "2-0", "3-0", "4-0", "5-0"});
+  CHECK(f.redis->pending_ids("g").empty());
+  CHECK(consumer.stats().acked == 5);
+
+  // stop() while a batch is dispatched: what was read ahead stays pending for a restart.
+  for (int i = 6; i <= 9; ++i) f.redis->add_event(event_json("token", i));
+  consumer.on_any([&](const ConsumedEvent& m) {
+    if (m.entry_id == "6-0") consumer.stop();
+  });
+  consumer.poll(0ms);
+  const auto s = consumer.stats();
+  CHECK(s.unprocessed_on_stop == 3);  // 7-0 (this batch) and 8-0, 9-0 (read ahead)
+  CHECK(f.redis->pending_ids("g") == std::vector<std::string>{"7-0", "8-0", "9-0"});
+  CHECK(s.entries_read == s.handled + s.unprocessed_on_stop);
+}
