@@ -114,13 +114,17 @@ TEST_CASE("Health alerts trigger and clear: recent events, error rate, lag", "[a
   auto redis = DirectRedis::tcp(server.port());
   const auto options = connection(server);
 
-  auto report = streamll::check_health(options, "ml_events");
+  // A 10-minute window: the tests' "recent" entries stay recent even on a machine whose clock
+  // jumps, and the "old" one is an hour old.
+  streamll::HealthThresholds t;
+  t.window = std::chrono::minutes(10);
+  auto report = streamll::check_health(options, "ml_events", t);
   CHECK_FALSE(report.stream_exists);
   CHECK(has_alert(report, HealthAlert::Kind::stream_missing));
 
-  // Only an old entry (ids are milliseconds: this one is two minutes old).
-  add_event(redis, llm_call("m", 1, 0, 1, 1), std::to_string(now_ms() - 120000) + "-0");
-  report = streamll::check_health(options, "ml_events");
+  // Only an old entry (ids are milliseconds: this one is an hour old).
+  add_event(redis, llm_call("m", 1, 0, 1, 1), std::to_string(now_ms() - 3600000) + "-0");
+  report = streamll::check_health(options, "ml_events", t);
   CHECK(report.stream_exists);
   CHECK(report.stream_length == 1);
   CHECK(report.events_in_window == 0);
@@ -129,23 +133,23 @@ TEST_CASE("Health alerts trigger and clear: recent events, error rate, lag", "[a
 
   for (int i = 0; i < 19; ++i) add_event(redis, llm_call("m", 1, 0, 1, 1));
   add_event(redis, error_event());
-  report = streamll::check_health(options, "ml_events");
+  report = streamll::check_health(options, "ml_events", t);
   CHECK(report.events_in_window == 20);
   CHECK(report.error_rate == Approx(0.05));  // exactly at the threshold: not above it
   CHECK(report.healthy());
 
   add_event(redis, error_event());
-  report = streamll::check_health(options, "ml_events");
+  report = streamll::check_health(options, "ml_events", t);
   CHECK(has_alert(report, HealthAlert::Kind::high_error_rate));
   for (int i = 0; i < 20; ++i) add_event(redis, llm_call("m", 1, 0, 1, 1));
-  report = streamll::check_health(options, "ml_events");
+  report = streamll::check_health(options, "ml_events", t);
   CHECK(report.error_rate == Approx(2.0 / 41.0));
   CHECK(report.healthy());
 
   // A group that has read nothing of 1042 entries lags by 1042 > 1000.
   redis.text({"XGROUP", "CREATE", "ml_events", "dashboards", "0"});
   for (int i = 0; i < 1000; ++i) add_event(redis, llm_call("m", 1, 0, 1, 1));
-  report = streamll::check_health(options, "ml_events");
+  report = streamll::check_health(options, "ml_events", t);
   CHECK(report.consumer_groups == 1);
   CHECK(report.total_lag == 1042);
   CHECK(report.lag_exact);
@@ -153,13 +157,13 @@ TEST_CASE("Health alerts trigger and clear: recent events, error rate, lag", "[a
   streamll::GroupConsumer worker(streamll::consumerit::group_options(server.url(), "dashboards", "w1"));
   for (int i = 0; i < 100 && worker.poll(0ms).entries > 0; ++i) {
   }
-  report = streamll::check_health(options, "ml_events");
+  report = streamll::check_health(options, "ml_events", t);
   CHECK(report.total_lag == 0);
   CHECK(report.pending == 0);
   CHECK(report.healthy());
 
   // Thresholds are options.
-  streamll::HealthThresholds strict;
+  streamll::HealthThresholds strict = t;
   strict.min_recent_events = 5000;
   strict.max_error_rate = 0.001;
   report = streamll::check_health(options, "ml_events", strict);

@@ -38,14 +38,14 @@ TEST_CASE("streamll health exits 0 healthy, 1 on an alert, 2 when Redis is unrea
   RedisServer server;
   auto redis = DirectRedis::tcp(server.port());
   add_event(redis, llm_call("m", 1, 0, 1, 1));
-  auto r = run_cli({"health", "--url", server.url(), "--json"});
+  auto r = run_cli({"health", "--url", server.url(), "--json", "--window", "10m"});
   CHECK(r.exit_code == 0);
   auto j = nlohmann::json::parse(r.out);
   CHECK(j["healthy"] == true);
   CHECK(j["stream_length"] == 1);
   CHECK(j["events_in_window"] == 1);
 
-  r = run_cli({"health", "--url", server.url(), "--min-events", "5"});
+  r = run_cli({"health", "--url", server.url(), "--min-events", "5", "--window", "10m"});
   CHECK(r.exit_code == 1);
   CHECK(r.out.find("ALERT: Only 1 events") != std::string::npos);
   r = run_cli({"health", "--url", server.url(), "--stream", "nothing_here"});

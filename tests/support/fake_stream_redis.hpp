@@ -102,7 +102,11 @@ class FakeStreamRedis {
     }
   }
 
-  void notify_interrupt() { changed_.notify_all(); }
+  void notify_interrupt() {
+    // Through the mutex: a reader that just found no interrupt is then already waiting.
+    { std::lock_guard<std::mutex> lock(mutex_); }
+    changed_.notify_all();
+  }
 
  private:
   using Id = redis::EntryId;
