@@ -236,26 +236,7 @@ GroupConsumer::GroupConsumer(ConsumerOptions options, ConsumerTransportFactory m
 
 GroupConsumer::~GroupConsumer() { stop(); }
 
-GroupConsumer& GroupConsumer::on(EventType type, EventHandler handler) {
-  impl_->core.handlers().on(type, std::move(handler));
-  return *this;
-}
-GroupConsumer& GroupConsumer::on(std::string_view type_name, EventHandler handler) {
-  impl_->core.handlers().on(type_name, std::move(handler));
-  return *this;
-}
-GroupConsumer& GroupConsumer::on_any(EventHandler handler) {
-  impl_->core.handlers().on_any(std::move(handler));
-  return *this;
-}
-GroupConsumer& GroupConsumer::on_decode_failure(DecodeFailureHandler handler) {
-  impl_->core.handlers().on_decode_failure(std::move(handler));
-  return *this;
-}
-GroupConsumer& GroupConsumer::on_handler_error(HandlerErrorHandler handler) {
-  impl_->core.handlers().on_handler_error(std::move(handler));
-  return *this;
-}
+EventHandlers& GroupConsumer::handler_table() { return impl_->core.handlers(); }
 
 PollResult GroupConsumer::poll(std::chrono::milliseconds block) { return impl_->poll(block); }
 

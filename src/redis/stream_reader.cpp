@@ -101,26 +101,7 @@ StreamReader::StreamReader(ConsumerOptions options, ConsumerTransportFactory mak
 
 StreamReader::~StreamReader() { stop(); }
 
-StreamReader& StreamReader::on(EventType type, EventHandler handler) {
-  impl_->core.handlers().on(type, std::move(handler));
-  return *this;
-}
-StreamReader& StreamReader::on(std::string_view type_name, EventHandler handler) {
-  impl_->core.handlers().on(type_name, std::move(handler));
-  return *this;
-}
-StreamReader& StreamReader::on_any(EventHandler handler) {
-  impl_->core.handlers().on_any(std::move(handler));
-  return *this;
-}
-StreamReader& StreamReader::on_decode_failure(DecodeFailureHandler handler) {
-  impl_->core.handlers().on_decode_failure(std::move(handler));
-  return *this;
-}
-StreamReader& StreamReader::on_handler_error(HandlerErrorHandler handler) {
-  impl_->core.handlers().on_handler_error(std::move(handler));
-  return *this;
-}
+EventHandlers& StreamReader::handler_table() { return impl_->core.handlers(); }
 
 PollResult StreamReader::poll(std::chrono::milliseconds block) { return impl_->poll(block); }
 

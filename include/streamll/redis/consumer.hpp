@@ -184,6 +184,39 @@ class EventHandlers {
   std::unique_ptr<Table> table_;
 };
 
+namespace detail {
+/// The handler-registration members GroupConsumer and StreamReader share; each returns the
+/// consumer, so registrations chain.
+template <typename Consumer>
+class HandlerRegistration {
+ public:
+  Consumer& on(EventType type, EventHandler handler) {
+    table().on(type, std::move(handler));
+    return self();
+  }
+  Consumer& on(std::string_view type_name, EventHandler handler) {
+    table().on(type_name, std::move(handler));
+    return self();
+  }
+  Consumer& on_any(EventHandler handler) {
+    table().on_any(std::move(handler));
+    return self();
+  }
+  Consumer& on_decode_failure(DecodeFailureHandler handler) {
+    table().on_decode_failure(std::move(handler));
+    return self();
+  }
+  Consumer& on_handler_error(HandlerErrorHandler handler) {
+    table().on_handler_error(std::move(handler));
+    return self();
+  }
+
+ private:
+  Consumer& self() { return static_cast<Consumer&>(*this); }
+  EventHandlers& table() { return self().handler_table(); }
+};
+}  // namespace detail
+
 /// For tests and custom transports: called for every connection attempt, on the consuming
 /// thread.
 using ConsumerTransportFactory = std::function<std::unique_ptr<redis::RedisTransport>()>;
@@ -204,7 +237,7 @@ struct PollResult {
 /// returned; if a handler throws, the entry stays pending (counted, logged, reported to
 /// on_handler_error) and comes back after claim_min_idle through XAUTOCLAIM, here or in
 /// another consumer of the group. Acknowledgements of one batch go out as one XACK.
-class GroupConsumer {
+class GroupConsumer : public detail::HandlerRegistration<GroupConsumer> {
  public:
   /// Validates the options (ConfigError; group and consumer_name must be set). Does not
   /// connect: that happens in run()/poll(), so a consumer can start while Redis is down.
@@ -215,11 +248,8 @@ class GroupConsumer {
   GroupConsumer(const GroupConsumer&) = delete;
   GroupConsumer& operator=(const GroupConsumer&) = delete;
 
-  GroupConsumer& on(EventType type, EventHandler handler);
-  GroupConsumer& on(std::string_view type_name, EventHandler handler);
-  GroupConsumer& on_any(EventHandler handler);
-  GroupConsumer& on_decode_failure(DecodeFailureHandler handler);
-  GroupConsumer& on_handler_error(HandlerErrorHandler handler);
+  // Handlers: on(type), on(name), on_any, on_decode_failure, on_handler_error (see
+  // detail::HandlerRegistration); register them before run()/poll().
 
   /// One step, never sleeping: (re)connect when the backoff allows, claim idle entries when a
   /// claim is due, then read one batch (waiting at most `block` for it), dispatch and
@@ -239,13 +269,15 @@ class GroupConsumer {
   const ConsumerOptions& options() const noexcept;
 
  private:
+  friend class detail::HandlerRegistration<GroupConsumer>;
+  EventHandlers& handler_table();
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
 /// Reads a stream without a consumer group (XREAD): every reader sees every entry and nothing
 /// is acknowledged. Same threading rules as GroupConsumer.
-class StreamReader {
+class StreamReader : public detail::HandlerRegistration<StreamReader> {
  public:
   explicit StreamReader(ConsumerOptions options);
   StreamReader(ConsumerOptions options, ConsumerTransportFactory make_transport,
@@ -254,11 +286,8 @@ class StreamReader {
   StreamReader(const StreamReader&) = delete;
   StreamReader& operator=(const StreamReader&) = delete;
 
-  StreamReader& on(EventType type, EventHandler handler);
-  StreamReader& on(std::string_view type_name, EventHandler handler);
-  StreamReader& on_any(EventHandler handler);
-  StreamReader& on_decode_failure(DecodeFailureHandler handler);
-  StreamReader& on_handler_error(HandlerErrorHandler handler);
+  // Handlers: on(type), on(name), on_any, on_decode_failure, on_handler_error (see
+  // detail::HandlerRegistration); register them before run()/poll().
 
   /// Like GroupConsumer::poll(). A handler that throws is counted and reported; the reader
   /// moves on (there is nothing to leave pending). block 0 does not wait at all.
@@ -275,6 +304,8 @@ class StreamReader {
   const ConsumerOptions& options() const noexcept;
 
  private:
+  friend class detail::HandlerRegistration<StreamReader>;
+  EventHandlers& handler_table();
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
