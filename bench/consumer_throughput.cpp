@@ -41,6 +41,7 @@ struct Args {
   std::string cli;
 #endif
   std::string json;
+  bool serial_decode = false;
 };
 
 Args parse(int argc, char** argv) {
@@ -52,8 +53,9 @@ Args parse(int argc, char** argv) {
     else if (arg == "--batch" && next) a.batch = std::stoul(argv[++i]);
     else if (arg == "--cli" && next) a.cli = argv[++i];
     else if (arg == "--json" && next) a.json = argv[++i];
+    else if (arg == "--serial-decode") a.serial_decode = true;
     else {
-      std::cerr << "usage: consumer_throughput [--events N] [--batch B] [--cli PATH] [--json FILE]\n";
+      std::cerr << "usage: consumer_throughput [--events N] [--batch B] [--cli PATH] [--json FILE] [--serial-decode]\n";
       std::exit(arg == "--help" ? 0 : 2);
     }
   }
@@ -89,13 +91,14 @@ std::string fill(const std::string& url, const std::string& key, std::size_t n, 
   return mark_ms;
 }
 
-double consume_all(const std::string& url, const std::string& key, std::size_t n, std::size_t batch) {
+double consume_all(const std::string& url, const std::string& key, std::size_t n, std::size_t batch, bool parallel) {
   streamll::ConsumerOptions o;
   o.url = url;
   o.stream_key = key;
   o.group = "bench_" + std::to_string(Clock::now().time_since_epoch().count());
   o.consumer_name = "bench_worker";
   o.batch_size = batch;
+  o.parallel_decode = parallel;
   o.socket_timeout = std::chrono::seconds(30);
   streamll::GroupConsumer consumer(o);
   std::size_t handled = 0;
@@ -181,12 +184,13 @@ int main(int argc, char** argv) {
   std::cerr << "filling " << args.events << " entries...\n";
   const std::string tenth_start = fill(redis.url(), key, args.events, args.events - args.events / 10);
 
-  nlohmann::json result = {{"events", args.events}, {"batch", args.batch}};
-  const double consumer = consume_all(redis.url(), key, args.events, args.batch);
+  nlohmann::json result = {{"events", args.events}, {"batch", args.batch}, {"parallel_decode", !args.serial_decode}};
+  const double consumer = consume_all(redis.url(), key, args.events, args.batch, !args.serial_decode);
   const double xrange = xrange_entries_per_second(redis, key);
   result["consumer_events_per_second"] = consumer;
   result["redis_benchmark_xrange_entries_per_second"] = xrange;
-  std::cout << "group consumer, no-op handler, batch " << args.batch << ": " << static_cast<long>(consumer)
+  std::cout << "group consumer, no-op handler, batch " << args.batch
+            << (args.serial_decode ? ", serial decode" : ", parallel decode") << ": " << static_cast<long>(consumer)
             << " events/s\n"
             << "redis-benchmark XRANGE " << key << " - + COUNT 100 (-c 1): " << static_cast<long>(xrange)
             << " entries/s\n";

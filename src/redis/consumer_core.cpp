@@ -161,14 +161,31 @@ void ConsumerCore::close_transport() noexcept {
   connected_.store(false, std::memory_order_relaxed);
 }
 
-EntryOutcome ConsumerCore::process(const StreamEntry& entry, bool redelivered) {
+void ConsumerCore::decode_batch(const std::vector<StreamEntry>& entries) {
+  if (decoded_.size() < entries.size()) decoded_.resize(entries.size());
+  auto decode = [this, &entries](std::size_t i) {
+    Decoded& d = decoded_[i];
+    d.ok = !entries[i].deleted && decode_entry(entries[i], d.message.event, d.failure);
+  };
+  // Below this many entries a hand-off costs more than it saves.
+  constexpr std::size_t kParallelFrom = 64;
+  if (entries.size() >= kParallelFrom && options_.parallel_decode && std::thread::hardware_concurrency() > 1) {
+    if (!decode_worker_) decode_worker_ = std::make_unique<DecodeWorker>();
+    decode_worker_->run(entries.size(), decode);
+  } else {
+    for (std::size_t i = 0; i < entries.size(); ++i) decode(i);
+  }
+}
+
+EntryOutcome ConsumerCore::process(const StreamEntry& entry, std::size_t index, bool redelivered) {
   if (entry.deleted) {
     deleted_.fetch_add(1, std::memory_order_relaxed);
     return EntryOutcome::deleted;
   }
-  ConsumedEvent message;
-  DecodeFailure failure;
-  if (!decode_entry(entry, message.event, failure)) {
+  Decoded& decoded = decoded_[index];
+  ConsumedEvent& message = decoded.message;
+  DecodeFailure& failure = decoded.failure;
+  if (!decoded.ok) {
     switch (failure.kind) {
       case DecodeFailureKind::missing_event_field: missing_event_field_.fetch_add(1, std::memory_order_relaxed); break;
       case DecodeFailureKind::malformed_json: malformed_json_.fetch_add(1, std::memory_order_relaxed); break;
@@ -178,7 +195,7 @@ EntryOutcome ConsumerCore::process(const StreamEntry& entry, bool redelivered) {
     failure.entry_id = entry.id;
     log_.log(handlers_.reports_decode_failures() ? spdlog::level::debug : spdlog::level::warn,
              role_ + ": entry " + entry.id + " is not a streamll event (" +
-                                      std::string(to_string(failure.kind)) + ": " + failure.reason + ")");
+                 std::string(to_string(failure.kind)) + ": " + failure.reason + ")");
     handlers_.report(failure);
     return EntryOutcome::undecodable;
   }

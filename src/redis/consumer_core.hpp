@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "logging.hpp"
+#include "redis/decode_worker.hpp"
 #include "redis/stream_entries.hpp"
 #include "redis/transport.hpp"
 #include "streamll/detail/backoff.hpp"
@@ -84,8 +85,12 @@ class ConsumerCore {
   /// A refused command that changes nothing else (a failed XACK): counted and logged.
   void reply_error(const std::string& message);
 
-  /// Decodes and dispatches one entry, with dedupe; counts the outcome.
-  EntryOutcome process(const StreamEntry& entry, bool redelivered);
+  /// Decodes a whole batch (on two threads when it is large and the machine has the cores);
+  /// then process(i) dispatches entry i of that batch.
+  void decode_batch(const std::vector<StreamEntry>& entries);
+  /// Dispatches decoded entry `index` of the last decode_batch(), with dedupe; counts the
+  /// outcome.
+  EntryOutcome process(const StreamEntry& entry, std::size_t index, bool redelivered);
 
   void count_read(std::size_t entries) noexcept;
   void count_claimed(std::size_t entries) noexcept { claimed_.fetch_add(entries, std::memory_order_relaxed); }
@@ -116,6 +121,14 @@ class ConsumerCore {
   void end_interruptible() noexcept;
   void record_error(const std::string& message, spdlog::level::level_enum level);
   void close_transport() noexcept;
+
+  struct Decoded {
+    bool ok = false;
+    ConsumedEvent message;
+    DecodeFailure failure;
+  };
+  std::vector<Decoded> decoded_;
+  std::unique_ptr<DecodeWorker> decode_worker_;  // created for the first large batch
 
   const ConsumerOptions options_;
   const ConsumerTransportFactory factory_;

@@ -155,12 +155,13 @@ struct GroupConsumer::Impl {
       core.send(commands, std::chrono::steady_clock::now() + o.socket_timeout);
     }
     to_ack.clear();
+    core.decode_batch(entries);
     for (std::size_t i = 0; i < entries.size(); ++i) {
       if (core.stopping()) {
         core.count_unprocessed(entries.size() - i);
         break;
       }
-      const redis::EntryOutcome outcome = core.process(entries[i], redelivered);
+      const redis::EntryOutcome outcome = core.process(entries[i], i, redelivered);
       bool ack = false;
       switch (outcome) {
         case redis::EntryOutcome::handled:

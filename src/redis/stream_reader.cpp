@@ -74,12 +74,13 @@ struct StreamReader::Impl {
     redis::append_read_entries(reply, entries);
     core.count_read(entries.size());
     result.entries += entries.size();
+    core.decode_batch(entries);
     for (std::size_t i = 0; i < entries.size(); ++i) {
       if (core.stopping()) {
         core.count_unprocessed(entries.size() - i);
         break;
       }
-      if (core.process(entries[i], false) == redis::EntryOutcome::handled) ++result.handled;
+      if (core.process(entries[i], i, false) == redis::EntryOutcome::handled) ++result.handled;
       set_position(entries[i].id);
     }
   }

@@ -111,6 +111,9 @@ struct ConsumerOptions : RedisConnectionOptions {
   /// once delivery makes repeats possible). 0 turns dedupe off. Memory: about 64 bytes each.
   std::size_t dedupe_window = 0;
   BadEntryPolicy bad_entry_policy = BadEntryPolicy::ack_and_skip;
+  /// Decode large batches on two threads (the consuming one and one helper per consumer, on
+  /// machines with more than one core). Handlers always run on the consuming thread, in order.
+  bool parallel_decode = true;
   /// Reconnect backoff: doubling from the first delay up to the cap, with 20% jitter.
   std::chrono::milliseconds reconnect_initial_delay{100};
   std::chrono::milliseconds reconnect_max_delay{5000};
