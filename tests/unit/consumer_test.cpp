@@ -351,3 +351,24 @@ TEST_CASE("While a backlog lasts the next batch is read ahead, and stop() leaves
   CHECK(f.redis->pending_ids("g") == std::vector<std::string>{"7-0", "8-0", "9-0"});
   CHECK(s.entries_read == s.handled + s.unprocessed_on_stop);
 }
+
+TEST_CASE("Large batches decoded on two threads are dispatched in stream order", "[consumer]") {
+  Fixture f;
+  for (int i = 1; i <= 500; ++i) f.redis->add_event(i % 50 == 0 ? std::string("{broken") : event_json("token", i));
+  auto options = group_options();
+  options.batch_size = 200;
+  GroupConsumer consumer(options, fake_stream_factory(f.redis), f.clock);
+  std::vector<std::int64_t> order;
+  consumer.on_any([&](const ConsumedEvent& m) { order.push_back(m.event.data["n"].as_int()); });
+  for (int i = 0; i < 10 && consumer.poll(0ms).entries > 0; ++i) {
+  }
+  std::vector<std::int64_t> expected;
+  for (int i = 1; i <= 500; ++i) {
+    if (i % 50 != 0) expected.push_back(i);
+  }
+  CHECK(order == expected);
+  const auto s = consumer.stats();
+  CHECK(s.undecodable.malformed_json == 10);
+  CHECK(s.acked == 500);
+  CHECK(f.redis->pending_ids("g").empty());
+}
