@@ -169,9 +169,12 @@ struct RedisSink::Impl {
           if (!ensure_connected() || !start_batch(head)) continue;
         }
         // While Redis works on `head`, encode the next batch when a full one is waiting (a
-        // partial one is better sent after `head`, with what arrives meanwhile).
-        if (batch_count == 1 && buffer.waiting() >= options.max_batch_size) prepare_batch();
-        finish_batch(head);
+        // partial one is better sent after `head`, with what arrives meanwhile) and send it
+        // too, so Redis goes from one batch to the next without waiting for this thread.
+        if (batch_count == 1 && buffer.waiting() >= options.max_batch_size && prepare_batch()) {
+          start_batch(batch_at(1));
+        }
+        if (head.started) finish_batch(head);
       } catch (const std::exception& e) {
         // Nothing above should throw (transport errors are handled where they happen); if
         // something does, keep the thread alive and the batches for another try.
@@ -233,19 +236,19 @@ struct RedisSink::Impl {
     return true;
   }
 
+  // Writes the batch; its replies are read by finish_batch(). False after a failure.
   bool start_batch(Batch& batch) {
+    batch.started_at = SteadyClock::now();
     if (!batch.commands.empty()) {
       try {
-        transport->start_execute(batch.commands);
+        transport->send(batch.commands, io_deadline(options.socket_timeout));
       } catch (const std::exception& e) {
-        retried_batches.fetch_add(1, std::memory_order_relaxed);
         batch_failed(std::string("write failed, batch of ") + std::to_string(batch.events.size()) +
                      " kept for retry: " + e.what());
         return false;
       }
     }
     batch.started = true;
-    batch.started_at = SteadyClock::now();
     return true;
   }
 
@@ -254,9 +257,9 @@ struct RedisSink::Impl {
     std::size_t delivered_here = 0;
     if (!batch.commands.empty()) {
       try {
-        transport->finish_execute(replies, io_deadline(options.socket_timeout));
+        transport->receive(batch.commands.command_count(), replies,
+                           io_deadline(options.socket_timeout));
       } catch (const std::exception& e) {
-        retried_batches.fetch_add(1, std::memory_order_relaxed);
         batch_failed(std::string("write failed, batch of ") + std::to_string(batch.events.size()) +
                      " kept for retry: " + e.what());
         return;
@@ -283,7 +286,7 @@ struct RedisSink::Impl {
       if (transient && ok == 0) {
         // The server refused the whole batch for its own state (loading, read-only replica
         // after a failover...): keep the events and treat it like a transport failure.
-        retried_batches.fetch_add(1, std::memory_order_relaxed);
+        close_transport();
         batch_failed("server not accepting writes, batch kept for retry: " + transient->text);
         return;
       }
@@ -314,9 +317,14 @@ struct RedisSink::Impl {
     notify_progress();
   }
 
-  // Every batch held is sent again, in order, on the next connection.
+  // Every batch held is sent again, in order, on the next connection (the ones written on this
+  // one count as retried: Redis may have applied them).
   void batch_failed(const std::string& message) {
-    for (std::size_t i = 0; i < batch_count; ++i) batch_at(i).started = false;
+    for (std::size_t i = 0; i < batch_count; ++i) {
+      Batch& batch = batch_at(i);
+      if (batch.started) retried_batches.fetch_add(1, std::memory_order_relaxed);
+      batch.started = false;
+    }
     transport_failure(message);
   }
 

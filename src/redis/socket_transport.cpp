@@ -62,7 +62,7 @@ class SocketTransport final : public RedisTransport {
   void close() noexcept override {
     stream_.reset();
     reader_.reset();
-    started_ = nullptr;
+    outstanding_ = 0;
   }
 
   void interrupt() noexcept override {
@@ -81,43 +81,69 @@ class SocketTransport final : public RedisTransport {
 
   void execute(const CommandBuffer& commands, std::vector<RedisReply>& replies,
                Clock::time_point deadline) override {
-    start_execute(commands);
-    finish_execute(replies, deadline);
-  }
-
-  void start_execute(const CommandBuffer& commands) override {
-    started_ = nullptr;
-    started_written_ = 0;
+    replies.clear();
     if (!commands.complete()) {
       throw std::logic_error("CommandBuffer holds a command with missing arguments");
     }
     throw_if_interrupted("sending to");
     if (!stream_) throw ClosedError("not connected to " + target_.display);
-    started_ = &commands;
+    if (outstanding_ > 0) throw std::logic_error("execute() while sent replies are outstanding");
+    if (commands.empty()) return;
     try {
-      const std::string& bytes = commands.bytes();
-      while (started_written_ < bytes.size()) {
-        const IoStep step =
-            stream_->write_some(bytes.data() + started_written_, bytes.size() - started_written_);
-        if (step.bytes == 0) break;  // the socket is full: finish_execute() goes on
-        started_written_ += step.bytes;
-      }
+      run_pipeline(commands.bytes(), commands.command_count(), replies,
+                   WaitContext{wake_read_, deadline, &target_.display});
     } catch (...) {
       close();
       throw;
     }
   }
 
-  void finish_execute(std::vector<RedisReply>& replies, Clock::time_point deadline) override {
-    replies.clear();
-    const CommandBuffer* commands = started_;
-    started_ = nullptr;
-    if (!commands) throw std::logic_error("finish_execute() without start_execute()");
+  void send(const CommandBuffer& commands, Clock::time_point deadline) override {
+    if (!commands.complete()) throw std::logic_error("CommandBuffer holds a command with missing arguments");
+    throw_if_interrupted("sending to");
     if (!stream_) throw ClosedError("not connected to " + target_.display);
-    if (commands->empty()) return;
+    if (commands.empty()) return;
     try {
-      run_pipeline(commands->bytes(), started_written_, commands->command_count(), replies,
-                   WaitContext{wake_read_, deadline, &target_.display});
+      // Redis buffers its replies without ever blocking on us, so writing everything before
+      // reading anything cannot deadlock.
+      const WaitContext wait{wake_read_, deadline, &target_.display};
+      const std::string& bytes = commands.bytes();
+      for (std::size_t written = 0; written < bytes.size();) {
+        const IoStep step = stream_->write_some(bytes.data() + written, bytes.size() - written);
+        written += step.bytes;
+        if (step.bytes == 0) wait_ready(stream_->fd(), step.wait ? step.wait : short(POLLOUT), wait, "sending commands to");
+      }
+      outstanding_ += commands.command_count();
+    } catch (...) {
+      close();
+      throw;
+    }
+  }
+
+  void receive(std::size_t count, std::vector<RedisReply>& replies, Clock::time_point deadline) override {
+    replies.clear();
+    throw_if_interrupted("reading from");
+    if (!stream_) throw ClosedError("not connected to " + target_.display);
+    if (count > outstanding_) throw std::logic_error("receive() of more replies than were sent");
+    try {
+      const WaitContext wait{wake_read_, deadline, &target_.display};
+      if (!reader_) reader_ = std::make_unique<RespReader>();
+      if (read_buffer_.size() < kReadChunk) read_buffer_.resize(kReadChunk);
+      replies.reserve(count);
+      while (replies.size() < count) {
+        if (auto reply = reader_->next()) {
+          replies.push_back(std::move(*reply));
+          continue;
+        }
+        const IoStep step = stream_->read_some(read_buffer_.data(), read_buffer_.size());
+        if (step.eof) throw ClosedError("connection closed by " + target_.display + " while replies were outstanding");
+        if (step.bytes == 0) {
+          wait_ready(stream_->fd(), step.wait ? step.wait : short(POLLIN), wait, "waiting for replies from");
+          continue;
+        }
+        reader_->feed(read_buffer_.data(), step.bytes);
+      }
+      outstanding_ -= count;
     } catch (...) {
       close();
       throw;
@@ -154,7 +180,7 @@ class SocketTransport final : public RedisTransport {
     if (commands.empty()) return;
 
     std::vector<RedisReply> replies;
-    run_pipeline(commands.bytes(), 0, commands.command_count(), replies, wait);
+    run_pipeline(commands.bytes(), commands.command_count(), replies, wait);
     std::size_t next = 0;
     const std::string user = target_.username.empty() ? "default" : target_.username;
     if (!target_.password.empty()) {
@@ -177,13 +203,14 @@ class SocketTransport final : public RedisTransport {
     }
   }
 
-  // Writes `bytes` from `written` on and reads `expected` replies, interleaving both so neither
-  // side's buffers can fill up and stall the other.
-  void run_pipeline(const std::string& bytes, std::size_t written, std::size_t expected,
-                    std::vector<RedisReply>& replies, const WaitContext& wait) {
+  // Writes `bytes` and reads `expected` replies, interleaving both so neither side's buffers
+  // can fill up and stall the other.
+  void run_pipeline(const std::string& bytes, std::size_t expected, std::vector<RedisReply>& replies,
+                    const WaitContext& wait) {
     if (!reader_) reader_ = std::make_unique<RespReader>();
     if (read_buffer_.size() < kReadChunk) read_buffer_.resize(kReadChunk);
     replies.reserve(expected);
+    std::size_t written = 0;
     for (;;) {
       short wait_events = 0;
       bool progress = false;
@@ -229,11 +256,10 @@ class SocketTransport final : public RedisTransport {
   std::unique_ptr<ByteStream> stream_;
   std::unique_ptr<RespReader> reader_;
   std::vector<char> read_buffer_;
-  const CommandBuffer* started_ = nullptr;  // between start_execute() and finish_execute()
-  std::size_t started_written_ = 0;
   int wake_read_ = -1;
   int wake_write_ = -1;
   std::atomic<bool> interrupted_{false};
+  std::size_t outstanding_ = 0;  // replies of send() not yet taken by receive()
 };
 
 }  // namespace

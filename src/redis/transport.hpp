@@ -59,18 +59,28 @@ class RedisTransport {
   virtual void execute(const CommandBuffer& commands, std::vector<RedisReply>& replies,
                        Clock::time_point deadline) = 0;
 
-  /// The two halves of execute(), so the caller can work while Redis does (the RedisSink
-  /// serializes its next batch meanwhile). start_execute() writes what the connection takes
-  /// at once, without waiting, and returns; finish_execute() writes the rest and reads exactly
-  /// commands.command_count() replies, as execute() does. `commands` must stay alive and
-  /// unchanged in between; one pipeline at a time. Errors as execute(), from either half. The
-  /// defaults only remember `commands` and run execute() in finish_execute().
-  virtual void start_execute(const CommandBuffer& commands) { started_ = &commands; }
-  virtual void finish_execute(std::vector<RedisReply>& replies, Clock::time_point deadline) {
-    const CommandBuffer* commands = started_;
-    started_ = nullptr;
-    if (!commands) throw std::logic_error("finish_execute() without start_execute()");
-    execute(*commands, replies, deadline);
+  /// Split pipelining, so a caller can work while Redis does: send() writes `commands`
+  /// without waiting for their replies; receive() reads the next `count` replies of what was
+  /// sent, in order (fewer than sent is fine: the rest stay for the next receive()). execute()
+  /// must not be called while sent replies are outstanding. Failures close the connection
+  /// like execute(). The default runs each sent buffer with execute() inside receive() (same
+  /// results, no overlap), which is all a test fake needs; the socket transport overrides it.
+  virtual void send(const CommandBuffer& commands, Clock::time_point /*deadline*/) {
+    if (!commands.empty()) sent_.push_back(commands);
+  }
+  virtual void receive(std::size_t count, std::vector<RedisReply>& replies, Clock::time_point deadline) {
+    replies.clear();
+    std::vector<RedisReply> batch;
+    for (const CommandBuffer& commands : sent_) {
+      execute(commands, batch, deadline);
+      for (auto& r : batch) unclaimed_.push_back(std::move(r));
+    }
+    sent_.clear();
+    while (replies.size() < count && !unclaimed_.empty()) {
+      replies.push_back(std::move(unclaimed_.front()));
+      unclaimed_.erase(unclaimed_.begin());
+    }
+    if (replies.size() < count) throw ClosedError("receive(): fewer replies outstanding than asked for");
   }
 
   /// execute() bounded by the options' socket_timeout.
@@ -100,7 +110,8 @@ class RedisTransport {
   virtual std::chrono::milliseconds socket_timeout() const noexcept = 0;
 
  private:
-  const CommandBuffer* started_ = nullptr;  // for the default start/finish_execute
+  std::vector<CommandBuffer> sent_;      // the default send()/receive() only
+  std::vector<RedisReply> unclaimed_;
 };
 
 /// The real transport for `options` (validated here: throws ConfigError when invalid). Does not

@@ -84,4 +84,10 @@ class AuthError : public ReplyError {
   using ReplyError::ReplyError;
 };
 
+/// A command needs an existing stream and the key does not exist (analytics, the CLI).
+class StreamNotFoundError : public RedisError {
+ public:
+  using RedisError::RedisError;
+};
+
 }  // namespace streamll::redis

@@ -1,0 +1,82 @@
+#pragma once
+// What every streamll subcommand shares: the connection options (--url, --stream, TLS) over
+// the environment's defaults, exit codes, one-line error messages, and stopping on SIGINT /
+// SIGTERM.
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/args.hpp"
+#include "redis/transport.hpp"
+#include "streamll/redis/options.hpp"
+
+namespace streamll::cli {
+
+/// Exit codes, the same for every subcommand (health: see its help).
+enum ExitCode : int {
+  kOk = 0,
+  kAlert = 1,          ///< health alert; events unaccounted for (emit)
+  kUnreachable = 2,    ///< connect, I/O, TLS or timeout failure
+  kAuthFailed = 3,     ///< AUTH refused or required
+  kNoStream = 4,       ///< the stream does not exist
+  kRefused = 5,        ///< the server refused a command (WRONGTYPE, NOPERM, ...)
+  kLost = 6,           ///< emit: events dropped or refused (all accounted for)
+  kUsage = 64,         ///< bad command line (sysexits' EX_USAGE)
+};
+
+/// --url, --stream, --db, --user, TLS and timeout options.
+std::vector<OptionSpec> connection_option_specs();
+
+/// What the common options resolve to.
+struct Target {
+  RedisConnectionOptions connection;
+  std::string stream;
+};
+
+/// RedisConnectionOptions::from_env() (REDIS_URL, REDIS_PASSWORD, ...) and STREAMLL_STREAM_KEY,
+/// then the command line on top. Throws UsageError / ConfigError.
+Target resolve_target(const Args& args);
+
+/// Connects once (PING) and optionally checks that the stream exists, so a command fails with
+/// a clear message and exit code before it starts working. Throws like the transport, and
+/// redis::StreamNotFoundError.
+std::unique_ptr<redis::RedisTransport> preflight(const Target& target, bool stream_must_exist);
+
+/// Prints "streamll <command>: <message>" on stderr and returns the exit code for `error`.
+int report_error(const std::string& command, const std::exception& error);
+/// Runs `body`, turning exceptions into report_error().
+int guarded(const std::string& command, const std::function<int()>& body);
+
+/// Sends streamll's own log lines (reconnects, skipped entries) to stderr as
+/// "streamll: warning: ..." instead of spdlog's default pattern. Call before anything logs.
+void configure_logging();
+
+/// Calls `on_signal` (on a thread of its own) when SIGINT or SIGTERM arrives while alive.
+/// Construct before starting any other thread: the signals are blocked for the whole process
+/// so that only this thread receives them.
+class StopOnSignal {
+ public:
+  explicit StopOnSignal(std::function<void()> on_signal);
+  ~StopOnSignal();
+  StopOnSignal(const StopOnSignal&) = delete;
+  StopOnSignal& operator=(const StopOnSignal&) = delete;
+  bool signalled() const noexcept { return signalled_.load(); }
+
+ private:
+  std::function<void()> on_signal_;
+  std::atomic<bool> signalled_{false};
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+/// "<prefix>-<host>-<pid>": a consumer name unique to this process.
+std::string default_consumer_name(const std::string& prefix);
+
+/// True when stderr is a terminal (progress lines).
+bool stderr_is_terminal() noexcept;
+
+}  // namespace streamll::cli

@@ -1,0 +1,88 @@
+// streamll health: the guide's streamll_health_check() with its alerts. Exit 0 healthy,
+// 1 on an alert, 2 when the check itself could not be made (unreachable, login refused, ...),
+// the convention monitoring systems expect.
+
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+#include "cli/report_json.hpp"
+#include "redis/analytics_internal.hpp"
+
+namespace streamll::cli {
+namespace {
+
+std::vector<OptionSpec> health_specs() {
+  std::vector<OptionSpec> specs = {
+      {"window", "DURATION", "what \"recent\" means (default 60s)"},
+      {"min-events", "N", "alert below N events in the window (default 1: alert when there are none)"},
+      {"max-lag", "N", "alert when the groups' total lag exceeds N (default 1000)"},
+      {"max-error-rate", "RATE", "alert when errors / events in the window exceed RATE (default 0.05)"},
+      {"json", "", "print JSON instead of text"},
+  };
+  for (auto& s : connection_option_specs()) specs.push_back(std::move(s));
+  return specs;
+}
+
+void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
+  out << "usage: streamll health [--json] [options]\n\n"
+         "Checks the stream: length, events in the last minute, consumer groups, total lag,\n"
+         "pending entries, error rate. Exit status: 0 healthy, 1 an alert fired, 2 the check\n"
+         "could not be made (Redis unreachable, login refused, bad options: 64).\n\n"
+      << format_options(specs);
+}
+
+void print_text(std::ostream& out, const HealthReport& h) {
+  auto row = [&out](const std::string& label, const std::string& value) {
+    out << fmt::format("  {:<20}{}\n", label, value);
+  };
+  out << "Health of stream '" << h.stream << "': " << (h.healthy() ? "OK" : "ALERT") << "\n";
+  if (h.stream_exists) {
+    row("stream length", std::to_string(h.stream_length));
+    row("recent events", fmt::format("{} in the last {} s", h.events_in_window, h.thresholds.window.count() / 1000));
+    row("error rate", fmt::format("{:.1f}% ({} errors)", h.error_rate * 100.0, h.errors_in_window));
+    row("consumer groups", std::to_string(h.consumer_groups));
+    row("total lag", fmt::format("{}{}", h.total_lag, h.lag_exact ? "" : " (at least)"));
+    row("pending", std::to_string(h.pending));
+  }
+  for (const auto& alert : h.alerts) out << "ALERT: " << alert.message << "\n";
+}
+
+}  // namespace
+
+int run_health(int argc, char** argv, int first) {
+  const int code = guarded("health", [&] {
+    const auto specs = health_specs();
+    const Args args(specs, argc, argv, first);
+    if (args.help()) {
+      usage(std::cout, specs);
+      return int(kOk);
+    }
+    const Target target = resolve_target(args);
+    HealthThresholds thresholds;
+    if (auto v = args.duration_ms("window")) {
+      if (*v <= 0) throw UsageError("--window must be positive");
+      thresholds.window = std::chrono::milliseconds(*v);
+    }
+    if (auto v = args.unsigned_value("min-events")) thresholds.min_recent_events = *v;
+    if (auto v = args.unsigned_value("max-lag")) thresholds.max_total_lag = *v;
+    if (auto v = args.number_value("max-error-rate")) thresholds.max_error_rate = *v;
+    configure_logging();
+    auto transport = preflight(target, /*stream_must_exist=*/false);
+    const HealthReport report = redis::check_health(*transport, target.stream, thresholds);
+    if (args.flag("json")) {
+      std::cout << to_json(report).dump(2) << "\n";
+    } else {
+      print_text(std::cout, report);
+    }
+    return report.healthy() ? int(kOk) : int(kAlert);
+  });
+  // Anything but "healthy" or "alert" means the check could not be made: 2, except a usage
+  // error, which a monitoring setup should see as its own mistake.
+  if (code == kOk || code == kAlert || code == kUsage) return code;
+  return kUnreachable;
+}
+
+}  // namespace streamll::cli

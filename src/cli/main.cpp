@@ -1,0 +1,81 @@
+// streamll: the command-line tool. `streamll <command> --help` describes each command.
+
+#include <iostream>
+#include <string>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+#include "streamll/version.hpp"
+
+namespace streamll::cli {
+
+void SkippedEntryReporter::operator()(const DecodeFailure& failure) {
+  if (printed_ < limit_) {
+    std::cerr << "streamll " << command_ << ": skipped entry " << failure.entry_id << ": "
+              << to_string(failure.kind) << ": " << failure.reason << "\n";
+  } else if (printed_ == limit_) {
+    std::cerr << "streamll " << command_ << ": further skipped entries are only counted\n";
+  }
+  ++printed_;
+}
+
+std::string describe_undecodable(const DecodeFailureCounts& c) {
+  if (c.total() == 0) return {};
+  std::string parts;
+  auto part = [&parts](std::uint64_t n, const char* what) {
+    if (n == 0) return;
+    if (!parts.empty()) parts += ", ";
+    parts += std::to_string(n) + " " + what;
+  };
+  part(c.missing_event_field, "without an event field");
+  part(c.malformed_json, "malformed JSON");
+  part(c.invalid_event, "not an event");
+  return std::to_string(c.total()) + (c.total() == 1 ? " entry was not a streamll event: " : " entries were not streamll events: ") +
+         parts;
+}
+
+namespace {
+
+void usage(std::ostream& out) {
+  out << "usage: streamll <command> [options]\n\n"
+         "Commands:\n"
+         "  tail      show events as they arrive (or from the start), filtered, like the terminal sink\n"
+         "  stats     LLM usage over a time range: calls, tokens, cost, latency percentiles, errors\n"
+         "  health    health check with alerts; exit 0 healthy, 1 alert, 2 unreachable\n"
+         "  groups    consumer groups, their consumers, lag and pending entries\n"
+         "  consume   a consumer-group worker: one JSON line (or a command run) per event, then ack\n"
+         "  emit      load generator: N realistic events through a RedisSink, with a delivery summary\n\n"
+         "Every command takes --url (default $REDIS_URL, else redis://localhost:6379), --stream\n"
+         "(default $STREAMLL_STREAM_KEY, else ml_events) and TLS options; the password comes from\n"
+         "$REDIS_PASSWORD or the URL. `streamll <command> --help` for the rest.\n\n"
+         "Exit status: 0 ok, 1 alert (health) or unaccounted events (emit), 2 Redis unreachable,\n"
+         "3 login refused, 4 stream missing, 5 command refused, 6 events lost (emit), 64 usage.\n";
+}
+
+}  // namespace
+}  // namespace streamll::cli
+
+int main(int argc, char** argv) {
+  using namespace streamll::cli;
+  if (argc < 2) {
+    usage(std::cerr);
+    return kUsage;
+  }
+  const std::string command = argv[1];
+  if (command == "-h" || command == "--help" || command == "help") {
+    usage(std::cout);
+    return kOk;
+  }
+  if (command == "--version" || command == "version") {
+    std::cout << "streamll " << streamll::version << "\n";
+    return kOk;
+  }
+  if (command == "tail") return run_tail(argc, argv, 2);
+  if (command == "stats") return run_stats(argc, argv, 2);
+  if (command == "health") return run_health(argc, argv, 2);
+  if (command == "groups") return run_groups(argc, argv, 2);
+  if (command == "consume") return run_consume(argc, argv, 2);
+  if (command == "emit") return run_emit(argc, argv, 2);
+  std::cerr << "streamll: unknown command '" << command << "' (see streamll --help)\n";
+  return kUsage;
+}

@@ -1,0 +1,96 @@
+#include "cli/report_json.hpp"
+
+namespace streamll::cli {
+
+nlohmann::json to_json(const DecodeFailureCounts& c) {
+  return {{"total", c.total()},
+          {"missing_event_field", c.missing_event_field},
+          {"malformed_json", c.malformed_json},
+          {"invalid_event", c.invalid_event}};
+}
+
+nlohmann::json to_json(const Percentiles& p) {
+  return {{"count", p.count}, {"min", p.min}, {"max", p.max}, {"avg", p.mean}, {"p50", p.p50},
+          {"p95", p.p95},     {"p99", p.p99}, {"exact", p.exact}};
+}
+
+nlohmann::json to_json(const UsageStats& s) {
+  nlohmann::json j = {
+      {"stream", s.stream},
+      {"from_ms", s.from_ms},
+      {"to_ms", s.to_ms ? nlohmann::json(*s.to_ms) : nlohmann::json(nullptr)},
+      {"entries", s.entries},
+      {"events", s.events},
+      {"undecodable", to_json(s.undecodable)},
+      {"events_by_type", s.events_by_type},
+      {"total_calls", s.total_calls},
+      {"failed_calls", s.failed_calls},
+      {"total_tokens", s.total_tokens},
+      {"input_tokens", s.input_tokens},
+      {"output_tokens", s.output_tokens},
+      {"total_cost", s.total_cost_usd},
+      {"avg_response_time", s.response_time_ms.mean},
+      {"response_time_ms", to_json(s.response_time_ms)},
+      {"ttft_ms", to_json(s.ttft_ms)},
+      {"models_used", s.calls_per_model},
+      {"errors", s.errors},
+      {"error_rate", s.error_rate ? nlohmann::json(*s.error_rate) : nlohmann::json(nullptr)},
+      {"pages", s.pages},
+      {"elapsed_ms", s.elapsed.count()},
+  };
+  return j;
+}
+
+nlohmann::json to_json(const GroupInfo& g) {
+  nlohmann::json consumers = nlohmann::json::array();
+  for (const auto& c : g.consumer_list) {
+    consumers.push_back({{"name", c.name}, {"pending", c.pending}, {"idle_ms", c.idle_ms}});
+  }
+  return {{"name", g.name},
+          {"consumers", g.consumers},
+          {"pending", g.pending},
+          {"last_delivered_id", g.last_delivered_id},
+          {"entries_read", g.entries_read ? nlohmann::json(*g.entries_read) : nlohmann::json(nullptr)},
+          {"lag", g.lag},
+          {"lag_exact", g.lag_exact},
+          {"consumer_list", consumers}};
+}
+
+nlohmann::json to_json(const HealthReport& h) {
+  nlohmann::json groups = nlohmann::json::array();
+  for (const auto& g : h.groups) groups.push_back(to_json(g));
+  nlohmann::json alerts = nlohmann::json::array();
+  for (const auto& a : h.alerts) {
+    const char* kind = a.kind == HealthAlert::Kind::stream_missing    ? "stream_missing"
+                       : a.kind == HealthAlert::Kind::no_recent_events ? "no_recent_events"
+                       : a.kind == HealthAlert::Kind::high_lag         ? "high_lag"
+                                                                       : "high_error_rate";
+    alerts.push_back({{"kind", kind}, {"message", a.message}});
+  }
+  return {{"stream", h.stream},
+          {"healthy", h.healthy()},
+          {"stream_exists", h.stream_exists},
+          {"stream_length", h.stream_length},
+          {"events_in_window", h.events_in_window},
+          {"events_per_minute", h.thresholds.window.count() > 0
+                                    ? static_cast<double>(h.events_in_window) * 60000.0 /
+                                          static_cast<double>(h.thresholds.window.count())
+                                    : 0.0},
+          {"window_ms", h.thresholds.window.count()},
+          {"errors_in_window", h.errors_in_window},
+          {"undecodable_in_window", h.undecodable_in_window},
+          {"error_rate", h.error_rate},
+          {"consumer_groups", h.consumer_groups},
+          {"total_lag", h.total_lag},
+          {"lag_exact", h.lag_exact},
+          {"pending", h.pending},
+          {"groups", groups},
+          {"thresholds",
+           {{"min_recent_events", h.thresholds.min_recent_events},
+            {"max_total_lag", h.thresholds.max_total_lag},
+            {"max_error_rate", h.thresholds.max_error_rate}}},
+          {"alerts", alerts},
+          {"server_time_ms", h.server_time_ms}};
+}
+
+}  // namespace streamll::cli

@@ -1,0 +1,108 @@
+// streamll stats: the guide's analyze_llm_usage() as a table, or JSON for scripts.
+
+#include <fmt/format.h>
+
+#include <ctime>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+#include "cli/report_json.hpp"
+#include "redis/analytics_internal.hpp"
+
+namespace streamll::cli {
+namespace {
+
+std::vector<OptionSpec> stats_specs() {
+  std::vector<OptionSpec> specs = {
+      {"since", "DURATION", "how far back from the server's current time (default 24h; e.g. 90s, 15m, 7d)"},
+      {"from", "MS", "start at this Unix time in milliseconds instead (a stream id's first part)"},
+      {"to", "MS", "end at this Unix time in milliseconds (default: the newest entry)"},
+      {"page-size", "N", "entries per XRANGE round trip (default 1000)"},
+      {"json", "", "print JSON instead of a table"},
+  };
+  for (auto& s : connection_option_specs()) specs.push_back(std::move(s));
+  return specs;
+}
+
+void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
+  out << "usage: streamll stats [--since 24h] [--json] [options]\n\n"
+         "LLM usage over a time range: calls, tokens, cost, response time and time to first token\n"
+         "(average and nearest-rank p50/p95/p99), calls per model, errors and error rate. Reads the\n"
+         "stream in pages, so memory stays bounded however long the range.\n\n"
+      << format_options(specs);
+}
+
+std::string utc_time(std::uint64_t ms) {
+  const auto secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+std::string distribution(const Percentiles& p, const char* unit) {
+  if (p.count == 0) return "-";
+  return fmt::format("avg {:.1f}{u}  p50 {:.1f}{u}  p95 {:.1f}{u}  p99 {:.1f}{u}  max {:.1f}{u}{}", p.mean, p.p50,
+                     p.p95, p.p99, p.max, p.exact ? "" : "  (percentiles within 0.05%)", fmt::arg("u", unit));
+}
+
+void print_table(std::ostream& out, const UsageStats& s) {
+  auto row = [&out](const std::string& label, const std::string& value) {
+    out << fmt::format("  {:<22}{}\n", label, value);
+  };
+  out << "Usage of stream '" << s.stream << "' from " << utc_time(s.from_ms)
+      << (s.to_ms ? " to " + utc_time(*s.to_ms) : std::string(" to now")) << "\n";
+  std::string entries = std::to_string(s.entries);
+  if (s.undecodable.total() > 0) entries += " (" + describe_undecodable(s.undecodable) + ")";
+  row("entries", entries);
+  row("LLM calls", fmt::format("{}{}", s.total_calls, s.failed_calls ? fmt::format(" ({} failed)", s.failed_calls) : ""));
+  row("tokens", fmt::format("{} (input {}, output {})", s.total_tokens, s.input_tokens, s.output_tokens));
+  row("cost", fmt::format("${:.4f}", s.total_cost_usd));
+  row("response time", distribution(s.response_time_ms, "ms"));
+  row("time to first token", distribution(s.ttft_ms, "ms"));
+  row("errors", fmt::format("{}{}", s.errors,
+                            s.error_rate ? fmt::format(" (error rate {:.2f}% of calls)", *s.error_rate * 100.0) : ""));
+  if (!s.calls_per_model.empty()) {
+    out << "  calls per model\n";
+    for (const auto& [model, n] : s.calls_per_model) out << fmt::format("    {:<32}{}\n", model, n);
+  }
+  if (!s.events_by_type.empty()) {
+    out << "  events by type\n";
+    for (const auto& [type, n] : s.events_by_type) out << fmt::format("    {:<32}{}\n", type, n);
+  }
+  out << fmt::format("  ({} pages read in {:.2f} s)\n", s.pages, static_cast<double>(s.elapsed.count()) / 1000.0);
+}
+
+}  // namespace
+
+int run_stats(int argc, char** argv, int first) {
+  return guarded("stats", [&] {
+    const auto specs = stats_specs();
+    const Args args(specs, argc, argv, first);
+    if (args.help()) {
+      usage(std::cout, specs);
+      return int(kOk);
+    }
+    const Target target = resolve_target(args);
+    UsageQuery query;
+    if (auto v = args.duration_ms("since")) query.since = std::chrono::milliseconds(*v);
+    query.from_ms = args.unsigned_value("from");
+    query.to_ms = args.unsigned_value("to");
+    if (auto v = args.unsigned_value("page-size")) query.page_size = *v;
+    if (query.page_size == 0 || query.page_size > 100000) throw UsageError("--page-size must be 1 to 100000");
+    configure_logging();
+    auto transport = preflight(target, /*stream_must_exist=*/true);
+    const UsageStats s = redis::analyze_usage(*transport, target.stream, query);
+    if (args.flag("json")) {
+      std::cout << to_json(s).dump(2) << "\n";
+    } else {
+      print_table(std::cout, s);
+    }
+    return int(kOk);
+  });
+}
+
+}  // namespace streamll::cli

@@ -1,0 +1,159 @@
+#pragma once
+// Internal: what GroupConsumer and StreamReader share: the connection with its reconnect
+// backoff and interruption, decoding and dispatching one entry (with dedupe), the counters and
+// the logging. The two differ only in which commands they send.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "logging.hpp"
+#include "redis/decode_worker.hpp"
+#include "redis/stream_entries.hpp"
+#include "redis/transport.hpp"
+#include "streamll/detail/backoff.hpp"
+#include "streamll/detail/clock.hpp"
+#include "streamll/redis/consumer.hpp"
+
+namespace streamll::redis {
+
+/// The event ids of the last `capacity` handled events; the oldest is forgotten first.
+class DedupeWindow {
+ public:
+  explicit DedupeWindow(std::size_t capacity) : capacity_(capacity) {}
+  bool enabled() const noexcept { return capacity_ > 0; }
+  bool contains(const EventId& id) const { return seen_.count(id) != 0; }
+  void remember(const EventId& id);
+  std::size_t size() const noexcept { return order_.size(); }
+
+ private:
+  struct Hash {
+    std::size_t operator()(const EventId& id) const noexcept {
+      return static_cast<std::size_t>(id.high ^ (id.low * 0x9E3779B97F4A7C15ULL));
+    }
+  };
+  std::size_t capacity_;
+  std::unordered_set<EventId, Hash> seen_;
+  std::deque<EventId> order_;
+};
+
+enum class EntryOutcome { handled, duplicate, handler_failed, undecodable, deleted };
+
+class ConsumerCore {
+ public:
+  using OnConnect = std::function<void(RedisTransport&)>;
+
+  ConsumerCore(ConsumerOptions options, ConsumerTransportFactory factory,
+               const detail::ClockSource& clock, std::string role);
+  ~ConsumerCore();
+
+  const ConsumerOptions& options() const noexcept { return options_; }
+  EventHandlers& handlers() noexcept { return handlers_; }
+  const detail::ClockSource& clock() const noexcept { return clock_; }
+
+  /// True when connected (connecting now if the backoff allows; `on_connect` runs right after
+  /// the handshake, and a throw from it fails the attempt). Failures are recorded, never thrown.
+  bool ensure_connected(const OnConnect& on_connect);
+  bool connected() const noexcept { return connected_.load(std::memory_order_relaxed); }
+  std::chrono::milliseconds backoff_remaining() const noexcept;
+
+  /// Runs `commands` on the connection. `interruptible` lets stop() cut the call short (only
+  /// for waits that may be long: blocking reads). Returns false without sending when stopping.
+  /// Throws what the transport throws.
+  bool execute(const CommandBuffer& commands, std::vector<RedisReply>& replies,
+               std::chrono::steady_clock::time_point deadline, bool interruptible);
+
+  /// Split pipelining (RedisTransport::send/receive), never interruptible: bounded by the
+  /// deadline. Throw what the transport throws.
+  void send(const CommandBuffer& commands, std::chrono::steady_clock::time_point deadline);
+  void receive(std::size_t count, std::vector<RedisReply>& replies, std::chrono::steady_clock::time_point deadline);
+
+  /// A failed exchange: closes the connection, counts, logs and starts the backoff. Quiet
+  /// when the failure is our own stop() interrupting the call.
+  void transport_failure(const std::string& message);
+  /// A refused command that makes the loop pointless until reconnected (NOGROUP, WRONGTYPE):
+  /// counted as a reply error, then handled like a transport failure.
+  void reply_failure(const std::string& message);
+  /// A refused command that changes nothing else (a failed XACK): counted and logged.
+  void reply_error(const std::string& message);
+
+  /// Decodes a whole batch (on two threads when it is large and the machine has the cores);
+  /// then process(i) dispatches entry i of that batch.
+  void decode_batch(const std::vector<StreamEntry>& entries);
+  /// Dispatches decoded entry `index` of the last decode_batch(), with dedupe; counts the
+  /// outcome.
+  EntryOutcome process(const StreamEntry& entry, std::size_t index, bool redelivered);
+
+  void count_read(std::size_t entries) noexcept;
+  void count_claimed(std::size_t entries) noexcept { claimed_.fetch_add(entries, std::memory_order_relaxed); }
+  void count_deleted(std::size_t entries) noexcept { deleted_.fetch_add(entries, std::memory_order_relaxed); }
+  void count_acked(std::size_t entries) noexcept { acked_.fetch_add(entries, std::memory_order_relaxed); }
+  void count_unprocessed(std::size_t entries) noexcept { unprocessed_.fetch_add(entries, std::memory_order_relaxed); }
+
+  void stop() noexcept;
+  bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
+  /// Waits up to `d` of real time, or until stop().
+  void sleep_for(std::chrono::milliseconds d);
+
+  /// The run() loop of both consumers: poll until stop(), sleeping out reconnect delays.
+  template <typename Poll>
+  void run(Poll poll) {
+    while (!stopping()) {
+      const PollResult result = poll(options_.block);
+      if (!result.connected && !stopping()) {
+        sleep_for(std::max(result.backoff, std::chrono::milliseconds(1)));
+      }
+    }
+  }
+
+  ConsumerStats stats() const;
+
+ private:
+  bool begin_interruptible();
+  void end_interruptible() noexcept;
+  void record_error(const std::string& message, spdlog::level::level_enum level);
+  void close_transport() noexcept;
+
+  struct Decoded {
+    bool ok = false;
+    ConsumedEvent message;
+    DecodeFailure failure;
+  };
+  std::vector<Decoded> decoded_;
+  std::unique_ptr<DecodeWorker> decode_worker_;  // created for the first large batch
+
+  const ConsumerOptions options_;
+  const ConsumerTransportFactory factory_;
+  const detail::ClockSource& clock_;
+  const std::string role_;  // "group consumer 'g/c' on 'stream'", for logs
+  EventHandlers handlers_;
+  detail::Backoff backoff_;
+  DedupeWindow dedupe_;
+  detail::RateLimitedLog log_{"streamll.consumer"};
+  bool ever_connected_ = false;
+
+  std::mutex transport_mutex_;  // guards the pointer and the interruptible flag against stop()
+  std::unique_ptr<RedisTransport> transport_;
+  bool interruptible_ = false;
+  std::atomic<bool> stopping_{false};
+  std::mutex sleep_mutex_;
+  std::condition_variable sleep_cv_;
+
+  std::atomic<bool> connected_{false};
+  std::atomic<std::uint64_t> entries_read_{0}, claimed_{0}, handled_{0}, unhandled_types_{0},
+      duplicates_{0}, handler_failures_{0}, missing_event_field_{0}, malformed_json_{0},
+      invalid_event_{0}, deleted_{0}, unprocessed_{0}, acked_{0}, reads_{0},
+      transport_errors_{0}, reply_errors_{0}, reconnects_{0};
+  mutable std::mutex error_mutex_;
+  std::string last_error_;
+};
+
+}  // namespace streamll::redis

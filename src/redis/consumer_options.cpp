@@ -1,0 +1,78 @@
+// ConsumerOptions: environment, validation; the small value types of consumer.hpp.
+
+#include <cstdlib>
+
+#include "redis/stream_entries.hpp"
+#include "streamll/errors.hpp"
+#include "streamll/redis/consumer.hpp"
+
+namespace streamll {
+namespace {
+
+void require_positive(const char* option, std::chrono::milliseconds value) {
+  if (value.count() <= 0) {
+    throw ConfigError(option, "must be positive, got " + std::to_string(value.count()) + "ms");
+  }
+}
+
+void require_start_id(const char* option, const std::string& id) {
+  if (!redis::is_start_id(id)) {
+    throw ConfigError(option, "'" + id + "' is not \"0\", \"$\" or a stream entry id like 1700000000000-0");
+  }
+}
+
+}  // namespace
+
+std::string_view to_string(DecodeFailureKind kind) noexcept {
+  switch (kind) {
+    case DecodeFailureKind::missing_event_field: return "missing_event_field";
+    case DecodeFailureKind::malformed_json: return "malformed_json";
+    case DecodeFailureKind::invalid_event: return "invalid_event";
+  }
+  return "invalid_event";
+}
+
+void DecodeFailureCounts::add(DecodeFailureKind kind) noexcept {
+  switch (kind) {
+    case DecodeFailureKind::missing_event_field: ++missing_event_field; break;
+    case DecodeFailureKind::malformed_json: ++malformed_json; break;
+    case DecodeFailureKind::invalid_event: ++invalid_event; break;
+  }
+}
+
+ConsumerOptions ConsumerOptions::from_env(const EnvLookup& env) {
+  ConsumerOptions o;
+  static_cast<RedisConnectionOptions&>(o) = RedisConnectionOptions::from_env(env);
+  auto get = [&env](const char* name) -> std::optional<std::string> {
+    std::optional<std::string> value;
+    if (env) {
+      value = env(name);
+    } else if (const char* raw = std::getenv(name)) {
+      value = std::string(raw);
+    }
+    if (value && value->empty()) value.reset();
+    return value;
+  };
+  if (auto v = get("STREAMLL_STREAM_KEY")) o.stream_key = *v;
+  if (auto v = get("STREAMLL_CONSUMER_GROUP")) o.group = *v;
+  if (auto v = get("STREAMLL_CONSUMER_NAME")) o.consumer_name = *v;
+  return o;
+}
+
+void ConsumerOptions::validate() const {
+  RedisConnectionOptions::validate();
+  if (stream_key.empty()) throw ConfigError("stream_key", "must not be empty");
+  if (batch_size == 0) throw ConfigError("batch_size", "must be at least 1, got 0");
+  require_positive("block", block);
+  require_positive("claim_interval", claim_interval);
+  require_positive("reconnect_initial_delay", reconnect_initial_delay);
+  require_positive("reconnect_max_delay", reconnect_max_delay);
+  if (claim_min_idle.count() < 0) {
+    throw ConfigError("claim_min_idle", "must not be negative, got " +
+                                            std::to_string(claim_min_idle.count()) + "ms");
+  }
+  require_start_id("group_start_id", group_start_id);
+  require_start_id("start_id", start_id);
+}
+
+}  // namespace streamll

@@ -1,0 +1,299 @@
+#pragma once
+// A small in-memory model of one Redis stream with consumer groups, behind the RedisTransport
+// interface, for unit-testing the consumers without a server or sleeping: XADD, XGROUP CREATE,
+// XREADGROUP (">" and own pending ids), XACK, XAUTOCLAIM (idle time from a ManualClock),
+// XREAD, XREVRANGE ... COUNT 1, plus outages, failed exchanges and blocking reads that only
+// an interrupt (or their real-time deadline) ends. Not a Redis: just what the consumers send.
+
+#include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "fake_redis.hpp"
+#include "manual_clock.hpp"
+#include "redis/stream_entries.hpp"
+
+namespace streamll::testing {
+
+class FakeStreamRedis {
+ public:
+  explicit FakeStreamRedis(const ManualClock& clock, std::string key = "ml_events")
+      : clock_(clock), key_(std::move(key)) {}
+
+  /// Appends an entry; returns its id ("1-0", "2-0", ...).
+  std::string add(std::vector<std::pair<std::string, std::string>> fields) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    redis::StreamEntry e;
+    e.id = std::to_string(++last_ms_) + "-0";
+    e.fields = std::move(fields);
+    entries_.push_back(e);
+    exists_ = true;
+    changed_.notify_all();
+    return e.id;
+  }
+  std::string add_event(const std::string& json) { return add({{"event", json}}); }
+
+  void set_down(bool down) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    down_ = down;
+  }
+  void fail_next_executes(int n) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    fail_executes_ = n;
+  }
+  /// Blocking reads with nothing to return wait (in real time) until an entry is added, the
+  /// transport is interrupted or the deadline passes, like BLOCK on a server.
+  void set_blocking(bool blocking) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    blocking_ = blocking;
+  }
+
+  std::vector<std::string> pending_ids(const std::string& group) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<std::string> out;
+    auto g = groups_.find(group);
+    if (g == groups_.end()) return out;
+    for (const auto& [id, p] : g->second.pending) out.push_back(id.to_string());
+    return out;
+  }
+  std::string pending_owner(const std::string& group, const std::string& id) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return groups_.at(group).pending.at(*redis::EntryId::parse(id)).consumer;
+  }
+  std::vector<Command> commands() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return commands_;
+  }
+  int count_of(const std::string& name) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return static_cast<int>(std::count_if(commands_.begin(), commands_.end(),
+                                          [&](const Command& c) { return !c.empty() && c[0] == name; }));
+  }
+  int connects() const { return connects_.load(); }
+  int connect_attempts() const { return connect_attempts_.load(); }
+  int blocked_reads() const { return blocked_reads_.load(); }
+
+  // --- transport side ---
+  void on_connect(const std::atomic<bool>& interrupted) {
+    ++connect_attempts_;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (interrupted) throw redis::ClosedError("interrupted");
+    if (down_) throw redis::IoError("connect to fake failed: Connection refused");
+    ++connects_;
+  }
+
+  void on_execute(const redis::CommandBuffer& buffer, std::vector<redis::RedisReply>& replies,
+                  std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& interrupted) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (interrupted) throw redis::ClosedError("interrupted");
+    if (down_) throw redis::IoError("connection reset by peer");
+    if (fail_executes_ > 0) {
+      --fail_executes_;
+      throw redis::IoError("connection reset by peer");
+    }
+    replies.clear();
+    for (auto& command : parse_resp_commands(buffer.bytes())) {
+      commands_.push_back(command);
+      replies.push_back(run(command, lock, deadline, interrupted));
+    }
+  }
+
+  void notify_interrupt() {
+    // Through the mutex: a reader that just found no interrupt is then already waiting.
+    { std::lock_guard<std::mutex> lock(mutex_); }
+    changed_.notify_all();
+  }
+
+ private:
+  using Id = redis::EntryId;
+  struct Pending {
+    std::string consumer;
+    std::chrono::steady_clock::time_point delivered;
+  };
+  struct Group {
+    Id last_delivered;
+    std::map<Id, Pending> pending;
+  };
+
+  static redis::RedisReply entry_reply(const redis::StreamEntry& e) {
+    std::vector<redis::RedisReply> fields;
+    for (const auto& [k, v] : e.fields) {
+      fields.push_back(redis::RedisReply::make_string(k));
+      fields.push_back(redis::RedisReply::make_string(v));
+    }
+    return redis::RedisReply::make_array({redis::RedisReply::make_string(e.id), redis::RedisReply::make_array(std::move(fields))});
+  }
+  redis::RedisReply read_reply(std::vector<redis::RedisReply> entries) const {
+    if (entries.empty()) return redis::RedisReply::make_nil();
+    return redis::RedisReply::make_array({redis::RedisReply::make_array(
+        {redis::RedisReply::make_string(key_), redis::RedisReply::make_array(std::move(entries))})});
+  }
+  static std::size_t option(const Command& c, const std::string& name, std::size_t fallback) {
+    for (std::size_t i = 0; i + 1 < c.size(); ++i) {
+      if (c[i] == name) return std::stoul(c[i + 1]);
+    }
+    return fallback;
+  }
+  static bool has(const Command& c, const std::string& name) {
+    return std::find(c.begin(), c.end(), name) != c.end();
+  }
+  // Real-time wait for new entries, as BLOCK does; false when nothing came.
+  bool wait_for_entries(std::unique_lock<std::mutex>& lock, std::size_t known,
+                        std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& interrupted) {
+    ++blocked_reads_;
+    changed_.wait_until(lock, deadline, [&] { return interrupted || entries_.size() > known; });
+    if (interrupted) throw redis::ClosedError("interrupted while blocked");
+    return entries_.size() > known;
+  }
+
+  redis::RedisReply run(const Command& c, std::unique_lock<std::mutex>& lock,
+                        std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& interrupted) {
+    using R = redis::RedisReply;
+    const std::string& name = c[0];
+    if (name == "XGROUP") {  // XGROUP CREATE key group id MKSTREAM
+      if (groups_.count(c[3])) return R::make_error("BUSYGROUP Consumer Group name already exists");
+      exists_ = true;
+      Group g;
+      g.last_delivered = c[4] == "$" ? Id{last_ms_, 0} : (c[4] == "0" ? Id{} : *Id::parse(c[4]));
+      groups_[c[3]] = g;
+      return R::make_status("OK");
+    }
+    if (name == "XREVRANGE") {
+      if (entries_.empty()) return R::make_array({});
+      return R::make_array({entry_reply(entries_.back())});
+    }
+    if (name == "XREAD") {  // XREAD COUNT n [BLOCK ms] STREAMS key id
+      const std::size_t count = option(c, "COUNT", 100);
+      const Id after = *Id::parse(c.back());
+      auto collect = [&] {
+        std::vector<R> out;
+        for (const auto& e : entries_) {
+          if (after < *Id::parse(e.id) && out.size() < count) out.push_back(entry_reply(e));
+        }
+        return out;
+      };
+      auto out = collect();
+      if (out.empty() && has(c, "BLOCK") && blocking_ && wait_for_entries(lock, entries_.size(), deadline, interrupted)) out = collect();
+      return read_reply(std::move(out));
+    }
+    if (name == "XREADGROUP") {  // XREADGROUP GROUP g c COUNT n [BLOCK ms] STREAMS key id
+      auto git = groups_.find(c[2]);
+      if (git == groups_.end()) return R::make_error("NOGROUP No such key or consumer group");
+      Group& g = git->second;
+      const std::string& consumer = c[3];
+      const std::size_t count = option(c, "COUNT", 100);
+      if (c.back() != ">") {  // own pending entries after the id
+        const Id after = c.back() == "0" ? Id{} : *Id::parse(c.back());
+        std::vector<R> out;
+        for (const auto& [id, p] : g.pending) {
+          if (p.consumer != consumer || !(after < id) || out.size() >= count) continue;
+          auto e = std::find_if(entries_.begin(), entries_.end(), [&](const auto& x) { return *Id::parse(x.id) == id; });
+          out.push_back(e == entries_.end() ? R::make_array({R::make_string(id.to_string()), R::make_nil()}) : entry_reply(*e));
+        }
+        return read_reply(std::move(out));
+      }
+      auto deliver = [&] {
+        std::vector<R> out;
+        for (const auto& e : entries_) {
+          const Id id = *Id::parse(e.id);
+          if (!(g.last_delivered < id) || out.size() >= count) continue;
+          g.last_delivered = id;
+          g.pending[id] = Pending{consumer, clock_.steady_now()};
+          out.push_back(entry_reply(e));
+        }
+        return out;
+      };
+      auto out = deliver();
+      if (out.empty() && has(c, "BLOCK") && blocking_ && wait_for_entries(lock, entries_.size(), deadline, interrupted)) out = deliver();
+      return read_reply(std::move(out));
+    }
+    if (name == "XACK") {
+      Group& g = groups_[c[2]];
+      long long n = 0;
+      for (std::size_t i = 3; i < c.size(); ++i) n += static_cast<long long>(g.pending.erase(*Id::parse(c[i])));
+      return R::make_integer(n);
+    }
+    if (name == "XAUTOCLAIM") {  // XAUTOCLAIM key group consumer min-idle start COUNT n
+      Group& g = groups_[c[2]];
+      const auto min_idle = std::chrono::milliseconds(std::stoll(c[4]));
+      const Id start = *Id::parse(c[5]);
+      const std::size_t count = option(c, "COUNT", 100);
+      std::vector<R> out;
+      std::string next = "0-0";
+      for (auto& [id, p] : g.pending) {
+        if (id < start) continue;
+        if (out.size() >= count) {
+          next = id.to_string();
+          break;
+        }
+        if (clock_.steady_now() - p.delivered < min_idle) continue;
+        p = Pending{c[3], clock_.steady_now()};
+        auto e = std::find_if(entries_.begin(), entries_.end(), [&](const auto& x) { return *Id::parse(x.id) == id; });
+        out.push_back(entry_reply(*e));
+      }
+      return R::make_array({R::make_string(next), R::make_array(std::move(out)), R::make_array({})});
+    }
+    return R::make_status("OK");
+  }
+
+  const ManualClock& clock_;
+  std::string key_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<redis::StreamEntry> entries_;
+  std::uint64_t last_ms_ = 0;
+  bool exists_ = false;
+  std::map<std::string, Group> groups_;
+  bool down_ = false;
+  bool blocking_ = false;
+  int fail_executes_ = 0;
+  std::vector<Command> commands_;
+  std::atomic<int> connects_{0};
+  std::atomic<int> connect_attempts_{0};
+  std::atomic<int> blocked_reads_{0};
+};
+
+class FakeStreamTransport final : public redis::RedisTransport {
+ public:
+  explicit FakeStreamTransport(std::shared_ptr<FakeStreamRedis> server) : server_(std::move(server)) {}
+  void connect(Clock::time_point) override {
+    connected_ = false;
+    server_->on_connect(interrupted_);
+    connected_ = true;
+  }
+  void connect() override { connect(Clock::now()); }
+  bool is_connected() const noexcept override { return connected_; }
+  void close() noexcept override { connected_ = false; }
+  void interrupt() noexcept override {
+    interrupted_ = true;
+    server_->notify_interrupt();
+  }
+  void clear_interrupt() noexcept override { interrupted_ = false; }
+  void execute(const redis::CommandBuffer& commands, std::vector<redis::RedisReply>& replies,
+               Clock::time_point deadline) override {
+    if (!connected_) throw redis::ClosedError("not connected");
+    try {
+      server_->on_execute(commands, replies, deadline, interrupted_);
+    } catch (...) {
+      connected_ = false;
+      throw;
+    }
+  }
+  std::string describe() const override { return "fake://stream"; }
+  std::chrono::milliseconds socket_timeout() const noexcept override { return std::chrono::milliseconds(2000); }
+
+ private:
+  std::shared_ptr<FakeStreamRedis> server_;
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> interrupted_{false};
+};
+
+inline std::function<std::unique_ptr<redis::RedisTransport>()> fake_stream_factory(std::shared_ptr<FakeStreamRedis> server) {
+  return [server] { return std::make_unique<FakeStreamTransport>(server); };
+}
+
+}  // namespace streamll::testing
