@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <ctime>
-#include <nlohmann/json.hpp>
 
 #include "json_writer.hpp"
 
@@ -138,19 +137,6 @@ void write_field_value(detail::JsonOut& out, const Value& value) {
 void write_key(detail::JsonOut& out, std::string_view key) {
   out.string(key);
   out.raw(':');
-}
-
-Value value_from_json(const nlohmann::json& j) {
-  switch (j.type()) {
-    case nlohmann::json::value_t::null: return Value{};
-    case nlohmann::json::value_t::boolean: return Value(j.get<bool>());
-    case nlohmann::json::value_t::number_integer: return Value(j.get<std::int64_t>());
-    case nlohmann::json::value_t::number_unsigned: return Value(j.get<std::uint64_t>());
-    case nlohmann::json::value_t::number_float: return Value(j.get<double>());
-    case nlohmann::json::value_t::string: return Value(j.get<std::string>());
-    default:
-      return Value(RawJson{j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
-  }
 }
 
 }  // namespace
@@ -319,82 +305,6 @@ std::string to_json(const Event& event) noexcept {
   std::string out;
   if (!append_json(event, out)) return {};
   return out;
-}
-
-bool parse_event_json(std::string_view json, Event& out, std::string* error) noexcept {
-  auto fail = [&](std::string_view why) {
-    if (error) {
-      try {
-        *error = why;
-      } catch (...) {
-      }
-    }
-    return false;
-  };
-  try {
-    if (detail::json_nesting_depth(json) > detail::max_json_nesting + 2) {
-      return fail("nested too deeply");
-    }
-    const auto doc = nlohmann::json::parse(json.begin(), json.end(), nullptr, false);
-    if (doc.is_discarded()) return fail("not valid JSON");
-    if (!doc.is_object()) return fail("not a JSON object");
-
-    const char* not_a_string = nullptr;  // the first context field of the wrong type
-    auto string_field = [&](const char* key, std::string& into) {
-      auto it = doc.find(key);
-      if (it == doc.end() || it->is_null()) return;
-      if (!it->is_string()) {
-        if (!not_a_string) not_a_string = key;
-        return;
-      }
-      into = it->get<std::string>();
-    };
-
-    Event e;
-    auto type_it = doc.find("event_type");
-    if (type_it == doc.end() || !type_it->is_string()) return fail("event_type is missing or not a string");
-    const std::string type_name = type_it->get<std::string>();
-    if (!is_valid_event_type_name(type_name)) return fail("event_type is not a valid event type name");
-    e.type = event_type_from_name(type_name);
-    if (e.type == EventType::custom) e.custom_type = type_name;
-
-    if (auto it = doc.find("event_id"); it != doc.end() && !it->is_null()) {
-      if (!it->is_string() || !EventId::parse(it->get<std::string>(), e.id)) {
-        return fail("event_id is not a UUID");
-      }
-    }
-    if (auto it = doc.find("timestamp"); it != doc.end() && !it->is_null()) {
-      if (!it->is_string() || !parse_timestamp(it->get<std::string>(), e.timestamp)) {
-        return fail("timestamp is not an RFC 3339 UTC time");
-      }
-    }
-
-    auto ctx = std::make_shared<EventContext>();
-    string_field("execution_id", ctx->execution_id);
-    string_field("operation", ctx->operation);
-    string_field("span_id", ctx->span_id);
-    string_field("parent_span_id", ctx->parent_span_id);
-    string_field("module_name", ctx->module_name);
-    if (not_a_string) return fail(std::string(not_a_string) + " is not a string");
-
-    if (auto it = doc.find("tags"); it != doc.end() && !it->is_null()) {
-      if (!it->is_object()) return fail("tags is not an object");
-      for (const auto& [key, value] : it->items()) {
-        ctx->tags.emplace_back(key, value.is_string() ? value.get<std::string>() : value.dump());
-      }
-    }
-    if (auto it = doc.find("data"); it != doc.end() && !it->is_null()) {
-      if (!it->is_object()) return fail("data is not an object");
-      e.data.reserve(it->size());
-      // Keys of a parsed object are unique already: no lookup (a huge object stays linear).
-      for (const auto& [key, value] : it->items()) e.data.append_new(key, value_from_json(value));
-    }
-    e.context = std::move(ctx);
-    out = std::move(e);
-    return true;
-  } catch (...) {
-    return fail("out of memory while parsing");
-  }
 }
 
 }  // namespace streamll

@@ -537,3 +537,60 @@ TEST_CASE("timestamps before 1970 and on leap days format and parse", "[event][j
     CHECK_FALSE(streamll::parse_timestamp(bad, t));
   }
 }
+
+TEST_CASE("parse_event_json keeps the document's key order; a repeated key keeps its last value",
+          "[event][json]") {
+  Event e;
+  REQUIRE(streamll::parse_event_json(
+      R"({"event_type":"custom_x","data":{"zeta":1,"alpha":"a","mid":[1, {"b" : 2}],"alpha":"A"},)"
+      R"("tags":{"z":"1","a":"2","n":3,"o":{"k":[true,null]}}})",
+      e));
+  std::vector<std::string> keys;
+  for (const auto& field : e.data) keys.push_back(field.key);
+  CHECK(keys == std::vector<std::string>{"zeta", "alpha", "mid"});
+  CHECK(e.data["alpha"].as_string() == "A");
+  CHECK(e.data["mid"] == streamll::Value(RawJson{R"([1,{"b":2}])"}));
+  REQUIRE(e.tags().size() == 4);
+  CHECK(e.tags()[0] == std::pair<std::string, std::string>{"z", "1"});
+  CHECK(e.tags()[1] == std::pair<std::string, std::string>{"a", "2"});
+  CHECK(e.tags()[2] == std::pair<std::string, std::string>{"n", "3"});
+  CHECK(e.tags()[3] == std::pair<std::string, std::string>{"o", R"({"k":[true,null]})"});
+}
+
+TEST_CASE("parse_event_json judges a repeated top-level key by its last value", "[event][json]") {
+  Event e;
+  std::string error;
+  CHECK_FALSE(streamll::parse_event_json(R"({"event_type":"x","event_type":5})", e, &error));
+  CHECK(error == "event_type is missing or not a string");
+  REQUIRE(streamll::parse_event_json(R"({"event_type":5,"event_type":"start"})", e));
+  CHECK(e.type == EventType::start);
+  REQUIRE(streamll::parse_event_json(R"({"event_type":"x","data":{"a":1},"data":{"b":2}})", e));
+  REQUIRE(e.data.size() == 1);
+  CHECK(e.data["b"].as_int() == 2);
+  CHECK_FALSE(streamll::parse_event_json(R"({"event_type":"x","data":{"a":1},"data":[1]})", e, &error));
+  CHECK(error == "data is not an object");
+  REQUIRE(streamll::parse_event_json(R"({"event_type":"x","data":{"a":1},"data":null})", e));
+  CHECK(e.data.empty());
+  // Unknown keys, whatever they hold, are skipped; an array document is not an event.
+  REQUIRE(streamll::parse_event_json(R"({"other":{"data":{"x":1}},"event_type":"x","list":[{"a":[]}]})", e));
+  CHECK(e.data.empty());
+  CHECK_FALSE(streamll::parse_event_json(R"([{"event_type":"x"}])", e, &error));
+  CHECK(error == "not a JSON object");
+  CHECK_FALSE(streamll::parse_event_json(R"("event_type")", e, &error));
+  CHECK(error == "not a JSON object");
+}
+
+TEST_CASE("parse_event_json stays linear on an object with very many keys", "[event][json]") {
+  std::string doc = R"({"event_type":"big","data":{)";
+  constexpr int keys = 200000;
+  for (int i = 0; i < keys; ++i) {
+    if (i) doc += ',';
+    doc += "\"k" + std::to_string(i % (keys / 2)) + "\":" + std::to_string(i);  // each key twice
+  }
+  doc += "}}";
+  Event e;
+  REQUIRE(streamll::parse_event_json(doc, e));
+  CHECK(e.data.size() == keys / 2);
+  CHECK(e.data["k0"].as_int() == keys / 2);  // the second occurrence wins
+  CHECK(e.data.begin()->key == "k0");        // in its first position
+}
