@@ -101,23 +101,27 @@ struct BackgroundWriter::State {
            discarded.load(std::memory_order_relaxed) + queue.rejected();
   }
 
-  // Runs the output's flush work once every event a flush() call waits for has been written.
+  // Runs the output's flush work once every event the pending flush() calls wait for has been
+  // written. Calls that arrive meanwhile wait for the next round: answering the current ones
+  // never waits for events enqueued after them, however fast events and calls keep coming.
   bool serve_flush() noexcept {
-    std::uint64_t generation = 0;
-    {
+    if (serving == 0) {
       std::lock_guard<std::mutex> lock(mutex);
-      if (flush_done == flush_requested || taken < flush_target) return false;
-      generation = flush_requested;
+      if (flush_done == flush_requested) return false;
+      serving = flush_requested;
+      serving_target = flush_target;
     }
+    if (taken < serving_target) return false;
     const OutputResult r = output->flush();
     account(r);
     {
       std::lock_guard<std::mutex> lock(mutex);
-      flush_done = generation;
+      flush_done = serving;
       if (!r.ok) ++failed_runs;
       losses_at_last_run = losses();
     }
     progress.notify_all();
+    serving = 0;
     return true;
   }
 
@@ -191,12 +195,14 @@ struct BackgroundWriter::State {
   std::uint64_t taken = 0;  // events taken so far: the sequence number of the next one
   std::uint64_t drops_reported = 0;
   std::uint64_t given_up = 0;  // events of a batch the writer stopped writing when given up on
+  std::uint64_t serving = 0;   // the flush generation being answered, 0 for none
+  std::uint64_t serving_target = 0;  // ... once this many events have been taken
 
   std::mutex mutex;  // guards what follows; never held across output calls
   std::condition_variable progress;
   std::uint64_t flush_requested = 0;  // flush() calls so far (a generation number)
   std::uint64_t flush_done = 0;       // the latest generation answered
-  std::uint64_t flush_target = 0;     // events that must be taken before the next answer
+  std::uint64_t flush_target = 0;     // events to take before answering the latest call
   std::uint64_t losses_at_last_run = 0;
   std::uint64_t failed_runs = 0;      // output flush/close calls that failed
   bool stopping = false;

@@ -88,8 +88,11 @@ bool should_use_color(ColorMode mode, bool output_is_terminal) noexcept;
 bool is_terminal(const std::ostream& stream) noexcept;
 
 struct TerminalSinkOptions {
-  /// Where lines go; null means std::cout. Written by the sink's thread only; the stream must
-  /// outlive the sink (and a write its thread is stuck in when shutdown() gives up).
+  /// Where lines go; null means std::cout. The stream must outlive the sink (and a write its
+  /// thread is stuck in when shutdown() gives up). It is written from the sink's thread: when
+  /// the application writes to it too, that must be safe from two threads (it is for std::cout
+  /// and std::cerr unless std::ios::sync_with_stdio(false) was called), and the sink's lines
+  /// come out when its thread gets to them; call flush() first where the order matters.
   std::ostream* output = nullptr;
   ColorMode color = ColorMode::automatic;
   /// Show data fields besides each event's summary.
