@@ -4,9 +4,9 @@
 // parse_event_json() read it back.
 //
 // The emitting thread only copies (or moves) the event into a bounded queue; the sink's own
-// thread serializes it and writes the file, so a slow disk, a full disk or a FIFO nobody reads
-// never holds up the application. Good for development, tests, batch jobs and audit trails;
-// for a production path to other services use RedisSink.
+// thread serializes it and writes the file, so a slow disk, a hung network file system or a
+// FIFO nobody reads never holds up the application. Good for development, tests, batch jobs
+// and audit trails; for a production path to other services use RedisSink.
 
 #include <chrono>
 #include <cstddef>
@@ -74,8 +74,9 @@ class JsonlFileSink : public Sink {
   /// not interrupted.
   bool flush(std::chrono::milliseconds timeout) override;
   /// Stops taking events, writes what is queued and buffered, syncs (with `fsync`) and closes
-  /// the file, within `timeout` (plus at most about 100 ms). When a write is stuck past that
-  /// (a FIFO nobody reads), the sink's thread is left to finish it and writes nothing after it;
+  /// the file, within `timeout` (plus at most about 100 ms). True when all was written and
+  /// nothing was lost since the previous flush(). When a write is stuck past the deadline (a
+  /// FIFO nobody reads), the sink's thread is left to finish it and writes nothing after it;
   /// the file is closed when it does. Safe to call twice.
   bool shutdown(std::chrono::milliseconds timeout) override;
   bool is_running() const noexcept override;

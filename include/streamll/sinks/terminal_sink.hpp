@@ -135,10 +135,11 @@ class TerminalSink : public Sink {
   /// write) since the previous flush().
   bool flush(std::chrono::milliseconds timeout) override;
   /// Stops taking events, writes what is queued, ends an open token line and flushes, within
-  /// `timeout` (plus at most about 100 ms). When the output is stalled past that, the sink's
+  /// `timeout` (plus at most about 100 ms). True when all was written and nothing was lost
+  /// since the previous flush(). When the output is stalled past the deadline, the sink's
   /// thread is left to finish the write it is stuck in and writes nothing after it: the stream
-  /// must stay valid until that write returns (std::cout and std::cerr always do). Safe to call
-  /// twice.
+  /// must stay valid until that write returns (std::cout and std::cerr always do; a later
+  /// flush() returns once it has). Safe to call twice.
   bool shutdown(std::chrono::milliseconds timeout) override;
   bool is_running() const noexcept override;
   std::string name() const override { return "terminal"; }
