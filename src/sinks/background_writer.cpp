@@ -153,8 +153,11 @@ struct BackgroundWriter::State {
     account(OutputResult{0, 0, held, true});
     const std::uint64_t left = queue.waiting() + held + given_up;
     if (left > 0) {
-      log.log(spdlog::level::warn, name + ": shutdown gave up waiting for the output; " +
-                                       std::to_string(left) + " event(s) not written");
+      try {  // building the message may run out of memory
+        log.log(spdlog::level::warn, name + ": shutdown gave up waiting for the output; " +
+                                         std::to_string(left) + " event(s) not written");
+      } catch (...) {
+      }
     }
     {
       std::lock_guard<std::mutex> lock(mutex);
@@ -168,10 +171,13 @@ struct BackgroundWriter::State {
   void report_drops() noexcept {
     const std::uint64_t rejected = queue.rejected();
     if (rejected == drops_reported) return;
-    log.log(spdlog::level::warn,
-            name + ": queue full (queue_size=" + std::to_string(queue.capacity()) + "): " +
-                std::to_string(rejected - drops_reported) + " event(s) dropped (" +
-                std::to_string(rejected) + " in total)");
+    try {  // building the message may run out of memory
+      log.log(spdlog::level::warn,
+              name + ": queue full (queue_size=" + std::to_string(queue.capacity()) + "): " +
+                  std::to_string(rejected - drops_reported) + " event(s) dropped (" +
+                  std::to_string(rejected) + " in total)");
+    } catch (...) {
+    }
     drops_reported = rejected;
   }
 

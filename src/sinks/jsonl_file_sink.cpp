@@ -99,8 +99,12 @@ class JsonlOutput final : public detail::SinkOutput {
     detail::OutputResult result = flush();
     if (::close(fd_) != 0) {
       // Some file systems (NFS) report write errors only here.
-      log_.log(spdlog::level::err,
-               "JsonlFileSink: closing '" + options_.path + "' failed: " + errno_text(errno));
+      const int err = errno;
+      try {  // building the message may run out of memory
+        log_.log(spdlog::level::err,
+                 "JsonlFileSink: closing '" + options_.path + "' failed: " + errno_text(err));
+      } catch (...) {
+      }
       result.ok = false;
     }
     fd_ = -1;
@@ -141,10 +145,13 @@ class JsonlOutput final : public detail::SinkOutput {
       result.failed = buffered_events_ - complete;
       result.ok = false;
       total_lost_ += result.failed;
-      log_.log(spdlog::level::err, "JsonlFileSink: writing to '" + options_.path +
-                                       "' failed: " + errno_text(err) + "; " +
-                                       std::to_string(result.failed) + " event(s) lost (" +
-                                       std::to_string(total_lost_) + " in total)");
+      try {  // building the message may run out of memory
+        log_.log(spdlog::level::err, "JsonlFileSink: writing to '" + options_.path +
+                                         "' failed: " + errno_text(err) + "; " +
+                                         std::to_string(result.failed) + " event(s) lost (" +
+                                         std::to_string(total_lost_) + " in total)");
+      } catch (...) {
+      }
     }
     buffer_.clear();
     buffered_events_ = 0;
@@ -153,8 +160,12 @@ class JsonlOutput final : public detail::SinkOutput {
 
   bool sync() noexcept {
     if (!options_.fsync || ::fsync(fd_) == 0) return true;
-    log_.log(spdlog::level::err,
-             "JsonlFileSink: fsync of '" + options_.path + "' failed: " + errno_text(errno));
+    const int err = errno;
+    try {  // building the message may run out of memory
+      log_.log(spdlog::level::err,
+               "JsonlFileSink: fsync of '" + options_.path + "' failed: " + errno_text(err));
+    } catch (...) {
+    }
     return false;
   }
 

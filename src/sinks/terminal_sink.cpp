@@ -140,9 +140,12 @@ class TerminalOutput final : public detail::SinkOutput {
   void report(std::uint64_t lost) noexcept {
     if (lost == 0) return;
     total_lost_ += lost;
-    log_.log(spdlog::level::err, "TerminalSink: writing to the output stream failed; " +
-                                     std::to_string(lost) + " event(s) lost (" +
-                                     std::to_string(total_lost_) + " in total)");
+    try {  // building the message may run out of memory
+      log_.log(spdlog::level::err, "TerminalSink: writing to the output stream failed; " +
+                                       std::to_string(lost) + " event(s) lost (" +
+                                       std::to_string(total_lost_) + " in total)");
+    } catch (...) {
+    }
   }
 
   std::ostream& out_;
