@@ -4,14 +4,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
-#include <mutex>
 #include <string>
 #include <system_error>
+#include <vector>
 
+#include "background_writer.hpp"
 #include "logging.hpp"
-#include "timed_mutex.hpp"
 
 namespace streamll {
 namespace {
@@ -34,80 +33,184 @@ int write_all(int fd, const char* data, std::size_t size, std::size_t& done) noe
   return 0;
 }
 
-}  // namespace
+void add(detail::OutputResult& to, const detail::OutputResult& from) noexcept {
+  to.written += from.written;
+  to.failed += from.failed;
+  to.discarded += from.discarded;
+  to.ok = to.ok && from.ok;
+}
 
-struct JsonlFileSink::State {
-  explicit State(JsonlFileSinkOptions o) : options(std::move(o)) {}
-  ~State() {
-    if (fd >= 0) ::close(fd);
+// The file side of a JsonlFileSink, on the sink's thread: serializes events into whole lines
+// and writes them, at once (every_event) or when the buffer fills (buffered). An event counts
+// as written once its whole line reached the file.
+class JsonlOutput final : public detail::SinkOutput {
+ public:
+  JsonlOutput(const JsonlFileSinkOptions& options, int fd) : options_(options), fd_(fd) {
+    if (options_.flush_policy == JsonlFlushPolicy::buffered) {
+      buffer_.reserve(std::min<std::size_t>(options_.buffer_bytes, 1 << 20) + 1024);
+    }
+  }
+  ~JsonlOutput() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  JsonlOutput(const JsonlOutput&) = delete;
+  JsonlOutput& operator=(const JsonlOutput&) = delete;
+
+  detail::OutputResult write(const std::vector<Event>& events,
+                             const std::atomic<bool>& abandoned) noexcept override {
+    detail::OutputResult result;
+    if (abandoned.load(std::memory_order_acquire) || fd_ < 0) {
+      result.discarded = events.size();
+      return result;
+    }
+    for (const Event& event : events) {
+      const std::size_t before = buffer_.size();
+      bool ok = append_json(event, buffer_);  // restores `buffer_` when it fails
+      if (ok) {
+        try {
+          buffer_.push_back('\n');
+        } catch (...) {
+          buffer_.resize(before);
+          ok = false;
+        }
+      }
+      if (ok) {
+        ++buffered_events_;
+      } else {
+        ++result.discarded;  // out of memory for its JSON
+      }
+    }
+    if (options_.flush_policy == JsonlFlushPolicy::every_event ||
+        buffer_.size() >= options_.buffer_bytes) {
+      add(result, write_out());
+    }
+    return result;
   }
 
+  detail::OutputResult flush() noexcept override {
+    if (fd_ < 0) return {};
+    detail::OutputResult result = write_out();
+    result.ok = sync() && result.ok;
+    return result;
+  }
+
+  detail::OutputResult close() noexcept override {
+    if (fd_ < 0) return {};
+    detail::OutputResult result = flush();
+    if (::close(fd_) != 0) {
+      // Some file systems (NFS) report write errors only here.
+      const int err = errno;
+      try {  // building the message may run out of memory
+        log_.log(spdlog::level::err,
+                 "JsonlFileSink: closing '" + options_.path + "' failed: " + errno_text(err));
+      } catch (...) {
+      }
+      result.ok = false;
+    }
+    fd_ = -1;
+    return result;
+  }
+
+  std::uint64_t discard() noexcept override {
+    const std::uint64_t held = buffered_events_;
+    buffer_.clear();
+    buffered_events_ = 0;
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    return held;
+  }
+
+ private:
   // Writes the buffer out. On failure the buffered events that did not fully reach the file
   // are counted as lost and the buffer is emptied, so a full disk cannot grow memory.
-  bool write_out_locked() {
-    if (buffer.empty()) return true;
+  detail::OutputResult write_out() noexcept {
+    detail::OutputResult result;
+    if (buffer_.empty()) return result;
     int err = 0;
     std::size_t done = 0;
-    if (line_open) {
+    if (line_open_) {
       // A previous failure left a partial line: end it, so this batch parses line by line.
-      err = write_all(fd, "\n", 1, done);
-      if (err == 0) line_open = false;
+      err = write_all(fd_, "\n", 1, done);
+      if (err == 0) line_open_ = false;
     }
-    if (err == 0) err = write_all(fd, buffer.data(), buffer.size(), done);
+    if (err == 0) err = write_all(fd_, buffer_.data(), buffer_.size(), done);
     if (err == 0) {
-      written.fetch_add(buffered_events, std::memory_order_relaxed);
+      result.written = buffered_events_;
     } else {
-      const auto first = buffer.begin();
-      const auto complete =
-          static_cast<std::uint64_t>(std::count(first, first + static_cast<std::ptrdiff_t>(done), '\n'));
-      const std::uint64_t lost = buffered_events - complete;
-      if (done > 0 && buffer[done - 1] != '\n') line_open = true;
-      written.fetch_add(complete, std::memory_order_relaxed);
-      const std::uint64_t total = write_errors.fetch_add(lost, std::memory_order_relaxed) + lost;
-      log.log(spdlog::level::err, "JsonlFileSink: writing to '" + options.path +
-                                      "' failed: " + errno_text(err) + "; " +
-                                      std::to_string(lost) + " event(s) lost (" +
-                                      std::to_string(total) + " in total)");
+      const auto first = buffer_.begin();
+      const auto complete = static_cast<std::uint64_t>(
+          std::count(first, first + static_cast<std::ptrdiff_t>(done), '\n'));
+      if (done > 0 && buffer_[done - 1] != '\n') line_open_ = true;
+      result.written = complete;
+      result.failed = buffered_events_ - complete;
+      result.ok = false;
+      total_lost_ += result.failed;
+      try {  // building the message may run out of memory
+        log_.log(spdlog::level::err, "JsonlFileSink: writing to '" + options_.path +
+                                         "' failed: " + errno_text(err) + "; " +
+                                         std::to_string(result.failed) + " event(s) lost (" +
+                                         std::to_string(total_lost_) + " in total)");
+      } catch (...) {
+      }
     }
-    buffer.clear();
-    buffered_events = 0;
-    return err == 0;
+    buffer_.clear();
+    buffered_events_ = 0;
+    return result;
   }
 
-  bool sync_locked() {
-    if (!options.fsync || ::fsync(fd) == 0) return true;
-    log.log(spdlog::level::err,
-            "JsonlFileSink: fsync of '" + options.path + "' failed: " + errno_text(errno));
+  bool sync() noexcept {
+    if (!options_.fsync || ::fsync(fd_) == 0) return true;
+    const int err = errno;
+    try {  // building the message may run out of memory
+      log_.log(spdlog::level::err,
+               "JsonlFileSink: fsync of '" + options_.path + "' failed: " + errno_text(err));
+    } catch (...) {
+    }
     return false;
   }
 
-  const JsonlFileSinkOptions options;
-  detail::TimedMutex mutex;
-  int fd = -1;                    // -1 once closed
-  std::string buffer;             // whole lines, each ending in '\n'
-  std::uint64_t buffered_events = 0;
-  bool line_open = false;         // the file ends in a partial line left by a failed write
-  std::atomic<bool> running{true};
-  std::atomic<std::uint64_t> written{0};
-  std::atomic<std::uint64_t> write_errors{0};
-  std::atomic<std::uint64_t> dropped{0};
-  detail::RateLimitedLog log{"streamll.sinks.jsonl"};
+  // A copy: a writer given up on at shutdown may outlive the sink.
+  const JsonlFileSinkOptions options_;
+  int fd_;               // -1 once closed
+  std::string buffer_;   // whole lines, each ending in '\n'
+  std::uint64_t buffered_events_ = 0;
+  bool line_open_ = false;  // the file ends in a partial line left by a failed write
+  std::uint64_t total_lost_ = 0;
+  detail::RateLimitedLog log_{"streamll.sinks.jsonl"};
 };
 
-JsonlFileSink::JsonlFileSink(JsonlFileSinkOptions options)
-    : state_(std::make_unique<State>(std::move(options))) {
-  const auto& o = state_->options;
-  if (o.path.empty()) throw ConfigError("path", "is empty; give the file to write events to");
-  const int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (o.append ? 0 : O_TRUNC);
+}  // namespace
+
+struct JsonlFileSink::State {
+  State(JsonlFileSinkOptions o, std::unique_ptr<detail::SinkOutput> output)
+      : options(std::move(o)),
+        writer(std::move(output), options.queue_size, "JsonlFileSink '" + options.path + "'",
+               "streamll.sinks.jsonl") {}
+
+  const JsonlFileSinkOptions options;
+  detail::BackgroundWriter writer;
+};
+
+JsonlFileSink::JsonlFileSink(JsonlFileSinkOptions options) {
+  if (options.path.empty()) throw ConfigError("path", "is empty; give the file to write events to");
+  // Checked before the file is created or truncated.
+  if (options.queue_size == 0) throw ConfigError("queue_size", "must be at least 1 (got 0)");
+  const int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (options.append ? 0 : O_TRUNC);
   int fd;
   do {
-    fd = ::open(o.path.c_str(), flags, 0644);
+    fd = ::open(options.path.c_str(), flags, 0644);
   } while (fd < 0 && errno == EINTR);
-  if (fd < 0) throw ConfigError("path", "cannot open '" + o.path + "': " + errno_text(errno));
-  state_->fd = fd;
-  if (o.flush_policy == JsonlFlushPolicy::buffered) {
-    state_->buffer.reserve(std::min<std::size_t>(o.buffer_bytes, 1 << 20) + 1024);
+  if (fd < 0) {
+    throw ConfigError("path", "cannot open '" + options.path + "': " + errno_text(errno));
   }
+  std::unique_ptr<detail::SinkOutput> output;
+  try {
+    output = std::make_unique<JsonlOutput>(options, fd);
+  } catch (...) {
+    ::close(fd);  // the output owns the descriptor only once it exists
+    throw;
+  }
+  state_ = std::make_unique<State>(std::move(options), std::move(output));
 }
 
 JsonlFileSink::~JsonlFileSink() {
@@ -117,65 +220,21 @@ JsonlFileSink::~JsonlFileSink() {
   }
 }
 
-void JsonlFileSink::handle(const Event& event) {
-  State& s = *state_;
-  if (!s.running.load(std::memory_order_relaxed)) {
-    s.dropped.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  // Serialize before taking the lock: concurrent threads only contend for the write itself.
-  std::string line = to_json(event);
-  if (line.empty()) {
-    s.dropped.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  line.push_back('\n');
-  std::lock_guard<detail::TimedMutex> lock(s.mutex);
-  if (s.fd < 0 || !s.running.load(std::memory_order_relaxed)) {
-    s.dropped.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  ++s.buffered_events;
-  if (s.options.flush_policy == JsonlFlushPolicy::every_event) {
-    s.buffer.swap(line);  // empty: every_event never leaves anything buffered
-    s.write_out_locked();
-    return;
-  }
-  s.buffer.append(line);
-  if (s.buffer.size() >= s.options.buffer_bytes) s.write_out_locked();
-}
+void JsonlFileSink::handle(const Event& event) { state_->writer.push(Event(event)); }
+void JsonlFileSink::handle_owned(Event&& event) { state_->writer.push(std::move(event)); }
 
 bool JsonlFileSink::flush(std::chrono::milliseconds timeout) {
-  State& s = *state_;
-  std::unique_lock<detail::TimedMutex> lock(s.mutex, timeout);
-  if (!lock.owns_lock()) return false;
-  if (s.fd < 0) return true;
-  const bool written = s.write_out_locked();
-  return s.sync_locked() && written;
+  return state_->writer.flush(timeout);
 }
 
 bool JsonlFileSink::shutdown(std::chrono::milliseconds timeout) {
-  State& s = *state_;
-  s.running = false;
-  std::unique_lock<detail::TimedMutex> lock(s.mutex, timeout);
-  if (!lock.owns_lock()) return false;
-  if (s.fd < 0) return true;
-  bool ok = s.write_out_locked();
-  ok = s.sync_locked() && ok;
-  if (::close(s.fd) != 0) {
-    // Some file systems (NFS) report write errors only here.
-    s.log.log(spdlog::level::err,
-              "JsonlFileSink: closing '" + s.options.path + "' failed: " + errno_text(errno));
-    ok = false;
-  }
-  s.fd = -1;
-  return ok;
+  return state_->writer.shutdown(timeout);
 }
 
-bool JsonlFileSink::is_running() const noexcept { return state_->running.load(); }
+bool JsonlFileSink::is_running() const noexcept { return state_->writer.is_running(); }
 const std::string& JsonlFileSink::path() const noexcept { return state_->options.path; }
-std::uint64_t JsonlFileSink::written() const noexcept { return state_->written.load(); }
-std::uint64_t JsonlFileSink::write_errors() const noexcept { return state_->write_errors.load(); }
-std::uint64_t JsonlFileSink::dropped() const noexcept { return state_->dropped.load(); }
+std::uint64_t JsonlFileSink::written() const noexcept { return state_->writer.written(); }
+std::uint64_t JsonlFileSink::write_errors() const noexcept { return state_->writer.write_errors(); }
+std::uint64_t JsonlFileSink::dropped() const noexcept { return state_->writer.dropped(); }
 
 }  // namespace streamll

@@ -2,12 +2,13 @@
 
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <iostream>
 #include <string_view>
+#include <vector>
 
-#include "timed_mutex.hpp"
+#include "background_writer.hpp"
+#include "logging.hpp"
 
 namespace streamll {
 
@@ -31,6 +32,7 @@ bool is_terminal(const std::ostream& stream) noexcept {
 }
 
 namespace {
+
 TerminalFormat format_for(const TerminalSinkOptions& options, const std::ostream& out) {
   TerminalFormat format;
   format.color = should_use_color(options.color, is_terminal(out));
@@ -38,40 +40,136 @@ TerminalFormat format_for(const TerminalSinkOptions& options, const std::ostream
   format.utc = options.utc;
   return format;
 }
-}  // namespace
 
-struct TerminalSink::State {
-  State(std::ostream& stream, TerminalFormat format) : out(stream), renderer(format) {}
+// The stream side of a TerminalSink, on the sink's thread: renders each event, writes it, and
+// flushes the stream once per batch, so a burst costs one flush and a lone token still shows
+// at once. An event counts as written once the stream took its text and the flush after it
+// succeeded.
+class TerminalOutput final : public detail::SinkOutput {
+ public:
+  TerminalOutput(std::ostream& out, TerminalFormat format) : out_(out), renderer_(format) {}
 
-  // Writes and flushes; a failed stream is counted and cleared so the next event tries again.
-  bool write_locked(const std::string& text) {
+  detail::OutputResult write(const std::vector<Event>& events,
+                             const std::atomic<bool>& abandoned) noexcept override {
+    detail::OutputResult result;
+    std::uint64_t unflushed = 0;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      if (abandoned.load(std::memory_order_acquire)) {
+        result.discarded += events.size() - i;
+        break;
+      }
+      bool ok = false;
+      try {
+        text_.clear();
+        renderer_.render(events[i], text_);
+        ok = put(text_);
+      } catch (...) {
+        // Out of memory while rendering: this event is lost, the next may fit.
+      }
+      if (ok) {
+        ++unflushed;
+      } else {
+        ++result.failed;
+      }
+    }
+    if (abandoned.load(std::memory_order_acquire)) {
+      // Given up on while writing: what the stream took is in its hands, and flushing would
+      // be one more write to a stream the application may be about to destroy.
+      result.written += unflushed;
+    } else if (flush_stream()) {
+      result.written += unflushed;
+    } else {
+      result.failed += unflushed;
+    }
+    report(result.failed);
+    return result;
+  }
+
+  detail::OutputResult flush() noexcept override {
+    detail::OutputResult result;
+    result.ok = flush_stream();
+    return result;
+  }
+
+  detail::OutputResult close() noexcept override {
+    detail::OutputResult result;
+    bool ok = true;
     try {
-      if (!text.empty()) out.write(text.data(), static_cast<std::streamsize>(text.size()));
-      out.flush();
-      if (out) return true;
+      text_.clear();
+      renderer_.end_line(text_);
+      ok = put(text_);
+    } catch (...) {
+      ok = false;
+    }
+    result.ok = flush_stream() && ok;
+    return result;
+  }
+
+  std::uint64_t discard() noexcept override { return 0; }  // nothing held beyond the stream
+
+ private:
+  // A failed stream is cleared so that the next write tries again.
+  bool put(const std::string& text) noexcept {
+    try {
+      if (!text.empty()) out_.write(text.data(), static_cast<std::streamsize>(text.size()));
+      if (out_) return true;
     } catch (...) {
       // A stream with exceptions() enabled: treated like any other failed write.
     }
-    write_errors.fetch_add(1, std::memory_order_relaxed);
-    try {
-      out.clear();
-    } catch (...) {
-    }
+    clear();
     return false;
   }
 
-  std::ostream& out;
-  detail::TimedMutex mutex;
-  TerminalRenderer renderer;  // guarded by mutex, like the stream and scratch
-  std::string scratch;
-  std::atomic<bool> running{true};  // written under mutex, read without it
-  std::atomic<std::uint64_t> dropped{0};
-  std::atomic<std::uint64_t> write_errors{0};
+  bool flush_stream() noexcept {
+    try {
+      out_.flush();
+      if (out_) return true;
+    } catch (...) {
+    }
+    clear();
+    return false;
+  }
+
+  void clear() noexcept {
+    try {
+      out_.clear();
+    } catch (...) {
+    }
+  }
+
+  void report(std::uint64_t lost) noexcept {
+    if (lost == 0) return;
+    total_lost_ += lost;
+    try {  // building the message may run out of memory
+      log_.log(spdlog::level::err, "TerminalSink: writing to the output stream failed; " +
+                                       std::to_string(lost) + " event(s) lost (" +
+                                       std::to_string(total_lost_) + " in total)");
+    } catch (...) {
+    }
+  }
+
+  std::ostream& out_;
+  TerminalRenderer renderer_;
+  std::string text_;
+  std::uint64_t total_lost_ = 0;
+  detail::RateLimitedLog log_{"streamll.sinks.terminal"};
+};
+
+}  // namespace
+
+struct TerminalSink::State {
+  State(std::ostream& out, TerminalFormat format, std::size_t queue_size)
+      : color(format.color),
+        writer(std::make_unique<TerminalOutput>(out, format), queue_size, "TerminalSink",
+               "streamll.sinks.terminal") {}
+
+  const bool color;
+  detail::BackgroundWriter writer;
 };
 
 TerminalSink::TerminalSink(TerminalSinkOptions options) {
   std::ostream& out = options.output ? *options.output : std::cout;
-  state_ = std::make_unique<State>(out, format_for(options, out));
+  state_ = std::make_unique<State>(out, format_for(options, out), options.queue_size);
 }
 
 TerminalSink::~TerminalSink() {
@@ -81,42 +179,21 @@ TerminalSink::~TerminalSink() {
   }
 }
 
-void TerminalSink::handle(const Event& event) {
-  State& s = *state_;
-  std::lock_guard<detail::TimedMutex> lock(s.mutex);
-  if (!s.running.load(std::memory_order_relaxed)) {
-    s.dropped.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  s.scratch.clear();
-  s.renderer.render(event, s.scratch);
-  s.write_locked(s.scratch);
-}
+void TerminalSink::handle(const Event& event) { state_->writer.push(Event(event)); }
+void TerminalSink::handle_owned(Event&& event) { state_->writer.push(std::move(event)); }
 
 bool TerminalSink::flush(std::chrono::milliseconds timeout) {
-  State& s = *state_;
-  std::unique_lock<detail::TimedMutex> lock(s.mutex, timeout);
-  if (!lock.owns_lock()) return false;
-  return s.write_locked({});
+  return state_->writer.flush(timeout);
 }
 
 bool TerminalSink::shutdown(std::chrono::milliseconds timeout) {
-  State& s = *state_;
-  std::unique_lock<detail::TimedMutex> lock(s.mutex, timeout);
-  if (!lock.owns_lock()) {
-    // Stop anyway: the writer holding the lock will see it, and the open line stays open.
-    s.running = false;
-    return false;
-  }
-  if (!s.running.exchange(false)) return true;
-  s.scratch.clear();
-  s.renderer.end_line(s.scratch);
-  return s.write_locked(s.scratch);
+  return state_->writer.shutdown(timeout);
 }
 
-bool TerminalSink::is_running() const noexcept { return state_->running.load(); }
-bool TerminalSink::colors_enabled() const noexcept { return state_->renderer.format().color; }
-std::uint64_t TerminalSink::dropped() const noexcept { return state_->dropped.load(); }
-std::uint64_t TerminalSink::write_errors() const noexcept { return state_->write_errors.load(); }
+bool TerminalSink::is_running() const noexcept { return state_->writer.is_running(); }
+bool TerminalSink::colors_enabled() const noexcept { return state_->color; }
+std::uint64_t TerminalSink::written() const noexcept { return state_->writer.written(); }
+std::uint64_t TerminalSink::write_errors() const noexcept { return state_->writer.write_errors(); }
+std::uint64_t TerminalSink::dropped() const noexcept { return state_->writer.dropped(); }
 
 }  // namespace streamll

@@ -139,7 +139,8 @@ TEST_CASE("faq_bot: a slow sink is felt by the caller", "[faq_bot][sinks]") {
 
   faq_bot::answer("refunds");
   // Sinks run on the emitting thread: "answer" handed 7 events over before its end event
-  // measured its duration. Production sinks (RedisSink) only enqueue, for this reason.
+  // measured its duration. streamll's own sinks (RedisSink, TerminalSink, JsonlFileSink)
+  // only enqueue there, and write on a thread of their own, for this reason.
   const auto ends = captured.sink->events_of_type(streamll::EventType::end);
   REQUIRE(ends.size() == 2);
   CHECK(ends[1].operation() == "answer");

@@ -1,6 +1,9 @@
 #include <streamll/sinks/jsonl_file_sink.hpp>
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -11,10 +14,13 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "stalling_output.hpp"
 
 namespace fs = std::filesystem;
 
@@ -25,6 +31,10 @@ using streamll::EventType;
 using streamll::JsonlFileSink;
 using streamll::JsonlFileSinkOptions;
 using streamll::JsonlFlushPolicy;
+using streamll::testing::finishes_within;
+using streamll::testing::kPatience;
+
+constexpr std::chrono::milliseconds kShortTimeout{50};
 
 // A fresh directory under the system temp dir, removed with everything in it.
 class TempDir {
@@ -88,6 +98,18 @@ void run_pipeline(streamll::Instrumentor& instrumentor) {
   } catch (const std::runtime_error&) {
   }
   outer.set("answer_chars", 5);
+}
+
+// Polls `done` until it holds or `timeout` passes: for what the sink's thread does on its own
+// (a full buffer written out), where no flush() can be the signal.
+template <typename Done>
+bool eventually(Done done, std::chrono::milliseconds timeout = kPatience) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
 }
 
 // Same keys with equal values, in any order.
@@ -177,23 +199,36 @@ TEST_CASE("jsonl: buffered policy writes on flush, on a full buffer and on shutd
   for (int i = 0; i < 3; ++i) sink.handle(custom_event(0, i));
   CHECK(read_lines(path).empty());
   CHECK(sink.written() == 0);
-  CHECK(sink.flush(std::chrono::seconds(1)));
+  CHECK(sink.flush(kPatience));
   CHECK(read_lines(path).size() == 3);
   CHECK(sink.written() == 3);
 
   sink.handle(custom_event(0, 3));
   CHECK(read_lines(path).size() == 3);
-  CHECK(sink.shutdown(std::chrono::seconds(1)));
+  CHECK(sink.shutdown(kPatience));
   CHECK(read_lines(path).size() == 4);
   CHECK(sink.written() == 4);
 
-  // A buffer smaller than one line is written out by the event that fills it.
+  // A buffer smaller than one line is written out by the event that fills it, without a flush.
   const std::string small_path = dir.file("small.jsonl");
   JsonlFileSinkOptions small = options_for(small_path, JsonlFlushPolicy::buffered);
   small.buffer_bytes = 1;
   JsonlFileSink small_sink(small);
   small_sink.handle(custom_event(0, 0));
+  CHECK(eventually([&] { return small_sink.written() == 1; }));
   CHECK(read_lines(small_path).size() == 1);
+}
+
+TEST_CASE("jsonl: every_event writes each event without being asked to", "[sinks]") {
+  TempDir dir;
+  const std::string path = dir.file("every.jsonl");
+  JsonlFileSink sink(options_for(path));
+  const Event e = custom_event(0, 0);
+  sink.handle(e);
+  REQUIRE(eventually([&] { return sink.written() == 1; }));
+  const auto lines = read_lines(path);
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0] == streamll::to_json(e));
 }
 
 TEST_CASE("jsonl: the destructor writes what is still buffered", "[sinks]") {
@@ -223,8 +258,9 @@ TEST_CASE("jsonl: four threads write whole lines, exactly as many as were sent",
       });
     }
     for (auto& th : threads) th.join();
-    CHECK(sink.shutdown(std::chrono::seconds(5)));
+    CHECK(sink.shutdown(kPatience));
     CHECK(sink.written() == kThreads * kPerThread);
+    CHECK(sink.dropped() == 0);
   }
   const auto lines = read_lines(path);
   REQUIRE(lines.size() == static_cast<std::size_t>(kThreads * kPerThread));
@@ -267,20 +303,21 @@ TEST_CASE("jsonl: a full disk counts write errors and never throws", "[sinks]") 
   SECTION("every event") {
     JsonlFileSink sink(options_for("/dev/full"));
     for (int i = 0; i < 3; ++i) CHECK_NOTHROW(sink.handle(custom_event(0, i)));
+    CHECK_FALSE(sink.flush(kPatience));  // the writes failed
     CHECK(sink.write_errors() == 3);
     CHECK(sink.written() == 0);
     CHECK(sink.is_running());
-    CHECK(sink.flush(std::chrono::seconds(1)));  // nothing was left buffered
+    CHECK(sink.flush(kPatience));  // nothing lost since the previous flush
   }
   SECTION("buffered") {
     JsonlFileSink sink(options_for("/dev/full", JsonlFlushPolicy::buffered));
     for (int i = 0; i < 3; ++i) CHECK_NOTHROW(sink.handle(custom_event(0, i)));
     CHECK(sink.write_errors() == 0);
-    CHECK_FALSE(sink.flush(std::chrono::seconds(1)));
+    CHECK_FALSE(sink.flush(kPatience));
     CHECK(sink.write_errors() == 3);
     CHECK(sink.written() == 0);
     // The lost batch is not retried forever: the next flush has nothing to write.
-    CHECK(sink.flush(std::chrono::seconds(1)));
+    CHECK(sink.flush(kPatience));
   }
 }
 
@@ -303,7 +340,7 @@ TEST_CASE("jsonl: a write cut short leaves one broken line, the next starts afre
   rlimit capped = saved;
   capped.rlim_cur = limit;
   REQUIRE(::setrlimit(RLIMIT_FSIZE, &capped) == 0);
-  const bool flushed = sink.flush(std::chrono::seconds(1));
+  const bool flushed = sink.flush(kPatience);
   ::setrlimit(RLIMIT_FSIZE, &saved);
   std::signal(SIGXFSZ, old_handler);
 
@@ -311,7 +348,7 @@ TEST_CASE("jsonl: a write cut short leaves one broken line, the next starts afre
   CHECK(sink.written() == 2);
   CHECK(sink.write_errors() == 1);
   sink.handle(d);
-  CHECK(sink.shutdown(std::chrono::seconds(1)));
+  CHECK(sink.shutdown(kPatience));  // d was written; c's loss was the flush's to report
   CHECK(sink.written() == 3);
 
   const auto lines = read_lines(path);
@@ -328,15 +365,149 @@ TEST_CASE("jsonl: events after shutdown are dropped, not written", "[sinks]") {
   JsonlFileSink sink(options_for(path));
   sink.handle(custom_event(0, 0));
   CHECK(sink.is_running());
-  CHECK(sink.shutdown(std::chrono::seconds(1)));
+  CHECK(sink.shutdown(kPatience));
   CHECK_FALSE(sink.is_running());
   sink.handle(custom_event(0, 1));
   sink.handle(custom_event(0, 2));
   CHECK(sink.dropped() == 2);
   CHECK(sink.written() == 1);
-  CHECK(sink.shutdown(std::chrono::seconds(1)));  // twice is fine
-  CHECK(sink.flush(std::chrono::seconds(1)));
+  CHECK(sink.shutdown(kPatience));  // twice is fine
+  CHECK(sink.flush(kPatience));     // after shutdown: shutdown's answer
   CHECK(read_lines(path).size() == 1);
   CHECK(sink.path() == path);
   CHECK(sink.name() == "jsonl");
+}
+
+TEST_CASE("jsonl: queue_size 0 is a configuration error, checked before the file is touched",
+          "[sinks]") {
+  TempDir dir;
+  JsonlFileSinkOptions options = options_for(dir.file("never.jsonl"));
+  options.queue_size = 0;
+  try {
+    JsonlFileSink sink(options);
+    FAIL("no exception");
+  } catch (const streamll::ConfigError& e) {
+    CHECK(e.option() == "queue_size");
+  }
+  CHECK_FALSE(fs::exists(dir.file("never.jsonl")));
+}
+
+// A FIFO with a reader that does not read until told to: writes to it block once its buffer
+// (shrunk to one page) is full, like a consumer process that hangs.
+class StalledFifo {
+ public:
+  explicit StalledFifo(const std::string& path) {
+    REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+    // Opened first, and nonblocking, so that the sink's blocking open for writing finds a
+    // reader instead of waiting for one.
+    read_fd_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    REQUIRE(read_fd_ >= 0);
+    ::fcntl(read_fd_, F_SETPIPE_SZ, 4096);
+  }
+  ~StalledFifo() { ::close(read_fd_); }
+  StalledFifo(const StalledFifo&) = delete;
+  StalledFifo& operator=(const StalledFifo&) = delete;
+
+  /// Reads until every writer has closed the FIFO (true) or `timeout` passes (false).
+  bool drain_until_closed(std::string& into, std::chrono::milliseconds timeout = kPatience) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    char chunk[4096];
+    while (true) {
+      const ssize_t n = ::read(read_fd_, chunk, sizeof chunk);
+      if (n > 0) {
+        into.append(chunk, static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n == 0) return true;  // no writer left
+      if (errno != EAGAIN && errno != EINTR) return false;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{read_fd_, POLLIN, 0};
+      ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 100)));
+    }
+  }
+
+ private:
+  int read_fd_ = -1;
+};
+
+// Every line is the JSON of one of `events`, in their order (some may be missing).
+void check_in_order(const std::vector<std::string>& lines, const std::vector<Event>& events) {
+  std::size_t next = 0;
+  for (const auto& line : lines) {
+    while (next < events.size() && streamll::to_json(events[next]) != line) ++next;
+    REQUIRE(next < events.size());  // not one of the events, or out of order
+    ++next;
+  }
+}
+
+std::vector<std::string> lines_in(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+TEST_CASE("jsonl: a FIFO nobody reads never blocks emitting; every event is accounted for",
+          "[sinks]") {
+  TempDir dir;
+  const std::string path = dir.file("events.fifo");
+  StalledFifo fifo(path);
+  JsonlFileSinkOptions options = options_for(path);
+  options.queue_size = 64;
+  JsonlFileSink sink(options);
+  std::vector<Event> events;
+  for (int i = 0; i < 500; ++i) events.push_back(custom_event(0, i));  // ~90 KB of JSON
+
+  std::string received;
+  const bool returned =
+      finishes_within(kPatience, [&] { for (const Event& e : events) sink.handle(e); },
+                      [&] { fifo.drain_until_closed(received); });  // a failing test
+  REQUIRE(returned);
+  CHECK(sink.dropped() > 0);  // 4 KB of pipe and 64 queued events cannot hold 500
+  CHECK_FALSE(sink.flush(kShortTimeout));
+
+  std::thread reader([&] { fifo.drain_until_closed(received); });
+  CHECK_FALSE(sink.flush(kPatience));  // everything queued is written, but some were dropped
+  CHECK(sink.flush(kPatience));        // nothing lost since
+  CHECK(sink.shutdown(kPatience));
+  reader.join();
+  CHECK(sink.write_errors() == 0);
+  CHECK(sink.written() + sink.dropped() == events.size());
+  const auto lines = lines_in(received);
+  CHECK(lines.size() == sink.written());
+  check_in_order(lines, events);
+}
+
+TEST_CASE("jsonl: shutdown gives up on a stuck write within its timeout", "[sinks]") {
+  TempDir dir;
+  const std::string path = dir.file("events.fifo");
+  StalledFifo fifo(path);
+  JsonlFileSinkOptions options = options_for(path);
+  options.queue_size = 64;
+  JsonlFileSink sink(options);
+  std::vector<Event> events;
+  for (int i = 0; i < 500; ++i) events.push_back(custom_event(0, i));
+  for (const Event& e : events) sink.handle(e);
+
+  std::string received;
+  bool shut_down = true;
+  const bool returned =
+      finishes_within(kPatience, [&] { shut_down = sink.shutdown(kShortTimeout); },
+                      [&] { fifo.drain_until_closed(received); });  // a failing test
+  REQUIRE(returned);
+  CHECK_FALSE(shut_down);
+  CHECK_FALSE(sink.is_running());
+  sink.handle(custom_event(0, 500));
+
+  // The stuck write completes once the FIFO is read; then the sink's thread writes nothing
+  // more and closes the file, which the reader sees as the end.
+  CHECK(fifo.drain_until_closed(received));
+  CHECK_FALSE(sink.flush(kPatience));  // returns once the sink's thread is done
+  CHECK(sink.write_errors() == 0);
+  CHECK(sink.written() + sink.dropped() == events.size() + 1);
+  const auto lines = lines_in(received);
+  CHECK(lines.size() == sink.written());
+  check_in_order(lines, events);
 }

@@ -3,13 +3,19 @@
 #include <catch2/catch.hpp>
 #include <streamll/streamll.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <ctime>
-#include <future>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "stalling_output.hpp"
 
 namespace {
 
@@ -18,6 +24,12 @@ using streamll::Event;
 using streamll::EventType;
 using streamll::Fields;
 using streamll::TerminalFormat;
+using streamll::TerminalSinkOptions;
+using streamll::testing::finishes_within;
+using streamll::testing::GateStreambuf;
+using streamll::testing::kPatience;
+
+constexpr std::chrono::milliseconds kShortTimeout{50};
 
 const TerminalFormat kPlain{/*color=*/false, /*show_data=*/true, /*utc=*/true};
 
@@ -285,6 +297,8 @@ TEST_CASE("terminal: colors on wrap markers in ANSI codes, colors off emits none
       always.handle(ev);
       never.handle(ev);
     }
+    CHECK(always.shutdown(kPatience));
+    CHECK(never.shutdown(kPatience));
   }
   CHECK(always_out.str().find("\x1b[") != std::string::npos);
   CHECK(never_out.str().find('\x1b') == std::string::npos);
@@ -356,7 +370,8 @@ TEST_CASE("terminal sink: a real span and LLM call, tokens inline, line ended at
     call.token(", world");
     call.finish({});
   }
-  CHECK(sink->shutdown(std::chrono::seconds(1)));
+  CHECK(sink->shutdown(kPatience));
+  CHECK(sink->written() == 5);
   const auto lines = lines_of(out.str());
   REQUIRE(lines.size() == 4);
   CHECK(lines[0].find("\xE2\x96\xB6 answer_generation (" + span_id.substr(0, 8) + ")") != std::string::npos);
@@ -371,15 +386,18 @@ TEST_CASE("terminal sink: shutdown ends an open token line, later events are dro
   std::ostringstream out;
   streamll::TerminalSink sink({&out, ColorMode::never, true, true});
   sink.handle(make_token("partial"));
+  REQUIRE(sink.flush(kPatience));  // written on the sink's thread: wait for it
   CHECK(out.str() == "[16:31:42.205] \xC2\xBB answer_generation (e5f6a7b8) partial");
   CHECK(sink.is_running());
-  CHECK(sink.shutdown(std::chrono::seconds(1)));
+  CHECK(sink.shutdown(kPatience));
   CHECK_FALSE(sink.is_running());
   CHECK(out.str() == "[16:31:42.205] \xC2\xBB answer_generation (e5f6a7b8) partial\n");
   sink.handle(make_event(EventType::start, {}));
   sink.handle(make_token("more"));
   CHECK(sink.dropped() == 2);
-  CHECK(sink.shutdown(std::chrono::seconds(1)));  // twice is fine
+  CHECK(sink.written() == 1);
+  CHECK(sink.shutdown(kPatience));  // twice is fine
+  CHECK(sink.flush(kPatience));     // after shutdown: shutdown's answer
   CHECK(out.str() == "[16:31:42.205] \xC2\xBB answer_generation (e5f6a7b8) partial\n");
 }
 
@@ -396,53 +414,169 @@ TEST_CASE("terminal sink: a failing stream is counted, never thrown", "[sinks]")
   streamll::TerminalSink sink({&broken, ColorMode::never});
   CHECK_NOTHROW(sink.handle(make_event(EventType::start, {})));
   CHECK_NOTHROW(sink.handle(make_event(EventType::end, {})));
+  CHECK_FALSE(sink.flush(kPatience));  // events were lost since the last flush
   CHECK(sink.write_errors() == 2);
+  CHECK(sink.written() == 0);
   CHECK(broken.good());  // cleared, so the next event tries again
+  CHECK(sink.flush(kPatience));  // nothing lost since
 
   std::ostream throwing(&refusing);
   throwing.exceptions(std::ios::badbit | std::ios::failbit);
   streamll::TerminalSink throwing_sink({&throwing, ColorMode::never});
   CHECK_NOTHROW(throwing_sink.handle(make_event(EventType::start, {})));
+  CHECK_FALSE(throwing_sink.flush(kPatience));
   CHECK(throwing_sink.write_errors() == 1);
 }
 
-// Holds the first write until released, like a terminal paused with Ctrl-S.
-class StallingBuffer : public std::stringbuf {
- public:
-  std::promise<void> entered;
-  std::promise<void> release;
-
- protected:
-  std::streamsize xsputn(const char* s, std::streamsize n) override {
-    if (!stalled_) {
-      stalled_ = true;
-      entered.set_value();
-      release.get_future().wait();
-    }
-    return std::stringbuf::xsputn(s, n);
+// Custom events numbered 0, 1, 2, ...: "[16:31:42.156] ● document_retrieval (a1b2c3d4) tick {i=N}".
+std::vector<Event> numbered_events(int count) {
+  std::vector<Event> events;
+  for (int i = 0; i < count; ++i) {
+    Event e = make_event(EventType::custom, {{"i", i}});
+    e.custom_type = "tick";
+    events.push_back(std::move(e));
   }
+  return events;
+}
 
- private:
-  bool stalled_ = false;
-};
+std::string numbered_line(int i) {
+  return "[16:31:42.156] \xE2\x97\x8F document_retrieval (a1b2c3d4) tick {i=" + std::to_string(i) +
+         "}";
+}
 
-TEST_CASE("terminal sink: flush and shutdown give up after their timeout on a stalled write",
-          "[sinks]") {
-  StallingBuffer stalling;
-  std::ostream out(&stalling);
+TEST_CASE("terminal sink: handle() returns at once while the output is stalled", "[sinks]") {
+  GateStreambuf gate(/*open=*/false);  // a terminal paused with Ctrl-S
+  std::ostream out(&gate);
   streamll::TerminalSink sink({&out, ColorMode::never, true, true});
-  std::thread writer([&] { sink.handle(make_event(EventType::start, {})); });
-  stalling.entered.get_future().wait();
+  const auto events = numbered_events(1001);
+  sink.handle(events[0]);
+  REQUIRE(gate.wait_until_blocked());  // the sink's thread is stuck writing event 0
 
-  CHECK_FALSE(sink.flush(std::chrono::milliseconds(20)));
-  CHECK_FALSE(sink.shutdown(std::chrono::milliseconds(20)));
-  CHECK_FALSE(sink.is_running());  // stopped even though the lock was busy
+  // With the sink writing on the caller's thread the first call below would block for good;
+  // run them elsewhere so that such a regression fails instead of hanging.
+  const bool returned = finishes_within(
+      kPatience, [&] { for (int i = 1; i <= 1000; ++i) sink.handle(events[i]); },
+      [&] { gate.open_gate(); });
+  REQUIRE(returned);
+  CHECK(gate.blocked() == 1);  // still stuck: nothing above waited for it
 
-  stalling.release.set_value();
-  writer.join();
-  sink.handle(make_event(EventType::end, {}));
-  CHECK(sink.dropped() == 1);
-  CHECK(lines_of(stalling.str()).size() == 1);  // the stalled write completed
+  CHECK_FALSE(sink.flush(kShortTimeout));  // cannot finish while stalled
+  gate.open_gate();
+  CHECK(sink.flush(kPatience));
+  CHECK(sink.written() == 1001);
+  CHECK(sink.dropped() == 0);
+  CHECK(sink.write_errors() == 0);
+  const auto lines = lines_of(gate.str());
+  REQUIRE(lines.size() == 1001);
+  for (int i = 0; i <= 1000; ++i) CHECK(lines[i] == numbered_line(i));
+}
+
+TEST_CASE("terminal sink: a stalled output holds queue_size events and counts every drop",
+          "[sinks]") {
+  GateStreambuf gate(/*open=*/false);
+  std::ostream out(&gate);
+  TerminalSinkOptions options{&out, ColorMode::never, true, true};
+  options.queue_size = 8;
+  streamll::TerminalSink sink(options);
+  const auto events = numbered_events(21);
+  sink.handle(events[0]);
+  REQUIRE(gate.wait_until_blocked());  // event 0 is being written: one of the 8 places
+  for (int i = 1; i <= 20; ++i) sink.handle(events[i]);
+  CHECK(sink.dropped() == 13);  // 7 more fit; drop_newest refuses the other 13 at once
+
+  gate.open_gate();
+  CHECK_FALSE(sink.flush(kPatience));  // written, but 13 were lost since the last flush
+  CHECK(sink.written() == 8);
+  CHECK(sink.dropped() == 13);
+  CHECK(sink.write_errors() == 0);
+  const auto lines = lines_of(gate.str());
+  REQUIRE(lines.size() == 8);
+  for (int i = 0; i < 8; ++i) CHECK(lines[i] == numbered_line(i));  // the oldest, in order
+  CHECK(sink.flush(kPatience));  // nothing lost since the previous flush
+}
+
+TEST_CASE("terminal sink: queue_size 0 is a configuration error", "[sinks]") {
+  std::ostringstream out;
+  TerminalSinkOptions options{&out};
+  options.queue_size = 0;
+  try {
+    streamll::TerminalSink sink(options);
+    FAIL("no exception");
+  } catch (const streamll::ConfigError& e) {
+    CHECK(e.option() == "queue_size");
+  }
+}
+
+TEST_CASE("terminal sink: shutdown gives up on a stalled output within its timeout", "[sinks]") {
+  GateStreambuf gate(/*open=*/false);
+  std::ostream out(&gate);
+  TerminalSinkOptions options{&out, ColorMode::never, true, true};
+  options.queue_size = 8;
+  streamll::TerminalSink sink(options);
+  const auto events = numbered_events(6);
+  sink.handle(make_token("open line"));  // the line shutdown would end
+  REQUIRE(gate.wait_until_blocked());
+  for (const Event& e : events) sink.handle(e);
+
+  bool shut_down = true;
+  const bool returned =
+      finishes_within(kPatience, [&] { shut_down = sink.shutdown(kShortTimeout); },
+                      [&] { gate.open_gate(); });
+  REQUIRE(returned);
+  CHECK_FALSE(shut_down);
+  CHECK_FALSE(sink.is_running());
+  sink.handle(events[0]);
+  CHECK(sink.dropped() == 7);  // the 6 it gave up on, and the one after shutdown
+
+  // The write it was stuck in completes when the output moves again; nothing follows it. A
+  // flush after such a shutdown waits for that write, so the stream is ours again after it.
+  gate.open_gate();
+  CHECK_FALSE(sink.flush(kPatience));
+  CHECK(sink.written() == 1);
+  CHECK(sink.written() + sink.write_errors() + sink.dropped() == 8);
+  CHECK(gate.str() == "[16:31:42.205] \xC2\xBB answer_generation (e5f6a7b8) open line");
+}
+
+TEST_CASE("terminal sink: a pipe nobody reads never blocks emitting", "[sinks]") {
+  int fds[2];
+  REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  const std::size_t filler = streamll::testing::fill_pipe(fds[1]);
+  streamll::testing::FdStreambuf pipe_buf(fds[1]);
+  std::ostream out(&pipe_buf);
+  const auto events = numbered_events(200);
+  {
+    auto sink = std::make_shared<streamll::TerminalSink>(
+        TerminalSinkOptions{&out, ColorMode::never, true, true});
+    streamll::Instrumentor instrumentor(streamll::InstrumentorOptions{{sink}, {}, {}});
+    const bool returned = finishes_within(
+        kPatience, [&] { for (const Event& e : events) instrumentor.emit(Event(e)); },
+        [&] {
+          // A failing test: end the stuck write with EPIPE instead of hanging.
+          std::signal(SIGPIPE, SIG_IGN);
+          ::close(fds[0]);
+        });
+    REQUIRE(returned);  // (the read end is closed then, and this test ends here)
+    CHECK_FALSE(sink->flush(kShortTimeout));  // the pipe is full: the write cannot finish
+
+    // Now read it: everything arrives, in order, after the filler.
+    std::string received;
+    std::thread reader([&] {
+      char chunk[4096];
+      ssize_t n;
+      while ((n = ::read(fds[0], chunk, sizeof chunk)) > 0) received.append(chunk, static_cast<std::size_t>(n));
+    });
+    CHECK(sink->flush(kPatience));
+    CHECK(sink->shutdown(kPatience));
+    ::close(fds[1]);  // end of file for the reader
+    reader.join();
+    CHECK(sink->written() == 200);
+    CHECK(sink->dropped() == 0);
+    REQUIRE(received.size() > filler);
+    const auto lines = lines_of(received.substr(filler));
+    REQUIRE(lines.size() == 200);
+    for (int i = 0; i < 200; ++i) CHECK(lines[i] == numbered_line(i));
+  }
+  ::close(fds[0]);
 }
 
 TEST_CASE("terminal sink: concurrent threads write whole lines, none lost", "[sinks]") {
@@ -466,6 +600,8 @@ TEST_CASE("terminal sink: concurrent threads write whole lines, none lost", "[si
     });
   }
   for (auto& th : threads) th.join();
+  REQUIRE(sink.flush(kPatience));
+  CHECK(sink.written() == kThreads * kPerThread);
   const auto lines = lines_of(out.str());
   REQUIRE(lines.size() == static_cast<std::size_t>(kThreads * kPerThread));
   std::vector<int> per_thread(kThreads, 0);
@@ -475,6 +611,7 @@ TEST_CASE("terminal sink: concurrent threads write whole lines, none lost", "[si
     const int t = line[prefix.size()] - '0';
     REQUIRE(t >= 0);
     REQUIRE(t < kThreads);
+    // Each thread's events keep the order it emitted them in.
     CHECK(line == prefix + std::to_string(t) + ", i=" + std::to_string(per_thread[t]) + "}");
     ++per_thread[t];
   }
