@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: builds streamll, starts a throwaway redis-server on a free loopback port (or uses
 # REDIS_URL when set), runs the instrumented RAG pipeline example into it with the terminal
-# sink on, then reads back what arrived in the stream, the way the guide's consumers do.
+# sink on, then reads back what arrived in the stream, the way the guide's consumers do, and
+# with the streamll CLI (usage statistics and a health check).
 #
 #   scripts/demo.sh [--runs N]     (default 3; any other rag_pipeline option passes through)
 #   scripts/demo.sh --help
@@ -16,7 +17,7 @@ scripts/deps.sh
 build=build/demo
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTREAMLL_BUILD_TESTS=OFF \
   -DSTREAMLL_BUILD_EXAMPLES=ON >/dev/null
-cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" --target rag_pipeline >/dev/null
+cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" --target rag_pipeline streamll_cli >/dev/null
 
 workdir=$(mktemp -d)
 redis_pid=
@@ -67,3 +68,8 @@ if calls:
     print(f"  last llm_call: model={d['model']} tokens_used={d['tokens_used']} "
           f"cost_usd={d['cost_usd']} response_time_ms={d['response_time_ms']:.1f} ttft_ms={d.get('ttft_ms', 0):.1f}")
 PY
+
+echo
+echo "demo: the same stream through streamll's own tools (streamll stats, streamll health):"
+"$build/streamll" stats --since 1h || true
+"$build/streamll" health || true
