@@ -22,6 +22,7 @@ namespace streamll {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
 
 // After it has sent something, the flusher polls the buffer at this interval for a while
 // instead of sleeping until notified, so producers in a steady stream never pay for a wake-up
@@ -336,9 +337,20 @@ struct RedisSink::Impl {
   void wait_while_blocked() {
     const auto wait =
         std::min<std::chrono::nanoseconds>(breaker.next_attempt_in(), until_stop());
-    const auto wake_at = SteadyClock::now() + wait;
+    const auto now = SteadyClock::now();
+    const auto wake_at = now + wait;
+    // Compacting events that are evicted moments later is wasted work (and contention on the
+    // buffer's lock): while evictions would replace every waiting event within a second, skip.
+    const std::uint64_t evicted = buffer.evicted_oldest();
+    const auto since = now - evictions_seen_at;
+    const bool flooding =
+        evicted > evictions_seen &&
+        static_cast<double>(evicted - evictions_seen) * std::chrono::duration<double>(1s) / since >=
+            static_cast<double>(buffer.waiting());
+    evictions_seen = evicted;
+    evictions_seen_at = now;
     std::size_t compacted = 0;
-    while (SteadyClock::now() < wake_at) {
+    while (!flooding && SteadyClock::now() < wake_at) {
       const std::size_t visited = buffer.transform_waiting(
           encode_cursor, kEncodeChunk, encode_scratch,
           [this](redis::BufferedEvent& event) { encoder.compact(event, encode_text); });
@@ -476,6 +488,8 @@ struct RedisSink::Impl {
   std::vector<redis::BufferedEvent> encode_scratch;
   std::string encode_text;
   std::uint64_t evictions_released = 0;
+  std::uint64_t evictions_seen = 0;  // by wait_while_blocked, to tell a flood
+  SteadyClock::time_point evictions_seen_at = SteadyClock::now();
   std::vector<redis::BufferedEvent> evicted_scratch;
   bool ever_connected = false;
   bool blocked_logged = false;  // the debug line for a stretch of blocked attempts

@@ -297,6 +297,27 @@ TEST_CASE("evicted items beyond the consumer's list are destroyed by the produce
   CHECK(seqs(evicted) == std::vector<int>{4});
 }
 
+TEST_CASE("a half-full evicted list wakes a sleeping consumer to empty it", "[ring_buffer]") {
+  using Wait = RingBuffer<Item>::WaitResult;
+  RingBuffer<Item> buffer(8, OverflowStrategy::drop_oldest);  // evicted list: 8
+  for (int i = 0; i < 8; ++i) buffer.push(Item(0, i));
+  std::atomic<bool> waiting{false};
+  Wait result = Wait::timed_out;
+  std::thread consumer([&] {
+    waiting = true;
+    result = buffer.wait_for_events(buffer.no_event_wake, std::chrono::seconds(30));
+  });
+  while (!waiting) std::this_thread::yield();
+  // Evictions 1..3 leave the consumer asleep; the 4th fills half the list and wakes it (or,
+  // if it was not asleep yet, leaves a wake request that ends its wait at once).
+  for (int i = 8; i < 12; ++i) buffer.push(Item(0, i));
+  consumer.join();
+  CHECK(result == Wait::woken);
+  std::vector<Item> evicted;
+  buffer.release_evicted(evicted);
+  CHECK(seqs(evicted) == std::vector<int>{0, 1, 2, 3});
+}
+
 TEST_CASE("transform_waiting rewrites waiting items in place, in order, from a cursor",
           "[ring_buffer]") {
   RingBuffer<Item> buffer(8, OverflowStrategy::drop_newest);
