@@ -140,7 +140,7 @@ TEST_CASE("emit followed by stats agree on counts", "[cli_it]") {
   CHECK(r.exit_code == 2);
 }
 
-TEST_CASE("tail as a group consumer acknowledges what it showed; groups shows it", "[cli_it]") {
+TEST_CASE("tail as a group consumer acknowledges what it showed and groups shows it", "[cli_it]") {
   RedisServer server;
   auto redis = DirectRedis::tcp(server.port());
   for (int i = 0; i < 7; ++i) add_event(redis, llm_call("m", i, 0, 1, 1));

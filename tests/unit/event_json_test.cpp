@@ -538,7 +538,7 @@ TEST_CASE("timestamps before 1970 and on leap days format and parse", "[event][j
   }
 }
 
-TEST_CASE("parse_event_json keeps the document's key order; a repeated key keeps its last value",
+TEST_CASE("parse_event_json keeps the document's key order and a repeated key's last value",
           "[event][json]") {
   Event e;
   REQUIRE(streamll::parse_event_json(

@@ -449,7 +449,7 @@ std::vector<std::string> lines_in(const std::string& text) {
   return lines;
 }
 
-TEST_CASE("jsonl: a FIFO nobody reads never blocks emitting; every event is accounted for",
+TEST_CASE("jsonl: a FIFO nobody reads never blocks emitting and every event is accounted for",
           "[sinks]") {
   TempDir dir;
   const std::string path = dir.file("events.fifo");
