@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <limits>
 #include <string>
+#include <string_view>
 
 #include "streamll/errors.hpp"
 #include "streamll/redis/options.hpp"
@@ -105,6 +106,33 @@ void read_connection_env(const Env& env, RedisConnectionOptions& o) {
   env.millis("REDIS_CONNECT_TIMEOUT_MS", o.connect_timeout);
   env.millis("REDIS_SOCKET_TIMEOUT_MS", o.socket_timeout);
   env.size("REDIS_MAX_CONNECTIONS", o.max_connections);
+  if (auto v = env.get("REDIS_SENTINELS")) {
+    o.sentinels.clear();
+    std::string_view rest = *v;
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      std::string item(rest.substr(0, comma));
+      item.erase(0, item.find_first_not_of(' '));
+      item.erase(item.find_last_not_of(' ') + 1);
+      if (item.empty()) throw ConfigError("REDIS_SENTINELS", "'" + *v + "' has an empty entry");
+      (void)parse_redis_endpoint(item, 26379, "REDIS_SENTINELS");
+      o.sentinels.push_back(std::move(item));
+      if (comma == std::string_view::npos) break;
+      rest = rest.substr(comma + 1);
+    }
+  }
+  env.string("REDIS_SENTINEL_MASTER", o.sentinel_master);
+  env.string("REDIS_SENTINEL_USERNAME", o.sentinel_username);
+  env.string("REDIS_SENTINEL_PASSWORD", o.sentinel_password);
+  env.optional_boolean("REDIS_CLUSTER", o.cluster);
+  if (auto v = env.get("REDIS_CLUSTER_ENDPOINT")) {
+    if (env.get("REDIS_URL")) {
+      throw ConfigError("REDIS_CLUSTER_ENDPOINT", "is set beside REDIS_URL; set one of them");
+    }
+    const RedisEndpoint endpoint = parse_redis_endpoint(*v, 6379, "REDIS_CLUSTER_ENDPOINT");
+    o.url = "redis://" + endpoint.to_string();
+    if (!o.cluster) o.cluster = true;
+  }
 }
 
 }  // namespace
@@ -148,6 +176,8 @@ RedisSinkOptions RedisSinkOptions::from_env(const EnvLookup& lookup) {
   env.string("STREAMLL_CONSUMER_NAME", o.consumer_name);
   env.boolean("STREAMLL_INDEX_FIELDS", o.index_fields);
   env.millis("STREAMLL_SHUTDOWN_TIMEOUT_MS", o.shutdown_timeout);
+  env.size("STREAMLL_MIN_REPLICAS_ACK", o.min_replicas_ack);
+  env.millis("STREAMLL_REPLICAS_ACK_TIMEOUT_MS", o.replicas_ack_timeout);
   return o;
 }
 

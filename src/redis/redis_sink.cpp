@@ -9,7 +9,10 @@
 #include <vector>
 
 #include "logging.hpp"
+#include "redis/batch_replies.hpp"
 #include "redis/command_buffer.hpp"
+#include "redis/connection_target.hpp"
+#include "redis/connector.hpp"
 #include "redis/reply.hpp"
 #include "redis/transport.hpp"
 #include "redis/xadd_encoder.hpp"
@@ -35,21 +38,29 @@ constexpr std::chrono::milliseconds kJoinGrace{200};
 // short lock to take them out, one to put them back), every kCompactionPeriod.
 constexpr std::size_t kEncodeChunk = 32;
 constexpr std::chrono::milliseconds kCompactionPeriod{5};
+// Cluster redirections followed in a row without a batch completing before the next one counts
+// as a failure (a slot bouncing between nodes that disagree must not spin the flusher).
+constexpr int kMaxRedirects = 5;
 
-// Error replies that say the server cannot take writes right now, whatever is written: the
-// batch is kept and retried like after a transport failure, instead of being failed.
-bool is_transient_server_error(const std::string& prefix) {
-  return prefix == "LOADING" || prefix == "BUSY" || prefix == "MASTERDOWN" ||
-         prefix == "READONLY" || prefix == "TRYAGAIN" || prefix == "CLUSTERDOWN" ||
-         prefix == "NOREPLICAS";
+redis::TransportMaker transport_maker(RedisSink::TransportFactory factory,
+                                      RedisSink::EndpointTransportFactory endpoint_factory) {
+  if (endpoint_factory) {
+    return [f = std::move(endpoint_factory)](const redis::ConnectionTarget& t) {
+      return f(RedisEndpoint{t.host, t.port, false});
+    };
+  }
+  if (factory) return [f = std::move(factory)](const redis::ConnectionTarget&) { return f(); };
+  return {};
 }
 
 }  // namespace
 
 struct RedisSink::Impl {
-  Impl(RedisSinkOptions opts, TransportFactory factory, const detail::ClockSource& clock_source)
+  Impl(RedisSinkOptions opts, TransportFactory factory, EndpointTransportFactory endpoint_factory,
+       const detail::ClockSource& clock_source)
       : options(validated(std::move(opts))),
-        make_transport(std::move(factory)),
+        fake_transports(factory || endpoint_factory),
+        connector(options, transport_maker(std::move(factory), std::move(endpoint_factory))),
         clock(clock_source),
         encoder(options),
         buffer(options.buffer_size, options.buffer_overflow_strategy),
@@ -58,7 +69,14 @@ struct RedisSink::Impl {
       b.commands.reserve(options.max_batch_size * 512);
       b.events.reserve(options.max_batch_size);
     }
+    if (connector.deployment() == RedisDeployment::cluster) slot = redis::key_slot(options.stream_key);
+    if (durable()) {
+      wait_command.append({"WAIT", std::to_string(options.min_replicas_ack),
+                           std::to_string(options.replicas_ack_timeout.count())});
+    }
   }
+
+  bool durable() const noexcept { return options.min_replicas_ack > 0; }
 
   static RedisSinkOptions validated(RedisSinkOptions opts) {
     opts.validate();
@@ -129,9 +147,18 @@ struct RedisSink::Impl {
   // batches of delivered events await being freed.)
   struct Batch {
     std::vector<redis::BufferedEvent> events;
-    redis::CommandBuffer commands;
+    redis::CommandBuffer commands;  // the XADDs (then WAIT when durable)
+    std::size_t xadds = 0;          // commands that are XADDs: events.size() unless some failed to encode
     bool started = false;  // written on the current connection; replies not read yet
+    const redis::CommandBuffer* sent = nullptr;  // commands, or wait_command alone
     SteadyClock::time_point started_at;
+    // Durable acknowledgements: every XADD was answered on connection `written_on`, but WAIT
+    // saw too few replicas. While that connection lives, WAIT alone is asked again (it covers
+    // every earlier write of the connection); the answers to settle the batch with are kept.
+    bool awaiting_replicas = false;
+    std::uint64_t written_on = 0;
+    std::size_t pending_accepted = 0, pending_refused = 0;
+    std::string pending_refusal;
   };
 
   Batch& batch_at(std::size_t i) noexcept { return batches[(first_batch + i) % batches.size()]; }
@@ -209,10 +236,8 @@ struct RedisSink::Impl {
     if (buffer.take_batch(options.max_batch_size, batch.events) == 0) return false;
     ++batch_count;
     batch.started = false;
-    std::size_t unencodable = 0;
-    for (const redis::BufferedEvent& event : batch.events) {
-      if (!encoder.append_command(event, batch.commands)) ++unencodable;
-    }
+    batch.awaiting_replicas = false;
+    const std::size_t unencodable = encode(batch);
     if (unencodable > 0) {
       // Out of memory while serializing: those events cannot be sent; the rest can.
       failed.fetch_add(unencodable, std::memory_order_relaxed);
@@ -222,10 +247,31 @@ struct RedisSink::Impl {
     return true;
   }
 
+  // The batch's events as XADDs (then WAIT when durable), into its command buffer. Returns how
+  // many could not be serialized (out of memory).
+  std::size_t encode(Batch& batch) {
+    batch.commands.clear();
+    std::size_t unencodable = 0;
+    for (const redis::BufferedEvent& event : batch.events) {
+      if (!encoder.append_command(event, batch.commands)) ++unencodable;
+    }
+    batch.xadds = batch.commands.command_count();
+    if (durable() && batch.xadds > 0) {
+      batch.commands.append({"WAIT", std::to_string(options.min_replicas_ack),
+                             std::to_string(options.replicas_ack_timeout.count())});
+    }
+    return unencodable;
+  }
+
   bool start_batch(Batch& batch) {
-    if (!batch.commands.empty()) {
+    // After a WAIT shortfall, WAIT alone while the connection that wrote the batch lives.
+    const bool wait_only = batch.awaiting_replicas && batch.written_on == connection_number;
+    batch.awaiting_replicas = wait_only;
+    batch.sent = wait_only ? &wait_command : &batch.commands;
+    batch.written_on = connection_number;
+    if (!batch.sent->empty()) {
       try {
-        transport->start_execute(batch.commands);
+        transport->start_execute(*batch.sent);
       } catch (const std::exception& e) {
         retried_batches.fetch_add(1, std::memory_order_relaxed);
         batch_failed(std::string("write failed, batch of ") + std::to_string(batch.events.size()) +
@@ -240,44 +286,165 @@ struct RedisSink::Impl {
 
   // Reads the replies of the batch on the wire; on success the batch leaves the buffer.
   void finish_batch(Batch& batch) {
-    if (!batch.commands.empty()) {
-      try {
-        transport->finish_execute(replies, io_deadline(options.socket_timeout));
-      } catch (const std::exception& e) {
-        retried_batches.fetch_add(1, std::memory_order_relaxed);
-        batch_failed(std::string("write failed, batch of ") + std::to_string(batch.events.size()) +
-                     " kept for retry: " + e.what());
-        return;
-      }
-      round_trips.fetch_add(1, std::memory_order_relaxed);
-      std::size_t ok = 0;
-      std::size_t errors = 0;
-      const redis::RedisReply* transient = nullptr;
-      const redis::RedisReply* first_error = nullptr;
-      for (const auto& reply : replies) {
-        if (!reply.is_error()) {
-          ++ok;
-          continue;
-        }
-        if (!transient && is_transient_server_error(reply.error_prefix())) transient = &reply;
-        if (!first_error) first_error = &reply;
-        ++errors;
-      }
-      if (transient && ok == 0) {
-        // The server refused the whole batch for its own state (loading, read-only replica
-        // after a failover...): keep the events and treat it like a transport failure.
-        retried_batches.fetch_add(1, std::memory_order_relaxed);
-        batch_failed("server not accepting writes, batch kept for retry: " + transient->text);
-        return;
-      }
-      delivered.fetch_add(ok, std::memory_order_relaxed);
-      if (errors > 0) {
-        failed.fetch_add(errors, std::memory_order_relaxed);
-        reply_errors.fetch_add(errors, std::memory_order_relaxed);
-        record_error("XADD to '" + options.stream_key + "' refused for " + std::to_string(errors) +
-                     " of " + std::to_string(replies.size()) + " events: " + first_error->text);
-      }
+    if (batch.sent->empty()) {
+      complete(batch, 0, 0, {});
+      return;
     }
+    const auto timeout = options.socket_timeout + (durable() ? options.replicas_ack_timeout
+                                                             : std::chrono::milliseconds(0));
+    try {
+      transport->finish_execute(replies, io_deadline(timeout));
+    } catch (const std::exception& e) {
+      retried_batches.fetch_add(1, std::memory_order_relaxed);
+      batch_failed(std::string("write failed, batch of ") + std::to_string(batch.events.size()) +
+                   " kept for retry: " + e.what());
+      return;
+    }
+    round_trips.fetch_add(1, std::memory_order_relaxed);
+    const bool wait_only = batch.sent == &wait_command;
+    apply(batch, redis::read_batch_replies(replies, wait_only ? 0 : batch.xadds, false, durable(),
+                                           current_host),
+          wait_only, false);
+  }
+
+  // Acts on what Redis answered to a batch (on the main connection, or on the node an ASK
+  // named when `via_ask`).
+  void apply(Batch& batch, const redis::BatchReplies& r, bool wait_only, bool via_ask) {
+    if (!r.transient.empty()) {
+      // The server refused the whole batch for its own state (loading, read-only replica
+      // after a failover...): keep the events and treat it like a transport failure.
+      retried_batches.fetch_add(1, std::memory_order_relaxed);
+      batch_failed("server not accepting writes, batch kept for retry: " + r.transient);
+      return;
+    }
+    if (durable() && !replicas_confirmed(batch, r, wait_only, via_ask)) return;
+    if (wait_only) {
+      complete(batch, batch.pending_accepted, batch.pending_refused, batch.pending_refusal);
+      return;
+    }
+    if (r.redirect) {
+      if (r.settled > 0 && batch.xadds == batch.events.size()) {
+        settle_prefix(batch, r.settled, r.accepted, r.refused, r.first_refusal);
+      }
+      follow_redirect(batch, *r.redirect, via_ask);
+      return;
+    }
+    complete(batch, r.accepted, r.refused, r.first_refusal);
+  }
+
+  // Durable acknowledgements: true when WAIT saw enough replicas. Otherwise the batch is kept:
+  // with WAIT alone to ask again on this connection when all its XADDs were answered here.
+  bool replicas_confirmed(Batch& batch, const redis::BatchReplies& r, bool wait_only, bool via_ask) {
+    replica_waits.fetch_add(r.replicas || !r.wait_error.empty() ? 1 : 0, std::memory_order_relaxed);
+    if (r.replicas && *r.replicas >= static_cast<long long>(options.min_replicas_ack)) return true;
+    replica_ack_shortfalls.fetch_add(1, std::memory_order_relaxed);
+    if (!wait_only && !r.redirect) {
+      batch.pending_accepted = r.accepted;
+      batch.pending_refused = r.refused;
+      batch.pending_refusal = r.first_refusal;
+    }
+    // Written through an ASK connection, the batch cannot be confirmed by WAIT on the main one.
+    batch.awaiting_replicas = wait_only || (!r.redirect && !via_ask);
+    for (std::size_t i = 0; i < batch_count; ++i) batch_at(i).started = false;
+    retried_batches.fetch_add(1, std::memory_order_relaxed);
+    const std::string why =
+        r.wait_error.empty()
+            ? "WAIT: " + std::to_string(r.replicas.value_or(0)) + " of " +
+                  std::to_string(options.min_replicas_ack) + " replicas acknowledged within " +
+                  std::to_string(options.replicas_ack_timeout.count()) + " ms"
+            : "WAIT refused: " + r.wait_error;
+    record_error("batch of " + std::to_string(batch.events.size()) + " kept until replicated (" + why + ")");
+    if (r.redirect) {
+      follow_redirect(batch, *r.redirect, true);
+    } else if (!r.wait_error.empty()) {
+      // A WAIT that fails at once (ACL, a replica) would otherwise be asked again in a tight
+      // loop; a count shortfall is paced by WAIT's own timeout.
+      breaker.record_failure();
+    }
+    return false;
+  }
+
+  // The first `n` events of the head batch were answered for good before a redirection: they
+  // leave the buffer, and the rest is encoded again to be sent where the redirection says.
+  void settle_prefix(Batch& batch, std::size_t n, std::size_t accepted, std::size_t refused,
+                     const std::string& refusal) {
+    count_outcome(accepted, refused, refusal, n);
+    buffer.acknowledge(n);
+    batch.events.erase(batch.events.begin(), batch.events.begin() + static_cast<std::ptrdiff_t>(n));
+    encode(batch);
+  }
+
+  void follow_redirect(Batch& batch, const redis::Redirect& redirect, bool via_ask) {
+    for (std::size_t i = 0; i < batch_count; ++i) batch_at(i).started = false;
+    if (++redirects_in_a_row > kMaxRedirects) {
+      redirects_in_a_row = 0;
+      retried_batches.fetch_add(1, std::memory_order_relaxed);
+      transport_failure("too many cluster redirections in a row for stream '" + options.stream_key +
+                        "' (last: slot " + std::to_string(redirect.slot) + " at " +
+                        redirect.to.to_string() + ")");
+      return;
+    }
+    if (redirect.kind == redis::Redirect::Kind::moved) {
+      moved_redirects.fetch_add(1, std::memory_order_relaxed);
+      detail::get_logger("streamll.sinks.redis")
+          ->info("stream '{}': slot {} moved to {}", options.stream_key, redirect.slot,
+                 redirect.to.to_string());
+      connector.moved(redirect);
+      close_transport();  // not a failure: the next attempt connects to the new owner at once
+      return;
+    }
+    ask_redirects.fetch_add(1, std::memory_order_relaxed);
+    if (!via_ask) follow_ask(batch, redirect.to);
+  }
+
+  // ASK: the stream's key is being migrated to `to`. The batch goes there once, each XADD
+  // after ASKING, on a connection of its own; the main connection and the map stay as they are.
+  void follow_ask(Batch& batch, const RedisEndpoint& to) {
+    ask_commands.clear();
+    for (const redis::BufferedEvent& event : batch.events) {
+      ask_commands.append({"ASKING"});
+      // PING keeps the ASKING/XADD pairs aligned for an event that cannot be serialized.
+      if (!encoder.append_command(event, ask_commands)) ask_commands.append({"PING"});
+    }
+    if (durable()) {
+      ask_commands.append({"WAIT", std::to_string(options.min_replicas_ack),
+                           std::to_string(options.replicas_ack_timeout.count())});
+    }
+    const auto timeout = options.socket_timeout + (durable() ? options.replicas_ack_timeout
+                                                             : std::chrono::milliseconds(0));
+    try {
+      auto asked = connector.connect_to(to, io_deadline(options.connect_timeout));
+      asked->execute(ask_commands, replies, io_deadline(timeout));
+    } catch (const std::exception& e) {
+      // The main connection is fine; the next attempt goes through it and is redirected again.
+      retried_batches.fetch_add(1, std::memory_order_relaxed);
+      record_error("ASK redirection to " + to.to_string() + " failed, batch of " +
+                   std::to_string(batch.events.size()) + " kept for retry: " + e.what());
+      transport_errors.fetch_add(1, std::memory_order_release);
+      breaker.record_failure();
+      return;
+    }
+    round_trips.fetch_add(1, std::memory_order_relaxed);
+    apply(batch, redis::read_batch_replies(replies, batch.events.size(), true, durable(), to.host),
+          false, true);
+  }
+
+  void count_outcome(std::size_t accepted, std::size_t refused, const std::string& refusal,
+                     std::size_t of) {
+    delivered.fetch_add(accepted, std::memory_order_relaxed);
+    if (refused > 0) {
+      failed.fetch_add(refused, std::memory_order_relaxed);
+      reply_errors.fetch_add(refused, std::memory_order_relaxed);
+      record_error("XADD to '" + options.stream_key + "' refused for " + std::to_string(refused) +
+                   " of " + std::to_string(of) + " events: " + refusal);
+    }
+  }
+
+  // Every event of the batch was answered for good: it leaves the buffer.
+  void complete(Batch& batch, std::size_t accepted, std::size_t refused, const std::string& refusal) {
+    count_outcome(accepted, refused, refusal, batch.xadds);
+    redirects_in_a_row = 0;
+    batch.awaiting_replicas = false;
     last_flush_latency_us.store(std::chrono::duration_cast<std::chrono::microseconds>(
                                     SteadyClock::now() - batch.started_at)
                                     .count(),
@@ -334,17 +501,24 @@ struct RedisSink::Impl {
   bool ensure_connected() {
     if (transport && transport->is_connected()) return true;
     try {
-      auto fresh = make_transport ? make_transport() : redis::make_socket_transport(options);
+      // The connector finds the server (URL, provider, sentinels, cluster slot owner) and
+      // connects; shutdown() interrupts it through interrupt_transport().
+      auto fresh = connector.connect(io_deadline(options.connect_timeout), slot);
       {
         std::lock_guard<std::mutex> lock(transport_mutex);
         transport = std::move(fresh);
         if (stopping_hard.load(std::memory_order_acquire)) transport->interrupt();
       }
-      transport->connect(io_deadline(options.connect_timeout));
+      ++connection_number;
+      current_host = connector.current_host();
       if (!options.consumer_group.empty()) create_consumer_group();
       if (ever_connected) reconnects.fetch_add(1, std::memory_order_relaxed);
       ever_connected = true;
       connected.store(true, std::memory_order_relaxed);
+      {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        server = transport->describe();
+      }
       detail::get_logger("streamll.sinks.redis")
           ->info("connected to {} (stream '{}')", transport->describe(), options.stream_key);
       return true;
@@ -376,6 +550,7 @@ struct RedisSink::Impl {
       detail::get_logger("streamll.sinks.redis")->warn("lost connection to Redis: {}", message);
     }
     close_transport();
+    connector.connection_lost(message);
     // Reason, then count, then breaker state: a reader that sees the breaker open also sees
     // the failures that opened it, and one that sees a count also sees why.
     record_error(message);
@@ -401,6 +576,7 @@ struct RedisSink::Impl {
   void interrupt_transport() noexcept {
     std::lock_guard<std::mutex> lock(transport_mutex);
     stopping_hard.store(true, std::memory_order_release);
+    connector.interrupt();
     if (transport) transport->interrupt();
   }
 
@@ -412,7 +588,8 @@ struct RedisSink::Impl {
   // ---------------------------------------------------------------- state
 
   const RedisSinkOptions options;
-  const TransportFactory make_transport;
+  const bool fake_transports;  // a test's factory: no socket transport is made up front
+  redis::Connector connector;  // flusher-only, except interrupt()
   const detail::ClockSource& clock;
   detail::RateLimitedLog log{"streamll.sinks.redis"};
   const redis::XaddEncoder encoder;
@@ -430,6 +607,12 @@ struct RedisSink::Impl {
   std::uint64_t evictions_released = 0;
   std::vector<redis::BufferedEvent> evicted_scratch;
   bool ever_connected = false;
+  std::uint64_t connection_number = 0;       // which connection a batch was written on
+  std::string current_host;                  // for redirections that name no host
+  std::optional<std::uint16_t> slot;         // cluster: the stream key's hash slot
+  redis::CommandBuffer wait_command;         // WAIT alone, after a replica shortfall
+  redis::CommandBuffer ask_commands;         // a batch sent after ASKING
+  int redirects_in_a_row = 0;
 
   std::mutex transport_mutex;  // guards the pointer against interrupt() from shutdown()
   std::unique_ptr<redis::RedisTransport> transport;
@@ -454,6 +637,10 @@ struct RedisSink::Impl {
   std::atomic<std::uint64_t> transport_errors{0};
   std::atomic<std::uint64_t> reply_errors{0};
   std::atomic<std::uint64_t> reconnects{0};
+  std::atomic<std::uint64_t> replica_waits{0};
+  std::atomic<std::uint64_t> replica_ack_shortfalls{0};
+  std::atomic<std::uint64_t> moved_redirects{0};
+  std::atomic<std::uint64_t> ask_redirects{0};
   std::atomic<std::uint64_t> dropped_after_shutdown{0};
   std::atomic<std::uint64_t> left_at_shutdown{0};
   std::atomic<bool> connected{false};
@@ -464,6 +651,7 @@ struct RedisSink::Impl {
   mutable std::mutex error_mutex;
   std::string last_error;
   std::optional<std::chrono::system_clock::time_point> last_error_time;
+  std::string server;  // guarded by error_mutex too
 };
 
 RedisSink::RedisSink(RedisSinkOptions options)
@@ -471,8 +659,17 @@ RedisSink::RedisSink(RedisSinkOptions options)
 
 RedisSink::RedisSink(RedisSinkOptions options, TransportFactory make_transport,
                      const detail::ClockSource& clock)
-    : impl_(std::make_shared<Impl>(std::move(options), std::move(make_transport), clock)) {
-  if (!impl_->make_transport) {
+    : RedisSink(std::move(options), std::move(make_transport), EndpointTransportFactory{}, clock) {}
+
+RedisSink::RedisSink(RedisSinkOptions options, EndpointTransportFactory make_transport,
+                     const detail::ClockSource& clock)
+    : RedisSink(std::move(options), TransportFactory{}, std::move(make_transport), clock) {}
+
+RedisSink::RedisSink(RedisSinkOptions options, TransportFactory make_transport,
+                     EndpointTransportFactory make_endpoint_transport, const detail::ClockSource& clock)
+    : impl_(std::make_shared<Impl>(std::move(options), std::move(make_transport),
+                                   std::move(make_endpoint_transport), clock)) {
+  if (!impl_->fake_transports) {
     // Fail at construction, not on the flusher, for TLS files or settings the transport rejects.
     (void)redis::make_socket_transport(impl_->options);
   }
@@ -567,6 +764,10 @@ RedisSinkStats RedisSink::stats() const {
   out.transport_errors = s.transport_errors.load(std::memory_order_acquire);
   out.reply_errors = s.reply_errors.load(std::memory_order_relaxed);
   out.reconnects = s.reconnects.load(std::memory_order_relaxed);
+  out.replica_waits = s.replica_waits.load(std::memory_order_relaxed);
+  out.replica_ack_shortfalls = s.replica_ack_shortfalls.load(std::memory_order_relaxed);
+  out.moved_redirects = s.moved_redirects.load(std::memory_order_relaxed);
+  out.ask_redirects = s.ask_redirects.load(std::memory_order_relaxed);
   out.buffered = s.left_at_shutdown.load(std::memory_order_relaxed) > 0 ? 0 : s.buffer.size();
   out.in_flight = s.buffer.in_flight();
   out.buffered_compacted =
@@ -577,6 +778,7 @@ RedisSinkStats RedisSink::stats() const {
     std::lock_guard<std::mutex> lock(s.error_mutex);
     out.last_error = s.last_error;
     out.last_error_time = s.last_error_time;
+    out.server = s.server;
   }
   out.last_flush_latency = std::chrono::microseconds(s.last_flush_latency_us.load(std::memory_order_relaxed));
   return out;
