@@ -360,6 +360,9 @@ struct RedisSink::Impl {
       // A WAIT that fails at once (ACL, a replica) would otherwise be asked again in a tight
       // loop; a count shortfall is paced by WAIT's own timeout.
       breaker.record_failure();
+    } else {
+      // The server answered: the connection is sound (this also ends a half-open probe).
+      breaker.record_success();
     }
     return false;
   }
@@ -391,10 +394,15 @@ struct RedisSink::Impl {
                  redirect.to.to_string());
       connector.moved(redirect);
       close_transport();  // not a failure: the next attempt connects to the new owner at once
+      breaker.record_success();  // the server answered (ends a half-open probe)
       return;
     }
     ask_redirects.fetch_add(1, std::memory_order_relaxed);
-    if (!via_ask) follow_ask(batch, redirect.to);
+    if (via_ask) {
+      breaker.record_success();  // answered, if only with another redirection: try again
+    } else {
+      follow_ask(batch, redirect.to);
+    }
   }
 
   // ASK: the stream's key is being migrated to `to`. The batch goes there once, each XADD
