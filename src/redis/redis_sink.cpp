@@ -186,6 +186,12 @@ struct RedisSink::Impl {
         last_activity = SteadyClock::now();
         Batch& head = batch_at(0);
         if (!head.started) {
+          if (head.awaiting_replicas && clock.steady_now() < replicas_retry_at) {
+            // A WAIT that came back short before its timeout (a proxy, a fake) is not asked
+            // again at once: Redis itself would have waited that long.
+            buffer.wait_for_events(buffer.no_event_wake, kCompactionPeriod);
+            continue;
+          }
           if (!breaker.allow_request()) {
             wait_while_blocked();
             continue;
@@ -363,6 +369,9 @@ struct RedisSink::Impl {
     } else {
       // The server answered: the connection is sound (this also ends a half-open probe).
       breaker.record_success();
+      if (SteadyClock::now() - batch.started_at < options.replicas_ack_timeout / 2) {
+        replicas_retry_at = clock.steady_now() + options.replicas_ack_timeout;
+      }
     }
     return false;
   }
@@ -621,6 +630,7 @@ struct RedisSink::Impl {
   redis::CommandBuffer wait_command;         // WAIT alone, after a replica shortfall
   redis::CommandBuffer ask_commands;         // a batch sent after ASKING
   int redirects_in_a_row = 0;
+  std::chrono::steady_clock::time_point replicas_retry_at{};  // on `clock`
 
   std::mutex transport_mutex;  // guards the pointer against interrupt() from shutdown()
   std::unique_ptr<redis::RedisTransport> transport;
