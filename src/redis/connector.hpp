@@ -30,6 +30,9 @@ class Connector {
   /// Validates `options` (ConfigError). `make` creates each transport (socket transports when
   /// empty).
   explicit Connector(const RedisConnectionOptions& options, TransportMaker make = {});
+  // The Sentinel provider refers to this object.
+  Connector(const Connector&) = delete;
+  Connector& operator=(const Connector&) = delete;
 
   /// A connected transport to where the options say the server is now. `slot`: the hash slot
   /// of the key the connection is for (Cluster only; other deployments ignore it; nullopt in

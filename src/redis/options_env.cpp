@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "redis/env_list.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/redis/options.hpp"
 
@@ -18,16 +19,7 @@ class Env {
  public:
   explicit Env(const EnvLookup& lookup) : lookup_(lookup) {}
 
-  std::optional<std::string> get(const char* name) const {
-    std::optional<std::string> value;
-    if (lookup_) {
-      value = lookup_(name);
-    } else if (const char* raw = std::getenv(name)) {
-      value = std::string(raw);
-    }
-    if (value && value->empty()) value.reset();
-    return value;
-  }
+  std::optional<std::string> get(const char* name) const { return redis::read_env(lookup_, name); }
 
   void string(const char* name, std::string& field) const {
     if (auto v = get(name)) field = std::move(*v);
@@ -107,18 +99,10 @@ void read_connection_env(const Env& env, RedisConnectionOptions& o) {
   env.millis("REDIS_SOCKET_TIMEOUT_MS", o.socket_timeout);
   env.size("REDIS_MAX_CONNECTIONS", o.max_connections);
   if (auto v = env.get("REDIS_SENTINELS")) {
-    o.sentinels.clear();
-    std::string_view rest = *v;
-    while (!rest.empty()) {
-      const auto comma = rest.find(',');
-      std::string item(rest.substr(0, comma));
-      item.erase(0, item.find_first_not_of(' '));
-      item.erase(item.find_last_not_of(' ') + 1);
+    o.sentinels = redis::split_comma_list(*v);
+    for (const auto& item : o.sentinels) {
       if (item.empty()) throw ConfigError("REDIS_SENTINELS", "'" + *v + "' has an empty entry");
       (void)parse_redis_endpoint(item, 26379, "REDIS_SENTINELS");
-      o.sentinels.push_back(std::move(item));
-      if (comma == std::string_view::npos) break;
-      rest = rest.substr(comma + 1);
     }
   }
   env.string("REDIS_SENTINEL_MASTER", o.sentinel_master);

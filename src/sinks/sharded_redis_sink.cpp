@@ -6,6 +6,7 @@
 #include <system_error>
 #include <thread>
 
+#include "redis/env_list.hpp"
 #include "redis/transport.hpp"
 #include "streamll/detail/clock.hpp"
 #include "streamll/errors.hpp"
@@ -50,23 +51,9 @@ std::string shard_stream_key(const std::string& stream_key, std::size_t index) {
 ShardedRedisSinkOptions ShardedRedisSinkOptions::from_env(const EnvLookup& lookup) {
   ShardedRedisSinkOptions o;
   static_cast<RedisSinkOptions&>(o) = RedisSinkOptions::from_env(lookup);
-  const auto get = [&](const char* name) -> std::optional<std::string> {
-    std::optional<std::string> v;
-    if (lookup) {
-      v = lookup(name);
-    } else if (const char* raw = std::getenv(name)) {
-      v = std::string(raw);
-    }
-    if (v && v->empty()) v.reset();
-    return v;
-  };
+  const auto get = [&](const char* name) { return redis::read_env(lookup, name); };
   if (auto urls = get("STREAMLL_SHARD_URLS")) {
-    std::string_view rest = *urls;
-    while (!rest.empty()) {
-      const auto comma = rest.find(',');
-      std::string url(rest.substr(0, comma));
-      url.erase(0, url.find_first_not_of(' '));
-      url.erase(url.find_last_not_of(' ') + 1);
+    for (std::string& url : redis::split_comma_list(*urls)) {
       // Sentinel and cluster URLs hold commas themselves: a part without a scheme continues
       // the previous URL's host list.
       if (!o.shard_urls.empty() && url.find("://") == std::string::npos) {
@@ -74,8 +61,6 @@ ShardedRedisSinkOptions ShardedRedisSinkOptions::from_env(const EnvLookup& looku
       } else if (!url.empty()) {
         o.shard_urls.push_back(std::move(url));
       }
-      if (comma == std::string_view::npos) break;
-      rest = rest.substr(comma + 1);
     }
   }
   if (auto count = get("STREAMLL_SHARD_COUNT")) {

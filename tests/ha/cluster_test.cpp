@@ -30,15 +30,6 @@ RedisClusterDeployment& cluster() {
   return deployment;
 }
 
-streamll::Event event_of(const std::string& execution, int index) {
-  auto context = std::make_shared<streamll::EventContext>(
-      streamll::EventContext{execution, "span_" + execution, "", "sharded", "", {}});
-  streamll::Fields data;
-  data.append_new("producer", 0);
-  data.append_new("index", index);
-  return streamll::Event::capture(streamll::EventType::token, context, std::move(data));
-}
-
 std::vector<streamll::Event> read_stream(RedisClusterDeployment& c, const std::string& key) {
   const int port = c.master_of_slot(streamll::redis::key_slot(key));
   REQUIRE(port != 0);
@@ -59,7 +50,7 @@ TEST_CASE("Cluster: events of many executions, sharded over slots, all arrive in
   constexpr int executions = 120;
   constexpr int per_execution = 5;
   for (int i = 0; i < per_execution; ++i) {
-    for (int e = 0; e < executions; ++e) sink.handle(event_of("exec_" + std::to_string(e), i));
+    for (int e = 0; e < executions; ++e) sink.handle(sinkit::execution_event("exec_" + std::to_string(e), i));
   }
   REQUIRE(sink.flush(20s));
   const auto stats = sink.stats();
@@ -166,7 +157,7 @@ TEST_CASE("Cluster: a master failover is survived, with durable acknowledgements
     // The killed node comes back and rejoins as the new master's replica, so WAIT 1 can be
     // satisfied again (its replica is the only one the new master has).
     c.node_at(old_master).restart();
-    RedisClusterDeployment::wait_until("the old master to rejoin as a replica", 30s, [&] {
+    streamll::test::wait_for_state("the old master to rejoin as a replica", 30s, [&] {
       return c.node_at(new_master).cli({"INFO", "replication"}).find("connected_slaves:1") != std::string::npos;
     });
     std::this_thread::sleep_for(300ms);

@@ -17,15 +17,6 @@ namespace sinkit = streamll::sinkit;
 
 namespace {
 
-streamll::Event event_of(const std::string& execution, int index) {
-  auto context = std::make_shared<streamll::EventContext>(
-      streamll::EventContext{execution, "span_" + execution, "", "sharded", "", {}});
-  streamll::Fields data;
-  data.append_new("producer", 0);
-  data.append_new("index", index);
-  return streamll::Event::capture(streamll::EventType::token, context, std::move(data));
-}
-
 struct ThreeShards {
   ThreeShards() {
     for (auto& s : servers) s = std::make_unique<RedisServer>();
@@ -60,7 +51,7 @@ TEST_CASE("Sharded: one execution's events land on one shard, in order", "[ha][s
   constexpr int executions = 60;
   constexpr int per_execution = 10;
   for (int i = 0; i < per_execution; ++i) {
-    for (int e = 0; e < executions; ++e) sink.handle(event_of("exec_" + std::to_string(e), i));
+    for (int e = 0; e < executions; ++e) sink.handle(sinkit::execution_event("exec_" + std::to_string(e), i));
   }
   REQUIRE(sink.flush(10s));
 
@@ -95,7 +86,7 @@ TEST_CASE("Sharded: a shard that is down buffers only its own events; the others
   constexpr int per_execution = 20;
   for (int i = 0; i < per_execution; ++i) {
     for (const auto& list : executions) {
-      for (const auto& id : list) sink.handle(event_of(id, i));
+      for (const auto& id : list) sink.handle(sinkit::execution_event(id, i));
     }
   }
   // Shards 0 and 2 deliver everything while shard 1 holds its 100 events.

@@ -35,7 +35,7 @@ class RedisClusterDeployment {
     if (run_bounded(command, 60, out) != 0) {
       throw std::runtime_error("redis-cli --cluster create failed: " + read_text_file(out));
     }
-    wait_until("every node to see a complete cluster", std::chrono::seconds(30), [&] {
+    wait_for_state("every node to see a complete cluster", std::chrono::seconds(30), [&] {
       for (const auto& n : nodes_) {
         const std::string info = n->cli({"CLUSTER", "INFO"});
         if (info.find("cluster_state:ok") == std::string::npos ||
@@ -46,7 +46,7 @@ class RedisClusterDeployment {
       }
       return true;
     });
-    wait_until("every replica to be in sync with its master", std::chrono::seconds(30), [&] {
+    wait_for_state("every replica to be in sync with its master", std::chrono::seconds(30), [&] {
       int synced = 0;
       for (const auto& n : nodes_) {
         if (n->cli({"INFO", "replication"}).find("master_link_status:up") != std::string::npos) ++synced;
@@ -124,26 +124,16 @@ class RedisClusterDeployment {
   /// it is one; returns its port.
   int wait_for_failover(int slot, int old_port, std::chrono::seconds timeout = std::chrono::seconds(30)) {
     int port = 0;
-    wait_until("a replica to take over the slot", timeout, [&] {
+    wait_for_state("a replica to take over the slot", timeout, [&] {
       port = master_of_slot(slot, old_port);
       return port != 0 && port != old_port && node_at(port).cli({"ROLE"}).rfind("master", 0) == 0;
     });
-    wait_until("the cluster to be ok again", timeout, [&] {
+    wait_for_state("the cluster to be ok again", timeout, [&] {
       return node_at(port).cli({"CLUSTER", "INFO"}).find("cluster_state:ok") != std::string::npos;
     });
     return port;
   }
 
-  template <typename Condition>
-  static void wait_until(const char* what, std::chrono::milliseconds timeout, Condition condition) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!condition()) {
-      if (std::chrono::steady_clock::now() >= deadline) {
-        throw std::runtime_error(std::string("timed out waiting for ") + what);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
 
  private:
   static bool is_number(const std::string& s) {

@@ -59,6 +59,19 @@ struct RedisServerOptions {
   std::chrono::milliseconds start_timeout{10000};
 };
 
+/// Polls `condition` every 50 ms; throws std::runtime_error("timed out waiting for <what>")
+/// when it does not hold within `timeout`. For fixtures waiting on servers' state.
+template <typename Condition>
+void wait_for_state(const char* what, std::chrono::milliseconds timeout, Condition condition) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw std::runtime_error(std::string("timed out waiting for ") + what);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 class RedisServer {
  public:
   explicit RedisServer(RedisServerOptions options = {}) : options_(std::move(options)) {
