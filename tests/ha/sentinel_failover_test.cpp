@@ -108,7 +108,7 @@ TEST_CASE("Sentinel: with durable acknowledgements, a kill -9 of the master lose
   CHECK(run.stats.delivered >= total);
 }
 
-TEST_CASE("Sentinel: without durable acknowledgements the sink follows the failover; what was lost is measured",
+TEST_CASE("Sentinel: without durable acknowledgements the sink follows the failover, and what was lost is measured",
           "[ha][sentinel]") {
   SentinelDeployment d(/*replicas=*/1);
   const FailoverRun run = emit_through_failover(d, /*durable=*/false);

@@ -71,7 +71,7 @@ TEST_CASE("Sharded: one execution's events land on one shard, in order", "[ha][s
   CHECK(sink.stats().delivered == sum);
 }
 
-TEST_CASE("Sharded: a shard that is down buffers only its own events; the others keep flowing", "[ha][sharded]") {
+TEST_CASE("Sharded: a shard that is down buffers only its own events, the others keep flowing", "[ha][sharded]") {
   ThreeShards t;
   streamll::ShardedRedisSink sink(t.options);
   // Executions for each shard, found by the sink's own routing.

@@ -74,7 +74,7 @@ TEST_CASE("Durable acknowledgements: WAIT follows the batch's XADDs in the same 
   CHECK(stats.replica_ack_shortfalls == 0);
 }
 
-TEST_CASE("Durable acknowledgements: too few replicas keep the batch; WAIT alone is asked again", "[redis_sink][wait]") {
+TEST_CASE("Durable acknowledgements: too few replicas keep the batch, WAIT alone is asked again", "[redis_sink][wait]") {
   auto o = options();
   o.min_replicas_ack = 1;
   ManualClock clock;

@@ -77,7 +77,7 @@ TEST_CASE("shard_for_execution: FNV-1a 64 modulo the shard count, stable", "[sha
   CHECK(streamll::shard_stream_key("ml_events", 2) == "ml_events_shard_2");
 }
 
-TEST_CASE("ShardedRedisSink: one execution, one shard, in order; each shard its own stream", "[sharded]") {
+TEST_CASE("ShardedRedisSink: one execution, one shard, in order, each shard its own stream", "[sharded]") {
   ThreeFakeShards t;
   ManualClock clock;
   streamll::ShardedRedisSink sink(t.options, t.factory(), clock);
