@@ -363,8 +363,12 @@ struct RedisSink::Impl {
     if (r.redirect) {
       follow_redirect(batch, *r.redirect, true);
     } else if (!r.wait_error.empty()) {
-      // A WAIT that fails at once (ACL, a replica) would otherwise be asked again in a tight
-      // loop; a count shortfall is paced by WAIT's own timeout.
+      // WAIT refused (an ACL, or a master demoted to replica while the connection lived): a new
+      // connection, found afresh (Sentinel asked again), gets the whole batch; the breaker
+      // spaces the attempts, since a refusal comes back at once.
+      batch.awaiting_replicas = false;
+      close_transport();
+      connector.connection_lost(why);
       breaker.record_failure();
     } else {
       // The server answered: the connection is sound (this also ends a half-open probe).

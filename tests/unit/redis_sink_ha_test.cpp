@@ -155,6 +155,14 @@ TEST_CASE("Durable acknowledgements: WAIT refused is a failure for the breaker",
   }));
   CHECK(sink.stats().delivered == 0);
   CHECK_THAT(sink.stats().last_error, Catch::Contains("WAIT refused: NOPERM"));
+  CHECK(server->connects() >= 2);  // each refusal closes the connection: the batch goes again
+
+  server->set_wait_replicas(1);
+  REQUIRE(eventually([&] {
+    clock.advance(1s);
+    return sink.flush(20ms);
+  }));
+  CHECK(sink.stats().delivered == 1);
 }
 
 namespace {
