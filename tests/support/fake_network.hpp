@@ -24,6 +24,7 @@ namespace streamll::testing {
 /// Per-connection state a handler may use (ASKING is a one-command flag of the connection).
 struct FakeConnection {
   bool asking = false;
+  std::size_t index_in_pipeline = 0;  ///< of the command being answered, from 0 per execute()
 };
 
 class FakeNetwork {
@@ -80,8 +81,10 @@ class FakeNetwork {
       handler = servers_.at(at);
     }
     replies.clear();
+    connection.index_in_pipeline = 0;
     for (auto& command : parse_resp_commands(buffer.bytes())) {
       redis::RedisReply reply = handler(command, connection);
+      ++connection.index_in_pipeline;
       std::lock_guard<std::mutex> lock(mutex_);
       log_.emplace_back(at, std::move(command));
       replies.push_back(std::move(reply));

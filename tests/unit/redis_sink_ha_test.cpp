@@ -64,11 +64,17 @@ TEST_CASE("Durable acknowledgements: WAIT follows the batch's XADDs in the same 
   for (int i = 0; i < 3; ++i) sink.handle(token(i));
   REQUIRE(sink.flush(5s));
 
+  // Each pipeline (the events may go in one or two batches) is its XADDs, then one WAIT.
   const auto commands = server->commands();
-  REQUIRE(commands.size() >= 2);
+  REQUIRE(commands.size() >= 4);
+  CHECK(commands.front()[0] == "XADD");
   CHECK(commands.back() == Command{"WAIT", "2", "250"});
-  for (std::size_t i = 0; i + 1 < commands.size(); ++i) CHECK(commands[i][0] == "XADD");
+  const auto count = [&](const char* name) {
+    return std::count_if(commands.begin(), commands.end(), [&](const Command& c) { return c[0] == name; });
+  };
+  CHECK(count("XADD") == 3);
   const auto stats = sink.stats();
+  CHECK(count("WAIT") == static_cast<long>(stats.round_trips));
   CHECK(stats.delivered == 3);
   CHECK(stats.replica_waits == stats.round_trips);
   CHECK(stats.replica_ack_shortfalls == 0);
@@ -95,10 +101,15 @@ TEST_CASE("Durable acknowledgements: too few replicas keep the batch, WAIT alone
   CHECK(stats.buffered == 5);
   CHECK_THAT(stats.last_error, Catch::Contains("WAIT: 0 of 1 replicas acknowledged"));
   CHECK(stats.breaker_state == streamll::BreakerState::closed);  // answered: not a failure
-  CHECK(server->stream_size() == 5);                              // written once...
+  // The batch on the wire (the first event alone, or all five) was written once, then WAIT
+  // alone was asked again; the events behind it wait their turn.
   const auto commands = server->commands();
-  CHECK(std::count_if(commands.begin(), commands.end(), [](const Command& c) { return c[0] == "XADD"; }) == 5);
-  CHECK(commands.back() == Command{"WAIT", "1", "1000"});  // ...then WAIT alone, again
+  const auto xadds = std::count_if(commands.begin(), commands.end(), [](const Command& c) { return c[0] == "XADD"; });
+  CHECK(xadds >= 1);
+  CHECK(static_cast<std::size_t>(xadds) == server->stream_size());
+  REQUIRE(commands.size() >= 3);
+  CHECK(commands[commands.size() - 2] == Command{"WAIT", "1", "1000"});
+  CHECK(commands.back() == Command{"WAIT", "1", "1000"});
 
   server->set_wait_replicas(1);
   REQUIRE(eventually([&] {
@@ -132,11 +143,17 @@ TEST_CASE("Durable acknowledgements: a connection lost while waiting sends the b
     clock.advance(1s);
     return sink.flush(20ms);
   }));
-  // At-least-once: on the new connection the whole batch went again (here the fake kept the
-  // first copy too, as a master that replicated it would).
+  // At-least-once: on the new connection the waiting batch went again (here the fake kept the
+  // first copy too, as a master that replicated it would): some events twice, none lost, the
+  // first copies in order.
   std::vector<int> indices;
   for (const auto& json : server->stream()) indices.push_back(index_of(json));
-  CHECK(indices == std::vector<int>{0, 1, 2, 3, 0, 1, 2, 3});
+  CHECK(indices.size() > 4);
+  std::vector<int> first_copies;
+  for (int i : indices) {
+    if (std::find(first_copies.begin(), first_copies.end(), i) == first_copies.end()) first_copies.push_back(i);
+  }
+  CHECK(first_copies == std::vector<int>{0, 1, 2, 3});
   CHECK(sink.stats().delivered == 4);
 }
 
@@ -265,12 +282,13 @@ TEST_CASE("Cluster mode: a batch partly accepted before the key moved is not sen
   auto o = options();
   o.url = "redis+cluster://127.0.0.1:7000";
   ManualClock clock;
-  std::atomic<int> xadds_on_7000{0};
-  // After 3 XADDs of the first batch reach 7000, the slot moves to 7001. The node is down at
-  // first, so that the ten events are waiting and go out as one batch.
+  std::atomic<bool> moved{false};
+  // The slot moves to 7001 at the third XADD of a pipeline, so that two XADDs of that batch
+  // were accepted before it. The node is down at first, so that the events wait and go out
+  // together (the first batch may take one event alone before the node comes back).
   cluster.net.set_down(local(7000), true);
   cluster.net.serve(local(7000), [&](const Command& c, FakeConnection& conn) {
-    if (c[0] == "XADD" && ++xadds_on_7000 == 4) {
+    if (c[0] == "XADD" && conn.index_in_pipeline == 2 && !moved.exchange(true)) {
       std::lock_guard<std::mutex> lock(cluster.mutex);
       cluster.owner = 7001;
       cluster.streams[7001] = cluster.streams[7000];
@@ -288,8 +306,9 @@ TEST_CASE("Cluster mode: a batch partly accepted before the key moved is not sen
     return sink.flush(20ms);
   }));
   CHECK(sink.stats().delivered == 10);
-  CHECK(sink.stats().round_trips == 2);  // 7000 took three, 7001 the other seven
+  CHECK(moved.load());
   CHECK(sink.stats().moved_redirects == 1);
+  // The two accepted before the move were not sent again: no duplicates on the new owner.
   std::lock_guard<std::mutex> lock(cluster.mutex);
   CHECK(cluster.streams[7001] == range(0, 10));
 }
