@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "streamll/redis/options.hpp"
 
@@ -26,6 +27,20 @@ struct ConnectionTarget {
   std::chrono::milliseconds socket_timeout{2000};
   std::string client_name;
   std::string display;         ///< the URL, redacted, for logs and error messages
+
+  // Where the host and port come from (see RedisConnectionOptions' high-availability part).
+  RedisDeployment deployment = RedisDeployment::standalone;
+  EndpointProvider provider;           ///< set: asked for host and port on every connect
+  std::vector<RedisEndpoint> nodes;    ///< sentinels, or cluster seed nodes
+  std::string master_name;             ///< sentinel
+  std::string sentinel_username, sentinel_password;
+
+  /// This target aimed at `endpoint` instead (same credentials, TLS settings and timeouts):
+  /// for a master a provider named, a cluster node, a sentinel. The TLS server name follows
+  /// the endpoint unless ssl_server_name was set explicitly.
+  ConnectionTarget at(const RedisEndpoint& endpoint) const;
+
+  bool server_name_explicit = false;
 };
 
 /// Validates `options` (ConfigError) and merges the URL into them.

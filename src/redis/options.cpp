@@ -41,6 +41,62 @@ std::string secret(const std::string& value) { return value.empty() ? "" : "***"
 
 std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
 
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ",") + item;
+  return out;
+}
+
+// Sentinel / cluster / provider settings merged from the URL and the explicit options.
+void resolve_topology(const RedisConnectionOptions& o, const ParsedRedisUrl& url,
+                      redis::ConnectionTarget& t) {
+  const bool sentinel_options = !o.sentinels.empty() || !o.sentinel_master.empty();
+  const bool sentinel = sentinel_options || url.deployment == RedisDeployment::sentinel;
+  const bool cluster = o.cluster ? *o.cluster : url.deployment == RedisDeployment::cluster;
+  if (o.cluster && !*o.cluster && url.deployment == RedisDeployment::cluster) {
+    throw ConfigError("cluster", "false contradicts the redis+cluster:// URL");
+  }
+  if (sentinel && cluster) {
+    throw ConfigError("cluster", "cannot be combined with Sentinel (a cluster fails over by itself)");
+  }
+  if (o.endpoint_provider && (sentinel || cluster)) {
+    throw ConfigError("endpoint_provider",
+                      std::string("cannot be combined with ") + (cluster ? "Redis Cluster" : "Sentinel") +
+                          " (each decides where to connect)");
+  }
+  if (url.is_unix_socket() && (sentinel || cluster || o.endpoint_provider)) {
+    throw ConfigError(sentinel ? "sentinels" : cluster ? "cluster" : "endpoint_provider",
+                      "needs a TCP URL, not a unix socket (" + t.display + ")");
+  }
+  t.provider = o.endpoint_provider;
+  if (sentinel) {
+    t.deployment = RedisDeployment::sentinel;
+    if (!o.sentinels.empty()) {
+      for (const auto& s : o.sentinels) t.nodes.push_back(parse_redis_endpoint(s, 26379, "sentinels"));
+    } else if (url.deployment == RedisDeployment::sentinel) {
+      t.nodes = url.nodes;
+    }
+    t.master_name = !o.sentinel_master.empty() ? o.sentinel_master : url.master_name;
+    if (t.nodes.empty()) throw ConfigError("sentinels", "must list at least one sentinel when sentinel_master is set");
+    if (t.master_name.empty()) throw ConfigError("sentinel_master", "must be set when sentinels are");
+  } else if (cluster) {
+    t.deployment = RedisDeployment::cluster;
+    if (url.deployment == RedisDeployment::cluster) {
+      t.nodes = url.nodes;
+    } else {
+      t.nodes.push_back(RedisEndpoint{url.host, url.port, false});
+    }
+    if (t.db && *t.db != 0) {
+      throw ConfigError("db", "a Redis Cluster has only database 0, got " + std::to_string(*t.db));
+    }
+  }
+  if (!o.sentinel_username.empty() && o.sentinel_password.empty()) {
+    throw ConfigError("sentinel_username", quoted(o.sentinel_username) + " is set without a sentinel_password");
+  }
+  t.sentinel_username = o.sentinel_username;
+  t.sentinel_password = o.sentinel_password;
+}
+
 void write_connection(std::ostringstream& out, const RedisConnectionOptions& o) {
   out << "url=" << redact_redis_url(o.url) << "\n"
       << "username=" << o.username << "\n"
@@ -63,7 +119,13 @@ void write_connection(std::ostringstream& out, const RedisConnectionOptions& o) 
       << "environment.auth_token=" << secret(o.environment.auth_token) << "\n"
       << "environment.db=" << (o.environment.db ? std::to_string(*o.environment.db) : "") << "\n"
       << "environment.ssl="
-      << (o.environment.ssl ? (*o.environment.ssl ? "true" : "false") : "") << "\n";
+      << (o.environment.ssl ? (*o.environment.ssl ? "true" : "false") : "") << "\n"
+      << "endpoint_provider=" << (o.endpoint_provider ? "(set)" : "") << "\n"
+      << "sentinels=" << join(o.sentinels) << "\n"
+      << "sentinel_master=" << o.sentinel_master << "\n"
+      << "sentinel_username=" << o.sentinel_username << "\n"
+      << "sentinel_password=" << secret(o.sentinel_password) << "\n"
+      << "cluster=" << (o.cluster ? (*o.cluster ? "true" : "false") : "(from url)") << "\n";
 }
 
 }  // namespace
@@ -93,6 +155,7 @@ void RedisSinkOptions::validate() const {
   require_positive("recovery_timeout", recovery_timeout);
   require_positive("flush_interval", flush_interval);
   require_positive("shutdown_timeout", shutdown_timeout);
+  if (min_replicas_ack > 0) require_positive("replicas_ack_timeout", replicas_ack_timeout);
   if (max_stream_length && *max_stream_length == 0) {
     throw ConfigError("max_stream_length",
                       "must be at least 1, got 0 (use std::nullopt for no trimming)");
@@ -122,7 +185,9 @@ std::string to_string(const RedisSinkOptions& o) {
       << "consumer_group=" << o.consumer_group << "\n"
       << "consumer_name=" << o.consumer_name << "\n"
       << "index_fields=" << (o.index_fields ? "true" : "false") << "\n"
-      << "shutdown_timeout=" << ms(o.shutdown_timeout) << "\n";
+      << "shutdown_timeout=" << ms(o.shutdown_timeout) << "\n"
+      << "min_replicas_ack=" << o.min_replicas_ack << "\n"
+      << "replicas_ack_timeout=" << ms(o.replicas_ack_timeout) << "\n";
   return out.str();
 }
 
@@ -195,6 +260,21 @@ ConnectionTarget resolve_connection(const RedisConnectionOptions& o) {
     }
   }
   t.client_name = o.client_name;
+  t.server_name_explicit = !o.ssl_server_name.empty();
+  resolve_topology(o, url, t);
+  return t;
+}
+
+ConnectionTarget ConnectionTarget::at(const RedisEndpoint& endpoint) const {
+  ConnectionTarget t = *this;
+  t.host = endpoint.host;
+  t.port = endpoint.port;
+  t.socket_path.clear();
+  if (!server_name_explicit) t.server_name = endpoint.host;
+  t.display = endpoint.to_string();
+  t.provider = nullptr;
+  t.nodes.clear();
+  t.deployment = RedisDeployment::standalone;
   return t;
 }
 

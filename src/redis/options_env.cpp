@@ -6,7 +6,9 @@
 #include <cstdlib>
 #include <limits>
 #include <string>
+#include <string_view>
 
+#include "redis/env_list.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/redis/options.hpp"
 
@@ -17,16 +19,7 @@ class Env {
  public:
   explicit Env(const EnvLookup& lookup) : lookup_(lookup) {}
 
-  std::optional<std::string> get(const char* name) const {
-    std::optional<std::string> value;
-    if (lookup_) {
-      value = lookup_(name);
-    } else if (const char* raw = std::getenv(name)) {
-      value = std::string(raw);
-    }
-    if (value && value->empty()) value.reset();
-    return value;
-  }
+  std::optional<std::string> get(const char* name) const { return redis::read_env(lookup_, name); }
 
   void string(const char* name, std::string& field) const {
     if (auto v = get(name)) field = std::move(*v);
@@ -109,6 +102,25 @@ void read_connection_env(const Env& env, RedisConnectionOptions& o) {
   env.millis("REDIS_CONNECT_TIMEOUT_MS", o.connect_timeout);
   env.millis("REDIS_SOCKET_TIMEOUT_MS", o.socket_timeout);
   env.size("REDIS_MAX_CONNECTIONS", o.max_connections);
+  if (auto v = env.get("REDIS_SENTINELS")) {
+    o.sentinels = redis::split_comma_list(*v);
+    for (const auto& item : o.sentinels) {
+      if (item.empty()) throw ConfigError("REDIS_SENTINELS", "'" + *v + "' has an empty entry");
+      (void)parse_redis_endpoint(item, 26379, "REDIS_SENTINELS");
+    }
+  }
+  env.string("REDIS_SENTINEL_MASTER", o.sentinel_master);
+  env.string("REDIS_SENTINEL_USERNAME", o.sentinel_username);
+  env.string("REDIS_SENTINEL_PASSWORD", o.sentinel_password);
+  env.optional_boolean("REDIS_CLUSTER", o.cluster);
+  if (auto v = env.get("REDIS_CLUSTER_ENDPOINT")) {
+    if (env.get("REDIS_URL")) {
+      throw ConfigError("REDIS_CLUSTER_ENDPOINT", "is set beside REDIS_URL; set one of them");
+    }
+    const RedisEndpoint endpoint = parse_redis_endpoint(*v, 6379, "REDIS_CLUSTER_ENDPOINT");
+    o.url = "redis://" + endpoint.to_string();
+    if (!o.cluster) o.cluster = true;
+  }
 }
 
 }  // namespace
@@ -152,6 +164,8 @@ RedisSinkOptions RedisSinkOptions::from_env(const EnvLookup& lookup) {
   env.string("STREAMLL_CONSUMER_NAME", o.consumer_name);
   env.boolean("STREAMLL_INDEX_FIELDS", o.index_fields);
   env.millis("STREAMLL_SHUTDOWN_TIMEOUT_MS", o.shutdown_timeout);
+  env.size("STREAMLL_MIN_REPLICAS_ACK", o.min_replicas_ack);
+  env.millis("STREAMLL_REPLICAS_ACK_TIMEOUT_MS", o.replicas_ack_timeout);
   return o;
 }
 

@@ -9,7 +9,10 @@
 #include <vector>
 
 #include "logging.hpp"
+#include "redis/batch_replies.hpp"
 #include "redis/command_buffer.hpp"
+#include "redis/connection_target.hpp"
+#include "redis/connector.hpp"
 #include "redis/reply.hpp"
 #include "redis/transport.hpp"
 #include "redis/xadd_encoder.hpp"
@@ -37,21 +40,29 @@ constexpr std::chrono::milliseconds kJoinGrace{200};
 // short lock to take them out, one to put them back), every kCompactionPeriod.
 constexpr std::size_t kEncodeChunk = 32;
 constexpr std::chrono::milliseconds kCompactionPeriod{5};
+// Cluster redirections followed in a row without a batch completing before the next one counts
+// as a failure (a slot bouncing between nodes that disagree must not spin the flusher).
+constexpr int kMaxRedirects = 5;
 
-// Error replies that say the server cannot take writes right now, whatever is written: the
-// batch is kept and retried like after a transport failure, instead of being failed.
-bool is_transient_server_error(const std::string& prefix) {
-  return prefix == "LOADING" || prefix == "BUSY" || prefix == "MASTERDOWN" ||
-         prefix == "READONLY" || prefix == "TRYAGAIN" || prefix == "CLUSTERDOWN" ||
-         prefix == "NOREPLICAS";
+redis::TransportMaker transport_maker(RedisSink::TransportFactory factory,
+                                      RedisSink::EndpointTransportFactory endpoint_factory) {
+  if (endpoint_factory) {
+    return [f = std::move(endpoint_factory)](const redis::ConnectionTarget& t) {
+      return f(RedisEndpoint{t.host, t.port, false});
+    };
+  }
+  if (factory) return [f = std::move(factory)](const redis::ConnectionTarget&) { return f(); };
+  return {};
 }
 
 }  // namespace
 
 struct RedisSink::Impl {
-  Impl(RedisSinkOptions opts, TransportFactory factory, const detail::ClockSource& clock_source)
+  Impl(RedisSinkOptions opts, TransportFactory factory, EndpointTransportFactory endpoint_factory,
+       const detail::ClockSource& clock_source)
       : options(validated(std::move(opts))),
-        make_transport(std::move(factory)),
+        fake_transports(factory || endpoint_factory),
+        connector(options, transport_maker(std::move(factory), std::move(endpoint_factory))),
         clock(clock_source),
         encoder(options),
         buffer(options.buffer_size, options.buffer_overflow_strategy),
@@ -60,7 +71,14 @@ struct RedisSink::Impl {
       b.commands.reserve(options.max_batch_size * 512);
       b.events.reserve(options.max_batch_size);
     }
+    if (connector.deployment() == RedisDeployment::cluster) slot = redis::key_slot(options.stream_key);
+    if (durable()) {
+      wait_command.append({"WAIT", std::to_string(options.min_replicas_ack),
+                           std::to_string(options.replicas_ack_timeout.count())});
+    }
   }
+
+  bool durable() const noexcept { return options.min_replicas_ack > 0; }
 
   static RedisSinkOptions validated(RedisSinkOptions opts) {
     opts.validate();
@@ -127,15 +145,26 @@ struct RedisSink::Impl {
 
   // Events taken from the buffer (in flight there until acknowledged), encoded as one
   // pipelined write. The flusher holds at most two: one on the wire and the next one, which it
-  // encodes while Redis works on the first. (So besides buffer_size events, at most two
-  // batches of delivered events await being freed.)
+  // encodes (and, outside Cluster mode and durable acknowledgements, sends) while Redis works
+  // on the first. (So besides buffer_size events, at most two batches of delivered events
+  // await being freed.)
   struct Batch {
     std::vector<redis::BufferedEvent> events;
-    std::uint64_t first_sequence = 0;        // the events' sequence numbers follow on from it
-    std::vector<std::uint32_t> command_events;  // per command: its event's index in `events`
-    redis::CommandBuffer commands;
+    std::uint64_t first_sequence = 0;  // the events' sequence numbers follow on from it
+    redis::CommandBuffer commands;     // the XADDs (then WAIT when durable)
+    std::size_t xadds = 0;             // commands that are XADDs: events.size() unless some failed to encode
+    std::vector<std::uint32_t> xadd_events;  // per XADD: its event's index in `events`
     bool started = false;  // written on the current connection; replies not read yet
+    const redis::CommandBuffer* sent = nullptr;  // commands, or wait_command alone
     SteadyClock::time_point started_at;
+    // Durable acknowledgements: every XADD was answered on connection `written_on`, but WAIT
+    // saw too few replicas. While that connection lives, WAIT alone is asked again (it covers
+    // every earlier write of the connection); the answers to settle the batch with are kept.
+    bool awaiting_replicas = false;
+    std::uint64_t written_on = 0;
+    std::size_t pending_accepted = 0;
+    std::vector<std::size_t> pending_refused_at;
+    std::string pending_refusal;
   };
 
   Batch& batch_at(std::size_t i) noexcept { return batches[(first_batch + i) % batches.size()]; }
@@ -163,6 +192,12 @@ struct RedisSink::Impl {
         last_activity = SteadyClock::now();
         Batch& head = batch_at(0);
         if (!head.started) {
+          if (head.awaiting_replicas && clock.steady_now() < replicas_retry_at) {
+            // A WAIT that came back short before its timeout (a proxy, a fake) is not asked
+            // again at once: Redis itself would have waited that long.
+            buffer.wait_for_events(buffer.no_event_wake, kCompactionPeriod);
+            continue;
+          }
           if (!breaker.allow_request()) {
             wait_while_blocked();
             continue;
@@ -170,9 +205,12 @@ struct RedisSink::Impl {
           if (!ensure_connected() || !start_batch(head)) continue;
         }
         // While Redis works on `head`, encode the next batch when a full one is waiting (a
-        // partial one is better sent after `head`, with what arrives meanwhile) and send it
-        // too, so Redis goes from one batch to the next without waiting for this thread.
-        if (batch_count == 1 && buffer.waiting() >= options.max_batch_size && prepare_batch()) {
+        // partial one is better sent after `head`, with what arrives meanwhile), and send it
+        // too where nothing can make `head` go again on this connection (a WAIT retried alone,
+        // an ASK to another node): Redis then goes from one batch to the next without waiting
+        // for this thread.
+        if (batch_count == 1 && buffer.waiting() >= options.max_batch_size && prepare_batch() &&
+            can_send_behind()) {
           start_batch(batch_at(1));
         }
         if (head.started) finish_batch(head);
@@ -189,6 +227,10 @@ struct RedisSink::Impl {
       flusher_done = true;
     }
     progress_cv.notify_all();
+  }
+
+  bool can_send_behind() const noexcept {
+    return !durable() && connector.deployment() != RedisDeployment::cluster;
   }
 
   SteadyClock::time_point stop_deadline() const noexcept {
@@ -213,23 +255,22 @@ struct RedisSink::Impl {
     // The events this slot delivered last time are freed only now, while Redis is busy with
     // the other batch, rather than between a batch's replies and the next write.
     batch.events.clear();
-    batch.command_events.clear();
     if (buffer.take_batch(options.max_batch_size, batch.events, &batch.first_sequence) == 0) {
       return false;
     }
     ++batch_count;
     batch.started = false;
-    std::size_t unencodable = 0;
-    for (std::uint32_t i = 0; i < batch.events.size(); ++i) {
-      if (encoder.append_command(batch.events[i], batch.commands)) {
-        batch.command_events.push_back(i);
-      } else {
-        ++unencodable;
-        record_loss(batch.first_sequence + i, 1);
-      }
-    }
+    batch.awaiting_replicas = false;
+    const std::size_t unencodable = encode(batch);
     if (unencodable > 0) {
       // Out of memory while serializing: those events cannot be sent; the rest can.
+      for (std::uint32_t i = 0, x = 0; i < batch.events.size(); ++i) {
+        if (x < batch.xadd_events.size() && batch.xadd_events[x] == i) {
+          ++x;
+        } else {
+          record_loss(batch.first_sequence + i, 1);
+        }
+      }
       failed.fetch_add(unencodable, std::memory_order_relaxed);
       record_error("could not serialize " + std::to_string(unencodable) +
                    " event(s) (out of memory); they were dropped");
@@ -237,76 +278,236 @@ struct RedisSink::Impl {
     return true;
   }
 
-  // Writes the batch; its replies are read by finish_batch(). False after a failure.
+  // The batch's events as XADDs (then WAIT when durable), into its command buffer. Returns how
+  // many could not be serialized (out of memory).
+  std::size_t encode(Batch& batch) {
+    batch.commands.clear();
+    batch.xadd_events.clear();
+    for (std::uint32_t i = 0; i < batch.events.size(); ++i) {
+      if (encoder.append_command(batch.events[i], batch.commands)) batch.xadd_events.push_back(i);
+    }
+    batch.xadds = batch.commands.command_count();
+    if (durable() && batch.xadds > 0) {
+      batch.commands.append({"WAIT", std::to_string(options.min_replicas_ack),
+                             std::to_string(options.replicas_ack_timeout.count())});
+    }
+    return batch.events.size() - batch.xadds;
+  }
+
+  // Writes the batch (or, after a WAIT shortfall, WAIT alone); finish_batch() reads the
+  // replies. False after a failure.
   bool start_batch(Batch& batch) {
+    // After a WAIT shortfall, WAIT alone while the connection that wrote the batch lives.
+    const bool wait_only = batch.awaiting_replicas && batch.written_on == connection_number;
+    batch.awaiting_replicas = wait_only;
+    batch.sent = wait_only ? &wait_command : &batch.commands;
+    batch.written_on = connection_number;
     batch.started_at = SteadyClock::now();
-    if (!batch.commands.empty()) {
+    batch.started = true;  // (partly) written from here on: a failure means sending it again
+    if (!batch.sent->empty()) {
       try {
-        transport->send(batch.commands, io_deadline(options.socket_timeout));
+        transport->send(*batch.sent, io_deadline(options.socket_timeout));
       } catch (const std::exception& e) {
         batch_failed(std::string("write failed, batch of ") + std::to_string(batch.events.size()) +
                      " kept for retry: " + e.what());
         return false;
       }
     }
-    batch.started = true;
     return true;
   }
 
   // Reads the replies of the batch on the wire; on success the batch leaves the buffer.
   void finish_batch(Batch& batch) {
-    std::size_t delivered_here = 0;
-    if (!batch.commands.empty()) {
-      try {
-        transport->receive(batch.commands.command_count(), replies,
-                           io_deadline(options.socket_timeout));
-      } catch (const std::exception& e) {
-        batch_failed(std::string("write failed, batch of ") + std::to_string(batch.events.size()) +
-                     " kept for retry: " + e.what());
-        return;
+    if (batch.sent->empty()) {
+      complete(batch, 0, {}, {});
+      return;
+    }
+    const auto timeout = options.socket_timeout + (durable() ? options.replicas_ack_timeout
+                                                             : std::chrono::milliseconds(0));
+    try {
+      transport->receive(batch.sent->command_count(), replies, io_deadline(timeout));
+    } catch (const std::exception& e) {
+      batch_failed(std::string("write failed, batch of ") + std::to_string(batch.events.size()) +
+                   " kept for retry: " + e.what());
+      return;
+    }
+    round_trips.fetch_add(1, std::memory_order_relaxed);
+    const bool wait_only = batch.sent == &wait_command;
+    apply(batch, redis::read_batch_replies(replies, wait_only ? 0 : batch.xadds, false, durable(),
+                                           current_host),
+          wait_only, false);
+  }
+
+  // Acts on what Redis answered to a batch (on the main connection, or on the node an ASK
+  // named when `via_ask`).
+  void apply(Batch& batch, const redis::BatchReplies& r, bool wait_only, bool via_ask) {
+    if (!r.transient.empty()) {
+      // The server refused the whole batch for its own state (loading, read-only replica
+      // after a failover...): keep the events and treat it like a transport failure.
+      batch_failed("server not accepting writes, batch kept for retry: " + r.transient);
+      return;
+    }
+    if (durable() && !replicas_confirmed(batch, r, wait_only, via_ask)) return;
+    if (wait_only) {
+      complete(batch, batch.pending_accepted, batch.pending_refused_at, batch.pending_refusal);
+      return;
+    }
+    if (r.redirect) {
+      if (r.settled > 0 && batch.xadds == batch.events.size()) {
+        settle_prefix(batch, r.settled, r.accepted, r.refused_at, r.first_refusal);
       }
-      round_trips.fetch_add(1, std::memory_order_relaxed);
-      std::size_t ok = 0;
-      std::size_t errors = 0;
-      const redis::RedisReply* transient = nullptr;
-      const redis::RedisReply* first_error = nullptr;
-      for (const auto& reply : replies) {
-        if (!reply.is_error()) {
-          ++ok;
-          continue;
-        }
-        if (!transient && is_transient_server_error(reply.error_prefix())) transient = &reply;
-        if (!first_error) first_error = &reply;
-        ++errors;
-      }
-      if (errors > 0 && !(transient && ok == 0)) {
-        for (std::size_t i = 0; i < replies.size(); ++i) {
-          if (replies[i].is_error()) record_loss(batch.first_sequence + batch.command_events[i], 1);
-        }
-      }
-      if (transient && ok == 0) {
-        // The server refused the whole batch for its own state (loading, read-only replica
-        // after a failover...): keep the events and treat it like a transport failure.
-        close_transport();
-        batch_failed("server not accepting writes, batch kept for retry: " + transient->text);
-        return;
-      }
-      delivered.fetch_add(ok, std::memory_order_relaxed);
-      delivered_here = ok;
-      if (errors > 0) {
-        failed.fetch_add(errors, std::memory_order_relaxed);
-        reply_errors.fetch_add(errors, std::memory_order_relaxed);
-        record_error("XADD to '" + options.stream_key + "' refused for " + std::to_string(errors) +
-                     " of " + std::to_string(replies.size()) + " events: " + first_error->text);
+      follow_redirect(batch, *r.redirect, via_ask);
+      return;
+    }
+    complete(batch, r.accepted, r.refused_at, r.first_refusal);
+  }
+
+  // Durable acknowledgements: true when WAIT saw enough replicas. Otherwise the batch is kept:
+  // with WAIT alone to ask again on this connection when all its XADDs were answered here.
+  bool replicas_confirmed(Batch& batch, const redis::BatchReplies& r, bool wait_only, bool via_ask) {
+    replica_waits.fetch_add(r.replicas || !r.wait_error.empty() ? 1 : 0, std::memory_order_relaxed);
+    if (r.replicas && *r.replicas >= static_cast<long long>(options.min_replicas_ack)) return true;
+    replica_ack_shortfalls.fetch_add(1, std::memory_order_relaxed);
+    if (!wait_only && !r.redirect) {
+      batch.pending_accepted = r.accepted;
+      batch.pending_refused_at = r.refused_at;
+      batch.pending_refusal = r.first_refusal;
+    }
+    // Written through an ASK connection, the batch cannot be confirmed by WAIT on the main one.
+    batch.awaiting_replicas = wait_only || (!r.redirect && !via_ask);
+    for (std::size_t i = 0; i < batch_count; ++i) batch_at(i).started = false;
+    retried_batches.fetch_add(1, std::memory_order_relaxed);
+    const std::string why =
+        r.wait_error.empty()
+            ? "WAIT: " + std::to_string(r.replicas.value_or(0)) + " of " +
+                  std::to_string(options.min_replicas_ack) + " replicas acknowledged within " +
+                  std::to_string(options.replicas_ack_timeout.count()) + " ms"
+            : "WAIT refused: " + r.wait_error;
+    record_error("batch of " + std::to_string(batch.events.size()) + " kept until replicated (" + why + ")");
+    if (r.redirect) {
+      follow_redirect(batch, *r.redirect, true);
+    } else if (!r.wait_error.empty()) {
+      // WAIT refused (an ACL, or a master demoted to replica while the connection lived): a new
+      // connection, found afresh (Sentinel asked again), gets the whole batch; the breaker
+      // spaces the attempts, since a refusal comes back at once.
+      batch.awaiting_replicas = false;
+      close_transport();
+      connector.connection_lost(why);
+      breaker.record_failure();
+    } else {
+      // The server answered: the connection is sound (this also ends a half-open probe).
+      breaker.record_success();
+      if (SteadyClock::now() - batch.started_at < options.replicas_ack_timeout / 2) {
+        replicas_retry_at = clock.steady_now() + options.replicas_ack_timeout;
       }
     }
+    return false;
+  }
+
+  // The first `n` events of the head batch were answered for good before a redirection: they
+  // leave the buffer, and the rest is encoded again to be sent where the redirection says.
+  void settle_prefix(Batch& batch, std::size_t n, std::size_t accepted,
+                     const std::vector<std::size_t>& refused_at, const std::string& refusal) {
+    settle(batch, accepted, refused_at, refusal, n);
+    buffer.acknowledge(n);
+    batch.events.erase(batch.events.begin(), batch.events.begin() + static_cast<std::ptrdiff_t>(n));
+    batch.first_sequence += n;
+    encode(batch);
+  }
+
+  void follow_redirect(Batch& batch, const redis::Redirect& redirect, bool via_ask) {
+    for (std::size_t i = 0; i < batch_count; ++i) batch_at(i).started = false;
+    if (++redirects_in_a_row > kMaxRedirects) {
+      redirects_in_a_row = 0;
+      retried_batches.fetch_add(1, std::memory_order_relaxed);
+      transport_failure("too many cluster redirections in a row for stream '" + options.stream_key +
+                        "' (last: slot " + std::to_string(redirect.slot) + " at " +
+                        redirect.to.to_string() + ")");
+      return;
+    }
+    if (redirect.kind == redis::Redirect::Kind::moved) {
+      moved_redirects.fetch_add(1, std::memory_order_relaxed);
+      detail::get_logger("streamll.sinks.redis")
+          ->info("stream '{}': slot {} moved to {}", options.stream_key, redirect.slot,
+                 redirect.to.to_string());
+      connector.moved(redirect);
+      close_transport();  // not a failure: the next attempt connects to the new owner at once
+      breaker.record_success();  // the server answered (ends a half-open probe)
+      return;
+    }
+    ask_redirects.fetch_add(1, std::memory_order_relaxed);
+    if (via_ask) {
+      breaker.record_success();  // answered, if only with another redirection: try again
+    } else {
+      follow_ask(batch, redirect.to);
+    }
+  }
+
+  // ASK: the stream's key is being migrated to `to`. The batch goes there once, each XADD
+  // after ASKING, on a connection of its own; the main connection and the map stay as they are.
+  void follow_ask(Batch& batch, const RedisEndpoint& to) {
+    ask_commands.clear();
+    for (const std::uint32_t index : batch.xadd_events) {  // the events that encoded before
+      ask_commands.append({"ASKING"});
+      if (!encoder.append_command(batch.events[index], ask_commands)) {
+        // Out of memory: try again later through the main connection (redirected again).
+        record_error("could not serialize a batch of " + std::to_string(batch.events.size()) +
+                     " for an ASK redirection (out of memory); kept for retry");
+        breaker.record_failure();
+        return;
+      }
+    }
+    if (durable()) {
+      ask_commands.append({"WAIT", std::to_string(options.min_replicas_ack),
+                           std::to_string(options.replicas_ack_timeout.count())});
+    }
+    const auto timeout = options.socket_timeout + (durable() ? options.replicas_ack_timeout
+                                                             : std::chrono::milliseconds(0));
+    try {
+      auto asked = connector.connect_to(to, io_deadline(options.connect_timeout));
+      asked->execute(ask_commands, replies, io_deadline(timeout));
+    } catch (const std::exception& e) {
+      // The main connection is fine; the next attempt goes through it and is redirected again.
+      retried_batches.fetch_add(1, std::memory_order_relaxed);
+      record_error("ASK redirection to " + to.to_string() + " failed, batch of " +
+                   std::to_string(batch.events.size()) + " kept for retry: " + e.what());
+      transport_errors.fetch_add(1, std::memory_order_release);
+      breaker.record_failure();
+      return;
+    }
+    round_trips.fetch_add(1, std::memory_order_relaxed);
+    apply(batch, redis::read_batch_replies(replies, batch.xadds, true, durable(), to.host), false,
+          true);
+  }
+
+  // Counts the answers to a batch's XADDs as final, and logs each refused event's sequence
+  // for flush().
+  void settle(const Batch& batch, std::size_t accepted, const std::vector<std::size_t>& refused_at,
+              const std::string& refusal, std::size_t of) {
+    delivered.fetch_add(accepted, std::memory_order_relaxed);
+    if (refused_at.empty()) return;
+    for (const std::size_t xadd : refused_at) {
+      record_loss(batch.first_sequence + batch.xadd_events.at(xadd), 1);
+    }
+    failed.fetch_add(refused_at.size(), std::memory_order_relaxed);
+    reply_errors.fetch_add(refused_at.size(), std::memory_order_relaxed);
+    record_error("XADD to '" + options.stream_key + "' refused for " +
+                 std::to_string(refused_at.size()) + " of " + std::to_string(of) + " events: " + refusal);
+  }
+
+  // Every event of the batch was answered for good: it leaves the buffer.
+  void complete(Batch& batch, std::size_t accepted, const std::vector<std::size_t>& refused_at,
+                const std::string& refusal) {
+    settle(batch, accepted, refused_at, refusal, batch.xadds);
+    redirects_in_a_row = 0;
+    batch.awaiting_replicas = false;
     const auto latency =
         std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - batch.started_at);
     last_flush_latency_us.store(latency.count(), std::memory_order_relaxed);
     if (logger->should_log(spdlog::level::debug)) {
       logger->debug("batch of {} event(s) written to '{}' in {} us ({} not delivered); {} waiting",
                     batch.events.size(), options.stream_key, latency.count(),
-                    batch.events.size() - delivered_here, buffer.waiting());
+                    batch.events.size() - accepted, buffer.waiting());
     }
     buffer.acknowledge(batch.events.size());
     batch.commands.clear();  // the events stay until the slot is reused (see prepare_batch)
@@ -391,19 +592,26 @@ struct RedisSink::Impl {
   bool ensure_connected() {
     if (transport && transport->is_connected()) return true;
     try {
-      auto fresh = make_transport ? make_transport() : redis::make_socket_transport(options);
+      // The connector finds the server (URL, provider, sentinels, cluster slot owner) and
+      // connects; shutdown() interrupts it through interrupt_transport().
+      logger->debug("connecting (stream '{}', {} consecutive failures so far)", options.stream_key,
+                    breaker.failure_count());
+      auto fresh = connector.connect(io_deadline(options.connect_timeout), slot);
       {
         std::lock_guard<std::mutex> lock(transport_mutex);
         transport = std::move(fresh);
         if (stopping_hard.load(std::memory_order_acquire)) transport->interrupt();
       }
-      logger->debug("connecting to {} (stream '{}', {} consecutive failures so far)",
-                    transport->describe(), options.stream_key, breaker.failure_count());
-      transport->connect(io_deadline(options.connect_timeout));
+      ++connection_number;
+      current_host = connector.current_host();
       if (!options.consumer_group.empty()) create_consumer_group();
       if (ever_connected) reconnects.fetch_add(1, std::memory_order_relaxed);
       ever_connected = true;
       connected.store(true, std::memory_order_relaxed);
+      {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        server = transport->describe();
+      }
       logger->info("connected to {} (stream '{}')", transport->describe(), options.stream_key);
       return true;
     } catch (const redis::AuthError& e) {
@@ -434,6 +642,7 @@ struct RedisSink::Impl {
       logger->warn("lost connection to Redis: {}", message);
     }
     close_transport();
+    connector.connection_lost(message);
     // Reason, then count, then breaker state: a reader that sees the breaker open also sees
     // the failures that opened it, and one that sees a count also sees why.
     record_error(message);
@@ -459,6 +668,7 @@ struct RedisSink::Impl {
   void interrupt_transport() noexcept {
     std::lock_guard<std::mutex> lock(transport_mutex);
     stopping_hard.store(true, std::memory_order_release);
+    connector.interrupt();
     if (transport) transport->interrupt();
   }
 
@@ -470,7 +680,8 @@ struct RedisSink::Impl {
   // ---------------------------------------------------------------- state
 
   const RedisSinkOptions options;
-  const TransportFactory make_transport;
+  const bool fake_transports;  // a test's factory: no socket transport is made up front
+  redis::Connector connector;  // flusher-only, except interrupt()
   const detail::ClockSource& clock;
   detail::RateLimitedLog log{"streamll.sinks.redis"};
   // Looked up once: the registry lookup takes a lock, and debug lines are checked per batch.
@@ -493,6 +704,13 @@ struct RedisSink::Impl {
   std::vector<redis::BufferedEvent> evicted_scratch;
   bool ever_connected = false;
   bool blocked_logged = false;  // the debug line for a stretch of blocked attempts
+  std::uint64_t connection_number = 0;       // which connection a batch was written on
+  std::string current_host;                  // for redirections that name no host
+  std::optional<std::uint16_t> slot;         // cluster: the stream key's hash slot
+  redis::CommandBuffer wait_command;         // WAIT alone, after a replica shortfall
+  redis::CommandBuffer ask_commands;         // a batch sent after ASKING
+  int redirects_in_a_row = 0;
+  std::chrono::steady_clock::time_point replicas_retry_at{};  // on `clock`
 
   std::mutex transport_mutex;  // guards the pointer against interrupt() from shutdown()
   std::unique_ptr<redis::RedisTransport> transport;
@@ -517,6 +735,10 @@ struct RedisSink::Impl {
   std::atomic<std::uint64_t> transport_errors{0};
   std::atomic<std::uint64_t> reply_errors{0};
   std::atomic<std::uint64_t> reconnects{0};
+  std::atomic<std::uint64_t> replica_waits{0};
+  std::atomic<std::uint64_t> replica_ack_shortfalls{0};
+  std::atomic<std::uint64_t> moved_redirects{0};
+  std::atomic<std::uint64_t> ask_redirects{0};
   std::atomic<std::uint64_t> dropped_after_shutdown{0};
   std::atomic<std::uint64_t> left_at_shutdown{0};
   std::atomic<bool> connected{false};
@@ -534,6 +756,7 @@ struct RedisSink::Impl {
   mutable std::mutex error_mutex;
   std::string last_error;
   std::optional<std::chrono::system_clock::time_point> last_error_time;
+  std::string server;  // guarded by error_mutex too
 };
 
 RedisSink::RedisSink(RedisSinkOptions options)
@@ -541,8 +764,17 @@ RedisSink::RedisSink(RedisSinkOptions options)
 
 RedisSink::RedisSink(RedisSinkOptions options, TransportFactory make_transport,
                      const detail::ClockSource& clock)
-    : impl_(std::make_shared<Impl>(std::move(options), std::move(make_transport), clock)) {
-  if (!impl_->make_transport) {
+    : RedisSink(std::move(options), std::move(make_transport), EndpointTransportFactory{}, clock) {}
+
+RedisSink::RedisSink(RedisSinkOptions options, EndpointTransportFactory make_transport,
+                     const detail::ClockSource& clock)
+    : RedisSink(std::move(options), TransportFactory{}, std::move(make_transport), clock) {}
+
+RedisSink::RedisSink(RedisSinkOptions options, TransportFactory make_transport,
+                     EndpointTransportFactory make_endpoint_transport, const detail::ClockSource& clock)
+    : impl_(std::make_shared<Impl>(std::move(options), std::move(make_transport),
+                                   std::move(make_endpoint_transport), clock)) {
+  if (!impl_->fake_transports) {
     // Fail at construction, not on the flusher, for TLS files or settings the transport rejects.
     (void)redis::make_socket_transport(impl_->options);
   }
@@ -655,6 +887,10 @@ RedisSinkStats RedisSink::stats() const {
   out.transport_errors = s.transport_errors.load(std::memory_order_acquire);
   out.reply_errors = s.reply_errors.load(std::memory_order_relaxed);
   out.reconnects = s.reconnects.load(std::memory_order_relaxed);
+  out.replica_waits = s.replica_waits.load(std::memory_order_relaxed);
+  out.replica_ack_shortfalls = s.replica_ack_shortfalls.load(std::memory_order_relaxed);
+  out.moved_redirects = s.moved_redirects.load(std::memory_order_relaxed);
+  out.ask_redirects = s.ask_redirects.load(std::memory_order_relaxed);
   out.buffered = s.left_at_shutdown.load(std::memory_order_relaxed) > 0 ? 0 : s.buffer.size();
   out.in_flight = s.buffer.in_flight();
   out.buffered_compacted =
@@ -665,6 +901,7 @@ RedisSinkStats RedisSink::stats() const {
     std::lock_guard<std::mutex> lock(s.error_mutex);
     out.last_error = s.last_error;
     out.last_error_time = s.last_error_time;
+    out.server = s.server;
   }
   out.last_flush_latency = std::chrono::microseconds(s.last_flush_latency_us.load(std::memory_order_relaxed));
   return out;

@@ -268,4 +268,8 @@ std::unique_ptr<RedisTransport> make_socket_transport(const RedisConnectionOptio
   return std::make_unique<SocketTransport>(resolve_connection(options));
 }
 
+std::unique_ptr<RedisTransport> make_socket_transport(const ConnectionTarget& target) {
+  return std::make_unique<SocketTransport>(target);
+}
+
 }  // namespace streamll::redis

@@ -6,6 +6,7 @@
 // a stopped or silent server yields TimeoutError, never a hang.
 
 #include <chrono>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <stdexcept>
@@ -117,5 +118,13 @@ class RedisTransport {
 /// The real transport for `options` (validated here: throws ConfigError when invalid). Does not
 /// connect; call connect(). Loads TLS certificates when TLS is on (TlsError when they fail).
 std::unique_ptr<RedisTransport> make_socket_transport(const RedisConnectionOptions& options);
+
+struct ConnectionTarget;
+/// The real transport for an already resolved target (its host and port are dialled as they
+/// are: no provider, Sentinel or Cluster logic here; see Connector).
+std::unique_ptr<RedisTransport> make_socket_transport(const ConnectionTarget& target);
+
+/// Makes the (unconnected) transport for a target; tests substitute fakes.
+using TransportMaker = std::function<std::unique_ptr<RedisTransport>(const ConnectionTarget&)>;
 
 }  // namespace streamll::redis

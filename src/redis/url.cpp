@@ -14,6 +14,10 @@ namespace streamll {
 namespace {
 
 constexpr std::string_view kRedacted = "***";
+constexpr const char* kSchemes =
+    "redis://, rediss://, unix://, redis+sentinel://, rediss+sentinel://, redis+cluster:// or "
+    "rediss+cluster://";
+constexpr std::uint16_t kSentinelPort = 26379;
 
 [[noreturn]] void fail(std::string_view url, const std::string& what) {
   throw ConfigError("url", what + " in '" + redact_redis_url(url) + "'");
@@ -134,21 +138,76 @@ void parse_host_port(std::string_view hostport, std::string_view url, ParsedRedi
   }
 }
 
+// "h1:p1,h2,[::1]:p3": every node; host and port of `out` are the first one's.
+void parse_node_list(std::string_view authority, std::string_view url, ParsedRedisUrl& out) {
+  const std::uint16_t default_port =
+      out.deployment == RedisDeployment::sentinel ? kSentinelPort : std::uint16_t{6379};
+  while (true) {
+    const auto comma = authority.find(',');
+    ParsedRedisUrl node;
+    node.port = default_port;
+    parse_host_port(authority.substr(0, comma), url, node);
+    out.nodes.push_back(RedisEndpoint{node.host, node.port, false});
+    if (comma == std::string_view::npos) break;
+    authority = authority.substr(comma + 1);
+  }
+  out.host = out.nodes.front().host;
+  out.port = out.nodes.front().port;
+}
+
+// sentinel: "master_name[/db]"; cluster: "" or "0".
+void parse_topology_path(std::string_view path, std::string_view url, ParsedRedisUrl& out) {
+  if (out.deployment == RedisDeployment::cluster) {
+    if (!path.empty() && parse_db(path, url) != 0) {
+      fail(url, "a Redis Cluster has only database 0");
+    }
+    return;
+  }
+  const auto slash = path.find('/');
+  out.master_name = percent_decode(path.substr(0, slash), url, "master name");
+  if (out.master_name.empty()) {
+    fail(url, "missing the master's name (redis+sentinel://host:26379/mymaster)");
+  }
+  if (slash != std::string_view::npos && slash + 1 < path.size()) {
+    out.db = parse_db(path.substr(slash + 1), url);
+  }
+}
+
 }  // namespace
+
+std::string_view to_string(RedisDeployment deployment) noexcept {
+  switch (deployment) {
+    case RedisDeployment::standalone: return "standalone";
+    case RedisDeployment::sentinel: return "sentinel";
+    case RedisDeployment::cluster: return "cluster";
+  }
+  return "standalone";
+}
 
 ParsedRedisUrl parse_redis_url(std::string_view url) {
   ParsedRedisUrl out;
   const auto scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) {
-    fail(url, "missing scheme (expected redis://, rediss:// or unix://)");
+    fail(url, std::string("missing scheme (expected ") + kSchemes + ")");
   }
-  const std::string_view scheme = url.substr(0, scheme_end);
+  std::string_view scheme = url.substr(0, scheme_end);
   std::string_view rest = url.substr(scheme_end + 3);
   const bool is_unix = scheme == "unix";
+  if (const auto plus = scheme.find('+'); plus != std::string_view::npos) {
+    const std::string_view topology = scheme.substr(plus + 1);
+    if (topology == "sentinel") {
+      out.deployment = RedisDeployment::sentinel;
+    } else if (topology == "cluster") {
+      out.deployment = RedisDeployment::cluster;
+    } else {
+      fail(url, "unknown scheme '" + std::string(scheme) + "' (expected " + kSchemes + ")");
+    }
+    scheme = scheme.substr(0, plus);
+  }
   if (scheme == "rediss") {
     out.tls = true;
-  } else if (scheme != "redis" && !is_unix) {
-    fail(url, "unknown scheme '" + std::string(scheme) + "' (expected redis://, rediss:// or unix://)");
+  } else if ((scheme != "redis" && !is_unix) || (is_unix && out.deployment != RedisDeployment::standalone)) {
+    fail(url, "unknown scheme '" + std::string(url.substr(0, scheme_end)) + "' (expected " + kSchemes + ")");
   }
 
   // The userinfo comes first, before any '?', '#' or '/' is taken as a delimiter: a password
@@ -192,8 +251,16 @@ ParsedRedisUrl parse_redis_url(std::string_view url) {
     const std::string_view authority = rest.substr(0, path_start);
     const std::string_view path =
         path_start == std::string_view::npos ? std::string_view{} : rest.substr(path_start + 1);
-    parse_host_port(authority, url, out);
-    if (!path.empty()) out.db = parse_db(path, url);
+    if (out.deployment == RedisDeployment::standalone) {
+      if (authority.find(',') != std::string_view::npos) {
+        fail(url, "several hosts are only allowed in redis+sentinel:// and redis+cluster:// URLs");
+      }
+      parse_host_port(authority, url, out);
+      if (!path.empty()) out.db = parse_db(path, url);
+    } else {
+      parse_node_list(authority, url, out);
+      parse_topology_path(path, url, out);
+    }
   }
   parse_query(query, url, out);
   return out;

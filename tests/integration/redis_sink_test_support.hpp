@@ -259,6 +259,15 @@ inline Event numbered_event(int producer, int index) {
   return Event::capture(EventType::token, context, std::move(data));
 }
 
+/// A numbered event (producer 0) of its own execution: the sharded sinks route by execution id.
+inline Event execution_event(const std::string& execution, int index) {
+  auto context = std::make_shared<EventContext>(EventContext{execution, "span_" + execution, "", "sharded", "", {}});
+  Fields data;
+  data.append_new("producer", 0);
+  data.append_new("index", index);
+  return Event::capture(EventType::token, context, std::move(data));
+}
+
 /// The indices, per producer, of the numbered events in `events`, in the order given.
 inline std::map<int, std::vector<int>> indices_by_producer(const std::vector<Event>& events) {
   std::map<int, std::vector<int>> out;

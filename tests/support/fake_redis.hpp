@@ -81,6 +81,12 @@ class FakeRedis {
     std::lock_guard<std::mutex> lock(mutex_);
     xgroup_error_ = std::move(error);
   }
+  /// WAIT is answered with this number of replicas (default 0), or this error when non-empty.
+  void set_wait_replicas(long long replicas, std::string error = {}) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    wait_replicas_ = replicas;
+    wait_error_ = std::move(error);
+  }
   /// The `number`-th execute() (counting from 1 since the server was made) blocks like after
   /// stall(), for a test to catch the sink with that write on the wire.
   void stall_execute_number(int number) {
@@ -165,6 +171,9 @@ class FakeRedis {
           }
           replies.push_back(redis::RedisReply::make_string(std::to_string(stream_.size()) + "-0"));
         }
+      } else if (!command.empty() && command[0] == "WAIT") {
+        replies.push_back(wait_error_.empty() ? redis::RedisReply::make_integer(wait_replicas_)
+                                              : redis::RedisReply::make_error(wait_error_));
       } else if (command.size() >= 2 && command[0] == "XGROUP") {
         replies.push_back(xgroup_error_.empty() ? redis::RedisReply::make_status("OK")
                                                 : redis::RedisReply::make_error(xgroup_error_));
@@ -193,6 +202,8 @@ class FakeRedis {
   int lose_replies_ = 0;
   std::string xadd_error_;
   std::string xgroup_error_;
+  long long wait_replicas_ = 0;
+  std::string wait_error_;
   std::vector<Command> commands_;
   std::vector<std::string> stream_;
   std::atomic<int> connects_{0};

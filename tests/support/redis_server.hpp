@@ -52,8 +52,27 @@ struct RedisServerOptions {
   std::string maxmemory;
   /// Raw config lines appended to the generated redis.conf.
   std::vector<std::string> extra_config;
+  /// Run as a Redis Sentinel (`redis-server <conf> --sentinel`); its monitor lines go in
+  /// extra_config.
+  bool sentinel = false;
+  /// Redis Cluster node: cluster-enabled, its nodes.conf in dir() (kept across restart(), so a
+  /// restarted node rejoins with its identity), and a bus port of its own (cluster_port()).
+  bool cluster = false;
   std::chrono::milliseconds start_timeout{10000};
 };
+
+/// Polls `condition` every 50 ms; throws std::runtime_error("timed out waiting for <what>")
+/// when it does not hold within `timeout`. For fixtures waiting on servers' state.
+template <typename Condition>
+void wait_for_state(const char* what, std::chrono::milliseconds timeout, Condition condition) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw std::runtime_error(std::string("timed out waiting for ") + what);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
 
 class RedisServer {
  public:
@@ -82,6 +101,7 @@ class RedisServer {
 
   int port() const noexcept { return port_; }
   int tls_port() const noexcept { return tls_port_; }
+  int cluster_port() const noexcept { return cluster_port_; }
   pid_t pid() const noexcept { return pid_; }
   const std::string& dir() const noexcept { return dir_; }
   std::string socket_path() const { return dir_ + "/redis.sock"; }
@@ -174,6 +194,11 @@ class RedisServer {
            << "tls-ca-cert-file " << options_.tls_ca_file << "\n"
            << "tls-auth-clients " << (options_.tls_auth_clients ? "yes" : "no") << "\n";
     }
+    if (options_.cluster) {
+      conf << "cluster-enabled yes\n"
+           << "cluster-config-file " << dir_ << "/nodes.conf\n"
+           << "cluster-port " << cluster_port_ << "\n";
+    }
     if (!options_.maxmemory.empty()) {
       conf << "maxmemory " << options_.maxmemory << "\nmaxmemory-policy noeviction\n";
     }
@@ -187,9 +212,12 @@ class RedisServer {
       if (!same_ports) {
         port_ = free_port();
         tls_port_ = options_.tls ? free_port() : 0;
+        cluster_port_ = options_.cluster ? free_port() : 0;
       }
       write_config();
-      pid_ = spawn_process({"redis-server", dir_ + "/redis.conf"}, dir_ + "/stdout.log");
+      std::vector<std::string> command{"redis-server", dir_ + "/redis.conf"};
+      if (options_.sentinel) command.push_back("--sentinel");
+      pid_ = spawn_process(command, dir_ + "/stdout.log");
       if (wait_until_ready(deadline)) return;
       kill9();
       if (std::chrono::steady_clock::now() >= deadline || attempt >= 50) {
@@ -270,6 +298,7 @@ class RedisServer {
   std::string dir_;
   int port_ = 0;
   int tls_port_ = 0;
+  int cluster_port_ = 0;
   pid_t pid_ = -1;
   bool stopped_ = false;
 };

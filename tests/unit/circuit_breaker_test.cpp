@@ -234,7 +234,7 @@ TEST_CASE("a success below the threshold resets the consecutive count", "[circui
   CHECK(breaker.state() == BreakerState::open);
 }
 
-TEST_CASE("half-open allows exactly one probe; its success closes the breaker",
+TEST_CASE("half-open allows exactly one probe, its success closes the breaker",
           "[circuit_breaker]") {
   ManualClock clock;
   Transitions t;

@@ -215,7 +215,7 @@ TEST_CASE("round trip keeps type, id, timestamp, context, data types and tags", 
   }
 }
 
-TEST_CASE("raw JSON is written compact and in its own key order; invalid raw JSON as a string",
+TEST_CASE("raw JSON is written compact and in its own key order, invalid raw JSON as a string",
           "[event][json]") {
   const auto write = [](RawJson raw) {
     return json::parse(streamll::to_json(Event::capture(EventType::end, nullptr, {{"v", raw}})));

@@ -223,7 +223,7 @@ TEST_CASE("an abandoned call (destroyed without finish, no exception) is reporte
   CHECK(call.data["tokens_used"].as_int() == 1);
 }
 
-TEST_CASE("a call belongs to the enclosing span; its operation is the span's or its own",
+TEST_CASE("a call belongs to the enclosing span, its operation is the span's or its own",
           "[llm_call]") {
   Recorder r;
   std::string span_id, execution_id;

@@ -170,7 +170,7 @@ TEST_CASE("the error names the exception unwinding the span, even if a sink thre
   CHECK(errors[0].data["error_message"].as_string() == "index offline");
 }
 
-TEST_CASE("the error names an exception rethrown with throw;", "[span]") {
+TEST_CASE("the error names an exception rethrown with throw", "[span]") {
   Recorder r;
   REQUIRE_THROWS_AS(
       [&] {
@@ -214,7 +214,7 @@ TEST_CASE("std::rethrow_exception is never reported as an older, caught exceptio
   CHECK((type == "app::RetrievalFailed" || type == "unknown exception"));
 }
 
-TEST_CASE("thread cancellation still unwinds through catch (...) { throw; }", "[span]") {
+TEST_CASE("thread cancellation still unwinds through catch (...) { throw }", "[span]") {
   // The forced unwind of pthread_cancel passes through the __cxa_rethrow hook; the hook must
   // let it go on untouched (catching it without rethrowing aborts the process).
   Recorder r;

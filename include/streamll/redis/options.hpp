@@ -24,8 +24,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "streamll/overflow_strategy.hpp"
+#include "streamll/redis/endpoint.hpp"
 #include "streamll/redis/url.hpp"
 
 namespace streamll {
@@ -91,11 +93,37 @@ struct RedisConnectionOptions {
     std::optional<bool> ssl;
   } environment;
 
+  // High availability (docs/high-availability.md). At most one of: endpoint_provider,
+  // Sentinel, Cluster. Each keeps the credentials, database and TLS settings above.
+
+  /// Asked on every connection attempt where to connect; the URL's host and port are then not
+  /// used (its credentials and db are). The C++ form of the guide's `client=`. See
+  /// streamll/redis/endpoint.hpp.
+  EndpointProvider endpoint_provider;
+  /// Sentinel: "host[:port]" of each sentinel (port 26379 by default). Empty: those of a
+  /// redis+sentinel:// URL, if any. Needs sentinel_master.
+  std::vector<std::string> sentinels;
+  /// The master's name as the sentinels know it (`sentinel monitor <name> ...`). Empty: the
+  /// redis+sentinel:// URL's.
+  std::string sentinel_master;
+  /// Credentials for the sentinels themselves (often none; the URL's and password/username are
+  /// the master's). A user name needs a password.
+  std::string sentinel_username;
+  std::string sentinel_password;
+  /// Redis Cluster: the URL's host(s) are seed nodes; the slot map is learned from them and
+  /// every command goes to the master owning its key's slot (MOVED and ASK followed). nullopt:
+  /// the scheme decides (redis+cluster://). Database must be 0.
+  std::optional<bool> cluster;
+
   /// Defaults overridden by these variables (unset or empty ones are ignored):
   ///   REDIS_URL, REDIS_USERNAME, REDIS_PASSWORD, REDIS_AUTH_TOKEN, REDIS_DB,
   ///   REDIS_SSL (bool), REDIS_SSL_CERT_REQS (none|optional|required), REDIS_SSL_CA_FILE,
   ///   REDIS_SSL_CA_DIR, REDIS_SSL_CERT_FILE, REDIS_SSL_KEY_FILE, REDIS_SSL_SERVER_NAME,
-  ///   REDIS_CONNECT_TIMEOUT_MS, REDIS_SOCKET_TIMEOUT_MS, REDIS_MAX_CONNECTIONS.
+  ///   REDIS_CONNECT_TIMEOUT_MS, REDIS_SOCKET_TIMEOUT_MS, REDIS_MAX_CONNECTIONS,
+  ///   REDIS_SENTINELS (comma-separated host:port list), REDIS_SENTINEL_MASTER,
+  ///   REDIS_SENTINEL_USERNAME, REDIS_SENTINEL_PASSWORD, REDIS_CLUSTER (bool),
+  ///   REDIS_CLUSTER_ENDPOINT (host:port of a cluster's configuration endpoint: sets the URL to
+  ///   redis://host:port and cluster mode; a ConfigError beside REDIS_URL).
   /// Booleans: true/false/1/0/yes/no/on/off, any case. A malformed value throws ConfigError
   /// naming the variable (secrets are never echoed). Does not validate(); the consumer does.
   static RedisConnectionOptions from_env(const EnvLookup& env = {});
@@ -103,7 +131,9 @@ struct RedisConnectionOptions {
   /// Throws ConfigError naming the first bad option and its value: malformed URL, negative
   /// db, non-positive timeouts, max_connections 0, password != auth_token, ssl=false with
   /// rediss://, TLS over a unix socket, unreadable CA/cert/key files when TLS is on, a key
-  /// without a certificate or the other way round.
+  /// without a certificate or the other way round; sentinels without sentinel_master or the
+  /// other way round, a malformed sentinel address, more than one of endpoint_provider /
+  /// Sentinel / Cluster, any of them with a unix:// URL, a cluster with db other than 0.
   void validate() const;
 };
 
@@ -140,6 +170,17 @@ struct RedisSinkOptions : RedisConnectionOptions {
   bool index_fields = false;
   /// Bound for the destructor's final flush. > 0.
   std::chrono::milliseconds shutdown_timeout{5000};
+  /// Durable acknowledgements: when > 0, each batch is followed by `WAIT <min_replicas_ack>
+  /// <replicas_ack_timeout>` in the same pipeline, and counts as delivered only once at least
+  /// this many replicas have it. Otherwise it is kept (counted in replica_ack_shortfalls) and
+  /// WAIT alone is asked again on the same connection, or the whole batch is sent again on a
+  /// new one (e.g. to the new master after a failover): at-least-once still holds, and an
+  /// event acknowledged to the sink survives the loss of its master. 0: no WAIT (Redis
+  /// replication stays asynchronous). See docs/high-availability.md for the cost.
+  std::size_t min_replicas_ack = 0;
+  /// The WAIT timeout: how long Redis waits for the replicas before answering. > 0 when
+  /// min_replicas_ack is set; a round trip with WAIT is bounded by socket_timeout plus this.
+  std::chrono::milliseconds replicas_ack_timeout{1000};
 
   /// RedisConnectionOptions::from_env() plus:
   ///   STREAMLL_STREAM_KEY, STREAMLL_BUFFER_SIZE, STREAMLL_CIRCUIT_BREAKER (bool),
@@ -147,12 +188,14 @@ struct RedisSinkOptions : RedisConnectionOptions {
   ///   STREAMLL_FLUSH_INTERVAL_MS, STREAMLL_MAX_STREAM_LENGTH (a number, or "none"/"0" for no
   ///   trimming), STREAMLL_APPROXIMATE_TRIMMING (bool), STREAMLL_BUFFER_OVERFLOW_STRATEGY
   ///   (drop_oldest|drop_newest|raise_error), STREAMLL_CONSUMER_GROUP, STREAMLL_CONSUMER_NAME,
-  ///   STREAMLL_INDEX_FIELDS (bool), STREAMLL_SHUTDOWN_TIMEOUT_MS.
+  ///   STREAMLL_INDEX_FIELDS (bool), STREAMLL_SHUTDOWN_TIMEOUT_MS, STREAMLL_MIN_REPLICAS_ACK,
+  ///   STREAMLL_REPLICAS_ACK_TIMEOUT_MS.
   static RedisSinkOptions from_env(const EnvLookup& env = {});
 
   /// RedisConnectionOptions::validate() plus: empty stream_key, buffer_size 0, max_batch_size
   /// 0 or > buffer_size, failure_threshold 0, non-positive recovery_timeout / flush_interval /
-  /// shutdown_timeout, max_stream_length 0. The RedisSink constructor calls it.
+  /// shutdown_timeout, max_stream_length 0, non-positive replicas_ack_timeout with
+  /// min_replicas_ack. The RedisSink constructor calls it.
   void validate() const;
 };
 

@@ -54,6 +54,12 @@ struct RedisSinkStats {
   std::uint64_t transport_errors = 0; // connect, I/O, TLS and timeout failures
   std::uint64_t reply_errors = 0;     // error replies (events in `failed`, plus bootstrap)
   std::uint64_t reconnects = 0;       // successful connections after the first
+  std::uint64_t replica_waits = 0;    // WAITs answered (min_replicas_ack > 0): one per batch
+                                      // attempt, and per retry of WAIT alone
+  std::uint64_t replica_ack_shortfalls = 0;  // of those, too few replicas (or WAIT refused):
+                                             // the batch was kept, not counted delivered
+  std::uint64_t moved_redirects = 0;  // Redis Cluster MOVED replies followed (slot map updated)
+  std::uint64_t ask_redirects = 0;    // Redis Cluster ASK replies followed (slot migrating)
   std::uint64_t buffered = 0;         // waiting + in flight
   std::uint64_t in_flight = 0;        // sent, not yet acknowledged
   std::uint64_t buffered_compacted = 0;  // waiting ones the flusher visited to compact while
@@ -64,6 +70,8 @@ struct RedisSinkStats {
   std::string last_error;             // never contains a password
   std::optional<std::chrono::system_clock::time_point> last_error_time;
   std::chrono::microseconds last_flush_latency{0};  // last batch: write to last reply
+  std::string server;                 // the server of the last connection ("host:port", or the
+                                      // URL without its password): after a failover, the new one
 
   std::uint64_t dropped() const noexcept {
     return dropped_oldest + dropped_newest + dropped_raise_error + dropped_on_shutdown;
@@ -81,6 +89,13 @@ class RedisSink : public Sink {
   /// every connection attempt; `clock` drives the breaker and backoff (must outlive the sink).
   using TransportFactory = std::function<std::unique_ptr<redis::RedisTransport>()>;
   RedisSink(RedisSinkOptions options, TransportFactory make_transport,
+            const detail::ClockSource& clock);
+  /// For tests of Sentinel and Cluster: like TransportFactory, told which server each
+  /// connection is for (a sentinel, the master it named, a cluster node), so that a fake can
+  /// play several servers.
+  using EndpointTransportFactory =
+      std::function<std::unique_ptr<redis::RedisTransport>(const RedisEndpoint& endpoint)>;
+  RedisSink(RedisSinkOptions options, EndpointTransportFactory make_transport,
             const detail::ClockSource& clock);
 
   /// shutdown(options().shutdown_timeout): bounded, never throws.
@@ -118,6 +133,9 @@ class RedisSink : public Sink {
   const RedisSinkOptions& options() const noexcept;
 
  private:
+  RedisSink(RedisSinkOptions options, TransportFactory make_transport,
+            EndpointTransportFactory make_endpoint_transport, const detail::ClockSource& clock);
+
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };

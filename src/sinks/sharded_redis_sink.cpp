@@ -1,0 +1,219 @@
+#include "streamll/sinks/sharded_redis_sink.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <optional>
+#include <system_error>
+#include <thread>
+
+#include "redis/env_list.hpp"
+#include "redis/transport.hpp"
+#include "streamll/detail/clock.hpp"
+#include "streamll/errors.hpp"
+
+namespace streamll {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+constexpr std::size_t kMaxShards = 1024;
+
+std::size_t shard_total(const ShardedRedisSinkOptions& o) {
+  return o.shard_urls.empty() ? o.shard_count : o.shard_urls.size();
+}
+
+RedisSinkOptions shard_options(const ShardedRedisSinkOptions& o, std::size_t index) {
+  RedisSinkOptions shard = o;  // the RedisSinkOptions part
+  if (!o.shard_urls.empty()) shard.url = o.shard_urls[index];
+  shard.stream_key = shard_stream_key(o.stream_key, index);
+  return shard;
+}
+
+int breaker_rank(BreakerState s) {
+  return s == BreakerState::open ? 2 : s == BreakerState::half_open ? 1 : 0;
+}
+
+}  // namespace
+
+std::size_t shard_for_execution(std::string_view execution_id, std::size_t shards) noexcept {
+  if (shards <= 1) return 0;
+  std::uint64_t hash = 14695981039346656037ull;  // FNV-1a 64-bit offset basis
+  for (const char c : execution_id) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 1099511628211ull;  // FNV prime
+  }
+  return static_cast<std::size_t>(hash % shards);
+}
+
+std::string shard_stream_key(const std::string& stream_key, std::size_t index) {
+  return stream_key + "_shard_" + std::to_string(index);
+}
+
+ShardedRedisSinkOptions ShardedRedisSinkOptions::from_env(const EnvLookup& lookup) {
+  ShardedRedisSinkOptions o;
+  static_cast<RedisSinkOptions&>(o) = RedisSinkOptions::from_env(lookup);
+  const auto get = [&](const char* name) { return redis::read_env(lookup, name); };
+  if (auto urls = get("STREAMLL_SHARD_URLS")) {
+    for (std::string& url : redis::split_comma_list(*urls)) {
+      // Sentinel and cluster URLs hold commas themselves: a part without a scheme continues
+      // the previous URL's host list.
+      if (!o.shard_urls.empty() && url.find("://") == std::string::npos) {
+        o.shard_urls.back() += "," + url;
+      } else if (!url.empty()) {
+        o.shard_urls.push_back(std::move(url));
+      }
+    }
+  }
+  if (auto count = get("STREAMLL_SHARD_COUNT")) {
+    std::size_t n = 0;
+    bool ok = !count->empty() && count->size() < 10;
+    for (char c : *count) {
+      if (c < '0' || c > '9') ok = false;
+      if (ok) n = n * 10 + static_cast<std::size_t>(c - '0');
+    }
+    if (!ok) throw ConfigError("STREAMLL_SHARD_COUNT", "'" + *count + "' is not a non-negative integer");
+    o.shard_count = n;
+  }
+  return o;
+}
+
+void ShardedRedisSinkOptions::validate() const {
+  if (!shard_urls.empty() && shard_count != 0 && shard_count != shard_urls.size()) {
+    throw ConfigError("shard_count", std::to_string(shard_count) + " disagrees with the " +
+                                         std::to_string(shard_urls.size()) + " shard_urls");
+  }
+  const std::size_t n = shard_total(*this);
+  if (n == 0) throw ConfigError("shard_count", "no shards: set shard_urls or shard_count");
+  if (n > kMaxShards) {
+    throw ConfigError("shard_count", "at most " + std::to_string(kMaxShards) + " shards, got " + std::to_string(n));
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    try {
+      shard_options(*this, i).validate();
+    } catch (const ConfigError& e) {
+      throw ConfigError(e.option(), "shard " + std::to_string(i) + ": " +
+                                        std::string(e.what()).substr(e.option().size() + 2));
+    }
+  }
+}
+
+ShardedRedisSink::ShardedRedisSink(ShardedRedisSinkOptions options)
+    : ShardedRedisSink(std::move(options), ShardTransportFactory{}, detail::ClockSource::real()) {}
+
+ShardedRedisSink::ShardedRedisSink(ShardedRedisSinkOptions options, ShardTransportFactory make_transport,
+                                   const detail::ClockSource& clock)
+    : shutdown_timeout_(options.shutdown_timeout) {
+  options.validate();
+  const std::size_t n = shard_total(options);
+  shards_.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (make_transport) {
+      shards_.push_back(std::make_unique<RedisSink>(
+          shard_options(options, i),
+          RedisSink::EndpointTransportFactory(
+              [make_transport, i](const RedisEndpoint& e) { return make_transport(i, e); }),
+          clock));
+    } else {
+      shards_.push_back(std::make_unique<RedisSink>(shard_options(options, i)));
+    }
+  }
+}
+
+ShardedRedisSink::~ShardedRedisSink() {
+  try {
+    shutdown(shutdown_timeout_);
+  } catch (...) {
+  }
+}
+
+std::size_t ShardedRedisSink::shard_of(std::string_view execution_id) const noexcept {
+  return shard_for_execution(execution_id, shards_.size());
+}
+
+void ShardedRedisSink::handle(const Event& event) {
+  shards_[shard_of(event.execution_id())]->handle(event);
+}
+
+void ShardedRedisSink::handle_owned(Event&& event) {
+  const std::size_t shard = shard_of(event.execution_id());
+  shards_[shard]->handle_owned(std::move(event));
+}
+
+bool ShardedRedisSink::flush(std::chrono::milliseconds timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+  bool all = true;
+  for (auto& shard : shards_) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+    all = shard->flush(std::max(left, std::chrono::milliseconds(0))) && all;
+  }
+  return all;
+}
+
+bool ShardedRedisSink::shutdown(std::chrono::milliseconds timeout) {
+  // In parallel: a shard whose Redis is down must not eat the others' time.
+  std::vector<char> clean(shards_.size(), 0);
+  std::vector<std::thread> threads;
+  threads.reserve(shards_.size());
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    try {
+      threads.emplace_back([&, i] { clean[i] = shards_[i]->shutdown(timeout) ? 1 : 0; });
+    } catch (const std::system_error&) {
+      clean[i] = shards_[i]->shutdown(timeout) ? 1 : 0;  // no thread to be had: in turn
+    }
+  }
+  for (auto& t : threads) t.join();
+  return std::all_of(clean.begin(), clean.end(), [](char c) { return c != 0; });
+}
+
+bool ShardedRedisSink::is_running() const noexcept {
+  return std::any_of(shards_.begin(), shards_.end(), [](const auto& s) { return s->is_running(); });
+}
+
+std::vector<RedisSinkStats> ShardedRedisSink::shard_stats() const {
+  std::vector<RedisSinkStats> out;
+  out.reserve(shards_.size());
+  for (const auto& shard : shards_) out.push_back(shard->stats());
+  return out;
+}
+
+RedisSinkStats ShardedRedisSink::stats() const {
+  RedisSinkStats total;
+  total.connected = !shards_.empty();
+  for (const RedisSinkStats& s : shard_stats()) {
+    total.enqueued += s.enqueued;
+    total.delivered += s.delivered;
+    total.dropped_oldest += s.dropped_oldest;
+    total.dropped_newest += s.dropped_newest;
+    total.dropped_raise_error += s.dropped_raise_error;
+    total.dropped_on_shutdown += s.dropped_on_shutdown;
+    total.failed += s.failed;
+    total.retried_batches += s.retried_batches;
+    total.round_trips += s.round_trips;
+    total.transport_errors += s.transport_errors;
+    total.reply_errors += s.reply_errors;
+    total.reconnects += s.reconnects;
+    total.replica_waits += s.replica_waits;
+    total.replica_ack_shortfalls += s.replica_ack_shortfalls;
+    total.moved_redirects += s.moved_redirects;
+    total.ask_redirects += s.ask_redirects;
+    total.buffered += s.buffered;
+    total.in_flight += s.in_flight;
+    total.buffered_compacted += s.buffered_compacted;
+    total.connected = total.connected && s.connected;
+    if (breaker_rank(s.breaker_state) > breaker_rank(total.breaker_state)) total.breaker_state = s.breaker_state;
+    if (s.last_error_time && (!total.last_error_time || *s.last_error_time > *total.last_error_time)) {
+      total.last_error = s.last_error;
+      total.last_error_time = s.last_error_time;
+      total.server = s.server;
+    }
+    total.last_flush_latency = std::max(total.last_flush_latency, s.last_flush_latency);
+  }
+  return total;
+}
+
+std::size_t ShardedRedisSink::buffered() const noexcept {
+  std::size_t total = 0;
+  for (const auto& shard : shards_) total += shard->buffered();
+  return total;
+}
+
+}  // namespace streamll

@@ -1,0 +1,180 @@
+// ShardedRedisSink against fakes: the stable routing of executions, per-shard stream keys,
+// a shard that is down holding only its own events, stats per shard and summed.
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <streamll/sinks/sharded_redis_sink.hpp>
+#include <streamll/streamll.hpp>
+
+#include "fake_network.hpp"
+#include "manual_clock.hpp"
+
+using namespace std::chrono_literals;
+using streamll::RedisEndpoint;
+using streamll::redis::RedisReply;
+using streamll::testing::Command;
+using streamll::testing::eventually;
+using streamll::testing::FakeConnection;
+using streamll::testing::FakeNetwork;
+using streamll::testing::local;
+using streamll::testing::ManualClock;
+
+namespace {
+
+streamll::Event event_of(const std::string& execution, int index) {
+  auto context = std::make_shared<streamll::EventContext>(
+      streamll::EventContext{execution, "s", "", "op", "", {}});
+  streamll::Fields data;
+  data.set("index", index);
+  return streamll::Event::capture(streamll::EventType::token, context, std::move(data));
+}
+
+// Three fake servers recording (stream key, execution, index) of each XADD.
+struct ThreeFakeShards {
+  ThreeFakeShards() {
+    for (const std::uint16_t port : {std::uint16_t{6001}, std::uint16_t{6002}, std::uint16_t{6003}}) {
+      net.serve(local(port), [this, port](const Command& c, FakeConnection&) {
+        if (c[0] == "XADD") {
+          const auto json = nlohmann::json::parse(c.back());
+          std::lock_guard<std::mutex> lock(mutex);
+          written[port].push_back({c[1], json["execution_id"].get<std::string>(), json["data"]["index"].get<int>()});
+          return RedisReply::make_string("1-0");
+        }
+        return RedisReply::make_status("OK");
+      });
+    }
+    options.shard_urls = {"redis://127.0.0.1:6001", "redis://127.0.0.1:6002", "redis://127.0.0.1:6003"};
+    options.stream_key = "ml_events";
+    options.buffer_size = 1000;
+    options.recovery_timeout = 30s;
+    options.shutdown_timeout = 300ms;
+  }
+  struct Written {
+    std::string key, execution;
+    int index;
+  };
+  streamll::ShardedRedisSink::ShardTransportFactory factory() {
+    return [this](std::size_t, const RedisEndpoint& e) { return net.transport(e); };
+  }
+  FakeNetwork net;
+  std::mutex mutex;
+  std::map<std::uint16_t, std::vector<Written>> written;
+  streamll::ShardedRedisSinkOptions options;
+};
+
+}  // namespace
+
+TEST_CASE("shard_for_execution: FNV-1a 64 modulo the shard count, stable", "[sharded]") {
+  using streamll::shard_for_execution;
+  // FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c; of "" the offset basis 0xcbf29ce484222325.
+  CHECK(shard_for_execution("a", 1000) == 0xaf63dc4c8601ec8cull % 1000);
+  CHECK(shard_for_execution("", 7) == 0xcbf29ce484222325ull % 7);
+  CHECK(shard_for_execution("anything", 1) == 0);
+  CHECK(shard_for_execution("anything", 0) == 0);
+  std::array<int, 4> counts{};
+  for (int i = 0; i < 4000; ++i) ++counts[shard_for_execution("exec_" + std::to_string(i), 4)];
+  for (int c : counts) CHECK(c > 800);  // roughly even
+  CHECK(streamll::shard_stream_key("ml_events", 2) == "ml_events_shard_2");
+}
+
+TEST_CASE("ShardedRedisSink: one execution, one shard, in order, each shard its own stream", "[sharded]") {
+  ThreeFakeShards t;
+  ManualClock clock;
+  streamll::ShardedRedisSink sink(t.options, t.factory(), clock);
+  REQUIRE(sink.shard_count() == 3);
+  for (int i = 0; i < 10; ++i) {
+    for (int e = 0; e < 30; ++e) sink.handle(event_of("exec_" + std::to_string(e), i));
+  }
+  REQUIRE(sink.flush(5s));
+  std::map<std::string, std::vector<int>> by_execution;
+  std::lock_guard<std::mutex> lock(t.mutex);
+  for (std::size_t s = 0; s < 3; ++s) {
+    const auto port = static_cast<std::uint16_t>(6001 + s);
+    CHECK_FALSE(t.written[port].empty());
+    for (const auto& w : t.written[port]) {
+      CHECK(w.key == "ml_events_shard_" + std::to_string(s));
+      CHECK(sink.shard_of(w.execution) == s);
+      by_execution[w.execution].push_back(w.index);
+    }
+  }
+  REQUIRE(by_execution.size() == 30);
+  for (const auto& [execution, indices] : by_execution) {
+    INFO(execution);
+    CHECK(indices == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+  }
+  const auto total = sink.stats();
+  CHECK(total.delivered == 300);
+  CHECK(total.connected);
+  std::uint64_t sum = 0;
+  for (const auto& s : sink.shard_stats()) sum += s.delivered;
+  CHECK(sum == 300);
+}
+
+TEST_CASE("ShardedRedisSink: a shard that is down holds only its own events", "[sharded]") {
+  ThreeFakeShards t;
+  t.net.set_down(local(6002), true);
+  ManualClock clock;
+  streamll::ShardedRedisSink sink(t.options, t.factory(), clock);
+  std::array<int, 3> per_shard{};
+  for (int e = 0; e < 60; ++e) {
+    const std::string id = "exec_" + std::to_string(e);
+    ++per_shard[sink.shard_of(id)];
+    sink.handle(event_of(id, 0));
+  }
+  CHECK(sink.shard(0).flush(5s));
+  CHECK(sink.shard(2).flush(5s));
+  REQUIRE(eventually([&] { return sink.shard(1).stats().transport_errors >= 1; }));
+  const auto stats = sink.shard_stats();
+  CHECK(stats[0].delivered == static_cast<std::uint64_t>(per_shard[0]));
+  CHECK(stats[2].delivered == static_cast<std::uint64_t>(per_shard[2]));
+  CHECK(stats[1].delivered == 0);
+  CHECK(stats[1].buffered == static_cast<std::uint64_t>(per_shard[1]));
+  const auto total = sink.stats();
+  CHECK(total.buffered == static_cast<std::uint64_t>(per_shard[1]));
+  CHECK_FALSE(total.connected);
+  CHECK(total.transport_errors == stats[1].transport_errors);
+  CHECK_THAT(total.last_error, Catch::Contains("127.0.0.1:6002"));
+  CHECK(sink.buffered() == static_cast<std::size_t>(per_shard[1]));
+
+  t.net.set_down(local(6002), false);
+  REQUIRE(eventually([&] {
+    clock.advance(1s);
+    return sink.flush(20ms);
+  }));
+  CHECK(sink.stats().delivered == 60);
+}
+
+TEST_CASE("ShardedRedisSinkOptions: validation names the option and the shard", "[sharded][options]") {
+  streamll::ShardedRedisSinkOptions o;
+  CHECK_THROWS_WITH(o.validate(), Catch::Contains("shard_count") && Catch::Contains("no shards"));
+  o.shard_urls = {"redis://a:1", "redis://b:2"};
+  o.shard_count = 3;
+  CHECK_THROWS_WITH(o.validate(), Catch::Contains("disagrees"));
+  o.shard_count = 0;
+  o.shard_urls[1] = "redis://b:99999";
+  try {
+    o.validate();
+    FAIL("expected ConfigError");
+  } catch (const streamll::ConfigError& e) {
+    CHECK(e.option() == "url");
+    CHECK_THAT(e.what(), Catch::Contains("shard 1"));
+  }
+  o.shard_urls = {};
+  o.shard_count = 2000;
+  CHECK_THROWS_WITH(o.validate(), Catch::Contains("at most 1024"));
+}
+
+TEST_CASE("ShardedRedisSinkOptions::from_env reads shard URLs, sentinel and cluster ones whole", "[sharded][options]") {
+  const auto env = [](const char* name) -> std::optional<std::string> {
+    if (std::string(name) == "STREAMLL_SHARD_URLS") {
+      return "redis://a:1, redis+sentinel://s1:26379,s2:26379/m1 ,redis://c:3";
+    }
+    if (std::string(name) == "STREAMLL_STREAM_KEY") return "events";
+    return std::nullopt;
+  };
+  const auto o = streamll::ShardedRedisSinkOptions::from_env(env);
+  CHECK(o.shard_urls ==
+        std::vector<std::string>{"redis://a:1", "redis+sentinel://s1:26379,s2:26379/m1", "redis://c:3"});
+  CHECK(o.stream_key == "events");
+  CHECK_NOTHROW(o.validate());
+}
