@@ -2,7 +2,8 @@
 """Turns the JSON that bench/run.sh collects into the Markdown tables of docs/performance.md.
 
     bench/report.py <results dir>     (hot_path.json, e2e.json, memory_<kind>_<run>.json, machine.json,
-                                       and when present latency.json, batch_sizes.json, compile_time.json)
+                                       and when present latency.json, batch_sizes.json, consumer.json,
+                                       ha.json, compile_time.json)
 
 Every figure is a median over the runs; every ratio compares two figures of the same run.
 """
@@ -141,6 +142,25 @@ def main(results):
             out.append(f"| emit-to-visible latency p99 at 10,000 events/s, default options | "
                        f"{fmt_ns(run['p99_us'] * 1000)} | p50 {fmt_ns(run['p50_us'] * 1000)} | | "
                        f"< 2 ms (issue 5) | {verdict(run['p99_us'] < 2000)} |")
+    consumer = load(results / "consumer.json") if (results / "consumer.json").exists() else None
+    if consumer:
+        rate = consumer["consumer_events_per_second"]
+        out.append(f"| group consumer, no-op handler, events/s | {rate:,.0f} | redis-benchmark XRANGE COUNT 100 "
+                   f"{consumer['redis_benchmark_xrange_entries_per_second']:,.0f} entries/s | "
+                   f"{fmt_ratio(rate / consumer['redis_benchmark_xrange_entries_per_second'])} | "
+                   f">= 100,000 events/s (issue 4) | {verdict(rate >= 100000)} |")
+        if "stats_seconds" in consumer:
+            secs = consumer["stats_seconds"]
+            out.append(f"| `streamll stats` over {consumer['stats_entries']:,} entries | {secs:.2f} s, peak RSS "
+                       f"{consumer['stats_max_rss_kb'] / 1024:.0f} MiB | a tenth of the range: "
+                       f"{consumer['stats_tenth_seconds']:.2f} s, {consumer['stats_tenth_max_rss_kb'] / 1024:.0f} MiB | | "
+                       f"< 10 s, memory flat (issue 4) | {verdict(secs < 10 and consumer['stats_max_rss_kb'] < 2 * consumer['stats_tenth_max_rss_kb'])} |")
+    ha = load(results / "ha.json") if (results / "ha.json").exists() else None
+    if ha:
+        for key, label in (("cluster_sharded_over_single", "3-master cluster (sharded streams) / single instance"),
+                           ("wait_over_replicated", "with durable acknowledgements (WAIT 1) / without")):
+            out.append(f"| throughput, {label}, median of same-round ratios | "
+                       f"{fmt_ratio(statistics.median(ha['ratios'][key]))} | same run | | (reported, issue 6) | |")
     compile_time = load(results / "compile_time.json") if (results / "compile_time.json").exists() else None
     if compile_time:
         out.append(f"| compile time, streamll.hpp + one span | {compile_time['streamll_s']:.2f} s | "

@@ -4,7 +4,8 @@
 # the target and whether it was met. Every figure is a median over several runs.
 #
 #   bench/run.sh                 (builds, then runs every harness: hot path, end to end, batch
-#                                 sizes, memory, latency, compile time)
+#                                 sizes, memory, latency, consumers, high availability, compile
+#                                 time)
 #   BENCH_RUNS=3 bench/run.sh    (fewer runs per figure; default 5)
 #
 # It installs what it needs with scripts/deps.sh (libbenchmark-dev, redis-server, redis-tools)
@@ -17,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 case "${1:-}" in
-  -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 
 scripts/deps.sh
@@ -37,7 +38,8 @@ phase "build (Release, $build)"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTREAMLL_BUILD_BENCH=ON \
   -DSTREAMLL_WERROR=ON -DSTREAMLL_BUILD_TESTS=OFF -DSTREAMLL_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" \
-  --target streamll_benchmarks e2e_throughput buffer_memory emit_to_visible >/dev/null
+  --target streamll_benchmarks e2e_throughput buffer_memory emit_to_visible consumer_throughput \
+  ha_throughput streamll_cli >/dev/null
 
 rm -rf "$results"
 mkdir -p "$results"
@@ -87,6 +89,13 @@ GP
 else
   echo "gnuplot not found (Debian: gnuplot-nox): no plot" >&2
 fi
+
+phase "consumers: group consumer and streamll stats over 1,000,000 entries"
+"$build/bench/consumer_throughput" --events 1000000 --batch 1000 --cli "$build/streamll" \
+  --json "$results/consumer.json" >&2
+
+phase "high availability: Redis Cluster and durable acknowledgements ($((runs * 2 - 1)) rounds)"
+"$build/bench/ha_throughput" --events 100000 --rounds "$((runs * 2 - 1))" --json "$results/ha.json" >&2
 
 phase "compile time ($((runs + 2)) runs each)"
 bench/compile_time.sh --runs "$((runs + 2))" --json "$results/compile_time.json" >&2
