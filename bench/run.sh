@@ -74,7 +74,7 @@ if command -v gnuplot >/dev/null; then
   /usr/bin/python3 -c 'import json,sys; [print(r["max_batch_size"], r["events_per_second"]) for r in json.load(open(sys.argv[1]))]' \
     "$results/batch_sizes.json" > "$results/batch_sizes.dat"
   gnuplot <<GP
-set terminal pngcairo size 800,480 font ",11"
+set terminal pngcairo size 800,480 font ",11" noenhanced
 set output "$results/throughput_by_batch_size.png"
 set title "RedisSink throughput by max_batch_size (1 producer thread, llm_call events)"
 set xlabel "max_batch_size"

@@ -174,27 +174,46 @@ TEST_CASE("raise_error rejects the new item so the sink can throw", "[ring_buffe
   check_accounting(buffer);
 }
 
-TEST_CASE("drop_oldest evicts the oldest waiting item for the consumer to destroy", "[ring_buffer]") {
+// Pushes on a thread of its own: the buffer treats those items as another producer's.
+template <typename Body>
+void as_another_producer(Body body) {
+  std::thread other(body);
+  other.join();
+}
+
+TEST_CASE("drop_oldest evicts the oldest waiting item: the pusher destroys its own, the consumer others'",
+          "[ring_buffer]") {
   auto alive = std::make_shared<std::atomic<int>>(0);
   RingBuffer<Item> buffer(3, OverflowStrategy::drop_oldest);
-  for (int i = 0; i < 3; ++i) {
-    CHECK(buffer.push(Item(0, i, alive)).outcome == PushOutcome::accepted);
-  }
+  as_another_producer([&] {
+    for (int i = 0; i < 3; ++i) {
+      CHECK(buffer.push(Item(1, i, alive)).outcome == PushOutcome::accepted);
+    }
+  });
   CHECK(buffer.push(Item(0, 3, alive)).outcome == PushOutcome::accepted_evicted_oldest);
   CHECK(buffer.push(Item(0, 4, alive)).outcome == PushOutcome::accepted_evicted_oldest);
-  CHECK(*alive == 5);  // the producer did not pay for destroying them
+  CHECK(*alive == 5);  // another thread's items: this producer did not pay for destroying them
   std::vector<Item> evicted;
   buffer.release_evicted(evicted);
   CHECK(seqs(evicted) == std::vector<int>{0, 1});
   evicted.clear();
   CHECK(*alive == 3);
-  CHECK(buffer.evicted_oldest() == 2);
+  // This thread's own items (3, 4) it destroys at once when they are evicted.
+  CHECK(buffer.push(Item(0, 5, alive)).outcome == PushOutcome::accepted_evicted_oldest);  // evicts 2
+  buffer.release_evicted(evicted);
+  CHECK(seqs(evicted) == std::vector<int>{2});
+  evicted.clear();
+  CHECK(buffer.push(Item(0, 6, alive)).outcome == PushOutcome::accepted_evicted_oldest);  // evicts 3
+  CHECK(*alive == 3);
+  buffer.release_evicted(evicted);
+  CHECK(evicted.empty());
+  CHECK(buffer.evicted_oldest() == 4);
   CHECK(buffer.rejected() == 0);
   CHECK(buffer.size() == 3);
 
   std::vector<Item> out;
   buffer.take_batch(10, out);
-  CHECK(seqs(out) == std::vector<int>{2, 3, 4});
+  CHECK(seqs(out) == std::vector<int>{4, 5, 6});
   buffer.acknowledge(out.size());
   CHECK(buffer.acknowledged() + buffer.evicted_oldest() == buffer.pushed());
   check_accounting(buffer);
@@ -283,24 +302,32 @@ TEST_CASE("oldest_pending_sequence tells flush() when earlier items are resolved
 
 TEST_CASE("evicted items beyond the consumer's list are destroyed by the producer", "[ring_buffer]") {
   auto alive = std::make_shared<std::atomic<int>>(0);
-  RingBuffer<Item> buffer(2, OverflowStrategy::drop_oldest);  // list capacity: min(2, 1024)
-  for (int i = 0; i < 6; ++i) buffer.push(Item(0, i, alive));
-  CHECK(buffer.evicted_oldest() == 4);
-  CHECK(*alive == 4);  // 2 waiting + 2 in the list; the other 2 destroyed on push
+  RingBuffer<Item> buffer(2, OverflowStrategy::drop_oldest);  // list capacity: min(2, 4096)
+  as_another_producer([&] {
+    for (int i = 0; i < 2; ++i) buffer.push(Item(1, i, alive));
+  });
   std::vector<Item> evicted;
+  // Two rounds of another thread's items, evicted by this one: the list takes two, then full.
+  for (int i = 2; i < 4; ++i) buffer.push(Item(0, i, alive));                       // evicts 0, 1
+  as_another_producer([&] {
+    for (int i = 4; i < 6; ++i) buffer.push(Item(1, i, alive));  // evicts 2, 3
+  });
+  CHECK(buffer.evicted_oldest() == 4);
+  // 0 and 1 went to the list (another producer's); 2 and 3 were evicted by the other thread,
+  // for which they are foreign too, but the list was full: destroyed on its push.
+  CHECK(*alive == 4);  // 2 waiting + 2 in the list
   buffer.release_evicted(evicted);
   CHECK(seqs(evicted) == std::vector<int>{0, 1});
   evicted.clear();
-  buffer.push(Item(0, 6, alive));  // the list has room again
-  CHECK(*alive == 3);
-  buffer.release_evicted(evicted);
-  CHECK(seqs(evicted) == std::vector<int>{4});
+  CHECK(*alive == 2);
 }
 
 TEST_CASE("a half-full evicted list wakes a sleeping consumer to empty it", "[ring_buffer]") {
   using Wait = RingBuffer<Item>::WaitResult;
   RingBuffer<Item> buffer(8, OverflowStrategy::drop_oldest);  // evicted list: 8
-  for (int i = 0; i < 8; ++i) buffer.push(Item(0, i));
+  as_another_producer([&] {
+    for (int i = 0; i < 8; ++i) buffer.push(Item(1, i));
+  });
   std::atomic<bool> waiting{false};
   Wait result = Wait::timed_out;
   std::thread consumer([&] {
