@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "bench_redis.hpp"
+#include "bench_stats.hpp"
 #include "streamll/sinks/redis_sink.hpp"
 #include "typical_events.hpp"
 
@@ -57,12 +58,7 @@ struct Settings {
   std::vector<std::size_t> batch_sizes;  // --batch-sizes: the sweep instead of the comparison
 };
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+using streamll::bench::median;
 
 std::uint64_t xlen(const BenchRedis& redis, const std::string& key) {
   return std::stoull(redis.cli({"XLEN", key}));

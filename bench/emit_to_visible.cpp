@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "bench_redis.hpp"
+#include "bench_stats.hpp"
 #include "streamll/redis/url.hpp"
 #include "streamll/sinks/redis_sink.hpp"
 #include "typical_events.hpp"
@@ -46,12 +47,6 @@ struct ReplyFree {
   void operator()(redisReply* r) const noexcept { freeReplyObject(r); }
 };
 using Reply = std::unique_ptr<redisReply, ReplyFree>;
-
-double percentile(std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  const auto rank = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5);
-  return sorted[std::min(rank, sorted.size() - 1)];
-}
 
 // Reads entries as they arrive until `expected` were seen or the deadline passes; records each
 // entry's latency in microseconds.
@@ -139,8 +134,8 @@ nlohmann::json measure(const streamll::bench::BenchRedis& redis, int rate, doubl
   std::sort(latencies.begin(), latencies.end());
   return {{"rate", rate},
           {"events", latencies.size()},
-          {"p50_us", percentile(latencies, 0.50)},
-          {"p99_us", percentile(latencies, 0.99)},
+          {"p50_us", streamll::bench::sorted_percentile(latencies, 0.50)},
+          {"p99_us", streamll::bench::sorted_percentile(latencies, 0.99)},
           {"max_us", latencies.back()}};
 }
 

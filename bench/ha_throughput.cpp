@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "bench_redis.hpp"
+#include "bench_stats.hpp"
 #include "redis_cluster.hpp"
 #include "redis_server.hpp"
 #include "streamll/sinks/redis_sink.hpp"
@@ -48,11 +49,7 @@ struct Settings {
   std::string json_file;
 };
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+using streamll::bench::median;
 
 std::vector<streamll::Event> events_over_executions(const streamll::Event& typical) {
   std::vector<streamll::Event> out;
