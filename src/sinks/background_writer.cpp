@@ -95,7 +95,8 @@ struct BackgroundWriter::State {
     if (r.discarded > 0) discarded.fetch_add(r.discarded, std::memory_order_release);
   }
 
-  // Events lost so far, for flush() answers. Writer thread (the only writer of two of them).
+  // Events lost so far, for flush() answers. Any thread: the writer is the only one to add to
+  // two of them, the queue counts the third.
   std::uint64_t losses() const noexcept {
     return write_errors.load(std::memory_order_relaxed) +
            discarded.load(std::memory_order_relaxed) + queue.rejected();
@@ -136,7 +137,7 @@ struct BackgroundWriter::State {
     {
       std::lock_guard<std::mutex> lock(mutex);
       const std::uint64_t lost = losses();
-      final_ok = r.ok && lost == losses_at_last_run;
+      final_ok = r.ok && lost <= std::max(losses_at_last_run, losses_acknowledged);
       if (!r.ok) ++failed_runs;
       losses_at_last_run = lost;
       flush_done = flush_requested;
@@ -210,6 +211,8 @@ struct BackgroundWriter::State {
   std::uint64_t flush_done = 0;       // the latest generation answered
   std::uint64_t flush_target = 0;     // events to take before answering the latest call
   std::uint64_t losses_at_last_run = 0;
+  std::uint64_t losses_acknowledged = 0;  // known when a flush() returned false on its timeout
+  std::uint64_t failed_runs_acknowledged = 0;
   std::uint64_t failed_runs = 0;      // output flush/close calls that failed
   bool stopping = false;
   bool finished = false;  // the writer is done with the output
@@ -256,15 +259,22 @@ bool BackgroundWriter::flush(std::chrono::milliseconds timeout) {
   const std::uint64_t generation = ++s.flush_requested;
   // Every event whose push() returned before this call has a sequence number below this.
   s.flush_target = std::max(s.flush_target, s.queue.accepted());
-  const std::uint64_t base_losses = s.losses_at_last_run;
-  const std::uint64_t base_failed_runs = s.failed_runs;
+  // Losses a previous call already answered false for (served, or timed out after they were
+  // known) are not this call's to report, as in RedisSink::flush.
+  const std::uint64_t base_losses = std::max(s.losses_at_last_run, s.losses_acknowledged);
+  const std::uint64_t base_failed_runs = std::max(s.failed_runs, s.failed_runs_acknowledged);
   lock.unlock();
   s.queue.wake_consumer();
   lock.lock();
   const bool answered = s.progress.wait_until(
       lock, deadline, [&] { return s.flush_done >= generation || s.finished; });
-  if (!answered || (s.finished && !s.clean)) return false;
-  return s.losses_at_last_run == base_losses && s.failed_runs == base_failed_runs;
+  if (!answered) {
+    s.losses_acknowledged = std::max(s.losses_acknowledged, s.losses());
+    s.failed_runs_acknowledged = std::max(s.failed_runs_acknowledged, s.failed_runs);
+    return false;
+  }
+  if (s.finished && !s.clean) return false;
+  return s.losses_at_last_run <= base_losses && s.failed_runs <= base_failed_runs;
 }
 
 bool BackgroundWriter::shutdown(std::chrono::milliseconds timeout) {

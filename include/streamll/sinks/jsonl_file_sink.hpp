@@ -70,8 +70,9 @@ class JsonlFileSink : public Sink {
   void handle_owned(Event&& event) override;
   /// Waits until every event handed over before the call is written (the buffer too) and,
   /// with `fsync`, synced. False after `timeout`, or when an event was lost (failed write,
-  /// full queue) or an fsync failed since the previous flush(). A write already started is
-  /// not interrupted.
+  /// full queue) or an fsync failed since the previous flush(). A call that returned false,
+  /// even on its timeout, has answered for the losses known by then; the next one does not
+  /// report them again. A write already started is not interrupted.
   bool flush(std::chrono::milliseconds timeout) override;
   /// Stops taking events, writes what is queued and buffered, syncs (with `fsync`) and closes
   /// the file, within `timeout` (plus at most about 100 ms). True when all was written and

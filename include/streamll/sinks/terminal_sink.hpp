@@ -132,7 +132,8 @@ class TerminalSink : public Sink {
   void handle_owned(Event&& event) override;
   /// Waits until every event handed over before the call is written and the stream flushed.
   /// False after `timeout` (a stalled output), or when an event was lost (dropped, failed
-  /// write) since the previous flush().
+  /// write) since the previous flush(). A call that returned false, even on its timeout, has
+  /// answered for the losses known by then; the next one does not report them again.
   bool flush(std::chrono::milliseconds timeout) override;
   /// Stops taking events, writes what is queued, ends an open token line and flushes, within
   /// `timeout` (plus at most about 100 ms). True when all was written and nothing was lost
