@@ -21,6 +21,7 @@
 
 #include "consumer_test_support.hpp"
 #include "redis_server.hpp"
+#include "tls_certs.hpp"
 
 using namespace std::chrono_literals;
 using streamll::ConsumedEvent;
@@ -469,4 +470,41 @@ TEST_CASE("streamll emit over shards, then stats, consume, tail and groups over 
   const auto h = nlohmann::json::parse(health.out);
   CHECK(h["stream_length"] == 3000);
   CHECK(h["shards"].size() == 3);
+}
+
+TEST_CASE("A sharded group consumer over TLS wakes for the first shard that answers and acks on each",
+          "[ha][sharded][consumer_ha][tls]") {
+  streamll::test::RedisServerOptions tls;
+  tls.tls = true;
+  RedisServer server(tls);
+  auto o = consumer_options("tls-readers", "worker-1");
+  o.url = server.tls_url();
+  o.ssl_ca_file = streamll::test::TlsCerts::shared().ca_cert;
+  o.shard_count = 3;
+  streamll::GroupConsumer consumer(o);
+  Seen seen;
+  consumer.on_any([&](const ConsumedEvent& m) { seen.add(m); });
+  consumer.poll(0ms);  // connected, groups created, nothing to read
+  REQUIRE(consumer.stats().connected);
+  // Entries arrive on one shard at a time (written on the plain port) while the consumer waits
+  // on all three TLS connections at once.
+  for (std::size_t shard : {std::size_t{2}, std::size_t{0}, std::size_t{1}}) {
+    std::thread writer([&] {
+      std::this_thread::sleep_for(150ms);
+      DirectRedis redis = DirectRedis::tcp(server.port());
+      streamll::consumerit::add_event(redis, sinkit::execution_event("tls_" + std::to_string(shard), 0), "*",
+                                      streamll::shard_stream_key("ml_events", shard));
+    });
+    const auto started = std::chrono::steady_clock::now();
+    const std::size_t before = seen.total();
+    while (seen.total() == before && std::chrono::steady_clock::now() - started < 20s) consumer.poll(5000ms);
+    writer.join();
+    INFO("shard " << shard);
+    CHECK(seen.total() == before + 1);
+    CHECK(std::chrono::steady_clock::now() - started < 4500ms);  // woken by the answer, not the 5 s timeout
+    CHECK(seen.shard_of().at("tls_" + std::to_string(shard)) == std::set<std::size_t>{shard});
+  }
+  DirectRedis redis = DirectRedis::tcp(server.port());
+  for (std::size_t i = 0; i < 3; ++i) CHECK(pending_count(redis, "tls-readers", streamll::shard_stream_key("ml_events", i)) == 0);
+  CHECK(consumer.stats().acked == 3);
 }
