@@ -287,3 +287,21 @@ TEST_CASE("Sharded health and groups against the stream models", "[analytics][sh
   for (auto& r : s.redis) r->set_down(true);
   CHECK_THROWS_AS(streamll::redis::check_health(s.source, t, s.maker()), streamll::redis::IoError);
 }
+
+TEST_CASE("A shard's status never shows the password of its URL", "[analytics][sharded]") {
+  Shards s(2);
+  s.source.shard_count = 0;
+  s.source.shard_urls = {"redis://:s3cret-pw@127.0.0.1:7101", "redis://:s3cret-pw@127.0.0.1:7102"};
+  s.redis[0]->add_event(llm_call(1, "m", 5, 1));
+  s.redis[1]->set_down(true);
+  streamll::UsageQuery q;
+  q.from_ms = 0;
+  const auto u = streamll::redis::analyze_usage(s.source, q, s.maker());
+  REQUIRE(u.shards.size() == 2);
+  CHECK_FALSE(u.shards[1].ok);
+  for (const auto& shard : u.shards) {
+    CHECK(shard.server.find("s3cret") == std::string::npos);
+    CHECK(shard.error.find("s3cret") == std::string::npos);
+  }
+  CHECK(u.shards[1].server == "redis://:***@127.0.0.1:7102");
+}
