@@ -1,6 +1,8 @@
 // The guide's "High Availability Setup" and "Load Balancing" in C++: a Sentinel-managed master
 // (followed through failovers), or a Redis Cluster, or several instances sharded by execution,
-// each optionally with durable acknowledgements. Everything comes from the environment:
+// each optionally with durable acknowledgements; then the events are read back through the
+// consumer side with the same settings (every shard, merged). Everything comes from the
+// environment:
 //
 //   REDIS_URL=redis+sentinel://s1:26379,s2:26379,s3:26379/mymaster STREAMLL_MIN_REPLICAS_ACK=1 high_availability
 //   REDIS_URL=redis+cluster://node1:6379 STREAMLL_SHARD_COUNT=6 high_availability
@@ -10,6 +12,7 @@
 
 #include <iostream>
 #include <memory>
+#include <streamll/redis/analytics.hpp>
 #include <streamll/sinks/redis_sink.hpp>
 #include <streamll/sinks/sharded_redis_sink.hpp>
 #include <streamll/streamll.hpp>
@@ -53,6 +56,24 @@ int main(int argc, char** argv) {
                 << " delivered, " << stats.replica_waits << " WAITs\n";
     }
     if (!delivered) std::cerr << "high_availability: not everything was delivered\n";
+
+    // Read back with the same settings: the consumers and analytics take the same URL forms and
+    // the same shard layout as the sink.
+    streamll::ShardedStream source;
+    source.connection = options;  // the RedisConnectionOptions part
+    source.stream = options.stream_key;
+    source.shard_urls = options.shard_urls;
+    source.shard_count = options.shard_count;
+    streamll::UsageQuery last_minute;
+    last_minute.since = std::chrono::minutes(1);
+    try {
+      const auto usage = streamll::analyze_usage(source, last_minute);
+      std::cout << "read back: " << usage.total_calls << " LLM call(s), " << usage.events
+                << " events in the last minute\n";
+    } catch (const streamll::redis::RedisError& e) {
+      std::cerr << "high_availability: reading back failed: " << e.what() << "\n";
+      return 1;
+    }
     return delivered ? 0 : 1;
   } catch (const streamll::ConfigError& e) {
     std::cerr << "high_availability: configuration error: " << e.what() << "\n";

@@ -5,13 +5,18 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <exception>
 #include <iostream>
 
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "redis/query_connection.hpp"
+#include "redis/shard_layout.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/redis/errors.hpp"
+#include "streamll/redis/url.hpp"
+#include "streamll/sinks/sharded_redis_sink.hpp"
 
 namespace streamll::cli {
 
@@ -30,6 +35,8 @@ std::vector<OptionSpec> connection_option_specs() {
       {"tls-verify", "MODE", "required (default), optional (chain only) or none"},
       {"connect-timeout", "DURATION", "bound on connecting (default 2s)"},
       {"timeout", "DURATION", "bound on one command round trip (default 2s)"},
+      {"shard-url", "URL", "a shard of a sharded deployment (shard i reads <stream>_shard_<i>); repeatable, in shard order (default: $STREAMLL_SHARD_URLS)", true},
+      {"shard-count", "N", "N shard streams <stream>_shard_0.. on the deployment --url names, e.g. a cluster (default: $STREAMLL_SHARD_COUNT)"},
   };
 }
 
@@ -60,25 +67,111 @@ Target resolve_target(const Args& args) {
   const char* env_stream = std::getenv("STREAMLL_STREAM_KEY");
   t.stream = args.value_or("stream", env_stream && *env_stream ? env_stream : "ml_events");
   if (t.stream.empty()) throw UsageError("--stream must not be empty");
-  t.connection.validate();
+  redis::read_shard_env({}, t.shard_urls, t.shard_count);
+  if (const auto urls = args.values("shard-url"); !urls.empty()) {
+    t.shard_urls = urls;
+    if (!args.value("shard-count")) t.shard_count = 0;  // the command line's list decides
+  }
+  if (auto v = args.unsigned_value("shard-count")) {
+    if (*v > redis::kMaxShards) throw UsageError("--shard-count must be at most " + std::to_string(redis::kMaxShards));
+    t.shard_count = static_cast<std::size_t>(*v);
+  }
+  t.source().validate();
   return t;
 }
 
-std::unique_ptr<redis::RedisTransport> preflight(const Target& target, bool stream_must_exist) {
-  auto transport = redis::make_socket_transport(target.connection);
-  transport->connect();
-  redis::throw_if_error(transport->command({"PING"}), "PING");
-  if (stream_must_exist) {
-    const redis::RedisReply type = transport->command({"TYPE", target.stream});
+ShardedStream Target::source() const {
+  ShardedStream s;
+  s.connection = connection;
+  s.stream = stream;
+  s.shard_urls = shard_urls;
+  s.shard_count = shard_count;
+  return s;
+}
+
+ConsumerOptions Target::consumer_options() const {
+  ConsumerOptions o;
+  static_cast<RedisConnectionOptions&>(o) = connection;
+  o.stream_key = stream;
+  o.shard_urls = shard_urls;
+  o.shard_count = shard_count;
+  return o;
+}
+
+namespace {
+
+// PING, and TYPE when the stream must exist; returns whether it does.
+bool check_stream(const RedisConnectionOptions& connection, const std::string& stream) {
+  bool exists = false;
+  redis::run_query(connection, stream, [&](redis::RedisTransport& t) {
+    redis::throw_if_error(t.command({"PING"}), "PING");
+    const redis::RedisReply type = t.command({"TYPE", stream});
     redis::throw_if_error(type, "TYPE");
-    if (type.text == "none") {
-      throw redis::StreamNotFoundError("stream '" + target.stream + "' does not exist on " + transport->describe());
+    if (type.text != "none" && type.text != "stream") {
+      throw redis::ReplyError("WRONGTYPE key '" + stream + "' holds a " + type.text + ", not a stream");
     }
-    if (type.text != "stream") {
-      throw redis::ReplyError("WRONGTYPE key '" + target.stream + "' holds a " + type.text + ", not a stream");
+    exists = type.text == "stream";
+  });
+  return exists;
+}
+
+}  // namespace
+
+void preflight(const Target& target, bool stream_must_exist) {
+  if (!target.sharded()) {
+    if (!check_stream(target.connection, target.stream) && stream_must_exist) {
+      throw redis::StreamNotFoundError("stream '" + target.stream + "' does not exist on " +
+                                       redact_redis_url(target.connection.url));
+    }
+    return;
+  }
+  const ShardedStream source = target.source();
+  const std::size_t n = redis::shard_total(source.shard_urls, source.shard_count);
+  std::exception_ptr first_error;
+  bool reached = false;
+  bool exists = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    RedisConnectionOptions shard = source.connection;
+    if (!source.shard_urls.empty()) shard.url = source.shard_urls[i];
+    try {
+      exists = check_stream(shard, shard_stream_key(source.stream, i)) || exists;
+      reached = true;
+    } catch (const redis::AuthError&) {
+      throw;  // a refused login is a configuration mistake, not an outage
+    } catch (const redis::IoError&) {
+      if (!first_error) first_error = std::current_exception();
     }
   }
-  return transport;
+  if (!reached) std::rethrow_exception(first_error);
+  if (stream_must_exist && !exists) {
+    throw redis::StreamNotFoundError("no shard of stream '" + source.stream + "' exists (" +
+                                     shard_stream_key(source.stream, 0) + " .. " +
+                                     shard_stream_key(source.stream, n - 1) + ")");
+  }
+}
+
+bool report_disconnected_shards(const std::string& command, const Target& target,
+                                const std::vector<ConsumerStats>& shards) {
+  if (!target.sharded()) return true;
+  bool all = true;
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    if (shards[i].connected) continue;
+    all = false;
+    std::cerr << "streamll " << command << ": shard " << i << " ('" << shard_stream_key(target.stream, i)
+              << "') was not connected at the end: " << (shards[i].last_error.empty() ? "never connected" : shards[i].last_error)
+              << "\n";
+  }
+  return all;
+}
+
+std::string describe_unavailable_shard(const ShardStatus& s) {
+  if (s.ok) return {};
+  std::string error = s.error;
+  for (char& c : error) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return "shard " + std::to_string(s.shard) + " ('" + s.stream + "' on " + s.server + ") could not be read: " + error +
+         "\n";
 }
 
 int report_error(const std::string& command, const std::exception& error) {

@@ -11,7 +11,8 @@
 #include <vector>
 
 #include "cli/args.hpp"
-#include "redis/transport.hpp"
+#include "streamll/redis/analytics.hpp"
+#include "streamll/redis/consumer.hpp"
 #include "streamll/redis/options.hpp"
 
 namespace streamll::cli {
@@ -28,23 +29,51 @@ enum ExitCode : int {
   kUsage = 64,         ///< bad command line (sysexits' EX_USAGE)
 };
 
-/// --url, --stream, --db, --user, TLS and timeout options.
+/// --url, --stream, --db, --user, TLS, timeout and sharding options.
 std::vector<OptionSpec> connection_option_specs();
 
 /// What the common options resolve to.
 struct Target {
   RedisConnectionOptions connection;
   std::string stream;
+  /// A sharded deployment (--shard-url, --shard-count; STREAMLL_SHARD_URLS/_COUNT): the
+  /// ShardedRedisSink's layout. Empty and 0: the one stream.
+  std::vector<std::string> shard_urls;
+  std::size_t shard_count = 0;
+
+  bool sharded() const noexcept { return !shard_urls.empty() || shard_count > 0; }
+  /// For the analytics: every shard, or the one stream.
+  ShardedStream source() const;
+  /// For the consumers: the connection, stream and shards; the rest at their defaults.
+  ConsumerOptions consumer_options() const;
 };
 
-/// RedisConnectionOptions::from_env() (REDIS_URL, REDIS_PASSWORD, ...) and STREAMLL_STREAM_KEY,
-/// then the command line on top. Throws UsageError / ConfigError.
+/// RedisConnectionOptions::from_env() (REDIS_URL, REDIS_PASSWORD, ...), STREAMLL_STREAM_KEY,
+/// STREAMLL_SHARD_URLS and STREAMLL_SHARD_COUNT, then the command line on top. Throws
+/// UsageError / ConfigError.
 Target resolve_target(const Args& args);
 
 /// Connects once (PING) and optionally checks that the stream exists, so a command fails with
-/// a clear message and exit code before it starts working. Throws like the transport, and
-/// redis::StreamNotFoundError.
-std::unique_ptr<redis::RedisTransport> preflight(const Target& target, bool stream_must_exist);
+/// a clear message and exit code before it starts working; through the same connector as the
+/// library (Sentinel, Cluster). Sharded: fails only when no shard can be reached (or a login
+/// is refused), or, when the stream must exist, when no shard has it. Throws like the
+/// transport, and redis::StreamNotFoundError.
+void preflight(const Target& target, bool stream_must_exist);
+
+/// A sharded consumer's end: names on stderr each shard not connected when it stopped (its
+/// last error), and returns false when there was one.
+bool report_disconnected_shards(const std::string& command, const Target& target,
+                                const std::vector<ConsumerStats>& shards);
+
+/// "shard 1 ('ml_events_shard_1' on host:port) could not be read: <error>\n", or "" when it was.
+std::string describe_unavailable_shard(const ShardStatus& shard);
+/// One such line per shard that could not be read (ShardStatus, ShardUsage, ShardHealth).
+template <typename Shards>
+std::string describe_unavailable_shards(const Shards& shards) {
+  std::string out;
+  for (const ShardStatus& s : shards) out += describe_unavailable_shard(s);
+  return out;
+}
 
 /// Prints "streamll <command>: <message>" on stderr and returns the exit code for `error`.
 int report_error(const std::string& command, const std::exception& error);

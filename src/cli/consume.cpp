@@ -43,7 +43,9 @@ void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
          "Joins a consumer group and handles each event: prints it as one JSON line, or runs\n"
          "COMMAND with the JSON on stdin (environment: STREAMLL_ENTRY_ID, STREAMLL_EVENT_TYPE,\n"
          "STREAMLL_STREAM). An event is acknowledged only after that succeeded; a failed one stays\n"
-         "pending and is retried after --claim-idle. Stops on SIGINT/SIGTERM after the current event.\n\n"
+         "pending and is retried after --claim-idle. Stops on SIGINT/SIGTERM after the current event.\n"
+         "With --shard-url or --shard-count it joins the group on every shard and acknowledges each\n"
+         "event on the shard it came from (STREAMLL_STREAM names that shard's stream).\n\n"
       << format_options(specs);
 }
 
@@ -113,9 +115,7 @@ int run_consume(int argc, char** argv, int first) {
       return int(kOk);
     }
     const Target target = resolve_target(args);
-    ConsumerOptions options;
-    static_cast<RedisConnectionOptions&>(options) = target.connection;
-    options.stream_key = target.stream;
+    ConsumerOptions options = target.consumer_options();
     options.group = args.value_or("group", "");
     if (options.group.empty()) throw UsageError("--group is required");
     options.consumer_name = args.value_or("consumer", default_consumer_name("consume"));
@@ -175,6 +175,15 @@ int run_consume(int argc, char** argv, int first) {
     if (const std::string note = describe_undecodable(s.undecodable); !note.empty()) {
       std::cerr << "streamll consume: " << note << "\n";
     }
+    const auto shards = consumer.shard_stats();
+    if (target.sharded()) {
+      std::string per_shard;
+      for (std::size_t i = 0; i < shards.size(); ++i) {
+        per_shard += (i ? ", " : "") + std::to_string(i) + ": " + std::to_string(shards[i].handled);
+      }
+      std::cerr << "streamll consume: handled per shard: " << per_shard << "\n";
+    }
+    if (!report_disconnected_shards("consume", target, shards) && !follow) return int(kUnreachable);
     return int(kOk);
   });
 }

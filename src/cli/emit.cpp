@@ -13,6 +13,7 @@
 #include "cli/common.hpp"
 #include "cli/event_mix.hpp"
 #include "streamll/sinks/redis_sink.hpp"
+#include "streamll/sinks/sharded_redis_sink.hpp"
 
 namespace streamll::cli {
 namespace {
@@ -37,8 +38,10 @@ void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
          "Emits N events of a realistic pipeline mix (spans, LLM calls with tokens, occasional\n"
          "errors) through a RedisSink and reports emitted, delivered, dropped, failed, elapsed\n"
          "and events per second. The other sink settings come from the environment\n"
-         "(STREAMLL_BUFFER_OVERFLOW_STRATEGY, ...). Exit status: 0 every event delivered,\n"
-         "6 some dropped or refused (all accounted for), 1 some unaccounted for.\n\n"
+         "(STREAMLL_BUFFER_OVERFLOW_STRATEGY, ...). With --shard-url or --shard-count the events go\n"
+         "through a ShardedRedisSink (by execution id; buffer and batch sizes per shard) and the\n"
+         "summary shows each shard's share. Exit status: 0 every event delivered, 6 some dropped\n"
+         "or refused (all accounted for), 1 some unaccounted for.\n\n"
       << format_options(specs);
 }
 
@@ -69,19 +72,31 @@ int run_emit(int argc, char** argv, int first) {
     if (threads == 0 || threads > 256) throw UsageError("--threads must be 1 to 256");
     const auto flush_timeout = std::chrono::milliseconds(args.duration_ms("flush-timeout").value_or(30000));
 
-    RedisSinkOptions options = RedisSinkOptions::from_env();
+    ShardedRedisSinkOptions options;
+    static_cast<RedisSinkOptions&>(options) = RedisSinkOptions::from_env();
     static_cast<RedisConnectionOptions&>(options) = target.connection;
     options.stream_key = target.stream;
     options.buffer_size = args.unsigned_value("buffer-size").value_or(100000);
     options.max_batch_size = args.unsigned_value("batch-size").value_or(500);
     options.shutdown_timeout = flush_timeout;
+    options.shard_urls = target.shard_urls;
+    options.shard_count = target.shard_count;
     configure_logging();
     preflight(target, /*stream_must_exist=*/false);  // fail fast: unreachable, login refused
 
     const bool progress = !args.flag("no-progress") && stderr_is_terminal();
     std::atomic<std::uint64_t> emitted{0};
     TypeCounts types;
-    auto sink = std::make_shared<RedisSink>(options);
+    // One sink interface for both: a RedisSink, or a ShardedRedisSink over its shards.
+    std::shared_ptr<RedisSink> single;
+    std::shared_ptr<ShardedRedisSink> sharded;
+    if (target.sharded()) {
+      sharded = std::make_shared<ShardedRedisSink>(options);
+    } else {
+      single = std::make_shared<RedisSink>(static_cast<const RedisSinkOptions&>(options));
+    }
+    Sink* sink = sharded ? static_cast<Sink*>(sharded.get()) : single.get();
+    const auto sink_stats = [&] { return sharded ? sharded->stats() : single->stats(); };
     const auto started = std::chrono::steady_clock::now();
     std::vector<std::thread> producers;
     for (std::uint64_t t = 0; t < threads; ++t) {
@@ -114,7 +129,7 @@ int run_emit(int argc, char** argv, int first) {
     if (progress) {
       reporter = std::thread([&] {
         while (producing.load()) {
-          const auto s = sink->stats();
+          const auto s = sink_stats();
           const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
           std::cerr << fmt::format("\remitted {}/{}  delivered {}  dropped {}  {:.0f} events/s   ", emitted.load(),
                                    *count, s.delivered, s.dropped(), secs > 0 ? static_cast<double>(s.delivered) / secs : 0.0)
@@ -133,7 +148,8 @@ int run_emit(int argc, char** argv, int first) {
       std::cerr << "\n";
     }
 
-    const RedisSinkStats s = sink->stats();
+    const RedisSinkStats s = sink_stats();
+    const std::vector<RedisSinkStats> per_shard = sharded ? sharded->shard_stats() : std::vector<RedisSinkStats>{};
     const std::uint64_t total = emitted.load();
     const std::uint64_t dropped = s.dropped();
     const std::uint64_t accounted = s.delivered + s.failed + dropped;
@@ -144,12 +160,31 @@ int run_emit(int argc, char** argv, int first) {
                           {"delivered", s.delivered}, {"dropped", dropped},    {"failed", s.failed},
                           {"unaccounted", unaccounted}, {"elapsed_s", elapsed}, {"events_per_second", per_second},
                           {"round_trips", s.round_trips}, {"transport_errors", s.transport_errors}};
+      if (sharded) {
+        nlohmann::json shards = nlohmann::json::array();
+        for (std::size_t i = 0; i < per_shard.size(); ++i) {
+          shards.push_back({{"shard", i},
+                            {"stream", shard_stream_key(target.stream, i)},
+                            {"delivered", per_shard[i].delivered},
+                            {"dropped", per_shard[i].dropped()},
+                            {"failed", per_shard[i].failed}});
+        }
+        j["shards"] = std::move(shards);
+      }
       std::cout << j.dump(2) << "\n";
     } else {
       std::string by_type;
       for (const auto& [type, n] : types.by_type) by_type += (by_type.empty() ? "" : ", ") + type + " " + std::to_string(n);
       std::cout << fmt::format("emitted     {} events to '{}' ({})\n", total, target.stream, by_type)
-                << fmt::format("delivered   {}\n", s.delivered)
+                << fmt::format("delivered   {}\n", s.delivered);
+      for (std::size_t i = 0; i < per_shard.size(); ++i) {
+        std::cout << fmt::format("  shard {:<4}{} to '{}'{}\n", i, per_shard[i].delivered,
+                                 shard_stream_key(target.stream, i),
+                                 per_shard[i].dropped() + per_shard[i].failed > 0
+                                     ? fmt::format(" ({} dropped, {} failed)", per_shard[i].dropped(), per_shard[i].failed)
+                                     : std::string());
+      }
+      std::cout
                 << fmt::format("dropped     {}\n", dropped)
                 << fmt::format("failed      {}\n", s.failed)
                 << fmt::format("elapsed     {:.3f} s\n", elapsed)

@@ -7,7 +7,6 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "cli/report_json.hpp"
-#include "redis/analytics_internal.hpp"
 
 namespace streamll::cli {
 namespace {
@@ -24,7 +23,9 @@ std::vector<OptionSpec> groups_specs() {
 void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
   out << "usage: streamll groups [--json] [options]\n\n"
          "Lists the stream's consumer groups (lag, pending, last delivered id) and their\n"
-         "consumers (pending, idle time).\n\n"
+         "consumers (pending, idle time). With --shard-url or --shard-count the groups of every\n"
+         "shard are merged by name (pending and lag summed) and each shard's part is shown; a\n"
+         "shard that cannot be read is named on stderr and the exit status is 2.\n\n"
       << format_options(specs);
 }
 
@@ -47,17 +48,19 @@ int run_groups(int argc, char** argv, int first) {
     }
     const Target target = resolve_target(args);
     configure_logging();
-    auto transport = preflight(target, /*stream_must_exist=*/true);
-    const auto groups = redis::read_groups(*transport, target.stream, !args.flag("no-consumers"));
+    const GroupsReport report = list_groups(target.source(), !args.flag("no-consumers"));
+    const auto& groups = report.groups;
+    const int code = report.complete() ? int(kOk) : int(kUnreachable);
+    if (!report.complete()) std::cerr << "streamll groups: incomplete: " << describe_unavailable_shards(report.shards);
     if (args.flag("json")) {
       nlohmann::json out = nlohmann::json::array();
       for (const auto& g : groups) out.push_back(to_json(g));
       std::cout << out.dump(2) << "\n";
-      return int(kOk);
+      return code;
     }
     if (groups.empty()) {
       std::cout << "Stream '" << target.stream << "' has no consumer groups.\n";
-      return int(kOk);
+      return code;
     }
     std::cout << fmt::format("{:<24} {:>9} {:>9} {:>9} {:>10}  {}\n", "GROUP", "CONSUMERS", "PENDING", "LAG",
                              "READ", "LAST DELIVERED");
@@ -69,8 +72,12 @@ int run_groups(int argc, char** argv, int first) {
       for (const auto& c : g.consumer_list) {
         std::cout << fmt::format("  {:<22} {:>9} {:>9}   idle {}\n", c.name, "", c.pending, idle(c.idle_ms));
       }
+      for (const auto& s : g.shards) {
+        std::cout << fmt::format("  [{}] {:<18} {:>9} {:>9} {:>9} {:>10}  {}\n", s.shard, s.stream, s.consumers, s.pending,
+                                 s.lag_exact ? std::to_string(s.lag) : std::string("?"), "", s.last_delivered_id);
+      }
     }
-    return int(kOk);
+    return code;
   });
 }
 

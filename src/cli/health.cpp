@@ -9,7 +9,6 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "cli/report_json.hpp"
-#include "redis/analytics_internal.hpp"
 
 namespace streamll::cli {
 namespace {
@@ -30,7 +29,9 @@ void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
   out << "usage: streamll health [--json] [options]\n\n"
          "Checks the stream: length, events in the last minute, consumer groups, total lag,\n"
          "pending entries, error rate. Exit status: 0 healthy, 1 an alert fired, 2 the check\n"
-         "could not be made (Redis unreachable, login refused, bad options: 64).\n\n"
+         "could not be made (Redis unreachable, login refused, bad options: 64). With --shard-url\n"
+         "or --shard-count every shard is checked and the numbers summed; a shard that cannot be\n"
+         "checked is an alert (exit 1) while the others are; none at all is exit 2.\n\n"
       << format_options(specs);
 }
 
@@ -46,6 +47,16 @@ void print_text(std::ostream& out, const HealthReport& h) {
     row("consumer groups", std::to_string(h.consumer_groups));
     row("total lag", fmt::format("{}{}", h.total_lag, h.lag_exact ? "" : " (at least)"));
     row("pending", std::to_string(h.pending));
+  }
+  if (!h.shards.empty()) {
+    out << "  shards\n";
+    for (const ShardHealth& s : h.shards) {
+      const std::string what = !s.ok              ? std::string("UNAVAILABLE")
+                               : !s.stream_exists ? std::string("no stream")
+                                                  : fmt::format("length {}, {} recent, lag {}, pending {}", s.stream_length,
+                                                                s.events_in_window, s.total_lag, s.pending);
+      out << fmt::format("    {:<30}{} ({})\n", s.stream, what, s.server);
+    }
   }
   for (const auto& alert : h.alerts) out << "ALERT: " << alert.message << "\n";
 }
@@ -70,8 +81,7 @@ int run_health(int argc, char** argv, int first) {
     if (auto v = args.unsigned_value("max-lag")) thresholds.max_total_lag = *v;
     if (auto v = args.number_value("max-error-rate")) thresholds.max_error_rate = *v;
     configure_logging();
-    auto transport = preflight(target, /*stream_must_exist=*/false);
-    const HealthReport report = redis::check_health(*transport, target.stream, thresholds);
+    const HealthReport report = check_health(target.source(), thresholds);
     if (args.flag("json")) {
       std::cout << to_json(report).dump(2) << "\n";
     } else {

@@ -45,9 +45,11 @@ void usage(std::ostream& out) {
          "  groups    consumer groups, their consumers, lag and pending entries\n"
          "  consume   a consumer-group worker: one JSON line (or a command run) per event, then ack\n"
          "  emit      load generator: N realistic events through a RedisSink, with a delivery summary\n\n"
-         "Every command takes --url (default $REDIS_URL, else redis://localhost:6379), --stream\n"
-         "(default $STREAMLL_STREAM_KEY, else ml_events) and TLS options; the password comes from\n"
-         "$REDIS_PASSWORD or the URL. `streamll <command> --help` for the rest.\n\n"
+         "Every command takes --url (default $REDIS_URL, else redis://localhost:6379; also\n"
+         "redis+sentinel:// and redis+cluster://), --stream (default $STREAMLL_STREAM_KEY, else\n"
+         "ml_events), TLS options, and --shard-url URL (repeatable) or --shard-count N to read or\n"
+         "write every shard of a sharded deployment; the password comes from $REDIS_PASSWORD or\n"
+         "the URL. `streamll <command> --help` for the rest.\n\n"
          "Exit status: 0 ok, 1 alert (health) or unaccounted events (emit), 2 Redis unreachable,\n"
          "3 login refused, 4 stream missing, 5 command refused, 6 events lost (emit), 64 usage.\n";
 }

@@ -14,6 +14,17 @@ nlohmann::json to_json(const Percentiles& p) {
           {"p95", p.p95},     {"p99", p.p99}, {"exact", p.exact}};
 }
 
+namespace {
+
+nlohmann::json status_json(const ShardStatus& s) {
+  nlohmann::json j = {{"shard", s.shard},   {"stream", s.stream},       {"server", s.server},
+                      {"ok", s.ok},         {"stream_exists", s.stream_exists}};
+  if (!s.ok) j["error"] = s.error;
+  return j;
+}
+
+}  // namespace
+
 nlohmann::json to_json(const UsageStats& s) {
   nlohmann::json j = {
       {"stream", s.stream},
@@ -38,6 +49,17 @@ nlohmann::json to_json(const UsageStats& s) {
       {"pages", s.pages},
       {"elapsed_ms", s.elapsed.count()},
   };
+  if (!s.shards.empty()) {
+    nlohmann::json shards = nlohmann::json::array();
+    for (const auto& shard : s.shards) {
+      nlohmann::json one = status_json(shard);
+      one["entries"] = shard.entries;
+      one["events"] = shard.events;
+      shards.push_back(std::move(one));
+    }
+    j["shards"] = std::move(shards);
+    j["complete"] = s.complete();
+  }
   return j;
 }
 
@@ -46,14 +68,28 @@ nlohmann::json to_json(const GroupInfo& g) {
   for (const auto& c : g.consumer_list) {
     consumers.push_back({{"name", c.name}, {"pending", c.pending}, {"idle_ms", c.idle_ms}});
   }
-  return {{"name", g.name},
-          {"consumers", g.consumers},
-          {"pending", g.pending},
-          {"last_delivered_id", g.last_delivered_id},
-          {"entries_read", g.entries_read ? nlohmann::json(*g.entries_read) : nlohmann::json(nullptr)},
-          {"lag", g.lag},
-          {"lag_exact", g.lag_exact},
-          {"consumer_list", consumers}};
+  nlohmann::json j = {{"name", g.name},
+                      {"consumers", g.consumers},
+                      {"pending", g.pending},
+                      {"last_delivered_id", g.last_delivered_id},
+                      {"entries_read", g.entries_read ? nlohmann::json(*g.entries_read) : nlohmann::json(nullptr)},
+                      {"lag", g.lag},
+                      {"lag_exact", g.lag_exact},
+                      {"consumer_list", consumers}};
+  if (!g.shards.empty()) {
+    nlohmann::json shards = nlohmann::json::array();
+    for (const auto& s : g.shards) {
+      shards.push_back({{"shard", s.shard},
+                        {"stream", s.stream},
+                        {"consumers", s.consumers},
+                        {"pending", s.pending},
+                        {"lag", s.lag},
+                        {"lag_exact", s.lag_exact},
+                        {"last_delivered_id", s.last_delivered_id}});
+    }
+    j["shards"] = std::move(shards);
+  }
+  return j;
 }
 
 nlohmann::json to_json(const HealthReport& h) {
@@ -61,13 +97,14 @@ nlohmann::json to_json(const HealthReport& h) {
   for (const auto& g : h.groups) groups.push_back(to_json(g));
   nlohmann::json alerts = nlohmann::json::array();
   for (const auto& a : h.alerts) {
-    const char* kind = a.kind == HealthAlert::Kind::stream_missing    ? "stream_missing"
-                       : a.kind == HealthAlert::Kind::no_recent_events ? "no_recent_events"
-                       : a.kind == HealthAlert::Kind::high_lag         ? "high_lag"
-                                                                       : "high_error_rate";
+    const char* kind = a.kind == HealthAlert::Kind::stream_missing      ? "stream_missing"
+                       : a.kind == HealthAlert::Kind::no_recent_events   ? "no_recent_events"
+                       : a.kind == HealthAlert::Kind::high_lag           ? "high_lag"
+                       : a.kind == HealthAlert::Kind::shard_unavailable  ? "shard_unavailable"
+                                                                         : "high_error_rate";
     alerts.push_back({{"kind", kind}, {"message", a.message}});
   }
-  return {{"stream", h.stream},
+  nlohmann::json j = {{"stream", h.stream},
           {"healthy", h.healthy()},
           {"stream_exists", h.stream_exists},
           {"stream_length", h.stream_length},
@@ -91,6 +128,20 @@ nlohmann::json to_json(const HealthReport& h) {
             {"max_error_rate", h.thresholds.max_error_rate}}},
           {"alerts", alerts},
           {"server_time_ms", h.server_time_ms}};
+  if (!h.shards.empty()) {
+    nlohmann::json shards = nlohmann::json::array();
+    for (const auto& s : h.shards) {
+      nlohmann::json one = status_json(s);
+      one["stream_length"] = s.stream_length;
+      one["events_in_window"] = s.events_in_window;
+      one["errors_in_window"] = s.errors_in_window;
+      one["total_lag"] = s.total_lag;
+      one["pending"] = s.pending;
+      shards.push_back(std::move(one));
+    }
+    j["shards"] = std::move(shards);
+  }
+  return j;
 }
 
 }  // namespace streamll::cli

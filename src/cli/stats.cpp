@@ -9,7 +9,6 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "cli/report_json.hpp"
-#include "redis/analytics_internal.hpp"
 
 namespace streamll::cli {
 namespace {
@@ -30,7 +29,9 @@ void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
   out << "usage: streamll stats [--since 24h] [--json] [options]\n\n"
          "LLM usage over a time range: calls, tokens, cost, response time and time to first token\n"
          "(average and nearest-rank p50/p95/p99), calls per model, errors and error rate. Reads the\n"
-         "stream in pages, so memory stays bounded however long the range.\n\n"
+         "stream in pages, so memory stays bounded however long the range. With --shard-url or\n"
+         "--shard-count every shard is read and the totals merged (percentiles over all samples);\n"
+         "a shard that cannot be read is named on stderr and the exit status is 2.\n\n"
       << format_options(specs);
 }
 
@@ -73,6 +74,15 @@ void print_table(std::ostream& out, const UsageStats& s) {
     out << "  events by type\n";
     for (const auto& [type, n] : s.events_by_type) out << fmt::format("    {:<32}{}\n", type, n);
   }
+  if (!s.shards.empty()) {
+    out << "  shards\n";
+    for (const ShardUsage& shard : s.shards) {
+      const std::string what = !shard.ok              ? "UNAVAILABLE: " + shard.error
+                                : !shard.stream_exists ? std::string("no stream")
+                                                       : fmt::format("{} entries", shard.entries);
+      out << fmt::format("    {:<32}{} ({})\n", shard.stream, what, shard.server);
+    }
+  }
   out << fmt::format("  ({} pages read in {:.2f} s)\n", s.pages, static_cast<double>(s.elapsed.count()) / 1000.0);
 }
 
@@ -94,12 +104,16 @@ int run_stats(int argc, char** argv, int first) {
     if (auto v = args.unsigned_value("page-size")) query.page_size = *v;
     if (query.page_size == 0 || query.page_size > 100000) throw UsageError("--page-size must be 1 to 100000");
     configure_logging();
-    auto transport = preflight(target, /*stream_must_exist=*/true);
-    const UsageStats s = redis::analyze_usage(*transport, target.stream, query);
+    const UsageStats s = analyze_usage(target.source(), query);
     if (args.flag("json")) {
       std::cout << to_json(s).dump(2) << "\n";
     } else {
       print_table(std::cout, s);
+    }
+    if (!s.complete()) {
+      // The totals above are partial: say which shards are missing, and fail like an outage.
+      std::cerr << "streamll stats: incomplete: " << describe_unavailable_shards(s.shards);
+      return int(kUnreachable);
     }
     return int(kOk);
   });

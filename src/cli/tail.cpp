@@ -36,7 +36,8 @@ std::vector<OptionSpec> tail_specs() {
 void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
   out << "usage: streamll tail [options]\n\n"
          "Shows the events of a stream as they arrive, rendered like the terminal sink.\n"
-         "Entries that are not streamll events are reported on stderr and counted.\n\n"
+         "Entries that are not streamll events are reported on stderr and counted. With\n"
+         "--shard-url or --shard-count every shard is followed (each shard's events in order).\n\n"
       << format_options(specs);
 }
 
@@ -72,9 +73,7 @@ int run_tail(int argc, char** argv, int first) {
     format.utc = args.flag("utc");
     format.show_data = !args.flag("no-data");
 
-    ConsumerOptions options;
-    static_cast<RedisConnectionOptions&>(options) = target.connection;
-    options.stream_key = target.stream;
+    ConsumerOptions options = target.consumer_options();
     options.start_id = args.flag("from-beginning") ? "0" : args.value_or("from", "$");
     const bool grouped = args.value("group").has_value();
     if (grouped) {
@@ -100,6 +99,7 @@ int run_tail(int argc, char** argv, int first) {
     };
     SkippedEntryReporter skipped("tail");
     ConsumerStats stats;
+    std::vector<ConsumerStats> shard_stats;
     auto drive = [&](auto& consumer) {
       consumer.on_any(show).on_decode_failure(std::ref(skipped));
       stop = [&consumer] { consumer.stop(); };
@@ -110,6 +110,7 @@ int run_tail(int argc, char** argv, int first) {
         drain(consumer);
       }
       stats = consumer.stats();
+      shard_stats = consumer.shard_stats();
     };
     if (grouped) {
       GroupConsumer consumer(options);
@@ -124,6 +125,8 @@ int run_tail(int argc, char** argv, int first) {
     if (const std::string note = describe_undecodable(stats.undecodable); !note.empty()) {
       std::cerr << "streamll tail: " << note << "\n";
     }
+    // Without --follow the view claims to be complete: a shard that could not be read breaks that.
+    if (!report_disconnected_shards("tail", target, shard_stats) && !follow) return int(kUnreachable);
     return int(kOk);
   });
 }

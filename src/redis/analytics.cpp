@@ -1,10 +1,13 @@
-// analyze_usage(), check_health(), list_groups(): paged XRANGE and XINFO over one connection.
+// analyze_usage(), check_health(), list_groups() of one stream: paged XRANGE and XINFO over one
+// connection (opened through the Connector, so Sentinel and Cluster work). The sharded
+// overloads are in sharded_analytics.cpp.
 
 #include "streamll/redis/analytics.hpp"
 
 #include <chrono>
 
 #include "redis/analytics_internal.hpp"
+#include "redis/query_connection.hpp"
 #include "redis/stream_entries.hpp"
 #include "redis/usage_accumulator.hpp"
 #include "redis/usage_decoder.hpp"
@@ -64,12 +67,6 @@ RedisReply run_one(RedisTransport& t, std::initializer_list<std::string_view> ar
 
 }  // namespace
 
-std::unique_ptr<RedisTransport> connect_for_query(const RedisConnectionOptions& options) {
-  auto transport = make_socket_transport(options);
-  transport->connect();
-  return transport;
-}
-
 std::uint64_t server_time_ms(RedisTransport& t) {
   const RedisReply reply = run_one(t, {"TIME"}, "TIME");
   if (!reply.is_array() || reply.elements.size() != 2) throw IoError("protocol error: unexpected TIME reply");
@@ -118,27 +115,34 @@ std::uint64_t scan_range(RedisTransport& t, const std::string& stream, std::stri
   return pages;
 }
 
-UsageStats analyze_usage(RedisTransport& t, const std::string& stream, const UsageQuery& query) {
+UsageScan scan_usage(RedisTransport& t, const std::string& stream, const UsageQuery& query,
+                     UsageAccumulator& totals, bool missing_is_error) {
   if (query.page_size == 0) throw ConfigError("page_size", "must be at least 1, got 0");
-  const auto started = std::chrono::steady_clock::now();
-  require_stream(t, stream, /*missing_is_error=*/true);
-  std::uint64_t from = 0;
+  UsageScan scan;
+  scan.exists = require_stream(t, stream, missing_is_error);
+  if (!scan.exists) return scan;
   if (query.from_ms) {
-    from = *query.from_ms;
+    scan.from_ms = *query.from_ms;
   } else {
     const std::uint64_t now = server_time_ms(t);
     const auto since = static_cast<std::uint64_t>(std::max<std::int64_t>(query.since.count(), 0));
-    from = now > since ? now - since : 0;
+    scan.from_ms = now > since ? now - since : 0;
   }
-  UsageAccumulator totals(query);
   const std::string end = query.to_ms ? std::to_string(*query.to_ms) : "+";
-  const std::uint64_t pages = scan_range(t, stream, std::to_string(from), end, query.page_size,
-                                         UINT64_MAX, [&](const StreamEntry& e) { totals.add_entry(e); });
+  scan.pages = scan_range(t, stream, std::to_string(scan.from_ms), end, query.page_size, UINT64_MAX,
+                          [&](const StreamEntry& e) { totals.add_entry(e); });
+  return scan;
+}
+
+UsageStats analyze_usage(RedisTransport& t, const std::string& stream, const UsageQuery& query) {
+  const auto started = std::chrono::steady_clock::now();
+  UsageAccumulator totals(query);
+  const UsageScan scan = scan_usage(t, stream, query, totals, /*missing_is_error=*/true);
   UsageStats out = totals.result();
   out.stream = stream;
-  out.from_ms = from;
+  out.from_ms = scan.from_ms;
   out.to_ms = query.to_ms;
-  out.pages = pages;
+  out.pages = scan.pages;
   out.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   return out;
 }
@@ -160,17 +164,13 @@ std::vector<GroupInfo> read_groups(RedisTransport& t, const std::string& stream,
   return groups;
 }
 
-HealthReport check_health(RedisTransport& t, const std::string& stream, const HealthThresholds& thresholds) {
+HealthReport measure_health(RedisTransport& t, const std::string& stream, const HealthThresholds& thresholds) {
   HealthReport report;
   report.stream = stream;
   report.thresholds = thresholds;
   report.server_time_ms = server_time_ms(t);
   report.stream_exists = require_stream(t, stream, /*missing_is_error=*/false);
-  if (!report.stream_exists) {
-    report.alerts.push_back({HealthAlert::Kind::stream_missing,
-                             "Stream '" + stream + "' does not exist - nothing was ever written to it"});
-    return report;
-  }
+  if (!report.stream_exists) return report;
   report.stream_length = integer_of(run_one(t, {"XLEN", stream}, "XLEN"));
 
   const auto window = static_cast<std::uint64_t>(std::max<std::int64_t>(thresholds.window.count(), 0));
@@ -204,7 +204,15 @@ HealthReport check_health(RedisTransport& t, const std::string& stream, const He
     report.total_lag += g.lag;
     report.pending += g.pending;
   }
+  return report;
+}
 
+void add_health_alerts(HealthReport& report, const std::string& missing_message) {
+  const HealthThresholds& thresholds = report.thresholds;
+  if (!report.stream_exists) {
+    report.alerts.push_back({HealthAlert::Kind::stream_missing, missing_message});
+    return;
+  }
   if (report.events_in_window < thresholds.min_recent_events) {
     report.alerts.push_back({HealthAlert::Kind::no_recent_events,
                              report.events_in_window == 0
@@ -227,6 +235,11 @@ HealthReport check_health(RedisTransport& t, const std::string& stream, const He
     report.alerts.push_back({HealthAlert::Kind::high_error_rate,
                              std::string("High error rate: ") + rate + " (threshold " + limit + ")"});
   }
+}
+
+HealthReport check_health(RedisTransport& t, const std::string& stream, const HealthThresholds& thresholds) {
+  HealthReport report = measure_health(t, stream, thresholds);
+  add_health_alerts(report, "Stream '" + stream + "' does not exist - nothing was ever written to it");
   return report;
 }
 
@@ -234,21 +247,27 @@ HealthReport check_health(RedisTransport& t, const std::string& stream, const He
 
 UsageStats analyze_usage(const RedisConnectionOptions& connection, const std::string& stream,
                          const UsageQuery& query) {
-  auto t = redis::connect_for_query(connection);
-  return redis::analyze_usage(*t, stream, query);
+  UsageStats out;
+  redis::run_query(connection, stream, [&](redis::RedisTransport& t) { out = redis::analyze_usage(t, stream, query); });
+  return out;
 }
 
 HealthReport check_health(const RedisConnectionOptions& connection, const std::string& stream,
                           const HealthThresholds& thresholds) {
-  auto t = redis::connect_for_query(connection);
-  return redis::check_health(*t, stream, thresholds);
+  HealthReport out;
+  redis::run_query(connection, stream,
+                   [&](redis::RedisTransport& t) { out = redis::check_health(t, stream, thresholds); });
+  return out;
 }
 
 std::vector<GroupInfo> list_groups(const RedisConnectionOptions& connection, const std::string& stream,
                                    bool with_consumers) {
-  auto t = redis::connect_for_query(connection);
-  redis::require_stream(*t, stream, /*missing_is_error=*/true);
-  return redis::read_groups(*t, stream, with_consumers);
+  std::vector<GroupInfo> out;
+  redis::run_query(connection, stream, [&](redis::RedisTransport& t) {
+    redis::require_stream(t, stream, /*missing_is_error=*/true);
+    out = redis::read_groups(t, stream, with_consumers);
+  });
+  return out;
 }
 
 }  // namespace streamll

@@ -15,6 +15,10 @@ void DedupeWindow::remember(const EventId& id) {
 
 namespace {
 
+// MOVED replies followed in a row without a read completing before they count as a failure
+// (the sink's bound too): nodes that disagree about a slot must not make a consumer spin.
+constexpr int kMaxRedirects = 5;
+
 detail::BackoffPolicy backoff_policy(const ConsumerOptions& o) {
   detail::BackoffPolicy policy;
   policy.initial_delay = o.reconnect_initial_delay;
@@ -24,14 +28,29 @@ detail::BackoffPolicy backoff_policy(const ConsumerOptions& o) {
 
 }  // namespace
 
-ConsumerCore::ConsumerCore(ConsumerOptions options, ConsumerTransportFactory factory,
-                           const detail::ClockSource& clock, std::string role)
+TransportMaker consumer_transport_maker(const ConsumerTransportFactory& factory,
+                                        const ConsumerEndpointTransportFactory& endpoint_factory,
+                                        std::size_t shard) {
+  if (endpoint_factory) {
+    return [endpoint_factory, shard](const ConnectionTarget& t) {
+      return endpoint_factory(shard, RedisEndpoint{t.host, t.port, false});
+    };
+  }
+  if (factory) return [factory](const ConnectionTarget&) { return factory(); };
+  return {};
+}
+
+ConsumerCore::ConsumerCore(ConsumerOptions options, TransportMaker make, const detail::ClockSource& clock,
+                           std::string role, ConsumerDispatch& dispatch, std::size_t shard)
     : options_(std::move(options)),
-      factory_(std::move(factory)),
       clock_(clock),
       role_(std::move(role)),
-      backoff_(backoff_policy(options_), clock),
-      dedupe_(options_.dedupe_window) {}
+      dispatch_(dispatch),
+      shard_(shard),
+      connector_(options_, std::move(make)),
+      backoff_(backoff_policy(options_), clock) {
+  if (connector_.deployment() == RedisDeployment::cluster) slot_ = key_slot(options_.stream_key);
+}
 
 ConsumerCore::~ConsumerCore() { close_transport(); }
 
@@ -51,24 +70,27 @@ bool ConsumerCore::ensure_connected(const OnConnect& on_connect) {
   if (transport_ && transport_->is_connected()) return true;
   if (stopping() || !backoff_.ready()) return false;
   try {
-    auto fresh = factory_ ? factory_() : make_socket_transport(options_);
+    // The connector finds the server (URL, provider, the master Sentinel names, the cluster
+    // master of the stream's slot); stop() interrupts it through its gate.
+    auto fresh = connector_.connect(std::chrono::steady_clock::now() + options_.connect_timeout, slot_);
     {
       std::lock_guard<std::mutex> lock(transport_mutex_);
       transport_ = std::move(fresh);
     }
-    if (!begin_interruptible()) return false;
-    try {
-      transport_->connect(std::chrono::steady_clock::now() + options_.connect_timeout);
-    } catch (...) {
-      end_interruptible();
-      throw;
+    if (stopping()) {
+      close_transport();
+      return false;
     }
-    end_interruptible();
     if (on_connect) on_connect(*transport_);
   } catch (const AuthError& e) {
     transport_failure(std::string("authentication failed: ") + e.what());
     return false;
   } catch (const ReplyError& e) {
+    if (auto redirect = parse_redirect(e.server_message(), connector_.current_host());
+        redirect && redirect->kind == Redirect::Kind::moved) {
+      redirected(*redirect);
+      return false;
+    }
     reply_failure(std::string("setting up the connection failed: ") + e.what());
     return false;
   } catch (const std::exception& e) {
@@ -118,10 +140,15 @@ void ConsumerCore::receive(std::size_t count, std::vector<RedisReply>& replies,
   transport_->receive(count, replies, deadline);
 }
 
+int ConsumerCore::reply_fd() const noexcept {
+  return transport_ && transport_->is_connected() ? transport_->reply_fd() : -1;
+}
+
 void ConsumerCore::transport_failure(const std::string& message) {
   const bool was_connected = connected_.load(std::memory_order_relaxed);
   close_transport();
   if (stopping()) return;  // our own interrupt, or a failure nobody will retry
+  connector_.connection_lost(message);
   transport_errors_.fetch_add(1, std::memory_order_relaxed);
   const auto delay = backoff_.record_failure();
   record_error(message + (was_connected ? " (connection lost; retrying in " : " (retrying in ") +
@@ -134,6 +161,7 @@ void ConsumerCore::reply_failure(const std::string& message) {
   close_transport();
   connected_.store(false, std::memory_order_relaxed);
   if (stopping()) return;
+  connector_.connection_lost(message);
   reply_errors_.fetch_add(1, std::memory_order_relaxed);
   const auto delay = backoff_.record_failure();
   record_error(message + " (retrying in " +
@@ -147,10 +175,41 @@ void ConsumerCore::reply_error(const std::string& message) {
   record_error(message, spdlog::level::warn);
 }
 
+void ConsumerCore::refused(const std::string& command, const std::string& reply_text) {
+  if (auto redirect = parse_redirect(reply_text, connector_.current_host());
+      redirect && redirect->kind == Redirect::Kind::moved) {
+    redirected(*redirect);
+    return;
+  }
+  // ASK (the key is being migrated) is not followed: the migration ends with a MOVED, and
+  // until then the backoff paces the retries.
+  reply_failure(command + " refused: " + reply_text);
+}
+
+void ConsumerCore::redirected(const Redirect& redirect) {
+  close_transport();
+  if (stopping()) return;
+  redirects_.fetch_add(1, std::memory_order_relaxed);
+  connector_.moved(redirect);
+  const std::string message = "slot " + std::to_string(redirect.slot) + " of '" + options_.stream_key +
+                              "' moved to " + redirect.to.to_string();
+  if (++redirects_in_row_ > kMaxRedirects) {
+    redirects_in_row_ = 0;
+    connector_.connection_lost(message);
+    const auto delay = backoff_.record_failure();
+    record_error(message + " (" + std::to_string(kMaxRedirects) + " redirections in a row; retrying in " +
+                     std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(delay).count()) + " ms)",
+                 spdlog::level::warn);
+    return;
+  }
+  detail::get_logger("streamll.consumer")->info("{}: {}", role_, message);
+}
+
 void ConsumerCore::record_error(const std::string& message, spdlog::level::level_enum level) {
   {
     std::lock_guard<std::mutex> lock(error_mutex_);
     last_error_ = message;
+    last_error_at_ = std::chrono::steady_clock::now();
   }
   log_.log(level, role_ + ": " + message);
 }
@@ -159,6 +218,11 @@ void ConsumerCore::close_transport() noexcept {
   std::lock_guard<std::mutex> lock(transport_mutex_);
   if (transport_) transport_->close();
   connected_.store(false, std::memory_order_relaxed);
+}
+
+std::chrono::steady_clock::time_point ConsumerCore::last_error_at() const {
+  std::lock_guard<std::mutex> lock(error_mutex_);
+  return last_error_at_;
 }
 
 void ConsumerCore::decode_batch(const std::vector<StreamEntry>& entries) {
@@ -170,8 +234,8 @@ void ConsumerCore::decode_batch(const std::vector<StreamEntry>& entries) {
   // Below this many entries a hand-off costs more than it saves.
   constexpr std::size_t kParallelFrom = 64;
   if (entries.size() >= kParallelFrom && options_.parallel_decode && std::thread::hardware_concurrency() > 1) {
-    if (!decode_worker_) decode_worker_ = std::make_unique<DecodeWorker>();
-    decode_worker_->run(entries.size(), decode);
+    if (!dispatch_.decode_worker) dispatch_.decode_worker = std::make_unique<DecodeWorker>();
+    dispatch_.decode_worker->run(entries.size(), decode);
   } else {
     for (std::size_t i = 0; i < entries.size(); ++i) decode(i);
   }
@@ -193,25 +257,28 @@ EntryOutcome ConsumerCore::process(const StreamEntry& entry, std::size_t index, 
     }
     failure.stream = options_.stream_key;
     failure.entry_id = entry.id;
-    log_.log(handlers_.reports_decode_failures() ? spdlog::level::debug : spdlog::level::warn,
+    const EventHandlers& handlers = dispatch_.handlers;
+    log_.log(handlers.reports_decode_failures() ? spdlog::level::debug : spdlog::level::warn,
              role_ + ": entry " + entry.id + " is not a streamll event (" +
                  std::string(to_string(failure.kind)) + ": " + failure.reason + ")");
-    handlers_.report(failure);
+    handlers.report(failure);
     return EntryOutcome::undecodable;
   }
   const EventId id = message.event.id;
-  if (dedupe_.enabled() && !id.is_nil() && dedupe_.contains(id)) {
+  DedupeWindow& dedupe = dispatch_.dedupe;
+  if (dedupe.enabled() && !id.is_nil() && dedupe.contains(id)) {
     duplicates_.fetch_add(1, std::memory_order_relaxed);
     return EntryOutcome::duplicate;
   }
   message.stream = options_.stream_key;
+  message.shard = shard_;
   message.entry_id = entry.id;
   message.redelivered = redelivered;
   std::string what;
   try {
-    if (handlers_.dispatch(message) == 0) unhandled_types_.fetch_add(1, std::memory_order_relaxed);
+    if (dispatch_.handlers.dispatch(message) == 0) unhandled_types_.fetch_add(1, std::memory_order_relaxed);
     handled_.fetch_add(1, std::memory_order_relaxed);
-    if (dedupe_.enabled() && !id.is_nil()) dedupe_.remember(id);
+    if (dedupe.enabled() && !id.is_nil()) dedupe.remember(id);
     return EntryOutcome::handled;
   } catch (const std::exception& e) {
     what = e.what();
@@ -221,12 +288,13 @@ EntryOutcome ConsumerCore::process(const StreamEntry& entry, std::size_t index, 
   handler_failures_.fetch_add(1, std::memory_order_relaxed);
   record_error("handler failed on entry " + entry.id + " (" + std::string(message.event.type_name()) +
                    "): " + what,
-               handlers_.reports_handler_errors() ? spdlog::level::debug : spdlog::level::warn);
-  handlers_.report_handler_error(message, what);
+               dispatch_.handlers.reports_handler_errors() ? spdlog::level::debug : spdlog::level::warn);
+  dispatch_.handlers.report_handler_error(message, what);
   return EntryOutcome::handler_failed;
 }
 
 void ConsumerCore::count_read(std::size_t entries) noexcept {
+  redirects_in_row_ = 0;
   reads_.fetch_add(1, std::memory_order_relaxed);
   entries_read_.fetch_add(entries, std::memory_order_relaxed);
 }
@@ -237,6 +305,7 @@ void ConsumerCore::stop() noexcept {
     stopping_.store(true, std::memory_order_release);
     if (interruptible_ && transport_) transport_->interrupt();
   }
+  connector_.interrupt();
   { std::lock_guard<std::mutex> lock(sleep_mutex_); }
   sleep_cv_.notify_all();
 }
@@ -264,6 +333,7 @@ ConsumerStats ConsumerCore::stats() const {
   s.transport_errors = transport_errors_.load(std::memory_order_relaxed);
   s.reply_errors = reply_errors_.load(std::memory_order_relaxed);
   s.reconnects = reconnects_.load(std::memory_order_relaxed);
+  s.redirects = redirects_.load(std::memory_order_relaxed);
   s.connected = connected_.load(std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(error_mutex_);
   s.last_error = last_error_;

@@ -1,7 +1,11 @@
 #pragma once
-// Internal: what GroupConsumer and StreamReader share: the connection with its reconnect
-// backoff and interruption, decoding and dispatching one entry (with dedupe), the counters and
-// the logging. The two differ only in which commands they send.
+// Internal: what GroupConsumer and StreamReader share, per stream they read: the connection
+// (opened through the Connector, so Sentinel, Cluster and endpoint providers work as for the
+// sink) with its reconnect backoff and interruption, what a refused command means (MOVED:
+// reconnect at the new owner; READONLY and other transient states: reconnect and ask again),
+// decoding and dispatching one entry, the counters and the logging. The two consumers differ
+// only in which commands they send. A sharded consumer has one core per shard, all sharing one
+// ConsumerDispatch.
 
 #include <algorithm>
 #include <atomic>
@@ -11,11 +15,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
 
 #include "logging.hpp"
+#include "redis/cluster_slots.hpp"
+#include "redis/connector.hpp"
 #include "redis/decode_worker.hpp"
 #include "redis/stream_entries.hpp"
 #include "redis/transport.hpp"
@@ -47,17 +54,39 @@ class DedupeWindow {
 
 enum class EntryOutcome { handled, duplicate, handler_failed, undecodable, deleted };
 
+/// What every shard of one consumer shares; used on the consuming thread only. One handler
+/// table and one dedupe window for all shards (a repeat is a repeat wherever it was read), one
+/// decode helper thread.
+struct ConsumerDispatch {
+  explicit ConsumerDispatch(std::size_t dedupe_window) : dedupe(dedupe_window) {}
+  EventHandlers handlers;
+  DedupeWindow dedupe;
+  std::unique_ptr<DecodeWorker> decode_worker;  // created for the first large batch
+};
+
+/// `options` as seen by shard `index` of a sharded consumer: that shard's URL and stream key,
+/// and no sharding of its own. Unsharded options come back unchanged.
+ConsumerOptions options_of_shard(const ConsumerOptions& options, std::size_t index);
+
+/// The TransportMaker a consumer's connector uses for `shard`: the test factories when given
+/// (endpoint-aware first), else the real socket transport.
+TransportMaker consumer_transport_maker(const ConsumerTransportFactory& factory,
+                                        const ConsumerEndpointTransportFactory& endpoint_factory,
+                                        std::size_t shard);
+
 class ConsumerCore {
  public:
   using OnConnect = std::function<void(RedisTransport&)>;
 
-  ConsumerCore(ConsumerOptions options, ConsumerTransportFactory factory,
-               const detail::ClockSource& clock, std::string role);
+  /// `options` are the shard's own (options_of_shard); `dispatch` outlives the core.
+  ConsumerCore(ConsumerOptions options, TransportMaker make, const detail::ClockSource& clock,
+               std::string role, ConsumerDispatch& dispatch, std::size_t shard);
   ~ConsumerCore();
 
   const ConsumerOptions& options() const noexcept { return options_; }
-  EventHandlers& handlers() noexcept { return handlers_; }
+  EventHandlers& handlers() noexcept { return dispatch_.handlers; }
   const detail::ClockSource& clock() const noexcept { return clock_; }
+  std::size_t shard() const noexcept { return shard_; }
 
   /// True when connected (connecting now if the backoff allows; `on_connect` runs right after
   /// the handshake, and a throw from it fails the attempt). Failures are recorded, never thrown.
@@ -75,6 +104,8 @@ class ConsumerCore {
   /// deadline. Throw what the transport throws.
   void send(const CommandBuffer& commands, std::chrono::steady_clock::time_point deadline);
   void receive(std::size_t count, std::vector<RedisReply>& replies, std::chrono::steady_clock::time_point deadline);
+  /// The connection's RedisTransport::reply_fd() (-1 when not connected).
+  int reply_fd() const noexcept;
 
   /// A failed exchange: closes the connection, counts, logs and starts the backoff. Quiet
   /// when the failure is our own stop() interrupting the call.
@@ -84,6 +115,15 @@ class ConsumerCore {
   void reply_failure(const std::string& message);
   /// A refused command that changes nothing else (a failed XACK): counted and logged.
   void reply_error(const std::string& message);
+  /// An error reply to a command the loop cannot go on without (a read, a claim, creating the
+  /// group): MOVED reconnects to the slot's new master without waiting (redirected()); any
+  /// other refusal, READONLY after a failover included, is a reply_failure(), so the next
+  /// connection is found afresh (the sentinels asked again, the slot map refreshed).
+  void refused(const std::string& command, const std::string& reply_text);
+  /// A MOVED redirection: the connector learns the slot's new master and the next poll
+  /// reconnects there. More than a few in a row without a successful read (nodes that
+  /// disagree) count as a failure, so the backoff spaces them.
+  void redirected(const Redirect& redirect);
 
   /// Decodes a whole batch (on two threads when it is large and the machine has the cores);
   /// then process(i) dispatches entry i of that batch.
@@ -92,29 +132,23 @@ class ConsumerCore {
   /// outcome.
   EntryOutcome process(const StreamEntry& entry, std::size_t index, bool redelivered);
 
+  /// A read came back (resets the redirection count).
   void count_read(std::size_t entries) noexcept;
   void count_claimed(std::size_t entries) noexcept { claimed_.fetch_add(entries, std::memory_order_relaxed); }
   void count_deleted(std::size_t entries) noexcept { deleted_.fetch_add(entries, std::memory_order_relaxed); }
   void count_acked(std::size_t entries) noexcept { acked_.fetch_add(entries, std::memory_order_relaxed); }
   void count_unprocessed(std::size_t entries) noexcept { unprocessed_.fetch_add(entries, std::memory_order_relaxed); }
 
+  /// Thread-safe: interrupts a blocking read or a connect in progress (sentinel queries and
+  /// slot-map refreshes included).
   void stop() noexcept;
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
   /// Waits up to `d` of real time, or until stop().
   void sleep_for(std::chrono::milliseconds d);
 
-  /// The run() loop of both consumers: poll until stop(), sleeping out reconnect delays.
-  template <typename Poll>
-  void run(Poll poll) {
-    while (!stopping()) {
-      const PollResult result = poll(options_.block);
-      if (!result.connected && !stopping()) {
-        sleep_for(std::max(result.backoff, std::chrono::milliseconds(1)));
-      }
-    }
-  }
-
   ConsumerStats stats() const;
+  /// When last_error was last set (for picking the most recent error among shards).
+  std::chrono::steady_clock::time_point last_error_at() const;
 
  private:
   bool begin_interruptible();
@@ -128,17 +162,18 @@ class ConsumerCore {
     DecodeFailure failure;
   };
   std::vector<Decoded> decoded_;
-  std::unique_ptr<DecodeWorker> decode_worker_;  // created for the first large batch
 
   const ConsumerOptions options_;
-  const ConsumerTransportFactory factory_;
   const detail::ClockSource& clock_;
-  const std::string role_;  // "group consumer 'g/c' on 'stream'", for logs
-  EventHandlers handlers_;
+  const std::string role_;  // "consumer 'c' of group 'g' on 'stream'", for logs
+  ConsumerDispatch& dispatch_;
+  const std::size_t shard_;
+  Connector connector_;  // consuming thread only, except interrupt()
+  std::optional<std::uint16_t> slot_;  // the stream key's hash slot (Cluster)
   detail::Backoff backoff_;
-  DedupeWindow dedupe_;
   detail::RateLimitedLog log_{"streamll.consumer"};
   bool ever_connected_ = false;
+  int redirects_in_row_ = 0;
 
   std::mutex transport_mutex_;  // guards the pointer and the interruptible flag against stop()
   std::unique_ptr<RedisTransport> transport_;
@@ -151,9 +186,10 @@ class ConsumerCore {
   std::atomic<std::uint64_t> entries_read_{0}, claimed_{0}, handled_{0}, unhandled_types_{0},
       duplicates_{0}, handler_failures_{0}, missing_event_field_{0}, malformed_json_{0},
       invalid_event_{0}, deleted_{0}, unprocessed_{0}, acked_{0}, reads_{0},
-      transport_errors_{0}, reply_errors_{0}, reconnects_{0};
+      transport_errors_{0}, reply_errors_{0}, reconnects_{0}, redirects_{0};
   mutable std::mutex error_mutex_;
   std::string last_error_;
+  std::chrono::steady_clock::time_point last_error_at_{};
 };
 
 }  // namespace streamll::redis

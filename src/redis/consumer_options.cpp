@@ -1,7 +1,10 @@
 // ConsumerOptions: environment, validation; the small value types of consumer.hpp.
 
+#include <algorithm>
 #include <cstdlib>
 
+#include "redis/consumer_core.hpp"
+#include "redis/shard_layout.hpp"
 #include "redis/stream_entries.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/redis/consumer.hpp"
@@ -56,6 +59,7 @@ ConsumerOptions ConsumerOptions::from_env(const EnvLookup& env) {
   if (auto v = get("STREAMLL_STREAM_KEY")) o.stream_key = *v;
   if (auto v = get("STREAMLL_CONSUMER_GROUP")) o.group = *v;
   if (auto v = get("STREAMLL_CONSUMER_NAME")) o.consumer_name = *v;
+  redis::read_shard_env(env, o.shard_urls, o.shard_count);
   return o;
 }
 
@@ -73,6 +77,32 @@ void ConsumerOptions::validate() const {
   }
   require_start_id("group_start_id", group_start_id);
   require_start_id("start_id", start_id);
+  redis::validate_shard_layout(shard_urls, shard_count, /*required=*/false);
+  if (!sharded()) return;
+  for (std::size_t i = 0; i < shards(); ++i) {
+    try {
+      static_cast<const RedisConnectionOptions&>(redis::options_of_shard(*this, i)).validate();
+    } catch (const ConfigError& e) {
+      redis::rethrow_for_shard(e, i);
+    }
+  }
 }
+
+std::size_t ConsumerOptions::shards() const noexcept {
+  return std::max<std::size_t>(redis::shard_total(shard_urls, shard_count), 1);
+}
+
+namespace redis {
+
+ConsumerOptions options_of_shard(const ConsumerOptions& options, std::size_t index) {
+  if (!options.sharded()) return options;
+  ConsumerOptions shard = options_for_shard<ConsumerOptions>(options, options.shard_urls, options.stream_key, index,
+                                                             &ConsumerOptions::stream_key);
+  shard.shard_urls.clear();
+  shard.shard_count = 0;
+  return shard;
+}
+
+}  // namespace redis
 
 }  // namespace streamll

@@ -1,10 +1,12 @@
-// GroupConsumer: XREADGROUP, XACK and XAUTOCLAIM around ConsumerCore.
+// GroupConsumer: XREADGROUP, XACK and XAUTOCLAIM around ConsumerCore, one GroupShard per stream
+// read (every shard of a sharded deployment, each with its own group membership).
 //
 // Order of work in a poll: claim entries other (dead) consumers left pending when a claim is
 // due; after each (re)connect, re-read this consumer's own pending entries (a restarted worker
-// picks up what it had been given but not acknowledged); otherwise read new entries (">").
+// picks up what it had been given but not acknowledged; after a failover, also those whose
+// acknowledgement the new master never got); otherwise read new entries (">").
 
-#include "redis/consumer_core.hpp"
+#include "redis/sharded_consumer.hpp"
 #include "streamll/errors.hpp"
 
 namespace streamll {
@@ -21,22 +23,16 @@ std::string role_of(const ConsumerOptions& o) {
   return "consumer '" + o.consumer_name + "' of group '" + o.group + "' on '" + o.stream_key + "'";
 }
 
-}  // namespace
+class GroupShard final : public redis::ConsumerShard {
+ public:
+  GroupShard(ConsumerOptions options, redis::TransportMaker make, const detail::ClockSource& clock,
+             redis::ConsumerDispatch& dispatch, std::size_t shard)
+      : core_(options, std::move(make), clock, role_of(options), dispatch, shard) {}
 
-struct GroupConsumer::Impl {
-  Impl(ConsumerOptions options, ConsumerTransportFactory factory, const detail::ClockSource& clock)
-      : core(checked(options, factory), factory, clock, role_of(options)) {}
-
-  // Validates, and without a custom factory builds a transport once so that TLS files the
-  // transport cannot load fail here rather than on the consuming thread.
-  static ConsumerOptions checked(const ConsumerOptions& options, const ConsumerTransportFactory& factory) {
-    ConsumerOptions o = validated(options);
-    if (!factory) (void)redis::make_socket_transport(o);
-    return o;
-  }
+  redis::ConsumerCore& core() noexcept override { return core_; }
 
   void on_connect(redis::RedisTransport& transport) {
-    const ConsumerOptions& o = core.options();
+    const ConsumerOptions& o = core_.options();
     if (o.create_group) {
       const redis::RedisReply reply =
           transport.command({"XGROUP", "CREATE", o.stream_key, o.group, o.group_start_id, "MKSTREAM"});
@@ -47,14 +43,14 @@ struct GroupConsumer::Impl {
     own_pending = true;
     own_cursor = "0";
     prefetched.clear();  // still pending for this consumer: the own-pending pass reads them again
-    next_claim = core.clock().steady_now();
+    next_claim = core_.clock().steady_now();
   }
 
-  PollResult poll(std::chrono::milliseconds block) {
+  PollResult poll(std::chrono::milliseconds block) override {
     PollResult result;
-    if (core.stopping()) return result;
-    if (!core.ensure_connected([this](redis::RedisTransport& t) { on_connect(t); })) {
-      result.backoff = core.backoff_remaining();
+    if (core_.stopping()) return result;
+    if (!core_.ensure_connected([this](redis::RedisTransport& t) { on_connect(t); })) {
+      result.backoff = core_.backoff_remaining();
       return result;
     }
     try {
@@ -62,27 +58,63 @@ struct GroupConsumer::Impl {
         entries.swap(prefetched);
         prefetched.clear();
         process_batch(/*redelivered=*/false, result);
-        result.connected = core.connected();
+        result.connected = core_.connected();
         return result;
       }
       if (claim_due()) claim(result);
-      if (result.entries == 0 && !core.stopping() && own_pending) read_own_pending(result);
+      if (result.entries == 0 && !core_.stopping() && own_pending) read_own_pending(result);
       // Once the own pending list is through, the same poll goes on to new entries: an empty
       // poll always means there was nothing to read.
-      if (result.entries == 0 && !core.stopping() && !own_pending && core.connected()) read_new(block, result);
+      if (result.entries == 0 && !core_.stopping() && !own_pending && core_.connected()) read_new(block, result);
     } catch (const std::exception& e) {
-      core.transport_failure(std::string("read failed: ") + e.what());
+      core_.transport_failure(std::string("read failed: ") + e.what());
     }
-    result.connected = core.connected();
+    result.connected = core_.connected();
     return result;
   }
 
+  BlockingRead send_blocking_read(std::chrono::milliseconds block) override {
+    if (core_.stopping() || !core_.connected()) return BlockingRead::unavailable;
+    if (!prefetched.empty() || own_pending || claim_due()) return BlockingRead::busy;
+    const ConsumerOptions& o = core_.options();
+    commands.clear();
+    commands.begin_command(11).arg("XREADGROUP").arg("GROUP").arg(o.group).arg(o.consumer_name).arg("COUNT")
+        .arg(static_cast<long long>(o.batch_size)).arg("BLOCK").arg(static_cast<long long>(block.count()))
+        .arg("STREAMS").arg(o.stream_key).arg(">");
+    try {
+      core_.send(commands, std::chrono::steady_clock::now() + o.socket_timeout);
+    } catch (const std::exception& e) {
+      core_.transport_failure(std::string("read failed: ") + e.what());
+      return BlockingRead::unavailable;
+    }
+    read_sent(block);
+    return BlockingRead::sent;
+  }
+
+  void finish_blocking_read(PollResult& result) override {
+    read_answered();
+    try {
+      core_.receive(1, replies, read_deadline());
+      redis::RedisReply& reply = replies.front();
+      if (reply.is_error()) {
+        core_.refused("XREADGROUP", reply.text);
+        return;
+      }
+      entries.clear();
+      redis::append_read_entries(reply, entries);
+      core_.count_read(entries.size());
+      process_batch(/*redelivered=*/false, result);
+    } catch (const std::exception& e) {
+      core_.transport_failure(std::string("read failed: ") + e.what());
+    }
+  }
+
   bool claim_due() const {
-    return core.options().claim_min_idle.count() > 0 && core.clock().steady_now() >= next_claim;
+    return core_.options().claim_min_idle.count() > 0 && core_.clock().steady_now() >= next_claim;
   }
 
   void claim(PollResult& result) {
-    const ConsumerOptions& o = core.options();
+    const ConsumerOptions& o = core_.options();
     commands.clear();
     commands.begin_command(8).arg("XAUTOCLAIM").arg(o.stream_key).arg(o.group).arg(o.consumer_name)
         .arg(static_cast<long long>(o.claim_min_idle.count())).arg(claim_cursor).arg("COUNT")
@@ -90,22 +122,22 @@ struct GroupConsumer::Impl {
     if (!run(commands, std::chrono::milliseconds(0), false)) return;
     redis::RedisReply& reply = replies.front();
     if (reply.is_error()) {
-      core.reply_failure("XAUTOCLAIM refused: " + reply.text);
+      core_.refused("XAUTOCLAIM", reply.text);
       return;
     }
     entries.clear();
     const auto claimed = redis::append_autoclaim_entries(reply, entries);
-    core.count_read(entries.size());
-    core.count_claimed(entries.size());
-    core.count_deleted(claimed.deleted_ids);
+    core_.count_read(entries.size());
+    core_.count_claimed(entries.size());
+    core_.count_deleted(claimed.deleted_ids);
     claim_cursor = claimed.next_cursor;
-    if (claim_cursor == "0-0") next_claim = core.clock().steady_now() + o.claim_interval;
+    if (claim_cursor == "0-0") next_claim = core_.clock().steady_now() + o.claim_interval;
     process_batch(/*redelivered=*/true, result);
   }
 
   void read_own_pending(PollResult& result) {
     read("0", own_cursor, std::chrono::milliseconds(0), result);
-    if (entries.empty() && !core.stopping() && core.connected()) own_pending = false;
+    if (entries.empty() && !core_.stopping() && core_.connected()) own_pending = false;
   }
 
   void read_new(std::chrono::milliseconds block, PollResult& result) {
@@ -116,7 +148,7 @@ struct GroupConsumer::Impl {
   // entries after `id`, ">" reads new ones.
   void read(const std::string& mode, const std::string& id, std::chrono::milliseconds block,
             PollResult& result) {
-    const ConsumerOptions& o = core.options();
+    const ConsumerOptions& o = core_.options();
     const bool blocking = block.count() > 0;
     commands.clear();
     commands.begin_command(blocking ? 11 : 9).arg("XREADGROUP").arg("GROUP").arg(o.group)
@@ -127,41 +159,41 @@ struct GroupConsumer::Impl {
     if (!run(commands, block, blocking)) return;
     redis::RedisReply& reply = replies.front();
     if (reply.is_error()) {
-      core.reply_failure("XREADGROUP refused: " + reply.text);
+      core_.refused("XREADGROUP", reply.text);
       return;
     }
     redis::append_read_entries(reply, entries);
-    core.count_read(entries.size());
+    core_.count_read(entries.size());
     if (mode == "0" && !entries.empty()) own_cursor = entries.back().id;
     process_batch(/*redelivered=*/mode == "0", result);
   }
 
   bool run(const redis::CommandBuffer& buffer, std::chrono::milliseconds block, bool interruptible) {
-    const auto deadline = std::chrono::steady_clock::now() + block + core.options().socket_timeout;
-    return core.execute(buffer, replies, deadline, interruptible) && !replies.empty();
+    const auto deadline = std::chrono::steady_clock::now() + block + core_.options().socket_timeout;
+    return core_.execute(buffer, replies, deadline, interruptible) && !replies.empty();
   }
 
   // Dispatches `entries` and acknowledges them with one XACK. While a backlog lasts (a full
   // batch of new entries), the next batch is requested before dispatching this one, so Redis
   // prepares it while the handlers run (at most one batch is read ahead).
   void process_batch(bool redelivered, PollResult& result) {
-    const ConsumerOptions& o = core.options();
+    const ConsumerOptions& o = core_.options();
     result.entries += entries.size();
-    const bool read_ahead = !redelivered && entries.size() == o.batch_size && !core.stopping() && !claim_due();
+    const bool read_ahead = !redelivered && entries.size() == o.batch_size && !core_.stopping() && !claim_due();
     if (read_ahead) {
       commands.clear();
       commands.begin_command(9).arg("XREADGROUP").arg("GROUP").arg(o.group).arg(o.consumer_name).arg("COUNT")
           .arg(static_cast<long long>(o.batch_size)).arg("STREAMS").arg(o.stream_key).arg(">");
-      core.send(commands, std::chrono::steady_clock::now() + o.socket_timeout);
+      core_.send(commands, std::chrono::steady_clock::now() + o.socket_timeout);
     }
     to_ack.clear();
-    core.decode_batch(entries);
+    core_.decode_batch(entries);
     for (std::size_t i = 0; i < entries.size(); ++i) {
-      if (core.stopping()) {
-        core.count_unprocessed(entries.size() - i);
+      if (core_.stopping()) {
+        core_.count_unprocessed(entries.size() - i);
         break;
       }
-      const redis::EntryOutcome outcome = core.process(entries[i], i, redelivered);
+      const redis::EntryOutcome outcome = core_.process(entries[i], i, redelivered);
       bool ack = false;
       switch (outcome) {
         case redis::EntryOutcome::handled:
@@ -186,37 +218,42 @@ struct GroupConsumer::Impl {
       commands.clear();
       commands.begin_command(3 + to_ack.size()).arg("XACK").arg(o.stream_key).arg(o.group);
       for (std::size_t i : to_ack) commands.arg(entries[i].id);
-      core.send(commands, std::chrono::steady_clock::now() + o.socket_timeout);
+      core_.send(commands, std::chrono::steady_clock::now() + o.socket_timeout);
     }
     const std::size_t expected = (read_ahead ? 1 : 0) + (to_ack.empty() ? 0 : 1);
     if (expected == 0) return;
-    core.receive(expected, replies, std::chrono::steady_clock::now() + o.socket_timeout);
+    core_.receive(expected, replies, std::chrono::steady_clock::now() + o.socket_timeout);
     if (!to_ack.empty()) {
       const redis::RedisReply& ack = replies.back();
-      if (ack.is_error()) {
-        core.reply_error("XACK refused: " + ack.text);
+      if (ack.is_error() && ack.text.rfind("MOVED ", 0) == 0) {
+        // The stream moved with its pending list: these entries come back to this consumer
+        // from the new master (its own pending entries are read first after reconnecting).
+        core_.refused("XACK", ack.text);
+        return;
+      } else if (ack.is_error()) {
+        core_.reply_error("XACK refused: " + ack.text);
       } else if (ack.is_integer() && ack.integer > 0) {
-        core.count_acked(static_cast<std::size_t>(ack.integer));
+        core_.count_acked(static_cast<std::size_t>(ack.integer));
       }
     }
     if (read_ahead) {
       redis::RedisReply& next = replies.front();
       if (next.is_error()) {
-        core.reply_failure("XREADGROUP refused: " + next.text);
+        core_.refused("XREADGROUP", next.text);
         return;
       }
       prefetched.clear();
       redis::append_read_entries(next, prefetched);
-      core.count_read(prefetched.size());
-      if (core.stopping()) {
+      core_.count_read(prefetched.size());
+      if (core_.stopping()) {
         // Delivered to this consumer, never dispatched: pending until it restarts (or a claim).
-        core.count_unprocessed(prefetched.size());
+        core_.count_unprocessed(prefetched.size());
         prefetched.clear();
       }
     }
   }
 
-  redis::ConsumerCore core;
+  redis::ConsumerCore core_;
   redis::CommandBuffer commands;
   std::vector<redis::RedisReply> replies;
   std::vector<redis::StreamEntry> entries;
@@ -228,26 +265,58 @@ struct GroupConsumer::Impl {
   std::chrono::steady_clock::time_point next_claim{};
 };
 
+// Validates, and without a custom factory builds each shard's transport once so that TLS files
+// the transport cannot load fail here rather than on the consuming thread.
+ConsumerOptions checked(const ConsumerOptions& options, bool custom_transport) {
+  ConsumerOptions o = validated(options);
+  if (!custom_transport) {
+    for (std::size_t i = 0; i < o.shards(); ++i) (void)redis::make_socket_transport(redis::options_of_shard(o, i));
+  }
+  return o;
+}
+
+std::unique_ptr<redis::ConsumerShard> make_group_shard(ConsumerOptions options, redis::TransportMaker make,
+                                                       const detail::ClockSource& clock,
+                                                       redis::ConsumerDispatch& dispatch, std::size_t index) {
+  return std::make_unique<GroupShard>(std::move(options), std::move(make), clock, dispatch, index);
+}
+
+}  // namespace
+
+struct GroupConsumer::Impl {
+  Impl(const ConsumerOptions& options, const ConsumerTransportFactory& factory,
+       const ConsumerEndpointTransportFactory& endpoint_factory, const detail::ClockSource& clock)
+      : consumer(checked(options, factory || endpoint_factory), factory, endpoint_factory,
+                 [&clock](ConsumerOptions o, redis::TransportMaker make, redis::ConsumerDispatch& d, std::size_t i) {
+                   return make_group_shard(std::move(o), std::move(make), clock, d, i);
+                 }) {}
+  redis::ShardedConsumer consumer;
+};
+
 GroupConsumer::GroupConsumer(ConsumerOptions options)
     : GroupConsumer(std::move(options), ConsumerTransportFactory{}, detail::ClockSource::real()) {}
 
 GroupConsumer::GroupConsumer(ConsumerOptions options, ConsumerTransportFactory make_transport,
                              const detail::ClockSource& clock)
-    : impl_(std::make_unique<Impl>(std::move(options), std::move(make_transport), clock)) {}
+    : impl_(std::make_unique<Impl>(options, make_transport, ConsumerEndpointTransportFactory{}, clock)) {}
+
+GroupConsumer::GroupConsumer(ConsumerOptions options, ConsumerEndpointTransportFactory make_transport,
+                             const detail::ClockSource& clock)
+    : impl_(std::make_unique<Impl>(options, ConsumerTransportFactory{}, make_transport, clock)) {}
 
 GroupConsumer::~GroupConsumer() { stop(); }
 
-EventHandlers& GroupConsumer::handler_table() { return impl_->core.handlers(); }
+EventHandlers& GroupConsumer::handler_table() { return impl_->consumer.handlers(); }
 
-PollResult GroupConsumer::poll(std::chrono::milliseconds block) { return impl_->poll(block); }
+PollResult GroupConsumer::poll(std::chrono::milliseconds block) { return impl_->consumer.poll(block); }
 
-void GroupConsumer::run() {
-  impl_->core.run([this](std::chrono::milliseconds block) { return impl_->poll(block); });
-}
+void GroupConsumer::run() { impl_->consumer.run(); }
 
-void GroupConsumer::stop() noexcept { impl_->core.stop(); }
-bool GroupConsumer::stopping() const noexcept { return impl_->core.stopping(); }
-ConsumerStats GroupConsumer::stats() const { return impl_->core.stats(); }
-const ConsumerOptions& GroupConsumer::options() const noexcept { return impl_->core.options(); }
+void GroupConsumer::stop() noexcept { impl_->consumer.stop(); }
+bool GroupConsumer::stopping() const noexcept { return impl_->consumer.stopping(); }
+ConsumerStats GroupConsumer::stats() const { return impl_->consumer.stats(); }
+std::vector<ConsumerStats> GroupConsumer::shard_stats() const { return impl_->consumer.shard_stats(); }
+std::size_t GroupConsumer::shard_count() const noexcept { return impl_->consumer.size(); }
+const ConsumerOptions& GroupConsumer::options() const noexcept { return impl_->consumer.options(); }
 
 }  // namespace streamll

@@ -44,6 +44,31 @@ class PercentileSummary {
     ++buckets_[bucket_of(value)];
   }
 
+  /// Adds `other`'s samples, as if they had been add()ed here: still exact while the two
+  /// together hold at most the exact limit, else both in the histogram. (The shards of a
+  /// sharded deployment are summarized one by one, then merged: percentiles over the union.)
+  void merge(const PercentileSummary& other) {
+    if (other.count_ == 0) return;
+    if (count_ == 0 || other.min_ < min_) min_ = other.min_;
+    if (count_ == 0 || other.max_ > max_) max_ = other.max_;
+    count_ += other.count_;
+    sum_ += other.sum_;
+    if (buckets_.empty() && other.buckets_.empty() && samples_.size() + other.samples_.size() <= exact_limit_) {
+      samples_.insert(samples_.end(), other.samples_.begin(), other.samples_.end());
+      return;
+    }
+    if (buckets_.empty()) {
+      buckets_.assign(kBuckets, 0);
+      for (double s : samples_) ++buckets_[bucket_of(s)];
+      std::vector<double>().swap(samples_);
+    }
+    if (other.buckets_.empty()) {
+      for (double s : other.samples_) ++buckets_[bucket_of(s)];
+    } else {
+      for (std::size_t b = 0; b < kBuckets; ++b) buckets_[b] += other.buckets_[b];
+    }
+  }
+
   std::uint64_t count() const noexcept { return count_; }
   bool exact() const noexcept { return buckets_.empty(); }
   /// Bytes held for samples or buckets (what the memory bound is about).

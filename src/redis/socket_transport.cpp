@@ -150,6 +150,8 @@ class SocketTransport final : public RedisTransport {
     }
   }
 
+  int reply_fd() const noexcept override { return stream_ ? stream_->fd() : -1; }
+
   std::string describe() const override { return target_.display; }
 
   std::chrono::milliseconds socket_timeout() const noexcept override {

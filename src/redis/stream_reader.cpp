@@ -1,29 +1,26 @@
-// StreamReader: XREAD (no group) around ConsumerCore. It remembers the last id it read, so a
-// reconnect continues exactly where it left off; "$" is resolved to the stream's last id once,
+// StreamReader: XREAD (no group) around ConsumerCore, one ReaderShard per stream read. Each
+// remembers the last id it read, so a reconnect (to the same server, or to a new master after a
+// failover) continues exactly where it left off; "$" is resolved to the stream's last id once,
 // at the first connect, so entries added between two blocking reads are never skipped.
 
-#include "redis/consumer_core.hpp"
+#include "redis/sharded_consumer.hpp"
 
 namespace streamll {
 namespace {
 
 std::string role_of(const ConsumerOptions& o) { return "reader of '" + o.stream_key + "'"; }
 
-}  // namespace
+class ReaderShard final : public redis::ConsumerShard {
+ public:
+  ReaderShard(ConsumerOptions options, redis::TransportMaker make, const detail::ClockSource& clock,
+              redis::ConsumerDispatch& dispatch, std::size_t shard)
+      : core_(options, std::move(make), clock, role_of(options), dispatch, shard) {}
 
-struct StreamReader::Impl {
-  Impl(ConsumerOptions options, ConsumerTransportFactory factory, const detail::ClockSource& clock)
-      : core(checked(options, factory), factory, clock, role_of(options)) {}
-
-  static ConsumerOptions checked(const ConsumerOptions& options, const ConsumerTransportFactory& factory) {
-    options.validate();
-    if (!factory) (void)redis::make_socket_transport(options);
-    return options;
-  }
+  redis::ConsumerCore& core() noexcept override { return core_; }
 
   void on_connect(redis::RedisTransport& transport) {
     if (!position.empty()) return;
-    const ConsumerOptions& o = core.options();
+    const ConsumerOptions& o = core_.options();
     if (o.start_id == "$") {
       redis::RedisReply reply = transport.command({"XREVRANGE", o.stream_key, "+", "-", "COUNT", "1"});
       redis::throw_if_error(reply, "XREVRANGE " + o.stream_key);
@@ -40,57 +37,117 @@ struct StreamReader::Impl {
     position = std::move(id);
   }
 
-  PollResult poll(std::chrono::milliseconds block) {
+  PollResult poll(std::chrono::milliseconds block) override {
     PollResult result;
-    if (core.stopping()) return result;
-    if (!core.ensure_connected([this](redis::RedisTransport& t) { on_connect(t); })) {
-      result.backoff = core.backoff_remaining();
+    if (core_.stopping()) return result;
+    if (!core_.ensure_connected([this](redis::RedisTransport& t) { on_connect(t); })) {
+      result.backoff = core_.backoff_remaining();
       return result;
     }
     try {
       read(block, result);
     } catch (const std::exception& e) {
-      core.transport_failure(std::string("read failed: ") + e.what());
+      core_.transport_failure(std::string("read failed: ") + e.what());
     }
-    result.connected = core.connected();
+    result.connected = core_.connected();
     return result;
   }
 
-  void read(std::chrono::milliseconds block, PollResult& result) {
-    const ConsumerOptions& o = core.options();
+  BlockingRead send_blocking_read(std::chrono::milliseconds block) override {
+    if (core_.stopping() || !core_.connected()) return BlockingRead::unavailable;
+    build_read(block);
+    try {
+      core_.send(commands, std::chrono::steady_clock::now() + core_.options().socket_timeout);
+    } catch (const std::exception& e) {
+      core_.transport_failure(std::string("read failed: ") + e.what());
+      return BlockingRead::unavailable;
+    }
+    read_sent(block);
+    return BlockingRead::sent;
+  }
+
+  void finish_blocking_read(PollResult& result) override {
+    read_answered();
+    try {
+      core_.receive(1, replies, read_deadline());
+      dispatch_reply(result);
+    } catch (const std::exception& e) {
+      core_.transport_failure(std::string("read failed: ") + e.what());
+    }
+  }
+
+  // XREAD COUNT n [BLOCK ms] STREAMS key <position>
+  void build_read(std::chrono::milliseconds block) {
+    const ConsumerOptions& o = core_.options();
     const bool blocking = block.count() > 0;
     commands.clear();
     commands.begin_command(blocking ? 8 : 6).arg("XREAD").arg("COUNT").arg(static_cast<long long>(o.batch_size));
     if (blocking) commands.arg("BLOCK").arg(static_cast<long long>(block.count()));
     commands.arg("STREAMS").arg(o.stream_key).arg(position);  // only this thread writes it
-    const auto deadline = std::chrono::steady_clock::now() + block + o.socket_timeout;
-    if (!core.execute(commands, replies, deadline, blocking) || replies.empty()) return;
+  }
+
+  void read(std::chrono::milliseconds block, PollResult& result) {
+    build_read(block);
+    const auto deadline = std::chrono::steady_clock::now() + block + core_.options().socket_timeout;
+    if (!core_.execute(commands, replies, deadline, block.count() > 0) || replies.empty()) return;
+    dispatch_reply(result);
+  }
+
+  void dispatch_reply(PollResult& result) {
     redis::RedisReply& reply = replies.front();
     if (reply.is_error()) {
-      core.reply_failure("XREAD refused: " + reply.text);
+      core_.refused("XREAD", reply.text);
       return;
     }
     entries.clear();
     redis::append_read_entries(reply, entries);
-    core.count_read(entries.size());
+    core_.count_read(entries.size());
     result.entries += entries.size();
-    core.decode_batch(entries);
+    core_.decode_batch(entries);
     for (std::size_t i = 0; i < entries.size(); ++i) {
-      if (core.stopping()) {
-        core.count_unprocessed(entries.size() - i);
+      if (core_.stopping()) {
+        core_.count_unprocessed(entries.size() - i);
         break;
       }
-      if (core.process(entries[i], i, false) == redis::EntryOutcome::handled) ++result.handled;
+      if (core_.process(entries[i], i, false) == redis::EntryOutcome::handled) ++result.handled;
       set_position(entries[i].id);
     }
   }
 
-  redis::ConsumerCore core;
+  redis::ConsumerCore core_;
   redis::CommandBuffer commands;
   std::vector<redis::RedisReply> replies;
   std::vector<redis::StreamEntry> entries;
+  std::string last_id() const {
+    std::lock_guard<std::mutex> lock(position_mutex);
+    return position;
+  }
+
   mutable std::mutex position_mutex;  // last_id() may be read from any thread
   std::string position;
+};
+
+ConsumerOptions checked(const ConsumerOptions& options, bool custom_transport) {
+  options.validate();
+  if (!custom_transport) {
+    for (std::size_t i = 0; i < options.shards(); ++i) {
+      (void)redis::make_socket_transport(redis::options_of_shard(options, i));
+    }
+  }
+  return options;
+}
+
+}  // namespace
+
+struct StreamReader::Impl {
+  Impl(const ConsumerOptions& options, const ConsumerTransportFactory& factory,
+       const ConsumerEndpointTransportFactory& endpoint_factory, const detail::ClockSource& clock)
+      : consumer(checked(options, factory || endpoint_factory), factory, endpoint_factory,
+                 [&clock](ConsumerOptions o, redis::TransportMaker make, redis::ConsumerDispatch& d, std::size_t i) {
+                   return std::make_unique<ReaderShard>(std::move(o), std::move(make), clock, d, i);
+                 }) {}
+  const ReaderShard& shard(std::size_t i) const { return static_cast<const ReaderShard&>(consumer.shard(i)); }
+  redis::ShardedConsumer consumer;
 };
 
 StreamReader::StreamReader(ConsumerOptions options)
@@ -98,27 +155,36 @@ StreamReader::StreamReader(ConsumerOptions options)
 
 StreamReader::StreamReader(ConsumerOptions options, ConsumerTransportFactory make_transport,
                            const detail::ClockSource& clock)
-    : impl_(std::make_unique<Impl>(std::move(options), std::move(make_transport), clock)) {}
+    : impl_(std::make_unique<Impl>(options, make_transport, ConsumerEndpointTransportFactory{}, clock)) {}
+
+StreamReader::StreamReader(ConsumerOptions options, ConsumerEndpointTransportFactory make_transport,
+                           const detail::ClockSource& clock)
+    : impl_(std::make_unique<Impl>(options, ConsumerTransportFactory{}, make_transport, clock)) {}
 
 StreamReader::~StreamReader() { stop(); }
 
-EventHandlers& StreamReader::handler_table() { return impl_->core.handlers(); }
+EventHandlers& StreamReader::handler_table() { return impl_->consumer.handlers(); }
 
-PollResult StreamReader::poll(std::chrono::milliseconds block) { return impl_->poll(block); }
+PollResult StreamReader::poll(std::chrono::milliseconds block) { return impl_->consumer.poll(block); }
 
-void StreamReader::run() {
-  impl_->core.run([this](std::chrono::milliseconds block) { return impl_->poll(block); });
-}
+void StreamReader::run() { impl_->consumer.run(); }
 
-void StreamReader::stop() noexcept { impl_->core.stop(); }
-bool StreamReader::stopping() const noexcept { return impl_->core.stopping(); }
+void StreamReader::stop() noexcept { impl_->consumer.stop(); }
+bool StreamReader::stopping() const noexcept { return impl_->consumer.stopping(); }
 
 std::string StreamReader::last_id() const {
-  std::lock_guard<std::mutex> lock(impl_->position_mutex);
-  return impl_->position;
+  return impl_->consumer.size() == 1 ? impl_->shard(0).last_id() : std::string();
 }
 
-ConsumerStats StreamReader::stats() const { return impl_->core.stats(); }
-const ConsumerOptions& StreamReader::options() const noexcept { return impl_->core.options(); }
+std::vector<std::string> StreamReader::last_ids() const {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < impl_->consumer.size(); ++i) out.push_back(impl_->shard(i).last_id());
+  return out;
+}
+
+ConsumerStats StreamReader::stats() const { return impl_->consumer.stats(); }
+std::vector<ConsumerStats> StreamReader::shard_stats() const { return impl_->consumer.shard_stats(); }
+std::size_t StreamReader::shard_count() const noexcept { return impl_->consumer.size(); }
+const ConsumerOptions& StreamReader::options() const noexcept { return impl_->consumer.options(); }
 
 }  // namespace streamll

@@ -84,6 +84,12 @@ class RedisTransport {
     if (replies.size() < count) throw ClosedError("receive(): fewer replies outstanding than asked for");
   }
 
+  /// A descriptor that becomes readable once a reply to what send() wrote starts to arrive,
+  /// or -1 when there is none (not connected, or a transport without one: a test fake). Lets a
+  /// caller wait for the first of several connections' blocking reads with one poll(). Only
+  /// meaningful while every earlier reply has been received (none is buffered unread here).
+  virtual int reply_fd() const noexcept { return -1; }
+
   /// execute() bounded by the options' socket_timeout.
   void execute(const CommandBuffer& commands, std::vector<RedisReply>& replies) {
     execute(commands, replies, Clock::now() + socket_timeout());

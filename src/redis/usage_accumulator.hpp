@@ -69,6 +69,28 @@ class UsageAccumulator {
     count_bounded(stats_.calls_per_model, f.model_is_string && !f.model.empty() ? f.model : "unknown");
   }
 
+  /// Adds another accumulator's totals (another shard's): counts summed, distributions merged
+  /// (percentiles over the union), names still bounded by max_models.
+  void merge(const UsageAccumulator& other) {
+    const UsageStats& o = other.stats_;
+    stats_.entries += o.entries;
+    stats_.events += o.events;
+    stats_.undecodable.missing_event_field += o.undecodable.missing_event_field;
+    stats_.undecodable.malformed_json += o.undecodable.malformed_json;
+    stats_.undecodable.invalid_event += o.undecodable.invalid_event;
+    for (const auto& [type, n] : o.events_by_type) count_bounded(stats_.events_by_type, type, n);
+    stats_.total_calls += o.total_calls;
+    stats_.failed_calls += o.failed_calls;
+    stats_.total_tokens += o.total_tokens;
+    stats_.input_tokens += o.input_tokens;
+    stats_.output_tokens += o.output_tokens;
+    stats_.total_cost_usd += o.total_cost_usd;
+    for (const auto& [model, n] : o.calls_per_model) count_bounded(stats_.calls_per_model, model, n);
+    stats_.errors += o.errors;
+    response_times_.merge(other.response_times_);
+    ttfts_.merge(other.ttfts_);
+  }
+
   /// The totals so far, with percentiles and the error rate filled in.
   UsageStats result() const {
     UsageStats out = stats_;
@@ -84,14 +106,14 @@ class UsageAccumulator {
 
  private:
   // Names come from the data: past max_models_ distinct ones they are added up as "(other)".
-  void count_bounded(std::map<std::string, std::uint64_t>& counts, std::string name) {
+  void count_bounded(std::map<std::string, std::uint64_t>& counts, std::string name, std::uint64_t n = 1) {
     auto it = counts.find(name);
     if (it != counts.end()) {
-      ++it->second;
+      it->second += n;
     } else if (counts.size() < max_models_) {
-      counts.emplace(std::move(name), 1);
+      counts.emplace(std::move(name), n);
     } else {
-      ++counts["(other)"];
+      counts["(other)"] += n;
     }
   }
 

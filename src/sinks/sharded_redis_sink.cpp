@@ -6,7 +6,7 @@
 #include <system_error>
 #include <thread>
 
-#include "redis/env_list.hpp"
+#include "redis/shard_layout.hpp"
 #include "redis/transport.hpp"
 #include "streamll/detail/clock.hpp"
 #include "streamll/errors.hpp"
@@ -15,17 +15,11 @@ namespace streamll {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
-constexpr std::size_t kMaxShards = 1024;
 
-std::size_t shard_total(const ShardedRedisSinkOptions& o) {
-  return o.shard_urls.empty() ? o.shard_count : o.shard_urls.size();
-}
+std::size_t shard_total(const ShardedRedisSinkOptions& o) { return redis::shard_total(o.shard_urls, o.shard_count); }
 
 RedisSinkOptions shard_options(const ShardedRedisSinkOptions& o, std::size_t index) {
-  RedisSinkOptions shard = o;  // the RedisSinkOptions part
-  if (!o.shard_urls.empty()) shard.url = o.shard_urls[index];
-  shard.stream_key = shard_stream_key(o.stream_key, index);
-  return shard;
+  return redis::options_for_shard<RedisSinkOptions>(o, o.shard_urls, o.stream_key, index, &RedisSinkOptions::stream_key);
 }
 
 int breaker_rank(BreakerState s) {
@@ -34,64 +28,21 @@ int breaker_rank(BreakerState s) {
 
 }  // namespace
 
-std::size_t shard_for_execution(std::string_view execution_id, std::size_t shards) noexcept {
-  if (shards <= 1) return 0;
-  std::uint64_t hash = 14695981039346656037ull;  // FNV-1a 64-bit offset basis
-  for (const char c : execution_id) {
-    hash ^= static_cast<unsigned char>(c);
-    hash *= 1099511628211ull;  // FNV prime
-  }
-  return static_cast<std::size_t>(hash % shards);
-}
-
-std::string shard_stream_key(const std::string& stream_key, std::size_t index) {
-  return stream_key + "_shard_" + std::to_string(index);
-}
-
 ShardedRedisSinkOptions ShardedRedisSinkOptions::from_env(const EnvLookup& lookup) {
   ShardedRedisSinkOptions o;
   static_cast<RedisSinkOptions&>(o) = RedisSinkOptions::from_env(lookup);
-  const auto get = [&](const char* name) { return redis::read_env(lookup, name); };
-  if (auto urls = get("STREAMLL_SHARD_URLS")) {
-    for (std::string& url : redis::split_comma_list(*urls)) {
-      // Sentinel and cluster URLs hold commas themselves: a part without a scheme continues
-      // the previous URL's host list.
-      if (!o.shard_urls.empty() && url.find("://") == std::string::npos) {
-        o.shard_urls.back() += "," + url;
-      } else if (!url.empty()) {
-        o.shard_urls.push_back(std::move(url));
-      }
-    }
-  }
-  if (auto count = get("STREAMLL_SHARD_COUNT")) {
-    std::size_t n = 0;
-    bool ok = !count->empty() && count->size() < 10;
-    for (char c : *count) {
-      if (c < '0' || c > '9') ok = false;
-      if (ok) n = n * 10 + static_cast<std::size_t>(c - '0');
-    }
-    if (!ok) throw ConfigError("STREAMLL_SHARD_COUNT", "'" + *count + "' is not a non-negative integer");
-    o.shard_count = n;
-  }
+  redis::read_shard_env(lookup, o.shard_urls, o.shard_count);
   return o;
 }
 
 void ShardedRedisSinkOptions::validate() const {
-  if (!shard_urls.empty() && shard_count != 0 && shard_count != shard_urls.size()) {
-    throw ConfigError("shard_count", std::to_string(shard_count) + " disagrees with the " +
-                                         std::to_string(shard_urls.size()) + " shard_urls");
-  }
+  redis::validate_shard_layout(shard_urls, shard_count, /*required=*/true);
   const std::size_t n = shard_total(*this);
-  if (n == 0) throw ConfigError("shard_count", "no shards: set shard_urls or shard_count");
-  if (n > kMaxShards) {
-    throw ConfigError("shard_count", "at most " + std::to_string(kMaxShards) + " shards, got " + std::to_string(n));
-  }
   for (std::size_t i = 0; i < n; ++i) {
     try {
       shard_options(*this, i).validate();
     } catch (const ConfigError& e) {
-      throw ConfigError(e.option(), "shard " + std::to_string(i) + ": " +
-                                        std::string(e.what()).substr(e.option().size() + 2));
+      redis::rethrow_for_shard(e, i);
     }
   }
 }

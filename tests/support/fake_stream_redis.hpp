@@ -2,12 +2,17 @@
 // A small in-memory model of one Redis stream with consumer groups, behind the RedisTransport
 // interface, for unit-testing the consumers without a server or sleeping: XADD, XGROUP CREATE,
 // XREADGROUP (">" and own pending ids), XACK, XAUTOCLAIM (idle time from a ManualClock),
-// XREAD, XREVRANGE ... COUNT 1, plus outages, failed exchanges and blocking reads that only
-// an interrupt (or their real-time deadline) ends. Not a Redis: just what the consumers send.
+// XREAD, XREVRANGE ... COUNT 1, and for the analytics TYPE, TIME (just after the newest entry),
+// XLEN, XRANGE and XINFO GROUPS; plus outages, failed exchanges, scripted replies (a MOVED, a
+// READONLY) and blocking reads that only an interrupt (or their real-time deadline) ends. Not a
+// Redis: just what the consumers and the analytics send.
 
 #include <algorithm>
 #include <condition_variable>
+#include <functional>
 #include <map>
+#include <optional>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -40,6 +45,18 @@ class FakeStreamRedis {
   void set_down(bool down) {
     std::lock_guard<std::mutex> lock(mutex_);
     down_ = down;
+  }
+  /// The next entry ids start after `ms` ("<ms+1>-0", ...), so entries look recent to TIME.
+  void start_ids_at(std::uint64_t ms) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    last_ms_ = ms;
+  }
+  /// Consulted before the model for every command: a reply replaces the model's (the command is
+  /// still logged).
+  using Override = std::function<std::optional<redis::RedisReply>(const Command&)>;
+  void set_override(Override override_reply) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    override_ = std::move(override_reply);
   }
   void fail_next_executes(int n) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -98,9 +115,17 @@ class FakeStreamRedis {
     replies.clear();
     for (auto& command : parse_resp_commands(buffer.bytes())) {
       commands_.push_back(command);
+      if (override_) {
+        if (auto reply = override_(command)) {
+          replies.push_back(std::move(*reply));
+          continue;
+        }
+      }
       replies.push_back(run(command, lock, deadline, interrupted));
     }
   }
+
+  const std::string& key() const noexcept { return key_; }
 
   void notify_interrupt() {
     // Through the mutex: a reader that just found no interrupt is then already waiting.
@@ -117,6 +142,7 @@ class FakeStreamRedis {
   struct Group {
     Id last_delivered;
     std::map<Id, Pending> pending;
+    std::set<std::string> consumers;
   };
 
   static redis::RedisReply entry_reply(const redis::StreamEntry& e) {
@@ -137,6 +163,10 @@ class FakeStreamRedis {
       if (c[i] == name) return std::stoul(c[i + 1]);
     }
     return fallback;
+  }
+  static redis::EntryId range_end(const std::string& text) {
+    if (text.find('-') != std::string::npos) return *redis::EntryId::parse(text);
+    return redis::EntryId{std::stoull(text), UINT64_MAX};
   }
   static bool has(const Command& c, const std::string& name) {
     return std::find(c.begin(), c.end(), name) != c.end();
@@ -162,6 +192,52 @@ class FakeStreamRedis {
       groups_[c[3]] = g;
       return R::make_status("OK");
     }
+    if (name == "TYPE") return R::make_status(exists_ && c[1] == key_ ? "stream" : "none");
+    if (name == "TIME") {
+      const std::uint64_t now = last_ms_ + 1;
+      return R::make_array({R::make_string(std::to_string(now / 1000)), R::make_string(std::to_string(now % 1000 * 1000))});
+    }
+    if (name == "XLEN") return R::make_integer(static_cast<long long>(entries_.size()));
+    if (name == "XRANGE") {  // XRANGE key start end COUNT n
+      const bool exclusive = c[2].front() == '(';
+      const std::string from = exclusive ? c[2].substr(1) : c[2];
+      const Id start = from == "-" ? Id{} : *Id::parse(from);
+      const Id end = c[3] == "+" ? Id{UINT64_MAX, UINT64_MAX} : range_end(c[3]);
+      const std::size_t count = option(c, "COUNT", SIZE_MAX);
+      std::vector<R> out;
+      for (const auto& e : entries_) {
+        const Id id = *Id::parse(e.id);
+        if ((exclusive ? !(start < id) : id < start) || end < id || out.size() >= count) continue;
+        out.push_back(entry_reply(e));
+      }
+      return R::make_array(std::move(out));
+    }
+    if (name == "XINFO" && c[1] == "GROUPS") {
+      std::vector<R> out;
+      for (const auto& [group_name, g] : groups_) {
+        long long read = 0;
+        long long lag = 0;
+        for (const auto& e : entries_) (*Id::parse(e.id) < g.last_delivered || *Id::parse(e.id) == g.last_delivered ? read : lag) += 1;
+        out.push_back(R::make_array({R::make_string("name"), R::make_string(group_name), R::make_string("consumers"),
+                                     R::make_integer(static_cast<long long>(g.consumers.size())), R::make_string("pending"),
+                                     R::make_integer(static_cast<long long>(g.pending.size())),
+                                     R::make_string("last-delivered-id"), R::make_string(g.last_delivered.to_string()),
+                                     R::make_string("entries-read"), R::make_integer(read), R::make_string("lag"),
+                                     R::make_integer(lag)}));
+      }
+      return R::make_array(std::move(out));
+    }
+    if (name == "XINFO" && c[1] == "CONSUMERS") {
+      std::vector<R> out;
+      const Group& g = groups_.at(c[3]);
+      for (const auto& consumer : g.consumers) {
+        long long pending = 0;
+        for (const auto& [id, p] : g.pending) pending += p.consumer == consumer;
+        out.push_back(R::make_array({R::make_string("name"), R::make_string(consumer), R::make_string("pending"),
+                                     R::make_integer(pending), R::make_string("idle"), R::make_integer(0)}));
+      }
+      return R::make_array(std::move(out));
+    }
     if (name == "XREVRANGE") {
       if (entries_.empty()) return R::make_array({});
       return R::make_array({entry_reply(entries_.back())});
@@ -185,6 +261,7 @@ class FakeStreamRedis {
       if (git == groups_.end()) return R::make_error("NOGROUP No such key or consumer group");
       Group& g = git->second;
       const std::string& consumer = c[3];
+      g.consumers.insert(consumer);
       const std::size_t count = option(c, "COUNT", 100);
       if (c.back() != ">") {  // own pending entries after the id
         const Id after = c.back() == "0" ? Id{} : *Id::parse(c.back());
@@ -251,6 +328,7 @@ class FakeStreamRedis {
   bool down_ = false;
   bool blocking_ = false;
   int fail_executes_ = 0;
+  Override override_;
   std::vector<Command> commands_;
   std::atomic<int> connects_{0};
   std::atomic<int> connect_attempts_{0};
@@ -283,7 +361,7 @@ class FakeStreamTransport final : public redis::RedisTransport {
       throw;
     }
   }
-  std::string describe() const override { return "fake://stream"; }
+  std::string describe() const override { return "fake://" + server_->key(); }
   std::chrono::milliseconds socket_timeout() const noexcept override { return std::chrono::milliseconds(2000); }
 
  private:

@@ -14,6 +14,12 @@
 // Both read with XRANGE in pages of `page_size` entries, so a stream of millions of entries
 // never sits in memory at once; memory stays bounded whatever the range (see Percentiles).
 // Times come from the Redis server's clock (TIME), the clock that stamped the entry ids.
+//
+// Connections go where the options say the stream is now (one server, an endpoint provider's
+// answer, the master Sentinel names, the Redis Cluster master of the key's slot, following
+// MOVED). The ShardedStream overloads read every shard of a ShardedRedisSink's deployment and
+// merge: totals add up, percentiles are taken over the union of the shards' samples, lag and
+// stream length are summed, and a shard that cannot be read is reported while the others are.
 
 #include <chrono>
 #include <cstddef>
@@ -61,6 +67,22 @@ struct UsageQuery {
   std::size_t max_models = 1000;
 };
 
+/// One shard's part in a sharded query (see ShardedStream).
+struct ShardStatus {
+  std::size_t shard = 0;
+  std::string stream;          ///< the shard's stream key
+  std::string server;          ///< where it was read: host:port, or the URL with its password redacted
+  bool ok = true;              ///< false: it could not be read (see error); its numbers are 0
+  std::string error;           ///< why (unreachable, login refused, ...); never a password
+  bool stream_exists = false;  ///< false also for a shard no event was routed to yet
+};
+
+/// A shard's share of a sharded analyze_usage().
+struct ShardUsage : ShardStatus {
+  std::uint64_t entries = 0;  ///< entries of this shard in the range
+  std::uint64_t events = 0;   ///< of which decoded as events
+};
+
 /// The guide's analyze_llm_usage() result, and a little more.
 struct UsageStats {
   std::string stream;
@@ -84,6 +106,16 @@ struct UsageStats {
   std::optional<double> error_rate;
   std::uint64_t pages = 0;            ///< XRANGE round trips
   std::chrono::milliseconds elapsed{0};
+  /// Sharded queries only: each shard, in shard order. from_ms is then the earliest shard's
+  /// start (each shard's range starts `since` before its own server's time).
+  std::vector<ShardUsage> shards;
+  /// False when a shard could not be read: the totals cover the others only.
+  bool complete() const noexcept {
+    for (const auto& s : shards) {
+      if (!s.ok) return false;
+    }
+    return true;
+  }
 };
 
 /// Reads the range with paged XRANGE and adds it up. Entries that are not events are counted
@@ -112,7 +144,22 @@ struct ConsumerInfo {
   std::int64_t idle_ms = 0;  ///< since its last interaction
 };
 
-/// One consumer group (XINFO GROUPS).
+/// A group's state on one shard (sharded queries only).
+struct GroupShardInfo {
+  std::size_t shard = 0;
+  std::string stream;
+  std::uint64_t consumers = 0;
+  std::uint64_t pending = 0;
+  std::uint64_t lag = 0;
+  bool lag_exact = true;
+  std::string last_delivered_id;
+};
+
+/// One consumer group (XINFO GROUPS). A sharded query merges the group of the same name on
+/// every shard: pending and lag summed, entries_read summed (nullopt unless every shard
+/// reports it), consumers the distinct consumer names when listed (else the most any shard
+/// has), consumer_list merged by name (pending summed, the smallest idle time), and
+/// last_delivered_id empty (each shard's is in `shards`).
 struct GroupInfo {
   std::string name;
   std::uint64_t consumers = 0;
@@ -126,15 +173,29 @@ struct GroupInfo {
   std::uint64_t lag = 0;
   bool lag_exact = true;
   std::vector<ConsumerInfo> consumer_list;  ///< filled by list_groups(with_consumers=true)
+  std::vector<GroupShardInfo> shards;        ///< sharded queries only: per shard it exists on
 };
 
 struct HealthAlert {
-  enum class Kind { stream_missing, no_recent_events, high_lag, high_error_rate };
+  /// shard_unavailable: a shard of a sharded deployment could not be checked (the others were).
+  enum class Kind { stream_missing, no_recent_events, high_lag, high_error_rate, shard_unavailable };
   Kind kind;
   std::string message;  ///< "No recent events - streamll may be down", ...
 };
 
-/// The guide's streamll_health_check() metrics plus the alerts they raise.
+/// A shard's share of a sharded check_health().
+struct ShardHealth : ShardStatus {
+  std::uint64_t stream_length = 0;
+  std::uint64_t events_in_window = 0;
+  std::uint64_t errors_in_window = 0;
+  std::uint64_t total_lag = 0;
+  std::uint64_t pending = 0;
+};
+
+/// The guide's streamll_health_check() metrics plus the alerts they raise. For a sharded
+/// deployment: every number summed over the shards that could be checked (error rate over the
+/// summed window), groups merged by name (see GroupInfo), the stream missing only when no
+/// shard has one, and a shard_unavailable alert per shard that could not be checked.
 struct HealthReport {
   std::string stream;
   bool stream_exists = false;
@@ -150,7 +211,8 @@ struct HealthReport {
   std::vector<GroupInfo> groups;
   HealthThresholds thresholds;
   std::vector<HealthAlert> alerts;
-  std::uint64_t server_time_ms = 0;
+  std::uint64_t server_time_ms = 0;    ///< sharded: the latest of the shards' servers
+  std::vector<ShardHealth> shards;     ///< sharded checks only: each shard, in shard order
 
   bool healthy() const noexcept { return alerts.empty(); }
 };
@@ -166,5 +228,48 @@ HealthReport check_health(const RedisConnectionOptions& connection, const std::s
 /// including StreamNotFoundError.
 std::vector<GroupInfo> list_groups(const RedisConnectionOptions& connection, const std::string& stream,
                                    bool with_consumers = true);
+
+/// Every shard of a sharded deployment, as a ShardedRedisSink writes it
+/// (docs/high-availability.md): shard i's stream is shard_stream_key(stream, i), on
+/// shard_urls[i] when given (one Redis each; connection.url is then not used) or else, with
+/// shard_count, on the deployment `connection` names (typically a Redis Cluster). Every other
+/// connection setting applies to every shard. With neither set it is the one stream `stream`.
+/// The same layout as ShardedRedisSinkOptions and ConsumerOptions.
+struct ShardedStream {
+  RedisConnectionOptions connection;
+  std::string stream = "ml_events";
+  std::vector<std::string> shard_urls;
+  std::size_t shard_count = 0;
+
+  bool sharded() const noexcept { return !shard_urls.empty() || shard_count > 0; }
+  /// ConfigError naming the option (and the shard): the layout, each shard's connection.
+  void validate() const;
+};
+
+/// analyze_usage() over every shard, merged (percentiles over the union of the samples). A
+/// shard that cannot be read is reported in `shards` (ok false) and left out of the totals;
+/// a shard without the stream counts as empty. Throws like analyze_usage() when no shard
+/// could be read (the first shard's error), StreamNotFoundError when no shard has the stream.
+UsageStats analyze_usage(const ShardedStream& source, const UsageQuery& query = {});
+
+/// check_health() over every shard, merged, with a shard_unavailable alert per shard that
+/// could not be checked. Throws like check_health() only when no shard could be checked.
+HealthReport check_health(const ShardedStream& source, const HealthThresholds& thresholds = {});
+
+/// list_groups() over every shard: the groups merged by name (see GroupInfo), and each
+/// shard's status (one that could not be read is left out of the groups).
+struct GroupsReport {
+  std::vector<GroupInfo> groups;
+  std::vector<ShardStatus> shards;
+  bool complete() const noexcept {
+    for (const auto& s : shards) {
+      if (!s.ok) return false;
+    }
+    return true;
+  }
+};
+/// Throws like list_groups() when no shard could be read, StreamNotFoundError when no shard has
+/// the stream.
+GroupsReport list_groups(const ShardedStream& source, bool with_consumers = true);
 
 }  // namespace streamll

@@ -16,7 +16,11 @@
 // group (XREAD), like the guide's "Verify events": from the start, from an id, or only new
 // entries. Both decode each entry's `event` field with parse_event_json, dispatch it to the
 // handlers registered for its type, count everything, and reconnect by themselves with
-// backoff. No hiredis or OpenSSL type appears here.
+// backoff. Both connect wherever the connection options say the stream is now: one server, an
+// endpoint provider's answer, the master Sentinel names, or the Redis Cluster master owning the
+// stream key's slot (docs/high-availability.md). With shard_urls or shard_count they read every
+// shard of a ShardedRedisSink's deployment and merge them into one dispatch. No hiredis or
+// OpenSSL type appears here.
 
 #include <chrono>
 #include <cstddef>
@@ -25,6 +29,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "streamll/event.hpp"
 #include "streamll/redis/options.hpp"
@@ -40,7 +45,8 @@ class RedisTransport;
 
 /// One decoded stream entry, as handed to handlers.
 struct ConsumedEvent {
-  std::string stream;    ///< the stream key
+  std::string stream;    ///< the stream key (a sharded consumer: the shard's own key)
+  std::size_t shard = 0; ///< the shard it was read from (0 when not sharded)
   std::string entry_id;  ///< Redis stream id, "1700000000000-0"
   Event event;
   /// True when this entry was taken over from another consumer (XAUTOCLAIM) or re-read from
@@ -118,15 +124,35 @@ struct ConsumerOptions : RedisConnectionOptions {
   std::chrono::milliseconds reconnect_initial_delay{100};
   std::chrono::milliseconds reconnect_max_delay{5000};
 
-  /// RedisConnectionOptions::from_env() plus STREAMLL_STREAM_KEY, STREAMLL_CONSUMER_GROUP and
-  /// STREAMLL_CONSUMER_NAME.
+  /// Sharded deployments, as a ShardedRedisSink writes them: read every shard's stream (shard
+  /// i is shard_stream_key(stream_key, i), "<stream_key>_shard_<i>") instead of stream_key
+  /// itself. One shard per URL, each its own Redis (url is then not used; any URL form,
+  /// redis+sentinel:// included; credentials follow the usual precedence); every other setting
+  /// applies to every shard. Each shard has its own connection, reconnect backoff, position
+  /// and group membership (the group and consumer name are the same on every shard); entries
+  /// are acknowledged on the shard they came from. Handlers see every shard's entries, each
+  /// shard's in stream order (an execution's events are on one shard, so they stay in order).
+  std::vector<std::string> shard_urls;
+  /// Without shard_urls: this many shard streams on the one deployment the options name
+  /// (usually a Redis Cluster: each shard's key is routed to the master owning its slot). With
+  /// shard_urls: 0, or their number. 0 and no shard_urls: not sharded.
+  std::size_t shard_count = 0;
+
+  /// RedisConnectionOptions::from_env() plus STREAMLL_STREAM_KEY, STREAMLL_CONSUMER_GROUP,
+  /// STREAMLL_CONSUMER_NAME, STREAMLL_SHARD_URLS and STREAMLL_SHARD_COUNT (the variables a
+  /// ShardedRedisSink's from_env() reads, so producer and consumers can share them).
   static ConsumerOptions from_env(const EnvLookup& env = {});
 
   /// RedisConnectionOptions::validate() plus: empty stream_key, batch_size 0, non-positive
   /// block / claim_interval / reconnect delays, negative claim_min_idle, group_start_id and
-  /// start_id not "0", "$" or an entry id. The group/consumer names are checked by
-  /// GroupConsumer. Throws ConfigError.
+  /// start_id not "0", "$" or an entry id, shard_count disagreeing with shard_urls, more than
+  /// 1024 shards, and each shard's connection options (the message names the shard). The
+  /// group/consumer names are checked by GroupConsumer. Throws ConfigError.
   void validate() const;
+
+  /// Shards read: shard_urls' size, else shard_count, at least 1.
+  std::size_t shards() const noexcept;
+  bool sharded() const noexcept { return !shard_urls.empty() || shard_count > 0; }
 };
 
 /// Counters since the consumer was created. Every entry read ends up in exactly one of
@@ -147,6 +173,11 @@ struct ConsumerStats {
   std::uint64_t transport_errors = 0;  ///< connect, I/O, TLS and timeout failures
   std::uint64_t reply_errors = 0;      ///< commands the server refused (NOGROUP, WRONGTYPE, ...)
   std::uint64_t reconnects = 0;        ///< successful connections after the first
+  /// MOVED replies followed (Redis Cluster: the stream's slot moved to another master; the
+  /// consumer reconnected there at once).
+  std::uint64_t redirects = 0;
+  /// A sharded consumer's stats() sums its shards; connected is then true only when every
+  /// shard is connected, and last_error is the most recent of any shard.
   bool connected = false;
   std::string last_error;              ///< never contains a password
 };
@@ -223,13 +254,20 @@ class HandlerRegistration {
 /// For tests and custom transports: called for every connection attempt, on the consuming
 /// thread.
 using ConsumerTransportFactory = std::function<std::unique_ptr<redis::RedisTransport>()>;
+/// For tests of Sentinel, Cluster and sharding: like ConsumerTransportFactory, told which shard
+/// (0 when not sharded) and which server (a sentinel, a cluster node, a master) each
+/// connection is for.
+using ConsumerEndpointTransportFactory =
+    std::function<std::unique_ptr<redis::RedisTransport>(std::size_t shard, const RedisEndpoint& endpoint)>;
 
-/// What one poll() did.
+/// What one poll() did (a sharded consumer: summed over its shards).
 struct PollResult {
   std::size_t entries = 0;     ///< entries read or claimed
   std::size_t handled = 0;     ///< entries whose handlers all returned
-  bool connected = false;      ///< the consumer has a connection after the call
-  /// Not connected and waiting out a reconnect delay (this long at most).
+  /// The consumer has a connection after the call (sharded: at least one shard has).
+  bool connected = false;
+  /// Not connected and waiting out a reconnect delay (this long at most; sharded: until the
+  /// first shard may try again).
   std::chrono::milliseconds backoff{0};
 };
 
@@ -247,6 +285,8 @@ class GroupConsumer : public detail::HandlerRegistration<GroupConsumer> {
   explicit GroupConsumer(ConsumerOptions options);
   GroupConsumer(ConsumerOptions options, ConsumerTransportFactory make_transport,
                 const detail::ClockSource& clock);
+  GroupConsumer(ConsumerOptions options, ConsumerEndpointTransportFactory make_transport,
+                const detail::ClockSource& clock);
   ~GroupConsumer();
   GroupConsumer(const GroupConsumer&) = delete;
   GroupConsumer& operator=(const GroupConsumer&) = delete;
@@ -257,6 +297,10 @@ class GroupConsumer : public detail::HandlerRegistration<GroupConsumer> {
   /// One step, never sleeping: (re)connect when the backoff allows, claim idle entries when a
   /// claim is due, then read one batch (waiting at most `block` for it), dispatch and
   /// acknowledge it. Transport failures are counted and start the backoff, never thrown.
+  /// Sharded: one such step on every shard without waiting; only when none had anything, a
+  /// blocking read is sent to every connected shard and the first answers (at most `block`
+  /// later) are dispatched. A blocking read still unanswered when poll() returns stays with
+  /// its shard and is taken up by a later poll().
   PollResult poll(std::chrono::milliseconds block);
   PollResult poll() { return poll(options().block); }
 
@@ -268,7 +312,11 @@ class GroupConsumer : public detail::HandlerRegistration<GroupConsumer> {
   void stop() noexcept;
   bool stopping() const noexcept;
 
+  /// Summed over the shards (see ConsumerStats).
   ConsumerStats stats() const;
+  /// Per shard, in shard order (one element when not sharded).
+  std::vector<ConsumerStats> shard_stats() const;
+  std::size_t shard_count() const noexcept;
   const ConsumerOptions& options() const noexcept;
 
  private:
@@ -284,6 +332,8 @@ class StreamReader : public detail::HandlerRegistration<StreamReader> {
  public:
   explicit StreamReader(ConsumerOptions options);
   StreamReader(ConsumerOptions options, ConsumerTransportFactory make_transport,
+               const detail::ClockSource& clock);
+  StreamReader(ConsumerOptions options, ConsumerEndpointTransportFactory make_transport,
                const detail::ClockSource& clock);
   ~StreamReader();
   StreamReader(const StreamReader&) = delete;
@@ -301,9 +351,14 @@ class StreamReader : public detail::HandlerRegistration<StreamReader> {
   bool stopping() const noexcept;
 
   /// The id of the last entry read ("" before the first read resolved start_id): a restarted
-  /// reader continues from it with start_id = last_id().
+  /// reader continues from it with start_id = last_id(). Sharded readers: "" (each shard has
+  /// its own position, and ids of different servers do not compare; see last_ids()).
   std::string last_id() const;
+  /// Each shard's position, in shard order (one element when not sharded).
+  std::vector<std::string> last_ids() const;
   ConsumerStats stats() const;
+  std::vector<ConsumerStats> shard_stats() const;
+  std::size_t shard_count() const noexcept;
   const ConsumerOptions& options() const noexcept;
 
  private:

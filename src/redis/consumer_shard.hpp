@@ -1,0 +1,53 @@
+#pragma once
+// Internal: one stream as a consumer reads it (a GroupConsumer's or a StreamReader's commands
+// around a ConsumerCore), in the form a sharded consumer drives: besides the single-stream
+// poll(), a blocking read can be sent without waiting for its answer, so that one thread can
+// wait for whichever shard answers first.
+
+#include <chrono>
+
+#include "redis/consumer_core.hpp"
+
+namespace streamll::redis {
+
+class ConsumerShard {
+ public:
+  enum class BlockingRead {
+    sent,         ///< the read is on the wire; finish_blocking_read() takes its answer
+    busy,         ///< other work is due first (a claim, pending entries): poll() again
+    unavailable,  ///< not connected, or stopping
+  };
+
+  virtual ~ConsumerShard() = default;
+
+  virtual ConsumerCore& core() noexcept = 0;
+  const ConsumerCore& core() const noexcept { return const_cast<ConsumerShard*>(this)->core(); }
+
+  /// One step of a single-stream consumer (GroupConsumer::poll / StreamReader::poll).
+  virtual PollResult poll(std::chrono::milliseconds block) = 0;
+
+  /// Sends a read for new entries that waits up to `block` (> 0) in Redis, and returns without
+  /// waiting for its answer. Transport failures are handled (unavailable), never thrown.
+  virtual BlockingRead send_blocking_read(std::chrono::milliseconds block) = 0;
+
+  /// Takes the answer of the read sent (waiting until read_deadline() at most), dispatches and
+  /// acknowledges it, adding to `result`. Failures are handled, never thrown.
+  virtual void finish_blocking_read(PollResult& result) = 0;
+
+  bool read_in_flight() const noexcept { return in_flight_; }
+  /// When the answer is overdue: the read's BLOCK plus socket_timeout after it was sent.
+  std::chrono::steady_clock::time_point read_deadline() const noexcept { return read_deadline_; }
+
+ protected:
+  void read_sent(std::chrono::milliseconds block) {
+    in_flight_ = true;
+    read_deadline_ = std::chrono::steady_clock::now() + block + core().options().socket_timeout;
+  }
+  void read_answered() noexcept { in_flight_ = false; }
+
+ private:
+  bool in_flight_ = false;
+  std::chrono::steady_clock::time_point read_deadline_{};
+};
+
+}  // namespace streamll::redis
