@@ -68,13 +68,18 @@ Target resolve_target(const Args& args) {
   t.stream = args.value_or("stream", env_stream && *env_stream ? env_stream : "ml_events");
   if (t.stream.empty()) throw UsageError("--stream must not be empty");
   redis::read_shard_env({}, t.shard_urls, t.shard_count);
+  const auto shard_count = args.unsigned_value("shard-count");
   if (const auto urls = args.values("shard-url"); !urls.empty()) {
     t.shard_urls = urls;
-    if (!args.value("shard-count")) t.shard_count = 0;  // the command line's list decides
+    t.shard_count = 0;  // the command line's list decides
+  } else if (shard_count || args.value("url")) {
+    // The command line names the deployment: the environment's list of shard servers is
+    // about another one.
+    t.shard_urls.clear();
   }
-  if (auto v = args.unsigned_value("shard-count")) {
-    if (*v > redis::kMaxShards) throw UsageError("--shard-count must be at most " + std::to_string(redis::kMaxShards));
-    t.shard_count = static_cast<std::size_t>(*v);
+  if (shard_count) {
+    if (*shard_count > redis::kMaxShards) throw UsageError("--shard-count must be at most " + std::to_string(redis::kMaxShards));
+    t.shard_count = static_cast<std::size_t>(*shard_count);  // 0: not sharded
   }
   t.source().validate();
   return t;
@@ -140,6 +145,12 @@ void preflight(const Target& target, bool stream_must_exist) {
       throw;  // a refused login is a configuration mistake, not an outage
     } catch (const redis::IoError&) {
       if (!first_error) first_error = std::current_exception();
+    } catch (const redis::ReplyError& e) {
+      // A shard that cannot serve right now (LOADING, MASTERDOWN, BUSY) is an outage of that
+      // shard, which the consumer rides out; a stream key of the wrong type or a missing
+      // permission is a mistake in every shard's setup.
+      if (e.prefix() == "WRONGTYPE" || e.prefix() == "NOPERM") throw;
+      if (!first_error) first_error = std::current_exception();
     }
   }
   if (!reached) std::rethrow_exception(first_error);
@@ -155,7 +166,9 @@ bool report_disconnected_shards(const std::string& command, const Target& target
   if (!target.sharded()) return true;
   bool all = true;
   for (std::size_t i = 0; i < shards.size(); ++i) {
-    if (shards[i].connected) continue;
+    // A shard never tried (the command had its --count from the shards before it) did not
+    // fail.
+    if (shards[i].connected || (shards[i].last_error.empty() && shards[i].transport_errors == 0)) continue;
     all = false;
     std::cerr << "streamll " << command << ": shard " << i << " ('" << shard_stream_key(target.stream, i)
               << "') was not connected at the end: " << (shards[i].last_error.empty() ? "never connected" : shards[i].last_error)

@@ -55,13 +55,15 @@ Target resolve_target(const Args& args);
 
 /// Connects once (PING) and optionally checks that the stream exists, so a command fails with
 /// a clear message and exit code before it starts working; through the same connector as the
-/// library (Sentinel, Cluster). Sharded: fails only when no shard can be reached (or a login
-/// is refused), or, when the stream must exist, when no shard has it. Throws like the
+/// library (Sentinel, Cluster). Sharded: fails only when no shard can be reached or serve
+/// (LOADING, MASTERDOWN), when a login is refused or a shard answers WRONGTYPE or NOPERM, or,
+/// when the stream must exist, when no shard has it. Throws like the
 /// transport, and redis::StreamNotFoundError.
 void preflight(const Target& target, bool stream_must_exist);
 
-/// A sharded consumer's end: names on stderr each shard not connected when it stopped (its
-/// last error), and returns false when there was one.
+/// A sharded consumer's end: names on stderr each shard that failed and was not connected when
+/// it stopped (its last error), and returns false when there was one. A shard never tried
+/// (the consumer stopped at --count before reaching it) did not fail.
 bool report_disconnected_shards(const std::string& command, const Target& target,
                                 const std::vector<ConsumerStats>& shards);
 

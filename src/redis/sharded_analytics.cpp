@@ -210,6 +210,9 @@ UsageStats analyze_usage(const ShardedStream& source, const UsageQuery& query, c
     out.shards.push_back(std::move(usage));
   }
   if (!any_read) std::rethrow_exception(first_error);
+  // A shard that could not be read may hold the stream: its outage is the answer, not "no such
+  // stream".
+  if (!any_exists && first_error) std::rethrow_exception(first_error);
   if (!any_exists) {
     throw StreamNotFoundError("no shard of stream '" + source.stream + "' exists (" + shard_range(source, shards.size()) +
                               ")");
@@ -287,6 +290,9 @@ GroupsReport list_groups(const ShardedStream& source, bool with_consumers, const
     out.shards.push_back(std::move(status));
   }
   if (!any_read) std::rethrow_exception(first_error);
+  // A shard that could not be read may hold the stream: its outage is the answer, not "no such
+  // stream".
+  if (!any_exists && first_error) std::rethrow_exception(first_error);
   if (!any_exists) {
     throw StreamNotFoundError("no shard of stream '" + source.stream + "' exists (" + shard_range(source, shards.size()) +
                               ")");

@@ -129,8 +129,11 @@ void ShardedConsumer::wait_for_first_answers(std::chrono::milliseconds block, Po
     } else if (!shard->core().connected()) {
       // A shard waiting to reconnect is tried when its delay is over, not after the others'
       // reads.
+      // One with no delay (redirected by a MOVED: its new master is known) is tried by the next
+      // poll, without waiting for the others' reads.
       const auto delay = shard->core().backoff_remaining();
-      if (delay.count() > 0) until = std::min(until, SteadyClock::now() + delay);
+      if (delay.count() <= 0 && !shard->core().stopping()) return;
+      until = std::min(until, SteadyClock::now() + delay);
     }
   }
   if (total.entries > 0 || waiting.empty() || stopping()) return;

@@ -106,14 +106,19 @@ class UsageAccumulator {
 
  private:
   // Names come from the data: past max_models_ distinct ones they are added up as "(other)".
+  // That bucket takes no name's place, also when it comes from another shard's totals.
   void count_bounded(std::map<std::string, std::uint64_t>& counts, std::string name, std::uint64_t n = 1) {
+    static const std::string other = "(other)";
     auto it = counts.find(name);
     if (it != counts.end()) {
       it->second += n;
-    } else if (counts.size() < max_models_) {
+      return;
+    }
+    const std::size_t names = counts.size() - counts.count(other);
+    if (name != other && names < max_models_) {
       counts.emplace(std::move(name), n);
     } else {
-      counts["(other)"] += n;
+      counts[other] += n;
     }
   }
 

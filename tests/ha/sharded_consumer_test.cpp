@@ -470,6 +470,59 @@ TEST_CASE("streamll emit over shards, then stats, consume, tail and groups over 
   const auto h = nlohmann::json::parse(health.out);
   CHECK(h["stream_length"] == 3000);
   CHECK(h["shards"].size() == 3);
+
+  // --count reached on the first shard read: the shards never tried did not fail.
+  auto counted = with_shards({"consume", "--group", "counted", "--consumer", "c1", "--no-follow", "--count", "5"});
+  CHECK(counted.exit_code == 0);
+  CHECK(std::count(counted.out.begin(), counted.out.end(), '\n') == 5);
+  CHECK(counted.err.find("not connected") == std::string::npos);
+
+  // The command line names the deployment: --url replaces the environment's shard servers
+  // (the single stream 'ml_events' does not exist there), and --shard-count 0 turns sharding off.
+  std::string env_urls;
+  for (const auto& url : t.sink.shard_urls) env_urls += (env_urls.empty() ? "" : ",") + url;
+  const std::map<std::string, std::string> env = {{"STREAMLL_SHARD_URLS", env_urls}};
+  auto from_env = run_cli({"stats", "--json"}, env);
+  CHECK(from_env.exit_code == 0);
+  CHECK(nlohmann::json::parse(from_env.out)["entries"] == 3000);
+  auto one_server = run_cli({"stats", "--url", t.servers[0]->url()}, env);
+  CHECK(one_server.exit_code == 4);
+  CHECK(one_server.err.find("'ml_events' does not exist") != std::string::npos);
+  auto unsharded = run_cli({"stats", "--url", t.servers[0]->url(), "--stream", "ml_events_shard_0", "--json",
+                            "--shard-count", "0"},
+                           env);
+  CHECK(unsharded.exit_code == 0);
+  CHECK(nlohmann::json::parse(unsharded.out)["entries"] == e["shards"][0]["delivered"]);
+}
+
+TEST_CASE("A shard that cannot serve (MASTERDOWN) does not keep the CLI from reading the others",
+          "[ha][sharded][cli_ha]") {
+  RedisServer good;
+  int dead_port = 0;
+  {
+    RedisServer gone;  // a port of ours with nothing listening on it any more
+    dead_port = gone.port();
+    gone.kill9();
+  }
+  streamll::test::RedisServerOptions stale_options;
+  stale_options.extra_config = {"replicaof 127.0.0.1 " + std::to_string(dead_port), "replica-serve-stale-data no"};
+  RedisServer stale(stale_options);  // a replica whose master is gone: MASTERDOWN to every read
+
+  auto emitted = run_cli({"emit", "--count", "20", "--url", good.url(), "--stream", "ml_events_shard_0"});
+  REQUIRE(emitted.exit_code == 0);
+  const std::vector<std::string> shards = {"--shard-url", good.url(), "--shard-url", stale.url(),
+                                           "--connect-timeout", "500ms"};
+  std::vector<std::string> args = {"tail", "--from-beginning", "--no-follow", "--color", "never"};
+  args.insert(args.end(), shards.begin(), shards.end());
+  const auto tail = run_cli(args);
+  CHECK(tail.exit_code == 2);  // shard 1 was not read: said, not silently skipped
+  // Shard 0 in full: what tailing that stream alone prints.
+  const auto alone = run_cli({"tail", "--from-beginning", "--no-follow", "--color", "never", "--url", good.url(),
+                              "--stream", "ml_events_shard_0"});
+  REQUIRE(alone.exit_code == 0);
+  CHECK(tail.out == alone.out);
+  CHECK(tail.err.find("shard 1") != std::string::npos);
+  CHECK(tail.err.find("MASTERDOWN") != std::string::npos);
 }
 
 TEST_CASE("A sharded group consumer over TLS wakes for the first shard that answers and acks on each",

@@ -93,6 +93,31 @@ TEST_CASE("Histogram buckets are a 1/1024 octave wide and their midpoints within
   CHECK(PercentileSummary::bucket_of(1e300) == PercentileSummary::kBuckets - 1);
 }
 
+TEST_CASE("Merging shards' totals keeps the names one stream would keep", "[analytics]") {
+  streamll::UsageQuery q;
+  q.max_models = 2;
+  auto call = [](const char* model) {
+    return streamll::Event::capture(streamll::EventType::llm_call, nullptr, {{"model", model}});
+  };
+  // One shard saw a, b and c: c went to "(other)". "(" sorts before letters, so an "(other)"
+  // merged in as if it were a name would take b's place.
+  streamll::redis::UsageAccumulator shard0(q);
+  for (const char* m : {"a", "b", "c"}) shard0.add(call(m));
+  streamll::redis::UsageAccumulator merged(q);
+  merged.merge(shard0);
+  CHECK(merged.result().calls_per_model ==
+        std::map<std::string, std::uint64_t>{{"a", 1}, {"b", 1}, {"(other)", 1}});
+
+  // Merged into an empty total with one name of room left: "(other)" still takes no room.
+  streamll::redis::UsageAccumulator shard1(q);
+  shard1.add(call("z"));
+  streamll::redis::UsageAccumulator both(q);
+  both.merge(shard1);
+  both.merge(shard0);
+  CHECK(both.result().calls_per_model ==
+        std::map<std::string, std::uint64_t>{{"z", 1}, {"a", 1}, {"(other)", 2}});
+}
+
 TEST_CASE("Usage totals follow the guide's analyze_llm_usage", "[analytics]") {
   streamll::UsageQuery q;
   q.max_models = 2;

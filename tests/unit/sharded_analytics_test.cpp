@@ -140,6 +140,12 @@ TEST_CASE("Sharded usage: a shard without the stream is empty, no stream anywher
   CHECK_FALSE(u.shards[0].stream_exists);
   CHECK(u.shards[2].stream_exists);
   CHECK(u.complete());
+
+  // The only shard with the stream is down and the others have none: that is an outage, not
+  // a stream that does not exist (the CLI's exit 2, not 4).
+  s.redis[2]->set_down(true);
+  CHECK_THROWS_AS(streamll::redis::analyze_usage(s.source, q, s.maker()), streamll::redis::IoError);
+  CHECK_THROWS_AS(streamll::redis::list_groups(s.source, false, s.maker()), streamll::redis::IoError);
 }
 
 TEST_CASE("Percentile summaries merge as if every sample had gone into one", "[analytics][sharded]") {
