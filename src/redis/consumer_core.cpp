@@ -52,7 +52,13 @@ ConsumerCore::ConsumerCore(ConsumerOptions options, TransportMaker make, const d
   if (connector_.deployment() == RedisDeployment::cluster) slot_ = key_slot(options_.stream_key);
 }
 
-ConsumerCore::~ConsumerCore() { close_transport(); }
+ConsumerCore::~ConsumerCore() {
+  if (pending_connect_.valid()) {
+    connector_.interrupt();
+    pending_connect_.wait();
+  }
+  close_transport();
+}
 
 bool ConsumerCore::begin_interruptible() {
   std::lock_guard<std::mutex> lock(transport_mutex_);
@@ -68,11 +74,27 @@ void ConsumerCore::end_interruptible() noexcept {
 
 bool ConsumerCore::ensure_connected(const OnConnect& on_connect) {
   if (transport_ && transport_->is_connected()) return true;
-  if (stopping() || !backoff_.ready()) return false;
+  if (stopping()) return false;
+  if (!pending_connect_.valid() && !backoff_.ready()) return false;
   try {
     // The connector finds the server (URL, provider, the master Sentinel names, the cluster
     // master of the stream's slot); stop() interrupts it through its gate.
-    auto fresh = connector_.connect(std::chrono::steady_clock::now() + options_.connect_timeout, slot_);
+    std::unique_ptr<RedisTransport> fresh;
+    if (pending_connect_.valid()) {
+      if (pending_connect_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return false;
+      auto finished = std::move(pending_connect_);
+      fresh = finished.get();
+    } else {
+      const auto deadline = std::chrono::steady_clock::now() + options_.connect_timeout;
+      if (background_after_timeout_ && host_timed_out_) {
+        // Only the connector is touched meanwhile, and nothing else uses it until the result
+        // is taken up (no connection: no reads, no redirections).
+        pending_connect_ = std::async(std::launch::async, [this, deadline] { return connector_.connect(deadline, slot_); });
+        return false;
+      }
+      fresh = connector_.connect(deadline, slot_);
+    }
+    host_timed_out_ = false;
     {
       std::lock_guard<std::mutex> lock(transport_mutex_);
       transport_ = std::move(fresh);
@@ -93,6 +115,10 @@ bool ConsumerCore::ensure_connected(const OnConnect& on_connect) {
     }
     reply_failure(std::string("setting up the connection failed: ") + e.what());
     return false;
+  } catch (const TimeoutError& e) {
+    host_timed_out_ = true;
+    transport_failure(std::string("connect failed: ") + e.what());
+    return false;
   } catch (const std::exception& e) {
     transport_failure(std::string("connect failed: ") + e.what());
     return false;
@@ -106,6 +132,7 @@ bool ConsumerCore::ensure_connected(const OnConnect& on_connect) {
 }
 
 std::chrono::milliseconds ConsumerCore::backoff_remaining() const noexcept {
+  if (pending_connect_.valid()) return std::chrono::milliseconds(10);
   const auto left = backoff_.remaining();
   // Round up, so that sleeping for the result always reaches ready().
   return std::chrono::ceil<std::chrono::milliseconds>(left);
@@ -142,6 +169,11 @@ void ConsumerCore::receive(std::size_t count, std::vector<RedisReply>& replies,
 
 int ConsumerCore::reply_fd() const noexcept {
   return transport_ && transport_->is_connected() ? transport_->reply_fd() : -1;
+}
+
+void ConsumerCore::read_failure(const std::exception& e) {
+  if (dynamic_cast<const TimeoutError*>(&e) != nullptr) host_timed_out_ = true;
+  transport_failure(std::string("read failed: ") + e.what());
 }
 
 void ConsumerCore::transport_failure(const std::string& message) {

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -92,7 +93,14 @@ class ConsumerCore {
   /// the handshake, and a throw from it fails the attempt). Failures are recorded, never thrown.
   bool ensure_connected(const OnConnect& on_connect);
   bool connected() const noexcept { return connected_.load(std::memory_order_relaxed); }
+  /// Until the next connect attempt; while one runs in the background, a short re-check
+  /// interval.
   std::chrono::milliseconds backoff_remaining() const noexcept;
+  /// For one shard of several, all read by one thread: once a connect or a read timed out (a
+  /// host that does not answer), the next connect attempts run on a thread of their own until
+  /// one succeeds, so that the other shards are read meanwhile; ensure_connected() takes the
+  /// result up when it is there.
+  void connect_in_background_after_timeouts() noexcept { background_after_timeout_ = true; }
 
   /// Runs `commands` on the connection. `interruptible` lets stop() cut the call short (only
   /// for waits that may be long: blocking reads). Returns false without sending when stopping.
@@ -110,6 +118,9 @@ class ConsumerCore {
   /// A failed exchange: closes the connection, counts, logs and starts the backoff. Quiet
   /// when the failure is our own stop() interrupting the call.
   void transport_failure(const std::string& message);
+  /// transport_failure() for a read or an acknowledgement that threw `e` ("read failed: ...");
+  /// a timeout marks the host as not answering (see connect_in_background_after_timeouts()).
+  void read_failure(const std::exception& e);
   /// A refused command that makes the loop pointless until reconnected (NOGROUP, WRONGTYPE):
   /// counted as a reply error, then handled like a transport failure.
   void reply_failure(const std::string& message);
@@ -190,6 +201,12 @@ class ConsumerCore {
   mutable std::mutex error_mutex_;
   std::string last_error_;
   std::chrono::steady_clock::time_point last_error_at_{};
+
+  bool background_after_timeout_ = false;
+  bool host_timed_out_ = false;
+  // Declared last, so destroyed first: its task uses connector_ (the destructor interrupts and
+  // waits for it).
+  std::future<std::unique_ptr<RedisTransport>> pending_connect_;
 };
 
 }  // namespace streamll::redis

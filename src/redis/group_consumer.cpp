@@ -67,7 +67,7 @@ class GroupShard final : public redis::ConsumerShard {
       // poll always means there was nothing to read.
       if (result.entries == 0 && !core_.stopping() && !own_pending && core_.connected()) read_new(block, result);
     } catch (const std::exception& e) {
-      core_.transport_failure(std::string("read failed: ") + e.what());
+      core_.read_failure(e);
     }
     result.connected = core_.connected();
     return result;
@@ -84,7 +84,7 @@ class GroupShard final : public redis::ConsumerShard {
     try {
       core_.send(commands, std::chrono::steady_clock::now() + o.socket_timeout);
     } catch (const std::exception& e) {
-      core_.transport_failure(std::string("read failed: ") + e.what());
+      core_.read_failure(e);
       return BlockingRead::unavailable;
     }
     read_sent(block);
@@ -105,7 +105,7 @@ class GroupShard final : public redis::ConsumerShard {
       core_.count_read(entries.size());
       process_batch(/*redelivered=*/false, result);
     } catch (const std::exception& e) {
-      core_.transport_failure(std::string("read failed: ") + e.what());
+      core_.read_failure(e);
     }
   }
 

@@ -63,6 +63,9 @@ ShardedConsumer::ShardedConsumer(ConsumerOptions options, const ConsumerTranspor
         make_shard(options_of_shard(options_, i), consumer_transport_maker(factory, endpoint_factory, i), dispatch_, i));
   }
   if (n > 1) {
+    // One thread reads every shard: a host that stopped answering must not hold the others up
+    // for a connect timeout at every retry.
+    for (auto& shard : shards_) shard->core().connect_in_background_after_timeouts();
     int fds[2];
     if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
       throw IoError("cannot create a wake-up pipe for a sharded consumer (errno " + std::to_string(errno) + ")");

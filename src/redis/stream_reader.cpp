@@ -47,7 +47,7 @@ class ReaderShard final : public redis::ConsumerShard {
     try {
       read(block, result);
     } catch (const std::exception& e) {
-      core_.transport_failure(std::string("read failed: ") + e.what());
+      core_.read_failure(e);
     }
     result.connected = core_.connected();
     return result;
@@ -59,7 +59,7 @@ class ReaderShard final : public redis::ConsumerShard {
     try {
       core_.send(commands, std::chrono::steady_clock::now() + core_.options().socket_timeout);
     } catch (const std::exception& e) {
-      core_.transport_failure(std::string("read failed: ") + e.what());
+      core_.read_failure(e);
       return BlockingRead::unavailable;
     }
     read_sent(block);
@@ -72,7 +72,7 @@ class ReaderShard final : public redis::ConsumerShard {
       core_.receive(1, replies, read_deadline());
       dispatch_reply(result);
     } catch (const std::exception& e) {
-      core_.transport_failure(std::string("read failed: ") + e.what());
+      core_.read_failure(e);
     }
   }
 

@@ -417,6 +417,70 @@ TEST_CASE("A shard whose server dies: the others keep being read, health and the
   }
 }
 
+TEST_CASE("A shard whose server stops answering (SIGSTOP) does not hold the other shards' reading up",
+          "[ha][sharded][consumer_ha]") {
+  ThreeServers t;
+  std::array<std::vector<std::string>, 3> executions;
+  for (int e = 0; executions[0].size() < 4 || executions[1].size() < 4 || executions[2].size() < 4; ++e) {
+    const std::string id = "exec_" + std::to_string(e);
+    auto& list = executions[streamll::shard_for_execution(id, 3)];
+    if (list.size() < 4) list.push_back(id);
+  }
+  streamll::ShardedRedisSink sink(t.sink);
+  int next = 0;
+  const auto emit_to = [&](std::size_t shard, int n) {
+    for (int i = 0; i < n; ++i) {
+      sink.handle(sinkit::execution_event(executions[shard][static_cast<std::size_t>(i) % 4], next++));
+    }
+  };
+
+  auto o = consumer_options("workers", "worker-1");
+  o.shard_urls = t.sink.shard_urls;
+  o.socket_timeout = 500ms;
+  o.connect_timeout = 4s;  // what each reconnection attempt would cost the other shards if waited for
+  streamll::GroupConsumer consumer(o);
+  Seen seen;
+  std::mutex latency_mutex;
+  double worst_shard0_ms = 0;
+  consumer.on_any([&](const ConsumedEvent& m) {
+    if (m.shard == 0) {
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::system_clock::now() - m.event.timestamp).count();
+      std::lock_guard<std::mutex> lock(latency_mutex);
+      worst_shard0_ms = std::max(worst_shard0_ms, ms);
+    }
+    seen.add(m);
+  });
+  Running<streamll::GroupConsumer> running(consumer);
+  for (std::size_t s = 0; s < 3; ++s) emit_to(s, 10);
+  REQUIRE(sink.flush(10s));
+  REQUIRE(sinkit::wait_until([&] { return seen.total() >= 30; }, 30s));
+
+  t.servers[1]->sigstop();
+  {
+    std::lock_guard<std::mutex> lock(latency_mutex);
+    worst_shard0_ms = 0;
+  }
+  // Longer than a read timeout, a connect timeout and a reconnect delay: shard 1's blocking read
+  // times out, and its reconnection attempts hang.
+  for (int i = 0; i < 50; ++i) {
+    emit_to(0, 1);
+    std::this_thread::sleep_for(100ms);
+  }
+  REQUIRE(sinkit::wait_until([&] { return seen.total() >= 80; }, 30s));
+  CHECK(consumer.shard_stats()[1].transport_errors >= 1);
+  CHECK_FALSE(consumer.shard_stats()[1].connected);
+  {
+    std::lock_guard<std::mutex> lock(latency_mutex);
+    CHECK(worst_shard0_ms < 2000);  // a connect waited out on the consuming thread: up to 4 s
+  }
+
+  t.servers[1]->sigcont();
+  emit_to(1, 5);
+  REQUIRE(sink.flush(20s));
+  CHECK(sinkit::wait_until([&] { return seen.total() >= 85; }, 30s));
+  CHECK(sinkit::wait_until([&] { return consumer.stats().connected; }, 10s));
+}
+
 TEST_CASE("streamll emit over shards, then stats, consume, tail and groups over the same shards agree",
           "[ha][sharded][consumer_ha][cli_ha]") {
   ThreeServers t;

@@ -46,6 +46,19 @@ class FakeStreamRedis {
     std::lock_guard<std::mutex> lock(mutex_);
     down_ = down;
   }
+  /// A host that does not answer (a network partition): connects throw TimeoutError at once
+  /// (time_out), or wait until the mode changes or the connect is interrupted (hang; what they
+  /// then do follows the new mode), as a connect waiting out its timeout would.
+  enum class ConnectMode { answer, time_out, hang };
+  void set_connect_mode(ConnectMode mode) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      connect_mode_ = mode;
+    }
+    changed_.notify_all();
+  }
+  /// Connect attempts waiting in hang mode right now.
+  int hanging_connects() const { return hanging_connects_.load(); }
   /// The next entry ids start after `ms` ("<ms+1>-0", ...), so entries look recent to TIME.
   void start_ids_at(std::uint64_t ms) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -97,8 +110,14 @@ class FakeStreamRedis {
   // --- transport side ---
   void on_connect(const std::atomic<bool>& interrupted) {
     ++connect_attempts_;
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (connect_mode_ == ConnectMode::hang) {
+      ++hanging_connects_;
+      changed_.wait(lock, [&] { return interrupted || connect_mode_ != ConnectMode::hang; });
+      --hanging_connects_;
+    }
     if (interrupted) throw redis::ClosedError("interrupted");
+    if (connect_mode_ == ConnectMode::time_out) throw redis::TimeoutError("connect to fake timed out");
     if (down_) throw redis::IoError("connect to fake failed: Connection refused");
     ++connects_;
   }
@@ -332,6 +351,8 @@ class FakeStreamRedis {
   std::vector<Command> commands_;
   std::atomic<int> connects_{0};
   std::atomic<int> connect_attempts_{0};
+  std::atomic<int> hanging_connects_{0};
+  ConnectMode connect_mode_ = ConnectMode::answer;
   std::atomic<int> blocked_reads_{0};
 };
 

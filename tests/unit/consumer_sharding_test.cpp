@@ -5,7 +5,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <future>
 #include <map>
+#include <thread>
 
 #include "fake_stream_redis.hpp"
 #include "manual_clock.hpp"
@@ -75,6 +77,18 @@ struct Seen {
   std::map<std::size_t, std::string> streams;
   std::size_t total = 0;
 };
+
+// For what another thread does (a connect in the background): checked until true, within
+// 10 s of real time (no timeout of the code under test is waited out).
+template <typename Condition>
+bool eventually(Condition condition) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
 
 std::vector<int> numbers(int first, int count) {
   std::vector<int> out;
@@ -161,6 +175,69 @@ TEST_CASE("A shard that is down costs only its own entries, and is read once it 
   CHECK(seen.by_shard[1] == numbers(1000, 5));
   CHECK(consumer.stats().connected);
   CHECK(s.redis[1]->pending_ids("g").empty());
+}
+
+TEST_CASE("A shard whose host stops answering does not hold the others up while it reconnects", "[consumer][sharded]") {
+  using Mode = FakeStreamRedis::ConnectMode;
+  Shards s(2);
+  s.fill(0, 3);
+  s.fill(1, 3);
+  s.redis[1]->set_connect_mode(Mode::time_out);
+  GroupConsumer consumer(sharded_options(2), s.factory(), s.clock);
+  Seen seen;
+  consumer.on_any(std::ref(seen));
+  consumer.poll(0ms);  // shard 1's first connect times out (in this thread: nothing says yet
+                       // that its host does not answer)
+  CHECK(seen.by_shard[0] == numbers(0, 3));
+  CHECK(seen.by_shard.count(1) == 0);
+  CHECK_THAT(consumer.shard_stats()[1].last_error, Catch::Contains("timed out"));
+
+  // Its next attempt hangs, as a connect to a partitioned host waits out its timeout: it runs
+  // on a thread of its own while shard 0 keeps being read.
+  s.redis[1]->set_connect_mode(Mode::hang);
+  s.clock.advance(150ms);
+  auto poll_in_time = [&] {
+    auto done = std::async(std::launch::async, [&] { return consumer.poll(0ms); });
+    const bool returned = done.wait_for(10s) == std::future_status::ready;
+    if (!returned) s.redis[1]->set_connect_mode(Mode::answer);  // let the test end
+    REQUIRE(returned);
+    return done.get();
+  };
+  poll_in_time();
+  REQUIRE(eventually([&] { return s.redis[1]->hanging_connects() == 1; }));
+  s.redis[0]->add_event(event_json(100));
+  poll_in_time();
+  CHECK(seen.by_shard[0].back() == 100);
+  CHECK(seen.by_shard.count(1) == 0);
+  CHECK(s.redis[1]->connect_attempts() == 2);  // one attempt at a time
+
+  // The host answers again: the attempt in flight succeeds and the shard is read.
+  s.redis[1]->set_connect_mode(Mode::answer);
+  CHECK(eventually([&] {
+    poll_in_time();
+    return seen.by_shard[1].size() >= 3;
+  }));
+  CHECK(seen.by_shard[1] == numbers(1000, 3));
+  CHECK(consumer.stats().connected);
+  CHECK(s.redis[1]->connects() == 1);
+}
+
+TEST_CASE("Stopping a sharded consumer interrupts a connect running in the background", "[consumer][sharded]") {
+  using Mode = FakeStreamRedis::ConnectMode;
+  Shards s(2);
+  s.redis[1]->set_connect_mode(Mode::time_out);
+  auto consumer = std::make_unique<GroupConsumer>(sharded_options(2), s.factory(), s.clock);
+  consumer->poll(0ms);
+  s.redis[1]->set_connect_mode(Mode::hang);
+  s.clock.advance(150ms);
+  consumer->poll(0ms);
+  REQUIRE(eventually([&] { return s.redis[1]->hanging_connects() == 1; }));
+  auto destroyed = std::async(std::launch::async, [&] { consumer.reset(); });
+  const bool returned = destroyed.wait_for(10s) == std::future_status::ready;
+  if (!returned) s.redis[1]->set_connect_mode(Mode::answer);
+  CHECK(returned);
+  destroyed.wait();
+  CHECK(s.redis[1]->hanging_connects() == 0);
 }
 
 TEST_CASE("Every shard down: poll reports no connection and the earliest retry", "[consumer][sharded]") {
