@@ -86,6 +86,7 @@ bool ConsumerCore::ensure_connected(const OnConnect& on_connect) {
       fresh = finished.get();
     } else {
       const auto deadline = std::chrono::steady_clock::now() + options_.connect_timeout;
+      attempt_deadline_ = deadline;
       if (background_after_timeout_ && host_timed_out_) {
         // Only the connector is touched meanwhile, and nothing else uses it until the result
         // is taken up (no connection: no reads, no redirections).
@@ -120,6 +121,9 @@ bool ConsumerCore::ensure_connected(const OnConnect& on_connect) {
     transport_failure(std::string("connect failed: ") + e.what());
     return false;
   } catch (const std::exception& e) {
+    // An attempt that used up its whole time timed out somewhere inside, even when what
+    // reached here wraps it (no sentinel or cluster seed answered in time).
+    if (std::chrono::steady_clock::now() >= attempt_deadline_ - std::chrono::milliseconds(10)) host_timed_out_ = true;
     transport_failure(std::string("connect failed: ") + e.what());
     return false;
   }

@@ -204,6 +204,7 @@ class ConsumerCore {
 
   bool background_after_timeout_ = false;
   bool host_timed_out_ = false;
+  std::chrono::steady_clock::time_point attempt_deadline_{};  // of the latest connect attempt
   // Declared last, so destroyed first: its task uses connector_ (the destructor interrupts and
   // waits for it).
   std::future<std::unique_ptr<RedisTransport>> pending_connect_;

@@ -137,7 +137,9 @@ struct BackgroundWriter::State {
     {
       std::lock_guard<std::mutex> lock(mutex);
       const std::uint64_t lost = losses();
-      final_ok = r.ok && lost <= std::max(losses_at_last_run, losses_acknowledged);
+      // Anything lost that no flush() has answered for, including what a flush round served
+      // after its caller had given up waiting found.
+      final_ok = r.ok && lost <= losses_reported && failed_runs <= failed_runs_reported;
       if (!r.ok) ++failed_runs;
       losses_at_last_run = lost;
       flush_done = flush_requested;
@@ -211,8 +213,10 @@ struct BackgroundWriter::State {
   std::uint64_t flush_done = 0;       // the latest generation answered
   std::uint64_t flush_target = 0;     // events to take before answering the latest call
   std::uint64_t losses_at_last_run = 0;
-  std::uint64_t losses_acknowledged = 0;  // known when a flush() returned false on its timeout
-  std::uint64_t failed_runs_acknowledged = 0;
+  // What flush() calls have answered for (returned false about, or judged): only a returning
+  // call moves these, so a round served after its caller gave up reports nothing by itself.
+  std::uint64_t losses_reported = 0;
+  std::uint64_t failed_runs_reported = 0;
   std::uint64_t failed_runs = 0;      // output flush/close calls that failed
   bool stopping = false;
   bool finished = false;  // the writer is done with the output
@@ -259,22 +263,26 @@ bool BackgroundWriter::flush(std::chrono::milliseconds timeout) {
   const std::uint64_t generation = ++s.flush_requested;
   // Every event whose push() returned before this call has a sequence number below this.
   s.flush_target = std::max(s.flush_target, s.queue.accepted());
-  // Losses a previous call already answered false for (served, or timed out after they were
-  // known) are not this call's to report, as in RedisSink::flush.
-  const std::uint64_t base_losses = std::max(s.losses_at_last_run, s.losses_acknowledged);
-  const std::uint64_t base_failed_runs = std::max(s.failed_runs, s.failed_runs_acknowledged);
+  // Losses a previous call already answered for (false: it said so; true: there were none)
+  // are not this call's to report, as in RedisSink::flush.
+  const std::uint64_t base_losses = s.losses_reported;
+  const std::uint64_t base_failed_runs = s.failed_runs_reported;
   lock.unlock();
   s.queue.wake_consumer();
   lock.lock();
   const bool answered = s.progress.wait_until(
       lock, deadline, [&] { return s.flush_done >= generation || s.finished; });
-  if (!answered) {
-    s.losses_acknowledged = std::max(s.losses_acknowledged, s.losses());
-    s.failed_runs_acknowledged = std::max(s.failed_runs_acknowledged, s.failed_runs);
+  if (!answered || (s.finished && !s.clean)) {
+    // False answers for every loss known by now.
+    s.losses_reported = std::max(s.losses_reported, s.losses());
+    s.failed_runs_reported = std::max(s.failed_runs_reported, s.failed_runs);
     return false;
   }
-  if (s.finished && !s.clean) return false;
-  return s.losses_at_last_run <= base_losses && s.failed_runs <= base_failed_runs;
+  const std::uint64_t judged_losses = s.losses_at_last_run;
+  const std::uint64_t judged_failed_runs = s.failed_runs;
+  s.losses_reported = std::max(s.losses_reported, judged_losses);
+  s.failed_runs_reported = std::max(s.failed_runs_reported, judged_failed_runs);
+  return judged_losses <= base_losses && judged_failed_runs <= base_failed_runs;
 }
 
 bool BackgroundWriter::shutdown(std::chrono::milliseconds timeout) {

@@ -166,6 +166,32 @@ TEST_CASE("background writer: flush reports each loss once", "[sinks]") {
   CHECK_FALSE(writer->flush(kPatience));  // after shutdown: its answer
 }
 
+TEST_CASE("background writer: a loss found after a flush gave up waiting is reported by the next one",
+          "[sinks]") {
+  for (const bool by_shutdown : {false, true}) {
+    INFO((by_shutdown ? "reported by shutdown" : "reported by flush"));
+    auto script = std::make_shared<Script>();
+    auto writer = make_writer(script);
+    {
+      std::lock_guard<std::mutex> lock(script->mutex);
+      script->gate_open = false;
+    }
+    writer->push(event(0, /*fail=*/true));
+    REQUIRE(script->wait_until_blocked());
+    CHECK_FALSE(writer->flush(kShortTimeout));  // stuck: nothing lost yet, the write still runs
+    script->open_gate();                         // ... and then fails
+    // The writer serves the abandoned flush round; that alone reports nothing to anyone.
+    if (by_shutdown) {
+      CHECK_FALSE(writer->shutdown(kPatience));
+    } else {
+      CHECK_FALSE(writer->flush(kPatience));
+      CHECK(writer->flush(kPatience));  // once
+      CHECK(writer->shutdown(kPatience));
+    }
+    CHECK(writer->write_errors() == 1);
+  }
+}
+
 TEST_CASE("background writer: every event is written, failed or dropped", "[sinks]") {
   auto script = std::make_shared<Script>();
   script->gate_open = false;

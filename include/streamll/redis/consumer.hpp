@@ -252,7 +252,8 @@ class HandlerRegistration {
 }  // namespace detail
 
 /// For tests and custom transports: called for every connection attempt, on the consuming
-/// thread.
+/// thread; in a sharded consumer, a shard reconnecting after a timeout calls it on a thread of
+/// its own, possibly while other shards call it too, so it must then be thread-safe.
 using ConsumerTransportFactory = std::function<std::unique_ptr<redis::RedisTransport>()>;
 /// For tests of Sentinel, Cluster and sharding: like ConsumerTransportFactory, told which shard
 /// (0 when not sharded) and which server (a sentinel, a cluster node, a master) each

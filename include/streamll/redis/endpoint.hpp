@@ -56,7 +56,9 @@ struct EndpointRequest {
 
 /// Returns where to connect now. Called on the connecting thread (the RedisSink's flusher) once
 /// per connection attempt, never concurrently for one sink; a provider shared by several sinks
-/// or consumers must be thread-safe. May throw: the attempt then fails like a refused
+/// or consumers must be thread-safe, and so must one given to a ShardedRedisSink or a sharded
+/// consumer (each shard connects on its own thread: its flusher, or for a consumer's shard
+/// reconnecting after a timeout, a thread of its own). May throw: the attempt then fails like a refused
 /// connection (counted, fed to the circuit breaker, retried later), with the exception's
 /// what() as the reason. The credentials, database and TLS settings of the options apply to
 /// whatever it returns; with TLS, the certificate is checked against ssl_server_name when set,
