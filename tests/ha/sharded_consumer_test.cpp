@@ -202,6 +202,26 @@ struct ThreeServers {
   streamll::ShardedRedisSinkOptions sink;
 };
 
+// A ShardedRedisSink over three shards, and four executions that the sink's own routing sends
+// to each shard: emit_to(s, n) writes n events to shard s, numbered in emission order.
+struct ShardFeeder {
+  explicit ShardFeeder(const streamll::ShardedRedisSinkOptions& options) : sink(options) {
+    for (int e = 0; executions[0].size() < 4 || executions[1].size() < 4 || executions[2].size() < 4; ++e) {
+      const std::string id = "exec_" + std::to_string(e);
+      auto& list = executions[streamll::shard_for_execution(id, 3)];
+      if (list.size() < 4) list.push_back(id);
+    }
+  }
+  void emit_to(std::size_t shard, int n) {
+    for (int i = 0; i < n; ++i) {
+      sink.handle(sinkit::execution_event(executions[shard][static_cast<std::size_t>(i) % 4], next++));
+    }
+  }
+  streamll::ShardedRedisSink sink;
+  std::array<std::vector<std::string>, 3> executions;
+  int next = 0;
+};
+
 }  // namespace
 
 TEST_CASE("Sharded over three servers: merged analytics equal the known totals, a group consumer reads every shard",
@@ -341,20 +361,9 @@ TEST_CASE("Sharded streams on one server: a StreamReader and the analytics read 
 TEST_CASE("A shard whose server dies: the others keep being read, health and the CLI report it",
           "[ha][sharded][consumer_ha]") {
   ThreeServers t;
-  // Executions for each shard, by the sink's own routing.
-  std::array<std::vector<std::string>, 3> executions;
-  for (int e = 0; executions[0].size() < 4 || executions[1].size() < 4 || executions[2].size() < 4; ++e) {
-    const std::string id = "exec_" + std::to_string(e);
-    auto& list = executions[streamll::shard_for_execution(id, 3)];
-    if (list.size() < 4) list.push_back(id);
-  }
-  streamll::ShardedRedisSink sink(t.sink);
-  int next = 0;
-  const auto emit_to = [&](std::size_t shard, int n) {
-    for (int i = 0; i < n; ++i) {
-      sink.handle(sinkit::execution_event(executions[shard][static_cast<std::size_t>(i) % 4], next++));
-    }
-  };
+  ShardFeeder feed(t.sink);
+  auto& sink = feed.sink;
+  const auto emit_to = [&](std::size_t shard, int n) { feed.emit_to(shard, n); };
   for (std::size_t s = 0; s < 3; ++s) emit_to(s, 20);
   REQUIRE(sink.flush(10s));
 
@@ -411,7 +420,7 @@ TEST_CASE("A shard whose server dies: the others keep being read, health and the
   REQUIRE(sinkit::wait_until([&] { return seen.total() >= 130; }, 30s));
   CHECK(sinkit::wait_until([&] { return consumer.stats().connected; }, 10s));
   const auto by_execution = seen.by_execution();
-  for (const auto& id : executions[1]) {
+  for (const auto& id : feed.executions[1]) {
     INFO(id);
     CHECK(by_execution.at(id).size() >= 5 + 2);  // 20 before, 10 after: 5 and 2 or 3 each
   }
@@ -420,19 +429,9 @@ TEST_CASE("A shard whose server dies: the others keep being read, health and the
 TEST_CASE("A shard whose server stops answering (SIGSTOP) does not hold the other shards' reading up",
           "[ha][sharded][consumer_ha]") {
   ThreeServers t;
-  std::array<std::vector<std::string>, 3> executions;
-  for (int e = 0; executions[0].size() < 4 || executions[1].size() < 4 || executions[2].size() < 4; ++e) {
-    const std::string id = "exec_" + std::to_string(e);
-    auto& list = executions[streamll::shard_for_execution(id, 3)];
-    if (list.size() < 4) list.push_back(id);
-  }
-  streamll::ShardedRedisSink sink(t.sink);
-  int next = 0;
-  const auto emit_to = [&](std::size_t shard, int n) {
-    for (int i = 0; i < n; ++i) {
-      sink.handle(sinkit::execution_event(executions[shard][static_cast<std::size_t>(i) % 4], next++));
-    }
-  };
+  ShardFeeder feed(t.sink);
+  auto& sink = feed.sink;
+  const auto emit_to = [&](std::size_t shard, int n) { feed.emit_to(shard, n); };
 
   auto o = consumer_options("workers", "worker-1");
   o.shard_urls = t.sink.shard_urls;
