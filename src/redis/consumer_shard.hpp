@@ -5,6 +5,8 @@
 // wait for whichever shard answers first.
 
 #include <chrono>
+#include <exception>
+#include <vector>
 
 #include "redis/consumer_core.hpp"
 
@@ -39,11 +41,51 @@ class ConsumerShard {
   std::chrono::steady_clock::time_point read_deadline() const noexcept { return read_deadline_; }
 
  protected:
-  void read_sent(std::chrono::milliseconds block) {
+  /// poll()'s frame: connects first (`on_connect` after the handshake), then runs `step`;
+  /// a transport failure in it is recorded, never thrown.
+  template <typename Step>
+  PollResult connected_step(const ConsumerCore::OnConnect& on_connect, Step step) {
+    PollResult result;
+    ConsumerCore& c = core();
+    if (c.stopping()) return result;
+    if (!c.ensure_connected(on_connect)) {
+      result.backoff = c.backoff_remaining();
+      return result;
+    }
+    try {
+      step(result);
+    } catch (const std::exception& e) {
+      c.read_failure(e);
+    }
+    result.connected = c.connected();
+    return result;
+  }
+
+  /// send_blocking_read()'s sending: `commands` (one blocking read) on the wire.
+  BlockingRead send_read(const CommandBuffer& commands, std::chrono::milliseconds block) {
+    try {
+      core().send(commands, std::chrono::steady_clock::now() + core().options().socket_timeout);
+    } catch (const std::exception& e) {
+      core().read_failure(e);
+      return BlockingRead::unavailable;
+    }
     in_flight_ = true;
     read_deadline_ = std::chrono::steady_clock::now() + block + core().options().socket_timeout;
+    return BlockingRead::sent;
   }
-  void read_answered() noexcept { in_flight_ = false; }
+
+  /// finish_blocking_read()'s receiving: the read's answer into `replies`, handed to `take`
+  /// (an error reply included); a transport failure is recorded, never thrown.
+  template <typename TakeAnswer>
+  void finish_read(std::vector<RedisReply>& replies, TakeAnswer take) {
+    in_flight_ = false;
+    try {
+      core().receive(1, replies, read_deadline_);
+      take(replies.front());
+    } catch (const std::exception& e) {
+      core().read_failure(e);
+    }
+  }
 
  private:
   bool in_flight_ = false;

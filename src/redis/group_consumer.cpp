@@ -47,30 +47,22 @@ class GroupShard final : public redis::ConsumerShard {
   }
 
   PollResult poll(std::chrono::milliseconds block) override {
-    PollResult result;
-    if (core_.stopping()) return result;
-    if (!core_.ensure_connected([this](redis::RedisTransport& t) { on_connect(t); })) {
-      result.backoff = core_.backoff_remaining();
-      return result;
+    return connected_step([this](redis::RedisTransport& t) { on_connect(t); },
+                          [&](PollResult& result) { step(block, result); });
+  }
+
+  void step(std::chrono::milliseconds block, PollResult& result) {
+    if (!prefetched.empty()) {
+      entries.swap(prefetched);
+      prefetched.clear();
+      process_batch(/*redelivered=*/false, result);
+      return;
     }
-    try {
-      if (!prefetched.empty()) {
-        entries.swap(prefetched);
-        prefetched.clear();
-        process_batch(/*redelivered=*/false, result);
-        result.connected = core_.connected();
-        return result;
-      }
-      if (claim_due()) claim(result);
-      if (result.entries == 0 && !core_.stopping() && own_pending) read_own_pending(result);
-      // Once the own pending list is through, the same poll goes on to new entries: an empty
-      // poll always means there was nothing to read.
-      if (result.entries == 0 && !core_.stopping() && !own_pending && core_.connected()) read_new(block, result);
-    } catch (const std::exception& e) {
-      core_.read_failure(e);
-    }
-    result.connected = core_.connected();
-    return result;
+    if (claim_due()) claim(result);
+    if (result.entries == 0 && !core_.stopping() && own_pending) read_own_pending(result);
+    // Once the own pending list is through, the same poll goes on to new entries: an empty
+    // poll always means there was nothing to read.
+    if (result.entries == 0 && !core_.stopping() && !own_pending && core_.connected()) read_new(block, result);
   }
 
   BlockingRead send_blocking_read(std::chrono::milliseconds block) override {
@@ -81,21 +73,11 @@ class GroupShard final : public redis::ConsumerShard {
     commands.begin_command(11).arg("XREADGROUP").arg("GROUP").arg(o.group).arg(o.consumer_name).arg("COUNT")
         .arg(static_cast<long long>(o.batch_size)).arg("BLOCK").arg(static_cast<long long>(block.count()))
         .arg("STREAMS").arg(o.stream_key).arg(">");
-    try {
-      core_.send(commands, std::chrono::steady_clock::now() + o.socket_timeout);
-    } catch (const std::exception& e) {
-      core_.read_failure(e);
-      return BlockingRead::unavailable;
-    }
-    read_sent(block);
-    return BlockingRead::sent;
+    return send_read(commands, block);
   }
 
   void finish_blocking_read(PollResult& result) override {
-    read_answered();
-    try {
-      core_.receive(1, replies, read_deadline());
-      redis::RedisReply& reply = replies.front();
+    finish_read(replies, [&](redis::RedisReply& reply) {
       if (reply.is_error()) {
         core_.refused("XREADGROUP", reply.text);
         return;
@@ -104,9 +86,7 @@ class GroupShard final : public redis::ConsumerShard {
       redis::append_read_entries(reply, entries);
       core_.count_read(entries.size());
       process_batch(/*redelivered=*/false, result);
-    } catch (const std::exception& e) {
-      core_.read_failure(e);
-    }
+    });
   }
 
   bool claim_due() const {

@@ -38,42 +38,18 @@ class ReaderShard final : public redis::ConsumerShard {
   }
 
   PollResult poll(std::chrono::milliseconds block) override {
-    PollResult result;
-    if (core_.stopping()) return result;
-    if (!core_.ensure_connected([this](redis::RedisTransport& t) { on_connect(t); })) {
-      result.backoff = core_.backoff_remaining();
-      return result;
-    }
-    try {
-      read(block, result);
-    } catch (const std::exception& e) {
-      core_.read_failure(e);
-    }
-    result.connected = core_.connected();
-    return result;
+    return connected_step([this](redis::RedisTransport& t) { on_connect(t); },
+                          [&](PollResult& result) { read(block, result); });
   }
 
   BlockingRead send_blocking_read(std::chrono::milliseconds block) override {
     if (core_.stopping() || !core_.connected()) return BlockingRead::unavailable;
     build_read(block);
-    try {
-      core_.send(commands, std::chrono::steady_clock::now() + core_.options().socket_timeout);
-    } catch (const std::exception& e) {
-      core_.read_failure(e);
-      return BlockingRead::unavailable;
-    }
-    read_sent(block);
-    return BlockingRead::sent;
+    return send_read(commands, block);
   }
 
   void finish_blocking_read(PollResult& result) override {
-    read_answered();
-    try {
-      core_.receive(1, replies, read_deadline());
-      dispatch_reply(result);
-    } catch (const std::exception& e) {
-      core_.read_failure(e);
-    }
+    finish_read(replies, [&](redis::RedisReply& reply) { dispatch_reply(reply, result); });
   }
 
   // XREAD COUNT n [BLOCK ms] STREAMS key <position>
@@ -90,11 +66,10 @@ class ReaderShard final : public redis::ConsumerShard {
     build_read(block);
     const auto deadline = std::chrono::steady_clock::now() + block + core_.options().socket_timeout;
     if (!core_.execute(commands, replies, deadline, block.count() > 0) || replies.empty()) return;
-    dispatch_reply(result);
+    dispatch_reply(replies.front(), result);
   }
 
-  void dispatch_reply(PollResult& result) {
-    redis::RedisReply& reply = replies.front();
+  void dispatch_reply(redis::RedisReply& reply, PollResult& result) {
     if (reply.is_error()) {
       core_.refused("XREAD", reply.text);
       return;
