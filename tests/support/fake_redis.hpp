@@ -212,9 +212,13 @@ class FakeRedis {
   std::atomic<int> stalled_executes_{0};
 };
 
-class FakeTransport final : public redis::RedisTransport {
+/// A transport to an in-memory server model (FakeRedis, FakeStreamRedis): connects and
+/// exchanges through the model's on_connect() / on_execute(), which fail as the test says.
+template <typename Server>
+class FakeServerTransport : public redis::RedisTransport {
  public:
-  explicit FakeTransport(std::shared_ptr<FakeRedis> server) : server_(std::move(server)) {}
+  FakeServerTransport(std::shared_ptr<Server> server, std::string name)
+      : server_(std::move(server)), name_(std::move(name)) {}
 
   void connect(Clock::time_point) override {
     connected_ = false;
@@ -239,15 +243,22 @@ class FakeTransport final : public redis::RedisTransport {
       throw;
     }
   }
-  std::string describe() const override { return "fake://redis"; }
+  std::string describe() const override { return name_; }
   std::chrono::milliseconds socket_timeout() const noexcept override {
     return std::chrono::milliseconds(2000);
   }
 
  private:
-  std::shared_ptr<FakeRedis> server_;
-  bool connected_ = false;
+  std::shared_ptr<Server> server_;
+  const std::string name_;
+  std::atomic<bool> connected_{false};
   std::atomic<bool> interrupted_{false};
+};
+
+class FakeTransport final : public FakeServerTransport<FakeRedis> {
+ public:
+  explicit FakeTransport(std::shared_ptr<FakeRedis> server)
+      : FakeServerTransport(std::move(server), "fake://redis") {}
 };
 
 /// A TransportFactory for RedisSink's test constructor.

@@ -356,39 +356,10 @@ class FakeStreamRedis {
   std::atomic<int> blocked_reads_{0};
 };
 
-class FakeStreamTransport final : public redis::RedisTransport {
+class FakeStreamTransport final : public FakeServerTransport<FakeStreamRedis> {
  public:
-  explicit FakeStreamTransport(std::shared_ptr<FakeStreamRedis> server) : server_(std::move(server)) {}
-  void connect(Clock::time_point) override {
-    connected_ = false;
-    server_->on_connect(interrupted_);
-    connected_ = true;
-  }
-  void connect() override { connect(Clock::now()); }
-  bool is_connected() const noexcept override { return connected_; }
-  void close() noexcept override { connected_ = false; }
-  void interrupt() noexcept override {
-    interrupted_ = true;
-    server_->notify_interrupt();
-  }
-  void clear_interrupt() noexcept override { interrupted_ = false; }
-  void execute(const redis::CommandBuffer& commands, std::vector<redis::RedisReply>& replies,
-               Clock::time_point deadline) override {
-    if (!connected_) throw redis::ClosedError("not connected");
-    try {
-      server_->on_execute(commands, replies, deadline, interrupted_);
-    } catch (...) {
-      connected_ = false;
-      throw;
-    }
-  }
-  std::string describe() const override { return "fake://" + server_->key(); }
-  std::chrono::milliseconds socket_timeout() const noexcept override { return std::chrono::milliseconds(2000); }
-
- private:
-  std::shared_ptr<FakeStreamRedis> server_;
-  std::atomic<bool> connected_{false};
-  std::atomic<bool> interrupted_{false};
+  explicit FakeStreamTransport(const std::shared_ptr<FakeStreamRedis>& server)
+      : FakeServerTransport(server, "fake://" + server->key()) {}
 };
 
 inline std::function<std::unique_ptr<redis::RedisTransport>()> fake_stream_factory(std::shared_ptr<FakeStreamRedis> server) {

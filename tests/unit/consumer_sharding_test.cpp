@@ -20,6 +20,7 @@ using streamll::ConsumedEvent;
 using streamll::ConsumerOptions;
 using streamll::GroupConsumer;
 using streamll::StreamReader;
+using streamll::testing::eventually;
 using streamll::testing::FakeStreamRedis;
 using streamll::testing::FakeStreamTransport;
 using streamll::testing::ManualClock;
@@ -77,18 +78,6 @@ struct Seen {
   std::map<std::size_t, std::string> streams;
   std::size_t total = 0;
 };
-
-// For what another thread does (a connect in the background): checked until true, within
-// 10 s of real time (no timeout of the code under test is waited out).
-template <typename Condition>
-bool eventually(Condition condition) {
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
 
 std::vector<int> numbers(int first, int count) {
   std::vector<int> out;
@@ -204,7 +193,7 @@ TEST_CASE("A shard whose host stops answering does not hold the others up while 
     return done.get();
   };
   poll_in_time();
-  REQUIRE(eventually([&] { return s.redis[1]->hanging_connects() == 1; }));
+  REQUIRE(eventually([&] { return s.redis[1]->hanging_connects() == 1; }, 10s));
   s.redis[0]->add_event(event_json(100));
   poll_in_time();
   CHECK(seen.by_shard[0].back() == 100);
@@ -213,10 +202,12 @@ TEST_CASE("A shard whose host stops answering does not hold the others up while 
 
   // The host answers again: the attempt in flight succeeds and the shard is read.
   s.redis[1]->set_connect_mode(Mode::answer);
-  CHECK(eventually([&] {
-    poll_in_time();
-    return seen.by_shard[1].size() >= 3;
-  }));
+  CHECK(eventually(
+      [&] {
+        poll_in_time();
+        return seen.by_shard[1].size() >= 3;
+      },
+      10s));
   CHECK(seen.by_shard[1] == numbers(1000, 3));
   CHECK(consumer.stats().connected);
   CHECK(s.redis[1]->connects() == 1);
@@ -231,7 +222,7 @@ TEST_CASE("Stopping a sharded consumer interrupts a connect running in the backg
   s.redis[1]->set_connect_mode(Mode::hang);
   s.clock.advance(150ms);
   consumer->poll(0ms);
-  REQUIRE(eventually([&] { return s.redis[1]->hanging_connects() == 1; }));
+  REQUIRE(eventually([&] { return s.redis[1]->hanging_connects() == 1; }, 10s));
   auto destroyed = std::async(std::launch::async, [&] { consumer.reset(); });
   const bool returned = destroyed.wait_for(10s) == std::future_status::ready;
   if (!returned) s.redis[1]->set_connect_mode(Mode::answer);
