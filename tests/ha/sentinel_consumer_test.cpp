@@ -112,25 +112,8 @@ TEST_CASE("Sentinel: a group consumer and a reader follow a kill -9 of the maste
   std::thread reader_thread([&] { reader.run(); });
 
   constexpr int producers = 2;
-  std::atomic<bool> stop{false};
-  std::vector<std::atomic<int>> emitted(producers);
-  std::vector<std::thread> threads;
-  for (int p = 0; p < producers; ++p) {
-    threads.emplace_back([&, p] {
-      while (!stop.load()) {
-        sink.handle(sinkit::numbered_event(p, emitted[p].load()));
-        emitted[p].fetch_add(1);
-        std::this_thread::sleep_for(300us);
-      }
-    });
-  }
+  sinkit::SteadyProducers traffic(sink, producers, 300us);
   int new_master = 0;
-  const auto stop_all = [&] {
-    stop = true;
-    for (auto& t : threads) {
-      if (t.joinable()) t.join();
-    }
-  };
   try {
     // The consumers are reading before the kill.
     REQUIRE(sinkit::wait_until([&] { return consumed.distinct() > 100 && read.distinct() > 100; }, 20s));
@@ -139,18 +122,17 @@ TEST_CASE("Sentinel: a group consumer and a reader follow a kill -9 of the maste
     d.wait_for_replicas(new_master, 1);
     std::this_thread::sleep_for(300ms);
   } catch (...) {
-    stop_all();
+    traffic.stop();
     consumer.stop();
     reader.stop();
     consumer_thread.join();
     reader_thread.join();
     throw;
   }
-  stop_all();
+  traffic.stop();
   INFO("sink: " << sink.stats().last_error);
   const bool flushed = sink.flush(30s);
-  std::vector<int> totals;
-  for (auto& e : emitted) totals.push_back(e.load());
+  const std::vector<int> totals = traffic.emitted();
   // Every event the sink delivered (all of them: flush returned true) is consumed, at least once.
   const bool all_consumed = sinkit::wait_until([&] { return consumed.has_all(totals); }, 60s);
   const bool all_read = sinkit::wait_until([&] { return read.has_all(totals); }, 60s);

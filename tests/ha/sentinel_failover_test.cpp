@@ -42,18 +42,7 @@ FailoverRun emit_through_failover(SentinelDeployment& d, bool durable) {
   RedisSink sink(options);
 
   constexpr int producers = 2;
-  std::atomic<bool> stop{false};
-  std::vector<std::atomic<int>> emitted(producers);
-  std::vector<std::thread> threads;
-  for (int p = 0; p < producers; ++p) {
-    threads.emplace_back([&, p] {
-      while (!stop.load()) {
-        sink.handle(sinkit::numbered_event(p, emitted[p].load()));
-        emitted[p].fetch_add(1);
-        std::this_thread::sleep_for(300us);
-      }
-    });
-  }
+  sinkit::SteadyProducers traffic(sink, producers, 300us);
   FailoverRun run;
   int old_port = 0;
   try {
@@ -63,12 +52,10 @@ FailoverRun emit_through_failover(SentinelDeployment& d, bool durable) {
     if (durable) d.wait_for_replicas(run.new_master_port, 1);
     std::this_thread::sleep_for(300ms);
   } catch (...) {
-    stop = true;
-    for (auto& t : threads) t.join();
+    traffic.stop();
     throw;
   }
-  stop = true;
-  for (auto& t : threads) t.join();
+  traffic.stop();
 
   INFO("last error: " << sink.stats().last_error);
   REQUIRE(sink.flush(30s));
@@ -76,7 +63,7 @@ FailoverRun emit_through_failover(SentinelDeployment& d, bool durable) {
   // time, from the first replica they promoted to the other one; the sink follows that too.
   run.new_master_port = d.wait_for_new_master(old_port);
   run.stats = sink.stats();
-  for (auto& e : emitted) run.emitted.push_back(e.load());
+  run.emitted = traffic.emitted();
   DirectRedis redis = DirectRedis::tcp(run.new_master_port);
   const auto by_producer =
       sinkit::indices_by_producer(sinkit::dedupe_by_id(sinkit::events_in(redis.xrange("ml_events"))));

@@ -42,30 +42,17 @@ TEST_CASE("RedisSink loses nothing when Redis is killed mid-stream and restarted
   RedisSink sink(options);
 
   constexpr int producers = 3;
-  std::atomic<bool> stop{false};
-  std::vector<std::atomic<int>> emitted(producers);
-  std::vector<std::thread> threads;
-  for (int p = 0; p < producers; ++p) {
-    threads.emplace_back([&, p] {
-      while (!stop.load()) {
-        sink.handle(sinkit::numbered_event(p, emitted[p].load()));
-        emitted[p].fetch_add(1);
-        std::this_thread::sleep_for(200us);
-      }
-    });
-  }
+  sinkit::SteadyProducers traffic(sink, producers, 200us);
 
   std::this_thread::sleep_for(200ms);
   server.kill9();
-  std::vector<int> at_kill;
-  for (auto& e : emitted) at_kill.push_back(e.load());
+  const std::vector<int> at_kill = traffic.emitted();
   std::this_thread::sleep_for(400ms);
   server.restart();
-  std::vector<int> at_restart;
-  for (auto& e : emitted) at_restart.push_back(e.load());
+  const std::vector<int> at_restart = traffic.emitted();
   std::this_thread::sleep_for(300ms);
-  stop = true;
-  for (auto& t : threads) t.join();
+  traffic.stop();
+  const std::vector<int> emitted = traffic.emitted();
 
   REQUIRE(sink.flush(10s));
   const auto stats = sink.stats();
@@ -78,12 +65,12 @@ TEST_CASE("RedisSink loses nothing when Redis is killed mid-stream and restarted
   int total = 0;
   for (int p = 0; p < producers; ++p) {
     INFO("producer " << p << ": " << at_kill[p] << " before the kill, " << at_restart[p] << " at restart, "
-                     << emitted[p].load() << " in all");
+                     << emitted[p] << " in all");
     CHECK(at_restart[p] > at_kill[p]);  // it really emitted during the outage
     REQUIRE(by_producer.count(p) == 1);
     // All of them, each exactly once, in the producer's order.
-    CHECK(by_producer.at(p) == sinkit::iota_vector(0, emitted[p].load()));
-    total += emitted[p].load();
+    CHECK(by_producer.at(p) == sinkit::iota_vector(0, emitted[p]));
+    total += emitted[p];
   }
   CHECK(total < static_cast<int>(options.buffer_size));
   CHECK(stats.delivered >= static_cast<std::uint64_t>(total));

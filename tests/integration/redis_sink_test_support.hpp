@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -26,6 +27,7 @@
 #include <sstream>
 
 #include <streamll/event.hpp>
+#include <streamll/sink.hpp>
 #include <streamll/sinks/redis_sink.hpp>
 
 #include "logging.hpp"
@@ -258,6 +260,44 @@ inline Event numbered_event(int producer, int index) {
   data.append_new("index", index);
   return Event::capture(EventType::token, context, std::move(data));
 }
+
+/// `producers` threads, each emitting numbered_event(p, 0), numbered_event(p, 1), ... into
+/// `sink` every `period`, until stop() or destruction: the steady traffic of the fault tests.
+class SteadyProducers {
+ public:
+  SteadyProducers(Sink& sink, int producers, std::chrono::microseconds period) : emitted_(producers) {
+    for (int p = 0; p < producers; ++p) {
+      threads_.emplace_back([this, &sink, p, period] {
+        while (!stop_.load()) {
+          sink.handle(numbered_event(p, emitted_[p].load()));
+          emitted_[p].fetch_add(1);
+          std::this_thread::sleep_for(period);
+        }
+      });
+    }
+  }
+  ~SteadyProducers() { stop(); }
+  SteadyProducers(const SteadyProducers&) = delete;
+  SteadyProducers& operator=(const SteadyProducers&) = delete;
+
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  /// Events emitted so far, per producer.
+  std::vector<int> emitted() const {
+    std::vector<int> out;
+    for (const auto& e : emitted_) out.push_back(e.load());
+    return out;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::vector<std::atomic<int>> emitted_;
+  std::vector<std::thread> threads_;
+};
 
 /// A numbered event (producer 0) of its own execution: the sharded sinks route by execution id.
 inline Event execution_event(const std::string& execution, int index) {
