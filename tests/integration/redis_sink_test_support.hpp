@@ -30,6 +30,7 @@
 #include <streamll/sink.hpp>
 #include <streamll/sinks/redis_sink.hpp>
 
+#include "captured_log_text.hpp"
 #include "logging.hpp"
 
 namespace streamll::sinkit {
@@ -87,7 +88,7 @@ class CapturedLog {
  public:
   CapturedLog()
       : logger_(detail::get_logger("streamll.sinks.redis")),
-        sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(text_)) {
+        sink_(std::make_shared<testing::CapturedLogText>()) {
     logger_->sinks().push_back(sink_);
   }
   ~CapturedLog() {
@@ -97,15 +98,11 @@ class CapturedLog {
   CapturedLog(const CapturedLog&) = delete;
   CapturedLog& operator=(const CapturedLog&) = delete;
 
-  std::string text() {
-    sink_->flush();
-    return text_.str();
-  }
+  std::string text() { return sink_->text(); }
 
  private:
   std::shared_ptr<spdlog::logger> logger_;
-  std::ostringstream text_;
-  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+  std::shared_ptr<testing::CapturedLogText> sink_;
 };
 
 /// One stream entry as Redis returned it.

@@ -19,6 +19,7 @@
 #include <map>
 #include <sstream>
 
+#include "captured_log_text.hpp"
 #include "fake_redis.hpp"
 #include "logging.hpp"
 #include "manual_clock.hpp"
@@ -592,8 +593,7 @@ TEST_CASE("RedisSink logs connects, batches and breaker waits at debug level (th
           "[redis_sink]") {
   // The guide: logging.getLogger("streamll.sinks.redis").setLevel(logging.DEBUG).
   auto logger = streamll::detail::get_logger("streamll.sinks.redis");
-  std::ostringstream text;
-  auto capture = std::make_shared<spdlog::sinks::ostream_sink_mt>(text);
+  auto capture = std::make_shared<streamll::testing::CapturedLogText>();
   capture->set_level(spdlog::level::trace);
   logger->sinks().push_back(capture);
   const auto level_before = logger->level();
@@ -614,14 +614,13 @@ TEST_CASE("RedisSink logs connects, batches and breaker waits at debug level (th
     }));
     REQUIRE(eventually([&] {
       h.sink.flush(0ms);
-      capture->flush();
-      return text.str().find("breaker open: next attempt in") != std::string::npos;
+      return capture->text().find("breaker open: next attempt in") != std::string::npos;
     }));
   }
   logger->set_level(level_before);
   auto& sinks = logger->sinks();
   sinks.erase(std::remove(sinks.begin(), sinks.end(), capture), sinks.end());
-  const std::string logged = text.str();
+  const std::string logged = capture->text();
   INFO(logged);
   CHECK(logged.find("connecting (stream 'ml_events'") != std::string::npos);
   CHECK(logged.find("event(s) written to 'ml_events' in ") != std::string::npos);
