@@ -36,9 +36,9 @@ class Value {
   Value(T i) noexcept : v_(to_int64(i)) {}
   template <typename T, std::enable_if_t<std::is_floating_point_v<T>, int> = 0>
   Value(T d) noexcept : v_(static_cast<double>(d)) {}
-  Value(const char* s) : v_(std::string(s ? s : "")) {}
+  Value(const char* s) : v_(std::in_place_type<std::string>, s ? s : "") {}
   Value(std::string s) noexcept : v_(std::move(s)) {}
-  Value(std::string_view s) : v_(std::string(s)) {}
+  Value(std::string_view s) : v_(std::in_place_type<std::string>, s) {}
   Value(RawJson j) noexcept : v_(std::move(j)) {}
 
   bool is_null() const noexcept { return std::holds_alternative<std::monostate>(v_); }
@@ -94,6 +94,14 @@ class Value {
 struct Field {
   std::string key;
   Value value;
+
+  Field() = default;
+  Field(std::string k, Value v) noexcept : key(std::move(k)), value(std::move(v)) {}
+  /// Builds the key and the value in place, the value from anything a Value is made from: one
+  /// copy of each string, where going through a temporary Value costs two more moves.
+  template <typename K, typename V>
+  Field(std::in_place_t, K&& k, V&& v) : key(std::forward<K>(k)), value(std::forward<V>(v)) {}
+
   bool operator==(const Field& other) const { return key == other.key && value == other.value; }
 };
 
@@ -119,13 +127,17 @@ class Fields {
     f.key = key;
     f.value = std::move(value);
   }
-  /// Appends without looking for an existing key: for code that knows the key is new.
-  void append_new(std::string key, Value value) {
-    // Default-construct then move-assign: one move per member instead of two (this is on the
-    // token hot path).
-    Field& f = items_.emplace_back();
-    f.key = std::move(key);
-    f.value = std::move(value);
+  /// Appends without looking for an existing key: for code that knows the key is new. The
+  /// value is built in place from `value` (a string_view becomes a string copied once), which
+  /// is what keeps a token event cheap.
+  template <typename K, typename V>
+  void append_new(K&& key, V&& value) {
+    if constexpr (std::is_convertible_v<K&&, const char*>) {
+      // A literal's length is known here, where this is inlined, and not after one more call.
+      items_.emplace_back(std::in_place, std::string_view(key), std::forward<V>(value));
+    } else {
+      items_.emplace_back(std::in_place, std::forward<K>(key), std::forward<V>(value));
+    }
   }
   void reserve(std::size_t n) { items_.reserve(n); }
 

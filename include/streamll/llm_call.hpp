@@ -101,9 +101,9 @@ class LlmCall {
     if (instrumentor_->sinks().empty()) return;  // nobody would see it: skip building it
     Fields data;
     data.reserve(field.empty() ? 2 : 3);
-    data.append_new("token", std::string(text));
+    data.append_new("token", text);
     data.append_new("index", index);
-    if (!field.empty()) data.append_new("field", std::string(field));
+    if (!field.empty()) data.append_new("field", field);
     instrumentor_->emit(Event::capture(EventType::token, context_, std::move(data)));
   }
 
@@ -120,8 +120,8 @@ class LlmCall {
     open_ = false;
     Fields error;
     error.reserve(3);
-    error.append_new("error_type", std::string(error_type));
-    error.append_new("error_message", std::string(message));
+    error.append_new("error_type", error_type);
+    error.append_new("error_message", message);
     error.append_new("model", model_);
     instrumentor_->emit(Event::capture(EventType::error, context_, std::move(error)));
     open_ = true;
@@ -166,7 +166,7 @@ class LlmCall {
     }
     if (!usage.finish_reason.empty()) data.append_new("finish_reason", std::move(usage.finish_reason));
     data.append_new("success", success);
-    if (!error_type.empty()) data.append_new("error_type", std::string(error_type));
+    if (!error_type.empty()) data.append_new("error_type", error_type);
     for (const auto& f : usage.extra) data.set(f.key, f.value);
     instrumentor_->emit(Event::capture(EventType::llm_call, context_, std::move(data)));
   }

@@ -214,8 +214,8 @@ class Span {
     restore_thread_context();
     Fields data;
     data.reserve(end_data_.size() + 3);
-    data.append_new("error_type", std::string(error_type));
-    data.append_new("error_message", std::string(message));
+    data.append_new("error_type", error_type);
+    data.append_new("error_message", message);
     data.append_new("duration_ms", detail::elapsed_ms(started_));
     for (const auto& f : end_data_) data.set(f.key, f.value);
     end_data_ = Fields{};
