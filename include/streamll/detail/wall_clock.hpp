@@ -1,0 +1,302 @@
+#pragma once
+// Event timestamps. Reading the system clock costs about 25 ns through the vDSO on the machines
+// we measure on (a serialized TSC read plus the kernel's conversion), which was a third of a
+// token event's cost. Where the kernel itself keeps time with the CPU's time-stamp counter
+// (clocksource "tsc": invariant and synchronized across CPUs), we read the counter unserialized
+// (about 10 ns) and convert it with our own calibration, re-read against the system clock every
+// 100 ms. Low-latency loggers take timestamps the same way.
+//
+// What a reader gets: the system clock's time to within a few microseconds (the drift of the
+// counter against the system clock over one 100 ms interval), never going backwards within a
+// thread while the system clock does not: a disagreement found at a re-read is absorbed over
+// the next interval (slewed), and only one of over a millisecond (the system clock was set) is
+// stepped. Anywhere the counter is not the kernel's clocksource, off x86-64, or with
+// STREAMLL_WALL_CLOCK=system in the environment, every read is the system clock's.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace streamll::detail {
+
+// Products of a tick count and a fixed-point rate need 128 bits in the slow paths.
+__extension__ typedef unsigned __int128 uint128;
+
+/// The wall clock extrapolated from a tick counter between periodic reads of a real wall clock.
+/// `Sources` provides `static std::uint64_t ticks() noexcept`, `static std::int64_t wall_ns()
+/// noexcept` (nanoseconds since the epoch) and `static bool usable() noexcept` (whether the
+/// ticks may be trusted at all; asked once). Tests give it sources they move by hand.
+/// Thread-safe; constant-initialized, so one can be a global used during static initialization.
+template <typename Sources>
+class ExtrapolatedWallClock {
+ public:
+  static constexpr std::int64_t calibration_ns = 10'000'000;  // first frequency estimate
+  static constexpr std::int64_t resync_ns = 100'000'000;
+  static constexpr std::int64_t step_threshold_ns = 1'000'000;
+  static constexpr std::int64_t max_sample_gap_ns = 20'000;
+
+  constexpr ExtrapolatedWallClock() noexcept = default;
+  ExtrapolatedWallClock(const ExtrapolatedWallClock&) = delete;
+  ExtrapolatedWallClock& operator=(const ExtrapolatedWallClock&) = delete;
+
+  /// Nanoseconds since the epoch.
+  std::int64_t now_ns() noexcept {
+    std::int64_t value = 0;
+    const Reading reading = read_line(Sources::ticks(), value);
+    if (reading == Reading::fresh) return value;
+    return slow_now_ns(reading, value);
+  }
+
+  std::chrono::system_clock::time_point now() noexcept {
+    return std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::nanoseconds(now_ns())));
+  }
+
+  /// True once reads are extrapolated (calibrated, and the sources usable).
+  bool extrapolating() const noexcept {
+    return mode_.load(std::memory_order_acquire) == Mode::extrapolating;
+  }
+
+ private:
+  enum class Mode : std::uint8_t { unknown, calibrating, extrapolating, system_only };
+  enum class Reading : std::uint8_t {
+    fresh,  ///< within the interval
+    due,    ///< a re-read is due; the value is still good (up to a second interval)
+    none,   ///< no line, or too old: the value is not usable
+  };
+  struct Sample {
+    std::uint64_t tick;
+    std::int64_t wall_ns;
+  };
+
+  Reading read_line(std::uint64_t tick, std::int64_t& value) const noexcept {
+    // A sequence lock: the writer makes `sequence_` odd while it rewrites the line. Every
+    // field is an atomic, so a torn read is detected, never undefined. Acquire loads keep the
+    // second sequence read after the fields (a fence would do, but ThreadSanitizer does not
+    // model fences; on x86 these are plain loads either way).
+    const std::uint32_t sequence = sequence_.load(std::memory_order_acquire);
+    const std::uint64_t base_tick = base_tick_.load(std::memory_order_acquire);
+    const std::int64_t base_ns = base_ns_.load(std::memory_order_acquire);
+    const std::uint64_t ns_per_tick = ns_per_tick_q32_.load(std::memory_order_acquire);
+    const std::uint64_t interval = interval_ticks_.load(std::memory_order_acquire);
+    if ((sequence & 1U) != 0 || sequence_.load(std::memory_order_relaxed) != sequence) {
+      return Reading::none;
+    }
+    // Unsigned: a tick before base_tick (read just before a re-read published) wraps to a huge
+    // value and counts as too old. Within two intervals the product cannot overflow.
+    const std::uint64_t elapsed = tick - base_tick;
+    if (elapsed < interval) {
+      value = base_ns + static_cast<std::int64_t>((elapsed * ns_per_tick) >> 32);
+      return Reading::fresh;
+    }
+    if (elapsed < 2 * interval) {
+      value = base_ns + static_cast<std::int64_t>((elapsed * ns_per_tick) >> 32);
+      return Reading::due;
+    }
+    return Reading::none;
+  }
+
+  // Past the interval, before calibration, or when disabled.
+  __attribute__((noinline, cold)) std::int64_t slow_now_ns(Reading reading, std::int64_t value) noexcept {
+    Mode mode = mode_.load(std::memory_order_acquire);
+    if (mode == Mode::unknown) {
+      const Mode decided = Sources::usable() ? Mode::calibrating : Mode::system_only;
+      if (mode_.compare_exchange_strong(mode, decided, std::memory_order_acq_rel)) mode = decided;
+    }
+    if (mode == Mode::system_only) return Sources::wall_ns();
+    if (reading == Reading::due) {
+      // The line is still good: answer from it, and have one thread re-read meanwhile. The
+      // new line starts above where this one is at publication, so no reader steps back.
+      if (!updating_.exchange(true, std::memory_order_acquire)) {
+        std::int64_t unused_wall = 0;
+        update(unused_wall);
+        updating_.store(false, std::memory_order_release);
+      }
+      return value;
+    }
+    // No usable line (calibrating, or idle for two intervals): one thread builds it; the others
+    // wait the few hundred nanoseconds that takes, or read the real clock if it takes longer.
+    for (int attempt = 0; attempt < 2000; ++attempt) {
+      if (attempt > 0 && read_line(Sources::ticks(), value) == Reading::fresh) return value;
+      if (!updating_.exchange(true, std::memory_order_acquire)) {
+        std::int64_t wall = 0;
+        const bool published = update(wall);
+        updating_.store(false, std::memory_order_release);
+        if (!published) return wall;
+        break;
+      }
+      if (mode_.load(std::memory_order_acquire) != Mode::extrapolating) return Sources::wall_ns();
+    }
+    if (read_line(Sources::ticks(), value) == Reading::fresh) return value;
+    return Sources::wall_ns();
+  }
+
+  // Reads the real clock between two tick reads, three times, and keeps the tightest bracket:
+  // the tick of its middle is the wall reading's tick to within half the bracket (some 15 ns
+  // undisturbed). `gap` is that bracket, in ticks.
+  static Sample take_sample(std::uint64_t& gap) noexcept {
+    Sample best{0, 0};
+    gap = ~std::uint64_t{0};
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      const std::uint64_t before = Sources::ticks();
+      const std::int64_t wall = Sources::wall_ns();
+      const std::uint64_t after = Sources::ticks();
+      if (after < before) continue;
+      if (after - before < gap) {
+        gap = after - before;
+        best = Sample{before + (after - before) / 2, wall};
+      }
+    }
+    if (gap == ~std::uint64_t{0}) best = Sample{Sources::ticks(), Sources::wall_ns()};
+    return best;
+  }
+
+  // A sample whose bracket was disturbed (the thread preempted between its reads) would put the
+  // line off by half the disturbance: such samples are not used.
+  static bool tight(std::uint64_t gap, std::uint64_t ns_per_tick) noexcept {
+    return ((static_cast<uint128>(gap) * ns_per_tick) >> 32) <= max_sample_gap_ns;
+  }
+
+  // Only the thread holding `updating_`. True when it published a line (the caller reads it);
+  // false with `wall` set to a real clock reading for the caller otherwise (still calibrating,
+  // or the sample was disturbed: the old line stays and the next slow read tries again).
+  bool update(std::int64_t& wall) noexcept {
+    const Mode mode = mode_.load(std::memory_order_acquire);  // only updates change it
+    if (mode == Mode::calibrating && have_reference_) {
+      // Until the calibration interval has passed, one real read is all a caller needs.
+      wall = Sources::wall_ns();
+      if (wall >= reference_.wall_ns && wall - reference_.wall_ns < calibration_ns) return false;
+    }
+    std::uint64_t gap = 0;
+    const Sample sample = take_sample(gap);
+    wall = sample.wall_ns;
+    if (mode == Mode::calibrating) {
+      const std::uint64_t rate = have_reference_ ? measured_rate(reference_, sample) : 0;
+      if (rate == 0 || !tight(reference_gap_, rate) || !tight(gap, rate)) {
+        reference_ = sample;  // start the calibration from here
+        reference_gap_ = gap;
+        have_reference_ = true;
+        return false;
+      }
+      if (sample.wall_ns - reference_.wall_ns < calibration_ns) return false;
+      reference_ = sample;
+      reference_gap_ = gap;
+      publish_from(sample, sample.wall_ns, rate);
+      mode_.store(Mode::extrapolating, std::memory_order_release);
+      return true;
+    }
+
+    // Extrapolating: where the line says we are, against where the real clock says.
+    const std::uint64_t line_rate = ns_per_tick_q32_.load(std::memory_order_relaxed);
+    if (!tight(gap, line_rate)) return false;
+    const std::uint64_t rate = measured_rate(reference_, sample);
+    const std::uint64_t base_tick = base_tick_.load(std::memory_order_relaxed);
+    const std::int64_t base_ns = base_ns_.load(std::memory_order_relaxed);
+    reference_ = sample;
+    reference_gap_ = gap;
+    if (rate == 0 || sample.tick < base_tick) {
+      // The counter went backwards or stood still (a migrated VM, a reset): start over.
+      mode_.store(Mode::calibrating, std::memory_order_release);
+      publish(0, 0, 0);
+      return false;
+    }
+    const uint128 line_elapsed = (static_cast<uint128>(sample.tick - base_tick) * line_rate) >> 32;
+    const std::int64_t predicted =
+        line_elapsed > static_cast<uint128>(INT64_MAX / 2)
+            ? sample.wall_ns - 2 * step_threshold_ns  // idle for ages: step
+            : base_ns + static_cast<std::int64_t>(line_elapsed);
+    const std::int64_t error = sample.wall_ns - predicted;
+    if (error > step_threshold_ns || error < -step_threshold_ns) {
+      // The system clock was set (or the line was far off after a long stall): follow it, at
+      // the line's rate (the rate measured across a setting of the clock is meaningless).
+      publish_from(sample, sample.wall_ns, line_rate);
+      return true;
+    }
+    // Slew: continue from where the line is, at a rate that closes the error over the next
+    // interval, so that no reader sees time step back.
+    const std::int64_t target = resync_ns + error;  // |error| <= 1 ms: at least 99 ms
+    const std::uint64_t slewed = static_cast<std::uint64_t>(
+        (static_cast<uint128>(rate) * static_cast<std::uint64_t>(target)) /
+        static_cast<std::uint64_t>(resync_ns));
+    const std::uint64_t tick = Sources::ticks();
+    const std::uint64_t since_base = tick > base_tick ? tick - base_tick : 0;
+    // One nanosecond up: the old line, floored, may be a nanosecond ahead of the new one.
+    const std::int64_t continued =
+        base_ns + static_cast<std::int64_t>((static_cast<uint128>(since_base) * line_rate) >> 32) + 1;
+    publish(tick, continued, slewed == 0 ? rate : slewed);
+    return true;
+  }
+
+  // A line through `sample` (at `wall_ns`), starting at the current tick.
+  void publish_from(const Sample& sample, std::int64_t wall_ns, std::uint64_t rate) noexcept {
+    const std::uint64_t tick = Sources::ticks();
+    const std::uint64_t since = tick > sample.tick ? tick - sample.tick : 0;
+    publish(tick, wall_ns + static_cast<std::int64_t>((static_cast<uint128>(since) * rate) >> 32), rate);
+  }
+
+  // Nanoseconds per tick, fixed point with 32 fractional bits; 0 when unusable.
+  static std::uint64_t measured_rate(const Sample& from, const Sample& to) noexcept {
+    if (to.tick <= from.tick || to.wall_ns <= from.wall_ns) return 0;
+    const uint128 rate =
+        (static_cast<uint128>(to.wall_ns - from.wall_ns) << 32) / (to.tick - from.tick);
+    // Counters from 1 MHz to beyond 100 GHz; anything else is a broken source.
+    if (rate == 0 || rate > (static_cast<uint128>(1000) << 32)) return 0;
+    return static_cast<std::uint64_t>(rate);
+  }
+
+  void publish(std::uint64_t base_tick, std::int64_t base_ns, std::uint64_t ns_per_tick) noexcept {
+    const std::uint32_t sequence = sequence_.load(std::memory_order_relaxed);
+    sequence_.store(sequence + 1, std::memory_order_relaxed);
+    // Release stores: a reader that sees any new field also sees the odd sequence before it.
+    base_tick_.store(base_tick, std::memory_order_release);
+    base_ns_.store(base_ns, std::memory_order_release);
+    ns_per_tick_q32_.store(ns_per_tick, std::memory_order_release);
+    interval_ticks_.store(ns_per_tick == 0 ? 0 : interval_for(ns_per_tick), std::memory_order_release);
+    sequence_.store(sequence + 2, std::memory_order_release);
+  }
+
+  static std::uint64_t interval_for(std::uint64_t ns_per_tick) noexcept {
+    return static_cast<std::uint64_t>((static_cast<uint128>(resync_ns) << 32) / ns_per_tick);
+  }
+
+  std::atomic<std::uint32_t> sequence_{0};
+  std::atomic<std::uint64_t> base_tick_{0};
+  std::atomic<std::int64_t> base_ns_{0};
+  std::atomic<std::uint64_t> ns_per_tick_q32_{0};
+  std::atomic<std::uint64_t> interval_ticks_{0};  // 0: every read takes the slow path
+  std::atomic<Mode> mode_{Mode::unknown};
+  std::atomic<bool> updating_{false};
+  // Guarded by updating_.
+  Sample reference_{0, 0};  // the last real-clock sample, for the next rate measurement
+  std::uint64_t reference_gap_ = 0;
+  bool have_reference_ = false;
+};
+
+/// The machine's sources: the time-stamp counter and the system clock.
+struct HardwareClockSources {
+  static std::uint64_t ticks() noexcept {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    return __builtin_ia32_rdtsc();
+#else
+    return 0;
+#endif
+  }
+  static std::int64_t wall_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+  /// x86-64, the kernel's clocksource is "tsc", and STREAMLL_WALL_CLOCK is not "system".
+  /// Out of line (src/wall_clock.cpp): it reads a file and the environment, once.
+  static bool usable() noexcept;
+};
+
+inline ExtrapolatedWallClock<HardwareClockSources> event_wall_clock;
+
+/// What event timestamps are read with.
+inline std::chrono::system_clock::time_point event_timestamp_now() noexcept {
+  return event_wall_clock.now();
+}
+
+}  // namespace streamll::detail
