@@ -106,30 +106,50 @@ class ExtrapolatedWallClock {
     }
     if (mode == Mode::system_only) return Sources::wall_ns();
     if (reading == Reading::due) {
-      // The line is still good: answer from it, and have one thread re-read meanwhile. The
-      // new line starts above where this one is at publication, so no reader steps back.
+      // The line is still good: answer from it, and have one thread re-read meanwhile (unless
+      // one just did). The new line starts above where this one is at publication, so no
+      // reader steps back.
       if (!updating_.exchange(true, std::memory_order_acquire)) {
-        std::int64_t unused_wall = 0;
-        update(unused_wall);
+        std::int64_t unused = 0;
+        if (read_line(Sources::ticks(), unused) != Reading::fresh) update(unused);
         updating_.store(false, std::memory_order_release);
       }
       return value;
     }
     // No usable line (calibrating, or idle for two intervals): one thread builds it; the others
-    // wait the few hundred nanoseconds that takes, or read the real clock if it takes longer.
+    // wait the few hundred nanoseconds that takes.
     for (int attempt = 0; attempt < 2000; ++attempt) {
       if (attempt > 0 && read_line(Sources::ticks(), value) == Reading::fresh) return value;
       if (!updating_.exchange(true, std::memory_order_acquire)) {
         std::int64_t wall = 0;
-        const bool published = update(wall);
+        const bool fresh = read_line(Sources::ticks(), value) == Reading::fresh;
+        const bool published = !fresh && update(wall);
         updating_.store(false, std::memory_order_release);
-        if (!published) return wall;
-        break;
+        if (fresh || (published && read_line(Sources::ticks(), value) == Reading::fresh)) return value;
+        return fallback(wall);
       }
       if (mode_.load(std::memory_order_acquire) != Mode::extrapolating) return Sources::wall_ns();
     }
-    if (read_line(Sources::ticks(), value) == Reading::fresh) return value;
-    return Sources::wall_ns();
+    return fallback(Sources::wall_ns());
+  }
+
+  // When no fresh line could be had: while extrapolating, the current line however old (mixing
+  // in a raw reading of the system clock could step back by the error being slewed); before
+  // that, `wall`.
+  std::int64_t fallback(std::int64_t wall) const noexcept {
+    if (mode_.load(std::memory_order_acquire) != Mode::extrapolating) return wall;
+    const std::uint32_t sequence = sequence_.load(std::memory_order_acquire);
+    const std::uint64_t tick = Sources::ticks();
+    const std::uint64_t base_tick = base_tick_.load(std::memory_order_acquire);
+    const std::int64_t base_ns = base_ns_.load(std::memory_order_acquire);
+    const std::uint64_t ns_per_tick = ns_per_tick_q32_.load(std::memory_order_acquire);
+    if ((sequence & 1U) != 0 || sequence_.load(std::memory_order_relaxed) != sequence ||
+        ns_per_tick == 0 || tick < base_tick) {
+      return wall;
+    }
+    const uint128 elapsed_ns = (static_cast<uint128>(tick - base_tick) * ns_per_tick) >> 32;
+    if (elapsed_ns > static_cast<uint128>(INT64_MAX / 2)) return wall;
+    return base_ns + static_cast<std::int64_t>(elapsed_ns);
   }
 
   // Reads the real clock between two tick reads, three times, and keeps the tightest bracket:
@@ -159,8 +179,8 @@ class ExtrapolatedWallClock {
   }
 
   // Only the thread holding `updating_`. True when it published a line (the caller reads it);
-  // false with `wall` set to a real clock reading for the caller otherwise (still calibrating,
-  // or the sample was disturbed: the old line stays and the next slow read tries again).
+  // false with `wall` set to a real clock reading otherwise (still calibrating, or the sample
+  // was disturbed: the old line stays and the next slow read tries again).
   bool update(std::int64_t& wall) noexcept {
     const Mode mode = mode_.load(std::memory_order_acquire);  // only updates change it
     if (mode == Mode::calibrating && have_reference_) {
@@ -182,24 +202,37 @@ class ExtrapolatedWallClock {
       if (sample.wall_ns - reference_.wall_ns < calibration_ns) return false;
       reference_ = sample;
       reference_gap_ = gap;
-      publish_from(sample, sample.wall_ns, rate);
+      // Not below a reading of the real clock taken now: callers were given such readings
+      // until this moment, and the sample may be a few nanoseconds behind them.
+      publish(rate, [&](std::uint64_t tick) {
+        const std::int64_t extrapolated = along(sample.wall_ns, sample.tick, tick, rate);
+        const std::int64_t real = Sources::wall_ns();
+        return extrapolated > real ? extrapolated : real;
+      });
       mode_.store(Mode::extrapolating, std::memory_order_release);
       return true;
     }
 
     // Extrapolating: where the line says we are, against where the real clock says.
     const std::uint64_t line_rate = ns_per_tick_q32_.load(std::memory_order_relaxed);
-    if (!tight(gap, line_rate)) return false;
-    const std::uint64_t rate = measured_rate(reference_, sample);
     const std::uint64_t base_tick = base_tick_.load(std::memory_order_relaxed);
     const std::int64_t base_ns = base_ns_.load(std::memory_order_relaxed);
-    reference_ = sample;
-    reference_gap_ = gap;
-    if (rate == 0 || sample.tick < base_tick) {
-      // The counter went backwards or stood still (a migrated VM, a reset): start over.
+    if (!tight(gap, line_rate)) return false;
+    if (sample.tick < base_tick || sample.tick < reference_.tick) {
+      // The counter went backwards (a migrated VM, a reset): start over.
+      reference_ = sample;
+      reference_gap_ = gap;
       mode_.store(Mode::calibrating, std::memory_order_release);
-      publish(0, 0, 0);
+      publish(0, [](std::uint64_t) { return std::int64_t{0}; });
       return false;
+    }
+    // The rate, measured over at least half an interval: over less, the samples' own jitter
+    // would dominate it. Otherwise the line's.
+    std::uint64_t rate = line_rate;
+    if (line_rate != 0 && sample.tick - reference_.tick >= interval_for(line_rate) / 2) {
+      if (const std::uint64_t measured = measured_rate(reference_, sample)) rate = measured;
+      reference_ = sample;
+      reference_gap_ = gap;
     }
     const uint128 line_elapsed = (static_cast<uint128>(sample.tick - base_tick) * line_rate) >> 32;
     const std::int64_t predicted =
@@ -209,8 +242,10 @@ class ExtrapolatedWallClock {
     const std::int64_t error = sample.wall_ns - predicted;
     if (error > step_threshold_ns || error < -step_threshold_ns) {
       // The system clock was set (or the line was far off after a long stall): follow it, at
-      // the line's rate (the rate measured across a setting of the clock is meaningless).
-      publish_from(sample, sample.wall_ns, line_rate);
+      // the line's rate (a rate measured across a setting of the clock is meaningless).
+      reference_ = sample;
+      reference_gap_ = gap;
+      publish(line_rate, [&](std::uint64_t tick) { return along(sample.wall_ns, sample.tick, tick, line_rate); });
       return true;
     }
     // Slew: continue from where the line is, at a rate that closes the error over the next
@@ -219,20 +254,18 @@ class ExtrapolatedWallClock {
     const std::uint64_t slewed = static_cast<std::uint64_t>(
         (static_cast<uint128>(rate) * static_cast<std::uint64_t>(target)) /
         static_cast<std::uint64_t>(resync_ns));
-    const std::uint64_t tick = Sources::ticks();
-    const std::uint64_t since_base = tick > base_tick ? tick - base_tick : 0;
     // One nanosecond up: the old line, floored, may be a nanosecond ahead of the new one.
-    const std::int64_t continued =
-        base_ns + static_cast<std::int64_t>((static_cast<uint128>(since_base) * line_rate) >> 32) + 1;
-    publish(tick, continued, slewed == 0 ? rate : slewed);
+    publish(slewed == 0 ? rate : slewed, [&](std::uint64_t tick) {
+      return along(base_ns, base_tick, tick, line_rate) + 1;
+    });
     return true;
   }
 
-  // A line through `sample` (at `wall_ns`), starting at the current tick.
-  void publish_from(const Sample& sample, std::int64_t wall_ns, std::uint64_t rate) noexcept {
-    const std::uint64_t tick = Sources::ticks();
-    const std::uint64_t since = tick > sample.tick ? tick - sample.tick : 0;
-    publish(tick, wall_ns + static_cast<std::int64_t>((static_cast<uint128>(since) * rate) >> 32), rate);
+  // The line through (from_tick, from_ns) at `rate`, at `tick` (not before from_tick).
+  static std::int64_t along(std::int64_t from_ns, std::uint64_t from_tick, std::uint64_t tick,
+                            std::uint64_t rate) noexcept {
+    const std::uint64_t since = tick > from_tick ? tick - from_tick : 0;
+    return from_ns + static_cast<std::int64_t>((static_cast<uint128>(since) * rate) >> 32);
   }
 
   // Nanoseconds per tick, fixed point with 32 fractional bits; 0 when unusable.
@@ -245,9 +278,17 @@ class ExtrapolatedWallClock {
     return static_cast<std::uint64_t>(rate);
   }
 
-  void publish(std::uint64_t base_tick, std::int64_t base_ns, std::uint64_t ns_per_tick) noexcept {
+  // Publishes a line at `ns_per_tick` (0: none) whose base is the tick read once readers can see
+  // the line changing, valued at `base_at(tick)`: readers that still use the old line read
+  // their tick before it, so the new line, continuing the old one, is never below them.
+  template <typename BaseAt>
+  void publish(std::uint64_t ns_per_tick, BaseAt base_at) noexcept {
     const std::uint32_t sequence = sequence_.load(std::memory_order_relaxed);
-    sequence_.store(sequence + 1, std::memory_order_relaxed);
+    // A read-modify-write (a full barrier) rather than a store and a fence, which
+    // ThreadSanitizer does not model.
+    sequence_.exchange(sequence + 1, std::memory_order_seq_cst);
+    const std::uint64_t base_tick = Sources::ticks();
+    const std::int64_t base_ns = base_at(base_tick);
     // Release stores: a reader that sees any new field also sees the odd sequence before it.
     base_tick_.store(base_tick, std::memory_order_release);
     base_ns_.store(base_ns, std::memory_order_release);
