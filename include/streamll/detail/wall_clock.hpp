@@ -68,33 +68,38 @@ class ExtrapolatedWallClock {
   struct Sample {
     std::uint64_t tick;
     std::int64_t wall_ns;
+    std::uint64_t gap;  // the bracket of ticks around the wall reading
+  };
+  // What the sequence lock guards: wall time is base_ns + (tick - base_tick) * ns_per_tick.
+  struct Line {
+    std::uint64_t base_tick;
+    std::int64_t base_ns;
+    std::uint64_t ns_per_tick;  // Q32; 0: no line
+    std::uint64_t interval;     // resync_ns in ticks, kept to spare readers a division
   };
 
-  Reading read_line(std::uint64_t tick, std::int64_t& value) const noexcept {
-    // A sequence lock: the writer makes `sequence_` odd while it rewrites the line. Every
-    // field is an atomic, so a torn read is detected, never undefined. Acquire loads keep the
-    // second sequence read after the fields (a fence would do, but ThreadSanitizer does not
-    // model fences; on x86 these are plain loads either way).
+  // False while a writer rewrites the line. Every field is an atomic, so a torn read is
+  // detected, never undefined. Acquire loads keep the second sequence read after the fields (a
+  // fence would do, but ThreadSanitizer does not model fences; on x86 these are plain loads
+  // either way).
+  bool load_line(Line& line) const noexcept {
     const std::uint32_t sequence = sequence_.load(std::memory_order_acquire);
-    const std::uint64_t base_tick = base_tick_.load(std::memory_order_acquire);
-    const std::int64_t base_ns = base_ns_.load(std::memory_order_acquire);
-    const std::uint64_t ns_per_tick = ns_per_tick_q32_.load(std::memory_order_acquire);
-    const std::uint64_t interval = interval_ticks_.load(std::memory_order_acquire);
-    if ((sequence & 1U) != 0 || sequence_.load(std::memory_order_relaxed) != sequence) {
-      return Reading::none;
-    }
+    line.base_tick = base_tick_.load(std::memory_order_acquire);
+    line.base_ns = base_ns_.load(std::memory_order_acquire);
+    line.ns_per_tick = ns_per_tick_q32_.load(std::memory_order_acquire);
+    line.interval = interval_ticks_.load(std::memory_order_acquire);
+    return (sequence & 1U) == 0 && sequence_.load(std::memory_order_relaxed) == sequence;
+  }
+
+  Reading read_line(std::uint64_t tick, std::int64_t& value) const noexcept {
+    Line line;
+    if (!load_line(line)) return Reading::none;
     // Unsigned: a tick before base_tick (read just before a re-read published) wraps to a huge
     // value and counts as too old. Within two intervals the product cannot overflow.
-    const std::uint64_t elapsed = tick - base_tick;
-    if (elapsed < interval) {
-      value = base_ns + static_cast<std::int64_t>((elapsed * ns_per_tick) >> 32);
-      return Reading::fresh;
-    }
-    if (elapsed < 2 * interval) {
-      value = base_ns + static_cast<std::int64_t>((elapsed * ns_per_tick) >> 32);
-      return Reading::due;
-    }
-    return Reading::none;
+    const std::uint64_t elapsed = tick - line.base_tick;
+    if (elapsed >= 2 * line.interval) return Reading::none;
+    value = line.base_ns + static_cast<std::int64_t>((elapsed * line.ns_per_tick) >> 32);
+    return elapsed < line.interval ? Reading::fresh : Reading::due;
   }
 
   // Past the interval, before calibration, or when disabled.
@@ -138,44 +143,37 @@ class ExtrapolatedWallClock {
   // that, `wall`.
   std::int64_t fallback(std::int64_t wall) const noexcept {
     if (mode_.load(std::memory_order_acquire) != Mode::extrapolating) return wall;
-    const std::uint32_t sequence = sequence_.load(std::memory_order_acquire);
     const std::uint64_t tick = Sources::ticks();
-    const std::uint64_t base_tick = base_tick_.load(std::memory_order_acquire);
-    const std::int64_t base_ns = base_ns_.load(std::memory_order_acquire);
-    const std::uint64_t ns_per_tick = ns_per_tick_q32_.load(std::memory_order_acquire);
-    if ((sequence & 1U) != 0 || sequence_.load(std::memory_order_relaxed) != sequence ||
-        ns_per_tick == 0 || tick < base_tick) {
+    Line line;
+    std::int64_t value = 0;
+    if (!load_line(line) || line.ns_per_tick == 0 || tick < line.base_tick ||
+        !along(line.base_ns, line.base_tick, tick, line.ns_per_tick, value)) {
       return wall;
     }
-    const uint128 elapsed_ns = (static_cast<uint128>(tick - base_tick) * ns_per_tick) >> 32;
-    if (elapsed_ns > static_cast<uint128>(INT64_MAX / 2)) return wall;
-    return base_ns + static_cast<std::int64_t>(elapsed_ns);
+    return value;
   }
 
   // Reads the real clock between two tick reads, three times, and keeps the tightest bracket:
   // the tick of its middle is the wall reading's tick to within half the bracket (some 15 ns
-  // undisturbed). `gap` is that bracket, in ticks.
-  static Sample take_sample(std::uint64_t& gap) noexcept {
-    Sample best{0, 0};
-    gap = ~std::uint64_t{0};
+  // undisturbed).
+  static Sample take_sample() noexcept {
+    Sample best{0, 0, ~std::uint64_t{0}};
     for (int attempt = 0; attempt < 3; ++attempt) {
       const std::uint64_t before = Sources::ticks();
       const std::int64_t wall = Sources::wall_ns();
       const std::uint64_t after = Sources::ticks();
-      if (after < before) continue;
-      if (after - before < gap) {
-        gap = after - before;
-        best = Sample{before + (after - before) / 2, wall};
+      if (after >= before && after - before < best.gap) {
+        best = Sample{before + (after - before) / 2, wall, after - before};
       }
     }
-    if (gap == ~std::uint64_t{0}) best = Sample{Sources::ticks(), Sources::wall_ns()};
+    if (best.gap == ~std::uint64_t{0}) best = Sample{Sources::ticks(), Sources::wall_ns(), best.gap};
     return best;
   }
 
   // A sample whose bracket was disturbed (the thread preempted between its reads) would put the
   // line off by half the disturbance: such samples are not used.
-  static bool tight(std::uint64_t gap, std::uint64_t ns_per_tick) noexcept {
-    return ((static_cast<uint128>(gap) * ns_per_tick) >> 32) <= max_sample_gap_ns;
+  static bool tight(const Sample& sample, std::uint64_t ns_per_tick) noexcept {
+    return ((static_cast<uint128>(sample.gap) * ns_per_tick) >> 32) <= max_sample_gap_ns;
   }
 
   // Only the thread holding `updating_`. True when it published a line (the caller reads it);
@@ -188,20 +186,17 @@ class ExtrapolatedWallClock {
       wall = Sources::wall_ns();
       if (wall >= reference_.wall_ns && wall - reference_.wall_ns < calibration_ns) return false;
     }
-    std::uint64_t gap = 0;
-    const Sample sample = take_sample(gap);
+    const Sample sample = take_sample();
     wall = sample.wall_ns;
     if (mode == Mode::calibrating) {
       const std::uint64_t rate = have_reference_ ? measured_rate(reference_, sample) : 0;
-      if (rate == 0 || !tight(reference_gap_, rate) || !tight(gap, rate)) {
+      if (rate == 0 || !tight(reference_, rate) || !tight(sample, rate)) {
         reference_ = sample;  // start the calibration from here
-        reference_gap_ = gap;
         have_reference_ = true;
         return false;
       }
       if (sample.wall_ns - reference_.wall_ns < calibration_ns) return false;
       reference_ = sample;
-      reference_gap_ = gap;
       // Not below a reading of the real clock taken now: callers were given such readings
       // until this moment, and the sample may be a few nanoseconds behind them.
       publish(rate, [&](std::uint64_t tick) {
@@ -214,14 +209,15 @@ class ExtrapolatedWallClock {
     }
 
     // Extrapolating: where the line says we are, against where the real clock says.
-    const std::uint64_t line_rate = ns_per_tick_q32_.load(std::memory_order_relaxed);
-    const std::uint64_t base_tick = base_tick_.load(std::memory_order_relaxed);
-    const std::int64_t base_ns = base_ns_.load(std::memory_order_relaxed);
-    if (!tight(gap, line_rate)) return false;
+    Line line;
+    load_line(line);  // only this thread writes it: never torn here
+    const std::uint64_t line_rate = line.ns_per_tick;
+    const std::uint64_t base_tick = line.base_tick;
+    const std::int64_t base_ns = line.base_ns;
+    if (!tight(sample, line_rate)) return false;
     if (sample.tick < base_tick || sample.tick < reference_.tick) {
       // The counter went backwards (a migrated VM, a reset): start over.
       reference_ = sample;
-      reference_gap_ = gap;
       mode_.store(Mode::calibrating, std::memory_order_release);
       publish(0, [](std::uint64_t) { return std::int64_t{0}; });
       return false;
@@ -229,22 +225,19 @@ class ExtrapolatedWallClock {
     // The rate, measured over at least half an interval: over less, the samples' own jitter
     // would dominate it. Otherwise the line's.
     std::uint64_t rate = line_rate;
-    if (line_rate != 0 && sample.tick - reference_.tick >= interval_for(line_rate) / 2) {
+    if (line_rate != 0 && sample.tick - reference_.tick >= line.interval / 2) {
       if (const std::uint64_t measured = measured_rate(reference_, sample)) rate = measured;
       reference_ = sample;
-      reference_gap_ = gap;
     }
-    const uint128 line_elapsed = (static_cast<uint128>(sample.tick - base_tick) * line_rate) >> 32;
-    const std::int64_t predicted =
-        line_elapsed > static_cast<uint128>(INT64_MAX / 2)
-            ? sample.wall_ns - 2 * step_threshold_ns  // idle for ages: step
-            : base_ns + static_cast<std::int64_t>(line_elapsed);
+    std::int64_t predicted = 0;
+    if (!along(base_ns, base_tick, sample.tick, line_rate, predicted)) {
+      predicted = sample.wall_ns - 2 * step_threshold_ns;  // idle for ages: step
+    }
     const std::int64_t error = sample.wall_ns - predicted;
     if (error > step_threshold_ns || error < -step_threshold_ns) {
       // The system clock was set (or the line was far off after a long stall): follow it, at
       // the line's rate (a rate measured across a setting of the clock is meaningless).
       reference_ = sample;
-      reference_gap_ = gap;
       publish(line_rate, [&](std::uint64_t tick) { return along(sample.wall_ns, sample.tick, tick, line_rate); });
       return true;
     }
@@ -261,11 +254,22 @@ class ExtrapolatedWallClock {
     return true;
   }
 
-  // The line through (from_tick, from_ns) at `rate`, at `tick` (not before from_tick).
+  // The line through (from_tick, from_ns) at `rate`, at `tick` (a tick before from_tick counts
+  // as from_tick). False when so far along (idle for ages) that the answer would overflow.
+  static bool along(std::int64_t from_ns, std::uint64_t from_tick, std::uint64_t tick,
+                    std::uint64_t rate, std::int64_t& out) noexcept {
+    const std::uint64_t since = tick > from_tick ? tick - from_tick : 0;
+    const uint128 elapsed_ns = (static_cast<uint128>(since) * rate) >> 32;
+    if (elapsed_ns > static_cast<uint128>(INT64_MAX / 2)) return false;
+    out = from_ns + static_cast<std::int64_t>(elapsed_ns);
+    return true;
+  }
+  // The same, where the distance is bounded (a publication moments after a sample).
   static std::int64_t along(std::int64_t from_ns, std::uint64_t from_tick, std::uint64_t tick,
                             std::uint64_t rate) noexcept {
-    const std::uint64_t since = tick > from_tick ? tick - from_tick : 0;
-    return from_ns + static_cast<std::int64_t>((static_cast<uint128>(since) * rate) >> 32);
+    std::int64_t out = from_ns;
+    along(from_ns, from_tick, tick, rate, out);
+    return out;
   }
 
   // Nanoseconds per tick, fixed point with 32 fractional bits; 0 when unusable.
@@ -309,8 +313,7 @@ class ExtrapolatedWallClock {
   std::atomic<Mode> mode_{Mode::unknown};
   std::atomic<bool> updating_{false};
   // Guarded by updating_.
-  Sample reference_{0, 0};  // the last real-clock sample, for the next rate measurement
-  std::uint64_t reference_gap_ = 0;
+  Sample reference_{0, 0, 0};  // the last real-clock sample, for the next rate measurement
   bool have_reference_ = false;
 };
 
