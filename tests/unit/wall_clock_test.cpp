@@ -180,6 +180,27 @@ TEST_CASE("wall clock: a re-read that lands inside another read is not repeated 
   }
 }
 
+TEST_CASE("wall clock: reads further apart than two intervals stay on time with a drifting counter",
+          "[wall_clock]") {
+  // Each read finds the line off by the drift since the last one. Slewing that error over one
+  // interval, when the next read comes two and a half intervals later, overshoots by more than
+  // it corrects: the error would grow at every read.
+  FakeSources::reset();
+  FakeClock clock;
+  calibrate(clock);
+  FakeSources::set_rate(2'498'750, 1'000'000);  // -500 ppm
+  std::int64_t previous = clock.now_ns();
+  for (int i = 0; i < 40; ++i) {  // ten seconds
+    FakeSources::advance(250 * ms);
+    const std::int64_t read = clock.now_ns();
+    CHECK(read >= previous);
+    CHECK(read - FakeSources::wall_now() <= 10 * us);
+    CHECK(read - FakeSources::wall_now() >= -10 * us);
+    previous = read;
+  }
+  CHECK(clock.extrapolating());
+}
+
 TEST_CASE("wall clock: a system clock set forward or back is followed at the next re-read", "[wall_clock]") {
   const std::int64_t jump = GENERATE(5'000 * ms, -5'000 * ms, 2 * ms);
   FakeSources::reset();

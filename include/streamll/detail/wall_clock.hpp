@@ -10,9 +10,10 @@
 // counter against the system clock over one 100 ms interval), never going backwards within a
 // thread while the system clock does not: a disagreement found at a re-read is absorbed over
 // the next interval (slewed), and only one of over a millisecond (the system clock was set) is
-// stepped. Anywhere the counter is not the kernel's clocksource, off x86-64, or with
+// stepped. A read after two intervals without any restarts the line from the system clock. Anywhere the counter is not the kernel's clocksource, off x86-64, or with
 // STREAMLL_WALL_CLOCK=system in the environment, every read is the system clock's.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -138,19 +139,22 @@ class ExtrapolatedWallClock {
     return fallback(Sources::wall_ns());
   }
 
-  // When no fresh line could be had: while extrapolating, the current line however old (mixing
-  // in a raw reading of the system clock could step back by the error being slewed); before
-  // that, `wall`.
+  // When no fresh line could be had. Before calibration: `wall`. While extrapolating, what keeps
+  // this thread's reads from stepping back: within two intervals of the line's base, the line
+  // (mixing in the real clock could step back by the error being slewed); past them, the real
+  // clock but no lower than the most the line handed out, which is where the next line starts
+  // at the earliest (update()).
   std::int64_t fallback(std::int64_t wall) const noexcept {
     if (mode_.load(std::memory_order_acquire) != Mode::extrapolating) return wall;
-    const std::uint64_t tick = Sources::ticks();
     Line line;
-    std::int64_t value = 0;
-    if (!load_line(line) || line.ns_per_tick == 0 || tick < line.base_tick ||
-        !along(line.base_ns, line.base_tick, tick, line.ns_per_tick, value)) {
-      return wall;
-    }
-    return value;
+    bool loaded = load_line(line);
+    for (int attempt = 0; !loaded && attempt < 1000; ++attempt) loaded = load_line(line);
+    const std::uint64_t tick = Sources::ticks();
+    if (!loaded || line.ns_per_tick == 0 || tick < line.base_tick) return wall;
+    const std::uint64_t horizon = line.base_tick + 2 * line.interval;
+    const std::int64_t most = along(line.base_ns, line.base_tick, std::min(tick, horizon), line.ns_per_tick);
+    if (tick < horizon) return most;
+    return wall > most ? wall : most + 1;
   }
 
   // Reads the real clock between two tick reads, three times, and keeps the tightest bracket:
@@ -229,6 +233,26 @@ class ExtrapolatedWallClock {
       if (const std::uint64_t measured = measured_rate(reference_, sample)) rate = measured;
       reference_ = sample;
     }
+    if (sample.tick - base_tick >= 2 * line.interval) {
+      // Idle for two intervals or more. The line's slew was meant for one interval and has run
+      // for longer, so its error says nothing now (slewing against it diverged); and readers
+      // were handed its values only up to two intervals past its base (later ones come through
+      // this update). Restart from the real clock, no lower than the most the line handed out,
+      // unless the real clock is below that by more than a step (it was set back).
+      const std::int64_t most_handed_out =
+          along(base_ns, base_tick, base_tick + 2 * line.interval, line_rate) + 1;
+      // A rate far from the line's (slews change it by 1% at most) was measured across a
+      // setting of the clock.
+      const std::uint64_t deviation = rate > line_rate ? rate - line_rate : line_rate - rate;
+      const std::uint64_t restart_rate = deviation > line_rate / 50 ? line_rate : rate;
+      reference_ = sample;
+      publish(restart_rate, [&](std::uint64_t tick) {
+        const std::int64_t real = along(sample.wall_ns, sample.tick, tick, restart_rate);
+        const bool set_back = most_handed_out - real > step_threshold_ns;
+        return real >= most_handed_out || set_back ? real : most_handed_out;
+      });
+      return true;
+    }
     std::int64_t predicted = 0;
     if (!along(base_ns, base_tick, sample.tick, line_rate, predicted)) {
       predicted = sample.wall_ns - 2 * step_threshold_ns;  // idle for ages: step
@@ -264,7 +288,8 @@ class ExtrapolatedWallClock {
     out = from_ns + static_cast<std::int64_t>(elapsed_ns);
     return true;
   }
-  // The same, where the distance is bounded (a publication moments after a sample).
+  // The same, where the distance is bounded (within two intervals of the base, or a
+  // publication moments after a sample).
   static std::int64_t along(std::int64_t from_ns, std::uint64_t from_tick, std::uint64_t tick,
                             std::uint64_t rate) noexcept {
     std::int64_t out = from_ns;
