@@ -9,7 +9,6 @@ struct SharedPool {
   std::mutex mutex;
   PooledBlock* batches[block_pool_classes] = {};  // each batch: block_pool_batch blocks
   std::size_t batch_count[block_pool_classes] = {};
-  std::size_t block_bytes[block_pool_classes] = {};  // one size per class
 };
 
 SharedPool& shared_pool() {
@@ -18,9 +17,10 @@ SharedPool& shared_pool() {
   return *pool;
 }
 
-void free_list(PooledBlock* block, std::size_t bytes) noexcept {
+// A cached block is poisoned past its link only, and AddressSanitizer frees memory whatever
+// its poisoning: the block's size is not needed here.
+void free_list(PooledBlock* block) noexcept {
   while (block) {
-    STREAMLL_POOL_UNPOISON(block, bytes);
     PooledBlock* next = block->next;
     ::operator delete(static_cast<void*>(block));
     block = next;
@@ -29,8 +29,7 @@ void free_list(PooledBlock* block, std::size_t bytes) noexcept {
 
 // Takes `count` blocks off the front of the thread's cache as one batch, and gives it to the
 // shared pool or, when that is full, back to malloc.
-void spill_batch(ThreadBlockCache& cache, std::size_t size_class, std::size_t count,
-                 std::size_t bytes) noexcept {
+void spill_batch(ThreadBlockCache& cache, std::size_t size_class, std::size_t count) noexcept {
   PooledBlock* first = cache.head[size_class];
   PooledBlock* last = first;
   for (std::size_t i = 1; i < count; ++i) last = last->next;
@@ -41,34 +40,31 @@ void spill_batch(ThreadBlockCache& cache, std::size_t size_class, std::size_t co
     SharedPool& pool = shared_pool();
     std::lock_guard<std::mutex> lock(pool.mutex);
     if (pool.batch_count[size_class] < block_pool_shared_batches) {
-      pool.block_bytes[size_class] = bytes;
       first->next_batch = pool.batches[size_class];
       pool.batches[size_class] = first;
       ++pool.batch_count[size_class];
       return;
     }
   }
-  free_list(first, bytes);
+  free_list(first);
 }
 
 // Returns a thread's cached blocks when it exits.
 struct ThreadCacheRelease {
-  std::size_t bytes[block_pool_classes] = {};
   ~ThreadCacheRelease() {
     ThreadBlockCache& cache = thread_block_cache;
     cache.state = ThreadCacheState::released;
     for (std::size_t c = 0; c < block_pool_classes; ++c) {
-      while (cache.count[c] >= block_pool_batch) spill_batch(cache, c, block_pool_batch, bytes[c]);
-      if (cache.count[c] > 0) spill_batch(cache, c, cache.count[c], bytes[c]);
+      while (cache.count[c] >= block_pool_batch) spill_batch(cache, c, block_pool_batch);
+      if (cache.count[c] > 0) spill_batch(cache, c, cache.count[c]);
     }
   }
 };
 
-// Registers the calling thread's release at exit (once) and notes the class's block size for
-// it. Only while the thread's cache is not released yet.
-void prepare_thread_cache(ThreadBlockCache& cache, std::size_t size_class, std::size_t bytes) noexcept {
+// Registers the calling thread's release at exit (once). Only while the thread's cache is not
+// released yet.
+void prepare_thread_cache(ThreadBlockCache& cache) noexcept {
   static thread_local ThreadCacheRelease release;
-  release.bytes[size_class] = bytes;
   cache.state = ThreadCacheState::registered;
 }
 
@@ -92,7 +88,7 @@ void* block_pool_refill(std::size_t size_class, std::size_t bytes) {
       STREAMLL_POOL_UNPOISON(batch, bytes);
       cache.head[size_class] = batch->next;
       cache.count[size_class] += static_cast<std::uint32_t>(block_pool_batch - 1);
-      prepare_thread_cache(cache, size_class, bytes);  // blocks now sit in this thread's cache
+      prepare_thread_cache(cache);  // blocks now sit in this thread's cache
       return batch;
     }
   }
@@ -105,9 +101,9 @@ void block_pool_spill(std::size_t size_class, void* block, std::size_t bytes) no
     ::operator delete(block);
     return;
   }
-  prepare_thread_cache(cache, size_class, bytes);
+  prepare_thread_cache(cache);
   if (cache.count[size_class] >= block_pool_thread_blocks) {
-    spill_batch(cache, size_class, block_pool_batch, bytes);
+    spill_batch(cache, size_class, block_pool_batch);
   }
   block_pool_free(size_class, block, bytes);
 }
@@ -121,20 +117,18 @@ std::size_t block_pool_shared_blocks(std::size_t size_class) noexcept {
 void block_pool_trim() noexcept {
   SharedPool& pool = shared_pool();
   PooledBlock* batches[block_pool_classes] = {};
-  std::size_t bytes[block_pool_classes] = {};
   {
     std::lock_guard<std::mutex> lock(pool.mutex);
     for (std::size_t c = 0; c < block_pool_classes; ++c) {
       batches[c] = pool.batches[c];
-      bytes[c] = pool.block_bytes[c];
       pool.batches[c] = nullptr;
       pool.batch_count[c] = 0;
     }
   }
-  for (std::size_t c = 0; c < block_pool_classes; ++c) {
-    for (PooledBlock* batch = batches[c]; batch;) {
+  for (PooledBlock* batch : batches) {
+    while (batch) {
       PooledBlock* next_batch = batch->next_batch;
-      free_list(batch, bytes[c]);
+      free_list(batch);
       batch = next_batch;
     }
   }
