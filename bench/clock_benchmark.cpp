@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "bench_stats.hpp"
 #include "streamll/detail/wall_clock.hpp"
 
 namespace {
@@ -32,7 +33,7 @@ void BM_EventWallClockError(benchmark::State& state) {
   // Past the calibration first.
   const auto warm_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
   while (std::chrono::steady_clock::now() < warm_until) clock.now_ns();
-  std::vector<std::int64_t> errors;
+  std::vector<double> errors;
   errors.reserve(4'000'000);
   for (auto _ : state) {
     const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(1);
@@ -43,17 +44,14 @@ void BM_EventWallClockError(benchmark::State& state) {
       const std::int64_t middle =
           std::chrono::duration_cast<std::chrono::nanoseconds>(before.time_since_epoch()).count() +
           std::chrono::duration_cast<std::chrono::nanoseconds>(after - before).count() / 2;
-      errors.push_back(stamp - middle);
+      errors.push_back(static_cast<double>(stamp - middle));
     }
   }
   std::sort(errors.begin(), errors.end());
-  const auto at = [&](double q) {
-    return static_cast<double>(errors[static_cast<std::size_t>(q * static_cast<double>(errors.size() - 1))]);
-  };
   state.counters["reads"] = static_cast<double>(errors.size());
-  state.counters["err_p1_ns"] = at(0.01);
-  state.counters["err_p50_ns"] = at(0.5);
-  state.counters["err_p99_ns"] = at(0.99);
+  state.counters["err_p1_ns"] = streamll::bench::sorted_percentile(errors, 0.01);
+  state.counters["err_p50_ns"] = streamll::bench::sorted_percentile(errors, 0.5);
+  state.counters["err_p99_ns"] = streamll::bench::sorted_percentile(errors, 0.99);
   state.counters["extrapolating"] = clock.extrapolating() ? 1 : 0;
 }
 
