@@ -61,6 +61,14 @@ class ConsumerShard {
     return result;
   }
 
+  /// One read executed and answered: `commands` (BLOCK `block` when positive, and then
+  /// interruptible by stop()), answer into `replies`. False on a transport failure (recorded) or
+  /// no answer.
+  bool run_read(const CommandBuffer& commands, std::vector<RedisReply>& replies,
+                std::chrono::milliseconds block) {
+    return core().execute(commands, replies, deadline_for(block), block.count() > 0) && !replies.empty();
+  }
+
   /// send_blocking_read()'s sending: `commands` (one blocking read) on the wire.
   BlockingRead send_read(const CommandBuffer& commands, std::chrono::milliseconds block) {
     try {
@@ -70,7 +78,7 @@ class ConsumerShard {
       return BlockingRead::unavailable;
     }
     in_flight_ = true;
-    read_deadline_ = std::chrono::steady_clock::now() + block + core().options().socket_timeout;
+    read_deadline_ = deadline_for(block);
     return BlockingRead::sent;
   }
 
@@ -88,6 +96,11 @@ class ConsumerShard {
   }
 
  private:
+  // A read blocking up to `block`, answered within the socket timeout after that.
+  std::chrono::steady_clock::time_point deadline_for(std::chrono::milliseconds block) const {
+    return std::chrono::steady_clock::now() + block + core().options().socket_timeout;
+  }
+
   bool in_flight_ = false;
   std::chrono::steady_clock::time_point read_deadline_{};
 };

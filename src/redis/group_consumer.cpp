@@ -68,25 +68,12 @@ class GroupShard final : public redis::ConsumerShard {
   BlockingRead send_blocking_read(std::chrono::milliseconds block) override {
     if (core_.stopping() || !core_.connected()) return BlockingRead::unavailable;
     if (!prefetched.empty() || own_pending || claim_due()) return BlockingRead::busy;
-    const ConsumerOptions& o = core_.options();
-    commands.clear();
-    commands.begin_command(11).arg("XREADGROUP").arg("GROUP").arg(o.group).arg(o.consumer_name).arg("COUNT")
-        .arg(static_cast<long long>(o.batch_size)).arg("BLOCK").arg(static_cast<long long>(block.count()))
-        .arg("STREAMS").arg(o.stream_key).arg(">");
+    build_read(">", block);
     return send_read(commands, block);
   }
 
   void finish_blocking_read(PollResult& result) override {
-    finish_read(replies, [&](redis::RedisReply& reply) {
-      if (reply.is_error()) {
-        core_.refused("XREADGROUP", reply.text);
-        return;
-      }
-      entries.clear();
-      redis::append_read_entries(reply, entries);
-      core_.count_read(entries.size());
-      process_batch(/*redelivered=*/false, result);
-    });
+    finish_read(replies, [&](redis::RedisReply& reply) { take_read(reply, ">", result); });
   }
 
   bool claim_due() const {
@@ -99,7 +86,7 @@ class GroupShard final : public redis::ConsumerShard {
     commands.begin_command(8).arg("XAUTOCLAIM").arg(o.stream_key).arg(o.group).arg(o.consumer_name)
         .arg(static_cast<long long>(o.claim_min_idle.count())).arg(claim_cursor).arg("COUNT")
         .arg(static_cast<long long>(o.batch_size));
-    if (!run(commands, std::chrono::milliseconds(0), false)) return;
+    if (!run_read(commands, replies, std::chrono::milliseconds(0))) return;
     redis::RedisReply& reply = replies.front();
     if (reply.is_error()) {
       core_.refused("XAUTOCLAIM", reply.text);
@@ -124,10 +111,17 @@ class GroupShard final : public redis::ConsumerShard {
     read(">", ">", block, result);
   }
 
-  // XREADGROUP GROUP g c COUNT n [BLOCK ms] STREAMS key <id>; `mode` "0" re-reads own pending
-  // entries after `id`, ">" reads new ones.
+  // `mode` "0" re-reads own pending entries after `id`, ">" reads new ones.
   void read(const std::string& mode, const std::string& id, std::chrono::milliseconds block,
             PollResult& result) {
+    build_read(id, block);
+    entries.clear();
+    if (!run_read(commands, replies, block)) return;
+    take_read(replies.front(), mode, result);
+  }
+
+  // XREADGROUP GROUP g c COUNT n [BLOCK ms] STREAMS key <id> into `commands` (no BLOCK for 0).
+  void build_read(const std::string& id, std::chrono::milliseconds block) {
     const ConsumerOptions& o = core_.options();
     const bool blocking = block.count() > 0;
     commands.clear();
@@ -135,9 +129,11 @@ class GroupShard final : public redis::ConsumerShard {
         .arg(o.consumer_name).arg("COUNT").arg(static_cast<long long>(o.batch_size));
     if (blocking) commands.arg("BLOCK").arg(static_cast<long long>(block.count()));
     commands.arg("STREAMS").arg(o.stream_key).arg(id);
+  }
+
+  // An XREADGROUP reply: its entries dispatched (and, in mode "0", the own-pending cursor moved).
+  void take_read(redis::RedisReply& reply, const std::string& mode, PollResult& result) {
     entries.clear();
-    if (!run(commands, block, blocking)) return;
-    redis::RedisReply& reply = replies.front();
     if (reply.is_error()) {
       core_.refused("XREADGROUP", reply.text);
       return;
@@ -148,11 +144,6 @@ class GroupShard final : public redis::ConsumerShard {
     process_batch(/*redelivered=*/mode == "0", result);
   }
 
-  bool run(const redis::CommandBuffer& buffer, std::chrono::milliseconds block, bool interruptible) {
-    const auto deadline = std::chrono::steady_clock::now() + block + core_.options().socket_timeout;
-    return core_.execute(buffer, replies, deadline, interruptible) && !replies.empty();
-  }
-
   // Dispatches `entries` and acknowledges them with one XACK. While a backlog lasts (a full
   // batch of new entries), the next batch is requested before dispatching this one, so Redis
   // prepares it while the handlers run (at most one batch is read ahead).
@@ -161,9 +152,7 @@ class GroupShard final : public redis::ConsumerShard {
     result.entries += entries.size();
     const bool read_ahead = !redelivered && entries.size() == o.batch_size && !core_.stopping() && !claim_due();
     if (read_ahead) {
-      commands.clear();
-      commands.begin_command(9).arg("XREADGROUP").arg("GROUP").arg(o.group).arg(o.consumer_name).arg("COUNT")
-          .arg(static_cast<long long>(o.batch_size)).arg("STREAMS").arg(o.stream_key).arg(">");
+      build_read(">", std::chrono::milliseconds(0));
       core_.send(commands, std::chrono::steady_clock::now() + o.socket_timeout);
     }
     to_ack.clear();

@@ -64,8 +64,7 @@ class ReaderShard final : public redis::ConsumerShard {
 
   void read(std::chrono::milliseconds block, PollResult& result) {
     build_read(block);
-    const auto deadline = std::chrono::steady_clock::now() + block + core_.options().socket_timeout;
-    if (!core_.execute(commands, replies, deadline, block.count() > 0) || replies.empty()) return;
+    if (!run_read(commands, replies, block)) return;
     dispatch_reply(replies.front(), result);
   }
 
