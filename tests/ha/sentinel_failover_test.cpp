@@ -5,7 +5,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <atomic>
 #include <thread>
 
 #include <streamll/redis/sentinel.hpp>

@@ -362,10 +362,8 @@ TEST_CASE("A shard whose server dies: the others keep being read, health and the
           "[ha][sharded][consumer_ha]") {
   ThreeServers t;
   ShardFeeder feed(t.sink);
-  auto& sink = feed.sink;
-  const auto emit_to = [&](std::size_t shard, int n) { feed.emit_to(shard, n); };
-  for (std::size_t s = 0; s < 3; ++s) emit_to(s, 20);
-  REQUIRE(sink.flush(10s));
+  for (std::size_t s = 0; s < 3; ++s) feed.emit_to(s, 20);
+  REQUIRE(feed.sink.flush(10s));
 
   auto o = consumer_options("workers", "worker-1");
   o.shard_urls = t.sink.shard_urls;
@@ -377,8 +375,8 @@ TEST_CASE("A shard whose server dies: the others keep being read, health and the
 
   t.servers[1]->kill9();
   // Shards 0 and 2 keep flowing while 1 is down.
-  emit_to(0, 30);
-  emit_to(2, 30);
+  feed.emit_to(0, 30);
+  feed.emit_to(2, 30);
   REQUIRE(sinkit::wait_until([&] { return seen.total() >= 120; }, 30s));
   REQUIRE(sinkit::wait_until([&] { return !consumer.shard_stats()[1].connected; }, 10s));
   CHECK(consumer.shard_stats()[0].connected);
@@ -415,8 +413,8 @@ TEST_CASE("A shard whose server dies: the others keep being read, health and the
 
   // The server comes back (empty: no persistence); its shard is read again.
   t.servers[1]->restart();
-  emit_to(1, 10);
-  REQUIRE(sink.flush(20s));
+  feed.emit_to(1, 10);
+  REQUIRE(feed.sink.flush(20s));
   REQUIRE(sinkit::wait_until([&] { return seen.total() >= 130; }, 30s));
   CHECK(sinkit::wait_until([&] { return consumer.stats().connected; }, 10s));
   const auto by_execution = seen.by_execution();
@@ -430,8 +428,6 @@ TEST_CASE("A shard whose server stops answering (SIGSTOP) does not hold the othe
           "[ha][sharded][consumer_ha]") {
   ThreeServers t;
   ShardFeeder feed(t.sink);
-  auto& sink = feed.sink;
-  const auto emit_to = [&](std::size_t shard, int n) { feed.emit_to(shard, n); };
 
   auto o = consumer_options("workers", "worker-1");
   o.shard_urls = t.sink.shard_urls;
@@ -450,8 +446,8 @@ TEST_CASE("A shard whose server stops answering (SIGSTOP) does not hold the othe
     seen.add(m);
   });
   Running<streamll::GroupConsumer> running(consumer);
-  for (std::size_t s = 0; s < 3; ++s) emit_to(s, 10);
-  REQUIRE(sink.flush(10s));
+  for (std::size_t s = 0; s < 3; ++s) feed.emit_to(s, 10);
+  REQUIRE(feed.sink.flush(10s));
   REQUIRE(sinkit::wait_until([&] { return seen.total() >= 30; }, 30s));
 
   t.servers[1]->sigstop();
@@ -462,7 +458,7 @@ TEST_CASE("A shard whose server stops answering (SIGSTOP) does not hold the othe
   // Longer than a read timeout, a connect timeout and a reconnect delay: shard 1's blocking read
   // times out, and its reconnection attempts hang.
   for (int i = 0; i < 50; ++i) {
-    emit_to(0, 1);
+    feed.emit_to(0, 1);
     std::this_thread::sleep_for(100ms);
   }
   REQUIRE(sinkit::wait_until([&] { return seen.total() >= 80; }, 30s));
@@ -474,8 +470,8 @@ TEST_CASE("A shard whose server stops answering (SIGSTOP) does not hold the othe
   }
 
   t.servers[1]->sigcont();
-  emit_to(1, 5);
-  REQUIRE(sink.flush(20s));
+  feed.emit_to(1, 5);
+  REQUIRE(feed.sink.flush(20s));
   CHECK(sinkit::wait_until([&] { return seen.total() >= 85; }, 30s));
   CHECK(sinkit::wait_until([&] { return consumer.stats().connected; }, 10s));
 }

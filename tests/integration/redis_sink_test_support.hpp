@@ -22,9 +22,7 @@
 #include <utility>
 #include <vector>
 
-#include <spdlog/sinks/ostream_sink.h>
 
-#include <sstream>
 
 #include <streamll/event.hpp>
 #include <streamll/sink.hpp>
@@ -81,29 +79,7 @@ inline EnvLookup env_from(std::map<std::string, std::string> variables) {
   };
 }
 
-/// Copies what the sink logs (logger "streamll.sinks.redis") for the object's lifetime. Create
-/// it before the sinks whose log it reads, so that no flusher is logging while it attaches or
-/// detaches itself.
-class CapturedLog {
- public:
-  CapturedLog()
-      : logger_(detail::get_logger("streamll.sinks.redis")),
-        sink_(std::make_shared<testing::CapturedLogText>()) {
-    logger_->sinks().push_back(sink_);
-  }
-  ~CapturedLog() {
-    auto& sinks = logger_->sinks();
-    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
-  }
-  CapturedLog(const CapturedLog&) = delete;
-  CapturedLog& operator=(const CapturedLog&) = delete;
-
-  std::string text() { return sink_->text(); }
-
- private:
-  std::shared_ptr<spdlog::logger> logger_;
-  std::shared_ptr<testing::CapturedLogText> sink_;
-};
+using testing::CapturedLog;
 
 /// One stream entry as Redis returned it.
 struct StreamEntry {

@@ -3,10 +3,14 @@
 // loggers write to it: text() takes the same lock as the writers (an ostream_sink's stream,
 // read directly, races with a flusher thread that is logging).
 
+#include <algorithm>
+#include <memory>
 #include <mutex>
 #include <string>
 
 #include <spdlog/sinks/base_sink.h>
+
+#include "logging.hpp"
 
 namespace streamll::testing {
 
@@ -27,6 +31,28 @@ class CapturedLogText final : public spdlog::sinks::base_sink<std::mutex> {
 
  private:
   std::string text_;
+};
+
+/// Copies what logger `logger_name` logs for the object's lifetime. Create it before the sinks
+/// whose log it reads, so that no flusher is logging while it attaches or detaches itself.
+class CapturedLog {
+ public:
+  explicit CapturedLog(const std::string& logger_name = "streamll.sinks.redis")
+      : logger_(detail::get_logger(logger_name)), sink_(std::make_shared<CapturedLogText>()) {
+    logger_->sinks().push_back(sink_);
+  }
+  ~CapturedLog() {
+    auto& sinks = logger_->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+  }
+  CapturedLog(const CapturedLog&) = delete;
+  CapturedLog& operator=(const CapturedLog&) = delete;
+
+  std::string text() { return sink_->text(); }
+
+ private:
+  std::shared_ptr<spdlog::logger> logger_;
+  std::shared_ptr<CapturedLogText> sink_;
 };
 
 }  // namespace streamll::testing

@@ -7,7 +7,6 @@
 
 #include <future>
 #include <map>
-#include <thread>
 
 #include "fake_stream_redis.hpp"
 #include "manual_clock.hpp"

@@ -8,7 +8,6 @@
 #include <streamll/streamll.hpp>
 #include <thread>
 
-#include <spdlog/sinks/ostream_sink.h>
 
 #include <unistd.h>
 
@@ -17,7 +16,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
-#include <sstream>
 
 #include "captured_log_text.hpp"
 #include "fake_redis.hpp"
@@ -593,9 +591,7 @@ TEST_CASE("RedisSink logs connects, batches and breaker waits at debug level (th
           "[redis_sink]") {
   // The guide: logging.getLogger("streamll.sinks.redis").setLevel(logging.DEBUG).
   auto logger = streamll::detail::get_logger("streamll.sinks.redis");
-  auto capture = std::make_shared<streamll::testing::CapturedLogText>();
-  capture->set_level(spdlog::level::trace);
-  logger->sinks().push_back(capture);
+  streamll::testing::CapturedLog capture("streamll.sinks.redis");
   const auto level_before = logger->level();
   streamll::set_log_level(streamll::LogLevel::debug, "streamll.sinks.redis");
   CHECK(logger->level() == spdlog::level::debug);
@@ -614,13 +610,11 @@ TEST_CASE("RedisSink logs connects, batches and breaker waits at debug level (th
     }));
     REQUIRE(eventually([&] {
       h.sink.flush(0ms);
-      return capture->text().find("breaker open: next attempt in") != std::string::npos;
+      return capture.text().find("breaker open: next attempt in") != std::string::npos;
     }));
   }
   logger->set_level(level_before);
-  auto& sinks = logger->sinks();
-  sinks.erase(std::remove(sinks.begin(), sinks.end(), capture), sinks.end());
-  const std::string logged = capture->text();
+  const std::string logged = capture.text();
   INFO(logged);
   CHECK(logged.find("connecting (stream 'ml_events'") != std::string::npos);
   CHECK(logged.find("event(s) written to 'ml_events' in ") != std::string::npos);
