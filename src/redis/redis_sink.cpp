@@ -65,7 +65,7 @@ struct RedisSink::Impl {
         connector(options, transport_maker(std::move(factory), std::move(endpoint_factory))),
         clock(clock_source),
         encoder(options),
-        buffer(options.buffer_size, options.buffer_overflow_strategy),
+        buffer(options.buffer_size, options.buffer_overflow_strategy, detail::Staging::when_full),
         breaker(breaker_options(options, clock_source, log)) {
     for (Batch& b : batches) {
       b.commands.reserve(options.max_batch_size * 512);
@@ -174,6 +174,7 @@ struct RedisSink::Impl {
     while (true) {
       try {
         release_evicted();
+        buffer.drain_stages();
         if (stopping.load(std::memory_order_acquire)) {
           if (batch_count == 0 && buffer.waiting() == 0) break;
           if (SteadyClock::now() >= stop_deadline()) break;
@@ -794,6 +795,7 @@ void RedisSink::handle_owned(Event&& event) { impl_->push(std::move(event)); }
 bool RedisSink::flush(std::chrono::milliseconds timeout) {
   Impl& s = *impl_;
   const auto deadline = SteadyClock::now() + timeout;
+  s.buffer.drain_stages();  // what producers staged before this call gets its number now
   const std::uint64_t mark = s.buffer.accepted();
   // This call answers for the events enqueued since the previous call began: the fate of
   // earlier ones was that call's answer (true: delivered; false: it said so).
@@ -832,6 +834,7 @@ bool RedisSink::shutdown(std::chrono::milliseconds timeout) {
   s.accepting.store(false, std::memory_order_relaxed);
   s.stop_deadline_ticks.store(deadline.time_since_epoch().count(), std::memory_order_release);
   s.stopping.store(true, std::memory_order_release);
+  s.buffer.drain_stages();
   s.buffer.wake_consumer();
 
   std::unique_lock<std::mutex> lock(s.progress_mutex);
@@ -851,6 +854,7 @@ bool RedisSink::shutdown(std::chrono::milliseconds timeout) {
     // alive through its shared pointer and ends on its own.
     s.flusher.detach();
   }
+  s.buffer.drain_stages();  // a producer that raced with `accepting` may have staged since
   const std::size_t left = s.buffer.size();
   s.left_at_shutdown.store(left, std::memory_order_relaxed);
   if (left > 0) {
@@ -868,6 +872,9 @@ bool RedisSink::is_running() const noexcept {
 }
 
 RedisSinkStats RedisSink::stats() const {
+  // Staged events are counted (enqueued, evicted) as they enter the buffer: do that now, so
+  // the counters are exact at this instant rather than one flusher round behind.
+  impl_->buffer.drain_stages();
   const Impl& s = *impl_;
   RedisSinkStats out;
   out.enqueued = s.buffer.accepted();
@@ -891,7 +898,9 @@ RedisSinkStats RedisSink::stats() const {
   out.replica_ack_shortfalls = s.replica_ack_shortfalls.load(std::memory_order_relaxed);
   out.moved_redirects = s.moved_redirects.load(std::memory_order_relaxed);
   out.ask_redirects = s.ask_redirects.load(std::memory_order_relaxed);
-  out.buffered = s.left_at_shutdown.load(std::memory_order_relaxed) > 0 ? 0 : s.buffer.size();
+  out.buffered = s.left_at_shutdown.load(std::memory_order_relaxed) > 0
+                     ? 0
+                     : s.buffer.size() + s.buffer.staged();
   out.in_flight = s.buffer.in_flight();
   out.buffered_compacted =
       s.buffer.waiting_before(s.compacted_through.load(std::memory_order_relaxed));
@@ -907,7 +916,9 @@ RedisSinkStats RedisSink::stats() const {
   return out;
 }
 
-std::size_t RedisSink::buffered() const noexcept { return impl_->buffer.size(); }
+std::size_t RedisSink::buffered() const noexcept {
+  return impl_->buffer.size() + impl_->buffer.staged();
+}
 
 CircuitBreakerStatus RedisSink::circuit_breaker() const {
   const auto& b = impl_->breaker;

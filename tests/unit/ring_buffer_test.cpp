@@ -3,7 +3,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <future>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -14,6 +16,14 @@
 using streamll::OverflowStrategy;
 using streamll::detail::PushOutcome;
 using streamll::detail::RingBuffer;
+using streamll::detail::Staging;
+
+namespace streamll::detail {
+template <typename T>
+struct RingBufferTestAccess {
+  static std::mutex& mutex(RingBuffer<T>& buffer) { return buffer.mutex_; }
+};
+}  // namespace streamll::detail
 
 namespace {
 
@@ -217,6 +227,181 @@ TEST_CASE("drop_oldest evicts the oldest waiting item: the pusher destroys its o
   buffer.acknowledge(out.size());
   CHECK(buffer.acknowledged() + buffer.evicted_oldest() == buffer.pushed());
   check_accounting(buffer);
+}
+
+// Holds a buffer's lock on a thread of its own until release(), so that a producer meets it.
+template <typename T>
+class LockHeldElsewhere {
+ public:
+  explicit LockHeldElsewhere(RingBuffer<T>& buffer)
+      : holder_([this, &buffer, released = release_.get_future()] {
+          std::lock_guard<std::mutex> lock(streamll::detail::RingBufferTestAccess<T>::mutex(buffer));
+          locked_.set_value();
+          released.wait();
+        }) {
+    locked_.get_future().wait();
+  }
+  ~LockHeldElsewhere() { release(); }
+  void release() {
+    if (!holder_.joinable()) return;
+    release_.set_value();
+    holder_.join();
+  }
+
+ private:
+  std::promise<void> locked_;
+  std::promise<void> release_;
+  std::thread holder_;
+};
+
+// A drop_oldest buffer that stages, filled with this thread's items 0..capacity-1.
+struct FullStagingBuffer : RingBuffer<Item> {
+  explicit FullStagingBuffer(int capacity, std::shared_ptr<std::atomic<int>> alive = nullptr)
+      : RingBuffer<Item>(static_cast<std::size_t>(capacity), OverflowStrategy::drop_oldest,
+                         Staging::when_full) {
+    for (int i = 0; i < capacity; ++i) REQUIRE(push(Item(0, i, alive)).accepted());
+  }
+};
+
+TEST_CASE("staging: a full buffer whose lock is free takes the push at once", "[ring_buffer]") {
+  FullStagingBuffer buffer(3);
+  CHECK(buffer.push(Item(0, 3)).outcome == PushOutcome::accepted_evicted_oldest);
+  CHECK(buffer.staged() == 0);
+  CHECK(buffer.evicted_oldest() == 1);
+  check_accounting(buffer);
+}
+
+TEST_CASE("staging: a producer meeting the lock of a full buffer stages, counted when it moves",
+          "[ring_buffer]") {
+  auto alive = std::make_shared<std::atomic<int>>(0);
+  FullStagingBuffer buffer(4, alive);
+  LockHeldElsewhere<Item> held(buffer);
+  for (int i = 4; i < 7; ++i) CHECK(buffer.push(Item(0, i, alive)).outcome == PushOutcome::accepted);
+  CHECK(buffer.staged() == 3);
+  CHECK(*alive == 7);
+  // Not in the ring yet: no sequence numbers, nothing evicted.
+  CHECK(buffer.pushed() == 4);
+  CHECK(buffer.accepted() == 4);
+  CHECK(buffer.evicted_oldest() == 0);
+  held.release();
+  buffer.drain_stages();
+  CHECK(buffer.staged() == 0);
+  CHECK(buffer.pushed() == 7);
+  CHECK(buffer.accepted() == 7);
+  CHECK(buffer.evicted_oldest() == 3);
+  CHECK(buffer.evicted_any_in(0, 3));
+  CHECK_FALSE(buffer.evicted_any_in(3, 7));
+  CHECK(*alive == 4);  // this thread's own evictions: destroyed by the move, not left around
+  std::vector<Item> out;
+  buffer.take_batch(10, out);
+  CHECK(seqs(out) == std::vector<int>{3, 4, 5, 6});
+  buffer.acknowledge(out.size());
+  check_accounting(buffer);
+}
+
+TEST_CASE("staging: with items staged, a producer stages until they move, so its order holds",
+          "[ring_buffer]") {
+  FullStagingBuffer buffer(4);
+  {
+    LockHeldElsewhere<Item> held(buffer);
+    CHECK(buffer.push(Item(0, 4)).outcome == PushOutcome::accepted);
+  }
+  // The lock is free now, but item 4 waits in the stage: 5 must follow it, not overtake it.
+  CHECK(buffer.push(Item(0, 5)).outcome == PushOutcome::accepted);
+  CHECK(buffer.staged() == 2);
+  buffer.drain_stages();
+  std::vector<Item> out;
+  buffer.take_batch(10, out);
+  CHECK(seqs(out) == std::vector<int>{2, 3, 4, 5});
+  buffer.acknowledge(out.size());
+  check_accounting(buffer);
+}
+
+TEST_CASE("staging: a full stage moves by itself, and so does any once the buffer has room",
+          "[ring_buffer]") {
+  constexpr int capacity = 4;
+  constexpr int stage = static_cast<int>(RingBuffer<Item>::stage_capacity);
+  FullStagingBuffer buffer(capacity);
+  int next = capacity;
+  {
+    LockHeldElsewhere<Item> held(buffer);
+    for (int i = 0; i < stage - 1; ++i) buffer.push(Item(0, next++));
+    CHECK(buffer.staged() == static_cast<std::size_t>(stage - 1));
+  }
+  buffer.push(Item(0, next++));  // fills the stage: it moves
+  CHECK(buffer.staged() == 0);
+  CHECK(buffer.pushed() == static_cast<std::uint64_t>(next));
+  CHECK(buffer.evicted_oldest() == static_cast<std::uint64_t>(stage));
+
+  {
+    LockHeldElsewhere<Item> held(buffer);
+    buffer.push(Item(0, next++));
+  }
+  CHECK(buffer.staged() == 1);
+  std::vector<Item> out;
+  buffer.take_batch(2, out);  // room again once acknowledged
+  buffer.acknowledge(out.size());
+  buffer.push(Item(0, next++));  // the buffer has room: the stage moves with this push
+  CHECK(buffer.staged() == 0);
+  buffer.take_batch(10, out);
+  CHECK(seqs(out) == std::vector<int>{capacity + stage - 4, capacity + stage - 3,
+                                      capacity + stage - 2, capacity + stage - 1,
+                                      capacity + stage, capacity + stage + 1});
+  buffer.acknowledge(out.size());
+  CHECK(buffer.evicted_oldest() == static_cast<std::uint64_t>(stage));
+  check_accounting(buffer);
+}
+
+TEST_CASE("staging: another thread's staged items are moved by drain_stages after it ended",
+          "[ring_buffer]") {
+  auto alive = std::make_shared<std::atomic<int>>(0);
+  {
+    FullStagingBuffer buffer(2, alive);
+    {
+      LockHeldElsewhere<Item> held(buffer);
+      as_another_producer([&] {
+        for (int i = 0; i < 3; ++i) buffer.push(Item(1, i, alive));
+      });
+      CHECK(buffer.staged() == 3);
+    }
+    buffer.drain_stages();
+    CHECK(buffer.staged() == 0);
+    CHECK(buffer.evicted_oldest() == 3);  // 0:0, 0:1 and 1:0
+    std::vector<Item> evicted;
+    buffer.release_evicted(evicted);
+    CHECK(evicted.size() == 2);  // this thread's: the mover handed them to the consumer
+    std::vector<Item> out;
+    buffer.take_batch(10, out);
+    CHECK(seqs(out) == std::vector<int>{1, 2});
+    buffer.acknowledge(out.size());
+    check_accounting(buffer);
+
+    out.clear();
+    evicted.clear();
+    CHECK(*alive == 0);
+
+    // Staged items left when the buffer goes are destroyed with it.
+    buffer.push(Item(0, 9, alive));
+    buffer.push(Item(0, 9, alive));  // full again
+    LockHeldElsewhere<Item> held(buffer);
+    buffer.push(Item(0, 9, alive));
+    held.release();
+    CHECK(buffer.staged() == 1);
+    CHECK(*alive == 3);
+  }
+  CHECK(*alive == 0);
+}
+
+TEST_CASE("staging is only for drop_oldest", "[ring_buffer]") {
+  RingBuffer<Item> buffer(2, OverflowStrategy::drop_newest, Staging::when_full);
+  buffer.push(Item(0, 0));
+  buffer.push(Item(0, 1));
+  LockHeldElsewhere<Item> held(buffer);
+  std::thread producer([&] { CHECK(buffer.push(Item(0, 2)).outcome == PushOutcome::rejected_full); });
+  held.release();  // the producer waited for the lock instead of staging
+  producer.join();
+  CHECK(buffer.staged() == 0);
+  CHECK(buffer.rejected() == 1);
 }
 
 TEST_CASE("drop_oldest never evicts in-flight items", "[ring_buffer]") {
@@ -515,6 +700,7 @@ ConcurrentRun run_concurrent(RingBuffer<Item>& buffer, int per_producer, bool re
   while (true) {
     const bool finished = producers_done.load() == producers;
     buffer.wait_for_events(32, std::chrono::milliseconds(5));
+    buffer.drain_stages();  // as the RedisSink's flusher does each round
     buffer.release_evicted(scratch);
     scratch.clear();
     if (transform) {
@@ -554,7 +740,8 @@ TEST_CASE("four producers and one consumer: every item exactly once, each produc
 TEST_CASE("concurrent drop_oldest: delivered + evicted == pushed, order kept per producer",
           "[ring_buffer]") {
   constexpr int per_producer = 20000;
-  RingBuffer<Item> buffer(16, OverflowStrategy::drop_oldest);
+  const auto staging = GENERATE(Staging::off, Staging::when_full);
+  RingBuffer<Item> buffer(16, OverflowStrategy::drop_oldest, staging);
   const bool transform = GENERATE(false, true);
   const ConcurrentRun run = run_concurrent(buffer, per_producer, /*retry_rejected=*/false, transform);
   CHECK(run.order_kept);
@@ -562,5 +749,6 @@ TEST_CASE("concurrent drop_oldest: delivered + evicted == pushed, order kept per
   CHECK(buffer.pushed() == 4u * per_producer);
   CHECK(run.delivered == buffer.acknowledged());
   CHECK(run.delivered + buffer.evicted_oldest() + buffer.rejected() == buffer.pushed());
+  CHECK(buffer.staged() == 0);
   check_accounting(buffer);
 }

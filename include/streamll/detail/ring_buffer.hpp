@@ -16,8 +16,21 @@
 // Counters are atomics written under the lock and readable from any thread without it.
 // A lock-free MPSC queue would shave a few nanoseconds off uncontended pushes but cannot evict
 // the oldest waiting event atomically, which drop_oldest needs.
+//
+// Staging (drop_oldest, when asked for at construction). While the buffer is full (an outage), every push evicts, and
+// producers on several cores pushing back to back would meet on the lock for every event: on a
+// 2-core machine that tripled the cost of an emit. So a producer that finds the buffer full
+// appends to a small staging area of its own (its own lock, never contended by another
+// producer) and moves what it staged into the ring stage_capacity items at a time, under one
+// acquisition of the shared lock. The staged items enter the ring, and are counted (pushed,
+// accepted, evicted, sequence numbers), when they are moved; drain_stages() moves everyone's
+// (the consumer calls it each round, flush() and shutdown() before they look at the counters),
+// so a staged item waits at most one consumer round. A producer with staged items stages its
+// next ones too, so each thread's items keep their order. Bounded: at most max_stages
+// producer threads stage (others push directly), each at most stage_capacity items.
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -30,6 +43,7 @@
 #include <new>
 #include <optional>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -38,6 +52,13 @@
 #include "streamll/overflow_strategy.hpp"
 
 namespace streamll::detail {
+
+template <typename T>
+struct RingBufferTestAccess;
+
+/// Whether a RingBuffer's producers may stage while it is full (drop_oldest only; see the file
+/// comment). Off, every push() acts on the ring at once, so its result is exact.
+enum class Staging : std::uint8_t { off, when_full };
 
 /// What push() did with the item.
 enum class PushOutcome : std::uint8_t {
@@ -92,8 +113,10 @@ class RingBuffer {
 
   /// Preallocates `capacity` slots (raw storage: memory is touched only as slots are first
   /// used). Throws ConfigError("buffer_size", ...) for 0 or a size that cannot be allocated.
-  RingBuffer(std::size_t capacity, OverflowStrategy strategy)
-      : capacity_(capacity), strategy_(strategy) {
+  RingBuffer(std::size_t capacity, OverflowStrategy strategy, Staging staging = Staging::off)
+      : capacity_(capacity),
+        strategy_(strategy),
+        staging_(strategy == OverflowStrategy::drop_oldest && staging == Staging::when_full) {
     if (capacity == 0) throw ConfigError("buffer_size", "must be at least 1 (got 0)");
     try {
       slots_.reset(new Slot[capacity]);
@@ -127,69 +150,73 @@ class RingBuffer {
   /// released.
   /// `item` may also be anything T is constructed from without throwing (it is then
   /// constructed in its slot directly).
+  /// With Staging::when_full, while the buffer is full, the item may be staged instead (see
+  /// the file comment): the result is then `accepted` and says nothing about eviction; the push
+  /// is counted, and evicts or is refused, when the staged items move into the ring.
   template <typename U>
   PushResult push(U&& item) noexcept {
     static_assert(std::is_nothrow_constructible_v<T, U&&>,
                   "RingBuffer constructs items under its lock and must not throw there");
+    std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
+    if (staging_) {
+      Stage* stage = stage_count_.load(std::memory_order_acquire) > 0 ? cached_stage() : nullptr;
+      const bool staged_before = stage && stage->size.load(std::memory_order_relaxed) > 0;
+      // Full, and another producer holds the lock: stage rather than wait for it. (After
+      // staging, keep staging until the stage moves, so this thread's items keep their order.)
+      if (staged_before ||
+          (size_.load(std::memory_order_relaxed) >= capacity_ && !lock.try_lock())) {
+        if (!stage) stage = this_thread_stage();
+        if (stage) {
+          if (lock.owns_lock()) lock.unlock();
+          return push_staged(*stage, std::forward<U>(item));
+        }
+      }
+    }
     std::optional<T> evicted_here;  // outlives the lock below, so destruction happens unlocked
     PushResult result;
     bool wake = false;
     {
-      std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
-      lock_spinning(lock);
-      bump(pushed_, 1);
-      const std::size_t waiting = waiting_.load(std::memory_order_relaxed);
-      const std::size_t in_flight = in_flight_.load(std::memory_order_relaxed);
-      result.was_empty = waiting == 0;
-      if (waiting + in_flight >= capacity_) {
-        if (strategy_ != OverflowStrategy::drop_oldest || waiting == 0) {
-          bump(rejected_, 1);
-          result.outcome = PushOutcome::rejected_full;
-          result.waiting = waiting;
-          return result;
-        }
-        T* oldest = item_at(head_);
+      if (!lock.owns_lock()) lock_spinning(lock);
+      result.was_empty = waiting_.load(std::memory_order_relaxed) == 0;
+      result.outcome = admit_locked([&](T& oldest, std::uint32_t pushed_by) {
         // An item this thread pushed is destroyed here, after the lock: its memory and
         // reference counts are this thread's own, so that is cheapest. Another thread's goes
         // to the consumer's list: freeing it here would pull that thread's cache lines over.
-        if (producers_[head_] == this_producer()) {
-          evicted_here.emplace(std::move(*oldest));
-        } else if (evicted_.size() < evicted_.capacity()) {
-          evicted_.push_back(std::move(*oldest));  // capacity reserved: cannot allocate
-          // Half full: have the consumer empty it before producers must destroy evictions
-          // themselves (one wake-up per half list, a few nanoseconds per eviction).
-          // (A busy consumer finds the request when it next waits.)
-          if (evicted_.size() == evicted_.capacity() / 2) {
-            wake_requested_ = true;
-            wake = consumer_sleeping_;
-            consumer_sleeping_ = false;
-          }
-        } else {
-          evicted_here.emplace(std::move(*oldest));
+        if (pushed_by == this_producer() || !hand_to_consumer_locked(oldest, wake)) {
+          evicted_here.emplace(std::move(oldest));
         }
-        oldest->~T();
-        head_ = next_index(head_);
-        evictions_.record(first_waiting_sequence_, 1);  // never allocates
-        ++first_waiting_sequence_;
-        bump(evicted_oldest_, 1);
-        result.outcome = PushOutcome::accepted_evicted_oldest;
-      } else {
-        waiting_.store(waiting + 1, std::memory_order_relaxed);
-        size_.store(waiting + 1 + in_flight, std::memory_order_relaxed);
-        result.outcome = PushOutcome::accepted;
-      }
-      const std::size_t tail = index_after(head_, waiting_.load(std::memory_order_relaxed) - 1);
-      ::new (static_cast<void*>(slots_[tail].bytes)) T(std::forward<U>(item));
-      producers_[tail] = this_producer();
-      bump(accepted_, 1);
+      });
       result.waiting = waiting_.load(std::memory_order_relaxed);
-      if (consumer_sleeping_ && result.waiting >= consumer_wake_at_) {
-        consumer_sleeping_ = false;
-        wake = true;
-      }
+      if (result.outcome == PushOutcome::rejected_full) return result;
+      store_locked(std::forward<U>(item), this_producer());
+      wake = wake_due_locked() || wake;
+      lock.unlock();
     }
     if (wake) consumer_wakeup_.notify_one();
     return result;
+  }
+
+  /// Moves the items every producer staged into the ring (see the file comment). The consumer
+  /// calls it each round; flush-like callers before reading accepted(). Any thread.
+  void drain_stages() noexcept {
+    const std::size_t stages = stage_count_.load(std::memory_order_acquire);
+    for (std::size_t i = 0; i < stages; ++i) {
+      Stage& stage = *stage_table_[i].load(std::memory_order_acquire);
+      if (stage.size.load(std::memory_order_relaxed) == 0) continue;
+      std::lock_guard<std::mutex> stage_lock(stage.mutex);
+      std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
+      move_stage_into_ring(stage, lock);
+    }
+  }
+
+  /// Items staged and not yet moved into the ring (not part of size()). Any thread.
+  std::size_t staged() const noexcept {
+    std::size_t total = 0;
+    const std::size_t stages = stage_count_.load(std::memory_order_acquire);
+    for (std::size_t i = 0; i < stages; ++i) {
+      total += stage_table_[i].load(std::memory_order_acquire)->size.load(std::memory_order_relaxed);
+    }
+    return total;
   }
 
   /// Moves up to `max` of the oldest waiting items to the end of `out`; they are in flight
@@ -388,9 +415,204 @@ class RingBuffer {
   }
 
  private:
+  // Tests hold the lock from a thread of their own to make a producer meet it.
+  friend struct RingBufferTestAccess<T>;
+
   struct alignas(T) Slot {
     unsigned char bytes[sizeof(T)];
   };
+
+ public:
+  /// Items a producer stages before moving them into the ring under one lock acquisition.
+  static constexpr std::size_t stage_capacity = 16;
+  /// Producer threads that may stage; any more push directly.
+  static constexpr std::size_t max_stages = 64;
+
+ private:
+  // One producer thread's staging area. `mutex` is taken by its producer and, now and then,
+  // by drain_stages(); never by two producers.
+  struct Stage {
+    std::mutex mutex;
+    Slot slots[stage_capacity];
+    std::atomic<std::size_t> size{0};  // written under `mutex`, read anywhere
+    std::thread::id owner;
+    std::uint32_t producer = 0;  // the owner's this_producer()
+
+    T* item(std::size_t i) noexcept { return std::launder(reinterpret_cast<T*>(slots[i].bytes)); }
+    ~Stage() {
+      for (std::size_t i = 0, n = size.load(std::memory_order_relaxed); i < n; ++i) item(i)->~T();
+    }
+  };
+
+  // Under mutex_: counts a push and makes room for it. When the buffer is full under
+  // drop_oldest, `evict(oldest, pushed_by)` must move the oldest waiting item away (its shell is
+  // destroyed in its slot afterwards). Then the caller, unless the push was refused, constructs
+  // the new item with store_locked().
+  template <typename Evict>
+  PushOutcome admit_locked(Evict&& evict) noexcept {
+    bump(pushed_, 1);
+    const std::size_t waiting = waiting_.load(std::memory_order_relaxed);
+    const std::size_t in_flight = in_flight_.load(std::memory_order_relaxed);
+    if (waiting + in_flight < capacity_) {
+      waiting_.store(waiting + 1, std::memory_order_relaxed);
+      size_.store(waiting + 1 + in_flight, std::memory_order_relaxed);
+      return PushOutcome::accepted;
+    }
+    if (strategy_ != OverflowStrategy::drop_oldest || waiting == 0) {
+      bump(rejected_, 1);
+      return PushOutcome::rejected_full;
+    }
+    T* oldest = item_at(head_);
+    evict(*oldest, producers_[head_]);
+    oldest->~T();
+    head_ = next_index(head_);
+    evictions_.record(first_waiting_sequence_, 1);  // never allocates
+    ++first_waiting_sequence_;
+    bump(evicted_oldest_, 1);
+    return PushOutcome::accepted_evicted_oldest;
+  }
+  // Under mutex_, after admit_locked() accepted: the new item goes at the tail.
+  template <typename U>
+  void store_locked(U&& item, std::uint32_t producer) noexcept {
+    const std::size_t tail = index_after(head_, waiting_.load(std::memory_order_relaxed) - 1);
+    ::new (static_cast<void*>(slots_[tail].bytes)) T(std::forward<U>(item));
+    producers_[tail] = producer;
+    bump(accepted_, 1);
+  }
+  // Under mutex_: moves an evicted item to the consumer's list, unless that is full (then the
+  // caller destroys it after the lock). When the list becomes half full, asks the consumer to
+  // empty it before producers must destroy evictions themselves (one wake-up per half list; a
+  // busy consumer finds the request when it next waits): `wake` says to notify it.
+  bool hand_to_consumer_locked(T& evicted, bool& wake) noexcept {
+    if (evicted_.size() == evicted_.capacity()) return false;
+    evicted_.push_back(std::move(evicted));  // capacity reserved: cannot allocate
+    if (evicted_.size() == evicted_.capacity() / 2) {
+      wake_requested_ = true;
+      wake = consumer_sleeping_ || wake;
+      consumer_sleeping_ = false;
+    }
+    return true;
+  }
+
+  // Under mutex_: whether the sleeping consumer's threshold is reached (it is then marked awake;
+  // the caller notifies after unlocking).
+  bool wake_due_locked() noexcept {
+    if (!consumer_sleeping_ || waiting_.load(std::memory_order_relaxed) < consumer_wake_at_) {
+      return false;
+    }
+    consumer_sleeping_ = false;
+    return true;
+  }
+
+  template <typename U>
+  PushResult push_staged(Stage& stage, U&& item) noexcept {
+    PushResult result;  // accepted: whether it evicts or is refused is decided when it moves
+    std::lock_guard<std::mutex> stage_lock(stage.mutex);
+    std::size_t n = stage.size.load(std::memory_order_relaxed);
+    if (n == stage_capacity) {  // never left full (moved at once), but cheap to be sure
+      std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
+      move_stage_into_ring(stage, lock);
+      n = 0;
+    }
+    ::new (static_cast<void*>(stage.slots[n].bytes)) T(std::forward<U>(item));
+    stage.size.store(n + 1, std::memory_order_relaxed);
+    // Moved when full, or as soon as the buffer has room again (the outage is over).
+    if (n + 1 == stage_capacity || size_.load(std::memory_order_relaxed) < capacity_) {
+      std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
+      move_stage_into_ring(stage, lock);
+    }
+    result.waiting = waiting_.load(std::memory_order_relaxed);
+    return result;
+  }
+
+  // Caller holds stage.mutex, and `lock` (on mutex_) or not. Pushes the staged items into the
+  // ring in order under one acquisition of mutex_; what they evict is destroyed after it is
+  // released.
+  void move_stage_into_ring(Stage& stage, std::unique_lock<std::mutex>& lock) noexcept {
+    const std::size_t n = stage.size.load(std::memory_order_relaxed);
+    if (n == 0) return;
+    bool wake = false;
+    {
+      if (!lock.owns_lock()) lock_spinning(lock);
+      Slot evicted_storage;  // the evicted item between leaving its slot and entering the stage
+      for (std::size_t i = 0; i < n; ++i) {
+        T* staged = stage.item(i);
+        T* evicted = nullptr;
+        // As in push(): another thread's item goes to the consumer, this thread's is destroyed
+        // here once the lock is released.
+        const PushOutcome outcome = admit_locked([&](T& oldest, std::uint32_t pushed_by) {
+          if (pushed_by == stage.producer || !hand_to_consumer_locked(oldest, wake)) {
+            evicted = ::new (static_cast<void*>(evicted_storage.bytes)) T(std::move(oldest));
+          }
+        });
+        if (outcome == PushOutcome::rejected_full) continue;  // stays in the stage, destroyed below
+        store_locked(std::move(*staged), stage.producer);
+        if (evicted) {  // the staged item's slot takes the evicted one, destroyed below
+          staged->~T();
+          ::new (static_cast<void*>(staged)) T(std::move(*evicted));
+          evicted->~T();
+        }
+      }
+      wake = wake_due_locked() || wake;
+      lock.unlock();
+    }
+    // Moved-from shells, evicted and refused items.
+    for (std::size_t i = 0; i < n; ++i) stage.item(i)->~T();
+    stage.size.store(0, std::memory_order_relaxed);
+    if (wake) consumer_wakeup_.notify_one();
+  }
+
+  // This thread's stage when the thread cache knows it: no lock, no allocation.
+  Stage* cached_stage() const noexcept {
+    for (const StageCacheEntry& entry : stage_cache()) {
+      if (entry.buffer_id == id_) return static_cast<Stage*>(entry.stage);
+    }
+    return nullptr;
+  }
+  // This thread's stage, made on first use; nullptr when max_stages threads have one already
+  // or there is no memory for it (the caller then pushes directly).
+  Stage* this_thread_stage() noexcept {
+    Stage* stage = nullptr;
+    try {
+      std::lock_guard<std::mutex> lock(stages_mutex_);
+      const std::thread::id me = std::this_thread::get_id();
+      for (const auto& existing : stages_) {
+        if (existing->owner == me) stage = existing.get();
+      }
+      if (!stage) {
+        if (stages_.size() == max_stages) return nullptr;
+        auto made = std::make_unique<Stage>();
+        made->owner = me;
+        made->producer = this_producer();
+        stage = made.get();
+        stages_.reserve(max_stages);
+        stages_.push_back(std::move(made));
+        stage_table_[stages_.size() - 1].store(stage, std::memory_order_release);
+        stage_count_.store(stages_.size(), std::memory_order_release);
+      }
+    } catch (...) {
+      return nullptr;
+    }
+    auto& cache = stage_cache();
+    thread_local std::size_t next_victim = 0;
+    cache[next_victim] = StageCacheEntry{id_, stage};
+    next_victim = (next_victim + 1) % cache.size();
+    return stage;
+  }
+  // Per thread: the stages it uses, by buffer. A buffer's id is never reused, so entries of
+  // destroyed buffers never match again.
+  struct StageCacheEntry {
+    std::uint64_t buffer_id = 0;
+    void* stage = nullptr;
+  };
+  static std::array<StageCacheEntry, 8>& stage_cache() noexcept {
+    thread_local std::array<StageCacheEntry, 8> cache{};
+    return cache;
+  }
+  static std::uint64_t next_buffer_id() noexcept {
+    static std::atomic<std::uint64_t> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);
+  }
   // In-flight sequence numbers are increasing but not contiguous when evictions happen between
   // two takes; one range per contiguous run (normally a single one).
   struct InFlightRange {
@@ -472,6 +694,8 @@ class RingBuffer {
 
   const std::size_t capacity_;
   const OverflowStrategy strategy_;
+  const bool staging_;
+  const std::uint64_t id_ = next_buffer_id();
   std::unique_ptr<Slot[]> slots_;
   std::unique_ptr<std::uint32_t[]> producers_;  // per slot: which thread pushed its item
 
@@ -496,6 +720,13 @@ class RingBuffer {
   std::atomic<std::uint64_t> evicted_oldest_{0};
   std::atomic<std::uint64_t> rejected_{0};
   std::atomic<std::uint64_t> acknowledged_{0};
+
+  // Staging: stages_ owns them (guarded by stages_mutex_, only to add one); the table lists
+  // the first stage_count_ for lock-free readers.
+  std::mutex stages_mutex_;
+  std::vector<std::unique_ptr<Stage>> stages_;
+  std::atomic<Stage*> stage_table_[max_stages] = {};
+  std::atomic<std::size_t> stage_count_{0};
 };
 
 }  // namespace streamll::detail

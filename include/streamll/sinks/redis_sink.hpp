@@ -60,7 +60,7 @@ struct RedisSinkStats {
                                              // the batch was kept, not counted delivered
   std::uint64_t moved_redirects = 0;  // Redis Cluster MOVED replies followed (slot map updated)
   std::uint64_t ask_redirects = 0;    // Redis Cluster ASK replies followed (slot migrating)
-  std::uint64_t buffered = 0;         // waiting + in flight
+  std::uint64_t buffered = 0;         // waiting + in flight + staged (see docs/design.md)
   std::uint64_t in_flight = 0;        // sent, not yet acknowledged
   std::uint64_t buffered_compacted = 0;  // waiting ones the flusher visited to compact while
                                         // Redis could not be written to: each held as
@@ -123,8 +123,8 @@ class RedisSink : public Sink {
   std::string name() const override { return "redis"; }
 
   RedisSinkStats stats() const;
-  /// Events in the local buffer, waiting or in flight: 0 when flushing keeps up (the guide's
-  /// `len(redis_sink._local_buffer)`).
+  /// Events in the local buffer, waiting, in flight or staged by a producer during an outage:
+  /// 0 when flushing keeps up (the guide's `len(redis_sink._local_buffer)`).
   std::size_t buffered() const noexcept;
   CircuitBreakerStatus circuit_breaker() const;
   /// Forces the breaker CLOSED and wakes the flusher to try at once (the guide's "Force
