@@ -795,8 +795,13 @@ void RedisSink::handle_owned(Event&& event) { impl_->push(std::move(event)); }
 bool RedisSink::flush(std::chrono::milliseconds timeout) {
   Impl& s = *impl_;
   const auto deadline = SteadyClock::now() + timeout;
-  s.buffer.drain_stages();  // what producers staged before this call gets its number now
-  const std::uint64_t mark = s.buffer.accepted();
+  // What producers staged before this call gets its sequence number now. What stays staged
+  // (every slot in flight) gets numbers from accepted() on: counting that many more (staged()
+  // read first, so a move in between can only add) may also wait for another thread's later
+  // events, never for fewer than this call must.
+  s.buffer.drain_stages();
+  const std::uint64_t still_staged = s.buffer.staged();
+  const std::uint64_t mark = s.buffer.accepted() + still_staged;
   // This call answers for the events enqueued since the previous call began: the fate of
   // earlier ones was that call's answer (true: delivered; false: it said so).
   std::uint64_t window_start = s.flush_window_start.load();

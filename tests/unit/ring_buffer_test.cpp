@@ -340,14 +340,15 @@ TEST_CASE("staging: a full stage moves by itself, and so does any once the buffe
   CHECK(buffer.staged() == 1);
   std::vector<Item> out;
   buffer.take_batch(2, out);  // room again once acknowledged
+  CHECK(seqs(out) == std::vector<int>{capacity + stage - 4, capacity + stage - 3});
   buffer.acknowledge(out.size());
+  out.clear();
   buffer.push(Item(0, next++));  // the buffer has room: the stage moves with this push
   CHECK(buffer.staged() == 0);
   buffer.take_batch(10, out);
-  CHECK(seqs(out) == std::vector<int>{capacity + stage - 4, capacity + stage - 3,
-                                      capacity + stage - 2, capacity + stage - 1,
+  CHECK(seqs(out) == std::vector<int>{capacity + stage - 2, capacity + stage - 1,
                                       capacity + stage, capacity + stage + 1});
-  buffer.acknowledge(out.size());
+  CHECK(buffer.acknowledge(out.size()) == 4);
   CHECK(buffer.evicted_oldest() == static_cast<std::uint64_t>(stage));
   check_accounting(buffer);
 }
@@ -392,16 +393,71 @@ TEST_CASE("staging: another thread's staged items are moved by drain_stages afte
   CHECK(*alive == 0);
 }
 
-TEST_CASE("staging is only for drop_oldest", "[ring_buffer]") {
-  RingBuffer<Item> buffer(2, OverflowStrategy::drop_newest, Staging::when_full);
-  buffer.push(Item(0, 0));
-  buffer.push(Item(0, 1));
-  LockHeldElsewhere<Item> held(buffer);
-  std::thread producer([&] { CHECK(buffer.push(Item(0, 2)).outcome == PushOutcome::rejected_full); });
-  held.release();  // the producer waited for the lock instead of staging
-  producer.join();
-  CHECK(buffer.staged() == 0);
+TEST_CASE("staging is only for drop_oldest, and only when asked for", "[ring_buffer]") {
+  CHECK(RingBuffer<Item>(2, OverflowStrategy::drop_oldest, Staging::when_full).staging());
+  CHECK_FALSE(RingBuffer<Item>(2, OverflowStrategy::drop_oldest).staging());
+  CHECK_FALSE(RingBuffer<Item>(2, OverflowStrategy::drop_newest, Staging::when_full).staging());
+  CHECK_FALSE(RingBuffer<Item>(2, OverflowStrategy::raise_error, Staging::when_full).staging());
+}
+
+TEST_CASE("staging: a thread finds its stage again after staging into many other buffers",
+          "[ring_buffer]") {
+  FullStagingBuffer first(2);
+  {
+    LockHeldElsewhere<Item> held(first);
+    first.push(Item(0, 2));
+  }
+  // More buffers than a thread remembers stages for (8): the first one's entry is forgotten.
+  std::vector<std::unique_ptr<FullStagingBuffer>> others;
+  for (int i = 0; i < 9; ++i) {
+    others.push_back(std::make_unique<FullStagingBuffer>(2));
+    LockHeldElsewhere<Item> held(*others.back());
+    others.back()->push(Item(0, 2));
+    CHECK(others.back()->staged() == 1);
+  }
+  first.push(Item(0, 3));  // the lock is free, but item 2 is staged: 3 must not overtake it
+  CHECK(first.staged() == 2);
+  first.drain_stages();
+  std::vector<Item> out;
+  first.take_batch(10, out);
+  CHECK(seqs(out) == std::vector<int>{2, 3});
+  first.acknowledge(out.size());
+  check_accounting(first);
+}
+
+TEST_CASE("staging: while every slot is in flight staged items wait, and a full stage refuses",
+          "[ring_buffer]") {
+  constexpr int stage = static_cast<int>(RingBuffer<Item>::stage_capacity);
+  auto alive = std::make_shared<std::atomic<int>>(0);
+  FullStagingBuffer buffer(2, alive);
+  std::vector<Item> in_flight;
+  buffer.take_batch(2, in_flight);
+  {
+    LockHeldElsewhere<Item> held(buffer);
+    for (int i = 0; i < stage - 1; ++i) buffer.push(Item(0, 2 + i, alive));
+  }
+  // Fills the stage, which cannot move: nothing may be evicted, and nothing is lost.
+  CHECK(buffer.push(Item(0, 1 + stage, alive)).outcome == PushOutcome::accepted);
+  CHECK(buffer.staged() == static_cast<std::size_t>(stage));
+  CHECK(buffer.push(Item(0, 99, alive)).outcome == PushOutcome::rejected_full);
+  CHECK(buffer.pushed() == 3);  // the two in flight and the refused one
   CHECK(buffer.rejected() == 1);
+  CHECK(*alive == 2 + stage);
+  buffer.drain_stages();
+  CHECK(buffer.staged() == static_cast<std::size_t>(stage));  // still every slot in flight
+
+  buffer.acknowledge(2);
+  in_flight.clear();
+  buffer.drain_stages();
+  CHECK(buffer.staged() == 0);
+  CHECK(buffer.evicted_oldest() == static_cast<std::uint64_t>(stage - 2));
+  std::vector<Item> out;
+  buffer.take_batch(10, out);
+  CHECK(seqs(out) == std::vector<int>{stage, stage + 1});
+  buffer.acknowledge(out.size());
+  check_accounting(buffer);
+  out.clear();
+  CHECK(*alive == 0);
 }
 
 TEST_CASE("drop_oldest never evicts in-flight items", "[ring_buffer]") {

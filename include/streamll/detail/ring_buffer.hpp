@@ -25,9 +25,11 @@
 // acquisition of the shared lock. The staged items enter the ring, and are counted (pushed,
 // accepted, evicted, sequence numbers), when they are moved; drain_stages() moves everyone's
 // (the consumer calls it each round, flush() and shutdown() before they look at the counters),
-// so a staged item waits at most one consumer round. A producer with staged items stages its
-// next ones too, so each thread's items keep their order. Bounded: at most max_stages
-// producer threads stage (others push directly), each at most stage_capacity items.
+// so a staged item waits at most one consumer round (or, when every slot is in flight, until a
+// batch is acknowledged: nothing may be evicted for it then, and a producer whose stage is full
+// in that state has its new item refused, as push() would). A producer with staged items
+// stages its next ones too, so each thread's items keep their order. Bounded: at most
+// max_stages producer threads stage (others push directly), each at most stage_capacity items.
 
 #include <algorithm>
 #include <array>
@@ -159,16 +161,24 @@ class RingBuffer {
                   "RingBuffer constructs items under its lock and must not throw there");
     std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
     if (staging_) {
-      Stage* stage = stage_count_.load(std::memory_order_acquire) > 0 ? cached_stage() : nullptr;
-      const bool staged_before = stage && stage->size.load(std::memory_order_relaxed) > 0;
+      StageCacheEntry* known = nullptr;
+      bool staged_before = false;
+      if (stage_count_.load(std::memory_order_acquire) > 0) {
+        known = &stage_entry();
+        staged_before = known->stage && known->stage->size.load(std::memory_order_relaxed) > 0;
+      }
       // Full, and another producer holds the lock: stage rather than wait for it. (After
       // staging, keep staging until the stage moves, so this thread's items keep their order.)
       if (staged_before ||
           (size_.load(std::memory_order_relaxed) >= capacity_ && !lock.try_lock())) {
-        if (!stage) stage = this_thread_stage();
-        if (stage) {
+        if (!known) known = &stage_entry();
+        if (!known->stage && !known->none_available) {
+          known->stage = this_thread_stage();
+          known->none_available = known->stage == nullptr;
+        }
+        if (known->stage) {
           if (lock.owns_lock()) lock.unlock();
-          return push_staged(*stage, std::forward<U>(item));
+          return push_staged(*known->stage, std::forward<U>(item));
         }
       }
     }
@@ -202,22 +212,29 @@ class RingBuffer {
     const std::size_t stages = stage_count_.load(std::memory_order_acquire);
     for (std::size_t i = 0; i < stages; ++i) {
       Stage& stage = *stage_table_[i].load(std::memory_order_acquire);
-      if (stage.size.load(std::memory_order_relaxed) == 0) continue;
+      // Acquire: a stage seen empty was moved, and what it moved is counted in the ring (see
+      // move_stage_into_ring), so a caller reading accepted() next sees it.
+      if (stage.size.load(std::memory_order_acquire) == 0) continue;
       std::lock_guard<std::mutex> stage_lock(stage.mutex);
       std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
       move_stage_into_ring(stage, lock);
     }
   }
 
-  /// Items staged and not yet moved into the ring (not part of size()). Any thread.
+  /// Items staged and not yet moved into the ring (not part of size(); an item is never
+  /// counted in both). After drain_stages(), what remains staged waits for a slot that is not
+  /// in flight. Any thread.
   std::size_t staged() const noexcept {
     std::size_t total = 0;
     const std::size_t stages = stage_count_.load(std::memory_order_acquire);
     for (std::size_t i = 0; i < stages; ++i) {
-      total += stage_table_[i].load(std::memory_order_acquire)->size.load(std::memory_order_relaxed);
+      total += stage_table_[i].load(std::memory_order_acquire)->size.load(std::memory_order_acquire);
     }
     return total;
   }
+
+  /// Whether producers may stage (Staging::when_full with drop_oldest).
+  bool staging() const noexcept { return staging_; }
 
   /// Moves up to `max` of the oldest waiting items to the end of `out`; they are in flight
   /// until acknowledged. Returns how many. Consumer thread only. Reserves room in `out` first
@@ -506,13 +523,23 @@ class RingBuffer {
 
   template <typename U>
   PushResult push_staged(Stage& stage, U&& item) noexcept {
-    PushResult result;  // accepted: whether it evicts or is refused is decided when it moves
+    PushResult result;  // accepted: whether it evicts anything is decided when it moves
     std::lock_guard<std::mutex> stage_lock(stage.mutex);
     std::size_t n = stage.size.load(std::memory_order_relaxed);
-    if (n == stage_capacity) {  // never left full (moved at once), but cheap to be sure
+    if (n == stage_capacity) {
+      // Still full after its last move: every slot of the buffer was in flight. Try again; if
+      // nothing moves, this item is refused, as push() refuses it in that state.
       std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
       move_stage_into_ring(stage, lock);
-      n = 0;
+      n = stage.size.load(std::memory_order_relaxed);
+      if (n == stage_capacity) {
+        lock_spinning(lock);
+        bump(pushed_, 1);
+        bump(rejected_, 1);
+        result.outcome = PushOutcome::rejected_full;
+        result.waiting = waiting_.load(std::memory_order_relaxed);
+        return result;
+      }
     }
     ::new (static_cast<void*>(stage.slots[n].bytes)) T(std::forward<U>(item));
     stage.size.store(n + 1, std::memory_order_relaxed);
@@ -527,47 +554,83 @@ class RingBuffer {
 
   // Caller holds stage.mutex, and `lock` (on mutex_) or not. Pushes the staged items into the
   // ring in order under one acquisition of mutex_; what they evict is destroyed after it is
-  // released.
+  // released. Items that find every slot of the buffer in flight stay staged (nothing may be
+  // evicted for them, and refusing them now would lose events the caller was told were
+  // taken): they move once a batch is acknowledged.
   void move_stage_into_ring(Stage& stage, std::unique_lock<std::mutex>& lock) noexcept {
     const std::size_t n = stage.size.load(std::memory_order_relaxed);
     if (n == 0) return;
     bool wake = false;
-    {
-      if (!lock.owns_lock()) lock_spinning(lock);
-      Slot evicted_storage;  // the evicted item between leaving its slot and entering the stage
-      for (std::size_t i = 0; i < n; ++i) {
-        T* staged = stage.item(i);
-        T* evicted = nullptr;
-        // As in push(): another thread's item goes to the consumer, this thread's is destroyed
-        // here once the lock is released.
-        const PushOutcome outcome = admit_locked([&](T& oldest, std::uint32_t pushed_by) {
-          if (pushed_by == stage.producer || !hand_to_consumer_locked(oldest, wake)) {
-            evicted = ::new (static_cast<void*>(evicted_storage.bytes)) T(std::move(oldest));
-          }
-        });
-        if (outcome == PushOutcome::rejected_full) continue;  // stays in the stage, destroyed below
-        store_locked(std::move(*staged), stage.producer);
-        if (evicted) {  // the staged item's slot takes the evicted one, destroyed below
-          staged->~T();
-          ::new (static_cast<void*>(staged)) T(std::move(*evicted));
-          evicted->~T();
-        }
-      }
-      wake = wake_due_locked() || wake;
+    if (!lock.owns_lock()) lock_spinning(lock);
+    if (waiting_.load(std::memory_order_relaxed) == 0 &&
+        in_flight_.load(std::memory_order_relaxed) >= capacity_) {
       lock.unlock();
+      return;  // once one item is in, the others evict it or each other: all or none move
     }
-    // Moved-from shells, evicted and refused items.
-    for (std::size_t i = 0; i < n; ++i) stage.item(i)->~T();
-    stage.size.store(0, std::memory_order_relaxed);
+    Slot evicted_storage;  // the evicted item between leaving its slot and entering the stage
+    for (std::size_t i = 0; i < n; ++i) {
+      T* staged = stage.item(i);
+      T* evicted = nullptr;
+      // As in push(): another thread's item goes to the consumer, this thread's is destroyed
+      // here once the lock is released.
+      admit_locked([&](T& oldest, std::uint32_t pushed_by) {
+        if (pushed_by == stage.producer || !hand_to_consumer_locked(oldest, wake)) {
+          evicted = ::new (static_cast<void*>(evicted_storage.bytes)) T(std::move(oldest));
+        }
+      });
+      store_locked(std::move(*staged), stage.producer);
+      if (evicted) {  // the staged item's slot takes the evicted one, destroyed below
+        staged->~T();
+        ::new (static_cast<void*>(staged)) T(std::move(*evicted));
+        evicted->~T();
+      }
+    }
+    wake = wake_due_locked() || wake;
+    // Before the lock is released, with release: whoever reads the smaller size (acquire) also
+    // sees the moved items counted in the ring, so no item is counted twice or missed. The
+    // slots themselves are read and written only under stage.mutex, which this thread holds.
+    stage.size.store(0, std::memory_order_release);
+    lock.unlock();
+    for (std::size_t i = 0; i < n; ++i) stage.item(i)->~T();  // moved-from shells, evicted items
     if (wake) consumer_wakeup_.notify_one();
   }
 
-  // This thread's stage when the thread cache knows it: no lock, no allocation.
-  Stage* cached_stage() const noexcept {
-    for (const StageCacheEntry& entry : stage_cache()) {
-      if (entry.buffer_id == id_) return static_cast<Stage*>(entry.stage);
+  // Per thread: what it knows of its stage in the buffers it pushed to lately. A buffer's id is
+  // never reused, so entries of destroyed buffers never match again.
+  struct StageCacheEntry {
+    std::uint64_t buffer_id = 0;
+    Stage* stage = nullptr;       // this thread's stage in that buffer, if it has one
+    bool none_available = false;  // it asked for one and max_stages threads had them
+  };
+  static constexpr std::size_t stage_cache_size = 8;
+  struct StageCache {
+    std::array<StageCacheEntry, stage_cache_size> entries{};
+    std::size_t next_victim = 0;
+  };
+  static StageCache& stage_cache() noexcept {
+    thread_local StageCache cache;
+    return cache;
+  }
+  // This thread's cache entry for this buffer. On a miss (first push, or the entry was pushed
+  // out by other buffers') it looks through the table without a lock: a stage's owner never
+  // changes once published. Finding the stage matters for order: a thread with items staged
+  // must stage its next ones too.
+  StageCacheEntry& stage_entry() noexcept {
+    StageCache& cache = stage_cache();
+    for (StageCacheEntry& entry : cache.entries) {
+      if (entry.buffer_id == id_) return entry;
     }
-    return nullptr;
+    Stage* mine = nullptr;
+    const std::thread::id me = std::this_thread::get_id();
+    const std::size_t stages = stage_count_.load(std::memory_order_acquire);
+    for (std::size_t i = 0; i < stages && !mine; ++i) {
+      Stage* stage = stage_table_[i].load(std::memory_order_acquire);
+      if (stage->owner == me) mine = stage;
+    }
+    StageCacheEntry& entry = cache.entries[cache.next_victim];
+    cache.next_victim = (cache.next_victim + 1) % stage_cache_size;
+    entry = StageCacheEntry{id_, mine, false};
+    return entry;
   }
   // This thread's stage, made on first use; nullptr when max_stages threads have one already
   // or there is no memory for it (the caller then pushes directly).
@@ -593,21 +656,7 @@ class RingBuffer {
     } catch (...) {
       return nullptr;
     }
-    auto& cache = stage_cache();
-    thread_local std::size_t next_victim = 0;
-    cache[next_victim] = StageCacheEntry{id_, stage};
-    next_victim = (next_victim + 1) % cache.size();
     return stage;
-  }
-  // Per thread: the stages it uses, by buffer. A buffer's id is never reused, so entries of
-  // destroyed buffers never match again.
-  struct StageCacheEntry {
-    std::uint64_t buffer_id = 0;
-    void* stage = nullptr;
-  };
-  static std::array<StageCacheEntry, 8>& stage_cache() noexcept {
-    thread_local std::array<StageCacheEntry, 8> cache{};
-    return cache;
   }
   static std::uint64_t next_buffer_id() noexcept {
     static std::atomic<std::uint64_t> next{1};
