@@ -254,6 +254,15 @@ class LockHeldElsewhere {
   std::thread holder_;
 };
 
+// Takes every waiting item and acknowledges it, as a consumer delivering them would; returns
+// their sequence numbers in the order taken.
+std::vector<int> deliver_waiting(RingBuffer<Item>& buffer) {
+  std::vector<Item> out;
+  buffer.take_batch(buffer.capacity(), out);
+  buffer.acknowledge(out.size());
+  return seqs(out);
+}
+
 // A drop_oldest buffer that stages, filled with this thread's items 0..capacity-1.
 struct FullStagingBuffer : RingBuffer<Item> {
   explicit FullStagingBuffer(int capacity, std::shared_ptr<std::atomic<int>> alive = nullptr)
@@ -292,10 +301,7 @@ TEST_CASE("staging: a producer meeting the lock of a full buffer stages, counted
   CHECK(buffer.evicted_any_in(0, 3));
   CHECK_FALSE(buffer.evicted_any_in(3, 7));
   CHECK(*alive == 4);  // this thread's own evictions: destroyed by the move, not left around
-  std::vector<Item> out;
-  buffer.take_batch(10, out);
-  CHECK(seqs(out) == std::vector<int>{3, 4, 5, 6});
-  buffer.acknowledge(out.size());
+  CHECK(deliver_waiting(buffer) == std::vector<int>{3, 4, 5, 6});
   check_accounting(buffer);
 }
 
@@ -310,10 +316,7 @@ TEST_CASE("staging: with items staged, a producer stages until they move, so its
   CHECK(buffer.push(Item(0, 5)).outcome == PushOutcome::accepted);
   CHECK(buffer.staged() == 2);
   buffer.drain_stages();
-  std::vector<Item> out;
-  buffer.take_batch(10, out);
-  CHECK(seqs(out) == std::vector<int>{2, 3, 4, 5});
-  buffer.acknowledge(out.size());
+  CHECK(deliver_waiting(buffer) == std::vector<int>{2, 3, 4, 5});
   check_accounting(buffer);
 }
 
@@ -371,13 +374,9 @@ TEST_CASE("staging: another thread's staged items are moved by drain_stages afte
     std::vector<Item> evicted;
     buffer.release_evicted(evicted);
     CHECK(evicted.size() == 2);  // this thread's: the mover handed them to the consumer
-    std::vector<Item> out;
-    buffer.take_batch(10, out);
-    CHECK(seqs(out) == std::vector<int>{1, 2});
-    buffer.acknowledge(out.size());
+    CHECK(deliver_waiting(buffer) == std::vector<int>{1, 2});
     check_accounting(buffer);
 
-    out.clear();
     evicted.clear();
     CHECK(*alive == 0);
 
@@ -418,10 +417,7 @@ TEST_CASE("staging: a thread finds its stage again after staging into many other
   first.push(Item(0, 3));  // the lock is free, but item 2 is staged: 3 must not overtake it
   CHECK(first.staged() == 2);
   first.drain_stages();
-  std::vector<Item> out;
-  first.take_batch(10, out);
-  CHECK(seqs(out) == std::vector<int>{2, 3});
-  first.acknowledge(out.size());
+  CHECK(deliver_waiting(first) == std::vector<int>{2, 3});
   check_accounting(first);
 }
 
@@ -451,12 +447,8 @@ TEST_CASE("staging: while every slot is in flight staged items wait, and a full 
   buffer.drain_stages();
   CHECK(buffer.staged() == 0);
   CHECK(buffer.evicted_oldest() == static_cast<std::uint64_t>(stage - 2));
-  std::vector<Item> out;
-  buffer.take_batch(10, out);
-  CHECK(seqs(out) == std::vector<int>{stage, stage + 1});
-  buffer.acknowledge(out.size());
+  CHECK(deliver_waiting(buffer) == std::vector<int>{stage, stage + 1});
   check_accounting(buffer);
-  out.clear();
   CHECK(*alive == 0);
 }
 

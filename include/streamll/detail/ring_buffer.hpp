@@ -173,7 +173,7 @@ class RingBuffer {
           (size_.load(std::memory_order_relaxed) >= capacity_ && !lock.try_lock())) {
         if (!known) known = &stage_entry();
         if (!known->stage && !known->none_available) {
-          known->stage = this_thread_stage();
+          known->stage = make_stage();
           known->none_available = known->stage == nullptr;
         }
         if (known->stage) {
@@ -211,7 +211,7 @@ class RingBuffer {
   void drain_stages() noexcept {
     const std::size_t stages = stage_count_.load(std::memory_order_acquire);
     for (std::size_t i = 0; i < stages; ++i) {
-      Stage& stage = *stage_table_[i].load(std::memory_order_acquire);
+      Stage& stage = *stage_table_[i];
       // Acquire: a stage seen empty was moved, and what it moved is counted in the ring (see
       // move_stage_into_ring), so a caller reading accepted() next sees it.
       if (stage.size.load(std::memory_order_acquire) == 0) continue;
@@ -228,7 +228,7 @@ class RingBuffer {
     std::size_t total = 0;
     const std::size_t stages = stage_count_.load(std::memory_order_acquire);
     for (std::size_t i = 0; i < stages; ++i) {
-      total += stage_table_[i].load(std::memory_order_acquire)->size.load(std::memory_order_acquire);
+      total += stage_table_[i]->size.load(std::memory_order_acquire);
     }
     return total;
   }
@@ -624,39 +624,30 @@ class RingBuffer {
     const std::thread::id me = std::this_thread::get_id();
     const std::size_t stages = stage_count_.load(std::memory_order_acquire);
     for (std::size_t i = 0; i < stages && !mine; ++i) {
-      Stage* stage = stage_table_[i].load(std::memory_order_acquire);
-      if (stage->owner == me) mine = stage;
+      if (stage_table_[i]->owner == me) mine = stage_table_[i].get();
     }
     StageCacheEntry& entry = cache.entries[cache.next_victim];
     cache.next_victim = (cache.next_victim + 1) % stage_cache_size;
     entry = StageCacheEntry{id_, mine, false};
     return entry;
   }
-  // This thread's stage, made on first use; nullptr when max_stages threads have one already
-  // or there is no memory for it (the caller then pushes directly).
-  Stage* this_thread_stage() noexcept {
-    Stage* stage = nullptr;
+  // A stage for this thread, which stage_entry() found has none (only a thread makes its own);
+  // nullptr when max_stages threads have one already or there is no memory for it (the caller
+  // then pushes directly).
+  Stage* make_stage() noexcept {
     try {
       std::lock_guard<std::mutex> lock(stages_mutex_);
-      const std::thread::id me = std::this_thread::get_id();
-      for (const auto& existing : stages_) {
-        if (existing->owner == me) stage = existing.get();
-      }
-      if (!stage) {
-        if (stages_.size() == max_stages) return nullptr;
-        auto made = std::make_unique<Stage>();
-        made->owner = me;
-        made->producer = this_producer();
-        stage = made.get();
-        stages_.reserve(max_stages);
-        stages_.push_back(std::move(made));
-        stage_table_[stages_.size() - 1].store(stage, std::memory_order_release);
-        stage_count_.store(stages_.size(), std::memory_order_release);
-      }
+      const std::size_t index = stage_count_.load(std::memory_order_relaxed);
+      if (index == max_stages) return nullptr;
+      auto stage = std::make_unique<Stage>();
+      stage->owner = std::this_thread::get_id();
+      stage->producer = this_producer();
+      stage_table_[index] = std::move(stage);
+      stage_count_.store(index + 1, std::memory_order_release);  // publishes the entry
+      return stage_table_[index].get();
     } catch (...) {
       return nullptr;
     }
-    return stage;
   }
   static std::uint64_t next_buffer_id() noexcept {
     static std::atomic<std::uint64_t> next{1};
@@ -770,11 +761,11 @@ class RingBuffer {
   std::atomic<std::uint64_t> rejected_{0};
   std::atomic<std::uint64_t> acknowledged_{0};
 
-  // Staging: stages_ owns them (guarded by stages_mutex_, only to add one); the table lists
-  // the first stage_count_ for lock-free readers.
+  // Staging: the first stage_count_ entries of the table are stages. An entry is written once,
+  // before the release store of stage_count_ that publishes it (stages_mutex_ orders the
+  // writers), so readers that load stage_count_ with acquire need no lock.
   std::mutex stages_mutex_;
-  std::vector<std::unique_ptr<Stage>> stages_;
-  std::atomic<Stage*> stage_table_[max_stages] = {};
+  std::unique_ptr<Stage> stage_table_[max_stages];
   std::atomic<std::size_t> stage_count_{0};
 };
 
