@@ -1,5 +1,6 @@
 #include "streamll/detail/block_pool.hpp"
 
+#include <atomic>
 #include <mutex>
 
 namespace streamll::detail {
@@ -8,7 +9,9 @@ namespace {
 struct SharedPool {
   std::mutex mutex;
   PooledBlock* batches[block_pool_classes] = {};  // each batch: block_pool_batch blocks
-  std::size_t batch_count[block_pool_classes] = {};
+  // Written under `mutex`; read without it by a refill, which then skips the lock when there
+  // is nothing to take (a thread whose blocks another thread frees finds it empty often).
+  std::atomic<std::size_t> batch_count[block_pool_classes] = {};
 };
 
 SharedPool& shared_pool() {
@@ -39,10 +42,11 @@ void spill_batch(ThreadBlockCache& cache, std::size_t size_class, std::size_t co
   if (count == block_pool_batch) {
     SharedPool& pool = shared_pool();
     std::lock_guard<std::mutex> lock(pool.mutex);
-    if (pool.batch_count[size_class] < block_pool_shared_batches) {
+    const std::size_t batches = pool.batch_count[size_class].load(std::memory_order_relaxed);
+    if (batches < block_pool_shared_batches) {
       first->next_batch = pool.batches[size_class];
       pool.batches[size_class] = first;
-      ++pool.batch_count[size_class];
+      pool.batch_count[size_class].store(batches + 1, std::memory_order_relaxed);
       return;
     }
   }
@@ -61,9 +65,10 @@ struct ThreadCacheRelease {
   }
 };
 
-// Registers the calling thread's release at exit (once). Only while the thread's cache is not
-// released yet.
+// Registers the calling thread's release at exit, the first time only (after that, not even
+// the thread-local's guard is checked). Not once the thread's cache is released.
 void prepare_thread_cache(ThreadBlockCache& cache) noexcept {
+  if (cache.state != ThreadCacheState::unused) return;
   static thread_local ThreadCacheRelease release;
   cache.state = ThreadCacheState::registered;
 }
@@ -75,12 +80,14 @@ void* block_pool_refill(std::size_t size_class, std::size_t bytes) {
   if (cache.state != ThreadCacheState::released) {
     SharedPool& pool = shared_pool();
     PooledBlock* batch = nullptr;
-    {
+    if (pool.batch_count[size_class].load(std::memory_order_relaxed) > 0) {
       std::lock_guard<std::mutex> lock(pool.mutex);
       batch = pool.batches[size_class];
       if (batch) {
         pool.batches[size_class] = batch->next_batch;
-        --pool.batch_count[size_class];
+        pool.batch_count[size_class].store(
+            pool.batch_count[size_class].load(std::memory_order_relaxed) - 1,
+            std::memory_order_relaxed);
       }
     }
     if (batch) {
@@ -109,9 +116,7 @@ void block_pool_spill(std::size_t size_class, void* block, std::size_t bytes) no
 }
 
 std::size_t block_pool_shared_blocks(std::size_t size_class) noexcept {
-  SharedPool& pool = shared_pool();
-  std::lock_guard<std::mutex> lock(pool.mutex);
-  return pool.batch_count[size_class] * block_pool_batch;
+  return shared_pool().batch_count[size_class].load(std::memory_order_relaxed) * block_pool_batch;
 }
 
 void block_pool_trim() noexcept {
@@ -122,7 +127,7 @@ void block_pool_trim() noexcept {
     for (std::size_t c = 0; c < block_pool_classes; ++c) {
       batches[c] = pool.batches[c];
       pool.batches[c] = nullptr;
-      pool.batch_count[c] = 0;
+      pool.batch_count[c].store(0, std::memory_order_relaxed);
     }
   }
   for (PooledBlock* batch : batches) {
