@@ -22,14 +22,11 @@
 #include <utility>
 #include <vector>
 
-
-
 #include <streamll/event.hpp>
 #include <streamll/sink.hpp>
 #include <streamll/sinks/redis_sink.hpp>
 
 #include "captured_log_text.hpp"
-#include "logging.hpp"
 
 namespace streamll::sinkit {
 

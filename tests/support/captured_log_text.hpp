@@ -1,7 +1,8 @@
 #pragma once
-// A spdlog sink that keeps what it is given in memory, readable from another thread while
-// loggers write to it: text() takes the same lock as the writers (an ostream_sink's stream,
-// read directly, races with a flusher thread that is logging).
+// CapturedLogText: a spdlog sink that keeps what it is given in memory, readable from another
+// thread while loggers write to it: text() takes the same lock as the writers (an ostream_sink's
+// stream, read directly, races with a flusher thread that is logging). CapturedLog: attaches one
+// to a named logger for a scope.
 
 #include <algorithm>
 #include <memory>
