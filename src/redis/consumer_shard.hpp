@@ -64,13 +64,12 @@ class ConsumerShard {
   /// One read executed and answered: `commands` (BLOCK `block` when positive, and then
   /// interruptible by stop()), answer into `replies`. False on a transport failure (recorded) or
   /// no answer.
-  bool run_read(const CommandBuffer& commands, std::vector<RedisReply>& replies,
-                std::chrono::milliseconds block) {
+  bool run_read(std::chrono::milliseconds block) {
     return core().execute(commands, replies, deadline_for(block), block.count() > 0) && !replies.empty();
   }
 
   /// send_blocking_read()'s sending: `commands` (one blocking read) on the wire.
-  BlockingRead send_read(const CommandBuffer& commands, std::chrono::milliseconds block) {
+  BlockingRead send_read(std::chrono::milliseconds block) {
     try {
       core().send(commands, std::chrono::steady_clock::now() + core().options().socket_timeout);
     } catch (const std::exception& e) {
@@ -85,7 +84,7 @@ class ConsumerShard {
   /// finish_blocking_read()'s receiving: the read's answer into `replies`, handed to `take`
   /// (an error reply included); a transport failure is recorded, never thrown.
   template <typename TakeAnswer>
-  void finish_read(std::vector<RedisReply>& replies, TakeAnswer take) {
+  void finish_read(TakeAnswer take) {
     in_flight_ = false;
     try {
       core().receive(1, replies, read_deadline_);
@@ -94,6 +93,12 @@ class ConsumerShard {
       core().read_failure(e);
     }
   }
+
+  // The shard's scratch, reused from read to read: the command sent, its answer, the entries
+  // taken from it.
+  CommandBuffer commands;
+  std::vector<RedisReply> replies;
+  std::vector<StreamEntry> entries;
 
  private:
   // A read blocking up to `block`, answered within the socket timeout after that.

@@ -69,11 +69,11 @@ class GroupShard final : public redis::ConsumerShard {
     if (core_.stopping() || !core_.connected()) return BlockingRead::unavailable;
     if (!prefetched.empty() || own_pending || claim_due()) return BlockingRead::busy;
     build_read(">", block);
-    return send_read(commands, block);
+    return send_read(block);
   }
 
   void finish_blocking_read(PollResult& result) override {
-    finish_read(replies, [&](redis::RedisReply& reply) { take_read(reply, ">", result); });
+    finish_read([&](redis::RedisReply& reply) { take_read(reply, /*redelivered=*/false, result); });
   }
 
   bool claim_due() const {
@@ -86,7 +86,7 @@ class GroupShard final : public redis::ConsumerShard {
     commands.begin_command(8).arg("XAUTOCLAIM").arg(o.stream_key).arg(o.group).arg(o.consumer_name)
         .arg(static_cast<long long>(o.claim_min_idle.count())).arg(claim_cursor).arg("COUNT")
         .arg(static_cast<long long>(o.batch_size));
-    if (!run_read(commands, replies, std::chrono::milliseconds(0))) return;
+    if (!run_read(std::chrono::milliseconds(0))) return;
     redis::RedisReply& reply = replies.front();
     if (reply.is_error()) {
       core_.refused("XAUTOCLAIM", reply.text);
@@ -103,21 +103,21 @@ class GroupShard final : public redis::ConsumerShard {
   }
 
   void read_own_pending(PollResult& result) {
-    read("0", own_cursor, std::chrono::milliseconds(0), result);
+    read(/*redelivered=*/true, own_cursor, std::chrono::milliseconds(0), result);
     if (entries.empty() && !core_.stopping() && core_.connected()) own_pending = false;
   }
 
   void read_new(std::chrono::milliseconds block, PollResult& result) {
-    read(">", ">", block, result);
+    read(/*redelivered=*/false, ">", block, result);
   }
 
-  // `mode` "0" re-reads own pending entries after `id`, ">" reads new ones.
-  void read(const std::string& mode, const std::string& id, std::chrono::milliseconds block,
+  // Re-reads own pending entries after `id` (redelivered), or reads new ones (`id` ">").
+  void read(bool redelivered, const std::string& id, std::chrono::milliseconds block,
             PollResult& result) {
     build_read(id, block);
     entries.clear();
-    if (!run_read(commands, replies, block)) return;
-    take_read(replies.front(), mode, result);
+    if (!run_read(block)) return;
+    take_read(replies.front(), redelivered, result);
   }
 
   // XREADGROUP GROUP g c COUNT n [BLOCK ms] STREAMS key <id> into `commands` (no BLOCK for 0).
@@ -131,8 +131,8 @@ class GroupShard final : public redis::ConsumerShard {
     commands.arg("STREAMS").arg(o.stream_key).arg(id);
   }
 
-  // An XREADGROUP reply: its entries dispatched (and, in mode "0", the own-pending cursor moved).
-  void take_read(redis::RedisReply& reply, const std::string& mode, PollResult& result) {
+  // An XREADGROUP reply: its entries dispatched (and, for own pending ones, the cursor moved).
+  void take_read(redis::RedisReply& reply, bool redelivered, PollResult& result) {
     entries.clear();
     if (reply.is_error()) {
       core_.refused("XREADGROUP", reply.text);
@@ -140,8 +140,8 @@ class GroupShard final : public redis::ConsumerShard {
     }
     redis::append_read_entries(reply, entries);
     core_.count_read(entries.size());
-    if (mode == "0" && !entries.empty()) own_cursor = entries.back().id;
-    process_batch(/*redelivered=*/mode == "0", result);
+    if (redelivered && !entries.empty()) own_cursor = entries.back().id;
+    process_batch(redelivered, result);
   }
 
   // Dispatches `entries` and acknowledges them with one XACK. While a backlog lasts (a full
@@ -223,9 +223,6 @@ class GroupShard final : public redis::ConsumerShard {
   }
 
   redis::ConsumerCore core_;
-  redis::CommandBuffer commands;
-  std::vector<redis::RedisReply> replies;
-  std::vector<redis::StreamEntry> entries;
   std::vector<redis::StreamEntry> prefetched;  // the batch read ahead, dispatched next poll
   std::vector<std::size_t> to_ack;
   bool own_pending = true;

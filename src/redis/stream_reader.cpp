@@ -45,11 +45,11 @@ class ReaderShard final : public redis::ConsumerShard {
   BlockingRead send_blocking_read(std::chrono::milliseconds block) override {
     if (core_.stopping() || !core_.connected()) return BlockingRead::unavailable;
     build_read(block);
-    return send_read(commands, block);
+    return send_read(block);
   }
 
   void finish_blocking_read(PollResult& result) override {
-    finish_read(replies, [&](redis::RedisReply& reply) { dispatch_reply(reply, result); });
+    finish_read([&](redis::RedisReply& reply) { dispatch_reply(reply, result); });
   }
 
   // XREAD COUNT n [BLOCK ms] STREAMS key <position>
@@ -64,7 +64,7 @@ class ReaderShard final : public redis::ConsumerShard {
 
   void read(std::chrono::milliseconds block, PollResult& result) {
     build_read(block);
-    if (!run_read(commands, replies, block)) return;
+    if (!run_read(block)) return;
     dispatch_reply(replies.front(), result);
   }
 
@@ -89,9 +89,6 @@ class ReaderShard final : public redis::ConsumerShard {
   }
 
   redis::ConsumerCore core_;
-  redis::CommandBuffer commands;
-  std::vector<redis::RedisReply> replies;
-  std::vector<redis::StreamEntry> entries;
   std::string last_id() const {
     std::lock_guard<std::mutex> lock(position_mutex);
     return position;
