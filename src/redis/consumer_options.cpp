@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "redis/consumer_core.hpp"
+#include "redis/env_list.hpp"
 #include "redis/shard_layout.hpp"
 #include "redis/stream_entries.hpp"
 #include "streamll/errors.hpp"
@@ -46,16 +47,7 @@ void DecodeFailureCounts::add(DecodeFailureKind kind) noexcept {
 ConsumerOptions ConsumerOptions::from_env(const EnvLookup& env) {
   ConsumerOptions o;
   static_cast<RedisConnectionOptions&>(o) = RedisConnectionOptions::from_env(env);
-  auto get = [&env](const char* name) -> std::optional<std::string> {
-    std::optional<std::string> value;
-    if (env) {
-      value = env(name);
-    } else if (const char* raw = std::getenv(name)) {
-      value = std::string(raw);
-    }
-    if (value && value->empty()) value.reset();
-    return value;
-  };
+  auto get = [&env](const char* name) { return redis::read_env(env, name); };
   if (auto v = get("STREAMLL_STREAM_KEY")) o.stream_key = *v;
   if (auto v = get("STREAMLL_CONSUMER_GROUP")) o.group = *v;
   if (auto v = get("STREAMLL_CONSUMER_NAME")) o.consumer_name = *v;
