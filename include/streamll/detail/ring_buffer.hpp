@@ -22,10 +22,10 @@
 // the lock for every event: on a 2-core machine that made an emit 3 to 4 times dearer. So a
 // producer that finds the buffer full and the lock taken appends to a small staging area of its
 // own (its own lock, never contended by another producer) and moves what it staged into the
-// ring stage_capacity items at a time, under one acquisition of the shared lock. The staged items enter the ring, and are counted (pushed,
-// accepted, evicted, sequence numbers), when they are moved; drain_stages() moves everyone's
-// (the consumer calls it each round, flush() and shutdown() before they look at the counters),
-// so a staged item waits at most one consumer round (or, when every slot is in flight, until a
+// ring stage_capacity items at a time, under one acquisition of the shared lock. The staged
+// items enter the ring, and are counted (pushed, accepted, evicted, sequence numbers), when
+// they are moved; drain_stages() moves everyone's (the consumer calls it each round, flush()
+// and shutdown() before they look at the counters), so a staged item waits at most one consumer round (or, when every slot is in flight, until a
 // batch is acknowledged: nothing may be evicted for it then, and a producer whose stage is full
 // in that state has its new item refused, as push() would). A producer with staged items
 // stages its next ones too, so each thread's items keep their order. Bounded: at most
