@@ -17,19 +17,20 @@
 // A lock-free MPSC queue would shave a few nanoseconds off uncontended pushes but cannot evict
 // the oldest waiting event atomically, which drop_oldest needs.
 //
-// Staging (drop_oldest, when asked for at construction). While the buffer is full (an
-// outage), every push evicts, and producers on several cores pushing back to back would meet on
-// the lock for every event: on a 2-core machine that made an emit 3 to 4 times dearer. So a
-// producer that finds the buffer full and the lock taken appends to a small staging area of its
-// own (its own lock, never contended by another producer) and moves what it staged into the
-// ring stage_capacity items at a time, under one acquisition of the shared lock. The staged
-// items enter the ring, and are counted (pushed, accepted, evicted, sequence numbers), when
-// they are moved; drain_stages() moves everyone's (the consumer calls it each round, flush()
-// and shutdown() before they look at the counters), so a staged item waits at most one consumer round (or, when every slot is in flight, until a
-// batch is acknowledged: nothing may be evicted for it then, and a producer whose stage is full
-// in that state has its new item refused, as push() would). A producer with staged items
-// stages its next ones too, so each thread's items keep their order. Bounded: at most
-// max_stages producer threads stage (others push directly), each at most stage_capacity items.
+// Staging (drop_oldest, when asked for at construction). While the buffer is full (an outage),
+// every push evicts, and producers on several cores pushing back to back would meet on the lock
+// for every event: on a 2-core machine that made an emit 3 to 4 times dearer. So a producer that
+// finds the buffer full and the lock taken appends to a small staging area of its own (its own
+// lock, never contended by another producer) and moves what it staged into the ring
+// stage_capacity items at a time, under one acquisition of the shared lock. The staged items
+// enter the ring, and are counted (pushed, accepted, evicted, sequence numbers), when they are
+// moved; drain_stages() moves everyone's (the consumer calls it each round, flush() and
+// shutdown() before they look at the counters), so a staged item waits at most one consumer round
+// (or, when every slot is in flight, until a batch is acknowledged: nothing may be evicted for it
+// then, and a producer whose stage is full in that state has its new item refused, as push()
+// would). A producer with staged items stages its next ones too, so each thread's items keep
+// their order. Bounded: at most max_stages producer threads stage (others push directly), each at
+// most stage_capacity items.
 
 #include <algorithm>
 #include <array>
