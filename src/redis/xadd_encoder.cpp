@@ -32,7 +32,8 @@ bool append_json_bulk(const Event& event, std::string& out) {
   const auto end = std::to_chars(digits, digits + sizeof digits, out.size() - body).ptr;
   const auto length_digits = static_cast<std::size_t>(end - digits);
   if (length_digits > guessed_digits) {
-    out.insert(body, length_digits - guessed_digits, '0');
+    // Room for the extra digits goes before the "\r\n" that ends the length line.
+    out.insert(start + 1 + guessed_digits, length_digits - guessed_digits, '0');
   } else if (length_digits < guessed_digits) {
     out.erase(start + 1 + length_digits, guessed_digits - length_digits);
   }
