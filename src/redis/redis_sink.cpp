@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "logging.hpp"
@@ -53,6 +54,12 @@ redis::TransportMaker transport_maker(RedisSink::TransportFactory factory,
   }
   if (factory) return [f = std::move(factory)](const redis::ConnectionTarget&) { return f(); };
   return {};
+}
+
+// Redis answers a command it cannot parse (such as a bulk longer than proto-max-bulk-len)
+// with this error, then closes the connection.
+bool is_protocol_error(const redis::RedisReply& reply) {
+  return reply.is_error() && reply.text.find("Protocol error") != std::string::npos;
 }
 
 }  // namespace
@@ -165,6 +172,10 @@ struct RedisSink::Impl {
     std::size_t pending_accepted = 0;
     std::vector<std::size_t> pending_refused_at;
     std::string pending_refusal;
+    // Poison isolation: after the server closed the connection on this batch, its first
+    // `isolate` events go one per round trip, so that one event Redis cannot take is found and
+    // failed alone instead of the whole batch being replayed forever (docs/design.md).
+    std::size_t isolate = 0;
   };
 
   Batch& batch_at(std::size_t i) noexcept { return batches[(first_batch + i) % batches.size()]; }
@@ -210,8 +221,8 @@ struct RedisSink::Impl {
         // too where nothing can make `head` go again on this connection (a WAIT retried alone,
         // an ASK to another node): Redis then goes from one batch to the next without waiting
         // for this thread.
-        if (batch_count == 1 && buffer.waiting() >= options.max_batch_size && prepare_batch() &&
-            can_send_behind()) {
+        if (batch_count == 1 && head.isolate == 0 &&
+            buffer.waiting() >= options.max_batch_size && prepare_batch() && can_send_behind()) {
           start_batch(batch_at(1));
         }
         if (head.started) finish_batch(head);
@@ -262,6 +273,7 @@ struct RedisSink::Impl {
     ++batch_count;
     batch.started = false;
     batch.awaiting_replicas = false;
+    batch.isolate = 0;
     const std::size_t unencodable = encode(batch);
     if (unencodable > 0) {
       // Out of memory while serializing: those events cannot be sent; the rest can.
@@ -279,12 +291,14 @@ struct RedisSink::Impl {
     return true;
   }
 
-  // The batch's events as XADDs (then WAIT when durable), into its command buffer. Returns how
-  // many could not be serialized (out of memory).
+  // The batch's events as XADDs (then WAIT when durable), into its command buffer: only the
+  // first one while isolating. Returns how many could not be serialized (out of memory).
   std::size_t encode(Batch& batch) {
     batch.commands.clear();
     batch.xadd_events.clear();
-    for (std::uint32_t i = 0; i < batch.events.size(); ++i) {
+    const std::size_t count = batch.isolate > 0 ? std::min<std::size_t>(1, batch.events.size())
+                                                : batch.events.size();
+    for (std::uint32_t i = 0; i < count; ++i) {
       if (encoder.append_command(batch.events[i], batch.commands)) batch.xadd_events.push_back(i);
     }
     batch.xadds = batch.commands.command_count();
@@ -292,7 +306,7 @@ struct RedisSink::Impl {
       batch.commands.append({"WAIT", std::to_string(options.min_replicas_ack),
                              std::to_string(options.replicas_ack_timeout.count())});
     }
-    return batch.events.size() - batch.xadds;
+    return count - batch.xadds;
   }
 
   // Writes the batch (or, after a WAIT shortfall, WAIT alone); finish_batch() reads the
@@ -309,8 +323,10 @@ struct RedisSink::Impl {
       try {
         transport->send(*batch.sent, io_deadline(options.socket_timeout));
       } catch (const std::exception& e) {
+        const bool isolating = isolate_after_close(e, nullptr);
         batch_failed(std::string("write failed, batch of ") + std::to_string(batch.events.size()) +
-                     " kept for retry: " + e.what());
+                         " kept for retry: " + e.what(),
+                     !isolating);
         return false;
       }
     }
@@ -328,15 +344,25 @@ struct RedisSink::Impl {
     try {
       transport->receive(batch.sent->command_count(), replies, io_deadline(timeout));
     } catch (const std::exception& e) {
-      batch_failed(std::string("write failed, batch of ") + std::to_string(batch.events.size()) +
-                   " kept for retry: " + e.what());
+      const std::size_t size = batch.events.size();  // before isolation settles answered ones
+      const bool isolating = isolate_after_close(e, &replies);
+      batch_failed(std::string("write failed, batch of ") + std::to_string(size) +
+                       " kept for retry: " + e.what(),
+                   !isolating);
       return;
     }
     round_trips.fetch_add(1, std::memory_order_relaxed);
     const bool wait_only = batch.sent == &wait_command;
+    // A protocol error answers the last command Redis read (it closes the connection after
+    // it), so it can only be the last reply: that event is refused like any other.
+    const bool protocol_error = !wait_only && !replies.empty() && is_protocol_error(replies.back());
     apply(batch, redis::read_batch_replies(replies, wait_only ? 0 : batch.xadds, false, durable(),
                                            current_host),
           wait_only, false);
+    if (protocol_error) {
+      failed_protocol.fetch_add(1, std::memory_order_relaxed);
+      close_transport();  // closed by the server already; the next batch gets a new one
+    }
   }
 
   // Acts on what Redis answered to a batch (on the main connection, or on the node an ASK
@@ -496,9 +522,21 @@ struct RedisSink::Impl {
                  std::to_string(refused_at.size()) + " of " + std::to_string(of) + " events: " + refusal);
   }
 
-  // Every event of the batch was answered for good: it leaves the buffer.
+  // Every event of the batch was answered for good: it leaves the buffer. While isolating,
+  // only the one event sent was: it leaves, and the rest is sent next.
   void complete(Batch& batch, std::size_t accepted, const std::vector<std::size_t>& refused_at,
                 const std::string& refusal) {
+    if (batch.isolate > 0 && batch.events.size() > 1) {
+      --batch.isolate;
+      settle_prefix(batch, 1, accepted, refused_at, refusal);
+      batch.started = false;
+      batch.awaiting_replicas = false;
+      redirects_in_a_row = 0;
+      breaker.record_success();
+      notify_progress();
+      return;
+    }
+    batch.isolate = 0;
     settle(batch, accepted, refused_at, refusal, batch.xadds);
     redirects_in_a_row = 0;
     batch.awaiting_replicas = false;
@@ -521,14 +559,102 @@ struct RedisSink::Impl {
   }
 
   // Every batch held is sent again, in order, on the next connection (the ones written on this
-  // one count as retried: Redis may have applied them).
-  void batch_failed(const std::string& message) {
+  // one count as retried: Redis may have applied them). `outage` false: the server closed the
+  // connection on the head batch, which is now isolated; only a failed reconnect then counts
+  // for the breaker.
+  void batch_failed(const std::string& message, bool outage = true) {
     for (std::size_t i = 0; i < batch_count; ++i) {
       Batch& batch = batch_at(i);
       if (batch.started) retried_batches.fetch_add(1, std::memory_order_relaxed);
       batch.started = false;
     }
-    transport_failure(message);
+    transport_failure(message, outage);
+  }
+
+  // The connection failed with `e`. When the server closed it (EOF or reset; not a timeout,
+  // not our own shutdown), a batch written on it may hold an event Redis cannot take (a protocol error: a
+  // bulk longer than proto-max-bulk-len), and Redis applied what came before that event. So
+  // every batch written on it is isolated: the replies read before the close are settled, and
+  // the rest goes one event per round trip (from the event answered with a protocol error,
+  // when one was). An event that fails that way alone is the suspect: if the next connection
+  // is sound (connect and PING), it is failed. So no event is written more than twice. Returns
+  // true when a batch is now isolated. `partial`: the head batch's replies read before the
+  // failure, if any.
+  bool isolate_after_close(const std::exception& e, std::vector<redis::RedisReply>* partial) {
+    // EOF or a reset (ClosedError), as opposed to a timeout or another I/O error.
+    const bool closed = dynamic_cast<const redis::ClosedError*>(&e) != nullptr;
+    if (!closed || stopping_hard.load(std::memory_order_acquire)) return false;
+    bool isolated = false;
+    for (std::size_t i = batch_count; i-- > 1;) {  // the head last: settling it may complete it
+      Batch& batch = batch_at(i);
+      if (!batch.started || batch.sent != &batch.commands || batch.xadds != batch.events.size()) continue;
+      batch.isolate = batch.events.size();
+      encode(batch);
+      isolated = true;
+    }
+    Batch& head = batch_at(0);
+    const std::size_t encoded =
+        head.isolate > 0 ? std::min<std::size_t>(1, head.events.size()) : head.events.size();
+    if (!head.started || head.sent != &head.commands || head.xadds != encoded) return isolated;
+    if (head.isolate > 0) {  // the event sent alone
+      suspect_pending = true;
+      suspect_reason = partial && !partial->empty() && partial->front().is_error()
+                           ? partial->front().text
+                           : std::string(e.what());
+      return true;
+    }
+    std::size_t answered = partial ? std::min(partial->size(), head.xadds) : 0;
+    bool protocol_error = false;
+    for (std::size_t i = 0; i < answered; ++i) {
+      if (is_protocol_error((*partial)[i])) {
+        answered = i;
+        protocol_error = true;
+        break;
+      }
+    }
+    head.isolate = protocol_error ? 1 : head.events.size();
+    // Durable: an answered XADD is not delivered before WAIT confirms it; it is sent again.
+    if (answered > 0 && !durable()) {
+      partial->resize(answered);
+      const redis::BatchReplies r =
+          redis::read_batch_replies(*partial, answered, false, false, current_host);
+      if (r.transient.empty() && !r.redirect && r.settled == answered) {
+        if (answered == head.events.size()) {
+          head.isolate = 0;  // every event was answered before the close
+          complete(head, r.accepted, r.refused_at, r.first_refusal);
+        } else {
+          settle_prefix(head, answered, r.accepted, r.refused_at, r.first_refusal);
+          notify_progress();
+        }
+        return true;
+      }
+    }
+    encode(head);
+    return true;
+  }
+
+  // The event the head batch sent alone made the server close the connection, and the next
+  // connection is sound: that event is failed, the rest of the batch is sent as usual.
+  void fail_suspect() {
+    if (batch_count == 0 || batch_at(0).isolate == 0) return;
+    Batch& batch = batch_at(0);
+    record_loss(batch.first_sequence, 1);
+    failed.fetch_add(1, std::memory_order_relaxed);
+    failed_protocol.fetch_add(1, std::memory_order_relaxed);
+    record_error("an event for stream '" + options.stream_key +
+                 "' made Redis close the connection when sent alone too; it was dropped, the "
+                 "rest of its batch is delivered: " + suspect_reason);
+    buffer.acknowledge(1);
+    batch.events.erase(batch.events.begin());
+    batch.first_sequence += 1;
+    batch.isolate = 0;
+    batch.started = false;
+    if (batch.events.empty()) {
+      complete(batch, 0, {}, {});
+    } else {
+      encode(batch);
+      notify_progress();
+    }
   }
 
   // The breaker (or the reconnect backoff) allows no attempt now. Meanwhile, compact the
@@ -592,6 +718,9 @@ struct RedisSink::Impl {
 
   bool ensure_connected() {
     if (transport && transport->is_connected()) return true;
+    // A connection made after an isolated event failed alone: if it is sound, that event is
+    // the one to fail; if it is not, this was an outage and the event goes again.
+    const bool suspect_due = std::exchange(suspect_pending, false);
     try {
       // The connector finds the server (URL, provider, sentinels, cluster slot owner) and
       // connects; shutdown() interrupts it through interrupt_transport().
@@ -605,6 +734,11 @@ struct RedisSink::Impl {
       }
       ++connection_number;
       current_host = connector.current_host();
+      if (suspect_due) {
+        const redis::RedisReply pong = transport->command({"PING"});
+        if (pong.is_error()) throw redis::ReplyError(pong.text, "PING after a closed connection");
+        fail_suspect();
+      }
       if (!options.consumer_group.empty()) create_consumer_group();
       if (ever_connected) reconnects.fetch_add(1, std::memory_order_relaxed);
       ever_connected = true;
@@ -638,7 +772,7 @@ struct RedisSink::Impl {
     }
   }
 
-  void transport_failure(const std::string& message) {
+  void transport_failure(const std::string& message, bool count_for_breaker = true) {
     if (connected.exchange(false, std::memory_order_relaxed)) {
       logger->warn("lost connection to Redis: {}", message);
     }
@@ -648,7 +782,7 @@ struct RedisSink::Impl {
     // the failures that opened it, and one that sees a count also sees why.
     record_error(message);
     transport_errors.fetch_add(1, std::memory_order_release);
-    breaker.record_failure();
+    if (count_for_breaker) breaker.record_failure();
   }
 
   void record_error(const std::string& message) {
@@ -711,6 +845,8 @@ struct RedisSink::Impl {
   redis::CommandBuffer wait_command;         // WAIT alone, after a replica shortfall
   redis::CommandBuffer ask_commands;         // a batch sent after ASKING
   int redirects_in_a_row = 0;
+  bool suspect_pending = false;  // the head batch's isolated event failed; see fail_suspect()
+  std::string suspect_reason;
   std::chrono::steady_clock::time_point replicas_retry_at{};  // on `clock`
 
   std::mutex transport_mutex;  // guards the pointer against interrupt() from shutdown()
@@ -731,6 +867,7 @@ struct RedisSink::Impl {
 
   std::atomic<std::uint64_t> delivered{0};
   std::atomic<std::uint64_t> failed{0};
+  std::atomic<std::uint64_t> failed_protocol{0};
   std::atomic<std::uint64_t> retried_batches{0};
   std::atomic<std::uint64_t> round_trips{0};
   std::atomic<std::uint64_t> transport_errors{0};
@@ -894,6 +1031,7 @@ RedisSinkStats RedisSink::stats() const {
   out.dropped_on_shutdown = s.dropped_after_shutdown.load(std::memory_order_relaxed) +
                             s.left_at_shutdown.load(std::memory_order_relaxed);
   out.failed = s.failed.load(std::memory_order_relaxed);
+  out.failed_protocol = s.failed_protocol.load(std::memory_order_relaxed);
   out.retried_batches = s.retried_batches.load(std::memory_order_relaxed);
   out.round_trips = s.round_trips.load(std::memory_order_relaxed);
   out.transport_errors = s.transport_errors.load(std::memory_order_acquire);

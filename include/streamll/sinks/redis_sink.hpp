@@ -49,6 +49,8 @@ struct RedisSinkStats {
                                           // handed over after shutdown
   std::uint64_t failed = 0;           // Redis answered with an error (WRONGTYPE, OOM, NOPERM...)
                                       // or the event could not be serialized
+  std::uint64_t failed_protocol = 0;  // of `failed`: events on which Redis closed the
+                                      // connection (a protocol error), also when sent alone
   std::uint64_t retried_batches = 0;  // batches sent again after a transport failure
   std::uint64_t round_trips = 0;      // pipelined writes that got all their replies
   std::uint64_t transport_errors = 0; // connect, I/O, TLS and timeout failures
