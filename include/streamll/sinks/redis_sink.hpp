@@ -49,6 +49,9 @@ struct RedisSinkStats {
                                           // handed over after shutdown
   std::uint64_t failed = 0;           // Redis answered with an error (WRONGTYPE, OOM, NOPERM...)
                                       // or the event could not be serialized
+  std::uint64_t failed_too_large = 0;  // of `failed`: over max_event_bytes even with their
+                                       // string values cut
+  std::uint64_t truncated = 0;        // sent with string values cut to fit max_event_bytes
   std::uint64_t retried_batches = 0;  // batches sent again after a transport failure
   std::uint64_t round_trips = 0;      // pipelined writes that got all their replies
   std::uint64_t transport_errors = 0; // connect, I/O, TLS and timeout failures
