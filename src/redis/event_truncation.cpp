@@ -8,12 +8,13 @@
 namespace streamll::redis {
 namespace {
 
-// A value that may be cut: data field or tag number `index`, `size` bytes as held.
+// A value that may be cut: data field or tag number `index`.
 struct Candidate {
-  std::size_t size;
+  std::string_view text;
+  bool is_raw_json;
   bool is_tag;
   std::size_t index;
-  std::size_t keep;  // bytes kept by the current plan; == size when not cut
+  std::size_t keep;  // bytes kept by the current plan; == text.size() when not cut
 };
 
 std::size_t decimal_digits(std::size_t n) noexcept {
@@ -27,22 +28,36 @@ std::size_t marker_bound(std::size_t size) noexcept {
   return kTruncationMarkerPrefix.size() + decimal_digits(size) + kTruncationMarkerSuffix.size();
 }
 
-// Cuts candidates, longest first, until their JSON shrinks by at least `excess` bytes. Each
-// byte cut removes at least one byte of JSON (a byte is written as itself, an escape or a
-// replacement character, and the cut falls between whole characters) and the marker adds at
-// most marker_bound(), so the shrink is at least the bytes cut less the markers. Raw JSON
-// can break that bound (once cut, it is a string, and escaping its quotes lengthens it): the
+// Bytes of JSON string text one byte of a string becomes, at least: an escape takes two or
+// six, a byte of a multi-byte character one (three when invalid and replaced by U+FFFD).
+std::size_t json_cost(char c) noexcept {
+  const auto b = static_cast<unsigned char>(c);
+  if (b == '"' || b == '\\') return 2;
+  if (b >= 0x20) return 1;
+  return b == '\n' || b == '\r' || b == '\t' || b == '\b' || b == '\f' ? 2 : 6;
+}
+
+// Cuts candidates, longest first, until their JSON shrinks by at least `excess` bytes. The
+// cut falls between whole characters, so a string's JSON loses at least the json_cost of the
+// bytes cut, and the marker adds at most marker_bound(). Raw JSON, written compacted and once
+// cut as a string (its quotes escaped), is counted a byte a byte, which can err high: the
 // caller checks the result and asks again for more. False when even cutting every candidate
 // down to its marker would not shrink it enough.
 bool plan_cuts(std::vector<Candidate>& candidates, std::size_t excess) noexcept {
   std::size_t needed = excess;
   for (Candidate& c : candidates) {
-    c.keep = c.size;
-    const std::size_t marker = marker_bound(c.size);
-    if (needed == 0 || c.size <= marker) continue;  // a short value would only grow
-    const std::size_t cut = std::min(c.size, needed + marker);
-    c.keep = c.size - cut;
-    needed -= std::min(needed, cut - marker);
+    c.keep = c.text.size();
+    if (needed == 0) continue;
+    const std::size_t marker = marker_bound(c.text.size());
+    std::size_t keep = c.text.size();
+    std::size_t saved = 0;
+    while (keep > 0 && saved < needed + marker) {
+      --keep;
+      saved += c.is_raw_json ? 1 : json_cost(c.text[keep]);
+    }
+    if (saved <= marker) continue;  // a short value would only grow
+    c.keep = keep;
+    needed -= std::min(needed, saved - marker);
   }
   return needed == 0;
 }
@@ -75,7 +90,7 @@ Event with_cuts(const Event& event, const std::vector<Candidate>& candidates) {
   std::vector<const Candidate*> tag_cut(event.tags().size(), nullptr);
   bool tags_cut = false;
   for (const Candidate& c : candidates) {
-    if (c.keep == c.size) continue;
+    if (c.keep == c.text.size()) continue;
     (c.is_tag ? tag_cut : field_cut)[c.index] = &c;
     tags_cut = tags_cut || c.is_tag;
   }
@@ -112,17 +127,17 @@ bool append_truncated_json(const Event& event, std::size_t json_bytes, std::size
   std::size_t index = 0;
   for (const Field& field : event.data) {
     if (field.value.is_string() || field.value.is_raw_json()) {
-      candidates.push_back({field.value.as_string().size(), false, index, 0});
+      candidates.push_back({field.value.as_string(), field.value.is_raw_json(), false, index, 0});
     }
     ++index;
   }
   index = 0;
   for (const auto& tag : event.tags()) {
-    candidates.push_back({tag.second.size(), true, index++, 0});
+    candidates.push_back({tag.second, false, true, index++, 0});
   }
   // Longest first; among equals, in the event's order (data before tags).
   std::stable_sort(candidates.begin(), candidates.end(),
-                   [](const Candidate& a, const Candidate& b) { return a.size > b.size; });
+                   [](const Candidate& a, const Candidate& b) { return a.text.size() > b.text.size(); });
 
   const std::size_t start = out.size();
   std::size_t excess = json_bytes - max_bytes;
