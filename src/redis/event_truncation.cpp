@@ -103,7 +103,8 @@ Event with_cuts(const Event& event, const std::vector<Candidate>& candidates) {
   if (tags_cut) {
     auto context = std::make_shared<EventContext>(*event.context);
     for (std::size_t i = 0; i < context->tags.size(); ++i) {
-      if (tag_cut[i]) context->tags[i].second = truncated(context->tags[i].second, tag_cut[i]->keep);
+      std::string& value = context->tags[i].second;
+      if (tag_cut[i]) value = truncated(value, tag_cut[i]->keep);
     }
     copy.context = std::move(context);
   }
@@ -136,8 +137,9 @@ bool append_truncated_json(const Event& event, std::size_t json_bytes, std::size
     candidates.push_back({tag.second, false, true, index++, 0});
   }
   // Longest first; among equals, in the event's order (data before tags).
-  std::stable_sort(candidates.begin(), candidates.end(),
-                   [](const Candidate& a, const Candidate& b) { return a.text.size() > b.text.size(); });
+  std::stable_sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+    return a.text.size() > b.text.size();
+  });
 
   const std::size_t start = out.size();
   std::size_t excess = json_bytes - max_bytes;
