@@ -141,6 +141,10 @@ std::string_view to_string(SslCertReqs reqs) noexcept {
 
 void RedisConnectionOptions::validate() const { (void)redis::resolve_connection(*this); }
 
+// An event's envelope (id, type, timestamp, ids, keys) alone takes a few hundred bytes: a
+// smaller limit would fail ordinary events rather than cut long ones.
+constexpr std::size_t kMinMaxEventBytes = 1024;
+
 void RedisSinkOptions::validate() const {
   RedisConnectionOptions::validate();
   if (stream_key.empty()) throw ConfigError("stream_key", "must not be empty");
@@ -159,6 +163,11 @@ void RedisSinkOptions::validate() const {
   if (max_stream_length && *max_stream_length == 0) {
     throw ConfigError("max_stream_length",
                       "must be at least 1, got 0 (use std::nullopt for no trimming)");
+  }
+  if (max_event_bytes > 0 && max_event_bytes < kMinMaxEventBytes) {
+    throw ConfigError("max_event_bytes", "must be 0 (no limit) or at least " +
+                                             std::to_string(kMinMaxEventBytes) + ", got " +
+                                             std::to_string(max_event_bytes));
   }
 }
 
@@ -187,7 +196,8 @@ std::string to_string(const RedisSinkOptions& o) {
       << "index_fields=" << (o.index_fields ? "true" : "false") << "\n"
       << "shutdown_timeout=" << ms(o.shutdown_timeout) << "\n"
       << "min_replicas_ack=" << o.min_replicas_ack << "\n"
-      << "replicas_ack_timeout=" << ms(o.replicas_ack_timeout) << "\n";
+      << "replicas_ack_timeout=" << ms(o.replicas_ack_timeout) << "\n"
+      << "max_event_bytes=" << o.max_event_bytes << "\n";
   return out.str();
 }
 

@@ -274,9 +274,12 @@ struct RedisSink::Impl {
     batch.started = false;
     batch.awaiting_replicas = false;
     batch.isolate = 0;
-    const std::size_t unencodable = encode(batch);
+    const Encoded encoded = encode(batch);
+    truncated.fetch_add(encoded.truncated, std::memory_order_relaxed);
+    const std::size_t unencodable = encoded.too_large + encoded.out_of_memory;
     if (unencodable > 0) {
-      // Out of memory while serializing: those events cannot be sent; the rest can.
+      // Too large for max_event_bytes, or out of memory while serializing: those events
+      // cannot be sent; the rest can.
       for (std::uint32_t i = 0, x = 0; i < batch.events.size(); ++i) {
         if (x < batch.xadd_events.size() && batch.xadd_events[x] == i) {
           ++x;
@@ -285,28 +288,54 @@ struct RedisSink::Impl {
         }
       }
       failed.fetch_add(unencodable, std::memory_order_relaxed);
-      record_error("could not serialize " + std::to_string(unencodable) +
-                   " event(s) (out of memory); they were dropped");
+      failed_too_large.fetch_add(encoded.too_large, std::memory_order_relaxed);
+      if (encoded.too_large > 0) {
+        record_error(std::to_string(encoded.too_large) + " event(s) larger than max_event_bytes (" +
+                     std::to_string(options.max_event_bytes) +
+                     ") even with their string values cut; they were dropped");
+      }
+      if (encoded.out_of_memory > 0) {
+        record_error("could not serialize " + std::to_string(encoded.out_of_memory) +
+                     " event(s) (out of memory); they were dropped");
+      }
     }
     return true;
   }
 
+  struct Encoded {
+    std::size_t truncated = 0;  // cut to max_event_bytes (now held cut: not cut again)
+    std::size_t too_large = 0;
+    std::size_t out_of_memory = 0;
+  };
+
   // The batch's events as XADDs (then WAIT when durable), into its command buffer: only the
-  // first one while isolating. Returns how many could not be serialized (out of memory).
-  std::size_t encode(Batch& batch) {
+  // first one while isolating. Events cut to max_event_bytes are replaced by their encoded
+  // fields, so that encoding the batch again (after a redirection) neither cuts nor counts
+  // them again.
+  Encoded encode(Batch& batch) {
     batch.commands.clear();
     batch.xadd_events.clear();
+    Encoded encoded;
     const std::size_t count = batch.isolate > 0 ? std::min<std::size_t>(1, batch.events.size())
                                                 : batch.events.size();
     for (std::uint32_t i = 0; i < count; ++i) {
-      if (encoder.append_command(batch.events[i], batch.commands)) batch.xadd_events.push_back(i);
+      switch (encoder.append_command(batch.events[i], batch.commands, &encode_text)) {
+        case redis::EncodeResult::truncated:
+          ++encoded.truncated;
+          if (!encode_text.empty()) batch.events[i].emplace<std::string>(std::move(encode_text));
+          encode_text.clear();
+          [[fallthrough]];
+        case redis::EncodeResult::ok: batch.xadd_events.push_back(i); break;
+        case redis::EncodeResult::too_large: ++encoded.too_large; break;
+        case redis::EncodeResult::out_of_memory: ++encoded.out_of_memory; break;
+      }
     }
     batch.xadds = batch.commands.command_count();
     if (durable() && batch.xadds > 0) {
       batch.commands.append({"WAIT", std::to_string(options.min_replicas_ack),
                              std::to_string(options.replicas_ack_timeout.count())});
     }
-    return count - batch.xadds;
+    return encoded;
   }
 
   // Writes the batch (or, after a WAIT shortfall, WAIT alone); finish_batch() reads the
@@ -476,7 +505,8 @@ struct RedisSink::Impl {
     ask_commands.clear();
     for (const std::uint32_t index : batch.xadd_events) {  // the events that encoded before
       ask_commands.append({"ASKING"});
-      if (!encoder.append_command(batch.events[index], ask_commands)) {
+      const redis::EncodeResult result = encoder.append_command(batch.events[index], ask_commands);
+      if (result != redis::EncodeResult::ok && result != redis::EncodeResult::truncated) {
         // Out of memory: try again later through the main connection (redirected again).
         record_error("could not serialize a batch of " + std::to_string(batch.events.size()) +
                      " for an ASK redirection (out of memory); kept for retry");
@@ -681,7 +711,11 @@ struct RedisSink::Impl {
     while (!flooding && SteadyClock::now() < wake_at) {
       const std::size_t visited = buffer.transform_waiting(
           encode_cursor, kEncodeChunk, encode_scratch,
-          [this](redis::BufferedEvent& event) { encoder.compact(event, encode_text); });
+          [this](redis::BufferedEvent& event) {
+            if (encoder.compact(event, encode_text) == redis::EncodeResult::truncated) {
+              truncated.fetch_add(1, std::memory_order_relaxed);
+            }
+          });
       if (visited == 0) break;
       compacted += visited;
       compacted_through.store(encode_cursor, std::memory_order_relaxed);
@@ -868,6 +902,8 @@ struct RedisSink::Impl {
   std::atomic<std::uint64_t> delivered{0};
   std::atomic<std::uint64_t> failed{0};
   std::atomic<std::uint64_t> failed_protocol{0};
+  std::atomic<std::uint64_t> failed_too_large{0};
+  std::atomic<std::uint64_t> truncated{0};
   std::atomic<std::uint64_t> retried_batches{0};
   std::atomic<std::uint64_t> round_trips{0};
   std::atomic<std::uint64_t> transport_errors{0};
@@ -1032,6 +1068,8 @@ RedisSinkStats RedisSink::stats() const {
                             s.left_at_shutdown.load(std::memory_order_relaxed);
   out.failed = s.failed.load(std::memory_order_relaxed);
   out.failed_protocol = s.failed_protocol.load(std::memory_order_relaxed);
+  out.failed_too_large = s.failed_too_large.load(std::memory_order_relaxed);
+  out.truncated = s.truncated.load(std::memory_order_relaxed);
   out.retried_batches = s.retried_batches.load(std::memory_order_relaxed);
   out.round_trips = s.round_trips.load(std::memory_order_relaxed);
   out.transport_errors = s.transport_errors.load(std::memory_order_acquire);

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "redis/event_truncation.hpp"
+
 namespace streamll::redis {
 namespace {
 
@@ -18,15 +20,32 @@ void append_bulk(std::string& out, std::string_view value) {
 
 // "$<n>\r\n<json>\r\n" with the JSON serialized in place: the length is not known until the
 // JSON is written, so room for three digits is left (most events are 100 to 999 bytes) and the
-// JSON is shifted in the rare case the length has another number of digits.
-bool append_json_bulk(const Event& event, std::string& out) {
+// JSON is shifted in the rare case the length has another number of digits. JSON longer than
+// `max_bytes` (unless 0) is written again with its longest values cut. Throws std::bad_alloc,
+// `out` then as it was.
+EncodeResult append_json_bulk(const Event& event, std::size_t max_bytes, std::string& out) {
   constexpr std::size_t guessed_digits = 3;
   const std::size_t start = out.size();
   out.append("$000\r\n", 3 + guessed_digits);
   const std::size_t body = out.size();
   if (!append_json(event, out)) {
     out.resize(start);
-    return false;
+    return EncodeResult::out_of_memory;
+  }
+  EncodeResult result = EncodeResult::ok;
+  if (max_bytes != 0 && out.size() - body > max_bytes) {
+    const std::size_t json_bytes = out.size() - body;
+    out.resize(body);
+    try {
+      if (!append_truncated_json(event, json_bytes, max_bytes, out)) {
+        out.resize(start);
+        return EncodeResult::too_large;
+      }
+    } catch (...) {
+      out.resize(start);
+      throw;
+    }
+    result = EncodeResult::truncated;
   }
   char digits[24];
   const auto end = std::to_chars(digits, digits + sizeof digits, out.size() - body).ptr;
@@ -39,7 +58,7 @@ bool append_json_bulk(const Event& event, std::string& out) {
   }
   std::memcpy(&out[start + 1], digits, length_digits);
   out.append("\r\n", 2);
-  return true;
+  return result;
 }
 
 // Heap memory an event holds as captured, a lower bound: its fields, the strings too long for
@@ -89,7 +108,8 @@ std::size_t estimated_json_bytes(const Event& event) noexcept {
 
 }  // namespace
 
-XaddEncoder::XaddEncoder(const RedisSinkOptions& options) : index_fields_(options.index_fields) {
+XaddEncoder::XaddEncoder(const RedisSinkOptions& options)
+    : index_fields_(options.index_fields), max_event_bytes_(options.max_event_bytes) {
   std::size_t argc = 5;  // XADD key * event <json>
   if (options.max_stream_length) argc += options.approximate_trimming ? 3 : 2;
   if (index_fields_) argc += 6;
@@ -104,13 +124,14 @@ XaddEncoder::XaddEncoder(const RedisSinkOptions& options) : index_fields_(option
   append_bulk(head_, "*");
 }
 
-bool XaddEncoder::append_fields(const Event& event, std::string& out) const noexcept {
+EncodeResult XaddEncoder::append_fields(const Event& event, std::string& out) const noexcept {
   const std::size_t start = out.size();
   try {
     append_bulk(out, "event");
-    if (!append_json_bulk(event, out)) {
+    const EncodeResult result = append_json_bulk(event, max_event_bytes_, out);
+    if (result != EncodeResult::ok && result != EncodeResult::truncated) {
       out.resize(start);
-      return false;
+      return result;
     }
     if (index_fields_) {
       append_bulk(out, "event_type");
@@ -120,43 +141,60 @@ bool XaddEncoder::append_fields(const Event& event, std::string& out) const noex
       append_bulk(out, "execution_id");
       append_bulk(out, event.execution_id());
     }
-    return true;
+    return result;
   } catch (...) {  // std::bad_alloc
     out.resize(start);
-    return false;
+    return EncodeResult::out_of_memory;
   }
 }
 
-bool XaddEncoder::append_command(const BufferedEvent& item, CommandBuffer& commands) const noexcept {
+EncodeResult XaddEncoder::append_command(const BufferedEvent& item, CommandBuffer& commands,
+                                         std::string* truncated_fields) const noexcept {
+  EncodeResult result = EncodeResult::ok;
   try {
-    return commands.append_encoded([&](std::string& bytes) {
+    commands.append_encoded([&](std::string& bytes) {
       const std::size_t start = bytes.size();
       bytes.append(head_);
-      const bool ok = std::holds_alternative<std::string>(item)
-                          ? (bytes.append(std::get<std::string>(item)), true)
-                          : append_fields(std::get<Event>(item), bytes);
+      if (const auto* fields = std::get_if<std::string>(&item)) {
+        bytes.append(*fields);
+        return true;
+      }
+      result = append_fields(std::get<Event>(item), bytes);
+      if (result == EncodeResult::truncated && truncated_fields) {
+        try {
+          truncated_fields->assign(bytes, start + head_.size());
+        } catch (...) {  // std::bad_alloc: the caller keeps the event as captured
+          truncated_fields->clear();
+        }
+      }
+      const bool ok = result == EncodeResult::ok || result == EncodeResult::truncated;
       if (!ok) bytes.resize(start);
       return ok;
     });
+    return result;
   } catch (...) {  // std::bad_alloc appending the head or the encoded fields
-    return false;
+    return EncodeResult::out_of_memory;
   }
 }
 
-void XaddEncoder::compact(BufferedEvent& item, std::string& scratch) const noexcept {
+EncodeResult XaddEncoder::compact(BufferedEvent& item, std::string& scratch) const noexcept {
   const Event* event = std::get_if<Event>(&item);
-  if (!event) return;
+  if (!event) return EncodeResult::ok;
   const std::size_t captured = captured_heap_bytes(*event);
-  if (estimated_json_bytes(*event) >= captured) return;  // most streamed tokens: keep them
+  if (estimated_json_bytes(*event) >= captured) return EncodeResult::ok;  // most streamed tokens
   scratch.clear();
-  if (!append_fields(*event, scratch)) return;
-  if (scratch.size() + 1 >= captured) return;
+  const EncodeResult result = append_fields(*event, scratch);
+  if (result != EncodeResult::ok && result != EncodeResult::truncated) return result;
+  // Cut: held so whatever its size, so that the cut happens (and is counted) once.
+  if (result == EncodeResult::ok && scratch.size() + 1 >= captured) return EncodeResult::ok;
   try {
     std::string exact(scratch);  // scratch's capacity is larger than what it holds
     item.emplace<std::string>(std::move(exact));  // a move: cannot throw
   } catch (...) {
-    // std::bad_alloc: the event stays as captured.
+    // std::bad_alloc: the event stays as captured (and is cut, and counted, when sent).
+    return EncodeResult::out_of_memory;
   }
+  return result;
 }
 
 }  // namespace streamll::redis

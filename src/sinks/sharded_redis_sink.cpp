@@ -138,6 +138,8 @@ RedisSinkStats ShardedRedisSink::stats() const {
     total.dropped_on_shutdown += s.dropped_on_shutdown;
     total.failed += s.failed;
     total.failed_protocol += s.failed_protocol;
+    total.failed_too_large += s.failed_too_large;
+    total.truncated += s.truncated;
     total.retried_batches += s.retried_batches;
     total.round_trips += s.round_trips;
     total.transport_errors += s.transport_errors;

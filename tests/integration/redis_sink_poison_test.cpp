@@ -34,6 +34,13 @@ Event numbered(int index, bool poison) {
   return event;
 }
 
+// The sink's own limit (max_event_bytes, 1 MiB by default) would cut the event to fit first.
+streamll::RedisSinkOptions unlimited(const std::string& url) {
+  auto options = sinkit::fast_options(url);
+  options.max_event_bytes = 0;
+  return options;
+}
+
 RedisServerOptions refusing_large_bulks() {
   RedisServerOptions o;
   o.extra_config = {"proto-max-bulk-len 1mb"};
@@ -81,7 +88,7 @@ void check_only_poison_lost(RedisSink& sink, DirectRedis& redis, int events,
 TEST_CASE("RedisSink fails only the event Redis refuses at the protocol level, inside a batch",
           "[redis_sink_it][poison]") {
   RedisServer server(refusing_large_bulks());
-  auto options = sinkit::fast_options(server.url());
+  auto options = unlimited(server.url());
   options.max_batch_size = 50;
   RedisSink sink(options);
   DirectRedis redis = DirectRedis::tcp(server.port());
@@ -104,7 +111,7 @@ TEST_CASE("RedisSink fails only the event Redis refuses at the protocol level, i
 TEST_CASE("RedisSink fails only the event Redis refuses at the protocol level, sent alone",
           "[redis_sink_it][poison]") {
   RedisServer server(refusing_large_bulks());
-  RedisSink sink(sinkit::fast_options(server.url()));
+  RedisSink sink(unlimited(server.url()));
   DirectRedis redis = DirectRedis::tcp(server.port());
 
   sink.handle(numbered(0, false));
@@ -114,4 +121,25 @@ TEST_CASE("RedisSink fails only the event Redis refuses at the protocol level, s
   for (int i = 2; i < 30; ++i) sink.handle(numbered(i, false));
   CHECK(sink.flush(10s));
   check_only_poison_lost(sink, redis, 30, {1});
+}
+
+TEST_CASE("RedisSink's default max_event_bytes cuts the event Redis would refuse, so it arrives",
+          "[redis_sink_it][poison]") {
+  RedisServer server(refusing_large_bulks());
+  RedisSink sink(sinkit::fast_options(server.url()));
+  DirectRedis redis = DirectRedis::tcp(server.port());
+
+  for (int i = 0; i < 10; ++i) sink.handle(numbered(i, i == 4));
+  CHECK(sink.flush(10s));
+  const auto stats = sink.stats();
+  CHECK(stats.delivered == 10);
+  CHECK(stats.truncated == 1);
+  CHECK(stats.failed == 0);
+  CHECK(stats.transport_errors == 0);
+  const auto entries = redis.xrange("ml_events");
+  REQUIRE(entries.size() == 10);
+  const auto events = sinkit::events_in(entries);
+  const std::string& document = events[4].data["document"].as_string();
+  CHECK(document.size() < kOverLimit);
+  CHECK(document.find("[truncated ") != std::string::npos);
 }

@@ -110,6 +110,34 @@ TEST_CASE("ShardedRedisSink: one execution, one shard, in order, each shard its 
   CHECK(sum == 300);
 }
 
+TEST_CASE("ShardedRedisSink: sums the shards' truncated and failed_too_large", "[sharded]") {
+  ThreeFakeShards t;
+  t.options.max_event_bytes = 4096;
+  ManualClock clock;
+  streamll::ShardedRedisSink sink(t.options, t.factory(), clock);
+  for (int e = 0; e < 30; ++e) {
+    auto event = event_of("exec_" + std::to_string(e), 0);
+    event.data.set("text", std::string(10000, 'x'));  // cut to fit
+    sink.handle(std::move(event));
+  }
+  auto too_large = event_of("exec_0", 1);
+  for (int i = 0; i < 2000; ++i) too_large.data.set("field_" + std::to_string(i), i);
+  sink.handle(std::move(too_large));
+  CHECK_FALSE(sink.flush(5s));  // the too large one is lost
+  const auto total = sink.stats();
+  CHECK(total.delivered == 30);
+  CHECK(total.truncated == 30);
+  CHECK(total.failed == 1);
+  CHECK(total.failed_too_large == 1);
+  std::uint64_t truncated = 0, too_large_sum = 0;
+  for (const auto& s : sink.shard_stats()) {
+    truncated += s.truncated;
+    too_large_sum += s.failed_too_large;
+  }
+  CHECK(truncated == 30);
+  CHECK(too_large_sum == 1);
+}
+
 TEST_CASE("ShardedRedisSink: a shard that is down holds only its own events", "[sharded]") {
   ThreeFakeShards t;
   t.net.set_down(local(6002), true);

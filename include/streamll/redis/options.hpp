@@ -181,6 +181,15 @@ struct RedisSinkOptions : RedisConnectionOptions {
   /// The WAIT timeout: how long Redis waits for the replicas before answering. > 0 when
   /// min_replicas_ack is set; a round trip with WAIT is bounded by socket_timeout plus this.
   std::chrono::milliseconds replicas_ack_timeout{1000};
+  /// Largest JSON of one event, in bytes; 0: no limit. Over it, the event's longest string
+  /// values (data values, raw JSON written as a string, tag values) are cut, longest first,
+  /// each ending in "...[truncated <n> bytes]", until it fits (counted in `truncated`); an
+  /// event that still does not fit is failed (`failed_too_large`). Why 1 MiB, far below
+  /// Redis' own 512 MB bulk limit: every buffered event holds its size in memory (buffer_size
+  /// of them), a batch carries max_batch_size of them in one write, and consumers and
+  /// dashboards load whole entries. 0 or at least 1024 (an event's envelope alone takes a few
+  /// hundred bytes).
+  std::size_t max_event_bytes = std::size_t{1} << 20;
 
   /// RedisConnectionOptions::from_env() plus:
   ///   STREAMLL_STREAM_KEY, STREAMLL_BUFFER_SIZE, STREAMLL_CIRCUIT_BREAKER (bool),
@@ -189,13 +198,13 @@ struct RedisSinkOptions : RedisConnectionOptions {
   ///   trimming), STREAMLL_APPROXIMATE_TRIMMING (bool), STREAMLL_BUFFER_OVERFLOW_STRATEGY
   ///   (drop_oldest|drop_newest|raise_error), STREAMLL_CONSUMER_GROUP, STREAMLL_CONSUMER_NAME,
   ///   STREAMLL_INDEX_FIELDS (bool), STREAMLL_SHUTDOWN_TIMEOUT_MS, STREAMLL_MIN_REPLICAS_ACK,
-  ///   STREAMLL_REPLICAS_ACK_TIMEOUT_MS.
+  ///   STREAMLL_REPLICAS_ACK_TIMEOUT_MS, STREAMLL_MAX_EVENT_BYTES (0: no limit).
   static RedisSinkOptions from_env(const EnvLookup& env = {});
 
   /// RedisConnectionOptions::validate() plus: empty stream_key, buffer_size 0, max_batch_size
   /// 0 or > buffer_size, failure_threshold 0, non-positive recovery_timeout / flush_interval /
   /// shutdown_timeout, max_stream_length 0, non-positive replicas_ack_timeout with
-  /// min_replicas_ack. The RedisSink constructor calls it.
+  /// min_replicas_ack, max_event_bytes 1 to 1023. The RedisSink constructor calls it.
   void validate() const;
 };
 

@@ -51,6 +51,9 @@ struct RedisSinkStats {
                                       // or the event could not be serialized
   std::uint64_t failed_protocol = 0;  // of `failed`: events on which Redis closed the
                                       // connection (a protocol error), also when sent alone
+  std::uint64_t failed_too_large = 0;  // of `failed`: over max_event_bytes even with their
+                                       // string values cut
+  std::uint64_t truncated = 0;        // sent with string values cut to fit max_event_bytes
   std::uint64_t retried_batches = 0;  // batches sent again after a transport failure
   std::uint64_t round_trips = 0;      // pipelined writes that got all their replies
   std::uint64_t transport_errors = 0; // connect, I/O, TLS and timeout failures
