@@ -214,7 +214,10 @@ struct RedisSink::Impl {
             wait_while_blocked();
             continue;
           }
-          if (!ensure_connected() || !start_batch(head)) continue;
+          if (!ensure_connected()) continue;
+          // Connecting may have settled the head (a suspect failed): look again.
+          if (batch_count == 0 || &batch_at(0) != &head || head.started) continue;
+          if (!start_batch(head)) continue;
         }
         // While Redis works on `head`, encode the next batch when a full one is waiting (a
         // partial one is better sent after `head`, with what arrives meanwhile), and send it
@@ -391,6 +394,11 @@ struct RedisSink::Impl {
     if (protocol_error) {
       failed_protocol.fetch_add(1, std::memory_order_relaxed);
       close_transport();  // closed by the server already; the next batch gets a new one
+      // A batch sent behind was never read by Redis: it is sent again, whole.
+      for (std::size_t i = 0; i < batch_count; ++i) {
+        if (batch_at(i).started) retried_batches.fetch_add(1, std::memory_order_relaxed);
+        batch_at(i).started = false;
+      }
     }
   }
 
@@ -602,22 +610,34 @@ struct RedisSink::Impl {
   }
 
   // The connection failed with `e`. When the server closed it (EOF or reset; not a timeout,
-  // not our own shutdown), a batch written on it may hold an event Redis cannot take (a protocol error: a
-  // bulk longer than proto-max-bulk-len), and Redis applied what came before that event. So
-  // every batch written on it is isolated: the replies read before the close are settled, and
-  // the rest goes one event per round trip (from the event answered with a protocol error,
-  // when one was). An event that fails that way alone is the suspect: if the next connection
-  // is sound (connect and PING), it is failed. So no event is written more than twice. Returns
-  // true when a batch is now isolated. `partial`: the head batch's replies read before the
-  // failure, if any.
+  // not our own shutdown), a batch written on it may hold an event Redis cannot take (a
+  // protocol error: a bulk longer than proto-max-bulk-len), and Redis applied what came before
+  // that event. So the batches written on it are isolated: sent one event per round trip. When
+  // Redis answered an XADD with a protocol error, the replies before it settle their events and
+  // only that event goes alone (batches behind it were never read: they go again whole). An
+  // event that fails alone with no answer, or with the protocol error, is the suspect: if the
+  // next connection is sound (connect and PING), it is failed. So no event is written more
+  // than twice, outages during isolation aside. Returns true when a batch is now isolated.
+  // `partial`: the head batch's replies read before the failure, if any.
   bool isolate_after_close(const std::exception& e, std::vector<redis::RedisReply>* partial) {
     // EOF or a reset (ClosedError), as opposed to a timeout or another I/O error.
     const bool closed = dynamic_cast<const redis::ClosedError*>(&e) != nullptr;
     if (!closed || stopping_hard.load(std::memory_order_acquire)) return false;
+    std::size_t answered = partial ? std::min(partial->size(), batch_at(0).xadds) : 0;
+    bool protocol_error = false;
+    for (std::size_t i = 0; i < answered; ++i) {
+      if (is_protocol_error((*partial)[i])) {
+        answered = i;
+        protocol_error = true;
+        break;
+      }
+    }
     bool isolated = false;
     for (std::size_t i = batch_count; i-- > 1;) {  // the head last: settling it may complete it
       Batch& batch = batch_at(i);
       if (!batch.started || batch.sent != &batch.commands || batch.xadds != batch.events.size()) continue;
+      // Redis stopped reading at the head's protocol error: this one goes again, whole.
+      if (protocol_error) continue;
       batch.isolate = batch.events.size();
       encode(batch);
       isolated = true;
@@ -627,24 +647,19 @@ struct RedisSink::Impl {
         head.isolate > 0 ? std::min<std::size_t>(1, head.events.size()) : head.events.size();
     if (!head.started || head.sent != &head.commands || head.xadds != encoded) return isolated;
     if (head.isolate > 0) {  // the event sent alone
+      // Answered before the close (durable: the XADD, then the close during WAIT): an outage.
+      if (partial && !partial->empty() && !protocol_error) return false;
       suspect_pending = true;
-      suspect_reason = partial && !partial->empty() && partial->front().is_error()
-                           ? partial->front().text
-                           : std::string(e.what());
+      suspect_reason = protocol_error ? partial->front().text : std::string(e.what());
       return true;
     }
-    std::size_t answered = partial ? std::min(partial->size(), head.xadds) : 0;
-    bool protocol_error = false;
-    for (std::size_t i = 0; i < answered; ++i) {
-      if (is_protocol_error((*partial)[i])) {
-        answered = i;
-        protocol_error = true;
-        break;
-      }
-    }
-    head.isolate = protocol_error ? 1 : head.events.size();
-    // Durable: an answered XADD is not delivered before WAIT confirms it; it is sent again.
-    if (answered > 0 && !durable()) {
+    // Up to and including the event answered with the protocol error, one at a time, unless
+    // the replies before it settle their events.
+    head.isolate = protocol_error ? answered + 1 : head.events.size();
+    // Replies are trusted only with the protocol error that explains the close (an error a
+    // server sends as it closes, such as maxclients, is not an answer to an XADD). Durable:
+    // an answered XADD is not delivered before WAIT confirms it; it is sent again.
+    if (protocol_error && answered > 0 && !durable()) {
       partial->resize(answered);
       const redis::BatchReplies r =
           redis::read_batch_replies(*partial, answered, false, false, current_host);
@@ -653,6 +668,7 @@ struct RedisSink::Impl {
           head.isolate = 0;  // every event was answered before the close
           complete(head, r.accepted, r.refused_at, r.first_refusal);
         } else {
+          head.isolate = 1;  // the event answered with the protocol error, now first
           settle_prefix(head, answered, r.accepted, r.refused_at, r.first_refusal);
           notify_progress();
         }
@@ -769,8 +785,14 @@ struct RedisSink::Impl {
       ++connection_number;
       current_host = connector.current_host();
       if (suspect_due) {
-        const redis::RedisReply pong = transport->command({"PING"});
-        if (pong.is_error()) throw redis::ReplyError(pong.text, "PING after a closed connection");
+        redis::CommandBuffer ping;
+        ping.append({"PING"});
+        std::vector<redis::RedisReply> pong;
+        transport->execute(ping, pong, io_deadline(options.socket_timeout));
+        if (pong.empty() || pong.front().is_error()) {
+          throw redis::ReplyError(pong.empty() ? "no reply" : pong.front().text,
+                                  "PING after a closed connection");
+        }
         fail_suspect();
       }
       if (!options.consumer_group.empty()) create_consumer_group();
