@@ -87,8 +87,9 @@ void require_value(const nlohmann::json& got, const streamll::Value& sent) {
     REQUIRE(got == *s);
   } else if (const auto* raw = std::get_if<streamll::RawJson>(&storage)) {
     INFO("raw JSON " << nlohmann::json(raw->text).dump());
-    // Verbatim (compacted) when it parses, as a string when it does not.
-    if (nlohmann::json::accept(raw->text)) {
+    // Verbatim (compacted) when it parses, as a string when it does not. nlohmann's accept()
+    // takes a NUL byte for the end of input, and no JSON text holds a raw NUL.
+    if (raw->text.find('\0') == std::string::npos && nlohmann::json::accept(raw->text)) {
       REQUIRE(got == nlohmann::json::parse(raw->text));
     } else {
       REQUIRE(got == raw->text);
@@ -159,8 +160,8 @@ TEST_CASE("Generated events reach the stream once each, byte-exact as the JSONL 
       redis_sink.handle(chunk.back().event);
       jsonl_sink.handle(chunk.back().event);
     }
-    REQUIRE(redis_sink.flush(60s));
-    REQUIRE(jsonl_sink.flush(60s));
+    REQUIRE(redis_sink.flush(30s));
+    REQUIRE(jsonl_sink.flush(30s));
 
     const auto lines = jsonl_lines.new_lines();
     const auto entries = redis.xrange(options.stream_key);
