@@ -54,7 +54,7 @@ TEST_CASE("CommandBuffer matches hiredis for arguments of every length-digit bou
   }
 }
 
-TEST_CASE("CommandBuffer matches hiredis for empty, NUL-only and CRLF-only arguments",
+TEST_CASE("CommandBuffer matches hiredis for empty and NUL-only and CRLF-only arguments",
           "[command_buffer][oracle]") {
   const std::vector<std::string> argv = {"",
                                          std::string(1, '\0'),

@@ -154,7 +154,7 @@ TEST_CASE("XADD matches hiredis at every JSON length whose digit count changes",
   }
 }
 
-TEST_CASE("XADD matches hiredis at digit boundaries with escaped, replaced and multi-byte text",
+TEST_CASE("XADD matches hiredis at digit boundaries with escaped and multi-byte text",
           "[xadd_encoder][oracle]") {
   const std::vector<std::string> fillers = {
       "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",  // é € 😀: written as is
@@ -177,16 +177,14 @@ TEST_CASE("XADD matches hiredis at digit boundaries with escaped, replaced and m
 }
 
 TEST_CASE("XADD matches hiredis for JSON of 4 MiB", "[xadd_encoder][oracle]") {
-  for (const std::size_t length : {4 * kMiB - 1, 4 * kMiB}) {
-    CAPTURE(length);
-    const Event event = event_with_json_length(length, "\xe2\x82\xac");
-    const std::string json = check_against_hiredis(head_variants("ml_events")[1], event).json;
-    REQUIRE(json.size() == length);
-    CHECK_NOTHROW(nlohmann::json::parse(json));
-  }
+  // One case: each costs about 0.4 s in the plain build.
+  const Event event = event_with_json_length(4 * kMiB, "\xe2\x82\xac");
+  const std::string json = check_against_hiredis(head_variants("ml_events")[1], event).json;
+  REQUIRE(json.size() == 4 * kMiB);
+  CHECK_NOTHROW(nlohmann::json::parse(json));
 }
 
-TEST_CASE("XADD matches hiredis for every head: keys, MAXLEN, ~ and index fields",
+TEST_CASE("XADD matches hiredis for every head of key and MAXLEN and index fields",
           "[xadd_encoder][oracle]") {
   std::vector<std::string> keys = {"k", "ml_events", "streamll:events:{3}",
                                    "streamll:events:{12}", std::string("bin\0\r\n\xff", 7)};
@@ -236,7 +234,7 @@ TEST_CASE("XADD matches hiredis for index fields of every length and any bytes",
   }
 }
 
-TEST_CASE("XADD matches hiredis for hundreds of fields, long keys and every value type",
+TEST_CASE("XADD matches hiredis for hundreds of fields and long keys and all value types",
           "[xadd_encoder][oracle]") {
   Fields data;
   for (int i = 0; i < 600; ++i) {
