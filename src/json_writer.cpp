@@ -211,6 +211,9 @@ void append_json_int(std::string& out, long long i) {
 }
 
 bool is_valid_json(std::string_view text) noexcept {
+  // nlohmann's lexer takes a NUL byte for the end of input, so "\"\"\0<anything>" would pass;
+  // a NUL is never valid JSON (inside a string it must be escaped).
+  if (text.find('\0') != std::string_view::npos) return false;
   try {
     return nlohmann::json::accept(text.begin(), text.end());
   } catch (...) {

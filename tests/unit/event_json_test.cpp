@@ -594,3 +594,13 @@ TEST_CASE("parse_event_json stays linear on an object with very many keys", "[ev
   CHECK(e.data["k0"].as_int() == keys / 2);  // the second occurrence wins
   CHECK(e.data.begin()->key == "k0");        // in its first position
 }
+
+TEST_CASE("raw JSON with a NUL byte after a valid prefix is written as a string",
+          "[event][json]") {
+  // nlohmann stops at a NUL, so the prefix "" alone used to pass as the whole text, and the
+  // NUL and invalid UTF-8 after it were written raw (found by xadd_encoder_oracle_test).
+  const std::string raw("\"\"\0\xff}", 5);
+  const Event e = Event::capture(EventType::end, nullptr, {{"v", RawJson{raw}}});
+  const json doc = json::parse(streamll::to_json(e));
+  CHECK(doc.at("data").at("v").get<std::string>() == std::string("\"\"\0\xef\xbf\xbd}", 7));
+}
