@@ -6,6 +6,7 @@
 #include <fuzzer/FuzzedDataProvider.h>
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -47,7 +48,14 @@ Value value(FuzzedDataProvider& in) {
       return Value(d);
     }
     case 4: return Value(bytes(in));
-    default: return Value(streamll::RawJson{bytes(in)});
+    default: {
+      // Cut at a NUL: a known bug kept out of the runs (fuzz/crashes/README.md): nlohmann
+      // reads NUL as the end of input, so "1\0<anything>" passes is_valid_json and is
+      // written verbatim, NUL and what follows included.
+      std::string raw = bytes(in);
+      raw.resize(std::min(raw.size(), raw.find('\0')));
+      return Value(streamll::RawJson{std::move(raw)});
+    }
   }
 }
 
@@ -99,8 +107,17 @@ json expected_value(const Value& v) {
 
 void check_json(const Event& e, const std::string& text) {
   // Depth: at most 256 levels of raw JSON inside data inside the event.
-  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) fail("append_json wrote text nlohmann cannot parse");
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    const std::size_t at = e.byte > 40 ? e.byte - 40 : 0;
+    std::string near = text.substr(at, 80);
+    std::fprintf(stderr, "%s\nnear: ", e.what());
+    for (unsigned char c : near) std::fprintf(stderr, c >= 0x20 && c < 0x7f ? "%c" : "\\x%02x", c);
+    std::fprintf(stderr, "\n");
+    fail("append_json wrote text nlohmann cannot parse");
+  }
   using streamll::detail::sanitize_utf8;
   if (doc["event_type"] != sanitize_utf8(e.type_name())) fail("event_type differs");
   if (doc["event_id"] != e.id.to_string()) fail("event_id differs");
