@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds streamll and runs every test suite: warnings as errors, then again under
 # AddressSanitizer+UBSan and ThreadSanitizer, then an install checked by building a program
-# against find_package(streamll CONFIG) and pkg-config. Integration tests start their own
-# redis-server processes on free loopback ports.
+# against find_package(streamll CONFIG) and pkg-config, then the libFuzzer targets for 60
+# seconds each (scripts/fuzz.sh). Integration tests start their own redis-server processes on
+# free loopback ports.
 #
 #   scripts/test.sh            everything (what CI runs)
 #   scripts/test.sh --quick    the plain build and its tests only
@@ -51,6 +52,7 @@ if [ "$quick" -eq 0 ]; then
   trap 'rm -rf "$prefix"' EXIT
   cmake --install build/ci-release --prefix "$prefix/usr" >/dev/null
   if ! tests/install/check.sh "$prefix/usr" "$prefix/work"; then failed+=("install"); fi
+  if ! scripts/fuzz.sh --seconds 60; then failed+=("fuzz"); fi
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then
