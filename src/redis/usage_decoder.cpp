@@ -177,6 +177,7 @@ class UsageSax {
     out_.model_is_string = false;
     out_.tokens_used = out_.input_tokens = out_.output_tokens = 0;
     out_.cost_usd = 0;
+    out_.cost_invalid = false;
     out_.response_time_ms.reset();
     out_.ttft_ms.reset();
     out_.success.reset();
@@ -198,7 +199,10 @@ class UsageSax {
       case kTokens: out_.tokens_used = as_int; break;
       case kInput: out_.input_tokens = as_int; break;
       case kOutput: out_.output_tokens = as_int; break;
-      case kCost: out_.cost_usd = number ? as_double : 0.0; break;
+      case kCost:
+        out_.cost_usd = number ? as_double : 0.0;
+        out_.cost_invalid = !is_valid_cost(number, as_double);
+        break;
       case kResponse: out_.response_time_ms = number ? std::optional<double>(as_double) : std::nullopt; break;
       case kTtft: out_.ttft_ms = number ? std::optional<double>(as_double) : std::nullopt; break;
       case kSuccess: out_.success = data_.kind == Number::boolean ? std::optional<bool>(data_.b) : std::nullopt; break;
