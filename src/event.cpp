@@ -1,7 +1,12 @@
 #include "streamll/event.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
 
 #include "json_writer.hpp"
 
@@ -121,14 +126,15 @@ void write_field_value(detail::JsonOut& out, const Value& value) {
     void operator()(const std::string& s) const { out.string(s); }
     void operator()(const RawJson& j) const {
       // Compacted so the event stays on one line (JSONL, terminals), in the user's key order.
-      if (!j.text.empty() && detail::json_nesting_depth(j.text) <= detail::max_json_nesting &&
-          detail::is_valid_json(j.text)) {
+      // A repeated key inside it is merged (first position, last value), as for data keys.
+      if (!j.text.empty() && detail::json_nesting_depth(j.text) <= detail::max_json_nesting) {
         std::string compact;
-        detail::append_compact_json(compact, j.text);
-        out.raw(compact);
-      } else {
-        out.string(j.text);
+        if (detail::append_normalized_json(compact, j.text)) {
+          out.raw(compact);
+          return;
+        }
       }
+      out.string(j.text);
     }
   };
   std::visit(Visitor{out}, value.storage());
@@ -137,6 +143,55 @@ void write_field_value(detail::JsonOut& out, const Value& value) {
 void write_key(detail::JsonOut& out, std::string_view key) {
   out.string(key);
   out.raw(':');
+}
+
+// True when two fields share a key (Fields::append_new trusts its caller). Checked here, on the
+// sink's thread, not when the event is built. Each key sets one bit of a 64-bit mask picked by
+// its length and end bytes; only a key whose bit is set already is compared with the earlier
+// keys, so an event's handful of distinct keys costs a few instructions each.
+bool has_repeated_key(const Fields& data) {
+  const std::size_t n = data.size();
+  if (n < 2) return false;
+  const auto first = data.begin();
+  if (n > 64) {  // the mask would be full: sort instead
+    std::vector<std::string_view> keys(n);
+    std::transform(first, data.end(), keys.begin(),
+                   [](const Field& f) { return std::string_view(f.key); });
+    std::sort(keys.begin(), keys.end());
+    return std::adjacent_find(keys.begin(), keys.end()) != keys.end();
+  }
+  std::uint64_t seen = 0;
+  for (auto it = first; it != data.end(); ++it) {
+    const std::string& key = it->key;
+    const auto byte = [&key](std::size_t i) { return static_cast<unsigned char>(key[i]); };
+    const std::size_t mix = key.empty() ? 0 : key.size() * 7 + byte(0) * 3u + byte(key.size() - 1);
+    const std::uint64_t bit = std::uint64_t{1} << (mix & 63);
+    if ((seen & bit) != 0 && std::any_of(first, it, [&](const Field& f) { return f.key == key; })) {
+      return true;
+    }
+    seen |= bit;
+  }
+  return false;
+}
+
+// The fields of `data` with a repeated key written once: at its first position, with its last
+// value (what a JSON document with the repeat would mean, and what parse_event_json reads).
+void write_fields_merging_repeats(detail::JsonOut& json, const Fields& data) {
+  constexpr std::size_t kWritten = SIZE_MAX;
+  std::unordered_map<std::string_view, std::size_t> last;
+  last.reserve(data.size());
+  const auto first = data.begin();
+  for (std::size_t i = 0; i < data.size(); ++i) last[first[static_cast<std::ptrdiff_t>(i)].key] = i;
+  bool separator = false;
+  for (const Field& field : data) {
+    std::size_t& index = last.find(field.key)->second;
+    if (index == kWritten) continue;
+    if (separator) json.raw(',');
+    separator = true;
+    write_key(json, field.key);
+    write_field_value(json, first[static_cast<std::ptrdiff_t>(index)].value);
+    index = kWritten;
+  }
 }
 
 }  // namespace
@@ -279,11 +334,15 @@ bool append_json(const Event& event, std::string& out) noexcept {
     }
     json.raw(",\"data\":{");
     bool first = true;
-    for (const auto& field : event.data) {
-      if (!first) json.raw(',');
-      first = false;
-      write_key(json, field.key);
-      write_field_value(json, field.value);
+    if (has_repeated_key(event.data)) {
+      write_fields_merging_repeats(json, event.data);
+    } else {
+      for (const auto& field : event.data) {
+        if (!first) json.raw(',');
+        first = false;
+        write_key(json, field.key);
+        write_field_value(json, field.value);
+      }
     }
     json.raw("},\"tags\":{");
     first = true;

@@ -56,6 +56,14 @@ class OrderedUnique {
   std::unordered_map<std::string, std::size_t> index_;
 };
 
+// A tag as read: its text, and whether that was a JSON string (tags are string to string; any
+// other value makes the event invalid, judged on the last value of each key).
+struct TagItem {
+  std::string first;
+  std::string second;
+  bool is_string = false;
+};
+
 // Writes the SAX events of one nested value back out as compact JSON text.
 class Capture {
  public:
@@ -143,7 +151,9 @@ class EventSax {
     if (in_data()) {
       data_.slot(std::move(key_)).second = Value(std::move(v));
     } else if (in_tags()) {
-      tags_.slot(std::move(key_)).second = std::move(v);
+      TagItem& tag = tags_.slot(std::move(key_));
+      tag.second = std::move(v);
+      tag.is_string = true;
     }
     return true;
   }
@@ -183,7 +193,7 @@ class EventSax {
   };
   const Slot& slot(Field f) const noexcept { return slots_[f]; }
   std::vector<std::pair<std::string, Value>>& data_items() noexcept { return data_.items(); }
-  std::vector<std::pair<std::string, std::string>>& tag_items() noexcept { return tags_.items(); }
+  std::vector<TagItem>& tag_items() noexcept { return tags_.items(); }
 
  private:
   static Field top_field(const std::string& k) {
@@ -217,7 +227,9 @@ class EventSax {
     if (in_data()) {
       data_.slot(std::move(key_)).second = std::move(value);
     } else if (in_tags()) {
-      tags_.slot(std::move(key_)).second = std::string(literal);
+      TagItem& tag = tags_.slot(std::move(key_));
+      tag.second = std::string(literal);
+      tag.is_string = false;
     }
     return true;
   }
@@ -265,7 +277,9 @@ class EventSax {
         if (container_ == data) {
           data_.slot(std::move(key_)).second = Value(RawJson{capture_.take()});
         } else {
-          tags_.slot(std::move(key_)).second = capture_.take();
+          TagItem& tag = tags_.slot(std::move(key_));
+          tag.second = capture_.take();
+          tag.is_string = false;
         }
       }
       --depth_;
@@ -286,7 +300,7 @@ class EventSax {
   std::string key_;            // the data/tags key whose value comes next
   Slot slots_[field_count];
   OrderedUnique<std::pair<std::string, Value>> data_;
-  OrderedUnique<std::pair<std::string, std::string>> tags_;
+  OrderedUnique<TagItem> tags_;
   Capture capture_;
 };
 
@@ -349,7 +363,16 @@ bool parse_event_json(std::string_view text, Event& out, std::string* error) noe
     const auto& tags = sax.slot(F::tags);
     if (tags.kind != Kind::absent && tags.kind != Kind::null) {
       if (tags.kind != Kind::object) return fail("tags is not an object");
-      context->tags = std::move(sax.tag_items());
+      auto& items = sax.tag_items();
+      context->tags.reserve(items.size());
+      for (auto& tag : items) {
+        if (!tag.is_string) {
+          std::string quoted;
+          detail::append_json_string(quoted, tag.first);
+          return fail("tags value of " + quoted + " is not a string");
+        }
+        context->tags.emplace_back(std::move(tag.first), std::move(tag.second));
+      }
     }
     const auto& data = sax.slot(F::data);
     if (data.kind != Kind::absent && data.kind != Kind::null) {

@@ -6,7 +6,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 namespace streamll::detail {
 namespace {
@@ -66,6 +68,50 @@ std::size_t plain_prefix_words(const char* data, std::size_t size) noexcept {
   }
   return i;
 }
+
+// Validates like nlohmann::json::accept and notes whether an object repeats a key, by the
+// keys' hashes: a collision only sends the text down the slower, still exact, rewriting path.
+class RepeatedKeyFinder {
+ public:
+  using json = nlohmann::json;
+  bool null() { return true; }
+  bool boolean(bool) { return true; }
+  bool number_integer(json::number_integer_t) { return true; }
+  bool number_unsigned(json::number_unsigned_t) { return true; }
+  bool number_float(json::number_float_t, const std::string&) { return true; }
+  bool string(std::string&) { return true; }
+  bool binary(json::binary_t&) { return true; }
+  bool start_array(std::size_t) { return true; }
+  bool end_array() { return true; }
+  bool start_object(std::size_t) {
+    starts_.push_back(hashes_.size());
+    return true;
+  }
+  bool key(std::string& k) {
+    hashes_.push_back(std::hash<std::string>{}(k));
+    return true;
+  }
+  bool end_object() {
+    // Sorted at the end, not searched per key: linear-logarithmic also for a million keys.
+    const auto begin = hashes_.begin() + static_cast<std::ptrdiff_t>(starts_.back());
+    starts_.pop_back();
+    if (!repeated_ && hashes_.end() - begin > 1) {
+      std::sort(begin, hashes_.end());
+      repeated_ = std::adjacent_find(begin, hashes_.end()) != hashes_.end();
+    }
+    hashes_.erase(begin, hashes_.end());
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+    return false;
+  }
+  bool repeated() const noexcept { return repeated_; }
+
+ private:
+  std::vector<std::size_t> hashes_;  // keys of the open objects, innermost last
+  std::vector<std::size_t> starts_;  // where each open object's keys begin in hashes_
+  bool repeated_ = false;
+};
 
 }  // namespace
 
@@ -262,6 +308,18 @@ void append_compact_json(std::string& out, std::string_view text) {
       out.push_back(c);
     }
   }
+}
+
+bool append_normalized_json(std::string& out, std::string_view text) {
+  RepeatedKeyFinder finder;
+  if (!nlohmann::json::sax_parse(text.begin(), text.end(), &finder)) return false;
+  if (!finder.repeated()) {
+    append_compact_json(out, text);
+    return true;
+  }
+  // Rare: an ordered document keeps the first position of a key and takes its last value.
+  out.append(nlohmann::ordered_json::parse(text.begin(), text.end()).dump());
+  return true;
 }
 
 std::string sanitize_utf8(std::string_view s) {

@@ -77,6 +77,13 @@ constexpr std::size_t max_json_nesting = 256;
 /// order of object keys.
 void append_compact_json(std::string& out, std::string_view text);
 
+/// Appends `text` like append_compact_json when it is one valid JSON value, except that an
+/// object repeating a key keeps that key once, at its first position with its last value (what
+/// a JSON document means, and what parse_event_json reads); returns false, appending nothing,
+/// when `text` is not valid JSON. Text without a repeated key keeps its bytes (numbers as
+/// written); an object with one is rewritten by nlohmann, numbers in their shortest form.
+bool append_normalized_json(std::string& out, std::string_view text);
+
 /// `s` with invalid UTF-8 replaced by U+FFFD (for terminals and logs).
 std::string sanitize_utf8(std::string_view s);
 

@@ -109,6 +109,11 @@ struct Field {
 
 /// An ordered list of unique keys. Small by design (a handful of keys per event): lookups are
 /// linear, which beats hashing at this size and keeps the order the user wrote.
+///
+/// A key set twice has one entry: the last value wins, at the key's first position (set()
+/// replaces in place). append_new() does not look; should it repeat a key anyway, the JSON
+/// written still has the key once, by the same rule (first position, last value), as does
+/// parse_event_json reading a document that repeats one.
 class Fields {
  public:
   Fields() = default;
@@ -129,7 +134,8 @@ class Fields {
     f.key = key;
     f.value = std::move(value);
   }
-  /// Appends without looking for an existing key: for code that knows the key is new. The
+  /// Appends without looking for an existing key: for code that knows the key is new (a
+  /// repeat is merged when the event is written, see above, but find() sees the first). The
   /// value is built in place from `value` (a string_view becomes a string copied once), which
   /// is what keeps a token event cheap.
   template <typename K, typename V>

@@ -40,6 +40,7 @@ nlohmann::json to_json(const UsageStats& s) {
       {"input_tokens", s.input_tokens},
       {"output_tokens", s.output_tokens},
       {"total_cost", s.total_cost_usd},
+      {"invalid_cost", s.invalid_cost},
       {"avg_response_time", s.response_time_ms.mean},
       {"response_time_ms", to_json(s.response_time_ms)},
       {"ttft_ms", to_json(s.ttft_ms)},

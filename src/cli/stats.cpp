@@ -61,7 +61,10 @@ void print_table(std::ostream& out, const UsageStats& s) {
   row("entries", entries);
   row("LLM calls", fmt::format("{}{}", s.total_calls, s.failed_calls ? fmt::format(" ({} failed)", s.failed_calls) : ""));
   row("tokens", fmt::format("{} (input {}, output {})", s.total_tokens, s.input_tokens, s.output_tokens));
-  row("cost", fmt::format("${:.4f}", s.total_cost_usd));
+  row("cost", fmt::format("${:.4f}{}", s.total_cost_usd,
+                          s.invalid_cost ? fmt::format(" ({} calls with an invalid cost left out)",
+                                                       s.invalid_cost)
+                                         : ""));
   row("response time", distribution(s.response_time_ms, "ms"));
   row("time to first token", distribution(s.ttft_ms, "ms"));
   row("errors", fmt::format("{}{}", s.errors,

@@ -43,7 +43,10 @@ class UsageAccumulator {
     f.tokens_used = data["tokens_used"].as_int(0);
     f.input_tokens = data["input_tokens"].as_int(0);
     f.output_tokens = data["output_tokens"].as_int(0);
-    f.cost_usd = data["cost_usd"].as_double(0.0);
+    if (const Value* v = data.find("cost_usd")) {
+      f.cost_usd = v->as_double(0.0);
+      f.cost_invalid = !is_valid_cost(v->is_number(), f.cost_usd);
+    }
     if (const Value* v = data.find("response_time_ms"); v && v->is_number()) f.response_time_ms = v->as_double();
     if (const Value* v = data.find("ttft_ms"); v && v->is_number()) f.ttft_ms = v->as_double();
     if (const Value* v = data.find("success"); v && v->is_bool()) f.success = v->as_bool();
@@ -62,7 +65,11 @@ class UsageAccumulator {
     stats_.total_tokens += f.tokens_used;
     stats_.input_tokens += f.input_tokens;
     stats_.output_tokens += f.output_tokens;
-    if (std::isfinite(f.cost_usd)) stats_.total_cost_usd += f.cost_usd;
+    if (f.cost_invalid) {
+      ++stats_.invalid_cost;
+    } else {
+      stats_.total_cost_usd += f.cost_usd;
+    }
     if (f.success && !*f.success) ++stats_.failed_calls;
     if (f.response_time_ms) response_times_.add(*f.response_time_ms);
     if (f.ttft_ms) ttfts_.add(*f.ttft_ms);
@@ -85,6 +92,7 @@ class UsageAccumulator {
     stats_.input_tokens += o.input_tokens;
     stats_.output_tokens += o.output_tokens;
     stats_.total_cost_usd += o.total_cost_usd;
+    stats_.invalid_cost += o.invalid_cost;
     for (const auto& [model, n] : o.calls_per_model) count_bounded(stats_.calls_per_model, model, n);
     stats_.errors += o.errors;
     response_times_.merge(other.response_times_);

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <unordered_set>
+
 #include "json_writer.hpp"
 #include "streamll/event.hpp"
 
@@ -48,6 +50,10 @@ class UsageSax {
       top_string(v);
       return true;
     }
+    if (in_tags_value()) {
+      non_string_tags_.erase(tag_key_);
+      return true;
+    }
     if (in_data_value()) {
       data_.kind = Number::string;
       if (data_key_ == kModel) string_value_ = std::move(v);
@@ -62,6 +68,8 @@ class UsageSax {
   bool key(std::string& k) {
     if (depth_ == 1) {
       top_key_ = k;
+    } else if (in_tags_object()) {
+      tag_key_ = k;
     } else if (depth_ == 2 && top_key_ == "data") {
       data_key_ = k == "model"              ? kModel
                   : k == "tokens_used"      ? kTokens
@@ -87,6 +95,7 @@ class UsageSax {
     if (timestamp_bad_) return fail(reason, "timestamp is not an RFC 3339 UTC time");
     if (!context_not_string_.empty()) return fail(reason, context_not_string_ + " is not a string");
     if (tags_bad_) return fail(reason, "tags is not an object");
+    if (!non_string_tags_.empty()) return fail(reason, "tags value is not a string");
     if (data_bad_) return fail(reason, "data is not an object");
     return true;
   }
@@ -99,6 +108,8 @@ class UsageSax {
     reason = std::move(why);
     return false;
   }
+  bool in_tags_object() const noexcept { return depth_ == 2 && top_key_ == "tags"; }
+  bool in_tags_value() const noexcept { return in_tags_object(); }
   bool in_data_value() const noexcept { return depth_ == 2 && top_key_ == "data" && data_key_ != kOtherKey; }
 
   // A top-level value of kind `k` for top_key_ (strings go through top_string()).
@@ -107,7 +118,7 @@ class UsageSax {
     if (top_key_ == "event_type") type_ok_ = false;
     else if (top_key_ == "event_id") id_bad_ = !null;
     else if (top_key_ == "timestamp") timestamp_bad_ = !null;
-    else if (top_key_ == "tags") tags_bad_ = !(null || k == kObject);
+    else if (top_key_ == "tags") tags_bad_ = !(null || k == kObject), non_string_tags_.clear();
     else if (top_key_ == "data") data_bad_ = !(null || k == kObject), data_seen_ = !null && k == kObject;
     else if (is_context_key()) set_context_bad(!null);
   }
@@ -123,6 +134,7 @@ class UsageSax {
       timestamp_bad_ = !parse_timestamp(v, t);
     } else if (top_key_ == "tags") {
       tags_bad_ = true;
+      non_string_tags_.clear();
     } else if (top_key_ == "data") {
       data_bad_ = true;
     } else if (is_context_key()) {
@@ -142,6 +154,7 @@ class UsageSax {
   bool scalar(Kind k) {
     if (depth_ == 0) return true;  // a scalar document: not an object (judged at the end)
     if (depth_ == 1) top_value(k);
+    if (in_tags_value()) non_string_tags_.insert(tag_key_);
     if (depth_ == 2 && top_key_ == "data" && data_key_ != kOtherKey) commit_data();
     return true;
   }
@@ -150,6 +163,7 @@ class UsageSax {
     if (depth_ == 1) top_value(k);
     if (depth_ == 1 && top_key_ == "data" && k == kObject) reset_data();
     if (depth_ == 2 && top_key_ == "data") data_ = Number{}, commit_data();  // nested: not a number
+    if (in_tags_value()) non_string_tags_.insert(tag_key_);
     ++depth_;
     return true;
   }
@@ -163,6 +177,7 @@ class UsageSax {
     out_.model_is_string = false;
     out_.tokens_used = out_.input_tokens = out_.output_tokens = 0;
     out_.cost_usd = 0;
+    out_.cost_invalid = false;
     out_.response_time_ms.reset();
     out_.ttft_ms.reset();
     out_.success.reset();
@@ -184,7 +199,10 @@ class UsageSax {
       case kTokens: out_.tokens_used = as_int; break;
       case kInput: out_.input_tokens = as_int; break;
       case kOutput: out_.output_tokens = as_int; break;
-      case kCost: out_.cost_usd = number ? as_double : 0.0; break;
+      case kCost:
+        out_.cost_usd = number ? as_double : 0.0;
+        out_.cost_invalid = !is_valid_cost(number, as_double);
+        break;
       case kResponse: out_.response_time_ms = number ? std::optional<double>(as_double) : std::nullopt; break;
       case kTtft: out_.ttft_ms = number ? std::optional<double>(as_double) : std::nullopt; break;
       case kSuccess: out_.success = data_.kind == Number::boolean ? std::optional<bool>(data_.b) : std::nullopt; break;
@@ -200,6 +218,9 @@ class UsageSax {
   std::string string_value_;
   bool top_is_object_ = false;
   bool type_ok_ = false;
+  std::string tag_key_;
+  // Keys of tags whose last value so far is not a string: the event is invalid while any is.
+  std::unordered_set<std::string> non_string_tags_;
   bool id_bad_ = false, timestamp_bad_ = false, tags_bad_ = false, data_bad_ = false, data_seen_ = false;
   std::string context_not_string_;
 };

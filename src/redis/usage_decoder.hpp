@@ -5,6 +5,7 @@
 // building a DOM and an Event: `streamll stats` over a million entries spends most of its time
 // here, and this path is about twice as fast.
 
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -20,9 +21,17 @@ struct UsageFields {
   bool model_is_string = false;
   std::int64_t tokens_used = 0, input_tokens = 0, output_tokens = 0;  ///< 0 when absent
   double cost_usd = 0;
+  /// cost_usd is present but not a finite number >= 0 (see is_valid_cost): not summed.
+  bool cost_invalid = false;
   std::optional<double> response_time_ms, ttft_ms;
   std::optional<bool> success;
 };
+
+/// A cost analytics adds up: a finite number >= 0. A negative, NaN or infinite one (NaN is
+/// written as null), a string or a nested value is counted in UsageStats::invalid_cost instead.
+inline bool is_valid_cost(bool is_number, double value) noexcept {
+  return is_number && std::isfinite(value) && value >= 0;
+}
 
 /// True and `out` filled for an event parse_event_json accepts; otherwise false with the
 /// failure kind and reason (the same kinds decode_entry reports).

@@ -194,6 +194,12 @@ TEST_CASE("The usage decoder accepts and rejects exactly what parse_event_json d
       R"({"event_type":"llm_call","data":{"model":{"nested":true},"tokens_used":"many","cost_usd":null,"response_time_ms":true}})",
       R"({"event_type":"llm_call","data":{"tokens_used":1e30,"input_tokens":2.9,"output_tokens":18446744073709551615}})",
       R"({"event_type":"llm_call","data":{"tokens_used":1},"data":{"tokens_used":2}})",
+      R"({"event_type":"llm_call","data":{"cost_usd":-0.5}})",
+      R"({"event_type":"llm_call","data":{"cost_usd":"0.5"},"data":{"cost_usd":[1]}})",
+      R"({"event_type":"llm_call","data":{"cost_usd":-1,"cost_usd":2}})",
+      R"({"event_type":"x","tags":{"k":1}})", R"({"event_type":"x","tags":{"k":{"a":"b"}}})",
+      R"({"event_type":"x","tags":{"k":1,"k":"v"}})",
+      R"({"event_type":"x","tags":{"k":"v","k":[]}})",
       R"({"event_type":"x","operation":5})", R"({"event_type":"x","operation":null})",
       R"({"event_type":"x","span_id":["a"]})", R"({"event_type":"x","tags":[]})", R"({"event_type":"x","tags":"t"})",
       R"({"event_type":"x","data":[1]})", R"({"event_type":"x","data":"d"})", R"({"event_type":"x","event_id":"nope"})",
@@ -231,6 +237,7 @@ TEST_CASE("The usage decoder accepts and rejects exactly what parse_event_json d
     CHECK(a.input_tokens == b.input_tokens);
     CHECK(a.output_tokens == b.output_tokens);
     CHECK(a.total_cost_usd == b.total_cost_usd);
+    CHECK(a.invalid_cost == b.invalid_cost);
     CHECK(a.failed_calls == b.failed_calls);
     CHECK(a.calls_per_model == b.calls_per_model);
     CHECK(a.response_time_ms.count == b.response_time_ms.count);

@@ -543,18 +543,18 @@ TEST_CASE("parse_event_json keeps the document's key order and a repeated key's 
   Event e;
   REQUIRE(streamll::parse_event_json(
       R"({"event_type":"custom_x","data":{"zeta":1,"alpha":"a","mid":[1, {"b" : 2}],"alpha":"A"},)"
-      R"("tags":{"z":"1","a":"2","n":3,"o":{"k":[true,null]}}})",
+      R"("tags":{"z":"1","a":"2","n":"3","a":"A"}})",
       e));
   std::vector<std::string> keys;
   for (const auto& field : e.data) keys.push_back(field.key);
   CHECK(keys == std::vector<std::string>{"zeta", "alpha", "mid"});
   CHECK(e.data["alpha"].as_string() == "A");
   CHECK(e.data["mid"] == streamll::Value(RawJson{R"([1,{"b":2}])"}));
-  REQUIRE(e.tags().size() == 4);
+  // (Tag values other than strings make the event invalid: tag_values_test.cpp.)
+  REQUIRE(e.tags().size() == 3);
   CHECK(e.tags()[0] == std::pair<std::string, std::string>{"z", "1"});
-  CHECK(e.tags()[1] == std::pair<std::string, std::string>{"a", "2"});
+  CHECK(e.tags()[1] == std::pair<std::string, std::string>{"a", "A"});
   CHECK(e.tags()[2] == std::pair<std::string, std::string>{"n", "3"});
-  CHECK(e.tags()[3] == std::pair<std::string, std::string>{"o", R"({"k":[true,null]})"});
 }
 
 TEST_CASE("parse_event_json judges a repeated top-level key by its last value", "[event][json]") {

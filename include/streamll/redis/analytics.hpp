@@ -97,7 +97,10 @@ struct UsageStats {
   std::int64_t total_tokens = 0;      ///< sum of tokens_used
   std::int64_t input_tokens = 0;
   std::int64_t output_tokens = 0;
-  double total_cost_usd = 0;          ///< sum of cost_usd
+  double total_cost_usd = 0;          ///< sum of cost_usd, the valid ones only
+  /// llm_call events whose cost_usd is present but not a finite number >= 0 (negative, null as
+  /// NaN is written, a string): counted otherwise, but their cost is not summed.
+  std::uint64_t invalid_cost = 0;
   std::map<std::string, std::uint64_t> calls_per_model;  ///< "unknown" when no model
   Percentiles response_time_ms;       ///< over llm_calls that have response_time_ms
   Percentiles ttft_ms;                ///< over llm_calls that have ttft_ms
