@@ -44,6 +44,7 @@ RedisSinkOptions sink_options(std::string key, std::optional<std::size_t> max_le
   o.max_stream_length = max_length;
   o.approximate_trimming = approximate;
   o.index_fields = index_fields;
+  o.max_event_bytes = 0;  // byte-exact encoding here; cutting has its own tests
   return o;
 }
 
@@ -85,16 +86,16 @@ Checked check_against_hiredis(const RedisSinkOptions& options, const Event& even
   const XaddEncoder encoder(options);
 
   std::string fields;
-  REQUIRE(encoder.append_fields(event, fields));
+  REQUIRE(encoder.append_fields(event, fields) == streamll::redis::EncodeResult::ok);
   BufferedEvent compacted = event;
   std::string scratch;
   encoder.compact(compacted, scratch);
 
   CommandBuffer commands;
   commands.append({"PING"});
-  REQUIRE(encoder.append_command(BufferedEvent{event}, commands));
-  REQUIRE(encoder.append_command(BufferedEvent{fields}, commands));
-  REQUIRE(encoder.append_command(compacted, commands));
+  REQUIRE(encoder.append_command(BufferedEvent{event}, commands) == streamll::redis::EncodeResult::ok);
+  REQUIRE(encoder.append_command(BufferedEvent{fields}, commands) == streamll::redis::EncodeResult::ok);
+  REQUIRE(encoder.append_command(compacted, commands) == streamll::redis::EncodeResult::ok);
   CHECK(commands.command_count() == 4);
   CHECK(commands.complete());
   const std::string ping = hiredis_format({"PING"});
