@@ -311,6 +311,7 @@ void append_compact_json(std::string& out, std::string_view text) {
 }
 
 bool append_normalized_json(std::string& out, std::string_view text) {
+  if (text.find('\0') != std::string_view::npos) return false;  // see is_valid_json
   RepeatedKeyFinder finder;
   if (!nlohmann::json::sax_parse(text.begin(), text.end(), &finder)) return false;
   if (!finder.repeated()) {

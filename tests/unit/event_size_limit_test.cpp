@@ -219,7 +219,7 @@ TEST_CASE("max_event_bytes: compaction cuts an event once and holds it cut", "[e
   CHECK(json["data"]["a_long_field_name_59"] == 29.5);
 }
 
-TEST_CASE("RedisSink counts truncated and too-large events; flush reports the loss",
+TEST_CASE("RedisSink counts truncated and too-large events and flush reports the loss",
           "[event_size][redis_sink]") {
   streamll::RedisSinkOptions o;
   o.url = "redis://127.0.0.1:6379";
