@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "hiredis_format.hpp"
 #include "json_writer.hpp"
 #include "redis/command_buffer.hpp"
 #include "redis/xadd_encoder.hpp"
@@ -141,22 +142,6 @@ void check_json(const Event& e, const std::string& text) {
   if (doc.size() != (e.module_name().empty() ? 9u : 10u)) fail("unexpected top-level keys");
 }
 
-std::string hiredis_format(const std::vector<std::string>& args) {
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lengths;
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lengths.push_back(a.size());
-  }
-  char* command = nullptr;
-  const int n = redisFormatCommandArgv(&command, static_cast<int>(args.size()), argv.data(),
-                                       lengths.data());
-  if (n < 0 || command == nullptr) fail("redisFormatCommandArgv failed");
-  std::string out(command, static_cast<std::size_t>(n));
-  redisFreeCommand(command);
-  return out;
-}
-
 std::string encode(const streamll::redis::XaddEncoder& encoder,
                    const streamll::redis::BufferedEvent& item) {
   streamll::redis::CommandBuffer commands;
@@ -193,18 +178,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!streamll::append_json(e, text)) fail("append_json failed");
   check_json(e, text);
 
-  std::vector<std::string> args = {"XADD", options.stream_key};
-  if (options.max_stream_length) {
-    args.emplace_back("MAXLEN");
-    if (options.approximate_trimming) args.emplace_back("~");
-    args.push_back(std::to_string(*options.max_stream_length));
-  }
-  args.insert(args.end(), {"*", "event", text});
-  if (options.index_fields) {
-    args.insert(args.end(), {"event_type", std::string(e.type_name()), "operation", e.operation(),
-                             "execution_id", e.execution_id()});
-  }
-  const std::string expected = hiredis_format(args);
+  const std::string expected =
+      streamll_test::hiredis_format(streamll_test::xadd_argv(options, e, text));
 
   const streamll::redis::XaddEncoder encoder(options);
   if (encode(encoder, e) != expected) fail("XADD bytes of the Event differ from hiredis's");

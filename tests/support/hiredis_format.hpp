@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "streamll/event.hpp"
+#include "streamll/redis/options.hpp"
+
 namespace streamll_test {
 
 /// The RESP array of bulk strings hiredis sends for `argv`.
@@ -61,6 +64,24 @@ inline std::string byte_mismatch(const std::string& actual, const std::string& e
   return "actual " + std::to_string(actual.size()) + " bytes, expected " +
          std::to_string(expected.size()) + "; first difference at byte " + std::to_string(at) +
          ": actual \"" + window(actual) + "\" expected \"" + window(expected) + "\"";
+}
+
+/// The arguments of the RedisSink's XADD for `event` whose JSON is `json`, built from the
+/// options without the encoder: what hiredis_format() turns into the expected bytes.
+inline std::vector<std::string> xadd_argv(const streamll::RedisSinkOptions& o,
+                                          const streamll::Event& event, const std::string& json) {
+  std::vector<std::string> argv = {"XADD", o.stream_key};
+  if (o.max_stream_length) {
+    argv.emplace_back("MAXLEN");
+    if (o.approximate_trimming) argv.emplace_back("~");
+    argv.push_back(std::to_string(*o.max_stream_length));
+  }
+  argv.insert(argv.end(), {"*", "event", json});
+  if (o.index_fields) {
+    argv.insert(argv.end(), {"event_type", std::string(event.type_name()), "operation",
+                             event.operation(), "execution_id", event.execution_id()});
+  }
+  return argv;
 }
 
 }  // namespace streamll_test

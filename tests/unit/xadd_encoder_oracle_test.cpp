@@ -36,6 +36,7 @@ using streamll::redis::CommandBuffer;
 using streamll::redis::XaddEncoder;
 using streamll_test::byte_mismatch;
 using streamll_test::hiredis_format;
+using streamll_test::xadd_argv;
 
 RedisSinkOptions sink_options(std::string key, std::optional<std::size_t> max_length,
                               bool approximate, bool index_fields) {
@@ -52,23 +53,6 @@ RedisSinkOptions sink_options(std::string key, std::optional<std::size_t> max_le
 std::vector<RedisSinkOptions> head_variants(const std::string& key) {
   return {sink_options(key, 1000000, true, false), sink_options(key, 1000000, false, true),
           sink_options(key, std::nullopt, true, true), sink_options(key, 7, false, false)};
-}
-
-// The command's arguments, built from the options and the event without the encoder.
-std::vector<std::string> xadd_argv(const RedisSinkOptions& o, const Event& event,
-                                   const std::string& json) {
-  std::vector<std::string> argv = {"XADD", o.stream_key};
-  if (o.max_stream_length) {
-    argv.emplace_back("MAXLEN");
-    if (o.approximate_trimming) argv.emplace_back("~");
-    argv.push_back(std::to_string(*o.max_stream_length));
-  }
-  argv.insert(argv.end(), {"*", "event", json});
-  if (o.index_fields) {
-    argv.insert(argv.end(), {"event_type", std::string(event.type_name()), "operation",
-                             event.operation(), "execution_id", event.execution_id()});
-  }
-  return argv;
 }
 
 struct Checked {
