@@ -1,11 +1,14 @@
 // hiredis calls these C callbacks while parsing: each builds a RedisReply in place. Children are
-// written straight into their parent's pre-sized `elements`, so only the root is heap-allocated.
+// appended to their parent's `elements` as they arrive, so only the root is heap-allocated. An
+// array's announced length only reserves room, and at most kMaxReservedElements: an 11-byte
+// header like "*16777216\r\n" must not cost 1.2 GB before a single element has arrived.
 // No exception may cross into hiredis: failures return nullptr, which hiredis reports as an error.
 
 #include "redis/resp_reader.hpp"
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <new>
 
 #include "streamll/redis/errors.hpp"
@@ -15,14 +18,19 @@ namespace {
 
 // A server announcing more elements than this is broken or hostile; refuse before allocating.
 constexpr int kMaxArrayElements = 1 << 24;
+constexpr std::size_t kMaxReservedElements = 1024;
 
-RedisReply* slot_for(const redisReadTask* task) {
-  if (task->parent != nullptr) {
-    auto* parent = static_cast<RedisReply*>(task->parent->obj);
-    if (task->idx < 0 || static_cast<std::size_t>(task->idx) >= parent->elements.size()) return nullptr;
-    return &parent->elements[static_cast<std::size_t>(task->idx)];
+RedisReply* slot_for(const redisReadTask* task) noexcept {
+  if (task->parent == nullptr) return new (std::nothrow) RedisReply();
+  // hiredis creates an array's children in order and keeps no pointer to a finished one, so
+  // growing `elements` (which may move the earlier ones) is safe.
+  auto* parent = static_cast<RedisReply*>(task->parent->obj);
+  if (task->idx < 0 || static_cast<std::size_t>(task->idx) != parent->elements.size()) return nullptr;
+  try {
+    return &parent->elements.emplace_back();
+  } catch (...) {  // std::bad_alloc
+    return nullptr;
   }
-  return new (std::nothrow) RedisReply();
 }
 
 void* create_string(const redisReadTask* task, char* data, size_t size) {
@@ -45,7 +53,7 @@ void* create_array(const redisReadTask* task, int elements) {
     RedisReply* reply = slot_for(task);
     if (reply == nullptr) return nullptr;
     reply->type = ReplyType::array;
-    reply->elements.resize(static_cast<std::size_t>(elements));
+    reply->elements.reserve(std::min(static_cast<std::size_t>(elements), kMaxReservedElements));
     return reply;
   } catch (...) {
     return nullptr;
