@@ -277,68 +277,63 @@ struct RedisSink::Impl {
     batch.started = false;
     batch.awaiting_replicas = false;
     batch.isolate = 0;
-    const Encoded encoded = encode(batch);
-    truncated.fetch_add(encoded.truncated, std::memory_order_relaxed);
-    const std::size_t unencodable = encoded.too_large + encoded.out_of_memory;
-    if (unencodable > 0) {
-      // Too large for max_event_bytes, or out of memory while serializing: those events
-      // cannot be sent; the rest can.
-      for (std::uint32_t i = 0, x = 0; i < batch.events.size(); ++i) {
-        if (x < batch.xadd_events.size() && batch.xadd_events[x] == i) {
-          ++x;
-        } else {
-          record_loss(batch.first_sequence + i, 1);
-        }
-      }
-      failed.fetch_add(unencodable, std::memory_order_relaxed);
-      failed_too_large.fetch_add(encoded.too_large, std::memory_order_relaxed);
-      if (encoded.too_large > 0) {
-        record_error(std::to_string(encoded.too_large) + " event(s) larger than max_event_bytes (" +
-                     std::to_string(options.max_event_bytes) +
-                     ") even with their string values cut; they were dropped");
-      }
-      if (encoded.out_of_memory > 0) {
-        record_error("could not serialize " + std::to_string(encoded.out_of_memory) +
-                     " event(s) (out of memory); they were dropped");
-      }
-    }
+    encode(batch);
     return true;
   }
 
-  struct Encoded {
-    std::size_t truncated = 0;  // cut to max_event_bytes (now held cut: not cut again)
-    std::size_t too_large = 0;
-    std::size_t out_of_memory = 0;
-  };
-
   // The batch's events as XADDs (then WAIT when durable), into its command buffer: only the
   // first one while isolating. Events cut to max_event_bytes are replaced by their encoded
-  // fields, so that encoding the batch again (after a redirection) neither cuts nor counts
-  // them again.
-  Encoded encode(Batch& batch) {
+  // fields, so that encoding the batch again (after a redirection or a close) neither cuts nor
+  // counts them again. An event that cannot be encoded (too large for max_event_bytes even cut,
+  // or out of memory while serializing) is counted lost here, once, and left in the batch as
+  // an empty text that later encodings skip; the rest of the batch is sent.
+  void encode(Batch& batch) {
     batch.commands.clear();
     batch.xadd_events.clear();
-    Encoded encoded;
+    std::size_t too_large = 0;
+    std::size_t out_of_memory = 0;
     const std::size_t count = batch.isolate > 0 ? std::min<std::size_t>(1, batch.events.size())
                                                 : batch.events.size();
     for (std::uint32_t i = 0; i < count; ++i) {
-      switch (encoder.append_command(batch.events[i], batch.commands, &encode_text)) {
+      redis::BufferedEvent& item = batch.events[i];
+      if (is_dropped(item)) continue;
+      switch (encoder.append_command(item, batch.commands, &encode_text)) {
         case redis::EncodeResult::truncated:
-          ++encoded.truncated;
-          if (!encode_text.empty()) batch.events[i].emplace<std::string>(std::move(encode_text));
+          truncated.fetch_add(1, std::memory_order_relaxed);
+          if (!encode_text.empty()) item.emplace<std::string>(std::move(encode_text));
           encode_text.clear();
           [[fallthrough]];
-        case redis::EncodeResult::ok: batch.xadd_events.push_back(i); break;
-        case redis::EncodeResult::too_large: ++encoded.too_large; break;
-        case redis::EncodeResult::out_of_memory: ++encoded.out_of_memory; break;
+        case redis::EncodeResult::ok: batch.xadd_events.push_back(i); continue;
+        case redis::EncodeResult::too_large: ++too_large; break;
+        case redis::EncodeResult::out_of_memory: ++out_of_memory; break;
       }
+      record_loss(batch.first_sequence + i, 1);
+      item.emplace<std::string>();  // no allocation: cannot throw
     }
     batch.xadds = batch.commands.command_count();
     if (durable() && batch.xadds > 0) {
       batch.commands.append({"WAIT", std::to_string(options.min_replicas_ack),
                              std::to_string(options.replicas_ack_timeout.count())});
     }
-    return encoded;
+    if (too_large + out_of_memory == 0) return;
+    failed.fetch_add(too_large + out_of_memory, std::memory_order_relaxed);
+    failed_too_large.fetch_add(too_large, std::memory_order_relaxed);
+    if (too_large > 0) {
+      record_error(std::to_string(too_large) + " event(s) larger than max_event_bytes (" +
+                   std::to_string(options.max_event_bytes) +
+                   ") even with their string values cut; they were dropped");
+    }
+    if (out_of_memory > 0) {
+      record_error("could not serialize " + std::to_string(out_of_memory) +
+                   " event(s) (out of memory); they were dropped");
+    }
+  }
+
+  // Encoded fields are never empty (they hold at least the event's JSON), so an empty text
+  // marks an event already counted lost by encode().
+  static bool is_dropped(const redis::BufferedEvent& item) noexcept {
+    const auto* fields = std::get_if<std::string>(&item);
+    return fields != nullptr && fields->empty();
   }
 
   // Writes the batch (or, after a WAIT shortfall, WAIT alone); finish_batch() reads the
@@ -417,8 +412,10 @@ struct RedisSink::Impl {
       return;
     }
     if (r.redirect) {
-      if (r.settled > 0 && batch.xadds == batch.events.size()) {
-        settle_prefix(batch, r.settled, r.accepted, r.refused_at, r.first_refusal);
+      if (r.settled > 0 && batch.isolate == 0) {
+        // The answered XADDs' events leave, with the events dropped for size among them.
+        settle_prefix(batch, batch.xadd_events[r.settled - 1] + std::size_t{1}, r.accepted,
+                      r.refused_at, r.first_refusal);
       }
       follow_redirect(batch, *r.redirect, via_ask);
       return;

@@ -313,6 +313,53 @@ TEST_CASE("Cluster mode: a batch partly accepted before the key moved is not sen
   CHECK(cluster.streams[7001] == range(0, 10));
 }
 
+TEST_CASE("Cluster mode: events cut or dropped for size are counted once across a redirect",
+          "[redis_sink][cluster][event_size]") {
+  // The batch is encoded again after the move (the two accepted XADDs leave it): the event
+  // too large for max_event_bytes must not be counted lost a second time, nor the cut one cut
+  // again.
+  FakeCluster cluster("ml_events");
+  auto o = options();
+  o.url = "redis+cluster://127.0.0.1:7000";
+  o.max_event_bytes = 4096;
+  ManualClock clock;
+  std::atomic<bool> moved{false};
+  cluster.net.set_down(local(7000), true);
+  cluster.net.serve(local(7000), [&](const Command& c, FakeConnection& conn) {
+    if (c[0] == "XADD" && conn.index_in_pipeline == 2 && !moved.exchange(true)) {
+      std::lock_guard<std::mutex> lock(cluster.mutex);
+      cluster.owner = 7001;
+      cluster.streams[7001] = cluster.streams[7000];
+    }
+    return cluster.answer(7000, c, conn);
+  });
+  streamll::RedisSink sink(o, streamll::RedisSink::EndpointTransportFactory(
+                                  [&](const RedisEndpoint& e) { return cluster.net.transport(e); }),
+                           clock);
+  streamll::Fields too_many;
+  for (int i = 0; i < 2000; ++i) too_many.append_new("field_" + std::to_string(i), i);
+  for (int i = 0; i < 10; ++i) {
+    streamll::Event event = token(i);
+    if (i == 5) event.data.set("text", std::string(50000, 'x'));  // cut to fit
+    if (i == 7) event.data = too_many;                             // no cut makes it fit
+    sink.handle(std::move(event));
+  }
+  REQUIRE(eventually([&] { return sink.stats().transport_errors >= 1; }));
+  cluster.net.set_down(local(7000), false);
+  REQUIRE(eventually([&] {
+    clock.advance(1s);
+    return sink.stats().buffered == 0 && sink.stats().delivered == 9;
+  }));
+  const auto stats = sink.stats();
+  CHECK(moved.load());
+  CHECK(stats.moved_redirects == 1);
+  CHECK(stats.failed == 1);
+  CHECK(stats.failed_too_large == 1);
+  CHECK(stats.truncated == 1);
+  std::lock_guard<std::mutex> lock(cluster.mutex);
+  CHECK(cluster.streams[7001] == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 8, 9});
+}
+
 TEST_CASE("Cluster mode: redirections that never settle count as a failure", "[redis_sink][cluster]") {
   FakeNetwork net;
   // Each node says the other owns the slot.
