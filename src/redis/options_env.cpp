@@ -121,6 +121,7 @@ void read_connection_env(const Env& env, RedisConnectionOptions& o) {
   env.millis("REDIS_CONNECT_TIMEOUT_MS", o.connect_timeout);
   env.millis("REDIS_SOCKET_TIMEOUT_MS", o.socket_timeout);
   env.size("REDIS_MAX_CONNECTIONS", o.max_connections);
+  redis::require_one_connection("REDIS_MAX_CONNECTIONS", o.max_connections);
   if (auto v = env.get("REDIS_SENTINELS")) {
     o.sentinels = redis::split_comma_list(*v);
     for (const auto& item : o.sentinels) {

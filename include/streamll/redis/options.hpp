@@ -74,9 +74,9 @@ struct RedisConnectionOptions {
   std::chrono::milliseconds connect_timeout{2000};
   /// Bound on one command round trip (a whole pipeline: write everything, read every reply).
   std::chrono::milliseconds socket_timeout{2000};
-  /// Accepted for compatibility with the guide (which sets 20). The RedisSink has a single
-  /// flusher and always uses exactly one connection, whatever this says; each consumer also
-  /// uses one. Must be >= 1.
+  /// Must be 1 (validate() refuses anything else, as from_env() does REDIS_MAX_CONNECTIONS): the
+  /// RedisSink's one flusher pipelines every write through one connection, and each consumer
+  /// uses one too. The guide's pool (max_connections=20) would add no throughput here.
   std::size_t max_connections = 1;
   /// Sent as CLIENT SETNAME on connect (visible in CLIENT LIST); empty skips it.
   std::string client_name = "streamll";
