@@ -207,7 +207,9 @@ TEST_CASE("redis options: malformed variables name the variable and the value", 
   for (const auto& [name, value] : bad) {
     if (value.empty()) continue;  // empty means unset, covered below
     INFO(name << "=" << value);
-    const auto e = config_error([&] { RedisSinkOptions::from_env(fake_env({{name, value}})); });
+    const auto e = config_error([&name = name, &value = value] {
+      RedisSinkOptions::from_env(fake_env({{name, value}}));
+    });
     CHECK(e.option() == name);
     CHECK_THAT(e.what(), Catch::Contains("'" + value + "'"));
   }
