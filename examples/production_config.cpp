@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
 
   // Performance settings
   options.max_batch_size = 500;         // batch up to 500 events
-  options.flush_interval = 1s;          // longest a partial batch waits
+  options.flush_interval = 1s;          // longest idle sleep; delays nothing (docs/redis-sink.md)
 
   // Stream management
   options.max_stream_length = 1000000;  // keep the last 1M events

@@ -31,7 +31,7 @@ launcher=()
 if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 echo "=== fuzz: configure and build ($dir)"
 # Warnings are errors for the fuzz targets only (fuzz/CMakeLists.txt): the library's warnings
-# are the GCC builds' to judge, and clang warns about a few things GCC does not.
+# are judged by scripts/test.sh's builds, GCC's and clang's (its TSan suite).
 cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSTREAMLL_BUILD_FUZZERS=ON -DSTREAMLL_SANITIZE=address,undefined -DSTREAMLL_WERROR=OFF \
   -DSTREAMLL_BUILD_TESTS=OFF -DSTREAMLL_BUILD_EXAMPLES=OFF -DSTREAMLL_BUILD_CLI=OFF \

@@ -1,7 +1,5 @@
 #include "logging.hpp"
 
-#include <optional>
-
 #include "streamll/log.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -11,7 +9,9 @@ namespace streamll::detail {
 namespace {
 
 std::mutex creating;  // guards logger creation and default_level
-std::optional<spdlog::level::level_enum> default_level;  // set_log_level() for every logger
+// The level streamll's loggers start at: warn, so a healthy application's log stays quiet (no
+// "connected" line on every start); set_log_level() for every logger changes it.
+spdlog::level::level_enum default_level = spdlog::level::warn;
 
 bool is_streamll_logger(const std::string& name) {
   return name == "streamll" || name.rfind("streamll.", 0) == 0;
@@ -25,7 +25,7 @@ std::shared_ptr<spdlog::logger> get_logger(const std::string& name) noexcept {
     std::lock_guard<std::mutex> lock(creating);
     if (auto existing = spdlog::get(name)) return existing;
     auto logger = spdlog::stderr_color_mt(name);
-    if (default_level) logger->set_level(*default_level);
+    logger->set_level(default_level);
     return logger;
   } catch (...) {
     // Registration raced with the application's own logger of that name: use that one.

@@ -3,6 +3,9 @@
 // events (rate-limited), and at debug level every batch. It goes through spdlog loggers named
 // "streamll", "streamll.sinks.redis", "streamll.sinks.jsonl", ... (stderr unless the
 // application registered its own logger of that name first, in the same spdlog library).
+// They start at warn: problems (drops, failures, every circuit breaker change) show; routine
+// lines such as "connected to ..." on every start are info and show only after
+// set_log_level(LogLevel::info).
 
 #include <string_view>
 

@@ -46,4 +46,8 @@ struct ConnectionTarget {
 /// Validates `options` (ConfigError) and merges the URL into them.
 ConnectionTarget resolve_connection(const RedisConnectionOptions& options);
 
+/// ConfigError naming `option` unless `value` is 1: every sink and consumer writes or reads
+/// through exactly one connection, so a larger pool would be a setting that does nothing.
+void require_one_connection(const char* option, std::size_t value);
+
 }  // namespace streamll::redis

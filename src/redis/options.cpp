@@ -203,6 +203,14 @@ std::string to_string(const RedisSinkOptions& o) {
 
 namespace redis {
 
+void require_one_connection(const char* option, std::size_t value) {
+  if (value == 1) return;
+  throw ConfigError(option, "must be 1, got " + std::to_string(value) +
+                                ": streamll uses one connection per sink (its one flusher thread "
+                                "pipelines every write) and per consumer; a pool would not add "
+                                "throughput and would reorder events. Leave it unset");
+}
+
 ConnectionTarget resolve_connection(const RedisConnectionOptions& o) {
   const ParsedRedisUrl url = parse_redis_url(o.url);
   ConnectionTarget t;
@@ -242,7 +250,7 @@ ConnectionTarget resolve_connection(const RedisConnectionOptions& o) {
 
   require_positive("connect_timeout", o.connect_timeout);
   require_positive("socket_timeout", o.socket_timeout);
-  if (o.max_connections == 0) throw ConfigError("max_connections", "must be at least 1, got 0");
+  require_one_connection("max_connections", o.max_connections);
 
   t.cert_reqs = o.ssl_cert_reqs;
   t.ca_file = o.ssl_ca_file;

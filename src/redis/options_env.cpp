@@ -8,16 +8,22 @@
 #include <string>
 #include <string_view>
 
+#include "env_variables.hpp"
+#include "redis/connection_target.hpp"
 #include "redis/env_list.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/redis/options.hpp"
+#include "streamll/redis/url.hpp"
 
 namespace streamll {
 namespace {
 
 class Env {
  public:
-  explicit Env(const EnvLookup& lookup) : lookup_(lookup) {}
+  explicit Env(const EnvLookup& lookup) : lookup_(lookup) {
+    // Only the process environment can be listed; a custom lookup is asked by name alone.
+    if (!lookup_) detail::warn_unknown_streamll_variables();
+  }
 
   std::optional<std::string> get(const char* name) const { return redis::read_env(lookup_, name); }
 
@@ -76,8 +82,21 @@ SslCertReqs parse_cert_reqs(const char* name, const std::string& value) {
   throw ConfigError(name, "'" + value + "' is not one of none, optional, required");
 }
 
+// The URL checked now, so that the error names the variable it came from (validate() can only
+// name the option); the message quotes the URL with its password redacted.
+std::string checked_url(const char* name, const std::string& url) {
+  try {
+    (void)parse_redis_url(url);
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    const std::size_t skip = e.option().size() + 2;  // "<option>: "
+    throw ConfigError(name, what.size() >= skip ? what.substr(skip) : what);
+  }
+  return url;
+}
+
 void read_connection_env(const Env& env, RedisConnectionOptions& o) {
-  env.string("REDIS_URL", o.url);
+  if (auto v = env.get("REDIS_URL")) o.url = checked_url("REDIS_URL", *v);
   env.string("REDIS_USERNAME", o.environment.username);
   env.string("REDIS_PASSWORD", o.environment.password);
   env.string("REDIS_AUTH_TOKEN", o.environment.auth_token);
@@ -102,6 +121,7 @@ void read_connection_env(const Env& env, RedisConnectionOptions& o) {
   env.millis("REDIS_CONNECT_TIMEOUT_MS", o.connect_timeout);
   env.millis("REDIS_SOCKET_TIMEOUT_MS", o.socket_timeout);
   env.size("REDIS_MAX_CONNECTIONS", o.max_connections);
+  redis::require_one_connection("REDIS_MAX_CONNECTIONS", o.max_connections);
   if (auto v = env.get("REDIS_SENTINELS")) {
     o.sentinels = redis::split_comma_list(*v);
     for (const auto& item : o.sentinels) {

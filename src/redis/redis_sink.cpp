@@ -105,11 +105,11 @@ struct RedisSink::Impl {
     b.max_backoff = std::max(o.recovery_timeout * 10, o.recovery_timeout);
     b.clock = &clock;
     b.on_state_change = [stream = o.stream_key](BreakerState from, BreakerState to) {
-      // State changes are rare and each one matters: logged unthrottled, once each.
-      if (auto logger = detail::get_logger("streamll.sinks.redis")) {
-        const auto level = to == BreakerState::closed ? spdlog::level::info : spdlog::level::warn;
-        logger->log(level, "circuit breaker for stream '{}': {} -> {}", stream, to_string(from),
-                    to_string(to));
+      // State changes are rare and each one matters: logged unthrottled, once each, and at
+      // warn, the default level, so an outage's end shows as surely as its start.
+      if (auto breaker_log = detail::get_logger("streamll.sinks.redis")) {
+        breaker_log->warn("circuit breaker for stream '{}': {} -> {}", stream, to_string(from),
+                          to_string(to));
       }
     };
     return b;

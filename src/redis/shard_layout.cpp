@@ -2,19 +2,55 @@
 
 #include "redis/shard_layout.hpp"
 
+#include "md5.hpp"
 #include "redis/env_list.hpp"
 #include "streamll/sinks/sharded_redis_sink.hpp"
 
 namespace streamll {
 
-std::size_t shard_for_execution(std::string_view execution_id, std::size_t shards) noexcept {
-  if (shards <= 1) return 0;
+namespace {
+
+std::size_t fnv1a_shard(std::string_view execution_id, std::size_t shards) noexcept {
   std::uint64_t hash = 14695981039346656037ull;  // FNV-1a 64-bit offset basis
   for (const char c : execution_id) {
     hash ^= static_cast<unsigned char>(c);
     hash *= 1099511628211ull;  // FNV prime
   }
   return static_cast<std::size_t>(hash % shards);
+}
+
+// The digest as a 128-bit big-endian number modulo `shards`, exactly (Python's int(hex, 16) %
+// n): Horner's rule a byte at a time while r * 256 + 255 cannot overflow, a bit at a time
+// (doubling modulo n without overflow) for larger counts.
+std::size_t digest_modulo(const detail::Md5Digest& digest, std::size_t shards) noexcept {
+  std::uint64_t r = 0;
+  const std::uint64_t n = shards;
+  if (n <= (std::uint64_t{1} << 55)) {
+    for (const unsigned char byte : digest) r = (r * 256 + byte) % n;
+    return static_cast<std::size_t>(r);
+  }
+  for (const unsigned char byte : digest) {
+    for (int bit = 7; bit >= 0; --bit) {
+      r = r >= n - r ? r - (n - r) : r + r;  // 2r mod n
+      if ((byte >> bit) & 1u) r = r == n - 1 ? 0 : r + 1;
+    }
+  }
+  return static_cast<std::size_t>(r);
+}
+
+}  // namespace
+
+std::string_view to_string(ShardHash hash) noexcept {
+  return hash == ShardHash::fnv1a ? "fnv1a" : "md5";
+}
+
+std::size_t shard_for_execution(std::string_view execution_id, std::size_t shards,
+                                ShardHash hash) noexcept {
+  if (shards <= 1) return 0;
+  if (hash == ShardHash::fnv1a) return fnv1a_shard(execution_id, shards);
+  detail::Md5Digest digest{};
+  if (!detail::md5(execution_id, digest)) return 0;
+  return digest_modulo(digest, shards);
 }
 
 std::string shard_stream_key(const std::string& stream_key, std::size_t index) {

@@ -6,6 +6,8 @@
 #include <system_error>
 #include <thread>
 
+#include "md5.hpp"
+#include "redis/env_list.hpp"
 #include "redis/shard_layout.hpp"
 #include "redis/transport.hpp"
 #include "streamll/detail/clock.hpp"
@@ -32,11 +34,24 @@ ShardedRedisSinkOptions ShardedRedisSinkOptions::from_env(const EnvLookup& looku
   ShardedRedisSinkOptions o;
   static_cast<RedisSinkOptions&>(o) = RedisSinkOptions::from_env(lookup);
   redis::read_shard_env(lookup, o.shard_urls, o.shard_count);
+  if (auto v = redis::read_env(lookup, "STREAMLL_SHARD_HASH")) {
+    if (*v == "md5") {
+      o.shard_hash = ShardHash::md5;
+    } else if (*v == "fnv1a") {
+      o.shard_hash = ShardHash::fnv1a;
+    } else {
+      throw ConfigError("STREAMLL_SHARD_HASH", "'" + *v + "' is not one of md5, fnv1a");
+    }
+  }
   return o;
 }
 
 void ShardedRedisSinkOptions::validate() const {
   redis::validate_shard_layout(shard_urls, shard_count, /*required=*/true);
+  if (shard_hash == ShardHash::md5 && !detail::md5_available()) {
+    throw ConfigError("shard_hash", "OpenSSL offers no MD5 here (a FIPS-only configuration?): "
+                                    "use ShardHash::fnv1a, on every producer of these shards");
+  }
   const std::size_t n = shard_total(*this);
   for (std::size_t i = 0; i < n; ++i) {
     try {
@@ -52,7 +67,7 @@ ShardedRedisSink::ShardedRedisSink(ShardedRedisSinkOptions options)
 
 ShardedRedisSink::ShardedRedisSink(ShardedRedisSinkOptions options, ShardTransportFactory make_transport,
                                    const detail::ClockSource& clock)
-    : shutdown_timeout_(options.shutdown_timeout) {
+    : shard_hash_(options.shard_hash), shutdown_timeout_(options.shutdown_timeout) {
   options.validate();
   const std::size_t n = shard_total(options);
   shards_.reserve(n);
@@ -77,7 +92,7 @@ ShardedRedisSink::~ShardedRedisSink() {
 }
 
 std::size_t ShardedRedisSink::shard_of(std::string_view execution_id) const noexcept {
-  return shard_for_execution(execution_id, shards_.size());
+  return shard_for_execution(execution_id, shards_.size(), shard_hash_);
 }
 
 void ShardedRedisSink::handle(const Event& event) {

@@ -287,7 +287,7 @@ class FakeStreamRedis {
         std::vector<R> out;
         for (const auto& [id, p] : g.pending) {
           if (p.consumer != consumer || !(after < id) || out.size() >= count) continue;
-          auto e = std::find_if(entries_.begin(), entries_.end(), [&](const auto& x) { return *Id::parse(x.id) == id; });
+          auto e = std::find_if(entries_.begin(), entries_.end(), [&id = id](const auto& x) { return *Id::parse(x.id) == id; });
           out.push_back(e == entries_.end() ? R::make_array({R::make_string(id.to_string()), R::make_nil()}) : entry_reply(*e));
         }
         return read_reply(std::move(out));
@@ -328,7 +328,7 @@ class FakeStreamRedis {
         }
         if (clock_.steady_now() - p.delivered < min_idle) continue;
         p = Pending{c[3], clock_.steady_now()};
-        auto e = std::find_if(entries_.begin(), entries_.end(), [&](const auto& x) { return *Id::parse(x.id) == id; });
+        auto e = std::find_if(entries_.begin(), entries_.end(), [&id = id](const auto& x) { return *Id::parse(x.id) == id; });
         out.push_back(entry_reply(*e));
       }
       return R::make_array({R::make_string(next), R::make_array(std::move(out)), R::make_array({})});

@@ -289,4 +289,5 @@ TEST_CASE("set_log_level sets one streamll logger, or all of them including late
   streamll::set_log_level(streamll::LogLevel::info);
   CHECK(spdlog::get("streamll.test.later")->level() == spdlog::level::info);
   spdlog::drop("streamll.test.later");
+  streamll::set_log_level(streamll::LogLevel::warn);  // the default, for the tests after this one
 }

@@ -82,8 +82,22 @@ TEST_CASE("redis options: defaults are the guide's", "[redis_options]") {
   prod.recovery_timeout = std::chrono::seconds(60);
   prod.max_batch_size = 500;
   prod.flush_interval = 1500ms;
-  prod.max_connections = 20;
   CHECK_NOTHROW(prod.validate());
+}
+
+TEST_CASE("redis options: max_connections above one is refused with the reason", "[redis_options]") {
+  // The guide's max_connections=20 would be a pool the sink never uses: refused, not ignored.
+  RedisSinkOptions o;
+  o.max_connections = 20;
+  const auto e = validate_error(o);
+  CHECK(e.option() == "max_connections");
+  CHECK_THAT(e.what(), Catch::Contains("must be 1, got 20") && Catch::Contains("one connection"));
+  const auto from_env = config_error([] {
+    RedisSinkOptions::from_env(fake_env({{"REDIS_MAX_CONNECTIONS", "20"}}));
+  });
+  CHECK(from_env.option() == "REDIS_MAX_CONNECTIONS");
+  CHECK_THAT(from_env.what(), Catch::Contains("must be 1, got 20"));
+  CHECK(RedisSinkOptions::from_env(fake_env({{"REDIS_MAX_CONNECTIONS", "1"}})).max_connections == 1);
 }
 
 TEST_CASE("redis options: an empty environment gives the defaults", "[redis_options]") {
@@ -107,7 +121,7 @@ TEST_CASE("redis options: from_env reads every documented variable", "[redis_opt
       {"REDIS_SSL_SERVER_NAME", "cache.internal"},
       {"REDIS_CONNECT_TIMEOUT_MS", "1500"},
       {"REDIS_SOCKET_TIMEOUT_MS", "250"},
-      {"REDIS_MAX_CONNECTIONS", "20"},
+      {"REDIS_MAX_CONNECTIONS", "1"},
       {"STREAMLL_STREAM_KEY", "ml_events_prod"},
       {"STREAMLL_BUFFER_SIZE", "100000"},
       {"STREAMLL_CIRCUIT_BREAKER", "FALSE"},
@@ -139,7 +153,7 @@ TEST_CASE("redis options: from_env reads every documented variable", "[redis_opt
   CHECK(o.ssl_server_name == "cache.internal");
   CHECK(o.connect_timeout == 1500ms);
   CHECK(o.socket_timeout == 250ms);
-  CHECK(o.max_connections == 20);
+  CHECK(o.max_connections == 1);
   CHECK(o.stream_key == "ml_events_prod");
   CHECK(o.buffer_size == 100000);
   CHECK_FALSE(o.circuit_breaker);
@@ -193,7 +207,9 @@ TEST_CASE("redis options: malformed variables name the variable and the value", 
   for (const auto& [name, value] : bad) {
     if (value.empty()) continue;  // empty means unset, covered below
     INFO(name << "=" << value);
-    const auto e = config_error([&] { RedisSinkOptions::from_env(fake_env({{name, value}})); });
+    const auto e = config_error([&name = name, &value = value] {
+      RedisSinkOptions::from_env(fake_env({{name, value}}));
+    });
     CHECK(e.option() == name);
     CHECK_THAT(e.what(), Catch::Contains("'" + value + "'"));
   }

@@ -664,6 +664,29 @@ TEST_CASE("RedisSink logs connects, batches and breaker waits at debug level (th
   CHECK(logged.find("[debug]") != std::string::npos);
 }
 
+TEST_CASE("streamll logs at warn by default: the connected line shows only when asked", "[log]") {
+  // A logger made afresh, as in a new process (an earlier test may have set this one's level).
+  spdlog::drop("streamll.sinks.redis");
+  const auto connect_and_log = [] {
+    streamll::testing::CapturedLog capture("streamll.sinks.redis");
+    Harness h;
+    h.sink.handle(token_event(0));
+    REQUIRE(h.sink.flush(2s));
+    h.sink.shutdown(2s);
+    return capture.text();
+  };
+  CHECK(streamll::detail::get_logger("streamll.sinks.redis")->level() == spdlog::level::warn);
+  std::string logged = connect_and_log();
+  CHECK(logged.find("connected to") == std::string::npos);
+
+  streamll::set_log_level(streamll::LogLevel::info, "streamll.sinks.redis");
+  logged = connect_and_log();
+  streamll::set_log_level(streamll::LogLevel::warn, "streamll.sinks.redis");
+  INFO(logged);
+  CHECK(logged.find("[info]") != std::string::npos);
+  CHECK(logged.find("connected to") != std::string::npos);
+}
+
 TEST_CASE("RedisSink rejects invalid options at construction", "[redis_sink]") {
   auto o = test_options();
   o.max_batch_size = 0;

@@ -6,6 +6,12 @@
 #include <streamll/sinks/sharded_redis_sink.hpp>
 #include <streamll/streamll.hpp>
 
+#include <array>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "fake_network.hpp"
 #include "manual_clock.hpp"
 
@@ -64,17 +70,76 @@ struct ThreeFakeShards {
 
 }  // namespace
 
-TEST_CASE("shard_for_execution: FNV-1a 64 modulo the shard count, stable", "[sharded]") {
+TEST_CASE("shard_for_execution: the guide's md5 rule by default, as Python computes it", "[sharded]") {
   using streamll::shard_for_execution;
-  // FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c; of "" the offset basis 0xcbf29ce484222325.
-  CHECK(shard_for_execution("a", 1000) == 0xaf63dc4c8601ec8cull % 1000);
-  CHECK(shard_for_execution("", 7) == 0xcbf29ce484222325ull % 7);
-  CHECK(shard_for_execution("anything", 1) == 0);
+  // int(hashlib.md5(id.encode()).hexdigest(), 16) % n, computed once with python3 for these ids
+  // (empty, one character, typical, a UUID, long, non-ASCII UTF-8) and n = 1 2 3 7 16 100.
+  const std::size_t counts[] = {1, 2, 3, 7, 16, 100};
+  const std::vector<std::pair<std::string, std::array<std::size_t, 6>>> python = {
+      {std::string(""), {0, 0, 0, 1, 14, 66}},
+      {std::string("a"), {0, 1, 1, 0, 1, 97}},
+      {std::string("exec_42"), {0, 1, 0, 4, 7, 75}},
+      {std::string("550e8400-e29b-41d4-a716-446655440000"), {0, 1, 0, 0, 13, 65}},
+      {std::string(300, 'x'), {0, 0, 0, 6, 8, 16}},
+      {std::string("ex\xc3\xa9" "cution-\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e-\xf0\x9f\x9a\x80"), {0, 0, 2, 2, 10, 26}},
+  };
+  for (const auto& [id, shards] : python) {
+    for (std::size_t i = 0; i < 6; ++i) {
+      INFO("id of " << id.size() << " bytes, " << counts[i] << " shards");
+      CHECK(shard_for_execution(id, counts[i]) == shards[i]);
+      CHECK(shard_for_execution(id, counts[i], streamll::ShardHash::md5) == shards[i]);
+    }
+  }
+  // The 128-bit digest's modulo is exact for any count, beyond what a byte-wise remainder in
+  // 64 bits could hold (python3: the same expression with these n).
+  CHECK(shard_for_execution("exec_42", 1024) == 743);
+  CHECK(shard_for_execution("exec_42", (std::size_t{1} << 56) + 3) == 68325967532354347ull);
+  CHECK(shard_for_execution("exec_42", 18446744073709551557ull) == 18072849986988391649ull);
   CHECK(shard_for_execution("anything", 0) == 0);
-  std::array<int, 4> counts{};
-  for (int i = 0; i < 4000; ++i) ++counts[shard_for_execution("exec_" + std::to_string(i), 4)];
-  for (int c : counts) CHECK(c > 800);  // roughly even
   CHECK(streamll::shard_stream_key("ml_events", 2) == "ml_events_shard_2");
+}
+
+TEST_CASE("shard_for_execution: FNV-1a 64 modulo the shard count when asked, stable", "[sharded]") {
+  using streamll::shard_for_execution;
+  constexpr auto fnv1a = streamll::ShardHash::fnv1a;
+  // FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c; of "" the offset basis 0xcbf29ce484222325.
+  CHECK(shard_for_execution("a", 1000, fnv1a) == 0xaf63dc4c8601ec8cull % 1000);
+  CHECK(shard_for_execution("", 7, fnv1a) == 0xcbf29ce484222325ull % 7);
+  CHECK(shard_for_execution("anything", 1, fnv1a) == 0);
+  CHECK(shard_for_execution("anything", 0, fnv1a) == 0);
+  std::array<int, 4> counts{};
+  for (int i = 0; i < 4000; ++i) ++counts[shard_for_execution("exec_" + std::to_string(i), 4, fnv1a)];
+  for (int c : counts) CHECK(c > 800);  // roughly even
+}
+
+TEST_CASE("ShardedRedisSink routes by the guide's md5 unless shard_hash says fnv1a", "[sharded]") {
+  ThreeFakeShards t;
+  ManualClock clock;
+  // python3: int(hashlib.md5(b"exec_42").hexdigest(), 16) % 3 == 0; for "a" 1.
+  streamll::ShardedRedisSink guide(t.options, t.factory(), clock);
+  CHECK(guide.shard_of("exec_42") == 0);
+  CHECK(guide.shard_of("a") == 1);
+  auto fast_options = t.options;
+  fast_options.shard_hash = streamll::ShardHash::fnv1a;
+  streamll::ShardedRedisSink fast(fast_options, t.factory(), clock);
+  CHECK(fast.shard_of("a") == 0xaf63dc4c8601ec8cull % 3);
+
+  const auto from_env = [](const char* value) {
+    return streamll::ShardedRedisSinkOptions::from_env([value](const char* name) {
+      return std::string(name) == "STREAMLL_SHARD_HASH" ? std::optional<std::string>(value)
+                                                        : std::nullopt;
+    });
+  };
+  CHECK(from_env("fnv1a").shard_hash == streamll::ShardHash::fnv1a);
+  CHECK(from_env("md5").shard_hash == streamll::ShardHash::md5);
+  try {
+    from_env("sha1");
+    FAIL("no ConfigError");
+  } catch (const streamll::ConfigError& e) {
+    CHECK(e.option() == "STREAMLL_SHARD_HASH");
+  }
+  guide.shutdown(1s);
+  fast.shutdown(1s);
 }
 
 TEST_CASE("ShardedRedisSink: one execution, one shard, in order, each shard its own stream", "[sharded]") {

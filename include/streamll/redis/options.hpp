@@ -74,9 +74,9 @@ struct RedisConnectionOptions {
   std::chrono::milliseconds connect_timeout{2000};
   /// Bound on one command round trip (a whole pipeline: write everything, read every reply).
   std::chrono::milliseconds socket_timeout{2000};
-  /// Accepted for compatibility with the guide (which sets 20). The RedisSink has a single
-  /// flusher and always uses exactly one connection, whatever this says; each consumer also
-  /// uses one. Must be >= 1.
+  /// Must be 1 (validate() refuses anything else, as from_env() does REDIS_MAX_CONNECTIONS): the
+  /// RedisSink's one flusher pipelines every write through one connection, and each consumer
+  /// uses one too. The guide's pool (max_connections=20) would add no throughput here.
   std::size_t max_connections = 1;
   /// Sent as CLIENT SETNAME on connect (visible in CLIENT LIST); empty skips it.
   std::string client_name = "streamll";
@@ -125,11 +125,14 @@ struct RedisConnectionOptions {
   ///   REDIS_CLUSTER_ENDPOINT (host:port of a cluster's configuration endpoint: sets the URL to
   ///   redis://host:port and cluster mode; a ConfigError beside REDIS_URL).
   /// Booleans: true/false/1/0/yes/no/on/off, any case. A malformed value throws ConfigError
-  /// naming the variable (secrets are never echoed). Does not validate(); the consumer does.
+  /// naming the variable (secrets are never echoed), a malformed REDIS_URL and
+  /// REDIS_MAX_CONNECTIONS other than 1 included. Otherwise does not validate(); the consumer
+  /// does. Reading the process environment (no `env`), warns once per name about STREAMLL_*
+  /// variables streamll does not know (a typo would otherwise be ignored silently).
   static RedisConnectionOptions from_env(const EnvLookup& env = {});
 
   /// Throws ConfigError naming the first bad option and its value: malformed URL, negative
-  /// db, non-positive timeouts, max_connections 0, password != auth_token, ssl=false with
+  /// db, non-positive timeouts, max_connections other than 1, password != auth_token, ssl=false with
   /// rediss://, TLS over a unix socket, unreadable CA/cert/key files when TLS is on, a key
   /// without a certificate or the other way round; sentinels without sentinel_master or the
   /// other way round, a malformed sentinel address, more than one of endpoint_provider /
