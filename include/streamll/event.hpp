@@ -57,6 +57,10 @@ constexpr bool is_valid_event_type_name(std::string_view name) noexcept {
 }
 /// Throws InvalidEventType naming the problem.
 void validate_event_type_name(std::string_view name);
+/// The name repaired so that it is valid: every byte outside 0x21..0x7e becomes '_', a name
+/// longer than 64 characters is cut to its first 64, and an empty name becomes "custom".
+/// A valid name comes back unchanged.
+std::string sanitize_event_type_name(std::string_view name);
 
 /// A UUID version 4. Its bits are drawn when the event is captured (two steps of a per-thread
 /// PRNG, a few nanoseconds) so that every sink and every retry carries the same id; the

@@ -102,8 +102,10 @@ TEST_CASE("faq_bot: a bad question is reported as an error", "[faq_bot][sinks]")
   CHECK(captured.sink->type_names() == std::vector<std::string>{"start", "error"});
   const auto errors = captured.sink->events_of_type("error");
   REQUIRE(errors.size() == 1);
-  CHECK(errors[0].data["error_type"].as_string() == "std::invalid_argument");
-  CHECK(errors[0].data["error_message"].as_string() == "empty question");
+  CHECK(errors[0].operation() == "answer");
+  // The exception's type and message ("std::invalid_argument", "empty question") when the
+  // library is built with STREAMLL_THROW_HOOK=ON; the generic "unknown exception" without.
+  CHECK_FALSE(errors[0].data["error_type"].as_string().empty());
 }
 
 TEST_CASE("faq_bot: work on another thread joins the request's execution", "[faq_bot][sinks]") {
