@@ -53,6 +53,7 @@ inline bool drain_telemetry(streamll::Instrumentor& instrumentor) {
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>

@@ -23,7 +23,7 @@ std::string printed(const T& value) {
 
 }  // namespace
 
-TEST_CASE("a Value prints as JSON, a double always as a double", "[print]") {
+TEST_CASE("a Value prints as JSON and a double always as a double", "[print]") {
   using streamll::Value;
   CHECK(printed(Value()) == "null");
   CHECK(printed(Value(true)) == "true");
@@ -47,7 +47,7 @@ TEST_CASE("Fields print as an object in their order", "[print]") {
         R"({"model": "m", "tokens_used": 15, "ok": true})");
 }
 
-TEST_CASE("an Event prints its type, context and data on one line", "[print]") {
+TEST_CASE("an Event prints its type and context and data on one line", "[print]") {
   auto context = std::make_shared<streamll::EventContext>();
   context->execution_id = "exec_1";
   context->span_id = "s2";
@@ -70,7 +70,7 @@ TEST_CASE("an Event prints its type, context and data on one line", "[print]") {
   CHECK(printed(event.tag("missing")) == "(no tag)");
 }
 
-TEST_CASE("Catch2 shows values, not {?}", "[print]") {
+TEST_CASE("Catch2 shows values and not {?}", "[print]") {
   using Catch::Detail::stringify;
   const streamll::Fields data{{"output_tokens", 3}};
   CHECK(stringify(data["output_tokens"]) == "3");

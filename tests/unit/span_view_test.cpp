@@ -20,7 +20,7 @@ struct Recorder {
 
 }  // namespace
 
-TEST_CASE("spans(): name, parent, status, duration, attributes and child events",
+TEST_CASE("spans(): name and parent and status and duration and attributes and child events",
           "[sinks][span_view]") {
   Recorder r;
   std::string answer_id, retrieval_id, call_id;
@@ -87,7 +87,7 @@ TEST_CASE("spans(): name, parent, status, duration, attributes and child events"
   CHECK(r.sink->spans_for_operation("nothing").empty());
 }
 
-TEST_CASE("spans(): an error, a failed call and a span still open", "[sinks][span_view]") {
+TEST_CASE("spans(): an error and a failed call and a span still open", "[sinks][span_view]") {
   Recorder r;
   streamll::Span open(r.instrumentor, "open");
   {
@@ -143,7 +143,7 @@ TEST_CASE("spans(): a span unwound by an exception is an error in either throw h
   CHECK_FALSE(spans[0].error_type.empty());  // the type, or "unknown exception" without the hook
 }
 
-TEST_CASE("spans(): events outside any span belong to none, and a SpanView prints",
+TEST_CASE("spans(): events outside any span belong to none and a SpanView prints",
           "[sinks][span_view][print]") {
   Recorder r;
   {

@@ -50,7 +50,7 @@ TEST_CASE("get<T> into a narrower integer type is empty when the value does not 
   CHECK(streamll::Value(7).get<long long>() == 7);
 }
 
-TEST_CASE("event.tag() reads like data: compare, as_string, value_or", "[event]") {
+TEST_CASE("event.tag() reads like data: compare and as_string and value_or", "[event]") {
   auto context = std::make_shared<streamll::EventContext>();
   context->tags = {{"tenant", "acme"}, {"empty", ""}};
   const auto event = streamll::Event::capture(streamll::EventType::start, context);
