@@ -210,6 +210,15 @@ void validate_event_type_name(std::string_view name) {
                          " contains a character that is not printable ASCII (0x21-0x7e)");
 }
 
+std::string sanitize_event_type_name(std::string_view name) {
+  if (name.empty()) return "custom";
+  std::string repaired(name.substr(0, max_event_type_length));
+  for (char& c : repaired) {
+    if (c < 0x21 || c > 0x7e) c = '_';
+  }
+  return repaired;
+}
+
 std::string EventId::to_string() const {
   char text[36];
   return std::string(format_event_id(*this, text));

@@ -1,17 +1,14 @@
 // How a Span learns which exception is unwinding through it. C++ offers no way to inspect an
-// exception before a handler catches it, so this file interposes three Itanium ABI entry points
-// (only where libstdc++ is the runtime):
-//   __cxa_throw        records, in the throwing thread, the exception's type and (for
-//                      std::exception) its message, then calls the real one;
-//   __cxa_rethrow      (`throw;`) records the exception being rethrown the same way;
-//   __cxa_begin_catch  forgets the record once a handler has caught the exception.
+// exception before a handler catches it; the optional throw hook (src/throw_hook/, built in with
+// -DSTREAMLL_THROW_HOOK=ON, off by default) interposes the Itanium ABI's __cxa_throw,
+// __cxa_rethrow and __cxa_begin_catch and keeps the records this file reads. Without the hook
+// nothing fills them, and a span unwound by an exception reports "unknown exception".
 // Records are kept per nesting level (std::uncaught_exceptions() at the throw), so an exception
 // thrown and caught inside a destructor while another one unwinds (a sink failing while a span
 // reports the error) does not overwrite the record of the one being unwound. A span destroyed
 // during unwinding reads the record of the innermost uncaught exception; when there is none
-// (std::rethrow_exception, which bypasses these hooks) it reports "unknown exception" rather
-// than a stale record. Builds that must not interpose (static libstdc++, unusual ABIs) define
-// STREAMLL_NO_THROW_HOOK and always get "unknown exception".
+// (std::rethrow_exception, which bypasses the hooks) it reports "unknown exception" rather
+// than a stale record.
 
 #include <cxxabi.h>
 
@@ -22,11 +19,7 @@
 #include <typeinfo>
 
 #include "streamll/span.hpp"
-
-#if !defined(STREAMLL_NO_THROW_HOOK) && defined(__GLIBCXX__)
-#include <dlfcn.h>
-#define STREAMLL_HAS_THROW_HOOK 1
-#endif
+#include "throw_hook/throw_record.hpp"
 
 namespace streamll::detail {
 namespace {
@@ -38,7 +31,6 @@ std::string demangle(const char* mangled) {
   return status == 0 && name ? std::string(name.get()) : std::string(mangled);
 }
 
-#ifdef STREAMLL_HAS_THROW_HOOK
 struct ThrowRecord {
   const std::type_info* type = nullptr;
   std::string message;
@@ -51,6 +43,8 @@ ThrowRecord* record_at(int level) noexcept {
   thread_local ThrowRecord records[kRecordedLevels];
   return level >= 0 && level < kRecordedLevels ? &records[level] : nullptr;
 }
+
+}  // namespace
 
 void record_throw(int level, const std::type_info* type, const char* message) noexcept {
   ThrowRecord* record = record_at(level);
@@ -77,12 +71,8 @@ void record_thrown_object(int level, void* object, const std::type_info* type) n
 void forget_throw(int level) noexcept {
   if (ThrowRecord* record = record_at(level)) record->type = nullptr;
 }
-#endif
-
-}  // namespace
 
 bool in_flight_exception(std::string& type, std::string& message) noexcept {
-#ifdef STREAMLL_HAS_THROW_HOOK
   try {
     // The innermost uncaught exception was thrown when one fewer was in flight.
     const ThrowRecord* record = record_at(std::uncaught_exceptions() - 1);
@@ -93,11 +83,6 @@ bool in_flight_exception(std::string& type, std::string& message) noexcept {
   } catch (...) {
     return false;
   }
-#else
-  (void)type;
-  (void)message;
-  return false;
-#endif
 }
 
 std::string current_exception_type() noexcept {
@@ -118,53 +103,3 @@ std::string type_name(const std::type_info& type) noexcept {
 }
 
 }  // namespace streamll::detail
-
-#ifdef STREAMLL_HAS_THROW_HOOK
-namespace {
-template <typename Fn>
-Fn next_definition(const char* name) noexcept {
-  void* symbol = dlsym(RTLD_NEXT, name);
-  if (!symbol) std::abort();  // No C++ runtime after us: nothing sane left to do.
-  return reinterpret_cast<Fn>(symbol);
-}
-}  // namespace
-
-namespace __cxxabiv1 {
-extern "C" void __cxa_throw(void* object, std::type_info* type, void (*destructor)(void*)) {
-  using RealThrow = void (*)(void*, std::type_info*, void (*)(void*));
-  static const RealThrow real = next_definition<RealThrow>("__cxa_throw");
-  streamll::detail::record_thrown_object(std::uncaught_exceptions(), object, type);
-  real(object, type, destructor);
-  __builtin_unreachable();
-}
-
-extern "C" void __cxa_rethrow() {
-  using RealRethrow = void (*)();
-  static const RealRethrow real = next_definition<RealRethrow>("__cxa_rethrow");
-  const int level = std::uncaught_exceptions();
-  // Foreign exceptions (thread cancellation's forced unwind, other languages') have a null
-  // exception_ptr: they must go on untouched, since catching one and not rethrowing it aborts.
-  if (!std::current_exception()) real();
-  // Catching the rethrown exception here (and rethrowing it again below) is the standard way to
-  // look at the exception currently handled; a handler nested in a handler is well-defined.
-  try {
-    real();
-  } catch (const std::exception& e) {
-    streamll::detail::record_throw(level, abi::__cxa_current_exception_type(), e.what());
-  } catch (...) {
-    streamll::detail::record_throw(level, abi::__cxa_current_exception_type(), nullptr);
-  }
-  real();
-  __builtin_unreachable();
-}
-
-extern "C" void* __cxa_begin_catch(void* exception) noexcept {
-  using RealBeginCatch = void* (*)(void*);
-  static const RealBeginCatch real = next_definition<RealBeginCatch>("__cxa_begin_catch");
-  void* object = real(exception);
-  // The caught exception no longer counts as uncaught: its level is the current count.
-  streamll::detail::forget_throw(std::uncaught_exceptions());
-  return object;
-}
-}  // namespace __cxxabiv1
-#endif

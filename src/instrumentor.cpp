@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "json_writer.hpp"
 #include "logging.hpp"
 
 namespace streamll {
@@ -41,6 +42,18 @@ void report_sink_exception(const Sink& sink, const char* what) noexcept {
   try {
     log.log(spdlog::level::warn,
             "sink '" + sink.name() + "' threw; the event was not delivered to it: " + what);
+  } catch (...) {
+  }
+}
+
+void report_invalid_event_type(std::string_view given, std::string_view used) noexcept {
+  static RateLimitedLog log("streamll");
+  try {
+    std::string quoted;
+    append_json_string(quoted, given);  // control bytes stay visible, the line stays one line
+    log.log(spdlog::level::warn, "invalid event type name " + quoted + " was emitted as \"" +
+                                     std::string(used) +
+                                     "\" (names are 1 to 64 printable ASCII characters)");
   } catch (...) {
   }
 }

@@ -27,6 +27,8 @@ class ConfigError : public Error {
 };
 
 /// A custom event type name that is empty, longer than 64 characters or not printable ASCII.
+/// Thrown only by validate_event_type_name() and by a strict instrumentor (an ordinary one
+/// repairs the name and counts it).
 class InvalidEventType : public Error {
  public:
   using Error::Error;

@@ -6,10 +6,13 @@
 
 #include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <iosfwd>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "streamll/detail/random.hpp"
 #include "streamll/detail/wall_clock.hpp"
@@ -57,6 +60,10 @@ constexpr bool is_valid_event_type_name(std::string_view name) noexcept {
 }
 /// Throws InvalidEventType naming the problem.
 void validate_event_type_name(std::string_view name);
+/// The name repaired so that it is valid: every byte outside 0x21..0x7e becomes '_', a name
+/// longer than 64 characters is cut to its first 64, and an empty name becomes "custom".
+/// A valid name comes back unchanged.
+std::string sanitize_event_type_name(std::string_view name);
 
 /// A UUID version 4. Its bits are drawn when the event is captured (two steps of a per-thread
 /// PRNG, a few nanoseconds) so that every sink and every retry carries the same id; the
@@ -96,6 +103,53 @@ std::string new_span_id();
 /// "exec_" followed by sixteen hex digits.
 std::string new_execution_id();
 
+/// What Event::tag() returns: the tag's value, if the event has that tag. It reads like a data
+/// value (`tag == "acme"`, `tag.as_string()`, `tag.value_or("none")`: a missing tag equals no
+/// string) and like the pointer it used to be (`*tag`, `tag->size()`, `tag == nullptr`,
+/// `if (tag)`, and it converts to `const std::string*`).
+class TagValue {
+ public:
+  constexpr TagValue() noexcept = default;
+  constexpr explicit TagValue(const std::string* value) noexcept : value_(value) {}
+
+  bool has_value() const noexcept { return value_ != nullptr; }
+  /// The value, or an empty string for a missing tag.
+  const std::string& as_string() const noexcept {
+    static const std::string empty;
+    return value_ ? *value_ : empty;
+  }
+  std::string value_or(std::string_view fallback) const {
+    return value_ ? *value_ : std::string(fallback);
+  }
+  const std::string& operator*() const noexcept { return *value_; }
+  const std::string* operator->() const noexcept { return value_; }
+  operator const std::string*() const noexcept { return value_; }
+
+  friend bool operator==(const TagValue& t, std::string_view s) noexcept {
+    return t.value_ && *t.value_ == s;
+  }
+  friend bool operator==(const TagValue& t, const char* s) noexcept {
+    return s ? t == std::string_view(s) : !t.value_;
+  }
+  friend bool operator==(const TagValue& t, std::nullptr_t) noexcept { return !t.value_; }
+  // The reversed and negated forms of the three above (C++17 does not derive them).
+  template <typename T, typename = std::enable_if_t<!std::is_same_v<T, TagValue>>>
+  friend auto operator==(const T& other, const TagValue& t) noexcept -> decltype(t == other) {
+    return t == other;
+  }
+  template <typename T, typename = std::enable_if_t<!std::is_same_v<T, TagValue>>>
+  friend auto operator!=(const TagValue& t, const T& other) noexcept -> decltype(t == other) {
+    return !(t == other);
+  }
+  template <typename T, typename = std::enable_if_t<!std::is_same_v<T, TagValue>>>
+  friend auto operator!=(const T& other, const TagValue& t) noexcept -> decltype(t == other) {
+    return !(t == other);
+  }
+
+ private:
+  const std::string* value_ = nullptr;
+};
+
 struct Event {
   EventType type = EventType::custom;
   std::string custom_type;  // the name when type == custom
@@ -127,12 +181,12 @@ struct Event {
   const std::string& operation() const noexcept { return context_or_empty().operation; }
   const std::string& module_name() const noexcept { return context_or_empty().module_name; }
   const Tags& tags() const noexcept { return context_or_empty().tags; }
-  /// The tag's value, or nullptr.
-  const std::string* tag(std::string_view key) const noexcept {
+  /// The tag's value, or a TagValue that has none (equal to nullptr).
+  TagValue tag(std::string_view key) const noexcept {
     for (const auto& [k, v] : tags()) {
-      if (k == key) return &v;
+      if (k == key) return TagValue(&v);
     }
-    return nullptr;
+    return TagValue();
   }
 
  private:
@@ -141,6 +195,15 @@ struct Event {
     return context ? *context : empty;
   }
 };
+
+// Printing, for test failures and debugging (src/event_print.cpp). An event prints as
+//   Event{type: "llm_call", operation: "answer", execution_id: "exec_...", span_id: "...",
+//         parent_span_id: "...", module_name: "...", tags: {...}, data: {...}}
+// on one line, leaving out empty context fields, the event id and the timestamp. A tag prints
+// as its quoted value, or `(no tag)`; an EventType as its name.
+std::ostream& operator<<(std::ostream& out, EventType type);
+std::ostream& operator<<(std::ostream& out, const TagValue& tag);
+std::ostream& operator<<(std::ostream& out, const Event& event);
 
 /// RFC 3339 UTC with microseconds: 2024-01-15T16:30:45.123456Z.
 std::string format_timestamp(Timestamp t);

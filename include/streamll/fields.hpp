@@ -4,6 +4,9 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <iosfwd>
+#include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -76,11 +79,43 @@ class Value {
     return empty;
   }
 
+  /// The value as `T` only when it holds one: no fallback, so a missing key (a null value), a
+  /// string "3" or a bool never reads as a number. `T` is bool, an integer type (nullopt when
+  /// the integer does not fit in it), double (an integer reads as a double too) or std::string
+  /// (a string; raw JSON is not one).
+  template <typename T>
+  std::optional<T> get() const {
+    if constexpr (std::is_same_v<T, bool>) {
+      if (auto p = std::get_if<bool>(&v_)) return *p;
+    } else if constexpr (std::is_integral_v<T>) {
+      if (auto p = std::get_if<std::int64_t>(&v_)) {
+        if (fits<T>(*p)) return static_cast<T>(*p);
+      }
+    } else if constexpr (std::is_floating_point_v<T>) {
+      if (auto d = std::get_if<double>(&v_)) return static_cast<T>(*d);
+      if (auto p = std::get_if<std::int64_t>(&v_)) return static_cast<T>(*p);
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      if (auto s = std::get_if<std::string>(&v_)) return *s;
+    } else {
+      static_assert(std::is_same_v<T, bool>, "get<T>: T is bool, an integer, double or string");
+    }
+    return std::nullopt;
+  }
+
   const Storage& storage() const noexcept { return v_; }
   bool operator==(const Value& other) const { return v_ == other.v_; }
   bool operator!=(const Value& other) const { return !(*this == other); }
 
  private:
+  template <typename T>
+  static constexpr bool fits(std::int64_t i) noexcept {
+    if constexpr (std::is_signed_v<T>) {
+      return i >= static_cast<std::int64_t>(std::numeric_limits<T>::min()) &&
+             i <= static_cast<std::int64_t>(std::numeric_limits<T>::max());
+    } else {
+      return i >= 0 && static_cast<std::uint64_t>(i) <= std::numeric_limits<T>::max();
+    }
+  }
   template <typename T>
   static constexpr std::int64_t to_int64(T i) noexcept {
     if constexpr (std::is_unsigned_v<T> && sizeof(T) >= sizeof(std::int64_t)) {
@@ -157,7 +192,15 @@ class Fields {
     return nullptr;
   }
   bool contains(std::string_view key) const noexcept { return find(key) != nullptr; }
-  /// The value for `key`, or a null value.
+  /// The value for `key` as `T` (see Value::get), or nullopt when the key is missing or holds
+  /// another type: `data.get<std::int64_t>("output_tokens") == 3` fails for a misspelt key,
+  /// where `data["outptu_tokens"].as_int() == 0` would pass.
+  template <typename T>
+  std::optional<T> get(std::string_view key) const {
+    const Value* v = find(key);
+    return v ? v->get<T>() : std::nullopt;
+  }
+  /// The value for `key`, or a null value (also for a missing key: see get() and contains()).
   const Value& operator[](std::string_view key) const noexcept {
     static const Value null_value;
     const Value* v = find(key);
@@ -186,5 +229,14 @@ class Fields {
 
 /// Tags: string to string, ordered, unique keys.
 using Tags = std::vector<std::pair<std::string, std::string>>;
+
+// Printing, for test failures and debugging (src/event_print.cpp). Values print as in JSON
+// (`null`, `true`, `15`, `"tiny-model"`), except that a double always shows a decimal point or
+// exponent (`14.0`, so it is told from the integer 14), NaN and infinities print as `nan`,
+// `inf` and `-inf`, and raw JSON as `RawJson{[1,2]}`. Fields print as
+// `{"model": "tiny-model", "tokens_used": 15}`.
+std::ostream& operator<<(std::ostream& out, const RawJson& json);
+std::ostream& operator<<(std::ostream& out, const Value& value);
+std::ostream& operator<<(std::ostream& out, const Fields& fields);
 
 }  // namespace streamll

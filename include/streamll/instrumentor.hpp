@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -25,11 +26,17 @@ struct InstrumentorOptions {
   Tags tags = {};
   /// Default `module_name` for spans that do not name one.
   std::string module_name = {};
+  /// Misuse of the instrumentation API throws instead of being repaired and counted. Today that
+  /// is one case: an invalid event type name given to `emit()` throws InvalidEventType (by
+  /// default it is sanitized, see sanitize_event_type_name, and counted in
+  /// Instrumentor::invalid_event_types()). For tests and development builds.
+  bool strict = false;
 };
 
 namespace detail {
 // Out of line (src/instrumentor.cpp) so that this header does not pull in spdlog.
 void report_sink_exception(const Sink& sink, const char* what) noexcept;
+void report_invalid_event_type(std::string_view given, std::string_view used) noexcept;
 }  // namespace detail
 
 class Instrumentor {
@@ -38,7 +45,8 @@ class Instrumentor {
   explicit Instrumentor(InstrumentorOptions options)
       : sinks_(std::move(options.sinks)),
         root_(std::make_shared<EventContext>(
-            EventContext{{}, {}, {}, {}, std::move(options.module_name), std::move(options.tags)})) {
+            EventContext{{}, {}, {}, {}, std::move(options.module_name), std::move(options.tags)})),
+        strict_(options.strict) {
     sinks_.erase(std::remove(sinks_.begin(), sinks_.end(), nullptr), sinks_.end());
   }
   Instrumentor(const Instrumentor&) = delete;
@@ -75,6 +83,25 @@ class Instrumentor {
     if (overflowed) throw BufferOverflowError(overflow_message);
   }
 
+  /// Emits an event named `type_name` (a built-in name such as "token", or a custom one) in
+  /// `context`. An invalid name is sanitized (sanitize_event_type_name), counted in
+  /// invalid_event_types() and logged, rate-limited; with `strict` set it throws
+  /// InvalidEventType instead. Otherwise as emit(Event&&).
+  void emit(std::string_view type_name, std::shared_ptr<const EventContext> context,
+            Fields data) {
+    if (is_valid_event_type_name(type_name)) {
+      emit(Event::capture(event_type_from_name(type_name), std::move(context), std::move(data),
+                          type_name));
+      return;
+    }
+    if (strict_) validate_event_type_name(type_name);
+    invalid_event_types_.fetch_add(1, std::memory_order_relaxed);
+    const std::string repaired = sanitize_event_type_name(type_name);
+    detail::report_invalid_event_type(type_name, repaired);
+    emit(Event::capture(event_type_from_name(repaired), std::move(context), std::move(data),
+                        repaired));
+  }
+
   /// Flushes every sink within one shared deadline. True when every sink said it was done.
   bool flush(std::chrono::milliseconds timeout = std::chrono::seconds(5)) noexcept {
     return for_each_sink_until(timeout, [](Sink& s, std::chrono::milliseconds left) {
@@ -97,6 +124,11 @@ class Instrumentor {
   std::uint64_t sink_failures() const noexcept {
     return sink_failures_.load(std::memory_order_relaxed);
   }
+  /// Event type names that were invalid and were sanitized (never counted in strict mode).
+  std::uint64_t invalid_event_types() const noexcept {
+    return invalid_event_types_.load(std::memory_order_relaxed);
+  }
+  bool strict() const noexcept { return strict_; }
 
  private:
   template <typename Fn>
@@ -124,7 +156,9 @@ class Instrumentor {
 
   std::vector<SinkPtr> sinks_;
   std::shared_ptr<const EventContext> root_ = std::make_shared<EventContext>();
+  bool strict_ = false;
   std::atomic<std::uint64_t> sink_failures_{0};
+  std::atomic<std::uint64_t> invalid_event_types_{0};
 };
 
 /// Replaces the process-wide default instrumentor (used by spans that name none) and returns

@@ -1,8 +1,9 @@
 #pragma once
 // RAII spans. A Span emits `start` when created and `end` (with duration_ms) when destroyed;
-// destroyed by an exception, it emits `error` with the exception's type and message instead,
-// and the exception keeps propagating. While a span is alive it is the calling thread's
-// current span, so spans created inside it nest under it and share its execution id.
+// destroyed by an exception, it emits `error` instead (naming the exception when the library
+// is built with the throw hook, else "unknown exception"), and the exception keeps
+// propagating. While a span is alive it is the calling thread's current span, so spans created
+// inside it nest under it and share its execution id.
 
 #include <chrono>
 #include <cstdint>
@@ -93,15 +94,13 @@ inline std::shared_ptr<const EventContext> child_context(const Instrumentor& ins
 }  // namespace detail
 
 /// Emits a custom event (or a built-in type by its name) in the thread's current span, or in
-/// the default instrumentor's root context outside any span. Throws InvalidEventType for an
-/// invalid name.
+/// the default instrumentor's root context outside any span. An invalid name is sanitized and
+/// counted (Instrumentor::emit); a strict instrumentor throws InvalidEventType instead.
 inline void emit(std::string_view type_name, Fields data = {}) {
-  validate_event_type_name(type_name);
   const Context& ctx = detail::thread_context();
   auto instrumentor = ctx.instrumentor() ? ctx.instrumentor() : default_instrumentor();
   auto event_context = ctx.span() ? ctx.span() : instrumentor->root_context();
-  instrumentor->emit(Event::capture(event_type_from_name(type_name), std::move(event_context),
-                                    std::move(data), type_name));
+  instrumentor->emit(type_name, std::move(event_context), std::move(data));
 }
 
 class Span {
@@ -172,11 +171,10 @@ class Span {
     context_ = std::move(updated);
   }
 
-  /// Emits a custom event in this span. Throws InvalidEventType for an invalid name.
+  /// Emits a custom event in this span. An invalid name is sanitized and counted
+  /// (Instrumentor::emit); a strict instrumentor throws InvalidEventType instead.
   void emit(std::string_view type_name, Fields data = {}) {
-    validate_event_type_name(type_name);
-    instrumentor_->emit(Event::capture(event_type_from_name(type_name), context_,
-                                       std::move(data), type_name));
+    instrumentor_->emit(type_name, context_, std::move(data));
   }
 
   /// Ends the span as failed now: an `error` event (error_type, error_message, duration_ms and

@@ -15,4 +15,5 @@
 #include "streamll/sinks/memory_sink.hpp"
 #include "streamll/sinks/terminal_sink.hpp"
 #include "streamll/span.hpp"
+#include "streamll/span_view.hpp"
 #include "streamll/version.hpp"

@@ -1,4 +1,4 @@
-// The user-style example of docs/testing.md, compiled and run. The four blocks below are the
+// The user-style example of docs/testing.md, compiled and run. The five blocks below are the
 // page's code blocks, verbatim and in order; the last test case fails when the page and this
 // file drift apart, so edit both together.
 
@@ -48,9 +48,12 @@ inline bool drain_telemetry(streamll::Instrumentor& instrumentor) {
 // Test code (Catch2 here; any framework works the same way).
 #include <catch2/catch.hpp>
 #include <streamll/streamll.hpp>
+#include <streamll/testing/catch2.hpp>  // optional: shows what data.find() points to
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -102,8 +105,10 @@ TEST_CASE("faq_bot: a bad question is reported as an error", "[faq_bot][sinks]")
   CHECK(captured.sink->type_names() == std::vector<std::string>{"start", "error"});
   const auto errors = captured.sink->events_of_type("error");
   REQUIRE(errors.size() == 1);
-  CHECK(errors[0].data["error_type"].as_string() == "std::invalid_argument");
-  CHECK(errors[0].data["error_message"].as_string() == "empty question");
+  CHECK(errors[0].operation() == "answer");
+  // The exception's type and message ("std::invalid_argument", "empty question") when the
+  // library is built with STREAMLL_THROW_HOOK=ON; the generic "unknown exception" without.
+  CHECK_FALSE(errors[0].data["error_type"].as_string().empty());
 }
 
 TEST_CASE("faq_bot: work on another thread joins the request's execution", "[faq_bot][sinks]") {
@@ -121,6 +126,36 @@ TEST_CASE("faq_bot: work on another thread joins the request's execution", "[faq
   for (const auto& event : captured.sink->events()) {
     CHECK(event.execution_id() == request.execution_id());
   }
+}
+
+TEST_CASE("faq_bot: the spans of one answer", "[faq_bot][sinks]") {
+  CapturedEvents captured;
+  faq_bot::answer("refunds");
+
+  // One SpanView per span, and per LlmCall guard, in the order they started.
+  const auto spans = captured.sink->spans();
+  REQUIRE(spans.size() == 3);
+  const auto& answer = spans[0];
+  CHECK(answer.name == "answer");
+  CHECK(answer.is_root());
+  CHECK(answer.status == streamll::SpanStatus::ok);
+  CHECK(answer.duration_ms >= 0.0);
+
+  const auto& retrieval = spans[1];
+  CHECK(retrieval.parent_span_id == answer.span_id);
+  CHECK(retrieval.attributes == streamll::Fields{{"documents", 1}});  // from span.set()
+
+  const auto& call = spans[2];  // the model call, inside "answer"
+  CHECK(call.parent_span_id == answer.span_id);
+  CHECK(call.event_type_names() ==
+        std::vector<std::string>{"token", "token", "token", "llm_call"});
+
+  // get<T> tells a missing key or another type from a zero, where as_int() cannot.
+  const streamll::Fields& usage = call.events.back().data;
+  CHECK(usage.get<std::int64_t>("output_tokens") == 3);
+  CHECK(usage.get<std::int64_t>("outptu_tokens") == std::nullopt);  // misspelt: missing
+  CHECK(usage.get<std::int64_t>("cost_usd") == std::nullopt);        // a double
+  CHECK(usage.find("model") != nullptr);
 }
 
 TEST_CASE("faq_bot: a throwing sink never breaks answer()", "[faq_bot][sinks]") {
@@ -211,5 +246,5 @@ TEST_CASE("docs/testing.md: its code blocks are this file's code, verbatim", "[s
     ++blocks;
     start = end;
   }
-  CHECK(blocks == 4);
+  CHECK(blocks == 5);
 }

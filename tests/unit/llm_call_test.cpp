@@ -12,7 +12,12 @@
 
 #include <streamll/streamll.hpp>
 
+#include "throw_hook_expectation.hpp"
+
 namespace {
+
+using streamll::testing_support::expected_error_message;
+using streamll::testing_support::expected_error_type;
 
 using streamll::Event;
 using streamll::EventType;
@@ -181,18 +186,18 @@ TEST_CASE("an exception before finish gives an error and a failed llm_call, and 
           std::vector<std::string>{"start", "token", "error", "llm_call", "error"});
   const auto events = r.sink->events();
   const auto& call_error = events[2];
-  CHECK(call_error.data["error_type"].as_string() == "std::runtime_error");
-  CHECK(call_error.data["error_message"].as_string() == "connection reset");
+  CHECK(call_error.data["error_type"].as_string() == expected_error_type("std::runtime_error"));
+  CHECK(call_error.data["error_message"].as_string() == expected_error_message("connection reset"));
   CHECK(call_error.data["model"].as_string() == "gpt-4o-mini");
   const auto& call = events[3];
   CHECK(call.data["success"].as_bool() == false);
-  CHECK(call.data["error_type"].as_string() == "std::runtime_error");
+  CHECK(call.data["error_type"].as_string() == expected_error_type("std::runtime_error"));
   CHECK(call.data["tokens_used"].as_int() == 1);
   CHECK(call.data["ttft_ms"].as_double() <= call.data["response_time_ms"].as_double());
   CHECK(call_error.span_id() == call.span_id());
   // The enclosing span reports the same exception.
   CHECK(events[4].span_id() == events[0].span_id());
-  CHECK(events[4].data["error_type"].as_string() == "std::runtime_error");
+  CHECK(events[4].data["error_type"].as_string() == expected_error_type("std::runtime_error"));
 }
 
 TEST_CASE("fail() reports the error explicitly", "[llm_call]") {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "streamll/sink.hpp"
+#include "streamll/span_view.hpp"
 
 namespace streamll {
 
@@ -78,6 +79,19 @@ class MemorySink : public Sink {
     std::vector<std::string> out;
     out.reserve(events_.size());
     for (const auto& e : events_) out.emplace_back(e.type_name());
+    return out;
+  }
+
+  /// The spans the stored events tell of, in the order each span's first event arrived
+  /// (see SpanView and assemble_spans): name, parent, status, duration, attributes, and the
+  /// span's own token, llm_call and custom events. Open spans are included (status open).
+  std::vector<SpanView> spans() const { return assemble_spans(events()); }
+  /// The spans named `operation`, in order.
+  std::vector<SpanView> spans_for_operation(std::string_view operation) const {
+    std::vector<SpanView> out;
+    for (auto& span : spans()) {
+      if (span.name == operation) out.push_back(std::move(span));
+    }
     return out;
   }
 
