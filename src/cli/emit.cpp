@@ -88,7 +88,9 @@ int run_emit(int argc, char** argv, int first) {
     configure_logging();
     preflight(target, /*stream_must_exist=*/false);  // fail fast: unreachable, login refused
 
-    if (args.flag("progress") && args.flag("no-progress")) throw UsageError("--progress and --no-progress contradict");
+    if (args.flag("progress") && args.flag("no-progress")) {
+      throw UsageError("--progress and --no-progress contradict");
+    }
     const bool progress = args.flag("progress") || (!args.flag("no-progress") && stderr_is_terminal());
     std::atomic<std::uint64_t> emitted{0};
     TypeCounts types;

@@ -68,7 +68,8 @@ void print_table(std::ostream& out, const UsageStats& s) {
   row("response time", distribution(s.response_time_ms, "ms"));
   row("time to first token", distribution(s.ttft_ms, "ms"));
   row("errors", fmt::format("{}{}", s.errors,
-                            s.error_rate ? fmt::format(" (error rate {:.2f}% of LLM calls)", *s.error_rate * 100.0) : ""));
+                            s.error_rate ? fmt::format(" (error rate {:.2f}% of LLM calls)", *s.error_rate * 100.0)
+                                         : ""));
   if (!s.calls_per_model.empty()) {
     out << "  calls per model\n";
     for (const auto& [model, n] : s.calls_per_model) out << fmt::format("    {:<32}{}\n", model, n);
@@ -86,7 +87,8 @@ void print_table(std::ostream& out, const UsageStats& s) {
       out << fmt::format("    {:<32}{} ({})\n", shard.stream, what, shard.server);
     }
   }
-  out << fmt::format("  ({} {} read in {:.2f} s)\n", s.pages, s.pages == 1 ? "page" : "pages", static_cast<double>(s.elapsed.count()) / 1000.0);
+  out << fmt::format("  ({} {} read in {:.2f} s)\n", s.pages, s.pages == 1 ? "page" : "pages",
+                     static_cast<double>(s.elapsed.count()) / 1000.0);
 }
 
 }  // namespace

@@ -262,7 +262,7 @@ TEST_CASE("streamll consume counts failed events toward --count and backs off an
   CHECK(r.exit_code == 1);
   const auto failure_lines = [](const std::string& err) {
     std::size_t n = 0;
-    for (std::size_t at = err.find("left pending:"); at != std::string::npos; at = err.find("left pending:", at + 1)) ++n;
+    for (auto at = err.find("left pending:"); at != std::string::npos; at = err.find("left pending:", at + 1)) ++n;
     return n;
   };
   CHECK(failure_lines(r.err) == 4);
