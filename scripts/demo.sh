@@ -13,11 +13,39 @@ case "${1:-}" in
   -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 
+# Each step says what it does and about how long it takes before it starts, and how long it
+# took after: on a fresh machine the first three take minutes with nothing else to show.
+step_started=0
+step() {
+  echo "demo: $*" >&2
+  step_started=$SECONDS
+}
+step_done() { echo "demo:   done in $((SECONDS - step_started)) s" >&2; }
+# Runs a quiet step with its output in a log, shown only when it fails.
+quietly() {
+  local log=$1
+  shift
+  if ! "$@" >"$log" 2>&1; then
+    echo "demo: failed: $*; the last lines of $log:" >&2
+    tail -n 40 "$log" >&2
+    exit 1
+  fi
+}
+
+step "checking the Debian packages (installing the missing ones takes 1-3 min on a fresh machine)"
 scripts/deps.sh
+step_done
 build=build/demo
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTREAMLL_BUILD_TESTS=OFF \
-  -DSTREAMLL_BUILD_EXAMPLES=ON >/dev/null
-cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" --target rag_pipeline streamll_cli >/dev/null
+mkdir -p "$build"
+jobs=$(nproc 2>/dev/null || echo 2)
+step "configuring the build in $build (a few seconds)"
+quietly "$build/configure.log" cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DSTREAMLL_BUILD_TESTS=OFF -DSTREAMLL_BUILD_EXAMPLES=ON
+step_done
+step "building the library, the demo pipeline and the streamll CLI with $jobs jobs" \
+  "(about 3 min on 2 cores the first time, seconds after that)"
+quietly "$build/build.log" cmake --build "$build" -j "$jobs" --target rag_pipeline streamll_cli
+step_done
 
 workdir=$(mktemp -d)
 redis_pid=
@@ -28,6 +56,7 @@ cleanup() {
 trap cleanup EXIT
 
 if [ -z "${REDIS_URL:-}" ]; then
+  step "starting a throwaway redis-server (under a second)"
   port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
   redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$workdir" \
     --logfile "$workdir/redis.log" &
@@ -50,6 +79,7 @@ export STREAMLL_STREAM_KEY="${STREAMLL_STREAM_KEY:-ml_events}"
 
 args=("$@")
 [ ${#args[@]} -eq 0 ] && args=(--runs 3)
+echo "demo: running the RAG pipeline example into $REDIS_URL with the terminal sink on (seconds):" >&2
 "$build/examples/rag_pipeline" --terminal "${args[@]}"
 
 echo

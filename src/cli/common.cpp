@@ -8,6 +8,8 @@
 #include <exception>
 #include <iostream>
 
+#include <nlohmann/json.hpp>
+
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -122,13 +124,14 @@ bool check_stream(const RedisConnectionOptions& connection, const std::string& s
 
 }  // namespace
 
-void preflight(const Target& target, bool stream_must_exist) {
+bool preflight(const Target& target, bool stream_must_exist) {
   if (!target.sharded()) {
-    if (!check_stream(target.connection, target.stream) && stream_must_exist) {
+    const bool exists = check_stream(target.connection, target.stream);
+    if (!exists && stream_must_exist) {
       throw redis::StreamNotFoundError("stream '" + target.stream + "' does not exist on " +
                                        redact_redis_url(target.connection.url));
     }
-    return;
+    return exists;
   }
   const ShardedStream source = target.source();
   const std::size_t n = redis::shard_total(source.shard_urls, source.shard_count);
@@ -159,6 +162,7 @@ void preflight(const Target& target, bool stream_must_exist) {
                                      shard_stream_key(source.stream, 0) + " .. " +
                                      shard_stream_key(source.stream, n - 1) + ")");
   }
+  return exists;
 }
 
 bool report_disconnected_shards(const std::string& command, const Target& target,
@@ -185,6 +189,28 @@ std::string describe_unavailable_shard(const ShardStatus& s) {
   }
   return "shard " + std::to_string(s.shard) + " ('" + s.stream + "' on " + s.server + ") could not be read: " + error +
          "\n";
+}
+
+namespace {
+
+std::string one_line(std::string message) {
+  for (char& c : message) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return message;
+}
+
+}  // namespace
+
+const char* exit_code_kind(int code) noexcept {
+  switch (code) {
+    case kUnreachable: return "unreachable";
+    case kAuthFailed: return "auth_failed";
+    case kNoStream: return "stream_missing";
+    case kRefused: return "refused";
+    case kUsage: return "usage";
+    default: return "error";
+  }
 }
 
 int report_error(const std::string& command, const std::exception& error) {
@@ -216,11 +242,17 @@ int report_error(const std::string& command, const std::exception& error) {
   return code;
 }
 
-int guarded(const std::string& command, const std::function<int()>& body) {
+int guarded(const std::string& command, const std::function<int()>& body, const bool* json_output) {
   try {
     return body();
   } catch (const std::exception& e) {
-    return report_error(command, e);
+    const int code = report_error(command, e);
+    if (json_output && *json_output) {
+      const nlohmann::json j = {
+          {"error", {{"kind", exit_code_kind(code)}, {"message", one_line(e.what())}, {"exit_code", code}}}};
+      std::cout << j.dump(2) << "\n" << std::flush;
+    }
+    return code;
   }
 }
 

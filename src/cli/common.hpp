@@ -58,8 +58,8 @@ Target resolve_target(const Args& args);
 /// library (Sentinel, Cluster). Sharded: fails only when no shard can be reached or serve
 /// (LOADING, MASTERDOWN), when a login is refused or a shard answers WRONGTYPE or NOPERM, or,
 /// when the stream must exist, when no shard has it. Throws like the
-/// transport, and redis::StreamNotFoundError.
-void preflight(const Target& target, bool stream_must_exist);
+/// transport, and redis::StreamNotFoundError. Returns whether the stream (a shard of it) exists.
+bool preflight(const Target& target, bool stream_must_exist);
 
 /// A sharded consumer's end: names on stderr each shard that failed and was not connected when
 /// it stopped (its last error), and returns false when there was one. A shard never tried
@@ -79,8 +79,15 @@ std::string describe_unavailable_shards(const Shards& shards) {
 
 /// Prints "streamll <command>: <message>" on stderr and returns the exit code for `error`.
 int report_error(const std::string& command, const std::exception& error);
-/// Runs `body`, turning exceptions into report_error().
-int guarded(const std::string& command, const std::function<int()>& body);
+/// Runs `body`, turning exceptions into report_error(). When `*json_output` is true by then
+/// (the command's --json), the error is also printed on stdout as a JSON object, so a script
+/// parsing stdout gets JSON either way:
+///   {"error": {"kind": "stream_missing", "message": "...", "exit_code": 4}}
+int guarded(const std::string& command, const std::function<int()>& body, const bool* json_output = nullptr);
+
+/// The kind an exit code stands for in a JSON error: "unreachable", "auth_failed",
+/// "stream_missing", "refused", "usage", else "error".
+const char* exit_code_kind(int code) noexcept;
 
 /// Sends streamll's own log lines (reconnects, skipped entries) to stderr as
 /// "streamll: warning: ..." instead of spdlog's default pattern. Call before anything logs.

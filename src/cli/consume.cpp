@@ -14,6 +14,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/retry_backoff.hpp"
 #include "streamll/redis/consumer.hpp"
 
 extern char** environ;
@@ -27,12 +28,14 @@ std::vector<OptionSpec> consume_specs() {
       {"consumer", "NAME", "this worker's name in the group (default: consume-<host>-<pid>)"},
       {"exec", "COMMAND", "run COMMAND (with /bin/sh -c) per event, the event JSON on its stdin; ack when it exits 0"},
       {"exec-timeout", "DURATION", "kill a COMMAND still running after this (default 60s; a killed one is not acked)"},
-      {"count", "N", "exit after handling N events"},
+      {"count", "N", "exit after handling N events (failed ones included)"},
       {"no-follow", "", "exit once nothing is left to read"},
       {"claim-idle", "DURATION", "take over entries pending this long in dead consumers (default 60s; 0: never)"},
       {"bad-entries", "POLICY", "entries that are not events: ack (default, skip them) or leave (pending)"},
       {"dedupe", "N", "skip events whose event_id was among the last N handled (default 0: off)"},
       {"batch", "N", "entries per read (default 100)"},
+      {"retry-delay", "DURATION", "pause after a failed event, doubling while failures go on (default 1s; 0: none)"},
+      {"retry-max-delay", "DURATION", "longest such pause (default 60s)"},
   };
   for (auto& s : connection_option_specs()) specs.push_back(std::move(s));
   return specs;
@@ -43,7 +46,11 @@ void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
          "Joins a consumer group and handles each event: prints it as one JSON line, or runs\n"
          "COMMAND with the JSON on stdin (environment: STREAMLL_ENTRY_ID, STREAMLL_EVENT_TYPE,\n"
          "STREAMLL_STREAM). An event is acknowledged only after that succeeded; a failed one stays\n"
-         "pending and is retried after --claim-idle. Stops on SIGINT/SIGTERM after the current event.\n"
+         "pending and is retried after --claim-idle. After a failure the worker pauses before the\n"
+         "next event (--retry-delay, doubling up to --retry-max-delay while failures go on), so a\n"
+         "failing COMMAND is not run in a tight loop over its own re-deliveries. Failed events count\n"
+         "toward --count; the exit status is 1 when any failed. Stops on SIGINT/SIGTERM after the\n"
+         "current event (a pause is cut short).\n"
          "With --shard-url or --shard-count it joins the group on every shard and acknowledges each\n"
          "event on the shard it came from (STREAMLL_STREAM names that shard's stream).\n\n"
       << format_options(specs);
@@ -133,13 +140,16 @@ int run_consume(int argc, char** argv, int first) {
     // Read no more than will be handled: the rest would sit pending until a restart.
     if (limit && *limit > 0 && *limit < options.batch_size) options.batch_size = *limit;
     const bool follow = !args.flag("no-follow");
+    RetryBackoff backoff(std::chrono::milliseconds(args.duration_ms("retry-delay").value_or(1000)),
+                         std::chrono::milliseconds(args.duration_ms("retry-max-delay").value_or(60000)));
+    InterruptiblePause pause;
 
     configure_logging();
     preflight(target, /*stream_must_exist=*/false);  // the group is created with MKSTREAM
     GroupConsumer consumer(options);
-    std::uint64_t handled = 0;
+    std::uint64_t attempted = 0;
     std::string json;
-    consumer.on_any([&](const ConsumedEvent& m) {
+    auto handle = [&](const ConsumedEvent& m) {
       json.clear();
       if (!append_json(m.event, json)) throw std::runtime_error("out of memory");
       if (exec) {
@@ -152,16 +162,40 @@ int run_consume(int argc, char** argv, int first) {
           throw std::runtime_error("stdout is closed");
         }
       }
-      if (limit && ++handled >= *limit) consumer.stop();
+    };
+    consumer.on_any([&](const ConsumedEvent& m) {
+      // A failed event counts toward --count too: a handler that always fails must not keep
+      // the worker busy with its own re-deliveries forever.
+      const bool last = limit && ++attempted >= *limit;
+      try {
+        handle(m);
+      } catch (const std::exception& e) {
+        // Said here, before the pause, so the operator sees the failure when it happens.
+        std::cerr << "streamll consume: entry " << m.entry_id << " left pending: " << e.what() << "\n";
+        if (last) {
+          consumer.stop();
+        } else if (consumer.stopping()) {
+          // Stopping anyway (stdout closed, a signal): nothing to hold back.
+        } else if (const auto delay = backoff.failed(); delay.count() > 0) {
+          // Pausing before giving the entry back holds back whatever comes next, this entry's
+          // own re-delivery included.
+          if (!pause.wait_for(delay)) consumer.stop();
+        }
+        throw;  // left pending and counted by the consumer
+      }
+      backoff.succeeded();
+      if (last) consumer.stop();
     });
     SkippedEntryReporter skipped("consume");
     consumer.on_decode_failure(std::ref(skipped));
-    consumer.on_handler_error([&exec](const ConsumedEvent& m, const std::string& what) {
-      std::cerr << "streamll consume: entry " << m.entry_id << " left pending: " << what << "\n";
-      (void)exec;
-    });
+    // Failures are reported by the handler itself (above); registering keeps the consumer from
+    // logging each one a second time.
+    consumer.on_handler_error([](const ConsumedEvent&, const std::string&) {});
     {
-      StopOnSignal signals([&consumer] { consumer.stop(); });
+      StopOnSignal signals([&consumer, &pause] {
+        consumer.stop();
+        pause.stop();
+      });
       if (follow) {
         consumer.run();
       } else {
@@ -184,6 +218,8 @@ int run_consume(int argc, char** argv, int first) {
       std::cerr << "streamll consume: handled per shard: " << per_shard << "\n";
     }
     if (!report_disconnected_shards("consume", target, shards) && !follow) return int(kUnreachable);
+    // A failed event is still pending: a script running `consume --count N` must see that.
+    if (s.handler_failures > 0) return int(kAlert);
     return int(kOk);
   });
 }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <iostream>
 #include <map>
@@ -27,6 +28,7 @@ std::vector<OptionSpec> emit_specs() {
       {"batch-size", "N", "the sink's max_batch_size (default 500)"},
       {"flush-timeout", "DURATION", "how long to wait for delivery at the end (default 30s)"},
       {"no-progress", "", "no progress line (it is shown only when stderr is a terminal anyway)"},
+      {"progress", "", "show the progress line even when stderr is not a terminal"},
       {"json", "", "print the summary as JSON"},
   };
   for (auto& s : connection_option_specs()) specs.push_back(std::move(s));
@@ -57,9 +59,11 @@ struct TypeCounts {
 }  // namespace
 
 int run_emit(int argc, char** argv, int first) {
+  bool json = false;  // set once parsed: errors are then printed as JSON too
   return guarded("emit", [&] {
     const auto specs = emit_specs();
     const Args args(specs, argc, argv, first);
+    json = args.flag("json");
     if (args.help()) {
       usage(std::cout, specs);
       return int(kOk);
@@ -84,7 +88,10 @@ int run_emit(int argc, char** argv, int first) {
     configure_logging();
     preflight(target, /*stream_must_exist=*/false);  // fail fast: unreachable, login refused
 
-    const bool progress = !args.flag("no-progress") && stderr_is_terminal();
+    if (args.flag("progress") && args.flag("no-progress")) {
+      throw UsageError("--progress and --no-progress contradict");
+    }
+    const bool progress = args.flag("progress") || (!args.flag("no-progress") && stderr_is_terminal());
     std::atomic<std::uint64_t> emitted{0};
     TypeCounts types;
     // One sink interface for both: a RedisSink, or a ShardedRedisSink over its shards.
@@ -126,14 +133,18 @@ int run_emit(int argc, char** argv, int first) {
     }
     std::thread reporter;
     std::atomic<bool> producing{true};
+    std::size_t progress_width = 0;  // the longest progress line, written by the reporter only
     if (progress) {
       reporter = std::thread([&] {
         while (producing.load()) {
           const auto s = sink_stats();
           const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-          std::cerr << fmt::format("\remitted {}/{}  delivered {}  dropped {}  {:.0f} events/s   ", emitted.load(),
-                                   *count, s.delivered, s.dropped(), secs > 0 ? static_cast<double>(s.delivered) / secs : 0.0)
-                    << std::flush;
+          std::string line = fmt::format("emitted {}/{}  delivered {}  dropped {}  {:.0f} events/s", emitted.load(),
+                                         *count, s.delivered, s.dropped(),
+                                         secs > 0 ? static_cast<double>(s.delivered) / secs : 0.0);
+          progress_width = std::max(progress_width, line.size());
+          line.resize(progress_width, ' ');  // covers a longer line before it
+          std::cerr << '\r' << line << std::flush;
           std::this_thread::sleep_for(std::chrono::milliseconds(200));
         }
       });
@@ -145,7 +156,8 @@ int run_emit(int argc, char** argv, int first) {
     producing.store(false);
     if (reporter.joinable()) {
       reporter.join();
-      std::cerr << "\n";
+      // Blank the progress line, so the summary does not follow a stale, half-overwritten one.
+      std::cerr << '\r' << std::string(progress_width, ' ') << '\r' << std::flush;
     }
 
     const RedisSinkStats s = sink_stats();
@@ -155,7 +167,7 @@ int run_emit(int argc, char** argv, int first) {
     const std::uint64_t accounted = s.delivered + s.failed + dropped;
     const std::uint64_t unaccounted = total > accounted ? total - accounted : 0;
     const double per_second = elapsed > 0 ? static_cast<double>(s.delivered) / elapsed : 0.0;
-    if (args.flag("json")) {
+    if (json) {
       nlohmann::json j = {{"stream", target.stream}, {"emitted", total},       {"emitted_by_type", types.by_type},
                           {"delivered", s.delivered}, {"dropped", dropped},    {"failed", s.failed},
                           {"unaccounted", unaccounted}, {"elapsed_s", elapsed}, {"events_per_second", per_second},
@@ -195,7 +207,7 @@ int run_emit(int argc, char** argv, int first) {
     if (unaccounted > 0) return int(kAlert);
     if (dropped > 0 || s.failed > 0) return int(kLost);
     return int(kOk);
-  });
+  }, &json);
 }
 
 }  // namespace streamll::cli

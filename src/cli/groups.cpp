@@ -39,9 +39,11 @@ std::string idle(std::int64_t ms) {
 }  // namespace
 
 int run_groups(int argc, char** argv, int first) {
+  bool json = false;  // set once parsed: errors are then printed as JSON too
   return guarded("groups", [&] {
     const auto specs = groups_specs();
     const Args args(specs, argc, argv, first);
+    json = args.flag("json");
     if (args.help()) {
       usage(std::cout, specs);
       return int(kOk);
@@ -52,7 +54,7 @@ int run_groups(int argc, char** argv, int first) {
     const auto& groups = report.groups;
     const int code = report.complete() ? int(kOk) : int(kUnreachable);
     if (!report.complete()) std::cerr << "streamll groups: incomplete: " << describe_unavailable_shards(report.shards);
-    if (args.flag("json")) {
+    if (json) {
       nlohmann::json out = nlohmann::json::array();
       for (const auto& g : groups) out.push_back(to_json(g));
       std::cout << out.dump(2) << "\n";
@@ -78,7 +80,7 @@ int run_groups(int argc, char** argv, int first) {
       }
     }
     return code;
-  });
+  }, &json);
 }
 
 }  // namespace streamll::cli

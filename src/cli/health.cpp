@@ -1,6 +1,7 @@
 // streamll health: the guide's streamll_health_check() with its alerts. Exit 0 healthy,
-// 1 on an alert, 2 when the check itself could not be made (unreachable, login refused, ...),
-// the convention monitoring systems expect.
+// 1 on an alert, and when the check itself could not be made the exit code every command uses
+// for that failure (2 unreachable, 3 login refused, 5 command refused, 64 usage): anything
+// else than 0 and 1 means "not checked", as monitoring systems expect.
 
 #include <fmt/format.h>
 
@@ -18,7 +19,7 @@ std::vector<OptionSpec> health_specs() {
       {"window", "DURATION", "what \"recent\" means (default 60s)"},
       {"min-events", "N", "alert below N events in the window (default 1: alert when there are none)"},
       {"max-lag", "N", "alert when the groups' total lag exceeds N (default 1000)"},
-      {"max-error-rate", "RATE", "alert when errors / events in the window exceed RATE (default 0.05)"},
+      {"max-error-rate", "RATE", "alert when error events / LLM calls in the window exceed RATE (default 0.05)"},
       {"json", "", "print JSON instead of text"},
   };
   for (auto& s : connection_option_specs()) specs.push_back(std::move(s));
@@ -28,8 +29,9 @@ std::vector<OptionSpec> health_specs() {
 void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
   out << "usage: streamll health [--json] [options]\n\n"
          "Checks the stream: length, events in the last minute, consumer groups, total lag,\n"
-         "pending entries, error rate. Exit status: 0 healthy, 1 an alert fired, 2 the check\n"
-         "could not be made (Redis unreachable, login refused, bad options: 64). With --shard-url\n"
+         "pending entries, error rate (error events / LLM calls). Exit status: 0 healthy, 1 an\n"
+         "alert fired; the check could not be made: 2 Redis unreachable, 3 login refused, 5 a\n"
+         "command refused (NOPERM), 64 bad options. With --shard-url\n"
          "or --shard-count every shard is checked and the numbers summed; a shard that cannot be\n"
          "checked is an alert (exit 1) while the others are; none at all is exit 2.\n\n"
       << format_options(specs);
@@ -43,7 +45,9 @@ void print_text(std::ostream& out, const HealthReport& h) {
   if (h.stream_exists) {
     row("stream length", std::to_string(h.stream_length));
     row("recent events", fmt::format("{} in the last {} s", h.events_in_window, h.thresholds.window.count() / 1000));
-    row("error rate", fmt::format("{:.1f}% ({} errors)", h.error_rate * 100.0, h.errors_in_window));
+    row("error rate", h.error_rate ? fmt::format("{:.1f}% of LLM calls ({} errors, {} calls)", *h.error_rate * 100.0,
+                                                 h.errors_in_window, h.llm_calls_in_window)
+                                   : fmt::format("- (no LLM calls; {} errors)", h.errors_in_window));
     row("consumer groups", std::to_string(h.consumer_groups));
     row("total lag", fmt::format("{}{}", h.total_lag, h.lag_exact ? "" : " (at least)"));
     row("pending", std::to_string(h.pending));
@@ -64,9 +68,12 @@ void print_text(std::ostream& out, const HealthReport& h) {
 }  // namespace
 
 int run_health(int argc, char** argv, int first) {
+  bool json = false;  // set once parsed: errors are then printed as JSON too
+  bool checked = false;  // an alert is exit 1 only when the check was made
   const int code = guarded("health", [&] {
     const auto specs = health_specs();
     const Args args(specs, argc, argv, first);
+    json = args.flag("json");
     if (args.help()) {
       usage(std::cout, specs);
       return int(kOk);
@@ -82,17 +89,17 @@ int run_health(int argc, char** argv, int first) {
     if (auto v = args.number_value("max-error-rate")) thresholds.max_error_rate = *v;
     configure_logging();
     const HealthReport report = check_health(target.source(), thresholds);
-    if (args.flag("json")) {
+    if (json) {
       std::cout << to_json(report).dump(2) << "\n";
     } else {
       print_text(std::cout, report);
     }
+    checked = true;
     return report.healthy() ? int(kOk) : int(kAlert);
-  });
-  // Anything but "healthy" or "alert" means the check could not be made: 2, except a usage
-  // error, which a monitoring setup should see as its own mistake.
-  if (code == kOk || code == kAlert || code == kUsage) return code;
-  return kUnreachable;
+  }, &json);
+  // An unexpected failure (report_error's generic 1) must not pass for an alert.
+  if (code == kAlert && !checked) return kUnreachable;
+  return code;
 }
 
 }  // namespace streamll::cli

@@ -50,8 +50,9 @@ void usage(std::ostream& out) {
          "ml_events), TLS options, and --shard-url URL (repeatable) or --shard-count N to read or\n"
          "write every shard of a sharded deployment; the password comes from $REDIS_PASSWORD or\n"
          "the URL. `streamll <command> --help` for the rest.\n\n"
-         "Exit status: 0 ok, 1 alert (health) or unaccounted events (emit), 2 Redis unreachable,\n"
-         "3 login refused, 4 stream missing, 5 command refused, 6 events lost (emit), 64 usage.\n";
+         "Exit status (the same for every command): 0 ok, 1 alert (health), unaccounted events\n"
+         "(emit) or a failed event (consume), 2 Redis unreachable, 3 login refused, 4 stream\n"
+         "missing, 5 command refused, 6 events lost (emit), 64 usage.\n";
 }
 
 }  // namespace

@@ -115,9 +115,10 @@ nlohmann::json to_json(const HealthReport& h) {
                                           static_cast<double>(h.thresholds.window.count())
                                     : 0.0},
           {"window_ms", h.thresholds.window.count()},
+          {"llm_calls_in_window", h.llm_calls_in_window},
           {"errors_in_window", h.errors_in_window},
           {"undecodable_in_window", h.undecodable_in_window},
-          {"error_rate", h.error_rate},
+          {"error_rate", h.error_rate ? nlohmann::json(*h.error_rate) : nlohmann::json(nullptr)},
           {"consumer_groups", h.consumer_groups},
           {"total_lag", h.total_lag},
           {"lag_exact", h.lag_exact},
@@ -135,6 +136,7 @@ nlohmann::json to_json(const HealthReport& h) {
       nlohmann::json one = status_json(s);
       one["stream_length"] = s.stream_length;
       one["events_in_window"] = s.events_in_window;
+      one["llm_calls_in_window"] = s.llm_calls_in_window;
       one["errors_in_window"] = s.errors_in_window;
       one["total_lag"] = s.total_lag;
       one["pending"] = s.pending;

@@ -68,7 +68,8 @@ void print_table(std::ostream& out, const UsageStats& s) {
   row("response time", distribution(s.response_time_ms, "ms"));
   row("time to first token", distribution(s.ttft_ms, "ms"));
   row("errors", fmt::format("{}{}", s.errors,
-                            s.error_rate ? fmt::format(" (error rate {:.2f}% of calls)", *s.error_rate * 100.0) : ""));
+                            s.error_rate ? fmt::format(" (error rate {:.2f}% of LLM calls)", *s.error_rate * 100.0)
+                                         : ""));
   if (!s.calls_per_model.empty()) {
     out << "  calls per model\n";
     for (const auto& [model, n] : s.calls_per_model) out << fmt::format("    {:<32}{}\n", model, n);
@@ -86,15 +87,18 @@ void print_table(std::ostream& out, const UsageStats& s) {
       out << fmt::format("    {:<32}{} ({})\n", shard.stream, what, shard.server);
     }
   }
-  out << fmt::format("  ({} pages read in {:.2f} s)\n", s.pages, static_cast<double>(s.elapsed.count()) / 1000.0);
+  out << fmt::format("  ({} {} read in {:.2f} s)\n", s.pages, s.pages == 1 ? "page" : "pages",
+                     static_cast<double>(s.elapsed.count()) / 1000.0);
 }
 
 }  // namespace
 
 int run_stats(int argc, char** argv, int first) {
+  bool json = false;  // set once parsed: errors are then printed as JSON too
   return guarded("stats", [&] {
     const auto specs = stats_specs();
     const Args args(specs, argc, argv, first);
+    json = args.flag("json");
     if (args.help()) {
       usage(std::cout, specs);
       return int(kOk);
@@ -108,7 +112,7 @@ int run_stats(int argc, char** argv, int first) {
     if (query.page_size == 0 || query.page_size > 100000) throw UsageError("--page-size must be 1 to 100000");
     configure_logging();
     const UsageStats s = analyze_usage(target.source(), query);
-    if (args.flag("json")) {
+    if (json) {
       std::cout << to_json(s).dump(2) << "\n";
     } else {
       print_table(std::cout, s);
@@ -119,7 +123,7 @@ int run_stats(int argc, char** argv, int first) {
       return int(kUnreachable);
     }
     return int(kOk);
-  });
+  }, &json);
 }
 
 }  // namespace streamll::cli

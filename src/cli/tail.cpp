@@ -25,6 +25,7 @@ std::vector<OptionSpec> tail_specs() {
       {"consumer", "NAME", "consumer name with --group (default: tail-<host>-<pid>)"},
       {"count", "N", "exit after showing N events"},
       {"no-follow", "", "exit once everything present has been shown"},
+      {"fail-missing", "", "exit (status 4) when the stream does not exist instead of waiting for it"},
       {"color", "WHEN", "auto (default), always or never"},
       {"utc", "", "timestamps in UTC instead of local time"},
       {"no-data", "", "hide the data fields"},
@@ -36,7 +37,9 @@ std::vector<OptionSpec> tail_specs() {
 void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
   out << "usage: streamll tail [options]\n\n"
          "Shows the events of a stream as they arrive, rendered like the terminal sink.\n"
-         "Entries that are not streamll events are reported on stderr and counted. With\n"
+         "Entries that are not streamll events are reported on stderr and counted. A stream\n"
+         "that does not exist yet is waited for, like tail -F (--fail-missing: exit 4 instead;\n"
+         "--no-follow always exits 4 then). With\n"
          "--shard-url or --shard-count every shard is followed (each shard's events in order).\n\n"
       << format_options(specs);
 }
@@ -82,7 +85,17 @@ int run_tail(int argc, char** argv, int first) {
       options.group_start_id = args.flag("from-beginning") ? "0" : "$";
     }
     configure_logging();
-    preflight(target, /*stream_must_exist=*/true);
+    // Following, a stream that does not exist yet is waited for (tail -F): a reader started
+    // before the first producer is a normal deployment order, not a mistake.
+    const bool must_exist = !follow || args.flag("fail-missing");
+    if (!preflight(target, must_exist)) {
+      std::cerr << "streamll tail: stream '" << target.stream
+                << "' does not exist yet; waiting for it (--fail-missing to exit instead)\n";
+      // Whatever it will hold is new to us: read it from its start, so that entries written
+      // before the reader first connects are not skipped as "old".
+      if (options.start_id == "$") options.start_id = "0";
+      options.group_start_id = "0";
+    }
 
     TerminalRenderer renderer(format);
     std::string text;

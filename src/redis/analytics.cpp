@@ -186,10 +186,11 @@ HealthReport measure_health(RedisTransport& t, const std::string& stream, const 
                  ++report.undecodable_in_window;
                } else if (fields.type_name == "error") {
                  ++report.errors_in_window;
+               } else if (fields.type_name == "llm_call") {
+                 ++report.llm_calls_in_window;
                }
              });
-  report.error_rate = static_cast<double>(report.errors_in_window) /
-                      static_cast<double>(std::max<std::uint64_t>(report.events_in_window, 1));
+  report.error_rate = streamll::error_rate(report.errors_in_window, report.llm_calls_in_window);
 
   report.groups = read_groups(t, stream, /*with_consumers=*/false);
   report.consumer_groups = report.groups.size();
@@ -227,13 +228,19 @@ void add_health_alerts(HealthReport& report, const std::string& missing_message)
                                  (report.lag_exact ? "" : "+") + " (threshold " +
                                  std::to_string(thresholds.max_total_lag) + ")"});
   }
-  if (report.error_rate > thresholds.max_error_rate) {
+  char limit[32];
+  std::snprintf(limit, sizeof limit, "%.1f%%", thresholds.max_error_rate * 100.0);
+  if (report.error_rate && *report.error_rate > thresholds.max_error_rate) {
     char rate[32];
-    std::snprintf(rate, sizeof rate, "%.1f%%", report.error_rate * 100.0);
-    char limit[32];
-    std::snprintf(limit, sizeof limit, "%.1f%%", thresholds.max_error_rate * 100.0);
+    std::snprintf(rate, sizeof rate, "%.1f%%", *report.error_rate * 100.0);
     report.alerts.push_back({HealthAlert::Kind::high_error_rate,
-                             std::string("High error rate: ") + rate + " (threshold " + limit + ")"});
+                             std::string("High error rate: ") + rate + " of LLM calls (threshold " + limit + ")"});
+  } else if (!report.error_rate && report.errors_in_window > 0) {
+    // No calls to divide by: errors alone are above any threshold.
+    report.alerts.push_back({HealthAlert::Kind::high_error_rate,
+                             "High error rate: " + std::to_string(report.errors_in_window) +
+                                 " errors and no LLM calls in the last " +
+                                 std::to_string(thresholds.window.count() / 1000) + " s (threshold " + limit + ")"});
   }
 }
 
@@ -244,6 +251,11 @@ HealthReport check_health(RedisTransport& t, const std::string& stream, const He
 }
 
 }  // namespace redis
+
+std::optional<double> error_rate(std::uint64_t error_events, std::uint64_t llm_calls) noexcept {
+  if (llm_calls == 0) return std::nullopt;
+  return static_cast<double>(error_events) / static_cast<double>(llm_calls);
+}
 
 UsageStats analyze_usage(const RedisConnectionOptions& connection, const std::string& stream,
                          const UsageQuery& query) {

@@ -150,6 +150,7 @@ HealthReport merge_health(const std::string& stream, const HealthThresholds& thr
     out.stream_length += r.stream_length;
     out.events_in_window += r.events_in_window;
     out.errors_in_window += r.errors_in_window;
+    out.llm_calls_in_window += r.llm_calls_in_window;
     out.undecodable_in_window += r.undecodable_in_window;
     out.total_lag += r.total_lag;
     out.pending += r.pending;
@@ -158,8 +159,7 @@ HealthReport merge_health(const std::string& stream, const HealthThresholds& thr
   }
   std::sort(out.groups.begin(), out.groups.end(), [](const GroupInfo& a, const GroupInfo& b) { return a.name < b.name; });
   out.consumer_groups = out.groups.size();
-  out.error_rate = static_cast<double>(out.errors_in_window) /
-                   static_cast<double>(std::max<std::uint64_t>(out.events_in_window, 1));
+  out.error_rate = streamll::error_rate(out.errors_in_window, out.llm_calls_in_window);
   // The unavailable shards first: an outage explains the other alerts.
   for (const ShardHealth& s : status) {
     if (s.ok) continue;
@@ -251,6 +251,7 @@ HealthReport check_health(const ShardedStream& source, const HealthThresholds& t
       health.stream_length = r.stream_length;
       health.events_in_window = r.events_in_window;
       health.errors_in_window = r.errors_in_window;
+      health.llm_calls_in_window = r.llm_calls_in_window;
       health.total_lag = r.total_lag;
       health.pending = r.pending;
       any_read = true;

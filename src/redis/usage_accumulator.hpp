@@ -104,7 +104,7 @@ class UsageAccumulator {
     UsageStats out = stats_;
     out.response_time_ms = response_times_.summary();
     out.ttft_ms = ttfts_.summary();
-    if (out.total_calls > 0) out.error_rate = static_cast<double>(out.errors) / static_cast<double>(out.total_calls);
+    out.error_rate = streamll::error_rate(out.errors, out.total_calls);
     return out;
   }
 

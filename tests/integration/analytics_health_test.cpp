@@ -131,11 +131,14 @@ TEST_CASE("Health alerts trigger and clear: recent events, error rate, lag", "[a
   CHECK(has_alert(report, HealthAlert::Kind::no_recent_events));
   CHECK(report.alerts.size() == 1);
 
-  for (int i = 0; i < 19; ++i) add_event(redis, llm_call("m", 1, 0, 1, 1));
+  // The error rate is error events per LLM call, as in analyze_usage().
+  for (int i = 0; i < 20; ++i) add_event(redis, llm_call("m", 1, 0, 1, 1));
   add_event(redis, error_event());
   report = streamll::check_health(options, "ml_events", t);
-  CHECK(report.events_in_window == 20);
-  CHECK(report.error_rate == Approx(0.05));  // exactly at the threshold: not above it
+  CHECK(report.events_in_window == 21);
+  CHECK(report.llm_calls_in_window == 20);
+  REQUIRE(report.error_rate);
+  CHECK(*report.error_rate == Approx(0.05));  // exactly at the threshold: not above it
   CHECK(report.healthy());
 
   add_event(redis, error_event());
@@ -143,15 +146,16 @@ TEST_CASE("Health alerts trigger and clear: recent events, error rate, lag", "[a
   CHECK(has_alert(report, HealthAlert::Kind::high_error_rate));
   for (int i = 0; i < 20; ++i) add_event(redis, llm_call("m", 1, 0, 1, 1));
   report = streamll::check_health(options, "ml_events", t);
-  CHECK(report.error_rate == Approx(2.0 / 41.0));
+  REQUIRE(report.error_rate);
+  CHECK(*report.error_rate == Approx(2.0 / 40.0));
   CHECK(report.healthy());
 
-  // A group that has read nothing of 1042 entries lags by 1042 > 1000.
+  // A group that has read nothing of 1043 entries lags by 1043 > 1000.
   redis.text({"XGROUP", "CREATE", "ml_events", "dashboards", "0"});
   for (int i = 0; i < 1000; ++i) add_event(redis, llm_call("m", 1, 0, 1, 1));
   report = streamll::check_health(options, "ml_events", t);
   CHECK(report.consumer_groups == 1);
-  CHECK(report.total_lag == 1042);
+  CHECK(report.total_lag == 1043);
   CHECK(report.lag_exact);
   CHECK(has_alert(report, HealthAlert::Kind::high_lag));
   streamll::GroupConsumer worker(streamll::consumerit::group_options(server.url(), "dashboards", "w1"));

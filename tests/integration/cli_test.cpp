@@ -1,9 +1,13 @@
 // The streamll binary against real redis-server processes: exit codes, garbage entries,
-// emit and stats agreeing, tail and consume; and the guide's Python consumer reading what the
-// library wrote.
+// emit and stats agreeing, tail waiting for a stream, consume's failures, one error rate,
+// JSON errors; and the guide's Python consumer reading what the library wrote.
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+
+#include <thread>
+
+#include <streamll/redis/analytics.hpp>
 
 #include <streamll/sinks/redis_sink.hpp>
 #include <streamll/streamll.hpp>
@@ -204,4 +208,158 @@ TEST_CASE("The guide's Python consumer reads what the C++ library wrote", "[cli_
   CHECK(j["tokens"] == "Hello worldHello worldHello worldHello worldHello world");
   auto redis = DirectRedis::tcp(server.port());
   CHECK(streamll::consumerit::pending_count(redis, "analytics_team") == 0);
+}
+
+namespace {
+
+// Polls `file` (an external process's output) until it contains `text`; false at the deadline.
+bool wait_for_text(const std::string& file, const std::string& text, std::chrono::seconds limit = 20s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (streamll::test::read_text_file(file).find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("streamll tail waits for a stream that does not exist yet unless told not to", "[cli_it]") {
+  RedisServer server;
+  auto r = run_cli({"tail", "--url", server.url(), "--stream", "later", "--fail-missing"});
+  CHECK(r.exit_code == 4);
+  CHECK(r.err.find("stream 'later' does not exist") != std::string::npos);
+  r = run_cli({"tail", "--url", server.url(), "--stream", "later", "--no-follow"});
+  CHECK(r.exit_code == 4);
+
+  const std::string out_file = server.dir() + "/tail.out";
+  const pid_t tail = streamll::test::spawn_process({"timeout", "-s", "KILL", "30", STREAMLL_CLI_PATH, "tail", "--url",
+                                                    server.url(), "--stream", "later", "--count", "1", "--color",
+                                                    "never"},
+                                                   out_file);
+  const bool waiting = wait_for_text(out_file, "does not exist yet; waiting for it");
+  // The stream appears only now: the first event written to it is shown, not skipped as old.
+  auto redis = DirectRedis::tcp(server.port());
+  add_event(redis, llm_call("late-model", 5, 0, 1, 1), "*", "later");
+  const int rc = streamll::test::wait_process(tail);
+  const std::string out = streamll::test::read_text_file(out_file);
+  INFO(out);
+  CHECK(waiting);
+  CHECK(rc == 0);
+  CHECK(out.find("late-model") != std::string::npos);
+}
+
+TEST_CASE("streamll consume counts failed events toward --count and backs off and exits 1", "[cli_it]") {
+  RedisServer server;
+  auto redis = DirectRedis::tcp(server.port());
+  for (int i = 0; i < 8; ++i) add_event(redis, llm_call("m", i, 0, 1, 1));
+  const auto started = std::chrono::steady_clock::now();
+  auto r = run_cli({"consume", "--url", server.url(), "--group", "g", "--consumer", "c", "--count", "4", "--exec",
+                    "exit 1", "--retry-delay", "100ms", "--retry-max-delay", "250ms"},
+                   {}, 30);
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  INFO(r.err);
+  CHECK(r.exit_code == 1);
+  const auto failure_lines = [](const std::string& err) {
+    std::size_t n = 0;
+    for (auto at = err.find("left pending:"); at != std::string::npos; at = err.find("left pending:", at + 1)) ++n;
+    return n;
+  };
+  CHECK(failure_lines(r.err) == 4);
+  CHECK(r.err.find("handled 0, acknowledged 0, failed 4") != std::string::npos);
+  // Pauses after the first three failures (none after the last): 100 + 200 + 250 (the cap).
+  CHECK(elapsed >= 550ms);
+  // What it failed is still pending, for a retry (with the batch the consumer read ahead).
+  CHECK(streamll::consumerit::pending_count(redis, "g") >= 4);
+
+  // Its own re-deliveries (claimed at once here) also count, and a success is acknowledged.
+  r = run_cli({"consume", "--url", server.url(), "--group", "g", "--consumer", "c2", "--count", "3", "--claim-idle",
+               "1ms", "--exec", "exit 1", "--retry-delay", "1ms"},
+              {}, 30);
+  CHECK(r.exit_code == 1);
+  CHECK(failure_lines(r.err) == 3);
+  CHECK(r.err.find("claimed 3") != std::string::npos);
+  r = run_cli({"consume", "--url", server.url(), "--group", "g", "--consumer", "c3", "--no-follow", "--claim-idle",
+               "1ms", "--exec", "cat >/dev/null"},
+              {}, 30);
+  CHECK(r.exit_code == 0);
+  CHECK(streamll::consumerit::pending_count(redis, "g") == 0);
+}
+
+TEST_CASE("stats and health and analyze_usage agree on the error rate", "[cli_it]") {
+  RedisServer server;
+  auto redis = DirectRedis::tcp(server.port());
+  // 40 LLM calls, 3 errors, and token events that must not dilute the rate.
+  for (int i = 0; i < 40; ++i) add_event(redis, llm_call("m", 10, 0.001, 100, 10));
+  for (int i = 0; i < 3; ++i) add_event(redis, streamll::consumerit::error_event());
+  for (int i = 0; i < 200; ++i) {
+    streamll::Fields data;
+    data.append_new("token", "x");
+    add_event(redis, streamll::Event::capture(streamll::EventType::token, nullptr, std::move(data)));
+  }
+  const double expected = 3.0 / 40.0;
+  streamll::RedisConnectionOptions options;
+  options.url = server.url();
+  const auto usage = streamll::analyze_usage(options, "ml_events");
+  REQUIRE(usage.error_rate);
+  CHECK(*usage.error_rate == Approx(expected));
+  streamll::HealthThresholds thresholds;
+  thresholds.window = std::chrono::minutes(10);
+  const auto health = streamll::check_health(options, "ml_events", thresholds);
+  REQUIRE(health.error_rate);
+  CHECK(*health.error_rate == Approx(expected));
+  CHECK(health.llm_calls_in_window == 40);
+  CHECK(streamll::error_rate(3, 40) == Approx(expected));
+
+  auto r = run_cli({"stats", "--url", server.url(), "--json"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(nlohmann::json::parse(r.out)["error_rate"].get<double>() == Approx(expected));
+  r = run_cli({"stats", "--url", server.url()});
+  CHECK(r.out.find("3 (error rate 7.50% of LLM calls)") != std::string::npos);
+  // 7.5% is above the default 5% threshold.
+  r = run_cli({"health", "--url", server.url(), "--json", "--window", "10m"});
+  CHECK(r.exit_code == 1);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j["error_rate"].get<double>() == Approx(expected));
+  CHECK(j["alerts"][0]["kind"] == "high_error_rate");
+  r = run_cli({"health", "--url", server.url(), "--window", "10m", "--max-error-rate", "0.08"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("7.5% of LLM calls (3 errors, 40 calls)") != std::string::npos);
+
+  // Errors and no call to divide by: no rate, and an alert all the same.
+  add_event(redis, streamll::consumerit::error_event(), "*", "no_calls");
+  r = run_cli({"health", "--url", server.url(), "--stream", "no_calls", "--json", "--window", "10m"});
+  CHECK(r.exit_code == 1);
+  const auto none = nlohmann::json::parse(r.out);
+  CHECK(none["error_rate"].is_null());
+  CHECK(none["alerts"][0]["kind"] == "high_error_rate");
+  r = run_cli({"stats", "--url", server.url(), "--stream", "no_calls", "--json"});
+  CHECK(nlohmann::json::parse(r.out)["error_rate"].is_null());
+}
+
+TEST_CASE("stats --json on a missing stream prints a JSON error and emit clears its progress line", "[cli_it]") {
+  RedisServer server;
+  auto r = run_cli({"stats", "--url", server.url(), "--stream", "missing", "--json"});
+  CHECK(r.exit_code == 4);
+  const auto j = nlohmann::json::parse(r.out);  // stdout is JSON either way
+  CHECK(j["error"]["kind"] == "stream_missing");
+  CHECK(j["error"]["exit_code"] == 4);
+  CHECK(j["error"]["message"].get<std::string>().find("stream 'missing' does not exist") != std::string::npos);
+  CHECK(r.err.find("streamll stats: stream 'missing' does not exist") != std::string::npos);
+  r = run_cli({"groups", "--url", "redis://127.0.0.1:1", "--json"});
+  CHECK(r.exit_code == 2);
+  CHECK(nlohmann::json::parse(r.out)["error"]["kind"] == "unreachable");
+
+  auto redis = DirectRedis::tcp(server.port());
+  add_event(redis, llm_call("m", 1, 0, 1, 1));
+  r = run_cli({"stats", "--url", server.url()});
+  CHECK(r.out.find("(1 page read in") != std::string::npos);
+
+  r = run_cli({"emit", "--url", server.url(), "--count", "300", "--rate", "1000", "--progress"});
+  CHECK(r.exit_code == 0);
+  REQUIRE(r.err.find("emitted ") != std::string::npos);  // the progress line was shown...
+  const std::string last = r.err.substr(r.err.rfind('\r') + 1);
+  CHECK(last.empty());  // ...and blanked: nothing of it is left before the summary
+  CHECK(r.err.find('\n') == std::string::npos);
+  CHECK(r.out.find("emitted     300 events") == 0);
 }

@@ -604,3 +604,21 @@ TEST_CASE("raw JSON with a NUL byte after a valid prefix is written as a string"
   const json doc = json::parse(streamll::to_json(e));
   CHECK(doc.at("data").at("v").get<std::string>() == std::string("\"\"\0\xef\xbf\xbd}", 7));
 }
+
+TEST_CASE("parse_event_json keeps the document's key order in data and tags", "[event_json]") {
+  // docs/event-schema.md promises document order, not sorted keys: a consumer that re-emits an
+  // event writes its fields as the producer did.
+  const std::string text =
+      R"({"event_type":"custom_x","data":{"zeta":1,"alpha":2,"mid":3,"alpha":4},)"
+      R"("tags":{"z":"1","a":"2","m":"3"}})";
+  Event back;
+  std::string error;
+  REQUIRE(streamll::parse_event_json(text, back, &error));
+  std::vector<std::string> data_keys;
+  for (const auto& field : back.data) data_keys.push_back(field.key);
+  CHECK(data_keys == std::vector<std::string>{"zeta", "alpha", "mid"});  // a repeat keeps its place
+  CHECK(back.data["alpha"].as_int() == 4);                                // and takes its last value
+  std::vector<std::string> tag_keys;
+  for (const auto& [k, v] : back.tags()) tag_keys.push_back(std::string(k));
+  CHECK(tag_keys == std::vector<std::string>{"z", "a", "m"});
+}

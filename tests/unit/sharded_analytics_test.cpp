@@ -190,6 +190,7 @@ TEST_CASE("Sharded health: lengths and lags summed, groups merged, an alert per 
     r.stream_exists = true;
     r.stream_length = 100 * (i + 1);
     r.events_in_window = 10;
+    r.llm_calls_in_window = 10;
     r.errors_in_window = i;
     r.server_time_ms = 1000 + i;
     streamll::GroupInfo g;
@@ -218,7 +219,9 @@ TEST_CASE("Sharded health: lengths and lags summed, groups merged, an alert per 
   CHECK(h.stream_length == 100 + 300);
   CHECK(h.events_in_window == 20);
   CHECK(h.errors_in_window == 2);
-  CHECK(h.error_rate == Approx(0.1));
+  CHECK(h.llm_calls_in_window == 20);
+  REQUIRE(h.error_rate);
+  CHECK(*h.error_rate == Approx(0.1));
   CHECK(h.total_lag == 4 + 4 + 1);
   CHECK(h.pending == 0 + 2 + 2);
   CHECK(h.server_time_ms == 1002);

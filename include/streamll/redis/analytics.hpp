@@ -35,6 +35,14 @@
 
 namespace streamll {
 
+/// The error rate every report uses (analyze_usage(), check_health(), `streamll stats` and
+/// `streamll health`): error events per llm_call event, the guide's analyze_llm_usage()
+/// definition ("Error rate: errors / total_calls"). Token, start and end events do not dilute
+/// it. nullopt when there was no llm_call. A failed LlmCall emits an error and an llm_call
+/// with success false, so calls that all fail give 1.0; errors outside LLM calls (a span
+/// unwound by an exception) add to the numerator only, so the rate can exceed 1.
+std::optional<double> error_rate(std::uint64_t error_events, std::uint64_t llm_calls) noexcept;
+
 /// A distribution summary. Percentiles use the nearest-rank method: pXX is the smallest
 /// sample such that at least XX% of the samples are less than or equal to it (rank
 /// ceil(XX/100 * count), 1-based, in sorted order), so it is always one of the samples.
@@ -105,7 +113,7 @@ struct UsageStats {
   Percentiles response_time_ms;       ///< over llm_calls that have response_time_ms
   Percentiles ttft_ms;                ///< over llm_calls that have ttft_ms
   std::uint64_t errors = 0;           ///< error events
-  /// The guide's error rate: errors / total_calls; nullopt when there were no calls.
+  /// error_rate(errors, total_calls): nullopt when there were no calls.
   std::optional<double> error_rate;
   std::uint64_t pages = 0;            ///< XRANGE round trips
   std::chrono::milliseconds elapsed{0};
@@ -136,7 +144,8 @@ struct HealthThresholds {
   std::uint64_t min_recent_events = 1;
   /// Alert when the consumer groups' total lag exceeds this.
   std::uint64_t max_total_lag = 1000;
-  /// Alert when error events / all events in the window exceeds this.
+  /// Alert when the window's error_rate() (error events / llm_call events) exceeds this, or
+  /// when it has error events and no llm_call at all.
   double max_error_rate = 0.05;
 };
 
@@ -190,6 +199,7 @@ struct HealthAlert {
 struct ShardHealth : ShardStatus {
   std::uint64_t stream_length = 0;
   std::uint64_t events_in_window = 0;
+  std::uint64_t llm_calls_in_window = 0;
   std::uint64_t errors_in_window = 0;
   std::uint64_t total_lag = 0;
   std::uint64_t pending = 0;
@@ -204,9 +214,11 @@ struct HealthReport {
   bool stream_exists = false;
   std::uint64_t stream_length = 0;
   std::uint64_t events_in_window = 0;   ///< entries in the window (the guide's events_per_minute)
+  std::uint64_t llm_calls_in_window = 0;  ///< llm_call events among them
   std::uint64_t errors_in_window = 0;   ///< error events among them
   std::uint64_t undecodable_in_window = 0;
-  double error_rate = 0;                ///< errors / max(entries in window, 1)
+  /// error_rate(errors_in_window, llm_calls_in_window): nullopt without calls in the window.
+  std::optional<double> error_rate;
   std::size_t consumer_groups = 0;
   std::uint64_t total_lag = 0;
   bool lag_exact = true;                ///< false when a group's lag had to be counted (capped)

@@ -167,7 +167,9 @@ struct RedisSinkOptions : RedisConnectionOptions {
   /// When set, the sink creates this consumer group (XGROUP CREATE <stream> <group> 0 MKSTREAM,
   /// BUSYGROUP tolerated) on every (re)connect.
   std::string consumer_group;
-  /// Informational name of this producer (appears in logs); consumers use their own names.
+  /// This producer's name: the connection's client name (CLIENT SETNAME, visible in CLIENT
+  /// LIST) unless client_name was set to something else than its default. Consumers use their
+  /// own names.
   std::string consumer_name;
   /// Also write flat `event_type`, `operation`, `execution_id` fields beside `event`.
   bool index_fields = false;
