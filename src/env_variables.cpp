@@ -56,6 +56,8 @@ const std::vector<std::string_view>& known_streamll_variables() {
       "STREAMLL_REPLICAS_ACK_TIMEOUT_MS", "STREAMLL_MAX_EVENT_BYTES",
       // Sharding: ShardedRedisSinkOptions and ConsumerOptions
       "STREAMLL_SHARD_URLS", "STREAMLL_SHARD_COUNT", "STREAMLL_SHARD_HASH",
+      // The default instrumentor's delivery at exit (src/exit_flush.cpp)
+      "STREAMLL_EXIT_FLUSH_TIMEOUT_MS",
       // Timestamps (src/wall_clock.cpp)
       "STREAMLL_WALL_CLOCK",
       // Set by `streamll consume --exec` for its handler, which may be a streamll program

@@ -1,9 +1,12 @@
 #include "streamll/instrumentor.hpp"
 
 #include <mutex>
+#include <utility>
 
+#include "exit_flush.hpp"
 #include "json_writer.hpp"
 #include "logging.hpp"
+#include "sink_reaper.hpp"
 
 namespace streamll {
 namespace {
@@ -22,10 +25,16 @@ DefaultInstrumentor& default_slot() {
 }  // namespace
 
 std::shared_ptr<Instrumentor> configure(InstrumentorOptions options) {
+  detail::arrange_exit_flush();
   auto next = std::make_shared<Instrumentor>(std::move(options));
-  auto& slot = default_slot();
-  std::lock_guard<std::mutex> lock(slot.mutex);
-  slot.current = next;
+  std::shared_ptr<Instrumentor> replaced;
+  {
+    auto& slot = default_slot();
+    std::lock_guard<std::mutex> lock(slot.mutex);
+    replaced = std::exchange(slot.current, next);
+  }
+  // Released outside the lock; its sinks go to the reaper (see ~Instrumentor).
+  replaced.reset();
   return next;
 }
 
@@ -37,21 +46,34 @@ std::shared_ptr<Instrumentor> default_instrumentor() noexcept {
 
 namespace detail {
 
+void release_sinks(std::vector<SinkPtr>& sinks) noexcept {
+  for (SinkPtr& sink : sinks) {
+    // Only the last reference can run a destructor, and a sink shut down already has nothing
+    // left to wait for: those are released here.
+    if (sink && sink.use_count() == 1 && sink->is_running()) {
+      SinkReaper::instance().adopt(std::move(sink));
+    }
+  }
+  sinks.clear();
+}
+
 void report_sink_exception(const Sink& sink, const char* what) noexcept {
-  static RateLimitedLog log("streamll");
+  // Leaked: the exit flush may report through it after static destructors ran.
+  static auto* log = new RateLimitedLog("streamll");
   try {
-    log.log(spdlog::level::warn,
+    log->log(spdlog::level::warn,
             "sink '" + sink.name() + "' threw; the event was not delivered to it: " + what);
   } catch (...) {
   }
 }
 
 void report_invalid_event_type(std::string_view given, std::string_view used) noexcept {
-  static RateLimitedLog log("streamll");
+  // Leaked, as above: spans in static destructors may still emit.
+  static auto* log = new RateLimitedLog("streamll");
   try {
     std::string quoted;
     append_json_string(quoted, given);  // control bytes stay visible, the line stays one line
-    log.log(spdlog::level::warn, "invalid event type name " + quoted + " was emitted as \"" +
+    log->log(spdlog::level::warn, "invalid event type name " + quoted + " was emitted as \"" +
                                      std::string(used) +
                                      "\" (names are 1 to 64 printable ASCII characters)");
   } catch (...) {

@@ -3,6 +3,7 @@
 // A Context can be captured on one thread and installed on another with ContextScope, so a
 // worker's spans join the caller's execution.
 
+#include <atomic>
 #include <memory>
 #include <utility>
 
@@ -10,6 +11,15 @@
 #include "streamll/instrumentor.hpp"
 
 namespace streamll {
+
+class Context;
+class ContextScope;
+class Span;
+
+namespace detail {
+struct SpanLink;
+inline Context& thread_context() noexcept;
+}  // namespace detail
 
 class Context {
  public:
@@ -24,19 +34,51 @@ class Context {
   bool empty() const noexcept { return !instrumentor_ && !span_; }
 
  private:
+  friend class Span;
+  friend Context& detail::thread_context() noexcept;
+
+  Context(std::shared_ptr<Instrumentor> instrumentor, std::shared_ptr<const EventContext> span,
+          std::shared_ptr<detail::SpanLink> link)
+      : instrumentor_(std::move(instrumentor)), span_(std::move(span)), link_(std::move(link)) {}
+
   std::shared_ptr<Instrumentor> instrumentor_;
   std::shared_ptr<const EventContext> span_;
+  // Set only in the context a span made current on the thread that opened it: lets that
+  // thread see that the span ended elsewhere (see detail::thread_context()).
+  std::shared_ptr<detail::SpanLink> link_;
 };
 
 namespace detail {
+
+/// What a span made current on its own thread: whether it ended (on any thread), and the
+/// context it replaced, to go back to then. `parent` never changes after construction.
+struct SpanLink {
+  explicit SpanLink(Context replaced) : parent(std::move(replaced)) {}
+  std::atomic<bool> ended{false};
+  const Context parent;
+};
+
+/// The calling thread's context. A span that ended, on this thread or on another, is never
+/// current: the thread goes back to what it replaced (to that one's parent, if it ended too).
+/// Only the owning thread writes its context; another thread ending a span only sets the
+/// span's `ended` flag, read here.
 inline Context& thread_context() noexcept {
   thread_local Context context;
+  while (context.link_ && context.link_->ended.load(std::memory_order_acquire)) {
+    const std::shared_ptr<SpanLink> ended = context.link_;  // keeps `parent` alive meanwhile
+    context = ended->parent;
+  }
   return context;
 }
+
 }  // namespace detail
 
-/// The calling thread's context, to hand to another thread.
-inline Context current_context() noexcept { return detail::thread_context(); }
+/// The calling thread's context, to hand to another thread. A captured context keeps its span
+/// as the parent of the spans started under it, even once that span ended.
+inline Context current_context() noexcept {
+  const Context& current = detail::thread_context();
+  return Context(current.instrumentor(), current.span());
+}
 
 /// Installs a captured context on this thread for the scope's lifetime, then restores what
 /// was there before. Not movable: it belongs to the scope that made it.

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,12 +32,22 @@ struct InstrumentorOptions {
   /// default it is sanitized, see sanitize_event_type_name, and counted in
   /// Instrumentor::invalid_event_types()). For tests and development builds.
   bool strict = false;
+  /// For the default instrumentor (configure()): how long its sinks get, in all, to deliver
+  /// what they hold when the process exits without shutdown() (return from main, std::exit,
+  /// std::quick_exit). Unset: the environment variable STREAMLL_EXIT_FLUSH_TIMEOUT_MS, else
+  /// 2 s. Zero delivers nothing at exit (what is dropped is still logged with its count).
+  std::optional<std::chrono::milliseconds> exit_flush_timeout = std::nullopt;
 };
 
 namespace detail {
 // Out of line (src/instrumentor.cpp) so that this header does not pull in spdlog.
 void report_sink_exception(const Sink& sink, const char* what) noexcept;
 void report_invalid_event_type(std::string_view given, std::string_view used) noexcept;
+// Hands the sinks this instrumentor owns alone to streamll's reaper thread, which destroys
+// them there: a sink's destructor may wait for its buffer to drain (RedisSink: up to its
+// shutdown_timeout), and the last reference to an instrumentor is often dropped by a span
+// ending on an application thread.
+void release_sinks(std::vector<SinkPtr>& sinks) noexcept;
 }  // namespace detail
 
 class Instrumentor {
@@ -46,9 +57,13 @@ class Instrumentor {
       : sinks_(std::move(options.sinks)),
         root_(std::make_shared<EventContext>(
             EventContext{{}, {}, {}, {}, std::move(options.module_name), std::move(options.tags)})),
-        strict_(options.strict) {
+        strict_(options.strict),
+        exit_flush_timeout_(options.exit_flush_timeout) {
     sinks_.erase(std::remove(sinks_.begin(), sinks_.end(), nullptr), sinks_.end());
   }
+  /// Never waits for a sink: the sinks only it holds are destroyed on streamll's reaper
+  /// thread (docs/design.md, "Lifecycle").
+  ~Instrumentor() { detail::release_sinks(sinks_); }
   Instrumentor(const Instrumentor&) = delete;
   Instrumentor& operator=(const Instrumentor&) = delete;
 
@@ -120,6 +135,10 @@ class Instrumentor {
   const std::string& module_name() const noexcept { return root_->module_name; }
   /// The context of events emitted outside any span: default tags and module name only.
   const std::shared_ptr<const EventContext>& root_context() const noexcept { return root_; }
+  /// InstrumentorOptions::exit_flush_timeout as given.
+  const std::optional<std::chrono::milliseconds>& exit_flush_timeout() const noexcept {
+    return exit_flush_timeout_;
+  }
   /// Exceptions caught from sinks (BufferOverflowError excluded: it reaches the caller).
   std::uint64_t sink_failures() const noexcept {
     return sink_failures_.load(std::memory_order_relaxed);
@@ -157,17 +176,22 @@ class Instrumentor {
   std::vector<SinkPtr> sinks_;
   std::shared_ptr<const EventContext> root_ = std::make_shared<EventContext>();
   bool strict_ = false;
+  std::optional<std::chrono::milliseconds> exit_flush_timeout_;
   std::atomic<std::uint64_t> sink_failures_{0};
   std::atomic<std::uint64_t> invalid_event_types_{0};
 };
 
 /// Replaces the process-wide default instrumentor (used by spans that name none) and returns
-/// it. Spans already open keep the instrumentor they started with. Thread-safe.
+/// it. Spans already open keep the instrumentor they started with. Never waits for a sink:
+/// the replaced instrumentor's sinks are shut down on streamll's reaper thread once nothing
+/// uses them. The first call also arranges for the default instrumentor's sinks to deliver at
+/// process exit (see InstrumentorOptions::exit_flush_timeout). Thread-safe.
 std::shared_ptr<Instrumentor> configure(InstrumentorOptions options);
 /// The process-wide default: one without sinks until configure() is called. Never null.
 std::shared_ptr<Instrumentor> default_instrumentor() noexcept;
-/// Flushes and shuts down the default instrumentor's sinks within one deadline: call it
-/// before the program exits, since the default instrumentor itself is never destroyed.
+/// Flushes and shuts down the default instrumentor's sinks within one deadline. Without it,
+/// they deliver at process exit within exit_flush_timeout; calling it gives the bound of your
+/// choice and the result.
 inline bool shutdown(std::chrono::milliseconds timeout = std::chrono::seconds(5)) noexcept {
   return default_instrumentor()->shutdown(timeout);
 }

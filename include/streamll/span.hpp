@@ -2,8 +2,9 @@
 // RAII spans. A Span emits `start` when created and `end` (with duration_ms) when destroyed;
 // destroyed by an exception, it emits `error` instead (naming the exception when the library
 // is built with the throw hook, else "unknown exception"), and the exception keeps
-// propagating. While a span is alive it is the calling thread's current span, so spans created
-// inside it nest under it and share its execution id.
+// propagating. While a span is open it is the current span of the thread that opened it, so
+// spans created inside it nest under it and share its execution id; once it ended, on
+// whichever thread, later spans of that thread nest under its parent.
 
 #include <chrono>
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <typeinfo>
 #include <utility>
 
@@ -116,18 +118,20 @@ class Span {
        SpanOptions options = {})
       : instrumentor_(detail::resolve_instrumentor(std::move(instrumentor))),
         context_(detail::child_context(*instrumentor_, operation, options)),
-        saved_(detail::thread_context()),
+        link_(std::make_shared<detail::SpanLink>(detail::thread_context())),
+        owner_(std::this_thread::get_id()),
         started_(std::chrono::steady_clock::now()),
         uncaught_on_entry_(std::uncaught_exceptions()) {
     // Emit first: if a raise_error sink throws, no half-made span is left as current.
     instrumentor_->emit(Event::capture(EventType::start, context_, std::move(options.data)));
-    detail::thread_context() = Context(instrumentor_, context_);
+    detail::thread_context() = Context(instrumentor_, context_, link_);
   }
 
   Span(Span&& other) noexcept
       : instrumentor_(std::move(other.instrumentor_)),
         context_(std::move(other.context_)),
-        saved_(std::move(other.saved_)),
+        link_(std::move(other.link_)),
+        owner_(other.owner_),
         end_data_(std::move(other.end_data_)),
         started_(other.started_),
         uncaught_on_entry_(other.uncaught_on_entry_),
@@ -165,9 +169,8 @@ class Span {
   void tag(std::string_view key, std::string value) {
     auto updated = std::make_shared<EventContext>(*context_);
     detail::merge_tags(updated->tags, Tags{{std::string(key), std::move(value)}});
-    if (detail::thread_context().span() == context_) {
-      detail::thread_context() = Context(instrumentor_, updated);
-    }
+    Context& current = detail::thread_context();
+    if (current.span() == context_) current = Context(instrumentor_, updated, current.link_);
     context_ = std::move(updated);
   }
 
@@ -188,8 +191,8 @@ class Span {
     fail(type.empty() ? std::string_view("std::exception") : std::string_view(type), e.what());
   }
 
-  /// Ends the span now with its end event; no effect on a closed span.
-  /// Spans started afterwards on this thread nest under this span's parent.
+  /// Ends the span now with its end event; no effect on a closed span. May be called on any
+  /// thread: spans started afterwards on the thread that opened it nest under its parent.
   void end() {
     if (!open_) return;
     open_ = false;
@@ -220,21 +223,20 @@ class Span {
     instrumentor_->emit(Event::capture(EventType::error, context_, std::move(data)));
   }
 
-  // Only a span that is still the thread's current one hands the thread back to its parent;
-  // a span destroyed out of order (or on another thread) leaves the context alone. Compared by
-  // span id, not pointer: after tag() with a child open, the thread may hold an older copy of
-  // this span's context, and it must still be handed back.
+  // Marks the span ended; the thread that opened it stops treating it as current the next
+  // time it looks (at once, here, when that is this thread). No other thread's context is
+  // written: a span ended elsewhere, out of order, or while a ContextScope covers it is
+  // skipped when its thread comes back to it, and spans opened later nest under its parent.
   void restore_thread_context() noexcept {
-    const auto& current = detail::thread_context().span();
-    if (context_ && current &&
-        (current == context_ || current->span_id == context_->span_id)) {
-      detail::thread_context() = std::move(saved_);
-    }
+    if (!link_) return;  // moved from
+    link_->ended.store(true, std::memory_order_release);
+    if (owner_ == std::this_thread::get_id()) (void)detail::thread_context();
   }
 
   std::shared_ptr<Instrumentor> instrumentor_;
   std::shared_ptr<const EventContext> context_;
-  Context saved_;
+  std::shared_ptr<detail::SpanLink> link_;
+  std::thread::id owner_;
   Fields end_data_;
   std::chrono::steady_clock::time_point started_;
   int uncaught_on_entry_ = 0;

@@ -1,5 +1,7 @@
 #include "streamll/sinks/redis_sink.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -45,6 +47,19 @@ constexpr std::chrono::milliseconds kCompactionPeriod{5};
 // as a failure (a slot bouncing between nodes that disagree must not spin the flusher).
 constexpr int kMaxRedirects = 5;
 
+// Forks this process went through: the child of a fork counts one more than its parent did.
+// A sink made in an earlier generation is a forked child's copy (no flusher thread there).
+std::atomic<std::uint64_t> fork_generation{0};
+
+std::uint64_t current_fork_generation() noexcept {
+  static const bool counting = [] {
+    return ::pthread_atfork(nullptr, nullptr,
+                            [] { fork_generation.fetch_add(1, std::memory_order_relaxed); }) == 0;
+  }();
+  (void)counting;
+  return fork_generation.load(std::memory_order_relaxed);
+}
+
 redis::TransportMaker transport_maker(RedisSink::TransportFactory factory,
                                       RedisSink::EndpointTransportFactory endpoint_factory) {
   if (endpoint_factory) {
@@ -87,6 +102,23 @@ struct RedisSink::Impl {
 
   bool durable() const noexcept { return options.min_replicas_ack > 0; }
 
+  // In a forked child. Its copy of the sink must not touch what the parent's threads may have
+  // held at the fork (the buffer's lock, the connection): it only counts.
+  bool forked() const noexcept {
+    return fork_generation.load(std::memory_order_relaxed) != created_in_generation;
+  }
+
+  bool forked_shutdown() {
+    const std::uint64_t dropped = dropped_after_fork.load(std::memory_order_relaxed);
+    accepting.store(false, std::memory_order_relaxed);
+    if (!fork_reported.exchange(true) && dropped > 0) {
+      logger->warn("forked child: {} event(s) for stream '{}' were dropped (a RedisSink delivers "
+                   "only in the process that created it)",
+                   dropped, options.stream_key);
+    }
+    return dropped == 0;
+  }
+
   static RedisSinkOptions validated(RedisSinkOptions opts) {
     opts.validate();
     if (!opts.consumer_name.empty() && opts.client_name == RedisConnectionOptions{}.client_name) {
@@ -118,6 +150,10 @@ struct RedisSink::Impl {
   // ---------------------------------------------------------------- application threads
 
   void push(Event&& event) {
+    if (forked()) {
+      dropped_after_fork.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
     if (!accepting.load(std::memory_order_relaxed)) {
       dropped_after_shutdown.fetch_add(1, std::memory_order_relaxed);
       return;
@@ -867,6 +903,9 @@ struct RedisSink::Impl {
 
   // ---------------------------------------------------------------- state
 
+  const std::uint64_t created_in_generation = current_fork_generation();
+  std::atomic<std::uint64_t> dropped_after_fork{0};
+  std::atomic<bool> fork_reported{false};
   const RedisSinkOptions options;
   const bool fake_transports;  // a test's factory: no socket transport is made up front
   redis::Connector connector;  // flusher-only, except interrupt()
@@ -986,6 +1025,7 @@ void RedisSink::handle_owned(Event&& event) { impl_->push(std::move(event)); }
 
 bool RedisSink::flush(std::chrono::milliseconds timeout) {
   Impl& s = *impl_;
+  if (s.forked()) return s.dropped_after_fork.load(std::memory_order_relaxed) == 0;
   const auto deadline = SteadyClock::now() + timeout;
   // What producers staged before this call gets its sequence number now. What stays staged
   // (every slot in flight) gets numbers from accepted() on: counting that many more (staged()
@@ -1024,6 +1064,7 @@ bool RedisSink::flush(std::chrono::milliseconds timeout) {
 
 bool RedisSink::shutdown(std::chrono::milliseconds timeout) {
   Impl& s = *impl_;
+  if (s.forked()) return s.forked_shutdown();
   std::lock_guard<std::mutex> once(s.shutdown_mutex);
   if (s.shut_down) return s.shutdown_result;
   s.shut_down = true;
@@ -1065,10 +1106,16 @@ bool RedisSink::shutdown(std::chrono::milliseconds timeout) {
 }
 
 bool RedisSink::is_running() const noexcept {
-  return impl_->accepting.load(std::memory_order_relaxed);
+  return !impl_->forked() && impl_->accepting.load(std::memory_order_relaxed);
 }
 
 RedisSinkStats RedisSink::stats() const {
+  if (impl_->forked()) {
+    // The child's own view: what it was handed (the counters above are the parent's).
+    RedisSinkStats out;
+    out.dropped_after_fork = impl_->dropped_after_fork.load(std::memory_order_relaxed);
+    return out;
+  }
   // Staged events are counted (enqueued, evicted) as they enter the buffer: do that now, so
   // the counters are exact at this instant rather than one flusher round behind.
   impl_->buffer.drain_stages();
@@ -1117,6 +1164,7 @@ RedisSinkStats RedisSink::stats() const {
 }
 
 std::size_t RedisSink::buffered() const noexcept {
+  if (impl_->forked()) return 0;
   return impl_->buffer.size() + impl_->buffer.staged();
 }
 

@@ -151,6 +151,7 @@ RedisSinkStats ShardedRedisSink::stats() const {
     total.dropped_newest += s.dropped_newest;
     total.dropped_raise_error += s.dropped_raise_error;
     total.dropped_on_shutdown += s.dropped_on_shutdown;
+    total.dropped_after_fork += s.dropped_after_fork;
     total.failed += s.failed;
     total.failed_protocol += s.failed_protocol;
     total.failed_too_large += s.failed_too_large;

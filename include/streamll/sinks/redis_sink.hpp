@@ -47,6 +47,8 @@ struct RedisSinkStats {
   std::uint64_t dropped_raise_error = 0;  // refused by raise_error (the caller got the exception)
   std::uint64_t dropped_on_shutdown = 0;  // still buffered when shutdown's timeout ran out, or
                                           // handed over after shutdown
+  std::uint64_t dropped_after_fork = 0;  // handed to the sink in a forked child process,
+                                        // where it delivers nothing (see docs/redis-sink.md)
   std::uint64_t failed = 0;           // Redis answered with an error (WRONGTYPE, OOM, NOPERM...)
                                       // or the event could not be serialized
   std::uint64_t failed_protocol = 0;  // of `failed`: events on which Redis closed the
@@ -79,7 +81,8 @@ struct RedisSinkStats {
                                       // URL without its password): after a failover, the new one
 
   std::uint64_t dropped() const noexcept {
-    return dropped_oldest + dropped_newest + dropped_raise_error + dropped_on_shutdown;
+    return dropped_oldest + dropped_newest + dropped_raise_error + dropped_on_shutdown +
+           dropped_after_fork;
   }
 };
 
@@ -105,6 +108,12 @@ class RedisSink : public Sink {
 
   /// shutdown(options().shutdown_timeout): bounded, never throws.
   ~RedisSink() override;
+
+  // After fork(), the child's copy of a sink has no flusher thread and shares the parent's
+  // connection: in the child, handle() counts the event in dropped_after_fork and returns,
+  // flush() and shutdown() return at once (false when something was dropped), shutdown()
+  // logs the count, and is_running() is false. The parent's buffer is delivered by the
+  // parent only, never twice. A child that wants to deliver creates a RedisSink of its own.
   RedisSink(const RedisSink&) = delete;
   RedisSink& operator=(const RedisSink&) = delete;
 

@@ -1,0 +1,52 @@
+#pragma once
+// Internal: the thread that destroys the sinks an instrumentor released. A sink's destructor
+// may wait for its buffer to drain (RedisSink: up to shutdown_timeout, the whole of it when
+// Redis is down), and the last reference to an instrumentor is often dropped on an
+// application thread: by configure() replacing it, or by a span or call guard that outlived
+// the replacement. Queued here, that wait happens on one background thread instead.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+
+#include "streamll/sink.hpp"
+
+namespace streamll::detail {
+
+class SinkReaper {
+ public:
+  /// The process's reaper. Leaked on purpose, like the default instrumentor: spans ending in
+  /// static destructors or detached threads may still release sinks.
+  static SinkReaper& instance() noexcept;
+
+  /// Takes what should be the last reference to `sink` and destroys it on the reaper thread
+  /// (started on first use). After drain(), in a forked child, or when no thread can be
+  /// started, the sink is destroyed on the caller's thread instead.
+  void adopt(SinkPtr sink) noexcept;
+
+  /// At exit: shuts down the sinks still queued within what is left until `deadline`, then
+  /// waits until `deadline` for the one being destroyed. Later sinks are destroyed on the
+  /// caller's thread. Returns how many sinks did not finish cleanly.
+  std::size_t drain(std::chrono::steady_clock::time_point deadline) noexcept;
+
+  /// Waits until every sink adopted so far was destroyed; false on timeout.
+  bool wait_idle(std::chrono::milliseconds timeout) noexcept;
+
+ private:
+  SinkReaper() = default;
+  void run() noexcept;
+  void prepare_fork() noexcept;
+  void after_fork(bool in_child) noexcept;
+
+  std::mutex mutex_;
+  std::condition_variable work_;  // the reaper thread: a sink was queued
+  std::condition_variable idle_;  // drain(), wait_idle(): the queue ran empty
+  std::deque<SinkPtr> queue_;
+  bool busy_ = false;            // the reaper thread is destroying one
+  bool thread_started_ = false;
+  bool inline_only_ = false;     // after drain(), or in a forked child (it has no reaper thread)
+};
+
+}  // namespace streamll::detail

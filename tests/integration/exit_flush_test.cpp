@@ -1,0 +1,97 @@
+// A program that never calls streamll::shutdown() still delivers what it emitted: the
+// default instrumentor's sinks are shut down at exit (return from main, std::exit,
+// std::quick_exit) within STREAMLL_EXIT_FLUSH_TIMEOUT_MS; with Redis down, exit stays within
+// that bound and the loss is logged with its count. Real child processes, real redis-server.
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "redis_server.hpp"
+#include "subprocess.hpp"
+
+#ifdef STREAMLL_LIFECYCLE_PROBE_PATH
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using streamll::test::RedisServer;
+
+struct ProbeRun {
+  int status = -1;
+  std::chrono::milliseconds took{0};
+  std::string output;
+};
+
+ProbeRun run_probe(const RedisServer& redis, const std::string& url, const std::string& how,
+                   int spans, const std::string& exit_timeout_ms = {}) {
+  std::vector<std::string> args{"env"};
+  if (!exit_timeout_ms.empty()) args.push_back("STREAMLL_EXIT_FLUSH_TIMEOUT_MS=" + exit_timeout_ms);
+  args.insert(args.end(), {STREAMLL_LIFECYCLE_PROBE_PATH, url, how, std::to_string(spans)});
+  const std::string out = redis.dir() + "/probe.out";
+  const auto start = Clock::now();
+  ProbeRun run;
+  run.status = streamll::test::run_bounded(args, 30, out);
+  run.took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+  run.output = streamll::test::read_text_file(out);
+  return run;
+}
+
+}  // namespace
+
+TEST_CASE("a program returning from main without shutdown() delivers all its events",
+          "[lifecycle][exit]") {
+  RedisServer redis;
+  const ProbeRun run = run_probe(redis, redis.url(), "return", 500);
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  CHECK(redis.cli({"XLEN", "ml_events"}) == "1000");
+}
+
+TEST_CASE("std::exit without shutdown() delivers the events emitted before it",
+          "[lifecycle][exit]") {
+  RedisServer redis;
+  const ProbeRun run = run_probe(redis, redis.url(), "exit", 500);
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  // 500 spans and the start of the one open around std::exit.
+  CHECK(redis.cli({"XLEN", "ml_events"}) == "1001");
+}
+
+TEST_CASE("std::quick_exit without shutdown() delivers the events emitted before it",
+          "[lifecycle][exit]") {
+  RedisServer redis;
+  const ProbeRun run = run_probe(redis, redis.url(), "quick_exit", 500);
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  CHECK(redis.cli({"XLEN", "ml_events"}) == "1000");
+}
+
+TEST_CASE("with Redis down exit stays within the exit flush bound and logs the loss",
+          "[lifecycle][exit]") {
+  RedisServer redis;
+  const std::string url = redis.url();
+  redis.kill9();  // nothing listens on its port any more
+  const ProbeRun run = run_probe(redis, url, "return", 500, "300");
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  // 300 ms, the interruption grace of a sink stuck in I/O (200 ms), and the process's own
+  // start and teardown; the default bound (2 s) or the sink's shutdown_timeout (5 s) would
+  // not fit.
+  CHECK(run.took < std::chrono::milliseconds(1500));
+  CHECK(run.output.find("1000 event(s)") != std::string::npos);
+  CHECK(run.output.find("at exit: not everything was delivered within 300 ms") !=
+        std::string::npos);
+}
+
+TEST_CASE("an exit flush bound of zero delivers nothing and logs the loss", "[lifecycle][exit]") {
+  RedisServer redis;
+  const ProbeRun run = run_probe(redis, redis.url(), "return", 50, "0");
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  CHECK(run.output.find("event(s)") != std::string::npos);
+}
+
+#endif
