@@ -70,7 +70,7 @@ struct ThreeFakeShards {
 
 }  // namespace
 
-TEST_CASE("shard_for_execution: the guide's md5 rule by default, as Python computes it", "[sharded]") {
+TEST_CASE("shard_for_execution: the guide's md5 rule by default as Python computes it", "[sharded]") {
   using streamll::shard_for_execution;
   // int(hashlib.md5(id.encode()).hexdigest(), 16) % n, computed once with python3 for these ids
   // (empty, one character, typical, a UUID, long, non-ASCII UTF-8) and n = 1 2 3 7 16 100.
@@ -99,7 +99,7 @@ TEST_CASE("shard_for_execution: the guide's md5 rule by default, as Python compu
   CHECK(streamll::shard_stream_key("ml_events", 2) == "ml_events_shard_2");
 }
 
-TEST_CASE("shard_for_execution: FNV-1a 64 modulo the shard count when asked, stable", "[sharded]") {
+TEST_CASE("shard_for_execution: FNV-1a 64 modulo the shard count when asked and stable", "[sharded]") {
   using streamll::shard_for_execution;
   constexpr auto fnv1a = streamll::ShardHash::fnv1a;
   // FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c; of "" the offset basis 0xcbf29ce484222325.
@@ -142,7 +142,7 @@ TEST_CASE("ShardedRedisSink routes by the guide's md5 unless shard_hash says fnv
   fast.shutdown(1s);
 }
 
-TEST_CASE("ShardedRedisSink: one execution, one shard, in order, each shard its own stream", "[sharded]") {
+TEST_CASE("ShardedRedisSink: one execution on one shard in order and each shard its own stream", "[sharded]") {
   ThreeFakeShards t;
   ManualClock clock;
   streamll::ShardedRedisSink sink(t.options, t.factory(), clock);
@@ -257,7 +257,7 @@ TEST_CASE("ShardedRedisSinkOptions: validation names the option and the shard", 
   CHECK_THROWS_WITH(o.validate(), Catch::Contains("at most 1024"));
 }
 
-TEST_CASE("ShardedRedisSinkOptions::from_env reads shard URLs, sentinel and cluster ones whole", "[sharded][options]") {
+TEST_CASE("ShardedRedisSinkOptions::from_env reads shard URLs and sentinel and cluster ones whole", "[sharded][options]") {
   const auto env = [](const char* name) -> std::optional<std::string> {
     if (std::string(name) == "STREAMLL_SHARD_URLS") {
       return "redis://a:1, redis+sentinel://s1:26379,s2:26379/m1 ,redis://c:3";

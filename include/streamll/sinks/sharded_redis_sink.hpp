@@ -67,7 +67,8 @@ struct ShardedRedisSinkOptions : RedisSinkOptions {
 };
 
 /// The shard (0..shards-1) an execution's events go to under `hash` (see ShardHash). Stable
-/// across processes, runs and versions, so every producer of a deployment agrees. 0 for 0 or 1
+/// across processes and runs, and across versions since the one after 0.1.0 (whose default was
+/// fnv1a), so every producer of a deployment agrees. 0 for 0 or 1
 /// shards, and for ShardHash::md5 where OpenSSL offers no MD5 (which validate() refuses).
 std::size_t shard_for_execution(std::string_view execution_id, std::size_t shards,
                                 ShardHash hash = ShardHash::md5) noexcept;
