@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -242,11 +243,13 @@ int report_error(const std::string& command, const std::exception& error) {
   return code;
 }
 
-int guarded(const std::string& command, const std::function<int()>& body, const bool* json_output) {
+int guarded(const std::string& command, const std::function<int()>& body, const bool* json_output,
+            const std::function<int(int)>& map_code) {
   try {
     return body();
   } catch (const std::exception& e) {
-    const int code = report_error(command, e);
+    int code = report_error(command, e);
+    if (map_code) code = map_code(code);
     if (json_output && *json_output) {
       const nlohmann::json j = {
           {"error", {{"kind", exit_code_kind(code)}, {"message", one_line(e.what())}, {"exit_code", code}}}};
@@ -254,6 +257,13 @@ int guarded(const std::string& command, const std::function<int()>& body, const 
     }
     return code;
   }
+}
+
+bool json_requested(int argc, char** argv, int first) {
+  for (int i = first; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--json") return true;
+  }
+  return false;
 }
 
 void configure_logging() {

@@ -83,7 +83,14 @@ int report_error(const std::string& command, const std::exception& error);
 /// (the command's --json), the error is also printed on stdout as a JSON object, so a script
 /// parsing stdout gets JSON either way:
 ///   {"error": {"kind": "stream_missing", "message": "...", "exit_code": 4}}
-int guarded(const std::string& command, const std::function<int()>& body, const bool* json_output = nullptr);
+/// `map_code`, when given, turns report_error()'s code into the command's own before it is
+/// printed or returned, so the JSON's exit_code is the real exit status.
+int guarded(const std::string& command, const std::function<int()>& body, const bool* json_output = nullptr,
+            const std::function<int(int)>& map_code = nullptr);
+
+/// Whether argv[first..] holds --json: known before parsing, so that a usage error found while
+/// parsing is printed as JSON too.
+bool json_requested(int argc, char** argv, int first);
 
 /// The kind an exit code stands for in a JSON error: "unreachable", "auth_failed",
 /// "stream_missing", "refused", "usage", else "error".

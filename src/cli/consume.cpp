@@ -35,7 +35,8 @@ std::vector<OptionSpec> consume_specs() {
       {"dedupe", "N", "skip events whose event_id was among the last N handled (default 0: off)"},
       {"batch", "N", "entries per read (default 100)"},
       {"retry-delay", "DURATION", "pause after a failed event, doubling while failures go on (default 1s; 0: none)"},
-      {"retry-max-delay", "DURATION", "longest such pause (default 60s)"},
+      {"retry-max-delay", "DURATION",
+       "longest such pause (default 10s or half --claim-idle; must be below --claim-idle)"},
   };
   for (auto& s : connection_option_specs()) specs.push_back(std::move(s));
   return specs;
@@ -49,7 +50,8 @@ void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
          "pending and is retried after --claim-idle. After a failure the worker pauses before the\n"
          "next event (--retry-delay, doubling up to --retry-max-delay while failures go on), so a\n"
          "failing COMMAND is not run in a tight loop over its own re-deliveries. Failed events count\n"
-         "toward --count; the exit status is 1 when any failed. Stops on SIGINT/SIGTERM after the\n"
+         "toward --count; the exit status is 1 when any failed during the run, even if a retry\n"
+         "succeeded later. Stops on SIGINT/SIGTERM after the\n"
          "current event (a pause is cut short).\n"
          "With --shard-url or --shard-count it joins the group on every shard and acknowledges each\n"
          "event on the shard it came from (STREAMLL_STREAM names that shard's stream).\n\n"
@@ -140,8 +142,12 @@ int run_consume(int argc, char** argv, int first) {
     // Read no more than will be handled: the rest would sit pending until a restart.
     if (limit && *limit > 0 && *limit < options.batch_size) options.batch_size = *limit;
     const bool follow = !args.flag("no-follow");
-    RetryBackoff backoff(std::chrono::milliseconds(args.duration_ms("retry-delay").value_or(1000)),
-                         std::chrono::milliseconds(args.duration_ms("retry-max-delay").value_or(60000)));
+    const auto as_ms = [](std::optional<std::int64_t> v) -> std::optional<std::chrono::milliseconds> {
+      if (!v) return std::nullopt;
+      return std::chrono::milliseconds(*v);
+    };
+    RetryBackoff backoff = consume_backoff(as_ms(args.duration_ms("retry-delay")),
+                                           as_ms(args.duration_ms("retry-max-delay")), options.claim_min_idle);
     InterruptiblePause pause;
 
     configure_logging();

@@ -59,7 +59,7 @@ struct TypeCounts {
 }  // namespace
 
 int run_emit(int argc, char** argv, int first) {
-  bool json = false;  // set once parsed: errors are then printed as JSON too
+  bool json = json_requested(argc, argv, first);  // usage errors in JSON too
   return guarded("emit", [&] {
     const auto specs = emit_specs();
     const Args args(specs, argc, argv, first);
@@ -67,6 +67,10 @@ int run_emit(int argc, char** argv, int first) {
     if (args.help()) {
       usage(std::cout, specs);
       return int(kOk);
+    }
+    // Every argument check before connecting: a bad command line is 64 even with Redis down.
+    if (args.flag("progress") && args.flag("no-progress")) {
+      throw UsageError("--progress and --no-progress contradict");
     }
     const Target target = resolve_target(args);
     const auto count = args.unsigned_value("count");
@@ -88,9 +92,6 @@ int run_emit(int argc, char** argv, int first) {
     configure_logging();
     preflight(target, /*stream_must_exist=*/false);  // fail fast: unreachable, login refused
 
-    if (args.flag("progress") && args.flag("no-progress")) {
-      throw UsageError("--progress and --no-progress contradict");
-    }
     const bool progress = args.flag("progress") || (!args.flag("no-progress") && stderr_is_terminal());
     std::atomic<std::uint64_t> emitted{0};
     TypeCounts types;

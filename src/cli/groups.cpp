@@ -39,7 +39,7 @@ std::string idle(std::int64_t ms) {
 }  // namespace
 
 int run_groups(int argc, char** argv, int first) {
-  bool json = false;  // set once parsed: errors are then printed as JSON too
+  bool json = json_requested(argc, argv, first);  // usage errors in JSON too
   return guarded("groups", [&] {
     const auto specs = groups_specs();
     const Args args(specs, argc, argv, first);

@@ -68,7 +68,7 @@ void print_text(std::ostream& out, const HealthReport& h) {
 }  // namespace
 
 int run_health(int argc, char** argv, int first) {
-  bool json = false;  // set once parsed: errors are then printed as JSON too
+  bool json = json_requested(argc, argv, first);  // usage errors in JSON too
   bool checked = false;  // an alert is exit 1 only when the check was made
   const int code = guarded("health", [&] {
     const auto specs = health_specs();
@@ -96,9 +96,11 @@ int run_health(int argc, char** argv, int first) {
     }
     checked = true;
     return report.healthy() ? int(kOk) : int(kAlert);
-  }, &json);
-  // An unexpected failure (report_error's generic 1) must not pass for an alert.
-  if (code == kAlert && !checked) return kUnreachable;
+  }, &json, [&checked](int c) {
+    // An unexpected failure (report_error's generic 1) must not pass for an alert; mapped
+    // before guarded() prints it, so the JSON's exit_code is the real status.
+    return c == int(kAlert) && !checked ? int(kUnreachable) : c;
+  });
   return code;
 }
 

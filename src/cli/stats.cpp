@@ -94,7 +94,7 @@ void print_table(std::ostream& out, const UsageStats& s) {
 }  // namespace
 
 int run_stats(int argc, char** argv, int first) {
-  bool json = false;  // set once parsed: errors are then printed as JSON too
+  bool json = json_requested(argc, argv, first);  // usage errors in JSON too
   return guarded("stats", [&] {
     const auto specs = stats_specs();
     const Args args(specs, argc, argv, first);

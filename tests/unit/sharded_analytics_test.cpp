@@ -255,6 +255,24 @@ TEST_CASE("Sharded health: lengths and lags summed, groups merged, an alert per 
   CHECK_THAT(missing.alerts[0].message, Catch::Contains("ml_events_shard_0 .. ml_events_shard_2"));
 }
 
+TEST_CASE("Health: errors in a window without LLM calls give no rate and no error-rate alert",
+          "[analytics][health]") {
+  streamll::HealthThresholds t;
+  std::vector<streamll::ShardHealth> status(1);
+  status[0].stream = "ml_events";
+  status[0].stream_exists = true;
+  std::vector<streamll::HealthReport> measured(1);
+  measured[0].stream_exists = true;
+  measured[0].stream_length = 5;
+  measured[0].events_in_window = 5;
+  measured[0].errors_in_window = 1;  // a span unwound by an exception, no LLM call at all
+  const auto h = streamll::redis::merge_health("ml_events", t, status, measured);
+  CHECK_FALSE(h.error_rate);
+  CHECK(h.errors_in_window == 1);
+  CHECK(h.alerts.empty());
+  CHECK(h.healthy());
+}
+
 TEST_CASE("Sharded health and groups against the stream models", "[analytics][sharded]") {
   Shards s;
   for (std::size_t shard = 0; shard < 3; ++shard) {
