@@ -70,14 +70,14 @@ void report_sink_exception(const Sink& sink, const char* what) noexcept {
 void report_invalid_event_type(std::string_view given, std::string_view used) noexcept {
   // Leaked, as above: spans in static destructors may still emit.
   static auto* log = new RateLimitedLog("streamll");
-  try {
+  // The message is built only once the rate limit admits it: a program emitting an invalid
+  // name on every call allocates nothing for the warnings that are dropped.
+  log->log_lazy(spdlog::level::warn, [&] {
     std::string quoted;
     append_json_string(quoted, given);  // control bytes stay visible, the line stays one line
-    log->log(spdlog::level::warn, "invalid event type name " + quoted + " was emitted as \"" +
-                                     std::string(used) +
-                                     "\" (names are 1 to 64 printable ASCII characters)");
-  } catch (...) {
-  }
+    return "invalid event type name " + quoted + " was emitted as \"" + std::string(used) +
+           "\" (names are 1 to 64 printable ASCII characters)";
+  });
 }
 
 }  // namespace detail

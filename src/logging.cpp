@@ -66,24 +66,30 @@ void set_log_level(LogLevel level, std::string_view name) {
 
 namespace streamll::detail {
 
-void RateLimitedLog::log(spdlog::level::level_enum level, const std::string& message) noexcept {
+bool RateLimitedLog::admit(std::uint64_t& suppressed) noexcept {
   try {
-    std::uint64_t suppressed = 0;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      const auto now = std::chrono::steady_clock::now();
-      if (window_start_ == std::chrono::steady_clock::time_point{} || now - window_start_ >= period_) {
-        window_start_ = now;
-        in_window_ = 0;
-      }
-      if (in_window_ >= burst_) {
-        ++suppressed_since_last_;
-        suppressed_total_.fetch_add(1, std::memory_order_relaxed);
-        return;
-      }
-      ++in_window_;
-      suppressed = std::exchange(suppressed_since_last_, 0);
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    if (window_start_ == std::chrono::steady_clock::time_point{} || now - window_start_ >= period_) {
+      window_start_ = now;
+      in_window_ = 0;
     }
+    if (in_window_ >= burst_) {
+      ++suppressed_since_last_;
+      suppressed_total_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    ++in_window_;
+    suppressed = std::exchange(suppressed_since_last_, 0);
+    return true;
+  } catch (...) {
+    return false;  // the mutex failed to lock: drop the message rather than throw
+  }
+}
+
+void RateLimitedLog::write(spdlog::level::level_enum level, const std::string& message,
+                           std::uint64_t suppressed) noexcept {
+  try {
     auto logger = get_logger(logger_name_);
     if (!logger) return;
     if (suppressed > 0) {
@@ -94,6 +100,11 @@ void RateLimitedLog::log(spdlog::level::level_enum level, const std::string& mes
   } catch (...) {
     // Logging must never take the application down.
   }
+}
+
+void RateLimitedLog::log(spdlog::level::level_enum level, const std::string& message) noexcept {
+  std::uint64_t suppressed = 0;
+  if (admit(suppressed)) write(level, message, suppressed);
 }
 
 }  // namespace streamll::detail

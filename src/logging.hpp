@@ -27,9 +27,27 @@ class RateLimitedLog {
       : logger_name_(std::move(logger_name)), burst_(burst), period_(period) {}
 
   void log(spdlog::level::level_enum level, const std::string& message) noexcept;
+  /// Like log(), but calls `make_message()` (returning std::string) only when the message will
+  /// be logged: a call site on the application's thread allocates nothing for a dropped one.
+  template <typename MakeMessage>
+  void log_lazy(spdlog::level::level_enum level, MakeMessage&& make_message) noexcept {
+    std::uint64_t suppressed = 0;
+    if (!admit(suppressed)) return;
+    try {
+      write(level, make_message(), suppressed);
+    } catch (...) {
+      // Logging must never take the application down.
+    }
+  }
   std::uint64_t suppressed_total() const noexcept { return suppressed_total_.load(); }
 
  private:
+  /// Whether the rate limit lets one more message through; if so, `suppressed` is how many
+  /// were dropped since the last one that was logged.
+  bool admit(std::uint64_t& suppressed) noexcept;
+  void write(spdlog::level::level_enum level, const std::string& message,
+             std::uint64_t suppressed) noexcept;
+
   std::string logger_name_;
   int burst_;
   std::chrono::steady_clock::duration period_;

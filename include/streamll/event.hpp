@@ -132,19 +132,24 @@ class TagValue {
     return s ? t == std::string_view(s) : !t.value_;
   }
   friend bool operator==(const TagValue& t, std::nullptr_t) noexcept { return !t.value_; }
-  // The reversed and negated forms of the three above (C++17 does not derive them).
-  template <typename T, typename = std::enable_if_t<!std::is_same_v<T, TagValue>>>
-  friend auto operator==(const T& other, const TagValue& t) noexcept -> decltype(t == other) {
-    return t == other;
+  // Two tags compare by value (both missing, or both present and equal), not by address.
+  friend bool operator==(const TagValue& a, const TagValue& b) noexcept {
+    return a.value_ && b.value_ ? *a.value_ == *b.value_ : a.value_ == b.value_;
   }
-  template <typename T, typename = std::enable_if_t<!std::is_same_v<T, TagValue>>>
-  friend auto operator!=(const TagValue& t, const T& other) noexcept -> decltype(t == other) {
-    return !(t == other);
-  }
-  template <typename T, typename = std::enable_if_t<!std::is_same_v<T, TagValue>>>
-  friend auto operator!=(const T& other, const TagValue& t) noexcept -> decltype(t == other) {
-    return !(t == other);
-  }
+#if __cplusplus < 202002L
+  // C++20 derives the reversed and negated forms from the above; C++17 needs them spelled
+  // out. Non-template so that C++20's rewritten candidates cannot recurse through them.
+  friend bool operator==(std::string_view s, const TagValue& t) noexcept { return t == s; }
+  friend bool operator==(const char* s, const TagValue& t) noexcept { return t == s; }
+  friend bool operator==(std::nullptr_t, const TagValue& t) noexcept { return !t.value_; }
+  friend bool operator!=(const TagValue& t, std::string_view s) noexcept { return !(t == s); }
+  friend bool operator!=(const TagValue& t, const char* s) noexcept { return !(t == s); }
+  friend bool operator!=(const TagValue& t, std::nullptr_t) noexcept { return t.value_; }
+  friend bool operator!=(std::string_view s, const TagValue& t) noexcept { return !(t == s); }
+  friend bool operator!=(const char* s, const TagValue& t) noexcept { return !(t == s); }
+  friend bool operator!=(std::nullptr_t, const TagValue& t) noexcept { return t.value_; }
+  friend bool operator!=(const TagValue& a, const TagValue& b) noexcept { return !(a == b); }
+#endif
 
  private:
   const std::string* value_ = nullptr;

@@ -35,7 +35,8 @@ struct SpanOptions {
 
 namespace detail {
 /// The type (demangled) and message of the exception propagating through the caller, as far
-/// as the throw hook in src/exception_info.cpp saw it; false when unknown.
+/// as the opt-in throw hook (src/throw_hook/throw_hook.cpp) recorded it; false when unknown,
+/// always so without the hook.
 bool in_flight_exception(std::string& type, std::string& message) noexcept;
 /// Demangled name of the exception being handled in a catch block; empty when none.
 std::string current_exception_type() noexcept;

@@ -84,3 +84,21 @@ TEST_CASE("event.tag() reads like data: compare and as_string and value_or", "[e
     FAIL("the tag is there");
   }
 }
+
+TEST_CASE("two tags compare by value and not by address", "[event]") {
+  auto first = std::make_shared<streamll::EventContext>();
+  first->tags = {{"tenant", "acme"}, {"region", "eu"}};
+  auto second = std::make_shared<streamll::EventContext>();
+  second->tags = {{"tenant", "acme"}, {"region", "us"}};
+  const auto a = streamll::Event::capture(streamll::EventType::start, first);
+  const auto b = streamll::Event::capture(streamll::EventType::start, second);
+
+  // Equal strings held by two events (two addresses) are equal tags.
+  CHECK(a.tag("tenant") == b.tag("tenant"));
+  CHECK_FALSE(a.tag("tenant") != b.tag("tenant"));
+  CHECK(a.tag("region") != b.tag("region"));
+  // Two missing tags are equal; a missing tag differs from any present one.
+  CHECK(a.tag("missing") == b.tag("absent"));
+  CHECK(a.tag("missing") != b.tag("tenant"));
+  CHECK(b.tag("tenant") != a.tag("missing"));
+}
