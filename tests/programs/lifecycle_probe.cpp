@@ -5,8 +5,9 @@
 //   quick_exit  std::quick_exit(0)
 //   local       returns from main with the spans sent through a local Instrumentor, never
 //               calling configure(): its sinks are released to the reaper as main returns
-//   late        returns from main; an instrumentor held by a static is destroyed after the
-//               exit flush ran, releasing its RedisSink (default shutdown_timeout of 5 s)
+//   late        returns from main; an exit handler registered before configure() (so run
+//               after the exit flush) releases an instrumentor's RedisSink (default
+//               shutdown_timeout of 5 s)
 // An optional fifth argument sets InstrumentorOptions::exit_flush_timeout, in milliseconds.
 // usage: lifecycle_probe <url> <return|exit|quick_exit|local> <spans> [exit_flush_ms]
 
@@ -16,12 +17,12 @@
 #include <memory>
 #include <string>
 
+#include <spdlog/spdlog.h>
 #include <streamll/sinks/redis_sink.hpp>
 #include <streamll/streamll.hpp>
 
 namespace {
 
-// Constructed before configure() registers the exit flush, so destroyed after it ran.
 std::unique_ptr<streamll::Instrumentor> late;
 
 void leave(const std::string& how) {
@@ -58,7 +59,10 @@ int main(int argc, char** argv) {
     streamll::InstrumentorOptions own;
     own.sinks = {std::make_shared<streamll::RedisSink>(redis)};
     late = std::make_unique<streamll::Instrumentor>(std::move(own));
-    streamll::Span span(*late, "late");
+    { streamll::Span span(*late, "late"); }
+    // Made first, so that the logging registry outlives the handler below.
+    (void)spdlog::default_logger_raw();
+    std::atexit([] { late.reset(); });
   }
   streamll::configure(std::move(options));
 
