@@ -37,7 +37,8 @@ void leave(const std::string& how) {
 
 int main(int argc, char** argv) {
   if (argc != 4 && argc != 5) {
-    std::fprintf(stderr, "usage: lifecycle_probe <url> <return|exit|quick_exit|local> <spans> [ms]\n");
+    std::fprintf(stderr,
+                 "usage: lifecycle_probe <url> <return|exit|quick_exit|local|late> <spans> [ms]\n");
     return 2;
   }
   streamll::RedisSinkOptions redis;
