@@ -1,12 +1,16 @@
 #include "exit_flush.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
 #include <mutex>
 
+#include <openssl/ssl.h>
+
 #include "logging.hpp"
+#include "md5.hpp"
 #include "sink_reaper.hpp"
 #include "streamll/instrumentor.hpp"
 
@@ -41,18 +45,19 @@ void flush_at_exit() noexcept {
   if (ran.exchange(true)) return;
   try {
     const auto instrumentor = default_instrumentor();
-    const auto timeout = instrumentor->exit_flush_timeout().value_or(env_timeout);
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    // The sinks log what they drop, with its count (RedisSink: "shutdown: N event(s) ...").
-    const bool delivered = instrumentor->shutdown(timeout);
-    const std::size_t released_unfinished = SinkReaper::instance().drain(deadline);
-    if (!delivered || released_unfinished > 0) {
+    // A year at most: now() + milliseconds::max() would overflow into the past.
+    const auto timeout = std::clamp(instrumentor->exit_flush_timeout().value_or(env_timeout),
+                                    std::chrono::milliseconds::zero(),
+                                    std::chrono::milliseconds(std::chrono::hours(24 * 365)));
+    // Together and in parallel: a sink that cannot deliver must not starve the others. The
+    // sinks log what they drop, with its count (RedisSink: "shutdown: N event(s) ...").
+    const std::size_t unfinished = SinkReaper::instance().drain(
+        std::chrono::steady_clock::now() + timeout, instrumentor->sinks());
+    if (unfinished > 0) {
       if (auto logger = get_logger("streamll")) {
-        logger->warn("at exit: not everything was delivered within {} ms (default "
-                     "instrumentor's sinks: {}; released sinks unfinished: {}); call "
-                     "streamll::shutdown() before exit or raise {}",
-                     timeout.count(), delivered ? "done" : "incomplete", released_unfinished,
-                     kEnvVariable);
+        logger->warn("at exit: not everything was delivered within {} ms ({} sink(s) "
+                     "unfinished); call streamll::shutdown() before exit or raise {}",
+                     timeout.count(), unfinished, kEnvVariable);
       }
     }
   } catch (...) {
@@ -84,6 +89,10 @@ void arrange_exit_flush() noexcept {
       // application may still register its own under their names.
       (void)spdlog::default_logger_raw();
       (void)SinkReaper::instance();
+      // OpenSSL 3 registers its own cleanup on first use; a TLS RedisSink or a
+      // ShardedRedisSink (MD5) made after this must not find it cleaned up during the flush.
+      OPENSSL_init_ssl(0, nullptr);
+      (void)md5_available();
       std::atexit(flush_at_exit);
       std::at_quick_exit(flush_at_exit);
     });

@@ -7,9 +7,14 @@
 #include <utility>
 
 #include "exit_flush.hpp"
+#include "parallel_shutdown.hpp"
 
 namespace streamll::detail {
 namespace {
+
+// A forked child's copies of the parent's queued sinks, never destroyed (reachable: no leak
+// report).
+std::deque<SinkPtr>* parents_sinks = nullptr;
 
 void destroy(SinkPtr& sink) noexcept {
   try {
@@ -36,6 +41,9 @@ SinkReaper& SinkReaper::instance() noexcept {
 
 void SinkReaper::adopt(SinkPtr sink) noexcept {
   if (!sink) return;
+  // Registered before the sink is queued, not on the reaper thread: a program may return
+  // from main before that thread ran, and the queued sink would be lost at exit.
+  arrange_exit_flush();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!inline_only_) {
@@ -54,12 +62,17 @@ void SinkReaper::adopt(SinkPtr sink) noexcept {
       }
     }
   }
+  // After drain() the process is exiting: nothing may wait a shutdown_timeout any more.
+  if (exiting_.load(std::memory_order_acquire)) {
+    try {
+      sink->shutdown(std::chrono::milliseconds(0));
+    } catch (...) {
+    }
+  }
   destroy(sink);
 }
 
 void SinkReaper::run() noexcept {
-  // Sinks queued here must still get their chance when the program exits without shutdown().
-  arrange_exit_flush();
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
     work_.wait(lock, [&] { return !queue_.empty(); });
@@ -74,20 +87,30 @@ void SinkReaper::run() noexcept {
   }
 }
 
-std::size_t SinkReaper::drain(std::chrono::steady_clock::time_point deadline) noexcept {
-  std::deque<SinkPtr> queued;
+std::size_t SinkReaper::drain(std::chrono::steady_clock::time_point deadline,
+                              const std::vector<SinkPtr>& also) noexcept {
+  std::vector<SinkPtr> sinks;
   std::unique_lock<std::mutex> lock(mutex_);
   inline_only_ = true;
-  queued.swap(queue_);
+  exiting_.store(true, std::memory_order_release);
+  try {
+    sinks.reserve(also.size() + queue_.size());
+    sinks.insert(sinks.end(), also.begin(), also.end());
+    for (SinkPtr& sink : queue_) sinks.push_back(std::move(sink));
+  } catch (...) {
+    // No memory: the queued ones are destroyed below without a bound of their own.
+  }
+  std::deque<SinkPtr> rest;
+  rest.swap(queue_);
   lock.unlock();
-  std::size_t unfinished = 0;
-  for (SinkPtr& sink : queued) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() < 0) left = std::chrono::milliseconds(0);
-    try {
-      if (!sink->shutdown(left)) ++unfinished;
-    } catch (...) {
+  std::size_t unfinished = shutdown_in_parallel(sinks, deadline);
+  sinks.clear();  // shut down: their destructors have nothing left to wait for
+  for (SinkPtr& sink : rest) {
+    if (sink) {
+      try {
+        sink->shutdown(std::chrono::milliseconds(0));
+      } catch (...) {
+      }
       ++unfinished;
     }
     destroy(sink);
@@ -106,11 +129,18 @@ void SinkReaper::prepare_fork() noexcept { mutex_.lock(); }
 
 void SinkReaper::after_fork(bool in_child) noexcept {
   if (in_child) {
-    // The sink being destroyed (if any) stays with the parent's reaper; the queued ones are
-    // the parent's too, and a forked sink's destructor does not wait (see RedisSink).
+    // The queued sinks are the parent's: their threads do not exist here, so their
+    // destructors are not run (leaked). The sink being destroyed stays with the parent's
+    // reaper. A new reaper thread starts on first use, so that a configure() or the last
+    // reference dropped in the child does not wait for a shutdown_timeout.
+    try {
+      parents_sinks = new std::deque<SinkPtr>(std::move(queue_));
+    } catch (...) {
+    }
+    queue_.clear();
     thread_started_ = false;
     busy_ = false;
-    inline_only_ = true;
+    inline_only_ = exiting_.load(std::memory_order_relaxed);
   }
   mutex_.unlock();
 }

@@ -5,11 +5,13 @@
 // application thread: by configure() replacing it, or by a span or call guard that outlived
 // the replacement. Queued here, that wait happens on one background thread instead.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <mutex>
+#include <vector>
 
 #include "streamll/sink.hpp"
 
@@ -23,13 +25,16 @@ class SinkReaper {
 
   /// Takes what should be the last reference to `sink` and destroys it on the reaper thread
   /// (started on first use). After drain(), in a forked child, or when no thread can be
-  /// started, the sink is destroyed on the caller's thread instead.
+  /// started, the sink is destroyed on the caller's thread instead (after drain(), shut down
+  /// with a timeout of zero first). Arranges the exit flush before queuing.
   void adopt(SinkPtr sink) noexcept;
 
-  /// At exit: shuts down the sinks still queued within what is left until `deadline`, then
-  /// waits until `deadline` for the one being destroyed. Later sinks are destroyed on the
-  /// caller's thread. Returns how many sinks did not finish cleanly.
-  std::size_t drain(std::chrono::steady_clock::time_point deadline) noexcept;
+  /// At exit: shuts down the sinks still queued, and `also` (the default instrumentor's), in
+  /// parallel by `deadline`, then waits until `deadline` for the one being destroyed. Later
+  /// sinks are shut down without waiting and destroyed on the caller's thread. Returns how
+  /// many sinks did not finish cleanly.
+  std::size_t drain(std::chrono::steady_clock::time_point deadline,
+                    const std::vector<SinkPtr>& also = {}) noexcept;
 
   /// Waits until every sink adopted so far was destroyed; false on timeout.
   bool wait_idle(std::chrono::milliseconds timeout) noexcept;
@@ -46,7 +51,8 @@ class SinkReaper {
   std::deque<SinkPtr> queue_;
   bool busy_ = false;            // the reaper thread is destroying one
   bool thread_started_ = false;
-  bool inline_only_ = false;     // after drain(), or in a forked child (it has no reaper thread)
+  bool inline_only_ = false;     // after drain(): sinks are destroyed on the caller's thread
+  std::atomic<bool> exiting_{false};  // drain() ran: adopt() shuts sinks down without waiting
 };
 
 }  // namespace streamll::detail

@@ -152,7 +152,10 @@ class Instrumentor {
  private:
   template <typename Fn>
   bool for_each_sink_until(std::chrono::milliseconds timeout, Fn fn) noexcept {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    // A year at most: now() + milliseconds::max() would overflow into the past.
+    constexpr std::chrono::milliseconds longest = std::chrono::hours(24 * 365);
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::clamp(timeout, std::chrono::milliseconds::zero(), longest);
     bool all = true;
     for (const auto& sink : sinks_) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

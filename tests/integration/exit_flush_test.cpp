@@ -12,7 +12,9 @@
 #include "redis_server.hpp"
 #include "subprocess.hpp"
 
-#ifdef STREAMLL_LIFECYCLE_PROBE_PATH
+#ifndef STREAMLL_LIFECYCLE_PROBE_PATH
+#error "STREAMLL_LIFECYCLE_PROBE_PATH must name the lifecycle_probe program (tests/CMakeLists.txt)"
+#endif
 
 namespace {
 
@@ -26,10 +28,12 @@ struct ProbeRun {
 };
 
 ProbeRun run_probe(const RedisServer& redis, const std::string& url, const std::string& how,
-                   int spans, const std::string& exit_timeout_ms = {}) {
+                   int spans, const std::string& exit_timeout_ms = {},
+                   const std::string& option_timeout_ms = {}) {
   std::vector<std::string> args{"env"};
   if (!exit_timeout_ms.empty()) args.push_back("STREAMLL_EXIT_FLUSH_TIMEOUT_MS=" + exit_timeout_ms);
   args.insert(args.end(), {STREAMLL_LIFECYCLE_PROBE_PATH, url, how, std::to_string(spans)});
+  if (!option_timeout_ms.empty()) args.push_back(option_timeout_ms);
   const std::string out = redis.dir() + "/probe.out";
   const auto start = Clock::now();
   ProbeRun run;
@@ -69,6 +73,20 @@ TEST_CASE("std::quick_exit without shutdown() delivers the events emitted before
   CHECK(redis.cli({"XLEN", "ml_events"}) == "1000");
 }
 
+TEST_CASE("a local instrumentor without configure() delivers its events when main returns",
+          "[lifecycle][exit]") {
+  // Its sinks reach the reaper as main returns: the exit flush must already be registered
+  // then, not later on the reaper thread, or exit races that thread and loses the events.
+  RedisServer redis;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    redis.cli({"DEL", "ml_events"});
+    const ProbeRun run = run_probe(redis, redis.url(), "local", 500);
+    INFO(run.output);
+    REQUIRE(run.status == 0);
+    REQUIRE(redis.cli({"XLEN", "ml_events"}) == "1000");
+  }
+}
+
 TEST_CASE("with Redis down exit stays within the exit flush bound and logs the loss",
           "[lifecycle][exit]") {
   RedisServer redis;
@@ -86,12 +104,39 @@ TEST_CASE("with Redis down exit stays within the exit flush bound and logs the l
         std::string::npos);
 }
 
+TEST_CASE("InstrumentorOptions::exit_flush_timeout bounds exit and wins over the variable",
+          "[lifecycle][exit]") {
+  RedisServer redis;
+  const std::string url = redis.url();
+  redis.kill9();
+  const ProbeRun run = run_probe(redis, url, "return", 50, "5000", "300");
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  CHECK(run.took < std::chrono::milliseconds(1500));
+  CHECK(run.output.find("at exit: not everything was delivered within 300 ms") !=
+        std::string::npos);
+}
+
+TEST_CASE("a sink released by a static destructor after the exit flush does not wait",
+          "[lifecycle][exit]") {
+  // Its shutdown_timeout (5 s, Redis down) would hold exit; after the flush it gets none.
+  RedisServer redis;
+  const std::string url = redis.url();
+  redis.kill9();
+  const ProbeRun run = run_probe(redis, url, "late", 10, "300");
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  CHECK(run.took < std::chrono::milliseconds(2000));
+}
+
 TEST_CASE("an exit flush bound of zero delivers nothing and logs the loss", "[lifecycle][exit]") {
   RedisServer redis;
   const ProbeRun run = run_probe(redis, redis.url(), "return", 50, "0");
   INFO(run.output);
   REQUIRE(run.status == 0);
+  // What the sink's flusher sent before exit may be there; all 100 cannot be, or the bound
+  // was not applied. Exit does not wait the default bound (2 s).
+  CHECK(std::stoi(redis.cli({"XLEN", "ml_events"})) < 100);
+  CHECK(run.took < std::chrono::milliseconds(1500));
   CHECK(run.output.find("event(s)") != std::string::npos);
 }
-
-#endif

@@ -39,13 +39,17 @@ TEST_CASE("with Redis down a second configure() and a span ending after it take 
 
   streamll::configure(unreachable_redis(url));
   {
-    streamll::Span open_before("opened before the second configure");
-    open_before.emit("work");
+    auto open_before = std::make_unique<streamll::Span>("opened before the second configure");
+    open_before->emit("work");
     auto start = Clock::now();
     streamll::configure(unreachable_redis(url));
     CHECK(Clock::now() - start < 100ms);
     start = Clock::now();
-    open_before.end();
+    open_before->end();
+    CHECK(Clock::now() - start < 100ms);
+    // The span's destruction drops the last reference to the old instrumentor.
+    start = Clock::now();
+    open_before.reset();
     CHECK(Clock::now() - start < 100ms);
   }
   // Without open spans, replacing releases the sink in configure() itself.

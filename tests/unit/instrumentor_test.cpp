@@ -215,6 +215,13 @@ TEST_CASE("flush and shutdown share one deadline and report any sink's failure",
     REQUIRE(next->given.size() == 1);
     CHECK(next->given[0] == milliseconds(0));
   }
+  SECTION("a timeout of milliseconds::max() is a long budget, not an overflow into the past") {
+    auto sink = std::make_shared<TimedFlushSink>(milliseconds(0));
+    auto instrumentor = make_instrumentor({sink});
+    CHECK(instrumentor.flush(milliseconds::max()));
+    REQUIRE(sink->given.size() == 1);
+    CHECK(sink->given[0] >= std::chrono::hours(24));
+  }
   SECTION("a sink whose flush throws counts as failed and as a sink failure") {
     auto thrower = std::make_shared<ThrowingSink>(ThrowingSink::What::overflow);
     auto ok = std::make_shared<streamll::MemorySink>();
