@@ -1,5 +1,7 @@
 #include "streamll/instrumentor.hpp"
 
+#include <pthread.h>
+
 #include <mutex>
 #include <utility>
 
@@ -18,7 +20,14 @@ struct DefaultInstrumentor {
 
 DefaultInstrumentor& default_slot() {
   // Leaked on purpose: spans in static destructors or detached threads may still use it.
-  static auto* slot = new DefaultInstrumentor;
+  static auto* slot = [] {
+    auto* made = new DefaultInstrumentor;
+    // Held across fork(), so that a child never inherits it locked by a thread it lacks (its
+    // first root span would wait forever).
+    ::pthread_atfork([] { default_slot().mutex.lock(); }, [] { default_slot().mutex.unlock(); },
+                     [] { default_slot().mutex.unlock(); });
+    return made;
+  }();
   return *slot;
 }
 

@@ -1,7 +1,5 @@
 #include "streamll/sinks/redis_sink.hpp"
 
-#include <pthread.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -11,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "fork_generation.hpp"
 #include "logging.hpp"
 #include "redis/batch_replies.hpp"
 #include "redis/command_buffer.hpp"
@@ -46,19 +45,6 @@ constexpr std::chrono::milliseconds kCompactionPeriod{5};
 // Cluster redirections followed in a row without a batch completing before the next one counts
 // as a failure (a slot bouncing between nodes that disagree must not spin the flusher).
 constexpr int kMaxRedirects = 5;
-
-// Forks this process went through: the child of a fork counts one more than its parent did.
-// A sink made in an earlier generation is a forked child's copy (no flusher thread there).
-std::atomic<std::uint64_t> fork_generation{0};
-
-std::uint64_t current_fork_generation() noexcept {
-  static const bool counting = [] {
-    return ::pthread_atfork(nullptr, nullptr,
-                            [] { fork_generation.fetch_add(1, std::memory_order_relaxed); }) == 0;
-  }();
-  (void)counting;
-  return fork_generation.load(std::memory_order_relaxed);
-}
 
 redis::TransportMaker transport_maker(RedisSink::TransportFactory factory,
                                       RedisSink::EndpointTransportFactory endpoint_factory) {
@@ -105,7 +91,7 @@ struct RedisSink::Impl {
   // In a forked child. Its copy of the sink must not touch what the parent's threads may have
   // held at the fork (the buffer's lock, the connection): it only counts.
   bool forked() const noexcept {
-    return fork_generation.load(std::memory_order_relaxed) != created_in_generation;
+    return detail::current_fork_generation() != created_in_generation;
   }
 
   bool forked_shutdown() {
@@ -903,7 +889,7 @@ struct RedisSink::Impl {
 
   // ---------------------------------------------------------------- state
 
-  const std::uint64_t created_in_generation = current_fork_generation();
+  const std::uint64_t created_in_generation = detail::current_fork_generation();
   std::atomic<std::uint64_t> dropped_after_fork{0};
   std::atomic<bool> fork_reported{false};
   const RedisSinkOptions options;

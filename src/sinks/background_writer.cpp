@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <new>
 #include <string>
 
+#include "fork_generation.hpp"
 #include "logging.hpp"
 #include "streamll/detail/ring_buffer.hpp"
 #include "streamll/errors.hpp"
@@ -224,8 +226,18 @@ struct BackgroundWriter::State {
   bool final_ok = false;  // close succeeded and nothing was lost since the last flush
 };
 
+// What forked children's copies left behind (see ~BackgroundWriter).
+struct BackgroundWriter::Leaked {
+  std::thread thread;
+  std::shared_ptr<State> state;
+  Leaked* next;
+};
+
+std::atomic<BackgroundWriter::Leaked*> BackgroundWriter::leaked_in_child{nullptr};
+
 BackgroundWriter::BackgroundWriter(std::unique_ptr<SinkOutput> output, std::size_t queue_size,
-                                   std::string name, std::string logger) {
+                                   std::string name, std::string logger)
+    : created_in_generation_(current_fork_generation()) {
   try {
     state_ = std::make_shared<State>(std::move(output), queue_size, std::move(name),
                                      std::move(logger));
@@ -238,6 +250,18 @@ BackgroundWriter::BackgroundWriter(std::unique_ptr<SinkOutput> output, std::size
 }
 
 BackgroundWriter::~BackgroundWriter() {
+  if (forked()) {
+    // The thread and the state's owner on it are the parent's: neither may be joined or
+    // destroyed here (its mutex may be held forever). Both are leaked on purpose.
+    // Kept reachable from a global, so that leak checkers see a deliberate leak.
+    if (auto* leaked = new (std::nothrow) Leaked{std::move(thread_), std::move(state_), nullptr}) {
+      leaked->next = leaked_in_child.load(std::memory_order_relaxed);
+      while (!leaked_in_child.compare_exchange_weak(leaked->next, leaked)) {
+      }
+    }
+    if (thread_.joinable()) thread_.detach();  // out of memory: at least never terminate
+    return;
+  }
   try {
     shutdown(std::chrono::milliseconds::zero());
   } catch (...) {
@@ -245,7 +269,15 @@ BackgroundWriter::~BackgroundWriter() {
   if (thread_.joinable()) thread_.detach();
 }
 
+bool BackgroundWriter::forked() const noexcept {
+  return current_fork_generation() != created_in_generation_;
+}
+
 void BackgroundWriter::push(Event&& event) noexcept {
+  if (forked()) {
+    dropped_after_fork_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   State& s = *state_;
   if (!s.accepting.load(std::memory_order_relaxed)) {
     s.dropped_after_shutdown.fetch_add(1, std::memory_order_relaxed);
@@ -256,6 +288,7 @@ void BackgroundWriter::push(Event&& event) noexcept {
 }
 
 bool BackgroundWriter::flush(std::chrono::milliseconds timeout) {
+  if (forked()) return dropped_after_fork_.load(std::memory_order_relaxed) == 0;
   State& s = *state_;
   const auto deadline = deadline_after(timeout);
   std::unique_lock<std::mutex> lock(s.mutex);
@@ -286,6 +319,7 @@ bool BackgroundWriter::flush(std::chrono::milliseconds timeout) {
 }
 
 bool BackgroundWriter::shutdown(std::chrono::milliseconds timeout) {
+  if (forked()) return dropped_after_fork_.load(std::memory_order_relaxed) == 0;
   std::lock_guard<std::mutex> once(shutdown_mutex_);
   if (shut_down_) return shutdown_result_;
   shut_down_ = true;
@@ -321,7 +355,7 @@ bool BackgroundWriter::shutdown(std::chrono::milliseconds timeout) {
 }
 
 bool BackgroundWriter::is_running() const noexcept {
-  return state_->accepting.load(std::memory_order_relaxed);
+  return !forked() && state_->accepting.load(std::memory_order_relaxed);
 }
 
 std::uint64_t BackgroundWriter::written() const noexcept {
@@ -334,9 +368,16 @@ std::uint64_t BackgroundWriter::write_errors() const noexcept {
 
 std::uint64_t BackgroundWriter::dropped() const noexcept {
   const State& s = *state_;
+  const std::uint64_t after_fork = dropped_after_fork_.load(std::memory_order_relaxed);
+  if (forked()) {
+    // The queue's counters may be mid-update from the parent's writer at the fork: the child
+    // reports what it was handed, plus what the parent had dropped.
+    return s.queue.rejected() + s.dropped_after_shutdown.load(std::memory_order_relaxed) +
+           s.discarded.load(std::memory_order_acquire) + after_fork;
+  }
   const std::uint64_t left = s.gone.load(std::memory_order_acquire) ? s.queue.waiting() : 0;
   return s.queue.rejected() + s.dropped_after_shutdown.load(std::memory_order_relaxed) +
-         s.discarded.load(std::memory_order_acquire) + left;
+         s.discarded.load(std::memory_order_acquire) + left + after_fork;
 }
 
 }  // namespace streamll::detail

@@ -19,6 +19,11 @@
 // a write past it is told to give up and, if it cannot (a pipe nobody reads), is detached: it
 // owns the queue and the output through a shared_ptr, so nothing it touches dangles, and it
 // never starts another write.
+//
+// fork(): a child's copy has no writer thread, and the parent's threads may have held any of
+// its locks at the fork. There push() only counts the event in dropped(); flush(), shutdown()
+// and the destructor return at once, take no lock and leave the inherited state alone
+// (leaked: nothing may run its destructors).
 
 #include <atomic>
 #include <chrono>
@@ -102,10 +107,18 @@ class BackgroundWriter {
   // after flush() or shutdown() returned, when the writer is quiet.
   std::uint64_t written() const noexcept;
   std::uint64_t write_errors() const noexcept;
-  /// Queue full, pushed after shutdown began, or left unwritten by a shutdown.
+  /// Queue full, pushed after shutdown began, left unwritten by a shutdown, or pushed to a
+  /// forked child's copy.
   std::uint64_t dropped() const noexcept;
 
  private:
+  bool forked() const noexcept;
+
+  struct Leaked;
+  static std::atomic<Leaked*> leaked_in_child;
+
+  const std::uint64_t created_in_generation_;
+  std::atomic<std::uint64_t> dropped_after_fork_{0};
   struct State;
   std::shared_ptr<State> state_;
   std::thread thread_;

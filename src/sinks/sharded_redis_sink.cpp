@@ -115,6 +115,13 @@ bool ShardedRedisSink::flush(std::chrono::milliseconds timeout) {
 }
 
 bool ShardedRedisSink::shutdown(std::chrono::milliseconds timeout) {
+  if (!is_running()) {
+    // Shut down already, or a forked child's copy: every shard answers at once, so no
+    // threads (a child's may not be able to start any).
+    bool all = true;
+    for (auto& shard : shards_) all = shard->shutdown(timeout) && all;
+    return all;
+  }
   // In parallel: a shard whose Redis is down must not eat the others' time.
   std::vector<char> clean(shards_.size(), 0);
   std::vector<std::thread> threads;

@@ -10,6 +10,8 @@
 
 #include <chrono>
 
+#include <streamll/sinks/sharded_redis_sink.hpp>
+
 #include "redis_server.hpp"
 #include "redis_sink_test_support.hpp"
 
@@ -59,4 +61,37 @@ TEST_CASE("a forked child's RedisSink counts its events as dropped and delivers 
   CHECK(sink.stats().delivered == 18);
   CHECK(sink.stats().dropped_after_fork == 0);
   CHECK(redis.cli({"XLEN", "ml_events"}) == "18");
+}
+
+TEST_CASE("a forked child's ShardedRedisSink shuts down at once and starts no threads",
+          "[redis][fork]") {
+  // The shards are RedisSinks, each a counted no-op in the child: shutdown() has nothing to
+  // wait for there, so it starts no per-shard threads (ThreadSanitizer refuses any thread
+  // started in a multi-threaded program's child, and a child may have none to spare).
+  streamll::test::RedisServer redis;
+  streamll::ShardedRedisSinkOptions options;
+  static_cast<streamll::RedisSinkOptions&>(options) = fast_options(redis.url());
+  options.shard_count = 3;
+  streamll::ShardedRedisSink sink(options);
+  for (int i = 0; i < 6; ++i) sink.handle(numbered_event(1, i));
+  REQUIRE(sink.flush(5s));
+
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    for (int i = 0; i < 4; ++i) sink.handle(numbered_event(2, i));
+    if (sink.is_running()) ::_exit(1);
+    const auto start = Clock::now();
+    const bool clean = sink.shutdown(2s);
+    if (Clock::now() - start > 100ms) ::_exit(2);
+    if (clean) ::_exit(3);  // it dropped what it was handed and says so
+    if (sink.stats().dropped_after_fork != 4) ::_exit(4);
+    ::_exit(0);
+  }
+  CHECK(streamll::test::wait_process(child) == 0);
+
+  for (int i = 6; i < 9; ++i) sink.handle(numbered_event(1, i));
+  CHECK(sink.flush(5s));
+  CHECK(sink.stats().delivered == 9);
+  CHECK(sink.shutdown(5s));
 }

@@ -62,7 +62,8 @@ class JsonlFileSink : public Sink {
   JsonlFileSink& operator=(const JsonlFileSink&) = delete;
 
   /// Queues the event for the sink's thread and returns; never waits for the file. Dropped
-  /// (and counted in dropped()) when the queue is full or after shutdown(). A failed write
+  /// (and counted in dropped()) when the queue is full, after shutdown(), or in a forked child
+  /// (the sink's thread is the parent's: see docs/design.md, fork). A failed write
   /// (disk full, I/O error) counts the events it lost in write_errors() and is logged through
   /// the spdlog logger "streamll.sinks.jsonl", rate-limited; the next write starts on a fresh
   /// line even if the failed one left a partial line behind.
@@ -90,7 +91,7 @@ class JsonlFileSink : public Sink {
   std::uint64_t write_errors() const noexcept;
   /// Events not written: the queue was full, they came after shutdown(), shutdown() gave up
   /// on a stuck write before writing them, or (rarely) their JSON could not be built for lack
-  /// of memory.
+  /// of memory, or they were handed to a forked child's copy.
   std::uint64_t dropped() const noexcept;
 
  private:

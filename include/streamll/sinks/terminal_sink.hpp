@@ -125,7 +125,8 @@ class TerminalSink : public Sink {
   TerminalSink& operator=(const TerminalSink&) = delete;
 
   /// Queues the event for the sink's thread and returns; never waits for the output. Dropped
-  /// (and counted in dropped()) when the queue is full or after shutdown(). A stream that fails
+  /// (and counted in dropped()) when the queue is full, after shutdown(), or in a forked child
+  /// (the sink's thread is the parent's: see docs/design.md, fork). A stream that fails
   /// (badbit or failbit once written and flushed) costs the events of that write, counted in
   /// write_errors(); it is cleared, so the next write tries again.
   void handle(const Event& event) override;
@@ -152,7 +153,7 @@ class TerminalSink : public Sink {
   /// Events lost to a failing stream.
   std::uint64_t write_errors() const noexcept;
   /// Events not written: the queue was full, they came after shutdown(), or shutdown() gave up
-  /// on a stalled output before writing them.
+  /// on a stalled output before writing them, or they were handed to a forked child's copy.
   std::uint64_t dropped() const noexcept;
 
  private:

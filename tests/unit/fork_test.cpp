@@ -1,0 +1,213 @@
+// fork(): what a child inherits from a multi-threaded parent. A development sink's writer
+// thread does not exist in the child, so its copy counts what it is handed and never waits;
+// the default instrumentor's slot is never inherited locked. Real forks of this test process;
+// children report through their exit status and leave with _exit (no Catch2 there).
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <streamll/streamll.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// A child that does not exit within 5 s is killed and reported as hung (-1).
+int wait_bounded(pid_t pid) {
+  const auto deadline = Clock::now() + 5s;
+  int status = 0;
+  while (true) {
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR) return -2;
+    if (Clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(1ms);  // polling an external process, with a deadline
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+streamll::Event tick(int i) {
+  auto ctx = std::make_shared<streamll::EventContext>();
+  ctx->execution_id = "exec_0000000000000010";
+  ctx->operation = "worker";
+  return streamll::Event::capture(streamll::EventType::custom, ctx, {{"i", i}}, "tick");
+}
+
+std::size_t line_count(const std::string& path) {
+  std::ifstream in(path);
+  std::size_t lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  return lines;
+}
+
+// ThreadSanitizer sleeps atexit_sleep_ms (1 s by default) in every exiting process.
+#if defined(__SANITIZE_THREAD__)
+constexpr std::chrono::milliseconds kExitOverhead{1000};
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr std::chrono::milliseconds kExitOverhead{1000};
+#else
+constexpr std::chrono::milliseconds kExitOverhead{0};
+#endif
+#else
+constexpr std::chrono::milliseconds kExitOverhead{0};
+#endif
+
+bool within(Clock::time_point start, std::chrono::milliseconds limit) {
+  return Clock::now() - start < limit;
+}
+
+// Child side: hands `sink` three events, then shuts it down and destroys it. Exit codes say
+// which promise broke.
+template <typename SinkT>
+int child_drops_and_returns(std::unique_ptr<SinkT>& sink, std::uint64_t dropped_before) {
+  for (int i = 100; i < 103; ++i) sink->handle(tick(i));
+  if (sink->is_running()) return 10;
+  if (sink->dropped() != dropped_before + 3) return 11;
+  auto start = Clock::now();
+  const bool flushed = sink->flush(2s);
+  const bool shut_down = sink->shutdown(2s);
+  if (!within(start, 100ms)) return 12;  // waited for a writer that does not exist
+  if (flushed || shut_down) return 13;   // must say that events were dropped
+  start = Clock::now();
+  sink.reset();
+  if (!within(start, 100ms)) return 14;
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("a forked child's JsonlFileSink and TerminalSink drop and count and never wait",
+          "[fork][sinks]") {
+  const auto path = (std::filesystem::temp_directory_path() /
+                     ("streamll_fork_" + std::to_string(::getpid()) + ".jsonl"))
+                        .string();
+  std::filesystem::remove(path);
+  std::ostringstream terminal_text;
+  streamll::TerminalSinkOptions terminal_options;
+  terminal_options.output = &terminal_text;
+  auto terminal = std::make_unique<streamll::TerminalSink>(terminal_options);
+  streamll::JsonlFileSinkOptions jsonl_options;
+  jsonl_options.path = path;
+  auto jsonl = std::make_unique<streamll::JsonlFileSink>(jsonl_options);
+  for (int i = 0; i < 5; ++i) {
+    jsonl->handle(tick(i));
+    terminal->handle(tick(i));
+  }
+  REQUIRE(jsonl->flush(5s));
+  REQUIRE(terminal->flush(5s));
+  REQUIRE(line_count(path) == 5);
+  const std::size_t terminal_size = terminal_text.str().size();
+
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    int code = child_drops_and_returns(jsonl, 0);
+    if (code == 0) code = child_drops_and_returns(terminal, 0);
+    if (code == 0 && line_count(path) != 5) code = 15;  // nothing the child was handed is written
+    ::_exit(code);
+  }
+  CHECK(wait_bounded(child) == 0);
+
+  // The parent's sinks are untouched by the child's exit.
+  for (int i = 5; i < 8; ++i) {
+    jsonl->handle(tick(i));
+    terminal->handle(tick(i));
+  }
+  CHECK(jsonl->flush(5s));
+  CHECK(terminal->flush(5s));
+  CHECK(jsonl->written() == 8);
+  CHECK(terminal->written() == 8);
+  CHECK(jsonl->dropped() == 0);
+  CHECK(line_count(path) == 8);
+  CHECK(terminal_text.str().size() > terminal_size);
+  CHECK(jsonl->shutdown(5s));
+  CHECK(terminal->shutdown(5s));
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("a forked child's exit with a configured TerminalSink is not held up", "[fork][sinks]") {
+  // What a child inherits when it simply exits: the exit handlers shut the default
+  // instrumentor's sinks down, which must not wait for the parent's writer thread.
+  std::ostringstream terminal_text;
+  streamll::TerminalSinkOptions terminal_options;
+  terminal_options.output = &terminal_text;
+  streamll::InstrumentorOptions options;
+  options.sinks.push_back(std::make_shared<streamll::TerminalSink>(terminal_options));
+  streamll::configure(std::move(options));
+  { streamll::Span span("parent_op"); }
+
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    { streamll::Span span("child_op"); }
+    const auto start = Clock::now();
+    streamll::configure({});  // what the docs tell a child to do: replaces the inherited sinks
+    streamll::shutdown(2s);
+    ::_exit(within(start, 100ms) ? 0 : 20);
+  }
+  CHECK(wait_bounded(child) == 0);
+
+  // A child that just exits: the inherited exit handler shuts the inherited sink down.
+  const auto start = Clock::now();
+  const pid_t exiting = ::fork();
+  REQUIRE(exiting >= 0);
+  if (exiting == 0) {
+    { streamll::Span span("child_op"); }
+    std::exit(0);
+  }
+  CHECK(wait_bounded(exiting) == 0);
+  // A writer waited for would take the whole 2 s exit budget.
+  CHECK(within(start, 1000ms + kExitOverhead));
+  // Shut down here, not at the reaper later: it writes to terminal_text, on this stack.
+  CHECK(streamll::shutdown(5s));
+  streamll::configure({});
+}
+
+TEST_CASE("a fork while another thread reconfigures never leaves the child's slot locked",
+          "[fork][instrumentor]") {
+  std::atomic<bool> stop{false};
+  std::thread churn([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      streamll::configure({});
+      // Mostly inside the slot's lock, so that forks often find it held.
+      for (int i = 0; i < 100; ++i) (void)streamll::default_instrumentor();
+    }
+  });
+  int hung_or_failed = 0;
+  for (int i = 0; i < 50; ++i) {
+    const pid_t child = ::fork();
+    if (child == 0) {
+      (void)streamll::default_instrumentor();
+      { streamll::Span span("child_root"); }
+      ::_exit(0);
+    }
+    if (child < 0 || wait_bounded(child) != 0) {
+      ++hung_or_failed;
+      break;  // each hung child costs the whole 5 s wait
+    }
+  }
+  stop.store(true);
+  churn.join();
+  CHECK(hung_or_failed == 0);
+  streamll::configure({});
+}
