@@ -229,6 +229,22 @@ struct FakeCluster {
   std::map<std::uint16_t, std::vector<int>> streams;
 };
 
+// The slot moves to 7001 at the third XADD of a pipeline on 7000, so that two XADDs of that
+// batch were accepted before it; `moved` records that it happened. The node is down at first,
+// so that the events wait and go out together (the first batch may take one event alone
+// before the node comes back).
+void move_slot_at_third_xadd(FakeCluster& cluster, std::atomic<bool>& moved) {
+  cluster.net.set_down(local(7000), true);
+  cluster.net.serve(local(7000), [&cluster, &moved](const Command& c, FakeConnection& conn) {
+    if (c[0] == "XADD" && conn.index_in_pipeline == 2 && !moved.exchange(true)) {
+      std::lock_guard<std::mutex> lock(cluster.mutex);
+      cluster.owner = 7001;
+      cluster.streams[7001] = cluster.streams[7000];
+    }
+    return cluster.answer(7000, c, conn);
+  });
+}
+
 }  // namespace
 
 TEST_CASE("Cluster mode: ASK during a migration, MOVED after it, nothing sent twice", "[redis_sink][cluster]") {
@@ -283,18 +299,7 @@ TEST_CASE("Cluster mode: a batch partly accepted before the key moved is not sen
   o.url = "redis+cluster://127.0.0.1:7000";
   ManualClock clock;
   std::atomic<bool> moved{false};
-  // The slot moves to 7001 at the third XADD of a pipeline, so that two XADDs of that batch
-  // were accepted before it. The node is down at first, so that the events wait and go out
-  // together (the first batch may take one event alone before the node comes back).
-  cluster.net.set_down(local(7000), true);
-  cluster.net.serve(local(7000), [&](const Command& c, FakeConnection& conn) {
-    if (c[0] == "XADD" && conn.index_in_pipeline == 2 && !moved.exchange(true)) {
-      std::lock_guard<std::mutex> lock(cluster.mutex);
-      cluster.owner = 7001;
-      cluster.streams[7001] = cluster.streams[7000];
-    }
-    return cluster.answer(7000, c, conn);
-  });
+  move_slot_at_third_xadd(cluster, moved);
   streamll::RedisSink sink(o, streamll::RedisSink::EndpointTransportFactory(
                                   [&](const RedisEndpoint& e) { return cluster.net.transport(e); }),
                            clock);
@@ -324,15 +329,7 @@ TEST_CASE("Cluster mode: events cut or dropped for size are counted once across 
   o.max_event_bytes = 4096;
   ManualClock clock;
   std::atomic<bool> moved{false};
-  cluster.net.set_down(local(7000), true);
-  cluster.net.serve(local(7000), [&](const Command& c, FakeConnection& conn) {
-    if (c[0] == "XADD" && conn.index_in_pipeline == 2 && !moved.exchange(true)) {
-      std::lock_guard<std::mutex> lock(cluster.mutex);
-      cluster.owner = 7001;
-      cluster.streams[7001] = cluster.streams[7000];
-    }
-    return cluster.answer(7000, c, conn);
-  });
+  move_slot_at_third_xadd(cluster, moved);
   streamll::RedisSink sink(o, streamll::RedisSink::EndpointTransportFactory(
                                   [&](const RedisEndpoint& e) { return cluster.net.transport(e); }),
                            clock);
