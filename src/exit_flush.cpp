@@ -86,8 +86,9 @@ void arrange_exit_flush() noexcept {
       // statics: whatever the flush uses must exist before it is registered, so that it is
       // destroyed after the flush ran. spdlog's registry (and with its default logger, the
       // console mutex) is made here, without registering streamll's loggers yet: an
-      // application may still register its own under their names.
-      (void)spdlog::default_logger_raw();
+      // application may still register its own under their names. Sinks destroyed later in
+      // static destruction log through loggers kept past the registry.
+      keep_loggers_past_exit();
       (void)SinkReaper::instance();
       // OpenSSL 3 registers its own cleanup on first use; a TLS RedisSink or a
       // ShardedRedisSink (MD5) made after this must not find it cleaned up during the flush.

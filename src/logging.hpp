@@ -15,8 +15,15 @@ namespace streamll::detail {
 
 /// The spdlog logger registered under `name`, created (stderr, colored) when the application
 /// has not registered its own. Applications take over by registering a logger with that name
-/// before streamll first logs.
+/// before streamll first logs. Safe during static destruction: from the exit on, the loggers
+/// are found without spdlog's registry (see keep_loggers_past_exit()). Null only when out of
+/// memory.
 std::shared_ptr<spdlog::logger> get_logger(const std::string& name) noexcept;
+
+/// Arranges, once, that streamll's loggers outlive spdlog's registry: a sink destroyed during
+/// static destruction logs its loss through them. Called where a sink may be made (it must
+/// run while the registry still exists, i.e. not first during static destruction).
+void keep_loggers_past_exit() noexcept;
 
 /// Lets `burst` messages through per `period`; the rest are counted and reported with the next
 /// message that gets through ("... (37 similar messages suppressed)"). Thread-safe.
@@ -24,7 +31,10 @@ class RateLimitedLog {
  public:
   RateLimitedLog(std::string logger_name, int burst = 5,
                  std::chrono::steady_clock::duration period = std::chrono::seconds(10))
-      : logger_name_(std::move(logger_name)), burst_(burst), period_(period) {}
+      : logger_name_(std::move(logger_name)), burst_(burst), period_(period) {
+    // Made with a sink, which may log as it is destroyed during static destruction.
+    keep_loggers_past_exit();
+  }
 
   void log(spdlog::level::level_enum level, const std::string& message) noexcept;
   /// Like log(), but calls `make_message()` (returning std::string) only when the message will

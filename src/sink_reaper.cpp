@@ -6,11 +6,17 @@
 #include <thread>
 #include <utility>
 
+#include "exit_deadline.hpp"
 #include "exit_flush.hpp"
 #include "parallel_shutdown.hpp"
 
 namespace streamll::detail {
 namespace {
+
+// How long past the exit deadline drain() waits for the sink being destroyed: it gives up
+// by the deadline (see exit_deadline.hpp), then may wait up to its own interruption grace
+// (200 ms for RedisSink and the file sinks) for a thread stuck in I/O.
+constexpr std::chrono::milliseconds kExitGrace{300};
 
 // A forked child's copies of the parent's queued sinks, never destroyed (reachable: no leak
 // report).
@@ -90,6 +96,9 @@ void SinkReaper::run() noexcept {
 std::size_t SinkReaper::drain(std::chrono::steady_clock::time_point deadline,
                               const std::vector<SinkPtr>& also) noexcept {
   std::vector<SinkPtr> sinks;
+  // Before anything else: the sink the reaper thread is shutting down may be waiting its own
+  // shutdown_timeout, and must stop waiting by this deadline too.
+  set_exit_deadline(deadline);
   std::unique_lock<std::mutex> lock(mutex_);
   inline_only_ = true;
   exiting_.store(true, std::memory_order_release);
@@ -116,7 +125,11 @@ std::size_t SinkReaper::drain(std::chrono::steady_clock::time_point deadline,
     destroy(sink);
   }
   lock.lock();
-  if (!idle_.wait_until(lock, deadline, [&] { return !busy_; })) ++unfinished;
+  // Still busy at the deadline: it did not finish within the bound (it logs its own loss).
+  if (!idle_.wait_until(lock, deadline, [&] { return !busy_; })) {
+    ++unfinished;
+    idle_.wait_until(lock, deadline + kExitGrace, [&] { return !busy_; });
+  }
   return unfinished;
 }
 

@@ -29,10 +29,11 @@ class SinkReaper {
   /// with a timeout of zero first). Arranges the exit flush before queuing.
   void adopt(SinkPtr sink) noexcept;
 
-  /// At exit: shuts down the sinks still queued, and `also` (the default instrumentor's), in
-  /// parallel by `deadline`, then waits until `deadline` for the one being destroyed. Later
-  /// sinks are shut down without waiting and destroyed on the caller's thread. Returns how
-  /// many sinks did not finish cleanly.
+  /// At exit: sets the exit deadline (every sink's shutdown gives up by then, the one the
+  /// reaper thread is destroying included), shuts down the sinks still queued, and `also` (the
+  /// default instrumentor's), in parallel by `deadline`, then waits for the one being destroyed
+  /// until a short grace past it. Later sinks are shut down without waiting and destroyed on
+  /// the caller's thread. Returns how many sinks did not finish cleanly.
   std::size_t drain(std::chrono::steady_clock::time_point deadline,
                     const std::vector<SinkPtr>& also = {}) noexcept;
 

@@ -131,7 +131,9 @@ bool ConsumerCore::ensure_connected(const OnConnect& on_connect) {
   if (ever_connected_) reconnects_.fetch_add(1, std::memory_order_relaxed);
   ever_connected_ = true;
   connected_.store(true, std::memory_order_relaxed);
-  detail::get_logger("streamll.consumer")->info("{}: connected to {}", role_, transport_->describe());
+  if (auto logger = detail::get_logger("streamll.consumer")) {
+    logger->info("{}: connected to {}", role_, transport_->describe());
+  }
   return true;
 }
 
@@ -238,7 +240,7 @@ void ConsumerCore::redirected(const Redirect& redirect) {
                  spdlog::level::warn);
     return;
   }
-  detail::get_logger("streamll.consumer")->info("{}: {}", role_, message);
+  if (auto logger = detail::get_logger("streamll.consumer")) logger->info("{}: {}", role_, message);
 }
 
 void ConsumerCore::record_error(const std::string& message, spdlog::level::level_enum level) {

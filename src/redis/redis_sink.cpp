@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "exit_deadline.hpp"
 #include "fork_generation.hpp"
 #include "logging.hpp"
 #include "redis/batch_replies.hpp"
@@ -510,9 +511,8 @@ struct RedisSink::Impl {
     }
     if (redirect.kind == redis::Redirect::Kind::moved) {
       moved_redirects.fetch_add(1, std::memory_order_relaxed);
-      detail::get_logger("streamll.sinks.redis")
-          ->info("stream '{}': slot {} moved to {}", options.stream_key, redirect.slot,
-                 redirect.to.to_string());
+      logger->info("stream '{}': slot {} moved to {}", options.stream_key, redirect.slot,
+                   redirect.to.to_string());
       connector.moved(redirect);
       close_transport();  // not a failure: the next attempt connects to the new owner at once
       breaker.record_success();  // the server answered (ends a half-open probe)
@@ -1062,7 +1062,8 @@ bool RedisSink::shutdown(std::chrono::milliseconds timeout) {
   s.buffer.wake_consumer();
 
   std::unique_lock<std::mutex> lock(s.progress_mutex);
-  if (!s.progress_cv.wait_until(lock, deadline, [&] { return s.flusher_done; })) {
+  if (!detail::wait_until_done_or_exit(s.progress_cv, lock, deadline,
+                                       [&] { return s.flusher_done; })) {
     lock.unlock();
     s.interrupt_transport();
     s.buffer.wake_consumer();
@@ -1082,10 +1083,12 @@ bool RedisSink::shutdown(std::chrono::milliseconds timeout) {
   const std::size_t left = s.buffer.size();
   s.left_at_shutdown.store(left, std::memory_order_relaxed);
   if (left > 0) {
-    detail::get_logger("streamll.sinks.redis")
-        ->warn("shutdown: {} event(s) for stream '{}' could not be delivered within {} ms and are "
-               "dropped",
-               left, s.options.stream_key, timeout.count());
+    // Cut short when the process exits first: say so, or the figure would mislead.
+    const char* why = detail::exit_deadline() < deadline ? " (the process is exiting)" : "";
+    s.logger->warn(
+        "shutdown: {} event(s) for stream '{}' could not be delivered within {} ms{} and are "
+        "dropped",
+        left, s.options.stream_key, timeout.count(), why);
   }
   s.shutdown_result = left == 0;
   return s.shutdown_result;

@@ -5,6 +5,7 @@
 #include <new>
 #include <string>
 
+#include "exit_deadline.hpp"
 #include "fork_generation.hpp"
 #include "logging.hpp"
 #include "streamll/detail/ring_buffer.hpp"
@@ -332,7 +333,7 @@ bool BackgroundWriter::shutdown(std::chrono::milliseconds timeout) {
   }
   s.queue.wake_consumer();
   std::unique_lock<std::mutex> lock(s.mutex);
-  if (!s.progress.wait_until(lock, deadline, [&] { return s.finished; })) {
+  if (!wait_until_done_or_exit(s.progress, lock, deadline, [&] { return s.finished; })) {
     s.abandoned.store(true, std::memory_order_release);
     s.gone.store(true, std::memory_order_release);
     lock.unlock();

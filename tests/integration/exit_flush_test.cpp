@@ -129,6 +129,39 @@ TEST_CASE("a sink released by a static destructor after the exit flush does not 
   CHECK(run.took < std::chrono::milliseconds(2000));
 }
 
+TEST_CASE("a sink released by a global destructor after spdlog's registry is gone logs safely",
+          "[lifecycle][exit]") {
+  // Its loss is logged during static destruction; streamll's loggers must outlive the
+  // registry (AddressSanitizer reports the registry's freed map otherwise).
+  RedisServer redis;
+  const std::string url = redis.url();
+  redis.kill9();
+  const ProbeRun run = run_probe(redis, url, "global", 10, "300");
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  CHECK(run.took < std::chrono::milliseconds(2000));
+  // The global instrumentor's one span: its two events, dropped as it is released.
+  CHECK(run.output.find("shutdown: 2 event(s)") != std::string::npos);
+}
+
+TEST_CASE("a sink the reaper is still shutting down at exit gives up by the exit bound",
+          "[lifecycle][exit]") {
+  // The first RedisSink, replaced just before main returns, would wait its shutdown_timeout
+  // (5 s, Redis down) on the reaper thread: it must stop by the exit bound and log its loss
+  // before the process goes, not be cut off silently or run on into static destruction.
+  RedisServer redis;
+  const std::string url = redis.url();
+  redis.kill9();
+  const ProbeRun run = run_probe(redis, url, "replaced", 50, "", "300");
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  CHECK(run.took < std::chrono::milliseconds(1500));
+  CHECK(run.output.find("shutdown: 100 event(s) for stream 'ml_events' could not be delivered "
+                        "within 5000 ms (the process is exiting)") != std::string::npos);
+  CHECK(run.output.find("at exit: not everything was delivered within 300 ms (1 sink(s)") !=
+        std::string::npos);
+}
+
 TEST_CASE("an exit flush bound of zero delivers nothing and logs the loss", "[lifecycle][exit]") {
   RedisServer redis;
   const ProbeRun run = run_probe(redis, redis.url(), "return", 50, "0");

@@ -8,14 +8,20 @@
 //   late        returns from main; an exit handler registered before configure() (so run
 //               after the exit flush) releases an instrumentor's RedisSink (default
 //               shutdown_timeout of 5 s)
+//   global      returns from main; a global object's destructor releases an instrumentor's
+//               RedisSink after spdlog's registry is gone (the sink logs its loss then)
+//   replaced    configure()s a second time just before returning from main: the reaper
+//               thread is still shutting the first RedisSink down (default shutdown_timeout
+//               of 5 s) when the process exits
 // An optional fifth argument sets InstrumentorOptions::exit_flush_timeout, in milliseconds.
-// usage: lifecycle_probe <url> <return|exit|quick_exit|local> <spans> [exit_flush_ms]
+// usage: lifecycle_probe <url> <mode> <spans> [exit_flush_ms]
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 #include <streamll/sinks/redis_sink.hpp>
@@ -24,6 +30,9 @@
 namespace {
 
 std::unique_ptr<streamll::Instrumentor> late;
+// Constant-initialized, so destroyed after every static made while the program ran, spdlog's
+// registry among them.
+std::unique_ptr<streamll::Instrumentor> global;
 
 void leave(const std::string& how) {
   if (how == "exit") {
@@ -38,7 +47,8 @@ void leave(const std::string& how) {
 int main(int argc, char** argv) {
   if (argc != 4 && argc != 5) {
     std::fprintf(stderr,
-                 "usage: lifecycle_probe <url> <return|exit|quick_exit|local|late> <spans> [ms]\n");
+                 "usage: lifecycle_probe <url> "
+                 "<return|exit|quick_exit|local|late|global|replaced> <spans> [ms]\n");
     return 2;
   }
   streamll::RedisSinkOptions redis;
@@ -46,6 +56,7 @@ int main(int argc, char** argv) {
   redis.stream_key = "ml_events";
   streamll::InstrumentorOptions options;
   options.sinks = {std::make_shared<streamll::RedisSink>(redis)};
+  const std::weak_ptr<streamll::Sink> first_sink = options.sinks.front();
   if (argc == 5) options.exit_flush_timeout = std::chrono::milliseconds(std::atoi(argv[4]));
   const int spans = std::atoi(argv[3]);
   if (std::string(argv[2]) == "local") {
@@ -65,11 +76,28 @@ int main(int argc, char** argv) {
     (void)spdlog::default_logger_raw();
     std::atexit([] { late.reset(); });
   }
+  if (std::string(argv[2]) == "global") {
+    streamll::InstrumentorOptions own;
+    own.sinks = {std::make_shared<streamll::RedisSink>(redis)};
+    global = std::make_unique<streamll::Instrumentor>(std::move(own));
+    { streamll::Span span(*global, "global"); }
+  }
   streamll::configure(std::move(options));
 
   for (int i = 0; i < spans; ++i) {
     streamll::Span span("probe");
     span.set("index", i);
+  }
+  if (std::string(argv[2]) == "replaced") {
+    streamll::InstrumentorOptions next;
+    next.sinks = {std::make_shared<streamll::RedisSink>(redis)};
+    if (argc == 5) next.exit_flush_timeout = std::chrono::milliseconds(std::atoi(argv[4]));
+    streamll::configure(std::move(next));
+    // Expired as soon as its destructor starts: the reaper thread holds it in its shutdown.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (!first_sink.expired() && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   }
   leave(argv[2]);
   return 0;
