@@ -2,6 +2,7 @@
 
 #include "streamll/log.hpp"
 
+#include <spdlog/async_logger.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 #include <cstdlib>
@@ -11,37 +12,51 @@ namespace streamll::detail {
 
 namespace {
 
-std::mutex creating;  // guards logger creation, the loggers below and default_level
+using LoggerTable = std::unordered_map<std::string, std::shared_ptr<spdlog::logger>>;
+
+// Guards logger creation, default_level and the exit table. Leaked: used during static
+// destruction.
+std::mutex& creating() {
+  static auto* mutex = new std::mutex;
+  return *mutex;
+}
 // The level streamll's loggers start at: warn, so a healthy application's log stays quiet (no
 // "connected" line on every start); set_log_level() for every logger changes it.
 spdlog::level::level_enum default_level = spdlog::level::warn;
 
-// Sinks log during static destruction (a sink released by a global's destructor, one the
-// reaper is still shutting down), after spdlog's registry may be gone. Every logger streamll
-// used is held here as well, and once the process exits it is found here only. Leaked: never
-// destroyed.
-struct ExitLoggers {
-  std::unordered_map<std::string, std::shared_ptr<spdlog::logger>> by_name;
-  bool exiting = false;
-};
-ExitLoggers* exit_loggers = nullptr;  // made with the first keep_loggers_past_exit()
+// Sinks log during static destruction (one released by a global's destructor, a writer
+// interrupted at exit), when spdlog's registry may be gone. From the exit on, streamll's
+// loggers are looked up here instead, never in the registry. Made at exit, then leaked, with
+// the loggers it holds.
+LoggerTable* exit_table = nullptr;
 
 bool is_streamll_logger(const std::string& name) {
   return name == "streamll" || name.rfind("streamll.", 0) == 0;
 }
 
-// At exit, before the registry is destroyed (registered after the registry was made): takes
-// streamll's loggers out of the registry, the application's own among them.
+// An asynchronous logger's thread pool belongs to the registry: at exit, the same sinks are
+// written to directly.
+std::shared_ptr<spdlog::logger> synchronous(const std::shared_ptr<spdlog::logger>& logger) {
+  if (!std::dynamic_pointer_cast<spdlog::async_logger>(logger)) return logger;
+  auto direct =
+      std::make_shared<spdlog::logger>(logger->name(), logger->sinks().begin(), logger->sinks().end());
+  direct->set_level(logger->level());
+  return direct;
+}
+
+// At exit, before the registry is destroyed (registered after the registry was made): copies
+// streamll's loggers out of the registry, the application's own among them, and switches
+// lookups to the copy for good.
 void stop_using_registry() noexcept {
   try {
-    std::lock_guard<std::mutex> lock(creating);
-    spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& logger) {
-      if (is_streamll_logger(logger->name())) exit_loggers->by_name[logger->name()] = logger;
+    std::lock_guard<std::mutex> lock(creating());
+    auto* table = new LoggerTable;
+    spdlog::apply_all([table](const std::shared_ptr<spdlog::logger>& logger) {
+      if (is_streamll_logger(logger->name())) (*table)[logger->name()] = synchronous(logger);
     });
-    exit_loggers->exiting = true;
+    exit_table = table;
   } catch (...) {
-    // Out of memory: the loggers already held are enough.
-    exit_loggers->exiting = true;
+    // No memory: lookups stay with the registry.
   }
 }
 
@@ -60,7 +75,7 @@ void keep_loggers_past_exit() noexcept {
   static std::once_flag once;
   try {
     std::call_once(once, [] {
-      exit_loggers = new ExitLoggers;
+      (void)creating();
       (void)spdlog::default_logger_raw();  // the registry, made before the handler below
       std::atexit(stop_using_registry);
     });
@@ -72,23 +87,22 @@ void keep_loggers_past_exit() noexcept {
 std::shared_ptr<spdlog::logger> get_logger(const std::string& name) noexcept {
   keep_loggers_past_exit();
   try {
-    std::lock_guard<std::mutex> lock(creating);
-    if (exit_loggers == nullptr) return spdlog::get(name);  // out of memory earlier
-    if (exit_loggers->exiting) {
-      auto& held = exit_loggers->by_name[name];
+    // Held for the registry lookup too: once stop_using_registry() ran, no lookup is still
+    // on its way into the registry.
+    std::lock_guard<std::mutex> lock(creating());
+    if (exit_table != nullptr) {
+      auto& held = (*exit_table)[name];
       if (!held) held = make_stderr_logger(name, false);
       return held;
     }
-    auto logger = spdlog::get(name);
-    if (!logger) logger = make_stderr_logger(name, true);
-    exit_loggers->by_name[name] = logger;
-    return logger;
+    if (auto existing = spdlog::get(name)) return existing;
+    return make_stderr_logger(name, true);
   } catch (...) {
     // Registration raced with the application's own logger of that name (use that one), or
     // no memory.
     try {
-      std::lock_guard<std::mutex> lock(creating);
-      if (exit_loggers == nullptr || !exit_loggers->exiting) return spdlog::get(name);
+      std::lock_guard<std::mutex> lock(creating());
+      if (exit_table == nullptr) return spdlog::get(name);
     } catch (...) {
     }
     return nullptr;
@@ -111,8 +125,13 @@ void set_log_level(LogLevel level, std::string_view name) {
     return;
   }
   {
-    std::lock_guard<std::mutex> lock(detail::creating);
+    std::lock_guard<std::mutex> lock(detail::creating());
     detail::default_level = spdlog_level;
+    if (detail::exit_table != nullptr) {
+      // Exiting: the registry may be gone.
+      for (auto& named : *detail::exit_table) named.second->set_level(spdlog_level);
+      return;
+    }
   }
   // The ones that exist already (the application's own among them, if it registered some
   // under streamll's names), and the well-known ones, created now.

@@ -15,7 +15,7 @@ namespace {
 
 // How long past the exit deadline drain() waits for the sink being destroyed: it gives up
 // by the deadline (see exit_deadline.hpp), then may wait up to its own interruption grace
-// (200 ms for RedisSink and the file sinks) for a thread stuck in I/O.
+// (200 ms for RedisSink, 100 ms for the file sinks) for a thread stuck in I/O.
 constexpr std::chrono::milliseconds kExitGrace{300};
 
 // A forked child's copies of the parent's queued sinks, never destroyed (reachable: no leak
@@ -79,6 +79,7 @@ void SinkReaper::adopt(SinkPtr sink) noexcept {
 }
 
 void SinkReaper::run() noexcept {
+  honour_exit_deadline_on_this_thread();
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
     work_.wait(lock, [&] { return !queue_.empty(); });

@@ -1054,7 +1054,8 @@ bool RedisSink::shutdown(std::chrono::milliseconds timeout) {
   std::lock_guard<std::mutex> once(s.shutdown_mutex);
   if (s.shut_down) return s.shutdown_result;
   s.shut_down = true;
-  const auto deadline = SteadyClock::now() + timeout;
+  const auto start = SteadyClock::now();
+  const auto deadline = start + timeout;
   s.accepting.store(false, std::memory_order_relaxed);
   s.stop_deadline_ticks.store(deadline.time_since_epoch().count(), std::memory_order_release);
   s.stopping.store(true, std::memory_order_release);
@@ -1062,8 +1063,14 @@ bool RedisSink::shutdown(std::chrono::milliseconds timeout) {
   s.buffer.wake_consumer();
 
   std::unique_lock<std::mutex> lock(s.progress_mutex);
+  bool cut_short_by_exit = false;
   if (!detail::wait_until_done_or_exit(s.progress_cv, lock, deadline,
                                        [&] { return s.flusher_done; })) {
+    cut_short_by_exit = SteadyClock::now() < deadline;
+    // Given up: the flusher stops now too (its loop and I/O bounds read this), not at the
+    // deadline it was given, which the exit may have cut short.
+    s.stop_deadline_ticks.store(SteadyClock::now().time_since_epoch().count(),
+                                std::memory_order_release);
     lock.unlock();
     s.interrupt_transport();
     s.buffer.wake_consumer();
@@ -1082,13 +1089,19 @@ bool RedisSink::shutdown(std::chrono::milliseconds timeout) {
   s.buffer.drain_stages();  // a producer that raced with `accepting` may have staged since
   const std::size_t left = s.buffer.size();
   s.left_at_shutdown.store(left, std::memory_order_relaxed);
-  if (left > 0) {
-    // Cut short when the process exits first: say so, or the figure would mislead.
-    const char* why = detail::exit_deadline() < deadline ? " (the process is exiting)" : "";
-    s.logger->warn(
-        "shutdown: {} event(s) for stream '{}' could not be delivered within {} ms{} and are "
-        "dropped",
-        left, s.options.stream_key, timeout.count(), why);
+  // Looked up now, not the flusher's logger: this may run during static destruction.
+  const auto logger = left > 0 ? detail::get_logger("streamll.sinks.redis") : nullptr;
+  if (logger && cut_short_by_exit) {
+    logger->warn("shutdown: {} event(s) for stream '{}' could not be delivered before the process "
+                 "exited ({} ms of the {} ms allowed) and are dropped",
+                 left, s.options.stream_key,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start)
+                     .count(),
+                 timeout.count());
+  } else if (logger) {
+    logger->warn("shutdown: {} event(s) for stream '{}' could not be delivered within {} ms and "
+                 "are dropped",
+                 left, s.options.stream_key, timeout.count());
   }
   s.shutdown_result = left == 0;
   return s.shutdown_result;

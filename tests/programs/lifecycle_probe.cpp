@@ -12,13 +12,16 @@
 //               RedisSink after spdlog's registry is gone (the sink logs its loss then)
 //   replaced    configure()s a second time just before returning from main: the reaper
 //               thread is still shutting the first RedisSink down (default shutdown_timeout
-//               of 5 s) when the process exits
+//               of 5 s) when the process exits. An exit handler that runs after the exit
+//               flush prints how many threads streamll left running ("threads left after
+//               the exit flush: N"; the idle reaper thread is one).
 // An optional fifth argument sets InstrumentorOptions::exit_flush_timeout, in milliseconds.
 // usage: lifecycle_probe <url> <mode> <spans> [exit_flush_ms]
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -33,6 +36,28 @@ std::unique_ptr<streamll::Instrumentor> late;
 // Constant-initialized, so destroyed after every static made while the program ran, spdlog's
 // registry among them.
 std::unique_ptr<streamll::Instrumentor> global;
+
+std::size_t threads_at_start = 0;
+
+std::size_t count_threads() {
+  std::size_t threads = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    (void)entry;
+    ++threads;
+  }
+  return threads;
+}
+
+void report_threads_left() {
+  // A thread that was just joined may linger in /proc for a moment after its join returned.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  std::size_t left = count_threads() - threads_at_start;
+  while (left > 1 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    left = count_threads() - threads_at_start;
+  }
+  std::fprintf(stderr, "threads left after the exit flush: %zu\n", left);
+}
 
 void leave(const std::string& how) {
   if (how == "exit") {
@@ -51,6 +76,9 @@ int main(int argc, char** argv) {
                  "<return|exit|quick_exit|local|late|global|replaced> <spans> [ms]\n");
     return 2;
   }
+  threads_at_start = count_threads();
+  // Registered before anything of streamll's, so that it runs after the exit flush.
+  if (std::string(argv[2]) == "replaced") std::atexit(report_threads_left);
   streamll::RedisSinkOptions redis;
   redis.url = argv[1];
   redis.stream_key = "ml_events";
