@@ -10,6 +10,7 @@
 #include <streamll/redis/sentinel.hpp>
 #include <streamll/streamll.hpp>
 
+#include "eventually.hpp"
 #include "redis_sentinel.hpp"
 #include "redis_sink_test_support.hpp"
 
@@ -17,6 +18,7 @@ using namespace std::chrono_literals;
 using streamll::RedisSink;
 using streamll::sinkit::DirectRedis;
 using streamll::test::SentinelDeployment;
+using streamll::testing::eventually;
 namespace sinkit = streamll::sinkit;
 
 namespace {
@@ -45,7 +47,7 @@ FailoverRun emit_through_failover(SentinelDeployment& d, bool durable) {
   FailoverRun run;
   int old_port = 0;
   try {
-    REQUIRE(sinkit::wait_until([&] { return sink.stats().delivered > 100; }, 10s));
+    REQUIRE(eventually([&] { return sink.stats().delivered > 100; }, 10s));
     old_port = d.kill_master();
     run.new_master_port = d.wait_for_new_master(old_port);
     if (durable) d.wait_for_replicas(run.new_master_port, 1);

@@ -20,6 +20,7 @@
 #include <streamll/streamll.hpp>
 
 #include "consumer_test_support.hpp"
+#include "eventually.hpp"
 #include "redis_server.hpp"
 #include "tls_certs.hpp"
 
@@ -32,6 +33,7 @@ using streamll::consumerit::pending_count;
 using streamll::consumerit::run_cli;
 using streamll::sinkit::DirectRedis;
 using streamll::test::RedisServer;
+using streamll::testing::eventually;
 namespace sinkit = streamll::sinkit;
 
 namespace {
@@ -241,7 +243,7 @@ TEST_CASE("Sharded over three servers: merged analytics equal the known totals, 
   consumer.on_any([&](const ConsumedEvent& m) { seen.add(m); });
   {
     Running<streamll::GroupConsumer> running(consumer);
-    REQUIRE(sinkit::wait_until([&] { return seen.total() >= d.events; }, 60s));
+    REQUIRE(eventually([&] { return seen.total() >= d.events; }, 60s));
   }
   CHECK(seen.total() == d.events);  // each exactly once: one consumer, no failure
   const auto by_execution = seen.by_execution();
@@ -372,14 +374,14 @@ TEST_CASE("A shard whose server dies: the others keep being read, health and the
   Seen seen;
   consumer.on_any([&](const ConsumedEvent& m) { seen.add(m); });
   Running<streamll::GroupConsumer> running(consumer);
-  REQUIRE(sinkit::wait_until([&] { return seen.total() >= 60; }, 30s));
+  REQUIRE(eventually([&] { return seen.total() >= 60; }, 30s));
 
   t.servers[1]->kill9();
   // Shards 0 and 2 keep flowing while 1 is down.
   feed.emit_to(0, 30);
   feed.emit_to(2, 30);
-  REQUIRE(sinkit::wait_until([&] { return seen.total() >= 120; }, 30s));
-  REQUIRE(sinkit::wait_until([&] { return !consumer.shard_stats()[1].connected; }, 10s));
+  REQUIRE(eventually([&] { return seen.total() >= 120; }, 30s));
+  REQUIRE(eventually([&] { return !consumer.shard_stats()[1].connected; }, 10s));
   CHECK(consumer.shard_stats()[0].connected);
   CHECK(consumer.shard_stats()[2].connected);
   CHECK(consumer.shard_stats()[1].transport_errors >= 1);
@@ -416,8 +418,8 @@ TEST_CASE("A shard whose server dies: the others keep being read, health and the
   t.servers[1]->restart();
   feed.emit_to(1, 10);
   REQUIRE(feed.sink.flush(20s));
-  REQUIRE(sinkit::wait_until([&] { return seen.total() >= 130; }, 30s));
-  CHECK(sinkit::wait_until([&] { return consumer.stats().connected; }, 10s));
+  REQUIRE(eventually([&] { return seen.total() >= 130; }, 30s));
+  CHECK(eventually([&] { return consumer.stats().connected; }, 10s));
   const auto by_execution = seen.by_execution();
   for (const auto& id : feed.executions[1]) {
     INFO(id);
@@ -449,7 +451,7 @@ TEST_CASE("A shard whose server stops answering (SIGSTOP) does not hold the othe
   Running<streamll::GroupConsumer> running(consumer);
   for (std::size_t s = 0; s < 3; ++s) feed.emit_to(s, 10);
   REQUIRE(feed.sink.flush(10s));
-  REQUIRE(sinkit::wait_until([&] { return seen.total() >= 30; }, 30s));
+  REQUIRE(eventually([&] { return seen.total() >= 30; }, 30s));
 
   t.servers[1]->sigstop();
   {
@@ -462,7 +464,7 @@ TEST_CASE("A shard whose server stops answering (SIGSTOP) does not hold the othe
     feed.emit_to(0, 1);
     std::this_thread::sleep_for(100ms);
   }
-  REQUIRE(sinkit::wait_until([&] { return seen.total() >= 80; }, 30s));
+  REQUIRE(eventually([&] { return seen.total() >= 80; }, 30s));
   CHECK(consumer.shard_stats()[1].transport_errors >= 1);
   CHECK_FALSE(consumer.shard_stats()[1].connected);
   {
@@ -473,8 +475,8 @@ TEST_CASE("A shard whose server stops answering (SIGSTOP) does not hold the othe
   t.servers[1]->sigcont();
   feed.emit_to(1, 5);
   REQUIRE(feed.sink.flush(20s));
-  CHECK(sinkit::wait_until([&] { return seen.total() >= 85; }, 30s));
-  CHECK(sinkit::wait_until([&] { return consumer.stats().connected; }, 10s));
+  CHECK(eventually([&] { return seen.total() >= 85; }, 30s));
+  CHECK(eventually([&] { return consumer.stats().connected; }, 10s));
 }
 
 TEST_CASE("streamll emit over shards, then stats, consume, tail and groups over the same shards agree",

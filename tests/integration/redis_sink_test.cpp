@@ -11,6 +11,7 @@
 #include <streamll/sinks/memory_sink.hpp>
 #include <streamll/streamll.hpp>
 
+#include "eventually.hpp"
 #include "redis_server.hpp"
 #include "redis_sink_test_support.hpp"
 
@@ -19,6 +20,7 @@ using streamll::Event;
 using streamll::RedisSink;
 using streamll::sinkit::DirectRedis;
 using streamll::test::RedisServer;
+using streamll::testing::eventually;
 namespace sinkit = streamll::sinkit;
 
 namespace {
@@ -299,7 +301,7 @@ TEST_CASE("RedisSink sends a lone event at once when idle (not after flush_inter
     std::this_thread::sleep_for(30ms);
     const auto emitted = std::chrono::steady_clock::now();
     sink.handle(sinkit::numbered_event(0, i));
-    REQUIRE(sinkit::wait_until([&] { return redis.integer({"XLEN", "ml_events"}) == i + 1; }, 6s));
+    REQUIRE(eventually([&] { return redis.integer({"XLEN", "ml_events"}) == i + 1; }, 6s));
     latencies.push_back(std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::steady_clock::now() - emitted)
                             .count());

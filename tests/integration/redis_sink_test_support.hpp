@@ -55,18 +55,6 @@ struct ReplyDeleter {
 };
 using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
-/// Polls `condition` every millisecond until it holds or `timeout` passes (waiting for the
-/// flusher's progress; the tests' timeouts are the sink's own, made small).
-template <typename Condition>
-bool wait_until(Condition condition, std::chrono::milliseconds timeout = 5s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-
 /// An EnvLookup over a fixed map, so tests never touch the process environment.
 inline EnvLookup env_from(std::map<std::string, std::string> variables) {
   return [variables = std::move(variables)](const char* name) -> std::optional<std::string> {
