@@ -348,15 +348,18 @@ TEST_CASE("Sharded streams on one server: a StreamReader and the analytics read 
   CHECK(r.entries == 0);
   CHECK(std::chrono::steady_clock::now() - started >= 250ms);
   // One new event on one shard ends a blocking wait early.
+  bool reader_waited = false;
   std::thread late([&] {
-    std::this_thread::sleep_for(200ms);
     DirectRedis redis = DirectRedis::tcp(server.port());
+    // Written once the reader waits on all four streams (one blocked XREAD per shard).
+    reader_waited = eventually([&] { return redis.blocked_in("xread") == 4; }, 20s);
     streamll::consumerit::add_event(redis, sinkit::execution_event("late", 0), "*", streamll::shard_stream_key("ml_events", 2));
   });
   std::size_t entries = 0;
   const auto wait_started = std::chrono::steady_clock::now();
   while (entries == 0 && std::chrono::steady_clock::now() - wait_started < 20s) entries += reader.poll(5000ms).entries;
   late.join();
+  CHECK(reader_waited);
   CHECK(entries == 1);
   CHECK(std::chrono::steady_clock::now() - wait_started < 4500ms);
 }
@@ -604,9 +607,11 @@ TEST_CASE("A sharded group consumer over TLS wakes for the first shard that answ
   // Entries arrive on one shard at a time (written on the plain port) while the consumer waits
   // on all three TLS connections at once.
   for (std::size_t shard : {std::size_t{2}, std::size_t{0}, std::size_t{1}}) {
+    bool consumer_waited = false;
     std::thread writer([&] {
-      std::this_thread::sleep_for(150ms);
       DirectRedis redis = DirectRedis::tcp(server.port());
+      // Written once the consumer waits on all three connections (one XREADGROUP each).
+      consumer_waited = eventually([&] { return redis.blocked_in("xreadgroup") == 3; }, 20s);
       streamll::consumerit::add_event(redis, sinkit::execution_event("tls_" + std::to_string(shard), 0), "*",
                                       streamll::shard_stream_key("ml_events", shard));
     });
@@ -615,6 +620,7 @@ TEST_CASE("A sharded group consumer over TLS wakes for the first shard that answ
     while (seen.total() == before && std::chrono::steady_clock::now() - started < 20s) consumer.poll(5000ms);
     writer.join();
     INFO("shard " << shard);
+    CHECK(consumer_waited);
     CHECK(seen.total() == before + 1);
     CHECK(std::chrono::steady_clock::now() - started < 4500ms);  // woken by the answer, not the 5 s timeout
     CHECK(seen.shard_of().at("tls_" + std::to_string(shard)) == std::set<std::size_t>{shard});

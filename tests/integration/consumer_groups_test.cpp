@@ -60,15 +60,17 @@ TEST_CASE("Two consumers in one group process every entry exactly once between t
   REQUIRE(eventually([&] { return c1.stats().connected && c2.stats().connected; }, 30s));
   // Produced while both wait, in batches: each blocked consumer gets a share.
   std::vector<std::string> written;
-  for (int round = 0; round < 20; ++round) {
+  bool both_waited = true;
+  for (int round = 0; round < 20 && both_waited; ++round) {
+    both_waited = eventually([&] { return redis.blocked_in("xreadgroup") == 2; }, 30s);
     for (auto& id : write_numbered(redis, 50)) written.push_back(id);
-    std::this_thread::sleep_for(5ms);
   }
   const bool all = eventually([&] { return seen1.size() + seen2.size() >= written.size(); }, 60s);
   c1.stop();
   c2.stop();
   t1.join();
   t2.join();
+  REQUIRE(both_waited);
   REQUIRE(all);
   std::vector<std::string> both = seen1.ids();
   for (auto& id : seen2.ids()) both.push_back(id);
@@ -177,10 +179,13 @@ TEST_CASE("stop() ends run() promptly while it waits in a blocking read", "[cons
   GroupConsumer consumer(options);
   std::thread runner([&] { consumer.run(); });
   REQUIRE(eventually([&] { return consumer.stats().connected; }, 30s));
-  std::this_thread::sleep_for(100ms);  // let it enter XREADGROUP ... BLOCK 30000
+  // The server has it blocked in XREADGROUP ... BLOCK 30000: stop() must interrupt that read.
+  auto redis = DirectRedis::tcp(server.port());
+  const bool blocked = eventually([&] { return redis.blocked_in("xreadgroup") == 1; }, 30s);
   const auto before = std::chrono::steady_clock::now();
   consumer.stop();
   runner.join();
+  REQUIRE(blocked);
   CHECK(std::chrono::steady_clock::now() - before < 10s);  // well below the 30 s block
   CHECK(consumer.stats().transport_errors == 0);
 }

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -137,6 +138,24 @@ class DirectRedis {
     if (at == std::string::npos) return {};
     const auto start = at + name.size() + 2;
     return info.substr(start, info.find_first_of("\r\n", start) - start);
+  }
+
+  /// How many clients the server has blocked in `command` (lower case, e.g. "xreadgroup"),
+  /// from CLIENT LIST: the observable sign that a consumer is waiting in its blocking read.
+  int blocked_in(const std::string& command) {
+    std::istringstream clients(text({"CLIENT", "LIST"}));
+    int blocked = 0;
+    for (std::string line; std::getline(clients, line);) {
+      // id=7 addr=... flags=b ... cmd=xreadgroup ...: flag b is "blocked in a command".
+      const std::string fields = " " + line + " ";
+      const auto flags = fields.find(" flags=");
+      if (flags == std::string::npos) continue;
+      const auto value = flags + std::string(" flags=").size();
+      const bool is_blocked =
+          fields.substr(value, fields.find(' ', value) - value).find('b') != std::string::npos;
+      if (is_blocked && fields.find(" cmd=" + command + " ") != std::string::npos) ++blocked;
+    }
+    return blocked;
   }
 
   std::vector<StreamEntry> xrange(const std::string& key, const std::string& start = "-",
