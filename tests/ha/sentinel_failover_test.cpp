@@ -126,7 +126,6 @@ TEST_CASE("Sentinel: without durable acknowledgements the sink follows the failo
   // docs/high-availability.md for what was measured).
   WARN("events lost in the failover without durable acknowledgements: " << lost << " of "
                                                                           << run.emitted[0] + run.emitted[1]);
-  CHECK(lost >= 0);
 }
 
 TEST_CASE("Sentinel: the sentinel endpoint provider names the master and skips a dead sentinel", "[ha][sentinel]") {
