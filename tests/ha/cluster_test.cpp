@@ -148,7 +148,7 @@ TEST_CASE("Cluster: a master failover is survived, with durable acknowledgements
     while (!stop.load()) {
       sink.handle(sinkit::numbered_event(0, emitted.load()));
       emitted.fetch_add(1);
-      std::this_thread::sleep_for(300us);
+      std::this_thread::sleep_for(300us);  // the traffic's pace, not a wait for anything
     }
   });
   int new_master = 0;
@@ -162,7 +162,9 @@ TEST_CASE("Cluster: a master failover is survived, with durable acknowledgements
     streamll::testing::wait_for_state("the old master to rejoin as a replica", 30s, [&] {
       return c.node_at(new_master).cli({"INFO", "replication"}).find("connected_slaves:1") != std::string::npos;
     });
-    std::this_thread::sleep_for(300ms);
+    // Traffic goes on until the sink has delivered through the new master.
+    const auto delivered_before = sink.stats().delivered;
+    REQUIRE(eventually([&] { return sink.stats().delivered > delivered_before + 100; }, 30s));
   } catch (...) {
     stop = true;
     producer.join();

@@ -122,7 +122,9 @@ TEST_CASE("Sentinel: a group consumer and a reader follow a kill -9 of the maste
     const int old_master = d.kill_master();
     new_master = d.wait_for_new_master(old_master);
     d.wait_for_replicas(new_master, 1);
-    std::this_thread::sleep_for(300ms);
+    // Traffic goes on until the sink has delivered through the new master.
+    const auto delivered_before = sink.stats().delivered;
+    REQUIRE(eventually([&] { return sink.stats().delivered > delivered_before + 100; }, 30s));
   } catch (...) {
     traffic.stop();
     consumer.stop();

@@ -30,9 +30,9 @@ struct FailoverRun {
   int new_master_port = 0;
 };
 
-// Two producers emit numbered events every 300 us; the master is killed 300 ms in; they go on
-// until 300 ms after the sentinels named the new master, then everything is flushed and read
-// back from the new master.
+// Two producers emit numbered events every 300 us; the master is killed once the sink has
+// delivered 100; they go on until the sink has delivered 100 more after the sentinels named the
+// new master, then everything is flushed and read back from the new master.
 FailoverRun emit_through_failover(SentinelDeployment& d, bool durable) {
   auto options = sinkit::fast_options(d.url());
   options.buffer_size = 200000;
@@ -51,7 +51,9 @@ FailoverRun emit_through_failover(SentinelDeployment& d, bool durable) {
     old_port = d.kill_master();
     run.new_master_port = d.wait_for_new_master(old_port);
     if (durable) d.wait_for_replicas(run.new_master_port, 1);
-    std::this_thread::sleep_for(300ms);
+    // Traffic goes on until the sink has delivered through the new master.
+    const auto delivered_before = sink.stats().delivered;
+    REQUIRE(eventually([&] { return sink.stats().delivered > delivered_before + 100; }, 30s));
   } catch (...) {
     traffic.stop();
     throw;

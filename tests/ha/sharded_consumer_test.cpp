@@ -461,8 +461,8 @@ TEST_CASE("A shard whose server stops answering (SIGSTOP) does not hold the othe
     std::lock_guard<std::mutex> lock(latency_mutex);
     worst_shard0_ms = 0;
   }
-  // Longer than a read timeout, a connect timeout and a reconnect delay: shard 1's blocking read
-  // times out, and its reconnection attempts hang.
+  // Time passes on purpose, longer than a read timeout, a connect timeout and a reconnect delay:
+  // shard 1's blocking read times out, and its reconnection attempts hang.
   for (int i = 0; i < 50; ++i) {
     feed.emit_to(0, 1);
     std::this_thread::sleep_for(100ms);

@@ -248,7 +248,7 @@ class SteadyProducers {
         while (!stop_.load()) {
           sink.handle(numbered_event(p, emitted_[p].load()));
           emitted_[p].fetch_add(1);
-          std::this_thread::sleep_for(period);
+          std::this_thread::sleep_for(period);  // the traffic's pace, not a wait for anything
         }
       });
     }

@@ -32,7 +32,8 @@ bool eventually(Condition&& condition, std::chrono::milliseconds timeout = kEven
   while (!condition()) {
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline) return false;
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(pause, deadline - now));
+    using Duration = std::chrono::steady_clock::duration;
+    std::this_thread::sleep_for(std::min<Duration>(pause, deadline - now));
     pause = std::min<std::chrono::microseconds>(pause * 2, longest_pause);
   }
   return true;
