@@ -12,6 +12,7 @@
 #include <streamll/sinks/sharded_redis_sink.hpp>
 #include <streamll/streamll.hpp>
 
+#include "eventually.hpp"
 #include "redis/cluster_slots.hpp"
 #include "redis_cluster.hpp"
 #include "redis_sink_test_support.hpp"
@@ -20,6 +21,7 @@ using namespace std::chrono_literals;
 using streamll::RedisSink;
 using streamll::sinkit::DirectRedis;
 using streamll::test::RedisClusterDeployment;
+using streamll::testing::eventually;
 namespace sinkit = streamll::sinkit;
 
 namespace {
@@ -146,21 +148,23 @@ TEST_CASE("Cluster: a master failover is survived, with durable acknowledgements
     while (!stop.load()) {
       sink.handle(sinkit::numbered_event(0, emitted.load()));
       emitted.fetch_add(1);
-      std::this_thread::sleep_for(300us);
+      std::this_thread::sleep_for(300us);  // the traffic's pace, not a wait for anything
     }
   });
   int new_master = 0;
   try {
-    REQUIRE(sinkit::wait_until([&] { return sink.stats().delivered > 100; }, 10s));
+    REQUIRE(eventually([&] { return sink.stats().delivered > 100; }, 10s));
     c.node_at(old_master).kill9();
     new_master = c.wait_for_failover(slot, old_master);
     // The killed node comes back and rejoins as the new master's replica, so WAIT 1 can be
     // satisfied again (its replica is the only one the new master has).
     c.node_at(old_master).restart();
-    streamll::test::wait_for_state("the old master to rejoin as a replica", 30s, [&] {
+    streamll::testing::wait_for_state("the old master to rejoin as a replica", 30s, [&] {
       return c.node_at(new_master).cli({"INFO", "replication"}).find("connected_slaves:1") != std::string::npos;
     });
-    std::this_thread::sleep_for(300ms);
+    // Traffic goes on until the sink has delivered through the new master.
+    const auto delivered_before = sink.stats().delivered;
+    REQUIRE(eventually([&] { return sink.stats().delivered > delivered_before + 100; }, 30s));
   } catch (...) {
     stop = true;
     producer.join();

@@ -18,6 +18,7 @@
 #include <streamll/streamll.hpp>
 
 #include "consumer_test_support.hpp"
+#include "eventually.hpp"
 #include "redis_sentinel.hpp"
 
 using namespace std::chrono_literals;
@@ -28,6 +29,7 @@ using streamll::consumerit::pending_count;
 using streamll::consumerit::run_cli;
 using streamll::sinkit::DirectRedis;
 using streamll::test::SentinelDeployment;
+using streamll::testing::eventually;
 namespace sinkit = streamll::sinkit;
 
 namespace {
@@ -116,11 +118,13 @@ TEST_CASE("Sentinel: a group consumer and a reader follow a kill -9 of the maste
   int new_master = 0;
   try {
     // The consumers are reading before the kill.
-    REQUIRE(sinkit::wait_until([&] { return consumed.distinct() > 100 && read.distinct() > 100; }, 20s));
+    REQUIRE(eventually([&] { return consumed.distinct() > 100 && read.distinct() > 100; }, 20s));
     const int old_master = d.kill_master();
     new_master = d.wait_for_new_master(old_master);
     d.wait_for_replicas(new_master, 1);
-    std::this_thread::sleep_for(300ms);
+    // Traffic goes on until the sink has delivered through the new master.
+    const auto delivered_before = sink.stats().delivered;
+    REQUIRE(eventually([&] { return sink.stats().delivered > delivered_before + 100; }, 30s));
   } catch (...) {
     traffic.stop();
     consumer.stop();
@@ -134,17 +138,17 @@ TEST_CASE("Sentinel: a group consumer and a reader follow a kill -9 of the maste
   const bool flushed = sink.flush(30s);
   const std::vector<int> totals = traffic.emitted();
   // Every event the sink delivered (all of them: flush returned true) is consumed, at least once.
-  const bool all_consumed = sinkit::wait_until([&] { return consumed.has_all(totals); }, 60s);
-  const bool all_read = sinkit::wait_until([&] { return read.has_all(totals); }, 60s);
+  const bool all_consumed = eventually([&] { return consumed.has_all(totals); }, 60s);
+  const bool all_read = eventually([&] { return read.has_all(totals); }, 60s);
   DirectRedis redis = DirectRedis::tcp(new_master);
   // Nothing stuck pending: what the old master delivered but whose acknowledgement did not
   // reach the new one comes back to this consumer (its own pending list) and is acknowledged.
-  const bool none_pending = sinkit::wait_until([&] { return pending_count(redis, "failover") == 0; }, 30s);
+  const bool none_pending = eventually([&] { return pending_count(redis, "failover") == 0; }, 30s);
   // Nor behind: the group's position on the new master may trail what the old one had handed
   // out (replication is asynchronous), so the consumer reads those entries again (deduplicated)
   // before its lag is back under health's threshold. On a slow machine (sanitizers) that takes
   // a while; health must then report OK.
-  const bool caught_up = sinkit::wait_until(
+  const bool caught_up = eventually(
       [&] { return run_cli({"health", "--url", d.url(), "--window", "10m"}).exit_code == 0; }, 30s);
   consumer.stop();
   reader.stop();

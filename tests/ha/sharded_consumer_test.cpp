@@ -20,6 +20,7 @@
 #include <streamll/streamll.hpp>
 
 #include "consumer_test_support.hpp"
+#include "eventually.hpp"
 #include "redis_server.hpp"
 #include "tls_certs.hpp"
 
@@ -32,6 +33,7 @@ using streamll::consumerit::pending_count;
 using streamll::consumerit::run_cli;
 using streamll::sinkit::DirectRedis;
 using streamll::test::RedisServer;
+using streamll::testing::eventually;
 namespace sinkit = streamll::sinkit;
 
 namespace {
@@ -241,7 +243,7 @@ TEST_CASE("Sharded over three servers: merged analytics equal the known totals, 
   consumer.on_any([&](const ConsumedEvent& m) { seen.add(m); });
   {
     Running<streamll::GroupConsumer> running(consumer);
-    REQUIRE(sinkit::wait_until([&] { return seen.total() >= d.events; }, 60s));
+    REQUIRE(eventually([&] { return seen.total() >= d.events; }, 60s));
   }
   CHECK(seen.total() == d.events);  // each exactly once: one consumer, no failure
   const auto by_execution = seen.by_execution();
@@ -346,15 +348,18 @@ TEST_CASE("Sharded streams on one server: a StreamReader and the analytics read 
   CHECK(r.entries == 0);
   CHECK(std::chrono::steady_clock::now() - started >= 250ms);
   // One new event on one shard ends a blocking wait early.
+  bool reader_waited = false;
   std::thread late([&] {
-    std::this_thread::sleep_for(200ms);
     DirectRedis redis = DirectRedis::tcp(server.port());
+    // Written once the reader waits on all four streams (one blocked XREAD per shard).
+    reader_waited = eventually([&] { return redis.blocked_in("xread") == 4; }, 20s);
     streamll::consumerit::add_event(redis, sinkit::execution_event("late", 0), "*", streamll::shard_stream_key("ml_events", 2));
   });
   std::size_t entries = 0;
   const auto wait_started = std::chrono::steady_clock::now();
   while (entries == 0 && std::chrono::steady_clock::now() - wait_started < 20s) entries += reader.poll(5000ms).entries;
   late.join();
+  CHECK(reader_waited);
   CHECK(entries == 1);
   CHECK(std::chrono::steady_clock::now() - wait_started < 4500ms);
 }
@@ -372,14 +377,14 @@ TEST_CASE("A shard whose server dies: the others keep being read, health and the
   Seen seen;
   consumer.on_any([&](const ConsumedEvent& m) { seen.add(m); });
   Running<streamll::GroupConsumer> running(consumer);
-  REQUIRE(sinkit::wait_until([&] { return seen.total() >= 60; }, 30s));
+  REQUIRE(eventually([&] { return seen.total() >= 60; }, 30s));
 
   t.servers[1]->kill9();
   // Shards 0 and 2 keep flowing while 1 is down.
   feed.emit_to(0, 30);
   feed.emit_to(2, 30);
-  REQUIRE(sinkit::wait_until([&] { return seen.total() >= 120; }, 30s));
-  REQUIRE(sinkit::wait_until([&] { return !consumer.shard_stats()[1].connected; }, 10s));
+  REQUIRE(eventually([&] { return seen.total() >= 120; }, 30s));
+  REQUIRE(eventually([&] { return !consumer.shard_stats()[1].connected; }, 10s));
   CHECK(consumer.shard_stats()[0].connected);
   CHECK(consumer.shard_stats()[2].connected);
   CHECK(consumer.shard_stats()[1].transport_errors >= 1);
@@ -416,8 +421,8 @@ TEST_CASE("A shard whose server dies: the others keep being read, health and the
   t.servers[1]->restart();
   feed.emit_to(1, 10);
   REQUIRE(feed.sink.flush(20s));
-  REQUIRE(sinkit::wait_until([&] { return seen.total() >= 130; }, 30s));
-  CHECK(sinkit::wait_until([&] { return consumer.stats().connected; }, 10s));
+  REQUIRE(eventually([&] { return seen.total() >= 130; }, 30s));
+  CHECK(eventually([&] { return consumer.stats().connected; }, 10s));
   const auto by_execution = seen.by_execution();
   for (const auto& id : feed.executions[1]) {
     INFO(id);
@@ -449,20 +454,20 @@ TEST_CASE("A shard whose server stops answering (SIGSTOP) does not hold the othe
   Running<streamll::GroupConsumer> running(consumer);
   for (std::size_t s = 0; s < 3; ++s) feed.emit_to(s, 10);
   REQUIRE(feed.sink.flush(10s));
-  REQUIRE(sinkit::wait_until([&] { return seen.total() >= 30; }, 30s));
+  REQUIRE(eventually([&] { return seen.total() >= 30; }, 30s));
 
   t.servers[1]->sigstop();
   {
     std::lock_guard<std::mutex> lock(latency_mutex);
     worst_shard0_ms = 0;
   }
-  // Longer than a read timeout, a connect timeout and a reconnect delay: shard 1's blocking read
-  // times out, and its reconnection attempts hang.
+  // Time passes on purpose, longer than a read timeout, a connect timeout and a reconnect delay:
+  // shard 1's blocking read times out, and its reconnection attempts hang.
   for (int i = 0; i < 50; ++i) {
     feed.emit_to(0, 1);
     std::this_thread::sleep_for(100ms);
   }
-  REQUIRE(sinkit::wait_until([&] { return seen.total() >= 80; }, 30s));
+  REQUIRE(eventually([&] { return seen.total() >= 80; }, 30s));
   CHECK(consumer.shard_stats()[1].transport_errors >= 1);
   CHECK_FALSE(consumer.shard_stats()[1].connected);
   {
@@ -473,8 +478,8 @@ TEST_CASE("A shard whose server stops answering (SIGSTOP) does not hold the othe
   t.servers[1]->sigcont();
   feed.emit_to(1, 5);
   REQUIRE(feed.sink.flush(20s));
-  CHECK(sinkit::wait_until([&] { return seen.total() >= 85; }, 30s));
-  CHECK(sinkit::wait_until([&] { return consumer.stats().connected; }, 10s));
+  CHECK(eventually([&] { return seen.total() >= 85; }, 30s));
+  CHECK(eventually([&] { return consumer.stats().connected; }, 10s));
 }
 
 TEST_CASE("streamll emit over shards, then stats, consume, tail and groups over the same shards agree",
@@ -602,9 +607,11 @@ TEST_CASE("A sharded group consumer over TLS wakes for the first shard that answ
   // Entries arrive on one shard at a time (written on the plain port) while the consumer waits
   // on all three TLS connections at once.
   for (std::size_t shard : {std::size_t{2}, std::size_t{0}, std::size_t{1}}) {
+    bool consumer_waited = false;
     std::thread writer([&] {
-      std::this_thread::sleep_for(150ms);
       DirectRedis redis = DirectRedis::tcp(server.port());
+      // Written once the consumer waits on all three connections (one XREADGROUP each).
+      consumer_waited = eventually([&] { return redis.blocked_in("xreadgroup") == 3; }, 20s);
       streamll::consumerit::add_event(redis, sinkit::execution_event("tls_" + std::to_string(shard), 0), "*",
                                       streamll::shard_stream_key("ml_events", shard));
     });
@@ -613,6 +620,7 @@ TEST_CASE("A sharded group consumer over TLS wakes for the first shard that answ
     while (seen.total() == before && std::chrono::steady_clock::now() - started < 20s) consumer.poll(5000ms);
     writer.join();
     INFO("shard " << shard);
+    CHECK(consumer_waited);
     CHECK(seen.total() == before + 1);
     CHECK(std::chrono::steady_clock::now() - started < 4500ms);  // woken by the answer, not the 5 s timeout
     CHECK(seen.shard_of().at("tls_" + std::to_string(shard)) == std::set<std::size_t>{shard});

@@ -13,6 +13,7 @@
 #include <streamll/streamll.hpp>
 
 #include "consumer_test_support.hpp"
+#include "eventually.hpp"
 #include "redis_server.hpp"
 
 using namespace std::chrono_literals;
@@ -22,6 +23,7 @@ using streamll::consumerit::run_cli;
 using streamll::sinkit::DirectRedis;
 using streamll::test::RedisServer;
 using streamll::test::RedisServerOptions;
+using streamll::testing::eventually;
 
 TEST_CASE("streamll --help works for every subcommand", "[cli_it]") {
   for (const char* command : {"tail", "stats", "health", "groups", "consume", "emit"}) {
@@ -212,14 +214,10 @@ TEST_CASE("The guide's Python consumer reads what the C++ library wrote", "[cli_
 
 namespace {
 
-// Polls `file` (an external process's output) until it contains `text`; false at the deadline.
+// Waits for `file` (an external process's output) to contain `text`; false at the deadline.
 bool wait_for_text(const std::string& file, const std::string& text, std::chrono::seconds limit = 20s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (streamll::test::read_text_file(file).find(text) != std::string::npos) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
+  return eventually(
+      [&] { return streamll::test::read_text_file(file).find(text) != std::string::npos; }, limit);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "consumer_test_support.hpp"
+#include "eventually.hpp"
 #include "redis/transport.hpp"
 #include "redis_server.hpp"
 
@@ -23,8 +24,8 @@ using streamll::consumerit::group_options;
 using streamll::consumerit::numbered;
 using streamll::consumerit::SeenIds;
 using streamll::sinkit::DirectRedis;
-using streamll::sinkit::wait_until;
 using streamll::test::RedisServer;
+using streamll::testing::eventually;
 
 namespace {
 
@@ -56,18 +57,20 @@ TEST_CASE("Two consumers in one group process every entry exactly once between t
   c2.on_any([&](const ConsumedEvent& m) { seen2.add(m); });
   std::thread t1([&] { c1.run(); });
   std::thread t2([&] { c2.run(); });
-  REQUIRE(wait_until([&] { return c1.stats().connected && c2.stats().connected; }, 30s));
+  REQUIRE(eventually([&] { return c1.stats().connected && c2.stats().connected; }, 30s));
   // Produced while both wait, in batches: each blocked consumer gets a share.
   std::vector<std::string> written;
-  for (int round = 0; round < 20; ++round) {
+  bool both_waited = true;
+  for (int round = 0; round < 20 && both_waited; ++round) {
+    both_waited = eventually([&] { return redis.blocked_in("xreadgroup") == 2; }, 30s);
     for (auto& id : write_numbered(redis, 50)) written.push_back(id);
-    std::this_thread::sleep_for(5ms);
   }
-  const bool all = wait_until([&] { return seen1.size() + seen2.size() >= written.size(); }, 60s);
+  const bool all = eventually([&] { return seen1.size() + seen2.size() >= written.size(); }, 60s);
   c1.stop();
   c2.stop();
   t1.join();
   t2.join();
+  REQUIRE(both_waited);
   REQUIRE(all);
   std::vector<std::string> both = seen1.ids();
   for (auto& id : seen2.ids()) both.push_back(id);
@@ -104,7 +107,7 @@ TEST_CASE("Entries of a consumer killed mid-batch are claimed by another after t
       {STREAMLL_CLI_PATH, "consume", "--url", server.url(), "--group", "workers", "--consumer", "doomed",
        "--batch", "20", "--exec", "cat >> " + done_file + "; sleep 0.05"},
       server.dir() + "/doomed.log");
-  const bool mid_batch = wait_until([&] {
+  const bool mid_batch = eventually([&] {
     return streamll::consumerit::pending_count(redis, "workers") > 0 &&
            !streamll::test::read_text_file(done_file).empty();
   }, 30s);
@@ -121,7 +124,7 @@ TEST_CASE("Entries of a consumer killed mid-batch are claimed by another after t
   SeenIds seen;
   survivor.on_any([&](const ConsumedEvent& m) { seen.add(m); });
   std::thread runner([&] { survivor.run(); });
-  const bool drained = wait_until([&] {
+  const bool drained = eventually([&] {
     // The doomed worker held at most one batch of 20: the survivor handles the other 40 at least.
     return seen.size() >= 40 && survivor.stats().claimed > 0 &&
            streamll::consumerit::pending_count(redis, "workers") == 0;
@@ -152,12 +155,12 @@ TEST_CASE("A group consumer reconnects after Redis restarts and recreates its gr
     auto redis = DirectRedis::tcp(server.port());
     write_numbered(redis, 10);
   }
-  const bool first = wait_until([&] { return seen.size() == 10; }, 30s);
+  const bool first = eventually([&] { return seen.size() == 10; }, 30s);
   server.restart();  // SIGKILL, then a fresh server on the same port: the group is gone too
   auto redis = DirectRedis::tcp(server.port());
-  const bool regrouped = wait_until([&] { return redis.integer({"EXISTS", "ml_events"}) == 1; }, 30s);
+  const bool regrouped = eventually([&] { return redis.integer({"EXISTS", "ml_events"}) == 1; }, 30s);
   write_numbered(redis, 5);
-  const bool second = wait_until([&] { return seen.size() == 15; }, 30s);
+  const bool second = eventually([&] { return seen.size() == 15; }, 30s);
   consumer.stop();
   runner.join();
   CHECK(first);
@@ -175,11 +178,14 @@ TEST_CASE("stop() ends run() promptly while it waits in a blocking read", "[cons
   options.block = 30s;
   GroupConsumer consumer(options);
   std::thread runner([&] { consumer.run(); });
-  REQUIRE(wait_until([&] { return consumer.stats().connected; }, 30s));
-  std::this_thread::sleep_for(100ms);  // let it enter XREADGROUP ... BLOCK 30000
+  REQUIRE(eventually([&] { return consumer.stats().connected; }, 30s));
+  // The server has it blocked in XREADGROUP ... BLOCK 30000: stop() must interrupt that read.
+  auto redis = DirectRedis::tcp(server.port());
+  const bool blocked = eventually([&] { return redis.blocked_in("xreadgroup") == 1; }, 30s);
   const auto before = std::chrono::steady_clock::now();
   consumer.stop();
   runner.join();
+  REQUIRE(blocked);
   CHECK(std::chrono::steady_clock::now() - before < 10s);  // well below the 30 s block
   CHECK(consumer.stats().transport_errors == 0);
 }

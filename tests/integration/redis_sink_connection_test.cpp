@@ -13,6 +13,7 @@
 
 #include <streamll/streamll.hpp>
 
+#include "eventually.hpp"
 #include "redis_server.hpp"
 #include "redis_sink_test_support.hpp"
 
@@ -23,8 +24,8 @@ using streamll::RedisSinkOptions;
 using streamll::sinkit::DirectRedis;
 using streamll::test::RedisServer;
 using streamll::test::RedisServerOptions;
+using streamll::testing::eventually;
 namespace sinkit = streamll::sinkit;
-using streamll::sinkit::wait_until;
 
 namespace {
 
@@ -93,7 +94,7 @@ TEST_CASE("RedisSink selects the database from the URL or from db (which wins)",
   SECTION("a database the server does not have is a clear, counted failure") {
     RedisSink sink(sinkit::fast_options(server.url() + "/99"));
     sink.handle(sinkit::numbered_event(0, 0));
-    REQUIRE(wait_until([&] { return sink.circuit_breaker().state == BreakerState::open; }));
+    REQUIRE(eventually([&] { return sink.circuit_breaker().state == BreakerState::open; }));
     const auto error = sink.stats().last_error;
     INFO("last_error: " << error);
     CHECK(error.find("SELECT 99") != std::string::npos);
@@ -228,7 +229,7 @@ TEST_CASE("RedisSinkOptions::from_env sets the buffer and breaker of a sink whos
     RedisSink sink(RedisSinkOptions::from_env(sinkit::env_from(env)));
     for (int i = 0; i < 8; ++i) sink.handle(sinkit::numbered_event(0, i));
     CHECK(sink.stats().dropped_newest == 3);  // STREAMLL_BUFFER_SIZE=5, drop_newest
-    REQUIRE(wait_until([&] { return sink.circuit_breaker().state == BreakerState::open; }));
+    REQUIRE(eventually([&] { return sink.circuit_breaker().state == BreakerState::open; }));
     CHECK(sink.circuit_breaker().failure_count == 1);
     CHECK(sink.circuit_breaker().next_attempt_in > 30s);
   }
@@ -239,7 +240,7 @@ TEST_CASE("RedisSinkOptions::from_env sets the buffer and breaker of a sink whos
     RedisSink sink(RedisSinkOptions::from_env(sinkit::env_from(env)));
     for (int i = 0; i < 5; ++i) sink.handle(sinkit::numbered_event(0, i));
     CHECK_THROWS_AS(sink.handle(sinkit::numbered_event(0, 5)), streamll::BufferOverflowError);
-    REQUIRE(wait_until([&] { return sink.stats().transport_errors >= 3; }));
+    REQUIRE(eventually([&] { return sink.stats().transport_errors >= 3; }));
     CHECK(sink.circuit_breaker().state == BreakerState::closed);
     CHECK(sink.circuit_breaker().failure_count >= 3);
   }

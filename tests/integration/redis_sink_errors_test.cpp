@@ -9,6 +9,7 @@
 
 #include <streamll/streamll.hpp>
 
+#include "eventually.hpp"
 #include "redis_server.hpp"
 #include "redis_sink_test_support.hpp"
 
@@ -18,8 +19,8 @@ using streamll::RedisSink;
 using streamll::sinkit::DirectRedis;
 using streamll::test::RedisServer;
 using streamll::test::RedisServerOptions;
+using streamll::testing::eventually;
 namespace sinkit = streamll::sinkit;
-using streamll::sinkit::wait_until;
 using SteadyClock = std::chrono::steady_clock;
 
 namespace {
@@ -50,7 +51,7 @@ TEST_CASE("RedisSink with a wrong password reports it and opens the breaker unti
   RedisSink sink(options);
 
   emit_quickly(sink, 0, 500);
-  REQUIRE(wait_until([&] { return sink.circuit_breaker().state == BreakerState::open; }));
+  REQUIRE(eventually([&] { return sink.circuit_breaker().state == BreakerState::open; }));
   auto stats = sink.stats();
   INFO("last_error: " << stats.last_error);
   CHECK(stats.last_error.find("authentication") != std::string::npos);

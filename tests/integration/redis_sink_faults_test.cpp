@@ -10,6 +10,7 @@
 
 #include <streamll/streamll.hpp>
 
+#include "eventually.hpp"
 #include "redis_server.hpp"
 #include "redis_sink_test_support.hpp"
 
@@ -19,8 +20,8 @@ using streamll::RedisSink;
 using streamll::sinkit::DirectRedis;
 using streamll::test::RedisServer;
 using streamll::test::RedisServerOptions;
+using streamll::testing::eventually;
 namespace sinkit = streamll::sinkit;
-using streamll::sinkit::wait_until;
 using SteadyClock = std::chrono::steady_clock;
 
 namespace {
@@ -44,13 +45,16 @@ TEST_CASE("RedisSink loses nothing when Redis is killed mid-stream and restarted
   constexpr int producers = 3;
   sinkit::SteadyProducers traffic(sink, producers, 200us);
 
-  std::this_thread::sleep_for(200ms);
+  REQUIRE(eventually([&] { return sink.stats().delivered > 100; }, 10s));
   server.kill9();
   const std::vector<int> at_kill = traffic.emitted();
+  // The outage lasts this long on purpose: the producers must emit while Redis is down.
   std::this_thread::sleep_for(400ms);
   server.restart();
   const std::vector<int> at_restart = traffic.emitted();
-  std::this_thread::sleep_for(300ms);
+  const auto delivered_at_restart = sink.stats().delivered;
+  // Traffic goes on until the sink has delivered to the restarted server.
+  REQUIRE(eventually([&] { return sink.stats().delivered > delivered_at_restart + 100; }, 10s));
   traffic.stop();
   const std::vector<int> emitted = traffic.emitted();
 
@@ -100,7 +104,7 @@ TEST_CASE("RedisSink stays fast while Redis hangs and drains after SIGCONT (brea
 
   // A write that gets no answer within socket_timeout, then a connect whose handshake gets none
   // within connect_timeout: failure_threshold (2) timeouts open the breaker.
-  REQUIRE(wait_until([&] { return sink.circuit_breaker().state == BreakerState::open; }, 5s));
+  REQUIRE(eventually([&] { return sink.circuit_breaker().state == BreakerState::open; }, 5s));
   CHECK(elapsed_since(stopped_at) >= 200ms);
   auto stats = sink.stats();
   CHECK(stats.transport_errors >= 2);
@@ -113,7 +117,7 @@ TEST_CASE("RedisSink stays fast while Redis hangs and drains after SIGCONT (brea
   CHECK(elapsed_since(open_burst_start) < 2s);  // loose for sanitizers; blocking would cost 200 ms per event
   CHECK(sink.buffered() >= 10000);
   // Meanwhile the flusher compacts the waiting events (all but its own batches).
-  CHECK(wait_until([&] {
+  CHECK(eventually([&] {
     const auto s = sink.stats();
     return s.buffered_compacted == s.buffered - s.in_flight;
   }));

@@ -11,6 +11,7 @@
 #include <streamll/sinks/memory_sink.hpp>
 #include <streamll/streamll.hpp>
 
+#include "eventually.hpp"
 #include "redis_server.hpp"
 #include "redis_sink_test_support.hpp"
 
@@ -19,6 +20,7 @@ using streamll::Event;
 using streamll::RedisSink;
 using streamll::sinkit::DirectRedis;
 using streamll::test::RedisServer;
+using streamll::testing::eventually;
 namespace sinkit = streamll::sinkit;
 
 namespace {
@@ -142,7 +144,8 @@ TEST_CASE("RedisSink entries answer the guide's time-range query (XRANGE from a 
   REQUIRE(sink.flush(5s));
 
   // Stream ids carry Redis's clock: a millisecond that lies strictly after the first batch was
-  // acknowledged and before the second was sent splits the stream exactly.
+  // acknowledged and before the second was sent splits the stream exactly. The sleeps make the
+  // clock move past those milliseconds: time passing is the point.
   std::this_thread::sleep_for(3ms);
   const std::uint64_t start_ts = now_ms();
   std::this_thread::sleep_for(3ms);
@@ -295,11 +298,12 @@ TEST_CASE("RedisSink sends a lone event at once when idle (not after flush_inter
 
   std::vector<long long> latencies;  // microseconds
   for (int i = 1; i <= 15; ++i) {
-    // Long enough for the flusher to stop polling and go to sleep until the next event.
+    // On purpose longer than the flusher's linger (20 ms), after which it stops polling and
+    // sleeps until the next event: that sleeping flusher is what the event must wake.
     std::this_thread::sleep_for(30ms);
     const auto emitted = std::chrono::steady_clock::now();
     sink.handle(sinkit::numbered_event(0, i));
-    REQUIRE(sinkit::wait_until([&] { return redis.integer({"XLEN", "ml_events"}) == i + 1; }, 6s));
+    REQUIRE(eventually([&] { return redis.integer({"XLEN", "ml_events"}) == i + 1; }, 6s));
     latencies.push_back(std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::steady_clock::now() - emitted)
                             .count());

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -54,18 +55,6 @@ struct ReplyDeleter {
   void operator()(redisReply* r) const noexcept { freeReplyObject(r); }
 };
 using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
-
-/// Polls `condition` every millisecond until it holds or `timeout` passes (waiting for the
-/// flusher's progress; the tests' timeouts are the sink's own, made small).
-template <typename Condition>
-bool wait_until(Condition condition, std::chrono::milliseconds timeout = 5s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
 
 /// An EnvLookup over a fixed map, so tests never touch the process environment.
 inline EnvLookup env_from(std::map<std::string, std::string> variables) {
@@ -149,6 +138,24 @@ class DirectRedis {
     if (at == std::string::npos) return {};
     const auto start = at + name.size() + 2;
     return info.substr(start, info.find_first_of("\r\n", start) - start);
+  }
+
+  /// How many clients the server has blocked in `command` (lower case, e.g. "xreadgroup"),
+  /// from CLIENT LIST: the observable sign that a consumer is waiting in its blocking read.
+  int blocked_in(const std::string& command) {
+    std::istringstream clients(text({"CLIENT", "LIST"}));
+    int blocked = 0;
+    for (std::string line; std::getline(clients, line);) {
+      // id=7 addr=... flags=b ... cmd=xreadgroup ...: flag b is "blocked in a command".
+      const std::string fields = " " + line + " ";
+      const auto flags = fields.find(" flags=");
+      if (flags == std::string::npos) continue;
+      const auto value = flags + std::string(" flags=").size();
+      const bool is_blocked =
+          fields.substr(value, fields.find(' ', value) - value).find('b') != std::string::npos;
+      if (is_blocked && fields.find(" cmd=" + command + " ") != std::string::npos) ++blocked;
+    }
+    return blocked;
   }
 
   std::vector<StreamEntry> xrange(const std::string& key, const std::string& start = "-",
@@ -241,7 +248,7 @@ class SteadyProducers {
         while (!stop_.load()) {
           sink.handle(numbered_event(p, emitted_[p].load()));
           emitted_[p].fetch_add(1);
-          std::this_thread::sleep_for(period);
+          std::this_thread::sleep_for(period);  // the traffic's pace, not a wait for anything
         }
       });
     }

@@ -8,6 +8,7 @@
 
 #include <streamll/streamll.hpp>
 
+#include "eventually.hpp"
 #include "redis_server.hpp"
 #include "redis_sink_test_support.hpp"
 #include "tls_certs.hpp"
@@ -20,8 +21,8 @@ using streamll::sinkit::DirectRedis;
 using streamll::test::RedisServer;
 using streamll::test::RedisServerOptions;
 using streamll::test::TlsCerts;
+using streamll::testing::eventually;
 namespace sinkit = streamll::sinkit;
-using streamll::sinkit::wait_until;
 using SteadyClock = std::chrono::steady_clock;
 
 namespace {
@@ -44,7 +45,7 @@ void require_delivers(RedisSink& sink, RedisServer& server) {
 // The handshake keeps failing: the breaker opens and nothing is delivered. Returns last_error.
 std::string require_refused(RedisSink& sink) {
   for (int i = 0; i < 10; ++i) sink.handle(sinkit::numbered_event(0, i));
-  REQUIRE(wait_until([&] { return sink.circuit_breaker().state == BreakerState::open; }));
+  REQUIRE(eventually([&] { return sink.circuit_breaker().state == BreakerState::open; }));
   const auto stats = sink.stats();
   CHECK(stats.delivered == 0);
   CHECK(stats.transport_errors >= 2);

@@ -3,9 +3,13 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstddef>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 
+#include "eventually.hpp"
 #include "redis/transport.hpp"
 #include "redis_server.hpp"
 #include "tls_certs.hpp"
@@ -26,6 +30,7 @@ using streamll::redis::TlsError;
 using streamll::test::RedisServer;
 using streamll::test::RedisServerOptions;
 using streamll::test::TlsCerts;
+using streamll::testing::eventually;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -43,6 +48,28 @@ std::unique_ptr<streamll::redis::RedisTransport> connected(const RedisConnection
   t->connect();
   REQUIRE(t->is_connected());
   return t;
+}
+
+// Bytes that reached the server's end of a connection to 127.0.0.1:`port` and that it has not
+// read (the receive queues of /proc/net/tcp): a request sent to a stopped server shows here.
+std::size_t unread_by_server(int port) {
+  std::ifstream table("/proc/net/tcp");
+  std::string line;
+  std::getline(table, line);  // the header
+  std::size_t unread = 0;
+  while (std::getline(table, line)) {
+    // "  3: 0100007F:1A2B 0100007F:C350 01 00000000:0000000E ...": local address, remote
+    // address, state (01: established), then the send and receive queues in hex.
+    std::istringstream fields(line);
+    std::string slot, local, remote, state, queues;
+    fields >> slot >> local >> remote >> state >> queues;
+    const auto port_at = local.find(':');
+    const auto receive_at = queues.find(':');
+    if (state != "01" || port_at == std::string::npos || receive_at == std::string::npos) continue;
+    if (std::stoi(local.substr(port_at + 1), nullptr, 16) != port) continue;
+    unread += std::stoul(queues.substr(receive_at + 1), nullptr, 16);
+  }
+  return unread;
 }
 
 void require_pong(streamll::redis::RedisTransport& t) {
@@ -280,14 +307,17 @@ TEST_CASE("transport: interrupt() unblocks a waiting execute from another thread
   o.socket_timeout = 10s;
   auto t = connected(o);
   server.sigstop();
+  bool ping_sent = false;
   std::thread interrupter([&] {
-    std::this_thread::sleep_for(100ms);
+    // Interrupted once the PING waits, unread, at the stopped server: execute is waiting.
+    ping_sent = eventually([&] { return unread_by_server(server.port()) > 0; });
     t->interrupt();
   });
   const auto start = Clock::now();
   CHECK_THROWS_AS(t->command({"PING"}), ClosedError);
   CHECK(elapsed_ms(start) < 2000);
   interrupter.join();
+  CHECK(ping_sent);
   CHECK_THROWS_AS(t->connect(), ClosedError);  // sticky until cleared
   server.sigcont();
   t->clear_interrupt();

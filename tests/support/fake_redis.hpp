@@ -267,16 +267,4 @@ inline std::function<std::unique_ptr<redis::RedisTransport>()> fake_transport_fa
   return [server] { return std::make_unique<FakeTransport>(server); };
 }
 
-/// Polls `condition` until it holds or `timeout` passes (waiting for another thread's progress,
-/// not for a timeout to expire).
-template <typename Condition>
-bool eventually(Condition condition, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  return true;
-}
-
 }  // namespace streamll::testing

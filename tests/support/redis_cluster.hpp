@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "eventually.hpp"
 #include "redis_server.hpp"
 
 namespace streamll::test {
@@ -35,7 +36,7 @@ class RedisClusterDeployment {
     if (run_bounded(command, 60, out) != 0) {
       throw std::runtime_error("redis-cli --cluster create failed: " + read_text_file(out));
     }
-    wait_for_state("every node to see a complete cluster", std::chrono::seconds(30), [&] {
+    testing::wait_for_state("every node to see a complete cluster", std::chrono::seconds(30), [&] {
       for (const auto& n : nodes_) {
         const std::string info = n->cli({"CLUSTER", "INFO"});
         if (info.find("cluster_state:ok") == std::string::npos ||
@@ -46,7 +47,7 @@ class RedisClusterDeployment {
       }
       return true;
     });
-    wait_for_state("every replica to be in sync with its master", std::chrono::seconds(30), [&] {
+    testing::wait_for_state("every replica to be in sync with its master", std::chrono::seconds(30), [&] {
       int synced = 0;
       for (const auto& n : nodes_) {
         if (n->cli({"INFO", "replication"}).find("master_link_status:up") != std::string::npos) ++synced;
@@ -124,11 +125,11 @@ class RedisClusterDeployment {
   /// it is one; returns its port.
   int wait_for_failover(int slot, int old_port, std::chrono::seconds timeout = std::chrono::seconds(30)) {
     int port = 0;
-    wait_for_state("a replica to take over the slot", timeout, [&] {
+    testing::wait_for_state("a replica to take over the slot", timeout, [&] {
       port = master_of_slot(slot, old_port);
       return port != 0 && port != old_port && node_at(port).cli({"ROLE"}).rfind("master", 0) == 0;
     });
-    wait_for_state("the cluster to be ok again", timeout, [&] {
+    testing::wait_for_state("the cluster to be ok again", timeout, [&] {
       return node_at(port).cli({"CLUSTER", "INFO"}).find("cluster_state:ok") != std::string::npos;
     });
     return port;

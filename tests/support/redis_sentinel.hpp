@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "eventually.hpp"
 #include "redis_server.hpp"
 
 namespace streamll::test {
@@ -36,7 +37,7 @@ class SentinelDeployment {
                         "replicaof 127.0.0.1 " + std::to_string(master_->port())};
       replicas_.push_back(std::make_unique<RedisServer>(o));
     }
-    wait_for_state("replicas in sync", std::chrono::seconds(20), [&] {
+    testing::wait_for_state("replicas in sync", std::chrono::seconds(20), [&] {
       for (const auto& r : replicas_) {
         if (r->cli({"INFO", "replication"}).find("master_link_status:up") == std::string::npos) return false;
       }
@@ -54,7 +55,7 @@ class SentinelDeployment {
     }
     // A failover needs the sentinels to know each other (for the vote) and the replicas (to
     // promote one): both are learned through the master within a few seconds.
-    wait_for_state("sentinels to know each other and the replicas", std::chrono::seconds(30), [&] {
+    testing::wait_for_state("sentinels to know each other and the replicas", std::chrono::seconds(30), [&] {
       for (const auto& s : sentinels_) {
         const std::string info = s->cli({"SENTINEL", "MASTER", kMasterName});
         if (field_after(info, "num-other-sentinels") != std::to_string(sentinels - 1)) return false;
@@ -106,7 +107,7 @@ class SentinelDeployment {
   /// Waits until the sentinels name a master other than `old_port` and it says it is one.
   int wait_for_new_master(int old_port, std::chrono::seconds timeout = std::chrono::seconds(30)) {
     int port = 0;
-    wait_for_state("a replica to be promoted", timeout, [&] {
+    testing::wait_for_state("a replica to be promoted", timeout, [&] {
       port = master_port_from_sentinels();
       return port != 0 && port != old_port &&
              server_at(port).cli({"ROLE"}).rfind("master", 0) == 0;
@@ -117,7 +118,7 @@ class SentinelDeployment {
   /// Waits until the master on `port` has `replicas` replicas online (after a failover the
   /// sentinels reconfigure the remaining replicas).
   void wait_for_replicas(int port, int replicas, std::chrono::seconds timeout = std::chrono::seconds(30)) {
-    wait_for_state("replicas of the new master", timeout, [&] {
+    testing::wait_for_state("replicas of the new master", timeout, [&] {
       return field_after(server_at(port).cli({"INFO", "replication"}), "connected_slaves:") ==
              std::to_string(replicas);
     });

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -28,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "eventually.hpp"
 #include "subprocess.hpp"
 #include "tls_certs.hpp"
 
@@ -60,19 +62,6 @@ struct RedisServerOptions {
   bool cluster = false;
   std::chrono::milliseconds start_timeout{10000};
 };
-
-/// Polls `condition` every 50 ms; throws std::runtime_error("timed out waiting for <what>")
-/// when it does not hold within `timeout`. For fixtures waiting on servers' state.
-template <typename Condition>
-void wait_for_state(const char* what, std::chrono::milliseconds timeout, Condition condition) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      throw std::runtime_error(std::string("timed out waiting for ") + what);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-}
 
 class RedisServer {
  public:
@@ -233,16 +222,18 @@ class RedisServer {
   // took the port first). False when our process exited or time ran out.
   bool wait_until_ready(std::chrono::steady_clock::time_point deadline) {
     const std::string marker = "process_id:" + std::to_string(pid_) + "\r";
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return false;
-      }
-      if (query_info().find(marker) != std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    bool exited = false;
+    const bool answered = testing::eventually(
+        [&] {
+          int status = 0;
+          exited = ::waitpid(pid_, &status, WNOHANG) == pid_;
+          return exited || query_info().find(marker) != std::string::npos;
+        },
+        std::max(left, std::chrono::milliseconds(0)));
+    if (exited) pid_ = -1;
+    return answered && !exited;
   }
 
   static std::string resp(const std::vector<std::string>& args) {

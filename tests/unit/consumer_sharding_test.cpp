@@ -8,6 +8,7 @@
 #include <future>
 #include <map>
 
+#include "eventually.hpp"
 #include "fake_stream_redis.hpp"
 #include "manual_clock.hpp"
 #include "redis/sharded_consumer.hpp"

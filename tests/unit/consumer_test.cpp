@@ -6,6 +6,7 @@
 
 #include <thread>
 
+#include "eventually.hpp"
 #include "fake_stream_redis.hpp"
 #include "manual_clock.hpp"
 #include "streamll/errors.hpp"

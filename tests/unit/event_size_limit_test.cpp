@@ -11,6 +11,7 @@
 #include <map>
 #include <string>
 
+#include "eventually.hpp"
 #include "fake_redis.hpp"
 #include "manual_clock.hpp"
 #include "redis/command_buffer.hpp"

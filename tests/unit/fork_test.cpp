@@ -21,6 +21,8 @@
 #include <string>
 #include <thread>
 
+#include "eventually.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -28,18 +30,20 @@ using namespace std::chrono_literals;
 
 // A child that does not exit within 5 s is killed and reported as hung (-1).
 int wait_bounded(pid_t pid) {
-  const auto deadline = Clock::now() + 5s;
   int status = 0;
-  while (true) {
-    const pid_t done = ::waitpid(pid, &status, WNOHANG);
-    if (done == pid) break;
-    if (done < 0 && errno != EINTR) return -2;
-    if (Clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(1ms);  // polling an external process, with a deadline
+  bool failed = false;
+  const bool ended = streamll::testing::eventually(
+      [&] {
+        const pid_t done = ::waitpid(pid, &status, WNOHANG);
+        failed = done < 0 && errno != EINTR;
+        return done == pid || failed;
+      },
+      5s);
+  if (failed) return -2;
+  if (!ended) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    return -1;
   }
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);

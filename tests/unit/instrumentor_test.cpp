@@ -70,7 +70,7 @@ class TimedFlushSink : public streamll::Sink {
   void handle(const Event&) override {}
   bool flush(milliseconds timeout) override {
     given.push_back(timeout);
-    std::this_thread::sleep_for(std::min(spends_, timeout));
+    std::this_thread::sleep_for(std::min(spends_, timeout));  // spending it is the behaviour
     return spends_ <= timeout;
   }
   std::vector<milliseconds> given;

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "eventually.hpp"
 #include "stalling_output.hpp"
 
 namespace fs = std::filesystem;
@@ -31,6 +32,7 @@ using streamll::EventType;
 using streamll::JsonlFileSink;
 using streamll::JsonlFileSinkOptions;
 using streamll::JsonlFlushPolicy;
+using streamll::testing::eventually;
 using streamll::testing::finishes_within;
 using streamll::testing::kPatience;
 
@@ -98,18 +100,6 @@ void run_pipeline(streamll::Instrumentor& instrumentor) {
   } catch (const std::runtime_error&) {
   }
   outer.set("answer_chars", 5);
-}
-
-// Polls `done` until it holds or `timeout` passes: for what the sink's thread does on its own
-// (a full buffer written out), where no flush() can be the signal.
-template <typename Done>
-bool eventually(Done done, std::chrono::milliseconds timeout = kPatience) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
 }
 
 // Same keys with equal values, in any order.
@@ -215,7 +205,7 @@ TEST_CASE("jsonl: buffered policy writes on flush, on a full buffer and on shutd
   small.buffer_bytes = 1;
   JsonlFileSink small_sink(small);
   small_sink.handle(custom_event(0, 0));
-  CHECK(eventually([&] { return small_sink.written() == 1; }));
+  CHECK(eventually([&] { return small_sink.written() == 1; }, kPatience));
   CHECK(read_lines(small_path).size() == 1);
 }
 
@@ -225,7 +215,7 @@ TEST_CASE("jsonl: every_event writes each event without being asked to", "[sinks
   JsonlFileSink sink(options_for(path));
   const Event e = custom_event(0, 0);
   sink.handle(e);
-  REQUIRE(eventually([&] { return sink.written() == 1; }));
+  REQUIRE(eventually([&] { return sink.written() == 1; }, kPatience));
   const auto lines = read_lines(path);
   REQUIRE(lines.size() == 1);
   CHECK(lines[0] == streamll::to_json(e));

@@ -101,6 +101,7 @@ TEST_CASE("ttft_ms <= response_time_ms and tokens_per_second = output tokens / r
   Recorder r;
   {
     streamll::LlmCall call(r.instrumentor, "local-llama");
+    // Real time passes on purpose: the measured times must come from the clock.
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     call.token("a");
     std::this_thread::sleep_for(std::chrono::milliseconds(5));

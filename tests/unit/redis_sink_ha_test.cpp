@@ -7,6 +7,7 @@
 #include <streamll/sinks/redis_sink.hpp>
 #include <streamll/streamll.hpp>
 
+#include "eventually.hpp"
 #include "fake_network.hpp"
 #include "fake_redis.hpp"
 #include "manual_clock.hpp"

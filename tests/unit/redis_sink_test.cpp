@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "captured_log_text.hpp"
+#include "eventually.hpp"
 #include "fake_redis.hpp"
 #include "logging.hpp"
 #include "manual_clock.hpp"

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "eventually.hpp"
 #include "fake_network.hpp"
 #include "manual_clock.hpp"
 

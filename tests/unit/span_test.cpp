@@ -303,7 +303,7 @@ TEST_CASE("measured durations are plausible", "[span]") {
   Recorder r;
   {
     streamll::Span span(r.instrumentor, "slow_step");
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the duration to be measured
   }
   const auto end = only_of_type(r.sink->events(), EventType::end);
   const double duration = end.data["duration_ms"].as_double();
