@@ -30,6 +30,7 @@ base=$(git rev-parse --verify --quiet "$base_ref^{commit}") \
 head="$(git rev-parse --short HEAD)"
 [ -z "$(git status --porcelain --untracked-files=no)" ] || head="$head + uncommitted changes"
 runs=${GUARD_RUNS:-5}
+[[ "$runs" =~ ^[1-9][0-9]*$ ]] || { echo "bench/guard.sh: GUARD_RUNS must be >= 1" >&2; exit 2; }
 head_build=build/bench
 base_src=build/guard-base/src
 base_build=build/guard-base/bench
