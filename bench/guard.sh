@@ -5,7 +5,7 @@
 # limit and PASS or FAIL. Exit status 1 when a limit fails.
 #
 #   bench/guard.sh [BASE]          (BASE: any commit; default: the one named in bench/guard-base)
-#   GUARD_RUNS=7 bench/guard.sh    (runs per figure; default 5, about 10 minutes with builds)
+#   GUARD_RUNS=7 bench/guard.sh    (runs; default 5: about 5 minutes, plus the builds)
 #   bench/guard.sh --clean         (removes the base's worktree and build, build/guard-base)
 #
 # Builds head in build/bench and the base in build/guard-base (a git worktree of BASE, kept and
@@ -77,11 +77,12 @@ measure() {  # side, run, harness...
   shift 2
   case "$1" in
     hot)
-      "$bin/streamll_benchmarks" --benchmark_min_time=0.2 \
+      "$bin/streamll_benchmarks" --benchmark_min_time=0.2 --benchmark_repetitions=2 \
+        --benchmark_enable_random_interleaving=true \
         --benchmark_filter='^hot/token/(noop|redis|redis_down|spdlog_async_overrun_oldest)/' \
         --benchmark_out="$out/hot_$run.json" --benchmark_out_format=json >/dev/null ;;
     e2e)
-      "$bin/e2e_throughput" --events 100000 --p1-events 1000 --rounds 1 \
+      "$bin/e2e_throughput" --events 100000 --p1-events 1000 --rounds 2 \
         --json "$out/e2e_$run.json" >/dev/null ;;
     memory)
       "$bin/buffer_memory" --tokens-per-call 100 --json "$out/memory_stream_$run.json" >/dev/null
@@ -91,6 +92,8 @@ measure() {  # side, run, harness...
   esac || echo "bench/guard.sh: $1 failed on $side (run $run)" >&2
 }
 
+# Two values per process for the hot path and delivery rate (the noisiest figures): each
+# process start lands differently in memory and on the CPUs, hence runs in separate processes.
 for run in $(seq "$runs"); do
   # Alternating which side goes first cancels a bias towards the first or second slot.
   if [ $((run % 2)) -eq 1 ]; then order=(base head); else order=(head base); fi
