@@ -82,7 +82,7 @@ measure() {  # side, run, harness...
         --benchmark_filter='^hot/token/(noop|redis|redis_down|spdlog_async_overrun_oldest)/' \
         --benchmark_out="$out/hot_$run.json" --benchmark_out_format=json >/dev/null ;;
     e2e)
-      "$bin/e2e_throughput" --events 100000 --p1-events 1000 --rounds 2 \
+      "$bin/e2e_throughput" --events 100000 --p1-events 1000 --rounds 3 \
         --json "$out/e2e_$run.json" >/dev/null ;;
     memory)
       "$bin/buffer_memory" --tokens-per-call 100 --json "$out/memory_stream_$run.json" >/dev/null
@@ -92,8 +92,9 @@ measure() {  # side, run, harness...
   esac || echo "bench/guard.sh: $1 failed on $side (run $run)" >&2
 }
 
-# Two values per process for the hot path and delivery rate (the noisiest figures): each
-# process start lands differently in memory and on the CPUs, hence runs in separate processes.
+# Two values per process for the hot path and delivery rate (the noisiest figures; the delivery
+# rate's first round warms the server and is left out): each process start lands differently
+# in memory and on the CPUs, hence runs in separate processes.
 for run in $(seq "$runs"); do
   # Alternating which side goes first cancels a bias towards the first or second slot.
   if [ $((run % 2)) -eq 1 ]; then order=(base head); else order=(head base); fi
