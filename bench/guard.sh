@@ -5,7 +5,7 @@
 # limit and PASS or FAIL. Exit status 1 when a limit fails.
 #
 #   bench/guard.sh [BASE]          (BASE: any commit; default: the one named in bench/guard-base)
-#   GUARD_RUNS=7 bench/guard.sh    (runs; default 5: about 5 minutes, plus the builds)
+#   GUARD_RUNS=7 bench/guard.sh    (runs; default 5: about 6 minutes, plus the builds)
 #   bench/guard.sh --clean         (removes the base's worktree and build, build/guard-base)
 #
 # Builds head in build/bench and the base in build/guard-base (a git worktree of BASE, kept and
