@@ -14,11 +14,13 @@
 # Redis: REDIS_URL (redis://host:port without credentials) when set; otherwise each harness
 # starts its own redis-server on a free loopback port and stops it at the end. Raw results:
 # build/bench/results/ (Google Benchmark JSON and the harnesses' JSON).
+#
+# To check a change against its base commit in one run (PASS/FAIL per limit): bench/guard.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 case "${1:-}" in
-  -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 
 scripts/deps.sh
