@@ -1,9 +1,9 @@
 #pragma once
 // Internal: the moment by which an exiting process stops waiting for its sinks. The exit
-// flush sets it; the shutdown waits of RedisSink and the file sinks honour it on the reaper
-// thread. A sink that thread is already shutting down when the process exits (its own
-// timeout may be 5 s) then gives up by that moment too, rather than running on into static
-// destruction.
+// flush sets it; the shutdown waits of RedisSink (each shard of a ShardedRedisSink too) and
+// the file sinks honour it, whatever bound they were given. A sink the reaper thread is
+// already shutting down when the process exits (its own timeout may be 5 s) then gives up by
+// that moment too, rather than running on into static destruction.
 
 #include <algorithm>
 #include <chrono>
@@ -15,13 +15,7 @@ namespace streamll::detail {
 /// Set once, by the exit flush.
 void set_exit_deadline(std::chrono::steady_clock::time_point deadline) noexcept;
 
-/// Called by the reaper thread: the shutdowns it runs (of sinks released on the application's
-/// behalf) honour the exit deadline. Elsewhere a shutdown keeps the bound it was given: an
-/// application shutting down its own sink during exit chose how long to wait.
-void honour_exit_deadline_on_this_thread() noexcept;
-
-/// The exit deadline on a thread that honours it, once the process is exiting; otherwise
-/// time_point::max().
+/// time_point::max() while the process is not exiting.
 std::chrono::steady_clock::time_point exit_deadline() noexcept;
 
 /// Waits on `cv` until `done()` holds or `deadline` or the exit deadline passes; returns

@@ -38,9 +38,10 @@ bool is_streamll_logger(const std::string& name) {
 // written to directly.
 std::shared_ptr<spdlog::logger> synchronous(const std::shared_ptr<spdlog::logger>& logger) {
   if (!std::dynamic_pointer_cast<spdlog::async_logger>(logger)) return logger;
-  auto direct =
-      std::make_shared<spdlog::logger>(logger->name(), logger->sinks().begin(), logger->sinks().end());
+  const auto& sinks = logger->sinks();
+  auto direct = std::make_shared<spdlog::logger>(logger->name(), sinks.begin(), sinks.end());
   direct->set_level(logger->level());
+  direct->flush_on(logger->flush_level());
   return direct;
 }
 
@@ -50,13 +51,16 @@ std::shared_ptr<spdlog::logger> synchronous(const std::shared_ptr<spdlog::logger
 void stop_using_registry() noexcept {
   try {
     std::lock_guard<std::mutex> lock(creating());
-    auto* table = new LoggerTable;
-    spdlog::apply_all([table](const std::shared_ptr<spdlog::logger>& logger) {
-      if (is_streamll_logger(logger->name())) (*table)[logger->name()] = synchronous(logger);
-    });
-    exit_table = table;
+    exit_table = new LoggerTable;
+    try {
+      spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& logger) {
+        if (is_streamll_logger(logger->name())) (*exit_table)[logger->name()] = synchronous(logger);
+      });
+    } catch (...) {
+      // No memory: the loggers missing from the table are made afresh (stderr) when used.
+    }
   } catch (...) {
-    // No memory: lookups stay with the registry.
+    // No memory for the table itself: lookups stay with the registry.
   }
 }
 

@@ -79,7 +79,6 @@ void SinkReaper::adopt(SinkPtr sink) noexcept {
 }
 
 void SinkReaper::run() noexcept {
-  honour_exit_deadline_on_this_thread();
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
     work_.wait(lock, [&] { return !queue_.empty(); });

@@ -274,6 +274,10 @@ struct RedisSink::Impl {
   SteadyClock::time_point stop_deadline() const noexcept {
     return SteadyClock::time_point(SteadyClock::duration(stop_deadline_ticks.load(std::memory_order_acquire)));
   }
+  // The stop deadline while stopping, else never.
+  SteadyClock::time_point stop_by() const noexcept {
+    return stopping.load(std::memory_order_acquire) ? stop_deadline() : SteadyClock::time_point::max();
+  }
   std::chrono::nanoseconds until_stop() const noexcept {
     if (!stopping.load(std::memory_order_acquire)) return std::chrono::hours(24);
     return std::max<std::chrono::nanoseconds>(stop_deadline() - SteadyClock::now(),
@@ -743,7 +747,8 @@ struct RedisSink::Impl {
     evictions_seen = evicted;
     evictions_seen_at = now;
     std::size_t compacted = 0;
-    while (!flooding && SteadyClock::now() < wake_at) {
+    // Also ends when a shutdown gives up (it moves the stop deadline to then).
+    while (!flooding && SteadyClock::now() < std::min(wake_at, stop_by())) {
       const std::size_t visited = buffer.transform_waiting(
           encode_cursor, kEncodeChunk, encode_scratch,
           [this](redis::BufferedEvent& event) {
@@ -1066,10 +1071,11 @@ bool RedisSink::shutdown(std::chrono::milliseconds timeout) {
   bool cut_short_by_exit = false;
   if (!detail::wait_until_done_or_exit(s.progress_cv, lock, deadline,
                                        [&] { return s.flusher_done; })) {
-    cut_short_by_exit = SteadyClock::now() < deadline;
+    // (By more than a moment: a ShardedRedisSink's shards start a little after the flush.)
+    cut_short_by_exit = detail::exit_deadline() < deadline - std::chrono::milliseconds(10);
     // Given up: the flusher stops now too (its loop and I/O bounds read this), not at the
     // deadline it was given, which the exit may have cut short.
-    s.stop_deadline_ticks.store(SteadyClock::now().time_since_epoch().count(),
+    s.stop_deadline_ticks.store(std::min(SteadyClock::now(), deadline).time_since_epoch().count(),
                                 std::memory_order_release);
     lock.unlock();
     s.interrupt_transport();

@@ -15,6 +15,7 @@
 //               of 5 s) when the process exits. An exit handler that runs after the exit
 //               flush prints how many threads streamll left running ("threads left after
 //               the exit flush: N"; the idle reaper thread is one).
+//   replaced_sharded  the same with a ShardedRedisSink of two shards first
 // An optional fifth argument sets InstrumentorOptions::exit_flush_timeout, in milliseconds.
 // usage: lifecycle_probe <url> <mode> <spans> [exit_flush_ms]
 
@@ -28,6 +29,7 @@
 
 #include <spdlog/spdlog.h>
 #include <streamll/sinks/redis_sink.hpp>
+#include <streamll/sinks/sharded_redis_sink.hpp>
 #include <streamll/streamll.hpp>
 
 namespace {
@@ -73,17 +75,29 @@ int main(int argc, char** argv) {
   if (argc != 4 && argc != 5) {
     std::fprintf(stderr,
                  "usage: lifecycle_probe <url> "
-                 "<return|exit|quick_exit|local|late|global|replaced> <spans> [ms]\n");
+                 "<return|exit|quick_exit|local|late|global|replaced|replaced_sharded> "
+                 "<spans> [ms]\n");
     return 2;
   }
+  // ThreadSanitizer starts a thread of its own with the first thread created: make it now.
+  std::thread([] {}).join();
   threads_at_start = count_threads();
   // Registered before anything of streamll's, so that it runs after the exit flush.
-  if (std::string(argv[2]) == "replaced") std::atexit(report_threads_left);
+  const std::string mode = argv[2];
+  const bool replaced = mode == "replaced" || mode == "replaced_sharded";
+  if (replaced) std::atexit(report_threads_left);
   streamll::RedisSinkOptions redis;
   redis.url = argv[1];
   redis.stream_key = "ml_events";
   streamll::InstrumentorOptions options;
-  options.sinks = {std::make_shared<streamll::RedisSink>(redis)};
+  if (mode == "replaced_sharded") {
+    streamll::ShardedRedisSinkOptions sharded;
+    static_cast<streamll::RedisSinkOptions&>(sharded) = redis;
+    sharded.shard_urls = {redis.url, redis.url};
+    options.sinks = {std::make_shared<streamll::ShardedRedisSink>(sharded)};
+  } else {
+    options.sinks = {std::make_shared<streamll::RedisSink>(redis)};
+  }
   const std::weak_ptr<streamll::Sink> first_sink = options.sinks.front();
   if (argc == 5) options.exit_flush_timeout = std::chrono::milliseconds(std::atoi(argv[4]));
   const int spans = std::atoi(argv[3]);
@@ -116,7 +130,7 @@ int main(int argc, char** argv) {
     streamll::Span span("probe");
     span.set("index", i);
   }
-  if (std::string(argv[2]) == "replaced") {
+  if (replaced) {
     streamll::InstrumentorOptions next;
     next.sinks = {std::make_shared<streamll::RedisSink>(redis)};
     if (argc == 5) next.exit_flush_timeout = std::chrono::milliseconds(std::atoi(argv[4]));
