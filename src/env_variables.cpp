@@ -58,8 +58,6 @@ const std::vector<std::string_view>& known_streamll_variables() {
       "STREAMLL_SHARD_URLS", "STREAMLL_SHARD_COUNT", "STREAMLL_SHARD_HASH",
       // The default instrumentor's delivery at exit (src/exit_flush.cpp)
       "STREAMLL_EXIT_FLUSH_TIMEOUT_MS",
-      // Timestamps (src/wall_clock.cpp)
-      "STREAMLL_WALL_CLOCK",
       // Set by `streamll consume --exec` for its handler, which may be a streamll program
       "STREAMLL_ENTRY_ID", "STREAMLL_EVENT_TYPE", "STREAMLL_STREAM",
   };

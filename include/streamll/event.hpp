@@ -15,7 +15,6 @@
 #include <type_traits>
 
 #include "streamll/detail/random.hpp"
-#include "streamll/detail/wall_clock.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/fields.hpp"
 
@@ -169,7 +168,7 @@ struct Event {
     Event e;
     e.type = type;
     if (type == EventType::custom) e.custom_type = custom_name;
-    e.timestamp = detail::event_timestamp_now();  // the system clock's time, cheaper read
+    e.timestamp = Clock::now();
     e.id = EventId::generate();
     e.context = std::move(context);
     e.data = std::move(data);

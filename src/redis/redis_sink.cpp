@@ -1124,19 +1124,20 @@ RedisSinkStats RedisSink::stats() const {
     out.dropped_after_fork = impl_->dropped_after_fork.load(std::memory_order_relaxed);
     return out;
   }
-  // Staged events are counted (enqueued, evicted) as they enter the buffer: do that now, so
-  // the counters are exact at this instant rather than one flusher round behind.
-  impl_->buffer.drain_stages();
+  // A pure read: `s` is const, so nothing here can move or count events. Staged events are
+  // counted (enqueued, evicted) as they will be once they enter the buffer, which happens
+  // within one flusher round.
   const Impl& s = *impl_;
+  const auto counts = s.buffer.counts();
   RedisSinkStats out;
-  out.enqueued = s.buffer.accepted();
+  out.enqueued = counts.accepted;
   out.delivered = s.delivered.load(std::memory_order_relaxed);
-  out.dropped_oldest = s.buffer.evicted_oldest();
+  out.dropped_oldest = counts.evicted_oldest;
   if (s.options.buffer_overflow_strategy == OverflowStrategy::raise_error) {
-    out.dropped_raise_error = s.buffer.rejected();
+    out.dropped_raise_error = counts.rejected;
   } else {
     // drop_newest, and drop_oldest when every slot was in flight: the new event is the one lost.
-    out.dropped_newest = s.buffer.rejected();
+    out.dropped_newest = counts.rejected;
   }
   out.dropped_on_shutdown = s.dropped_after_shutdown.load(std::memory_order_relaxed) +
                             s.left_at_shutdown.load(std::memory_order_relaxed);
@@ -1155,8 +1156,8 @@ RedisSinkStats RedisSink::stats() const {
   out.ask_redirects = s.ask_redirects.load(std::memory_order_relaxed);
   out.buffered = s.left_at_shutdown.load(std::memory_order_relaxed) > 0
                      ? 0
-                     : s.buffer.size() + s.buffer.staged();
-  out.in_flight = s.buffer.in_flight();
+                     : counts.size + counts.staged;
+  out.in_flight = counts.in_flight;
   out.buffered_compacted =
       s.buffer.waiting_before(s.compacted_through.load(std::memory_order_relaxed));
   out.connected = s.connected.load(std::memory_order_relaxed);

@@ -305,6 +305,36 @@ TEST_CASE("staging: a producer meeting the lock of a full buffer stages, counted
   check_accounting(buffer);
 }
 
+TEST_CASE("staging: counts() reports staged items as moved without moving them",
+          "[ring_buffer]") {
+  // 0: full; 2: two slots freed after staging; 4: every slot in flight (nothing may move).
+  const int freed_or_in_flight = GENERATE(0, 2, 4);
+  FullStagingBuffer buffer(4);
+  {
+    LockHeldElsewhere<Item> held(buffer);
+    for (int i = 4; i < 7; ++i) buffer.push(Item(0, i));
+  }
+  REQUIRE(buffer.staged() == 3);
+  std::vector<Item> taken;
+  buffer.take_batch(static_cast<std::size_t>(freed_or_in_flight), taken);
+  if (freed_or_in_flight == 2) buffer.acknowledge(taken.size());
+
+  const auto projected = buffer.counts();
+  // A pure read: nothing moved, nothing counted.
+  CHECK(buffer.staged() == 3);
+  CHECK(buffer.accepted() == 4);
+  CHECK(buffer.evicted_oldest() == 0);
+
+  buffer.drain_stages();  // the oracle: what the counters are once the stages really moved
+  CHECK(projected.accepted == buffer.accepted());
+  CHECK(projected.evicted_oldest == buffer.evicted_oldest());
+  CHECK(projected.rejected == buffer.rejected());
+  CHECK(projected.size == buffer.size());
+  CHECK(projected.in_flight == buffer.in_flight());
+  CHECK(projected.staged == buffer.staged());
+  CHECK(projected.staged == (freed_or_in_flight == 4 ? 3u : 0u));
+}
+
 TEST_CASE("staging: with items staged, a producer stages until they move, so its order holds",
           "[ring_buffer]") {
   FullStagingBuffer buffer(4);

@@ -237,6 +237,40 @@ class RingBuffer {
   /// Whether producers may stage (Staging::when_full with drop_oldest).
   bool staging() const noexcept { return staging_; }
 
+  /// The counters, read together, as they will be once what is staged now has moved into the
+  /// ring: what drain_stages() followed by reads of the counters would give, without moving
+  /// anything (for stats(), which must not change the buffer). Takes the lock; any thread.
+  struct Counts {
+    std::uint64_t accepted = 0;
+    std::uint64_t evicted_oldest = 0;
+    std::uint64_t rejected = 0;
+    std::size_t size = 0;       ///< waiting + in flight
+    std::size_t in_flight = 0;
+    std::size_t staged = 0;     ///< what stays staged (every slot is in flight)
+  };
+  Counts counts() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Counts c;
+    c.accepted = accepted_.load(std::memory_order_relaxed);
+    c.evicted_oldest = evicted_oldest_.load(std::memory_order_relaxed);
+    c.rejected = rejected_.load(std::memory_order_relaxed);
+    c.size = size_.load(std::memory_order_relaxed);
+    c.in_flight = in_flight_.load(std::memory_order_relaxed);
+    // A stage is emptied under mutex_ (move_stage_into_ring), so none moves while we read; one
+    // filling meanwhile is a push that comes after this read.
+    c.staged = staged();
+    const bool every_slot_in_flight = c.size == c.in_flight && c.in_flight >= capacity_;
+    if (c.staged == 0 || every_slot_in_flight) return c;  // then nothing would move
+    // Staged items fill the free slots, then each evicts the oldest waiting one (there is one
+    // once the first has moved in).
+    const std::size_t fill = std::min(capacity_ - c.size, c.staged);
+    c.accepted += c.staged;
+    c.evicted_oldest += c.staged - fill;
+    c.size += fill;
+    c.staged = 0;
+    return c;
+  }
+
   /// Moves up to `max` of the oldest waiting items to the end of `out`; they are in flight
   /// until acknowledged. Returns how many. Consumer thread only. Reserves room in `out` first
   /// (the only allocation, none once `out` is reused with enough capacity); may take fewer than
