@@ -27,9 +27,9 @@
 #include "redis/decode_worker.hpp"
 #include "redis/stream_entries.hpp"
 #include "redis/transport.hpp"
-#include "streamll/detail/backoff.hpp"
-#include "streamll/detail/clock.hpp"
 #include "streamll/redis/consumer.hpp"
+#include "support/backoff.hpp"
+#include "support/clock.hpp"
 
 namespace streamll::redis {
 

@@ -18,10 +18,10 @@
 #include "redis/reply.hpp"
 #include "redis/transport.hpp"
 #include "redis/xadd_encoder.hpp"
-#include "streamll/detail/circuit_breaker.hpp"
 #include "streamll/detail/loss_log.hpp"
 #include "streamll/detail/ring_buffer.hpp"
 #include "streamll/redis/errors.hpp"
+#include "support/circuit_breaker.hpp"
 
 namespace streamll {
 namespace {

@@ -10,8 +10,8 @@
 #include "redis/env_list.hpp"
 #include "redis/shard_layout.hpp"
 #include "redis/transport.hpp"
-#include "streamll/detail/clock.hpp"
 #include "streamll/errors.hpp"
+#include "support/clock.hpp"
 
 namespace streamll {
 namespace {
