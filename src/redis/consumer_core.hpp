@@ -24,6 +24,7 @@
 #include "logging.hpp"
 #include "redis/cluster_slots.hpp"
 #include "redis/connector.hpp"
+#include "redis/injected.hpp"
 #include "redis/decode_worker.hpp"
 #include "redis/stream_entries.hpp"
 #include "redis/transport.hpp"

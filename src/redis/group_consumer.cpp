@@ -6,6 +6,7 @@
 // picks up what it had been given but not acknowledged; after a failover, also those whose
 // acknowledgement the new master never got); otherwise read new entries (">").
 
+#include "redis/injected.hpp"
 #include "redis/sharded_consumer.hpp"
 #include "streamll/errors.hpp"
 
@@ -260,15 +261,11 @@ struct GroupConsumer::Impl {
 };
 
 GroupConsumer::GroupConsumer(ConsumerOptions options)
-    : GroupConsumer(std::move(options), ConsumerTransportFactory{}, detail::ClockSource::real()) {}
+    : GroupConsumer(std::move(options), detail::ConsumerSeams{}) {}
 
-GroupConsumer::GroupConsumer(ConsumerOptions options, ConsumerTransportFactory make_transport,
-                             const detail::ClockSource& clock)
-    : impl_(std::make_unique<Impl>(options, make_transport, ConsumerEndpointTransportFactory{}, clock)) {}
-
-GroupConsumer::GroupConsumer(ConsumerOptions options, ConsumerEndpointTransportFactory make_transport,
-                             const detail::ClockSource& clock)
-    : impl_(std::make_unique<Impl>(options, ConsumerTransportFactory{}, make_transport, clock)) {}
+GroupConsumer::GroupConsumer(ConsumerOptions options, detail::ConsumerSeams seams)
+    : impl_(std::make_unique<Impl>(options, seams.make_transport, seams.make_endpoint_transport,
+                                   *seams.clock)) {}
 
 GroupConsumer::~GroupConsumer() { stop(); }
 

@@ -15,6 +15,7 @@
 #include "redis/command_buffer.hpp"
 #include "redis/connection_target.hpp"
 #include "redis/connector.hpp"
+#include "redis/injected.hpp"
 #include "redis/reply.hpp"
 #include "redis/transport.hpp"
 #include "redis/xadd_encoder.hpp"
@@ -46,8 +47,8 @@ constexpr std::chrono::milliseconds kCompactionPeriod{5};
 // as a failure (a slot bouncing between nodes that disagree must not spin the flusher).
 constexpr int kMaxRedirects = 5;
 
-redis::TransportMaker transport_maker(RedisSink::TransportFactory factory,
-                                      RedisSink::EndpointTransportFactory endpoint_factory) {
+redis::TransportMaker transport_maker(RedisSinkTransportFactory factory,
+                                      RedisSinkEndpointTransportFactory endpoint_factory) {
   if (endpoint_factory) {
     return [f = std::move(endpoint_factory)](const redis::ConnectionTarget& t) {
       return f(RedisEndpoint{t.host, t.port, false});
@@ -66,8 +67,8 @@ bool is_protocol_error(const redis::RedisReply& reply) {
 }  // namespace
 
 struct RedisSink::Impl {
-  Impl(RedisSinkOptions opts, TransportFactory factory, EndpointTransportFactory endpoint_factory,
-       const detail::ClockSource& clock_source)
+  Impl(RedisSinkOptions opts, RedisSinkTransportFactory factory,
+       RedisSinkEndpointTransportFactory endpoint_factory, const detail::ClockSource& clock_source)
       : options(validated(std::move(opts))),
         fake_transports(factory || endpoint_factory),
         connector(options, transport_maker(std::move(factory), std::move(endpoint_factory))),
@@ -978,20 +979,11 @@ struct RedisSink::Impl {
 };
 
 RedisSink::RedisSink(RedisSinkOptions options)
-    : RedisSink(std::move(options), TransportFactory{}, detail::ClockSource::real()) {}
+    : RedisSink(std::move(options), detail::RedisSinkSeams{}) {}
 
-RedisSink::RedisSink(RedisSinkOptions options, TransportFactory make_transport,
-                     const detail::ClockSource& clock)
-    : RedisSink(std::move(options), std::move(make_transport), EndpointTransportFactory{}, clock) {}
-
-RedisSink::RedisSink(RedisSinkOptions options, EndpointTransportFactory make_transport,
-                     const detail::ClockSource& clock)
-    : RedisSink(std::move(options), TransportFactory{}, std::move(make_transport), clock) {}
-
-RedisSink::RedisSink(RedisSinkOptions options, TransportFactory make_transport,
-                     EndpointTransportFactory make_endpoint_transport, const detail::ClockSource& clock)
-    : impl_(std::make_shared<Impl>(std::move(options), std::move(make_transport),
-                                   std::move(make_endpoint_transport), clock)) {
+RedisSink::RedisSink(RedisSinkOptions options, detail::RedisSinkSeams seams)
+    : impl_(std::make_shared<Impl>(std::move(options), std::move(seams.make_transport),
+                                   std::move(seams.make_endpoint_transport), *seams.clock)) {
   if (!impl_->fake_transports) {
     // Fail at construction, not on the flusher, for TLS files or settings the transport rejects.
     (void)redis::make_socket_transport(impl_->options);

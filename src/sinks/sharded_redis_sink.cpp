@@ -8,6 +8,7 @@
 
 #include "md5.hpp"
 #include "redis/env_list.hpp"
+#include "redis/injected.hpp"
 #include "redis/shard_layout.hpp"
 #include "redis/transport.hpp"
 #include "streamll/errors.hpp"
@@ -63,24 +64,22 @@ void ShardedRedisSinkOptions::validate() const {
 }
 
 ShardedRedisSink::ShardedRedisSink(ShardedRedisSinkOptions options)
-    : ShardedRedisSink(std::move(options), ShardTransportFactory{}, detail::ClockSource::real()) {}
+    : ShardedRedisSink(std::move(options), detail::ShardedRedisSinkSeams{}) {}
 
-ShardedRedisSink::ShardedRedisSink(ShardedRedisSinkOptions options, ShardTransportFactory make_transport,
-                                   const detail::ClockSource& clock)
+ShardedRedisSink::ShardedRedisSink(ShardedRedisSinkOptions options,
+                                   detail::ShardedRedisSinkSeams seams)
     : shard_hash_(options.shard_hash), shutdown_timeout_(options.shutdown_timeout) {
   options.validate();
   const std::size_t n = shard_total(options);
   shards_.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
-    if (make_transport) {
-      shards_.push_back(std::make_unique<RedisSink>(
-          shard_options(options, i),
-          RedisSink::EndpointTransportFactory(
-              [make_transport, i](const RedisEndpoint& e) { return make_transport(i, e); }),
-          clock));
-    } else {
-      shards_.push_back(std::make_unique<RedisSink>(shard_options(options, i)));
+    detail::RedisSinkSeams shard_seams;
+    shard_seams.clock = seams.clock;
+    if (seams.make_transport) {
+      shard_seams.make_endpoint_transport = [make = seams.make_transport,
+                                             i](const RedisEndpoint& e) { return make(i, e); };
     }
+    shards_.push_back(detail::Injected::new_redis_sink(shard_options(options, i), shard_seams));
   }
 }
 

@@ -261,7 +261,7 @@ class FakeTransport final : public FakeServerTransport<FakeRedis> {
       : FakeServerTransport(std::move(server), "fake://redis") {}
 };
 
-/// A TransportFactory for RedisSink's test constructor.
+/// A RedisSinkTransportFactory for detail::Injected::redis_sink.
 inline std::function<std::unique_ptr<redis::RedisTransport>()> fake_transport_factory(
     std::shared_ptr<FakeRedis> server) {
   return [server] { return std::make_unique<FakeTransport>(server); };

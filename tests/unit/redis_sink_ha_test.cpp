@@ -11,8 +11,10 @@
 #include "fake_redis.hpp"
 #include "manual_clock.hpp"
 #include "redis/cluster_slots.hpp"
+#include "redis/injected.hpp"
 
 using namespace std::chrono_literals;
+using streamll::detail::Injected;
 using streamll::RedisEndpoint;
 using streamll::redis::RedisReply;
 using streamll::testing::Command;
@@ -60,7 +62,7 @@ TEST_CASE("Durable acknowledgements: WAIT follows the batch's XADDs in the same 
   ManualClock clock;
   auto server = std::make_shared<FakeRedis>();
   server->set_wait_replicas(2);
-  streamll::RedisSink sink(o, streamll::testing::fake_transport_factory(server), clock);
+  streamll::RedisSink sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
   for (int i = 0; i < 3; ++i) sink.handle(token(i));
   REQUIRE(sink.flush(5s));
 
@@ -86,7 +88,7 @@ TEST_CASE("Durable acknowledgements: too few replicas keep the batch, WAIT alone
   ManualClock clock;
   auto server = std::make_shared<FakeRedis>();
   server->set_wait_replicas(0);
-  streamll::RedisSink sink(o, streamll::testing::fake_transport_factory(server), clock);
+  streamll::RedisSink sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
   for (int i = 0; i < 5; ++i) sink.handle(token(i));
 
   // The XADDs were applied, but WAIT saw no replica: not delivered, still buffered. A WAIT that
@@ -128,7 +130,7 @@ TEST_CASE("Durable acknowledgements: a connection lost while waiting sends the b
   ManualClock clock;
   auto server = std::make_shared<FakeRedis>();
   server->set_wait_replicas(0);
-  streamll::RedisSink sink(o, streamll::testing::fake_transport_factory(server), clock);
+  streamll::RedisSink sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
   for (int i = 0; i < 4; ++i) sink.handle(token(i));
   REQUIRE(eventually([&] { return sink.stats().replica_ack_shortfalls >= 1; }));
 
@@ -164,7 +166,7 @@ TEST_CASE("Durable acknowledgements: WAIT refused is a failure for the breaker",
   ManualClock clock;
   auto server = std::make_shared<FakeRedis>();
   server->set_wait_replicas(0, "NOPERM this user has no permissions to run the 'wait' command");
-  streamll::RedisSink sink(o, streamll::testing::fake_transport_factory(server), clock);
+  streamll::RedisSink sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
   sink.handle(token(0));
   REQUIRE(eventually([&] {
     clock.advance(1s);
@@ -253,7 +255,7 @@ TEST_CASE("Cluster mode: ASK during a migration, MOVED after it, nothing sent tw
   o.url = "redis+cluster://127.0.0.1:7001";
   o.stream_key = cluster.key;
   ManualClock clock;
-  streamll::RedisSink sink(o, streamll::RedisSink::EndpointTransportFactory(
+  streamll::RedisSink sink = Injected::redis_sink(o, streamll::RedisSinkEndpointTransportFactory(
                                   [&](const RedisEndpoint& e) { return cluster.net.transport(e); }),
                            clock);
   int next = 0;
@@ -300,7 +302,7 @@ TEST_CASE("Cluster mode: a batch partly accepted before the key moved is not sen
   ManualClock clock;
   std::atomic<bool> moved{false};
   move_slot_at_third_xadd(cluster, moved);
-  streamll::RedisSink sink(o, streamll::RedisSink::EndpointTransportFactory(
+  streamll::RedisSink sink = Injected::redis_sink(o, streamll::RedisSinkEndpointTransportFactory(
                                   [&](const RedisEndpoint& e) { return cluster.net.transport(e); }),
                            clock);
   for (int i = 0; i < 10; ++i) sink.handle(token(i));
@@ -330,7 +332,7 @@ TEST_CASE("Cluster mode: events cut or dropped for size are counted once across 
   ManualClock clock;
   std::atomic<bool> moved{false};
   move_slot_at_third_xadd(cluster, moved);
-  streamll::RedisSink sink(o, streamll::RedisSink::EndpointTransportFactory(
+  streamll::RedisSink sink = Injected::redis_sink(o, streamll::RedisSinkEndpointTransportFactory(
                                   [&](const RedisEndpoint& e) { return cluster.net.transport(e); }),
                            clock);
   streamll::Fields too_many;
@@ -374,7 +376,7 @@ TEST_CASE("Cluster mode: redirections that never settle count as a failure", "[r
   auto o = options();
   o.url = "redis+cluster://127.0.0.1:7000";
   ManualClock clock;
-  streamll::RedisSink sink(o, streamll::RedisSink::EndpointTransportFactory(
+  streamll::RedisSink sink = Injected::redis_sink(o, streamll::RedisSinkEndpointTransportFactory(
                                   [&](const RedisEndpoint& e) { return net.transport(e); }),
                            clock);
   sink.handle(token(0));
@@ -407,7 +409,7 @@ TEST_CASE("Endpoint provider: asked again after the server goes away", "[redis_s
     return local(port.load());
   };
   ManualClock clock;
-  streamll::RedisSink sink(o, streamll::RedisSink::EndpointTransportFactory(
+  streamll::RedisSink sink = Injected::redis_sink(o, streamll::RedisSinkEndpointTransportFactory(
                                   [&](const RedisEndpoint& e) { return net.transport(e); }),
                            clock);
   sink.handle(token(0));

@@ -20,8 +20,10 @@
 #include "fake_redis.hpp"
 #include "logging.hpp"
 #include "manual_clock.hpp"
+#include "redis/injected.hpp"
 
 using namespace std::chrono_literals;
+using streamll::detail::Injected;
 using streamll::testing::eventually;
 using streamll::testing::FakeRedis;
 using streamll::testing::ManualClock;
@@ -72,7 +74,8 @@ std::vector<int> range(int n) {
 struct Harness {
   explicit Harness(streamll::RedisSinkOptions options = test_options())
       : server(std::make_shared<FakeRedis>()),
-        sink(std::move(options), streamll::testing::fake_transport_factory(server), clock) {}
+        sink(Injected::redis_sink(std::move(options),
+                                  streamll::testing::fake_transport_factory(server), clock)) {}
 
   /// flush() while moving the manual clock on, so reconnect backoffs pass.
   bool flush_advancing(std::chrono::milliseconds timeout = 5s) {
@@ -692,7 +695,7 @@ TEST_CASE("RedisSink rejects invalid options at construction", "[redis_sink]") {
   o.max_batch_size = 0;
   auto server = std::make_shared<FakeRedis>();
   ManualClock clock;
-  CHECK_THROWS_AS(streamll::RedisSink(o, streamll::testing::fake_transport_factory(server), clock),
+  CHECK_THROWS_AS(Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock),
                   streamll::ConfigError);
 }
 

@@ -14,8 +14,10 @@
 
 #include "fake_network.hpp"
 #include "manual_clock.hpp"
+#include "redis/injected.hpp"
 
 using namespace std::chrono_literals;
+using streamll::detail::Injected;
 using streamll::RedisEndpoint;
 using streamll::redis::RedisReply;
 using streamll::testing::Command;
@@ -59,7 +61,7 @@ struct ThreeFakeShards {
     std::string key, execution;
     int index;
   };
-  streamll::ShardedRedisSink::ShardTransportFactory factory() {
+  streamll::ShardTransportFactory factory() {
     return [this](std::size_t, const RedisEndpoint& e) { return net.transport(e); };
   }
   FakeNetwork net;
@@ -116,12 +118,12 @@ TEST_CASE("ShardedRedisSink routes by the guide's md5 unless shard_hash says fnv
   ThreeFakeShards t;
   ManualClock clock;
   // python3: int(hashlib.md5(b"exec_42").hexdigest(), 16) % 3 == 0; for "a" 1.
-  streamll::ShardedRedisSink guide(t.options, t.factory(), clock);
+  streamll::ShardedRedisSink guide = Injected::sharded_redis_sink(t.options, t.factory(), clock);
   CHECK(guide.shard_of("exec_42") == 0);
   CHECK(guide.shard_of("a") == 1);
   auto fast_options = t.options;
   fast_options.shard_hash = streamll::ShardHash::fnv1a;
-  streamll::ShardedRedisSink fast(fast_options, t.factory(), clock);
+  streamll::ShardedRedisSink fast = Injected::sharded_redis_sink(fast_options, t.factory(), clock);
   CHECK(fast.shard_of("a") == 0xaf63dc4c8601ec8cull % 3);
 
   const auto from_env = [](const char* value) {
@@ -145,7 +147,7 @@ TEST_CASE("ShardedRedisSink routes by the guide's md5 unless shard_hash says fnv
 TEST_CASE("ShardedRedisSink: one execution on one shard in order and each shard its own stream", "[sharded]") {
   ThreeFakeShards t;
   ManualClock clock;
-  streamll::ShardedRedisSink sink(t.options, t.factory(), clock);
+  streamll::ShardedRedisSink sink = Injected::sharded_redis_sink(t.options, t.factory(), clock);
   REQUIRE(sink.shard_count() == 3);
   for (int i = 0; i < 10; ++i) {
     for (int e = 0; e < 30; ++e) sink.handle(event_of("exec_" + std::to_string(e), i));
@@ -179,7 +181,7 @@ TEST_CASE("ShardedRedisSink: sums the shards' truncated and failed_too_large", "
   ThreeFakeShards t;
   t.options.max_event_bytes = 4096;
   ManualClock clock;
-  streamll::ShardedRedisSink sink(t.options, t.factory(), clock);
+  streamll::ShardedRedisSink sink = Injected::sharded_redis_sink(t.options, t.factory(), clock);
   for (int e = 0; e < 30; ++e) {
     auto event = event_of("exec_" + std::to_string(e), 0);
     event.data.set("text", std::string(10000, 'x'));  // cut to fit
@@ -207,7 +209,7 @@ TEST_CASE("ShardedRedisSink: a shard that is down holds only its own events", "[
   ThreeFakeShards t;
   t.net.set_down(local(6002), true);
   ManualClock clock;
-  streamll::ShardedRedisSink sink(t.options, t.factory(), clock);
+  streamll::ShardedRedisSink sink = Injected::sharded_redis_sink(t.options, t.factory(), clock);
   std::array<int, 3> per_shard{};
   for (int e = 0; e < 60; ++e) {
     const std::string id = "exec_" + std::to_string(e);

@@ -27,6 +27,11 @@
 
 namespace streamll {
 
+namespace detail {
+struct Injected;
+struct ShardedRedisSinkSeams;
+}  // namespace detail
+
 /// How an execution's shard is chosen. Every producer writing to one set of shards must use the
 /// same one, or an execution's events would be split over shards.
 enum class ShardHash : std::uint8_t {
@@ -81,12 +86,6 @@ class ShardedRedisSink : public Sink {
   /// Validates (ConfigError naming the option, with the shard's index for per-shard problems)
   /// and starts one RedisSink per shard.
   explicit ShardedRedisSink(ShardedRedisSinkOptions options);
-  /// For tests: every shard's sink made with `make_transport` (called with the shard's index
-  /// and the endpoint of each connection) and `clock`.
-  using ShardTransportFactory = std::function<std::unique_ptr<redis::RedisTransport>(
-      std::size_t shard, const RedisEndpoint& endpoint)>;
-  ShardedRedisSink(ShardedRedisSinkOptions options, ShardTransportFactory make_transport,
-                   const detail::ClockSource& clock);
 
   /// shutdown(shutdown_timeout): bounded, never throws.
   ~ShardedRedisSink() override;
@@ -126,6 +125,10 @@ class ShardedRedisSink : public Sink {
   std::size_t buffered() const noexcept;
 
  private:
+  // The library's tests build sinks on fake transports and clocks through detail::Injected.
+  friend struct detail::Injected;
+  ShardedRedisSink(ShardedRedisSinkOptions options, detail::ShardedRedisSinkSeams seams);
+
   std::vector<std::unique_ptr<RedisSink>> shards_;
   ShardHash shard_hash_;
   std::chrono::milliseconds shutdown_timeout_;
