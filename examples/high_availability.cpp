@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
       const auto usage = streamll::analyze_usage(source, last_minute);
       std::cout << "read back: " << usage.total_calls << " LLM call(s), " << usage.events
                 << " events in the last minute\n";
-    } catch (const streamll::redis::RedisError& e) {
+    } catch (const streamll::RedisError& e) {
       std::cerr << "high_availability: reading back failed: " << e.what() << "\n";
       return 1;
     }

@@ -641,7 +641,7 @@ struct RedisSink::Impl {
   // `partial`: the head batch's replies read before the failure, if any.
   bool isolate_after_close(const std::exception& e, std::vector<redis::RedisReply>* partial) {
     // EOF or a reset (ClosedError), as opposed to a timeout or another I/O error.
-    const bool closed = dynamic_cast<const redis::ClosedError*>(&e) != nullptr;
+    const bool closed = dynamic_cast<const ClosedError*>(&e) != nullptr;
     if (!closed || stopping_hard.load(std::memory_order_acquire)) return false;
     std::size_t answered = partial ? std::min(partial->size(), batch_at(0).xadds) : 0;
     bool protocol_error = false;
@@ -810,7 +810,7 @@ struct RedisSink::Impl {
         std::vector<redis::RedisReply> pong;
         transport->execute(ping, pong, io_deadline(options.socket_timeout));
         if (pong.empty() || pong.front().is_error()) {
-          throw redis::ReplyError(pong.empty() ? "no reply" : pong.front().text,
+          throw ReplyError(pong.empty() ? "no reply" : pong.front().text,
                                   "PING after a closed connection");
         }
         fail_suspect();
@@ -825,9 +825,9 @@ struct RedisSink::Impl {
       }
       logger->info("connected to {} (stream '{}')", transport->describe(), options.stream_key);
       return true;
-    } catch (const redis::AuthError& e) {
+    } catch (const AuthError& e) {
       transport_failure(std::string("authentication failed: ") + e.what());
-    } catch (const redis::ReplyError& e) {
+    } catch (const ReplyError& e) {
       transport_failure(std::string("connection handshake refused: ") + e.what());
     } catch (const std::exception& e) {
       transport_failure(std::string("connect failed: ") + e.what());
