@@ -99,7 +99,7 @@ ShardedStream Target::source() const {
 
 ConsumerOptions Target::consumer_options() const {
   ConsumerOptions o;
-  static_cast<RedisConnectionOptions&>(o) = connection;
+  o.connection = connection;
   o.stream_key = stream;
   o.shard_urls = shard_urls;
   o.shard_count = shard_count;

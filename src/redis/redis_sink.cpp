@@ -71,7 +71,7 @@ struct RedisSink::Impl {
        RedisSinkEndpointTransportFactory endpoint_factory, const detail::ClockSource& clock_source)
       : options(validated(std::move(opts))),
         fake_transports(factory || endpoint_factory),
-        connector(options, transport_maker(std::move(factory), std::move(endpoint_factory))),
+        connector(options.connection, transport_maker(std::move(factory), std::move(endpoint_factory))),
         clock(clock_source),
         encoder(options),
         buffer(options.buffer_size, options.buffer_overflow_strategy, detail::Staging::when_full),
@@ -108,8 +108,8 @@ struct RedisSink::Impl {
 
   static RedisSinkOptions validated(RedisSinkOptions opts) {
     opts.validate();
-    if (!opts.consumer_name.empty() && opts.client_name == RedisConnectionOptions{}.client_name) {
-      opts.client_name = opts.consumer_name;
+    if (!opts.consumer_name.empty() && opts.connection.client_name == RedisConnectionOptions{}.client_name) {
+      opts.connection.client_name = opts.consumer_name;
     }
     return opts;
   }
@@ -371,7 +371,7 @@ struct RedisSink::Impl {
     batch.started = true;  // (partly) written from here on: a failure means sending it again
     if (!batch.sent->empty()) {
       try {
-        transport->send(*batch.sent, io_deadline(options.socket_timeout));
+        transport->send(*batch.sent, io_deadline(options.connection.socket_timeout));
       } catch (const std::exception& e) {
         const bool isolating = isolate_after_close(e, nullptr);
         batch_failed(std::string("write failed, batch of ") + std::to_string(batch.events.size()) +
@@ -389,7 +389,7 @@ struct RedisSink::Impl {
       complete(batch, 0, {}, {});
       return;
     }
-    const auto timeout = options.socket_timeout + (durable() ? options.replicas_ack_timeout
+    const auto timeout = options.connection.socket_timeout + (durable() ? options.replicas_ack_timeout
                                                              : std::chrono::milliseconds(0));
     try {
       transport->receive(batch.sent->command_count(), replies, io_deadline(timeout));
@@ -546,10 +546,10 @@ struct RedisSink::Impl {
       ask_commands.append({"WAIT", std::to_string(options.min_replicas_ack),
                            std::to_string(options.replicas_ack_timeout.count())});
     }
-    const auto timeout = options.socket_timeout + (durable() ? options.replicas_ack_timeout
+    const auto timeout = options.connection.socket_timeout + (durable() ? options.replicas_ack_timeout
                                                              : std::chrono::milliseconds(0));
     try {
-      auto asked = connector.connect_to(to, io_deadline(options.connect_timeout));
+      auto asked = connector.connect_to(to, io_deadline(options.connection.connect_timeout));
       asked->execute(ask_commands, replies, io_deadline(timeout));
     } catch (const std::exception& e) {
       // The main connection is fine; the next attempt goes through it and is redirected again.
@@ -796,7 +796,7 @@ struct RedisSink::Impl {
       // connects; shutdown() interrupts it through interrupt_transport().
       logger->debug("connecting (stream '{}', {} consecutive failures so far)", options.stream_key,
                     breaker.failure_count());
-      auto fresh = connector.connect(io_deadline(options.connect_timeout), slot);
+      auto fresh = connector.connect(io_deadline(options.connection.connect_timeout), slot);
       {
         std::lock_guard<std::mutex> lock(transport_mutex);
         transport = std::move(fresh);
@@ -808,7 +808,7 @@ struct RedisSink::Impl {
         redis::CommandBuffer ping;
         ping.append({"PING"});
         std::vector<redis::RedisReply> pong;
-        transport->execute(ping, pong, io_deadline(options.socket_timeout));
+        transport->execute(ping, pong, io_deadline(options.connection.socket_timeout));
         if (pong.empty() || pong.front().is_error()) {
           throw ReplyError(pong.empty() ? "no reply" : pong.front().text,
                                   "PING after a closed connection");
@@ -839,7 +839,7 @@ struct RedisSink::Impl {
     redis::CommandBuffer create;
     create.append({"XGROUP", "CREATE", options.stream_key, options.consumer_group, "0", "MKSTREAM"});
     std::vector<redis::RedisReply> group_replies;
-    transport->execute(create, group_replies, io_deadline(options.socket_timeout));
+    transport->execute(create, group_replies, io_deadline(options.connection.socket_timeout));
     if (!group_replies.empty() && group_replies.front().is_error() &&
         group_replies.front().error_prefix() != "BUSYGROUP") {
       // The events can still be written; the group is for the consumers. Report, do not fail.
@@ -986,7 +986,7 @@ RedisSink::RedisSink(RedisSinkOptions options, detail::RedisSinkSeams seams)
                                    std::move(seams.make_endpoint_transport), *seams.clock)) {
   if (!impl_->fake_transports) {
     // Fail at construction, not on the flusher, for TLS files or settings the transport rejects.
-    (void)redis::make_socket_transport(impl_->options);
+    (void)redis::make_socket_transport(impl_->options.connection);
   }
   impl_->flusher = std::thread([impl = impl_] { impl->run(); });
 }

@@ -103,7 +103,7 @@ ConsumerOptions checked(const ConsumerOptions& options, bool custom_transport) {
   options.validate();
   if (!custom_transport) {
     for (std::size_t i = 0; i < options.shards(); ++i) {
-      (void)redis::make_socket_transport(redis::options_of_shard(options, i));
+      (void)redis::make_socket_transport(redis::options_of_shard(options, i).connection);
     }
   }
   return options;

@@ -22,7 +22,8 @@ using SteadyClock = std::chrono::steady_clock;
 std::size_t shard_total(const ShardedRedisSinkOptions& o) { return redis::shard_total(o.shard_urls, o.shard_count); }
 
 RedisSinkOptions shard_options(const ShardedRedisSinkOptions& o, std::size_t index) {
-  return redis::options_for_shard<RedisSinkOptions>(o, o.shard_urls, o.stream_key, index, &RedisSinkOptions::stream_key);
+  return redis::options_for_shard<RedisSinkOptions>(o.sink, o.shard_urls, o.sink.stream_key, index,
+                                                   &RedisSinkOptions::stream_key);
 }
 
 int breaker_rank(BreakerState s) {
@@ -33,7 +34,7 @@ int breaker_rank(BreakerState s) {
 
 ShardedRedisSinkOptions ShardedRedisSinkOptions::from_env(const EnvLookup& lookup) {
   ShardedRedisSinkOptions o;
-  static_cast<RedisSinkOptions&>(o) = RedisSinkOptions::from_env(lookup);
+  o.sink = RedisSinkOptions::from_env(lookup);
   redis::read_shard_env(lookup, o.shard_urls, o.shard_count);
   if (auto v = redis::read_env(lookup, "STREAMLL_SHARD_HASH")) {
     if (*v == "md5") {
@@ -68,7 +69,7 @@ ShardedRedisSink::ShardedRedisSink(ShardedRedisSinkOptions options)
 
 ShardedRedisSink::ShardedRedisSink(ShardedRedisSinkOptions options,
                                    detail::ShardedRedisSinkSeams seams)
-    : shard_hash_(options.shard_hash), shutdown_timeout_(options.shutdown_timeout) {
+    : shard_hash_(options.shard_hash), shutdown_timeout_(options.sink.shutdown_timeout) {
   options.validate();
   const std::size_t n = shard_total(options);
   shards_.reserve(n);

@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   streamll::RedisSinkOptions redis;
-  redis.url = argv[1];
+  redis.connection.url = argv[1];
   redis.stream_key = "ml_events";
   streamll::InstrumentorOptions options;
   options.sinks = {std::make_shared<streamll::RedisSink>(redis)};

@@ -89,7 +89,7 @@ FakeNetwork::Handler slots_of(std::vector<std::array<long long, 3>> owners) {
 
 ConsumerOptions group_options(const std::string& url) {
   ConsumerOptions o;
-  o.url = url;
+  o.connection.url = url;
   o.group = "g";
   o.consumer_name = "c1";
   o.batch_size = 10;
@@ -236,7 +236,7 @@ TEST_CASE("An endpoint provider is asked on every reconnect, told why the last c
   d.master(6390)->add_event(event_json(5));
   std::vector<std::string> previous_errors;
   auto o = group_options("redis://ignored:1");
-  o.endpoint_provider = [&](const streamll::EndpointRequest& request) {
+  o.connection.endpoint_provider = [&](const streamll::EndpointRequest& request) {
     previous_errors.push_back(request.previous_error);
     return RedisEndpoint{"127.0.0.1", 6390, false};
   };

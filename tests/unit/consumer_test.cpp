@@ -320,7 +320,7 @@ TEST_CASE("ConsumerOptions are validated", "[consumer]") {
   });
   CHECK(env.stream_key == "events_prod");
   CHECK(env.group == "analytics");
-  CHECK(env.url == "redis://cache:6380");
+  CHECK(env.connection.url == "redis://cache:6380");
 }
 
 TEST_CASE("While a backlog lasts the next batch is read ahead, and stop() leaves it pending", "[consumer]") {

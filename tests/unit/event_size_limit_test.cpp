@@ -224,7 +224,7 @@ TEST_CASE("max_event_bytes: compaction cuts an event once and holds it cut", "[e
 TEST_CASE("RedisSink counts truncated and too-large events and flush reports the loss",
           "[event_size][redis_sink]") {
   streamll::RedisSinkOptions o;
-  o.url = "redis://127.0.0.1:6379";
+  o.connection.url = "redis://127.0.0.1:6379";
   o.max_event_bytes = 4096;
   o.shutdown_timeout = 500ms;
   streamll::testing::ManualClock clock;
@@ -258,7 +258,7 @@ TEST_CASE("RedisSink counts truncated and too-large events and flush reports the
 
 TEST_CASE("RedisSink counts an event cut while Redis was down once", "[event_size][redis_sink]") {
   streamll::RedisSinkOptions o;
-  o.url = "redis://127.0.0.1:6379";
+  o.connection.url = "redis://127.0.0.1:6379";
   o.max_event_bytes = 4096;
   o.failure_threshold = 1;
   o.recovery_timeout = 30s;

@@ -29,7 +29,7 @@ namespace {
 
 streamll::RedisSinkOptions options() {
   streamll::RedisSinkOptions o;
-  o.url = "redis://127.0.0.1:6379";
+  o.connection.url = "redis://127.0.0.1:6379";
   o.buffer_size = 1000;
   o.max_batch_size = 100;
   o.recovery_timeout = 30s;
@@ -252,7 +252,7 @@ void move_slot_at_third_xadd(FakeCluster& cluster, std::atomic<bool>& moved) {
 TEST_CASE("Cluster mode: ASK during a migration, MOVED after it, nothing sent twice", "[redis_sink][cluster]") {
   FakeCluster cluster("{tenant}ml_events");
   auto o = options();
-  o.url = "redis+cluster://127.0.0.1:7001";
+  o.connection.url = "redis+cluster://127.0.0.1:7001";
   o.stream_key = cluster.key;
   ManualClock clock;
   streamll::RedisSink sink = Injected::redis_sink(o, streamll::RedisSinkEndpointTransportFactory(
@@ -298,7 +298,7 @@ TEST_CASE("Cluster mode: ASK during a migration, MOVED after it, nothing sent tw
 TEST_CASE("Cluster mode: a batch partly accepted before the key moved is not sent twice", "[redis_sink][cluster]") {
   FakeCluster cluster("ml_events");
   auto o = options();
-  o.url = "redis+cluster://127.0.0.1:7000";
+  o.connection.url = "redis+cluster://127.0.0.1:7000";
   ManualClock clock;
   std::atomic<bool> moved{false};
   move_slot_at_third_xadd(cluster, moved);
@@ -327,7 +327,7 @@ TEST_CASE("Cluster mode: events cut or dropped for size are counted once across 
   // again.
   FakeCluster cluster("ml_events");
   auto o = options();
-  o.url = "redis+cluster://127.0.0.1:7000";
+  o.connection.url = "redis+cluster://127.0.0.1:7000";
   o.max_event_bytes = 4096;
   ManualClock clock;
   std::atomic<bool> moved{false};
@@ -374,7 +374,7 @@ TEST_CASE("Cluster mode: redirections that never settle count as a failure", "[r
     });
   }
   auto o = options();
-  o.url = "redis+cluster://127.0.0.1:7000";
+  o.connection.url = "redis+cluster://127.0.0.1:7000";
   ManualClock clock;
   streamll::RedisSink sink = Injected::redis_sink(o, streamll::RedisSinkEndpointTransportFactory(
                                   [&](const RedisEndpoint& e) { return net.transport(e); }),
@@ -404,7 +404,7 @@ TEST_CASE("Endpoint provider: asked again after the server goes away", "[redis_s
   std::atomic<int> calls{0};
   std::atomic<std::uint16_t> port{6379};
   auto o = options();
-  o.endpoint_provider = [&](const streamll::EndpointRequest&) {
+  o.connection.endpoint_provider = [&](const streamll::EndpointRequest&) {
     ++calls;
     return local(port.load());
   };

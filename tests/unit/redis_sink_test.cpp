@@ -32,7 +32,7 @@ namespace {
 
 streamll::RedisSinkOptions test_options() {
   streamll::RedisSinkOptions o;
-  o.url = "redis://127.0.0.1:6379";
+  o.connection.url = "redis://127.0.0.1:6379";
   o.stream_key = "ml_events";
   o.buffer_size = 1000;
   o.max_batch_size = 100;
@@ -704,9 +704,9 @@ TEST_CASE("RedisSink refuses TLS files that do not hold certificates, naming the
                               "/streamll_not_a_certificate_" + std::to_string(::getpid()) + ".pem";
   { std::ofstream(garbage) << "this is not PEM\n"; }
   auto o = test_options();
-  o.url = "rediss://127.0.0.1:1";
+  o.connection.url = "rediss://127.0.0.1:1";
   SECTION("a CA file") {
-    o.ssl_ca_file = garbage;
+    o.connection.ssl_ca_file = garbage;
     try {
       streamll::RedisSink sink(o);
       FAIL("constructed");
@@ -716,9 +716,9 @@ TEST_CASE("RedisSink refuses TLS files that do not hold certificates, naming the
     }
   }
   SECTION("a client certificate") {
-    o.ssl_cert_reqs = streamll::SslCertReqs::none;
-    o.ssl_cert_file = garbage;
-    o.ssl_key_file = garbage;
+    o.connection.ssl_cert_reqs = streamll::SslCertReqs::none;
+    o.connection.ssl_cert_file = garbage;
+    o.connection.ssl_key_file = garbage;
     try {
       streamll::RedisSink sink(o);
       FAIL("constructed");

@@ -52,10 +52,10 @@ struct ThreeFakeShards {
       });
     }
     options.shard_urls = {"redis://127.0.0.1:6001", "redis://127.0.0.1:6002", "redis://127.0.0.1:6003"};
-    options.stream_key = "ml_events";
-    options.buffer_size = 1000;
-    options.recovery_timeout = 30s;
-    options.shutdown_timeout = 300ms;
+    options.sink.stream_key = "ml_events";
+    options.sink.buffer_size = 1000;
+    options.sink.recovery_timeout = 30s;
+    options.sink.shutdown_timeout = 300ms;
   }
   struct Written {
     std::string key, execution;
@@ -179,7 +179,7 @@ TEST_CASE("ShardedRedisSink: one execution on one shard in order and each shard 
 
 TEST_CASE("ShardedRedisSink: sums the shards' truncated and failed_too_large", "[sharded]") {
   ThreeFakeShards t;
-  t.options.max_event_bytes = 4096;
+  t.options.sink.max_event_bytes = 4096;
   ManualClock clock;
   streamll::ShardedRedisSink sink = Injected::sharded_redis_sink(t.options, t.factory(), clock);
   for (int e = 0; e < 30; ++e) {
@@ -270,6 +270,6 @@ TEST_CASE("ShardedRedisSinkOptions::from_env reads shard URLs and sentinel and c
   const auto o = streamll::ShardedRedisSinkOptions::from_env(env);
   CHECK(o.shard_urls ==
         std::vector<std::string>{"redis://a:1", "redis+sentinel://s1:26379,s2:26379/m1", "redis://c:3"});
-  CHECK(o.stream_key == "events");
+  CHECK(o.sink.stream_key == "events");
   CHECK_NOTHROW(o.validate());
 }

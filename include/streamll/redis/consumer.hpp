@@ -84,14 +84,16 @@ enum class BadEntryPolicy {
   leave_pending,  ///< leave it pending, e.g. for a newer consumer version to handle
 };
 
-struct ConsumerOptions : RedisConnectionOptions {
+struct ConsumerOptions {
+  /// Where Redis is and how to log in (URL, credentials, TLS, timeouts, Sentinel, Cluster).
+  RedisConnectionOptions connection{};
   std::string stream_key = "ml_events";
   /// Consumer group (GroupConsumer only; required there).
-  std::string group;
+  std::string group{};
   /// This consumer's name inside the group (GroupConsumer only; required there). Use a name
   /// that is stable across restarts of the same worker: a restarted consumer first re-reads
   /// its own pending entries.
-  std::string consumer_name;
+  std::string consumer_name{};
   /// GroupConsumer: create the group when it does not exist (XGROUP CREATE ... MKSTREAM;
   /// BUSYGROUP is fine), starting at `group_start_id`: "0" (everything in the stream, the
   /// guide's choice) or "$" (only what arrives from now on).
@@ -130,7 +132,7 @@ struct ConsumerOptions : RedisConnectionOptions {
   /// and group membership (the group and consumer name are the same on every shard); entries
   /// are acknowledged on the shard they came from. Handlers see every shard's entries, each
   /// shard's in stream order (an execution's events are on one shard, so they stay in order).
-  std::vector<std::string> shard_urls;
+  std::vector<std::string> shard_urls{};
   /// Without shard_urls: this many shard streams on the one deployment the options name
   /// (usually a Redis Cluster: each shard's key is routed to the master owning its slot). With
   /// shard_urls: 0, or their number. 0 and no shard_urls: not sharded.

@@ -6,13 +6,14 @@
 // buffer, breaker, flusher thread and connection): a shard whose Redis is down buffers only its
 // own events while the others keep delivering.
 //
-//   streamll::ShardedRedisSinkOptions o;           // RedisSinkOptions plus the shards
+//   streamll::ShardedRedisSinkOptions o;           // every shard's RedisSinkOptions + shards
 //   o.shard_urls = {"redis://redis1:6379", "redis://redis2:6379", "redis://redis3:6379"};
-//   o.stream_key = "ml_events";                    // shard i writes "ml_events_shard_<i>"
+//   o.sink.stream_key = "ml_events";               // shard i writes "ml_events_shard_<i>"
 //   auto sink = std::make_shared<streamll::ShardedRedisSink>(o);
 //
-// Or over a Redis Cluster: o.url = "redis+cluster://node1:6379"; o.shard_count = 6; each shard's
-// stream key hashes to its own slot, so the shards spread over the cluster's masters.
+// Or over a Redis Cluster: o.sink.connection.url = "redis+cluster://node1:6379";
+// o.shard_count = 6; each shard's stream key hashes to its own slot, so the shards spread over
+// the cluster's masters.
 
 #include <chrono>
 #include <cstdint>
@@ -47,14 +48,16 @@ enum class ShardHash : std::uint8_t {
 
 std::string_view to_string(ShardHash hash) noexcept;
 
-struct ShardedRedisSinkOptions : RedisSinkOptions {
-  /// One shard per URL, each its own Redis (the inherited url is then not used; any URL form,
+struct ShardedRedisSinkOptions {
+  /// Every shard's RedisSink options; shard i writes "<sink.stream_key>_shard_<i>".
+  RedisSinkOptions sink{};
+  /// One shard per URL, each its own Redis (sink.connection.url is then not used; any URL form,
   /// redis+sentinel:// included). Credentials follow the usual precedence (explicit
   /// password/username win over each URL's); everything else (TLS, timeouts, buffer, breaker,
-  /// durable acknowledgements, ...) comes from the inherited options and applies per shard:
+  /// durable acknowledgements, ...) comes from `sink` and applies per shard:
   /// buffer_size events per shard.
-  std::vector<std::string> shard_urls;
-  /// Without shard_urls: this many shards on the one deployment the inherited options name
+  std::vector<std::string> shard_urls{};
+  /// Without shard_urls: this many shards on the one deployment `sink.connection` names
   /// (usually a Redis Cluster, where the shards' keys spread over the slots and so over the
   /// masters). With shard_urls: 0, or their number.
   std::size_t shard_count = 0;
