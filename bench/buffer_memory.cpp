@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
     streamll::bench::silence_streamll_logs();
     streamll::bench::DeadRedis dead;
     streamll::RedisSinkOptions options;
-    options.url = dead.url();
+    options.connection.url = dead.url();
     options.buffer_size = static_cast<std::size_t>(events);
     options.max_batch_size = std::min<std::size_t>(options.max_batch_size, options.buffer_size);
     options.failure_threshold = 1;

@@ -67,8 +67,8 @@ Args parse(int argc, char** argv) {
 std::string fill(const std::string& url, const std::string& key, std::size_t n, std::size_t mark) {
   std::string mark_ms = "0";
   streamll::RedisConnectionOptions o;
-  o.url = url;
-  o.socket_timeout = std::chrono::seconds(30);
+  o.connection.url = url;
+  o.connection.socket_timeout = std::chrono::seconds(30);
   auto t = streamll::redis::make_socket_transport(o);
   t->connect();
   t->command({"DEL", key});
@@ -93,13 +93,13 @@ std::string fill(const std::string& url, const std::string& key, std::size_t n, 
 
 double consume_all(const std::string& url, const std::string& key, std::size_t n, std::size_t batch, bool parallel) {
   streamll::ConsumerOptions o;
-  o.url = url;
+  o.connection.url = url;
   o.stream_key = key;
   o.group = "bench_" + std::to_string(Clock::now().time_since_epoch().count());
   o.consumer_name = "bench_worker";
   o.batch_size = batch;
   o.parallel_decode = parallel;
-  o.socket_timeout = std::chrono::seconds(30);
+  o.connection.socket_timeout = std::chrono::seconds(30);
   streamll::GroupConsumer consumer(o);
   std::size_t handled = 0;
   consumer.on_any([&handled](const streamll::ConsumedEvent&) { ++handled; });

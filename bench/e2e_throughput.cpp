@@ -150,7 +150,7 @@ Run sink_throughput(const BenchRedis& redis, const streamll::Event& typical, int
                     std::uint64_t events, std::size_t max_batch_size = streamll::RedisSinkOptions{}.max_batch_size) {
   redis.cli({"DEL", sink_stream});
   streamll::RedisSinkOptions options;
-  options.url = redis.url();
+  options.connection.url = redis.url();
   options.stream_key = sink_stream;
   options.max_batch_size = max_batch_size;
   auto sink = std::make_shared<streamll::RedisSink>(options);

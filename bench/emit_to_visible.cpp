@@ -88,7 +88,7 @@ void consume(const streamll::ParsedRedisUrl& url, std::uint64_t expected, std::v
 nlohmann::json measure(const streamll::bench::BenchRedis& redis, int rate, double seconds) {
   redis.cli({"DEL", stream});
   streamll::RedisSinkOptions options;  // the defaults: what the target is about
-  options.url = redis.url();
+  options.connection.url = redis.url();
   options.stream_key = stream;
   auto sink = std::make_shared<streamll::RedisSink>(options);
   streamll::Instrumentor instrumentor(streamll::bench::bench_instrumentor_options(sink));

@@ -99,7 +99,7 @@ double measure(SinkT& sink, const std::vector<streamll::Event>& events, std::uin
 
 streamll::RedisSinkOptions sink_options(const std::string& url, const std::string& key) {
   streamll::RedisSinkOptions o;
-  o.url = url;
+  o.connection.url = url;
   o.stream_key = key;
   o.buffer_size = 20000;
   o.max_stream_length = 200000;
@@ -151,7 +151,7 @@ int main(int argc, char** argv) {
 
     const auto sharded = [&](const std::string& url, const std::string& key) {
       streamll::ShardedRedisSinkOptions o;
-      static_cast<streamll::RedisSinkOptions&>(o) = sink_options(url, key);
+      o.sink = sink_options(url, key);
       o.shard_count = kShards;
       return o;
     };

@@ -102,7 +102,7 @@ struct Fixture {
         break;
       case SinkKind::redis: {
         streamll::RedisSinkOptions o;
-        o.url = bench_redis().url();
+        o.connection.url = bench_redis().url();
         o.stream_key = hot_stream_key;
         o.max_stream_length = 100000;  // keeps the server small; trimming is Redis-side work
         sink = redis = std::make_shared<streamll::RedisSink>(o);
@@ -110,7 +110,7 @@ struct Fixture {
       }
       case SinkKind::redis_down: {
         streamll::RedisSinkOptions o;
-        o.url = dead_redis_url();
+        o.connection.url = dead_redis_url();
         o.failure_threshold = 1;
         o.recovery_timeout = std::chrono::minutes(10);  // no probes during the run
         o.shutdown_timeout = std::chrono::milliseconds(100);

@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   }
   streamll::RedisSinkOptions options;
   const char* env_url = std::getenv("REDIS_URL");
-  options.url = argc > 1 ? argv[1] : env_url && *env_url ? env_url : "redis://localhost:6379";
+  options.connection.url = argc > 1 ? argv[1] : env_url && *env_url ? env_url : "redis://localhost:6379";
   options.stream_key = "ml_events";
   auto sink = std::make_shared<streamll::RedisSink>(options);
   streamll::Instrumentor instrumentor({{sink}, {{"environment", "production"}}, "ProductionModule"});
@@ -31,13 +31,13 @@ int main(int argc, char** argv) {
 
   // Everything handed to the sink was acknowledged by Redis...
   if (!sink->flush(std::chrono::seconds(5))) {
-    std::cerr << "events did not reach " << options.url << ": " << sink->stats().last_error << "\n";
+    std::cerr << "events did not reach " << options.connection.url << ": " << sink->stats().last_error << "\n";
     return 1;
   }
 
   // ...and, the guide's "Verify Events", reading the stream from the beginning shows them.
   streamll::ConsumerOptions read_options;
-  static_cast<streamll::RedisConnectionOptions&>(read_options) = options;
+  read_options.connection = options.connection;
   read_options.stream_key = options.stream_key;
   read_options.start_id = "0";
   streamll::StreamReader reader(read_options);

@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
     if (sharded) {
       sink = std::make_shared<streamll::ShardedRedisSink>(options);
     } else {
-      sink = std::make_shared<streamll::RedisSink>(options);  // the RedisSinkOptions part
+      sink = std::make_shared<streamll::RedisSink>(options.sink);
     }
     streamll::Instrumentor instrumentor({{sink}, {{"environment", "ha-example"}}, "ha_example"});
     {
@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
       }
     } else if (auto* redis_sink = dynamic_cast<streamll::RedisSink*>(sink.get())) {
       const auto stats = redis_sink->stats();
-      std::cout << options.stream_key << " on " << stats.server << ": " << stats.delivered
+      std::cout << options.sink.stream_key << " on " << stats.server << ": " << stats.delivered
                 << " delivered, " << stats.replica_waits << " WAITs\n";
     }
     if (!delivered) std::cerr << "high_availability: not everything was delivered\n";
@@ -60,8 +60,8 @@ int main(int argc, char** argv) {
     // Read back with the same settings: the consumers and analytics take the same URL forms and
     // the same shard layout as the sink.
     streamll::ShardedStream source;
-    source.connection = options;  // the RedisConnectionOptions part
-    source.stream = options.stream_key;
+    source.connection = options.sink.connection;
+    source.stream = options.sink.stream_key;
     source.shard_urls = options.shard_urls;
     source.shard_count = options.shard_count;
     streamll::UsageQuery last_minute;
@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
       const auto usage = streamll::analyze_usage(source, last_minute);
       std::cout << "read back: " << usage.total_calls << " LLM call(s), " << usage.events
                 << " events in the last minute\n";
-    } catch (const streamll::redis::RedisError& e) {
+    } catch (const streamll::RedisError& e) {
       std::cerr << "high_availability: reading back failed: " << e.what() << "\n";
       return 1;
     }

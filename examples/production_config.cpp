@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   }
   streamll::RedisSinkOptions options;
   const char* env_url = std::getenv("REDIS_URL");
-  options.url = argc > 1 ? argv[1] : env_url && *env_url ? env_url : "redis://localhost:6379";
+  options.connection.url = argc > 1 ? argv[1] : env_url && *env_url ? env_url : "redis://localhost:6379";
   options.stream_key = "dspy_production_events";
 
   // Resilience settings

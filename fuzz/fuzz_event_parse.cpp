@@ -139,7 +139,7 @@ std::vector<RedisReply> read_replies(std::string_view bytes, const std::vector<s
       from = to;
       while (auto reply = reader.next()) replies.push_back(std::move(*reply));
     }
-  } catch (const streamll::redis::IoError&) {
+  } catch (const streamll::IoError&) {
     broken = true;
   }
   return replies;
@@ -176,7 +176,7 @@ void check_resp(std::string_view bytes) {
       std::vector<streamll::redis::StreamEntry> entries;
       try {
         read(copy, entries);
-      } catch (const streamll::redis::IoError&) {
+      } catch (const streamll::IoError&) {
         // A reply of the wrong shape: reported, not a crash. Entries read before it stay.
       }
       decode_entries(entries);

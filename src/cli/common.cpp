@@ -99,7 +99,7 @@ ShardedStream Target::source() const {
 
 ConsumerOptions Target::consumer_options() const {
   ConsumerOptions o;
-  static_cast<RedisConnectionOptions&>(o) = connection;
+  o.connection = connection;
   o.stream_key = stream;
   o.shard_urls = shard_urls;
   o.shard_count = shard_count;
@@ -116,7 +116,7 @@ bool check_stream(const RedisConnectionOptions& connection, const std::string& s
     const redis::RedisReply type = t.command({"TYPE", stream});
     redis::throw_if_error(type, "TYPE");
     if (type.text != "none" && type.text != "stream") {
-      throw redis::ReplyError("WRONGTYPE key '" + stream + "' holds a " + type.text + ", not a stream");
+      throw ReplyError("WRONGTYPE key '" + stream + "' holds a " + type.text + ", not a stream");
     }
     exists = type.text == "stream";
   });
@@ -129,7 +129,7 @@ bool preflight(const Target& target, bool stream_must_exist) {
   if (!target.sharded()) {
     const bool exists = check_stream(target.connection, target.stream);
     if (!exists && stream_must_exist) {
-      throw redis::StreamNotFoundError("stream '" + target.stream + "' does not exist on " +
+      throw StreamNotFoundError("stream '" + target.stream + "' does not exist on " +
                                        redact_redis_url(target.connection.url));
     }
     return exists;
@@ -145,11 +145,11 @@ bool preflight(const Target& target, bool stream_must_exist) {
     try {
       exists = check_stream(shard, shard_stream_key(source.stream, i)) || exists;
       reached = true;
-    } catch (const redis::AuthError&) {
+    } catch (const AuthError&) {
       throw;  // a refused login is a configuration mistake, not an outage
-    } catch (const redis::IoError&) {
+    } catch (const IoError&) {
       if (!first_error) first_error = std::current_exception();
-    } catch (const redis::ReplyError& e) {
+    } catch (const ReplyError& e) {
       // A shard that cannot serve right now (LOADING, MASTERDOWN, BUSY) is an outage of that
       // shard, which the consumer rides out; a stream key of the wrong type or a missing
       // permission is a mistake in every shard's setup.
@@ -159,7 +159,7 @@ bool preflight(const Target& target, bool stream_must_exist) {
   }
   if (!reached) std::rethrow_exception(first_error);
   if (stream_must_exist && !exists) {
-    throw redis::StreamNotFoundError("no shard of stream '" + source.stream + "' exists (" +
+    throw StreamNotFoundError("no shard of stream '" + source.stream + "' exists (" +
                                      shard_stream_key(source.stream, 0) + " .. " +
                                      shard_stream_key(source.stream, n - 1) + ")");
   }
@@ -221,14 +221,14 @@ int report_error(const std::string& command, const std::exception& error) {
     code = kUsage;
   } else if (dynamic_cast<const ConfigError*>(&error)) {
     code = kUsage;
-  } else if (dynamic_cast<const redis::AuthError*>(&error)) {
+  } else if (dynamic_cast<const AuthError*>(&error)) {
     code = kAuthFailed;
-  } else if (dynamic_cast<const redis::StreamNotFoundError*>(&error)) {
+  } else if (dynamic_cast<const StreamNotFoundError*>(&error)) {
     code = kNoStream;
-  } else if (dynamic_cast<const redis::IoError*>(&error)) {
+  } else if (dynamic_cast<const IoError*>(&error)) {
     code = kUnreachable;
     prefix = "cannot reach Redis: ";
-  } else if (dynamic_cast<const redis::ReplyError*>(&error)) {
+  } else if (dynamic_cast<const ReplyError*>(&error)) {
     code = kRefused;
     prefix = "Redis refused: ";
   }

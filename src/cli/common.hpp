@@ -58,7 +58,7 @@ Target resolve_target(const Args& args);
 /// library (Sentinel, Cluster). Sharded: fails only when no shard can be reached or serve
 /// (LOADING, MASTERDOWN), when a login is refused or a shard answers WRONGTYPE or NOPERM, or,
 /// when the stream must exist, when no shard has it. Throws like the
-/// transport, and redis::StreamNotFoundError. Returns whether the stream (a shard of it) exists.
+/// transport, and StreamNotFoundError. Returns whether the stream (a shard of it) exists.
 bool preflight(const Target& target, bool stream_must_exist);
 
 /// A sharded consumer's end: names on stderr each shard that failed and was not connected when

@@ -81,12 +81,12 @@ int run_emit(int argc, char** argv, int first) {
     const auto flush_timeout = std::chrono::milliseconds(args.duration_ms("flush-timeout").value_or(30000));
 
     ShardedRedisSinkOptions options;
-    static_cast<RedisSinkOptions&>(options) = RedisSinkOptions::from_env();
-    static_cast<RedisConnectionOptions&>(options) = target.connection;
-    options.stream_key = target.stream;
-    options.buffer_size = args.unsigned_value("buffer-size").value_or(100000);
-    options.max_batch_size = args.unsigned_value("batch-size").value_or(500);
-    options.shutdown_timeout = flush_timeout;
+    options.sink = RedisSinkOptions::from_env();
+    options.sink.connection = target.connection;
+    options.sink.stream_key = target.stream;
+    options.sink.buffer_size = args.unsigned_value("buffer-size").value_or(100000);
+    options.sink.max_batch_size = args.unsigned_value("batch-size").value_or(500);
+    options.sink.shutdown_timeout = flush_timeout;
     options.shard_urls = target.shard_urls;
     options.shard_count = target.shard_count;
     configure_logging();
@@ -101,7 +101,7 @@ int run_emit(int argc, char** argv, int first) {
     if (target.sharded()) {
       sharded = std::make_shared<ShardedRedisSink>(options);
     } else {
-      single = std::make_shared<RedisSink>(static_cast<const RedisSinkOptions&>(options));
+      single = std::make_shared<RedisSink>(options.sink);
     }
     Sink* sink = sharded ? static_cast<Sink*>(sharded.get()) : single.get();
     const auto sink_stats = [&] { return sharded ? sharded->stats() : single->stats(); };

@@ -47,7 +47,7 @@ ConsumerCore::ConsumerCore(ConsumerOptions options, TransportMaker make, const d
       role_(std::move(role)),
       dispatch_(dispatch),
       shard_(shard),
-      connector_(options_, std::move(make)),
+      connector_(options_.connection, std::move(make)),
       backoff_(backoff_policy(options_), clock) {
   if (connector_.deployment() == RedisDeployment::cluster) slot_ = key_slot(options_.stream_key);
 }
@@ -85,7 +85,7 @@ bool ConsumerCore::ensure_connected(const OnConnect& on_connect) {
       auto finished = std::move(pending_connect_);
       fresh = finished.get();
     } else {
-      const auto deadline = std::chrono::steady_clock::now() + options_.connect_timeout;
+      const auto deadline = std::chrono::steady_clock::now() + options_.connection.connect_timeout;
       attempt_deadline_ = deadline;
       if (background_after_timeout_ && host_timed_out_) {
         // Only the connector is touched meanwhile, and nothing else uses it until the result

@@ -24,12 +24,13 @@
 #include "logging.hpp"
 #include "redis/cluster_slots.hpp"
 #include "redis/connector.hpp"
+#include "redis/injected.hpp"
 #include "redis/decode_worker.hpp"
 #include "redis/stream_entries.hpp"
 #include "redis/transport.hpp"
-#include "streamll/detail/backoff.hpp"
-#include "streamll/detail/clock.hpp"
 #include "streamll/redis/consumer.hpp"
+#include "support/backoff.hpp"
+#include "support/clock.hpp"
 
 namespace streamll::redis {
 

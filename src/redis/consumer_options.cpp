@@ -46,7 +46,7 @@ void DecodeFailureCounts::add(DecodeFailureKind kind) noexcept {
 
 ConsumerOptions ConsumerOptions::from_env(const EnvLookup& env) {
   ConsumerOptions o;
-  static_cast<RedisConnectionOptions&>(o) = RedisConnectionOptions::from_env(env);
+  o.connection = RedisConnectionOptions::from_env(env);
   auto get = [&env](const char* name) { return redis::read_env(env, name); };
   if (auto v = get("STREAMLL_STREAM_KEY")) o.stream_key = *v;
   if (auto v = get("STREAMLL_CONSUMER_GROUP")) o.group = *v;
@@ -56,7 +56,7 @@ ConsumerOptions ConsumerOptions::from_env(const EnvLookup& env) {
 }
 
 void ConsumerOptions::validate() const {
-  RedisConnectionOptions::validate();
+  connection.validate();
   if (stream_key.empty()) throw ConfigError("stream_key", "must not be empty");
   if (batch_size == 0) throw ConfigError("batch_size", "must be at least 1, got 0");
   require_positive("block", block);
@@ -73,7 +73,7 @@ void ConsumerOptions::validate() const {
   if (!sharded()) return;
   for (std::size_t i = 0; i < shards(); ++i) {
     try {
-      static_cast<const RedisConnectionOptions&>(redis::options_of_shard(*this, i)).validate();
+      redis::options_of_shard(*this, i).connection.validate();
     } catch (const ConfigError& e) {
       redis::rethrow_for_shard(e, i);
     }

@@ -71,7 +71,7 @@ class ConsumerShard {
   /// send_blocking_read()'s sending: `commands` (one blocking read) on the wire.
   BlockingRead send_read(std::chrono::milliseconds block) {
     try {
-      core().send(commands, std::chrono::steady_clock::now() + core().options().socket_timeout);
+      core().send(commands, std::chrono::steady_clock::now() + core().options().connection.socket_timeout);
     } catch (const std::exception& e) {
       core().read_failure(e);
       return BlockingRead::unavailable;
@@ -103,7 +103,7 @@ class ConsumerShard {
  private:
   // A read blocking up to `block`, answered within the socket timeout after that.
   std::chrono::steady_clock::time_point deadline_for(std::chrono::milliseconds block) const {
-    return std::chrono::steady_clock::now() + block + core().options().socket_timeout;
+    return std::chrono::steady_clock::now() + block + core().options().connection.socket_timeout;
   }
 
   bool in_flight_ = false;

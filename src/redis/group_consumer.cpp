@@ -6,6 +6,7 @@
 // picks up what it had been given but not acknowledged; after a failover, also those whose
 // acknowledgement the new master never got); otherwise read new entries (">").
 
+#include "redis/injected.hpp"
 #include "redis/sharded_consumer.hpp"
 #include "streamll/errors.hpp"
 
@@ -153,7 +154,7 @@ class GroupShard final : public redis::ConsumerShard {
     const bool read_ahead = !redelivered && entries.size() == o.batch_size && !core_.stopping() && !claim_due();
     if (read_ahead) {
       build_read(">", std::chrono::milliseconds(0));
-      core_.send(commands, std::chrono::steady_clock::now() + o.socket_timeout);
+      core_.send(commands, std::chrono::steady_clock::now() + o.connection.socket_timeout);
     }
     to_ack.clear();
     core_.decode_batch(entries);
@@ -187,11 +188,11 @@ class GroupShard final : public redis::ConsumerShard {
       commands.clear();
       commands.begin_command(3 + to_ack.size()).arg("XACK").arg(o.stream_key).arg(o.group);
       for (std::size_t i : to_ack) commands.arg(entries[i].id);
-      core_.send(commands, std::chrono::steady_clock::now() + o.socket_timeout);
+      core_.send(commands, std::chrono::steady_clock::now() + o.connection.socket_timeout);
     }
     const std::size_t expected = (read_ahead ? 1 : 0) + (to_ack.empty() ? 0 : 1);
     if (expected == 0) return;
-    core_.receive(expected, replies, std::chrono::steady_clock::now() + o.socket_timeout);
+    core_.receive(expected, replies, std::chrono::steady_clock::now() + o.connection.socket_timeout);
     if (!to_ack.empty()) {
       const redis::RedisReply& ack = replies.back();
       if (ack.is_error() && ack.text.rfind("MOVED ", 0) == 0) {
@@ -236,7 +237,7 @@ class GroupShard final : public redis::ConsumerShard {
 ConsumerOptions checked(const ConsumerOptions& options, bool custom_transport) {
   ConsumerOptions o = validated(options);
   if (!custom_transport) {
-    for (std::size_t i = 0; i < o.shards(); ++i) (void)redis::make_socket_transport(redis::options_of_shard(o, i));
+    for (std::size_t i = 0; i < o.shards(); ++i) (void)redis::make_socket_transport(redis::options_of_shard(o, i).connection);
   }
   return o;
 }
@@ -260,15 +261,11 @@ struct GroupConsumer::Impl {
 };
 
 GroupConsumer::GroupConsumer(ConsumerOptions options)
-    : GroupConsumer(std::move(options), ConsumerTransportFactory{}, detail::ClockSource::real()) {}
+    : GroupConsumer(std::move(options), detail::ConsumerSeams{}) {}
 
-GroupConsumer::GroupConsumer(ConsumerOptions options, ConsumerTransportFactory make_transport,
-                             const detail::ClockSource& clock)
-    : impl_(std::make_unique<Impl>(options, make_transport, ConsumerEndpointTransportFactory{}, clock)) {}
-
-GroupConsumer::GroupConsumer(ConsumerOptions options, ConsumerEndpointTransportFactory make_transport,
-                             const detail::ClockSource& clock)
-    : impl_(std::make_unique<Impl>(options, ConsumerTransportFactory{}, make_transport, clock)) {}
+GroupConsumer::GroupConsumer(ConsumerOptions options, detail::ConsumerSeams seams)
+    : impl_(std::make_unique<Impl>(options, seams.make_transport, seams.make_endpoint_transport,
+                                   *seams.clock)) {}
 
 GroupConsumer::~GroupConsumer() { stop(); }
 

@@ -146,7 +146,7 @@ void RedisConnectionOptions::validate() const { (void)redis::resolve_connection(
 constexpr std::size_t kMinMaxEventBytes = 1024;
 
 void RedisSinkOptions::validate() const {
-  RedisConnectionOptions::validate();
+  connection.validate();
   if (stream_key.empty()) throw ConfigError("stream_key", "must not be empty");
   if (buffer_size == 0) throw ConfigError("buffer_size", "must be at least 1, got 0");
   if (max_batch_size == 0) throw ConfigError("max_batch_size", "must be at least 1, got 0");
@@ -179,7 +179,7 @@ std::string to_string(const RedisConnectionOptions& options) {
 
 std::string to_string(const RedisSinkOptions& o) {
   std::ostringstream out;
-  write_connection(out, o);
+  write_connection(out, o.connection);
   out << "stream_key=" << o.stream_key << "\n"
       << "buffer_size=" << o.buffer_size << "\n"
       << "circuit_breaker=" << (o.circuit_breaker ? "true" : "false") << "\n"

@@ -154,7 +154,7 @@ RedisConnectionOptions RedisConnectionOptions::from_env(const EnvLookup& lookup)
 RedisSinkOptions RedisSinkOptions::from_env(const EnvLookup& lookup) {
   const Env env(lookup);
   RedisSinkOptions o;
-  read_connection_env(env, o);
+  read_connection_env(env, o.connection);
   env.string("STREAMLL_STREAM_KEY", o.stream_key);
   env.size("STREAMLL_BUFFER_SIZE", o.buffer_size);
   env.boolean("STREAMLL_CIRCUIT_BREAKER", o.circuit_breaker);

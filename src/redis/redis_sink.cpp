@@ -16,13 +16,14 @@
 #include "redis/command_buffer.hpp"
 #include "redis/connection_target.hpp"
 #include "redis/connector.hpp"
+#include "redis/injected.hpp"
 #include "redis/reply.hpp"
 #include "redis/transport.hpp"
 #include "redis/xadd_encoder.hpp"
-#include "streamll/detail/circuit_breaker.hpp"
 #include "streamll/detail/loss_log.hpp"
 #include "streamll/detail/ring_buffer.hpp"
 #include "streamll/redis/errors.hpp"
+#include "support/circuit_breaker.hpp"
 
 namespace streamll {
 namespace {
@@ -47,8 +48,8 @@ constexpr std::chrono::milliseconds kCompactionPeriod{5};
 // as a failure (a slot bouncing between nodes that disagree must not spin the flusher).
 constexpr int kMaxRedirects = 5;
 
-redis::TransportMaker transport_maker(RedisSink::TransportFactory factory,
-                                      RedisSink::EndpointTransportFactory endpoint_factory) {
+redis::TransportMaker transport_maker(RedisSinkTransportFactory factory,
+                                      RedisSinkEndpointTransportFactory endpoint_factory) {
   if (endpoint_factory) {
     return [f = std::move(endpoint_factory)](const redis::ConnectionTarget& t) {
       return f(RedisEndpoint{t.host, t.port, false});
@@ -67,11 +68,11 @@ bool is_protocol_error(const redis::RedisReply& reply) {
 }  // namespace
 
 struct RedisSink::Impl {
-  Impl(RedisSinkOptions opts, TransportFactory factory, EndpointTransportFactory endpoint_factory,
-       const detail::ClockSource& clock_source)
+  Impl(RedisSinkOptions opts, RedisSinkTransportFactory factory,
+       RedisSinkEndpointTransportFactory endpoint_factory, const detail::ClockSource& clock_source)
       : options(validated(std::move(opts))),
         fake_transports(factory || endpoint_factory),
-        connector(options, transport_maker(std::move(factory), std::move(endpoint_factory))),
+        connector(options.connection, transport_maker(std::move(factory), std::move(endpoint_factory))),
         clock(clock_source),
         encoder(options),
         buffer(options.buffer_size, options.buffer_overflow_strategy, detail::Staging::when_full),
@@ -108,8 +109,8 @@ struct RedisSink::Impl {
 
   static RedisSinkOptions validated(RedisSinkOptions opts) {
     opts.validate();
-    if (!opts.consumer_name.empty() && opts.client_name == RedisConnectionOptions{}.client_name) {
-      opts.client_name = opts.consumer_name;
+    if (!opts.consumer_name.empty() && opts.connection.client_name == RedisConnectionOptions{}.client_name) {
+      opts.connection.client_name = opts.consumer_name;
     }
     return opts;
   }
@@ -375,7 +376,7 @@ struct RedisSink::Impl {
     batch.started = true;  // (partly) written from here on: a failure means sending it again
     if (!batch.sent->empty()) {
       try {
-        transport->send(*batch.sent, io_deadline(options.socket_timeout));
+        transport->send(*batch.sent, io_deadline(options.connection.socket_timeout));
       } catch (const std::exception& e) {
         const bool isolating = isolate_after_close(e, nullptr);
         batch_failed(std::string("write failed, batch of ") + std::to_string(batch.events.size()) +
@@ -393,7 +394,7 @@ struct RedisSink::Impl {
       complete(batch, 0, {}, {});
       return;
     }
-    const auto timeout = options.socket_timeout + (durable() ? options.replicas_ack_timeout
+    const auto timeout = options.connection.socket_timeout + (durable() ? options.replicas_ack_timeout
                                                              : std::chrono::milliseconds(0));
     try {
       transport->receive(batch.sent->command_count(), replies, io_deadline(timeout));
@@ -549,10 +550,10 @@ struct RedisSink::Impl {
       ask_commands.append({"WAIT", std::to_string(options.min_replicas_ack),
                            std::to_string(options.replicas_ack_timeout.count())});
     }
-    const auto timeout = options.socket_timeout + (durable() ? options.replicas_ack_timeout
+    const auto timeout = options.connection.socket_timeout + (durable() ? options.replicas_ack_timeout
                                                              : std::chrono::milliseconds(0));
     try {
-      auto asked = connector.connect_to(to, io_deadline(options.connect_timeout));
+      auto asked = connector.connect_to(to, io_deadline(options.connection.connect_timeout));
       asked->execute(ask_commands, replies, io_deadline(timeout));
     } catch (const std::exception& e) {
       // The main connection is fine; the next attempt goes through it and is redirected again.
@@ -644,7 +645,7 @@ struct RedisSink::Impl {
   // `partial`: the head batch's replies read before the failure, if any.
   bool isolate_after_close(const std::exception& e, std::vector<redis::RedisReply>* partial) {
     // EOF or a reset (ClosedError), as opposed to a timeout or another I/O error.
-    const bool closed = dynamic_cast<const redis::ClosedError*>(&e) != nullptr;
+    const bool closed = dynamic_cast<const ClosedError*>(&e) != nullptr;
     if (!closed || stopping_hard.load(std::memory_order_acquire)) return false;
     std::size_t answered = partial ? std::min(partial->size(), batch_at(0).xadds) : 0;
     bool protocol_error = false;
@@ -800,7 +801,7 @@ struct RedisSink::Impl {
       // connects; shutdown() interrupts it through interrupt_transport().
       logger->debug("connecting (stream '{}', {} consecutive failures so far)", options.stream_key,
                     breaker.failure_count());
-      auto fresh = connector.connect(io_deadline(options.connect_timeout), slot);
+      auto fresh = connector.connect(io_deadline(options.connection.connect_timeout), slot);
       {
         std::lock_guard<std::mutex> lock(transport_mutex);
         transport = std::move(fresh);
@@ -812,9 +813,9 @@ struct RedisSink::Impl {
         redis::CommandBuffer ping;
         ping.append({"PING"});
         std::vector<redis::RedisReply> pong;
-        transport->execute(ping, pong, io_deadline(options.socket_timeout));
+        transport->execute(ping, pong, io_deadline(options.connection.socket_timeout));
         if (pong.empty() || pong.front().is_error()) {
-          throw redis::ReplyError(pong.empty() ? "no reply" : pong.front().text,
+          throw ReplyError(pong.empty() ? "no reply" : pong.front().text,
                                   "PING after a closed connection");
         }
         fail_suspect();
@@ -829,9 +830,9 @@ struct RedisSink::Impl {
       }
       logger->info("connected to {} (stream '{}')", transport->describe(), options.stream_key);
       return true;
-    } catch (const redis::AuthError& e) {
+    } catch (const AuthError& e) {
       transport_failure(std::string("authentication failed: ") + e.what());
-    } catch (const redis::ReplyError& e) {
+    } catch (const ReplyError& e) {
       transport_failure(std::string("connection handshake refused: ") + e.what());
     } catch (const std::exception& e) {
       transport_failure(std::string("connect failed: ") + e.what());
@@ -843,7 +844,7 @@ struct RedisSink::Impl {
     redis::CommandBuffer create;
     create.append({"XGROUP", "CREATE", options.stream_key, options.consumer_group, "0", "MKSTREAM"});
     std::vector<redis::RedisReply> group_replies;
-    transport->execute(create, group_replies, io_deadline(options.socket_timeout));
+    transport->execute(create, group_replies, io_deadline(options.connection.socket_timeout));
     if (!group_replies.empty() && group_replies.front().is_error() &&
         group_replies.front().error_prefix() != "BUSYGROUP") {
       // The events can still be written; the group is for the consumers. Report, do not fail.
@@ -983,23 +984,14 @@ struct RedisSink::Impl {
 };
 
 RedisSink::RedisSink(RedisSinkOptions options)
-    : RedisSink(std::move(options), TransportFactory{}, detail::ClockSource::real()) {}
+    : RedisSink(std::move(options), detail::RedisSinkSeams{}) {}
 
-RedisSink::RedisSink(RedisSinkOptions options, TransportFactory make_transport,
-                     const detail::ClockSource& clock)
-    : RedisSink(std::move(options), std::move(make_transport), EndpointTransportFactory{}, clock) {}
-
-RedisSink::RedisSink(RedisSinkOptions options, EndpointTransportFactory make_transport,
-                     const detail::ClockSource& clock)
-    : RedisSink(std::move(options), TransportFactory{}, std::move(make_transport), clock) {}
-
-RedisSink::RedisSink(RedisSinkOptions options, TransportFactory make_transport,
-                     EndpointTransportFactory make_endpoint_transport, const detail::ClockSource& clock)
-    : impl_(std::make_shared<Impl>(std::move(options), std::move(make_transport),
-                                   std::move(make_endpoint_transport), clock)) {
+RedisSink::RedisSink(RedisSinkOptions options, detail::RedisSinkSeams seams)
+    : impl_(std::make_shared<Impl>(std::move(options), std::move(seams.make_transport),
+                                   std::move(seams.make_endpoint_transport), *seams.clock)) {
   if (!impl_->fake_transports) {
     // Fail at construction, not on the flusher, for TLS files or settings the transport rejects.
-    (void)redis::make_socket_transport(impl_->options);
+    (void)redis::make_socket_transport(impl_->options.connection);
   }
   impl_->flusher = std::thread([impl = impl_] { impl->run(); });
 }

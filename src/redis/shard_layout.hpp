@@ -39,7 +39,7 @@ template <typename Options>
 Options options_for_shard(const Options& options, const std::vector<std::string>& shard_urls,
                           const std::string& stream_key, std::size_t index, std::string Options::*key_field) {
   Options shard = options;
-  if (!shard_urls.empty()) shard.url = shard_urls[index];
+  if (!shard_urls.empty()) shard.connection.url = shard_urls[index];
   shard.*key_field = shard_stream_key_of(stream_key, index);
   return shard;
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "redis/consumer_shard.hpp"
+#include "redis/injected.hpp"
 
 namespace streamll::redis {
 

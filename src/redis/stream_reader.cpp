@@ -3,6 +3,7 @@
 // failover) continues exactly where it left off; "$" is resolved to the stream's last id once,
 // at the first connect, so entries added between two blocking reads are never skipped.
 
+#include "redis/injected.hpp"
 #include "redis/sharded_consumer.hpp"
 
 namespace streamll {
@@ -102,7 +103,7 @@ ConsumerOptions checked(const ConsumerOptions& options, bool custom_transport) {
   options.validate();
   if (!custom_transport) {
     for (std::size_t i = 0; i < options.shards(); ++i) {
-      (void)redis::make_socket_transport(redis::options_of_shard(options, i));
+      (void)redis::make_socket_transport(redis::options_of_shard(options, i).connection);
     }
   }
   return options;
@@ -122,15 +123,11 @@ struct StreamReader::Impl {
 };
 
 StreamReader::StreamReader(ConsumerOptions options)
-    : StreamReader(std::move(options), ConsumerTransportFactory{}, detail::ClockSource::real()) {}
+    : StreamReader(std::move(options), detail::ConsumerSeams{}) {}
 
-StreamReader::StreamReader(ConsumerOptions options, ConsumerTransportFactory make_transport,
-                           const detail::ClockSource& clock)
-    : impl_(std::make_unique<Impl>(options, make_transport, ConsumerEndpointTransportFactory{}, clock)) {}
-
-StreamReader::StreamReader(ConsumerOptions options, ConsumerEndpointTransportFactory make_transport,
-                           const detail::ClockSource& clock)
-    : impl_(std::make_unique<Impl>(options, ConsumerTransportFactory{}, make_transport, clock)) {}
+StreamReader::StreamReader(ConsumerOptions options, detail::ConsumerSeams seams)
+    : impl_(std::make_unique<Impl>(options, seams.make_transport, seams.make_endpoint_transport,
+                                   *seams.clock)) {}
 
 StreamReader::~StreamReader() { stop(); }
 

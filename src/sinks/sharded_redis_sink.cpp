@@ -8,10 +8,11 @@
 
 #include "md5.hpp"
 #include "redis/env_list.hpp"
+#include "redis/injected.hpp"
 #include "redis/shard_layout.hpp"
 #include "redis/transport.hpp"
-#include "streamll/detail/clock.hpp"
 #include "streamll/errors.hpp"
+#include "support/clock.hpp"
 
 namespace streamll {
 namespace {
@@ -21,7 +22,8 @@ using SteadyClock = std::chrono::steady_clock;
 std::size_t shard_total(const ShardedRedisSinkOptions& o) { return redis::shard_total(o.shard_urls, o.shard_count); }
 
 RedisSinkOptions shard_options(const ShardedRedisSinkOptions& o, std::size_t index) {
-  return redis::options_for_shard<RedisSinkOptions>(o, o.shard_urls, o.stream_key, index, &RedisSinkOptions::stream_key);
+  return redis::options_for_shard<RedisSinkOptions>(o.sink, o.shard_urls, o.sink.stream_key, index,
+                                                   &RedisSinkOptions::stream_key);
 }
 
 int breaker_rank(BreakerState s) {
@@ -32,7 +34,7 @@ int breaker_rank(BreakerState s) {
 
 ShardedRedisSinkOptions ShardedRedisSinkOptions::from_env(const EnvLookup& lookup) {
   ShardedRedisSinkOptions o;
-  static_cast<RedisSinkOptions&>(o) = RedisSinkOptions::from_env(lookup);
+  o.sink = RedisSinkOptions::from_env(lookup);
   redis::read_shard_env(lookup, o.shard_urls, o.shard_count);
   if (auto v = redis::read_env(lookup, "STREAMLL_SHARD_HASH")) {
     if (*v == "md5") {
@@ -63,24 +65,22 @@ void ShardedRedisSinkOptions::validate() const {
 }
 
 ShardedRedisSink::ShardedRedisSink(ShardedRedisSinkOptions options)
-    : ShardedRedisSink(std::move(options), ShardTransportFactory{}, detail::ClockSource::real()) {}
+    : ShardedRedisSink(std::move(options), detail::ShardedRedisSinkSeams{}) {}
 
-ShardedRedisSink::ShardedRedisSink(ShardedRedisSinkOptions options, ShardTransportFactory make_transport,
-                                   const detail::ClockSource& clock)
-    : shard_hash_(options.shard_hash), shutdown_timeout_(options.shutdown_timeout) {
+ShardedRedisSink::ShardedRedisSink(ShardedRedisSinkOptions options,
+                                   detail::ShardedRedisSinkSeams seams)
+    : shard_hash_(options.shard_hash), shutdown_timeout_(options.sink.shutdown_timeout) {
   options.validate();
   const std::size_t n = shard_total(options);
   shards_.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
-    if (make_transport) {
-      shards_.push_back(std::make_unique<RedisSink>(
-          shard_options(options, i),
-          RedisSink::EndpointTransportFactory(
-              [make_transport, i](const RedisEndpoint& e) { return make_transport(i, e); }),
-          clock));
-    } else {
-      shards_.push_back(std::make_unique<RedisSink>(shard_options(options, i)));
+    detail::RedisSinkSeams shard_seams;
+    shard_seams.clock = seams.clock;
+    if (seams.make_transport) {
+      shard_seams.make_endpoint_transport = [make = seams.make_transport,
+                                             i](const RedisEndpoint& e) { return make(i, e); };
     }
+    shards_.push_back(detail::Injected::new_redis_sink(shard_options(options, i), shard_seams));
   }
 }
 

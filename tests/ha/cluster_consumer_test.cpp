@@ -39,13 +39,13 @@ RedisClusterDeployment& cluster() {
 
 ConsumerOptions consumer_options(const std::string& url) {
   ConsumerOptions o;
-  o.url = url;
+  o.connection.url = url;
   o.group = "readers";
   o.consumer_name = "reader-1";
   o.batch_size = 50;
   o.block = 200ms;
-  o.connect_timeout = 1s;
-  o.socket_timeout = 2s;
+  o.connection.connect_timeout = 1s;
+  o.connection.socket_timeout = 2s;
   o.reconnect_initial_delay = 50ms;
   o.reconnect_max_delay = 200ms;
   o.claim_min_idle = 0ms;
@@ -74,8 +74,8 @@ TEST_CASE("Cluster: a sharded group consumer, the analytics, health and the CLI 
   constexpr int kExecutions = 90;
   constexpr int kPerExecution = 4;
   streamll::ShardedRedisSinkOptions so;
-  static_cast<streamll::RedisSinkOptions&>(so) = sinkit::fast_options(c.url());
-  so.stream_key = "spread";  // no hash tag: the shards' keys hash to slots all over the cluster
+  so.sink = sinkit::fast_options(c.url());
+  so.sink.stream_key = "spread";  // no hash tag: the shards' keys hash to slots all over the cluster
   so.shard_count = kShards;
   {
     streamll::ShardedRedisSink sink(so);

@@ -44,8 +44,8 @@ std::vector<streamll::Event> read_stream(RedisClusterDeployment& c, const std::s
 TEST_CASE("Cluster: events of many executions, sharded over slots, all arrive in order", "[ha][cluster]") {
   auto& c = cluster();
   streamll::ShardedRedisSinkOptions o;
-  static_cast<streamll::RedisSinkOptions&>(o) = sinkit::fast_options(c.url());
-  o.stream_key = "spread";
+  o.sink = sinkit::fast_options(c.url());
+  o.sink.stream_key = "spread";
   o.shard_count = 8;
   streamll::ShardedRedisSink sink(o);
 

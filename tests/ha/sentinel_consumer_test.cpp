@@ -76,11 +76,11 @@ class Seen {
 
 ConsumerOptions follow_options(const std::string& url) {
   ConsumerOptions o;
-  o.url = url;
+  o.connection.url = url;
   o.batch_size = 50;
   o.block = 200ms;
-  o.connect_timeout = 500ms;
-  o.socket_timeout = 1s;
+  o.connection.connect_timeout = 500ms;
+  o.connection.socket_timeout = 1s;
   o.reconnect_initial_delay = 50ms;
   o.reconnect_max_delay = 500ms;
   o.claim_min_idle = 0ms;  // one consumer: its own pending list is what a reconnect re-reads

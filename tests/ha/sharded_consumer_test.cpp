@@ -128,8 +128,8 @@ ConsumerOptions consumer_options(const std::string& group, const std::string& na
   o.consumer_name = name;
   o.batch_size = 50;
   o.block = 200ms;
-  o.connect_timeout = 500ms;
-  o.socket_timeout = 2s;
+  o.connection.connect_timeout = 500ms;
+  o.connection.socket_timeout = 2s;
   o.reconnect_initial_delay = 50ms;
   o.reconnect_max_delay = 200ms;
   return o;
@@ -185,7 +185,7 @@ class Running {
 struct ThreeServers {
   ThreeServers() {
     for (auto& s : servers) s = std::make_unique<RedisServer>();
-    static_cast<streamll::RedisSinkOptions&>(sink) = sinkit::fast_options("redis://unused:1");
+    sink.sink = sinkit::fast_options("redis://unused:1");
     for (auto& s : servers) sink.shard_urls.push_back(s->url());
   }
   ShardedStream source() const {
@@ -306,7 +306,7 @@ TEST_CASE("Sharded streams on one server: a StreamReader and the analytics read 
           "[ha][sharded][consumer_ha]") {
   RedisServer server;
   streamll::ShardedRedisSinkOptions so;
-  static_cast<streamll::RedisSinkOptions&>(so) = sinkit::fast_options(server.url());
+  so.sink = sinkit::fast_options(server.url());
   so.shard_count = 4;
   Dataset d;
   {
@@ -327,7 +327,7 @@ TEST_CASE("Sharded streams on one server: a StreamReader and the analytics read 
   CHECK(sum == d.events);
 
   auto o = consumer_options("", "");
-  o.url = server.url();
+  o.connection.url = server.url();
   o.shard_count = 4;
   o.start_id = "0";
   streamll::StreamReader reader(o);
@@ -437,8 +437,8 @@ TEST_CASE("A shard whose server stops answering (SIGSTOP) does not hold the othe
 
   auto o = consumer_options("workers", "worker-1");
   o.shard_urls = t.sink.shard_urls;
-  o.socket_timeout = 500ms;
-  o.connect_timeout = 4s;  // what each reconnection attempt would cost the other shards if waited for
+  o.connection.socket_timeout = 500ms;
+  o.connection.connect_timeout = 4s;  // what each reconnection attempt would cost the other shards if waited for
   streamll::GroupConsumer consumer(o);
   Seen seen;
   std::mutex latency_mutex;
@@ -596,8 +596,8 @@ TEST_CASE("A sharded group consumer over TLS wakes for the first shard that answ
   tls.tls = true;
   RedisServer server(tls);
   auto o = consumer_options("tls-readers", "worker-1");
-  o.url = server.tls_url();
-  o.ssl_ca_file = streamll::test::TlsCerts::shared().ca_cert;
+  o.connection.url = server.tls_url();
+  o.connection.ssl_ca_file = streamll::test::TlsCerts::shared().ca_cert;
   o.shard_count = 3;
   streamll::GroupConsumer consumer(o);
   Seen seen;

@@ -20,8 +20,8 @@ namespace {
 struct ThreeShards {
   ThreeShards() {
     for (auto& s : servers) s = std::make_unique<RedisServer>();
-    static_cast<streamll::RedisSinkOptions&>(options) = sinkit::fast_options("redis://unused:1");
-    options.stream_key = "ml_events";
+    options.sink = sinkit::fast_options("redis://unused:1");
+    options.sink.stream_key = "ml_events";
     for (auto& s : servers) options.shard_urls.push_back(s->url());
   }
   std::array<std::unique_ptr<RedisServer>, 3> servers;

@@ -2,7 +2,8 @@
 # Builds programs against an installed streamll, as a user's project would, and runs them:
 # tests/install/consumer.cpp with find_package(streamll CONFIG) and again with pkg-config, and
 # examples/basic_setup.cpp (the RedisSink, so hiredis and OpenSSL come through the package).
-# Checks that pkg-config's flags leave a C++20 program C++20 and require no dependency publicly.
+# Checks that pkg-config's flags leave a C++20 program C++20 and require no dependency publicly,
+# and that no internal header is installed.
 #
 #   tests/install/check.sh <install prefix> <scratch directory>
 set -euo pipefail
@@ -32,4 +33,11 @@ if [ -n "$(pkg-config --print-requires streamll)" ]; then
   exit 1
 fi
 g++ -std=c++20 -c "$here/cxx_standard.cpp" -o "$work/cxx_standard.o" $(pkg-config --cflags streamll)
+# Internals stay out of the install: a detail header is installed only when a public one needs it.
+for header in "$prefix"/include/streamll/detail/*.hpp; do
+  name=streamll/detail/$(basename "$header")
+  if ! grep -rqF --exclude-dir=detail "\"$name\"" "$prefix/include/streamll"; then
+    echo "install check: $name is installed but no public header includes it" >&2; exit 1
+  fi
+done
 echo "install check: find_package and pkg-config consumers built and ran"

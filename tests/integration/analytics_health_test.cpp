@@ -104,9 +104,9 @@ TEST_CASE("Usage statistics over a generated dataset give exactly its totals and
   for (const auto& e : entries) expected += e.id_ms() >= *range.from_ms && e.id_ms() <= *range.to_ms;
   CHECK(part.entries == expected);
 
-  CHECK_THROWS_AS(streamll::analyze_usage(connection(server), "no_such_stream"), streamll::redis::StreamNotFoundError);
+  CHECK_THROWS_AS(streamll::analyze_usage(connection(server), "no_such_stream"), streamll::StreamNotFoundError);
   redis.text({"SET", "plain_key", "x"});
-  CHECK_THROWS_AS(streamll::analyze_usage(connection(server), "plain_key"), streamll::redis::ReplyError);
+  CHECK_THROWS_AS(streamll::analyze_usage(connection(server), "plain_key"), streamll::ReplyError);
 }
 
 TEST_CASE("Health alerts trigger and clear: recent events, error rate, lag", "[analytics_it]") {
@@ -212,5 +212,5 @@ TEST_CASE("list_groups shows groups with their consumers and pending entries", "
   REQUIRE(groups[0].consumer_list.size() == 1);
   CHECK(groups[0].consumer_list[0].name == "alice");
   CHECK(groups[0].consumer_list[0].pending == 2);
-  CHECK_THROWS_AS(streamll::list_groups(connection(server), "missing"), streamll::redis::StreamNotFoundError);
+  CHECK_THROWS_AS(streamll::list_groups(connection(server), "missing"), streamll::StreamNotFoundError);
 }

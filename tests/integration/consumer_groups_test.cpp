@@ -195,7 +195,7 @@ TEST_CASE("StreamReader reads only new entries from $, everything from 0", "[con
   auto redis = DirectRedis::tcp(server.port());
   const auto old_ids = write_numbered(redis, 5);
   streamll::ConsumerOptions o;
-  o.url = server.url();
+  o.connection.url = server.url();
   o.start_id = "$";
   StreamReader fresh(o);
   SeenIds seen_fresh;

@@ -25,13 +25,13 @@ using sinkit::DirectRedis;
 
 inline ConsumerOptions group_options(const std::string& url, const std::string& group, const std::string& consumer) {
   ConsumerOptions o;
-  o.url = url;
+  o.connection.url = url;
   o.group = group;
   o.consumer_name = consumer;
   o.batch_size = 50;
   o.block = 200ms;
-  o.connect_timeout = 1s;
-  o.socket_timeout = 2s;
+  o.connection.connect_timeout = 1s;
+  o.connection.socket_timeout = 2s;
   o.reconnect_initial_delay = 50ms;
   o.reconnect_max_delay = 200ms;
   return o;

@@ -127,13 +127,13 @@ TEST_CASE("Generated events reach the stream once each, byte-exact as the JSONL 
 
   RedisServer server;
   streamll::RedisSinkOptions options;
-  options.url = server.url();
+  options.connection.url = server.url();
   options.stream_key = "property";
   options.index_fields = index_fields;
   options.buffer_size = kChunk;
-  options.connect_timeout = 2s;
+  options.connection.connect_timeout = 2s;
   // Generous: a batch of 256 KiB events under a sanitizer must not be mistaken for a hang.
-  options.socket_timeout = 20s;
+  options.connection.socket_timeout = 20s;
   streamll::RedisSink redis_sink(options);
 
   streamll::JsonlFileSinkOptions jsonl_options;

@@ -85,7 +85,7 @@ TEST_CASE("RedisSink selects the database from the URL or from db (which wins)",
   }
   SECTION("db = 5 overrides /3") {
     auto options = sinkit::fast_options(server.url() + "/3");
-    options.db = 5;
+    options.connection.db = 5;
     RedisSink sink(options);
     emit_and_flush(sink, 7);
     CHECK(xlen_in_db(redis, 3, "ml_events") == 0);
@@ -113,17 +113,17 @@ TEST_CASE("RedisSink authenticates as an ACL user", "[redis_sink_it]") {
 
   auto options = sinkit::fast_options(server.url());
   SECTION("username and password fields") {
-    options.username = "alice";
-    options.password = password;
+    options.connection.username = "alice";
+    options.connection.password = password;
   }
   SECTION("credentials in the URL, percent-encoded") {
-    options.url = "redis://alice:p%40ss%3Aw%2Frd%251@127.0.0.1:" + std::to_string(server.port());
+    options.connection.url = "redis://alice:p%40ss%3Aw%2Frd%251@127.0.0.1:" + std::to_string(server.port());
   }
   SECTION("username with auth_token (the cloud guides' name for the password)") {
-    options.username = "alice";
-    options.auth_token = password;
+    options.connection.username = "alice";
+    options.connection.auth_token = password;
   }
-  options.client_name = "acl-sink";
+  options.connection.client_name = "acl-sink";
   RedisSink sink(options);
   emit_and_flush(sink, 5);
   CHECK(sinkit::delivered_indices(redis) == sinkit::iota_vector(0, 5));
@@ -186,7 +186,7 @@ TEST_CASE("RedisSinkOptions::from_env drives a real sink", "[redis_sink_it]") {
         {"STREAMLL_STREAM_KEY", "env_events"},
     }));
     options.stream_key = "explicit_events";
-    options.client_name = "env-acl";
+    options.connection.client_name = "env-acl";
     RedisSink sink(options);
     emit_and_flush(sink, 5);
     CHECK(xlen_in_db(redis, 4, "env_events") == 0);

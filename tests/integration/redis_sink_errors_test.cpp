@@ -42,10 +42,10 @@ TEST_CASE("RedisSink with a wrong password reports it and opens the breaker unti
   RedisServer server(server_options);
   auto options = sinkit::fast_options(server.url());
   SECTION("in the password field") {
-    options.password = wrong;
+    options.connection.password = wrong;
   }
   SECTION("in the URL") {
-    options.url = "redis://:" + wrong + "@127.0.0.1:" + std::to_string(server.port());
+    options.connection.url = "redis://:" + wrong + "@127.0.0.1:" + std::to_string(server.port());
   }
   sinkit::CapturedLog log;
   RedisSink sink(options);
@@ -83,8 +83,8 @@ TEST_CASE("RedisSink counts NOPERM replies as failed events and not as transport
   server_options.acl_users = {"limited on >limited-pw ~* &* +@all -xadd"};
   RedisServer server(server_options);
   auto options = sinkit::fast_options(server.url());
-  options.username = "limited";
-  options.password = "limited-pw";
+  options.connection.username = "limited";
+  options.connection.password = "limited-pw";
   RedisSink sink(options);
 
   emit_quickly(sink, 0, 5);

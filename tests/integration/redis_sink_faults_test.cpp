@@ -83,8 +83,8 @@ TEST_CASE("RedisSink loses nothing when Redis is killed mid-stream and restarted
 TEST_CASE("RedisSink stays fast while Redis hangs and drains after SIGCONT (breaker opened by timeouts)", "[redis_sink_it][concurrent]") {
   RedisServer server;
   auto options = sinkit::fast_options(server.url());
-  options.socket_timeout = 200ms;
-  options.connect_timeout = 200ms;
+  options.connection.socket_timeout = 200ms;
+  options.connection.connect_timeout = 200ms;
   options.buffer_size = 50000;
   sinkit::CapturedLog log;
   RedisSink sink(options);

@@ -70,7 +70,7 @@ TEST_CASE("a forked child's ShardedRedisSink shuts down at once and starts no th
   // started in a multi-threaded program's child, and a child may have none to spare).
   streamll::test::RedisServer redis;
   streamll::ShardedRedisSinkOptions options;
-  static_cast<streamll::RedisSinkOptions&>(options) = fast_options(redis.url());
+  options.sink = fast_options(redis.url());
   options.shard_count = 3;
   streamll::ShardedRedisSink sink(options);
   for (int i = 0; i < 6; ++i) sink.handle(numbered_event(1, i));

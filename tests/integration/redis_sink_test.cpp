@@ -169,7 +169,7 @@ TEST_CASE("RedisSink sends events emitted in a burst in batches of max_batch_siz
   RedisServer server;
   auto options = sinkit::fast_options(server.url());
   options.max_batch_size = 100;
-  options.socket_timeout = 5s;  // the write held by CLIENT PAUSE below must not time out
+  options.connection.socket_timeout = 5s;  // the write held by CLIENT PAUSE below must not time out
   RedisSink sink(options);
   // Connect before measuring, so the burst is not simply parked behind the first connect.
   sink.handle(sinkit::numbered_event(1, 0));

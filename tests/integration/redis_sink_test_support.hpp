@@ -37,12 +37,12 @@ using namespace std::chrono_literals;
 /// second, so fault tests take a few seconds rather than minutes.
 inline RedisSinkOptions fast_options(const std::string& url) {
   RedisSinkOptions o;
-  o.url = url;
+  o.connection.url = url;
   o.stream_key = "ml_events";
   o.buffer_size = 20000;
   o.max_batch_size = 100;
-  o.connect_timeout = 500ms;
-  o.socket_timeout = 500ms;
+  o.connection.connect_timeout = 500ms;
+  o.connection.socket_timeout = 500ms;
   o.failure_threshold = 2;
   o.recovery_timeout = 200ms;
   o.flush_interval = 50ms;

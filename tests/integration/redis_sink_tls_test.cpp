@@ -60,21 +60,21 @@ TEST_CASE("RedisSink over rediss:// verifies the server against ssl_ca_file and 
   const TlsCerts& certs = TlsCerts::shared();
   RedisServer server(tls_server_options());
   auto options = sinkit::fast_options(server.tls_url());
-  options.ssl_ca_file = certs.ca_cert;
-  REQUIRE(options.ssl_cert_reqs == SslCertReqs::required);  // the default: chain and host name
+  options.connection.ssl_ca_file = certs.ca_cert;
+  REQUIRE(options.connection.ssl_cert_reqs == SslCertReqs::required);  // the default: chain and host name
 
   SECTION("host name from the URL (an IP in the certificate's subjectAltName)") {
     RedisSink sink(options);
     require_delivers(sink, server);
   }
   SECTION("host name from ssl_server_name") {
-    options.ssl_server_name = "localhost";
+    options.connection.ssl_server_name = "localhost";
     RedisSink sink(options);
     require_delivers(sink, server);
   }
   SECTION("ssl=true on a redis:// URL") {
-    options.url = "redis://127.0.0.1:" + std::to_string(server.tls_port());
-    options.ssl = true;
+    options.connection.url = "redis://127.0.0.1:" + std::to_string(server.tls_port());
+    options.connection.ssl = true;
     RedisSink sink(options);
     require_delivers(sink, server);
   }
@@ -84,7 +84,7 @@ TEST_CASE("RedisSink over TLS with the wrong CA fails clearly and opens the brea
   const TlsCerts& certs = TlsCerts::shared();
   RedisServer server(tls_server_options());
   auto options = sinkit::fast_options(server.tls_url());
-  options.ssl_ca_file = certs.other_ca_cert;
+  options.connection.ssl_ca_file = certs.other_ca_cert;
 
   SECTION("required") {
     RedisSink sink(options);
@@ -94,14 +94,14 @@ TEST_CASE("RedisSink over TLS with the wrong CA fails clearly and opens the brea
     CHECK(error.find("verify failed") != std::string::npos);
   }
   SECTION("optional still checks the chain") {
-    options.ssl_cert_reqs = SslCertReqs::optional;
+    options.connection.ssl_cert_reqs = SslCertReqs::optional;
     RedisSink sink(options);
     const std::string error = require_refused(sink);
     INFO("last_error: " << error);
     CHECK(error.find("verify failed") != std::string::npos);
   }
   SECTION("none") {
-    options.ssl_cert_reqs = SslCertReqs::none;
+    options.connection.ssl_cert_reqs = SslCertReqs::none;
     RedisSink sink(options);
     require_delivers(sink, server);
   }
@@ -110,8 +110,8 @@ TEST_CASE("RedisSink over TLS with the wrong CA fails clearly and opens the brea
 TEST_CASE("RedisSink over TLS checks the host name unless ssl_cert_reqs=optional", "[redis_sink_it][tls]") {
   RedisServer server(tls_server_options());
   auto options = sinkit::fast_options(server.tls_url());
-  options.ssl_ca_file = TlsCerts::shared().ca_cert;
-  options.ssl_server_name = "redis.example.com";  // not in the certificate
+  options.connection.ssl_ca_file = TlsCerts::shared().ca_cert;
+  options.connection.ssl_server_name = "redis.example.com";  // not in the certificate
 
   SECTION("required refuses a certificate for another name") {
     RedisSink sink(options);
@@ -120,7 +120,7 @@ TEST_CASE("RedisSink over TLS checks the host name unless ssl_cert_reqs=optional
     CHECK(error.find("hostname mismatch") != std::string::npos);
   }
   SECTION("optional accepts it: the chain is good") {
-    options.ssl_cert_reqs = SslCertReqs::optional;
+    options.connection.ssl_cert_reqs = SslCertReqs::optional;
     RedisSink sink(options);
     require_delivers(sink, server);
   }
@@ -132,11 +132,11 @@ TEST_CASE("RedisSink presents a client certificate to a server that requires one
   server_options.tls_auth_clients = true;
   RedisServer server(server_options);
   auto options = sinkit::fast_options(server.tls_url());
-  options.ssl_ca_file = certs.ca_cert;
+  options.connection.ssl_ca_file = certs.ca_cert;
 
   SECTION("with ssl_cert_file and ssl_key_file") {
-    options.ssl_cert_file = certs.client_cert;
-    options.ssl_key_file = certs.client_key;
+    options.connection.ssl_cert_file = certs.client_cert;
+    options.connection.ssl_key_file = certs.client_key;
     RedisSink sink(options);
     require_delivers(sink, server);
   }
@@ -157,7 +157,7 @@ TEST_CASE("RedisSink takes its TLS settings from the environment", "[redis_sink_
       {"REDIS_CONNECT_TIMEOUT_MS", "500"},
       {"REDIS_SOCKET_TIMEOUT_MS", "500"},
   }));
-  CHECK(options.ssl_server_name == "localhost");
+  CHECK(options.connection.ssl_server_name == "localhost");
   RedisSink sink(options);
   require_delivers(sink, server);
 }
@@ -180,7 +180,7 @@ TEST_CASE("RedisSink takes REDIS_SSL, the CA directory and the client certificat
       {"REDIS_CONNECT_TIMEOUT_MS", "500"},
       {"REDIS_SOCKET_TIMEOUT_MS", "500"},
   }));
-  CHECK(options.max_connections == 1);  // the only value accepted
+  CHECK(options.connection.max_connections == 1);  // the only value accepted
   RedisSink sink(options);
   require_delivers(sink, server);
   DirectRedis redis = DirectRedis::tcp(server.port());

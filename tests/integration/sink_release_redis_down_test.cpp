@@ -21,8 +21,8 @@ using Clock = std::chrono::steady_clock;
 
 streamll::InstrumentorOptions unreachable_redis(const std::string& url) {
   streamll::RedisSinkOptions redis;
-  redis.url = url;
-  redis.connect_timeout = 200ms;
+  redis.connection.url = url;
+  redis.connection.connect_timeout = 200ms;
   redis.shutdown_timeout = 1000ms;
   streamll::InstrumentorOptions options;
   options.sinks = {std::make_shared<streamll::RedisSink>(redis)};

@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
   const bool replaced = mode == "replaced" || mode == "replaced_sharded";
   if (replaced) std::atexit(report_threads_left);
   streamll::RedisSinkOptions redis;
-  redis.url = argv[1];
+  redis.connection.url = argv[1];
   redis.stream_key = "ml_events";
   streamll::InstrumentorOptions options;
   if (mode == "replaced_sharded") {

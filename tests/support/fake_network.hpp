@@ -68,7 +68,7 @@ class FakeNetwork {
   void connect(const std::string& at) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (down_.count(at) || !servers_.count(at)) {
-      throw redis::IoError("cannot connect to " + at + ": Connection refused");
+      throw IoError("cannot connect to " + at + ": Connection refused");
     }
     ++connects_[at];
   }
@@ -77,7 +77,7 @@ class FakeNetwork {
     Handler handler;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (down_.count(at)) throw redis::IoError("connection reset by " + at);
+      if (down_.count(at)) throw IoError("connection reset by " + at);
       handler = servers_.at(at);
     }
     replies.clear();
@@ -104,7 +104,7 @@ class NetworkTransport final : public redis::RedisTransport {
   NetworkTransport(FakeNetwork& network, std::string at) : network_(network), at_(std::move(at)) {}
   void connect(Clock::time_point) override {
     connected_ = false;
-    if (interrupted_) throw redis::ClosedError("interrupted");
+    if (interrupted_) throw ClosedError("interrupted");
     network_.connect(at_);
     connection_ = FakeConnection{};
     connected_ = true;
@@ -116,7 +116,7 @@ class NetworkTransport final : public redis::RedisTransport {
   void clear_interrupt() noexcept override { interrupted_ = false; }
   void execute(const redis::CommandBuffer& commands, std::vector<redis::RedisReply>& replies,
                Clock::time_point) override {
-    if (!connected_) throw redis::ClosedError("not connected to " + at_);
+    if (!connected_) throw ClosedError("not connected to " + at_);
     try {
       network_.execute(at_, commands, replies, connection_);
     } catch (...) {

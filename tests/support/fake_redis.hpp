@@ -130,10 +130,10 @@ class FakeRedis {
   void on_connect(const std::atomic<bool>& interrupted) {
     ++connect_attempts_;
     std::lock_guard<std::mutex> lock(mutex_);
-    if (interrupted) throw redis::ClosedError("interrupted");
-    if (down_) throw redis::IoError("connect to 127.0.0.1:6379 failed: Connection refused");
+    if (interrupted) throw ClosedError("interrupted");
+    if (down_) throw IoError("connect to 127.0.0.1:6379 failed: Connection refused");
     if (reject_auth_) {
-      throw redis::AuthError("WRONGPASS invalid username-password pair or user is disabled.", "AUTH");
+      throw AuthError("WRONGPASS invalid username-password pair or user is disabled.", "AUTH");
     }
     ++connects_;
   }
@@ -149,12 +149,12 @@ class FakeRedis {
       // a timeout (and a retry backoff on the manual clock) because the machine is slow.
       (void)deadline;
       changed_.wait(lock, [&] { return !stalled_ || interrupted; });
-      if (interrupted) throw redis::ClosedError("interrupted");
+      if (interrupted) throw ClosedError("interrupted");
     }
-    if (down_) throw redis::IoError("connection reset by peer");
+    if (down_) throw IoError("connection reset by peer");
     if (fail_executes_ > 0) {
       --fail_executes_;
-      throw redis::IoError("connection reset by peer");
+      throw IoError("connection reset by peer");
     }
     replies.clear();
     for (auto& command : parse_resp_commands(buffer.bytes())) {
@@ -185,7 +185,7 @@ class FakeRedis {
     if (lose_replies_ > 0) {
       --lose_replies_;
       replies.clear();
-      throw redis::IoError("connection reset by peer (after the commands were applied)");
+      throw IoError("connection reset by peer (after the commands were applied)");
     }
   }
 
@@ -235,7 +235,7 @@ class FakeServerTransport : public redis::RedisTransport {
   void clear_interrupt() noexcept override { interrupted_ = false; }
   void execute(const redis::CommandBuffer& commands, std::vector<redis::RedisReply>& replies,
                Clock::time_point deadline) override {
-    if (!connected_) throw redis::ClosedError("not connected");
+    if (!connected_) throw ClosedError("not connected");
     try {
       server_->on_execute(commands, replies, deadline, interrupted_);
     } catch (...) {
@@ -261,7 +261,7 @@ class FakeTransport final : public FakeServerTransport<FakeRedis> {
       : FakeServerTransport(std::move(server), "fake://redis") {}
 };
 
-/// A TransportFactory for RedisSink's test constructor.
+/// A RedisSinkTransportFactory for detail::Injected::redis_sink.
 inline std::function<std::unique_ptr<redis::RedisTransport>()> fake_transport_factory(
     std::shared_ptr<FakeRedis> server) {
   return [server] { return std::make_unique<FakeTransport>(server); };

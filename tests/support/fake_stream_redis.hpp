@@ -116,20 +116,20 @@ class FakeStreamRedis {
       changed_.wait(lock, [&] { return interrupted || connect_mode_ != ConnectMode::hang; });
       --hanging_connects_;
     }
-    if (interrupted) throw redis::ClosedError("interrupted");
-    if (connect_mode_ == ConnectMode::time_out) throw redis::TimeoutError("connect to fake timed out");
-    if (down_) throw redis::IoError("connect to fake failed: Connection refused");
+    if (interrupted) throw ClosedError("interrupted");
+    if (connect_mode_ == ConnectMode::time_out) throw TimeoutError("connect to fake timed out");
+    if (down_) throw IoError("connect to fake failed: Connection refused");
     ++connects_;
   }
 
   void on_execute(const redis::CommandBuffer& buffer, std::vector<redis::RedisReply>& replies,
                   std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& interrupted) {
     std::unique_lock<std::mutex> lock(mutex_);
-    if (interrupted) throw redis::ClosedError("interrupted");
-    if (down_) throw redis::IoError("connection reset by peer");
+    if (interrupted) throw ClosedError("interrupted");
+    if (down_) throw IoError("connection reset by peer");
     if (fail_executes_ > 0) {
       --fail_executes_;
-      throw redis::IoError("connection reset by peer");
+      throw IoError("connection reset by peer");
     }
     replies.clear();
     for (auto& command : parse_resp_commands(buffer.bytes())) {
@@ -195,7 +195,7 @@ class FakeStreamRedis {
                         std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& interrupted) {
     ++blocked_reads_;
     changed_.wait_until(lock, deadline, [&] { return interrupted || entries_.size() > known; });
-    if (interrupted) throw redis::ClosedError("interrupted while blocked");
+    if (interrupted) throw ClosedError("interrupted while blocked");
     return entries_.size() > known;
   }
 

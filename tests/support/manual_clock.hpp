@@ -6,7 +6,7 @@
 #include <chrono>
 #include <cstdint>
 
-#include "streamll/detail/clock.hpp"
+#include "support/clock.hpp"
 
 namespace streamll::testing {
 

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "manual_clock.hpp"
-#include "streamll/detail/backoff.hpp"
-#include "streamll/detail/circuit_breaker.hpp"
+#include "support/backoff.hpp"
+#include "support/circuit_breaker.hpp"
 
 using namespace std::chrono_literals;
 using streamll::BreakerState;

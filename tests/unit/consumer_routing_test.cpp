@@ -13,10 +13,12 @@
 #include "manual_clock.hpp"
 #include "redis/cluster_slots.hpp"
 #include "redis/connection_target.hpp"
+#include "redis/injected.hpp"
 #include "redis/query_connection.hpp"
 #include "streamll/redis/consumer.hpp"
 
 using namespace std::chrono_literals;
+using streamll::detail::Injected;
 using streamll::ConsumedEvent;
 using streamll::ConsumerOptions;
 using streamll::GroupConsumer;
@@ -87,7 +89,7 @@ FakeNetwork::Handler slots_of(std::vector<std::array<long long, 3>> owners) {
 
 ConsumerOptions group_options(const std::string& url) {
   ConsumerOptions o;
-  o.url = url;
+  o.connection.url = url;
   o.group = "g";
   o.consumer_name = "c1";
   o.batch_size = 10;
@@ -108,7 +110,7 @@ TEST_CASE("Cluster: a consumer reads from the master of its stream's slot and fo
   // The seed says the stream's slot is 7001's.
   d.net.serve(local(7000), slots_of({{0, 16383, 7001}}));
   d.master(7001)->add_event(event_json(1));
-  GroupConsumer consumer(group_options("redis+cluster://127.0.0.1:7000"), d.factory(), d.clock);
+  GroupConsumer consumer = Injected::group_consumer(group_options("redis+cluster://127.0.0.1:7000"), d.factory(), d.clock);
   Numbers n;
   consumer.on_any(std::ref(n));
   consumer.poll(0ms);
@@ -151,7 +153,7 @@ TEST_CASE("Cluster: MOVED replies that never settle are spaced by the backoff", 
       return std::nullopt;
     });
   }
-  GroupConsumer consumer(group_options("redis+cluster://127.0.0.1:7000"), d.factory(), d.clock);
+  GroupConsumer consumer = Injected::group_consumer(group_options("redis+cluster://127.0.0.1:7000"), d.factory(), d.clock);
   streamll::PollResult r;
   int polls = 0;
   while (polls < 20) {
@@ -180,7 +182,7 @@ TEST_CASE("Cluster: each shard's stream goes to its own slot's master", "[consum
   d.master(port1, "ml_events_shard_1")->add_event(event_json(20));
   auto o = group_options("redis+cluster://127.0.0.1:7000");
   o.shard_count = 2;
-  GroupConsumer consumer(o, d.factory(), d.clock);
+  GroupConsumer consumer = Injected::group_consumer(o, d.factory(), d.clock);
   std::map<std::size_t, std::vector<int>> seen;
   consumer.on_any([&](const ConsumedEvent& m) { seen[m.shard].push_back(static_cast<int>(m.event.data["n"].as_int())); });
   consumer.poll(0ms);
@@ -201,7 +203,7 @@ TEST_CASE("Sentinel: READONLY after a failover sends the consumer back to the se
     return RedisReply::make_error("ERR unknown command");
   });
   d.master(6380)->add_event(event_json(1));
-  GroupConsumer consumer(group_options("redis+sentinel://127.0.0.1:26379/mymaster"), d.factory(), d.clock);
+  GroupConsumer consumer = Injected::group_consumer(group_options("redis+sentinel://127.0.0.1:26379/mymaster"), d.factory(), d.clock);
   Numbers n;
   consumer.on_any(std::ref(n));
   consumer.poll(0ms);
@@ -234,11 +236,11 @@ TEST_CASE("An endpoint provider is asked on every reconnect, told why the last c
   d.master(6390)->add_event(event_json(5));
   std::vector<std::string> previous_errors;
   auto o = group_options("redis://ignored:1");
-  o.endpoint_provider = [&](const streamll::EndpointRequest& request) {
+  o.connection.endpoint_provider = [&](const streamll::EndpointRequest& request) {
     previous_errors.push_back(request.previous_error);
     return RedisEndpoint{"127.0.0.1", 6390, false};
   };
-  StreamReader reader([&] {
+  StreamReader reader = Injected::stream_reader([&] {
     auto r = o;
     r.group.clear();
     r.consumer_name.clear();

@@ -11,11 +11,13 @@
 #include "eventually.hpp"
 #include "fake_stream_redis.hpp"
 #include "manual_clock.hpp"
+#include "redis/injected.hpp"
 #include "redis/sharded_consumer.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/redis/consumer.hpp"
 
 using namespace std::chrono_literals;
+using streamll::detail::Injected;
 using streamll::ConsumedEvent;
 using streamll::ConsumerOptions;
 using streamll::GroupConsumer;
@@ -92,7 +94,7 @@ TEST_CASE("A sharded GroupConsumer reads every shard, in order per shard, and ac
   s.fill(0, 25);
   s.fill(1, 7);
   s.fill(2, 12);
-  GroupConsumer consumer(sharded_options(), s.factory(), s.clock);
+  GroupConsumer consumer = Injected::group_consumer(sharded_options(), s.factory(), s.clock);
   Seen seen;
   consumer.on_any(std::ref(seen));
   CHECK(consumer.shard_count() == 3);
@@ -137,7 +139,7 @@ TEST_CASE("A shard that is down costs only its own entries, and is read once it 
   s.fill(1, 5);
   s.fill(2, 5);
   s.redis[1]->set_down(true);
-  GroupConsumer consumer(sharded_options(), s.factory(), s.clock);
+  GroupConsumer consumer = Injected::group_consumer(sharded_options(), s.factory(), s.clock);
   Seen seen;
   consumer.on_any(std::ref(seen));
 
@@ -172,7 +174,7 @@ TEST_CASE("A shard whose host stops answering does not hold the others up while 
   s.fill(0, 3);
   s.fill(1, 3);
   s.redis[1]->set_connect_mode(Mode::time_out);
-  GroupConsumer consumer(sharded_options(2), s.factory(), s.clock);
+  GroupConsumer consumer = Injected::group_consumer(sharded_options(2), s.factory(), s.clock);
   Seen seen;
   consumer.on_any(std::ref(seen));
   consumer.poll(0ms);  // shard 1's first connect times out (in this thread: nothing says yet
@@ -217,7 +219,7 @@ TEST_CASE("Stopping a sharded consumer interrupts a connect running in the backg
   using Mode = FakeStreamRedis::ConnectMode;
   Shards s(2);
   s.redis[1]->set_connect_mode(Mode::time_out);
-  auto consumer = std::make_unique<GroupConsumer>(sharded_options(2), s.factory(), s.clock);
+  auto consumer = std::unique_ptr<GroupConsumer>(new GroupConsumer(Injected::group_consumer(sharded_options(2), s.factory(), s.clock)));
   consumer->poll(0ms);
   s.redis[1]->set_connect_mode(Mode::hang);
   s.clock.advance(150ms);
@@ -234,7 +236,7 @@ TEST_CASE("Stopping a sharded consumer interrupts a connect running in the backg
 TEST_CASE("Every shard down: poll reports no connection and the earliest retry", "[consumer][sharded]") {
   Shards s;
   for (auto& r : s.redis) r->set_down(true);
-  GroupConsumer consumer(sharded_options(), s.factory(), s.clock);
+  GroupConsumer consumer = Injected::group_consumer(sharded_options(), s.factory(), s.clock);
   const auto r = consumer.poll(50ms);
   CHECK_FALSE(r.connected);
   CHECK(r.backoff > 0ms);
@@ -244,7 +246,7 @@ TEST_CASE("Every shard down: poll reports no connection and the earliest retry",
 
 TEST_CASE("With nothing to read, a blocking poll sends a blocking read to every shard and takes the answers", "[consumer][sharded]") {
   Shards s;
-  GroupConsumer consumer(sharded_options(), s.factory(), s.clock);
+  GroupConsumer consumer = Injected::group_consumer(sharded_options(), s.factory(), s.clock);
   Seen seen;
   consumer.on_any(std::ref(seen));
   // The models answer a blocking read at once (nothing to wait for in a unit test).
@@ -274,7 +276,7 @@ TEST_CASE("Dedupe spans the shards", "[consumer][sharded]") {
   s.redis[1]->add_event(event_json(7));  // the same event_id, written to both (a misrouted retry)
   auto o = sharded_options(2);
   o.dedupe_window = 100;
-  GroupConsumer consumer(o, s.factory(), s.clock);
+  GroupConsumer consumer = Injected::group_consumer(o, s.factory(), s.clock);
   Seen seen;
   consumer.on_any(std::ref(seen));
   consumer.poll(0ms);
@@ -291,7 +293,7 @@ TEST_CASE("A sharded StreamReader keeps a position per shard", "[consumer][shard
   o.group.clear();
   o.consumer_name.clear();
   o.start_id = "0";
-  StreamReader reader(o, s.factory(), s.clock);
+  StreamReader reader = Injected::stream_reader(o, s.factory(), s.clock);
   Seen seen;
   reader.on_any(std::ref(seen));
   reader.poll(0ms);

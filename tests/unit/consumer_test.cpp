@@ -9,10 +9,12 @@
 #include "eventually.hpp"
 #include "fake_stream_redis.hpp"
 #include "manual_clock.hpp"
+#include "redis/injected.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/redis/consumer.hpp"
 
 using namespace std::chrono_literals;
+using streamll::detail::Injected;
 using streamll::ConsumedEvent;
 using streamll::ConsumerOptions;
 using streamll::EventType;
@@ -57,7 +59,7 @@ TEST_CASE("GroupConsumer dispatches by type and acknowledges each batch with one
   f.redis->add_event(event_json("token", 3));
   f.redis->add_event(event_json("retrieval_done", 4));
   f.redis->add_event(event_json("start", 5));
-  GroupConsumer consumer(group_options(), fake_stream_factory(f.redis), f.clock);
+  GroupConsumer consumer = Injected::group_consumer(group_options(), fake_stream_factory(f.redis), f.clock);
   std::vector<std::string> seen;
   consumer.on(EventType::llm_call, [&](const ConsumedEvent& m) { seen.push_back("llm_call:" + m.entry_id); })
       .on(EventType::error, [&](const ConsumedEvent& m) { seen.push_back("error:" + m.entry_id); })
@@ -88,7 +90,7 @@ TEST_CASE("GroupConsumer dispatches by type and acknowledges each batch with one
 TEST_CASE("A throwing handler leaves its entry pending, counted and reported, and the consumer goes on", "[consumer]") {
   Fixture f;
   for (int i = 1; i <= 4; ++i) f.redis->add_event(event_json("llm_call", i));
-  GroupConsumer consumer(group_options(), fake_stream_factory(f.redis), f.clock);
+  GroupConsumer consumer = Injected::group_consumer(group_options(), fake_stream_factory(f.redis), f.clock);
   std::vector<std::string> errors;
   int calls = 0;
   consumer.on(EventType::llm_call, [&](const ConsumedEvent& m) {
@@ -124,7 +126,7 @@ TEST_CASE("Entries that are not events are counted, reported, and acked or left 
     f.redis->add_event(event_json("llm_call", 5));
     auto options = group_options();
     options.bad_entry_policy = policy;
-    GroupConsumer consumer(options, fake_stream_factory(f.redis), f.clock);
+    GroupConsumer consumer = Injected::group_consumer(options, fake_stream_factory(f.redis), f.clock);
     std::vector<streamll::DecodeFailure> failures;
     int handled = 0;
     consumer.on_any([&](const ConsumedEvent&) { ++handled; });
@@ -163,7 +165,7 @@ TEST_CASE("Dedupe skips a repeated event_id within its window, and forgets the o
   f.redis->add_event(event_json("token", 1));  // 1 has left the window of 3 by now
   auto options = group_options();
   options.dedupe_window = 3;
-  GroupConsumer consumer(options, fake_stream_factory(f.redis), f.clock);
+  GroupConsumer consumer = Injected::group_consumer(options, fake_stream_factory(f.redis), f.clock);
   std::vector<std::int64_t> handled;
   consumer.on_any([&](const ConsumedEvent& m) { handled.push_back(m.event.data["n"].as_int()); });
   consumer.poll(0ms);
@@ -177,14 +179,14 @@ TEST_CASE("Entries left pending by a dead consumer are claimed after claim_min_i
   for (int i = 1; i <= 3; ++i) f.redis->add_event(event_json("llm_call", i));
   {
     // The dead one: reads the batch, its handler never returns normally.
-    GroupConsumer dead(group_options("dead"), fake_stream_factory(f.redis), f.clock);
+    GroupConsumer dead = Injected::group_consumer(group_options("dead"), fake_stream_factory(f.redis), f.clock);
     dead.on_any([](const ConsumedEvent&) { throw std::runtime_error("crash"); });
     dead.poll(0ms);
   }
   REQUIRE(f.redis->pending_ids("g").size() == 3);
   CHECK(f.redis->pending_owner("g", "1-0") == "dead");
 
-  GroupConsumer survivor(group_options("survivor"), fake_stream_factory(f.redis), f.clock);
+  GroupConsumer survivor = Injected::group_consumer(group_options("survivor"), fake_stream_factory(f.redis), f.clock);
   std::vector<std::string> got;
   survivor.on_any([&](const ConsumedEvent& m) {
     CHECK(m.redelivered);
@@ -209,7 +211,7 @@ TEST_CASE("A consumer reconnects with backoff and first re-reads its own pending
   f.redis->set_down(true);
   auto options = group_options();
   options.reconnect_initial_delay = 100ms;
-  GroupConsumer consumer(options, fake_stream_factory(f.redis), f.clock);
+  GroupConsumer consumer = Injected::group_consumer(options, fake_stream_factory(f.redis), f.clock);
   std::vector<std::string> got;
   bool fail = true;
   consumer.on_any([&](const ConsumedEvent& m) {
@@ -251,7 +253,7 @@ TEST_CASE("stop() from another thread ends run() while it is blocked in a read",
   f.redis->set_blocking(true);
   auto options = group_options();
   options.block = 60s;  // only the interrupt can end the read in time
-  GroupConsumer consumer(options, fake_stream_factory(f.redis), f.clock);
+  GroupConsumer consumer = Injected::group_consumer(options, fake_stream_factory(f.redis), f.clock);
   std::thread runner([&] { consumer.run(); });
   // Wait for the read to block (another thread's progress, not a timeout).
   REQUIRE(streamll::testing::eventually([&] { return f.redis->blocked_reads() > 0; }, 30s));
@@ -270,7 +272,7 @@ TEST_CASE("StreamReader reads from the start, from an id, or only what arrives a
   auto collect = [&](const std::string& start_id) {
     ConsumerOptions o;
     o.start_id = start_id;
-    auto reader = std::make_unique<StreamReader>(o, fake_stream_factory(f.redis), f.clock);
+    auto reader = std::unique_ptr<StreamReader>(new StreamReader(Injected::stream_reader(o, fake_stream_factory(f.redis), f.clock)));
     auto got = std::make_shared<std::vector<std::string>>();
     reader->on_any([got](const ConsumedEvent& m) { got->push_back(m.entry_id); });
     return std::make_pair(std::move(reader), got);
@@ -298,19 +300,19 @@ TEST_CASE("ConsumerOptions are validated", "[consumer]") {
   auto factory = fake_stream_factory(f.redis);
   auto o = group_options();
   o.group.clear();
-  CHECK_THROWS_AS(GroupConsumer(o, factory, f.clock), streamll::ConfigError);
+  CHECK_THROWS_AS(Injected::group_consumer(o, factory, f.clock), streamll::ConfigError);
   o = group_options();
   o.consumer_name.clear();
-  CHECK_THROWS_AS(GroupConsumer(o, factory, f.clock), streamll::ConfigError);
+  CHECK_THROWS_AS(Injected::group_consumer(o, factory, f.clock), streamll::ConfigError);
   o = group_options();
   o.batch_size = 0;
-  CHECK_THROWS_AS(GroupConsumer(o, factory, f.clock), streamll::ConfigError);
+  CHECK_THROWS_AS(Injected::group_consumer(o, factory, f.clock), streamll::ConfigError);
   o = group_options();
   o.start_id = "yesterday";
-  CHECK_THROWS_AS(StreamReader(o, factory, f.clock), streamll::ConfigError);
+  CHECK_THROWS_AS(Injected::stream_reader(o, factory, f.clock), streamll::ConfigError);
   o = group_options();
   o.group_start_id = "12-x";
-  CHECK_THROWS_AS(GroupConsumer(o, factory, f.clock), streamll::ConfigError);
+  CHECK_THROWS_AS(Injected::group_consumer(o, factory, f.clock), streamll::ConfigError);
   const auto env = ConsumerOptions::from_env([](const char* name) -> std::optional<std::string> {
     if (std::string(name) == "STREAMLL_STREAM_KEY") return "events_prod";
     if (std::string(name) == "STREAMLL_CONSUMER_GROUP") return "analytics";
@@ -319,7 +321,7 @@ TEST_CASE("ConsumerOptions are validated", "[consumer]") {
   });
   CHECK(env.stream_key == "events_prod");
   CHECK(env.group == "analytics");
-  CHECK(env.url == "redis://cache:6380");
+  CHECK(env.connection.url == "redis://cache:6380");
 }
 
 TEST_CASE("While a backlog lasts the next batch is read ahead, and stop() leaves it pending", "[consumer]") {
@@ -327,7 +329,7 @@ TEST_CASE("While a backlog lasts the next batch is read ahead, and stop() leaves
   for (int i = 1; i <= 5; ++i) f.redis->add_event(event_json("token", i));
   auto options = group_options();
   options.batch_size = 2;
-  GroupConsumer consumer(options, fake_stream_factory(f.redis), f.clock);
+  GroupConsumer consumer = Injected::group_consumer(options, fake_stream_factory(f.redis), f.clock);
   std::vector<std::string> got;
   consumer.on_any([&](const ConsumedEvent& m) { got.push_back(m.entry_id); });
   auto r = consumer.poll(0ms);
@@ -358,7 +360,7 @@ TEST_CASE("Large batches decoded on two threads are dispatched in stream order",
   for (int i = 1; i <= 500; ++i) f.redis->add_event(i % 50 == 0 ? std::string("{broken") : event_json("token", i));
   auto options = group_options();
   options.batch_size = 200;
-  GroupConsumer consumer(options, fake_stream_factory(f.redis), f.clock);
+  GroupConsumer consumer = Injected::group_consumer(options, fake_stream_factory(f.redis), f.clock);
   std::vector<std::int64_t> order;
   consumer.on_any([&](const ConsumedEvent& m) { order.push_back(m.event.data["n"].as_int()); });
   for (int i = 0; i < 10 && consumer.poll(0ms).entries > 0; ++i) {

@@ -15,9 +15,11 @@
 #include "fake_redis.hpp"
 #include "manual_clock.hpp"
 #include "redis/command_buffer.hpp"
+#include "redis/injected.hpp"
 #include "redis/xadd_encoder.hpp"
 
 using namespace std::chrono_literals;
+using streamll::detail::Injected;
 using streamll::redis::EncodeResult;
 using streamll::testing::eventually;
 
@@ -223,12 +225,12 @@ TEST_CASE("max_event_bytes: compaction cuts an event once and holds it cut", "[e
 TEST_CASE("RedisSink counts truncated and too-large events and flush reports the loss",
           "[event_size][redis_sink]") {
   streamll::RedisSinkOptions o;
-  o.url = "redis://127.0.0.1:6379";
+  o.connection.url = "redis://127.0.0.1:6379";
   o.max_event_bytes = 4096;
   o.shutdown_timeout = 500ms;
   streamll::testing::ManualClock clock;
   auto server = std::make_shared<streamll::testing::FakeRedis>();
-  streamll::RedisSink sink(o, streamll::testing::fake_transport_factory(server), clock);
+  streamll::RedisSink sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
 
   streamll::Fields many;
   for (int i = 0; i < 2000; ++i) many.append_new("field_" + std::to_string(i), i);
@@ -257,14 +259,14 @@ TEST_CASE("RedisSink counts truncated and too-large events and flush reports the
 
 TEST_CASE("RedisSink counts an event cut while Redis was down once", "[event_size][redis_sink]") {
   streamll::RedisSinkOptions o;
-  o.url = "redis://127.0.0.1:6379";
+  o.connection.url = "redis://127.0.0.1:6379";
   o.max_event_bytes = 4096;
   o.failure_threshold = 1;
   o.recovery_timeout = 30s;
   o.shutdown_timeout = 500ms;
   streamll::testing::ManualClock clock;
   auto server = std::make_shared<streamll::testing::FakeRedis>();
-  streamll::RedisSink sink(o, streamll::testing::fake_transport_factory(server), clock);
+  streamll::RedisSink sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
   server->set_down(true);
   sink.handle(event_with({{"n", 0}}));  // taken into the first batch before the breaker opened
   REQUIRE(eventually([&] {

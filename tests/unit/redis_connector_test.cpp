@@ -64,10 +64,10 @@ TEST_CASE("Sentinel replies: master address, unknown name, errors, ROLE", "[sent
   CHECK(master->require_master);
   CHECK_FALSE(parse_master_address(RedisReply::make_nil(), "s"));
   CHECK_THROWS_AS(parse_master_address(RedisReply::make_error("NOAUTH Authentication required."), "s"),
-                  streamll::redis::AuthError);
-  CHECK_THROWS_AS(parse_master_address(string_array({"10.0.0.5", "0"}), "s"), streamll::redis::IoError);
-  CHECK_THROWS_AS(parse_master_address(string_array({"10.0.0.5", "x"}), "s"), streamll::redis::IoError);
-  CHECK_THROWS_AS(parse_master_address(string_array({"10.0.0.5"}), "s"), streamll::redis::IoError);
+                  streamll::AuthError);
+  CHECK_THROWS_AS(parse_master_address(string_array({"10.0.0.5", "0"}), "s"), streamll::IoError);
+  CHECK_THROWS_AS(parse_master_address(string_array({"10.0.0.5", "x"}), "s"), streamll::IoError);
+  CHECK_THROWS_AS(parse_master_address(string_array({"10.0.0.5"}), "s"), streamll::IoError);
 
   CHECK(role_is_master(string_array({"master"})));
   CHECK_FALSE(role_is_master(string_array({"slave"})));
@@ -95,7 +95,7 @@ TEST_CASE("SentinelResolver asks in turn and asks the one that answered first ne
     try {
       resolver.master(deadline());
       FAIL("expected an IoError");
-    } catch (const streamll::redis::IoError& e) {
+    } catch (const streamll::IoError& e) {
       const std::string what = e.what();
       CHECK_THAT(what, Catch::Contains("no sentinel named a master for 'mymaster'"));
       CHECK_THAT(what, Catch::Contains("127.0.0.1:26379: cannot connect"));
@@ -105,7 +105,7 @@ TEST_CASE("SentinelResolver asks in turn and asks the one that answered first ne
   }
   SECTION("a deadline already past asks nobody") {
     const int before = net.connects(local(26381));
-    CHECK_THROWS_AS(resolver.master(std::chrono::steady_clock::now() - 1s), streamll::redis::IoError);
+    CHECK_THROWS_AS(resolver.master(std::chrono::steady_clock::now() - 1s), streamll::IoError);
     CHECK(net.connects(local(26381)) == before);
   }
 }
@@ -124,9 +124,9 @@ TEST_CASE("SentinelResolver talks to sentinels with the sentinel credentials", "
       target, [&](const streamll::redis::ConnectionTarget& t) -> std::unique_ptr<streamll::redis::RedisTransport> {
         seen_passwords.push_back(t.password);
         seen_db.push_back(t.db.has_value());
-        throw streamll::redis::IoError("refused");
+        throw streamll::IoError("refused");
       });
-  CHECK_THROWS_AS(resolver.master(deadline()), streamll::redis::IoError);
+  CHECK_THROWS_AS(resolver.master(deadline()), streamll::IoError);
   CHECK(seen_passwords == std::vector<std::string>{"sentinel-secret"});
   CHECK(seen_db == std::vector<bool>{false});
 }
@@ -249,7 +249,7 @@ TEST_CASE("Connector: interrupt() fails connects at once until cleared", "[senti
   net.serve(local(6379), server_with_role("master"));
   Connector connector(sentinel_options(), maker(net));
   connector.interrupt();
-  CHECK_THROWS_AS(connector.connect(deadline()), streamll::redis::ClosedError);
+  CHECK_THROWS_AS(connector.connect(deadline()), streamll::ClosedError);
   CHECK(net.connects(local(26379)) == 0);
   connector.clear_interrupt();
   CHECK(connector.connect(deadline())->is_connected());

@@ -182,9 +182,9 @@ TEST_CASE("HA options from the environment", "[options][env]") {
                                                                 {"REDIS_SENTINEL_PASSWORD", "sp"},
                                                                 {"STREAMLL_MIN_REPLICAS_ACK", "1"},
                                                                 {"STREAMLL_REPLICAS_ACK_TIMEOUT_MS", "250"}}));
-    CHECK(o.sentinels == std::vector<std::string>{"s1:26379", "s2"});
-    CHECK(o.sentinel_master == "mymaster");
-    CHECK(o.sentinel_password == "sp");
+    CHECK(o.connection.sentinels == std::vector<std::string>{"s1:26379", "s2"});
+    CHECK(o.connection.sentinel_master == "mymaster");
+    CHECK(o.connection.sentinel_password == "sp");
     CHECK(o.min_replicas_ack == 1);
     CHECK(o.replicas_ack_timeout == std::chrono::milliseconds(250));
     CHECK_NOTHROW(o.validate());
@@ -197,20 +197,20 @@ TEST_CASE("HA options from the environment", "[options][env]") {
     const auto o = streamll::RedisSinkOptions::from_env(
         env_of({{"REDIS_CLUSTER_ENDPOINT", "my-cluster.abc123.cache.amazonaws.com:6379"},
                 {"REDIS_AUTH_TOKEN", "tok"}}));
-    CHECK(o.url == "redis://my-cluster.abc123.cache.amazonaws.com:6379");
-    CHECK(o.cluster == true);
-    CHECK(o.environment.auth_token == "tok");  // a fallback under the URL's and the fields
+    CHECK(o.connection.url == "redis://my-cluster.abc123.cache.amazonaws.com:6379");
+    CHECK(o.connection.cluster == true);
+    CHECK(o.connection.environment.auth_token == "tok");  // a fallback under the URL's and the fields
     CHECK(option_of([] {
             streamll::RedisSinkOptions::from_env(env_of({{"REDIS_CLUSTER_ENDPOINT", "h:1"}, {"REDIS_URL", "redis://x"}}));
           }) == "REDIS_CLUSTER_ENDPOINT");
-    CHECK(streamll::RedisSinkOptions::from_env(env_of({{"REDIS_CLUSTER", "yes"}})).cluster == true);
+    CHECK(streamll::RedisSinkOptions::from_env(env_of({{"REDIS_CLUSTER", "yes"}})).connection.cluster == true);
   }
 }
 
 TEST_CASE("to_string shows the HA options and hides the sentinel password", "[options]") {
   streamll::RedisSinkOptions o;
-  o.url = "redis+sentinel://:master-secret@s1,s2/m";
-  o.sentinel_password = "sentinel-secret";
+  o.connection.url = "redis+sentinel://:master-secret@s1,s2/m";
+  o.connection.sentinel_password = "sentinel-secret";
   o.min_replicas_ack = 2;
   const std::string text = streamll::to_string(o);
   CHECK_THAT(text, Catch::Contains("sentinel_password=***"));

@@ -47,16 +47,16 @@ ConfigError validate_error(const RedisSinkOptions& o) {
 
 TEST_CASE("redis options: defaults are the guide's", "[redis_options]") {
   const RedisSinkOptions o;
-  CHECK(o.url == "redis://localhost:6379");
-  CHECK(o.username.empty());
-  CHECK(o.password.empty());
-  CHECK(o.auth_token.empty());
-  CHECK_FALSE(o.db.has_value());
-  CHECK_FALSE(o.ssl.has_value());
-  CHECK(o.ssl_cert_reqs == SslCertReqs::required);
-  CHECK(o.connect_timeout == 2s);
-  CHECK(o.socket_timeout == 2s);
-  CHECK(o.max_connections == 1);
+  CHECK(o.connection.url == "redis://localhost:6379");
+  CHECK(o.connection.username.empty());
+  CHECK(o.connection.password.empty());
+  CHECK(o.connection.auth_token.empty());
+  CHECK_FALSE(o.connection.db.has_value());
+  CHECK_FALSE(o.connection.ssl.has_value());
+  CHECK(o.connection.ssl_cert_reqs == SslCertReqs::required);
+  CHECK(o.connection.connect_timeout == 2s);
+  CHECK(o.connection.socket_timeout == 2s);
+  CHECK(o.connection.max_connections == 1);
   CHECK(o.stream_key == "ml_events");
   CHECK(o.buffer_size == 10000);
   CHECK(o.circuit_breaker);
@@ -76,7 +76,7 @@ TEST_CASE("redis options: defaults are the guide's", "[redis_options]") {
 
   // The guide's production settings, in C++.
   RedisSinkOptions prod;
-  prod.url = "redis://prod-redis:6379";
+  prod.connection.url = "redis://prod-redis:6379";
   prod.buffer_size = 50000;
   prod.failure_threshold = 5;
   prod.recovery_timeout = std::chrono::seconds(60);
@@ -88,7 +88,7 @@ TEST_CASE("redis options: defaults are the guide's", "[redis_options]") {
 TEST_CASE("redis options: max_connections above one is refused with the reason", "[redis_options]") {
   // The guide's max_connections=20 would be a pool the sink never uses: refused, not ignored.
   RedisSinkOptions o;
-  o.max_connections = 20;
+  o.connection.max_connections = 20;
   const auto e = validate_error(o);
   CHECK(e.option() == "max_connections");
   CHECK_THAT(e.what(), Catch::Contains("must be 1, got 20") && Catch::Contains("one connection"));
@@ -97,7 +97,7 @@ TEST_CASE("redis options: max_connections above one is refused with the reason",
   });
   CHECK(from_env.option() == "REDIS_MAX_CONNECTIONS");
   CHECK_THAT(from_env.what(), Catch::Contains("must be 1, got 20"));
-  CHECK(RedisSinkOptions::from_env(fake_env({{"REDIS_MAX_CONNECTIONS", "1"}})).max_connections == 1);
+  CHECK(RedisSinkOptions::from_env(fake_env({{"REDIS_MAX_CONNECTIONS", "1"}})).connection.max_connections == 1);
 }
 
 TEST_CASE("redis options: an empty environment gives the defaults", "[redis_options]") {
@@ -137,23 +137,23 @@ TEST_CASE("redis options: from_env reads every documented variable", "[redis_opt
       {"STREAMLL_INDEX_FIELDS", "1"},
       {"STREAMLL_SHUTDOWN_TIMEOUT_MS", "2500"},
   }));
-  CHECK(o.url == "rediss://cache:6380/2");
-  CHECK(o.environment.username == "alice");
-  CHECK(o.environment.password == kSecret);
-  CHECK(o.environment.auth_token == kSecret);
-  CHECK(o.environment.db == 5);
-  CHECK(o.environment.ssl == true);
-  CHECK(o.username.empty());  // the fields stay the user's to set
-  CHECK(o.password.empty());
-  CHECK(o.ssl_cert_reqs == SslCertReqs::optional);
-  CHECK(o.ssl_ca_file == "/ca.pem");
-  CHECK(o.ssl_ca_dir == "/cas");
-  CHECK(o.ssl_cert_file == "/client.pem");
-  CHECK(o.ssl_key_file == "/client.key");
-  CHECK(o.ssl_server_name == "cache.internal");
-  CHECK(o.connect_timeout == 1500ms);
-  CHECK(o.socket_timeout == 250ms);
-  CHECK(o.max_connections == 1);
+  CHECK(o.connection.url == "rediss://cache:6380/2");
+  CHECK(o.connection.environment.username == "alice");
+  CHECK(o.connection.environment.password == kSecret);
+  CHECK(o.connection.environment.auth_token == kSecret);
+  CHECK(o.connection.environment.db == 5);
+  CHECK(o.connection.environment.ssl == true);
+  CHECK(o.connection.username.empty());  // the fields stay the user's to set
+  CHECK(o.connection.password.empty());
+  CHECK(o.connection.ssl_cert_reqs == SslCertReqs::optional);
+  CHECK(o.connection.ssl_ca_file == "/ca.pem");
+  CHECK(o.connection.ssl_ca_dir == "/cas");
+  CHECK(o.connection.ssl_cert_file == "/client.pem");
+  CHECK(o.connection.ssl_key_file == "/client.key");
+  CHECK(o.connection.ssl_server_name == "cache.internal");
+  CHECK(o.connection.connect_timeout == 1500ms);
+  CHECK(o.connection.socket_timeout == 250ms);
+  CHECK(o.connection.max_connections == 1);
   CHECK(o.stream_key == "ml_events_prod");
   CHECK(o.buffer_size == 100000);
   CHECK_FALSE(o.circuit_breaker);
@@ -219,7 +219,7 @@ TEST_CASE("redis options: empty variables count as unset", "[redis_options]") {
   const auto o = RedisSinkOptions::from_env(fake_env({{"REDIS_URL", ""},
                                                       {"STREAMLL_BUFFER_SIZE", ""},
                                                       {"STREAMLL_CIRCUIT_BREAKER", ""}}));
-  CHECK(o.url == "redis://localhost:6379");
+  CHECK(o.connection.url == "redis://localhost:6379");
   CHECK(o.buffer_size == 10000);
   CHECK(o.circuit_breaker);
 }
@@ -237,7 +237,7 @@ TEST_CASE("redis options: explicit settings win over the environment", "[redis_o
   o.stream_key = "explicit";
   CHECK(o.stream_key == "explicit");
   CHECK(o.buffer_size == 500);          // not set explicitly: the environment's
-  CHECK(o.url == "redis://env-host:6379");
+  CHECK(o.connection.url == "redis://env-host:6379");
   // And nothing reads the environment behind the user's back: plain options stay default.
   CHECK(RedisSinkOptions{}.stream_key == "ml_events");
 }
@@ -248,33 +248,33 @@ TEST_CASE("redis options: the environment's credentials and db yield to the URL'
                              {"REDIS_PASSWORD", "envpw"}, {"REDIS_DB", "4"}, {"REDIS_SSL", "false"}});
   auto o = RedisSinkOptions::from_env(env);
   // Alone, the environment applies (the guide's REDIS_URL + REDIS_PASSWORD).
-  auto t = streamll::redis::resolve_connection(o);
+  auto t = streamll::redis::resolve_connection(o.connection);
   CHECK(t.username == "envuser");
   CHECK(t.password == "envpw");
   CHECK(t.db == 4);
   // A URL assigned afterwards keeps its own password and database...
-  o.url = "redis://urluser:urlpw@host/2";
-  t = streamll::redis::resolve_connection(o);
+  o.connection.url = "redis://urluser:urlpw@host/2";
+  t = streamll::redis::resolve_connection(o.connection);
   CHECK(t.username == "urluser");
   CHECK(t.password == "urlpw");
   CHECK(t.db == 2);
   // ...REDIS_SSL=false does not fight a rediss:// URL...
-  o.url = "rediss://host";
-  o.ssl_cert_reqs = SslCertReqs::none;
-  t = streamll::redis::resolve_connection(o);
+  o.connection.url = "rediss://host";
+  o.connection.ssl_cert_reqs = SslCertReqs::none;
+  t = streamll::redis::resolve_connection(o.connection);
   CHECK(t.tls);
   CHECK(t.password == "envpw");  // nothing in this URL: the environment's again
   // ...and the fields win over both.
-  o.password = "fieldpw";
-  o.db = 7;
-  t = streamll::redis::resolve_connection(o);
+  o.connection.password = "fieldpw";
+  o.connection.db = 7;
+  t = streamll::redis::resolve_connection(o.connection);
   CHECK(t.password == "fieldpw");
   CHECK(t.db == 7);
   // REDIS_SSL=true turns TLS on for a redis:// URL.
   const auto tls = RedisSinkOptions::from_env(fake_env({{"REDIS_URL", "redis://h"}, {"REDIS_SSL", "on"}}));
   auto tls_options = tls;
-  tls_options.ssl_cert_reqs = SslCertReqs::none;
-  CHECK(streamll::redis::resolve_connection(tls_options).tls);
+  tls_options.connection.ssl_cert_reqs = SslCertReqs::none;
+  CHECK(streamll::redis::resolve_connection(tls_options.connection).tls);
   // Both secret variables set and different: a clear error naming one, quoting neither.
   const auto e = config_error([] {
     RedisSinkOptions::from_env(fake_env({{"REDIS_PASSWORD", kSecret}, {"REDIS_AUTH_TOKEN", "other-token"}}));
@@ -299,21 +299,21 @@ TEST_CASE("redis options: validate names the option and the bad value", "[redis_
       {"recovery_timeout", [](auto& o) { o.recovery_timeout = 0ms; }, "got 0ms"},
       {"flush_interval", [](auto& o) { o.flush_interval = -5ms; }, "got -5ms"},
       {"shutdown_timeout", [](auto& o) { o.shutdown_timeout = 0ms; }, "got 0ms"},
-      {"connect_timeout", [](auto& o) { o.connect_timeout = -1ms; }, "got -1ms"},
-      {"socket_timeout", [](auto& o) { o.socket_timeout = 0ms; }, "got 0ms"},
+      {"connect_timeout", [](auto& o) { o.connection.connect_timeout = -1ms; }, "got -1ms"},
+      {"socket_timeout", [](auto& o) { o.connection.socket_timeout = 0ms; }, "got 0ms"},
       {"max_stream_length", [](auto& o) { o.max_stream_length = 0; }, "got 0"},
-      {"max_connections", [](auto& o) { o.max_connections = 0; }, "got 0"},
-      {"db", [](auto& o) { o.db = -1; }, "got -1"},
-      {"url", [](auto& o) { o.url = "redis://h:99999"; }, "'99999'"},
-      {"url", [](auto& o) { o.url = "mysql://h"; }, "'mysql'"},
-      {"ssl", [](auto& o) { o.url = "rediss://h"; o.ssl = false; }, "rediss://"},
-      {"ssl", [](auto& o) { o.url = "unix:///tmp/x.sock"; o.ssl = true; }, "unix socket"},
-      {"ssl_ca_file", [](auto& o) { o.ssl = true; o.ssl_ca_file = "/nonexistent/ca.pem"; }, "'/nonexistent/ca.pem'"},
-      {"ssl_ca_dir", [](auto& o) { o.url = "rediss://h"; o.ssl_ca_dir = "/nonexistent/cas"; }, "'/nonexistent/cas'"},
-      {"ssl_key_file", [](auto& o) { o.ssl = true; o.ssl_cert_file = "/etc/hostname"; }, "both"},
-      {"ssl_cert_file", [](auto& o) { o.ssl = true; o.ssl_cert_file = "/nonexistent.pem"; o.ssl_key_file = "/etc/hostname"; }, "'/nonexistent.pem'"},
-      {"username", [](auto& o) { o.username = "alice"; }, "'alice'"},
-      {"client_name", [](auto& o) { o.client_name = "my app"; }, "'my app'"},
+      {"max_connections", [](auto& o) { o.connection.max_connections = 0; }, "got 0"},
+      {"db", [](auto& o) { o.connection.db = -1; }, "got -1"},
+      {"url", [](auto& o) { o.connection.url = "redis://h:99999"; }, "'99999'"},
+      {"url", [](auto& o) { o.connection.url = "mysql://h"; }, "'mysql'"},
+      {"ssl", [](auto& o) { o.connection.url = "rediss://h"; o.connection.ssl = false; }, "rediss://"},
+      {"ssl", [](auto& o) { o.connection.url = "unix:///tmp/x.sock"; o.connection.ssl = true; }, "unix socket"},
+      {"ssl_ca_file", [](auto& o) { o.connection.ssl = true; o.connection.ssl_ca_file = "/nonexistent/ca.pem"; }, "'/nonexistent/ca.pem'"},
+      {"ssl_ca_dir", [](auto& o) { o.connection.url = "rediss://h"; o.connection.ssl_ca_dir = "/nonexistent/cas"; }, "'/nonexistent/cas'"},
+      {"ssl_key_file", [](auto& o) { o.connection.ssl = true; o.connection.ssl_cert_file = "/etc/hostname"; }, "both"},
+      {"ssl_cert_file", [](auto& o) { o.connection.ssl = true; o.connection.ssl_cert_file = "/nonexistent.pem"; o.connection.ssl_key_file = "/etc/hostname"; }, "'/nonexistent.pem'"},
+      {"username", [](auto& o) { o.connection.username = "alice"; }, "'alice'"},
+      {"client_name", [](auto& o) { o.connection.client_name = "my app"; }, "'my app'"},
   };
   for (const auto& c : cases) {
     RedisSinkOptions o;
@@ -327,34 +327,34 @@ TEST_CASE("redis options: validate names the option and the bad value", "[redis_
 
 TEST_CASE("redis options: TLS files are only checked when TLS is on and used", "[redis_options]") {
   RedisSinkOptions o;
-  o.ssl_ca_file = "/nonexistent/ca.pem";
+  o.connection.ssl_ca_file = "/nonexistent/ca.pem";
   CHECK_NOTHROW(o.validate());  // plain redis://: the CA file is never read
-  o.ssl = true;
-  o.ssl_cert_reqs = SslCertReqs::none;
+  o.connection.ssl = true;
+  o.connection.ssl_cert_reqs = SslCertReqs::none;
   CHECK_NOTHROW(o.validate());  // no verification: the CA file is never read
-  o.ssl_cert_reqs = SslCertReqs::optional;
+  o.connection.ssl_cert_reqs = SslCertReqs::optional;
   CHECK(validate_error(o).option() == "ssl_ca_file");
 }
 
 TEST_CASE("redis options: secrets never appear in errors or to_string", "[redis_options]") {
   RedisSinkOptions o;
-  o.url = "redis://alice:" + kSecret + "@cache:6379/1";
-  o.password = kSecret;
-  o.auth_token = kSecret;
+  o.connection.url = "redis://alice:" + kSecret + "@cache:6379/1";
+  o.connection.password = kSecret;
+  o.connection.auth_token = kSecret;
   const std::string text = to_string(o);
   CHECK_THAT(text, !Catch::Contains(kSecret));
   CHECK_THAT(text, Catch::Contains("password=***"));
   CHECK_THAT(text, Catch::Contains("auth_token=***"));
   CHECK_THAT(text, Catch::Contains("url=redis://alice:***@cache:6379/1"));
-  CHECK_THAT(to_string(static_cast<const RedisConnectionOptions&>(o)), !Catch::Contains(kSecret));
+  CHECK_THAT(to_string(o.connection), !Catch::Contains(kSecret));
 
-  o.auth_token = kSecret + "-other";
+  o.connection.auth_token = kSecret + "-other";
   auto e = validate_error(o);
   CHECK(e.option() == "auth_token");
   CHECK_THAT(e.what(), !Catch::Contains(kSecret));
 
-  o.auth_token.clear();
-  o.url = "redis://alice:" + kSecret + "@cache:0";
+  o.connection.auth_token.clear();
+  o.connection.url = "redis://alice:" + kSecret + "@cache:0";
   e = validate_error(o);
   CHECK(e.option() == "url");
   CHECK_THAT(e.what(), !Catch::Contains(kSecret));

@@ -9,9 +9,9 @@
 #include "streamll/redis/errors.hpp"
 
 using streamll::redis::CommandBuffer;
-using streamll::redis::IoError;
+using streamll::IoError;
 using streamll::redis::RedisReply;
-using streamll::redis::ReplyError;
+using streamll::ReplyError;
 using streamll::redis::ReplyType;
 using streamll::redis::RespReader;
 
@@ -103,7 +103,7 @@ TEST_CASE("error replies: prefixes and throw_if_error", "[redis_transport]") {
     CHECK(std::string(e.what()) == "XREADGROUP: NOGROUP No such key");
   }
   CHECK_THROWS_AS(streamll::redis::throw_if_error(RedisReply::make_error("WRONGPASS invalid username-password pair")),
-                  streamll::redis::AuthError);
+                  streamll::AuthError);
   CHECK(RedisReply::make_error("x").type == ReplyType::error);
 }
 

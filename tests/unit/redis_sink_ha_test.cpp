@@ -12,8 +12,10 @@
 #include "fake_redis.hpp"
 #include "manual_clock.hpp"
 #include "redis/cluster_slots.hpp"
+#include "redis/injected.hpp"
 
 using namespace std::chrono_literals;
+using streamll::detail::Injected;
 using streamll::RedisEndpoint;
 using streamll::redis::RedisReply;
 using streamll::testing::Command;
@@ -28,7 +30,7 @@ namespace {
 
 streamll::RedisSinkOptions options() {
   streamll::RedisSinkOptions o;
-  o.url = "redis://127.0.0.1:6379";
+  o.connection.url = "redis://127.0.0.1:6379";
   o.buffer_size = 1000;
   o.max_batch_size = 100;
   o.recovery_timeout = 30s;
@@ -61,7 +63,7 @@ TEST_CASE("Durable acknowledgements: WAIT follows the batch's XADDs in the same 
   ManualClock clock;
   auto server = std::make_shared<FakeRedis>();
   server->set_wait_replicas(2);
-  streamll::RedisSink sink(o, streamll::testing::fake_transport_factory(server), clock);
+  streamll::RedisSink sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
   for (int i = 0; i < 3; ++i) sink.handle(token(i));
   REQUIRE(sink.flush(5s));
 
@@ -87,7 +89,7 @@ TEST_CASE("Durable acknowledgements: too few replicas keep the batch, WAIT alone
   ManualClock clock;
   auto server = std::make_shared<FakeRedis>();
   server->set_wait_replicas(0);
-  streamll::RedisSink sink(o, streamll::testing::fake_transport_factory(server), clock);
+  streamll::RedisSink sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
   for (int i = 0; i < 5; ++i) sink.handle(token(i));
 
   // The XADDs were applied, but WAIT saw no replica: not delivered, still buffered. A WAIT that
@@ -129,7 +131,7 @@ TEST_CASE("Durable acknowledgements: a connection lost while waiting sends the b
   ManualClock clock;
   auto server = std::make_shared<FakeRedis>();
   server->set_wait_replicas(0);
-  streamll::RedisSink sink(o, streamll::testing::fake_transport_factory(server), clock);
+  streamll::RedisSink sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
   for (int i = 0; i < 4; ++i) sink.handle(token(i));
   REQUIRE(eventually([&] { return sink.stats().replica_ack_shortfalls >= 1; }));
 
@@ -165,7 +167,7 @@ TEST_CASE("Durable acknowledgements: WAIT refused is a failure for the breaker",
   ManualClock clock;
   auto server = std::make_shared<FakeRedis>();
   server->set_wait_replicas(0, "NOPERM this user has no permissions to run the 'wait' command");
-  streamll::RedisSink sink(o, streamll::testing::fake_transport_factory(server), clock);
+  streamll::RedisSink sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
   sink.handle(token(0));
   REQUIRE(eventually([&] {
     clock.advance(1s);
@@ -251,10 +253,10 @@ void move_slot_at_third_xadd(FakeCluster& cluster, std::atomic<bool>& moved) {
 TEST_CASE("Cluster mode: ASK during a migration, MOVED after it, nothing sent twice", "[redis_sink][cluster]") {
   FakeCluster cluster("{tenant}ml_events");
   auto o = options();
-  o.url = "redis+cluster://127.0.0.1:7001";
+  o.connection.url = "redis+cluster://127.0.0.1:7001";
   o.stream_key = cluster.key;
   ManualClock clock;
-  streamll::RedisSink sink(o, streamll::RedisSink::EndpointTransportFactory(
+  streamll::RedisSink sink = Injected::redis_sink(o, streamll::RedisSinkEndpointTransportFactory(
                                   [&](const RedisEndpoint& e) { return cluster.net.transport(e); }),
                            clock);
   int next = 0;
@@ -297,11 +299,11 @@ TEST_CASE("Cluster mode: ASK during a migration, MOVED after it, nothing sent tw
 TEST_CASE("Cluster mode: a batch partly accepted before the key moved is not sent twice", "[redis_sink][cluster]") {
   FakeCluster cluster("ml_events");
   auto o = options();
-  o.url = "redis+cluster://127.0.0.1:7000";
+  o.connection.url = "redis+cluster://127.0.0.1:7000";
   ManualClock clock;
   std::atomic<bool> moved{false};
   move_slot_at_third_xadd(cluster, moved);
-  streamll::RedisSink sink(o, streamll::RedisSink::EndpointTransportFactory(
+  streamll::RedisSink sink = Injected::redis_sink(o, streamll::RedisSinkEndpointTransportFactory(
                                   [&](const RedisEndpoint& e) { return cluster.net.transport(e); }),
                            clock);
   for (int i = 0; i < 10; ++i) sink.handle(token(i));
@@ -326,12 +328,12 @@ TEST_CASE("Cluster mode: events cut or dropped for size are counted once across 
   // again.
   FakeCluster cluster("ml_events");
   auto o = options();
-  o.url = "redis+cluster://127.0.0.1:7000";
+  o.connection.url = "redis+cluster://127.0.0.1:7000";
   o.max_event_bytes = 4096;
   ManualClock clock;
   std::atomic<bool> moved{false};
   move_slot_at_third_xadd(cluster, moved);
-  streamll::RedisSink sink(o, streamll::RedisSink::EndpointTransportFactory(
+  streamll::RedisSink sink = Injected::redis_sink(o, streamll::RedisSinkEndpointTransportFactory(
                                   [&](const RedisEndpoint& e) { return cluster.net.transport(e); }),
                            clock);
   streamll::Fields too_many;
@@ -373,9 +375,9 @@ TEST_CASE("Cluster mode: redirections that never settle count as a failure", "[r
     });
   }
   auto o = options();
-  o.url = "redis+cluster://127.0.0.1:7000";
+  o.connection.url = "redis+cluster://127.0.0.1:7000";
   ManualClock clock;
-  streamll::RedisSink sink(o, streamll::RedisSink::EndpointTransportFactory(
+  streamll::RedisSink sink = Injected::redis_sink(o, streamll::RedisSinkEndpointTransportFactory(
                                   [&](const RedisEndpoint& e) { return net.transport(e); }),
                            clock);
   sink.handle(token(0));
@@ -403,12 +405,12 @@ TEST_CASE("Endpoint provider: asked again after the server goes away", "[redis_s
   std::atomic<int> calls{0};
   std::atomic<std::uint16_t> port{6379};
   auto o = options();
-  o.endpoint_provider = [&](const streamll::EndpointRequest&) {
+  o.connection.endpoint_provider = [&](const streamll::EndpointRequest&) {
     ++calls;
     return local(port.load());
   };
   ManualClock clock;
-  streamll::RedisSink sink(o, streamll::RedisSink::EndpointTransportFactory(
+  streamll::RedisSink sink = Injected::redis_sink(o, streamll::RedisSinkEndpointTransportFactory(
                                   [&](const RedisEndpoint& e) { return net.transport(e); }),
                            clock);
   sink.handle(token(0));

@@ -21,8 +21,10 @@
 #include "fake_redis.hpp"
 #include "logging.hpp"
 #include "manual_clock.hpp"
+#include "redis/injected.hpp"
 
 using namespace std::chrono_literals;
+using streamll::detail::Injected;
 using streamll::testing::eventually;
 using streamll::testing::FakeRedis;
 using streamll::testing::ManualClock;
@@ -31,7 +33,7 @@ namespace {
 
 streamll::RedisSinkOptions test_options() {
   streamll::RedisSinkOptions o;
-  o.url = "redis://127.0.0.1:6379";
+  o.connection.url = "redis://127.0.0.1:6379";
   o.stream_key = "ml_events";
   o.buffer_size = 1000;
   o.max_batch_size = 100;
@@ -73,7 +75,8 @@ std::vector<int> range(int n) {
 struct Harness {
   explicit Harness(streamll::RedisSinkOptions options = test_options())
       : server(std::make_shared<FakeRedis>()),
-        sink(std::move(options), streamll::testing::fake_transport_factory(server), clock) {}
+        sink(Injected::redis_sink(std::move(options),
+                                  streamll::testing::fake_transport_factory(server), clock)) {}
 
   /// flush() while moving the manual clock on, so reconnect backoffs pass.
   bool flush_advancing(std::chrono::milliseconds timeout = 5s) {
@@ -693,7 +696,7 @@ TEST_CASE("RedisSink rejects invalid options at construction", "[redis_sink]") {
   o.max_batch_size = 0;
   auto server = std::make_shared<FakeRedis>();
   ManualClock clock;
-  CHECK_THROWS_AS(streamll::RedisSink(o, streamll::testing::fake_transport_factory(server), clock),
+  CHECK_THROWS_AS(Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock),
                   streamll::ConfigError);
 }
 
@@ -702,9 +705,9 @@ TEST_CASE("RedisSink refuses TLS files that do not hold certificates, naming the
                               "/streamll_not_a_certificate_" + std::to_string(::getpid()) + ".pem";
   { std::ofstream(garbage) << "this is not PEM\n"; }
   auto o = test_options();
-  o.url = "rediss://127.0.0.1:1";
+  o.connection.url = "rediss://127.0.0.1:1";
   SECTION("a CA file") {
-    o.ssl_ca_file = garbage;
+    o.connection.ssl_ca_file = garbage;
     try {
       streamll::RedisSink sink(o);
       FAIL("constructed");
@@ -714,9 +717,9 @@ TEST_CASE("RedisSink refuses TLS files that do not hold certificates, naming the
     }
   }
   SECTION("a client certificate") {
-    o.ssl_cert_reqs = streamll::SslCertReqs::none;
-    o.ssl_cert_file = garbage;
-    o.ssl_key_file = garbage;
+    o.connection.ssl_cert_reqs = streamll::SslCertReqs::none;
+    o.connection.ssl_cert_file = garbage;
+    o.connection.ssl_key_file = garbage;
     try {
       streamll::RedisSink sink(o);
       FAIL("constructed");

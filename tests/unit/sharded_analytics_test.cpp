@@ -125,7 +125,7 @@ TEST_CASE("Sharded usage: an unreadable shard is reported, the others counted, n
   CHECK(u.shards[0].ok);
 
   for (auto& r : s.redis) r->set_down(true);
-  CHECK_THROWS_AS(streamll::redis::analyze_usage(s.source, q, s.maker()), streamll::redis::IoError);
+  CHECK_THROWS_AS(streamll::redis::analyze_usage(s.source, q, s.maker()), streamll::IoError);
 }
 
 TEST_CASE("Sharded usage: a shard without the stream is empty, no stream anywhere is StreamNotFoundError",
@@ -133,7 +133,7 @@ TEST_CASE("Sharded usage: a shard without the stream is empty, no stream anywher
   Shards s;
   streamll::UsageQuery q;
   q.from_ms = 0;
-  CHECK_THROWS_AS(streamll::redis::analyze_usage(s.source, q, s.maker()), streamll::redis::StreamNotFoundError);
+  CHECK_THROWS_AS(streamll::redis::analyze_usage(s.source, q, s.maker()), streamll::StreamNotFoundError);
   s.redis[2]->add_event(llm_call(1, "m", 5, 1));
   const auto u = streamll::redis::analyze_usage(s.source, q, s.maker());
   CHECK(u.total_calls == 1);
@@ -144,8 +144,8 @@ TEST_CASE("Sharded usage: a shard without the stream is empty, no stream anywher
   // The only shard with the stream is down and the others have none: that is an outage, not
   // a stream that does not exist (the CLI's exit 2, not 4).
   s.redis[2]->set_down(true);
-  CHECK_THROWS_AS(streamll::redis::analyze_usage(s.source, q, s.maker()), streamll::redis::IoError);
-  CHECK_THROWS_AS(streamll::redis::list_groups(s.source, false, s.maker()), streamll::redis::IoError);
+  CHECK_THROWS_AS(streamll::redis::analyze_usage(s.source, q, s.maker()), streamll::IoError);
+  CHECK_THROWS_AS(streamll::redis::list_groups(s.source, false, s.maker()), streamll::IoError);
 }
 
 TEST_CASE("Percentile summaries merge as if every sample had gone into one", "[analytics][sharded]") {
@@ -312,7 +312,7 @@ TEST_CASE("Sharded health and groups against the stream models", "[analytics][sh
   CHECK_FALSE(partial.complete());
   CHECK(partial.groups[0].lag == 10);
   for (auto& r : s.redis) r->set_down(true);
-  CHECK_THROWS_AS(streamll::redis::check_health(s.source, t, s.maker()), streamll::redis::IoError);
+  CHECK_THROWS_AS(streamll::redis::check_health(s.source, t, s.maker()), streamll::IoError);
 }
 
 TEST_CASE("A shard's status never shows the password of its URL", "[analytics][sharded]") {

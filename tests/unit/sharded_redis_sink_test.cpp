@@ -15,8 +15,10 @@
 #include "eventually.hpp"
 #include "fake_network.hpp"
 #include "manual_clock.hpp"
+#include "redis/injected.hpp"
 
 using namespace std::chrono_literals;
+using streamll::detail::Injected;
 using streamll::RedisEndpoint;
 using streamll::redis::RedisReply;
 using streamll::testing::Command;
@@ -51,16 +53,16 @@ struct ThreeFakeShards {
       });
     }
     options.shard_urls = {"redis://127.0.0.1:6001", "redis://127.0.0.1:6002", "redis://127.0.0.1:6003"};
-    options.stream_key = "ml_events";
-    options.buffer_size = 1000;
-    options.recovery_timeout = 30s;
-    options.shutdown_timeout = 300ms;
+    options.sink.stream_key = "ml_events";
+    options.sink.buffer_size = 1000;
+    options.sink.recovery_timeout = 30s;
+    options.sink.shutdown_timeout = 300ms;
   }
   struct Written {
     std::string key, execution;
     int index;
   };
-  streamll::ShardedRedisSink::ShardTransportFactory factory() {
+  streamll::ShardTransportFactory factory() {
     return [this](std::size_t, const RedisEndpoint& e) { return net.transport(e); };
   }
   FakeNetwork net;
@@ -117,12 +119,12 @@ TEST_CASE("ShardedRedisSink routes by the guide's md5 unless shard_hash says fnv
   ThreeFakeShards t;
   ManualClock clock;
   // python3: int(hashlib.md5(b"exec_42").hexdigest(), 16) % 3 == 0; for "a" 1.
-  streamll::ShardedRedisSink guide(t.options, t.factory(), clock);
+  streamll::ShardedRedisSink guide = Injected::sharded_redis_sink(t.options, t.factory(), clock);
   CHECK(guide.shard_of("exec_42") == 0);
   CHECK(guide.shard_of("a") == 1);
   auto fast_options = t.options;
   fast_options.shard_hash = streamll::ShardHash::fnv1a;
-  streamll::ShardedRedisSink fast(fast_options, t.factory(), clock);
+  streamll::ShardedRedisSink fast = Injected::sharded_redis_sink(fast_options, t.factory(), clock);
   CHECK(fast.shard_of("a") == 0xaf63dc4c8601ec8cull % 3);
 
   const auto from_env = [](const char* value) {
@@ -146,7 +148,7 @@ TEST_CASE("ShardedRedisSink routes by the guide's md5 unless shard_hash says fnv
 TEST_CASE("ShardedRedisSink: one execution on one shard in order and each shard its own stream", "[sharded]") {
   ThreeFakeShards t;
   ManualClock clock;
-  streamll::ShardedRedisSink sink(t.options, t.factory(), clock);
+  streamll::ShardedRedisSink sink = Injected::sharded_redis_sink(t.options, t.factory(), clock);
   REQUIRE(sink.shard_count() == 3);
   for (int i = 0; i < 10; ++i) {
     for (int e = 0; e < 30; ++e) sink.handle(event_of("exec_" + std::to_string(e), i));
@@ -178,9 +180,9 @@ TEST_CASE("ShardedRedisSink: one execution on one shard in order and each shard 
 
 TEST_CASE("ShardedRedisSink: sums the shards' truncated and failed_too_large", "[sharded]") {
   ThreeFakeShards t;
-  t.options.max_event_bytes = 4096;
+  t.options.sink.max_event_bytes = 4096;
   ManualClock clock;
-  streamll::ShardedRedisSink sink(t.options, t.factory(), clock);
+  streamll::ShardedRedisSink sink = Injected::sharded_redis_sink(t.options, t.factory(), clock);
   for (int e = 0; e < 30; ++e) {
     auto event = event_of("exec_" + std::to_string(e), 0);
     event.data.set("text", std::string(10000, 'x'));  // cut to fit
@@ -208,7 +210,7 @@ TEST_CASE("ShardedRedisSink: a shard that is down holds only its own events", "[
   ThreeFakeShards t;
   t.net.set_down(local(6002), true);
   ManualClock clock;
-  streamll::ShardedRedisSink sink(t.options, t.factory(), clock);
+  streamll::ShardedRedisSink sink = Injected::sharded_redis_sink(t.options, t.factory(), clock);
   std::array<int, 3> per_shard{};
   for (int e = 0; e < 60; ++e) {
     const std::string id = "exec_" + std::to_string(e);
@@ -269,6 +271,6 @@ TEST_CASE("ShardedRedisSinkOptions::from_env reads shard URLs and sentinel and c
   const auto o = streamll::ShardedRedisSinkOptions::from_env(env);
   CHECK(o.shard_urls ==
         std::vector<std::string>{"redis://a:1", "redis+sentinel://s1:26379,s2:26379/m1", "redis://c:3"});
-  CHECK(o.stream_key == "events");
+  CHECK(o.sink.stream_key == "events");
   CHECK_NOTHROW(o.validate());
 }

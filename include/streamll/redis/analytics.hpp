@@ -130,9 +130,9 @@ struct UsageStats {
 };
 
 /// Reads the range with paged XRANGE and adds it up. Entries that are not events are counted
-/// in `undecodable`, never fatal. Throws redis::IoError (and children) when Redis cannot be
-/// reached, redis::AuthError when the login fails, redis::StreamNotFoundError when the key does
-/// not exist, redis::ReplyError when it is not a stream, ConfigError for bad options.
+/// in `undecodable`, never fatal. Throws IoError (and children) when Redis cannot be
+/// reached, AuthError when the login fails, StreamNotFoundError when the key does
+/// not exist, ReplyError when it is not a stream, ConfigError for bad options.
 UsageStats analyze_usage(const RedisConnectionOptions& connection, const std::string& stream,
                          const UsageQuery& query = {});
 

@@ -37,11 +37,9 @@
 namespace streamll {
 
 namespace detail {
-class ClockSource;
+struct Injected;
+struct ConsumerSeams;
 }  // namespace detail
-namespace redis {
-class RedisTransport;
-}  // namespace redis
 
 /// One decoded stream entry, as handed to handlers.
 struct ConsumedEvent {
@@ -86,14 +84,16 @@ enum class BadEntryPolicy {
   leave_pending,  ///< leave it pending, e.g. for a newer consumer version to handle
 };
 
-struct ConsumerOptions : RedisConnectionOptions {
+struct ConsumerOptions {
+  /// Where Redis is and how to log in (URL, credentials, TLS, timeouts, Sentinel, Cluster).
+  RedisConnectionOptions connection{};
   std::string stream_key = "ml_events";
   /// Consumer group (GroupConsumer only; required there).
-  std::string group;
+  std::string group{};
   /// This consumer's name inside the group (GroupConsumer only; required there). Use a name
   /// that is stable across restarts of the same worker: a restarted consumer first re-reads
   /// its own pending entries.
-  std::string consumer_name;
+  std::string consumer_name{};
   /// GroupConsumer: create the group when it does not exist (XGROUP CREATE ... MKSTREAM;
   /// BUSYGROUP is fine), starting at `group_start_id`: "0" (everything in the stream, the
   /// guide's choice) or "$" (only what arrives from now on).
@@ -132,7 +132,7 @@ struct ConsumerOptions : RedisConnectionOptions {
   /// and group membership (the group and consumer name are the same on every shard); entries
   /// are acknowledged on the shard they came from. Handlers see every shard's entries, each
   /// shard's in stream order (an execution's events are on one shard, so they stay in order).
-  std::vector<std::string> shard_urls;
+  std::vector<std::string> shard_urls{};
   /// Without shard_urls: this many shard streams on the one deployment the options name
   /// (usually a Redis Cluster: each shard's key is routed to the master owning its slot). With
   /// shard_urls: 0, or their number. 0 and no shard_urls: not sharded.
@@ -251,16 +251,6 @@ class HandlerRegistration {
 };
 }  // namespace detail
 
-/// For tests and custom transports: called for every connection attempt, on the consuming
-/// thread; in a sharded consumer, a shard reconnecting after a timeout calls it on a thread of
-/// its own, possibly while other shards call it too, so it must then be thread-safe.
-using ConsumerTransportFactory = std::function<std::unique_ptr<redis::RedisTransport>()>;
-/// For tests of Sentinel, Cluster and sharding: like ConsumerTransportFactory, told which shard
-/// (0 when not sharded) and which server (a sentinel, a cluster node, a master) each
-/// connection is for.
-using ConsumerEndpointTransportFactory =
-    std::function<std::unique_ptr<redis::RedisTransport>(std::size_t shard, const RedisEndpoint& endpoint)>;
-
 /// What one poll() did (a sharded consumer: summed over its shards).
 struct PollResult {
   std::size_t entries = 0;     ///< entries read or claimed
@@ -284,10 +274,6 @@ class GroupConsumer : public detail::HandlerRegistration<GroupConsumer> {
   /// Validates the options (ConfigError; group and consumer_name must be set). Does not
   /// connect: that happens in run()/poll(), so a consumer can start while Redis is down.
   explicit GroupConsumer(ConsumerOptions options);
-  GroupConsumer(ConsumerOptions options, ConsumerTransportFactory make_transport,
-                const detail::ClockSource& clock);
-  GroupConsumer(ConsumerOptions options, ConsumerEndpointTransportFactory make_transport,
-                const detail::ClockSource& clock);
   ~GroupConsumer();
   GroupConsumer(const GroupConsumer&) = delete;
   GroupConsumer& operator=(const GroupConsumer&) = delete;
@@ -322,6 +308,9 @@ class GroupConsumer : public detail::HandlerRegistration<GroupConsumer> {
 
  private:
   friend class detail::HandlerRegistration<GroupConsumer>;
+  // The library's tests build consumers on fake transports and clocks through detail::Injected.
+  friend struct detail::Injected;
+  GroupConsumer(ConsumerOptions options, detail::ConsumerSeams seams);
   EventHandlers& handler_table();
   struct Impl;
   std::unique_ptr<Impl> impl_;
@@ -332,10 +321,6 @@ class GroupConsumer : public detail::HandlerRegistration<GroupConsumer> {
 class StreamReader : public detail::HandlerRegistration<StreamReader> {
  public:
   explicit StreamReader(ConsumerOptions options);
-  StreamReader(ConsumerOptions options, ConsumerTransportFactory make_transport,
-               const detail::ClockSource& clock);
-  StreamReader(ConsumerOptions options, ConsumerEndpointTransportFactory make_transport,
-               const detail::ClockSource& clock);
   ~StreamReader();
   StreamReader(const StreamReader&) = delete;
   StreamReader& operator=(const StreamReader&) = delete;
@@ -364,6 +349,8 @@ class StreamReader : public detail::HandlerRegistration<StreamReader> {
 
  private:
   friend class detail::HandlerRegistration<StreamReader>;
+  friend struct detail::Injected;
+  StreamReader(ConsumerOptions options, detail::ConsumerSeams seams);
   EventHandlers& handler_table();
   struct Impl;
   std::unique_ptr<Impl> impl_;

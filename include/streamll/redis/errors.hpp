@@ -6,14 +6,15 @@
 //  - ReplyError is the server refusing a command (WRONGTYPE, OOM, NOPERM, ...). The connection
 //    is fine. Inside a pipeline such refusals come back as error replies, not exceptions; the
 //    exception form is used for the connection handshake and for one-off commands.
-// No message ever contains a password or token.
+// No message ever contains a password or token. Like every public type, they are in namespace
+// streamll; streamll::redis holds the library's internals (and, for one release, the old names).
 
 #include <string>
 #include <utility>
 
 #include "streamll/errors.hpp"
 
-namespace streamll::redis {
+namespace streamll {
 
 /// Base of every Redis-specific error.
 class RedisError : public Error {
@@ -90,4 +91,20 @@ class StreamNotFoundError : public RedisError {
   using RedisError::RedisError;
 };
 
+}  // namespace streamll
+
+// Deprecated: the names these errors had up to 0.1, kept for one more release.
+// The library's own build hides them (STREAMLL_NO_DEPRECATED_ALIASES) to use the new names only.
+#ifndef STREAMLL_NO_DEPRECATED_ALIASES
+namespace streamll::redis {
+using RedisError [[deprecated("use streamll::RedisError")]] = streamll::RedisError;
+using IoError [[deprecated("use streamll::IoError")]] = streamll::IoError;
+using TimeoutError [[deprecated("use streamll::TimeoutError")]] = streamll::TimeoutError;
+using ClosedError [[deprecated("use streamll::ClosedError")]] = streamll::ClosedError;
+using TlsError [[deprecated("use streamll::TlsError")]] = streamll::TlsError;
+using ReplyError [[deprecated("use streamll::ReplyError")]] = streamll::ReplyError;
+using AuthError [[deprecated("use streamll::AuthError")]] = streamll::AuthError;
+using StreamNotFoundError [[deprecated("use streamll::StreamNotFoundError")]] =
+    streamll::StreamNotFoundError;
 }  // namespace streamll::redis
+#endif

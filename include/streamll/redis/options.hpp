@@ -1,12 +1,16 @@
 #pragma once
 // Settings for talking to Redis (RedisConnectionOptions, shared by the sink and the consumers)
-// and for the RedisSink (RedisSinkOptions). Plain aggregates with documented defaults:
+// and for the RedisSink (RedisSinkOptions, which holds its RedisConnectionOptions as
+// `connection`). Plain aggregates with documented defaults:
 //
 //   streamll::RedisSinkOptions o;                 // or RedisSinkOptions::from_env()
-//   o.url = "rediss://cache.example.com:6380";
-//   o.password = secret;
+//   o.connection.url = "rediss://cache.example.com:6380";
+//   o.connection.password = secret;
 //   o.buffer_size = 50000;
 //   o.recovery_timeout = std::chrono::seconds(60);
+//
+// or, in C++20: streamll::RedisSinkOptions o{.connection = {.url = "rediss://..."},
+//                                             .buffer_size = 50000};
 //
 // Precedence, lowest to highest: the defaults below < the environment (only through from_env())
 // < the URL's parts < the explicit fields. "Explicit settings win over the environment" is
@@ -53,23 +57,23 @@ struct RedisConnectionOptions {
   /// redis://, rediss:// (TLS) or unix:// URL; see streamll/redis/url.hpp.
   std::string url = "redis://localhost:6379";
   /// ACL user name; overrides the URL's. Empty: the URL's, else none (the "default" user).
-  std::string username;
+  std::string username{};
   /// Overrides the URL's password. Empty: the URL's, else no AUTH.
-  std::string password;
+  std::string password{};
   /// The cloud guides' name for the password (ElastiCache auth token): same meaning. Setting
   /// both password and auth_token to different values is a ConfigError.
-  std::string auth_token;
+  std::string auth_token{};
   /// Database to SELECT; overrides the URL's. nullopt: the URL's, else none (0).
-  std::optional<int> db;
+  std::optional<int> db{};
   /// true forces TLS on a redis:// URL; rediss:// always means TLS (ssl=false with rediss:// is
   /// a ConfigError, as is TLS over a unix socket). nullopt: the scheme decides.
-  std::optional<bool> ssl;
+  std::optional<bool> ssl{};
   SslCertReqs ssl_cert_reqs = SslCertReqs::required;
-  std::string ssl_ca_file;      ///< PEM CA bundle; empty (and no ca_dir): system default paths
-  std::string ssl_ca_dir;       ///< OpenSSL hashed CA directory
-  std::string ssl_cert_file;    ///< client certificate (PEM) for mutual TLS
-  std::string ssl_key_file;     ///< client private key (PEM); required with ssl_cert_file
-  std::string ssl_server_name;  ///< SNI and verified host name; empty: the URL's host
+  std::string ssl_ca_file{};      ///< PEM CA bundle; empty (and no ca_dir): system default paths
+  std::string ssl_ca_dir{};       ///< OpenSSL hashed CA directory
+  std::string ssl_cert_file{};    ///< client certificate (PEM) for mutual TLS
+  std::string ssl_key_file{};     ///< client private key (PEM); required with ssl_cert_file
+  std::string ssl_server_name{};  ///< SNI and verified host name; empty: the URL's host
   /// Bound on establishing a connection: TCP/unix connect + TLS handshake + AUTH/SELECT.
   std::chrono::milliseconds connect_timeout{2000};
   /// Bound on one command round trip (a whole pipeline: write everything, read every reply).
@@ -86,12 +90,12 @@ struct RedisConnectionOptions {
   /// above. REDIS_SSL=true makes a redis:// URL use TLS; REDIS_SSL=false does not override a
   /// rediss:// URL.
   struct Environment {
-    std::string username;
-    std::string password;
-    std::string auth_token;
-    std::optional<int> db;
-    std::optional<bool> ssl;
-  } environment;
+    std::string username{};
+    std::string password{};
+    std::string auth_token{};
+    std::optional<int> db{};
+    std::optional<bool> ssl{};
+  } environment{};
 
   // High availability (docs/high-availability.md). At most one of: endpoint_provider,
   // Sentinel, Cluster. Each keeps the credentials, database and TLS settings above.
@@ -99,21 +103,21 @@ struct RedisConnectionOptions {
   /// Asked on every connection attempt where to connect; the URL's host and port are then not
   /// used (its credentials and db are). The C++ form of the guide's `client=`. See
   /// streamll/redis/endpoint.hpp.
-  EndpointProvider endpoint_provider;
+  EndpointProvider endpoint_provider{};
   /// Sentinel: "host[:port]" of each sentinel (port 26379 by default). Empty: those of a
   /// redis+sentinel:// URL, if any. Needs sentinel_master.
-  std::vector<std::string> sentinels;
+  std::vector<std::string> sentinels{};
   /// The master's name as the sentinels know it (`sentinel monitor <name> ...`). Empty: the
   /// redis+sentinel:// URL's.
-  std::string sentinel_master;
+  std::string sentinel_master{};
   /// Credentials for the sentinels themselves (often none; the URL's and password/username are
   /// the master's). A user name needs a password.
-  std::string sentinel_username;
-  std::string sentinel_password;
+  std::string sentinel_username{};
+  std::string sentinel_password{};
   /// Redis Cluster: the URL's host(s) are seed nodes; the slot map is learned from them and
   /// every command goes to the master owning its key's slot (MOVED and ASK followed). nullopt:
   /// the scheme decides (redis+cluster://). Database must be 0.
-  std::optional<bool> cluster;
+  std::optional<bool> cluster{};
 
   /// Defaults overridden by these variables (unset or empty ones are ignored):
   ///   REDIS_URL, REDIS_USERNAME, REDIS_PASSWORD, REDIS_AUTH_TOKEN, REDIS_DB,
@@ -141,7 +145,9 @@ struct RedisConnectionOptions {
 };
 
 /// Everything the RedisSink needs: the connection plus the guide's sink parameters.
-struct RedisSinkOptions : RedisConnectionOptions {
+struct RedisSinkOptions {
+  /// Where Redis is and how to log in (URL, credentials, TLS, timeouts, Sentinel, Cluster).
+  RedisConnectionOptions connection{};
   /// Stream the events are XADDed to. Must not be empty.
   std::string stream_key = "ml_events";
   /// Events held locally (while Redis is slow or down) before the overflow strategy applies.
@@ -166,11 +172,11 @@ struct RedisSinkOptions : RedisConnectionOptions {
   OverflowStrategy buffer_overflow_strategy = OverflowStrategy::drop_oldest;
   /// When set, the sink creates this consumer group (XGROUP CREATE <stream> <group> 0 MKSTREAM,
   /// BUSYGROUP tolerated) on every (re)connect.
-  std::string consumer_group;
+  std::string consumer_group{};
   /// This producer's name: the connection's client name (CLIENT SETNAME, visible in CLIENT
   /// LIST) unless client_name was set to something else than its default. Consumers use their
   /// own names.
-  std::string consumer_name;
+  std::string consumer_name{};
   /// Also write flat `event_type`, `operation`, `execution_id` fields beside `event`.
   bool index_fields = false;
   /// Bound for the destructor's final flush. > 0.

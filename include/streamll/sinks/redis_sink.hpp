@@ -7,7 +7,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,11 +19,9 @@
 namespace streamll {
 
 namespace detail {
-class ClockSource;
+struct Injected;
+struct RedisSinkSeams;
 }  // namespace detail
-namespace redis {
-class RedisTransport;
-}  // namespace redis
 
 /// A snapshot of the circuit breaker, as the guide's "Monitoring Circuit Breaker" reads it.
 struct CircuitBreakerStatus {
@@ -93,19 +90,6 @@ class RedisSink : public Sink {
   /// application starts even when Redis is down (events buffer meanwhile).
   explicit RedisSink(RedisSinkOptions options);
 
-  /// For tests and custom transports: `make_transport` is called on the flusher thread for
-  /// every connection attempt; `clock` drives the breaker and backoff (must outlive the sink).
-  using TransportFactory = std::function<std::unique_ptr<redis::RedisTransport>()>;
-  RedisSink(RedisSinkOptions options, TransportFactory make_transport,
-            const detail::ClockSource& clock);
-  /// For tests of Sentinel and Cluster: like TransportFactory, told which server each
-  /// connection is for (a sentinel, the master it named, a cluster node), so that a fake can
-  /// play several servers.
-  using EndpointTransportFactory =
-      std::function<std::unique_ptr<redis::RedisTransport>(const RedisEndpoint& endpoint)>;
-  RedisSink(RedisSinkOptions options, EndpointTransportFactory make_transport,
-            const detail::ClockSource& clock);
-
   /// shutdown(options().shutdown_timeout): bounded, never throws.
   ~RedisSink() override;
 
@@ -147,8 +131,9 @@ class RedisSink : public Sink {
   const RedisSinkOptions& options() const noexcept;
 
  private:
-  RedisSink(RedisSinkOptions options, TransportFactory make_transport,
-            EndpointTransportFactory make_endpoint_transport, const detail::ClockSource& clock);
+  // The library's tests build sinks on fake transports and clocks through detail::Injected.
+  friend struct detail::Injected;
+  RedisSink(RedisSinkOptions options, detail::RedisSinkSeams seams);
 
   struct Impl;
   std::shared_ptr<Impl> impl_;

@@ -6,13 +6,14 @@
 // buffer, breaker, flusher thread and connection): a shard whose Redis is down buffers only its
 // own events while the others keep delivering.
 //
-//   streamll::ShardedRedisSinkOptions o;           // RedisSinkOptions plus the shards
+//   streamll::ShardedRedisSinkOptions o;           // every shard's RedisSinkOptions + shards
 //   o.shard_urls = {"redis://redis1:6379", "redis://redis2:6379", "redis://redis3:6379"};
-//   o.stream_key = "ml_events";                    // shard i writes "ml_events_shard_<i>"
+//   o.sink.stream_key = "ml_events";               // shard i writes "ml_events_shard_<i>"
 //   auto sink = std::make_shared<streamll::ShardedRedisSink>(o);
 //
-// Or over a Redis Cluster: o.url = "redis+cluster://node1:6379"; o.shard_count = 6; each shard's
-// stream key hashes to its own slot, so the shards spread over the cluster's masters.
+// Or over a Redis Cluster: o.sink.connection.url = "redis+cluster://node1:6379";
+// o.shard_count = 6; each shard's stream key hashes to its own slot, so the shards spread over
+// the cluster's masters.
 
 #include <chrono>
 #include <cstdint>
@@ -26,6 +27,11 @@
 #include "streamll/sinks/redis_sink.hpp"
 
 namespace streamll {
+
+namespace detail {
+struct Injected;
+struct ShardedRedisSinkSeams;
+}  // namespace detail
 
 /// How an execution's shard is chosen. Every producer writing to one set of shards must use the
 /// same one, or an execution's events would be split over shards.
@@ -42,14 +48,16 @@ enum class ShardHash : std::uint8_t {
 
 std::string_view to_string(ShardHash hash) noexcept;
 
-struct ShardedRedisSinkOptions : RedisSinkOptions {
-  /// One shard per URL, each its own Redis (the inherited url is then not used; any URL form,
+struct ShardedRedisSinkOptions {
+  /// Every shard's RedisSink options; shard i writes "<sink.stream_key>_shard_<i>".
+  RedisSinkOptions sink{};
+  /// One shard per URL, each its own Redis (sink.connection.url is then not used; any URL form,
   /// redis+sentinel:// included). Credentials follow the usual precedence (explicit
   /// password/username win over each URL's); everything else (TLS, timeouts, buffer, breaker,
-  /// durable acknowledgements, ...) comes from the inherited options and applies per shard:
+  /// durable acknowledgements, ...) comes from `sink` and applies per shard:
   /// buffer_size events per shard.
-  std::vector<std::string> shard_urls;
-  /// Without shard_urls: this many shards on the one deployment the inherited options name
+  std::vector<std::string> shard_urls{};
+  /// Without shard_urls: this many shards on the one deployment `sink.connection` names
   /// (usually a Redis Cluster, where the shards' keys spread over the slots and so over the
   /// masters). With shard_urls: 0, or their number.
   std::size_t shard_count = 0;
@@ -81,12 +89,6 @@ class ShardedRedisSink : public Sink {
   /// Validates (ConfigError naming the option, with the shard's index for per-shard problems)
   /// and starts one RedisSink per shard.
   explicit ShardedRedisSink(ShardedRedisSinkOptions options);
-  /// For tests: every shard's sink made with `make_transport` (called with the shard's index
-  /// and the endpoint of each connection) and `clock`.
-  using ShardTransportFactory = std::function<std::unique_ptr<redis::RedisTransport>(
-      std::size_t shard, const RedisEndpoint& endpoint)>;
-  ShardedRedisSink(ShardedRedisSinkOptions options, ShardTransportFactory make_transport,
-                   const detail::ClockSource& clock);
 
   /// shutdown(shutdown_timeout): bounded, never throws.
   ~ShardedRedisSink() override;
@@ -126,6 +128,10 @@ class ShardedRedisSink : public Sink {
   std::size_t buffered() const noexcept;
 
  private:
+  // The library's tests build sinks on fake transports and clocks through detail::Injected.
+  friend struct detail::Injected;
+  ShardedRedisSink(ShardedRedisSinkOptions options, detail::ShardedRedisSinkSeams seams);
+
   std::vector<std::unique_ptr<RedisSink>> shards_;
   ShardHash shard_hash_;
   std::chrono::milliseconds shutdown_timeout_;

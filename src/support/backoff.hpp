@@ -12,9 +12,9 @@
 #include <limits>
 #include <string>
 
-#include "streamll/detail/clock.hpp"
 #include "streamll/detail/random.hpp"
 #include "streamll/errors.hpp"
+#include "support/clock.hpp"
 
 namespace streamll::detail {
 

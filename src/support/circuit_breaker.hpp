@@ -28,10 +28,10 @@
 #include <string>
 #include <utility>
 
-#include "streamll/detail/backoff.hpp"
-#include "streamll/detail/clock.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/redis/breaker_state.hpp"
+#include "support/backoff.hpp"
+#include "support/clock.hpp"
 
 namespace streamll::detail {
 
