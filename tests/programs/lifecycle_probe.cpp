@@ -92,8 +92,8 @@ int main(int argc, char** argv) {
   streamll::InstrumentorOptions options;
   if (mode == "replaced_sharded") {
     streamll::ShardedRedisSinkOptions sharded;
-    static_cast<streamll::RedisSinkOptions&>(sharded) = redis;
-    sharded.shard_urls = {redis.url, redis.url};
+    sharded.sink = redis;
+    sharded.shard_urls = {redis.connection.url, redis.connection.url};
     options.sinks = {std::make_shared<streamll::ShardedRedisSink>(sharded)};
   } else {
     options.sinks = {std::make_shared<streamll::RedisSink>(redis)};
