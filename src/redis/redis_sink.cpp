@@ -1117,12 +1117,12 @@ RedisSinkStats RedisSink::stats() const {
     return out;
   }
   // A pure read: `s` is const, so nothing here can move or count events. Staged events are
-  // counted (enqueued, evicted) as they will be once they enter the buffer, which happens
-  // within one flusher round.
+  // enqueued and buffered (they all enter the buffer, within one flusher round); evictions
+  // are counted once they happen, so no counter ever goes down.
   const Impl& s = *impl_;
   const auto counts = s.buffer.counts();
   RedisSinkStats out;
-  out.enqueued = counts.accepted;
+  out.enqueued = counts.accepted + counts.staged;
   out.delivered = s.delivered.load(std::memory_order_relaxed);
   out.dropped_oldest = counts.evicted_oldest;
   if (s.options.buffer_overflow_strategy == OverflowStrategy::raise_error) {

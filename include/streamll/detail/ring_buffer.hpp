@@ -237,16 +237,17 @@ class RingBuffer {
   /// Whether producers may stage (Staging::when_full with drop_oldest).
   bool staging() const noexcept { return staging_; }
 
-  /// The counters, read together, as they will be once what is staged now has moved into the
-  /// ring: what drain_stages() followed by reads of the counters would give, without moving
-  /// anything (for stats(), which must not change the buffer). Takes the lock; any thread.
+  /// The counters, read together under the lock, without moving anything (for stats(), which
+  /// must not change the buffer). Staged items are reported as staged: they all enter the ring
+  /// later (evicting the oldest waiting ones if it is full then), so accepted + staged only
+  /// grows, and evicted_oldest counts only evictions that happened. Any thread.
   struct Counts {
     std::uint64_t accepted = 0;
     std::uint64_t evicted_oldest = 0;
     std::uint64_t rejected = 0;
     std::size_t size = 0;       ///< waiting + in flight
     std::size_t in_flight = 0;
-    std::size_t staged = 0;     ///< what stays staged (every slot is in flight)
+    std::size_t staged = 0;
   };
   Counts counts() const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -259,15 +260,6 @@ class RingBuffer {
     // A stage is emptied under mutex_ (move_stage_into_ring), so none moves while we read; one
     // filling meanwhile is a push that comes after this read.
     c.staged = staged();
-    const bool every_slot_in_flight = c.size == c.in_flight && c.in_flight >= capacity_;
-    if (c.staged == 0 || every_slot_in_flight) return c;  // then nothing would move
-    // Staged items fill the free slots, then each evicts the oldest waiting one (there is one
-    // once the first has moved in).
-    const std::size_t fill = std::min(capacity_ - c.size, c.staged);
-    c.accepted += c.staged;
-    c.evicted_oldest += c.staged - fill;
-    c.size += fill;
-    c.staged = 0;
     return c;
   }
 

@@ -126,7 +126,7 @@ struct ConsumerOptions {
 
   /// Sharded deployments, as a ShardedRedisSink writes them: read every shard's stream (shard
   /// i is shard_stream_key(stream_key, i), "<stream_key>_shard_<i>") instead of stream_key
-  /// itself. One shard per URL, each its own Redis (url is then not used; any URL form,
+  /// itself. One shard per URL, each its own Redis (connection.url is then not used; any URL form,
   /// redis+sentinel:// included; credentials follow the usual precedence); every other setting
   /// applies to every shard. Each shard has its own connection, reconnect backoff, position
   /// and group membership (the group and consumer name are the same on every shard); entries

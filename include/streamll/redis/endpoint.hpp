@@ -3,8 +3,8 @@
 // guide's `client=`: instead of handing over a configured client, hand over where to connect).
 //
 //   streamll::RedisSinkOptions o;
-//   o.password = secret;                         // credentials, db and TLS still come from the options
-//   o.endpoint_provider = [&](const streamll::EndpointRequest& request) {
+//   o.connection.password = secret;  // credentials, db and TLS still come from the options
+//   o.connection.endpoint_provider = [&](const streamll::EndpointRequest& request) {
 //     return my_discovery.current_primary();     // asked on every (re)connect, on the flusher thread
 //   };
 //

@@ -2,9 +2,10 @@
 // Redis Sentinel: the master's address comes from the sentinels, asked again on every
 // (re)connect, so a sink or consumer follows a failover without the application doing anything.
 //
-//   o.url = "redis+sentinel://:master-password@s1:26379,s2:26379,s3:26379/mymaster/0";
-//   // or: o.sentinels = {"s1:26379", "s2:26379"}; o.sentinel_master = "mymaster";
-//   o.sentinel_password = sentinel_secret;      // when the sentinels require AUTH
+//   o.connection.url = "redis+sentinel://:master-password@s1:26379,s2:26379/mymaster/0";
+//   // or: o.connection.sentinels = {"s1:26379", "s2:26379"};
+//   //     o.connection.sentinel_master = "mymaster";
+//   o.connection.sentinel_password = sentinel_secret;  // when the sentinels require AUTH
 //
 // Setting the options is all a RedisSink needs; this header is for applications that want the
 // provider itself (to wrap it, log its answers, or use it for their own connections).
