@@ -49,6 +49,27 @@ ProbeRun run_probe(const RedisServer& redis, const std::string& url, const std::
   return run;
 }
 
+// The probe against a Redis that was killed (nothing listens on its port any more).
+ProbeRun run_probe_redis_down(const std::string& how, int spans,
+                              const std::string& exit_timeout_ms = {},
+                              const std::string& option_timeout_ms = {}) {
+  RedisServer redis;
+  const std::string url = redis.url();
+  redis.kill9();
+  return run_probe(redis, url, how, spans, exit_timeout_ms, option_timeout_ms);
+}
+
+// A sink replaced just before exit, still being shut down on the reaper thread, stopped by the
+// 300 ms exit bound: loss logged, exit bounded, its threads joined (only the idle reaper left).
+void check_gave_up_by_exit_bound(const ProbeRun& run) {
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  CHECK(run.took < std::chrono::milliseconds(1500));
+  CHECK(run.output.find("could not be delivered before the process exited (") !=
+        std::string::npos);
+  CHECK(run.output.find("threads left after the exit flush: 1\n") != std::string::npos);
+}
+
 }  // namespace
 
 TEST_CASE("a program returning from main without shutdown() delivers all its events",
@@ -95,10 +116,7 @@ TEST_CASE("a local instrumentor without configure() delivers its events when mai
 
 TEST_CASE("with Redis down exit stays within the exit flush bound and logs the loss",
           "[lifecycle][exit]") {
-  RedisServer redis;
-  const std::string url = redis.url();
-  redis.kill9();  // nothing listens on its port any more
-  const ProbeRun run = run_probe(redis, url, "return", 500, "300");
+  const ProbeRun run = run_probe_redis_down("return", 500, "300");
   INFO(run.output);
   REQUIRE(run.status == 0);
   // 300 ms, the interruption grace of a sink stuck in I/O (200 ms), and the process's own
@@ -112,10 +130,7 @@ TEST_CASE("with Redis down exit stays within the exit flush bound and logs the l
 
 TEST_CASE("InstrumentorOptions::exit_flush_timeout bounds exit and wins over the variable",
           "[lifecycle][exit]") {
-  RedisServer redis;
-  const std::string url = redis.url();
-  redis.kill9();
-  const ProbeRun run = run_probe(redis, url, "return", 50, "5000", "300");
+  const ProbeRun run = run_probe_redis_down("return", 50, "5000", "300");
   INFO(run.output);
   REQUIRE(run.status == 0);
   CHECK(run.took < std::chrono::milliseconds(1500));
@@ -126,10 +141,7 @@ TEST_CASE("InstrumentorOptions::exit_flush_timeout bounds exit and wins over the
 TEST_CASE("a sink released by a static destructor after the exit flush does not wait",
           "[lifecycle][exit]") {
   // Its shutdown_timeout (5 s, Redis down) would hold exit; after the flush it gets none.
-  RedisServer redis;
-  const std::string url = redis.url();
-  redis.kill9();
-  const ProbeRun run = run_probe(redis, url, "late", 10, "300");
+  const ProbeRun run = run_probe_redis_down("late", 10, "300");
   INFO(run.output);
   REQUIRE(run.status == 0);
   CHECK(run.took < std::chrono::milliseconds(2000));
@@ -139,10 +151,7 @@ TEST_CASE("a sink released by a global destructor after spdlog's registry is gon
           "[lifecycle][exit]") {
   // Its loss is logged during static destruction; streamll's loggers must outlive the
   // registry (AddressSanitizer reports the registry's freed map otherwise).
-  RedisServer redis;
-  const std::string url = redis.url();
-  redis.kill9();
-  const ProbeRun run = run_probe(redis, url, "global", 10, "300");
+  const ProbeRun run = run_probe_redis_down("global", 10, "300");
   INFO(run.output);
   REQUIRE(run.status == 0);
   CHECK(run.took < std::chrono::milliseconds(2000));
@@ -155,35 +164,20 @@ TEST_CASE("a sink the reaper is still shutting down at exit gives up by the exit
   // The first RedisSink, replaced just before main returns, would wait its shutdown_timeout
   // (5 s, Redis down) on the reaper thread: it must stop by the exit bound and log its loss
   // before the process goes, not be cut off silently or run on into static destruction.
-  RedisServer redis;
-  const std::string url = redis.url();
-  redis.kill9();
-  const ProbeRun run = run_probe(redis, url, "replaced", 50, "", "300");
+  const ProbeRun run = run_probe_redis_down("replaced", 50, "", "300");
+  check_gave_up_by_exit_bound(run);
   INFO(run.output);
-  REQUIRE(run.status == 0);
-  CHECK(run.took < std::chrono::milliseconds(1500));
   CHECK(run.output.find("shutdown: 100 event(s) for stream 'ml_events' could not be delivered "
                         "before the process exited (") != std::string::npos);
   CHECK(run.output.find("ms of the 5000 ms allowed) and are dropped") != std::string::npos);
   CHECK(run.output.find("at exit: not everything was delivered within 300 ms (1 sink(s)") !=
         std::string::npos);
-  // Its flusher was joined, not left running: only the idle reaper thread remains.
-  CHECK(run.output.find("threads left after the exit flush: 1\n") != std::string::npos);
 }
 
 TEST_CASE("a sharded sink the reaper is still shutting down at exit gives up by the exit bound",
           "[lifecycle][exit]") {
   // Each shard shuts down on a thread of its own: those threads honour the bound too.
-  RedisServer redis;
-  const std::string url = redis.url();
-  redis.kill9();
-  const ProbeRun run = run_probe(redis, url, "replaced_sharded", 50, "", "300");
-  INFO(run.output);
-  REQUIRE(run.status == 0);
-  CHECK(run.took < std::chrono::milliseconds(1500));
-  CHECK(run.output.find("could not be delivered before the process exited (") !=
-        std::string::npos);
-  CHECK(run.output.find("threads left after the exit flush: 1\n") != std::string::npos);
+  check_gave_up_by_exit_bound(run_probe_redis_down("replaced_sharded", 50, "", "300"));
 }
 
 TEST_CASE("an exit flush bound of zero delivers nothing and logs the loss", "[lifecycle][exit]") {
