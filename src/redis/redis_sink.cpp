@@ -1063,8 +1063,7 @@ bool RedisSink::shutdown(std::chrono::milliseconds timeout) {
   bool cut_short_by_exit = false;
   if (!detail::wait_until_done_or_exit(s.progress_cv, lock, deadline,
                                        [&] { return s.flusher_done; })) {
-    // (By more than a moment: a ShardedRedisSink's shards start a little after the flush.)
-    cut_short_by_exit = detail::exit_deadline() < deadline - std::chrono::milliseconds(10);
+    cut_short_by_exit = detail::exit_deadline() < deadline;
     // Given up: the flusher stops now too (its loop and I/O bounds read this), not at the
     // deadline it was given, which the exit may have cut short.
     s.stop_deadline_ticks.store(std::min(SteadyClock::now(), deadline).time_since_epoch().count(),
