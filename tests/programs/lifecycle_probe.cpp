@@ -32,6 +32,8 @@
 #include <streamll/sinks/sharded_redis_sink.hpp>
 #include <streamll/streamll.hpp>
 
+#include "eventually.hpp"
+
 namespace {
 
 std::unique_ptr<streamll::Instrumentor> late;
@@ -52,12 +54,13 @@ std::size_t count_threads() {
 
 void report_threads_left() {
   // A thread that was just joined may linger in /proc for a moment after its join returned.
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  std::size_t left = count_threads() - threads_at_start;
-  while (left > 1 && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    left = count_threads() - threads_at_start;
-  }
+  std::size_t left = 0;
+  streamll::testing::eventually(
+      [&] {
+        left = count_threads() - threads_at_start;
+        return left <= 1;
+      },
+      std::chrono::seconds(1));
   std::fprintf(stderr, "threads left after the exit flush: %zu\n", left);
 }
 
@@ -136,10 +139,7 @@ int main(int argc, char** argv) {
     if (argc == 5) next.exit_flush_timeout = std::chrono::milliseconds(std::atoi(argv[4]));
     streamll::configure(std::move(next));
     // Expired as soon as its destructor starts: the reaper thread holds it in its shutdown.
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (!first_sink.expired() && std::chrono::steady_clock::now() < give_up) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    streamll::testing::eventually([&] { return first_sink.expired(); }, std::chrono::seconds(2));
   }
   leave(argv[2]);
   return 0;
