@@ -187,6 +187,10 @@ TEST_CASE("a forked child's exit with a configured TerminalSink is not held up",
   streamll::configure({});
 }
 
+// Not under GCC's AddressSanitizer: its allocator's locks are not guarded across fork(), so
+// a child forked while the churning thread allocates can hang in malloc (seen once in a full
+// run), which is not what this test is about. The plain and ThreadSanitizer runs keep it.
+#if !defined(__SANITIZE_ADDRESS__)
 TEST_CASE("a fork while another thread reconfigures never leaves the child's slot locked",
           "[fork][instrumentor]") {
   std::atomic<bool> stop{false};
@@ -215,3 +219,4 @@ TEST_CASE("a fork while another thread reconfigures never leaves the child's slo
   CHECK(hung_or_failed == 0);
   streamll::configure({});
 }
+#endif
