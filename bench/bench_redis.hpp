@@ -76,7 +76,8 @@ class DeadRedis {
 inline void silence_streamll_logs() {
   auto null_sink = std::make_shared<spdlog::sinks::null_sink_mt>();
   for (const char* name : {"streamll", "streamll.sinks.redis"}) {
-    if (!spdlog::get(name)) spdlog::register_logger(std::make_shared<spdlog::logger>(name, null_sink));
+    if (!spdlog::get(name))
+      spdlog::register_logger(std::make_shared<spdlog::logger>(name, null_sink));
   }
 }
 

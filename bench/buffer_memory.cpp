@@ -11,10 +11,10 @@
 // earlier in the same process would be reused and hide growth.
 //
 // While Redis cannot be written to, the sink's flusher compacts waiting events (holds each
-// serialized when that is smaller than as captured). By default the events arrive in steps of 1,000 that the flusher
-// keeps up with (an application's outage: its events arrive far slower than the flusher's
-// million or more per second); --burst emits all of them at once, as fast as the API allows,
-// and measures as soon as they are buffered, so part of them is still held as captured.
+// serialized when that is smaller than as captured). By default the events arrive in steps of 1,000
+// that the flusher keeps up with (an application's outage: its events arrive far slower than the
+// flusher's million or more per second); --burst emits all of them at once, as fast as the API
+// allows, and measures as soon as they are buffered, so part of them is still held as captured.
 
 #include <malloc.h>
 #include <unistd.h>
@@ -75,9 +75,10 @@ int main(int argc, char** argv) {
     std::string json_file;
     bool burst = false;
     std::vector<std::string> args(argv + 1, argv + argc);
-    args.erase(std::remove_if(args.begin(), args.end(),
-                              [&](const std::string& a) { return a == "--burst" && (burst = true); }),
-               args.end());
+    args.erase(
+        std::remove_if(args.begin(), args.end(),
+                       [&](const std::string& a) { return a == "--burst" && (burst = true); }),
+        args.end());
     for (std::size_t i = 0; i + 1 < args.size(); i += 2) {
       const std::string& arg = args[i];
       const char* value = args[i + 1].c_str();
@@ -129,8 +130,8 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
       after = resident_bytes();
-      compacted_share = static_cast<double>(sink->stats().buffered_compacted) /
-                         static_cast<double>(events);
+      compacted_share =
+          static_cast<double>(sink->stats().buffered_compacted) / static_cast<double>(events);
       const auto stats = sink->stats();
       if (stats.buffered != events || stats.dropped() != 0 || stats.delivered != 0) {
         throw std::runtime_error("expected " + std::to_string(events) + " buffered events, got " +
@@ -149,13 +150,15 @@ int main(int argc, char** argv) {
     }
     const std::uint64_t growth = after - before;
     const double ratio = static_cast<double>(growth) / static_cast<double>(serialized);
-    std::printf("| %llu events buffered, Redis down (%s%s) | RSS growth %.1f MB | serialized %.1f MB | ratio %.2f | compacted %.0f%% |\n",
-                static_cast<unsigned long long>(events),
-                tokens_per_call > 0
-                    ? ("calls of " + std::to_string(tokens_per_call) + " tokens + llm_call").c_str()
-                    : "llm_call events",
-                burst ? ", burst" : "", static_cast<double>(growth) / 1e6,
-                static_cast<double>(serialized) / 1e6, ratio, compacted_share * 100);
+    std::printf(
+        "| %llu events buffered, Redis down (%s%s) | RSS growth %.1f MB | serialized %.1f MB | "
+        "ratio %.2f | compacted %.0f%% |\n",
+        static_cast<unsigned long long>(events),
+        tokens_per_call > 0
+            ? ("calls of " + std::to_string(tokens_per_call) + " tokens + llm_call").c_str()
+            : "llm_call events",
+        burst ? ", burst" : "", static_cast<double>(growth) / 1e6,
+        static_cast<double>(serialized) / 1e6, ratio, compacted_share * 100);
     if (!json_file.empty()) {
       nlohmann::json out = {{"events", events},
                             {"tokens_per_call", tokens_per_call},

@@ -49,13 +49,19 @@ Args parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const char* next = i + 1 < argc ? argv[i + 1] : nullptr;
-    if (arg == "--events" && next) a.events = std::stoul(argv[++i]);
-    else if (arg == "--batch" && next) a.batch = std::stoul(argv[++i]);
-    else if (arg == "--cli" && next) a.cli = argv[++i];
-    else if (arg == "--json" && next) a.json = argv[++i];
-    else if (arg == "--serial-decode") a.serial_decode = true;
+    if (arg == "--events" && next)
+      a.events = std::stoul(argv[++i]);
+    else if (arg == "--batch" && next)
+      a.batch = std::stoul(argv[++i]);
+    else if (arg == "--cli" && next)
+      a.cli = argv[++i];
+    else if (arg == "--json" && next)
+      a.json = argv[++i];
+    else if (arg == "--serial-decode")
+      a.serial_decode = true;
     else {
-      std::cerr << "usage: consumer_throughput [--events N] [--batch B] [--cli PATH] [--json FILE] [--serial-decode]\n";
+      std::cerr << "usage: consumer_throughput [--events N] [--batch B] [--cli PATH] [--json FILE] "
+                   "[--serial-decode]\n";
       std::exit(arg == "--help" ? 0 : 2);
     }
   }
@@ -91,7 +97,8 @@ std::string fill(const std::string& url, const std::string& key, std::size_t n, 
   return mark_ms;
 }
 
-double consume_all(const std::string& url, const std::string& key, std::size_t n, std::size_t batch, bool parallel) {
+double consume_all(const std::string& url, const std::string& key, std::size_t n, std::size_t batch,
+                   bool parallel) {
   streamll::ConsumerOptions o;
   o.connection.url = url;
   o.stream_key = key;
@@ -117,9 +124,10 @@ double consume_all(const std::string& url, const std::string& key, std::size_t n
 double xrange_entries_per_second(const streamll::bench::BenchRedis& redis, const std::string& key) {
   std::vector<std::string> command = {"redis-benchmark"};
   for (const auto& a : redis.host_port_args()) command.push_back(a);
-  for (const std::string& a : {std::string("-c"), std::string("1"), std::string("-n"), std::string("20000"),
-                               std::string("-q"), std::string("XRANGE"), key, std::string("-"), std::string("+"),
-                               std::string("COUNT"), std::string("100")}) {
+  for (const std::string& a :
+       {std::string("-c"), std::string("1"), std::string("-n"), std::string("20000"),
+        std::string("-q"), std::string("XRANGE"), key, std::string("-"), std::string("+"),
+        std::string("COUNT"), std::string("100")}) {
     command.push_back(a);
   }
   const std::string out_file = "/tmp/consumer_throughput_rb.out";
@@ -129,7 +137,8 @@ double xrange_entries_per_second(const streamll::bench::BenchRedis& redis, const
   // "XRANGE ml_events - + COUNT 100: 12345.67 requests per second, p50=..." (last \r-update)
   const std::regex rps(R"(([0-9.]+) requests per second)");
   double last = 0;
-  for (auto it = std::sregex_iterator(out.begin(), out.end(), rps); it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(out.begin(), out.end(), rps); it != std::sregex_iterator();
+       ++it) {
     last = std::stod((*it)[1]);
   }
   return last * 100.0;
@@ -153,10 +162,12 @@ long peak_rss_kb(pid_t pid) {
 
 // Runs `streamll stats --from <ms>`: wall time and the child's peak RSS (VmHWM sampled every
 // 5 ms until it exits; getrusage would also count the parent's pages at spawn time).
-CliRun run_stats(const std::string& cli, const std::string& url, const std::string& key, const std::string& from_ms) {
+CliRun run_stats(const std::string& cli, const std::string& url, const std::string& key,
+                 const std::string& from_ms) {
   const std::string out_file = "/tmp/consumer_throughput_stats.out";
   std::remove(out_file.c_str());
-  const std::vector<std::string> command = {cli, "stats", "--url", url, "--stream", key, "--json", "--from", from_ms};
+  const std::vector<std::string> command = {cli, "stats",  "--url",  url,    "--stream",
+                                            key, "--json", "--from", from_ms};
   const auto start = Clock::now();
   const pid_t pid = streamll::test::spawn_process(command, out_file);
   CliRun r;
@@ -182,18 +193,21 @@ int main(int argc, char** argv) {
   streamll::bench::BenchRedis redis;
   const std::string key = "bench_consumer";
   std::cerr << "filling " << args.events << " entries...\n";
-  const std::string tenth_start = fill(redis.url(), key, args.events, args.events - args.events / 10);
+  const std::string tenth_start =
+      fill(redis.url(), key, args.events, args.events - args.events / 10);
 
-  nlohmann::json result = {{"events", args.events}, {"batch", args.batch}, {"parallel_decode", !args.serial_decode}};
-  const double consumer = consume_all(redis.url(), key, args.events, args.batch, !args.serial_decode);
+  nlohmann::json result = {
+      {"events", args.events}, {"batch", args.batch}, {"parallel_decode", !args.serial_decode}};
+  const double consumer =
+      consume_all(redis.url(), key, args.events, args.batch, !args.serial_decode);
   const double xrange = xrange_entries_per_second(redis, key);
   result["consumer_events_per_second"] = consumer;
   result["redis_benchmark_xrange_entries_per_second"] = xrange;
   std::cout << "group consumer, no-op handler, batch " << args.batch
-            << (args.serial_decode ? ", serial decode" : ", parallel decode") << ": " << static_cast<long>(consumer)
-            << " events/s\n"
-            << "redis-benchmark XRANGE " << key << " - + COUNT 100 (-c 1): " << static_cast<long>(xrange)
-            << " entries/s\n";
+            << (args.serial_decode ? ", serial decode" : ", parallel decode") << ": "
+            << static_cast<long>(consumer) << " events/s\n"
+            << "redis-benchmark XRANGE " << key
+            << " - + COUNT 100 (-c 1): " << static_cast<long>(xrange) << " entries/s\n";
 
   if (!args.cli.empty()) {
     // Everything, then the newest tenth: same code, a tenth of the range.

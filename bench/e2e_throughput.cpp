@@ -23,10 +23,10 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cmath>
-#include <ctime>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -54,7 +54,7 @@ struct Settings {
   std::uint64_t p1_events = 20'000;
   int rounds = 5;
   std::string json_file;
-  std::string only;  // one figure's key (for profiling), or all
+  std::string only;                      // one figure's key (for profiling), or all
   std::vector<std::size_t> batch_sizes;  // --batch-sizes: the sweep instead of the comparison
 };
 
@@ -69,10 +69,10 @@ std::uint64_t xlen(const BenchRedis& redis, const std::string& key) {
 // per event. Sending and answering alternate on one connection, so per batch the round trip
 // costs roughly server time + client time; comparing them says which side limits.
 struct Run {
-  double rate = 0;               // events per second acknowledged
-  double server_us = NAN;        // Redis time inside XADD, per call
-  double client_cpu_us = 0;      // redis-benchmark's process, or the RedisSink's flusher thread
-  double producer_cpu_us = 0;    // the application threads (RedisSink runs)
+  double rate = 0;             // events per second acknowledged
+  double server_us = NAN;      // Redis time inside XADD, per call
+  double client_cpu_us = 0;    // redis-benchmark's process, or the RedisSink's flusher thread
+  double producer_cpu_us = 0;  // the application threads (RedisSink runs)
   double events_per_round_trip = 0;
 };
 
@@ -120,7 +120,8 @@ Run redis_benchmark(const BenchRedis& redis, const std::string& payload, int pip
     throw std::runtime_error("redis-benchmark failed: " + streamll::test::read_text_file(out_file));
   }
   Run run;
-  run.client_cpu_us = (cpu_seconds(RUSAGE_CHILDREN) - cpu_before) * 1e6 / static_cast<double>(events);
+  run.client_cpu_us =
+      (cpu_seconds(RUSAGE_CHILDREN) - cpu_before) * 1e6 / static_cast<double>(events);
   run.events_per_round_trip = pipeline;
   run.server_us = server_us_per_xadd(redis);
   // The last CSV line: "<command>","<rps>","<avg>","<min>","<p50>","<p95>","<p99>","<max>".
@@ -131,7 +132,8 @@ Run redis_benchmark(const BenchRedis& redis, const std::string& payload, int pip
   std::vector<std::string> fields;
   for (int i = 0; i < 7; ++i) {
     const auto sep = line.rfind("\",\"");
-    if (sep == std::string::npos) throw std::runtime_error("unexpected redis-benchmark output: " + text);
+    if (sep == std::string::npos)
+      throw std::runtime_error("unexpected redis-benchmark output: " + text);
     fields.push_back(line.substr(sep + 3));
     line.erase(sep);
   }
@@ -147,7 +149,8 @@ Run redis_benchmark(const BenchRedis& redis, const std::string& payload, int pip
 // Events per second acknowledged by Redis for a RedisSink with default options, `threads`
 // application threads emitting `events` llm_call events in total.
 Run sink_throughput(const BenchRedis& redis, const streamll::Event& typical, int threads,
-                    std::uint64_t events, std::size_t max_batch_size = streamll::RedisSinkOptions{}.max_batch_size) {
+                    std::uint64_t events,
+                    std::size_t max_batch_size = streamll::RedisSinkOptions{}.max_batch_size) {
   redis.cli({"DEL", sink_stream});
   streamll::RedisSinkOptions options;
   options.connection.url = redis.url();
@@ -157,8 +160,10 @@ Run sink_throughput(const BenchRedis& redis, const streamll::Event& typical, int
   streamll::Instrumentor instrumentor(streamll::bench::bench_instrumentor_options(sink));
 
   // One event first, so that connecting is not part of the figure.
-  instrumentor.emit(streamll::Event::capture(streamll::EventType::llm_call, typical.context, typical.data));
-  if (!sink->flush(std::chrono::seconds(10))) throw std::runtime_error("RedisSink cannot reach " + redis.url());
+  instrumentor.emit(
+      streamll::Event::capture(streamll::EventType::llm_call, typical.context, typical.data));
+  if (!sink->flush(std::chrono::seconds(10)))
+    throw std::runtime_error("RedisSink cannot reach " + redis.url());
 
   reset_server_stats(redis);
 
@@ -169,16 +174,18 @@ Run sink_throughput(const BenchRedis& redis, const streamll::Event& typical, int
   const auto started = SteadyClock::now();
   std::vector<std::thread> producers;
   for (int t = 0; t < threads; ++t) {
-    const std::uint64_t share = events / threads + (static_cast<std::uint64_t>(t) < events % threads ? 1 : 0);
+    const std::uint64_t share =
+        events / threads + (static_cast<std::uint64_t>(t) < events % threads ? 1 : 0);
     producers.emplace_back([&, share, t] {
       for (std::uint64_t i = 0; i < share; ++i) {
         // 500 us drains about 150 of the 9,000 events above the limit: the buffer never runs
         // dry, and the producers' polling costs the shared CPUs little (at 50 us it cost
         // them a fifth of the producers' CPU time).
-        while (sink->buffered() >= backlog_limit) std::this_thread::sleep_for(std::chrono::microseconds(500));
+        while (sink->buffered() >= backlog_limit)
+          std::this_thread::sleep_for(std::chrono::microseconds(500));
         // What LlmCall::finish does: capture the clock and an id, copy the payload, emit.
-        instrumentor.emit(streamll::Event::capture(streamll::EventType::llm_call, typical.context,
-                                                   typical.data));
+        instrumentor.emit(
+            streamll::Event::capture(streamll::EventType::llm_call, typical.context, typical.data));
       }
       producer_cpu[static_cast<std::size_t>(t)] = thread_cpu_seconds();
     });
@@ -198,15 +205,17 @@ Run sink_throughput(const BenchRedis& redis, const streamll::Event& typical, int
   run.producer_cpu_us = producers_total * 1e6 / static_cast<double>(events);
 
   const auto stats = sink->stats();
-  run.events_per_round_trip = static_cast<double>(stats.delivered) / static_cast<double>(std::max<std::uint64_t>(stats.round_trips, 1));
+  run.events_per_round_trip = static_cast<double>(stats.delivered) /
+                              static_cast<double>(std::max<std::uint64_t>(stats.round_trips, 1));
   sink->shutdown(std::chrono::seconds(5));
   const std::uint64_t landed = xlen(redis, sink_stream);
   if (!flushed || stats.delivered != events + 1 || stats.dropped() != 0 || stats.failed != 0 ||
       landed != events + 1) {
-    throw std::runtime_error("RedisSink run incomplete: delivered " + std::to_string(stats.delivered) +
-                             ", dropped " + std::to_string(stats.dropped()) + ", failed " +
-                             std::to_string(stats.failed) + ", XLEN " + std::to_string(landed) +
-                             " of " + std::to_string(events + 1) + "; last error: " + stats.last_error);
+    throw std::runtime_error(
+        "RedisSink run incomplete: delivered " + std::to_string(stats.delivered) + ", dropped " +
+        std::to_string(stats.dropped()) + ", failed " + std::to_string(stats.failed) + ", XLEN " +
+        std::to_string(landed) + " of " + std::to_string(events + 1) +
+        "; last error: " + stats.last_error);
   }
   return run;
 }
@@ -236,7 +245,8 @@ Settings parse(int argc, char** argv) {
       throw std::invalid_argument("unknown argument " + arg);
     }
   }
-  if (s.events == 0 || s.p1_events == 0 || s.rounds < 1) throw std::invalid_argument("counts must be positive");
+  if (s.events == 0 || s.p1_events == 0 || s.rounds < 1)
+    throw std::invalid_argument("counts must be positive");
   return s;
 }
 
@@ -247,15 +257,18 @@ int main(int argc, char** argv) {
     const streamll::Event typical = streamll::bench::typical_llm_call_event();
     const std::string payload = streamll::to_json(typical);
     if (argc == 2 && (std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help")) {
-      std::cout << "usage: e2e_throughput [--events N] [--p1-events N] [--rounds R] [--json FILE]\n"
-                   "                      [--only redis_benchmark_p100|sink_1_thread|sink_4_threads|"
-                   "redis_benchmark_p1]\n"
-                   "       e2e_throughput --batch-sizes 1,10,100,500,1000 [--events N] [--p1-events N]\n"
-                   "                      [--rounds R] [--json FILE]   (max_batch_size 1 sends --p1-events)\n"
-                   "       e2e_throughput --print-payload\n"
-                   "Events per second acknowledged by Redis for a RedisSink with default options, beside\n"
-                   "redis-benchmark -P 100 -c 1 sending the same XADD, in interleaved rounds. Redis:\n"
-                   "REDIS_URL when set, else a redis-server started on a free loopback port.\n";
+      std::cout
+          << "usage: e2e_throughput [--events N] [--p1-events N] [--rounds R] [--json FILE]\n"
+             "                      [--only redis_benchmark_p100|sink_1_thread|sink_4_threads|"
+             "redis_benchmark_p1]\n"
+             "       e2e_throughput --batch-sizes 1,10,100,500,1000 [--events N] [--p1-events N]\n"
+             "                      [--rounds R] [--json FILE]   (max_batch_size 1 sends "
+             "--p1-events)\n"
+             "       e2e_throughput --print-payload\n"
+             "Events per second acknowledged by Redis for a RedisSink with default options, "
+             "beside\n"
+             "redis-benchmark -P 100 -c 1 sending the same XADD, in interleaved rounds. Redis:\n"
+             "REDIS_URL when set, else a redis-server started on a free loopback port.\n";
       return 0;
     }
     if (argc == 2 && std::string(argv[1]) == "--print-payload") {
@@ -282,10 +295,14 @@ int main(int argc, char** argv) {
                                 {"redis_benchmark_p1", "redis-benchmark -P 1 -c 1", {}}};
     const auto measure = [&](std::size_t figure) -> Run {
       switch (figure) {
-        case 0: return redis_benchmark(redis, payload, 100, settings.events);
-        case 1: return sink_throughput(redis, typical, 1, settings.events);
-        case 2: return sink_throughput(redis, typical, 4, settings.events);
-        default: return redis_benchmark(redis, payload, 1, settings.p1_events);
+        case 0:
+          return redis_benchmark(redis, payload, 100, settings.events);
+        case 1:
+          return sink_throughput(redis, typical, 1, settings.events);
+        case 2:
+          return sink_throughput(redis, typical, 4, settings.events);
+        default:
+          return redis_benchmark(redis, payload, 1, settings.p1_events);
       }
     };
     if (!settings.batch_sizes.empty()) {
@@ -305,7 +322,8 @@ int main(int argc, char** argv) {
       nlohmann::json out = nlohmann::json::array();
       for (const auto& [size, runs] : rates) {
         std::printf("| %zu | %.0f |\n", size, median(runs));
-        out.push_back({{"max_batch_size", size}, {"events_per_second", median(runs)}, {"runs", runs}});
+        out.push_back(
+            {{"max_batch_size", size}, {"events_per_second", median(runs)}, {"runs", runs}});
       }
       if (!settings.json_file.empty()) std::ofstream(settings.json_file) << out.dump(2) << "\n";
       return 0;
@@ -313,20 +331,23 @@ int main(int argc, char** argv) {
     if (!settings.only.empty()) {
       const auto it = std::find_if(figures.begin(), figures.end(),
                                    [&](const Figure& f) { return settings.only == f.key; });
-      if (it == figures.end()) throw std::invalid_argument("--only: unknown figure " + settings.only);
+      if (it == figures.end())
+        throw std::invalid_argument("--only: unknown figure " + settings.only);
       for (int round = 1; round <= settings.rounds; ++round) {
         const Run run = measure(static_cast<std::size_t>(it - figures.begin()));
-        std::printf("%s: %.0f events/s, Redis %.2f us per XADD, client CPU %.2f us per event, "
-                    "producer CPU %.2f us per event, %.1f events per round trip\n",
-                    it->label, run.rate, run.server_us, run.client_cpu_us, run.producer_cpu_us,
-                    run.events_per_round_trip);
+        std::printf(
+            "%s: %.0f events/s, Redis %.2f us per XADD, client CPU %.2f us per event, "
+            "producer CPU %.2f us per event, %.1f events per round trip\n",
+            it->label, run.rate, run.server_us, run.client_cpu_us, run.producer_cpu_us,
+            run.events_per_round_trip);
       }
       return 0;
     }
     for (int round = 1; round <= settings.rounds; ++round) {
       for (std::size_t i = 0; i < figures.size(); ++i) figures[i].runs.push_back(measure(i));
       std::fprintf(stderr, "round %d/%d:", round, settings.rounds);
-      for (const auto& f : figures) std::fprintf(stderr, " %s %.0f/s;", f.label, f.runs.back().rate);
+      for (const auto& f : figures)
+        std::fprintf(stderr, " %s %.0f/s;", f.label, f.runs.back().rate);
       std::fprintf(stderr, "\n");
     }
     redis.cli({"DEL", benchmark_stream, sink_stream});
@@ -338,10 +359,11 @@ int main(int argc, char** argv) {
     // the sink's several threads over redis-benchmark's one; the best rounds are the least
     // disturbed.
     const double best_reference = *std::max_element(reference.begin(), reference.end());
-    std::printf("| figure (%zu-byte XADD payload, %d rounds) | events/s, median | best | ratio to -P 100, "
-                "median of same-round ratios | best to best | Redis us per XADD | client CPU us per "
-                "event | producer CPU us per event |\n",
-                payload.size(), settings.rounds);
+    std::printf(
+        "| figure (%zu-byte XADD payload, %d rounds) | events/s, median | best | ratio to -P 100, "
+        "median of same-round ratios | best to best | Redis us per XADD | client CPU us per "
+        "event | producer CPU us per event |\n",
+        payload.size(), settings.rounds);
     std::printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     nlohmann::json out = {{"payload_bytes", payload.size()},
                           {"events", settings.events},
@@ -352,9 +374,10 @@ int main(int argc, char** argv) {
       std::vector<double> ratios;
       for (std::size_t i = 0; i < rates.size(); ++i) ratios.push_back(rates[i] / reference[i]);
       const double best = *std::max_element(rates.begin(), rates.end());
-      std::printf("| %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", f.label, median(rates), best,
-                  median(ratios), best / best_reference, median(f.field(&Run::server_us)),
-                  median(f.field(&Run::client_cpu_us)), median(f.field(&Run::producer_cpu_us)));
+      std::printf("| %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", f.label,
+                  median(rates), best, median(ratios), best / best_reference,
+                  median(f.field(&Run::server_us)), median(f.field(&Run::client_cpu_us)),
+                  median(f.field(&Run::producer_cpu_us)));
       out[f.key] = rates;
       out["diagnostics"][f.key] = {{"server_us_per_xadd", f.field(&Run::server_us)},
                                    {"client_cpu_us_per_event", f.field(&Run::client_cpu_us)},

@@ -50,10 +50,10 @@ using Reply = std::unique_ptr<redisReply, ReplyFree>;
 
 // Reads entries as they arrive until `expected` were seen or the deadline passes; records each
 // entry's latency in microseconds.
-void consume(const streamll::ParsedRedisUrl& url, std::uint64_t expected, std::vector<double>& latencies,
-             std::atomic<bool>& ready) {
-  std::unique_ptr<redisContext, void (*)(redisContext*)> c(
-      redisConnect(url.host.c_str(), url.port), redisFree);
+void consume(const streamll::ParsedRedisUrl& url, std::uint64_t expected,
+             std::vector<double>& latencies, std::atomic<bool>& ready) {
+  std::unique_ptr<redisContext, void (*)(redisContext*)> c(redisConnect(url.host.c_str(), url.port),
+                                                           redisFree);
   if (!c || c->err) throw std::runtime_error("consumer cannot connect to Redis");
   std::string last_id = "$";
   const auto deadline = SteadyClock::now() + std::chrono::seconds(120);
@@ -61,8 +61,8 @@ void consume(const streamll::ParsedRedisUrl& url, std::uint64_t expected, std::v
   while (latencies.size() < expected && SteadyClock::now() < deadline) {
     if (first) ready = true;  // the XREAD below is sent right after: events emitted now count
     first = false;
-    Reply reply(static_cast<redisReply*>(redisCommand(c.get(), "XREAD COUNT 1000 BLOCK 1000 STREAMS %s %s",
-                                                      stream.c_str(), last_id.c_str())));
+    Reply reply(static_cast<redisReply*>(redisCommand(
+        c.get(), "XREAD COUNT 1000 BLOCK 1000 STREAMS %s %s", stream.c_str(), last_id.c_str())));
     const auto arrived = streamll::Clock::now();
     if (!reply) throw std::runtime_error("consumer lost its connection");
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) continue;
@@ -75,7 +75,8 @@ void consume(const streamll::ParsedRedisUrl& url, std::uint64_t expected, std::v
         if (std::string(fields->element[f]->str, fields->element[f]->len) != "event") continue;
         streamll::Event event;
         if (!streamll::parse_event_json(
-                std::string_view(fields->element[f + 1]->str, fields->element[f + 1]->len), event)) {
+                std::string_view(fields->element[f + 1]->str, fields->element[f + 1]->len),
+                event)) {
           throw std::runtime_error("an entry's event does not parse");
         }
         latencies.push_back(
@@ -94,7 +95,8 @@ nlohmann::json measure(const streamll::bench::BenchRedis& redis, int rate, doubl
   streamll::Instrumentor instrumentor(streamll::bench::bench_instrumentor_options(sink));
   // Connected before measuring.
   { streamll::Span warmup(instrumentor, "warmup"); }
-  if (!sink->flush(std::chrono::seconds(10))) throw std::runtime_error("cannot reach " + redis.url());
+  if (!sink->flush(std::chrono::seconds(10)))
+    throw std::runtime_error("cannot reach " + redis.url());
 
   const auto total = static_cast<std::uint64_t>(rate * seconds);
   std::vector<double> latencies;
@@ -159,7 +161,8 @@ Settings parse(int argc, char** argv) {
       throw std::invalid_argument("unknown argument " + arg + " (see --help)");
     }
   }
-  if (s.rates.empty() || s.seconds <= 0) throw std::invalid_argument("rates and seconds must be positive");
+  if (s.rates.empty() || s.seconds <= 0)
+    throw std::invalid_argument("rates and seconds must be positive");
   for (int r : s.rates) {
     if (r <= 0) throw std::invalid_argument("rates must be positive");
   }
@@ -170,9 +173,10 @@ Settings parse(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   if (argc == 2 && (std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help")) {
-    std::cout << "usage: emit_to_visible [--rates 1000,10000,50000] [--seconds S] [--json FILE]\n"
-                 "Latency from emitting an event to a consumer blocked on XREAD seeing it, at fixed\n"
-                 "rates, through a RedisSink with default options: p50, p99 and max.\n";
+    std::cout
+        << "usage: emit_to_visible [--rates 1000,10000,50000] [--seconds S] [--json FILE]\n"
+           "Latency from emitting an event to a consumer blocked on XREAD seeing it, at fixed\n"
+           "rates, through a RedisSink with default options: p50, p99 and max.\n";
     return 0;
   }
   try {
@@ -185,7 +189,8 @@ int main(int argc, char** argv) {
       const auto run = measure(redis, rate, settings.seconds);
       std::printf("| %d | %llu | %.0f us | %.0f us | %.0f us |\n", rate,
                   static_cast<unsigned long long>(run["events"].get<std::uint64_t>()),
-                  run["p50_us"].get<double>(), run["p99_us"].get<double>(), run["max_us"].get<double>());
+                  run["p50_us"].get<double>(), run["p99_us"].get<double>(),
+                  run["max_us"].get<double>());
       std::fflush(stdout);
       runs.push_back(run);
     }

@@ -72,15 +72,18 @@ double measure(SinkT& sink, const std::vector<streamll::Event>& events, std::uin
                std::size_t backlog_limit) {
   // One event per execution first, so that connecting is not part of the figure.
   for (const auto& e : events) sink.handle(e);
-  if (!sink.flush(std::chrono::seconds(30))) throw std::runtime_error("warm-up not delivered: " + sink.stats().last_error);
+  if (!sink.flush(std::chrono::seconds(30)))
+    throw std::runtime_error("warm-up not delivered: " + sink.stats().last_error);
   const std::uint64_t before = delivered_of(sink);
   const auto started = SteadyClock::now();
   std::vector<std::thread> producers;
   for (int t = 0; t < kProducers; ++t) {
     producers.emplace_back([&, t] {
-      const std::uint64_t share = count / kProducers + (static_cast<std::uint64_t>(t) < count % kProducers ? 1 : 0);
+      const std::uint64_t share =
+          count / kProducers + (static_cast<std::uint64_t>(t) < count % kProducers ? 1 : 0);
       for (std::uint64_t i = 0; i < share; ++i) {
-        while (sink.buffered() >= backlog_limit) std::this_thread::sleep_for(std::chrono::microseconds(50));
+        while (sink.buffered() >= backlog_limit)
+          std::this_thread::sleep_for(std::chrono::microseconds(50));
         sink.handle(events[(i * kProducers + static_cast<std::uint64_t>(t)) % events.size()]);
       }
     });
@@ -90,9 +93,10 @@ double measure(SinkT& sink, const std::vector<streamll::Event>& events, std::uin
   const double seconds = std::chrono::duration<double>(SteadyClock::now() - started).count();
   const auto stats = sink.stats();
   if (!flushed || stats.delivered - before != count || stats.dropped() != 0 || stats.failed != 0) {
-    throw std::runtime_error("run incomplete: delivered " + std::to_string(stats.delivered - before) + " of " +
-                             std::to_string(count) + ", dropped " + std::to_string(stats.dropped()) +
-                             ", failed " + std::to_string(stats.failed) + "; last error: " + stats.last_error);
+    throw std::runtime_error(
+        "run incomplete: delivered " + std::to_string(stats.delivered - before) + " of " +
+        std::to_string(count) + ", dropped " + std::to_string(stats.dropped()) + ", failed " +
+        std::to_string(stats.failed) + "; last error: " + stats.last_error);
   }
   return static_cast<double>(count) / seconds;
 }
@@ -136,7 +140,8 @@ int main(int argc, char** argv) {
     streamll::bench::silence_streamll_logs();
     const auto events = events_over_executions(streamll::bench::typical_llm_call_event());
 
-    std::fprintf(stderr, "starting servers: one standalone, a 3-master cluster, a master with a replica\n");
+    std::fprintf(stderr,
+                 "starting servers: one standalone, a 3-master cluster, a master with a replica\n");
     streamll::test::RedisServer standalone;
     streamll::test::RedisClusterDeployment cluster(3, 0);
     streamll::test::RedisServerOptions master_options;
@@ -146,7 +151,8 @@ int main(int argc, char** argv) {
     replica_options.extra_config = {"replicaof 127.0.0.1 " + std::to_string(master.port())};
     streamll::test::RedisServer replica(replica_options);
     streamll::test::wait_for_state("the replica to sync", std::chrono::seconds(30), [&] {
-      return replica.cli({"INFO", "replication"}).find("master_link_status:up") != std::string::npos;
+      return replica.cli({"INFO", "replication"}).find("master_link_status:up") !=
+             std::string::npos;
     });
 
     const auto sharded = [&](const std::string& url, const std::string& key) {
@@ -160,11 +166,12 @@ int main(int argc, char** argv) {
       const char* label;
       std::vector<double> rates;
     };
-    std::vector<Figure> figures{{"single", "RedisSink -> 1 redis-server", {}},
-                                {"single_sharded", "ShardedRedisSink (6 shards) -> 1 redis-server", {}},
-                                {"cluster_sharded", "ShardedRedisSink (6 shards) -> 3-master cluster", {}},
-                                {"replicated", "RedisSink -> master + 1 replica, no WAIT", {}},
-                                {"replicated_wait", "RedisSink -> master + 1 replica, min_replicas_ack=1", {}}};
+    std::vector<Figure> figures{
+        {"single", "RedisSink -> 1 redis-server", {}},
+        {"single_sharded", "ShardedRedisSink (6 shards) -> 1 redis-server", {}},
+        {"cluster_sharded", "ShardedRedisSink (6 shards) -> 3-master cluster", {}},
+        {"replicated", "RedisSink -> master + 1 replica, no WAIT", {}},
+        {"replicated_wait", "RedisSink -> master + 1 replica, min_replicas_ack=1", {}}};
     const std::size_t limit = 10000;
     for (int round = 1; round <= settings.rounds; ++round) {
       const std::string suffix = "_" + std::to_string(round);
@@ -206,13 +213,16 @@ int main(int argc, char** argv) {
 
     const auto ratios = [&](std::size_t a, std::size_t b) {
       std::vector<double> r;
-      for (std::size_t i = 0; i < figures[a].rates.size(); ++i) r.push_back(figures[a].rates[i] / figures[b].rates[i]);
+      for (std::size_t i = 0; i < figures[a].rates.size(); ++i)
+        r.push_back(figures[a].rates[i] / figures[b].rates[i]);
       return r;
     };
-    std::printf("| figure (%zu events, %d producer threads, %d rounds) | events/s, median | best |\n",
-                static_cast<std::size_t>(settings.events), kProducers, settings.rounds);
+    std::printf(
+        "| figure (%zu events, %d producer threads, %d rounds) | events/s, median | best |\n",
+        static_cast<std::size_t>(settings.events), kProducers, settings.rounds);
     std::printf("|---|---:|---:|\n");
-    nlohmann::json out = {{"events", settings.events}, {"rounds", settings.rounds}, {"producers", kProducers}};
+    nlohmann::json out = {
+        {"events", settings.events}, {"rounds", settings.rounds}, {"producers", kProducers}};
     for (const auto& f : figures) {
       std::printf("| %s | %.0f | %.0f |\n", f.label, median(f.rates),
                   *std::max_element(f.rates.begin(), f.rates.end()));
@@ -224,7 +234,8 @@ int main(int argc, char** argv) {
     std::printf("\n| ratio (median of same-round ratios) | |\n|---|---:|\n");
     std::printf("| cluster_sharded / single | %.2f |\n", median(cluster_ratio));
     std::printf("| single_sharded / single | %.2f |\n", median(sharded_ratio));
-    std::printf("| replicated_wait / replicated (cost of durable acknowledgements) | %.2f |\n", median(wait_ratio));
+    std::printf("| replicated_wait / replicated (cost of durable acknowledgements) | %.2f |\n",
+                median(wait_ratio));
     out["ratios"] = {{"cluster_sharded_over_single", cluster_ratio},
                      {"single_sharded_over_single", sharded_ratio},
                      {"wait_over_replicated", wait_ratio}};

@@ -34,9 +34,9 @@
 
 #include "bench_redis.hpp"
 #include "latency_recorder.hpp"
-#include "streamll/streamll.hpp"
 #include "streamll/sinks/memory_sink.hpp"
 #include "streamll/sinks/redis_sink.hpp"
+#include "streamll/streamll.hpp"
 
 namespace {
 
@@ -126,8 +126,8 @@ struct Fixture {
                                            : spdlog::async_overflow_policy::overrun_oldest);
         return;
     }
-    instrumentor = std::make_shared<streamll::Instrumentor>(streamll::InstrumentorOptions{
-        {sink}, {{"environment", "bench"}}, "bench"});
+    instrumentor = std::make_shared<streamll::Instrumentor>(
+        streamll::InstrumentorOptions{{sink}, {{"environment", "bench"}}, "bench"});
     if (kind == SinkKind::redis) {
       // Connect before timing: the first event opens the connection.
       streamll::LlmCall warm(*instrumentor, "warm-up");
@@ -186,7 +186,8 @@ struct Fixture {
       state.counters["dropped"] = static_cast<double>(s.dropped());
       state.counters["buffered"] = static_cast<double>(s.buffered);
     }
-    if (spdlog_pool) state.counters["dropped"] = static_cast<double>(spdlog_pool->overrun_counter());
+    if (spdlog_pool)
+      state.counters["dropped"] = static_cast<double>(spdlog_pool->overrun_counter());
   }
 };
 
@@ -206,7 +207,8 @@ template <>
 struct Call<EventKind::token> {
   std::optional<streamll::LlmCall> call;
   explicit Call(Fixture& f) {
-    if (f.instrumentor) call.emplace(*f.instrumentor, "gpt-4o-mini", streamll::LlmCallOptions{"openai", {}, {}});
+    if (f.instrumentor)
+      call.emplace(*f.instrumentor, "gpt-4o-mini", streamll::LlmCallOptions{"openai", {}, {}});
   }
   void operator()(Fixture& f) {
     if (call) {
@@ -221,7 +223,8 @@ template <>
 struct Call<EventKind::llm_call> {
   explicit Call(Fixture&) {}
   void operator()(Fixture& f) {
-    streamll::LlmCall call(*f.instrumentor, "gpt-4o-mini", streamll::LlmCallOptions{"openai", {}, {}});
+    streamll::LlmCall call(*f.instrumentor, "gpt-4o-mini",
+                           streamll::LlmCallOptions{"openai", {}, {}});
     call.finish(streamll::LlmUsage{512, 128, {}, 0.00042, "stop", {}});
   }
 };
@@ -269,21 +272,31 @@ void run(benchmark::State& state) {
 
 constexpr const char* sink_name(SinkKind s) {
   switch (s) {
-    case SinkKind::noop: return "noop";
-    case SinkKind::memory: return "memory";
-    case SinkKind::redis: return "redis";
-    case SinkKind::redis_down: return "redis_down";
-    case SinkKind::spdlog_overrun_oldest: return "spdlog_async_overrun_oldest";
-    case SinkKind::spdlog_block: return "spdlog_async_block";
+    case SinkKind::noop:
+      return "noop";
+    case SinkKind::memory:
+      return "memory";
+    case SinkKind::redis:
+      return "redis";
+    case SinkKind::redis_down:
+      return "redis_down";
+    case SinkKind::spdlog_overrun_oldest:
+      return "spdlog_async_overrun_oldest";
+    case SinkKind::spdlog_block:
+      return "spdlog_async_block";
   }
   return "?";
 }
 constexpr const char* event_name(EventKind e) {
   switch (e) {
-    case EventKind::token: return "token";
-    case EventKind::llm_call: return "llm_call";
-    case EventKind::span: return "span";
-    case EventKind::custom5: return "custom5";
+    case EventKind::token:
+      return "token";
+    case EventKind::llm_call:
+      return "llm_call";
+    case EventKind::span:
+      return "span";
+    case EventKind::custom5:
+      return "custom5";
   }
   return "?";
 }

@@ -41,9 +41,8 @@ struct Fixture {
   RingBuffer<Event> buffer{buffer_capacity, OverflowStrategy::drop_oldest};
   std::atomic<bool> stop{false};
   std::thread consumer;
-  std::shared_ptr<const streamll::EventContext> context =
-      std::make_shared<streamll::EventContext>(streamll::EventContext{
-          "exec_0123456789abcdef", "0123456789abcdef", "", "generate", "", {}});
+  std::shared_ptr<const streamll::EventContext> context = std::make_shared<streamll::EventContext>(
+      streamll::EventContext{"exec_0123456789abcdef", "0123456789abcdef", "", "generate", "", {}});
 
   Fixture() {
     consumer = std::thread([this] {
@@ -97,8 +96,8 @@ BENCHMARK(BM_EventBuildOnly)->Threads(1)->Threads(4)->UseRealTime();
 void BM_RingBufferPushInt(benchmark::State& state) {
   static std::unique_ptr<RingBuffer<std::uint64_t>> buffer;
   if (state.thread_index() == 0) {
-    buffer = std::make_unique<RingBuffer<std::uint64_t>>(buffer_capacity,
-                                                          OverflowStrategy::drop_oldest);
+    buffer =
+        std::make_unique<RingBuffer<std::uint64_t>>(buffer_capacity, OverflowStrategy::drop_oldest);
   }
   std::uint64_t i = 0;
   for (auto _ : state) {

@@ -19,10 +19,13 @@ int main(int argc, char** argv) {
   }
   streamll::RedisSinkOptions options;
   const char* env_url = std::getenv("REDIS_URL");
-  options.connection.url = argc > 1 ? argv[1] : env_url && *env_url ? env_url : "redis://localhost:6379";
+  options.connection.url = argc > 1              ? argv[1]
+                           : env_url && *env_url ? env_url
+                                                 : "redis://localhost:6379";
   options.stream_key = "ml_events";
   auto sink = std::make_shared<streamll::RedisSink>(options);
-  streamll::Instrumentor instrumentor({{sink}, {{"environment", "production"}}, "ProductionModule"});
+  streamll::Instrumentor instrumentor(
+      {{sink}, {{"environment", "production"}}, "ProductionModule"});
 
   {
     streamll::Span span(instrumentor, "answer_generation");
@@ -31,7 +34,8 @@ int main(int argc, char** argv) {
 
   // Everything handed to the sink was acknowledged by Redis...
   if (!sink->flush(std::chrono::seconds(5))) {
-    std::cerr << "events did not reach " << options.connection.url << ": " << sink->stats().last_error << "\n";
+    std::cerr << "events did not reach " << options.connection.url << ": "
+              << sink->stats().last_error << "\n";
     return 1;
   }
 

@@ -46,8 +46,9 @@ class CountingSink final : public streamll::Sink {
 
 int main(int argc, char** argv) {
   if (argc > 1 && (std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help")) {
-    std::printf("usage: custom_sink\nRuns a small pipeline into CountingSink, a sink written in "
-                "this file, and prints its counts.\n");
+    std::printf(
+        "usage: custom_sink\nRuns a small pipeline into CountingSink, a sink written in "
+        "this file, and prints its counts.\n");
     return 0;
   }
   auto sink = std::make_shared<CountingSink>();

@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
   }
   try {
     auto options = streamll::RedisSinkOptions::from_env();
-    options.connection.client_name = "env_config_example";  // explicit: wins over any environment value
+    options.connection.client_name =
+        "env_config_example";  // explicit: wins over any environment value
     std::cout << streamll::to_string(options) << "\n";
 
     auto sink = std::make_shared<streamll::RedisSink>(options);

@@ -4,9 +4,10 @@
 // consumer side with the same settings (every shard, merged). Everything comes from the
 // environment:
 //
-//   REDIS_URL=redis+sentinel://s1:26379,s2:26379,s3:26379/mymaster STREAMLL_MIN_REPLICAS_ACK=1 high_availability
-//   REDIS_URL=redis+cluster://node1:6379 STREAMLL_SHARD_COUNT=6 high_availability
-//   STREAMLL_SHARD_URLS=redis://redis1:6379,redis://redis2:6379,redis://redis3:6379 high_availability
+//   REDIS_URL=redis+sentinel://s1:26379,s2:26379,s3:26379/mymaster STREAMLL_MIN_REPLICAS_ACK=1
+//   high_availability REDIS_URL=redis+cluster://node1:6379 STREAMLL_SHARD_COUNT=6 high_availability
+//   STREAMLL_SHARD_URLS=redis://redis1:6379,redis://redis2:6379,redis://redis3:6379
+//   high_availability
 //
 // See docs/high-availability.md.
 

@@ -17,14 +17,16 @@ namespace {
 
 void check_circuit_state(const streamll::RedisSink& sink) {
   const auto breaker = sink.circuit_breaker();
-  std::cout << "Circuit breaker open: " << (breaker.is_open ? "true" : "false")
-            << " (state " << streamll::to_string(breaker.state) << ")\n"
+  std::cout << "Circuit breaker open: " << (breaker.is_open ? "true" : "false") << " (state "
+            << streamll::to_string(breaker.state) << ")\n"
             << "Failure count: " << breaker.failure_count << "\n"
             << "Last failure: "
             << (breaker.last_failure_time
-                    ? std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                         std::chrono::system_clock::now() - *breaker.last_failure_time)
-                                         .count()) + " s ago"
+                    ? std::to_string(
+                          std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now() - *breaker.last_failure_time)
+                              .count()) +
+                          " s ago"
                     : std::string("never"))
             << "\n";
 }
@@ -39,18 +41,20 @@ int main(int argc, char** argv) {
   }
   streamll::RedisSinkOptions options;
   const char* env_url = std::getenv("REDIS_URL");
-  options.connection.url = argc > 1 ? argv[1] : env_url && *env_url ? env_url : "redis://localhost:6379";
+  options.connection.url = argc > 1              ? argv[1]
+                           : env_url && *env_url ? env_url
+                                                 : "redis://localhost:6379";
   options.stream_key = "dspy_production_events";
 
   // Resilience settings
-  options.buffer_size = 50000;          // buffer 50k events during outages
-  options.circuit_breaker = true;       // enable circuit breaker
-  options.failure_threshold = 5;        // open after 5 consecutive failures
-  options.recovery_timeout = 60s;       // try recovery every 60 seconds
+  options.buffer_size = 50000;     // buffer 50k events during outages
+  options.circuit_breaker = true;  // enable circuit breaker
+  options.failure_threshold = 5;   // open after 5 consecutive failures
+  options.recovery_timeout = 60s;  // try recovery every 60 seconds
 
   // Performance settings
-  options.max_batch_size = 500;         // batch up to 500 events
-  options.flush_interval = 1s;          // longest idle sleep; delays nothing (docs/redis-sink.md)
+  options.max_batch_size = 500;  // batch up to 500 events
+  options.flush_interval = 1s;   // longest idle sleep; delays nothing (docs/redis-sink.md)
 
   // Stream management
   options.max_stream_length = 1000000;  // keep the last 1M events

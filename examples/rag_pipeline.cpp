@@ -93,8 +93,8 @@ std::vector<Document> retrieve(const std::string& question, bool fail) {
 std::string generate(const std::vector<Document>& docs, int token_delay_ms) {
   STREAMLL_SPAN_VAR(span, "answer_generation");
   span.set("context_documents", static_cast<std::int64_t>(docs.size()));
-  const std::vector<std::string> tokens = {"Redis", " Streams", " keep", " every", " event",
-                                           " in", " order", "."};
+  const std::vector<std::string> tokens = {"Redis",  " Streams", " keep",  " every",
+                                           " event", " in",      " order", "."};
   STREAMLL_LLM_CALL(call, "gemini/gemini-2.0-flash", {"google", {}, {}});
   std::string answer;
   for (const auto& token : tokens) {
@@ -146,9 +146,9 @@ int main(int argc, char** argv) {
   const bool delivered = streamll::shutdown(std::chrono::seconds(10));
   const auto stats = redis->stats();
   std::cout << "\nrag_pipeline: " << args.runs << " runs (" << failures << " with an error), "
-            << stats.enqueued << " events enqueued, " << stats.delivered
-            << " delivered to stream '" << redis->options().stream_key << "', "
-            << stats.dropped() << " dropped, " << stats.failed << " failed\n";
+            << stats.enqueued << " events enqueued, " << stats.delivered << " delivered to stream '"
+            << redis->options().stream_key << "', " << stats.dropped() << " dropped, "
+            << stats.failed << " failed\n";
   if (!delivered) {
     std::cerr << "rag_pipeline: not every event reached Redis"
               << (stats.last_error.empty() ? "" : ": " + stats.last_error) << "\n";

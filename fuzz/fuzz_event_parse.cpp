@@ -104,8 +104,8 @@ void check_event_json(std::string_view text) {
       usage.output_tokens != d["output_tokens"].as_int() ||
       usage.cost_usd != d["cost_usd"].as_double() ||
       usage.response_time_ms != number("response_time_ms") || usage.ttft_ms != number("ttft_ms") ||
-      usage.success != (d["success"].is_bool() ? std::optional<bool>(d["success"].as_bool())
-                                                : std::nullopt)) {
+      usage.success !=
+          (d["success"].is_bool() ? std::optional<bool>(d["success"].as_bool()) : std::nullopt)) {
     fail("decode_usage_fields reads a number otherwise than the Event does");
   }
 
@@ -166,11 +166,10 @@ void check_resp(std::string_view bytes) {
   }
   for (const RedisReply& reply : whole) {
     using Reader = void (*)(RedisReply&, std::vector<streamll::redis::StreamEntry>&);
-    const Reader readers[] = {
-        streamll::redis::append_entries, streamll::redis::append_read_entries,
-        [](RedisReply& r, std::vector<streamll::redis::StreamEntry>& out) {
-          (void)streamll::redis::append_autoclaim_entries(r, out);
-        }};
+    const Reader readers[] = {streamll::redis::append_entries, streamll::redis::append_read_entries,
+                              [](RedisReply& r, std::vector<streamll::redis::StreamEntry>& out) {
+                                (void)streamll::redis::append_autoclaim_entries(r, out);
+                              }};
     for (Reader read : readers) {
       RedisReply copy = reply;  // the readers move strings out of it
       std::vector<streamll::redis::StreamEntry> entries;

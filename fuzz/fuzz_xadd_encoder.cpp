@@ -38,9 +38,12 @@ std::string bytes(FuzzedDataProvider& in) { return in.ConsumeRandomLengthString(
 
 Value value(FuzzedDataProvider& in) {
   switch (in.ConsumeIntegralInRange<int>(0, 5)) {
-    case 0: return Value{};
-    case 1: return Value(in.ConsumeBool());
-    case 2: return Value(in.ConsumeIntegral<std::int64_t>());
+    case 0:
+      return Value{};
+    case 1:
+      return Value(in.ConsumeBool());
+    case 2:
+      return Value(in.ConsumeIntegral<std::int64_t>());
     case 3: {
       // Raw bits: NaN, infinities, subnormals and negative zero included.
       const auto bits = in.ConsumeIntegral<std::uint64_t>();
@@ -48,8 +51,10 @@ Value value(FuzzedDataProvider& in) {
       std::memcpy(&d, &bits, sizeof d);
       return Value(d);
     }
-    case 4: return Value(bytes(in));
-    default: return Value(streamll::RawJson{bytes(in)});
+    case 4:
+      return Value(bytes(in));
+    default:
+      return Value(streamll::RawJson{bytes(in)});
   }
 }
 
@@ -122,7 +127,8 @@ void check_json(const Event& e, const std::string& text) {
   if (doc["execution_id"] != sanitize_utf8(e.execution_id())) fail("execution_id differs");
   if (doc["operation"] != sanitize_utf8(e.operation())) fail("operation differs");
   if (doc["span_id"] != sanitize_utf8(e.span_id())) fail("span_id differs");
-  const json parent = e.parent_span_id().empty() ? json(nullptr) : json(sanitize_utf8(e.parent_span_id()));
+  const json parent =
+      e.parent_span_id().empty() ? json(nullptr) : json(sanitize_utf8(e.parent_span_id()));
   if (doc["parent_span_id"] != parent) fail("parent_span_id differs");
   if (e.module_name().empty() ? doc.contains("module_name")
                               : doc["module_name"] != sanitize_utf8(e.module_name())) {

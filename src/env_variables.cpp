@@ -48,18 +48,33 @@ std::string_view closest_known(std::string_view name) {
 const std::vector<std::string_view>& known_streamll_variables() {
   static const std::vector<std::string_view> names = {
       // RedisSinkOptions::from_env()
-      "STREAMLL_STREAM_KEY", "STREAMLL_BUFFER_SIZE", "STREAMLL_CIRCUIT_BREAKER",
-      "STREAMLL_FAILURE_THRESHOLD", "STREAMLL_RECOVERY_TIMEOUT_MS", "STREAMLL_MAX_BATCH_SIZE",
-      "STREAMLL_FLUSH_INTERVAL_MS", "STREAMLL_MAX_STREAM_LENGTH", "STREAMLL_APPROXIMATE_TRIMMING",
-      "STREAMLL_BUFFER_OVERFLOW_STRATEGY", "STREAMLL_CONSUMER_GROUP", "STREAMLL_CONSUMER_NAME",
-      "STREAMLL_INDEX_FIELDS", "STREAMLL_SHUTDOWN_TIMEOUT_MS", "STREAMLL_MIN_REPLICAS_ACK",
-      "STREAMLL_REPLICAS_ACK_TIMEOUT_MS", "STREAMLL_MAX_EVENT_BYTES",
+      "STREAMLL_STREAM_KEY",
+      "STREAMLL_BUFFER_SIZE",
+      "STREAMLL_CIRCUIT_BREAKER",
+      "STREAMLL_FAILURE_THRESHOLD",
+      "STREAMLL_RECOVERY_TIMEOUT_MS",
+      "STREAMLL_MAX_BATCH_SIZE",
+      "STREAMLL_FLUSH_INTERVAL_MS",
+      "STREAMLL_MAX_STREAM_LENGTH",
+      "STREAMLL_APPROXIMATE_TRIMMING",
+      "STREAMLL_BUFFER_OVERFLOW_STRATEGY",
+      "STREAMLL_CONSUMER_GROUP",
+      "STREAMLL_CONSUMER_NAME",
+      "STREAMLL_INDEX_FIELDS",
+      "STREAMLL_SHUTDOWN_TIMEOUT_MS",
+      "STREAMLL_MIN_REPLICAS_ACK",
+      "STREAMLL_REPLICAS_ACK_TIMEOUT_MS",
+      "STREAMLL_MAX_EVENT_BYTES",
       // Sharding: ShardedRedisSinkOptions and ConsumerOptions
-      "STREAMLL_SHARD_URLS", "STREAMLL_SHARD_COUNT", "STREAMLL_SHARD_HASH",
+      "STREAMLL_SHARD_URLS",
+      "STREAMLL_SHARD_COUNT",
+      "STREAMLL_SHARD_HASH",
       // The default instrumentor's delivery at exit (src/exit_flush.cpp)
       "STREAMLL_EXIT_FLUSH_TIMEOUT_MS",
       // Set by `streamll consume --exec` for its handler, which may be a streamll program
-      "STREAMLL_ENTRY_ID", "STREAMLL_EVENT_TYPE", "STREAMLL_STREAM",
+      "STREAMLL_ENTRY_ID",
+      "STREAMLL_EVENT_TYPE",
+      "STREAMLL_STREAM",
   };
   return names;
 }
@@ -95,8 +110,6 @@ std::vector<std::string> warn_unknown_streamll_variables(const char* const* envi
   return now;
 }
 
-void warn_unknown_streamll_variables() noexcept {
-  (void)warn_unknown_streamll_variables(environ);
-}
+void warn_unknown_streamll_variables() noexcept { (void)warn_unknown_streamll_variables(environ); }
 
 }  // namespace streamll::detail

@@ -16,7 +16,8 @@ namespace {
 constexpr char kHex[] = "0123456789abcdef";
 
 void append_hex(std::string& out, std::uint64_t v, int digits) {
-  for (int shift = (digits - 1) * 4; shift >= 0; shift -= 4) out.push_back(kHex[(v >> shift) & 0xF]);
+  for (int shift = (digits - 1) * 4; shift >= 0; shift -= 4)
+    out.push_back(kHex[(v >> shift) & 0xF]);
 }
 
 // 8-4-4-4-12 lowercase hex digits.
@@ -301,8 +302,9 @@ bool parse_timestamp(std::string_view text, Timestamp& out) noexcept {
   }
   const std::string_view zone = text.substr(pos);
   if (zone != "Z" && zone != "z" && zone != "+00:00") return false;
-  const std::int64_t secs = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 +
-                            h * 3600 + mi * 60 + s;
+  const std::int64_t secs =
+      days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 + h * 3600 +
+      mi * 60 + s;
   // The clock counts nanoseconds in 64 bits (years 1677 to 2262): refuse what it cannot hold
   // instead of overflowing.
   constexpr std::int64_t kLimit =

@@ -188,8 +188,18 @@ class EventSax {
     std::string text;
   };
   enum Field : std::uint8_t {
-    event_type, event_id, timestamp, execution_id, operation, span_id, parent_span_id,
-    module_name, data, tags, unknown, field_count = unknown
+    event_type,
+    event_id,
+    timestamp,
+    execution_id,
+    operation,
+    span_id,
+    parent_span_id,
+    module_name,
+    data,
+    tags,
+    unknown,
+    field_count = unknown
   };
   const Slot& slot(Field f) const noexcept { return slots_[f]; }
   std::vector<std::pair<std::string, Value>>& data_items() noexcept { return data_.items(); }
@@ -197,11 +207,16 @@ class EventSax {
 
  private:
   static Field top_field(const std::string& k) {
-    static const std::pair<const char*, Field> known[] = {
-        {"event_type", event_type}, {"event_id", event_id},     {"timestamp", timestamp},
-        {"execution_id", execution_id}, {"operation", operation}, {"span_id", span_id},
-        {"parent_span_id", parent_span_id}, {"module_name", module_name}, {"data", data},
-        {"tags", tags}};
+    static const std::pair<const char*, Field> known[] = {{"event_type", event_type},
+                                                          {"event_id", event_id},
+                                                          {"timestamp", timestamp},
+                                                          {"execution_id", execution_id},
+                                                          {"operation", operation},
+                                                          {"span_id", span_id},
+                                                          {"parent_span_id", parent_span_id},
+                                                          {"module_name", module_name},
+                                                          {"data", data},
+                                                          {"tags", tags}};
     for (const auto& [name, field] : known) {
       if (k == name) return field;
     }
@@ -328,7 +343,8 @@ bool parse_event_json(std::string_view text, Event& out, std::string* error) noe
     using F = EventSax::Field;
     const auto& type = sax.slot(F::event_type);
     if (type.kind != Kind::string) return fail("event_type is missing or not a string");
-    if (!is_valid_event_type_name(type.text)) return fail("event_type is not a valid event type name");
+    if (!is_valid_event_type_name(type.text))
+      return fail("event_type is not a valid event type name");
     Event e;
     e.type = event_type_from_name(type.text);
     if (e.type == EventType::custom) e.custom_type = type.text;
@@ -346,8 +362,10 @@ bool parse_event_json(std::string_view text, Event& out, std::string* error) noe
 
     auto context = std::make_shared<EventContext>();
     const std::pair<F, std::string EventContext::*> strings[] = {
-        {F::execution_id, &EventContext::execution_id}, {F::operation, &EventContext::operation},
-        {F::span_id, &EventContext::span_id}, {F::parent_span_id, &EventContext::parent_span_id},
+        {F::execution_id, &EventContext::execution_id},
+        {F::operation, &EventContext::operation},
+        {F::span_id, &EventContext::span_id},
+        {F::parent_span_id, &EventContext::parent_span_id},
         {F::module_name, &EventContext::module_name}};
     static const char* const names[] = {"execution_id", "operation", "span_id", "parent_span_id",
                                         "module_name"};

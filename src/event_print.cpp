@@ -37,9 +37,9 @@ void print_double(std::ostream& out, double d) {
   // Positional notation where people read it that way (0.0001, 1500000.0), else the shorter.
   const double magnitude = std::fabs(d);
   const bool positional = magnitude == 0.0 || (magnitude >= 1e-5 && magnitude < 1e16);
-  const auto result = positional ? std::to_chars(text, text + sizeof text, d,
-                                                 std::chars_format::fixed)
-                                 : std::to_chars(text, text + sizeof text, d);
+  const auto result = positional
+                          ? std::to_chars(text, text + sizeof text, d, std::chars_format::fixed)
+                          : std::to_chars(text, text + sizeof text, d);
   std::string shown(text, result.ptr);
 #else
   std::snprintf(text, sizeof text, "%.17g", d);

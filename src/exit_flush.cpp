@@ -55,9 +55,10 @@ void flush_at_exit() noexcept {
         std::chrono::steady_clock::now() + timeout, instrumentor->sinks());
     if (unfinished > 0) {
       if (auto logger = get_logger("streamll")) {
-        logger->warn("at exit: not everything was delivered within {} ms ({} sink(s) "
-                     "unfinished); call streamll::shutdown() before exit or raise {}",
-                     timeout.count(), unfinished, kEnvVariable);
+        logger->warn(
+            "at exit: not everything was delivered within {} ms ({} sink(s) "
+            "unfinished); call streamll::shutdown() before exit or raise {}",
+            timeout.count(), unfinished, kEnvVariable);
       }
     }
   } catch (...) {

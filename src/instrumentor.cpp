@@ -71,7 +71,7 @@ void report_sink_exception(const Sink& sink, const char* what) noexcept {
   static auto* log = new RateLimitedLog("streamll");
   try {
     log->log(spdlog::level::warn,
-            "sink '" + sink.name() + "' threw; the event was not delivered to it: " + what);
+             "sink '" + sink.name() + "' threw; the event was not delivered to it: " + what);
   } catch (...) {
   }
 }

@@ -163,13 +163,27 @@ void JsonOut::string(std::string_view s) {
       continue;
     }
     switch (c) {
-      case '"': raw("\\\""); break;
-      case '\\': raw("\\\\"); break;
-      case '\n': raw("\\n"); break;
-      case '\r': raw("\\r"); break;
-      case '\t': raw("\\t"); break;
-      case '\b': raw("\\b"); break;
-      case '\f': raw("\\f"); break;
+      case '"':
+        raw("\\\"");
+        break;
+      case '\\':
+        raw("\\\\");
+        break;
+      case '\n':
+        raw("\\n");
+        break;
+      case '\r':
+        raw("\\r");
+        break;
+      case '\t':
+        raw("\\t");
+        break;
+      case '\b':
+        raw("\\b");
+        break;
+      case '\f':
+        raw("\\f");
+        break;
       default: {
         const char escaped[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
         raw(std::string_view(escaped, sizeof escaped));
@@ -211,7 +225,8 @@ void JsonOut::number(double d) {
         n = -n;
       }
       char magnitude[20];
-      const auto len = static_cast<int>(std::to_chars(magnitude, magnitude + 20, n).ptr - magnitude);
+      const auto len =
+          static_cast<int>(std::to_chars(magnitude, magnitude + 20, n).ptr - magnitude);
       if (k == 0) {
         p = std::copy(magnitude, magnitude + len, p);
         *p++ = '.';

@@ -65,10 +65,9 @@ void stop_using_registry() noexcept {
 }
 
 std::shared_ptr<spdlog::logger> make_stderr_logger(const std::string& name, bool registered) {
-  auto logger = registered
-                    ? spdlog::stderr_color_mt(name)
-                    : std::make_shared<spdlog::logger>(
-                          name, std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  auto logger = registered ? spdlog::stderr_color_mt(name)
+                           : std::make_shared<spdlog::logger>(
+                                 name, std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
   logger->set_level(default_level);
   return logger;
 }
@@ -155,7 +154,8 @@ bool RateLimitedLog::admit(std::uint64_t& suppressed) noexcept {
   try {
     std::lock_guard<std::mutex> lock(mutex_);
     const auto now = std::chrono::steady_clock::now();
-    if (window_start_ == std::chrono::steady_clock::time_point{} || now - window_start_ >= period_) {
+    if (window_start_ == std::chrono::steady_clock::time_point{} ||
+        now - window_start_ >= period_) {
       window_start_ = now;
       in_window_ = 0;
     }

@@ -50,9 +50,9 @@ class SinkReaper {
   std::condition_variable work_;  // the reaper thread: a sink was queued
   std::condition_variable idle_;  // drain(), wait_idle(): the queue ran empty
   std::deque<SinkPtr> queue_;
-  bool busy_ = false;            // the reaper thread is destroying one
+  bool busy_ = false;  // the reaper thread is destroying one
   bool thread_started_ = false;
-  bool inline_only_ = false;     // after drain(): sinks are destroyed on the caller's thread
+  bool inline_only_ = false;          // after drain(): sinks are destroyed on the caller's thread
   std::atomic<bool> exiting_{false};  // drain() ran: adopt() shuts sinks down without waiting
 };
 

@@ -99,9 +99,12 @@ std::vector<SpanView> assemble_spans(const std::vector<Event>& events) {
 
 const char* to_string(SpanStatus status) noexcept {
   switch (status) {
-    case SpanStatus::open: return "open";
-    case SpanStatus::ok: return "ok";
-    case SpanStatus::error: return "error";
+    case SpanStatus::open:
+      return "open";
+    case SpanStatus::ok:
+      return "ok";
+    case SpanStatus::error:
+      return "error";
   }
   return "open";
 }

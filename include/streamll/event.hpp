@@ -28,12 +28,18 @@ enum class EventType : std::uint8_t { start, end, token, llm_call, error, custom
 /// "start", "end", "token", "llm_call", "error"; "custom" for EventType::custom.
 constexpr std::string_view to_string(EventType type) noexcept {
   switch (type) {
-    case EventType::start: return "start";
-    case EventType::end: return "end";
-    case EventType::token: return "token";
-    case EventType::llm_call: return "llm_call";
-    case EventType::error: return "error";
-    case EventType::custom: return "custom";
+    case EventType::start:
+      return "start";
+    case EventType::end:
+      return "end";
+    case EventType::token:
+      return "token";
+    case EventType::llm_call:
+      return "llm_call";
+    case EventType::error:
+      return "error";
+    case EventType::custom:
+      return "custom";
   }
   return "custom";
 }
@@ -73,7 +79,7 @@ struct EventId {
 
   static EventId generate() noexcept {
     EventId id{detail::random_u64(), detail::random_u64()};
-    id.high = (id.high & ~0xF000ULL) | 0x4000ULL;                  // version 4
+    id.high = (id.high & ~0xF000ULL) | 0x4000ULL;                       // version 4
     id.low = (id.low & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;  // RFC 4122 variant
     return id;
   }
@@ -93,7 +99,7 @@ struct EventContext {
   std::string span_id;
   std::string parent_span_id;  // empty for a root span
   std::string operation;
-  std::string module_name;     // empty unless the user gave one
+  std::string module_name;  // empty unless the user gave one
   Tags tags;
 };
 

@@ -102,8 +102,7 @@ class Instrumentor {
   /// `context`. An invalid name is sanitized (sanitize_event_type_name), counted in
   /// invalid_event_types() and logged, rate-limited; with `strict` set it throws
   /// InvalidEventType instead. Otherwise as emit(Event&&).
-  void emit(std::string_view type_name, std::shared_ptr<const EventContext> context,
-            Fields data) {
+  void emit(std::string_view type_name, std::shared_ptr<const EventContext> context, Fields data) {
     if (is_valid_event_type_name(type_name)) {
       emit(Event::capture(event_type_from_name(type_name), std::move(context), std::move(data),
                           type_name));
@@ -119,15 +118,13 @@ class Instrumentor {
 
   /// Flushes every sink within one shared deadline. True when every sink said it was done.
   bool flush(std::chrono::milliseconds timeout = std::chrono::seconds(5)) noexcept {
-    return for_each_sink_until(timeout, [](Sink& s, std::chrono::milliseconds left) {
-      return s.flush(left);
-    });
+    return for_each_sink_until(
+        timeout, [](Sink& s, std::chrono::milliseconds left) { return s.flush(left); });
   }
   /// Shuts every sink down within one shared deadline.
   bool shutdown(std::chrono::milliseconds timeout = std::chrono::seconds(5)) noexcept {
-    return for_each_sink_until(timeout, [](Sink& s, std::chrono::milliseconds left) {
-      return s.shutdown(left);
-    });
+    return for_each_sink_until(
+        timeout, [](Sink& s, std::chrono::milliseconds left) { return s.shutdown(left); });
   }
 
   const std::vector<SinkPtr>& sinks() const noexcept { return sinks_; }

@@ -53,8 +53,8 @@ class LlmCall {
         uncaught_on_entry_(std::uncaught_exceptions()) {
     const auto& parent = detail::thread_context().span();
     std::string operation = !options.operation.empty() ? std::move(options.operation)
-                            : parent                  ? parent->operation
-                                                      : std::string("llm_call");
+                            : parent                   ? parent->operation
+                                                       : std::string("llm_call");
     SpanOptions span_options;
     span_options.tags = std::move(options.tags);
     context_ = detail::child_context(*instrumentor_, operation, span_options);
@@ -164,7 +164,8 @@ class LlmCall {
     if (rate_known) {
       data.append_new("tokens_per_second", static_cast<double>(generated) * 1000.0 / response_ms);
     }
-    if (!usage.finish_reason.empty()) data.append_new("finish_reason", std::move(usage.finish_reason));
+    if (!usage.finish_reason.empty())
+      data.append_new("finish_reason", std::move(usage.finish_reason));
     data.append_new("success", success);
     if (!error_type.empty()) data.append_new("error_type", error_type);
     for (const auto& f : usage.extra) data.set(f.key, f.value);
@@ -188,19 +189,26 @@ class LlmCall {
 /// disabled too. (`const Fields&` rather than an initializer_list<Field>: the latter trips
 /// GCC 12's -Wmaybe-uninitialized under ASan.)
 struct NoopSpan {
-  template <typename... A> void set(A&&...) const noexcept {}
-  template <typename... A> void tag(A&&...) const noexcept {}
-  template <typename... A> void emit(A&&...) const noexcept {}
+  template <typename... A>
+  void set(A&&...) const noexcept {}
+  template <typename... A>
+  void tag(A&&...) const noexcept {}
+  template <typename... A>
+  void emit(A&&...) const noexcept {}
   void emit(std::string_view, const Fields&) const noexcept {}
-  template <typename... A> void fail(A&&...) const noexcept {}
+  template <typename... A>
+  void fail(A&&...) const noexcept {}
   void end() const noexcept {}
   bool is_open() const noexcept { return false; }
 };
 struct NoopLlmCall {
-  template <typename... A> void token(A&&...) const noexcept {}
-  template <typename... A> void finish(A&&...) const noexcept {}
+  template <typename... A>
+  void token(A&&...) const noexcept {}
+  template <typename... A>
+  void finish(A&&...) const noexcept {}
   void finish(const LlmUsage&) const noexcept {}
-  template <typename... A> void fail(A&&...) const noexcept {}
+  template <typename... A>
+  void fail(A&&...) const noexcept {}
   std::int64_t tokens_streamed() const noexcept { return 0; }
   bool is_open() const noexcept { return false; }
 };

@@ -21,9 +21,12 @@ enum class OverflowStrategy : std::uint8_t { drop_oldest, drop_newest, raise_err
 /// "drop_oldest" | "drop_newest" | "raise_error".
 constexpr std::string_view to_string(OverflowStrategy strategy) noexcept {
   switch (strategy) {
-    case OverflowStrategy::drop_oldest: return "drop_oldest";
-    case OverflowStrategy::drop_newest: return "drop_newest";
-    case OverflowStrategy::raise_error: return "raise_error";
+    case OverflowStrategy::drop_oldest:
+      return "drop_oldest";
+    case OverflowStrategy::drop_newest:
+      return "drop_newest";
+    case OverflowStrategy::raise_error:
+      return "raise_error";
   }
   return "drop_oldest";
 }
@@ -54,9 +57,9 @@ inline OverflowStrategy parse_overflow_strategy(std::string_view text) {
   constexpr std::size_t max_quoted = 64;
   std::string quoted(text.substr(0, max_quoted));
   if (text.size() > max_quoted) quoted += "...";
-  throw ConfigError("buffer_overflow_strategy",
-                    "unknown value \"" + quoted +
-                        "\" (expected drop_oldest, drop_newest or raise_error)");
+  throw ConfigError(
+      "buffer_overflow_strategy",
+      "unknown value \"" + quoted + "\" (expected drop_oldest, drop_newest or raise_error)");
 }
 
 }  // namespace streamll

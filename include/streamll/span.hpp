@@ -63,7 +63,8 @@ inline double elapsed_ms(std::chrono::steady_clock::time_point since) noexcept {
 }
 
 /// The instrumentor for a new span: the explicit one, else the thread's, else the default.
-inline std::shared_ptr<Instrumentor> resolve_instrumentor(std::shared_ptr<Instrumentor> explicit_one) {
+inline std::shared_ptr<Instrumentor> resolve_instrumentor(
+    std::shared_ptr<Instrumentor> explicit_one) {
   if (explicit_one) return explicit_one;
   if (const auto& current = thread_context().instrumentor()) return current;
   return default_instrumentor();

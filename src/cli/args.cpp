@@ -91,7 +91,9 @@ std::optional<std::int64_t> Args::duration_ms(const std::string& name) const {
   const auto text = value(name);
   if (!text) return std::nullopt;
   const auto ms = parse_duration_ms(*text);
-  if (!ms) throw UsageError("--" + name + ": '" + *text + "' is not a duration like 500ms, 30s, 15m, 24h or 7d");
+  if (!ms)
+    throw UsageError("--" + name + ": '" + *text +
+                     "' is not a duration like 500ms, 30s, 15m, 24h or 7d");
   return ms;
 }
 
@@ -103,12 +105,18 @@ std::optional<std::int64_t> parse_duration_ms(const std::string& text) {
   if (ec != std::errc() || p == begin || number < 0) return std::nullopt;
   const std::string unit(p, end);
   std::int64_t scale = 0;
-  if (unit.empty() || unit == "s") scale = 1000;
-  else if (unit == "ms") scale = 1;
-  else if (unit == "m") scale = 60 * 1000;
-  else if (unit == "h") scale = 3600 * 1000;
-  else if (unit == "d") scale = 24 * 3600 * 1000;
-  else return std::nullopt;
+  if (unit.empty() || unit == "s")
+    scale = 1000;
+  else if (unit == "ms")
+    scale = 1;
+  else if (unit == "m")
+    scale = 60 * 1000;
+  else if (unit == "h")
+    scale = 3600 * 1000;
+  else if (unit == "d")
+    scale = 24 * 3600 * 1000;
+  else
+    return std::nullopt;
   if (number > INT64_MAX / scale) return std::nullopt;
   return number * scale;
 }

@@ -18,8 +18,8 @@ class UsageError : public std::runtime_error {
 };
 
 struct OptionSpec {
-  std::string name;         ///< without the dashes: "count"
-  std::string value_name;   ///< "N"; empty for a flag
+  std::string name;        ///< without the dashes: "count"
+  std::string value_name;  ///< "N"; empty for a flag
   std::string help;
   bool repeatable = false;
 };

@@ -43,7 +43,8 @@ void drain(Consumer& consumer) {
   while (!consumer.stopping()) {
     const PollResult r = consumer.poll(std::chrono::milliseconds(0));
     if (r.connected && r.entries == 0) break;
-    if (!r.connected) std::this_thread::sleep_for(std::max(r.backoff, std::chrono::milliseconds(10)));
+    if (!r.connected)
+      std::this_thread::sleep_for(std::max(r.backoff, std::chrono::milliseconds(10)));
   }
 }
 

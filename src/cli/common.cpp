@@ -25,7 +25,9 @@ namespace streamll::cli {
 
 std::vector<OptionSpec> connection_option_specs() {
   return {
-      {"url", "URL", "Redis URL (default: $REDIS_URL, else redis://localhost:6379); password from $REDIS_PASSWORD"},
+      {"url", "URL",
+       "Redis URL (default: $REDIS_URL, else redis://localhost:6379); password from "
+       "$REDIS_PASSWORD"},
       {"stream", "KEY", "stream key (default: $STREAMLL_STREAM_KEY, else ml_events)"},
       {"db", "N", "database to SELECT (overrides the URL's)"},
       {"user", "NAME", "ACL user name (default: $REDIS_USERNAME or the URL's)"},
@@ -38,8 +40,13 @@ std::vector<OptionSpec> connection_option_specs() {
       {"tls-verify", "MODE", "required (default), optional (chain only) or none"},
       {"connect-timeout", "DURATION", "bound on connecting (default 2s)"},
       {"timeout", "DURATION", "bound on one command round trip (default 2s)"},
-      {"shard-url", "URL", "a shard of a sharded deployment (shard i reads <stream>_shard_<i>); repeatable, in shard order (default: $STREAMLL_SHARD_URLS)", true},
-      {"shard-count", "N", "N shard streams <stream>_shard_0.. on the deployment --url names, e.g. a cluster (default: $STREAMLL_SHARD_COUNT)"},
+      {"shard-url", "URL",
+       "a shard of a sharded deployment (shard i reads <stream>_shard_<i>); repeatable, in shard "
+       "order (default: $STREAMLL_SHARD_URLS)",
+       true},
+      {"shard-count", "N",
+       "N shard streams <stream>_shard_0.. on the deployment --url names, e.g. a cluster (default: "
+       "$STREAMLL_SHARD_COUNT)"},
   };
 }
 
@@ -60,13 +67,19 @@ Target resolve_target(const Args& args) {
   if (auto v = args.value("tls-key-file")) t.connection.ssl_key_file = *v;
   if (auto v = args.value("tls-server-name")) t.connection.ssl_server_name = *v;
   if (auto v = args.value("tls-verify")) {
-    if (*v == "required") t.connection.ssl_cert_reqs = SslCertReqs::required;
-    else if (*v == "optional") t.connection.ssl_cert_reqs = SslCertReqs::optional;
-    else if (*v == "none") t.connection.ssl_cert_reqs = SslCertReqs::none;
-    else throw UsageError("--tls-verify: '" + *v + "' is not required, optional or none");
+    if (*v == "required")
+      t.connection.ssl_cert_reqs = SslCertReqs::required;
+    else if (*v == "optional")
+      t.connection.ssl_cert_reqs = SslCertReqs::optional;
+    else if (*v == "none")
+      t.connection.ssl_cert_reqs = SslCertReqs::none;
+    else
+      throw UsageError("--tls-verify: '" + *v + "' is not required, optional or none");
   }
-  if (auto v = args.duration_ms("connect-timeout")) t.connection.connect_timeout = std::chrono::milliseconds(*v);
-  if (auto v = args.duration_ms("timeout")) t.connection.socket_timeout = std::chrono::milliseconds(*v);
+  if (auto v = args.duration_ms("connect-timeout"))
+    t.connection.connect_timeout = std::chrono::milliseconds(*v);
+  if (auto v = args.duration_ms("timeout"))
+    t.connection.socket_timeout = std::chrono::milliseconds(*v);
   const char* env_stream = std::getenv("STREAMLL_STREAM_KEY");
   t.stream = args.value_or("stream", env_stream && *env_stream ? env_stream : "ml_events");
   if (t.stream.empty()) throw UsageError("--stream must not be empty");
@@ -81,7 +94,8 @@ Target resolve_target(const Args& args) {
     t.shard_urls.clear();
   }
   if (shard_count) {
-    if (*shard_count > redis::kMaxShards) throw UsageError("--shard-count must be at most " + std::to_string(redis::kMaxShards));
+    if (*shard_count > redis::kMaxShards)
+      throw UsageError("--shard-count must be at most " + std::to_string(redis::kMaxShards));
     t.shard_count = static_cast<std::size_t>(*shard_count);  // 0: not sharded
   }
   t.source().validate();
@@ -130,7 +144,7 @@ bool preflight(const Target& target, bool stream_must_exist) {
     const bool exists = check_stream(target.connection, target.stream);
     if (!exists && stream_must_exist) {
       throw StreamNotFoundError("stream '" + target.stream + "' does not exist on " +
-                                       redact_redis_url(target.connection.url));
+                                redact_redis_url(target.connection.url));
     }
     return exists;
   }
@@ -160,8 +174,8 @@ bool preflight(const Target& target, bool stream_must_exist) {
   if (!reached) std::rethrow_exception(first_error);
   if (stream_must_exist && !exists) {
     throw StreamNotFoundError("no shard of stream '" + source.stream + "' exists (" +
-                                     shard_stream_key(source.stream, 0) + " .. " +
-                                     shard_stream_key(source.stream, n - 1) + ")");
+                              shard_stream_key(source.stream, 0) + " .. " +
+                              shard_stream_key(source.stream, n - 1) + ")");
   }
   return exists;
 }
@@ -173,11 +187,12 @@ bool report_disconnected_shards(const std::string& command, const Target& target
   for (std::size_t i = 0; i < shards.size(); ++i) {
     // A shard never tried (the command had its --count from the shards before it) did not
     // fail.
-    if (shards[i].connected || (shards[i].last_error.empty() && shards[i].transport_errors == 0)) continue;
+    if (shards[i].connected || (shards[i].last_error.empty() && shards[i].transport_errors == 0))
+      continue;
     all = false;
-    std::cerr << "streamll " << command << ": shard " << i << " ('" << shard_stream_key(target.stream, i)
-              << "') was not connected at the end: " << (shards[i].last_error.empty() ? "never connected" : shards[i].last_error)
-              << "\n";
+    std::cerr << "streamll " << command << ": shard " << i << " ('"
+              << shard_stream_key(target.stream, i) << "') was not connected at the end: "
+              << (shards[i].last_error.empty() ? "never connected" : shards[i].last_error) << "\n";
   }
   return all;
 }
@@ -188,8 +203,8 @@ std::string describe_unavailable_shard(const ShardStatus& s) {
   for (char& c : error) {
     if (c == '\n' || c == '\r') c = ' ';
   }
-  return "shard " + std::to_string(s.shard) + " ('" + s.stream + "' on " + s.server + ") could not be read: " + error +
-         "\n";
+  return "shard " + std::to_string(s.shard) + " ('" + s.stream + "' on " + s.server +
+         ") could not be read: " + error + "\n";
 }
 
 namespace {
@@ -205,12 +220,18 @@ std::string one_line(std::string message) {
 
 const char* exit_code_kind(int code) noexcept {
   switch (code) {
-    case kUnreachable: return "unreachable";
-    case kAuthFailed: return "auth_failed";
-    case kNoStream: return "stream_missing";
-    case kRefused: return "refused";
-    case kUsage: return "usage";
-    default: return "error";
+    case kUnreachable:
+      return "unreachable";
+    case kAuthFailed:
+      return "auth_failed";
+    case kNoStream:
+      return "stream_missing";
+    case kRefused:
+      return "refused";
+    case kUsage:
+      return "usage";
+    default:
+      return "error";
   }
 }
 
@@ -252,7 +273,8 @@ int guarded(const std::string& command, const std::function<int()>& body, const 
     if (map_code) code = map_code(code);
     if (json_output && *json_output) {
       const nlohmann::json j = {
-          {"error", {{"kind", exit_code_kind(code)}, {"message", one_line(e.what())}, {"exit_code", code}}}};
+          {"error",
+           {{"kind", exit_code_kind(code)}, {"message", one_line(e.what())}, {"exit_code", code}}}};
       std::cout << j.dump(2) << "\n" << std::flush;
     }
     return code;
@@ -269,7 +291,8 @@ bool json_requested(int argc, char** argv, int first) {
 void configure_logging() {
   for (const char* name : {"streamll.consumer", "streamll.sinks.redis", "streamll"}) {
     if (spdlog::get(name)) continue;
-    auto logger = std::make_shared<spdlog::logger>(name, std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    auto logger =
+        std::make_shared<spdlog::logger>(name, std::make_shared<spdlog::sinks::stderr_sink_mt>());
     logger->set_pattern("streamll: %l: %v");
     logger->set_level(spdlog::level::warn);
     try {

@@ -20,13 +20,13 @@ namespace streamll::cli {
 /// Exit codes, the same for every subcommand (health: see its help).
 enum ExitCode : int {
   kOk = 0,
-  kAlert = 1,          ///< health alert; events unaccounted for (emit)
-  kUnreachable = 2,    ///< connect, I/O, TLS or timeout failure
-  kAuthFailed = 3,     ///< AUTH refused or required
-  kNoStream = 4,       ///< the stream does not exist
-  kRefused = 5,        ///< the server refused a command (WRONGTYPE, NOPERM, ...)
-  kLost = 6,           ///< emit: events dropped or refused (all accounted for)
-  kUsage = 64,         ///< bad command line (sysexits' EX_USAGE)
+  kAlert = 1,        ///< health alert; events unaccounted for (emit)
+  kUnreachable = 2,  ///< connect, I/O, TLS or timeout failure
+  kAuthFailed = 3,   ///< AUTH refused or required
+  kNoStream = 4,     ///< the stream does not exist
+  kRefused = 5,      ///< the server refused a command (WRONGTYPE, NOPERM, ...)
+  kLost = 6,         ///< emit: events dropped or refused (all accounted for)
+  kUsage = 64,       ///< bad command line (sysexits' EX_USAGE)
 };
 
 /// --url, --stream, --db, --user, TLS, timeout and sharding options.
@@ -85,8 +85,8 @@ int report_error(const std::string& command, const std::exception& error);
 ///   {"error": {"kind": "stream_missing", "message": "...", "exit_code": 4}}
 /// `map_code`, when given, turns report_error()'s code into the command's own before it is
 /// printed or returned, so the JSON's exit_code is the real exit status.
-int guarded(const std::string& command, const std::function<int()>& body, const bool* json_output = nullptr,
-            const std::function<int(int)>& map_code = nullptr);
+int guarded(const std::string& command, const std::function<int()>& body,
+            const bool* json_output = nullptr, const std::function<int(int)>& map_code = nullptr);
 
 /// Whether argv[first..] holds --json: known before parsing, so that a usage error found while
 /// parsing is printed as JSON too.

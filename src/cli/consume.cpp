@@ -26,15 +26,20 @@ std::vector<OptionSpec> consume_specs() {
   std::vector<OptionSpec> specs = {
       {"group", "GROUP", "consumer group to join (created from the stream's start when missing)"},
       {"consumer", "NAME", "this worker's name in the group (default: consume-<host>-<pid>)"},
-      {"exec", "COMMAND", "run COMMAND (with /bin/sh -c) per event, the event JSON on its stdin; ack when it exits 0"},
-      {"exec-timeout", "DURATION", "kill a COMMAND still running after this (default 60s; a killed one is not acked)"},
+      {"exec", "COMMAND",
+       "run COMMAND (with /bin/sh -c) per event, the event JSON on its stdin; ack when it exits 0"},
+      {"exec-timeout", "DURATION",
+       "kill a COMMAND still running after this (default 60s; a killed one is not acked)"},
       {"count", "N", "exit after handling N events (failed ones included)"},
       {"no-follow", "", "exit once nothing is left to read"},
-      {"claim-idle", "DURATION", "take over entries pending this long in dead consumers (default 60s; 0: never)"},
-      {"bad-entries", "POLICY", "entries that are not events: ack (default, skip them) or leave (pending)"},
+      {"claim-idle", "DURATION",
+       "take over entries pending this long in dead consumers (default 60s; 0: never)"},
+      {"bad-entries", "POLICY",
+       "entries that are not events: ack (default, skip them) or leave (pending)"},
       {"dedupe", "N", "skip events whose event_id was among the last N handled (default 0: off)"},
       {"batch", "N", "entries per read (default 100)"},
-      {"retry-delay", "DURATION", "pause after a failed event, doubling while failures go on (default 1s; 0: none)"},
+      {"retry-delay", "DURATION",
+       "pause after a failed event, doubling while failures go on (default 1s; 0: none)"},
       {"retry-max-delay", "DURATION",
        "longest such pause (default 10s or half --claim-idle; must be below --claim-idle)"},
   };
@@ -46,14 +51,17 @@ void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
   out << "usage: streamll consume --group GROUP [--consumer NAME] [--exec COMMAND] [options]\n\n"
          "Joins a consumer group and handles each event: prints it as one JSON line, or runs\n"
          "COMMAND with the JSON on stdin (environment: STREAMLL_ENTRY_ID, STREAMLL_EVENT_TYPE,\n"
-         "STREAMLL_STREAM). An event is acknowledged only after that succeeded; a failed one stays\n"
+         "STREAMLL_STREAM). An event is acknowledged only after that succeeded; a failed one "
+         "stays\n"
          "pending and is retried after --claim-idle. After a failure the worker pauses before the\n"
          "next event (--retry-delay, doubling up to --retry-max-delay while failures go on), so a\n"
-         "failing COMMAND is not run in a tight loop over its own re-deliveries. Failed events count\n"
+         "failing COMMAND is not run in a tight loop over its own re-deliveries. Failed events "
+         "count\n"
          "toward --count; the exit status is 1 when any failed during the run, even if a retry\n"
          "succeeded later. Stops on SIGINT/SIGTERM after the\n"
          "current event (a pause is cut short).\n"
-         "With --shard-url or --shard-count it joins the group on every shard and acknowledges each\n"
+         "With --shard-url or --shard-count it joins the group on every shard and acknowledges "
+         "each\n"
          "event on the shard it came from (STREAMLL_STREAM names that shard's stream).\n\n"
       << format_options(specs);
 }
@@ -91,7 +99,8 @@ void run_command(const std::string& command, const std::string& input, const Con
   envp.push_back(nullptr);
   const char* argv[] = {"/bin/sh", "-c", command.c_str(), nullptr};
   pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, "/bin/sh", &actions, &attr, const_cast<char**>(argv), envp.data());
+  const int rc =
+      ::posix_spawn(&pid, "/bin/sh", &actions, &attr, const_cast<char**>(argv), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   std::fclose(file);
@@ -104,12 +113,14 @@ void run_command(const std::string& command, const std::string& input, const Con
     if (std::chrono::steady_clock::now() >= deadline) {
       ::kill(pid, SIGKILL);
       ::waitpid(pid, &status, 0);
-      throw std::runtime_error("command still running after " + std::to_string(timeout.count()) + " ms: killed");
+      throw std::runtime_error("command still running after " + std::to_string(timeout.count()) +
+                               " ms: killed");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
-  if (WIFSIGNALED(status)) throw std::runtime_error("command killed by signal " + std::to_string(WTERMSIG(status)));
+  if (WIFSIGNALED(status))
+    throw std::runtime_error("command killed by signal " + std::to_string(WTERMSIG(status)));
   throw std::runtime_error("command exited with status " + std::to_string(WEXITSTATUS(status)));
 }
 
@@ -128,26 +139,33 @@ int run_consume(int argc, char** argv, int first) {
     options.group = args.value_or("group", "");
     if (options.group.empty()) throw UsageError("--group is required");
     options.consumer_name = args.value_or("consumer", default_consumer_name("consume"));
-    if (auto v = args.duration_ms("claim-idle")) options.claim_min_idle = std::chrono::milliseconds(*v);
+    if (auto v = args.duration_ms("claim-idle"))
+      options.claim_min_idle = std::chrono::milliseconds(*v);
     if (auto v = args.unsigned_value("dedupe")) options.dedupe_window = *v;
     if (auto v = args.unsigned_value("batch")) options.batch_size = *v;
     if (auto v = args.value("bad-entries")) {
-      if (*v == "ack") options.bad_entry_policy = BadEntryPolicy::ack_and_skip;
-      else if (*v == "leave") options.bad_entry_policy = BadEntryPolicy::leave_pending;
-      else throw UsageError("--bad-entries: '" + *v + "' is not ack or leave");
+      if (*v == "ack")
+        options.bad_entry_policy = BadEntryPolicy::ack_and_skip;
+      else if (*v == "leave")
+        options.bad_entry_policy = BadEntryPolicy::leave_pending;
+      else
+        throw UsageError("--bad-entries: '" + *v + "' is not ack or leave");
     }
     const auto exec = args.value("exec");
-    const auto exec_timeout = std::chrono::milliseconds(args.duration_ms("exec-timeout").value_or(60000));
+    const auto exec_timeout =
+        std::chrono::milliseconds(args.duration_ms("exec-timeout").value_or(60000));
     const auto limit = args.unsigned_value("count");
     // Read no more than will be handled: the rest would sit pending until a restart.
     if (limit && *limit > 0 && *limit < options.batch_size) options.batch_size = *limit;
     const bool follow = !args.flag("no-follow");
-    const auto as_ms = [](std::optional<std::int64_t> v) -> std::optional<std::chrono::milliseconds> {
+    const auto as_ms =
+        [](std::optional<std::int64_t> v) -> std::optional<std::chrono::milliseconds> {
       if (!v) return std::nullopt;
       return std::chrono::milliseconds(*v);
     };
-    RetryBackoff backoff = consume_backoff(as_ms(args.duration_ms("retry-delay")),
-                                           as_ms(args.duration_ms("retry-max-delay")), options.claim_min_idle);
+    RetryBackoff backoff =
+        consume_backoff(as_ms(args.duration_ms("retry-delay")),
+                        as_ms(args.duration_ms("retry-max-delay")), options.claim_min_idle);
     InterruptiblePause pause;
 
     configure_logging();
@@ -177,7 +195,8 @@ int run_consume(int argc, char** argv, int first) {
         handle(m);
       } catch (const std::exception& e) {
         // Said here, before the pause, so the operator sees the failure when it happens.
-        std::cerr << "streamll consume: entry " << m.entry_id << " left pending: " << e.what() << "\n";
+        std::cerr << "streamll consume: entry " << m.entry_id << " left pending: " << e.what()
+                  << "\n";
         if (last) {
           consumer.stop();
         } else if (consumer.stopping()) {
@@ -209,9 +228,10 @@ int run_consume(int argc, char** argv, int first) {
       }
     }
     const ConsumerStats s = consumer.stats();
-    std::cerr << "streamll consume: handled " << s.handled << ", acknowledged " << s.acked << ", failed "
-              << s.handler_failures << " (left pending), not events " << s.undecodable.total()
-              << ", duplicates " << s.duplicates << ", claimed " << s.claimed << "\n";
+    std::cerr << "streamll consume: handled " << s.handled << ", acknowledged " << s.acked
+              << ", failed " << s.handler_failures << " (left pending), not events "
+              << s.undecodable.total() << ", duplicates " << s.duplicates << ", claimed "
+              << s.claimed << "\n";
     if (const std::string note = describe_undecodable(s.undecodable); !note.empty()) {
       std::cerr << "streamll consume: " << note << "\n";
     }

@@ -3,8 +3,10 @@
 namespace streamll::cli {
 namespace {
 
-constexpr std::array<const char*, 3> kModels = {"gemini/gemini-2.0-flash", "gpt-4o-mini", "claude-3-5-haiku"};
-constexpr std::array<const char*, 6> kWords = {"Retrieval", "-augmented", " generation", " grounds", " answers", "."};
+constexpr std::array<const char*, 3> kModels = {"gemini/gemini-2.0-flash", "gpt-4o-mini",
+                                                "claude-3-5-haiku"};
+constexpr std::array<const char*, 6> kWords = {"Retrieval", "-augmented", " generation",
+                                               " grounds",  " answers",   "."};
 
 std::shared_ptr<const EventContext> child(const std::shared_ptr<const EventContext>& parent,
                                           const std::string& operation) {
@@ -45,17 +47,21 @@ Event EventMix::next() {
   const int step = step_++;
   switch (step) {
     case 0:
-      return Event::capture(EventType::start, query_, {{"query", "what is retrieval-augmented generation"}});
+      return Event::capture(EventType::start, query_,
+                            {{"query", "what is retrieval-augmented generation"}});
     case 1:
       return Event::capture(EventType::start, retrieval_);
     case 2:
       if (fail_retrieval_) {
         step_ = 0;  // the run ends with the error
         return Event::capture(EventType::error, retrieval_,
-                              {{"error_type", "TimeoutError"}, {"error_message", "vector store timed out"},
+                              {{"error_type", "TimeoutError"},
+                               {"error_message", "vector store timed out"},
                                {"duration_ms", 500.0}});
       }
-      return Event::capture(EventType::end, retrieval_, {{"duration_ms", 10.0 + static_cast<double>(random() % 400) / 10.0}, {"documents", 5}});
+      return Event::capture(
+          EventType::end, retrieval_,
+          {{"duration_ms", 10.0 + static_cast<double>(random() % 400) / 10.0}, {"documents", 5}});
     case 3:
       return Event::capture(EventType::start, answer_);
     default:
@@ -64,7 +70,9 @@ Event EventMix::next() {
   if (token_index_ < tokens_) {
     const int i = token_index_++;
     --step_;  // stay on this step until every token is out
-    return Event::capture(EventType::token, call_, {{"token", kWords[static_cast<std::size_t>(i) % kWords.size()]}, {"index", i}});
+    return Event::capture(
+        EventType::token, call_,
+        {{"token", kWords[static_cast<std::size_t>(i) % kWords.size()]}, {"index", i}});
   }
   if (step == 4) {
     const auto input = static_cast<std::int64_t>(200 + random() % 300);

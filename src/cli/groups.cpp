@@ -40,47 +40,56 @@ std::string idle(std::int64_t ms) {
 
 int run_groups(int argc, char** argv, int first) {
   bool json = json_requested(argc, argv, first);  // usage errors in JSON too
-  return guarded("groups", [&] {
-    const auto specs = groups_specs();
-    const Args args(specs, argc, argv, first);
-    json = args.flag("json");
-    if (args.help()) {
-      usage(std::cout, specs);
-      return int(kOk);
-    }
-    const Target target = resolve_target(args);
-    configure_logging();
-    const GroupsReport report = list_groups(target.source(), !args.flag("no-consumers"));
-    const auto& groups = report.groups;
-    const int code = report.complete() ? int(kOk) : int(kUnreachable);
-    if (!report.complete()) std::cerr << "streamll groups: incomplete: " << describe_unavailable_shards(report.shards);
-    if (json) {
-      nlohmann::json out = nlohmann::json::array();
-      for (const auto& g : groups) out.push_back(to_json(g));
-      std::cout << out.dump(2) << "\n";
-      return code;
-    }
-    if (groups.empty()) {
-      std::cout << "Stream '" << target.stream << "' has no consumer groups.\n";
-      return code;
-    }
-    std::cout << fmt::format("{:<24} {:>9} {:>9} {:>9} {:>10}  {}\n", "GROUP", "CONSUMERS", "PENDING", "LAG",
-                             "READ", "LAST DELIVERED");
-    for (const auto& g : groups) {
-      std::cout << fmt::format("{:<24} {:>9} {:>9} {:>9} {:>10}  {}\n", g.name, g.consumers, g.pending,
-                               g.lag_exact ? std::to_string(g.lag) : std::string("?"),
-                               g.entries_read ? std::to_string(*g.entries_read) : std::string("-"),
-                               g.last_delivered_id);
-      for (const auto& c : g.consumer_list) {
-        std::cout << fmt::format("  {:<22} {:>9} {:>9}   idle {}\n", c.name, "", c.pending, idle(c.idle_ms));
-      }
-      for (const auto& s : g.shards) {
-        std::cout << fmt::format("  [{}] {:<18} {:>9} {:>9} {:>9} {:>10}  {}\n", s.shard, s.stream, s.consumers, s.pending,
-                                 s.lag_exact ? std::to_string(s.lag) : std::string("?"), "", s.last_delivered_id);
-      }
-    }
-    return code;
-  }, &json);
+  return guarded(
+      "groups",
+      [&] {
+        const auto specs = groups_specs();
+        const Args args(specs, argc, argv, first);
+        json = args.flag("json");
+        if (args.help()) {
+          usage(std::cout, specs);
+          return int(kOk);
+        }
+        const Target target = resolve_target(args);
+        configure_logging();
+        const GroupsReport report = list_groups(target.source(), !args.flag("no-consumers"));
+        const auto& groups = report.groups;
+        const int code = report.complete() ? int(kOk) : int(kUnreachable);
+        if (!report.complete())
+          std::cerr << "streamll groups: incomplete: "
+                    << describe_unavailable_shards(report.shards);
+        if (json) {
+          nlohmann::json out = nlohmann::json::array();
+          for (const auto& g : groups) out.push_back(to_json(g));
+          std::cout << out.dump(2) << "\n";
+          return code;
+        }
+        if (groups.empty()) {
+          std::cout << "Stream '" << target.stream << "' has no consumer groups.\n";
+          return code;
+        }
+        std::cout << fmt::format("{:<24} {:>9} {:>9} {:>9} {:>10}  {}\n", "GROUP", "CONSUMERS",
+                                 "PENDING", "LAG", "READ", "LAST DELIVERED");
+        for (const auto& g : groups) {
+          std::cout << fmt::format(
+              "{:<24} {:>9} {:>9} {:>9} {:>10}  {}\n", g.name, g.consumers, g.pending,
+              g.lag_exact ? std::to_string(g.lag) : std::string("?"),
+              g.entries_read ? std::to_string(*g.entries_read) : std::string("-"),
+              g.last_delivered_id);
+          for (const auto& c : g.consumer_list) {
+            std::cout << fmt::format("  {:<22} {:>9} {:>9}   idle {}\n", c.name, "", c.pending,
+                                     idle(c.idle_ms));
+          }
+          for (const auto& s : g.shards) {
+            std::cout << fmt::format("  [{}] {:<18} {:>9} {:>9} {:>9} {:>10}  {}\n", s.shard,
+                                     s.stream, s.consumers, s.pending,
+                                     s.lag_exact ? std::to_string(s.lag) : std::string("?"), "",
+                                     s.last_delivered_id);
+          }
+        }
+        return code;
+      },
+      &json);
 }
 
 }  // namespace streamll::cli

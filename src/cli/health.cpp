@@ -17,9 +17,11 @@ namespace {
 std::vector<OptionSpec> health_specs() {
   std::vector<OptionSpec> specs = {
       {"window", "DURATION", "what \"recent\" means (default 60s)"},
-      {"min-events", "N", "alert below N events in the window (default 1: alert when there are none)"},
+      {"min-events", "N",
+       "alert below N events in the window (default 1: alert when there are none)"},
       {"max-lag", "N", "alert when the groups' total lag exceeds N (default 1000)"},
-      {"max-error-rate", "RATE", "alert when error events / LLM calls in the window exceed RATE (default 0.05)"},
+      {"max-error-rate", "RATE",
+       "alert when error events / LLM calls in the window exceed RATE (default 0.05)"},
       {"json", "", "print JSON instead of text"},
   };
   for (auto& s : connection_option_specs()) specs.push_back(std::move(s));
@@ -44,10 +46,12 @@ void print_text(std::ostream& out, const HealthReport& h) {
   out << "Health of stream '" << h.stream << "': " << (h.healthy() ? "OK" : "ALERT") << "\n";
   if (h.stream_exists) {
     row("stream length", std::to_string(h.stream_length));
-    row("recent events", fmt::format("{} in the last {} s", h.events_in_window, h.thresholds.window.count() / 1000));
-    row("error rate", h.error_rate ? fmt::format("{:.1f}% of LLM calls ({} errors, {} calls)", *h.error_rate * 100.0,
-                                                 h.errors_in_window, h.llm_calls_in_window)
-                                   : fmt::format("- (no LLM calls; {} errors)", h.errors_in_window));
+    row("recent events",
+        fmt::format("{} in the last {} s", h.events_in_window, h.thresholds.window.count() / 1000));
+    row("error rate",
+        h.error_rate ? fmt::format("{:.1f}% of LLM calls ({} errors, {} calls)",
+                                   *h.error_rate * 100.0, h.errors_in_window, h.llm_calls_in_window)
+                     : fmt::format("- (no LLM calls; {} errors)", h.errors_in_window));
     row("consumer groups", std::to_string(h.consumer_groups));
     row("total lag", fmt::format("{}{}", h.total_lag, h.lag_exact ? "" : " (at least)"));
     row("pending", std::to_string(h.pending));
@@ -55,10 +59,12 @@ void print_text(std::ostream& out, const HealthReport& h) {
   if (!h.shards.empty()) {
     out << "  shards\n";
     for (const ShardHealth& s : h.shards) {
-      const std::string what = !s.ok              ? std::string("UNAVAILABLE")
-                               : !s.stream_exists ? std::string("no stream")
-                                                  : fmt::format("length {}, {} recent, lag {}, pending {}", s.stream_length,
-                                                                s.events_in_window, s.total_lag, s.pending);
+      const std::string what =
+          !s.ok ? std::string("UNAVAILABLE")
+          : !s.stream_exists
+              ? std::string("no stream")
+              : fmt::format("length {}, {} recent, lag {}, pending {}", s.stream_length,
+                            s.events_in_window, s.total_lag, s.pending);
       out << fmt::format("    {:<30}{} ({})\n", s.stream, what, s.server);
     }
   }
@@ -69,38 +75,42 @@ void print_text(std::ostream& out, const HealthReport& h) {
 
 int run_health(int argc, char** argv, int first) {
   bool json = json_requested(argc, argv, first);  // usage errors in JSON too
-  bool checked = false;  // an alert is exit 1 only when the check was made
-  const int code = guarded("health", [&] {
-    const auto specs = health_specs();
-    const Args args(specs, argc, argv, first);
-    json = args.flag("json");
-    if (args.help()) {
-      usage(std::cout, specs);
-      return int(kOk);
-    }
-    const Target target = resolve_target(args);
-    HealthThresholds thresholds;
-    if (auto v = args.duration_ms("window")) {
-      if (*v <= 0) throw UsageError("--window must be positive");
-      thresholds.window = std::chrono::milliseconds(*v);
-    }
-    if (auto v = args.unsigned_value("min-events")) thresholds.min_recent_events = *v;
-    if (auto v = args.unsigned_value("max-lag")) thresholds.max_total_lag = *v;
-    if (auto v = args.number_value("max-error-rate")) thresholds.max_error_rate = *v;
-    configure_logging();
-    const HealthReport report = check_health(target.source(), thresholds);
-    if (json) {
-      std::cout << to_json(report).dump(2) << "\n";
-    } else {
-      print_text(std::cout, report);
-    }
-    checked = true;
-    return report.healthy() ? int(kOk) : int(kAlert);
-  }, &json, [&checked](int c) {
-    // An unexpected failure (report_error's generic 1) must not pass for an alert; mapped
-    // before guarded() prints it, so the JSON's exit_code is the real status.
-    return c == int(kAlert) && !checked ? int(kUnreachable) : c;
-  });
+  bool checked = false;                           // an alert is exit 1 only when the check was made
+  const int code = guarded(
+      "health",
+      [&] {
+        const auto specs = health_specs();
+        const Args args(specs, argc, argv, first);
+        json = args.flag("json");
+        if (args.help()) {
+          usage(std::cout, specs);
+          return int(kOk);
+        }
+        const Target target = resolve_target(args);
+        HealthThresholds thresholds;
+        if (auto v = args.duration_ms("window")) {
+          if (*v <= 0) throw UsageError("--window must be positive");
+          thresholds.window = std::chrono::milliseconds(*v);
+        }
+        if (auto v = args.unsigned_value("min-events")) thresholds.min_recent_events = *v;
+        if (auto v = args.unsigned_value("max-lag")) thresholds.max_total_lag = *v;
+        if (auto v = args.number_value("max-error-rate")) thresholds.max_error_rate = *v;
+        configure_logging();
+        const HealthReport report = check_health(target.source(), thresholds);
+        if (json) {
+          std::cout << to_json(report).dump(2) << "\n";
+        } else {
+          print_text(std::cout, report);
+        }
+        checked = true;
+        return report.healthy() ? int(kOk) : int(kAlert);
+      },
+      &json,
+      [&checked](int c) {
+        // An unexpected failure (report_error's generic 1) must not pass for an alert; mapped
+        // before guarded() prints it, so the JSON's exit_code is the real status.
+        return c == int(kAlert) && !checked ? int(kUnreachable) : c;
+      });
   return code;
 }
 

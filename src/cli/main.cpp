@@ -30,7 +30,9 @@ std::string describe_undecodable(const DecodeFailureCounts& c) {
   part(c.missing_event_field, "without an event field");
   part(c.malformed_json, "malformed JSON");
   part(c.invalid_event, "not an event");
-  return std::to_string(c.total()) + (c.total() == 1 ? " entry was not a streamll event: " : " entries were not streamll events: ") +
+  return std::to_string(c.total()) +
+         (c.total() == 1 ? " entry was not a streamll event: "
+                         : " entries were not streamll events: ") +
          parts;
 }
 
@@ -39,13 +41,18 @@ namespace {
 void usage(std::ostream& out) {
   out << "usage: streamll <command> [options]\n\n"
          "Commands:\n"
-         "  tail      show events as they arrive (or from the start), filtered, like the terminal sink\n"
-         "  stats     LLM usage over a time range: calls, tokens, cost, latency percentiles, errors\n"
-         "  health    health check with alerts; exit 0 healthy, 1 alert; not checked: 2 unreachable,\n"
+         "  tail      show events as they arrive (or from the start), filtered, like the terminal "
+         "sink\n"
+         "  stats     LLM usage over a time range: calls, tokens, cost, latency percentiles, "
+         "errors\n"
+         "  health    health check with alerts; exit 0 healthy, 1 alert; not checked: 2 "
+         "unreachable,\n"
          "            3 login refused, 5 command refused, 64 usage\n"
          "  groups    consumer groups, their consumers, lag and pending entries\n"
-         "  consume   a consumer-group worker: one JSON line (or a command run) per event, then ack\n"
-         "  emit      load generator: N realistic events through a RedisSink, with a delivery summary\n\n"
+         "  consume   a consumer-group worker: one JSON line (or a command run) per event, then "
+         "ack\n"
+         "  emit      load generator: N realistic events through a RedisSink, with a delivery "
+         "summary\n\n"
          "Every command takes --url (default $REDIS_URL, else redis://localhost:6379; also\n"
          "redis+sentinel:// and redis+cluster://), --stream (default $STREAMLL_STREAM_KEY, else\n"
          "ml_events), TLS options, and --shard-url URL (repeatable) or --shard-count N to read or\n"

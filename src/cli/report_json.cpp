@@ -10,15 +10,18 @@ nlohmann::json to_json(const DecodeFailureCounts& c) {
 }
 
 nlohmann::json to_json(const Percentiles& p) {
-  return {{"count", p.count}, {"min", p.min}, {"max", p.max}, {"avg", p.mean}, {"p50", p.p50},
-          {"p95", p.p95},     {"p99", p.p99}, {"exact", p.exact}};
+  return {{"count", p.count}, {"min", p.min}, {"max", p.max}, {"avg", p.mean},
+          {"p50", p.p50},     {"p95", p.p95}, {"p99", p.p99}, {"exact", p.exact}};
 }
 
 namespace {
 
 nlohmann::json status_json(const ShardStatus& s) {
-  nlohmann::json j = {{"shard", s.shard},   {"stream", s.stream},       {"server", s.server},
-                      {"ok", s.ok},         {"stream_exists", s.stream_exists}};
+  nlohmann::json j = {{"shard", s.shard},
+                      {"stream", s.stream},
+                      {"server", s.server},
+                      {"ok", s.ok},
+                      {"stream_exists", s.stream_exists}};
   if (!s.ok) j["error"] = s.error;
   return j;
 }
@@ -69,14 +72,15 @@ nlohmann::json to_json(const GroupInfo& g) {
   for (const auto& c : g.consumer_list) {
     consumers.push_back({{"name", c.name}, {"pending", c.pending}, {"idle_ms", c.idle_ms}});
   }
-  nlohmann::json j = {{"name", g.name},
-                      {"consumers", g.consumers},
-                      {"pending", g.pending},
-                      {"last_delivered_id", g.last_delivered_id},
-                      {"entries_read", g.entries_read ? nlohmann::json(*g.entries_read) : nlohmann::json(nullptr)},
-                      {"lag", g.lag},
-                      {"lag_exact", g.lag_exact},
-                      {"consumer_list", consumers}};
+  nlohmann::json j = {
+      {"name", g.name},
+      {"consumers", g.consumers},
+      {"pending", g.pending},
+      {"last_delivered_id", g.last_delivered_id},
+      {"entries_read", g.entries_read ? nlohmann::json(*g.entries_read) : nlohmann::json(nullptr)},
+      {"lag", g.lag},
+      {"lag_exact", g.lag_exact},
+      {"consumer_list", consumers}};
   if (!g.shards.empty()) {
     nlohmann::json shards = nlohmann::json::array();
     for (const auto& s : g.shards) {
@@ -99,37 +103,38 @@ nlohmann::json to_json(const HealthReport& h) {
   nlohmann::json alerts = nlohmann::json::array();
   for (const auto& a : h.alerts) {
     const char* kind = a.kind == HealthAlert::Kind::stream_missing      ? "stream_missing"
-                       : a.kind == HealthAlert::Kind::no_recent_events   ? "no_recent_events"
-                       : a.kind == HealthAlert::Kind::high_lag           ? "high_lag"
-                       : a.kind == HealthAlert::Kind::shard_unavailable  ? "shard_unavailable"
-                                                                         : "high_error_rate";
+                       : a.kind == HealthAlert::Kind::no_recent_events  ? "no_recent_events"
+                       : a.kind == HealthAlert::Kind::high_lag          ? "high_lag"
+                       : a.kind == HealthAlert::Kind::shard_unavailable ? "shard_unavailable"
+                                                                        : "high_error_rate";
     alerts.push_back({{"kind", kind}, {"message", a.message}});
   }
-  nlohmann::json j = {{"stream", h.stream},
-          {"healthy", h.healthy()},
-          {"stream_exists", h.stream_exists},
-          {"stream_length", h.stream_length},
-          {"events_in_window", h.events_in_window},
-          {"events_per_minute", h.thresholds.window.count() > 0
-                                    ? static_cast<double>(h.events_in_window) * 60000.0 /
-                                          static_cast<double>(h.thresholds.window.count())
-                                    : 0.0},
-          {"window_ms", h.thresholds.window.count()},
-          {"llm_calls_in_window", h.llm_calls_in_window},
-          {"errors_in_window", h.errors_in_window},
-          {"undecodable_in_window", h.undecodable_in_window},
-          {"error_rate", h.error_rate ? nlohmann::json(*h.error_rate) : nlohmann::json(nullptr)},
-          {"consumer_groups", h.consumer_groups},
-          {"total_lag", h.total_lag},
-          {"lag_exact", h.lag_exact},
-          {"pending", h.pending},
-          {"groups", groups},
-          {"thresholds",
-           {{"min_recent_events", h.thresholds.min_recent_events},
-            {"max_total_lag", h.thresholds.max_total_lag},
-            {"max_error_rate", h.thresholds.max_error_rate}}},
-          {"alerts", alerts},
-          {"server_time_ms", h.server_time_ms}};
+  nlohmann::json j = {
+      {"stream", h.stream},
+      {"healthy", h.healthy()},
+      {"stream_exists", h.stream_exists},
+      {"stream_length", h.stream_length},
+      {"events_in_window", h.events_in_window},
+      {"events_per_minute", h.thresholds.window.count() > 0
+                                ? static_cast<double>(h.events_in_window) * 60000.0 /
+                                      static_cast<double>(h.thresholds.window.count())
+                                : 0.0},
+      {"window_ms", h.thresholds.window.count()},
+      {"llm_calls_in_window", h.llm_calls_in_window},
+      {"errors_in_window", h.errors_in_window},
+      {"undecodable_in_window", h.undecodable_in_window},
+      {"error_rate", h.error_rate ? nlohmann::json(*h.error_rate) : nlohmann::json(nullptr)},
+      {"consumer_groups", h.consumer_groups},
+      {"total_lag", h.total_lag},
+      {"lag_exact", h.lag_exact},
+      {"pending", h.pending},
+      {"groups", groups},
+      {"thresholds",
+       {{"min_recent_events", h.thresholds.min_recent_events},
+        {"max_total_lag", h.thresholds.max_total_lag},
+        {"max_error_rate", h.thresholds.max_error_rate}}},
+      {"alerts", alerts},
+      {"server_time_ms", h.server_time_ms}};
   if (!h.shards.empty()) {
     nlohmann::json shards = nlohmann::json::array();
     for (const auto& s : h.shards) {

@@ -20,19 +20,21 @@ std::chrono::milliseconds RetryBackoff::failed() noexcept {
 }
 
 RetryBackoff consume_backoff(std::optional<std::chrono::milliseconds> base,
-                             std::optional<std::chrono::milliseconds> cap, std::chrono::milliseconds claim_idle) {
+                             std::optional<std::chrono::milliseconds> cap,
+                             std::chrono::milliseconds claim_idle) {
   using std::chrono::milliseconds;
-  const milliseconds default_cap = claim_idle.count() > 0 ? std::min(milliseconds(10000), claim_idle / 2)
-                                                          : milliseconds(10000);
+  const milliseconds default_cap =
+      claim_idle.count() > 0 ? std::min(milliseconds(10000), claim_idle / 2) : milliseconds(10000);
   const milliseconds longest = cap.value_or(default_cap);
   // Defaults are never refused: the default base shrinks to fit a short cap.
   RetryBackoff backoff(base.value_or(std::min(milliseconds(1000), longest)), longest);
   if (claim_idle.count() > 0 && backoff.longest() >= claim_idle) {
-    throw UsageError("the longest retry pause (" + std::to_string(backoff.longest().count()) +
-                     " ms from --retry-delay/--retry-max-delay) must be shorter than --claim-idle (" +
-                     std::to_string(claim_idle.count()) +
-                     " ms): the rest of a read batch waits unacknowledged through the pause and " +
-                     "another worker would claim it and handle it twice");
+    throw UsageError(
+        "the longest retry pause (" + std::to_string(backoff.longest().count()) +
+        " ms from --retry-delay/--retry-max-delay) must be shorter than --claim-idle (" +
+        std::to_string(claim_idle.count()) +
+        " ms): the rest of a read batch waits unacknowledged through the pause and " +
+        "another worker would claim it and handle it twice");
   }
   return backoff;
 }

@@ -39,7 +39,8 @@ class RetryBackoff {
 /// most the cap; a given pause that is not below claim_idle (0: never claimed) throws
 /// UsageError.
 RetryBackoff consume_backoff(std::optional<std::chrono::milliseconds> base,
-                             std::optional<std::chrono::milliseconds> cap, std::chrono::milliseconds claim_idle);
+                             std::optional<std::chrono::milliseconds> cap,
+                             std::chrono::milliseconds claim_idle);
 
 /// A pause that stop() cuts short (from the signal thread), so SIGINT never waits out a backoff.
 class InterruptiblePause {

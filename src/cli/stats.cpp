@@ -15,7 +15,8 @@ namespace {
 
 std::vector<OptionSpec> stats_specs() {
   std::vector<OptionSpec> specs = {
-      {"since", "DURATION", "how far back from the server's current time (default 24h; e.g. 90s, 15m, 7d)"},
+      {"since", "DURATION",
+       "how far back from the server's current time (default 24h; e.g. 90s, 15m, 7d)"},
       {"from", "MS", "start at this Unix time in milliseconds instead (a stream id's first part)"},
       {"to", "MS", "end at this Unix time in milliseconds (default: the newest entry)"},
       {"page-size", "N", "entries per XRANGE round trip (default 1000)"},
@@ -28,7 +29,8 @@ std::vector<OptionSpec> stats_specs() {
 void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
   out << "usage: streamll stats [--since 24h] [--json] [options]\n\n"
          "LLM usage over a time range: calls, tokens, cost, response time and time to first token\n"
-         "(average and nearest-rank p50/p95/p99), calls per model, errors and error rate. Reads the\n"
+         "(average and nearest-rank p50/p95/p99), calls per model, errors and error rate. Reads "
+         "the\n"
          "stream in pages, so memory stays bounded however long the range. With --shard-url or\n"
          "--shard-count every shard is read and the totals merged (percentiles over all samples);\n"
          "a shard that cannot be read is named on stderr and the exit status is 2.\n\n"
@@ -46,8 +48,9 @@ std::string utc_time(std::uint64_t ms) {
 
 std::string distribution(const Percentiles& p, const char* unit) {
   if (p.count == 0) return "-";
-  return fmt::format("avg {:.1f}{u}  p50 {:.1f}{u}  p95 {:.1f}{u}  p99 {:.1f}{u}  max {:.1f}{u}{}", p.mean, p.p50,
-                     p.p95, p.p99, p.max, p.exact ? "" : "  (percentiles within 0.05%)", fmt::arg("u", unit));
+  return fmt::format("avg {:.1f}{u}  p50 {:.1f}{u}  p95 {:.1f}{u}  p99 {:.1f}{u}  max {:.1f}{u}{}",
+                     p.mean, p.p50, p.p95, p.p99, p.max,
+                     p.exact ? "" : "  (percentiles within 0.05%)", fmt::arg("u", unit));
 }
 
 void print_table(std::ostream& out, const UsageStats& s) {
@@ -59,8 +62,10 @@ void print_table(std::ostream& out, const UsageStats& s) {
   std::string entries = std::to_string(s.entries);
   if (s.undecodable.total() > 0) entries += " (" + describe_undecodable(s.undecodable) + ")";
   row("entries", entries);
-  row("LLM calls", fmt::format("{}{}", s.total_calls, s.failed_calls ? fmt::format(" ({} failed)", s.failed_calls) : ""));
-  row("tokens", fmt::format("{} (input {}, output {})", s.total_tokens, s.input_tokens, s.output_tokens));
+  row("LLM calls", fmt::format("{}{}", s.total_calls,
+                               s.failed_calls ? fmt::format(" ({} failed)", s.failed_calls) : ""));
+  row("tokens",
+      fmt::format("{} (input {}, output {})", s.total_tokens, s.input_tokens, s.output_tokens));
   row("cost", fmt::format("${:.4f}{}", s.total_cost_usd,
                           s.invalid_cost ? fmt::format(" ({} calls with an invalid cost left out)",
                                                        s.invalid_cost)
@@ -68,7 +73,8 @@ void print_table(std::ostream& out, const UsageStats& s) {
   row("response time", distribution(s.response_time_ms, "ms"));
   row("time to first token", distribution(s.ttft_ms, "ms"));
   row("errors", fmt::format("{}{}", s.errors,
-                            s.error_rate ? fmt::format(" (error rate {:.2f}% of LLM calls)", *s.error_rate * 100.0)
+                            s.error_rate ? fmt::format(" (error rate {:.2f}% of LLM calls)",
+                                                       *s.error_rate * 100.0)
                                          : ""));
   if (!s.calls_per_model.empty()) {
     out << "  calls per model\n";
@@ -82,8 +88,8 @@ void print_table(std::ostream& out, const UsageStats& s) {
     out << "  shards\n";
     for (const ShardUsage& shard : s.shards) {
       const std::string what = !shard.ok              ? "UNAVAILABLE: " + shard.error
-                                : !shard.stream_exists ? std::string("no stream")
-                                                       : fmt::format("{} entries", shard.entries);
+                               : !shard.stream_exists ? std::string("no stream")
+                                                      : fmt::format("{} entries", shard.entries);
       out << fmt::format("    {:<32}{} ({})\n", shard.stream, what, shard.server);
     }
   }
@@ -95,35 +101,39 @@ void print_table(std::ostream& out, const UsageStats& s) {
 
 int run_stats(int argc, char** argv, int first) {
   bool json = json_requested(argc, argv, first);  // usage errors in JSON too
-  return guarded("stats", [&] {
-    const auto specs = stats_specs();
-    const Args args(specs, argc, argv, first);
-    json = args.flag("json");
-    if (args.help()) {
-      usage(std::cout, specs);
-      return int(kOk);
-    }
-    const Target target = resolve_target(args);
-    UsageQuery query;
-    if (auto v = args.duration_ms("since")) query.since = std::chrono::milliseconds(*v);
-    query.from_ms = args.unsigned_value("from");
-    query.to_ms = args.unsigned_value("to");
-    if (auto v = args.unsigned_value("page-size")) query.page_size = *v;
-    if (query.page_size == 0 || query.page_size > 100000) throw UsageError("--page-size must be 1 to 100000");
-    configure_logging();
-    const UsageStats s = analyze_usage(target.source(), query);
-    if (json) {
-      std::cout << to_json(s).dump(2) << "\n";
-    } else {
-      print_table(std::cout, s);
-    }
-    if (!s.complete()) {
-      // The totals above are partial: say which shards are missing, and fail like an outage.
-      std::cerr << "streamll stats: incomplete: " << describe_unavailable_shards(s.shards);
-      return int(kUnreachable);
-    }
-    return int(kOk);
-  }, &json);
+  return guarded(
+      "stats",
+      [&] {
+        const auto specs = stats_specs();
+        const Args args(specs, argc, argv, first);
+        json = args.flag("json");
+        if (args.help()) {
+          usage(std::cout, specs);
+          return int(kOk);
+        }
+        const Target target = resolve_target(args);
+        UsageQuery query;
+        if (auto v = args.duration_ms("since")) query.since = std::chrono::milliseconds(*v);
+        query.from_ms = args.unsigned_value("from");
+        query.to_ms = args.unsigned_value("to");
+        if (auto v = args.unsigned_value("page-size")) query.page_size = *v;
+        if (query.page_size == 0 || query.page_size > 100000)
+          throw UsageError("--page-size must be 1 to 100000");
+        configure_logging();
+        const UsageStats s = analyze_usage(target.source(), query);
+        if (json) {
+          std::cout << to_json(s).dump(2) << "\n";
+        } else {
+          print_table(std::cout, s);
+        }
+        if (!s.complete()) {
+          // The totals above are partial: say which shards are missing, and fail like an outage.
+          std::cerr << "streamll stats: incomplete: " << describe_unavailable_shards(s.shards);
+          return int(kUnreachable);
+        }
+        return int(kOk);
+      },
+      &json);
 }
 
 }  // namespace streamll::cli

@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <iostream>
-#include <thread>
 #include <set>
+#include <thread>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
@@ -19,13 +19,17 @@ std::vector<OptionSpec> tail_specs() {
   std::vector<OptionSpec> specs = {
       {"from-beginning", "", "start at the first entry of the stream (default: only new entries)"},
       {"from", "ID", "start after this entry id"},
-      {"type", "TYPE", "show only this event type (llm_call, error, token, start, end, or a custom name); repeatable", true},
+      {"type", "TYPE",
+       "show only this event type (llm_call, error, token, start, end, or a custom name); "
+       "repeatable",
+       true},
       {"operation", "NAME", "show only events of this operation; repeatable", true},
       {"group", "GROUP", "read as a member of this consumer group and acknowledge what was read"},
       {"consumer", "NAME", "consumer name with --group (default: tail-<host>-<pid>)"},
       {"count", "N", "exit after showing N events"},
       {"no-follow", "", "exit once everything present has been shown"},
-      {"fail-missing", "", "exit (status 4) when the stream does not exist instead of waiting for it"},
+      {"fail-missing", "",
+       "exit (status 4) when the stream does not exist instead of waiting for it"},
       {"color", "WHEN", "auto (default), always or never"},
       {"utc", "", "timestamps in UTC instead of local time"},
       {"no-data", "", "hide the data fields"},
@@ -67,9 +71,12 @@ int run_tail(int argc, char** argv, int first) {
     const bool follow = !args.flag("no-follow");
     ColorMode color = ColorMode::automatic;
     if (auto c = args.value("color")) {
-      if (*c == "always") color = ColorMode::always;
-      else if (*c == "never") color = ColorMode::never;
-      else if (*c != "auto") throw UsageError("--color: '" + *c + "' is not auto, always or never");
+      if (*c == "always")
+        color = ColorMode::always;
+      else if (*c == "never")
+        color = ColorMode::never;
+      else if (*c != "auto")
+        throw UsageError("--color: '" + *c + "' is not auto, always or never");
     }
     TerminalFormat format;
     format.color = should_use_color(color, ::isatty(1) == 1);
@@ -139,7 +146,8 @@ int run_tail(int argc, char** argv, int first) {
       std::cerr << "streamll tail: " << note << "\n";
     }
     // Without --follow the view claims to be complete: a shard that could not be read breaks that.
-    if (!report_disconnected_shards("tail", target, shard_stats) && !follow) return int(kUnreachable);
+    if (!report_disconnected_shards("tail", target, shard_stats) && !follow)
+      return int(kUnreachable);
     return int(kOk);
   });
 }

@@ -41,7 +41,8 @@ GroupInfo parse_group(const RedisReply& map) {
   if (const RedisReply* v = map_value(map, "consumers")) g.consumers = integer_of(*v);
   if (const RedisReply* v = map_value(map, "pending")) g.pending = integer_of(*v);
   if (const RedisReply* v = map_value(map, "last-delivered-id")) g.last_delivered_id = v->text;
-  if (const RedisReply* v = map_value(map, "entries-read"); v && v->is_integer()) g.entries_read = integer_of(*v);
+  if (const RedisReply* v = map_value(map, "entries-read"); v && v->is_integer())
+    g.entries_read = integer_of(*v);
   const RedisReply* lag = map_value(map, "lag");
   if (lag && lag->is_integer()) {
     g.lag = integer_of(*lag);
@@ -59,7 +60,8 @@ ConsumerInfo parse_consumer(const RedisReply& map) {
   return c;
 }
 
-RedisReply run_one(RedisTransport& t, std::initializer_list<std::string_view> args, const char* what) {
+RedisReply run_one(RedisTransport& t, std::initializer_list<std::string_view> args,
+                   const char* what) {
   RedisReply reply = t.command(args);
   throw_if_error(reply, what);
   return reply;
@@ -69,7 +71,8 @@ RedisReply run_one(RedisTransport& t, std::initializer_list<std::string_view> ar
 
 std::uint64_t server_time_ms(RedisTransport& t) {
   const RedisReply reply = run_one(t, {"TIME"}, "TIME");
-  if (!reply.is_array() || reply.elements.size() != 2) throw IoError("protocol error: unexpected TIME reply");
+  if (!reply.is_array() || reply.elements.size() != 2)
+    throw IoError("protocol error: unexpected TIME reply");
   const std::uint64_t seconds = std::stoull(reply.elements[0].text);
   const std::uint64_t micros = std::stoull(reply.elements[1].text);
   return seconds * 1000 + micros / 1000;
@@ -100,8 +103,8 @@ std::uint64_t scan_range(RedisTransport& t, const std::string& stream, std::stri
   while (seen < limit) {
     const std::uint64_t want = std::min<std::uint64_t>(page_size, limit - seen);
     commands.clear();
-    commands.begin_command(6).arg("XRANGE").arg(stream).arg(start).arg(end).arg("COUNT")
-        .arg(static_cast<long long>(want));
+    commands.begin_command(6).arg("XRANGE").arg(stream).arg(start).arg(end).arg("COUNT").arg(
+        static_cast<long long>(want));
     t.execute(commands, replies);
     ++pages;
     throw_if_error(replies.front(), "XRANGE " + stream);
@@ -143,11 +146,13 @@ UsageStats analyze_usage(RedisTransport& t, const std::string& stream, const Usa
   out.from_ms = scan.from_ms;
   out.to_ms = query.to_ms;
   out.pages = scan.pages;
-  out.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  out.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
   return out;
 }
 
-std::vector<GroupInfo> read_groups(RedisTransport& t, const std::string& stream, bool with_consumers) {
+std::vector<GroupInfo> read_groups(RedisTransport& t, const std::string& stream,
+                                   bool with_consumers) {
   const RedisReply reply = run_one(t, {"XINFO", "GROUPS", stream}, "XINFO GROUPS");
   std::vector<GroupInfo> groups;
   for (const RedisReply& map : reply.elements) groups.push_back(parse_group(map));
@@ -159,12 +164,14 @@ std::vector<GroupInfo> read_groups(RedisTransport& t, const std::string& stream,
   for (std::size_t i = 0; i < groups.size(); ++i) {
     // A group deleted between the two calls answers NOGROUP: it simply has no consumers.
     if (replies[i].is_error()) continue;
-    for (const RedisReply& map : replies[i].elements) groups[i].consumer_list.push_back(parse_consumer(map));
+    for (const RedisReply& map : replies[i].elements)
+      groups[i].consumer_list.push_back(parse_consumer(map));
   }
   return groups;
 }
 
-HealthReport measure_health(RedisTransport& t, const std::string& stream, const HealthThresholds& thresholds) {
+HealthReport measure_health(RedisTransport& t, const std::string& stream,
+                            const HealthThresholds& thresholds) {
   HealthReport report;
   report.stream = stream;
   report.thresholds = thresholds;
@@ -173,13 +180,14 @@ HealthReport measure_health(RedisTransport& t, const std::string& stream, const 
   if (!report.stream_exists) return report;
   report.stream_length = integer_of(run_one(t, {"XLEN", stream}, "XLEN"));
 
-  const auto window = static_cast<std::uint64_t>(std::max<std::int64_t>(thresholds.window.count(), 0));
+  const auto window =
+      static_cast<std::uint64_t>(std::max<std::int64_t>(thresholds.window.count(), 0));
   const std::uint64_t from = report.server_time_ms > window ? report.server_time_ms - window : 0;
   UsageFields fields;
   DecodeFailureKind kind = DecodeFailureKind::invalid_event;
   std::string reason;
-  scan_range(t, stream, std::to_string(from), std::to_string(report.server_time_ms), 1000, UINT64_MAX,
-             [&](const StreamEntry& entry) {
+  scan_range(t, stream, std::to_string(from), std::to_string(report.server_time_ms), 1000,
+             UINT64_MAX, [&](const StreamEntry& entry) {
                ++report.events_in_window;
                const std::string* json = entry.field("event");
                if (json == nullptr || !decode_usage_fields(*json, fields, kind, reason)) {
@@ -198,8 +206,9 @@ HealthReport measure_health(RedisTransport& t, const std::string& stream, const 
     if (!g.lag_exact) {
       // Count what follows the group's position, but no further than the alert needs.
       g.lag = 0;
-      scan_range(t, stream, "(" + (g.last_delivered_id.empty() ? std::string("0-0") : g.last_delivered_id), "+",
-                 1000, thresholds.max_total_lag + 1, [&g](const StreamEntry&) { ++g.lag; });
+      scan_range(t, stream,
+                 "(" + (g.last_delivered_id.empty() ? std::string("0-0") : g.last_delivered_id),
+                 "+", 1000, thresholds.max_total_lag + 1, [&g](const StreamEntry&) { ++g.lag; });
       report.lag_exact = false;
     }
     report.total_lag += g.lag;
@@ -215,35 +224,39 @@ void add_health_alerts(HealthReport& report, const std::string& missing_message)
     return;
   }
   if (report.events_in_window < thresholds.min_recent_events) {
-    report.alerts.push_back({HealthAlert::Kind::no_recent_events,
-                             report.events_in_window == 0
-                                 ? "No recent events - streamll may be down"
-                                 : "Only " + std::to_string(report.events_in_window) + " events in the last " +
-                                       std::to_string(thresholds.window.count() / 1000) + " s (expected at least " +
-                                       std::to_string(thresholds.min_recent_events) + ")"});
+    report.alerts.push_back(
+        {HealthAlert::Kind::no_recent_events,
+         report.events_in_window == 0
+             ? "No recent events - streamll may be down"
+             : "Only " + std::to_string(report.events_in_window) + " events in the last " +
+                   std::to_string(thresholds.window.count() / 1000) + " s (expected at least " +
+                   std::to_string(thresholds.min_recent_events) + ")"});
   }
   if (report.total_lag > thresholds.max_total_lag) {
-    report.alerts.push_back({HealthAlert::Kind::high_lag,
-                             "High consumer lag: " + std::to_string(report.total_lag) +
-                                 (report.lag_exact ? "" : "+") + " (threshold " +
-                                 std::to_string(thresholds.max_total_lag) + ")"});
+    report.alerts.push_back(
+        {HealthAlert::Kind::high_lag, "High consumer lag: " + std::to_string(report.total_lag) +
+                                          (report.lag_exact ? "" : "+") + " (threshold " +
+                                          std::to_string(thresholds.max_total_lag) + ")"});
   }
   char limit[32];
   std::snprintf(limit, sizeof limit, "%.1f%%", thresholds.max_error_rate * 100.0);
   if (report.error_rate && *report.error_rate > thresholds.max_error_rate) {
     char rate[32];
     std::snprintf(rate, sizeof rate, "%.1f%%", *report.error_rate * 100.0);
-    report.alerts.push_back({HealthAlert::Kind::high_error_rate,
-                             std::string("High error rate: ") + rate + " of LLM calls (threshold " + limit + ")"});
+    report.alerts.push_back(
+        {HealthAlert::Kind::high_error_rate,
+         std::string("High error rate: ") + rate + " of LLM calls (threshold " + limit + ")"});
   }
   // Without LLM calls the rate is undefined (nullopt) and raises no alert: an app whose spans
   // fail but that makes no calls is not judged by a threshold on calls; errors_in_window
   // still shows those errors.
 }
 
-HealthReport check_health(RedisTransport& t, const std::string& stream, const HealthThresholds& thresholds) {
+HealthReport check_health(RedisTransport& t, const std::string& stream,
+                          const HealthThresholds& thresholds) {
   HealthReport report = measure_health(t, stream, thresholds);
-  add_health_alerts(report, "Stream '" + stream + "' does not exist - nothing was ever written to it");
+  add_health_alerts(report,
+                    "Stream '" + stream + "' does not exist - nothing was ever written to it");
   return report;
 }
 
@@ -257,20 +270,22 @@ std::optional<double> error_rate(std::uint64_t error_events, std::uint64_t llm_c
 UsageStats analyze_usage(const RedisConnectionOptions& connection, const std::string& stream,
                          const UsageQuery& query) {
   UsageStats out;
-  redis::run_query(connection, stream, [&](redis::RedisTransport& t) { out = redis::analyze_usage(t, stream, query); });
+  redis::run_query(connection, stream,
+                   [&](redis::RedisTransport& t) { out = redis::analyze_usage(t, stream, query); });
   return out;
 }
 
 HealthReport check_health(const RedisConnectionOptions& connection, const std::string& stream,
                           const HealthThresholds& thresholds) {
   HealthReport out;
-  redis::run_query(connection, stream,
-                   [&](redis::RedisTransport& t) { out = redis::check_health(t, stream, thresholds); });
+  redis::run_query(connection, stream, [&](redis::RedisTransport& t) {
+    out = redis::check_health(t, stream, thresholds);
+  });
   return out;
 }
 
-std::vector<GroupInfo> list_groups(const RedisConnectionOptions& connection, const std::string& stream,
-                                   bool with_consumers) {
+std::vector<GroupInfo> list_groups(const RedisConnectionOptions& connection,
+                                   const std::string& stream, bool with_consumers) {
   std::vector<GroupInfo> out;
   redis::run_query(connection, stream, [&](redis::RedisTransport& t) {
     redis::require_stream(t, stream, /*missing_is_error=*/true);

@@ -26,7 +26,8 @@ BatchReplies read_batch_replies(const std::vector<RedisReply>& replies, std::siz
       out.redirect = std::move(redirect);
       break;
     }
-    if (transient.empty() && is_transient_server_error(reply.error_prefix())) transient = reply.text;
+    if (transient.empty() && is_transient_server_error(reply.error_prefix()))
+      transient = reply.text;
     if (out.first_refusal.empty()) out.first_refusal = reply.text;
     out.refused_at.push_back(i);
     ++out.refused;
@@ -47,7 +48,8 @@ BatchReplies read_batch_replies(const std::vector<RedisReply>& replies, std::siz
       if (reply.is_integer()) {
         out.replicas = reply.integer;
       } else {
-        out.wait_error = reply.is_error() ? reply.text : "unexpected reply " + reply.to_debug_string();
+        out.wait_error =
+            reply.is_error() ? reply.text : "unexpected reply " + reply.to_debug_string();
       }
     } else {
       out.wait_error = "no reply to WAIT";

@@ -23,10 +23,10 @@ bool is_transient_server_error(const std::string& prefix);
 struct BatchReplies {
   /// Leading XADDs answered for good: accepted, or refused by an error retrying cannot fix.
   std::size_t settled = 0;
-  std::size_t accepted = 0;  ///< of the settled ones
-  std::size_t refused = 0;   ///< of the settled ones
+  std::size_t accepted = 0;             ///< of the settled ones
+  std::size_t refused = 0;              ///< of the settled ones
   std::vector<std::size_t> refused_at;  ///< the refused ones' XADD indices (0 = the first XADD)
-  std::string first_refusal; ///< the first refusal's text
+  std::string first_refusal;            ///< the first refusal's text
   /// The XADD at index `settled` was redirected (MOVED or ASK): it and every later one are to
   /// be sent there (later ones too, since the stream key is the same: order is kept).
   std::optional<Redirect> redirect;

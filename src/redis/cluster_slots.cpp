@@ -40,7 +40,8 @@ bool parse_slot(std::string_view text, std::uint16_t& slot) {
 std::uint16_t crc16(std::string_view data) noexcept {
   std::uint16_t crc = 0;
   for (const char c : data) {
-    crc = static_cast<std::uint16_t>(crc ^ (static_cast<std::uint16_t>(static_cast<unsigned char>(c)) << 8));
+    crc = static_cast<std::uint16_t>(
+        crc ^ (static_cast<std::uint16_t>(static_cast<unsigned char>(c)) << 8));
     for (int bit = 0; bit < 8; ++bit) {
       crc = (crc & 0x8000) ? static_cast<std::uint16_t>((crc << 1) ^ 0x1021)
                            : static_cast<std::uint16_t>(crc << 1);
@@ -82,7 +83,8 @@ std::vector<SlotRange> parse_cluster_slots(const RedisReply& reply, const std::s
     SlotRange r;
     r.first = static_cast<std::uint16_t>(first);
     r.last = static_cast<std::uint16_t>(last);
-    r.master.host = (host.is_string() && !host.text.empty() && host.text != "?") ? host.text : asked_host;
+    r.master.host =
+        (host.is_string() && !host.text.empty() && host.text != "?") ? host.text : asked_host;
     r.master.port = static_cast<std::uint16_t>(port);
     out.push_back(std::move(r));
   }
@@ -101,14 +103,16 @@ std::optional<Redirect> parse_redirect(std::string_view text, const std::string&
     return std::nullopt;
   }
   const auto space = text.find(' ');
-  if (space == std::string_view::npos || !parse_slot(text.substr(0, space), r.slot)) return std::nullopt;
+  if (space == std::string_view::npos || !parse_slot(text.substr(0, space), r.slot))
+    return std::nullopt;
   const std::string_view address = text.substr(space + 1);
   const auto colon = address.rfind(':');
   if (colon == std::string_view::npos || !parse_port(address.substr(colon + 1), r.to.port)) {
     return std::nullopt;
   }
   std::string_view host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   r.to.host = host.empty() ? current_host : std::string(host);
   if (r.to.host.empty()) return std::nullopt;
   return r;

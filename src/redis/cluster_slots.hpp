@@ -56,7 +56,8 @@ struct Redirect {
 /// malformed. An empty host (":6381", Redis 7 with an unknown endpoint) means `current_host`,
 /// the host of the node that answered. IPv6 hosts come without brackets ("::1:6381": the port
 /// is after the last ':').
-std::optional<Redirect> parse_redirect(std::string_view error_text, const std::string& current_host);
+std::optional<Redirect> parse_redirect(std::string_view error_text,
+                                       const std::string& current_host);
 
 /// Which master serves each slot, as last learned. Not thread-safe.
 class ClusterSlotMap {

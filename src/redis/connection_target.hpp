@@ -13,26 +13,26 @@
 namespace streamll::redis {
 
 struct ConnectionTarget {
-  std::string host;            ///< TCP host (empty for unix sockets)
+  std::string host;  ///< TCP host (empty for unix sockets)
   std::uint16_t port = 6379;
-  std::string socket_path;     ///< unix socket path (empty for TCP)
+  std::string socket_path;  ///< unix socket path (empty for TCP)
   bool tls = false;
-  std::string username;        ///< empty: AUTH with the password alone
-  std::string password;        ///< empty: no AUTH
+  std::string username;  ///< empty: AUTH with the password alone
+  std::string password;  ///< empty: no AUTH
   std::optional<int> db;
   SslCertReqs cert_reqs = SslCertReqs::required;
   std::string ca_file, ca_dir, cert_file, key_file;
-  std::string server_name;     ///< SNI and verified name; defaults to host
+  std::string server_name;  ///< SNI and verified name; defaults to host
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds socket_timeout{2000};
   std::string client_name;
-  std::string display;         ///< the URL, redacted, for logs and error messages
+  std::string display;  ///< the URL, redacted, for logs and error messages
 
   // Where the host and port come from (see RedisConnectionOptions' high-availability part).
   RedisDeployment deployment = RedisDeployment::standalone;
-  EndpointProvider provider;           ///< set: asked for host and port on every connect
-  std::vector<RedisEndpoint> nodes;    ///< sentinels, or cluster seed nodes
-  std::string master_name;             ///< sentinel
+  EndpointProvider provider;         ///< set: asked for host and port on every connect
+  std::vector<RedisEndpoint> nodes;  ///< sentinels, or cluster seed nodes
+  std::string master_name;           ///< sentinel
   std::string sentinel_username, sentinel_password;
 
   /// This target aimed at `endpoint` instead (same credentials, TLS settings and timeouts):

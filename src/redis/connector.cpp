@@ -12,7 +12,8 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 void append_unique(std::vector<RedisEndpoint>& list, const RedisEndpoint& e) {
-  if (std::find(list.begin(), list.end(), e) == list.end()) list.push_back(RedisEndpoint{e.host, e.port, false});
+  if (std::find(list.begin(), list.end(), e) == list.end())
+    list.push_back(RedisEndpoint{e.host, e.port, false});
 }
 
 }  // namespace
@@ -40,7 +41,8 @@ std::unique_ptr<RedisTransport> Connector::open(const ConnectionTarget& target,
     CommandBuffer role;
     role.append({"ROLE"});
     std::vector<RedisReply> replies;
-    transport->execute(role, replies, std::min(deadline, SteadyClock::now() + target.socket_timeout));
+    transport->execute(role, replies,
+                       std::min(deadline, SteadyClock::now() + target.socket_timeout));
     if (!role_is_master(replies.at(0))) {
       transport->close();
       throw IoError(target.display + " is not a master (ROLE: " + replies.at(0).elements[0].text +
@@ -126,12 +128,14 @@ void Connector::refresh_slot_map(Clock::time_point deadline) {
     if (SteadyClock::now() >= deadline || gate_.interrupted()) break;
     try {
       const ConnectionTarget target = target_.at(node);
-      auto transport = open(target, std::min(deadline, SteadyClock::now() + target.connect_timeout), false);
+      auto transport =
+          open(target, std::min(deadline, SteadyClock::now() + target.connect_timeout), false);
       InterruptGate::Scope scope(gate_, *transport);
       CommandBuffer query;
       query.append({"CLUSTER", "SLOTS"});
       std::vector<RedisReply> replies;
-      transport->execute(query, replies, std::min(deadline, SteadyClock::now() + target.socket_timeout));
+      transport->execute(query, replies,
+                         std::min(deadline, SteadyClock::now() + target.socket_timeout));
       auto ranges = parse_cluster_slots(replies.at(0), node.host);
       if (ranges.empty()) throw IoError("it serves no slots yet");
       slots_.assign(ranges);

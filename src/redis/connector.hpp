@@ -45,7 +45,8 @@ class Connector {
 
   /// A connected transport to exactly `endpoint` (the node an ASK redirection names), with the
   /// options' credentials and TLS settings.
-  std::unique_ptr<RedisTransport> connect_to(const RedisEndpoint& endpoint, Clock::time_point deadline);
+  std::unique_ptr<RedisTransport> connect_to(const RedisEndpoint& endpoint,
+                                             Clock::time_point deadline);
 
   /// The last connection failed or was lost (`why` is passed to the endpoint provider as
   /// previous_error; a cluster refreshes its slot map before the next connect).
@@ -84,8 +85,8 @@ class Connector {
   // Cluster.
   ClusterSlotMap slots_;
   bool slots_stale_ = true;
-  std::optional<RedisEndpoint> ask_first_;   // a MOVED target: it knows its own slots
-  std::optional<RedisEndpoint> last_failed_; // asked last in a refresh
+  std::optional<RedisEndpoint> ask_first_;    // a MOVED target: it knows its own slots
+  std::optional<RedisEndpoint> last_failed_;  // asked last in a refresh
   std::optional<RedisEndpoint> last_endpoint_;
 };
 

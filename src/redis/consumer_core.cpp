@@ -40,8 +40,9 @@ TransportMaker consumer_transport_maker(const ConsumerTransportFactory& factory,
   return {};
 }
 
-ConsumerCore::ConsumerCore(ConsumerOptions options, TransportMaker make, const detail::ClockSource& clock,
-                           std::string role, ConsumerDispatch& dispatch, std::size_t shard)
+ConsumerCore::ConsumerCore(ConsumerOptions options, TransportMaker make,
+                           const detail::ClockSource& clock, std::string role,
+                           ConsumerDispatch& dispatch, std::size_t shard)
     : options_(std::move(options)),
       clock_(clock),
       role_(std::move(role)),
@@ -81,7 +82,8 @@ bool ConsumerCore::ensure_connected(const OnConnect& on_connect) {
     // master of the stream's slot); stop() interrupts it through its gate.
     std::unique_ptr<RedisTransport> fresh;
     if (pending_connect_.valid()) {
-      if (pending_connect_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return false;
+      if (pending_connect_.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+        return false;
       auto finished = std::move(pending_connect_);
       fresh = finished.get();
     } else {
@@ -90,7 +92,8 @@ bool ConsumerCore::ensure_connected(const OnConnect& on_connect) {
       if (background_after_timeout_ && host_timed_out_) {
         // Only the connector is touched meanwhile, and nothing else uses it until the result
         // is taken up (no connection: no reads, no redirections).
-        pending_connect_ = std::async(std::launch::async, [this, deadline] { return connector_.connect(deadline, slot_); });
+        pending_connect_ = std::async(
+            std::launch::async, [this, deadline] { return connector_.connect(deadline, slot_); });
         return false;
       }
       fresh = connector_.connect(deadline, slot_);
@@ -123,7 +126,8 @@ bool ConsumerCore::ensure_connected(const OnConnect& on_connect) {
   } catch (const std::exception& e) {
     // An attempt that used up its whole time timed out somewhere inside, even when what
     // reached here wraps it (no sentinel or cluster seed answered in time).
-    if (std::chrono::steady_clock::now() >= attempt_deadline_ - std::chrono::milliseconds(10)) host_timed_out_ = true;
+    if (std::chrono::steady_clock::now() >= attempt_deadline_ - std::chrono::milliseconds(10))
+      host_timed_out_ = true;
     transport_failure(std::string("connect failed: ") + e.what());
     return false;
   }
@@ -162,7 +166,8 @@ bool ConsumerCore::execute(const CommandBuffer& commands, std::vector<RedisReply
   return true;
 }
 
-void ConsumerCore::send(const CommandBuffer& commands, std::chrono::steady_clock::time_point deadline) {
+void ConsumerCore::send(const CommandBuffer& commands,
+                        std::chrono::steady_clock::time_point deadline) {
   if (!transport_) throw ClosedError("not connected");
   transport_->send(commands, deadline);
 }
@@ -189,10 +194,11 @@ void ConsumerCore::transport_failure(const std::string& message) {
   connector_.connection_lost(message);
   transport_errors_.fetch_add(1, std::memory_order_relaxed);
   const auto delay = backoff_.record_failure();
-  record_error(message + (was_connected ? " (connection lost; retrying in " : " (retrying in ") +
-                   std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(delay).count()) +
-                   " ms)",
-               spdlog::level::warn);
+  record_error(
+      message + (was_connected ? " (connection lost; retrying in " : " (retrying in ") +
+          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(delay).count()) +
+          " ms)",
+      spdlog::level::warn);
 }
 
 void ConsumerCore::reply_failure(const std::string& message) {
@@ -202,10 +208,11 @@ void ConsumerCore::reply_failure(const std::string& message) {
   connector_.connection_lost(message);
   reply_errors_.fetch_add(1, std::memory_order_relaxed);
   const auto delay = backoff_.record_failure();
-  record_error(message + " (retrying in " +
-                   std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(delay).count()) +
-                   " ms)",
-               spdlog::level::warn);
+  record_error(
+      message + " (retrying in " +
+          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(delay).count()) +
+          " ms)",
+      spdlog::level::warn);
 }
 
 void ConsumerCore::reply_error(const std::string& message) {
@@ -229,15 +236,17 @@ void ConsumerCore::redirected(const Redirect& redirect) {
   if (stopping()) return;
   redirects_.fetch_add(1, std::memory_order_relaxed);
   connector_.moved(redirect);
-  const std::string message = "slot " + std::to_string(redirect.slot) + " of '" + options_.stream_key +
-                              "' moved to " + redirect.to.to_string();
+  const std::string message = "slot " + std::to_string(redirect.slot) + " of '" +
+                              options_.stream_key + "' moved to " + redirect.to.to_string();
   if (++redirects_in_row_ > kMaxRedirects) {
     redirects_in_row_ = 0;
     connector_.connection_lost(message);
     const auto delay = backoff_.record_failure();
-    record_error(message + " (" + std::to_string(kMaxRedirects) + " redirections in a row; retrying in " +
-                     std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(delay).count()) + " ms)",
-                 spdlog::level::warn);
+    record_error(
+        message + " (" + std::to_string(kMaxRedirects) + " redirections in a row; retrying in " +
+            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(delay).count()) +
+            " ms)",
+        spdlog::level::warn);
     return;
   }
   if (auto logger = detail::get_logger("streamll.consumer")) logger->info("{}: {}", role_, message);
@@ -271,7 +280,8 @@ void ConsumerCore::decode_batch(const std::vector<StreamEntry>& entries) {
   };
   // Below this many entries a hand-off costs more than it saves.
   constexpr std::size_t kParallelFrom = 64;
-  if (entries.size() >= kParallelFrom && options_.parallel_decode && std::thread::hardware_concurrency() > 1) {
+  if (entries.size() >= kParallelFrom && options_.parallel_decode &&
+      std::thread::hardware_concurrency() > 1) {
     if (!dispatch_.decode_worker) dispatch_.decode_worker = std::make_unique<DecodeWorker>();
     dispatch_.decode_worker->run(entries.size(), decode);
   } else {
@@ -289,9 +299,15 @@ EntryOutcome ConsumerCore::process(const StreamEntry& entry, std::size_t index, 
   DecodeFailure& failure = decoded.failure;
   if (!decoded.ok) {
     switch (failure.kind) {
-      case DecodeFailureKind::missing_event_field: missing_event_field_.fetch_add(1, std::memory_order_relaxed); break;
-      case DecodeFailureKind::malformed_json: malformed_json_.fetch_add(1, std::memory_order_relaxed); break;
-      case DecodeFailureKind::invalid_event: invalid_event_.fetch_add(1, std::memory_order_relaxed); break;
+      case DecodeFailureKind::missing_event_field:
+        missing_event_field_.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case DecodeFailureKind::malformed_json:
+        malformed_json_.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case DecodeFailureKind::invalid_event:
+        invalid_event_.fetch_add(1, std::memory_order_relaxed);
+        break;
     }
     failure.stream = options_.stream_key;
     failure.entry_id = entry.id;
@@ -314,7 +330,8 @@ EntryOutcome ConsumerCore::process(const StreamEntry& entry, std::size_t index, 
   message.redelivered = redelivered;
   std::string what;
   try {
-    if (dispatch_.handlers.dispatch(message) == 0) unhandled_types_.fetch_add(1, std::memory_order_relaxed);
+    if (dispatch_.handlers.dispatch(message) == 0)
+      unhandled_types_.fetch_add(1, std::memory_order_relaxed);
     handled_.fetch_add(1, std::memory_order_relaxed);
     if (dedupe.enabled() && !id.is_nil()) dedupe.remember(id);
     return EntryOutcome::handled;
@@ -324,9 +341,10 @@ EntryOutcome ConsumerCore::process(const StreamEntry& entry, std::size_t index, 
     what = "unknown exception";
   }
   handler_failures_.fetch_add(1, std::memory_order_relaxed);
-  record_error("handler failed on entry " + entry.id + " (" + std::string(message.event.type_name()) +
-                   "): " + what,
-               dispatch_.handlers.reports_handler_errors() ? spdlog::level::debug : spdlog::level::warn);
+  record_error(
+      "handler failed on entry " + entry.id + " (" + std::string(message.event.type_name()) +
+          "): " + what,
+      dispatch_.handlers.reports_handler_errors() ? spdlog::level::debug : spdlog::level::warn);
   dispatch_.handlers.report_handler_error(message, what);
   return EntryOutcome::handler_failed;
 }

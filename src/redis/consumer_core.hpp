@@ -24,8 +24,8 @@
 #include "logging.hpp"
 #include "redis/cluster_slots.hpp"
 #include "redis/connector.hpp"
-#include "redis/injected.hpp"
 #include "redis/decode_worker.hpp"
+#include "redis/injected.hpp"
 #include "redis/stream_entries.hpp"
 #include "redis/transport.hpp"
 #include "streamll/redis/consumer.hpp"
@@ -112,7 +112,8 @@ class ConsumerCore {
   /// Split pipelining (RedisTransport::send/receive), never interruptible: bounded by the
   /// deadline. Throw what the transport throws.
   void send(const CommandBuffer& commands, std::chrono::steady_clock::time_point deadline);
-  void receive(std::size_t count, std::vector<RedisReply>& replies, std::chrono::steady_clock::time_point deadline);
+  void receive(std::size_t count, std::vector<RedisReply>& replies,
+               std::chrono::steady_clock::time_point deadline);
   /// The connection's RedisTransport::reply_fd() (-1 when not connected).
   int reply_fd() const noexcept;
 
@@ -146,10 +147,18 @@ class ConsumerCore {
 
   /// A read came back (resets the redirection count).
   void count_read(std::size_t entries) noexcept;
-  void count_claimed(std::size_t entries) noexcept { claimed_.fetch_add(entries, std::memory_order_relaxed); }
-  void count_deleted(std::size_t entries) noexcept { deleted_.fetch_add(entries, std::memory_order_relaxed); }
-  void count_acked(std::size_t entries) noexcept { acked_.fetch_add(entries, std::memory_order_relaxed); }
-  void count_unprocessed(std::size_t entries) noexcept { unprocessed_.fetch_add(entries, std::memory_order_relaxed); }
+  void count_claimed(std::size_t entries) noexcept {
+    claimed_.fetch_add(entries, std::memory_order_relaxed);
+  }
+  void count_deleted(std::size_t entries) noexcept {
+    deleted_.fetch_add(entries, std::memory_order_relaxed);
+  }
+  void count_acked(std::size_t entries) noexcept {
+    acked_.fetch_add(entries, std::memory_order_relaxed);
+  }
+  void count_unprocessed(std::size_t entries) noexcept {
+    unprocessed_.fetch_add(entries, std::memory_order_relaxed);
+  }
 
   /// Thread-safe: interrupts a blocking read or a connect in progress (sentinel queries and
   /// slot-map refreshes included).
@@ -180,7 +189,7 @@ class ConsumerCore {
   const std::string role_;  // "consumer 'c' of group 'g' on 'stream'", for logs
   ConsumerDispatch& dispatch_;
   const std::size_t shard_;
-  Connector connector_;  // consuming thread only, except interrupt()
+  Connector connector_;                // consuming thread only, except interrupt()
   std::optional<std::uint16_t> slot_;  // the stream key's hash slot (Cluster)
   detail::Backoff backoff_;
   detail::RateLimitedLog log_{"streamll.consumer"};
@@ -197,8 +206,8 @@ class ConsumerCore {
   std::atomic<bool> connected_{false};
   std::atomic<std::uint64_t> entries_read_{0}, claimed_{0}, handled_{0}, unhandled_types_{0},
       duplicates_{0}, handler_failures_{0}, missing_event_field_{0}, malformed_json_{0},
-      invalid_event_{0}, deleted_{0}, unprocessed_{0}, acked_{0}, reads_{0},
-      transport_errors_{0}, reply_errors_{0}, reconnects_{0}, redirects_{0};
+      invalid_event_{0}, deleted_{0}, unprocessed_{0}, acked_{0}, reads_{0}, transport_errors_{0},
+      reply_errors_{0}, reconnects_{0}, redirects_{0};
   mutable std::mutex error_mutex_;
   std::string last_error_;
   std::chrono::steady_clock::time_point last_error_at_{};

@@ -21,7 +21,8 @@ void require_positive(const char* option, std::chrono::milliseconds value) {
 
 void require_start_id(const char* option, const std::string& id) {
   if (!redis::is_start_id(id)) {
-    throw ConfigError(option, "'" + id + "' is not \"0\", \"$\" or a stream entry id like 1700000000000-0");
+    throw ConfigError(option,
+                      "'" + id + "' is not \"0\", \"$\" or a stream entry id like 1700000000000-0");
   }
 }
 
@@ -29,18 +30,27 @@ void require_start_id(const char* option, const std::string& id) {
 
 std::string_view to_string(DecodeFailureKind kind) noexcept {
   switch (kind) {
-    case DecodeFailureKind::missing_event_field: return "missing_event_field";
-    case DecodeFailureKind::malformed_json: return "malformed_json";
-    case DecodeFailureKind::invalid_event: return "invalid_event";
+    case DecodeFailureKind::missing_event_field:
+      return "missing_event_field";
+    case DecodeFailureKind::malformed_json:
+      return "malformed_json";
+    case DecodeFailureKind::invalid_event:
+      return "invalid_event";
   }
   return "invalid_event";
 }
 
 void DecodeFailureCounts::add(DecodeFailureKind kind) noexcept {
   switch (kind) {
-    case DecodeFailureKind::missing_event_field: ++missing_event_field; break;
-    case DecodeFailureKind::malformed_json: ++malformed_json; break;
-    case DecodeFailureKind::invalid_event: ++invalid_event; break;
+    case DecodeFailureKind::missing_event_field:
+      ++missing_event_field;
+      break;
+    case DecodeFailureKind::malformed_json:
+      ++malformed_json;
+      break;
+    case DecodeFailureKind::invalid_event:
+      ++invalid_event;
+      break;
   }
 }
 
@@ -64,8 +74,8 @@ void ConsumerOptions::validate() const {
   require_positive("reconnect_initial_delay", reconnect_initial_delay);
   require_positive("reconnect_max_delay", reconnect_max_delay);
   if (claim_min_idle.count() < 0) {
-    throw ConfigError("claim_min_idle", "must not be negative, got " +
-                                            std::to_string(claim_min_idle.count()) + "ms");
+    throw ConfigError("claim_min_idle",
+                      "must not be negative, got " + std::to_string(claim_min_idle.count()) + "ms");
   }
   require_start_id("group_start_id", group_start_id);
   require_start_id("start_id", start_id);
@@ -88,8 +98,8 @@ namespace redis {
 
 ConsumerOptions options_of_shard(const ConsumerOptions& options, std::size_t index) {
   if (!options.sharded()) return options;
-  ConsumerOptions shard = options_for_shard<ConsumerOptions>(options, options.shard_urls, options.stream_key, index,
-                                                             &ConsumerOptions::stream_key);
+  ConsumerOptions shard = options_for_shard<ConsumerOptions>(
+      options, options.shard_urls, options.stream_key, index, &ConsumerOptions::stream_key);
   shard.shard_urls.clear();
   shard.shard_count = 0;
   return shard;

@@ -65,13 +65,15 @@ class ConsumerShard {
   /// interruptible by stop()), answer into `replies`. False on a transport failure (recorded) or
   /// no answer.
   bool run_read(std::chrono::milliseconds block) {
-    return core().execute(commands, replies, deadline_for(block), block.count() > 0) && !replies.empty();
+    return core().execute(commands, replies, deadline_for(block), block.count() > 0) &&
+           !replies.empty();
   }
 
   /// send_blocking_read()'s sending: `commands` (one blocking read) on the wire.
   BlockingRead send_read(std::chrono::milliseconds block) {
     try {
-      core().send(commands, std::chrono::steady_clock::now() + core().options().connection.socket_timeout);
+      core().send(commands,
+                  std::chrono::steady_clock::now() + core().options().connection.socket_timeout);
     } catch (const std::exception& e) {
       core().read_failure(e);
       return BlockingRead::unavailable;

@@ -34,7 +34,8 @@ void EventHandlers::on(EventType type, EventHandler handler) {
 void EventHandlers::on(std::string_view type_name, EventHandler handler) {
   if (!handler) return;
   auto it = table_->by_name.find(type_name);
-  if (it == table_->by_name.end()) it = table_->by_name.emplace(std::string(type_name), std::vector<EventHandler>{}).first;
+  if (it == table_->by_name.end())
+    it = table_->by_name.emplace(std::string(type_name), std::vector<EventHandler>{}).first;
   it->second.push_back(std::move(handler));
 }
 
@@ -71,8 +72,12 @@ std::size_t EventHandlers::dispatch(const ConsumedEvent& message) const {
   return ran;
 }
 
-bool EventHandlers::reports_decode_failures() const noexcept { return !table_->decode_failure.empty(); }
-bool EventHandlers::reports_handler_errors() const noexcept { return !table_->handler_error.empty(); }
+bool EventHandlers::reports_decode_failures() const noexcept {
+  return !table_->decode_failure.empty();
+}
+bool EventHandlers::reports_handler_errors() const noexcept {
+  return !table_->handler_error.empty();
+}
 
 void EventHandlers::report(const DecodeFailure& failure) const noexcept {
   for (const auto& handler : table_->decode_failure) {
@@ -84,7 +89,8 @@ void EventHandlers::report(const DecodeFailure& failure) const noexcept {
   }
 }
 
-void EventHandlers::report_handler_error(const ConsumedEvent& message, const std::string& what) const noexcept {
+void EventHandlers::report_handler_error(const ConsumedEvent& message,
+                                         const std::string& what) const noexcept {
   for (const auto& handler : table_->handler_error) {
     try {
       handler(message, what);

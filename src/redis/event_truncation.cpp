@@ -137,9 +137,9 @@ bool append_truncated_json(const Event& event, std::size_t json_bytes, std::size
     candidates.push_back({tag.second, false, true, index++, 0});
   }
   // Longest first; among equals, in the event's order (data before tags).
-  std::stable_sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
-    return a.text.size() > b.text.size();
-  });
+  std::stable_sort(
+      candidates.begin(), candidates.end(),
+      [](const Candidate& a, const Candidate& b) { return a.text.size() > b.text.size(); });
 
   const std::size_t start = out.size();
   std::size_t excess = json_bytes - max_bytes;

@@ -16,7 +16,8 @@ namespace {
 ConsumerOptions validated(ConsumerOptions o) {
   o.validate();
   if (o.group.empty()) throw ConfigError("group", "must not be empty for a GroupConsumer");
-  if (o.consumer_name.empty()) throw ConfigError("consumer_name", "must not be empty for a GroupConsumer");
+  if (o.consumer_name.empty())
+    throw ConfigError("consumer_name", "must not be empty for a GroupConsumer");
   return o;
 }
 
@@ -35,8 +36,8 @@ class GroupShard final : public redis::ConsumerShard {
   void on_connect(redis::RedisTransport& transport) {
     const ConsumerOptions& o = core_.options();
     if (o.create_group) {
-      const redis::RedisReply reply =
-          transport.command({"XGROUP", "CREATE", o.stream_key, o.group, o.group_start_id, "MKSTREAM"});
+      const redis::RedisReply reply = transport.command(
+          {"XGROUP", "CREATE", o.stream_key, o.group, o.group_start_id, "MKSTREAM"});
       if (reply.is_error() && reply.error_prefix() != "BUSYGROUP") {
         redis::throw_if_error(reply, "XGROUP CREATE " + o.stream_key + " " + o.group);
       }
@@ -63,7 +64,8 @@ class GroupShard final : public redis::ConsumerShard {
     if (result.entries == 0 && !core_.stopping() && own_pending) read_own_pending(result);
     // Once the own pending list is through, the same poll goes on to new entries: an empty
     // poll always means there was nothing to read.
-    if (result.entries == 0 && !core_.stopping() && !own_pending && core_.connected()) read_new(block, result);
+    if (result.entries == 0 && !core_.stopping() && !own_pending && core_.connected())
+      read_new(block, result);
   }
 
   BlockingRead send_blocking_read(std::chrono::milliseconds block) override {
@@ -84,8 +86,14 @@ class GroupShard final : public redis::ConsumerShard {
   void claim(PollResult& result) {
     const ConsumerOptions& o = core_.options();
     commands.clear();
-    commands.begin_command(8).arg("XAUTOCLAIM").arg(o.stream_key).arg(o.group).arg(o.consumer_name)
-        .arg(static_cast<long long>(o.claim_min_idle.count())).arg(claim_cursor).arg("COUNT")
+    commands.begin_command(8)
+        .arg("XAUTOCLAIM")
+        .arg(o.stream_key)
+        .arg(o.group)
+        .arg(o.consumer_name)
+        .arg(static_cast<long long>(o.claim_min_idle.count()))
+        .arg(claim_cursor)
+        .arg("COUNT")
         .arg(static_cast<long long>(o.batch_size));
     if (!run_read(std::chrono::milliseconds(0))) return;
     redis::RedisReply& reply = replies.front();
@@ -126,8 +134,13 @@ class GroupShard final : public redis::ConsumerShard {
     const ConsumerOptions& o = core_.options();
     const bool blocking = block.count() > 0;
     commands.clear();
-    commands.begin_command(blocking ? 11 : 9).arg("XREADGROUP").arg("GROUP").arg(o.group)
-        .arg(o.consumer_name).arg("COUNT").arg(static_cast<long long>(o.batch_size));
+    commands.begin_command(blocking ? 11 : 9)
+        .arg("XREADGROUP")
+        .arg("GROUP")
+        .arg(o.group)
+        .arg(o.consumer_name)
+        .arg("COUNT")
+        .arg(static_cast<long long>(o.batch_size));
     if (blocking) commands.arg("BLOCK").arg(static_cast<long long>(block.count()));
     commands.arg("STREAMS").arg(o.stream_key).arg(id);
   }
@@ -151,7 +164,8 @@ class GroupShard final : public redis::ConsumerShard {
   void process_batch(bool redelivered, PollResult& result) {
     const ConsumerOptions& o = core_.options();
     result.entries += entries.size();
-    const bool read_ahead = !redelivered && entries.size() == o.batch_size && !core_.stopping() && !claim_due();
+    const bool read_ahead =
+        !redelivered && entries.size() == o.batch_size && !core_.stopping() && !claim_due();
     if (read_ahead) {
       build_read(">", std::chrono::milliseconds(0));
       core_.send(commands, std::chrono::steady_clock::now() + o.connection.socket_timeout);
@@ -192,7 +206,8 @@ class GroupShard final : public redis::ConsumerShard {
     }
     const std::size_t expected = (read_ahead ? 1 : 0) + (to_ack.empty() ? 0 : 1);
     if (expected == 0) return;
-    core_.receive(expected, replies, std::chrono::steady_clock::now() + o.connection.socket_timeout);
+    core_.receive(expected, replies,
+                  std::chrono::steady_clock::now() + o.connection.socket_timeout);
     if (!to_ack.empty()) {
       const redis::RedisReply& ack = replies.back();
       if (ack.is_error() && ack.text.rfind("MOVED ", 0) == 0) {
@@ -237,14 +252,17 @@ class GroupShard final : public redis::ConsumerShard {
 ConsumerOptions checked(const ConsumerOptions& options, bool custom_transport) {
   ConsumerOptions o = validated(options);
   if (!custom_transport) {
-    for (std::size_t i = 0; i < o.shards(); ++i) (void)redis::make_socket_transport(redis::options_of_shard(o, i).connection);
+    for (std::size_t i = 0; i < o.shards(); ++i)
+      (void)redis::make_socket_transport(redis::options_of_shard(o, i).connection);
   }
   return o;
 }
 
-std::unique_ptr<redis::ConsumerShard> make_group_shard(ConsumerOptions options, redis::TransportMaker make,
+std::unique_ptr<redis::ConsumerShard> make_group_shard(ConsumerOptions options,
+                                                       redis::TransportMaker make,
                                                        const detail::ClockSource& clock,
-                                                       redis::ConsumerDispatch& dispatch, std::size_t index) {
+                                                       redis::ConsumerDispatch& dispatch,
+                                                       std::size_t index) {
   return std::make_unique<GroupShard>(std::move(options), std::move(make), clock, dispatch, index);
 }
 
@@ -254,7 +272,8 @@ struct GroupConsumer::Impl {
   Impl(const ConsumerOptions& options, const ConsumerTransportFactory& factory,
        const ConsumerEndpointTransportFactory& endpoint_factory, const detail::ClockSource& clock)
       : consumer(checked(options, factory || endpoint_factory), factory, endpoint_factory,
-                 [&clock](ConsumerOptions o, redis::TransportMaker make, redis::ConsumerDispatch& d, std::size_t i) {
+                 [&clock](ConsumerOptions o, redis::TransportMaker make, redis::ConsumerDispatch& d,
+                          std::size_t i) {
                    return make_group_shard(std::move(o), std::move(make), clock, d, i);
                  }) {}
   redis::ShardedConsumer consumer;
@@ -271,14 +290,18 @@ GroupConsumer::~GroupConsumer() { stop(); }
 
 EventHandlers& GroupConsumer::handler_table() { return impl_->consumer.handlers(); }
 
-PollResult GroupConsumer::poll(std::chrono::milliseconds block) { return impl_->consumer.poll(block); }
+PollResult GroupConsumer::poll(std::chrono::milliseconds block) {
+  return impl_->consumer.poll(block);
+}
 
 void GroupConsumer::run() { impl_->consumer.run(); }
 
 void GroupConsumer::stop() noexcept { impl_->consumer.stop(); }
 bool GroupConsumer::stopping() const noexcept { return impl_->consumer.stopping(); }
 ConsumerStats GroupConsumer::stats() const { return impl_->consumer.stats(); }
-std::vector<ConsumerStats> GroupConsumer::shard_stats() const { return impl_->consumer.shard_stats(); }
+std::vector<ConsumerStats> GroupConsumer::shard_stats() const {
+  return impl_->consumer.shard_stats();
+}
 std::size_t GroupConsumer::shard_count() const noexcept { return impl_->consumer.size(); }
 const ConsumerOptions& GroupConsumer::options() const noexcept { return impl_->consumer.options(); }
 

@@ -57,28 +57,34 @@ void resolve_topology(const RedisConnectionOptions& o, const ParsedRedisUrl& url
     throw ConfigError("cluster", "false contradicts the redis+cluster:// URL");
   }
   if (sentinel && cluster) {
-    throw ConfigError("cluster", "cannot be combined with Sentinel (a cluster fails over by itself)");
+    throw ConfigError("cluster",
+                      "cannot be combined with Sentinel (a cluster fails over by itself)");
   }
   if (o.endpoint_provider && (sentinel || cluster)) {
-    throw ConfigError("endpoint_provider",
-                      std::string("cannot be combined with ") + (cluster ? "Redis Cluster" : "Sentinel") +
-                          " (each decides where to connect)");
+    throw ConfigError("endpoint_provider", std::string("cannot be combined with ") +
+                                               (cluster ? "Redis Cluster" : "Sentinel") +
+                                               " (each decides where to connect)");
   }
   if (url.is_unix_socket() && (sentinel || cluster || o.endpoint_provider)) {
-    throw ConfigError(sentinel ? "sentinels" : cluster ? "cluster" : "endpoint_provider",
+    throw ConfigError(sentinel  ? "sentinels"
+                      : cluster ? "cluster"
+                                : "endpoint_provider",
                       "needs a TCP URL, not a unix socket (" + t.display + ")");
   }
   t.provider = o.endpoint_provider;
   if (sentinel) {
     t.deployment = RedisDeployment::sentinel;
     if (!o.sentinels.empty()) {
-      for (const auto& s : o.sentinels) t.nodes.push_back(parse_redis_endpoint(s, 26379, "sentinels"));
+      for (const auto& s : o.sentinels)
+        t.nodes.push_back(parse_redis_endpoint(s, 26379, "sentinels"));
     } else if (url.deployment == RedisDeployment::sentinel) {
       t.nodes = url.nodes;
     }
     t.master_name = !o.sentinel_master.empty() ? o.sentinel_master : url.master_name;
-    if (t.nodes.empty()) throw ConfigError("sentinels", "must list at least one sentinel when sentinel_master is set");
-    if (t.master_name.empty()) throw ConfigError("sentinel_master", "must be set when sentinels are");
+    if (t.nodes.empty())
+      throw ConfigError("sentinels", "must list at least one sentinel when sentinel_master is set");
+    if (t.master_name.empty())
+      throw ConfigError("sentinel_master", "must be set when sentinels are");
   } else if (cluster) {
     t.deployment = RedisDeployment::cluster;
     if (url.deployment == RedisDeployment::cluster) {
@@ -91,7 +97,8 @@ void resolve_topology(const RedisConnectionOptions& o, const ParsedRedisUrl& url
     }
   }
   if (!o.sentinel_username.empty() && o.sentinel_password.empty()) {
-    throw ConfigError("sentinel_username", quoted(o.sentinel_username) + " is set without a sentinel_password");
+    throw ConfigError("sentinel_username",
+                      quoted(o.sentinel_username) + " is set without a sentinel_password");
   }
   t.sentinel_username = o.sentinel_username;
   t.sentinel_password = o.sentinel_password;
@@ -118,8 +125,8 @@ void write_connection(std::ostringstream& out, const RedisConnectionOptions& o) 
       << "environment.password=" << secret(o.environment.password) << "\n"
       << "environment.auth_token=" << secret(o.environment.auth_token) << "\n"
       << "environment.db=" << (o.environment.db ? std::to_string(*o.environment.db) : "") << "\n"
-      << "environment.ssl="
-      << (o.environment.ssl ? (*o.environment.ssl ? "true" : "false") : "") << "\n"
+      << "environment.ssl=" << (o.environment.ssl ? (*o.environment.ssl ? "true" : "false") : "")
+      << "\n"
       << "endpoint_provider=" << (o.endpoint_provider ? "(set)" : "") << "\n"
       << "sentinels=" << join(o.sentinels) << "\n"
       << "sentinel_master=" << o.sentinel_master << "\n"
@@ -132,9 +139,12 @@ void write_connection(std::ostringstream& out, const RedisConnectionOptions& o) 
 
 std::string_view to_string(SslCertReqs reqs) noexcept {
   switch (reqs) {
-    case SslCertReqs::none: return "none";
-    case SslCertReqs::optional: return "optional";
-    case SslCertReqs::required: return "required";
+    case SslCertReqs::none:
+      return "none";
+    case SslCertReqs::optional:
+      return "optional";
+    case SslCertReqs::required:
+      return "required";
   }
   return "required";
 }
@@ -220,8 +230,9 @@ ConnectionTarget resolve_connection(const RedisConnectionOptions& o) {
   t.display = redact_redis_url(o.url);
 
   if (!o.password.empty() && !o.auth_token.empty() && o.password != o.auth_token) {
-    throw ConfigError("auth_token",
-                      "password and auth_token are both set and differ (they mean the same; set one)");
+    throw ConfigError(
+        "auth_token",
+        "password and auth_token are both set and differ (they mean the same; set one)");
   }
   const auto first_set = [](std::initializer_list<const std::string*> candidates) {
     for (const std::string* value : candidates) {
@@ -232,12 +243,14 @@ ConnectionTarget resolve_connection(const RedisConnectionOptions& o) {
   // The fields, then the URL's parts, then what from_env() read.
   const auto& env = o.environment;
   t.username = first_set({&o.username, &url.username, &env.username});
-  t.password = first_set({&o.password, &o.auth_token, &url.password, &env.password, &env.auth_token});
+  t.password =
+      first_set({&o.password, &o.auth_token, &url.password, &env.password, &env.auth_token});
   if (!t.username.empty() && t.password.empty()) {
     throw ConfigError("username", quoted(t.username) + " is set without a password");
   }
 
-  if (o.db && *o.db < 0) throw ConfigError("db", "must not be negative, got " + std::to_string(*o.db));
+  if (o.db && *o.db < 0)
+    throw ConfigError("db", "must not be negative, got " + std::to_string(*o.db));
   t.db = o.db ? o.db : url.db ? url.db : env.db;
 
   if (o.ssl && !*o.ssl && url.tls) {
@@ -274,7 +287,8 @@ ConnectionTarget resolve_connection(const RedisConnectionOptions& o) {
   t.socket_timeout = o.socket_timeout;
   for (char c : o.client_name) {
     if (c <= ' ' || c > '~') {
-      throw ConfigError("client_name", quoted(o.client_name) + " must not contain spaces or control characters");
+      throw ConfigError("client_name",
+                        quoted(o.client_name) + " must not contain spaces or control characters");
     }
   }
   t.client_name = o.client_name;

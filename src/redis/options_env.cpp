@@ -49,7 +49,8 @@ class Env {
 
   static bool parse_bool(const char* name, const std::string& value) {
     std::string lower;
-    for (char c : value) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    for (char c : value)
+      lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
     if (lower == "true" || lower == "1" || lower == "yes" || lower == "on") return true;
     if (lower == "false" || lower == "0" || lower == "no" || lower == "off") return false;
     throw ConfigError(name, "'" + value + "' is not a boolean (true/false/1/0/yes/no/on/off)");
@@ -110,9 +111,11 @@ void read_connection_env(const Env& env, RedisConnectionOptions& o) {
   env.optional_boolean("REDIS_SSL", o.environment.ssl);
   if (!o.environment.password.empty() && !o.environment.auth_token.empty() &&
       o.environment.password != o.environment.auth_token) {
-    throw ConfigError("REDIS_AUTH_TOKEN", "differs from REDIS_PASSWORD (they mean the same; set one)");
+    throw ConfigError("REDIS_AUTH_TOKEN",
+                      "differs from REDIS_PASSWORD (they mean the same; set one)");
   }
-  if (auto v = env.get("REDIS_SSL_CERT_REQS")) o.ssl_cert_reqs = parse_cert_reqs("REDIS_SSL_CERT_REQS", *v);
+  if (auto v = env.get("REDIS_SSL_CERT_REQS"))
+    o.ssl_cert_reqs = parse_cert_reqs("REDIS_SSL_CERT_REQS", *v);
   env.string("REDIS_SSL_CA_FILE", o.ssl_ca_file);
   env.string("REDIS_SSL_CA_DIR", o.ssl_ca_dir);
   env.string("REDIS_SSL_CERT_FILE", o.ssl_cert_file);
@@ -164,11 +167,13 @@ RedisSinkOptions RedisSinkOptions::from_env(const EnvLookup& lookup) {
   env.millis("STREAMLL_FLUSH_INTERVAL_MS", o.flush_interval);
   if (auto v = env.get("STREAMLL_MAX_STREAM_LENGTH")) {
     std::string lower;
-    for (char c : *v) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    for (char c : *v)
+      lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
     if (lower == "none" || lower == "0") {
       o.max_stream_length.reset();
     } else {
-      o.max_stream_length = static_cast<std::size_t>(Env::parse_uint("STREAMLL_MAX_STREAM_LENGTH", *v));
+      o.max_stream_length =
+          static_cast<std::size_t>(Env::parse_uint("STREAMLL_MAX_STREAM_LENGTH", *v));
     }
   }
   env.boolean("STREAMLL_APPROXIMATE_TRIMMING", o.approximate_trimming);

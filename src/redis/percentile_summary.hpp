@@ -53,7 +53,8 @@ class PercentileSummary {
     if (count_ == 0 || other.max_ > max_) max_ = other.max_;
     count_ += other.count_;
     sum_ += other.sum_;
-    if (buckets_.empty() && other.buckets_.empty() && samples_.size() + other.samples_.size() <= exact_limit_) {
+    if (buckets_.empty() && other.buckets_.empty() &&
+        samples_.size() + other.samples_.size() <= exact_limit_) {
       samples_.insert(samples_.end(), other.samples_.begin(), other.samples_.end());
       return;
     }
@@ -107,12 +108,14 @@ class PercentileSummary {
   static std::size_t bucket_of(double value) noexcept {
     if (value <= 0) return 0;
     int exponent = 0;
-    const double mantissa = std::frexp(value, &exponent);  // value = mantissa * 2^exponent, mantissa in [0.5, 1)
+    const double mantissa =
+        std::frexp(value, &exponent);  // value = mantissa * 2^exponent, mantissa in [0.5, 1)
     if (exponent < kMinExponent) return 0;
     if (exponent > kMaxExponent) return kBuckets - 1;
     auto sub = static_cast<int>((mantissa - 0.5) * 2.0 * kSubBuckets);
     sub = std::clamp(sub, 0, kSubBuckets - 1);
-    return 1 + static_cast<std::size_t>(exponent - kMinExponent) * kSubBuckets + static_cast<std::size_t>(sub);
+    return 1 + static_cast<std::size_t>(exponent - kMinExponent) * kSubBuckets +
+           static_cast<std::size_t>(sub);
   }
 
   static double bucket_midpoint(std::size_t bucket) noexcept {

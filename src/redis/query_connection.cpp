@@ -12,7 +12,8 @@ void run_query(const RedisConnectionOptions& options, const std::string& key,
   std::optional<std::uint16_t> slot;
   if (connector.deployment() == RedisDeployment::cluster) slot = key_slot(key);
   for (int attempt = 0;; ++attempt) {
-    auto transport = connector.connect(std::chrono::steady_clock::now() + options.connect_timeout, slot);
+    auto transport =
+        connector.connect(std::chrono::steady_clock::now() + options.connect_timeout, slot);
     try {
       query(*transport);
       return;

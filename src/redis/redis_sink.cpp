@@ -72,7 +72,8 @@ struct RedisSink::Impl {
        RedisSinkEndpointTransportFactory endpoint_factory, const detail::ClockSource& clock_source)
       : options(validated(std::move(opts))),
         fake_transports(factory || endpoint_factory),
-        connector(options.connection, transport_maker(std::move(factory), std::move(endpoint_factory))),
+        connector(options.connection,
+                  transport_maker(std::move(factory), std::move(endpoint_factory))),
         clock(clock_source),
         encoder(options),
         buffer(options.buffer_size, options.buffer_overflow_strategy, detail::Staging::when_full),
@@ -81,7 +82,8 @@ struct RedisSink::Impl {
       b.commands.reserve(options.max_batch_size * 512);
       b.events.reserve(options.max_batch_size);
     }
-    if (connector.deployment() == RedisDeployment::cluster) slot = redis::key_slot(options.stream_key);
+    if (connector.deployment() == RedisDeployment::cluster)
+      slot = redis::key_slot(options.stream_key);
     if (durable()) {
       wait_command.append({"WAIT", std::to_string(options.min_replicas_ack),
                            std::to_string(options.replicas_ack_timeout.count())});
@@ -100,16 +102,18 @@ struct RedisSink::Impl {
     const std::uint64_t dropped = dropped_after_fork.load(std::memory_order_relaxed);
     accepting.store(false, std::memory_order_relaxed);
     if (!fork_reported.exchange(true) && dropped > 0) {
-      logger->warn("forked child: {} event(s) for stream '{}' were dropped (a RedisSink delivers "
-                   "only in the process that created it)",
-                   dropped, options.stream_key);
+      logger->warn(
+          "forked child: {} event(s) for stream '{}' were dropped (a RedisSink delivers "
+          "only in the process that created it)",
+          dropped, options.stream_key);
     }
     return dropped == 0;
   }
 
   static RedisSinkOptions validated(RedisSinkOptions opts) {
     opts.validate();
-    if (!opts.consumer_name.empty() && opts.connection.client_name == RedisConnectionOptions{}.client_name) {
+    if (!opts.consumer_name.empty() &&
+        opts.connection.client_name == RedisConnectionOptions{}.client_name) {
       opts.connection.client_name = opts.consumer_name;
     }
     return opts;
@@ -149,16 +153,15 @@ struct RedisSink::Impl {
     const auto result = buffer.push(std::move(event));
     if (result.outcome != detail::PushOutcome::rejected_full) return;
     if (options.buffer_overflow_strategy == OverflowStrategy::raise_error) {
-      throw BufferOverflowError("RedisSink buffer full (buffer_size=" +
-                                std::to_string(options.buffer_size) + ", stream '" +
-                                options.stream_key + "'): event dropped");
+      throw BufferOverflowError(
+          "RedisSink buffer full (buffer_size=" + std::to_string(options.buffer_size) +
+          ", stream '" + options.stream_key + "'): event dropped");
     }
     if (overflow_log_due()) {
-      log.log(spdlog::level::warn, "RedisSink buffer full (buffer_size=" +
-                                       std::to_string(options.buffer_size) +
-                                       "): dropping events (" +
-                                       std::string(to_string(options.buffer_overflow_strategy)) +
-                                       ")");
+      log.log(spdlog::level::warn,
+              "RedisSink buffer full (buffer_size=" + std::to_string(options.buffer_size) +
+                  "): dropping events (" +
+                  std::string(to_string(options.buffer_overflow_strategy)) + ")");
     }
   }
 
@@ -166,7 +169,8 @@ struct RedisSink::Impl {
   bool overflow_log_due() noexcept {
     const auto now = SteadyClock::now().time_since_epoch().count();
     auto last = last_overflow_log.load(std::memory_order_relaxed);
-    if (now - last < std::chrono::duration_cast<SteadyClock::duration>(std::chrono::seconds(1)).count()) {
+    if (now - last <
+        std::chrono::duration_cast<SteadyClock::duration>(std::chrono::seconds(1)).count()) {
       return false;
     }
     return last_overflow_log.compare_exchange_strong(last, now, std::memory_order_relaxed);
@@ -183,7 +187,7 @@ struct RedisSink::Impl {
     std::vector<redis::BufferedEvent> events;
     std::uint64_t first_sequence = 0;  // the events' sequence numbers follow on from it
     redis::CommandBuffer commands;     // the XADDs (then WAIT when durable)
-    std::size_t xadds = 0;             // commands that are XADDs: events.size() unless some failed to encode
+    std::size_t xadds = 0;  // commands that are XADDs: events.size() unless some failed to encode
     std::vector<std::uint32_t> xadd_events;  // per XADD: its event's index in `events`
     bool started = false;  // written on the current connection; replies not read yet
     const redis::CommandBuffer* sent = nullptr;  // commands, or wait_command alone
@@ -248,8 +252,8 @@ struct RedisSink::Impl {
         // too where nothing can make `head` go again on this connection (a WAIT retried alone,
         // an ASK to another node): Redis then goes from one batch to the next without waiting
         // for this thread.
-        if (batch_count == 1 && head.isolate == 0 &&
-            buffer.waiting() >= options.max_batch_size && prepare_batch() && can_send_behind()) {
+        if (batch_count == 1 && head.isolate == 0 && buffer.waiting() >= options.max_batch_size &&
+            prepare_batch() && can_send_behind()) {
           start_batch(batch_at(1));
         }
         if (head.started) finish_batch(head);
@@ -273,11 +277,13 @@ struct RedisSink::Impl {
   }
 
   SteadyClock::time_point stop_deadline() const noexcept {
-    return SteadyClock::time_point(SteadyClock::duration(stop_deadline_ticks.load(std::memory_order_acquire)));
+    return SteadyClock::time_point(
+        SteadyClock::duration(stop_deadline_ticks.load(std::memory_order_acquire)));
   }
   // The stop deadline while stopping, else never.
   SteadyClock::time_point stop_by() const noexcept {
-    return stopping.load(std::memory_order_acquire) ? stop_deadline() : SteadyClock::time_point::max();
+    return stopping.load(std::memory_order_acquire) ? stop_deadline()
+                                                    : SteadyClock::time_point::max();
   }
   std::chrono::nanoseconds until_stop() const noexcept {
     if (!stopping.load(std::memory_order_acquire)) return std::chrono::hours(24);
@@ -320,8 +326,8 @@ struct RedisSink::Impl {
     batch.xadd_events.clear();
     std::size_t too_large = 0;
     std::size_t out_of_memory = 0;
-    const std::size_t count = batch.isolate > 0 ? std::min<std::size_t>(1, batch.events.size())
-                                                : batch.events.size();
+    const std::size_t count =
+        batch.isolate > 0 ? std::min<std::size_t>(1, batch.events.size()) : batch.events.size();
     for (std::uint32_t i = 0; i < count; ++i) {
       redis::BufferedEvent& item = batch.events[i];
       if (is_dropped(item)) continue;
@@ -331,9 +337,15 @@ struct RedisSink::Impl {
           if (!encode_text.empty()) item.emplace<std::string>(std::move(encode_text));
           encode_text.clear();
           [[fallthrough]];
-        case redis::EncodeResult::ok: batch.xadd_events.push_back(i); continue;
-        case redis::EncodeResult::too_large: ++too_large; break;
-        case redis::EncodeResult::out_of_memory: ++out_of_memory; break;
+        case redis::EncodeResult::ok:
+          batch.xadd_events.push_back(i);
+          continue;
+        case redis::EncodeResult::too_large:
+          ++too_large;
+          break;
+        case redis::EncodeResult::out_of_memory:
+          ++out_of_memory;
+          break;
       }
       record_loss(batch.first_sequence + i, 1);
       item.emplace<std::string>();  // no allocation: cannot throw
@@ -394,8 +406,8 @@ struct RedisSink::Impl {
       complete(batch, 0, {}, {});
       return;
     }
-    const auto timeout = options.connection.socket_timeout + (durable() ? options.replicas_ack_timeout
-                                                             : std::chrono::milliseconds(0));
+    const auto timeout = options.connection.socket_timeout +
+                         (durable() ? options.replicas_ack_timeout : std::chrono::milliseconds(0));
     try {
       transport->receive(batch.sent->command_count(), replies, io_deadline(timeout));
     } catch (const std::exception& e) {
@@ -411,8 +423,9 @@ struct RedisSink::Impl {
     // A protocol error answers the last command Redis read (it closes the connection after
     // it), so it can only be the last reply: that event is refused like any other.
     const bool protocol_error = !wait_only && !replies.empty() && is_protocol_error(replies.back());
-    apply(batch, redis::read_batch_replies(replies, wait_only ? 0 : batch.xadds, false, durable(),
-                                           current_host),
+    apply(batch,
+          redis::read_batch_replies(replies, wait_only ? 0 : batch.xadds, false, durable(),
+                                    current_host),
           wait_only, false);
     if (protocol_error) {
       failed_protocol.fetch_add(1, std::memory_order_relaxed);
@@ -453,7 +466,8 @@ struct RedisSink::Impl {
 
   // Durable acknowledgements: true when WAIT saw enough replicas. Otherwise the batch is kept:
   // with WAIT alone to ask again on this connection when all its XADDs were answered here.
-  bool replicas_confirmed(Batch& batch, const redis::BatchReplies& r, bool wait_only, bool via_ask) {
+  bool replicas_confirmed(Batch& batch, const redis::BatchReplies& r, bool wait_only,
+                          bool via_ask) {
     replica_waits.fetch_add(r.replicas || !r.wait_error.empty() ? 1 : 0, std::memory_order_relaxed);
     if (r.replicas && *r.replicas >= static_cast<long long>(options.min_replicas_ack)) return true;
     replica_ack_shortfalls.fetch_add(1, std::memory_order_relaxed);
@@ -466,13 +480,14 @@ struct RedisSink::Impl {
     batch.awaiting_replicas = wait_only || (!r.redirect && !via_ask);
     for (std::size_t i = 0; i < batch_count; ++i) batch_at(i).started = false;
     retried_batches.fetch_add(1, std::memory_order_relaxed);
-    const std::string why =
-        r.wait_error.empty()
-            ? "WAIT: " + std::to_string(r.replicas.value_or(0)) + " of " +
-                  std::to_string(options.min_replicas_ack) + " replicas acknowledged within " +
-                  std::to_string(options.replicas_ack_timeout.count()) + " ms"
-            : "WAIT refused: " + r.wait_error;
-    record_error("batch of " + std::to_string(batch.events.size()) + " kept until replicated (" + why + ")");
+    const std::string why = r.wait_error.empty()
+                                ? "WAIT: " + std::to_string(r.replicas.value_or(0)) + " of " +
+                                      std::to_string(options.min_replicas_ack) +
+                                      " replicas acknowledged within " +
+                                      std::to_string(options.replicas_ack_timeout.count()) + " ms"
+                                : "WAIT refused: " + r.wait_error;
+    record_error("batch of " + std::to_string(batch.events.size()) + " kept until replicated (" +
+                 why + ")");
     if (r.redirect) {
       follow_redirect(batch, *r.redirect, true);
     } else if (!r.wait_error.empty()) {
@@ -550,8 +565,8 @@ struct RedisSink::Impl {
       ask_commands.append({"WAIT", std::to_string(options.min_replicas_ack),
                            std::to_string(options.replicas_ack_timeout.count())});
     }
-    const auto timeout = options.connection.socket_timeout + (durable() ? options.replicas_ack_timeout
-                                                             : std::chrono::milliseconds(0));
+    const auto timeout = options.connection.socket_timeout +
+                         (durable() ? options.replicas_ack_timeout : std::chrono::milliseconds(0));
     try {
       auto asked = connector.connect_to(to, io_deadline(options.connection.connect_timeout));
       asked->execute(ask_commands, replies, io_deadline(timeout));
@@ -581,7 +596,8 @@ struct RedisSink::Impl {
     failed.fetch_add(refused_at.size(), std::memory_order_relaxed);
     reply_errors.fetch_add(refused_at.size(), std::memory_order_relaxed);
     record_error("XADD to '" + options.stream_key + "' refused for " +
-                 std::to_string(refused_at.size()) + " of " + std::to_string(of) + " events: " + refusal);
+                 std::to_string(refused_at.size()) + " of " + std::to_string(of) +
+                 " events: " + refusal);
   }
 
   // Every event of the batch was answered for good: it leaves the buffer. While isolating,
@@ -602,8 +618,8 @@ struct RedisSink::Impl {
     settle(batch, accepted, refused_at, refusal, batch.xadds);
     redirects_in_a_row = 0;
     batch.awaiting_replicas = false;
-    const auto latency =
-        std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - batch.started_at);
+    const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() -
+                                                                               batch.started_at);
     last_flush_latency_us.store(latency.count(), std::memory_order_relaxed);
     if (logger->should_log(spdlog::level::debug)) {
       logger->debug("batch of {} event(s) written to '{}' in {} us ({} not delivered); {} waiting",
@@ -659,7 +675,8 @@ struct RedisSink::Impl {
     bool isolated = false;
     for (std::size_t i = batch_count; i-- > 1;) {  // the head last: settling it may complete it
       Batch& batch = batch_at(i);
-      if (!batch.started || batch.sent != &batch.commands || batch.xadds != batch.events.size()) continue;
+      if (!batch.started || batch.sent != &batch.commands || batch.xadds != batch.events.size())
+        continue;
       // Redis stopped reading at the head's protocol error: this one goes again, whole.
       if (protocol_error) continue;
       batch.isolate = batch.events.size();
@@ -713,7 +730,8 @@ struct RedisSink::Impl {
     failed_protocol.fetch_add(1, std::memory_order_relaxed);
     record_error("an event for stream '" + options.stream_key +
                  "' made Redis close the connection when sent alone too; it was dropped, the "
-                 "rest of its batch is delivered: " + suspect_reason);
+                 "rest of its batch is delivered: " +
+                 suspect_reason);
     buffer.acknowledge(1);
     batch.events.erase(batch.events.begin());
     batch.first_sequence += 1;
@@ -733,8 +751,7 @@ struct RedisSink::Impl {
   // has less to do), then sleep until the next attempt, the next round of compaction, or a
   // wake.
   void wait_while_blocked() {
-    const auto wait =
-        std::min<std::chrono::nanoseconds>(breaker.next_attempt_in(), until_stop());
+    const auto wait = std::min<std::chrono::nanoseconds>(breaker.next_attempt_in(), until_stop());
     const auto now = SteadyClock::now();
     const auto wake_at = now + wait;
     // Compacting events that are evicted moments later is wasted work (and contention on the
@@ -751,8 +768,7 @@ struct RedisSink::Impl {
     // Also ends when a shutdown gives up (it moves the stop deadline to then).
     while (!flooding && SteadyClock::now() < std::min(wake_at, stop_by())) {
       const std::size_t visited = buffer.transform_waiting(
-          encode_cursor, kEncodeChunk, encode_scratch,
-          [this](redis::BufferedEvent& event) {
+          encode_cursor, kEncodeChunk, encode_scratch, [this](redis::BufferedEvent& event) {
             if (encoder.compact(event, encode_text) == redis::EncodeResult::truncated) {
               truncated.fetch_add(1, std::memory_order_relaxed);
             }
@@ -816,7 +832,7 @@ struct RedisSink::Impl {
         transport->execute(ping, pong, io_deadline(options.connection.socket_timeout));
         if (pong.empty() || pong.front().is_error()) {
           throw ReplyError(pong.empty() ? "no reply" : pong.front().text,
-                                  "PING after a closed connection");
+                           "PING after a closed connection");
         }
         fail_suspect();
       }
@@ -842,14 +858,16 @@ struct RedisSink::Impl {
 
   void create_consumer_group() {
     redis::CommandBuffer create;
-    create.append({"XGROUP", "CREATE", options.stream_key, options.consumer_group, "0", "MKSTREAM"});
+    create.append(
+        {"XGROUP", "CREATE", options.stream_key, options.consumer_group, "0", "MKSTREAM"});
     std::vector<redis::RedisReply> group_replies;
     transport->execute(create, group_replies, io_deadline(options.connection.socket_timeout));
     if (!group_replies.empty() && group_replies.front().is_error() &&
         group_replies.front().error_prefix() != "BUSYGROUP") {
       // The events can still be written; the group is for the consumers. Report, do not fail.
       reply_errors.fetch_add(1, std::memory_order_relaxed);
-      record_error("XGROUP CREATE " + options.consumer_group + " failed: " + group_replies.front().text);
+      record_error("XGROUP CREATE " + options.consumer_group +
+                   " failed: " + group_replies.front().text);
     }
   }
 
@@ -922,12 +940,12 @@ struct RedisSink::Impl {
   SteadyClock::time_point evictions_seen_at = SteadyClock::now();
   std::vector<redis::BufferedEvent> evicted_scratch;
   bool ever_connected = false;
-  bool blocked_logged = false;  // the debug line for a stretch of blocked attempts
-  std::uint64_t connection_number = 0;       // which connection a batch was written on
-  std::string current_host;                  // for redirections that name no host
-  std::optional<std::uint16_t> slot;         // cluster: the stream key's hash slot
-  redis::CommandBuffer wait_command;         // WAIT alone, after a replica shortfall
-  redis::CommandBuffer ask_commands;         // a batch sent after ASKING
+  bool blocked_logged = false;          // the debug line for a stretch of blocked attempts
+  std::uint64_t connection_number = 0;  // which connection a batch was written on
+  std::string current_host;             // for redirections that name no host
+  std::optional<std::uint16_t> slot;    // cluster: the stream key's hash slot
+  redis::CommandBuffer wait_command;    // WAIT alone, after a replica shortfall
+  redis::CommandBuffer ask_commands;    // a batch sent after ASKING
   int redirects_in_a_row = 0;
   bool suspect_pending = false;  // the head batch's isolated event failed; see fail_suspect()
   std::string suspect_reason;
@@ -1089,16 +1107,17 @@ bool RedisSink::shutdown(std::chrono::milliseconds timeout) {
   // Looked up now, not the flusher's logger: this may run during static destruction.
   const auto logger = left > 0 ? detail::get_logger("streamll.sinks.redis") : nullptr;
   if (logger && cut_short_by_exit) {
-    logger->warn("shutdown: {} event(s) for stream '{}' could not be delivered before the process "
-                 "exited ({} ms of the {} ms allowed) and are dropped",
-                 left, s.options.stream_key,
-                 std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start)
-                     .count(),
-                 timeout.count());
+    logger->warn(
+        "shutdown: {} event(s) for stream '{}' could not be delivered before the process "
+        "exited ({} ms of the {} ms allowed) and are dropped",
+        left, s.options.stream_key,
+        std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start).count(),
+        timeout.count());
   } else if (logger) {
-    logger->warn("shutdown: {} event(s) for stream '{}' could not be delivered within {} ms and "
-                 "are dropped",
-                 left, s.options.stream_key, timeout.count());
+    logger->warn(
+        "shutdown: {} event(s) for stream '{}' could not be delivered within {} ms and "
+        "are dropped",
+        left, s.options.stream_key, timeout.count());
   }
   s.shutdown_result = left == 0;
   return s.shutdown_result;
@@ -1145,9 +1164,8 @@ RedisSinkStats RedisSink::stats() const {
   out.replica_ack_shortfalls = s.replica_ack_shortfalls.load(std::memory_order_relaxed);
   out.moved_redirects = s.moved_redirects.load(std::memory_order_relaxed);
   out.ask_redirects = s.ask_redirects.load(std::memory_order_relaxed);
-  out.buffered = s.left_at_shutdown.load(std::memory_order_relaxed) > 0
-                     ? 0
-                     : counts.size + counts.staged;
+  out.buffered =
+      s.left_at_shutdown.load(std::memory_order_relaxed) > 0 ? 0 : counts.size + counts.staged;
   out.in_flight = counts.in_flight;
   out.buffered_compacted =
       s.buffer.waiting_before(s.compacted_through.load(std::memory_order_relaxed));
@@ -1159,7 +1177,8 @@ RedisSinkStats RedisSink::stats() const {
     out.last_error_time = s.last_error_time;
     out.server = s.server;
   }
-  out.last_flush_latency = std::chrono::microseconds(s.last_flush_latency_us.load(std::memory_order_relaxed));
+  out.last_flush_latency =
+      std::chrono::microseconds(s.last_flush_latency_us.load(std::memory_order_relaxed));
   return out;
 }
 
@@ -1176,7 +1195,8 @@ CircuitBreakerStatus RedisSink::circuit_breaker() const {
   status.failure_count = b.failure_count();
   status.total_failures = b.total_failures();
   status.last_failure_time = b.last_failure_time();
-  status.next_attempt_in = std::chrono::duration_cast<std::chrono::milliseconds>(b.next_attempt_in());
+  status.next_attempt_in =
+      std::chrono::duration_cast<std::chrono::milliseconds>(b.next_attempt_in());
   return status;
 }
 

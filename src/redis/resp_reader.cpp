@@ -25,7 +25,8 @@ RedisReply* slot_for(const redisReadTask* task) noexcept {
   // hiredis creates an array's children in order and keeps no pointer to a finished one, so
   // growing `elements` (which may move the earlier ones) is safe.
   auto* parent = static_cast<RedisReply*>(task->parent->obj);
-  if (task->idx < 0 || static_cast<std::size_t>(task->idx) != parent->elements.size()) return nullptr;
+  if (task->idx < 0 || static_cast<std::size_t>(task->idx) != parent->elements.size())
+    return nullptr;
   try {
     return &parent->elements.emplace_back();
   } catch (...) {  // std::bad_alloc

@@ -14,7 +14,8 @@ using SteadyClock = std::chrono::steady_clock;
 
 }  // namespace
 
-std::optional<RedisEndpoint> parse_master_address(const RedisReply& reply, const std::string& sentinel) {
+std::optional<RedisEndpoint> parse_master_address(const RedisReply& reply,
+                                                  const std::string& sentinel) {
   throw_if_error(reply, "SENTINEL get-master-addr-by-name on " + sentinel);
   if (reply.is_nil()) return std::nullopt;
   if (!reply.is_array() || reply.elements.size() != 2 || !reply.elements[0].is_string() ||
@@ -60,7 +61,8 @@ RedisEndpoint SentinelResolver::master(SteadyClock::time_point deadline, Interru
   for (std::size_t i = 0; i < sentinels_.size(); ++i) {
     const RedisEndpoint sentinel = sentinels_[i];
     if (SteadyClock::now() >= deadline) {
-      failures += (failures.empty() ? "" : "; ") + std::string("no time left for ") + sentinel.to_string();
+      failures +=
+          (failures.empty() ? "" : "; ") + std::string("no time left for ") + sentinel.to_string();
       break;
     }
     try {
@@ -87,7 +89,8 @@ RedisEndpoint SentinelResolver::ask(const RedisEndpoint& sentinel, SteadyClock::
   CommandBuffer query;
   query.append({"SENTINEL", "get-master-addr-by-name", master_name_});
   std::vector<RedisReply> replies;
-  transport->execute(query, replies, std::min(deadline, SteadyClock::now() + target.socket_timeout));
+  transport->execute(query, replies,
+                     std::min(deadline, SteadyClock::now() + target.socket_timeout));
   transport->close();
   const auto master = parse_master_address(replies.at(0), sentinel.to_string());
   if (!master) throw IoError("does not know a master named '" + master_name_ + "'");

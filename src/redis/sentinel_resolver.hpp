@@ -20,7 +20,8 @@ namespace streamll::redis {
 /// The master named by a `SENTINEL get-master-addr-by-name` reply: nullopt for a nil reply
 /// (this sentinel does not know the name); throws ReplyError for an error reply and IoError
 /// for any other shape or a port out of 1..65535.
-std::optional<RedisEndpoint> parse_master_address(const RedisReply& reply, const std::string& sentinel);
+std::optional<RedisEndpoint> parse_master_address(const RedisReply& reply,
+                                                  const std::string& sentinel);
 
 /// Whether a ROLE reply says "master". Error replies (a server or ACL without ROLE) count as
 /// yes: the role cannot be checked, and writes to a replica still fail with READONLY.
@@ -36,7 +37,8 @@ class SentinelResolver {
   /// target's connect_timeout and socket_timeout and by `deadline`. Throws IoError listing
   /// what each sentinel tried answered when none did. Thread-safe (one query at a time).
   /// `gate` (optional) lets another thread interrupt the sentinel connection in use.
-  RedisEndpoint master(std::chrono::steady_clock::time_point deadline, InterruptGate* gate = nullptr);
+  RedisEndpoint master(std::chrono::steady_clock::time_point deadline,
+                       InterruptGate* gate = nullptr);
 
  private:
   RedisEndpoint ask(const RedisEndpoint& sentinel, std::chrono::steady_clock::time_point deadline,

@@ -63,23 +63,28 @@ std::string shard_stream_key_of(const std::string& stream_key, std::size_t index
   return stream_key + "_shard_" + std::to_string(index);
 }
 
-std::size_t shard_total(const std::vector<std::string>& shard_urls, std::size_t shard_count) noexcept {
+std::size_t shard_total(const std::vector<std::string>& shard_urls,
+                        std::size_t shard_count) noexcept {
   return shard_urls.empty() ? shard_count : shard_urls.size();
 }
 
-void validate_shard_layout(const std::vector<std::string>& shard_urls, std::size_t shard_count, bool required) {
+void validate_shard_layout(const std::vector<std::string>& shard_urls, std::size_t shard_count,
+                           bool required) {
   if (!shard_urls.empty() && shard_count != 0 && shard_count != shard_urls.size()) {
     throw ConfigError("shard_count", std::to_string(shard_count) + " disagrees with the " +
                                          std::to_string(shard_urls.size()) + " shard_urls");
   }
   const std::size_t n = shard_total(shard_urls, shard_count);
-  if (required && n == 0) throw ConfigError("shard_count", "no shards: set shard_urls or shard_count");
+  if (required && n == 0)
+    throw ConfigError("shard_count", "no shards: set shard_urls or shard_count");
   if (n > kMaxShards) {
-    throw ConfigError("shard_count", "at most " + std::to_string(kMaxShards) + " shards, got " + std::to_string(n));
+    throw ConfigError("shard_count", "at most " + std::to_string(kMaxShards) + " shards, got " +
+                                         std::to_string(n));
   }
 }
 
-void read_shard_env(const EnvLookup& lookup, std::vector<std::string>& shard_urls, std::size_t& shard_count) {
+void read_shard_env(const EnvLookup& lookup, std::vector<std::string>& shard_urls,
+                    std::size_t& shard_count) {
   if (auto urls = read_env(lookup, "STREAMLL_SHARD_URLS")) {
     shard_urls.clear();
     for (std::string& url : split_comma_list(*urls)) {
@@ -99,7 +104,8 @@ void read_shard_env(const EnvLookup& lookup, std::vector<std::string>& shard_url
       if (c < '0' || c > '9') ok = false;
       if (ok) n = n * 10 + static_cast<std::size_t>(c - '0');
     }
-    if (!ok) throw ConfigError("STREAMLL_SHARD_COUNT", "'" + *count + "' is not a non-negative integer");
+    if (!ok)
+      throw ConfigError("STREAMLL_SHARD_COUNT", "'" + *count + "' is not a non-negative integer");
     shard_count = n;
   }
 }
@@ -107,8 +113,8 @@ void read_shard_env(const EnvLookup& lookup, std::vector<std::string>& shard_url
 void rethrow_for_shard(const ConfigError& error, std::size_t index) {
   const std::string what = error.what();
   const std::size_t skip = error.option().size() + 2;  // "<option>: "
-  throw ConfigError(error.option(),
-                    "shard " + std::to_string(index) + ": " + (what.size() >= skip ? what.substr(skip) : what));
+  throw ConfigError(error.option(), "shard " + std::to_string(index) + ": " +
+                                        (what.size() >= skip ? what.substr(skip) : what));
 }
 
 }  // namespace redis

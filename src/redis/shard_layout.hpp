@@ -19,16 +19,19 @@ constexpr std::size_t kMaxShards = 1024;
 
 /// How many shards the two settings describe: shard_urls' size when given, else shard_count;
 /// 0 means "not sharded".
-std::size_t shard_total(const std::vector<std::string>& shard_urls, std::size_t shard_count) noexcept;
+std::size_t shard_total(const std::vector<std::string>& shard_urls,
+                        std::size_t shard_count) noexcept;
 
 /// Throws ConfigError ("shard_count") when shard_count disagrees with shard_urls, when there
 /// are more than kMaxShards shards, or, with `required`, when there are none.
-void validate_shard_layout(const std::vector<std::string>& shard_urls, std::size_t shard_count, bool required);
+void validate_shard_layout(const std::vector<std::string>& shard_urls, std::size_t shard_count,
+                           bool required);
 
 /// STREAMLL_SHARD_URLS (comma-separated; the host lists of redis+sentinel:// and
 /// redis+cluster:// URLs are kept whole) and STREAMLL_SHARD_COUNT, when set. Throws ConfigError
 /// naming the variable for a malformed count.
-void read_shard_env(const EnvLookup& lookup, std::vector<std::string>& shard_urls, std::size_t& shard_count);
+void read_shard_env(const EnvLookup& lookup, std::vector<std::string>& shard_urls,
+                    std::size_t& shard_count);
 
 /// "<stream_key>_shard_<index>" (what streamll::shard_stream_key returns).
 std::string shard_stream_key_of(const std::string& stream_key, std::size_t index);
@@ -37,7 +40,8 @@ std::string shard_stream_key_of(const std::string& stream_key, std::size_t index
 /// Credentials, TLS, timeouts and everything else stay as they are.
 template <typename Options>
 Options options_for_shard(const Options& options, const std::vector<std::string>& shard_urls,
-                          const std::string& stream_key, std::size_t index, std::string Options::*key_field) {
+                          const std::string& stream_key, std::size_t index,
+                          std::string Options::*key_field) {
   Options shard = options;
   if (!shard_urls.empty()) shard.connection.url = shard_urls[index];
   shard.*key_field = shard_stream_key_of(stream_key, index);

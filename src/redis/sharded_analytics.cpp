@@ -91,12 +91,14 @@ void read_shard(ShardStatus& status, std::exception_ptr& first_error, Read read)
 }
 
 std::string shard_range(const ShardedStream& source, std::size_t n) {
-  return shard_stream_key_of(source.stream, 0) + (n > 1 ? " .. " + shard_stream_key_of(source.stream, n - 1) : "");
+  return shard_stream_key_of(source.stream, 0) +
+         (n > 1 ? " .. " + shard_stream_key_of(source.stream, n - 1) : "");
 }
 
 }  // namespace
 
-void merge_group(std::vector<GroupInfo>& into, const GroupInfo& group, std::size_t shard, const std::string& stream) {
+void merge_group(std::vector<GroupInfo>& into, const GroupInfo& group, std::size_t shard,
+                 const std::string& stream) {
   GroupShardInfo part;
   part.shard = shard;
   part.stream = stream;
@@ -105,7 +107,8 @@ void merge_group(std::vector<GroupInfo>& into, const GroupInfo& group, std::size
   part.lag = group.lag;
   part.lag_exact = group.lag_exact;
   part.last_delivered_id = group.last_delivered_id;
-  auto it = std::find_if(into.begin(), into.end(), [&](const GroupInfo& g) { return g.name == group.name; });
+  auto it = std::find_if(into.begin(), into.end(),
+                         [&](const GroupInfo& g) { return g.name == group.name; });
   if (it == into.end()) {
     GroupInfo merged = group;
     merged.last_delivered_id.clear();
@@ -117,8 +120,9 @@ void merge_group(std::vector<GroupInfo>& into, const GroupInfo& group, std::size
   m.pending += group.pending;
   m.lag += group.lag;
   m.lag_exact = m.lag_exact && group.lag_exact;
-  m.entries_read = m.entries_read && group.entries_read ? std::optional<std::uint64_t>(*m.entries_read + *group.entries_read)
-                                                       : std::nullopt;
+  m.entries_read = m.entries_read && group.entries_read
+                       ? std::optional<std::uint64_t>(*m.entries_read + *group.entries_read)
+                       : std::nullopt;
   for (const ConsumerInfo& c : group.consumer_list) {
     auto same = std::find_if(m.consumer_list.begin(), m.consumer_list.end(),
                              [&](const ConsumerInfo& x) { return x.name == c.name; });
@@ -131,12 +135,14 @@ void merge_group(std::vector<GroupInfo>& into, const GroupInfo& group, std::size
   }
   // One worker reading every shard is one member of each shard's group: count names, not
   // memberships, when they are known.
-  m.consumers = m.consumer_list.empty() ? std::max(m.consumers, group.consumers) : m.consumer_list.size();
+  m.consumers =
+      m.consumer_list.empty() ? std::max(m.consumers, group.consumers) : m.consumer_list.size();
   m.shards.push_back(std::move(part));
 }
 
 HealthReport merge_health(const std::string& stream, const HealthThresholds& thresholds,
-                          const std::vector<ShardHealth>& status, const std::vector<HealthReport>& measured) {
+                          const std::vector<ShardHealth>& status,
+                          const std::vector<HealthReport>& measured) {
   HealthReport out;
   out.stream = stream;
   out.thresholds = thresholds;
@@ -155,27 +161,33 @@ HealthReport merge_health(const std::string& stream, const HealthThresholds& thr
     out.total_lag += r.total_lag;
     out.pending += r.pending;
     out.lag_exact = out.lag_exact && r.lag_exact;
-    for (const GroupInfo& g : r.groups) merge_group(out.groups, g, status[i].shard, status[i].stream);
+    for (const GroupInfo& g : r.groups)
+      merge_group(out.groups, g, status[i].shard, status[i].stream);
   }
-  std::sort(out.groups.begin(), out.groups.end(), [](const GroupInfo& a, const GroupInfo& b) { return a.name < b.name; });
+  std::sort(out.groups.begin(), out.groups.end(),
+            [](const GroupInfo& a, const GroupInfo& b) { return a.name < b.name; });
   out.consumer_groups = out.groups.size();
   out.error_rate = streamll::error_rate(out.errors_in_window, out.llm_calls_in_window);
   // The unavailable shards first: an outage explains the other alerts.
   for (const ShardHealth& s : status) {
     if (s.ok) continue;
-    out.alerts.push_back({HealthAlert::Kind::shard_unavailable, "Shard " + std::to_string(s.shard) + " ('" + s.stream +
-                                                                    "' on " + s.server + ") could not be checked: " +
-                                                                    s.error});
+    out.alerts.push_back({HealthAlert::Kind::shard_unavailable,
+                          "Shard " + std::to_string(s.shard) + " ('" + s.stream + "' on " +
+                              s.server + ") could not be checked: " + s.error});
   }
   const std::string shards = status.empty() ? stream
-                             : status.size() == 1 ? status.front().stream
-                                                  : status.front().stream + " .. " + status.back().stream;
-  add_health_alerts(out, "No shard of stream '" + stream + "' exists (" + shards + ") - nothing was ever written to it");
+                             : status.size() == 1
+                                 ? status.front().stream
+                                 : status.front().stream + " .. " + status.back().stream;
+  add_health_alerts(out, "No shard of stream '" + stream + "' exists (" + shards +
+                             ") - nothing was ever written to it");
   return out;
 }
 
-UsageStats analyze_usage(const ShardedStream& source, const UsageQuery& query, const ShardTransportMaker& make) {
-  if (!source.sharded() && !make) return streamll::analyze_usage(source.connection, source.stream, query);
+UsageStats analyze_usage(const ShardedStream& source, const UsageQuery& query,
+                         const ShardTransportMaker& make) {
+  if (!source.sharded() && !make)
+    return streamll::analyze_usage(source.connection, source.stream, query);
   const auto started = std::chrono::steady_clock::now();
   const auto shards = shard_sources(source);
   UsageAccumulator total(query);
@@ -214,8 +226,8 @@ UsageStats analyze_usage(const ShardedStream& source, const UsageQuery& query, c
   // stream".
   if (!any_exists && first_error) std::rethrow_exception(first_error);
   if (!any_exists) {
-    throw StreamNotFoundError("no shard of stream '" + source.stream + "' exists (" + shard_range(source, shards.size()) +
-                              ")");
+    throw StreamNotFoundError("no shard of stream '" + source.stream + "' exists (" +
+                              shard_range(source, shards.size()) + ")");
   }
   UsageStats merged = total.result();
   merged.stream = source.stream;
@@ -223,14 +235,15 @@ UsageStats analyze_usage(const ShardedStream& source, const UsageQuery& query, c
   merged.to_ms = query.to_ms;
   merged.pages = out.pages;
   merged.shards = std::move(out.shards);
-  merged.elapsed =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  merged.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
   return merged;
 }
 
 HealthReport check_health(const ShardedStream& source, const HealthThresholds& thresholds,
                           const ShardTransportMaker& make) {
-  if (!source.sharded() && !make) return streamll::check_health(source.connection, source.stream, thresholds);
+  if (!source.sharded() && !make)
+    return streamll::check_health(source.connection, source.stream, thresholds);
   const auto shards = shard_sources(source);
   std::vector<ShardHealth> status;
   std::vector<HealthReport> measured(shards.size());
@@ -262,7 +275,8 @@ HealthReport check_health(const ShardedStream& source, const HealthThresholds& t
   return merge_health(source.stream, thresholds, status, measured);
 }
 
-GroupsReport list_groups(const ShardedStream& source, bool with_consumers, const ShardTransportMaker& make) {
+GroupsReport list_groups(const ShardedStream& source, bool with_consumers,
+                         const ShardTransportMaker& make) {
   GroupsReport out;
   if (!source.sharded() && !make) {
     out.groups = streamll::list_groups(source.connection, source.stream, with_consumers);
@@ -281,7 +295,8 @@ GroupsReport list_groups(const ShardedStream& source, bool with_consumers, const
           [&](RedisTransport& t) {
             status.server = t.describe();
             status.stream_exists = require_stream(t, s.stream, /*missing_is_error=*/false);
-            groups = status.stream_exists ? read_groups(t, s.stream, with_consumers) : std::vector<GroupInfo>{};
+            groups = status.stream_exists ? read_groups(t, s.stream, with_consumers)
+                                          : std::vector<GroupInfo>{};
           },
           maker_for(make, s.index));
       for (const GroupInfo& g : groups) merge_group(out.groups, g, s.index, s.stream);
@@ -295,10 +310,11 @@ GroupsReport list_groups(const ShardedStream& source, bool with_consumers, const
   // stream".
   if (!any_exists && first_error) std::rethrow_exception(first_error);
   if (!any_exists) {
-    throw StreamNotFoundError("no shard of stream '" + source.stream + "' exists (" + shard_range(source, shards.size()) +
-                              ")");
+    throw StreamNotFoundError("no shard of stream '" + source.stream + "' exists (" +
+                              shard_range(source, shards.size()) + ")");
   }
-  std::sort(out.groups.begin(), out.groups.end(), [](const GroupInfo& a, const GroupInfo& b) { return a.name < b.name; });
+  std::sort(out.groups.begin(), out.groups.end(),
+            [](const GroupInfo& a, const GroupInfo& b) { return a.name < b.name; });
   return out;
 }
 

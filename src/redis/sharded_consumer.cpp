@@ -19,8 +19,9 @@ void add(PollResult& total, const PollResult& step) {
 
 }  // namespace
 
-ConsumerStats merge_consumer_stats(const std::vector<ConsumerStats>& shards,
-                                   const std::vector<std::chrono::steady_clock::time_point>& error_times) {
+ConsumerStats merge_consumer_stats(
+    const std::vector<ConsumerStats>& shards,
+    const std::vector<std::chrono::steady_clock::time_point>& error_times) {
   ConsumerStats out;
   out.connected = !shards.empty();
   std::chrono::steady_clock::time_point latest{};
@@ -44,7 +45,8 @@ ConsumerStats merge_consumer_stats(const std::vector<ConsumerStats>& shards,
     out.reconnects += s.reconnects;
     out.redirects += s.redirects;
     out.connected = out.connected && s.connected;
-    const auto at = i < error_times.size() ? error_times[i] : std::chrono::steady_clock::time_point{};
+    const auto at =
+        i < error_times.size() ? error_times[i] : std::chrono::steady_clock::time_point{};
     if (!s.last_error.empty() && (out.last_error.empty() || at > latest)) {
       out.last_error = s.last_error;
       latest = at;
@@ -54,13 +56,15 @@ ConsumerStats merge_consumer_stats(const std::vector<ConsumerStats>& shards,
 }
 
 ShardedConsumer::ShardedConsumer(ConsumerOptions options, const ConsumerTransportFactory& factory,
-                                 const ConsumerEndpointTransportFactory& endpoint_factory, const MakeShard& make_shard)
+                                 const ConsumerEndpointTransportFactory& endpoint_factory,
+                                 const MakeShard& make_shard)
     : options_(std::move(options)), dispatch_(options_.dedupe_window) {
   const std::size_t n = options_.shards();
   shards_.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
-    shards_.push_back(
-        make_shard(options_of_shard(options_, i), consumer_transport_maker(factory, endpoint_factory, i), dispatch_, i));
+    shards_.push_back(make_shard(options_of_shard(options_, i),
+                                 consumer_transport_maker(factory, endpoint_factory, i), dispatch_,
+                                 i));
   }
   if (n > 1) {
     // One thread reads every shard: a host that stopped answering must not hold the others up
@@ -68,7 +72,8 @@ ShardedConsumer::ShardedConsumer(ConsumerOptions options, const ConsumerTranspor
     for (auto& shard : shards_) shard->core().connect_in_background_after_timeouts();
     int fds[2];
     if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
-      throw IoError("cannot create a wake-up pipe for a sharded consumer (errno " + std::to_string(errno) + ")");
+      throw IoError("cannot create a wake-up pipe for a sharded consumer (errno " +
+                    std::to_string(errno) + ")");
     }
     wake_read_ = fds[0];
     wake_write_ = fds[1];
@@ -142,9 +147,11 @@ void ShardedConsumer::wait_for_first_answers(std::chrono::milliseconds block, Po
   if (total.entries > 0 || waiting.empty() || stopping()) return;
   fds.push_back(pollfd{wake_read_, POLLIN, 0});
   const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - SteadyClock::now());
-  const int timeout = static_cast<int>(std::clamp<std::chrono::milliseconds::rep>(left.count(), 1, 60000));
+  const int timeout =
+      static_cast<int>(std::clamp<std::chrono::milliseconds::rep>(left.count(), 1, 60000));
   const int ready = ::poll(fds.data(), static_cast<nfds_t>(fds.size()), timeout);
-  if (ready <= 0 || stopping()) return;  // timeout, EINTR: the reads stay in flight for the next poll
+  if (ready <= 0 || stopping())
+    return;  // timeout, EINTR: the reads stay in flight for the next poll
   for (std::size_t i = 0; i < waiting.size(); ++i) {
     if (fds[i].revents != 0) waiting[i]->finish_blocking_read(total);
   }
@@ -167,7 +174,8 @@ void ShardedConsumer::run() {
   ConsumerCore& sleeper = shards_.front()->core();
   while (!stopping()) {
     const PollResult result = poll(options_.block);
-    if (!result.connected && !stopping()) sleeper.sleep_for(std::max(result.backoff, std::chrono::milliseconds(1)));
+    if (!result.connected && !stopping())
+      sleeper.sleep_for(std::max(result.backoff, std::chrono::milliseconds(1)));
   }
 }
 

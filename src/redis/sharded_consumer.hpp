@@ -22,19 +22,22 @@ namespace streamll::redis {
 
 /// Sums shard stats: every counter added up, connected only when every shard is, last_error
 /// the most recent one (`error_times` in shard order, as ConsumerCore::last_error_at()).
-ConsumerStats merge_consumer_stats(const std::vector<ConsumerStats>& shards,
-                                   const std::vector<std::chrono::steady_clock::time_point>& error_times);
+ConsumerStats merge_consumer_stats(
+    const std::vector<ConsumerStats>& shards,
+    const std::vector<std::chrono::steady_clock::time_point>& error_times);
 
 class ShardedConsumer {
  public:
   /// Builds shard `index` from its own options (options_of_shard), its transport maker and the
   /// shared dispatch.
-  using MakeShard = std::function<std::unique_ptr<ConsumerShard>(ConsumerOptions shard_options, TransportMaker make,
-                                                                 ConsumerDispatch& dispatch, std::size_t index)>;
+  using MakeShard = std::function<std::unique_ptr<ConsumerShard>(
+      ConsumerOptions shard_options, TransportMaker make, ConsumerDispatch& dispatch,
+      std::size_t index)>;
 
   /// `options` must be validated. One shard per options.shards().
   ShardedConsumer(ConsumerOptions options, const ConsumerTransportFactory& factory,
-                  const ConsumerEndpointTransportFactory& endpoint_factory, const MakeShard& make_shard);
+                  const ConsumerEndpointTransportFactory& endpoint_factory,
+                  const MakeShard& make_shard);
   ~ShardedConsumer();
   ShardedConsumer(const ShardedConsumer&) = delete;
   ShardedConsumer& operator=(const ShardedConsumer&) = delete;

@@ -54,7 +54,8 @@ AddrInfoPtr resolve(const ConnectionTarget& target, const WaitContext& wait) {
   hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
   const std::string port = std::to_string(target.port);
   addrinfo* found = nullptr;
-  if (::getaddrinfo(target.host.c_str(), port.c_str(), &hints, &found) == 0) return AddrInfoPtr(found);
+  if (::getaddrinfo(target.host.c_str(), port.c_str(), &hints, &found) == 0)
+    return AddrInfoPtr(found);
 
   struct Lookup {
     std::mutex mutex;
@@ -65,7 +66,8 @@ AddrInfoPtr resolve(const ConnectionTarget& target, const WaitContext& wait) {
     addrinfo* result = nullptr;
   };
   auto lookup = std::make_shared<Lookup>();
-  hints.ai_flags = AI_NUMERICSERV;  // not AI_ADDRCONFIG: it hides localhost on hosts with only loopback
+  hints.ai_flags =
+      AI_NUMERICSERV;  // not AI_ADDRCONFIG: it hides localhost on hosts with only loopback
   std::thread([lookup, host = target.host, port, hints] {
     addrinfo* result = nullptr;
     const int status = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &result);

@@ -26,7 +26,8 @@ class SocketTransport final : public RedisTransport {
   explicit SocketTransport(ConnectionTarget target) : target_(std::move(target)) {
     if (target_.tls) tls_ = std::make_unique<TlsContext>(target_);
     int fds[2];
-    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) throw_socket_error(errno, "creating a wake-up pipe for", target_.display);
+    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0)
+      throw_socket_error(errno, "creating a wake-up pipe for", target_.display);
     wake_read_ = fds[0];
     wake_write_ = fds[1];
   }
@@ -99,7 +100,8 @@ class SocketTransport final : public RedisTransport {
   }
 
   void send(const CommandBuffer& commands, Clock::time_point deadline) override {
-    if (!commands.complete()) throw std::logic_error("CommandBuffer holds a command with missing arguments");
+    if (!commands.complete())
+      throw std::logic_error("CommandBuffer holds a command with missing arguments");
     throw_if_interrupted("sending to");
     if (!stream_) throw ClosedError("not connected to " + target_.display);
     if (commands.empty()) return;
@@ -111,7 +113,9 @@ class SocketTransport final : public RedisTransport {
       for (std::size_t written = 0; written < bytes.size();) {
         const IoStep step = stream_->write_some(bytes.data() + written, bytes.size() - written);
         written += step.bytes;
-        if (step.bytes == 0) wait_ready(stream_->fd(), step.wait ? step.wait : short(POLLOUT), wait, "sending commands to");
+        if (step.bytes == 0)
+          wait_ready(stream_->fd(), step.wait ? step.wait : short(POLLOUT), wait,
+                     "sending commands to");
       }
       outstanding_ += commands.command_count();
     } catch (...) {
@@ -120,7 +124,8 @@ class SocketTransport final : public RedisTransport {
     }
   }
 
-  void receive(std::size_t count, std::vector<RedisReply>& replies, Clock::time_point deadline) override {
+  void receive(std::size_t count, std::vector<RedisReply>& replies,
+               Clock::time_point deadline) override {
     replies.clear();
     throw_if_interrupted("reading from");
     if (!stream_) throw ClosedError("not connected to " + target_.display);
@@ -136,9 +141,12 @@ class SocketTransport final : public RedisTransport {
           continue;
         }
         const IoStep step = stream_->read_some(read_buffer_.data(), read_buffer_.size());
-        if (step.eof) throw ClosedError("connection closed by " + target_.display + " while replies were outstanding");
+        if (step.eof)
+          throw ClosedError("connection closed by " + target_.display +
+                            " while replies were outstanding");
         if (step.bytes == 0) {
-          wait_ready(stream_->fd(), step.wait ? step.wait : short(POLLIN), wait, "waiting for replies from");
+          wait_ready(stream_->fd(), step.wait ? step.wait : short(POLLIN), wait,
+                     "waiting for replies from");
           continue;
         }
         reader_->feed(read_buffer_.data(), step.bytes);
@@ -190,14 +198,16 @@ class SocketTransport final : public RedisTransport {
       // Any AUTH refusal (WRONGPASS, "ERR AUTH <password> called without any password
       // configured", ...) is an authentication problem; Redis never echoes the password.
       if (auth.is_error()) {
-        throw AuthError(auth.text, "authentication as user '" + user + "' to " + target_.display + " failed");
+        throw AuthError(auth.text,
+                        "authentication as user '" + user + "' to " + target_.display + " failed");
       }
     }
     for (; next < replies.size(); ++next) {
       const RedisReply& reply = replies[next];
       if (!reply.is_error()) continue;
       if (reply.error_prefix() == "NOAUTH") {
-        throw AuthError(reply.text, target_.display + " requires a password and none is configured");
+        throw AuthError(reply.text,
+                        target_.display + " requires a password and none is configured");
       }
       const bool is_select = target_.db && next == (target_.password.empty() ? 0u : 1u);
       // CLIENT SETNAME is a courtesy: a server (or proxy) refusing it is not worth failing for.
@@ -207,8 +217,8 @@ class SocketTransport final : public RedisTransport {
 
   // Writes `bytes` and reads `expected` replies, interleaving both so neither side's buffers
   // can fill up and stall the other.
-  void run_pipeline(const std::string& bytes, std::size_t expected, std::vector<RedisReply>& replies,
-                    const WaitContext& wait) {
+  void run_pipeline(const std::string& bytes, std::size_t expected,
+                    std::vector<RedisReply>& replies, const WaitContext& wait) {
     if (!reader_) reader_ = std::make_unique<RespReader>();
     if (read_buffer_.size() < kReadChunk) read_buffer_.resize(kReadChunk);
     replies.reserve(expected);
@@ -237,7 +247,8 @@ class SocketTransport final : public RedisTransport {
         reader_->feed(read_buffer_.data(), step.bytes);
         while (auto reply = reader_->next()) {
           if (replies.size() == expected) {
-            throw IoError("protocol error: " + target_.display + " sent more replies than commands");
+            throw IoError("protocol error: " + target_.display +
+                          " sent more replies than commands");
           }
           replies.push_back(std::move(*reply));
         }

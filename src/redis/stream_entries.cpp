@@ -30,7 +30,8 @@ void append_entry(RedisReply& item, std::vector<StreamEntry>& out) {
     if (!fields.is_array() || fields.elements.size() % 2 != 0) protocol_error("entry fields", item);
     entry.fields.reserve(fields.elements.size() / 2);
     for (std::size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
-      entry.fields.emplace_back(std::move(fields.elements[i].text), std::move(fields.elements[i + 1].text));
+      entry.fields.emplace_back(std::move(fields.elements[i].text),
+                                std::move(fields.elements[i + 1].text));
     }
   }
   out.push_back(std::move(entry));

@@ -55,7 +55,9 @@ struct EntryId {
 
   static std::optional<EntryId> parse(std::string_view text) noexcept;
   std::string to_string() const;
-  bool operator<(const EntryId& o) const noexcept { return ms < o.ms || (ms == o.ms && seq < o.seq); }
+  bool operator<(const EntryId& o) const noexcept {
+    return ms < o.ms || (ms == o.ms && seq < o.seq);
+  }
   bool operator==(const EntryId& o) const noexcept { return ms == o.ms && seq == o.seq; }
 };
 

@@ -23,7 +23,8 @@ class ReaderShard final : public redis::ConsumerShard {
     if (!position.empty()) return;
     const ConsumerOptions& o = core_.options();
     if (o.start_id == "$") {
-      redis::RedisReply reply = transport.command({"XREVRANGE", o.stream_key, "+", "-", "COUNT", "1"});
+      redis::RedisReply reply =
+          transport.command({"XREVRANGE", o.stream_key, "+", "-", "COUNT", "1"});
       redis::throw_if_error(reply, "XREVRANGE " + o.stream_key);
       std::vector<redis::StreamEntry> last;
       redis::append_entries(reply, last);
@@ -58,7 +59,10 @@ class ReaderShard final : public redis::ConsumerShard {
     const ConsumerOptions& o = core_.options();
     const bool blocking = block.count() > 0;
     commands.clear();
-    commands.begin_command(blocking ? 8 : 6).arg("XREAD").arg("COUNT").arg(static_cast<long long>(o.batch_size));
+    commands.begin_command(blocking ? 8 : 6)
+        .arg("XREAD")
+        .arg("COUNT")
+        .arg(static_cast<long long>(o.batch_size));
     if (blocking) commands.arg("BLOCK").arg(static_cast<long long>(block.count()));
     commands.arg("STREAMS").arg(o.stream_key).arg(position);  // only this thread writes it
   }
@@ -115,10 +119,13 @@ struct StreamReader::Impl {
   Impl(const ConsumerOptions& options, const ConsumerTransportFactory& factory,
        const ConsumerEndpointTransportFactory& endpoint_factory, const detail::ClockSource& clock)
       : consumer(checked(options, factory || endpoint_factory), factory, endpoint_factory,
-                 [&clock](ConsumerOptions o, redis::TransportMaker make, redis::ConsumerDispatch& d, std::size_t i) {
+                 [&clock](ConsumerOptions o, redis::TransportMaker make, redis::ConsumerDispatch& d,
+                          std::size_t i) {
                    return std::make_unique<ReaderShard>(std::move(o), std::move(make), clock, d, i);
                  }) {}
-  const ReaderShard& shard(std::size_t i) const { return static_cast<const ReaderShard&>(consumer.shard(i)); }
+  const ReaderShard& shard(std::size_t i) const {
+    return static_cast<const ReaderShard&>(consumer.shard(i));
+  }
   redis::ShardedConsumer consumer;
 };
 
@@ -133,7 +140,9 @@ StreamReader::~StreamReader() { stop(); }
 
 EventHandlers& StreamReader::handler_table() { return impl_->consumer.handlers(); }
 
-PollResult StreamReader::poll(std::chrono::milliseconds block) { return impl_->consumer.poll(block); }
+PollResult StreamReader::poll(std::chrono::milliseconds block) {
+  return impl_->consumer.poll(block);
+}
 
 void StreamReader::run() { impl_->consumer.run(); }
 
@@ -151,7 +160,9 @@ std::vector<std::string> StreamReader::last_ids() const {
 }
 
 ConsumerStats StreamReader::stats() const { return impl_->consumer.stats(); }
-std::vector<ConsumerStats> StreamReader::shard_stats() const { return impl_->consumer.shard_stats(); }
+std::vector<ConsumerStats> StreamReader::shard_stats() const {
+  return impl_->consumer.shard_stats();
+}
 std::size_t StreamReader::shard_count() const noexcept { return impl_->consumer.size(); }
 const ConsumerOptions& StreamReader::options() const noexcept { return impl_->consumer.options(); }
 

@@ -100,13 +100,17 @@ std::string openssl_queue_text() { return openssl_reason(nullptr); }
 
 bool is_ip_address(const std::string& host) {
   unsigned char buf[sizeof(in6_addr)];
-  return ::inet_pton(AF_INET, host.c_str(), buf) == 1 || ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
+  return ::inet_pton(AF_INET, host.c_str(), buf) == 1 ||
+         ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
 class TlsStream final : public ByteStream {
  public:
-  TlsStream(SocketHandle socket, SSL* ssl, std::unique_ptr<BioSocket> bio_socket, std::string display)
-      : socket_(std::move(socket)), ssl_(ssl), bio_socket_(std::move(bio_socket)),
+  TlsStream(SocketHandle socket, SSL* ssl, std::unique_ptr<BioSocket> bio_socket,
+            std::string display)
+      : socket_(std::move(socket)),
+        ssl_(ssl),
+        bio_socket_(std::move(bio_socket)),
         display_(std::move(display)) {}
   ~TlsStream() override { SSL_free(ssl_); }
   TlsStream(const TlsStream&) = delete;
@@ -169,10 +173,12 @@ class TlsStream final : public ByteStream {
       case SSL_ERROR_ZERO_RETURN:
         return {0, 0, true};
       case SSL_ERROR_SYSCALL:
-        if (bio_socket_->last_errno != 0) throw_socket_error(bio_socket_->last_errno, doing, display_);
+        if (bio_socket_->last_errno != 0)
+          throw_socket_error(bio_socket_->last_errno, doing, display_);
         throw ClosedError(std::string("connection lost ") + doing + " " + display_);
       default:
-        throw TlsError(std::string("TLS error ") + doing + " " + display_ + ": " + openssl_reason(nullptr));
+        throw TlsError(std::string("TLS error ") + doing + " " + display_ + ": " +
+                       openssl_reason(nullptr));
     }
   }
 
@@ -239,7 +245,8 @@ TlsContext::TlsContext(const ConnectionTarget& target) : state_(std::make_unique
 
 TlsContext::~TlsContext() = default;
 
-std::unique_ptr<ByteStream> TlsContext::handshake(SocketHandle socket, const WaitContext& wait) const {
+std::unique_ptr<ByteStream> TlsContext::handshake(SocketHandle socket,
+                                                  const WaitContext& wait) const {
   const State& s = *state_;
   ERR_clear_error();
   SSL* ssl = SSL_new(s.ctx);
@@ -254,7 +261,8 @@ std::unique_ptr<ByteStream> TlsContext::handshake(SocketHandle socket, const Wai
   BIO_set_data(bio, bio_socket.get());
   SSL_set_bio(ssl, bio, bio);
   // From here the stream owns ssl (and through it the BIO).
-  auto stream = std::make_unique<TlsStream>(std::move(socket), ssl, std::move(bio_socket), s.display);
+  auto stream =
+      std::make_unique<TlsStream>(std::move(socket), ssl, std::move(bio_socket), s.display);
 
   const bool ip = is_ip_address(s.server_name);
   if (!ip && !s.server_name.empty()) SSL_set_tlsext_host_name(ssl, s.server_name.c_str());

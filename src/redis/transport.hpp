@@ -69,7 +69,8 @@ class RedisTransport {
   virtual void send(const CommandBuffer& commands, Clock::time_point /*deadline*/) {
     if (!commands.empty()) sent_.push_back(commands);
   }
-  virtual void receive(std::size_t count, std::vector<RedisReply>& replies, Clock::time_point deadline) {
+  virtual void receive(std::size_t count, std::vector<RedisReply>& replies,
+                       Clock::time_point deadline) {
     replies.clear();
     std::vector<RedisReply> batch;
     for (const CommandBuffer& commands : sent_) {
@@ -81,7 +82,8 @@ class RedisTransport {
       replies.push_back(std::move(unclaimed_.front()));
       unclaimed_.erase(unclaimed_.begin());
     }
-    if (replies.size() < count) throw ClosedError("receive(): fewer replies outstanding than asked for");
+    if (replies.size() < count)
+      throw ClosedError("receive(): fewer replies outstanding than asked for");
   }
 
   /// A descriptor that becomes readable once a reply to what send() wrote starts to arrive,
@@ -117,7 +119,7 @@ class RedisTransport {
   virtual std::chrono::milliseconds socket_timeout() const noexcept = 0;
 
  private:
-  std::vector<CommandBuffer> sent_;      // the default send()/receive() only
+  std::vector<CommandBuffer> sent_;  // the default send()/receive() only
   std::vector<RedisReply> unclaimed_;
 };
 

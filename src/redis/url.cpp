@@ -177,9 +177,12 @@ void parse_topology_path(std::string_view path, std::string_view url, ParsedRedi
 
 std::string_view to_string(RedisDeployment deployment) noexcept {
   switch (deployment) {
-    case RedisDeployment::standalone: return "standalone";
-    case RedisDeployment::sentinel: return "sentinel";
-    case RedisDeployment::cluster: return "cluster";
+    case RedisDeployment::standalone:
+      return "standalone";
+    case RedisDeployment::sentinel:
+      return "sentinel";
+    case RedisDeployment::cluster:
+      return "cluster";
   }
   return "standalone";
 }
@@ -206,8 +209,10 @@ ParsedRedisUrl parse_redis_url(std::string_view url) {
   }
   if (scheme == "rediss") {
     out.tls = true;
-  } else if ((scheme != "redis" && !is_unix) || (is_unix && out.deployment != RedisDeployment::standalone)) {
-    fail(url, "unknown scheme '" + std::string(url.substr(0, scheme_end)) + "' (expected " + kSchemes + ")");
+  } else if ((scheme != "redis" && !is_unix) ||
+             (is_unix && out.deployment != RedisDeployment::standalone)) {
+    fail(url, "unknown scheme '" + std::string(url.substr(0, scheme_end)) + "' (expected " +
+                  kSchemes + ")");
   }
 
   // The userinfo comes first, before any '?', '#' or '/' is taken as a delimiter: a password
@@ -215,14 +220,15 @@ ParsedRedisUrl parse_redis_url(std::string_view url) {
   // refused (RFC 3986 wants them percent-encoded) with a message that quotes nothing of it.
   // redis://: the userinfo ends at the last '@' (raw '@' in passwords is common in practice);
   // unix://: at the first "@/", where the absolute socket path starts.
-  if (const auto at = is_unix ? (rest.empty() || rest.front() == '/' ? std::string_view::npos
-                                                                     : rest.find("@/"))
-                              : rest.rfind('@');
+  if (const auto at =
+          is_unix ? (rest.empty() || rest.front() == '/' ? std::string_view::npos : rest.find("@/"))
+                  : rest.rfind('@');
       at != std::string_view::npos) {
     const std::string_view userinfo = rest.substr(0, at);
     if (userinfo.find_first_of("/?#") != std::string_view::npos) {
-      fail(url, "the user name or password contains a raw '/', '?' or '#' (or a raw '@' follows "
-                "them): percent-encode them as %2F, %3F, %23, %40");
+      fail(url,
+           "the user name or password contains a raw '/', '?' or '#' (or a raw '@' follows "
+           "them): percent-encode them as %2F, %3F, %23, %40");
     }
     parse_userinfo(userinfo, url, out);
     rest = rest.substr(at + 1);

@@ -47,7 +47,8 @@ class UsageAccumulator {
       f.cost_usd = v->as_double(0.0);
       f.cost_invalid = !is_valid_cost(v->is_number(), f.cost_usd);
     }
-    if (const Value* v = data.find("response_time_ms"); v && v->is_number()) f.response_time_ms = v->as_double();
+    if (const Value* v = data.find("response_time_ms"); v && v->is_number())
+      f.response_time_ms = v->as_double();
     if (const Value* v = data.find("ttft_ms"); v && v->is_number()) f.ttft_ms = v->as_double();
     if (const Value* v = data.find("success"); v && v->is_bool()) f.success = v->as_bool();
     add(f);
@@ -73,7 +74,8 @@ class UsageAccumulator {
     if (f.success && !*f.success) ++stats_.failed_calls;
     if (f.response_time_ms) response_times_.add(*f.response_time_ms);
     if (f.ttft_ms) ttfts_.add(*f.ttft_ms);
-    count_bounded(stats_.calls_per_model, f.model_is_string && !f.model.empty() ? f.model : "unknown");
+    count_bounded(stats_.calls_per_model,
+                  f.model_is_string && !f.model.empty() ? f.model : "unknown");
   }
 
   /// Adds another accumulator's totals (another shard's): counts summed, distributions merged
@@ -93,7 +95,8 @@ class UsageAccumulator {
     stats_.output_tokens += o.output_tokens;
     stats_.total_cost_usd += o.total_cost_usd;
     stats_.invalid_cost += o.invalid_cost;
-    for (const auto& [model, n] : o.calls_per_model) count_bounded(stats_.calls_per_model, model, n);
+    for (const auto& [model, n] : o.calls_per_model)
+      count_bounded(stats_.calls_per_model, model, n);
     stats_.errors += o.errors;
     response_times_.merge(other.response_times_);
     ttfts_.merge(other.ttfts_);
@@ -115,7 +118,8 @@ class UsageAccumulator {
  private:
   // Names come from the data: past max_models_ distinct ones they are added up as "(other)".
   // That bucket takes no name's place, also when it comes from another shard's totals.
-  void count_bounded(std::map<std::string, std::uint64_t>& counts, std::string name, std::uint64_t n = 1) {
+  void count_bounded(std::map<std::string, std::uint64_t>& counts, std::string name,
+                     std::uint64_t n = 1) {
     static const std::string other = "(other)";
     auto it = counts.find(name);
     if (it != counts.end()) {

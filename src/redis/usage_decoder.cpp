@@ -37,7 +37,8 @@ class UsageSax {
   bool number_unsigned(json::number_unsigned_t v) {
     if (in_data_value()) {
       data_.kind = Number::integer;
-      data_.i = v > static_cast<json::number_unsigned_t>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(v);
+      data_.i = v > static_cast<json::number_unsigned_t>(INT64_MAX) ? INT64_MAX
+                                                                    : static_cast<std::int64_t>(v);
     }
     return scalar(kOther);
   }
@@ -84,13 +85,16 @@ class UsageSax {
     }
     return true;
   }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+    return false;
+  }
 
   /// After a complete parse: the verdict of parse_event_json's rules.
   bool verdict(std::string& reason) {
     if (!top_is_object_) return fail(reason, "not a JSON object");
     if (!type_ok_) return fail(reason, "event_type is missing or not a string");
-    if (!is_valid_event_type_name(out_.type_name)) return fail(reason, "event_type is not a valid event type name");
+    if (!is_valid_event_type_name(out_.type_name))
+      return fail(reason, "event_type is not a valid event type name");
     if (id_bad_) return fail(reason, "event_id is not a UUID");
     if (timestamp_bad_) return fail(reason, "timestamp is not an RFC 3339 UTC time");
     if (!context_not_string_.empty()) return fail(reason, context_not_string_ + " is not a string");
@@ -110,17 +114,25 @@ class UsageSax {
   }
   bool in_tags_object() const noexcept { return depth_ == 2 && top_key_ == "tags"; }
   bool in_tags_value() const noexcept { return in_tags_object(); }
-  bool in_data_value() const noexcept { return depth_ == 2 && top_key_ == "data" && data_key_ != kOtherKey; }
+  bool in_data_value() const noexcept {
+    return depth_ == 2 && top_key_ == "data" && data_key_ != kOtherKey;
+  }
 
   // A top-level value of kind `k` for top_key_ (strings go through top_string()).
   void top_value(Kind k) {
     const bool null = k == kNull;
-    if (top_key_ == "event_type") type_ok_ = false;
-    else if (top_key_ == "event_id") id_bad_ = !null;
-    else if (top_key_ == "timestamp") timestamp_bad_ = !null;
-    else if (top_key_ == "tags") tags_bad_ = !(null || k == kObject), non_string_tags_.clear();
-    else if (top_key_ == "data") data_bad_ = !(null || k == kObject), data_seen_ = !null && k == kObject;
-    else if (is_context_key()) set_context_bad(!null);
+    if (top_key_ == "event_type")
+      type_ok_ = false;
+    else if (top_key_ == "event_id")
+      id_bad_ = !null;
+    else if (top_key_ == "timestamp")
+      timestamp_bad_ = !null;
+    else if (top_key_ == "tags")
+      tags_bad_ = !(null || k == kObject), non_string_tags_.clear();
+    else if (top_key_ == "data")
+      data_bad_ = !(null || k == kObject), data_seen_ = !null && k == kObject;
+    else if (is_context_key())
+      set_context_bad(!null);
   }
   void top_string(std::string& v) {
     if (top_key_ == "event_type") {
@@ -188,7 +200,8 @@ class UsageSax {
     const double as_double = data_.kind == Number::integer ? static_cast<double>(data_.i) : data_.d;
     std::int64_t as_int = 0;
     if (data_.kind == Number::integer) as_int = data_.i;
-    if (data_.kind == Number::floating && data_.d == data_.d && data_.d >= -9.2e18 && data_.d <= 9.2e18) {
+    if (data_.kind == Number::floating && data_.d == data_.d && data_.d >= -9.2e18 &&
+        data_.d <= 9.2e18) {
       as_int = static_cast<std::int64_t>(data_.d);
     }
     switch (data_key_) {
@@ -196,17 +209,30 @@ class UsageSax {
         out_.model_is_string = data_.kind == Number::string;
         out_.model = out_.model_is_string ? std::move(string_value_) : std::string();
         break;
-      case kTokens: out_.tokens_used = as_int; break;
-      case kInput: out_.input_tokens = as_int; break;
-      case kOutput: out_.output_tokens = as_int; break;
+      case kTokens:
+        out_.tokens_used = as_int;
+        break;
+      case kInput:
+        out_.input_tokens = as_int;
+        break;
+      case kOutput:
+        out_.output_tokens = as_int;
+        break;
       case kCost:
         out_.cost_usd = number ? as_double : 0.0;
         out_.cost_invalid = !is_valid_cost(number, as_double);
         break;
-      case kResponse: out_.response_time_ms = number ? std::optional<double>(as_double) : std::nullopt; break;
-      case kTtft: out_.ttft_ms = number ? std::optional<double>(as_double) : std::nullopt; break;
-      case kSuccess: out_.success = data_.kind == Number::boolean ? std::optional<bool>(data_.b) : std::nullopt; break;
-      case kOtherKey: break;
+      case kResponse:
+        out_.response_time_ms = number ? std::optional<double>(as_double) : std::nullopt;
+        break;
+      case kTtft:
+        out_.ttft_ms = number ? std::optional<double>(as_double) : std::nullopt;
+        break;
+      case kSuccess:
+        out_.success = data_.kind == Number::boolean ? std::optional<bool>(data_.b) : std::nullopt;
+        break;
+      case kOtherKey:
+        break;
     }
   }
 
@@ -221,13 +247,15 @@ class UsageSax {
   std::string tag_key_;
   // Keys of tags whose last value so far is not a string: the event is invalid while any is.
   std::unordered_set<std::string> non_string_tags_;
-  bool id_bad_ = false, timestamp_bad_ = false, tags_bad_ = false, data_bad_ = false, data_seen_ = false;
+  bool id_bad_ = false, timestamp_bad_ = false, tags_bad_ = false, data_bad_ = false,
+       data_seen_ = false;
   std::string context_not_string_;
 };
 
 }  // namespace
 
-bool decode_usage_fields(std::string_view json, UsageFields& out, DecodeFailureKind& kind, std::string& reason) noexcept {
+bool decode_usage_fields(std::string_view json, UsageFields& out, DecodeFailureKind& kind,
+                         std::string& reason) noexcept {
   try {
     out = UsageFields{};
     if (detail::json_nesting_depth(json) > detail::max_json_nesting + 2) {

@@ -17,7 +17,7 @@ namespace streamll::redis {
 
 struct UsageFields {
   std::string type_name;
-  std::string model;         ///< data.model when a string
+  std::string model;  ///< data.model when a string
   bool model_is_string = false;
   std::int64_t tokens_used = 0, input_tokens = 0, output_tokens = 0;  ///< 0 when absent
   double cost_usd = 0;
@@ -35,6 +35,7 @@ inline bool is_valid_cost(bool is_number, double value) noexcept {
 
 /// True and `out` filled for an event parse_event_json accepts; otherwise false with the
 /// failure kind and reason (the same kinds decode_entry reports).
-bool decode_usage_fields(std::string_view json, UsageFields& out, DecodeFailureKind& kind, std::string& reason) noexcept;
+bool decode_usage_fields(std::string_view json, UsageFields& out, DecodeFailureKind& kind,
+                         std::string& reason) noexcept;
 
 }  // namespace streamll::redis

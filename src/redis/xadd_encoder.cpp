@@ -72,8 +72,10 @@ std::size_t captured_heap_bytes(const Event& event) noexcept {
   std::size_t bytes = event.data.size() * sizeof(Field) + string_heap(event.custom_type);
   for (const Field& field : event.data) {
     bytes += string_heap(field.key);
-    if (const auto* text = std::get_if<std::string>(&field.value.storage())) bytes += string_heap(*text);
-    if (const auto* raw = std::get_if<RawJson>(&field.value.storage())) bytes += string_heap(raw->text);
+    if (const auto* text = std::get_if<std::string>(&field.value.storage()))
+      bytes += string_heap(*text);
+    if (const auto* raw = std::get_if<RawJson>(&field.value.storage()))
+      bytes += string_heap(raw->text);
   }
   if (event.context) {
     const EventContext& c = *event.context;
@@ -81,7 +83,8 @@ std::size_t captured_heap_bytes(const Event& event) noexcept {
                           string_heap(c.span_id) + string_heap(c.parent_span_id) +
                           string_heap(c.operation) + string_heap(c.module_name);
     for (const auto& [key, value] : c.tags) {
-      context += sizeof(std::pair<std::string, std::string>) + string_heap(key) + string_heap(value);
+      context +=
+          sizeof(std::pair<std::string, std::string>) + string_heap(key) + string_heap(value);
     }
     const long sharers = event.context.use_count();
     bytes += context / static_cast<std::size_t>(sharers > 0 ? sharers : 1);
@@ -100,8 +103,9 @@ std::size_t estimated_json_bytes(const Event& event) noexcept {
   for (const auto& [key, value] : event.tags()) bytes += key.size() + value.size() + 6;
   for (const Field& field : event.data) {
     bytes += field.key.size() + 4;
-    bytes += field.value.is_string() || field.value.is_raw_json() ? field.value.as_string().size() + 2
-                                                                   : 24;
+    bytes += field.value.is_string() || field.value.is_raw_json()
+                 ? field.value.as_string().size() + 2
+                 : 24;
   }
   return bytes;
 }
@@ -188,7 +192,7 @@ EncodeResult XaddEncoder::compact(BufferedEvent& item, std::string& scratch) con
   // Cut: held so whatever its size, so that the cut happens (and is counted) once.
   if (result == EncodeResult::ok && scratch.size() + 1 >= captured) return EncodeResult::ok;
   try {
-    std::string exact(scratch);  // scratch's capacity is larger than what it holds
+    std::string exact(scratch);                   // scratch's capacity is larger than what it holds
     item.emplace<std::string>(std::move(exact));  // a move: cannot throw
   } catch (...) {
     // std::bad_alloc: the event stays as captured (and is cut, and counted, when sent).

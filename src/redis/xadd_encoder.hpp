@@ -53,7 +53,7 @@ class XaddEncoder {
  private:
   bool index_fields_;
   std::size_t max_event_bytes_;  // 0: no limit
-  std::string head_;  // "*<argc>\r\n$4\r\nXADD\r\n$<n>\r\n<key>\r\n...$1\r\n*\r\n"
+  std::string head_;             // "*<argc>\r\n$4\r\nXADD\r\n$<n>\r\n<key>\r\n...$1\r\n*\r\n"
 };
 
 }  // namespace streamll::redis

@@ -179,8 +179,8 @@ struct BackgroundWriter::State {
     if (rejected == drops_reported) return;
     try {  // building the message may run out of memory
       log.log(spdlog::level::warn,
-              name + ": queue full (queue_size=" + std::to_string(queue.capacity()) + "): " +
-                  std::to_string(rejected - drops_reported) + " event(s) dropped (" +
+              name + ": queue full (queue_size=" + std::to_string(queue.capacity()) +
+                  "): " + std::to_string(rejected - drops_reported) + " event(s) dropped (" +
                   std::to_string(rejected) + " in total)");
     } catch (...) {
     }
@@ -220,7 +220,7 @@ struct BackgroundWriter::State {
   // call moves these, so a round served after its caller gave up reports nothing by itself.
   std::uint64_t losses_reported = 0;
   std::uint64_t failed_runs_reported = 0;
-  std::uint64_t failed_runs = 0;      // output flush/close calls that failed
+  std::uint64_t failed_runs = 0;  // output flush/close calls that failed
   bool stopping = false;
   bool finished = false;  // the writer is done with the output
   bool clean = false;     // ... because it closed it, not because it was given up on
@@ -240,12 +240,12 @@ BackgroundWriter::BackgroundWriter(std::unique_ptr<SinkOutput> output, std::size
                                    std::string name, std::string logger)
     : created_in_generation_(current_fork_generation()) {
   try {
-    state_ = std::make_shared<State>(std::move(output), queue_size, std::move(name),
-                                     std::move(logger));
+    state_ =
+        std::make_shared<State>(std::move(output), queue_size, std::move(name), std::move(logger));
   } catch (const ConfigError& e) {
     if (e.option() == "queue_size") throw;
-    throw ConfigError("queue_size", "cannot allocate a queue of " + std::to_string(queue_size) +
-                                        " events");
+    throw ConfigError("queue_size",
+                      "cannot allocate a queue of " + std::to_string(queue_size) + " events");
   }
   thread_ = std::thread([state = state_] { state->run(); });
 }

@@ -87,9 +87,9 @@ class BackgroundWriter {
   /// work has run after them, or `timeout` passes. False on timeout, or when since the
   /// previous flush (or shutdown) the writer completed any event was lost: a failed write, a
   /// full queue, a failed flush. Each loss is reported once: a call that returned false, even
-  /// on its timeout, answered for the losses known when it returned. After shutdown(): shutdown()'s answer, once the writer is done
-  /// (so a flush after a shutdown that gave up waits for the stuck write, within `timeout`).
-  /// Any thread.
+  /// on its timeout, answered for the losses known when it returned. After shutdown(): shutdown()'s
+  /// answer, once the writer is done (so a flush after a shutdown that gave up waits for the stuck
+  /// write, within `timeout`). Any thread.
   bool flush(std::chrono::milliseconds timeout);
 
   /// Stops taking events, writes what is queued, closes the output. Returns within `timeout`

@@ -171,8 +171,8 @@ class JsonlOutput final : public detail::SinkOutput {
 
   // A copy: a writer given up on at shutdown may outlive the sink.
   const JsonlFileSinkOptions options_;
-  int fd_;               // -1 once closed
-  std::string buffer_;   // whole lines, each ending in '\n'
+  int fd_;              // -1 once closed
+  std::string buffer_;  // whole lines, each ending in '\n'
   std::uint64_t buffered_events_ = 0;
   bool line_open_ = false;  // the file ends in a partial line left by a failed write
   std::uint64_t total_lost_ = 0;

@@ -19,11 +19,13 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-std::size_t shard_total(const ShardedRedisSinkOptions& o) { return redis::shard_total(o.shard_urls, o.shard_count); }
+std::size_t shard_total(const ShardedRedisSinkOptions& o) {
+  return redis::shard_total(o.shard_urls, o.shard_count);
+}
 
 RedisSinkOptions shard_options(const ShardedRedisSinkOptions& o, std::size_t index) {
   return redis::options_for_shard<RedisSinkOptions>(o.sink, o.shard_urls, o.sink.stream_key, index,
-                                                   &RedisSinkOptions::stream_key);
+                                                    &RedisSinkOptions::stream_key);
 }
 
 int breaker_rank(BreakerState s) {
@@ -51,8 +53,9 @@ ShardedRedisSinkOptions ShardedRedisSinkOptions::from_env(const EnvLookup& looku
 void ShardedRedisSinkOptions::validate() const {
   redis::validate_shard_layout(shard_urls, shard_count, /*required=*/true);
   if (shard_hash == ShardHash::md5 && !detail::md5_available()) {
-    throw ConfigError("shard_hash", "OpenSSL offers no MD5 here (a FIPS-only configuration?): "
-                                    "use ShardHash::fnv1a, on every producer of these shards");
+    throw ConfigError("shard_hash",
+                      "OpenSSL offers no MD5 here (a FIPS-only configuration?): "
+                      "use ShardHash::fnv1a, on every producer of these shards");
   }
   const std::size_t n = shard_total(*this);
   for (std::size_t i = 0; i < n; ++i) {
@@ -108,7 +111,8 @@ bool ShardedRedisSink::flush(std::chrono::milliseconds timeout) {
   const auto deadline = SteadyClock::now() + timeout;
   bool all = true;
   for (auto& shard : shards_) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
     all = shard->flush(std::max(left, std::chrono::milliseconds(0))) && all;
   }
   return all;
@@ -176,8 +180,10 @@ RedisSinkStats ShardedRedisSink::stats() const {
     total.in_flight += s.in_flight;
     total.buffered_compacted += s.buffered_compacted;
     total.connected = total.connected && s.connected;
-    if (breaker_rank(s.breaker_state) > breaker_rank(total.breaker_state)) total.breaker_state = s.breaker_state;
-    if (s.last_error_time && (!total.last_error_time || *s.last_error_time > *total.last_error_time)) {
+    if (breaker_rank(s.breaker_state) > breaker_rank(total.breaker_state))
+      total.breaker_state = s.breaker_state;
+    if (s.last_error_time &&
+        (!total.last_error_time || *s.last_error_time > *total.last_error_time)) {
       total.last_error = s.last_error;
       total.last_error_time = s.last_error_time;
       total.server = s.server;

@@ -70,9 +70,15 @@ void append_visible(std::string& out, std::string_view text, TextMode mode) {
       continue;
     }
     switch (c) {
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
       default:
         out.append("\\x");
         append_hex_byte(out, c);
@@ -89,7 +95,8 @@ void paint(std::string& out, const TerminalFormat& format, std::string_view colo
 }
 
 void append_clock(std::string& out, Timestamp t, bool utc) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   auto secs = static_cast<std::time_t>(ms / 1000);
   auto millis = static_cast<int>(ms % 1000);
   if (millis < 0) {
@@ -142,7 +149,8 @@ void append_value(std::string& out, const Value& value) {
 // " {key=value, ...}" with the fields for which `skip(key)` is false; nothing when none are
 // left or data is switched off.
 template <typename SkipFn>
-void append_data_if(std::string& out, const Event& event, const TerminalFormat& format, SkipFn skip) {
+void append_data_if(std::string& out, const Event& event, const TerminalFormat& format,
+                    SkipFn skip) {
   if (!format.show_data) return;
   bool first = true;
   for (const auto& field : event.data) {

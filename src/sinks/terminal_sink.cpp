@@ -14,9 +14,12 @@ namespace streamll {
 
 bool should_use_color(ColorMode mode, bool output_is_terminal) noexcept {
   switch (mode) {
-    case ColorMode::always: return true;
-    case ColorMode::never: return false;
-    case ColorMode::automatic: break;
+    case ColorMode::always:
+      return true;
+    case ColorMode::never:
+      return false;
+    case ColorMode::automatic:
+      break;
   }
   if (!output_is_terminal) return false;
   const char* no_color = std::getenv("NO_COLOR");

@@ -23,9 +23,7 @@ namespace streamll::detail {
 using RandomSource = std::function<double()>;
 
 /// The default RandomSource: 53 random bits from the per-thread generator, no lock.
-inline double random_unit() noexcept {
-  return static_cast<double>(random_u64() >> 11) * 0x1.0p-53;
-}
+inline double random_unit() noexcept { return static_cast<double>(random_u64() >> 11) * 0x1.0p-53; }
 
 struct BackoffPolicy {
   /// Wait after the first failure. 0 retries at once (and every later delay is then 0 too).
@@ -46,9 +44,9 @@ class Backoff {
                    RandomSource random = {})
       : policy_(policy), clock_(&clock), random_(std::move(random)) {
     if (policy_.initial_delay.count() < 0) {
-      throw ConfigError("initial_delay", "must not be negative (got " +
-                                             std::to_string(policy_.initial_delay.count()) +
-                                             " ns)");
+      throw ConfigError(
+          "initial_delay",
+          "must not be negative (got " + std::to_string(policy_.initial_delay.count()) + " ns)");
     }
     if (policy_.max_delay.count() < 0) {
       throw ConfigError("max_delay", "must not be negative (got " +

@@ -73,12 +73,12 @@ class CircuitBreaker {
       : options_(validated(std::move(options))),
         clock_(options_.clock ? options_.clock : &ClockSource::real()),
         random_(shared(options_.random)),
-        retry_backoff_(BackoffPolicy{options_.retry_initial_delay, options_.retry_max_delay,
-                                     options_.jitter},
-                       *clock_, random_),
-        open_backoff_(BackoffPolicy{options_.recovery_timeout, options_.max_backoff,
-                                    options_.jitter},
-                      *clock_, random_) {}
+        retry_backoff_(
+            BackoffPolicy{options_.retry_initial_delay, options_.retry_max_delay, options_.jitter},
+            *clock_, random_),
+        open_backoff_(
+            BackoffPolicy{options_.recovery_timeout, options_.max_backoff, options_.jitter},
+            *clock_, random_) {}
 
   CircuitBreaker(const CircuitBreaker&) = delete;
   CircuitBreaker& operator=(const CircuitBreaker&) = delete;
@@ -185,9 +185,12 @@ class CircuitBreaker {
   std::chrono::nanoseconds next_attempt_in() const {
     std::lock_guard<std::mutex> lock(mutex_);
     switch (state_.load(std::memory_order_relaxed)) {
-      case BreakerState::closed: return retry_backoff_.remaining();
-      case BreakerState::open: return open_backoff_.remaining();
-      case BreakerState::half_open: break;
+      case BreakerState::closed:
+        return retry_backoff_.remaining();
+      case BreakerState::open:
+        return open_backoff_.remaining();
+      case BreakerState::half_open:
+        break;
     }
     return std::chrono::nanoseconds::zero();
   }
@@ -246,8 +249,7 @@ class CircuitBreaker {
     if (from == to) return std::nullopt;
     state_.store(to, std::memory_order_release);
     if (to == BreakerState::open) {
-      open_count_.store(open_count_.load(std::memory_order_relaxed) + 1,
-                        std::memory_order_relaxed);
+      open_count_.store(open_count_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
     return Transition{from, to};
   }
@@ -279,8 +281,8 @@ class CircuitBreaker {
   const RandomSource random_;  // calls only under mutex_ (through the backoffs)
 
   mutable std::mutex mutex_;
-  Backoff retry_backoff_;  // guarded by mutex_
-  Backoff open_backoff_;   // guarded by mutex_
+  Backoff retry_backoff_;           // guarded by mutex_
+  Backoff open_backoff_;            // guarded by mutex_
   bool probe_outstanding_ = false;  // guarded by mutex_
 
   // Written under mutex_, read anywhere.

@@ -30,7 +30,8 @@ bool streamll_cxx20_tag_comparisons(const streamll::Event& a, const streamll::Ev
 // connection's included (no missing-initializer warning either: every field has a default).
 streamll::ShardedRedisSinkOptions streamll_cxx20_designated_options() {
   const streamll::RedisSinkOptions sink{.connection = {.url = "rediss://cache:6380", .db = 2},
-                                        .stream_key = "ml_events", .buffer_size = 50000};
+                                        .stream_key = "ml_events",
+                                        .buffer_size = 50000};
   const streamll::ConsumerOptions consumer{.connection = {.url = "redis://r:6379"}, .group = "g"};
   return {.sink = sink, .shard_urls = {consumer.connection.url}};
 }

@@ -75,19 +75,22 @@ TEST_CASE("Cluster: a sharded group consumer, the analytics, health and the CLI 
   constexpr int kPerExecution = 4;
   streamll::ShardedRedisSinkOptions so;
   so.sink = sinkit::fast_options(c.url());
-  so.sink.stream_key = "spread";  // no hash tag: the shards' keys hash to slots all over the cluster
+  so.sink.stream_key =
+      "spread";  // no hash tag: the shards' keys hash to slots all over the cluster
   so.shard_count = kShards;
   {
     streamll::ShardedRedisSink sink(so);
     for (int i = 0; i < kPerExecution; ++i) {
-      for (int e = 0; e < kExecutions; ++e) sink.handle(priced_call("exec_" + std::to_string(e), i));
+      for (int e = 0; e < kExecutions; ++e)
+        sink.handle(priced_call("exec_" + std::to_string(e), i));
     }
     REQUIRE(sink.flush(20s));
     REQUIRE(sink.stats().delivered == kExecutions * kPerExecution);
   }
   std::set<int> masters;
   for (std::size_t s = 0; s < kShards; ++s) {
-    masters.insert(c.master_of_slot(streamll::redis::key_slot(streamll::shard_stream_key("spread", s))));
+    masters.insert(
+        c.master_of_slot(streamll::redis::key_slot(streamll::shard_stream_key("spread", s))));
   }
   CHECK(masters.size() >= 2);  // the shards really are on different masters
 
@@ -100,7 +103,8 @@ TEST_CASE("Cluster: a sharded group consumer, the analytics, health and the CLI 
   std::size_t total = 0;
   consumer.on_any([&](const ConsumedEvent& m) {
     std::lock_guard<std::mutex> lock(mutex);
-    by_execution[std::string(m.event.execution_id())].push_back(static_cast<int>(m.event.data["index"].as_int()));
+    by_execution[std::string(m.event.execution_id())].push_back(
+        static_cast<int>(m.event.data["index"].as_int()));
     ++total;
   });
   for (int i = 0; i < 200 && total < kExecutions * kPerExecution; ++i) consumer.poll(100ms);
@@ -142,12 +146,14 @@ TEST_CASE("Cluster: a sharded group consumer, the analytics, health and the CLI 
   CHECK(h.total_lag == 0);
 
   // The CLI, given the cluster URL and the shard count.
-  auto r = run_cli({"stats", "--url", c.url(), "--stream", "spread", "--shard-count", "6", "--json"});
+  auto r =
+      run_cli({"stats", "--url", c.url(), "--stream", "spread", "--shard-count", "6", "--json"});
   REQUIRE(r.exit_code == 0);
   const auto j = nlohmann::json::parse(r.out);
   CHECK(j["total_calls"] == kExecutions * kPerExecution);
   CHECK(j["shards"].size() == kShards);
-  r = run_cli({"health", "--url", c.url(), "--stream", "spread", "--shard-count", "6", "--window", "10m"});
+  r = run_cli(
+      {"health", "--url", c.url(), "--stream", "spread", "--shard-count", "6", "--window", "10m"});
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("stream length       360") != std::string::npos);
   r = run_cli({"groups", "--url", c.url(), "--stream", "spread", "--shard-count", "6"});
@@ -170,14 +176,16 @@ TEST_CASE("Cluster: a sharded group consumer, the analytics, health and the CLI 
     r = run_cli({"stats", "--url", url, "--stream", solo, "--json"});
     REQUIRE(r.exit_code == 0);
     CHECK(nlohmann::json::parse(r.out)["total_calls"] == 25);
-    r = run_cli({"tail", "--url", url, "--stream", solo, "--from-beginning", "--no-follow", "--color", "never"});
+    r = run_cli({"tail", "--url", url, "--stream", solo, "--from-beginning", "--no-follow",
+                 "--color", "never"});
     CHECK(r.exit_code == 0);
     CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 25);
   }
 }
 
-TEST_CASE("Cluster: a group consumer follows its stream when the slot moves to another master (MOVED)",
-          "[ha][cluster][consumer_ha]") {
+TEST_CASE(
+    "Cluster: a group consumer follows its stream when the slot moves to another master (MOVED)",
+    "[ha][cluster][consumer_ha]") {
   auto& c = cluster();
   const std::string key = "{moving}ml_events";
   const int slot = streamll::redis::key_slot(key);
@@ -201,7 +209,9 @@ TEST_CASE("Cluster: a group consumer follows its stream when the slot moves to a
   o.stream_key = key;
   streamll::GroupConsumer consumer(o);
   std::vector<int> seen;
-  consumer.on_any([&](const ConsumedEvent& m) { seen.push_back(static_cast<int>(m.event.data["index"].as_int())); });
+  consumer.on_any([&](const ConsumedEvent& m) {
+    seen.push_back(static_cast<int>(m.event.data["index"].as_int()));
+  });
   const auto read_until = [&](std::size_t n) {
     for (int i = 0; i < 300 && seen.size() < n; ++i) consumer.poll(50ms);
   };

@@ -41,7 +41,8 @@ std::vector<streamll::Event> read_stream(RedisClusterDeployment& c, const std::s
 
 }  // namespace
 
-TEST_CASE("Cluster: events of many executions, sharded over slots, all arrive in order", "[ha][cluster]") {
+TEST_CASE("Cluster: events of many executions, sharded over slots, all arrive in order",
+          "[ha][cluster]") {
   auto& c = cluster();
   streamll::ShardedRedisSinkOptions o;
   o.sink = sinkit::fast_options(c.url());
@@ -52,7 +53,8 @@ TEST_CASE("Cluster: events of many executions, sharded over slots, all arrive in
   constexpr int executions = 120;
   constexpr int per_execution = 5;
   for (int i = 0; i < per_execution; ++i) {
-    for (int e = 0; e < executions; ++e) sink.handle(sinkit::execution_event("exec_" + std::to_string(e), i));
+    for (int e = 0; e < executions; ++e)
+      sink.handle(sinkit::execution_event("exec_" + std::to_string(e), i));
   }
   REQUIRE(sink.flush(20s));
   const auto stats = sink.stats();
@@ -83,7 +85,8 @@ TEST_CASE("Cluster: events of many executions, sharded over slots, all arrive in
   }
 }
 
-TEST_CASE("Cluster: a stream whose slot is resharded is followed through ASK and MOVED", "[ha][cluster]") {
+TEST_CASE("Cluster: a stream whose slot is resharded is followed through ASK and MOVED",
+          "[ha][cluster]") {
   auto& c = cluster();
   const std::string key = "{reshard}ml_events";
   const int slot = streamll::redis::key_slot(key);
@@ -123,12 +126,14 @@ TEST_CASE("Cluster: a stream whose slot is resharded is followed through ASK and
 
   DirectRedis target = DirectRedis::tcp(to);
   // Redirections resend nothing that was accepted: exactly once each, in order.
-  CHECK(sinkit::indices_by_producer(sinkit::events_in(target.xrange(key)))[0] == sinkit::iota_vector(0, next));
+  CHECK(sinkit::indices_by_producer(sinkit::events_in(target.xrange(key)))[0] ==
+        sinkit::iota_vector(0, next));
   CHECK(sink.stats().dropped() == 0);
   CHECK(sink.stats().failed == 0);
 }
 
-TEST_CASE("Cluster: a master failover is survived, with durable acknowledgements nothing is lost", "[ha][cluster]") {
+TEST_CASE("Cluster: a master failover is survived, with durable acknowledgements nothing is lost",
+          "[ha][cluster]") {
   auto& c = cluster();
   const std::string key = "{failover}ml_events";
   const int slot = streamll::redis::key_slot(key);
@@ -160,7 +165,8 @@ TEST_CASE("Cluster: a master failover is survived, with durable acknowledgements
     // satisfied again (its replica is the only one the new master has).
     c.node_at(old_master).restart();
     streamll::testing::wait_for_state("the old master to rejoin as a replica", 30s, [&] {
-      return c.node_at(new_master).cli({"INFO", "replication"}).find("connected_slaves:1") != std::string::npos;
+      return c.node_at(new_master).cli({"INFO", "replication"}).find("connected_slaves:1") !=
+             std::string::npos;
     });
     // Traffic goes on until the sink has delivered through the new master.
     const auto delivered_before = sink.stats().delivered;

@@ -89,8 +89,10 @@ ConsumerOptions follow_options(const std::string& url) {
 
 }  // namespace
 
-TEST_CASE("Sentinel: a group consumer and a reader follow a kill -9 of the master, nothing delivered is missed",
-          "[ha][sentinel][consumer_ha]") {
+TEST_CASE(
+    "Sentinel: a group consumer and a reader follow a kill -9 of the master, nothing delivered is "
+    "missed",
+    "[ha][sentinel][consumer_ha]") {
   // Two replicas: after the failover the new master still has one, so WAIT 1 can succeed.
   SentinelDeployment d(/*replicas=*/2);
   auto so = sinkit::fast_options(d.url());
@@ -149,7 +151,10 @@ TEST_CASE("Sentinel: a group consumer and a reader follow a kill -9 of the maste
   // before its lag is back under health's threshold. On a slow machine (sanitizers) that takes
   // a while; health must then report OK.
   const bool caught_up = eventually(
-      [&] { return run_cli({"health", "--url", d.url(), "--window", "10m"}).exit_code == 0; }, 30s);
+      [&] {
+        return run_cli({"health", "--url", d.url(), "--window", "10m"}).exit_code == 0;
+      },
+      30s);
   consumer.stop();
   reader.stop();
   consumer_thread.join();
@@ -181,13 +186,15 @@ TEST_CASE("Sentinel: a group consumer and a reader follow a kill -9 of the maste
     }
     CHECK(in_order);
   }
-  WARN("group consumer: " << consumed.deliveries() << " deliveries of " << consumed.distinct()
-                          << " events across the failover (repeats are at-least-once redeliveries)");
+  WARN(
+      "group consumer: " << consumed.deliveries() << " deliveries of " << consumed.distinct()
+                         << " events across the failover (repeats are at-least-once redeliveries)");
 
   // The CLI follows the same URL to the promoted master.
   auto r = run_cli({"stats", "--url", d.url(), "--json"});
   REQUIRE(r.exit_code == 0);
-  CHECK(nlohmann::json::parse(r.out)["entries"].get<std::uint64_t>() >= static_cast<std::uint64_t>(totals[0] + totals[1]));
+  CHECK(nlohmann::json::parse(r.out)["entries"].get<std::uint64_t>() >=
+        static_cast<std::uint64_t>(totals[0] + totals[1]));
   r = run_cli({"health", "--url", d.url(), "--window", "10m"});
   INFO("health: " << r.out << r.err);
   CHECK(r.exit_code == 0);

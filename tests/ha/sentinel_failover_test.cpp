@@ -68,8 +68,8 @@ FailoverRun emit_through_failover(SentinelDeployment& d, bool durable) {
   run.stats = sink.stats();
   run.emitted = traffic.emitted();
   DirectRedis redis = DirectRedis::tcp(run.new_master_port);
-  const auto by_producer =
-      sinkit::indices_by_producer(sinkit::dedupe_by_id(sinkit::events_in(redis.xrange("ml_events"))));
+  const auto by_producer = sinkit::indices_by_producer(
+      sinkit::dedupe_by_id(sinkit::events_in(redis.xrange("ml_events"))));
   for (int p = 0; p < producers; ++p) {
     const auto it = by_producer.find(p);
     run.landed.push_back(it == by_producer.end() ? std::vector<int>{} : it->second);
@@ -79,8 +79,10 @@ FailoverRun emit_through_failover(SentinelDeployment& d, bool durable) {
 
 }  // namespace
 
-TEST_CASE("Sentinel: with durable acknowledgements, a kill -9 of the master loses nothing the sink delivered",
-          "[ha][sentinel]") {
+TEST_CASE(
+    "Sentinel: with durable acknowledgements, a kill -9 of the master loses nothing the sink "
+    "delivered",
+    "[ha][sentinel]") {
   // Two replicas: after the failover the new master still has one, so WAIT 1 can succeed.
   SentinelDeployment d(/*replicas=*/2);
   const FailoverRun run = emit_through_failover(d, /*durable=*/true);
@@ -102,8 +104,10 @@ TEST_CASE("Sentinel: with durable acknowledgements, a kill -9 of the master lose
   CHECK(run.stats.delivered >= total);
 }
 
-TEST_CASE("Sentinel: without durable acknowledgements the sink follows the failover, and what was lost is measured",
-          "[ha][sentinel]") {
+TEST_CASE(
+    "Sentinel: without durable acknowledgements the sink follows the failover, and what was lost "
+    "is measured",
+    "[ha][sentinel]") {
   SentinelDeployment d(/*replicas=*/1);
   const FailoverRun run = emit_through_failover(d, /*durable=*/false);
 
@@ -126,11 +130,12 @@ TEST_CASE("Sentinel: without durable acknowledgements the sink follows the failo
   // ...but events the old master acknowledged and had not yet replicated when it died are
   // gone: asynchronous replication. Reported, not asserted (it depends on timing; see
   // docs/high-availability.md for what was measured).
-  WARN("events lost in the failover without durable acknowledgements: " << lost << " of "
-                                                                          << run.emitted[0] + run.emitted[1]);
+  WARN("events lost in the failover without durable acknowledgements: "
+       << lost << " of " << run.emitted[0] + run.emitted[1]);
 }
 
-TEST_CASE("Sentinel: the sentinel endpoint provider names the master and skips a dead sentinel", "[ha][sentinel]") {
+TEST_CASE("Sentinel: the sentinel endpoint provider names the master and skips a dead sentinel",
+          "[ha][sentinel]") {
   SentinelDeployment d(/*replicas=*/1);
   streamll::RedisConnectionOptions o;
   // A sentinel address where nothing listens first: the provider must go on to the next.
@@ -148,5 +153,6 @@ TEST_CASE("Sentinel: the sentinel endpoint provider names the master and skips a
   o.sentinel_master = "no-such-master";
   auto unknown = streamll::make_sentinel_endpoint_provider(o);
   request.deadline = std::chrono::steady_clock::now() + 5s;
-  CHECK_THROWS_WITH(unknown(request), Catch::Contains("no sentinel named a master for 'no-such-master'"));
+  CHECK_THROWS_WITH(unknown(request),
+                    Catch::Contains("no sentinel named a master for 'no-such-master'"));
 }

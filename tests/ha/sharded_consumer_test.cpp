@@ -88,7 +88,8 @@ streamll::Event error_in(const std::string& execution, int index, Dataset& d) {
 
 double nearest_rank(std::vector<double> v, int percent) {
   std::sort(v.begin(), v.end());
-  const auto rank = static_cast<std::size_t>(std::ceil(percent / 100.0 * static_cast<double>(v.size())));
+  const auto rank =
+      static_cast<std::size_t>(std::ceil(percent / 100.0 * static_cast<double>(v.size())));
   return v[std::max<std::size_t>(rank, 1) - 1];
 }
 
@@ -208,7 +209,8 @@ struct ThreeServers {
 // to each shard: emit_to(s, n) writes n events to shard s, numbered in emission order.
 struct ShardFeeder {
   explicit ShardFeeder(const streamll::ShardedRedisSinkOptions& options) : sink(options) {
-    for (int e = 0; executions[0].size() < 4 || executions[1].size() < 4 || executions[2].size() < 4; ++e) {
+    for (int e = 0;
+         executions[0].size() < 4 || executions[1].size() < 4 || executions[2].size() < 4; ++e) {
       const std::string id = "exec_" + std::to_string(e);
       auto& list = executions[streamll::shard_for_execution(id, 3)];
       if (list.size() < 4) list.push_back(id);
@@ -216,7 +218,8 @@ struct ShardFeeder {
   }
   void emit_to(std::size_t shard, int n) {
     for (int i = 0; i < n; ++i) {
-      sink.handle(sinkit::execution_event(executions[shard][static_cast<std::size_t>(i) % 4], next++));
+      sink.handle(
+          sinkit::execution_event(executions[shard][static_cast<std::size_t>(i) % 4], next++));
     }
   }
   streamll::ShardedRedisSink sink;
@@ -226,8 +229,10 @@ struct ShardFeeder {
 
 }  // namespace
 
-TEST_CASE("Sharded over three servers: merged analytics equal the known totals, a group consumer reads every shard",
-          "[ha][sharded][consumer_ha]") {
+TEST_CASE(
+    "Sharded over three servers: merged analytics equal the known totals, a group consumer reads "
+    "every shard",
+    "[ha][sharded][consumer_ha]") {
   ThreeServers t;
   Dataset d;
   {
@@ -353,11 +358,13 @@ TEST_CASE("Sharded streams on one server: a StreamReader and the analytics read 
     DirectRedis redis = DirectRedis::tcp(server.port());
     // Written once the reader waits on all four streams (one blocked XREAD per shard).
     reader_waited = eventually([&] { return redis.blocked_in("xread") == 4; }, 20s);
-    streamll::consumerit::add_event(redis, sinkit::execution_event("late", 0), "*", streamll::shard_stream_key("ml_events", 2));
+    streamll::consumerit::add_event(redis, sinkit::execution_event("late", 0), "*",
+                                    streamll::shard_stream_key("ml_events", 2));
   });
   std::size_t entries = 0;
   const auto wait_started = std::chrono::steady_clock::now();
-  while (entries == 0 && std::chrono::steady_clock::now() - wait_started < 20s) entries += reader.poll(5000ms).entries;
+  while (entries == 0 && std::chrono::steady_clock::now() - wait_started < 20s)
+    entries += reader.poll(5000ms).entries;
   late.join();
   CHECK(reader_waited);
   CHECK(entries == 1);
@@ -395,7 +402,8 @@ TEST_CASE("A shard whose server dies: the others keep being read, health and the
   REQUIRE(h.shards.size() == 3);
   CHECK_FALSE(h.shards[1].ok);
   CHECK(h.shards[0].ok);
-  CHECK(h.stream_length == static_cast<std::uint64_t>(h.shards[0].stream_length + h.shards[2].stream_length));
+  CHECK(h.stream_length ==
+        static_cast<std::uint64_t>(h.shards[0].stream_length + h.shards[2].stream_length));
   REQUIRE(!h.alerts.empty());
   CHECK(h.alerts.front().kind == HealthAlert::Kind::shard_unavailable);
   CHECK_THAT(h.alerts.front().message, Catch::Contains("ml_events_shard_1"));
@@ -430,22 +438,26 @@ TEST_CASE("A shard whose server dies: the others keep being read, health and the
   }
 }
 
-TEST_CASE("A shard whose server stops answering (SIGSTOP) does not hold the other shards' reading up",
-          "[ha][sharded][consumer_ha]") {
+TEST_CASE(
+    "A shard whose server stops answering (SIGSTOP) does not hold the other shards' reading up",
+    "[ha][sharded][consumer_ha]") {
   ThreeServers t;
   ShardFeeder feed(t.sink);
 
   auto o = consumer_options("workers", "worker-1");
   o.shard_urls = t.sink.shard_urls;
   o.connection.socket_timeout = 500ms;
-  o.connection.connect_timeout = 4s;  // what each reconnection attempt would cost the other shards if waited for
+  o.connection.connect_timeout =
+      4s;  // what each reconnection attempt would cost the other shards if waited for
   streamll::GroupConsumer consumer(o);
   Seen seen;
   std::mutex latency_mutex;
   double worst_shard0_ms = 0;
   consumer.on_any([&](const ConsumedEvent& m) {
     if (m.shard == 0) {
-      const double ms = std::chrono::duration<double, std::milli>(std::chrono::system_clock::now() - m.event.timestamp).count();
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::system_clock::now() -
+                                                                  m.event.timestamp)
+                            .count();
       std::lock_guard<std::mutex> lock(latency_mutex);
       worst_shard0_ms = std::max(worst_shard0_ms, ms);
     }
@@ -482,8 +494,9 @@ TEST_CASE("A shard whose server stops answering (SIGSTOP) does not hold the othe
   CHECK(eventually([&] { return consumer.stats().connected; }, 10s));
 }
 
-TEST_CASE("streamll emit over shards, then stats, consume, tail and groups over the same shards agree",
-          "[ha][sharded][consumer_ha][cli_ha]") {
+TEST_CASE(
+    "streamll emit over shards, then stats, consume, tail and groups over the same shards agree",
+    "[ha][sharded][consumer_ha][cli_ha]") {
   ThreeServers t;
   const auto shards = t.cli_shards();
   const auto with_shards = [&](std::vector<std::string> args) {
@@ -508,7 +521,8 @@ TEST_CASE("streamll emit over shards, then stats, consume, tail and groups over 
   CHECK(s["entries"] == 3000);
   CHECK(s["events_by_type"] == e["emitted_by_type"]);
   CHECK(s["complete"] == true);
-  for (std::size_t i = 0; i < 3; ++i) CHECK(s["shards"][i]["entries"] == e["shards"][i]["delivered"]);
+  for (std::size_t i = 0; i < 3; ++i)
+    CHECK(s["shards"][i]["entries"] == e["shards"][i]["delivered"]);
 
   auto consumed = with_shards({"consume", "--group", "cli", "--consumer", "c1", "--no-follow"});
   CHECK(consumed.exit_code == 0);
@@ -525,7 +539,8 @@ TEST_CASE("streamll emit over shards, then stats, consume, tail and groups over 
   CHECK(g[0]["entries_read"] == 3000);
   CHECK(g[0]["shards"].size() == 3);
 
-  auto tail = with_shards({"tail", "--from-beginning", "--no-follow", "--type", "llm_call", "--color", "never"});
+  auto tail = with_shards(
+      {"tail", "--from-beginning", "--no-follow", "--type", "llm_call", "--color", "never"});
   CHECK(tail.exit_code == 0);
   CHECK(static_cast<std::uint64_t>(std::count(tail.out.begin(), tail.out.end(), '\n')) ==
         e["emitted_by_type"]["llm_call"].get<std::uint64_t>());
@@ -537,7 +552,8 @@ TEST_CASE("streamll emit over shards, then stats, consume, tail and groups over 
   CHECK(h["shards"].size() == 3);
 
   // --count reached on the first shard read: the shards never tried did not fail.
-  auto counted = with_shards({"consume", "--group", "counted", "--consumer", "c1", "--no-follow", "--count", "5"});
+  auto counted = with_shards(
+      {"consume", "--group", "counted", "--consumer", "c1", "--no-follow", "--count", "5"});
   CHECK(counted.exit_code == 0);
   CHECK(std::count(counted.out.begin(), counted.out.end(), '\n') == 5);
   CHECK(counted.err.find("not connected") == std::string::npos);
@@ -553,8 +569,8 @@ TEST_CASE("streamll emit over shards, then stats, consume, tail and groups over 
   auto one_server = run_cli({"stats", "--url", t.servers[0]->url()}, env);
   CHECK(one_server.exit_code == 4);
   CHECK(one_server.err.find("'ml_events' does not exist") != std::string::npos);
-  auto unsharded = run_cli({"stats", "--url", t.servers[0]->url(), "--stream", "ml_events_shard_0", "--json",
-                            "--shard-count", "0"},
+  auto unsharded = run_cli({"stats", "--url", t.servers[0]->url(), "--stream", "ml_events_shard_0",
+                            "--json", "--shard-count", "0"},
                            env);
   CHECK(unsharded.exit_code == 0);
   CHECK(nlohmann::json::parse(unsharded.out)["entries"] == e["shards"][0]["delivered"]);
@@ -570,28 +586,31 @@ TEST_CASE("A shard that cannot serve (MASTERDOWN) does not keep the CLI from rea
     gone.kill9();
   }
   streamll::test::RedisServerOptions stale_options;
-  stale_options.extra_config = {"replicaof 127.0.0.1 " + std::to_string(dead_port), "replica-serve-stale-data no"};
+  stale_options.extra_config = {"replicaof 127.0.0.1 " + std::to_string(dead_port),
+                                "replica-serve-stale-data no"};
   RedisServer stale(stale_options);  // a replica whose master is gone: MASTERDOWN to every read
 
-  auto emitted = run_cli({"emit", "--count", "20", "--url", good.url(), "--stream", "ml_events_shard_0"});
+  auto emitted =
+      run_cli({"emit", "--count", "20", "--url", good.url(), "--stream", "ml_events_shard_0"});
   REQUIRE(emitted.exit_code == 0);
-  const std::vector<std::string> shards = {"--shard-url", good.url(), "--shard-url", stale.url(),
-                                           "--connect-timeout", "500ms"};
+  const std::vector<std::string> shards = {"--shard-url", good.url(),          "--shard-url",
+                                           stale.url(),   "--connect-timeout", "500ms"};
   std::vector<std::string> args = {"tail", "--from-beginning", "--no-follow", "--color", "never"};
   args.insert(args.end(), shards.begin(), shards.end());
   const auto tail = run_cli(args);
   CHECK(tail.exit_code == 2);  // shard 1 was not read: said, not silently skipped
   // Shard 0 in full: what tailing that stream alone prints.
-  const auto alone = run_cli({"tail", "--from-beginning", "--no-follow", "--color", "never", "--url", good.url(),
-                              "--stream", "ml_events_shard_0"});
+  const auto alone = run_cli({"tail", "--from-beginning", "--no-follow", "--color", "never",
+                              "--url", good.url(), "--stream", "ml_events_shard_0"});
   REQUIRE(alone.exit_code == 0);
   CHECK(tail.out == alone.out);
   CHECK(tail.err.find("shard 1") != std::string::npos);
   CHECK(tail.err.find("MASTERDOWN") != std::string::npos);
 }
 
-TEST_CASE("A sharded group consumer over TLS wakes for the first shard that answers and acks on each",
-          "[ha][sharded][consumer_ha][tls]") {
+TEST_CASE(
+    "A sharded group consumer over TLS wakes for the first shard that answers and acks on each",
+    "[ha][sharded][consumer_ha][tls]") {
   streamll::test::RedisServerOptions tls;
   tls.tls = true;
   RedisServer server(tls);
@@ -612,20 +631,24 @@ TEST_CASE("A sharded group consumer over TLS wakes for the first shard that answ
       DirectRedis redis = DirectRedis::tcp(server.port());
       // Written once the consumer waits on all three connections (one XREADGROUP each).
       consumer_waited = eventually([&] { return redis.blocked_in("xreadgroup") == 3; }, 20s);
-      streamll::consumerit::add_event(redis, sinkit::execution_event("tls_" + std::to_string(shard), 0), "*",
-                                      streamll::shard_stream_key("ml_events", shard));
+      streamll::consumerit::add_event(redis,
+                                      sinkit::execution_event("tls_" + std::to_string(shard), 0),
+                                      "*", streamll::shard_stream_key("ml_events", shard));
     });
     const auto started = std::chrono::steady_clock::now();
     const std::size_t before = seen.total();
-    while (seen.total() == before && std::chrono::steady_clock::now() - started < 20s) consumer.poll(5000ms);
+    while (seen.total() == before && std::chrono::steady_clock::now() - started < 20s)
+      consumer.poll(5000ms);
     writer.join();
     INFO("shard " << shard);
     CHECK(consumer_waited);
     CHECK(seen.total() == before + 1);
-    CHECK(std::chrono::steady_clock::now() - started < 4500ms);  // woken by the answer, not the 5 s timeout
+    CHECK(std::chrono::steady_clock::now() - started <
+          4500ms);  // woken by the answer, not the 5 s timeout
     CHECK(seen.shard_of().at("tls_" + std::to_string(shard)) == std::set<std::size_t>{shard});
   }
   DirectRedis redis = DirectRedis::tcp(server.port());
-  for (std::size_t i = 0; i < 3; ++i) CHECK(pending_count(redis, "tls-readers", streamll::shard_stream_key("ml_events", i)) == 0);
+  for (std::size_t i = 0; i < 3; ++i)
+    CHECK(pending_count(redis, "tls-readers", streamll::shard_stream_key("ml_events", i)) == 0);
   CHECK(consumer.stats().acked == 3);
 }

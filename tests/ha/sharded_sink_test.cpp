@@ -29,11 +29,13 @@ struct ThreeShards {
 };
 
 // execution -> indices, over every shard's stream; checks each execution is on one shard only.
-std::map<std::string, std::vector<int>> read_all(ThreeShards& t, const streamll::ShardedRedisSink& sink) {
+std::map<std::string, std::vector<int>> read_all(ThreeShards& t,
+                                                 const streamll::ShardedRedisSink& sink) {
   std::map<std::string, std::vector<int>> found;
   for (std::size_t s = 0; s < t.servers.size(); ++s) {
     DirectRedis redis = DirectRedis::tcp(t.servers[s]->port());
-    for (const auto& e : sinkit::dedupe_by_id(sinkit::events_in(redis.xrange(streamll::shard_stream_key("ml_events", s))))) {
+    for (const auto& e : sinkit::dedupe_by_id(
+             sinkit::events_in(redis.xrange(streamll::shard_stream_key("ml_events", s))))) {
       const std::string execution(e.execution_id());
       INFO(execution << " found on shard " << s);
       CHECK(sink.shard_of(execution) == s);
@@ -51,7 +53,8 @@ TEST_CASE("Sharded: one execution's events land on one shard, in order", "[ha][s
   constexpr int executions = 60;
   constexpr int per_execution = 10;
   for (int i = 0; i < per_execution; ++i) {
-    for (int e = 0; e < executions; ++e) sink.handle(sinkit::execution_event("exec_" + std::to_string(e), i));
+    for (int e = 0; e < executions; ++e)
+      sink.handle(sinkit::execution_event("exec_" + std::to_string(e), i));
   }
   REQUIRE(sink.flush(10s));
 
@@ -71,12 +74,14 @@ TEST_CASE("Sharded: one execution's events land on one shard, in order", "[ha][s
   CHECK(sink.stats().delivered == sum);
 }
 
-TEST_CASE("Sharded: a shard that is down buffers only its own events, the others keep flowing", "[ha][sharded]") {
+TEST_CASE("Sharded: a shard that is down buffers only its own events, the others keep flowing",
+          "[ha][sharded]") {
   ThreeShards t;
   streamll::ShardedRedisSink sink(t.options);
   // Executions for each shard, found by the sink's own routing.
   std::array<std::vector<std::string>, 3> executions;
-  for (int e = 0; executions[0].size() < 5 || executions[1].size() < 5 || executions[2].size() < 5; ++e) {
+  for (int e = 0; executions[0].size() < 5 || executions[1].size() < 5 || executions[2].size() < 5;
+       ++e) {
     const std::string id = "exec_" + std::to_string(e);
     auto& list = executions[sink.shard_of(id)];
     if (list.size() < 5) list.push_back(id);

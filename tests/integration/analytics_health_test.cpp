@@ -29,17 +29,20 @@ streamll::RedisConnectionOptions connection(const RedisServer& server) {
 }
 
 bool has_alert(const streamll::HealthReport& r, HealthAlert::Kind kind) {
-  return std::any_of(r.alerts.begin(), r.alerts.end(), [kind](const HealthAlert& a) { return a.kind == kind; });
+  return std::any_of(r.alerts.begin(), r.alerts.end(),
+                     [kind](const HealthAlert& a) { return a.kind == kind; });
 }
 
 std::uint64_t now_ms() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
 }
 
 }  // namespace
 
-TEST_CASE("Usage statistics over a generated dataset give exactly its totals and percentiles", "[analytics_it]") {
+TEST_CASE("Usage statistics over a generated dataset give exactly its totals and percentiles",
+          "[analytics_it]") {
   RedisServer server;
   auto redis = DirectRedis::tcp(server.port());
   // 2500 calls with response times 1..2500 ms in shuffled order, ttft a tenth of that.
@@ -101,10 +104,12 @@ TEST_CASE("Usage statistics over a generated dataset give exactly its totals and
   range.to_ms = entries[1249].id_ms();
   const auto part = streamll::analyze_usage(connection(server), "ml_events", range);
   std::uint64_t expected = 0;
-  for (const auto& e : entries) expected += e.id_ms() >= *range.from_ms && e.id_ms() <= *range.to_ms;
+  for (const auto& e : entries)
+    expected += e.id_ms() >= *range.from_ms && e.id_ms() <= *range.to_ms;
   CHECK(part.entries == expected);
 
-  CHECK_THROWS_AS(streamll::analyze_usage(connection(server), "no_such_stream"), streamll::StreamNotFoundError);
+  CHECK_THROWS_AS(streamll::analyze_usage(connection(server), "no_such_stream"),
+                  streamll::StreamNotFoundError);
   redis.text({"SET", "plain_key", "x"});
   CHECK_THROWS_AS(streamll::analyze_usage(connection(server), "plain_key"), streamll::ReplyError);
 }
@@ -158,7 +163,8 @@ TEST_CASE("Health alerts trigger and clear: recent events, error rate, lag", "[a
   CHECK(report.total_lag == 1043);
   CHECK(report.lag_exact);
   CHECK(has_alert(report, HealthAlert::Kind::high_lag));
-  streamll::GroupConsumer worker(streamll::consumerit::group_options(server.url(), "dashboards", "w1"));
+  streamll::GroupConsumer worker(
+      streamll::consumerit::group_options(server.url(), "dashboards", "w1"));
   for (int i = 0; i < 100 && worker.poll(0ms).entries > 0; ++i) {
   }
   report = streamll::check_health(options, "ml_events", t);
@@ -175,7 +181,8 @@ TEST_CASE("Health alerts trigger and clear: recent events, error rate, lag", "[a
   CHECK(has_alert(report, HealthAlert::Kind::high_error_rate));
 }
 
-TEST_CASE("A group whose lag Redis cannot tell gets it counted, capped at the threshold", "[analytics_it]") {
+TEST_CASE("A group whose lag Redis cannot tell gets it counted, capped at the threshold",
+          "[analytics_it]") {
   RedisServer server;
   auto redis = DirectRedis::tcp(server.port());
   std::vector<std::string> ids;
@@ -212,5 +219,6 @@ TEST_CASE("list_groups shows groups with their consumers and pending entries", "
   REQUIRE(groups[0].consumer_list.size() == 1);
   CHECK(groups[0].consumer_list[0].name == "alice");
   CHECK(groups[0].consumer_list[0].pending == 2);
-  CHECK_THROWS_AS(streamll::list_groups(connection(server), "missing"), streamll::StreamNotFoundError);
+  CHECK_THROWS_AS(streamll::list_groups(connection(server), "missing"),
+                  streamll::StreamNotFoundError);
 }

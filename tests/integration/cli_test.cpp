@@ -40,7 +40,8 @@ TEST_CASE("streamll --help works for every subcommand", "[cli_it]") {
   CHECK(run_cli({"frobnicate"}).exit_code == 64);
 }
 
-TEST_CASE("streamll health exits 0 healthy, 1 on an alert, 2 when Redis is unreachable", "[cli_it]") {
+TEST_CASE("streamll health exits 0 healthy, 1 on an alert, 2 when Redis is unreachable",
+          "[cli_it]") {
   RedisServer server;
   auto redis = DirectRedis::tcp(server.port());
   add_event(redis, llm_call("m", 1, 0, 1, 1));
@@ -66,7 +67,8 @@ TEST_CASE("streamll health exits 0 healthy, 1 on an alert, 2 when Redis is unrea
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);  // one line
 }
 
-TEST_CASE("streamll reports a refused login and a missing stream with their own exit codes", "[cli_it]") {
+TEST_CASE("streamll reports a refused login and a missing stream with their own exit codes",
+          "[cli_it]") {
   RedisServerOptions secure;
   secure.requirepass = "s3cret-pw";
   RedisServer server(secure);
@@ -76,10 +78,13 @@ TEST_CASE("streamll reports a refused login and a missing stream with their own 
   CHECK(r.err.find("wrong-pw") == std::string::npos);  // never echo a secret
   r = run_cli({"stats", "--url", server.url()});
   CHECK(r.exit_code == 3);
-  r = run_cli({"stats", "--url", server.url(), "--stream", "missing"}, {{"REDIS_PASSWORD", "s3cret-pw"}});
+  r = run_cli({"stats", "--url", server.url(), "--stream", "missing"},
+              {{"REDIS_PASSWORD", "s3cret-pw"}});
   CHECK(r.exit_code == 4);
   CHECK(r.err.find("stream 'missing' does not exist") != std::string::npos);
-  r = run_cli({"groups"}, {{"REDIS_URL", server.url()}, {"REDIS_PASSWORD", "s3cret-pw"}, {"STREAMLL_STREAM_KEY", "missing"}});
+  r = run_cli({"groups"}, {{"REDIS_URL", server.url()},
+                           {"REDIS_PASSWORD", "s3cret-pw"},
+                           {"STREAMLL_STREAM_KEY", "missing"}});
   CHECK(r.exit_code == 4);
   r = run_cli({"tail", "--url", "redis://127.0.0.1:1", "--no-follow"});
   CHECK(r.exit_code == 2);
@@ -96,12 +101,13 @@ TEST_CASE("Garbage entries never crash tail, stats or consume, and are counted",
   server.cli({"XADD", "ml_events", "*", "event", "\xff\xfe not utf8"});
   add_event(redis, llm_call("gpt-4o-mini", 20, 0.25, 300, 30));
 
-  auto r = run_cli({"tail", "--url", server.url(), "--from-beginning", "--no-follow", "--color", "never"});
+  auto r = run_cli(
+      {"tail", "--url", server.url(), "--from-beginning", "--no-follow", "--color", "never"});
   CHECK(r.exit_code == 0);
   CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 2);
   CHECK(r.out.find("gpt-4o-mini") != std::string::npos);
-  CHECK(r.err.find("4 entries were not streamll events: 1 without an event field, 2 malformed JSON, 1 not an event") !=
-        std::string::npos);
+  CHECK(r.err.find("4 entries were not streamll events: 1 without an event field, 2 malformed "
+                   "JSON, 1 not an event") != std::string::npos);
 
   r = run_cli({"stats", "--url", server.url(), "--json"});
   CHECK(r.exit_code == 0);
@@ -151,8 +157,8 @@ TEST_CASE("tail as a group consumer acknowledges what it showed and groups shows
   auto redis = DirectRedis::tcp(server.port());
   for (int i = 0; i < 7; ++i) add_event(redis, llm_call("m", i, 0, 1, 1));
   add_event(redis, streamll::consumerit::error_event());
-  auto r = run_cli({"tail", "--url", server.url(), "--group", "viewers", "--consumer", "me", "--from-beginning",
-                    "--no-follow", "--type", "error"});
+  auto r = run_cli({"tail", "--url", server.url(), "--group", "viewers", "--consumer", "me",
+                    "--from-beginning", "--no-follow", "--type", "error"});
   CHECK(r.exit_code == 0);
   CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
   CHECK(r.out.find("TimeoutError") != std::string::npos);
@@ -164,7 +170,8 @@ TEST_CASE("tail as a group consumer acknowledges what it showed and groups shows
   CHECK(groups[0]["name"] == "viewers");
   CHECK(groups[0]["lag"] == 0);
   CHECK(groups[0]["consumer_list"][0]["name"] == "me");
-  r = run_cli({"tail", "--url", server.url(), "--from-beginning", "--count", "3", "--color", "never"});
+  r = run_cli(
+      {"tail", "--url", server.url(), "--from-beginning", "--count", "3", "--color", "never"});
   CHECK(r.exit_code == 0);
   CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 3);
 }
@@ -194,9 +201,10 @@ TEST_CASE("The guide's Python consumer reads what the C++ library wrote", "[cli_
   }
   // 5 x (start, 2 tokens, llm_call, end) + 1 error = 26 events.
   const std::string out_file = server.dir() + "/python.out";
-  const int rc = streamll::test::run_bounded({STREAMLL_PYTHON, STREAMLL_GUIDE_CONSUMER, server.url(), "ml_events",
-                                              "analytics_team", "analytics_worker_1", "26"},
-                                             90, out_file);
+  const int rc =
+      streamll::test::run_bounded({STREAMLL_PYTHON, STREAMLL_GUIDE_CONSUMER, server.url(),
+                                   "ml_events", "analytics_team", "analytics_worker_1", "26"},
+                                  90, out_file);
   const std::string out = streamll::test::read_text_file(out_file);
   INFO(out);
   REQUIRE(rc == 0);
@@ -215,14 +223,16 @@ TEST_CASE("The guide's Python consumer reads what the C++ library wrote", "[cli_
 namespace {
 
 // Waits for `file` (an external process's output) to contain `text`; false at the deadline.
-bool wait_for_text(const std::string& file, const std::string& text, std::chrono::seconds limit = 20s) {
+bool wait_for_text(const std::string& file, const std::string& text,
+                   std::chrono::seconds limit = 20s) {
   return eventually(
       [&] { return streamll::test::read_text_file(file).find(text) != std::string::npos; }, limit);
 }
 
 }  // namespace
 
-TEST_CASE("streamll tail waits for a stream that does not exist yet unless told not to", "[cli_it]") {
+TEST_CASE("streamll tail waits for a stream that does not exist yet unless told not to",
+          "[cli_it]") {
   RedisServer server;
   auto r = run_cli({"tail", "--url", server.url(), "--stream", "later", "--fail-missing"});
   CHECK(r.exit_code == 4);
@@ -231,10 +241,10 @@ TEST_CASE("streamll tail waits for a stream that does not exist yet unless told 
   CHECK(r.exit_code == 4);
 
   const std::string out_file = server.dir() + "/tail.out";
-  const pid_t tail = streamll::test::spawn_process({"timeout", "-s", "KILL", "30", STREAMLL_CLI_PATH, "tail", "--url",
-                                                    server.url(), "--stream", "later", "--count", "1", "--color",
-                                                    "never"},
-                                                   out_file);
+  const pid_t tail = streamll::test::spawn_process(
+      {"timeout", "-s", "KILL", "30", STREAMLL_CLI_PATH, "tail", "--url", server.url(), "--stream",
+       "later", "--count", "1", "--color", "never"},
+      out_file);
   const bool waiting = wait_for_text(out_file, "does not exist yet; waiting for it");
   // The stream appears only now: the first event written to it is shown, not skipped as old.
   auto redis = DirectRedis::tcp(server.port());
@@ -247,20 +257,24 @@ TEST_CASE("streamll tail waits for a stream that does not exist yet unless told 
   CHECK(out.find("late-model") != std::string::npos);
 }
 
-TEST_CASE("streamll consume counts failed events toward --count and backs off and exits 1", "[cli_it]") {
+TEST_CASE("streamll consume counts failed events toward --count and backs off and exits 1",
+          "[cli_it]") {
   RedisServer server;
   auto redis = DirectRedis::tcp(server.port());
   for (int i = 0; i < 8; ++i) add_event(redis, llm_call("m", i, 0, 1, 1));
   const auto started = std::chrono::steady_clock::now();
-  auto r = run_cli({"consume", "--url", server.url(), "--group", "g", "--consumer", "c", "--count", "4", "--exec",
-                    "exit 1", "--retry-delay", "100ms", "--retry-max-delay", "250ms"},
-                   {}, 30);
+  auto r =
+      run_cli({"consume", "--url", server.url(), "--group", "g", "--consumer", "c", "--count", "4",
+               "--exec", "exit 1", "--retry-delay", "100ms", "--retry-max-delay", "250ms"},
+              {}, 30);
   const auto elapsed = std::chrono::steady_clock::now() - started;
   INFO(r.err);
   CHECK(r.exit_code == 1);
   const auto failure_lines = [](const std::string& err) {
     std::size_t n = 0;
-    for (auto at = err.find("left pending:"); at != std::string::npos; at = err.find("left pending:", at + 1)) ++n;
+    for (auto at = err.find("left pending:"); at != std::string::npos;
+         at = err.find("left pending:", at + 1))
+      ++n;
     return n;
   };
   CHECK(failure_lines(r.err) == 4);
@@ -271,14 +285,14 @@ TEST_CASE("streamll consume counts failed events toward --count and backs off an
   CHECK(streamll::consumerit::pending_count(redis, "g") >= 4);
 
   // Its own re-deliveries (claimed at once here) also count, and a success is acknowledged.
-  r = run_cli({"consume", "--url", server.url(), "--group", "g", "--consumer", "c2", "--count", "3", "--claim-idle",
-               "1ms", "--exec", "exit 1", "--retry-delay", "0"},
+  r = run_cli({"consume", "--url", server.url(), "--group", "g", "--consumer", "c2", "--count", "3",
+               "--claim-idle", "1ms", "--exec", "exit 1", "--retry-delay", "0"},
               {}, 30);
   CHECK(r.exit_code == 1);
   CHECK(failure_lines(r.err) == 3);
   CHECK(r.err.find("claimed 3") != std::string::npos);
-  r = run_cli({"consume", "--url", server.url(), "--group", "g", "--consumer", "c3", "--no-follow", "--claim-idle",
-               "1ms", "--exec", "cat >/dev/null"},
+  r = run_cli({"consume", "--url", server.url(), "--group", "g", "--consumer", "c3", "--no-follow",
+               "--claim-idle", "1ms", "--exec", "cat >/dev/null"},
               {}, 30);
   CHECK(r.exit_code == 0);
   CHECK(streamll::consumerit::pending_count(redis, "g") == 0);
@@ -293,7 +307,8 @@ TEST_CASE("stats and health and analyze_usage agree on the error rate", "[cli_it
   for (int i = 0; i < 200; ++i) {
     streamll::Fields data;
     data.append_new("token", "x");
-    add_event(redis, streamll::Event::capture(streamll::EventType::token, nullptr, std::move(data)));
+    add_event(redis,
+              streamll::Event::capture(streamll::EventType::token, nullptr, std::move(data)));
   }
   const double expected = 3.0 / 40.0;
   streamll::RedisConnectionOptions options;
@@ -326,7 +341,8 @@ TEST_CASE("stats and health and analyze_usage agree on the error rate", "[cli_it
 
   // Errors and no call to divide by: no rate, so no error-rate alert; the errors still show.
   add_event(redis, streamll::consumerit::error_event(), "*", "no_calls");
-  r = run_cli({"health", "--url", server.url(), "--stream", "no_calls", "--json", "--window", "10m"});
+  r = run_cli(
+      {"health", "--url", server.url(), "--stream", "no_calls", "--json", "--window", "10m"});
   CHECK(r.exit_code == 0);
   const auto none = nlohmann::json::parse(r.out);
   CHECK(none["error_rate"].is_null());
@@ -336,14 +352,16 @@ TEST_CASE("stats and health and analyze_usage agree on the error rate", "[cli_it
   CHECK(nlohmann::json::parse(r.out)["error_rate"].is_null());
 }
 
-TEST_CASE("stats --json on a missing stream prints a JSON error and emit clears its progress line", "[cli_it]") {
+TEST_CASE("stats --json on a missing stream prints a JSON error and emit clears its progress line",
+          "[cli_it]") {
   RedisServer server;
   auto r = run_cli({"stats", "--url", server.url(), "--stream", "missing", "--json"});
   CHECK(r.exit_code == 4);
   const auto j = nlohmann::json::parse(r.out);  // stdout is JSON either way
   CHECK(j["error"]["kind"] == "stream_missing");
   CHECK(j["error"]["exit_code"] == 4);
-  CHECK(j["error"]["message"].get<std::string>().find("stream 'missing' does not exist") != std::string::npos);
+  CHECK(j["error"]["message"].get<std::string>().find("stream 'missing' does not exist") !=
+        std::string::npos);
   CHECK(r.err.find("streamll stats: stream 'missing' does not exist") != std::string::npos);
   r = run_cli({"groups", "--url", "redis://127.0.0.1:1", "--json"});
   CHECK(r.exit_code == 2);
@@ -381,7 +399,8 @@ TEST_CASE("CLI argument errors come before connecting and in JSON with --json", 
   CHECK(nlohmann::json::parse(r.out)["error"]["kind"] == "usage");
 
   // consume: a retry pause not below --claim-idle would let another worker claim the batch.
-  r = run_cli({"consume", "--url", dead, "--group", "g", "--claim-idle", "5s", "--retry-max-delay", "5s"});
+  r = run_cli(
+      {"consume", "--url", dead, "--group", "g", "--claim-idle", "5s", "--retry-max-delay", "5s"});
   CHECK(r.exit_code == 64);
   CHECK(r.err.find("must be shorter than --claim-idle") != std::string::npos);
   r = run_cli({"consume", "--url", dead, "--group", "g", "--retry-delay", "90s"});

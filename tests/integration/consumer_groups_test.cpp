@@ -47,7 +47,8 @@ std::vector<std::string> sorted(std::vector<std::string> v) {
 
 }  // namespace
 
-TEST_CASE("Two consumers in one group process every entry exactly once between them", "[consumer_it]") {
+TEST_CASE("Two consumers in one group process every entry exactly once between them",
+          "[consumer_it]") {
   RedisServer server;
   auto redis = DirectRedis::tcp(server.port());
   GroupConsumer c1(group_options(server.url(), "workers", "c1"));
@@ -89,14 +90,16 @@ TEST_CASE("Three groups each see every entry", "[consumer_it]") {
     GroupConsumer consumer(group_options(server.url(), group, std::string(group) + "_worker_1"));
     SeenIds seen;
     consumer.on_any([&](const ConsumedEvent& m) { seen.add(m); });
-    for (int i = 0; i < 200 && seen.size() < written.size(); ++i) consumer.poll(std::chrono::milliseconds(0));
+    for (int i = 0; i < 200 && seen.size() < written.size(); ++i)
+      consumer.poll(std::chrono::milliseconds(0));
     INFO(group);
     CHECK(sorted(seen.ids()) == written);
   }
   CHECK(redis.command({"XINFO", "GROUPS", "ml_events"})->elements == 3);
 }
 
-TEST_CASE("Entries of a consumer killed mid-batch are claimed by another after the idle time", "[consumer_it]") {
+TEST_CASE("Entries of a consumer killed mid-batch are claimed by another after the idle time",
+          "[consumer_it]") {
   RedisServer server;
   auto redis = DirectRedis::tcp(server.port());
   const auto written = write_numbered(redis, 60);
@@ -104,13 +107,15 @@ TEST_CASE("Entries of a consumer killed mid-batch are claimed by another after t
   // batch of 20 is in its hands (delivered to it, partly acknowledged).
   const std::string done_file = server.dir() + "/done.jsonl";
   const pid_t doomed = streamll::test::spawn_process(
-      {STREAMLL_CLI_PATH, "consume", "--url", server.url(), "--group", "workers", "--consumer", "doomed",
-       "--batch", "20", "--exec", "cat >> " + done_file + "; sleep 0.05"},
+      {STREAMLL_CLI_PATH, "consume", "--url", server.url(), "--group", "workers", "--consumer",
+       "doomed", "--batch", "20", "--exec", "cat >> " + done_file + "; sleep 0.05"},
       server.dir() + "/doomed.log");
-  const bool mid_batch = eventually([&] {
-    return streamll::consumerit::pending_count(redis, "workers") > 0 &&
-           !streamll::test::read_text_file(done_file).empty();
-  }, 30s);
+  const bool mid_batch = eventually(
+      [&] {
+        return streamll::consumerit::pending_count(redis, "workers") > 0 &&
+               !streamll::test::read_text_file(done_file).empty();
+      },
+      30s);
   ::kill(doomed, SIGKILL);
   streamll::test::wait_process(doomed);
   REQUIRE(mid_batch);
@@ -124,11 +129,14 @@ TEST_CASE("Entries of a consumer killed mid-batch are claimed by another after t
   SeenIds seen;
   survivor.on_any([&](const ConsumedEvent& m) { seen.add(m); });
   std::thread runner([&] { survivor.run(); });
-  const bool drained = eventually([&] {
-    // The doomed worker held at most one batch of 20: the survivor handles the other 40 at least.
-    return seen.size() >= 40 && survivor.stats().claimed > 0 &&
-           streamll::consumerit::pending_count(redis, "workers") == 0;
-  }, 60s);
+  const bool drained = eventually(
+      [&] {
+        // The doomed worker held at most one batch of 20: the survivor handles the other 40 at
+        // least.
+        return seen.size() >= 40 && survivor.stats().claimed > 0 &&
+               streamll::consumerit::pending_count(redis, "workers") == 0;
+      },
+      60s);
   survivor.stop();
   runner.join();
   REQUIRE(drained);
@@ -144,7 +152,8 @@ TEST_CASE("Entries of a consumer killed mid-batch are claimed by another after t
   CHECK(survivor.stats().claimed >= static_cast<std::uint64_t>(left));
 }
 
-TEST_CASE("A group consumer reconnects after Redis restarts and recreates its group", "[consumer_it]") {
+TEST_CASE("A group consumer reconnects after Redis restarts and recreates its group",
+          "[consumer_it]") {
   RedisServer server;
   auto options = group_options(server.url(), "workers", "c1");
   GroupConsumer consumer(options);
@@ -158,7 +167,11 @@ TEST_CASE("A group consumer reconnects after Redis restarts and recreates its gr
   const bool first = eventually([&] { return seen.size() == 10; }, 30s);
   server.restart();  // SIGKILL, then a fresh server on the same port: the group is gone too
   auto redis = DirectRedis::tcp(server.port());
-  const bool regrouped = eventually([&] { return redis.integer({"EXISTS", "ml_events"}) == 1; }, 30s);
+  const bool regrouped = eventually(
+      [&] {
+        return redis.integer({"EXISTS", "ml_events"}) == 1;
+      },
+      30s);
   write_numbered(redis, 5);
   const bool second = eventually([&] { return seen.size() == 15; }, 30s);
   consumer.stop();
@@ -211,10 +224,14 @@ TEST_CASE("StreamReader reads only new entries from $, everything from 0", "[con
   everything.on_any([&](const ConsumedEvent& m) { seen_all.add(m); });
   everything.poll(std::chrono::milliseconds(0));
   CHECK(seen_all.size() == 8);
-  CHECK(everything.last_id() == redis.command({"XREVRANGE", "ml_events", "+", "-", "COUNT", "1"})->element[0]->element[0]->str);
+  CHECK(everything.last_id() == redis.command({"XREVRANGE", "ml_events", "+", "-", "COUNT", "1"})
+                                    ->element[0]
+                                    ->element[0]
+                                    ->str);
 }
 
-TEST_CASE("Split pipelining: send() now, receive() later, in order, partial receives", "[consumer_it]") {
+TEST_CASE("Split pipelining: send() now, receive() later, in order, partial receives",
+          "[consumer_it]") {
   RedisServer server;
   streamll::RedisConnectionOptions o;
   o.url = server.url();

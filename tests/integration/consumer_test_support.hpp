@@ -23,7 +23,8 @@ namespace streamll::consumerit {
 using namespace std::chrono_literals;
 using sinkit::DirectRedis;
 
-inline ConsumerOptions group_options(const std::string& url, const std::string& group, const std::string& consumer) {
+inline ConsumerOptions group_options(const std::string& url, const std::string& group,
+                                     const std::string& consumer) {
   ConsumerOptions o;
   o.connection.url = url;
   o.group = group;
@@ -43,14 +44,20 @@ inline std::string add_event(DirectRedis& redis, const Event& event, const std::
   return redis.text({"XADD", key, id, "event", to_json(event)});
 }
 
-inline Event llm_call(const std::string& model, std::int64_t tokens, double cost, double response_ms, double ttft_ms) {
+inline Event llm_call(const std::string& model, std::int64_t tokens, double cost,
+                      double response_ms, double ttft_ms) {
   return Event::capture(EventType::llm_call, nullptr,
-                        {{"model", model}, {"tokens_used", tokens}, {"cost_usd", cost},
-                         {"response_time_ms", response_ms}, {"ttft_ms", ttft_ms}, {"success", true}});
+                        {{"model", model},
+                         {"tokens_used", tokens},
+                         {"cost_usd", cost},
+                         {"response_time_ms", response_ms},
+                         {"ttft_ms", ttft_ms},
+                         {"success", true}});
 }
 
 inline Event error_event() {
-  return Event::capture(EventType::error, nullptr, {{"error_type", "TimeoutError"}, {"error_message", "slow"}});
+  return Event::capture(EventType::error, nullptr,
+                        {{"error_type", "TimeoutError"}, {"error_message", "slow"}});
 }
 
 inline Event numbered(int n) {
@@ -79,7 +86,8 @@ class SeenIds {
 };
 
 /// Entries pending in `group` (XPENDING summary); -1 while the group does not exist.
-inline long long pending_count(DirectRedis& redis, const std::string& group, const std::string& key = "ml_events") {
+inline long long pending_count(DirectRedis& redis, const std::string& group,
+                               const std::string& key = "ml_events") {
   const auto reply = redis.command({"XPENDING", key, group});
   if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) return -1;
   return reply->element[0]->integer;
@@ -93,12 +101,13 @@ struct CliResult {
 
 /// Runs the streamll binary with `args` (bounded by `seconds`), extra environment variables
 /// on top of ours, stdout and stderr captured separately.
-inline CliResult run_cli(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {},
-                         int seconds = 60) {
+inline CliResult run_cli(const std::vector<std::string>& args,
+                         const std::map<std::string, std::string>& env = {}, int seconds = 60) {
   char dir_pattern[] = "/tmp/sllcli-XXXXXX";
   const std::string dir = ::mkdtemp(dir_pattern);
   const std::string out_file = dir + "/out", err_file = dir + "/err";
-  std::vector<std::string> command = {"timeout", "-s", "KILL", std::to_string(seconds), STREAMLL_CLI_PATH};
+  std::vector<std::string> command = {"timeout", "-s", "KILL", std::to_string(seconds),
+                                      STREAMLL_CLI_PATH};
   command.insert(command.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : command) argv.push_back(a.data());
@@ -107,7 +116,8 @@ inline CliResult run_cli(const std::vector<std::string>& args, const std::map<st
   for (char** e = environ; *e; ++e) {
     const std::string entry = *e;
     const std::string name = entry.substr(0, entry.find('='));
-    if (env.count(name) == 0 && name.rfind("REDIS_", 0) != 0 && name.rfind("STREAMLL_", 0) != 0) env_storage.push_back(entry);
+    if (env.count(name) == 0 && name.rfind("REDIS_", 0) != 0 && name.rfind("STREAMLL_", 0) != 0)
+      env_storage.push_back(entry);
   }
   for (const auto& [k, v] : env) env_storage.push_back(k + "=" + v);
   std::vector<char*> envp;
@@ -116,8 +126,10 @@ inline CliResult run_cli(const std::vector<std::string>& args, const std::map<st
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&actions, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  posix_spawn_file_actions_addopen(&actions, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
   pid_t pid = -1;
   const int rc = ::posix_spawnp(&pid, "timeout", &actions, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);

@@ -42,7 +42,7 @@ std::uint64_t env_number(const char* name, std::uint64_t fallback) {
 }
 
 // Event JSON sizes on each side of a change in the number of length digits.
-const std::vector<std::size_t> kBoundarySizes = {998,  999,  1000,  1001,  9998,  9999,
+const std::vector<std::size_t> kBoundarySizes = {998,   999,   1000,  1001,  9998,   9999,
                                                  10000, 10001, 99998, 99999, 100000, 100001};
 
 // Lines appended to a file since the previous call.

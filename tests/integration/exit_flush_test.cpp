@@ -65,8 +65,7 @@ void check_gave_up_by_exit_bound(const ProbeRun& run) {
   INFO(run.output);
   REQUIRE(run.status == 0);
   CHECK(run.took < std::chrono::milliseconds(1500));
-  CHECK(run.output.find("could not be delivered before the process exited (") !=
-        std::string::npos);
+  CHECK(run.output.find("could not be delivered before the process exited (") != std::string::npos);
   CHECK(run.output.find("threads left after the exit flush: 1\n") != std::string::npos);
 }
 

@@ -29,17 +29,28 @@ struct GeneratedEvent {
 
 inline const std::vector<std::string>& valid_raw_json_samples() {
   static const std::vector<std::string> samples = {
-      R"({"a":[1,2,{"b":null}],"c":"\u00e9"})", "[]", "{}", "  { \"spaced\" : [ 1 , 2 ] }  ",
-      R"("just a string")", "-1.5e-3", "true", "null", "[[[[[]]]]]", "0",
-      R"({"nested":{"deep":{"x":"ü✓ 😀"}}})", R"("esc \" \\ \n \t \u0001")",
+      R"({"a":[1,2,{"b":null}],"c":"\u00e9"})",
+      "[]",
+      "{}",
+      "  { \"spaced\" : [ 1 , 2 ] }  ",
+      R"("just a string")",
+      "-1.5e-3",
+      "true",
+      "null",
+      "[[[[[]]]]]",
+      "0",
+      R"({"nested":{"deep":{"x":"ü✓ 😀"}}})",
+      R"("esc \" \\ \n \t \u0001")",
       R"([1.7976931348623157e308,-9223372036854775808,18446744073709551615])"};
   return samples;
 }
 
 inline const std::vector<std::string>& invalid_raw_json_samples() {
   static const std::vector<std::string> samples = {
-      "{", R"({"a":})", "[1,2,]", "nope", "", R"({"a":1}})", "'single'", "01", "[1 2]",
-      R"("unterminated)", "NaN", R"({"a" 1})", "[1]\n[2]", "{\"tab\":\"\t\"}"};
+      "{",        R"({"a":})",        "[1,2,]",   "nope",
+      "",         R"({"a":1}})",      "'single'", "01",
+      "[1 2]",    R"("unterminated)", "NaN",      R"({"a" 1})",
+      "[1]\n[2]", "{\"tab\":\"\t\"}"};
   return samples;
 }
 
@@ -123,8 +134,8 @@ class EventGenerator {
 
   // About `bytes` bytes (a multi-byte character may overshoot by up to three).
   std::string text(std::size_t bytes, bool invalid_allowed) {
-    static const char* const invalid[] = {"\x80", "\xE2\x82", "\xFF", "\xC0\xAF", "\xED\xA0\x80",
-                                          "\xF4\x90\x80\x80", "\xC3"};
+    static const char* const invalid[] = {"\x80",         "\xE2\x82",         "\xFF", "\xC0\xAF",
+                                          "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xC3"};
     std::string out;
     out.reserve(bytes + 3);
     while (out.size() < bytes) {
@@ -190,10 +201,15 @@ class EventGenerator {
                                         std::int64_t{1} << 53,
                                         -(std::int64_t{1} << 53) - 1};
     switch (rng_() % 8) {
-      case 0: return nullptr;
-      case 1: return chance(50);
-      case 2: return chance(50) ? ints[below(sizeof ints / sizeof ints[0])] : static_cast<std::int64_t>(u64());
-      case 3: return any_double();
+      case 0:
+        return nullptr;
+      case 1:
+        return chance(50);
+      case 2:
+        return chance(50) ? ints[below(sizeof ints / sizeof ints[0])]
+                          : static_cast<std::int64_t>(u64());
+      case 3:
+        return any_double();
       case 4: {
         const auto& samples = valid_raw_json_samples();
         return RawJson{samples[below(samples.size())]};
@@ -203,7 +219,8 @@ class EventGenerator {
         const auto& samples = invalid_raw_json_samples();
         return RawJson{samples[below(samples.size())]};
       }
-      default: return text(below(25), allow_invalid());
+      default:
+        return text(below(25), allow_invalid());
     }
   }
 
@@ -218,8 +235,10 @@ class EventGenerator {
     e.type = static_cast<EventType>(below(6));
     if (e.type == EventType::custom) e.custom_type = custom_type_name();
     // 2000-01-01 to 2100-01-01, to the nanosecond (the JSON keeps microseconds).
-    const auto nanos = static_cast<std::int64_t>(946684800ULL * 1000000000ULL + u64() % (3155760000ULL * 1000000000ULL));
-    e.timestamp = Timestamp(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(nanos)));
+    const auto nanos = static_cast<std::int64_t>(946684800ULL * 1000000000ULL +
+                                                 u64() % (3155760000ULL * 1000000000ULL));
+    e.timestamp =
+        Timestamp(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(nanos)));
     e.id.high = (u64() & ~0xF000ULL) | 0x4000ULL;
     e.id.low = (u64() & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;
     const bool bad = !small && allow_invalid();
@@ -236,7 +255,8 @@ class EventGenerator {
     }
     e.context = std::move(context);
     if (small) {
-      for (std::size_t i = below(4); i > 0; --i) e.data.set("s" + std::to_string(i), text(below(20), false));
+      for (std::size_t i = below(4); i > 0; --i)
+        e.data.set("s" + std::to_string(i), text(below(20), false));
     }
     return e;
   }

@@ -34,7 +34,8 @@ TEST_CASE("16,000 events from four threads at 2,000/s, some over 1000 bytes, arr
 
   RedisServer server;
   auto options = streamll::sinkit::fast_options(server.url());
-  options.connection.socket_timeout = 5s;  // a sanitizer build must not time out a healthy round trip
+  options.connection.socket_timeout =
+      5s;  // a sanitizer build must not time out a healthy round trip
   auto sink = std::make_shared<streamll::RedisSink>(options);
   streamll::Instrumentor instrumentor({{sink}, {{"environment", "acceptance"}}, "acceptance"});
 

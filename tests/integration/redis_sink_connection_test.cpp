@@ -47,7 +47,8 @@ std::string client_line(DirectRedis& redis, const std::string& name) {
   if (at == std::string::npos) return {};
   const auto begin = list.rfind('\n', at);
   const auto end = list.find('\n', at);
-  return list.substr(begin == std::string::npos ? 0 : begin + 1, end == std::string::npos ? std::string::npos : end - begin - 1);
+  return list.substr(begin == std::string::npos ? 0 : begin + 1,
+                     end == std::string::npos ? std::string::npos : end - begin - 1);
 }
 
 }  // namespace
@@ -72,7 +73,8 @@ TEST_CASE("RedisSink writes through a unix socket URL (also with ?db=N)", "[redi
   }
 }
 
-TEST_CASE("RedisSink selects the database from the URL or from db (which wins)", "[redis_sink_it]") {
+TEST_CASE("RedisSink selects the database from the URL or from db (which wins)",
+          "[redis_sink_it]") {
   RedisServer server;
   DirectRedis redis = DirectRedis::tcp(server.port());
 
@@ -117,7 +119,8 @@ TEST_CASE("RedisSink authenticates as an ACL user", "[redis_sink_it]") {
     options.connection.password = password;
   }
   SECTION("credentials in the URL, percent-encoded") {
-    options.connection.url = "redis://alice:p%40ss%3Aw%2Frd%251@127.0.0.1:" + std::to_string(server.port());
+    options.connection.url =
+        "redis://alice:p%40ss%3Aw%2Frd%251@127.0.0.1:" + std::to_string(server.port());
   }
   SECTION("username with auth_token (the cloud guides' name for the password)") {
     options.connection.username = "alice";
@@ -177,7 +180,8 @@ TEST_CASE("RedisSinkOptions::from_env drives a real sink", "[redis_sink_it]") {
     CHECK(sink.stats().round_trips >= 6);
   }
 
-  SECTION("REDIS_USERNAME, REDIS_AUTH_TOKEN, REDIS_DB; explicit settings win over the environment") {
+  SECTION(
+      "REDIS_USERNAME, REDIS_AUTH_TOKEN, REDIS_DB; explicit settings win over the environment") {
     auto options = RedisSinkOptions::from_env(sinkit::env_from({
         {"REDIS_URL", server.url()},
         {"REDIS_USERNAME", "envuser"},
@@ -209,7 +213,8 @@ TEST_CASE("RedisSinkOptions::from_env drives a real sink", "[redis_sink_it]") {
   }
 }
 
-TEST_CASE("RedisSinkOptions::from_env sets the buffer and breaker of a sink whose Redis is down", "[redis_sink_it]") {
+TEST_CASE("RedisSinkOptions::from_env sets the buffer and breaker of a sink whose Redis is down",
+          "[redis_sink_it]") {
   RedisServer server;
   server.kill9();  // connections to its port are refused
   const std::map<std::string, std::string> base = {
@@ -223,7 +228,9 @@ TEST_CASE("RedisSinkOptions::from_env sets the buffer and breaker of a sink whos
       {"STREAMLL_SHUTDOWN_TIMEOUT_MS", "100"},
   };
 
-  SECTION("STREAMLL_CIRCUIT_BREAKER=true: open after STREAMLL_FAILURE_THRESHOLD failures, for the recovery timeout") {
+  SECTION(
+      "STREAMLL_CIRCUIT_BREAKER=true: open after STREAMLL_FAILURE_THRESHOLD failures, for the "
+      "recovery timeout") {
     auto env = base;
     env["STREAMLL_CIRCUIT_BREAKER"] = "true";
     RedisSink sink(RedisSinkOptions::from_env(sinkit::env_from(env)));

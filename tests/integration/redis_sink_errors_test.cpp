@@ -29,21 +29,21 @@ namespace {
 void emit_quickly(RedisSink& sink, int from, int to) {
   const auto start = SteadyClock::now();
   for (int i = from; i < to; ++i) REQUIRE_NOTHROW(sink.handle(sinkit::numbered_event(0, i)));
-  CHECK(SteadyClock::now() - start < 2s);  // loose: waiting on Redis would cost a socket timeout per event
+  CHECK(SteadyClock::now() - start <
+        2s);  // loose: waiting on Redis would cost a socket timeout per event
 }
 
 }  // namespace
 
-TEST_CASE("RedisSink with a wrong password reports it and opens the breaker until it is fixed", "[redis_sink_it]") {
+TEST_CASE("RedisSink with a wrong password reports it and opens the breaker until it is fixed",
+          "[redis_sink_it]") {
   const std::string right = "right-pass-4711";
   const std::string wrong = "wrong-secret-0815";
   RedisServerOptions server_options;
   server_options.requirepass = right;
   RedisServer server(server_options);
   auto options = sinkit::fast_options(server.url());
-  SECTION("in the password field") {
-    options.connection.password = wrong;
-  }
+  SECTION("in the password field") { options.connection.password = wrong; }
   SECTION("in the URL") {
     options.connection.url = "redis://:" + wrong + "@127.0.0.1:" + std::to_string(server.port());
   }
@@ -78,7 +78,8 @@ TEST_CASE("RedisSink with a wrong password reports it and opens the breaker unti
   CHECK(logged.find(right) == std::string::npos);
 }
 
-TEST_CASE("RedisSink counts NOPERM replies as failed events and not as transport errors", "[redis_sink_it]") {
+TEST_CASE("RedisSink counts NOPERM replies as failed events and not as transport errors",
+          "[redis_sink_it]") {
   RedisServerOptions server_options;
   server_options.acl_users = {"limited on >limited-pw ~* &* +@all -xadd"};
   RedisServer server(server_options);
@@ -111,7 +112,8 @@ TEST_CASE("RedisSink counts NOPERM replies as failed events and not as transport
   CHECK(sinkit::delivered_indices(redis) == sinkit::iota_vector(5, 10));
 }
 
-TEST_CASE("RedisSink counts WRONGTYPE when the stream key holds another type and resumes after DEL", "[redis_sink_it]") {
+TEST_CASE("RedisSink counts WRONGTYPE when the stream key holds another type and resumes after DEL",
+          "[redis_sink_it]") {
   RedisServer server;
   DirectRedis redis = DirectRedis::tcp(server.port());
   REQUIRE(redis.text({"SET", "ml_events", "x"}) == "OK");
@@ -137,7 +139,8 @@ TEST_CASE("RedisSink counts WRONGTYPE when the stream key holds another type and
   CHECK(stats.failed == 20);
 }
 
-TEST_CASE("RedisSink counts OOM at maxmemory with noeviction and resumes once memory is raised", "[redis_sink_it]") {
+TEST_CASE("RedisSink counts OOM at maxmemory with noeviction and resumes once memory is raised",
+          "[redis_sink_it]") {
   RedisServer server;
   DirectRedis redis = DirectRedis::tcp(server.port());
   RedisSink sink(sinkit::fast_options(server.url()));
@@ -149,7 +152,8 @@ TEST_CASE("RedisSink counts OOM at maxmemory with noeviction and resumes once me
   // too and comes and goes, so "just above" lets small writes through again whenever a big one
   // was refused and its buffer freed.
   for (int i = 0; i < 16; ++i) {
-    REQUIRE(redis.text({"SET", "filler:" + std::to_string(i), std::string(64 * 1024, 'f')}) == "OK");
+    REQUIRE(redis.text({"SET", "filler:" + std::to_string(i), std::string(64 * 1024, 'f')}) ==
+            "OK");
   }
   const long long used = std::stoll(redis.info_field("memory", "used_memory"));
   REQUIRE(redis.text({"CONFIG", "SET", "maxmemory-policy", "noeviction"}) == "OK");

@@ -32,7 +32,8 @@ std::chrono::milliseconds elapsed_since(SteadyClock::time_point start) {
 
 }  // namespace
 
-TEST_CASE("RedisSink loses nothing when Redis is killed mid-stream and restarted", "[redis_sink_it][concurrent]") {
+TEST_CASE("RedisSink loses nothing when Redis is killed mid-stream and restarted",
+          "[redis_sink_it][concurrent]") {
   // The AOF keeps what Redis acknowledged before the kill (it writes the AOF before replying),
   // so every event emitted in the whole test must be there at the end, not just the later ones.
   RedisServerOptions server_options;
@@ -65,11 +66,12 @@ TEST_CASE("RedisSink loses nothing when Redis is killed mid-stream and restarted
   CHECK(stats.failed == 0);
 
   DirectRedis redis = DirectRedis::tcp(server.port());
-  const auto by_producer = sinkit::indices_by_producer(sinkit::dedupe_by_id(sinkit::events_in(redis.xrange("ml_events"))));
+  const auto by_producer = sinkit::indices_by_producer(
+      sinkit::dedupe_by_id(sinkit::events_in(redis.xrange("ml_events"))));
   int total = 0;
   for (int p = 0; p < producers; ++p) {
-    INFO("producer " << p << ": " << at_kill[p] << " before the kill, " << at_restart[p] << " at restart, "
-                     << emitted[p] << " in all");
+    INFO("producer " << p << ": " << at_kill[p] << " before the kill, " << at_restart[p]
+                     << " at restart, " << emitted[p] << " in all");
     CHECK(at_restart[p] > at_kill[p]);  // it really emitted during the outage
     REQUIRE(by_producer.count(p) == 1);
     // All of them, each exactly once, in the producer's order.
@@ -80,7 +82,9 @@ TEST_CASE("RedisSink loses nothing when Redis is killed mid-stream and restarted
   CHECK(stats.delivered >= static_cast<std::uint64_t>(total));
 }
 
-TEST_CASE("RedisSink stays fast while Redis hangs and drains after SIGCONT (breaker opened by timeouts)", "[redis_sink_it][concurrent]") {
+TEST_CASE(
+    "RedisSink stays fast while Redis hangs and drains after SIGCONT (breaker opened by timeouts)",
+    "[redis_sink_it][concurrent]") {
   RedisServer server;
   auto options = sinkit::fast_options(server.url());
   options.connection.socket_timeout = 200ms;
@@ -114,7 +118,8 @@ TEST_CASE("RedisSink stays fast while Redis hangs and drains after SIGCONT (brea
   // Still fast with the breaker open.
   const auto open_burst_start = SteadyClock::now();
   for (int i = 0; i < 1000; ++i, ++next) sink.handle(sinkit::numbered_event(0, next));
-  CHECK(elapsed_since(open_burst_start) < 2s);  // loose for sanitizers; blocking would cost 200 ms per event
+  CHECK(elapsed_since(open_burst_start) <
+        2s);  // loose for sanitizers; blocking would cost 200 ms per event
   CHECK(sink.buffered() >= 10000);
   // Meanwhile the flusher compacts the waiting events (all but its own batches).
   CHECK(eventually([&] {
@@ -142,7 +147,8 @@ TEST_CASE("RedisSink stays fast while Redis hangs and drains after SIGCONT (brea
   CHECK(logged.find("-> closed") != std::string::npos);
 }
 
-TEST_CASE("RedisSink overflow strategies account for every event while Redis is down", "[redis_sink_it]") {
+TEST_CASE("RedisSink overflow strategies account for every event while Redis is down",
+          "[redis_sink_it]") {
   RedisServer server;
   server.kill9();  // the port stays ours; connections are refused until restart()
   auto options = sinkit::fast_options(server.url());
@@ -220,7 +226,8 @@ TEST_CASE("RedisSink overflow strategies account for every event while Redis is 
   }
 }
 
-TEST_CASE("RedisSink shutdown is bounded while Redis is down and counts what it left", "[redis_sink_it]") {
+TEST_CASE("RedisSink shutdown is bounded while Redis is down and counts what it left",
+          "[redis_sink_it]") {
   RedisServer server;
   auto options = sinkit::fast_options(server.url());
   RedisSink sink(options);
@@ -228,9 +235,7 @@ TEST_CASE("RedisSink shutdown is bounded while Redis is down and counts what it 
   REQUIRE(sink.flush(5s));
 
   constexpr auto timeout = 300ms;
-  SECTION("killed") {
-    server.kill9();
-  }
+  SECTION("killed") { server.kill9(); }
   SECTION("frozen, with a socket timeout longer than the shutdown timeout") {
     // Shutdown must interrupt the blocked write rather than wait for the socket timeout.
     server.sigstop();
@@ -240,7 +245,7 @@ TEST_CASE("RedisSink shutdown is bounded while Redis is down and counts what it 
   const auto started = SteadyClock::now();
   CHECK_FALSE(sink.shutdown(timeout));
   const auto took = elapsed_since(started);
-  CHECK(took >= timeout - 50ms);  // it kept trying until the deadline
+  CHECK(took >= timeout - 50ms);   // it kept trying until the deadline
   CHECK(took <= timeout + 600ms);  // the join grace (200 ms) and a loaded sanitizer run
   CHECK_FALSE(sink.is_running());
 

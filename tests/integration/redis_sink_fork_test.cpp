@@ -28,8 +28,8 @@ int child_emits(streamll::RedisSink& sink) {
   const bool shut_down = sink.shutdown(2s);
   const auto took = Clock::now() - start;
   const auto stats = sink.stats();
-  if (flushed || shut_down) return 1;              // it must say that it dropped them
-  if (took > 100ms) return 2;                      // and not wait for a flusher it lacks
+  if (flushed || shut_down) return 1;  // it must say that it dropped them
+  if (took > 100ms) return 2;          // and not wait for a flusher it lacks
   if (stats.dropped_after_fork != 7 || stats.dropped() != 7) return 3;
   if (sink.is_running()) return 4;
   return 0;

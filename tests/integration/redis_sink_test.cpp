@@ -68,7 +68,8 @@ TEST_CASE("RedisSink round-trips every event type through a real Redis", "[redis
     span_options.tags = {{"tenant", "acme"}};
     span_options.data.set("query", "what is a \"stream\"?\nmulti-line, ünïcode ✓");
     streamll::Span pipeline(inst, "rag_pipeline", std::move(span_options));
-    pipeline.emit("cache_lookup", {{"hit", false}, {"latency_ms", 1.25}, {"key", "q:1"}, {"none", nullptr}});
+    pipeline.emit("cache_lookup",
+                  {{"hit", false}, {"latency_ms", 1.25}, {"key", "q:1"}, {"none", nullptr}});
     {
       streamll::LlmCall call(inst, "gpt-4o", {"openai", "", {}});
       call.token("Hello");
@@ -91,8 +92,8 @@ TEST_CASE("RedisSink round-trips every event type through a real Redis", "[redis
   REQUIRE(inst.flush(5s));
 
   const auto sent = memory->events();
-  const std::vector<std::string> expected_types = {"start", "cache_lookup", "token", "token",
-                                                   "llm_call", "start", "error", "end"};
+  const std::vector<std::string> expected_types = {"start",    "cache_lookup", "token", "token",
+                                                   "llm_call", "start",        "error", "end"};
   REQUIRE(memory->type_names() == expected_types);
 
   DirectRedis redis = DirectRedis::tcp(server.port());
@@ -137,7 +138,8 @@ TEST_CASE("RedisSink round-trips every event type through a real Redis", "[redis
   CHECK(stats.dropped() == 0);
 }
 
-TEST_CASE("RedisSink entries answer the guide's time-range query (XRANGE from a millisecond)", "[redis_sink_it]") {
+TEST_CASE("RedisSink entries answer the guide's time-range query (XRANGE from a millisecond)",
+          "[redis_sink_it]") {
   RedisServer server;
   RedisSink sink(sinkit::fast_options(server.url()));
   for (int i = 0; i < 20; ++i) sink.handle(sinkit::numbered_event(0, i));
@@ -159,13 +161,14 @@ TEST_CASE("RedisSink entries answer the guide's time-range query (XRANGE from a 
 
   // And the events' own timestamps agree with the ids' clock (same machine).
   for (const auto& event : sinkit::events_in(recent)) {
-    CHECK(std::chrono::duration_cast<std::chrono::milliseconds>(event.timestamp.time_since_epoch()).count() >=
-          static_cast<std::int64_t>(start_ts));
+    CHECK(std::chrono::duration_cast<std::chrono::milliseconds>(event.timestamp.time_since_epoch())
+              .count() >= static_cast<std::int64_t>(start_ts));
   }
   CHECK(redis.xrange("ml_events", "-", std::to_string(start_ts - 1)).size() == 20);
 }
 
-TEST_CASE("RedisSink sends events emitted in a burst in batches of max_batch_size", "[redis_sink_it]") {
+TEST_CASE("RedisSink sends events emitted in a burst in batches of max_batch_size",
+          "[redis_sink_it]") {
   RedisServer server;
   auto options = sinkit::fast_options(server.url());
   options.max_batch_size = 100;
@@ -224,7 +227,8 @@ TEST_CASE("RedisSink trims the stream with MAXLEN (approximate or exact)", "[red
     for (int i = 0; i < n; ++i) sink.handle(sinkit::numbered_event(0, i));
     REQUIRE(sink.flush(10s));
     CHECK(redis.integer({"XLEN", "ml_events"}) == static_cast<long long>(max_length));
-    CHECK(sinkit::delivered_indices(redis) == sinkit::iota_vector(n - static_cast<int>(max_length), n));
+    CHECK(sinkit::delivered_indices(redis) ==
+          sinkit::iota_vector(n - static_cast<int>(max_length), n));
   }
   SECTION("no max_stream_length keeps everything") {
     auto options = sinkit::fast_options(server.url());
@@ -236,7 +240,8 @@ TEST_CASE("RedisSink trims the stream with MAXLEN (approximate or exact)", "[red
   }
 }
 
-TEST_CASE("RedisSink creates its consumer group on connect and again after Redis lost it", "[redis_sink_it]") {
+TEST_CASE("RedisSink creates its consumer group on connect and again after Redis lost it",
+          "[redis_sink_it]") {
   RedisServer server;
   auto options = sinkit::fast_options(server.url());
   options.consumer_group = "ml_processors";
@@ -265,8 +270,8 @@ TEST_CASE("RedisSink creates its consumer group on connect and again after Redis
   // The group starts at the beginning of the stream: its consumers see the first event too.
   {
     DirectRedis redis = DirectRedis::tcp(server.port());
-    const auto read = redis.command({"XREADGROUP", "GROUP", "ml_processors", "c1", "COUNT", "10",
-                                     "STREAMS", "ml_events", ">"});
+    const auto read = redis.command(
+        {"XREADGROUP", "GROUP", "ml_processors", "c1", "COUNT", "10", "STREAMS", "ml_events", ">"});
     REQUIRE(read->type == REDIS_REPLY_ARRAY);
     CHECK(read->element[0]->element[1]->elements == 1);
     // The producer's connection carries the consumer name.
@@ -287,7 +292,8 @@ TEST_CASE("RedisSink creates its consumer group on connect and again after Redis
   CHECK(sink.stats().reply_errors == 0);  // BUSYGROUP never counted; nothing else went wrong
 }
 
-TEST_CASE("RedisSink sends a lone event at once when idle (not after flush_interval)", "[redis_sink_it]") {
+TEST_CASE("RedisSink sends a lone event at once when idle (not after flush_interval)",
+          "[redis_sink_it]") {
   RedisServer server;
   auto options = sinkit::fast_options(server.url());
   options.flush_interval = 5s;
@@ -317,7 +323,8 @@ TEST_CASE("RedisSink sends a lone event at once when idle (not after flush_inter
   CHECK(median < 250'000);
 }
 
-TEST_CASE("RedisSink destructor delivers what is still buffered when Redis is healthy", "[redis_sink_it]") {
+TEST_CASE("RedisSink destructor delivers what is still buffered when Redis is healthy",
+          "[redis_sink_it]") {
   RedisServer server;
   constexpr int n = 2000;
   {

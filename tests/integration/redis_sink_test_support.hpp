@@ -86,7 +86,8 @@ struct StreamEntry {
 class DirectRedis {
  public:
   static DirectRedis tcp(int port, const std::string& password = {}, const std::string& user = {}) {
-    DirectRedis r(redisConnectWithTimeout("127.0.0.1", port, timeval{2, 0}), "127.0.0.1:" + std::to_string(port));
+    DirectRedis r(redisConnectWithTimeout("127.0.0.1", port, timeval{2, 0}),
+                  "127.0.0.1:" + std::to_string(port));
     r.authenticate(password, user);
     return r;
   }
@@ -94,7 +95,8 @@ class DirectRedis {
     return DirectRedis(redisConnectUnixWithTimeout(path.c_str(), timeval{2, 0}), path);
   }
 
-  DirectRedis(DirectRedis&& other) noexcept : c_(std::exchange(other.c_, nullptr)), where_(std::move(other.where_)) {}
+  DirectRedis(DirectRedis&& other) noexcept
+      : c_(std::exchange(other.c_, nullptr)), where_(std::move(other.where_)) {}
   DirectRedis& operator=(DirectRedis&&) = delete;
   DirectRedis(const DirectRedis&) = delete;
   ~DirectRedis() {
@@ -112,7 +114,8 @@ class DirectRedis {
     }
     auto* raw = static_cast<redisReply*>(
         redisCommandArgv(c_, static_cast<int>(argv.size()), argv.data(), lengths.data()));
-    if (raw == nullptr) throw std::runtime_error("hiredis: " + std::string(c_->errstr) + " (" + where_ + ")");
+    if (raw == nullptr)
+      throw std::runtime_error("hiredis: " + std::string(c_->errstr) + " (" + where_ + ")");
     return Reply(raw);
   }
 
@@ -162,7 +165,8 @@ class DirectRedis {
                                   const std::string& end = "+") {
     const Reply r = command({"XRANGE", key, start, end});
     if (r->type != REDIS_REPLY_ARRAY) {
-      throw std::runtime_error("XRANGE " + key + ": " + (r->str ? std::string(r->str, r->len) : std::string("?")));
+      throw std::runtime_error("XRANGE " + key + ": " +
+                               (r->str ? std::string(r->str, r->len) : std::string("?")));
     }
     std::vector<StreamEntry> out;
     out.reserve(r->elements);
@@ -172,8 +176,9 @@ class DirectRedis {
       e.id.assign(entry->element[0]->str, entry->element[0]->len);
       const redisReply* fields = entry->element[1];
       for (size_t f = 0; f + 1 < fields->elements; f += 2) {
-        e.fields.emplace_back(std::string(fields->element[f]->str, fields->element[f]->len),
-                              std::string(fields->element[f + 1]->str, fields->element[f + 1]->len));
+        e.fields.emplace_back(
+            std::string(fields->element[f]->str, fields->element[f]->len),
+            std::string(fields->element[f + 1]->str, fields->element[f + 1]->len));
       }
       out.push_back(std::move(e));
     }
@@ -193,7 +198,8 @@ class DirectRedis {
 
   void authenticate(const std::string& password, const std::string& user) {
     if (password.empty()) return;
-    const std::string reply = user.empty() ? text({"AUTH", password}) : text({"AUTH", user, password});
+    const std::string reply =
+        user.empty() ? text({"AUTH", password}) : text({"AUTH", user, password});
     if (reply != "OK") throw std::runtime_error("AUTH refused: " + reply);
   }
 
@@ -242,7 +248,8 @@ inline Event numbered_event(int producer, int index) {
 /// `sink` every `period`, until stop() or destruction: the steady traffic of the fault tests.
 class SteadyProducers {
  public:
-  SteadyProducers(Sink& sink, int producers, std::chrono::microseconds period) : emitted_(producers) {
+  SteadyProducers(Sink& sink, int producers, std::chrono::microseconds period)
+      : emitted_(producers) {
     for (int p = 0; p < producers; ++p) {
       threads_.emplace_back([this, &sink, p, period] {
         while (!stop_.load()) {
@@ -278,7 +285,8 @@ class SteadyProducers {
 
 /// A numbered event (producer 0) of its own execution: the sharded sinks route by execution id.
 inline Event execution_event(const std::string& execution, int index) {
-  auto context = std::make_shared<EventContext>(EventContext{execution, "span_" + execution, "", "sharded", "", {}});
+  auto context = std::make_shared<EventContext>(
+      EventContext{execution, "span_" + execution, "", "sharded", "", {}});
   Fields data;
   data.append_new("producer", 0);
   data.append_new("index", index);
@@ -289,7 +297,8 @@ inline Event execution_event(const std::string& execution, int index) {
 inline std::map<int, std::vector<int>> indices_by_producer(const std::vector<Event>& events) {
   std::map<int, std::vector<int>> out;
   for (const auto& e : events) {
-    out[static_cast<int>(e.data["producer"].as_int(-1))].push_back(static_cast<int>(e.data["index"].as_int(-1)));
+    out[static_cast<int>(e.data["producer"].as_int(-1))].push_back(
+        static_cast<int>(e.data["index"].as_int(-1)));
   }
   return out;
 }
@@ -301,7 +310,8 @@ inline std::vector<int> iota_vector(int from, int to_exclusive) {
 }
 
 /// Numbered events of producer 0 read back from `key`, deduplicated: their indices in stream order.
-inline std::vector<int> delivered_indices(DirectRedis& redis, const std::string& key = "ml_events") {
+inline std::vector<int> delivered_indices(DirectRedis& redis,
+                                          const std::string& key = "ml_events") {
   return indices_by_producer(dedupe_by_id(events_in(redis.xrange(key))))[0];
 }
 

@@ -56,12 +56,14 @@ std::string require_refused(RedisSink& sink) {
 
 }  // namespace
 
-TEST_CASE("RedisSink over rediss:// verifies the server against ssl_ca_file and delivers", "[redis_sink_it][tls]") {
+TEST_CASE("RedisSink over rediss:// verifies the server against ssl_ca_file and delivers",
+          "[redis_sink_it][tls]") {
   const TlsCerts& certs = TlsCerts::shared();
   RedisServer server(tls_server_options());
   auto options = sinkit::fast_options(server.tls_url());
   options.connection.ssl_ca_file = certs.ca_cert;
-  REQUIRE(options.connection.ssl_cert_reqs == SslCertReqs::required);  // the default: chain and host name
+  REQUIRE(options.connection.ssl_cert_reqs ==
+          SslCertReqs::required);  // the default: chain and host name
 
   SECTION("host name from the URL (an IP in the certificate's subjectAltName)") {
     RedisSink sink(options);
@@ -80,7 +82,10 @@ TEST_CASE("RedisSink over rediss:// verifies the server against ssl_ca_file and 
   }
 }
 
-TEST_CASE("RedisSink over TLS with the wrong CA fails clearly and opens the breaker unless ssl_cert_reqs=none", "[redis_sink_it][tls]") {
+TEST_CASE(
+    "RedisSink over TLS with the wrong CA fails clearly and opens the breaker unless "
+    "ssl_cert_reqs=none",
+    "[redis_sink_it][tls]") {
   const TlsCerts& certs = TlsCerts::shared();
   RedisServer server(tls_server_options());
   auto options = sinkit::fast_options(server.tls_url());
@@ -107,7 +112,8 @@ TEST_CASE("RedisSink over TLS with the wrong CA fails clearly and opens the brea
   }
 }
 
-TEST_CASE("RedisSink over TLS checks the host name unless ssl_cert_reqs=optional", "[redis_sink_it][tls]") {
+TEST_CASE("RedisSink over TLS checks the host name unless ssl_cert_reqs=optional",
+          "[redis_sink_it][tls]") {
   RedisServer server(tls_server_options());
   auto options = sinkit::fast_options(server.tls_url());
   options.connection.ssl_ca_file = TlsCerts::shared().ca_cert;
@@ -126,7 +132,8 @@ TEST_CASE("RedisSink over TLS checks the host name unless ssl_cert_reqs=optional
   }
 }
 
-TEST_CASE("RedisSink presents a client certificate to a server that requires one", "[redis_sink_it][tls]") {
+TEST_CASE("RedisSink presents a client certificate to a server that requires one",
+          "[redis_sink_it][tls]") {
   const TlsCerts& certs = TlsCerts::shared();
   auto server_options = tls_server_options();
   server_options.tls_auth_clients = true;
@@ -162,8 +169,9 @@ TEST_CASE("RedisSink takes its TLS settings from the environment", "[redis_sink_
   require_delivers(sink, server);
 }
 
-TEST_CASE("RedisSink takes REDIS_SSL, the CA directory and the client certificate from the environment",
-          "[redis_sink_it][tls]") {
+TEST_CASE(
+    "RedisSink takes REDIS_SSL, the CA directory and the client certificate from the environment",
+    "[redis_sink_it][tls]") {
   const TlsCerts& certs = TlsCerts::shared();
   auto server_options = tls_server_options();
   server_options.tls_auth_clients = true;  // mutual TLS: the client files must really be used

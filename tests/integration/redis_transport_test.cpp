@@ -15,18 +15,18 @@
 #include "tls_certs.hpp"
 
 using namespace std::chrono_literals;
-using streamll::RedisConnectionOptions;
-using streamll::SslCertReqs;
 using streamll::AuthError;
 using streamll::ClosedError;
-using streamll::redis::CommandBuffer;
 using streamll::IoError;
-using streamll::redis::make_socket_transport;
-using streamll::redis::RedisReply;
+using streamll::RedisConnectionOptions;
 using streamll::ReplyError;
-using streamll::redis::ReplyType;
+using streamll::SslCertReqs;
 using streamll::TimeoutError;
 using streamll::TlsError;
+using streamll::redis::CommandBuffer;
+using streamll::redis::make_socket_transport;
+using streamll::redis::RedisReply;
+using streamll::redis::ReplyType;
 using streamll::test::RedisServer;
 using streamll::test::RedisServerOptions;
 using streamll::test::TlsCerts;
@@ -117,7 +117,11 @@ TEST_CASE("transport: PING and a 1000-command pipeline in one execute", "[redis_
 
   // The buffer is reusable: clear() and the next batch goes out on the same connection.
   buffer.clear();
-  buffer.append({"XLEN", "ml_events"}).append({"GET", "missing"}).begin_command(2).arg("ECHO").arg(42LL);
+  buffer.append({"XLEN", "ml_events"})
+      .append({"GET", "missing"})
+      .begin_command(2)
+      .arg("ECHO")
+      .arg(42LL);
   t->execute(buffer, replies);
   REQUIRE(replies.size() == 3);
   CHECK(replies[0].integer == 1000);
@@ -168,7 +172,8 @@ TEST_CASE("transport: AUTH with a password, good and wrong", "[redis_transport]"
 
   // No password configured against a server that needs one: NOAUTH, reported as AuthError.
   auto none = make_socket_transport(options_for(server.url()));
-  CHECK_THAT(message_of<AuthError>([&] { none->connect(); }), Catch::Contains("requires a password"));
+  CHECK_THAT(message_of<AuthError>([&] { none->connect(); }),
+             Catch::Contains("requires a password"));
 }
 
 TEST_CASE("transport: ACL users, and NOPERM comes back as an error reply", "[redis_transport]") {
@@ -184,9 +189,12 @@ TEST_CASE("transport: ACL users, and NOPERM comes back as an error reply", "[red
   CHECK(w->command({"ACL", "WHOAMI"}).text == "writer");
   CHECK(w->command({"XADD", "s", "*", "k", "v"}).is_string());
 
-  auto r = connected(options_for("redis://reader:reader-pw@127.0.0.1:" + std::to_string(server.port())));
+  auto r =
+      connected(options_for("redis://reader:reader-pw@127.0.0.1:" + std::to_string(server.port())));
   CommandBuffer buffer;
-  buffer.append({"XADD", "s", "*", "k", "v"}).append({"XLEN", "s"}).append({"XADD", "s", "*", "k", "v"});
+  buffer.append({"XADD", "s", "*", "k", "v"})
+      .append({"XLEN", "s"})
+      .append({"XADD", "s", "*", "k", "v"});
   std::vector<RedisReply> replies;
   REQUIRE_NOTHROW(r->execute(buffer, replies));
   REQUIRE(replies.size() == 3);
@@ -199,7 +207,8 @@ TEST_CASE("transport: ACL users, and NOPERM comes back as an error reply", "[red
   auto bad_user = options_for(server.url());
   bad_user.username = "reader";
   bad_user.password = "nope-not-it";
-  const std::string message = message_of<AuthError>([&] { make_socket_transport(bad_user)->connect(); });
+  const std::string message =
+      message_of<AuthError>([&] { make_socket_transport(bad_user)->connect(); });
   CHECK_THAT(message, Catch::Contains("'reader'"));
   CHECK_THAT(message, !Catch::Contains("nope-not-it"));
 }
@@ -244,7 +253,8 @@ TEST_CASE("transport: WRONGTYPE is an error reply among successes", "[redis_tran
   server.cli({"SET", "ml_events", "not a stream"});
   auto t = connected(options_for(server.url()));
   CommandBuffer buffer;
-  buffer.append({"XADD", "ml_events", "*", "event", "{}"}).append({"XADD", "other", "*", "event", "{}"});
+  buffer.append({"XADD", "ml_events", "*", "event", "{}"})
+      .append({"XADD", "other", "*", "event", "{}"});
   const auto replies = t->execute(buffer);
   REQUIRE(replies.size() == 2);
   CHECK(replies[0].type == ReplyType::error);
@@ -275,7 +285,8 @@ TEST_CASE("transport: connection refused is a quick IoError", "[redis_transport]
   CHECK_THROWS_AS(t->command({"PING"}), ClosedError);  // not connected
 }
 
-TEST_CASE("transport: a SIGSTOPped server gives TimeoutError within the bound", "[redis_transport]") {
+TEST_CASE("transport: a SIGSTOPped server gives TimeoutError within the bound",
+          "[redis_transport]") {
   RedisServer server;
   auto o = options_for(server.url());
   o.socket_timeout = 300ms;
@@ -301,7 +312,8 @@ TEST_CASE("transport: a SIGSTOPped server gives TimeoutError within the bound", 
   require_pong(*t);
 }
 
-TEST_CASE("transport: interrupt() unblocks a waiting execute from another thread", "[redis_transport]") {
+TEST_CASE("transport: interrupt() unblocks a waiting execute from another thread",
+          "[redis_transport]") {
   RedisServer server;
   auto o = options_for(server.url());
   o.socket_timeout = 10s;
@@ -342,7 +354,8 @@ TEST_CASE("transport: kill -9 mid-connection, then reconnect after restart", "[r
   CHECK(t->command({"XADD", "s", "*", "k", "v"}).is_string());
 }
 
-TEST_CASE("transport: a large pipeline to a killed server fails without SIGPIPE", "[redis_transport]") {
+TEST_CASE("transport: a large pipeline to a killed server fails without SIGPIPE",
+          "[redis_transport]") {
   RedisServer server;
   auto t = connected(options_for(server.url()));
   server.kill9();
@@ -378,7 +391,8 @@ TEST_CASE("transport: TLS with the test CA verifies and works", "[redis_transpor
   require_pong(*connected(forced));
 }
 
-TEST_CASE("transport: TLS verification failures are TlsErrors naming the reason", "[redis_transport]") {
+TEST_CASE("transport: TLS verification failures are TlsErrors naming the reason",
+          "[redis_transport]") {
   const TlsCerts& certs = TlsCerts::shared();
   RedisServerOptions server_options;
   server_options.tls = true;
@@ -472,7 +486,8 @@ TEST_CASE("transport: OOM under maxmemory noeviction is an error reply", "[redis
   CHECK(t->is_connected());
 }
 
-TEST_CASE("transport: a TLS pipeline to a killed server fails without SIGPIPE", "[redis_transport]") {
+TEST_CASE("transport: a TLS pipeline to a killed server fails without SIGPIPE",
+          "[redis_transport]") {
   RedisServerOptions server_options;
   server_options.tls = true;
   RedisServer server(server_options);

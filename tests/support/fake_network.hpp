@@ -8,9 +8,9 @@
 #include <atomic>
 #include <functional>
 #include <map>
-#include <set>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,7 +53,8 @@ class FakeNetwork {
   int count(const RedisEndpoint& at, const std::string& name) const {
     std::lock_guard<std::mutex> lock(mutex_);
     int n = 0;
-    for (const auto& [where, command] : log_) n += where == at.to_string() && !command.empty() && command[0] == name;
+    for (const auto& [where, command] : log_)
+      n += where == at.to_string() && !command.empty() && command[0] == name;
     return n;
   }
   int connects(const RedisEndpoint& at) const {
@@ -125,7 +126,9 @@ class NetworkTransport final : public redis::RedisTransport {
     }
   }
   std::string describe() const override { return at_; }
-  std::chrono::milliseconds socket_timeout() const noexcept override { return std::chrono::milliseconds(2000); }
+  std::chrono::milliseconds socket_timeout() const noexcept override {
+    return std::chrono::milliseconds(2000);
+  }
 
  private:
   FakeNetwork& network_;

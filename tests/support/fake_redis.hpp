@@ -139,7 +139,8 @@ class FakeRedis {
   }
 
   void on_execute(const redis::CommandBuffer& buffer, std::vector<redis::RedisReply>& replies,
-                  std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& interrupted) {
+                  std::chrono::steady_clock::time_point deadline,
+                  const std::atomic<bool>& interrupted) {
     const int number = ++executes_;
     std::unique_lock<std::mutex> lock(mutex_);
     if (number == stall_at_) stalled_ = true;

@@ -11,10 +11,10 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
-#include <optional>
-#include <set>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -100,8 +100,9 @@ class FakeStreamRedis {
   }
   int count_of(const std::string& name) const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return static_cast<int>(std::count_if(commands_.begin(), commands_.end(),
-                                          [&](const Command& c) { return !c.empty() && c[0] == name; }));
+    return static_cast<int>(
+        std::count_if(commands_.begin(), commands_.end(),
+                      [&](const Command& c) { return !c.empty() && c[0] == name; }));
   }
   int connects() const { return connects_.load(); }
   int connect_attempts() const { return connect_attempts_.load(); }
@@ -123,7 +124,8 @@ class FakeStreamRedis {
   }
 
   void on_execute(const redis::CommandBuffer& buffer, std::vector<redis::RedisReply>& replies,
-                  std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& interrupted) {
+                  std::chrono::steady_clock::time_point deadline,
+                  const std::atomic<bool>& interrupted) {
     std::unique_lock<std::mutex> lock(mutex_);
     if (interrupted) throw ClosedError("interrupted");
     if (down_) throw IoError("connection reset by peer");
@@ -170,12 +172,14 @@ class FakeStreamRedis {
       fields.push_back(redis::RedisReply::make_string(k));
       fields.push_back(redis::RedisReply::make_string(v));
     }
-    return redis::RedisReply::make_array({redis::RedisReply::make_string(e.id), redis::RedisReply::make_array(std::move(fields))});
+    return redis::RedisReply::make_array(
+        {redis::RedisReply::make_string(e.id), redis::RedisReply::make_array(std::move(fields))});
   }
   redis::RedisReply read_reply(std::vector<redis::RedisReply> entries) const {
     if (entries.empty()) return redis::RedisReply::make_nil();
-    return redis::RedisReply::make_array({redis::RedisReply::make_array(
-        {redis::RedisReply::make_string(key_), redis::RedisReply::make_array(std::move(entries))})});
+    return redis::RedisReply::make_array(
+        {redis::RedisReply::make_array({redis::RedisReply::make_string(key_),
+                                        redis::RedisReply::make_array(std::move(entries))})});
   }
   static std::size_t option(const Command& c, const std::string& name, std::size_t fallback) {
     for (std::size_t i = 0; i + 1 < c.size(); ++i) {
@@ -192,7 +196,8 @@ class FakeStreamRedis {
   }
   // Real-time wait for new entries, as BLOCK does; false when nothing came.
   bool wait_for_entries(std::unique_lock<std::mutex>& lock, std::size_t known,
-                        std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& interrupted) {
+                        std::chrono::steady_clock::time_point deadline,
+                        const std::atomic<bool>& interrupted) {
     ++blocked_reads_;
     changed_.wait_until(lock, deadline, [&] { return interrupted || entries_.size() > known; });
     if (interrupted) throw ClosedError("interrupted while blocked");
@@ -200,7 +205,8 @@ class FakeStreamRedis {
   }
 
   redis::RedisReply run(const Command& c, std::unique_lock<std::mutex>& lock,
-                        std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& interrupted) {
+                        std::chrono::steady_clock::time_point deadline,
+                        const std::atomic<bool>& interrupted) {
     using R = redis::RedisReply;
     const std::string& name = c[0];
     if (name == "XGROUP") {  // XGROUP CREATE key group id MKSTREAM
@@ -214,7 +220,8 @@ class FakeStreamRedis {
     if (name == "TYPE") return R::make_status(exists_ && c[1] == key_ ? "stream" : "none");
     if (name == "TIME") {
       const std::uint64_t now = last_ms_ + 1;
-      return R::make_array({R::make_string(std::to_string(now / 1000)), R::make_string(std::to_string(now % 1000 * 1000))});
+      return R::make_array({R::make_string(std::to_string(now / 1000)),
+                            R::make_string(std::to_string(now % 1000 * 1000))});
     }
     if (name == "XLEN") return R::make_integer(static_cast<long long>(entries_.size()));
     if (name == "XRANGE") {  // XRANGE key start end COUNT n
@@ -236,13 +243,16 @@ class FakeStreamRedis {
       for (const auto& [group_name, g] : groups_) {
         long long read = 0;
         long long lag = 0;
-        for (const auto& e : entries_) (*Id::parse(e.id) < g.last_delivered || *Id::parse(e.id) == g.last_delivered ? read : lag) += 1;
-        out.push_back(R::make_array({R::make_string("name"), R::make_string(group_name), R::make_string("consumers"),
-                                     R::make_integer(static_cast<long long>(g.consumers.size())), R::make_string("pending"),
-                                     R::make_integer(static_cast<long long>(g.pending.size())),
-                                     R::make_string("last-delivered-id"), R::make_string(g.last_delivered.to_string()),
-                                     R::make_string("entries-read"), R::make_integer(read), R::make_string("lag"),
-                                     R::make_integer(lag)}));
+        for (const auto& e : entries_)
+          (*Id::parse(e.id) < g.last_delivered || *Id::parse(e.id) == g.last_delivered ? read
+                                                                                       : lag) += 1;
+        out.push_back(R::make_array(
+            {R::make_string("name"), R::make_string(group_name), R::make_string("consumers"),
+             R::make_integer(static_cast<long long>(g.consumers.size())), R::make_string("pending"),
+             R::make_integer(static_cast<long long>(g.pending.size())),
+             R::make_string("last-delivered-id"), R::make_string(g.last_delivered.to_string()),
+             R::make_string("entries-read"), R::make_integer(read), R::make_string("lag"),
+             R::make_integer(lag)}));
       }
       return R::make_array(std::move(out));
     }
@@ -252,8 +262,9 @@ class FakeStreamRedis {
       for (const auto& consumer : g.consumers) {
         long long pending = 0;
         for (const auto& [id, p] : g.pending) pending += p.consumer == consumer;
-        out.push_back(R::make_array({R::make_string("name"), R::make_string(consumer), R::make_string("pending"),
-                                     R::make_integer(pending), R::make_string("idle"), R::make_integer(0)}));
+        out.push_back(R::make_array({R::make_string("name"), R::make_string(consumer),
+                                     R::make_string("pending"), R::make_integer(pending),
+                                     R::make_string("idle"), R::make_integer(0)}));
       }
       return R::make_array(std::move(out));
     }
@@ -272,7 +283,9 @@ class FakeStreamRedis {
         return out;
       };
       auto out = collect();
-      if (out.empty() && has(c, "BLOCK") && blocking_ && wait_for_entries(lock, entries_.size(), deadline, interrupted)) out = collect();
+      if (out.empty() && has(c, "BLOCK") && blocking_ &&
+          wait_for_entries(lock, entries_.size(), deadline, interrupted))
+        out = collect();
       return read_reply(std::move(out));
     }
     if (name == "XREADGROUP") {  // XREADGROUP GROUP g c COUNT n [BLOCK ms] STREAMS key id
@@ -287,8 +300,11 @@ class FakeStreamRedis {
         std::vector<R> out;
         for (const auto& [id, p] : g.pending) {
           if (p.consumer != consumer || !(after < id) || out.size() >= count) continue;
-          auto e = std::find_if(entries_.begin(), entries_.end(), [&id = id](const auto& x) { return *Id::parse(x.id) == id; });
-          out.push_back(e == entries_.end() ? R::make_array({R::make_string(id.to_string()), R::make_nil()}) : entry_reply(*e));
+          auto e = std::find_if(entries_.begin(), entries_.end(),
+                                [&id = id](const auto& x) { return *Id::parse(x.id) == id; });
+          out.push_back(e == entries_.end()
+                            ? R::make_array({R::make_string(id.to_string()), R::make_nil()})
+                            : entry_reply(*e));
         }
         return read_reply(std::move(out));
       }
@@ -304,13 +320,16 @@ class FakeStreamRedis {
         return out;
       };
       auto out = deliver();
-      if (out.empty() && has(c, "BLOCK") && blocking_ && wait_for_entries(lock, entries_.size(), deadline, interrupted)) out = deliver();
+      if (out.empty() && has(c, "BLOCK") && blocking_ &&
+          wait_for_entries(lock, entries_.size(), deadline, interrupted))
+        out = deliver();
       return read_reply(std::move(out));
     }
     if (name == "XACK") {
       Group& g = groups_[c[2]];
       long long n = 0;
-      for (std::size_t i = 3; i < c.size(); ++i) n += static_cast<long long>(g.pending.erase(*Id::parse(c[i])));
+      for (std::size_t i = 3; i < c.size(); ++i)
+        n += static_cast<long long>(g.pending.erase(*Id::parse(c[i])));
       return R::make_integer(n);
     }
     if (name == "XAUTOCLAIM") {  // XAUTOCLAIM key group consumer min-idle start COUNT n
@@ -328,10 +347,12 @@ class FakeStreamRedis {
         }
         if (clock_.steady_now() - p.delivered < min_idle) continue;
         p = Pending{c[3], clock_.steady_now()};
-        auto e = std::find_if(entries_.begin(), entries_.end(), [&id = id](const auto& x) { return *Id::parse(x.id) == id; });
+        auto e = std::find_if(entries_.begin(), entries_.end(),
+                              [&id = id](const auto& x) { return *Id::parse(x.id) == id; });
         out.push_back(entry_reply(*e));
       }
-      return R::make_array({R::make_string(next), R::make_array(std::move(out)), R::make_array({})});
+      return R::make_array(
+          {R::make_string(next), R::make_array(std::move(out)), R::make_array({})});
     }
     return R::make_status("OK");
   }
@@ -362,7 +383,8 @@ class FakeStreamTransport final : public FakeServerTransport<FakeStreamRedis> {
       : FakeServerTransport(server, "fake://" + server->key()) {}
 };
 
-inline std::function<std::unique_ptr<redis::RedisTransport>()> fake_stream_factory(std::shared_ptr<FakeStreamRedis> server) {
+inline std::function<std::unique_ptr<redis::RedisTransport>()> fake_stream_factory(
+    std::shared_ptr<FakeStreamRedis> server) {
   return [server] { return std::make_unique<FakeStreamTransport>(server); };
 }
 

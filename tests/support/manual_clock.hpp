@@ -46,8 +46,7 @@ class ManualClock final : public detail::ClockSource {
 
  private:
   static constexpr std::chrono::steady_clock::rep initial_steady() noexcept {
-    return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-               std::chrono::hours(1000))
+    return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::hours(1000))
         .count();
   }
   static constexpr std::chrono::system_clock::rep initial_system() noexcept {

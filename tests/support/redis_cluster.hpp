@@ -31,7 +31,8 @@ class RedisClusterDeployment {
     }
     std::vector<std::string> command{"redis-cli", "--cluster", "create"};
     for (const auto& n : nodes_) command.push_back("127.0.0.1:" + std::to_string(n->port()));
-    command.insert(command.end(), {"--cluster-replicas", std::to_string(replicas_per_master), "--cluster-yes"});
+    command.insert(command.end(),
+                   {"--cluster-replicas", std::to_string(replicas_per_master), "--cluster-yes"});
     const std::string out = nodes_.front()->dir() + "/cluster-create.out";
     if (run_bounded(command, 60, out) != 0) {
       throw std::runtime_error("redis-cli --cluster create failed: " + read_text_file(out));
@@ -47,17 +48,21 @@ class RedisClusterDeployment {
       }
       return true;
     });
-    testing::wait_for_state("every replica to be in sync with its master", std::chrono::seconds(30), [&] {
-      int synced = 0;
-      for (const auto& n : nodes_) {
-        if (n->cli({"INFO", "replication"}).find("master_link_status:up") != std::string::npos) ++synced;
-      }
-      return synced == masters * replicas_per_master;
-    });
+    testing::wait_for_state(
+        "every replica to be in sync with its master", std::chrono::seconds(30), [&] {
+          int synced = 0;
+          for (const auto& n : nodes_) {
+            if (n->cli({"INFO", "replication"}).find("master_link_status:up") != std::string::npos)
+              ++synced;
+          }
+          return synced == masters * replicas_per_master;
+        });
   }
 
   /// redis+cluster://127.0.0.1:<first node> (any node is a valid seed).
-  std::string url() const { return "redis+cluster://127.0.0.1:" + std::to_string(nodes_.front()->port()); }
+  std::string url() const {
+    return "redis+cluster://127.0.0.1:" + std::to_string(nodes_.front()->port());
+  }
 
   std::vector<std::unique_ptr<RedisServer>>& nodes() { return nodes_; }
 
@@ -80,15 +85,19 @@ class RedisClusterDeployment {
       std::size_t start = 0;
       while (start <= slots.size()) {
         const auto end = slots.find('\n', start);
-        lines.push_back(slots.substr(start, end == std::string::npos ? std::string::npos : end - start));
+        lines.push_back(
+            slots.substr(start, end == std::string::npos ? std::string::npos : end - start));
         if (end == std::string::npos) break;
         start = end + 1;
       }
       for (std::size_t i = 0; i + 3 < lines.size(); ++i) {
-        if (!is_number(lines[i]) || !is_number(lines[i + 1]) || lines[i + 2].find('.') == std::string::npos) continue;
+        if (!is_number(lines[i]) || !is_number(lines[i + 1]) ||
+            lines[i + 2].find('.') == std::string::npos)
+          continue;
         const int first = std::stoi(lines[i]);
         const int last = std::stoi(lines[i + 1]);
-        if (slot >= first && slot <= last && is_number(lines[i + 3])) return std::stoi(lines[i + 3]);
+        if (slot >= first && slot <= last && is_number(lines[i + 3]))
+          return std::stoi(lines[i + 3]);
       }
     }
     return 0;
@@ -99,8 +108,10 @@ class RedisClusterDeployment {
   /// Step 1 of moving `slot` from `from` to `to`: IMPORTING on the target, MIGRATING on the
   /// source. Keys still on the source are served there; missing ones are answered with ASK.
   void begin_slot_migration(int slot, int from, int to) {
-    expect_ok(node_at(to).cli({"CLUSTER", "SETSLOT", std::to_string(slot), "IMPORTING", node_id(from)}));
-    expect_ok(node_at(from).cli({"CLUSTER", "SETSLOT", std::to_string(slot), "MIGRATING", node_id(to)}));
+    expect_ok(
+        node_at(to).cli({"CLUSTER", "SETSLOT", std::to_string(slot), "IMPORTING", node_id(from)}));
+    expect_ok(
+        node_at(from).cli({"CLUSTER", "SETSLOT", std::to_string(slot), "MIGRATING", node_id(to)}));
   }
 
   /// Step 2: MIGRATE `key` (with its data) from `from` to `to`.
@@ -123,7 +134,8 @@ class RedisClusterDeployment {
 
   /// Waits until a node other than `old_port` reports a different master for `slot` that says
   /// it is one; returns its port.
-  int wait_for_failover(int slot, int old_port, std::chrono::seconds timeout = std::chrono::seconds(30)) {
+  int wait_for_failover(int slot, int old_port,
+                        std::chrono::seconds timeout = std::chrono::seconds(30)) {
     int port = 0;
     testing::wait_for_state("a replica to take over the slot", timeout, [&] {
       port = master_of_slot(slot, old_port);
@@ -134,7 +146,6 @@ class RedisClusterDeployment {
     });
     return port;
   }
-
 
  private:
   static bool is_number(const std::string& s) {

@@ -39,30 +39,33 @@ class SentinelDeployment {
     }
     testing::wait_for_state("replicas in sync", std::chrono::seconds(20), [&] {
       for (const auto& r : replicas_) {
-        if (r->cli({"INFO", "replication"}).find("master_link_status:up") == std::string::npos) return false;
+        if (r->cli({"INFO", "replication"}).find("master_link_status:up") == std::string::npos)
+          return false;
       }
       return true;
     });
     for (int i = 0; i < sentinels; ++i) {
       RedisServerOptions o;
       o.sentinel = true;
-      o.extra_config = {
-          "sentinel monitor " + std::string(kMasterName) + " 127.0.0.1 " + std::to_string(master_->port()) + " 2",
-          "sentinel down-after-milliseconds " + std::string(kMasterName) + " 1000",
-          "sentinel failover-timeout " + std::string(kMasterName) + " 3000",
-          "sentinel parallel-syncs " + std::string(kMasterName) + " 2"};
+      o.extra_config = {"sentinel monitor " + std::string(kMasterName) + " 127.0.0.1 " +
+                            std::to_string(master_->port()) + " 2",
+                        "sentinel down-after-milliseconds " + std::string(kMasterName) + " 1000",
+                        "sentinel failover-timeout " + std::string(kMasterName) + " 3000",
+                        "sentinel parallel-syncs " + std::string(kMasterName) + " 2"};
       sentinels_.push_back(std::make_unique<RedisServer>(o));
     }
     // A failover needs the sentinels to know each other (for the vote) and the replicas (to
     // promote one): both are learned through the master within a few seconds.
-    testing::wait_for_state("sentinels to know each other and the replicas", std::chrono::seconds(30), [&] {
-      for (const auto& s : sentinels_) {
-        const std::string info = s->cli({"SENTINEL", "MASTER", kMasterName});
-        if (field_after(info, "num-other-sentinels") != std::to_string(sentinels - 1)) return false;
-        if (field_after(info, "num-slaves") != std::to_string(replicas)) return false;
-      }
-      return true;
-    });
+    testing::wait_for_state(
+        "sentinels to know each other and the replicas", std::chrono::seconds(30), [&] {
+          for (const auto& s : sentinels_) {
+            const std::string info = s->cli({"SENTINEL", "MASTER", kMasterName});
+            if (field_after(info, "num-other-sentinels") != std::to_string(sentinels - 1))
+              return false;
+            if (field_after(info, "num-slaves") != std::to_string(replicas)) return false;
+          }
+          return true;
+        });
   }
 
   /// redis+sentinel://127.0.0.1:<s1>,127.0.0.1:<s2>,.../mymaster
@@ -109,15 +112,15 @@ class SentinelDeployment {
     int port = 0;
     testing::wait_for_state("a replica to be promoted", timeout, [&] {
       port = master_port_from_sentinels();
-      return port != 0 && port != old_port &&
-             server_at(port).cli({"ROLE"}).rfind("master", 0) == 0;
+      return port != 0 && port != old_port && server_at(port).cli({"ROLE"}).rfind("master", 0) == 0;
     });
     return port;
   }
 
   /// Waits until the master on `port` has `replicas` replicas online (after a failover the
   /// sentinels reconfigure the remaining replicas).
-  void wait_for_replicas(int port, int replicas, std::chrono::seconds timeout = std::chrono::seconds(30)) {
+  void wait_for_replicas(int port, int replicas,
+                         std::chrono::seconds timeout = std::chrono::seconds(30)) {
     testing::wait_for_state("replicas of the new master", timeout, [&] {
       return field_after(server_at(port).cli({"INFO", "replication"}), "connected_slaves:") ==
              std::to_string(replicas);
@@ -138,7 +141,6 @@ class SentinelDeployment {
     const auto start = at + name.size() + 1;
     return text.substr(start, text.find('\n', start) - start);
   }
-
 
  private:
   std::unique_ptr<RedisServer> master_;

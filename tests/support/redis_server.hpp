@@ -255,7 +255,8 @@ class RedisServer {
       std::string request;
       if (!options_.requirepass.empty()) request += resp({"AUTH", options_.requirepass});
       request += resp({"INFO", "server"});
-      if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+      if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(request.size())) {
         const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
         char buf[4096];
         while (answer.find("process_id:") == std::string::npos ||

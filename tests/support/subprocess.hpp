@@ -47,7 +47,8 @@ inline pid_t spawn_process(const std::vector<std::string>& args, const std::stri
   const int rc = ::posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
-  if (rc != 0) throw std::runtime_error("cannot start " + args[0] + ": error " + std::to_string(rc));
+  if (rc != 0)
+    throw std::runtime_error("cannot start " + args[0] + ": error " + std::to_string(rc));
   return pid;
 }
 

@@ -87,7 +87,8 @@ class TlsCerts {
   void make_ca(const std::string& cert, const std::string& key, const std::string& cn) {
     openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
              "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=" + cn, "-addext",
-             "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"});
+             "basicConstraints=critical,CA:TRUE", "-addext",
+             "keyUsage=critical,keyCertSign,cRLSign"});
   }
 
   void make_signed(const std::string& cert, const std::string& key, const std::string& cn,

@@ -17,7 +17,8 @@ namespace {
 
 double nearest_rank(std::vector<double> v, int percent) {
   std::sort(v.begin(), v.end());
-  const auto rank = static_cast<std::size_t>(std::ceil(percent / 100.0 * static_cast<double>(v.size())));
+  const auto rank =
+      static_cast<std::size_t>(std::ceil(percent / 100.0 * static_cast<double>(v.size())));
   return v[std::max<std::size_t>(rank, 1) - 1];
 }
 
@@ -71,7 +72,8 @@ TEST_CASE("Past the exact limit percentiles stay within 0.05% in bounded memory"
   CHECK(p.count == all.size());
   CHECK(p.min == *std::min_element(all.begin(), all.end()));
   CHECK(p.max == *std::max_element(all.begin(), all.end()));
-  for (const auto& [percent, got] : {std::pair{50, p.p50}, std::pair{95, p.p95}, std::pair{99, p.p99}}) {
+  for (const auto& [percent, got] :
+       {std::pair{50, p.p50}, std::pair{95, p.p95}, std::pair{99, p.p99}}) {
     const double want = nearest_rank(all, percent);
     INFO("p" << percent << " want " << want << " got " << got);
     CHECK(std::fabs(got - want) <= want / 2048.0 + 1e-12);
@@ -83,7 +85,8 @@ TEST_CASE("Past the exact limit percentiles stay within 0.05% in bounded memory"
   CHECK(s.memory_bytes() == bytes);
 }
 
-TEST_CASE("Histogram buckets are a 1/1024 octave wide and their midpoints within 1/2048", "[analytics]") {
+TEST_CASE("Histogram buckets are a 1/1024 octave wide and their midpoints within 1/2048",
+          "[analytics]") {
   for (double v : {0.001, 0.5, 1.0, 3.0, 999.9, 1234.0, 65536.5, 1e9}) {
     const double mid = PercentileSummary::bucket_midpoint(PercentileSummary::bucket_of(v));
     INFO(v);
@@ -124,8 +127,11 @@ TEST_CASE("Usage totals follow the guide's analyze_llm_usage", "[analytics]") {
   streamll::redis::UsageAccumulator acc(q);
   auto call = [](const char* model, int tokens, double cost, double rt, bool ok) {
     return streamll::Event::capture(streamll::EventType::llm_call, nullptr,
-                                    {{"model", model}, {"tokens_used", tokens}, {"cost_usd", cost},
-                                     {"response_time_ms", rt}, {"success", ok}});
+                                    {{"model", model},
+                                     {"tokens_used", tokens},
+                                     {"cost_usd", cost},
+                                     {"response_time_ms", rt},
+                                     {"success", ok}});
   };
   acc.add(call("a", 100, 0.5, 10, true));
   acc.add(call("b", 200, 0.25, 20, false));
@@ -144,7 +150,8 @@ TEST_CASE("Usage totals follow the guide's analyze_llm_usage", "[analytics]") {
   CHECK(s.failed_calls == 1);
   CHECK(s.total_tokens == 600);
   CHECK(s.total_cost_usd == Approx(1.0));
-  CHECK(s.calls_per_model == std::map<std::string, std::uint64_t>{{"a", 1}, {"b", 1}, {"(other)", 2}});
+  CHECK(s.calls_per_model ==
+        std::map<std::string, std::uint64_t>{{"a", 1}, {"b", 1}, {"(other)", 2}});
   CHECK(s.errors == 1);
   REQUIRE(s.error_rate);
   CHECK(*s.error_rate == Approx(0.25));
@@ -166,7 +173,8 @@ TEST_CASE("CLI arguments: long options, values, repeats, durations and errors", 
     for (auto& w : words) argv.push_back(w.data());
     return Args(specs, static_cast<int>(argv.size()), argv.data(), 0);
   };
-  const Args a = parse({"--count", "5", "--type=error", "--type", "llm_call", "--json", "--since", "15m"});
+  const Args a =
+      parse({"--count", "5", "--type=error", "--type", "llm_call", "--json", "--since", "15m"});
   CHECK(a.unsigned_value("count") == 5u);
   CHECK(a.values("type") == std::vector<std::string>{"error", "llm_call"});
   CHECK(a.flag("json"));
@@ -186,7 +194,8 @@ TEST_CASE("CLI arguments: long options, values, repeats, durations and errors", 
   CHECK_FALSE(streamll::cli::parse_duration_ms("1w"));
 }
 
-TEST_CASE("The usage decoder accepts and rejects exactly what parse_event_json does", "[analytics]") {
+TEST_CASE("The usage decoder accepts and rejects exactly what parse_event_json does",
+          "[analytics]") {
   const std::vector<std::string> corpus = {
       R"({"event_type":"llm_call","data":{"model":"m","tokens_used":5,"cost_usd":0.5,"response_time_ms":12,"ttft_ms":1.5,"success":false}})",
       R"({"event_id":"22cc1c3a-9eef-40ff-a0ce-dd1bd42b5c75","event_type":"error","timestamp":"2024-01-15T16:30:45.123456Z","execution_id":"e","operation":"o","span_id":"s","parent_span_id":null,"module_name":"m","data":{"x":[1,{"y":2}]},"tags":{"k":"v"}})",
@@ -197,16 +206,35 @@ TEST_CASE("The usage decoder accepts and rejects exactly what parse_event_json d
       R"({"event_type":"llm_call","data":{"cost_usd":-0.5}})",
       R"({"event_type":"llm_call","data":{"cost_usd":"0.5"},"data":{"cost_usd":[1]}})",
       R"({"event_type":"llm_call","data":{"cost_usd":-1,"cost_usd":2}})",
-      R"({"event_type":"x","tags":{"k":1}})", R"({"event_type":"x","tags":{"k":{"a":"b"}}})",
+      R"({"event_type":"x","tags":{"k":1}})",
+      R"({"event_type":"x","tags":{"k":{"a":"b"}}})",
       R"({"event_type":"x","tags":{"k":1,"k":"v"}})",
       R"({"event_type":"x","tags":{"k":"v","k":[]}})",
-      R"({"event_type":"x","operation":5})", R"({"event_type":"x","operation":null})",
-      R"({"event_type":"x","span_id":["a"]})", R"({"event_type":"x","tags":[]})", R"({"event_type":"x","tags":"t"})",
-      R"({"event_type":"x","data":[1]})", R"({"event_type":"x","data":"d"})", R"({"event_type":"x","event_id":"nope"})",
-      R"({"event_type":"x","event_id":7})", R"({"event_type":"x","timestamp":"yesterday"})",
-      R"({"event_type":"x","timestamp":1})", R"({"event_type":""})", R"({"event_type":"has space"})",
-      R"({"event_type":null})", R"({"event_type":3})", R"({"data":{}})", R"([1,2])", R"("just a string")", "42",
-      "null", "{", R"({"event_type":"x",})", "", "\xff\xfe", std::string(300, '[') + std::string(300, ']'),
+      R"({"event_type":"x","operation":5})",
+      R"({"event_type":"x","operation":null})",
+      R"({"event_type":"x","span_id":["a"]})",
+      R"({"event_type":"x","tags":[]})",
+      R"({"event_type":"x","tags":"t"})",
+      R"({"event_type":"x","data":[1]})",
+      R"({"event_type":"x","data":"d"})",
+      R"({"event_type":"x","event_id":"nope"})",
+      R"({"event_type":"x","event_id":7})",
+      R"({"event_type":"x","timestamp":"yesterday"})",
+      R"({"event_type":"x","timestamp":1})",
+      R"({"event_type":""})",
+      R"({"event_type":"has space"})",
+      R"({"event_type":null})",
+      R"({"event_type":3})",
+      R"({"data":{}})",
+      R"([1,2])",
+      R"("just a string")",
+      "42",
+      "null",
+      "{",
+      R"({"event_type":"x",})",
+      "",
+      "\xff\xfe",
+      std::string(300, '[') + std::string(300, ']'),
       R"({"event_type":"x","data":)" + std::string(260, '[') + std::string(260, ']') + "}"};
   for (const auto& json : corpus) {
     INFO(json.substr(0, 120));

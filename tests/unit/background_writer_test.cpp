@@ -33,10 +33,10 @@ struct Script {
   std::condition_variable changed;
   std::vector<std::string> calls;  // "write 3", "flush", "close", "discard"
   std::vector<int> written_ids;
-  bool gate_open = true;           // while closed, write() blocks
+  bool gate_open = true;  // while closed, write() blocks
   bool blocked = false;
   bool flush_fails = false;
-  std::uint64_t held = 0;          // events "buffered": reported by discard()
+  std::uint64_t held = 0;  // events "buffered": reported by discard()
   std::promise<void> destroyed;
 
   bool wait_until_blocked() {
@@ -166,8 +166,9 @@ TEST_CASE("background writer: flush reports each loss once", "[sinks]") {
   CHECK_FALSE(writer->flush(kPatience));  // after shutdown: its answer
 }
 
-TEST_CASE("background writer: a loss found after a flush gave up waiting is reported by the next one",
-          "[sinks]") {
+TEST_CASE(
+    "background writer: a loss found after a flush gave up waiting is reported by the next one",
+    "[sinks]") {
   for (const bool by_shutdown : {false, true}) {
     INFO((by_shutdown ? "reported by shutdown" : "reported by flush"));
     auto script = std::make_shared<Script>();
@@ -179,7 +180,7 @@ TEST_CASE("background writer: a loss found after a flush gave up waiting is repo
     writer->push(event(0, /*fail=*/true));
     REQUIRE(script->wait_until_blocked());
     CHECK_FALSE(writer->flush(kShortTimeout));  // stuck: nothing lost yet, the write still runs
-    script->open_gate();                         // ... and then fails
+    script->open_gate();                        // ... and then fails
     // The writer serves the abandoned flush round; that alone reports nothing to anyone.
     if (by_shutdown) {
       CHECK_FALSE(writer->shutdown(kPatience));
@@ -224,12 +225,14 @@ TEST_CASE("background writer: a stuck output is given up on and released when it
   for (int i = 1; i < 5; ++i) writer->push(event(i));
 
   bool shut_down = true;
-  REQUIRE(finishes_within(kPatience, [&] { shut_down = writer->shutdown(kShortTimeout); },
-                          [&] { script->open_gate(); }));
+  REQUIRE(finishes_within(
+      kPatience, [&] { shut_down = writer->shutdown(kShortTimeout); },
+      [&] { script->open_gate(); }));
   CHECK_FALSE(shut_down);
   CHECK(writer->dropped() == 4);  // the waiting ones, never to be written
   // Destroying the writer leaves its thread stuck; the thread keeps the output alive.
-  REQUIRE(finishes_within(kPatience, [&] { writer.reset(); }, [&] { script->open_gate(); }));
+  REQUIRE(finishes_within(
+      kPatience, [&] { writer.reset(); }, [&] { script->open_gate(); }));
   CHECK(destroyed.wait_for(std::chrono::milliseconds(0)) == std::future_status::timeout);
 
   script->open_gate();  // the stuck write returns; the thread gives up and lets go
@@ -248,7 +251,8 @@ TEST_CASE("background writer: the destructor is bounded without a shutdown", "[s
   auto writer = make_writer(script);
   writer->push(event(0));
   REQUIRE(script->wait_until_blocked());
-  REQUIRE(finishes_within(kPatience, [&] { writer.reset(); }, [&] { script->open_gate(); }));
+  REQUIRE(finishes_within(
+      kPatience, [&] { writer.reset(); }, [&] { script->open_gate(); }));
   script->open_gate();
   REQUIRE(destroyed.wait_for(kPatience) == std::future_status::ready);
 }

@@ -69,7 +69,8 @@ TEST_CASE("block pool: the shared pool is bounded, the rest goes back to malloc"
   std::vector<void*> blocks;
   const std::size_t many = block_pool_shared_batches * block_pool_batch * 3;
   on_new_thread([&] {
-    for (std::size_t i = 0; i < many; ++i) blocks.push_back(block_pool_allocate(1, 2 * small_bytes));
+    for (std::size_t i = 0; i < many; ++i)
+      blocks.push_back(block_pool_allocate(1, 2 * small_bytes));
   });
   on_new_thread([&] {
     for (void* b : blocks) block_pool_free(1, b, 2 * small_bytes);
@@ -85,7 +86,8 @@ TEST_CASE("block pool: Fields keep their values through growth across both class
   for (int i = 0; i < 12; ++i) {
     fields.append_new("key_" + std::to_string(i), std::string(40, static_cast<char>('a' + i)));
     for (int j = 0; j <= i; ++j) {
-      REQUIRE(fields["key_" + std::to_string(j)].as_string() == std::string(40, static_cast<char>('a' + j)));
+      REQUIRE(fields["key_" + std::to_string(j)].as_string() ==
+              std::string(40, static_cast<char>('a' + j)));
     }
   }
   streamll::Fields moved = std::move(fields);

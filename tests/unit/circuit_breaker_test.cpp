@@ -105,8 +105,8 @@ TEST_CASE("backoff jitter stays within +-jitter and never exceeds the cap", "[ba
   ManualClock clock;
   SECTION("scripted extremes") {
     Backoff backoff(BackoffPolicy{100ms, 1s, 0.25}, clock, scripted({0.0, 0.5, 0.999999}));
-    CHECK(backoff.record_failure() == 75ms);    // 100 * 0.75
-    CHECK(backoff.record_failure() == 200ms);   // 200 * 1.0
+    CHECK(backoff.record_failure() == 75ms);     // 100 * 0.75
+    CHECK(backoff.record_failure() == 200ms);    // 200 * 1.0
     const auto high = backoff.record_failure();  // 400 * ~1.25
     CHECK(high > 499ms);
     CHECK(high <= 500ms);
@@ -336,7 +336,7 @@ TEST_CASE("reset forces the breaker closed from any state", "[circuit_breaker]")
   CHECK(breaker.state() == BreakerState::closed);
   CHECK(breaker.allow_request());
   CHECK(breaker.failure_count() == 0);
-  CHECK(breaker.total_failures() == 3);               // history is kept
+  CHECK(breaker.total_failures() == 3);  // history is kept
   CHECK(breaker.last_failure_time() == last_failure);
   CHECK(t.seen.back() == std::make_pair(BreakerState::open, BreakerState::closed));
 
@@ -406,13 +406,12 @@ TEST_CASE("the state callback runs once per change, outside the breaker's lock",
   breaker.record_failure();  // open -> open: nothing to report
   clock.advance(30s);
   breaker.allow_request();
-  breaker.allow_request();   // refused; no state change
+  breaker.allow_request();  // refused; no state change
   breaker.record_success();
   breaker.record_success();  // already closed
   CHECK(calls == 3);
-  CHECK(observed_inside ==
-        std::vector<BreakerState>{BreakerState::open, BreakerState::half_open,
-                                  BreakerState::closed});
+  CHECK(observed_inside == std::vector<BreakerState>{BreakerState::open, BreakerState::half_open,
+                                                     BreakerState::closed});
 }
 
 TEST_CASE("a throwing state callback does not break the breaker", "[circuit_breaker]") {

@@ -15,7 +15,8 @@ namespace {
 // Captures std::cout and std::cerr while alive.
 class CapturedOutput {
  public:
-  CapturedOutput() : out_(std::cout.rdbuf(stdout_.rdbuf())), err_(std::cerr.rdbuf(stderr_.rdbuf())) {}
+  CapturedOutput()
+      : out_(std::cout.rdbuf(stdout_.rdbuf())), err_(std::cerr.rdbuf(stderr_.rdbuf())) {}
   ~CapturedOutput() {
     std::cout.rdbuf(out_);
     std::cerr.rdbuf(err_);
@@ -38,7 +39,7 @@ TEST_CASE("guarded prints the exit code its mapping returns in the JSON error", 
   {
     CapturedOutput capture;
     code = streamll::cli::guarded(
-        "health", [] () -> int { throw std::runtime_error("something unexpected"); }, &json,
+        "health", []() -> int { throw std::runtime_error("something unexpected"); }, &json,
         [](int c) { return c == 1 ? 2 : c; });
     printed = capture.out();
   }
@@ -49,7 +50,8 @@ TEST_CASE("guarded prints the exit code its mapping returns in the JSON error", 
 }
 
 TEST_CASE("json_requested finds --json before the arguments are parsed", "[cli]") {
-  char prog[] = "streamll", cmd[] = "stats", since[] = "--since", soon[] = "soon", flag[] = "--json";
+  char prog[] = "streamll", cmd[] = "stats", since[] = "--since", soon[] = "soon",
+       flag[] = "--json";
   char* with[] = {prog, cmd, since, soon, flag, nullptr};
   char* without[] = {prog, cmd, since, soon, nullptr};
   CHECK(streamll::cli::json_requested(5, with, 2));

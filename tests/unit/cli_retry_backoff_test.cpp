@@ -9,9 +9,9 @@
 #include "cli/retry_backoff.hpp"
 
 using namespace std::chrono_literals;
+using streamll::cli::consume_backoff;
 using streamll::cli::InterruptiblePause;
 using streamll::cli::RetryBackoff;
-using streamll::cli::consume_backoff;
 
 TEST_CASE("RetryBackoff doubles from the base up to the cap and a success resets it", "[cli]") {
   RetryBackoff backoff(100ms, 1s);
@@ -36,7 +36,8 @@ TEST_CASE("RetryBackoff with base 0 never pauses and a cap below the base is the
   CHECK(flat.failed() == 300ms);
 }
 
-TEST_CASE("consume's longest pause stays below --claim-idle by default and is refused otherwise", "[cli]") {
+TEST_CASE("consume's longest pause stays below --claim-idle by default and is refused otherwise",
+          "[cli]") {
   // The default cap: 10 s, well below the default claim-idle of 60 s; half a shorter one.
   CHECK(consume_backoff(std::nullopt, std::nullopt, 60s).longest() == 10s);
   CHECK(consume_backoff(std::nullopt, std::nullopt, 4s).longest() == 2s);

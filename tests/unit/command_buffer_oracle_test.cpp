@@ -31,9 +31,8 @@ void append_argv(CommandBuffer& buffer, const std::vector<std::string>& argv) {
   for (const std::string& a : argv) buffer.arg(std::string_view(a));
 }
 
-const std::vector<std::size_t> kLengths = {0,    1,    9,     10,    11,    99,    100,
-                                           101,  999,  1000,  1001,  9999,  10000, 10001,
-                                           99999, 100000, 100001};
+const std::vector<std::size_t> kLengths = {
+    0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 1001, 9999, 10000, 10001, 99999, 100000, 100001};
 
 }  // namespace
 
@@ -56,14 +55,9 @@ TEST_CASE("CommandBuffer matches hiredis for arguments of every length-digit bou
 
 TEST_CASE("CommandBuffer matches hiredis for empty and NUL-only and CRLF-only arguments",
           "[command_buffer][oracle]") {
-  const std::vector<std::string> argv = {"",
-                                         std::string(1, '\0'),
-                                         std::string(10, '\0'),
-                                         "\r\n",
-                                         "$3\r\nfoo\r\n",
-                                         "*2\r\n",
-                                         "",
-                                         "\xff\xfe\x80"};
+  const std::vector<std::string> argv = {"",     std::string(1, '\0'), std::string(10, '\0'),
+                                         "\r\n", "$3\r\nfoo\r\n",      "*2\r\n",
+                                         "",     "\xff\xfe\x80"};
   CommandBuffer buffer;
   append_argv(buffer, argv);
   CHECK(byte_mismatch(buffer.bytes(), hiredis_format(argv)).empty());
@@ -87,8 +81,13 @@ TEST_CASE("CommandBuffer matches hiredis for argument counts crossing digit boun
 
 TEST_CASE("CommandBuffer matches hiredis for long long arguments up to the extremes",
           "[command_buffer][oracle]") {
-  std::vector<long long> values = {0,         LLONG_MIN, LLONG_MIN + 1, LLONG_MAX, LLONG_MAX - 1,
-                                  1000000000000000000LL, -1000000000000000000LL};
+  std::vector<long long> values = {0,
+                                   LLONG_MIN,
+                                   LLONG_MIN + 1,
+                                   LLONG_MAX,
+                                   LLONG_MAX - 1,
+                                   1000000000000000000LL,
+                                   -1000000000000000000LL};
   // Every power of ten and its neighbours, both signs: each digit count's first and last.
   for (long long p = 1; p <= LLONG_MAX / 10; p *= 10) {
     for (const long long v : {p - 1, p, p + 1, p * 10 - 1}) {

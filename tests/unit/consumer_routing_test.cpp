@@ -18,12 +18,12 @@
 #include "streamll/redis/consumer.hpp"
 
 using namespace std::chrono_literals;
-using streamll::detail::Injected;
 using streamll::ConsumedEvent;
 using streamll::ConsumerOptions;
 using streamll::GroupConsumer;
 using streamll::RedisEndpoint;
 using streamll::StreamReader;
+using streamll::detail::Injected;
 using streamll::redis::RedisReply;
 using streamll::testing::Command;
 using streamll::testing::FakeConnection;
@@ -40,7 +40,8 @@ std::string event_json(int n) {
   char id[40];
   std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012d", n);
   return std::string("{\"event_id\":\"") + id +
-         "\",\"event_type\":\"token\",\"timestamp\":\"2024-01-15T16:30:45.123456Z\",\"data\":{\"n\":" +
+         "\",\"event_type\":\"token\",\"timestamp\":\"2024-01-15T16:30:45.123456Z\",\"data\":{"
+         "\"n\":" +
          std::to_string(n) + "}}";
 }
 
@@ -49,15 +50,18 @@ struct Deployment {
   ManualClock clock;
   FakeNetwork net;
   std::map<std::uint16_t, std::shared_ptr<FakeStreamRedis>> masters;
-  std::vector<std::pair<std::size_t, std::uint16_t>> connections;  // (shard, port) of each transport made
+  std::vector<std::pair<std::size_t, std::uint16_t>>
+      connections;  // (shard, port) of each transport made
 
-  std::shared_ptr<FakeStreamRedis>& master(std::uint16_t port, const std::string& key = "ml_events") {
+  std::shared_ptr<FakeStreamRedis>& master(std::uint16_t port,
+                                           const std::string& key = "ml_events") {
     auto& m = masters[port];
     if (!m) m = std::make_shared<FakeStreamRedis>(clock, key);
     return m;
   }
   streamll::ConsumerEndpointTransportFactory factory() {
-    return [this](std::size_t shard, const RedisEndpoint& at) -> std::unique_ptr<streamll::redis::RedisTransport> {
+    return [this](std::size_t shard,
+                  const RedisEndpoint& at) -> std::unique_ptr<streamll::redis::RedisTransport> {
       connections.emplace_back(shard, at.port);
       const auto it = masters.find(at.port);
       if (it != masters.end()) return std::make_unique<FakeStreamTransport>(it->second);
@@ -77,9 +81,10 @@ FakeNetwork::Handler slots_of(std::vector<std::array<long long, 3>> owners) {
     if (c[0] == "CLUSTER" && c[1] == "SLOTS") {
       std::vector<RedisReply> ranges;
       for (const auto& [first, last, port] : owners) {
-        ranges.push_back(RedisReply::make_array(
-            {RedisReply::make_integer(first), RedisReply::make_integer(last),
-             RedisReply::make_array({RedisReply::make_string("127.0.0.1"), RedisReply::make_integer(port)})}));
+        ranges.push_back(
+            RedisReply::make_array({RedisReply::make_integer(first), RedisReply::make_integer(last),
+                                    RedisReply::make_array({RedisReply::make_string("127.0.0.1"),
+                                                            RedisReply::make_integer(port)})}));
       }
       return RedisReply::make_array(std::move(ranges));
     }
@@ -98,19 +103,24 @@ ConsumerOptions group_options(const std::string& url) {
 }
 
 struct Numbers {
-  void operator()(const ConsumedEvent& m) { seen.push_back(static_cast<int>(m.event.data["n"].as_int())); }
+  void operator()(const ConsumedEvent& m) {
+    seen.push_back(static_cast<int>(m.event.data["n"].as_int()));
+  }
   std::vector<int> seen;
 };
 
 }  // namespace
 
-TEST_CASE("Cluster: a consumer reads from the master of its stream's slot and follows MOVED at once", "[consumer][cluster]") {
+TEST_CASE(
+    "Cluster: a consumer reads from the master of its stream's slot and follows MOVED at once",
+    "[consumer][cluster]") {
   Deployment d;
   const auto slot = streamll::redis::key_slot("ml_events");
   // The seed says the stream's slot is 7001's.
   d.net.serve(local(7000), slots_of({{0, 16383, 7001}}));
   d.master(7001)->add_event(event_json(1));
-  GroupConsumer consumer = Injected::group_consumer(group_options("redis+cluster://127.0.0.1:7000"), d.factory(), d.clock);
+  GroupConsumer consumer = Injected::group_consumer(group_options("redis+cluster://127.0.0.1:7000"),
+                                                    d.factory(), d.clock);
   Numbers n;
   consumer.on_any(std::ref(n));
   consumer.poll(0ms);
@@ -141,7 +151,8 @@ TEST_CASE("Cluster: a consumer reads from the master of its stream's slot and fo
   CHECK(d.net.count(local(7000), "CLUSTER") == 1);  // a MOVED corrects the map without a refresh
 }
 
-TEST_CASE("Cluster: MOVED replies that never settle are spaced by the backoff", "[consumer][cluster]") {
+TEST_CASE("Cluster: MOVED replies that never settle are spaced by the backoff",
+          "[consumer][cluster]") {
   Deployment d;
   const auto slot = streamll::redis::key_slot("ml_events");
   d.net.serve(local(7000), slots_of({{0, 16383, 7001}}));
@@ -149,11 +160,14 @@ TEST_CASE("Cluster: MOVED replies that never settle are spaced by the backoff", 
   for (const std::uint16_t port : {std::uint16_t{7001}, std::uint16_t{7002}}) {
     const std::uint16_t other = port == 7001 ? 7002 : 7001;
     d.master(port)->set_override([slot, other](const Command& c) -> std::optional<RedisReply> {
-      if (c[0] == "XGROUP") return RedisReply::make_error("MOVED " + std::to_string(slot) + " 127.0.0.1:" + std::to_string(other));
+      if (c[0] == "XGROUP")
+        return RedisReply::make_error("MOVED " + std::to_string(slot) +
+                                      " 127.0.0.1:" + std::to_string(other));
       return std::nullopt;
     });
   }
-  GroupConsumer consumer = Injected::group_consumer(group_options("redis+cluster://127.0.0.1:7000"), d.factory(), d.clock);
+  GroupConsumer consumer = Injected::group_consumer(group_options("redis+cluster://127.0.0.1:7000"),
+                                                    d.factory(), d.clock);
   streamll::PollResult r;
   int polls = 0;
   while (polls < 20) {
@@ -166,7 +180,8 @@ TEST_CASE("Cluster: MOVED replies that never settle are spaced by the backoff", 
   CHECK_THAT(consumer.stats().last_error, Catch::Contains("redirections in a row"));
 }
 
-TEST_CASE("Cluster: each shard's stream goes to its own slot's master", "[consumer][cluster][sharded]") {
+TEST_CASE("Cluster: each shard's stream goes to its own slot's master",
+          "[consumer][cluster][sharded]") {
   Deployment d;
   // Split the slots so that the two shard keys land on different masters.
   const auto s0 = streamll::redis::key_slot("ml_events_shard_0");
@@ -184,7 +199,9 @@ TEST_CASE("Cluster: each shard's stream goes to its own slot's master", "[consum
   o.shard_count = 2;
   GroupConsumer consumer = Injected::group_consumer(o, d.factory(), d.clock);
   std::map<std::size_t, std::vector<int>> seen;
-  consumer.on_any([&](const ConsumedEvent& m) { seen[m.shard].push_back(static_cast<int>(m.event.data["n"].as_int())); });
+  consumer.on_any([&](const ConsumedEvent& m) {
+    seen[m.shard].push_back(static_cast<int>(m.event.data["n"].as_int()));
+  });
   consumer.poll(0ms);
   CHECK(seen[0] == std::vector<int>{10});
   CHECK(seen[1] == std::vector<int>{20});
@@ -195,7 +212,8 @@ TEST_CASE("Cluster: each shard's stream goes to its own slot's master", "[consum
   }
 }
 
-TEST_CASE("Sentinel: READONLY after a failover sends the consumer back to the sentinels", "[consumer][sentinel]") {
+TEST_CASE("Sentinel: READONLY after a failover sends the consumer back to the sentinels",
+          "[consumer][sentinel]") {
   Deployment d;
   std::uint16_t named = 6380;  // the master the sentinel names
   d.net.serve(local(26379), [&named](const Command& c, FakeConnection&) {
@@ -203,7 +221,8 @@ TEST_CASE("Sentinel: READONLY after a failover sends the consumer back to the se
     return RedisReply::make_error("ERR unknown command");
   });
   d.master(6380)->add_event(event_json(1));
-  GroupConsumer consumer = Injected::group_consumer(group_options("redis+sentinel://127.0.0.1:26379/mymaster"), d.factory(), d.clock);
+  GroupConsumer consumer = Injected::group_consumer(
+      group_options("redis+sentinel://127.0.0.1:26379/mymaster"), d.factory(), d.clock);
   Numbers n;
   consumer.on_any(std::ref(n));
   consumer.poll(0ms);
@@ -212,7 +231,8 @@ TEST_CASE("Sentinel: READONLY after a failover sends the consumer back to the se
 
   // The old master is demoted; the sentinels now name 6381, which has the stream and a new entry.
   d.masters[6380]->set_override([](const Command& c) -> std::optional<RedisReply> {
-    if (c[0] == "XREADGROUP") return RedisReply::make_error("READONLY You can't write against a read only replica.");
+    if (c[0] == "XREADGROUP")
+      return RedisReply::make_error("READONLY You can't write against a read only replica.");
     return std::nullopt;
   });
   auto& promoted = d.master(6381);
@@ -231,7 +251,8 @@ TEST_CASE("Sentinel: READONLY after a failover sends the consumer back to the se
   CHECK(consumer.stats().reconnects == 1);
 }
 
-TEST_CASE("An endpoint provider is asked on every reconnect, told why the last connection ended", "[consumer]") {
+TEST_CASE("An endpoint provider is asked on every reconnect, told why the last connection ended",
+          "[consumer]") {
   Deployment d;
   d.master(6390)->add_event(event_json(5));
   std::vector<std::string> previous_errors;
@@ -240,13 +261,15 @@ TEST_CASE("An endpoint provider is asked on every reconnect, told why the last c
     previous_errors.push_back(request.previous_error);
     return RedisEndpoint{"127.0.0.1", 6390, false};
   };
-  StreamReader reader = Injected::stream_reader([&] {
-    auto r = o;
-    r.group.clear();
-    r.consumer_name.clear();
-    r.start_id = "0";
-    return r;
-  }(), d.factory(), d.clock);
+  StreamReader reader = Injected::stream_reader(
+      [&] {
+        auto r = o;
+        r.group.clear();
+        r.consumer_name.clear();
+        r.start_id = "0";
+        return r;
+      }(),
+      d.factory(), d.clock);
   Numbers n;
   reader.on_any(std::ref(n));
   reader.poll(0ms);
@@ -270,7 +293,8 @@ TEST_CASE("One-off queries follow MOVED to the key's new master", "[consumer][cl
     if (c[0] == "CLUSTER") return RedisReply::make_array({});
     return RedisReply::make_error("MOVED " + std::to_string(slot) + " 127.0.0.1:7002");
   });
-  d.net.serve(local(7002), [](const Command&, FakeConnection&) { return RedisReply::make_integer(3); });
+  d.net.serve(local(7002),
+              [](const Command&, FakeConnection&) { return RedisReply::make_integer(3); });
   streamll::RedisConnectionOptions o;
   o.url = "redis+cluster://127.0.0.1:7000";
   long long answer = 0;
@@ -283,7 +307,9 @@ TEST_CASE("One-off queries follow MOVED to the key's new master", "[consumer][cl
         streamll::redis::throw_if_error(reply, "XLEN");
         answer = reply.integer;
       },
-      [&d](const streamll::redis::ConnectionTarget& t) { return d.net.transport(RedisEndpoint{t.host, t.port, false}); });
+      [&d](const streamll::redis::ConnectionTarget& t) {
+        return d.net.transport(RedisEndpoint{t.host, t.port, false});
+      });
   CHECK(answer == 3);
   CHECK(asked == std::vector<std::string>{"127.0.0.1:7001", "127.0.0.1:7002"});
 }

@@ -17,11 +17,11 @@
 #include "streamll/redis/consumer.hpp"
 
 using namespace std::chrono_literals;
-using streamll::detail::Injected;
 using streamll::ConsumedEvent;
 using streamll::ConsumerOptions;
 using streamll::GroupConsumer;
 using streamll::StreamReader;
+using streamll::detail::Injected;
 using streamll::testing::eventually;
 using streamll::testing::FakeStreamRedis;
 using streamll::testing::FakeStreamTransport;
@@ -33,7 +33,8 @@ std::string event_json(int n) {
   char id[40];
   std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012d", n);
   return std::string("{\"event_id\":\"") + id +
-         "\",\"event_type\":\"token\",\"timestamp\":\"2024-01-15T16:30:45.123456Z\",\"operation\":\"op\","
+         "\",\"event_type\":\"token\",\"timestamp\":\"2024-01-15T16:30:45.123456Z\",\"operation\":"
+         "\"op\","
          "\"data\":{\"n\":" +
          std::to_string(n) + "}}";
 }
@@ -42,13 +43,16 @@ std::string event_json(int n) {
 struct Shards {
   explicit Shards(std::size_t n = 3) {
     for (std::size_t i = 0; i < n; ++i) {
-      redis.push_back(std::make_shared<FakeStreamRedis>(clock, "ml_events_shard_" + std::to_string(i)));
+      redis.push_back(
+          std::make_shared<FakeStreamRedis>(clock, "ml_events_shard_" + std::to_string(i)));
     }
   }
   streamll::ConsumerEndpointTransportFactory factory() {
-    return [this](std::size_t shard, const streamll::RedisEndpoint&) -> std::unique_ptr<streamll::redis::RedisTransport> {
-      return std::make_unique<FakeStreamTransport>(redis.at(shard));
-    };
+    return
+        [this](std::size_t shard,
+               const streamll::RedisEndpoint&) -> std::unique_ptr<streamll::redis::RedisTransport> {
+          return std::make_unique<FakeStreamTransport>(redis.at(shard));
+        };
   }
   // Shard s gets events n for n in [first, first + count), numbered so their shard is n / 1000.
   void fill(std::size_t s, int count) {
@@ -89,7 +93,8 @@ std::vector<int> numbers(int first, int count) {
 
 }  // namespace
 
-TEST_CASE("A sharded GroupConsumer reads every shard, in order per shard, and acks each on its own", "[consumer][sharded]") {
+TEST_CASE("A sharded GroupConsumer reads every shard, in order per shard, and acks each on its own",
+          "[consumer][sharded]") {
   Shards s;
   s.fill(0, 25);
   s.fill(1, 7);
@@ -119,7 +124,8 @@ TEST_CASE("A sharded GroupConsumer reads every shard, in order per shard, and ac
     CHECK(s.redis[i]->pending_ids("g").empty());
     CHECK(s.redis[i]->count_of("XGROUP") == 1);
     for (const auto& c : s.redis[i]->commands()) {
-      if (c[0] == "XACK" || c[0] == "XREADGROUP") CHECK(std::find(c.begin(), c.end(), s.redis[i]->key()) != c.end());
+      if (c[0] == "XACK" || c[0] == "XREADGROUP")
+        CHECK(std::find(c.begin(), c.end(), s.redis[i]->key()) != c.end());
     }
   }
   const auto stats = consumer.stats();
@@ -133,7 +139,8 @@ TEST_CASE("A sharded GroupConsumer reads every shard, in order per shard, and ac
   CHECK(per_shard[2].handled == 12);
 }
 
-TEST_CASE("A shard that is down costs only its own entries, and is read once it is back", "[consumer][sharded]") {
+TEST_CASE("A shard that is down costs only its own entries, and is read once it is back",
+          "[consumer][sharded]") {
   Shards s;
   s.fill(0, 5);
   s.fill(1, 5);
@@ -168,7 +175,8 @@ TEST_CASE("A shard that is down costs only its own entries, and is read once it 
   CHECK(s.redis[1]->pending_ids("g").empty());
 }
 
-TEST_CASE("A shard whose host stops answering does not hold the others up while it reconnects", "[consumer][sharded]") {
+TEST_CASE("A shard whose host stops answering does not hold the others up while it reconnects",
+          "[consumer][sharded]") {
   using Mode = FakeStreamRedis::ConnectMode;
   Shards s(2);
   s.fill(0, 3);
@@ -215,11 +223,13 @@ TEST_CASE("A shard whose host stops answering does not hold the others up while 
   CHECK(s.redis[1]->connects() == 1);
 }
 
-TEST_CASE("Stopping a sharded consumer interrupts a connect running in the background", "[consumer][sharded]") {
+TEST_CASE("Stopping a sharded consumer interrupts a connect running in the background",
+          "[consumer][sharded]") {
   using Mode = FakeStreamRedis::ConnectMode;
   Shards s(2);
   s.redis[1]->set_connect_mode(Mode::time_out);
-  auto consumer = std::unique_ptr<GroupConsumer>(new GroupConsumer(Injected::group_consumer(sharded_options(2), s.factory(), s.clock)));
+  auto consumer = std::unique_ptr<GroupConsumer>(
+      new GroupConsumer(Injected::group_consumer(sharded_options(2), s.factory(), s.clock)));
   consumer->poll(0ms);
   s.redis[1]->set_connect_mode(Mode::hang);
   s.clock.advance(150ms);
@@ -233,7 +243,8 @@ TEST_CASE("Stopping a sharded consumer interrupts a connect running in the backg
   CHECK(s.redis[1]->hanging_connects() == 0);
 }
 
-TEST_CASE("Every shard down: poll reports no connection and the earliest retry", "[consumer][sharded]") {
+TEST_CASE("Every shard down: poll reports no connection and the earliest retry",
+          "[consumer][sharded]") {
   Shards s;
   for (auto& r : s.redis) r->set_down(true);
   GroupConsumer consumer = Injected::group_consumer(sharded_options(), s.factory(), s.clock);
@@ -244,7 +255,10 @@ TEST_CASE("Every shard down: poll reports no connection and the earliest retry",
   CHECK(consumer.stats().transport_errors == 3);
 }
 
-TEST_CASE("With nothing to read, a blocking poll sends a blocking read to every shard and takes the answers", "[consumer][sharded]") {
+TEST_CASE(
+    "With nothing to read, a blocking poll sends a blocking read to every shard and takes the "
+    "answers",
+    "[consumer][sharded]") {
   Shards s;
   GroupConsumer consumer = Injected::group_consumer(sharded_options(), s.factory(), s.clock);
   Seen seen;
@@ -308,7 +322,8 @@ TEST_CASE("A sharded StreamReader keeps a position per shard", "[consumer][shard
   CHECK(reader.stats().handled == 7);
 }
 
-TEST_CASE("Sharding options: layout checks name the option, and the environment is read", "[consumer][sharded]") {
+TEST_CASE("Sharding options: layout checks name the option, and the environment is read",
+          "[consumer][sharded]") {
   ConsumerOptions o;
   o.shard_urls = {"redis://a:1", "redis://b:2"};
   o.shard_count = 3;
@@ -331,11 +346,13 @@ TEST_CASE("Sharding options: layout checks name the option, and the environment 
   CHECK(ConsumerOptions{}.shards() == 1);
 
   const auto env = [](const char* name) -> std::optional<std::string> {
-    if (std::string(name) == "STREAMLL_SHARD_URLS") return "redis://a:1,redis+cluster://n1:7000,n2:7000";
+    if (std::string(name) == "STREAMLL_SHARD_URLS")
+      return "redis://a:1,redis+cluster://n1:7000,n2:7000";
     return std::nullopt;
   };
   const auto from_env = ConsumerOptions::from_env(env);
-  CHECK(from_env.shard_urls == std::vector<std::string>{"redis://a:1", "redis+cluster://n1:7000,n2:7000"});
+  CHECK(from_env.shard_urls ==
+        std::vector<std::string>{"redis://a:1", "redis+cluster://n1:7000,n2:7000"});
   const auto bad = [](const char* name) -> std::optional<std::string> {
     if (std::string(name) == "STREAMLL_SHARD_COUNT") return "three";
     return std::nullopt;
@@ -343,7 +360,8 @@ TEST_CASE("Sharding options: layout checks name the option, and the environment 
   CHECK_THROWS_WITH(ConsumerOptions::from_env(bad), Catch::Contains("STREAMLL_SHARD_COUNT"));
 }
 
-TEST_CASE("Shard stats add up, connected only when all are, the latest error wins", "[consumer][sharded]") {
+TEST_CASE("Shard stats add up, connected only when all are, the latest error wins",
+          "[consumer][sharded]") {
   streamll::ConsumerStats a;
   a.handled = 3;
   a.acked = 3;

@@ -14,14 +14,14 @@
 #include "streamll/redis/consumer.hpp"
 
 using namespace std::chrono_literals;
-using streamll::detail::Injected;
 using streamll::ConsumedEvent;
 using streamll::ConsumerOptions;
 using streamll::EventType;
 using streamll::GroupConsumer;
 using streamll::StreamReader;
-using streamll::testing::FakeStreamRedis;
+using streamll::detail::Injected;
 using streamll::testing::fake_stream_factory;
+using streamll::testing::FakeStreamRedis;
 using streamll::testing::ManualClock;
 
 namespace {
@@ -52,28 +52,36 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("GroupConsumer dispatches by type and acknowledges each batch with one XACK", "[consumer]") {
+TEST_CASE("GroupConsumer dispatches by type and acknowledges each batch with one XACK",
+          "[consumer]") {
   Fixture f;
   f.redis->add_event(event_json("llm_call", 1));
   f.redis->add_event(event_json("error", 2));
   f.redis->add_event(event_json("token", 3));
   f.redis->add_event(event_json("retrieval_done", 4));
   f.redis->add_event(event_json("start", 5));
-  GroupConsumer consumer = Injected::group_consumer(group_options(), fake_stream_factory(f.redis), f.clock);
+  GroupConsumer consumer =
+      Injected::group_consumer(group_options(), fake_stream_factory(f.redis), f.clock);
   std::vector<std::string> seen;
-  consumer.on(EventType::llm_call, [&](const ConsumedEvent& m) { seen.push_back("llm_call:" + m.entry_id); })
+  consumer
+      .on(EventType::llm_call,
+          [&](const ConsumedEvent& m) { seen.push_back("llm_call:" + m.entry_id); })
       .on(EventType::error, [&](const ConsumedEvent& m) { seen.push_back("error:" + m.entry_id); })
       .on("token", [&](const ConsumedEvent& m) { seen.push_back("token:" + m.entry_id); })
       .on("retrieval_done", [&](const ConsumedEvent& m) { seen.push_back("named:" + m.entry_id); })
-      .on(EventType::custom, [&](const ConsumedEvent& m) { seen.push_back("custom:" + m.entry_id); })
-      .on_any([&](const ConsumedEvent& m) { seen.push_back("any:" + std::string(m.event.type_name())); });
+      .on(EventType::custom,
+          [&](const ConsumedEvent& m) { seen.push_back("custom:" + m.entry_id); })
+      .on_any([&](const ConsumedEvent& m) {
+        seen.push_back("any:" + std::string(m.event.type_name()));
+      });
 
   const auto result = consumer.poll(0ms);
   CHECK(result.connected);
   CHECK(result.entries == 5);
   CHECK(result.handled == 5);
-  CHECK(seen == std::vector<std::string>{"llm_call:1-0", "any:llm_call", "error:2-0", "any:error", "token:3-0",
-                                         "any:token", "named:4-0", "custom:4-0", "any:retrieval_done", "any:start"});
+  CHECK(seen == std::vector<std::string>{"llm_call:1-0", "any:llm_call", "error:2-0", "any:error",
+                                         "token:3-0", "any:token", "named:4-0", "custom:4-0",
+                                         "any:retrieval_done", "any:start"});
   CHECK(f.redis->count_of("XACK") == 1);
   CHECK(f.redis->pending_ids("g").empty());
   const auto s = consumer.stats();
@@ -84,20 +92,26 @@ TEST_CASE("GroupConsumer dispatches by type and acknowledges each batch with one
   // The group was created from the start of the stream, MKSTREAM.
   const auto commands = f.redis->commands();
   REQUIRE(!commands.empty());
-  CHECK(commands.front() == streamll::testing::Command{"XGROUP", "CREATE", "ml_events", "g", "0", "MKSTREAM"});
+  CHECK(commands.front() ==
+        streamll::testing::Command{"XGROUP", "CREATE", "ml_events", "g", "0", "MKSTREAM"});
 }
 
-TEST_CASE("A throwing handler leaves its entry pending, counted and reported, and the consumer goes on", "[consumer]") {
+TEST_CASE(
+    "A throwing handler leaves its entry pending, counted and reported, and the consumer goes on",
+    "[consumer]") {
   Fixture f;
   for (int i = 1; i <= 4; ++i) f.redis->add_event(event_json("llm_call", i));
-  GroupConsumer consumer = Injected::group_consumer(group_options(), fake_stream_factory(f.redis), f.clock);
+  GroupConsumer consumer =
+      Injected::group_consumer(group_options(), fake_stream_factory(f.redis), f.clock);
   std::vector<std::string> errors;
   int calls = 0;
   consumer.on(EventType::llm_call, [&](const ConsumedEvent& m) {
     ++calls;
     if (m.event.data["n"].as_int() == 2) throw std::runtime_error("database down");
   });
-  consumer.on_handler_error([&](const ConsumedEvent& m, const std::string& what) { errors.push_back(m.entry_id + " " + what); });
+  consumer.on_handler_error([&](const ConsumedEvent& m, const std::string& what) {
+    errors.push_back(m.entry_id + " " + what);
+  });
   consumer.poll(0ms);
   CHECK(calls == 4);
   CHECK(errors == std::vector<std::string>{"2-0 database down"});
@@ -116,8 +130,10 @@ TEST_CASE("A throwing handler leaves its entry pending, counted and reported, an
   CHECK(consumer.stats().claimed == 1);
 }
 
-TEST_CASE("Entries that are not events are counted, reported, and acked or left by policy", "[consumer]") {
-  for (const auto policy : {streamll::BadEntryPolicy::ack_and_skip, streamll::BadEntryPolicy::leave_pending}) {
+TEST_CASE("Entries that are not events are counted, reported, and acked or left by policy",
+          "[consumer]") {
+  for (const auto policy :
+       {streamll::BadEntryPolicy::ack_and_skip, streamll::BadEntryPolicy::leave_pending}) {
     Fixture f;
     f.redis->add({{"foo", "bar"}});
     f.redis->add_event("{not json");
@@ -126,7 +142,8 @@ TEST_CASE("Entries that are not events are counted, reported, and acked or left 
     f.redis->add_event(event_json("llm_call", 5));
     auto options = group_options();
     options.bad_entry_policy = policy;
-    GroupConsumer consumer = Injected::group_consumer(options, fake_stream_factory(f.redis), f.clock);
+    GroupConsumer consumer =
+        Injected::group_consumer(options, fake_stream_factory(f.redis), f.clock);
     std::vector<streamll::DecodeFailure> failures;
     int handled = 0;
     consumer.on_any([&](const ConsumedEvent&) { ++handled; });
@@ -155,7 +172,8 @@ TEST_CASE("Entries that are not events are counted, reported, and acked or left 
   }
 }
 
-TEST_CASE("Dedupe skips a repeated event_id within its window, and forgets the oldest", "[consumer]") {
+TEST_CASE("Dedupe skips a repeated event_id within its window, and forgets the oldest",
+          "[consumer]") {
   Fixture f;
   f.redis->add_event(event_json("token", 1));
   f.redis->add_event(event_json("token", 2));
@@ -174,19 +192,22 @@ TEST_CASE("Dedupe skips a repeated event_id within its window, and forgets the o
   CHECK(f.redis->pending_ids("g").empty());  // the duplicate is acknowledged too
 }
 
-TEST_CASE("Entries left pending by a dead consumer are claimed after claim_min_idle, not before", "[consumer]") {
+TEST_CASE("Entries left pending by a dead consumer are claimed after claim_min_idle, not before",
+          "[consumer]") {
   Fixture f;
   for (int i = 1; i <= 3; ++i) f.redis->add_event(event_json("llm_call", i));
   {
     // The dead one: reads the batch, its handler never returns normally.
-    GroupConsumer dead = Injected::group_consumer(group_options("dead"), fake_stream_factory(f.redis), f.clock);
+    GroupConsumer dead =
+        Injected::group_consumer(group_options("dead"), fake_stream_factory(f.redis), f.clock);
     dead.on_any([](const ConsumedEvent&) { throw std::runtime_error("crash"); });
     dead.poll(0ms);
   }
   REQUIRE(f.redis->pending_ids("g").size() == 3);
   CHECK(f.redis->pending_owner("g", "1-0") == "dead");
 
-  GroupConsumer survivor = Injected::group_consumer(group_options("survivor"), fake_stream_factory(f.redis), f.clock);
+  GroupConsumer survivor =
+      Injected::group_consumer(group_options("survivor"), fake_stream_factory(f.redis), f.clock);
   std::vector<std::string> got;
   survivor.on_any([&](const ConsumedEvent& m) {
     CHECK(m.redelivered);
@@ -206,7 +227,8 @@ TEST_CASE("Entries left pending by a dead consumer are claimed after claim_min_i
   CHECK(survivor.stats().claimed == 3);
 }
 
-TEST_CASE("A consumer reconnects with backoff and first re-reads its own pending entries", "[consumer]") {
+TEST_CASE("A consumer reconnects with backoff and first re-reads its own pending entries",
+          "[consumer]") {
   Fixture f;
   f.redis->set_down(true);
   auto options = group_options();
@@ -261,18 +283,20 @@ TEST_CASE("stop() from another thread ends run() while it is blocked in a read",
   consumer.stop();
   runner.join();
   CHECK(std::chrono::steady_clock::now() - before < 20s);  // far below the 60 s block
-  CHECK(consumer.stats().transport_errors == 0);  // our own interrupt is not a failure
+  CHECK(consumer.stats().transport_errors == 0);           // our own interrupt is not a failure
   CHECK(consumer.stopping());
 }
 
-TEST_CASE("StreamReader reads from the start, from an id, or only what arrives after it connects", "[consumer]") {
+TEST_CASE("StreamReader reads from the start, from an id, or only what arrives after it connects",
+          "[consumer]") {
   Fixture f;
   f.redis->add_event(event_json("start", 1));
   f.redis->add_event(event_json("end", 2));
   auto collect = [&](const std::string& start_id) {
     ConsumerOptions o;
     o.start_id = start_id;
-    auto reader = std::unique_ptr<StreamReader>(new StreamReader(Injected::stream_reader(o, fake_stream_factory(f.redis), f.clock)));
+    auto reader = std::unique_ptr<StreamReader>(
+        new StreamReader(Injected::stream_reader(o, fake_stream_factory(f.redis), f.clock)));
     auto got = std::make_shared<std::vector<std::string>>();
     reader->on_any([got](const ConsumedEvent& m) { got->push_back(m.entry_id); });
     return std::make_pair(std::move(reader), got);
@@ -324,7 +348,8 @@ TEST_CASE("ConsumerOptions are validated", "[consumer]") {
   CHECK(env.connection.url == "redis://cache:6380");
 }
 
-TEST_CASE("While a backlog lasts the next batch is read ahead, and stop() leaves it pending", "[consumer]") {
+TEST_CASE("While a backlog lasts the next batch is read ahead, and stop() leaves it pending",
+          "[consumer]") {
   Fixture f;
   for (int i = 1; i <= 5; ++i) f.redis->add_event(event_json("token", i));
   auto options = group_options();
@@ -334,7 +359,8 @@ TEST_CASE("While a backlog lasts the next batch is read ahead, and stop() leaves
   consumer.on_any([&](const ConsumedEvent& m) { got.push_back(m.entry_id); });
   auto r = consumer.poll(0ms);
   CHECK(r.handled == 2);
-  CHECK(f.redis->pending_ids("g") == std::vector<std::string>{"3-0", "4-0"});  // read ahead, not yet handled
+  CHECK(f.redis->pending_ids("g") ==
+        std::vector<std::string>{"3-0", "4-0"});  // read ahead, not yet handled
   r = consumer.poll(0ms);
   CHECK(r.handled == 2);
   r = consumer.poll(0ms);
@@ -357,7 +383,8 @@ TEST_CASE("While a backlog lasts the next batch is read ahead, and stop() leaves
 
 TEST_CASE("Large batches decoded on two threads are dispatched in stream order", "[consumer]") {
   Fixture f;
-  for (int i = 1; i <= 500; ++i) f.redis->add_event(i % 50 == 0 ? std::string("{broken") : event_json("token", i));
+  for (int i = 1; i <= 500; ++i)
+    f.redis->add_event(i % 50 == 0 ? std::string("{broken") : event_json("token", i));
   auto options = group_options();
   options.batch_size = 200;
   GroupConsumer consumer = Injected::group_consumer(options, fake_stream_factory(f.redis), f.clock);

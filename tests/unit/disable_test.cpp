@@ -30,8 +30,7 @@ struct DefaultInstrumentorGuard {
 static_assert(std::is_empty_v<streamll::NoopSpan>, "a disabled span must hold no state");
 static_assert(std::is_empty_v<streamll::NoopLlmCall>, "a disabled call must hold no state");
 
-TEST_CASE("with STREAMLL_DISABLE the macros emit nothing and evaluate no arguments",
-          "[disable]") {
+TEST_CASE("with STREAMLL_DISABLE the macros emit nothing and evaluate no arguments", "[disable]") {
   DefaultInstrumentorGuard restore;
   auto sink = std::make_shared<streamll::MemorySink>();
   streamll::configure({{sink}, {}, {}});

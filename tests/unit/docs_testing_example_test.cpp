@@ -61,8 +61,8 @@ inline bool drain_telemetry(streamll::Instrumentor& instrumentor) {
 // Sends the events of spans started on this thread to `sink` while the fixture lives.
 struct CapturedEvents {
   std::shared_ptr<streamll::MemorySink> sink = std::make_shared<streamll::MemorySink>();
-  std::shared_ptr<streamll::Instrumentor> instrumentor = std::make_shared<streamll::Instrumentor>(
-      streamll::InstrumentorOptions{{sink}, {}, {}});
+  std::shared_ptr<streamll::Instrumentor> instrumentor =
+      std::make_shared<streamll::Instrumentor>(streamll::InstrumentorOptions{{sink}, {}, {}});
   streamll::ContextScope scope{streamll::Context(instrumentor, nullptr)};
 };
 
@@ -71,9 +71,9 @@ TEST_CASE("faq_bot: answer() reports retrieval and the model call", "[faq_bot][s
   CHECK(faq_bot::answer("refunds") == "See the FAQ.");
 
   // The whole story in arrival order: the quickest thing to assert on.
-  CHECK(captured.sink->type_names() ==
-        std::vector<std::string>{"start", "start", "end", "token", "token", "token", "llm_call",
-                                 "end"});
+  CHECK(captured.sink->type_names() == std::vector<std::string>{"start", "start", "end", "token",
+                                                                "token", "token", "llm_call",
+                                                                "end"});
 
   // Filter by operation ...
   const auto retrieval = captured.sink->events_for_operation("retrieval");
@@ -147,14 +147,13 @@ TEST_CASE("faq_bot: the spans of one answer", "[faq_bot][sinks]") {
 
   const auto& call = spans[2];  // the model call, inside "answer"
   CHECK(call.parent_span_id == answer.span_id);
-  CHECK(call.event_type_names() ==
-        std::vector<std::string>{"token", "token", "token", "llm_call"});
+  CHECK(call.event_type_names() == std::vector<std::string>{"token", "token", "token", "llm_call"});
 
   // get<T> tells a missing key or another type from a zero, where as_int() cannot.
   const streamll::Fields& usage = call.events.back().data;
   CHECK(usage.get<std::int64_t>("output_tokens") == 3);
   CHECK(usage.get<std::int64_t>("outptu_tokens") == std::nullopt);  // misspelt: missing
-  CHECK(usage.get<std::int64_t>("cost_usd") == std::nullopt);        // a double
+  CHECK(usage.get<std::int64_t>("cost_usd") == std::nullopt);       // a double
   CHECK(usage.find("model") != nullptr);
 }
 

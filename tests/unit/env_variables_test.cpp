@@ -22,18 +22,17 @@ using streamll::detail::warn_unknown_streamll_variables;
 TEST_CASE("env: an unknown STREAMLL_ variable is warned about once with the likely intended name",
           "[env]") {
   streamll::testing::CapturedLog log("streamll");
-  const char* environment[] = {"PATH=/usr/bin",
-                               "STREAMLL_STREAMKEY=orders",
-                               "STREAMLL_STREAM_KEY=ok",
-                               "STREAMLL_ZZZ_NOTHING_ALIKE_AT_ALL=1",
-                               "REDIS_URL=redis://h",
-                               nullptr};
+  const char* environment[] = {"PATH=/usr/bin",          "STREAMLL_STREAMKEY=orders",
+                               "STREAMLL_STREAM_KEY=ok", "STREAMLL_ZZZ_NOTHING_ALIKE_AT_ALL=1",
+                               "REDIS_URL=redis://h",    nullptr};
   const auto warned = warn_unknown_streamll_variables(environment);
-  CHECK(warned == std::vector<std::string>{"STREAMLL_STREAMKEY", "STREAMLL_ZZZ_NOTHING_ALIKE_AT_ALL"});
+  CHECK(warned ==
+        std::vector<std::string>{"STREAMLL_STREAMKEY", "STREAMLL_ZZZ_NOTHING_ALIKE_AT_ALL"});
   const std::string logged = log.text();
   INFO(logged);
   CHECK_THAT(logged, Catch::Contains("[warning]"));
-  CHECK_THAT(logged, Catch::Contains("STREAMLL_STREAMKEY ignored (did you mean STREAMLL_STREAM_KEY?)"));
+  CHECK_THAT(logged,
+             Catch::Contains("STREAMLL_STREAMKEY ignored (did you mean STREAMLL_STREAM_KEY?)"));
   CHECK_THAT(logged, Catch::Contains("STREAMLL_ZZZ_NOTHING_ALIKE_AT_ALL ignored (not a streamll"));
   CHECK_THAT(logged, !Catch::Contains("STREAMLL_STREAM_KEY ignored"));
 
@@ -51,7 +50,8 @@ TEST_CASE("env: from_env() warns about an unknown STREAMLL_ variable of the proc
   CHECK(options.buffer_size == streamll::RedisSinkOptions{}.buffer_size);
   const std::string logged = log.text();
   INFO(logged);
-  CHECK_THAT(logged, Catch::Contains("STREAMLL_BUFER_SIZE ignored (did you mean STREAMLL_BUFFER_SIZE?)"));
+  CHECK_THAT(logged,
+             Catch::Contains("STREAMLL_BUFER_SIZE ignored (did you mean STREAMLL_BUFFER_SIZE?)"));
   // Once, though two from_env() calls saw it.
   CHECK(logged.find("STREAMLL_BUFER_SIZE") == logged.rfind("STREAMLL_BUFER_SIZE"));
 }
@@ -95,8 +95,8 @@ TEST_CASE("env: from_env() checks REDIS_URL and names the variable", "[env]") {
     FAIL("no ConfigError");
     return {};
   };
-  CHECK_THAT(error_of(env("mysql://db:3306")), Catch::StartsWith("REDIS_URL: ") &&
-                                                   Catch::Contains("'mysql'"));
+  CHECK_THAT(error_of(env("mysql://db:3306")),
+             Catch::StartsWith("REDIS_URL: ") && Catch::Contains("'mysql'"));
   const std::string with_password = error_of(env("redis://:S3cret-pw@cache:notaport"));
   CHECK_THAT(with_password, Catch::Contains("notaport") && !Catch::Contains("S3cret-pw"));
   CHECK_THAT(error_of(env("redis://h:99999")), Catch::Contains("99999"));

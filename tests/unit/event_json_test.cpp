@@ -18,20 +18,23 @@
 
 namespace {
 
+using nlohmann::json;
 using streamll::Event;
 using streamll::EventContext;
 using streamll::EventType;
 using streamll::Fields;
 using streamll::RawJson;
 using streamll::Timestamp;
-using nlohmann::json;
 
 std::shared_ptr<const EventContext> make_context(std::string parent = "1122334455667788",
                                                  std::string module_name = "rag") {
-  return std::make_shared<EventContext>(EventContext{"exec_0123456789abcdef", "8877665544332211",
-                                                     std::move(parent), "answer_generation",
-                                                     std::move(module_name),
-                                                     {{"environment", "production"}, {"user_id", "u1"}}});
+  return std::make_shared<EventContext>(
+      EventContext{"exec_0123456789abcdef",
+                   "8877665544332211",
+                   std::move(parent),
+                   "answer_generation",
+                   std::move(module_name),
+                   {{"environment", "production"}, {"user_id", "u1"}}});
 }
 
 Timestamp at_micros(std::int64_t micros_since_epoch) {
@@ -94,7 +97,8 @@ bool matches(const std::string& text, const std::string& pattern) {
   if (text.size() != pattern.size()) return false;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
-    const bool ok = pattern[i] == 'h'   ? std::isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f')
+    const bool ok = pattern[i] == 'h'
+                        ? std::isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f')
                     : pattern[i] == 'd' ? std::isdigit(static_cast<unsigned char>(c)) != 0
                     : pattern[i] == 'v' ? std::string("89ab").find(c) != std::string::npos
                                         : c == pattern[i];
@@ -162,19 +166,21 @@ TEST_CASE("the id and timestamp are fixed at capture and formatted the same ever
 }
 
 TEST_CASE("round trip keeps type, id, timestamp, context, data types and tags", "[event][json]") {
-  Fields data{{"int", 42},
-              {"negative", std::int64_t{-9007199254740993}},
-              {"big", std::numeric_limits<std::int64_t>::max()},
-              {"double", 0.1},
-              {"one_point_zero", 1.0},
-              {"tiny", 5e-324},
-              {"huge", 1.7976931348623157e308},
-              {"true", true},
-              {"false", false},
-              {"null", nullptr},
-              {"string", "héllo \"world\"\n"},
-              {"empty", ""},
-              {"raw", RawJson{R"({"docs": [ {"id": 1, "score": 0.5}, {"id": 2} ], "b": null, "a": true})"}}};
+  Fields data{
+      {"int", 42},
+      {"negative", std::int64_t{-9007199254740993}},
+      {"big", std::numeric_limits<std::int64_t>::max()},
+      {"double", 0.1},
+      {"one_point_zero", 1.0},
+      {"tiny", 5e-324},
+      {"huge", 1.7976931348623157e308},
+      {"true", true},
+      {"false", false},
+      {"null", nullptr},
+      {"string", "héllo \"world\"\n"},
+      {"empty", ""},
+      {"raw",
+       RawJson{R"({"docs": [ {"id": 1, "score": 0.5}, {"id": 2} ], "b": null, "a": true})"}}};
   Event e = Event::capture(EventType::custom, make_context(), data, "retrieval_done");
   e.timestamp = at_micros(1705336245123456) + std::chrono::nanoseconds(789);
   const Event back = round_trip(e);
@@ -220,8 +226,8 @@ TEST_CASE("raw JSON is written compact and in its own key order, invalid raw JSO
   const auto write = [](RawJson raw) {
     return json::parse(streamll::to_json(Event::capture(EventType::end, nullptr, {{"v", raw}})));
   };
-  const std::string text = streamll::to_json(
-      Event::capture(EventType::end, nullptr, {{"v", RawJson{"{ \"z\" : [1, 2],\n \"a\" : \"x y\" }"}}}));
+  const std::string text = streamll::to_json(Event::capture(
+      EventType::end, nullptr, {{"v", RawJson{"{ \"z\" : [1, 2],\n \"a\" : \"x y\" }"}}}));
   CHECK(text.find(R"("v":{"z":[1,2],"a":"x y"})") != std::string::npos);
 
   CHECK(write(RawJson{"{\"unterminated\": "})["data"]["v"] == "{\"unterminated\": ");
@@ -297,13 +303,16 @@ TEST_CASE("NaN and infinities become null", "[event][json]") {
 
 TEST_CASE("doubles are written in their shortest exact form and stay doubles", "[event][json]") {
   const std::vector<std::pair<double, std::string>> known = {
-      {0.0023, "0.0023"},   {1234.0, "1234.0"},       {-0.0, "-0.0"},     {0.1, "0.1"},
-      {1e21, "1e+21"},      {1e-7, "1e-07"},          {5e-324, "5e-324"},
-      {24024024.024024025, "24024024.024024025"},     {-2.5, "-2.5"},
+      {0.0023, "0.0023"}, {1234.0, "1234.0"},
+      {-0.0, "-0.0"},     {0.1, "0.1"},
+      {1e21, "1e+21"},    {1e-7, "1e-07"},
+      {5e-324, "5e-324"}, {24024024.024024025, "24024024.024024025"},
+      {-2.5, "-2.5"},
   };
   for (const auto& [value, text] : known) {
     INFO(text);
-    const std::string out = streamll::to_json(Event::capture(EventType::custom, nullptr, {{"v", value}}, "n"));
+    const std::string out =
+        streamll::to_json(Event::capture(EventType::custom, nullptr, {{"v", value}}, "n"));
     CHECK(out.find("\"v\":" + text + "}") != std::string::npos);
     Event back;
     REQUIRE(streamll::parse_event_json(out, back));
@@ -313,14 +322,22 @@ TEST_CASE("doubles are written in their shortest exact form and stay doubles", "
   }
 }
 
-TEST_CASE("a character needing care is found at every position of a long plain run", "[event][json]") {
+TEST_CASE("a character needing care is found at every position of a long plain run",
+          "[event][json]") {
   // The writer scans plain text eight bytes at a time; the special byte may sit anywhere.
-  const std::vector<std::pair<std::string, std::string>> specials = {
-      {"\"", "\""}, {"\\", "\\"}, {"\n", "\n"}, {"\x1f", "\x1f"}, {"\x7f", "\x7f"},
-      {" ", " "}, {"\xc3\xa9", "\xc3\xa9"}, {"\xff", "\xef\xbf\xbd"}, {"~", "~"}};
+  const std::vector<std::pair<std::string, std::string>> specials = {{"\"", "\""},
+                                                                     {"\\", "\\"},
+                                                                     {"\n", "\n"},
+                                                                     {"\x1f", "\x1f"},
+                                                                     {"\x7f", "\x7f"},
+                                                                     {" ", " "},
+                                                                     {"\xc3\xa9", "\xc3\xa9"},
+                                                                     {"\xff", "\xef\xbf\xbd"},
+                                                                     {"~", "~"}};
   for (const auto& [special, decoded] : specials) {
     for (std::size_t position = 0; position < 20; ++position) {
-      const std::string text = std::string(position, 'a') + special + std::string(19 - position, 'b');
+      const std::string text =
+          std::string(position, 'a') + special + std::string(19 - position, 'b');
       Event e = Event::capture(EventType::custom, nullptr, {{"text", text}}, "probe");
       const std::string out = streamll::to_json(e);
       INFO("position " << position << ", json " << out);
@@ -371,8 +388,10 @@ TEST_CASE("event ids are canonical v4 UUIDs, unique across events and threads", 
     const std::string other = streamll::EventId::generate().to_string();
     if (!matches(other, "hhhhhhhh-hhhh-4hhh-vhhh-hhhhhhhhhhhh")) FAIL(other);
   }
-  CHECK_FALSE(matches("0123456789ab-4def-8123-456789abcdef", "hhhhhhhh-hhhh-4hhh-vhhh-hhhhhhhhhhhh"));
-  CHECK_FALSE(matches("01234567-89ab-4def-c123-456789abcdef", "hhhhhhhh-hhhh-4hhh-vhhh-hhhhhhhhhhhh"));
+  CHECK_FALSE(
+      matches("0123456789ab-4def-8123-456789abcdef", "hhhhhhhh-hhhh-4hhh-vhhh-hhhhhhhhhhhh"));
+  CHECK_FALSE(
+      matches("01234567-89ab-4def-c123-456789abcdef", "hhhhhhhh-hhhh-4hhh-vhhh-hhhhhhhhhhhh"));
   streamll::EventId parsed;
   REQUIRE(streamll::EventId::parse(text, parsed));
   CHECK(parsed == id);
@@ -380,9 +399,10 @@ TEST_CASE("event ids are canonical v4 UUIDs, unique across events and threads", 
   for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   REQUIRE(streamll::EventId::parse(upper, parsed));
   CHECK(parsed == id);
-  for (const char* bad : {"", "not-a-uuid", "0123456789abcdef0123456789abcdef0123",
-                          "01234567-89ab-4def-8123-456789abcdeg", "01234567-89ab-4def-8123_456789abcdef",
-                          "{01234567-89ab-4def-8123-456789abcdef}"}) {
+  for (const char* bad :
+       {"", "not-a-uuid", "0123456789abcdef0123456789abcdef0123",
+        "01234567-89ab-4def-8123-456789abcdeg", "01234567-89ab-4def-8123_456789abcdef",
+        "{01234567-89ab-4def-8123-456789abcdef}"}) {
     CHECK_FALSE(streamll::EventId::parse(bad, parsed));
   }
 
@@ -464,7 +484,8 @@ TEST_CASE("parse_event_json rejects what is not an event, with a reason", "[even
     CHECK_THAT(error, Catch::Contains(reason));
   }
   Event minimal;
-  REQUIRE(streamll::parse_event_json(R"({"event_type":"end","event_id":")" + id + R"("})", minimal));
+  REQUIRE(
+      streamll::parse_event_json(R"({"event_type":"end","event_id":")" + id + R"("})", minimal));
   CHECK(minimal.type == EventType::end);
   CHECK(minimal.id.to_string() == id);
   CHECK(minimal.execution_id().empty());
@@ -474,8 +495,9 @@ TEST_CASE("parse_event_json rejects what is not an event, with a reason", "[even
 TEST_CASE("parse_event_json never throws on garbage", "[event][json]") {
   std::mt19937_64 rng(20240115);
   std::uniform_int_distribution<int> byte(0, 255);
-  const std::string valid = streamll::to_json(Event::capture(
-      EventType::llm_call, make_context(), {{"model", "m"}, {"cost_usd", 0.5}, {"raw", RawJson{"[1,{}]"}}}));
+  const std::string valid = streamll::to_json(
+      Event::capture(EventType::llm_call, make_context(),
+                     {{"model", "m"}, {"cost_usd", 0.5}, {"raw", RawJson{"[1,{}]"}}}));
   int accepted = 0;
   for (int i = 0; i < 400; ++i) {
     std::string input;
@@ -567,12 +589,14 @@ TEST_CASE("parse_event_json judges a repeated top-level key by its last value", 
   REQUIRE(streamll::parse_event_json(R"({"event_type":"x","data":{"a":1},"data":{"b":2}})", e));
   REQUIRE(e.data.size() == 1);
   CHECK(e.data["b"].as_int() == 2);
-  CHECK_FALSE(streamll::parse_event_json(R"({"event_type":"x","data":{"a":1},"data":[1]})", e, &error));
+  CHECK_FALSE(
+      streamll::parse_event_json(R"({"event_type":"x","data":{"a":1},"data":[1]})", e, &error));
   CHECK(error == "data is not an object");
   REQUIRE(streamll::parse_event_json(R"({"event_type":"x","data":{"a":1},"data":null})", e));
   CHECK(e.data.empty());
   // Unknown keys, whatever they hold, are skipped; an array document is not an event.
-  REQUIRE(streamll::parse_event_json(R"({"other":{"data":{"x":1}},"event_type":"x","list":[{"a":[]}]})", e));
+  REQUIRE(streamll::parse_event_json(
+      R"({"other":{"data":{"x":1}},"event_type":"x","list":[{"a":[]}]})", e));
   CHECK(e.data.empty());
   CHECK_FALSE(streamll::parse_event_json(R"([{"event_type":"x"}])", e, &error));
   CHECK(error == "not a JSON object");
@@ -595,8 +619,7 @@ TEST_CASE("parse_event_json stays linear on an object with very many keys", "[ev
   CHECK(e.data.begin()->key == "k0");        // in its first position
 }
 
-TEST_CASE("raw JSON with a NUL byte after a valid prefix is written as a string",
-          "[event][json]") {
+TEST_CASE("raw JSON with a NUL byte after a valid prefix is written as a string", "[event][json]") {
   // nlohmann stops at a NUL, so the prefix "" alone used to pass as the whole text, and the
   // NUL and invalid UTF-8 after it were written raw (found by xadd_encoder_oracle_test).
   const std::string raw("\"\"\0\xff}", 5);
@@ -617,7 +640,7 @@ TEST_CASE("parse_event_json keeps the document's key order in data and tags", "[
   std::vector<std::string> data_keys;
   for (const auto& field : back.data) data_keys.push_back(field.key);
   CHECK(data_keys == std::vector<std::string>{"zeta", "alpha", "mid"});  // a repeat keeps its place
-  CHECK(back.data["alpha"].as_int() == 4);                                // and takes its last value
+  CHECK(back.data["alpha"].as_int() == 4);                               // and takes its last value
   std::vector<std::string> tag_keys;
   for (const auto& [k, v] : back.tags()) tag_keys.push_back(std::string(k));
   CHECK(tag_keys == std::vector<std::string>{"z", "a", "m"});

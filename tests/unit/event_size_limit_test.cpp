@@ -111,7 +111,7 @@ TEST_CASE("max_event_bytes: a cut keeps valid JSON, every key, and whole UTF-8 c
   std::string quoted;
   for (int i = 0; i < 2000; ++i) quoted += "a\"\\\n";  // escapes: JSON longer than the bytes
   streamll::Fields data{{"accented", accented}, {"quoted", quoted}, {"short", "kept"},
-                        {"flag", true},         {"ratio", 0.25},   {"nothing", nullptr}};
+                        {"flag", true},         {"ratio", 0.25},    {"nothing", nullptr}};
   const auto event = event_with(std::move(data), {{"env", "prod"}});
 
   for (const std::size_t limit : {std::size_t{20000}, std::size_t{9000}, std::size_t{2000}}) {
@@ -230,7 +230,8 @@ TEST_CASE("RedisSink counts truncated and too-large events and flush reports the
   o.shutdown_timeout = 500ms;
   streamll::testing::ManualClock clock;
   auto server = std::make_shared<streamll::testing::FakeRedis>();
-  streamll::RedisSink sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
+  streamll::RedisSink sink =
+      Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
 
   streamll::Fields many;
   for (int i = 0; i < 2000; ++i) many.append_new("field_" + std::to_string(i), i);
@@ -266,7 +267,8 @@ TEST_CASE("RedisSink counts an event cut while Redis was down once", "[event_siz
   o.shutdown_timeout = 500ms;
   streamll::testing::ManualClock clock;
   auto server = std::make_shared<streamll::testing::FakeRedis>();
-  streamll::RedisSink sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
+  streamll::RedisSink sink =
+      Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
   server->set_down(true);
   sink.handle(event_with({{"n", 0}}));  // taken into the first batch before the breaker opened
   REQUIRE(eventually([&] {

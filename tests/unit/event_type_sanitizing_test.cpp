@@ -53,12 +53,12 @@ TEST_CASE("an invalid event type name is sanitized and counted and never throws"
     CHECK_NOTHROW(span.emit("cache miss", {{"key", "q:1"}}));
     CHECK_NOTHROW(span.emit(""));
     CHECK_NOTHROW(streamll::emit(std::string(70, 'x')));  // the thread's current span
-    span.emit("cache_hit");                                // valid: not counted
-    span.emit("token", {{"token", "t"}});                  // a built-in name stays built in
+    span.emit("cache_hit");                               // valid: not counted
+    span.emit("token", {{"token", "t"}});                 // a built-in name stays built in
   }
   CHECK(r.sink->type_names() == std::vector<std::string>{"start", "cache_miss", "custom",
-                                                         std::string(64, 'x'), "cache_hit",
-                                                         "token", "end"});
+                                                         std::string(64, 'x'), "cache_hit", "token",
+                                                         "end"});
   CHECK(r.instrumentor.invalid_event_types() == 3);
   const auto events = r.sink->events();
   CHECK(events[1].type == streamll::EventType::custom);

@@ -19,9 +19,9 @@
 
 namespace {
 
+using std::chrono::milliseconds;
 using streamll::Event;
 using streamll::EventType;
-using std::chrono::milliseconds;
 
 // Writes "<name>:<event id>" into a shared journal, so the test sees the order of hand-offs
 // across sinks.
@@ -182,8 +182,7 @@ TEST_CASE("BufferOverflowError reaches the caller after the other sinks got the 
   }
 }
 
-TEST_CASE("flush and shutdown share one deadline and report any sink's failure",
-          "[instrumentor]") {
+TEST_CASE("flush and shutdown share one deadline and report any sink's failure", "[instrumentor]") {
   SECTION("all sinks flushed, failure of one reported") {
     auto ok = std::make_shared<streamll::MemorySink>();
     auto failing = std::make_shared<streamll::MemorySink>();

@@ -39,8 +39,9 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 TEST_CASE("A negative, non-finite or non-number cost is counted as invalid, not summed",
           "[analytics]") {
   const std::vector<Value> valid = {0.5, 2, 0.0, -0.0, 1e-9};
-  const std::vector<Value> invalid = {-0.25, -1, std::nan(""), kInf, -kInf, "0.5", nullptr,
-                                      true, streamll::RawJson{"[1]"}, -1e-300};
+  const std::vector<Value> invalid = {
+      -0.25,  -1, std::nan(""), kInf, -kInf, "0.5", nullptr, true, streamll::RawJson{"[1]"},
+      -1e-300};
   const double valid_sum = 0.5 + 2 + 1e-9;
 
   streamll::UsageQuery q;

@@ -81,7 +81,8 @@ Event custom_event(int thread, int i) {
 
 // Runs a small pipeline that produces every built-in event type plus a custom one.
 void run_pipeline(streamll::Instrumentor& instrumentor) {
-  streamll::Span outer(instrumentor, "rag", {"retriever", {{"tenant", "acme"}}, {}, {{"q", "why?"}}});
+  streamll::Span outer(instrumentor, "rag",
+                       {"retriever", {{"tenant", "acme"}}, {}, {{"q", "why?"}}});
   outer.emit("retrieved_docs", {{"count", 2}, {"ids", streamll::RawJson{"[1,2]"}}});
   {
     streamll::LlmCall call(instrumentor, "tiny-model", {"local", {}, {}});
@@ -125,8 +126,9 @@ TEST_CASE("jsonl: each line is exactly to_json(event) and round-trips", "[sinks]
     CHECK(instrumentor.shutdown(std::chrono::seconds(1)));
   }
   const auto events = memory->events();
-  CHECK(memory->type_names() == std::vector<std::string>{"start", "retrieved_docs", "token", "token",
-                                                         "llm_call", "start", "error", "end"});
+  CHECK(memory->type_names() == std::vector<std::string>{"start", "retrieved_docs", "token",
+                                                         "token", "llm_call", "start", "error",
+                                                         "end"});
   const auto lines = read_lines(path);
   REQUIRE(lines.size() == events.size());
   CHECK(jsonl->written() == events.size());
@@ -451,11 +453,14 @@ TEST_CASE("jsonl: a FIFO nobody reads never blocks emitting and every event is a
   for (int i = 0; i < 500; ++i) events.push_back(custom_event(0, i));  // ~90 KB of JSON
 
   std::string received;
-  const bool returned =
-      finishes_within(kPatience, [&] { for (const Event& e : events) sink.handle(e); },
-                      [&] { fifo.drain_until_closed(received); });  // a failing test
+  const bool returned = finishes_within(
+      kPatience,
+      [&] {
+        for (const Event& e : events) sink.handle(e);
+      },
+      [&] { fifo.drain_until_closed(received); });  // a failing test
   REQUIRE(returned);
-  CHECK(sink.dropped() > 0);  // 4 KB of pipe and 64 queued events cannot hold 500
+  CHECK(sink.dropped() > 0);               // 4 KB of pipe and 64 queued events cannot hold 500
   CHECK_FALSE(sink.flush(kShortTimeout));  // stuck, and events were dropped: both reasons
 
   std::thread reader([&] { fifo.drain_until_closed(received); });
@@ -485,9 +490,9 @@ TEST_CASE("jsonl: shutdown gives up on a stuck write within its timeout", "[sink
 
   std::string received;
   bool shut_down = true;
-  const bool returned =
-      finishes_within(kPatience, [&] { shut_down = sink.shutdown(kShortTimeout); },
-                      [&] { fifo.drain_until_closed(received); });  // a failing test
+  const bool returned = finishes_within(
+      kPatience, [&] { shut_down = sink.shutdown(kShortTimeout); },
+      [&] { fifo.drain_until_closed(received); });  // a failing test
   REQUIRE(returned);
   CHECK_FALSE(shut_down);
   CHECK_FALSE(sink.is_running());

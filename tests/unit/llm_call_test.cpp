@@ -260,7 +260,10 @@ TEST_CASE("a call belongs to the enclosing span, its operation is the span's or 
   CHECK(r.sink->type_names() == std::vector<std::string>{"start", "llm_call", "llm_call", "end"});
 
   r.sink->clear();
-  { streamll::LlmCall outside(r.instrumentor, "m"); outside.finish(); }
+  {
+    streamll::LlmCall outside(r.instrumentor, "m");
+    outside.finish();
+  }
   const auto lone = the_llm_call(*r.sink);
   CHECK(lone.operation() == "llm_call");
   CHECK(lone.parent_span_id().empty());

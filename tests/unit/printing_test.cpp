@@ -62,8 +62,8 @@ TEST_CASE("an Event prints its type and context and data on one line", "[print]"
         R"(data: {"model": "m", "cost_usd": 0.5}})");
 
   // Empty context fields are left out; a custom event shows its own name.
-  const auto custom = streamll::Event::capture(streamll::EventType::custom, nullptr, {},
-                                               "cache_hit");
+  const auto custom =
+      streamll::Event::capture(streamll::EventType::custom, nullptr, {}, "cache_hit");
   CHECK(printed(custom) == R"(Event{type: "cache_hit", data: {}})");
   CHECK(printed(streamll::EventType::token) == "token");
   CHECK(printed(event.tag("tenant")) == "\"acme\"");

@@ -29,7 +29,8 @@ TEST_CASE("Batch replies: all accepted", "[batch_replies]") {
 }
 
 TEST_CASE("Batch replies: refusals are settled, the first is kept", "[batch_replies]") {
-  const auto r = read_batch_replies({id(), error("WRONGTYPE a"), error("OOM b"), id()}, 4, false, false, "h");
+  const auto r =
+      read_batch_replies({id(), error("WRONGTYPE a"), error("OOM b"), id()}, 4, false, false, "h");
   CHECK(r.settled == 4);
   CHECK(r.accepted == 2);
   CHECK(r.refused == 2);
@@ -38,9 +39,9 @@ TEST_CASE("Batch replies: refusals are settled, the first is kept", "[batch_repl
 
 TEST_CASE("Batch replies: a transient refusal of the whole batch means retry", "[batch_replies]") {
   SECTION("nothing accepted: the batch is retried") {
-    const auto r = read_batch_replies({error("READONLY You can't write against a read only replica."),
-                                       error("READONLY again")},
-                                      2, false, false, "h");
+    const auto r = read_batch_replies(
+        {error("READONLY You can't write against a read only replica."), error("READONLY again")},
+        2, false, false, "h");
     CHECK(r.transient.rfind("READONLY", 0) == 0);
     CHECK(r.settled == 0);
     CHECK(r.refused == 0);
@@ -54,8 +55,9 @@ TEST_CASE("Batch replies: a transient refusal of the whole batch means retry", "
 }
 
 TEST_CASE("Batch replies: a redirection stops the batch where it starts", "[batch_replies]") {
-  const auto r = read_batch_replies({id(), id(), error("ASK 866 127.0.0.1:7001"), error("ASK 866 127.0.0.1:7001")},
-                                    4, false, false, "h");
+  const auto r = read_batch_replies(
+      {id(), id(), error("ASK 866 127.0.0.1:7001"), error("ASK 866 127.0.0.1:7001")}, 4, false,
+      false, "h");
   CHECK(r.settled == 2);
   CHECK(r.accepted == 2);
   REQUIRE(r.redirect);
@@ -71,7 +73,8 @@ TEST_CASE("Batch replies: a redirection stops the batch where it starts", "[batc
 }
 
 TEST_CASE("Batch replies: after ASKING, every other reply is the XADD's", "[batch_replies]") {
-  const auto r = read_batch_replies({ok(), id(), ok(), error("WRONGTYPE x"), ok(), id()}, 3, true, false, "h");
+  const auto r =
+      read_batch_replies({ok(), id(), ok(), error("WRONGTYPE x"), ok(), id()}, 3, true, false, "h");
   CHECK(r.settled == 3);
   CHECK(r.accepted == 2);
   CHECK(r.refused == 1);
@@ -79,7 +82,8 @@ TEST_CASE("Batch replies: after ASKING, every other reply is the XADD's", "[batc
 
 TEST_CASE("Batch replies: WAIT's answer is read after the XADDs", "[batch_replies][wait]") {
   SECTION("a count") {
-    const auto r = read_batch_replies({id(), id(), RedisReply::make_integer(2)}, 2, false, true, "h");
+    const auto r =
+        read_batch_replies({id(), id(), RedisReply::make_integer(2)}, 2, false, true, "h");
     CHECK(r.accepted == 2);
     REQUIRE(r.replicas);
     CHECK(*r.replicas == 2);
@@ -92,13 +96,15 @@ TEST_CASE("Batch replies: WAIT's answer is read after the XADDs", "[batch_replie
     CHECK(*r.replicas == 0);
   }
   SECTION("an error reply") {
-    const auto r = read_batch_replies({id(), error("NOPERM this user has no permissions to run the 'wait' command")},
-                                      1, false, true, "h");
+    const auto r = read_batch_replies(
+        {id(), error("NOPERM this user has no permissions to run the 'wait' command")}, 1, false,
+        true, "h");
     CHECK_FALSE(r.replicas);
     CHECK(r.wait_error.rfind("NOPERM", 0) == 0);
   }
   SECTION("after ASKING pairs") {
-    const auto r = read_batch_replies({ok(), id(), RedisReply::make_integer(1)}, 1, true, true, "h");
+    const auto r =
+        read_batch_replies({ok(), id(), RedisReply::make_integer(1)}, 1, true, true, "h");
     CHECK(r.accepted == 1);
     CHECK(r.replicas == 1);
   }

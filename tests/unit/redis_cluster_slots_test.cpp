@@ -105,15 +105,18 @@ TEST_CASE("parse_cluster_slots reads each range's master", "[cluster]") {
   CHECK(ranges[3].master == RedisEndpoint{"seed.example", 7003, false});
 
   SECTION("an error reply is a ReplyError, a strange shape an IoError") {
-    CHECK_THROWS_AS(parse_cluster_slots(RedisReply::make_error("ERR This instance has cluster support disabled"), "h"),
-                    streamll::ReplyError);
+    CHECK_THROWS_AS(
+        parse_cluster_slots(
+            RedisReply::make_error("ERR This instance has cluster support disabled"), "h"),
+        streamll::ReplyError);
     CHECK_THROWS_AS(parse_cluster_slots(RedisReply::make_integer(1), "h"), streamll::IoError);
     CHECK_THROWS_AS(parse_cluster_slots(RedisReply::make_array({RedisReply::make_integer(1)}), "h"),
                     streamll::IoError);
     CHECK_THROWS_AS(parse_cluster_slots(RedisReply::make_array({range(5, 4, node("h", 1))}), "h"),
                     streamll::IoError);
-    CHECK_THROWS_AS(parse_cluster_slots(RedisReply::make_array({range(0, 16384, node("h", 1))}), "h"),
-                    streamll::IoError);
+    CHECK_THROWS_AS(
+        parse_cluster_slots(RedisReply::make_array({range(0, 16384, node("h", 1))}), "h"),
+        streamll::IoError);
     CHECK_THROWS_AS(parse_cluster_slots(RedisReply::make_array({range(0, 1, node("h", 0))}), "h"),
                     streamll::IoError);
   }

@@ -63,8 +63,9 @@ TEST_CASE("Sentinel replies: master address, unknown name, errors, ROLE", "[sent
   CHECK(*master == RedisEndpoint{"10.0.0.5", 6380, true});
   CHECK(master->require_master);
   CHECK_FALSE(parse_master_address(RedisReply::make_nil(), "s"));
-  CHECK_THROWS_AS(parse_master_address(RedisReply::make_error("NOAUTH Authentication required."), "s"),
-                  streamll::AuthError);
+  CHECK_THROWS_AS(
+      parse_master_address(RedisReply::make_error("NOAUTH Authentication required."), "s"),
+      streamll::AuthError);
   CHECK_THROWS_AS(parse_master_address(string_array({"10.0.0.5", "0"}), "s"), streamll::IoError);
   CHECK_THROWS_AS(parse_master_address(string_array({"10.0.0.5", "x"}), "s"), streamll::IoError);
   CHECK_THROWS_AS(parse_master_address(string_array({"10.0.0.5"}), "s"), streamll::IoError);
@@ -75,13 +76,15 @@ TEST_CASE("Sentinel replies: master address, unknown name, errors, ROLE", "[sent
   CHECK(role_is_master(RedisReply::make_error("NOPERM no ROLE for you")));  // cannot check: trust
 }
 
-TEST_CASE("SentinelResolver asks in turn and asks the one that answered first next time", "[sentinel]") {
+TEST_CASE("SentinelResolver asks in turn and asks the one that answered first next time",
+          "[sentinel]") {
   FakeNetwork net;
   const RedisEndpoint master = local(6379);
   // 26379 is down; 26380 does not know the master; 26381 answers.
   net.serve(local(26380), [](const Command&, FakeConnection&) { return RedisReply::make_nil(); });
   net.serve(local(26381), sentinel_naming(master));
-  streamll::redis::SentinelResolver resolver(streamll::redis::resolve_connection(sentinel_options()), maker(net));
+  streamll::redis::SentinelResolver resolver(
+      streamll::redis::resolve_connection(sentinel_options()), maker(net));
 
   CHECK(resolver.master(deadline()) == master);
   CHECK(net.connects(local(26380)) == 1);
@@ -121,7 +124,9 @@ TEST_CASE("SentinelResolver talks to sentinels with the sentinel credentials", "
   std::vector<std::string> seen_passwords;
   std::vector<bool> seen_db;
   streamll::redis::SentinelResolver resolver(
-      target, [&](const streamll::redis::ConnectionTarget& t) -> std::unique_ptr<streamll::redis::RedisTransport> {
+      target,
+      [&](const streamll::redis::ConnectionTarget& t)
+          -> std::unique_ptr<streamll::redis::RedisTransport> {
         seen_passwords.push_back(t.password);
         seen_db.push_back(t.db.has_value());
         throw streamll::IoError("refused");
@@ -131,7 +136,8 @@ TEST_CASE("SentinelResolver talks to sentinels with the sentinel credentials", "
   CHECK(seen_db == std::vector<bool>{false});
 }
 
-TEST_CASE("Connector with Sentinel: connects to the named master, refuses a replica", "[sentinel]") {
+TEST_CASE("Connector with Sentinel: connects to the named master, refuses a replica",
+          "[sentinel]") {
   FakeNetwork net;
   net.serve(local(26379), sentinel_naming(local(6379)));
   net.serve(local(6379), server_with_role("master"));
@@ -144,7 +150,8 @@ TEST_CASE("Connector with Sentinel: connects to the named master, refuses a repl
 
   SECTION("the sentinel still names a server that is a replica now: the attempt fails") {
     net.serve(local(6379), server_with_role("slave"));
-    CHECK_THROWS_WITH(connector.connect(deadline()), Catch::Contains("is not a master (ROLE: slave)"));
+    CHECK_THROWS_WITH(connector.connect(deadline()),
+                      Catch::Contains("is not a master (ROLE: slave)"));
     // After the failover the sentinels name the new master, and the next attempt goes there.
     net.serve(local(26379), sentinel_naming(local(6380)));
     net.serve(local(6380), server_with_role("master"));
@@ -152,7 +159,8 @@ TEST_CASE("Connector with Sentinel: connects to the named master, refuses a repl
   }
 }
 
-TEST_CASE("Connector with an endpoint provider: asked on every connect, told why", "[endpoint_provider]") {
+TEST_CASE("Connector with an endpoint provider: asked on every connect, told why",
+          "[endpoint_provider]") {
   FakeNetwork net;
   net.serve(local(7000), server_with_role("master"));
   net.serve(local(7001), server_with_role("slave"));
@@ -191,7 +199,8 @@ TEST_CASE("Connector with an endpoint provider: asked on every connect, told why
   }
 }
 
-TEST_CASE("Connector with Cluster: learns the slot map, follows MOVED, refreshes after a failure", "[cluster]") {
+TEST_CASE("Connector with Cluster: learns the slot map, follows MOVED, refreshes after a failure",
+          "[cluster]") {
   FakeNetwork net;
   // Two masters: 7000 has slots 0..8191, 7001 has 8192..16383.
   int refreshes = 0;
@@ -199,7 +208,8 @@ TEST_CASE("Connector with Cluster: learns the slot map, follows MOVED, refreshes
     if (c[0] == "CLUSTER" && c[1] == "SLOTS") {
       ++refreshes;
       const auto entry = [](long long first, long long last, long long port) {
-        return RedisReply::make_array({RedisReply::make_integer(first), RedisReply::make_integer(last),
+        return RedisReply::make_array({RedisReply::make_integer(first),
+                                       RedisReply::make_integer(last),
                                        RedisReply::make_array({RedisReply::make_string("127.0.0.1"),
                                                                RedisReply::make_integer(port)})});
       };

@@ -39,10 +39,12 @@ streamll::EnvLookup env_of(std::map<std::string, std::string> vars) {
 
 }  // namespace
 
-TEST_CASE("redis+sentinel:// URLs: sentinels, master name, db, the master's credentials", "[url][sentinel]") {
+TEST_CASE("redis+sentinel:// URLs: sentinels, master name, db, the master's credentials",
+          "[url][sentinel]") {
   const auto u = parse_redis_url("redis+sentinel://user:p%40ss@s1:26379,s2,[::1]:26381/mymaster/2");
   CHECK(u.deployment == RedisDeployment::sentinel);
-  CHECK(u.nodes == std::vector<RedisEndpoint>{{"s1", 26379, false}, {"s2", 26379, false}, {"::1", 26381, false}});
+  CHECK(u.nodes == std::vector<RedisEndpoint>{
+                       {"s1", 26379, false}, {"s2", 26379, false}, {"::1", 26381, false}});
   CHECK(u.host == "s1");
   CHECK(u.master_name == "mymaster");
   CHECK(u.db == 2);
@@ -54,8 +56,8 @@ TEST_CASE("redis+sentinel:// URLs: sentinels, master name, db, the master's cred
 
   CHECK_THROWS_WITH(parse_redis_url("redis+sentinel://s1:26379"), Catch::Contains("master's name"));
   CHECK_THROWS_WITH(parse_redis_url("redis+sentinel://s1:26379,/m"), Catch::Contains("empty host"));
-  CHECK_THROWS_WITH(parse_redis_url("redis+sentinel://:pw@s1/m/x"), Catch::Contains("database 'x'") &&
-                                                                          !Catch::Contains("pw@"));
+  CHECK_THROWS_WITH(parse_redis_url("redis+sentinel://:pw@s1/m/x"),
+                    Catch::Contains("database 'x'") && !Catch::Contains("pw@"));
 }
 
 TEST_CASE("redis+cluster:// URLs: seed nodes, database 0 only", "[url][cluster]") {
@@ -73,7 +75,8 @@ TEST_CASE("Several hosts or unknown topologies elsewhere are errors", "[url]") {
   CHECK_THROWS_WITH(parse_redis_url("redis://a:1,b:2"), Catch::Contains("several hosts"));
   CHECK_THROWS_WITH(parse_redis_url("redis+replica://a"), Catch::Contains("unknown scheme"));
   CHECK_THROWS_WITH(parse_redis_url("unix+cluster:///tmp/s"), Catch::Contains("unknown scheme"));
-  CHECK(streamll::redact_redis_url("redis+sentinel://u:secret@s1,s2/m") == "redis+sentinel://u:***@s1,s2/m");
+  CHECK(streamll::redact_redis_url("redis+sentinel://u:secret@s1,s2/m") ==
+        "redis+sentinel://u:***@s1,s2/m");
 }
 
 TEST_CASE("parse_redis_endpoint", "[endpoint]") {
@@ -91,7 +94,8 @@ TEST_CASE("parse_redis_endpoint", "[endpoint]") {
   CHECK(RedisEndpoint{"h", 7, false}.to_string() == "h:7");
 }
 
-TEST_CASE("Sentinel, Cluster and provider options: merged and checked", "[options][sentinel][cluster]") {
+TEST_CASE("Sentinel, Cluster and provider options: merged and checked",
+          "[options][sentinel][cluster]") {
   using streamll::redis::resolve_connection;
   streamll::RedisConnectionOptions o;
   SECTION("explicit sentinel fields win over the URL's") {
@@ -120,7 +124,9 @@ TEST_CASE("Sentinel, Cluster and provider options: merged and checked", "[option
     o.cluster = true;
     CHECK(option_of([&] { o.validate(); }) == "cluster");
     o.cluster.reset();
-    o.endpoint_provider = [](const streamll::EndpointRequest&) { return RedisEndpoint{"h", 1, false}; };
+    o.endpoint_provider = [](const streamll::EndpointRequest&) {
+      return RedisEndpoint{"h", 1, false};
+    };
     CHECK(option_of([&] { o.validate(); }) == "endpoint_provider");
     o.url = "redis+cluster://n1";
     CHECK(option_of([&] { o.validate(); }) == "endpoint_provider");
@@ -160,7 +166,8 @@ TEST_CASE("Sentinel, Cluster and provider options: merged and checked", "[option
     CHECK(t.server_name == "promoted");
     CHECK(t.display == "promoted:6390");
     o.ssl_server_name = "cache.example.com";
-    CHECK(resolve_connection(o).at(RedisEndpoint{"promoted", 1, false}).server_name == "cache.example.com");
+    CHECK(resolve_connection(o).at(RedisEndpoint{"promoted", 1, false}).server_name ==
+          "cache.example.com");
   }
 }
 
@@ -177,21 +184,24 @@ TEST_CASE("Durable acknowledgement options", "[options][wait]") {
 
 TEST_CASE("HA options from the environment", "[options][env]") {
   SECTION("sentinels") {
-    const auto o = streamll::RedisSinkOptions::from_env(env_of({{"REDIS_SENTINELS", "s1:26379, s2"},
-                                                                {"REDIS_SENTINEL_MASTER", "mymaster"},
-                                                                {"REDIS_SENTINEL_PASSWORD", "sp"},
-                                                                {"STREAMLL_MIN_REPLICAS_ACK", "1"},
-                                                                {"STREAMLL_REPLICAS_ACK_TIMEOUT_MS", "250"}}));
+    const auto o =
+        streamll::RedisSinkOptions::from_env(env_of({{"REDIS_SENTINELS", "s1:26379, s2"},
+                                                     {"REDIS_SENTINEL_MASTER", "mymaster"},
+                                                     {"REDIS_SENTINEL_PASSWORD", "sp"},
+                                                     {"STREAMLL_MIN_REPLICAS_ACK", "1"},
+                                                     {"STREAMLL_REPLICAS_ACK_TIMEOUT_MS", "250"}}));
     CHECK(o.connection.sentinels == std::vector<std::string>{"s1:26379", "s2"});
     CHECK(o.connection.sentinel_master == "mymaster");
     CHECK(o.connection.sentinel_password == "sp");
     CHECK(o.min_replicas_ack == 1);
     CHECK(o.replicas_ack_timeout == std::chrono::milliseconds(250));
     CHECK_NOTHROW(o.validate());
-    CHECK(option_of([] { streamll::RedisSinkOptions::from_env(env_of({{"REDIS_SENTINELS", "s1,,s2"}})); }) ==
-          "REDIS_SENTINELS");
-    CHECK(option_of([] { streamll::RedisSinkOptions::from_env(env_of({{"REDIS_SENTINELS", "s1:x"}})); }) ==
-          "REDIS_SENTINELS");
+    CHECK(option_of([] {
+            streamll::RedisSinkOptions::from_env(env_of({{"REDIS_SENTINELS", "s1,,s2"}}));
+          }) == "REDIS_SENTINELS");
+    CHECK(option_of([] {
+            streamll::RedisSinkOptions::from_env(env_of({{"REDIS_SENTINELS", "s1:x"}}));
+          }) == "REDIS_SENTINELS");
   }
   SECTION("the guide's ElastiCache cluster endpoint") {
     const auto o = streamll::RedisSinkOptions::from_env(
@@ -199,11 +209,14 @@ TEST_CASE("HA options from the environment", "[options][env]") {
                 {"REDIS_AUTH_TOKEN", "tok"}}));
     CHECK(o.connection.url == "redis://my-cluster.abc123.cache.amazonaws.com:6379");
     CHECK(o.connection.cluster == true);
-    CHECK(o.connection.environment.auth_token == "tok");  // a fallback under the URL's and the fields
+    CHECK(o.connection.environment.auth_token ==
+          "tok");  // a fallback under the URL's and the fields
     CHECK(option_of([] {
-            streamll::RedisSinkOptions::from_env(env_of({{"REDIS_CLUSTER_ENDPOINT", "h:1"}, {"REDIS_URL", "redis://x"}}));
+            streamll::RedisSinkOptions::from_env(
+                env_of({{"REDIS_CLUSTER_ENDPOINT", "h:1"}, {"REDIS_URL", "redis://x"}}));
           }) == "REDIS_CLUSTER_ENDPOINT");
-    CHECK(streamll::RedisSinkOptions::from_env(env_of({{"REDIS_CLUSTER", "yes"}})).connection.cluster == true);
+    CHECK(streamll::RedisSinkOptions::from_env(env_of({{"REDIS_CLUSTER", "yes"}}))
+              .connection.cluster == true);
   }
 }
 

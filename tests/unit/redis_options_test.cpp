@@ -85,7 +85,8 @@ TEST_CASE("redis options: defaults are the guide's", "[redis_options]") {
   CHECK_NOTHROW(prod.validate());
 }
 
-TEST_CASE("redis options: max_connections above one is refused with the reason", "[redis_options]") {
+TEST_CASE("redis options: max_connections above one is refused with the reason",
+          "[redis_options]") {
   // The guide's max_connections=20 would be a pool the sink never uses: refused, not ignored.
   RedisSinkOptions o;
   o.connection.max_connections = 20;
@@ -97,7 +98,8 @@ TEST_CASE("redis options: max_connections above one is refused with the reason",
   });
   CHECK(from_env.option() == "REDIS_MAX_CONNECTIONS");
   CHECK_THAT(from_env.what(), Catch::Contains("must be 1, got 20"));
-  CHECK(RedisSinkOptions::from_env(fake_env({{"REDIS_MAX_CONNECTIONS", "1"}})).connection.max_connections == 1);
+  CHECK(RedisSinkOptions::from_env(fake_env({{"REDIS_MAX_CONNECTIONS", "1"}}))
+            .connection.max_connections == 1);
 }
 
 TEST_CASE("redis options: an empty environment gives the defaults", "[redis_options]") {
@@ -180,10 +182,12 @@ TEST_CASE("redis options: connection from_env ignores the sink variables", "[red
 
 TEST_CASE("redis options: booleans accept the usual spellings in any case", "[redis_options]") {
   for (const char* yes : {"true", "TRUE", "True", "1", "yes", "YES", "on"}) {
-    CHECK(RedisSinkOptions::from_env(fake_env({{"STREAMLL_CIRCUIT_BREAKER", yes}})).circuit_breaker);
+    CHECK(
+        RedisSinkOptions::from_env(fake_env({{"STREAMLL_CIRCUIT_BREAKER", yes}})).circuit_breaker);
   }
   for (const char* no : {"false", "False", "0", "no", "No", "off"}) {
-    CHECK_FALSE(RedisSinkOptions::from_env(fake_env({{"STREAMLL_CIRCUIT_BREAKER", no}})).circuit_breaker);
+    CHECK_FALSE(
+        RedisSinkOptions::from_env(fake_env({{"STREAMLL_CIRCUIT_BREAKER", no}})).circuit_breaker);
   }
   const auto e = config_error([] {
     RedisSinkOptions::from_env(fake_env({{"STREAMLL_CIRCUIT_BREAKER", "maybe"}}));
@@ -194,15 +198,24 @@ TEST_CASE("redis options: booleans accept the usual spellings in any case", "[re
 
 TEST_CASE("redis options: malformed variables name the variable and the value", "[redis_options]") {
   const std::map<std::string, std::string> bad = {
-      {"STREAMLL_BUFFER_SIZE", "lots"},          {"STREAMLL_BUFFER_SIZE", "-5"},
-      {"STREAMLL_MAX_BATCH_SIZE", "1e3"},        {"STREAMLL_FLUSH_INTERVAL_MS", "0.5"},
-      {"STREAMLL_FAILURE_THRESHOLD", "three"},   {"STREAMLL_RECOVERY_TIMEOUT_MS", "30s"},
-      {"STREAMLL_MAX_STREAM_LENGTH", "big"},     {"STREAMLL_APPROXIMATE_TRIMMING", "2"},
-      {"STREAMLL_BUFFER_OVERFLOW_STRATEGY", "drop_all"}, {"STREAMLL_INDEX_FIELDS", "y"},
-      {"STREAMLL_SHUTDOWN_TIMEOUT_MS", "99999999999999999999"}, {"REDIS_DB", "x"},
-      {"REDIS_DB", "3000000000"},                {"REDIS_SSL", "sometimes"},
-      {"REDIS_SSL_CERT_REQS", "CERT_REQUIRED"},  {"REDIS_CONNECT_TIMEOUT_MS", "fast"},
-      {"REDIS_SOCKET_TIMEOUT_MS", ""},            {"REDIS_MAX_CONNECTIONS", "many"},
+      {"STREAMLL_BUFFER_SIZE", "lots"},
+      {"STREAMLL_BUFFER_SIZE", "-5"},
+      {"STREAMLL_MAX_BATCH_SIZE", "1e3"},
+      {"STREAMLL_FLUSH_INTERVAL_MS", "0.5"},
+      {"STREAMLL_FAILURE_THRESHOLD", "three"},
+      {"STREAMLL_RECOVERY_TIMEOUT_MS", "30s"},
+      {"STREAMLL_MAX_STREAM_LENGTH", "big"},
+      {"STREAMLL_APPROXIMATE_TRIMMING", "2"},
+      {"STREAMLL_BUFFER_OVERFLOW_STRATEGY", "drop_all"},
+      {"STREAMLL_INDEX_FIELDS", "y"},
+      {"STREAMLL_SHUTDOWN_TIMEOUT_MS", "99999999999999999999"},
+      {"REDIS_DB", "x"},
+      {"REDIS_DB", "3000000000"},
+      {"REDIS_SSL", "sometimes"},
+      {"REDIS_SSL_CERT_REQS", "CERT_REQUIRED"},
+      {"REDIS_CONNECT_TIMEOUT_MS", "fast"},
+      {"REDIS_SOCKET_TIMEOUT_MS", ""},
+      {"REDIS_MAX_CONNECTIONS", "many"},
   };
   for (const auto& [name, value] : bad) {
     if (value.empty()) continue;  // empty means unset, covered below
@@ -216,27 +229,30 @@ TEST_CASE("redis options: malformed variables name the variable and the value", 
 }
 
 TEST_CASE("redis options: empty variables count as unset", "[redis_options]") {
-  const auto o = RedisSinkOptions::from_env(fake_env({{"REDIS_URL", ""},
-                                                      {"STREAMLL_BUFFER_SIZE", ""},
-                                                      {"STREAMLL_CIRCUIT_BREAKER", ""}}));
+  const auto o = RedisSinkOptions::from_env(fake_env(
+      {{"REDIS_URL", ""}, {"STREAMLL_BUFFER_SIZE", ""}, {"STREAMLL_CIRCUIT_BREAKER", ""}}));
   CHECK(o.connection.url == "redis://localhost:6379");
   CHECK(o.buffer_size == 10000);
   CHECK(o.circuit_breaker);
 }
 
-TEST_CASE("redis options: STREAMLL_MAX_STREAM_LENGTH none or 0 disables trimming", "[redis_options]") {
-  CHECK_FALSE(RedisSinkOptions::from_env(fake_env({{"STREAMLL_MAX_STREAM_LENGTH", "none"}})).max_stream_length);
-  CHECK_FALSE(RedisSinkOptions::from_env(fake_env({{"STREAMLL_MAX_STREAM_LENGTH", "0"}})).max_stream_length);
+TEST_CASE("redis options: STREAMLL_MAX_STREAM_LENGTH none or 0 disables trimming",
+          "[redis_options]") {
+  CHECK_FALSE(RedisSinkOptions::from_env(fake_env({{"STREAMLL_MAX_STREAM_LENGTH", "none"}}))
+                  .max_stream_length);
+  CHECK_FALSE(RedisSinkOptions::from_env(fake_env({{"STREAMLL_MAX_STREAM_LENGTH", "0"}}))
+                  .max_stream_length);
 }
 
 TEST_CASE("redis options: explicit settings win over the environment", "[redis_options]") {
-  const auto env = fake_env({{"STREAMLL_STREAM_KEY", "from_env"}, {"STREAMLL_BUFFER_SIZE", "500"},
+  const auto env = fake_env({{"STREAMLL_STREAM_KEY", "from_env"},
+                             {"STREAMLL_BUFFER_SIZE", "500"},
                              {"REDIS_URL", "redis://env-host:6379"}});
   // The documented idiom: start from the environment, then force what the code decides.
   auto o = RedisSinkOptions::from_env(env);
   o.stream_key = "explicit";
   CHECK(o.stream_key == "explicit");
-  CHECK(o.buffer_size == 500);          // not set explicitly: the environment's
+  CHECK(o.buffer_size == 500);  // not set explicitly: the environment's
   CHECK(o.connection.url == "redis://env-host:6379");
   // And nothing reads the environment behind the user's back: plain options stay default.
   CHECK(RedisSinkOptions{}.stream_key == "ml_events");
@@ -244,8 +260,11 @@ TEST_CASE("redis options: explicit settings win over the environment", "[redis_o
 
 TEST_CASE("redis options: the environment's credentials and db yield to the URL's and the fields'",
           "[redis_options]") {
-  const auto env = fake_env({{"REDIS_URL", "redis://env-host:6379"}, {"REDIS_USERNAME", "envuser"},
-                             {"REDIS_PASSWORD", "envpw"}, {"REDIS_DB", "4"}, {"REDIS_SSL", "false"}});
+  const auto env = fake_env({{"REDIS_URL", "redis://env-host:6379"},
+                             {"REDIS_USERNAME", "envuser"},
+                             {"REDIS_PASSWORD", "envpw"},
+                             {"REDIS_DB", "4"},
+                             {"REDIS_SSL", "false"}});
   auto o = RedisSinkOptions::from_env(env);
   // Alone, the environment applies (the guide's REDIS_URL + REDIS_PASSWORD).
   auto t = streamll::redis::resolve_connection(o.connection);
@@ -271,13 +290,15 @@ TEST_CASE("redis options: the environment's credentials and db yield to the URL'
   CHECK(t.password == "fieldpw");
   CHECK(t.db == 7);
   // REDIS_SSL=true turns TLS on for a redis:// URL.
-  const auto tls = RedisSinkOptions::from_env(fake_env({{"REDIS_URL", "redis://h"}, {"REDIS_SSL", "on"}}));
+  const auto tls =
+      RedisSinkOptions::from_env(fake_env({{"REDIS_URL", "redis://h"}, {"REDIS_SSL", "on"}}));
   auto tls_options = tls;
   tls_options.connection.ssl_cert_reqs = SslCertReqs::none;
   CHECK(streamll::redis::resolve_connection(tls_options.connection).tls);
   // Both secret variables set and different: a clear error naming one, quoting neither.
   const auto e = config_error([] {
-    RedisSinkOptions::from_env(fake_env({{"REDIS_PASSWORD", kSecret}, {"REDIS_AUTH_TOKEN", "other-token"}}));
+    RedisSinkOptions::from_env(
+        fake_env({{"REDIS_PASSWORD", kSecret}, {"REDIS_AUTH_TOKEN", "other-token"}}));
   });
   CHECK(e.option() == "REDIS_AUTH_TOKEN");
   CHECK_THAT(e.what(), !Catch::Contains(kSecret));
@@ -294,7 +315,12 @@ TEST_CASE("redis options: validate names the option and the bad value", "[redis_
       {"stream_key", [](auto& o) { o.stream_key = ""; }, "empty"},
       {"buffer_size", [](auto& o) { o.buffer_size = 0; }, "got 0"},
       {"max_batch_size", [](auto& o) { o.max_batch_size = 0; }, "got 0"},
-      {"max_batch_size", [](auto& o) { o.buffer_size = 50; o.max_batch_size = 51; }, "got 51"},
+      {"max_batch_size",
+       [](auto& o) {
+         o.buffer_size = 50;
+         o.max_batch_size = 51;
+       },
+       "got 51"},
       {"failure_threshold", [](auto& o) { o.failure_threshold = 0; }, "got 0"},
       {"recovery_timeout", [](auto& o) { o.recovery_timeout = 0ms; }, "got 0ms"},
       {"flush_interval", [](auto& o) { o.flush_interval = -5ms; }, "got -5ms"},
@@ -306,12 +332,43 @@ TEST_CASE("redis options: validate names the option and the bad value", "[redis_
       {"db", [](auto& o) { o.connection.db = -1; }, "got -1"},
       {"url", [](auto& o) { o.connection.url = "redis://h:99999"; }, "'99999'"},
       {"url", [](auto& o) { o.connection.url = "mysql://h"; }, "'mysql'"},
-      {"ssl", [](auto& o) { o.connection.url = "rediss://h"; o.connection.ssl = false; }, "rediss://"},
-      {"ssl", [](auto& o) { o.connection.url = "unix:///tmp/x.sock"; o.connection.ssl = true; }, "unix socket"},
-      {"ssl_ca_file", [](auto& o) { o.connection.ssl = true; o.connection.ssl_ca_file = "/nonexistent/ca.pem"; }, "'/nonexistent/ca.pem'"},
-      {"ssl_ca_dir", [](auto& o) { o.connection.url = "rediss://h"; o.connection.ssl_ca_dir = "/nonexistent/cas"; }, "'/nonexistent/cas'"},
-      {"ssl_key_file", [](auto& o) { o.connection.ssl = true; o.connection.ssl_cert_file = "/etc/hostname"; }, "both"},
-      {"ssl_cert_file", [](auto& o) { o.connection.ssl = true; o.connection.ssl_cert_file = "/nonexistent.pem"; o.connection.ssl_key_file = "/etc/hostname"; }, "'/nonexistent.pem'"},
+      {"ssl",
+       [](auto& o) {
+         o.connection.url = "rediss://h";
+         o.connection.ssl = false;
+       },
+       "rediss://"},
+      {"ssl",
+       [](auto& o) {
+         o.connection.url = "unix:///tmp/x.sock";
+         o.connection.ssl = true;
+       },
+       "unix socket"},
+      {"ssl_ca_file",
+       [](auto& o) {
+         o.connection.ssl = true;
+         o.connection.ssl_ca_file = "/nonexistent/ca.pem";
+       },
+       "'/nonexistent/ca.pem'"},
+      {"ssl_ca_dir",
+       [](auto& o) {
+         o.connection.url = "rediss://h";
+         o.connection.ssl_ca_dir = "/nonexistent/cas";
+       },
+       "'/nonexistent/cas'"},
+      {"ssl_key_file",
+       [](auto& o) {
+         o.connection.ssl = true;
+         o.connection.ssl_cert_file = "/etc/hostname";
+       },
+       "both"},
+      {"ssl_cert_file",
+       [](auto& o) {
+         o.connection.ssl = true;
+         o.connection.ssl_cert_file = "/nonexistent.pem";
+         o.connection.ssl_key_file = "/etc/hostname";
+       },
+       "'/nonexistent.pem'"},
       {"username", [](auto& o) { o.connection.username = "alice"; }, "'alice'"},
       {"client_name", [](auto& o) { o.connection.client_name = "my app"; }, "'my app'"},
   };
@@ -359,7 +416,10 @@ TEST_CASE("redis options: secrets never appear in errors or to_string", "[redis_
   CHECK(e.option() == "url");
   CHECK_THAT(e.what(), !Catch::Contains(kSecret));
 
-  e = config_error([] { RedisSinkOptions::from_env(fake_env({{"REDIS_URL", "redis://:" + kSecret + "@h:x"}})).validate(); });
+  e = config_error([] {
+    RedisSinkOptions::from_env(fake_env({{"REDIS_URL", "redis://:" + kSecret + "@h:x"}}))
+        .validate();
+  });
   CHECK_THAT(e.what(), !Catch::Contains(kSecret));
 }
 
@@ -388,12 +448,12 @@ TEST_CASE("redis options: explicit fields win over the URL's parts", "[redis_opt
   o.password.clear();
   o.auth_token = "token";  // the cloud guides' name for the password
   CHECK(resolve_connection(o).password == "token");
-  o.password = "token";    // both set, same value: fine
+  o.password = "token";  // both set, same value: fine
   CHECK(resolve_connection(o).password == "token");
 
   RedisConnectionOptions tls;
   tls.url = "redis://10.0.0.3:6380";
-  tls.ssl = true;          // forces TLS on a redis:// URL (the Azure example)
+  tls.ssl = true;  // forces TLS on a redis:// URL (the Azure example)
   tls.ssl_cert_reqs = SslCertReqs::none;
   CHECK(resolve_connection(tls).tls);
   tls.ssl_server_name = "cache.example.com";

@@ -8,10 +8,10 @@
 #include "redis/resp_reader.hpp"
 #include "streamll/redis/errors.hpp"
 
-using streamll::redis::CommandBuffer;
 using streamll::IoError;
-using streamll::redis::RedisReply;
 using streamll::ReplyError;
+using streamll::redis::CommandBuffer;
+using streamll::redis::RedisReply;
 using streamll::redis::ReplyType;
 using streamll::redis::RespReader;
 
@@ -102,7 +102,8 @@ TEST_CASE("error replies: prefixes and throw_if_error", "[redis_transport]") {
     CHECK(e.server_message() == "NOGROUP No such key");
     CHECK(std::string(e.what()) == "XREADGROUP: NOGROUP No such key");
   }
-  CHECK_THROWS_AS(streamll::redis::throw_if_error(RedisReply::make_error("WRONGPASS invalid username-password pair")),
+  CHECK_THROWS_AS(streamll::redis::throw_if_error(
+                      RedisReply::make_error("WRONGPASS invalid username-password pair")),
                   streamll::AuthError);
   CHECK(RedisReply::make_error("x").type == ReplyType::error);
 }
@@ -114,8 +115,8 @@ TEST_CASE("RespReader grows arrays past their first reservation as elements arri
   std::string wire = "*3000\r\n";
   for (int i = 0; i < 3000; ++i) {
     const std::string id = std::to_string(i) + "-0";
-    wire += "*2\r\n$" + std::to_string(id.size()) + "\r\n" + id + "\r\n*1\r\n:" + std::to_string(i) +
-            "\r\n";
+    wire += "*2\r\n$" + std::to_string(id.size()) + "\r\n" + id +
+            "\r\n*1\r\n:" + std::to_string(i) + "\r\n";
   }
   RespReader reader;
   reader.feed(wire.data(), wire.size());

@@ -15,8 +15,8 @@
 #include "redis/injected.hpp"
 
 using namespace std::chrono_literals;
-using streamll::detail::Injected;
 using streamll::RedisEndpoint;
+using streamll::detail::Injected;
 using streamll::redis::RedisReply;
 using streamll::testing::Command;
 using streamll::testing::eventually;
@@ -46,7 +46,9 @@ streamll::Event token(int i) {
   return streamll::Event::capture(streamll::EventType::token, context, std::move(data));
 }
 
-int index_of(const std::string& json) { return nlohmann::json::parse(json)["data"]["index"].get<int>(); }
+int index_of(const std::string& json) {
+  return nlohmann::json::parse(json)["data"]["index"].get<int>();
+}
 
 std::vector<int> range(int from, int to) {
   std::vector<int> out;
@@ -56,14 +58,16 @@ std::vector<int> range(int from, int to) {
 
 }  // namespace
 
-TEST_CASE("Durable acknowledgements: WAIT follows the batch's XADDs in the same pipeline", "[redis_sink][wait]") {
+TEST_CASE("Durable acknowledgements: WAIT follows the batch's XADDs in the same pipeline",
+          "[redis_sink][wait]") {
   auto o = options();
   o.min_replicas_ack = 2;
   o.replicas_ack_timeout = 250ms;
   ManualClock clock;
   auto server = std::make_shared<FakeRedis>();
   server->set_wait_replicas(2);
-  streamll::RedisSink sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
+  streamll::RedisSink sink =
+      Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
   for (int i = 0; i < 3; ++i) sink.handle(token(i));
   REQUIRE(sink.flush(5s));
 
@@ -73,7 +77,8 @@ TEST_CASE("Durable acknowledgements: WAIT follows the batch's XADDs in the same 
   CHECK(commands.front()[0] == "XADD");
   CHECK(commands.back() == Command{"WAIT", "2", "250"});
   const auto count = [&](const char* name) {
-    return std::count_if(commands.begin(), commands.end(), [&](const Command& c) { return c[0] == name; });
+    return std::count_if(commands.begin(), commands.end(),
+                         [&](const Command& c) { return c[0] == name; });
   };
   CHECK(count("XADD") == 3);
   const auto stats = sink.stats();
@@ -83,13 +88,15 @@ TEST_CASE("Durable acknowledgements: WAIT follows the batch's XADDs in the same 
   CHECK(stats.replica_ack_shortfalls == 0);
 }
 
-TEST_CASE("Durable acknowledgements: too few replicas keep the batch, WAIT alone is asked again", "[redis_sink][wait]") {
+TEST_CASE("Durable acknowledgements: too few replicas keep the batch, WAIT alone is asked again",
+          "[redis_sink][wait]") {
   auto o = options();
   o.min_replicas_ack = 1;
   ManualClock clock;
   auto server = std::make_shared<FakeRedis>();
   server->set_wait_replicas(0);
-  streamll::RedisSink sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
+  streamll::RedisSink sink =
+      Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
   for (int i = 0; i < 5; ++i) sink.handle(token(i));
 
   // The XADDs were applied, but WAIT saw no replica: not delivered, still buffered. A WAIT that
@@ -107,7 +114,8 @@ TEST_CASE("Durable acknowledgements: too few replicas keep the batch, WAIT alone
   // The batch on the wire (the first event alone, or all five) was written once, then WAIT
   // alone was asked again; the events behind it wait their turn.
   const auto commands = server->commands();
-  const auto xadds = std::count_if(commands.begin(), commands.end(), [](const Command& c) { return c[0] == "XADD"; });
+  const auto xadds = std::count_if(commands.begin(), commands.end(),
+                                   [](const Command& c) { return c[0] == "XADD"; });
   CHECK(xadds >= 1);
   CHECK(static_cast<std::size_t>(xadds) == server->stream_size());
   REQUIRE(commands.size() >= 3);
@@ -125,13 +133,15 @@ TEST_CASE("Durable acknowledgements: too few replicas keep the batch, WAIT alone
   CHECK(server->stream_size() == 5);  // no duplicates: the same connection's WAIT confirmed them
 }
 
-TEST_CASE("Durable acknowledgements: a connection lost while waiting sends the batch again", "[redis_sink][wait]") {
+TEST_CASE("Durable acknowledgements: a connection lost while waiting sends the batch again",
+          "[redis_sink][wait]") {
   auto o = options();
   o.min_replicas_ack = 1;
   ManualClock clock;
   auto server = std::make_shared<FakeRedis>();
   server->set_wait_replicas(0);
-  streamll::RedisSink sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
+  streamll::RedisSink sink =
+      Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
   for (int i = 0; i < 4; ++i) sink.handle(token(i));
   REQUIRE(eventually([&] { return sink.stats().replica_ack_shortfalls >= 1; }));
 
@@ -154,20 +164,23 @@ TEST_CASE("Durable acknowledgements: a connection lost while waiting sends the b
   CHECK(indices.size() > 4);
   std::vector<int> first_copies;
   for (int i : indices) {
-    if (std::find(first_copies.begin(), first_copies.end(), i) == first_copies.end()) first_copies.push_back(i);
+    if (std::find(first_copies.begin(), first_copies.end(), i) == first_copies.end())
+      first_copies.push_back(i);
   }
   CHECK(first_copies == std::vector<int>{0, 1, 2, 3});
   CHECK(sink.stats().delivered == 4);
 }
 
-TEST_CASE("Durable acknowledgements: WAIT refused is a failure for the breaker", "[redis_sink][wait]") {
+TEST_CASE("Durable acknowledgements: WAIT refused is a failure for the breaker",
+          "[redis_sink][wait]") {
   auto o = options();
   o.min_replicas_ack = 1;
   o.failure_threshold = 2;
   ManualClock clock;
   auto server = std::make_shared<FakeRedis>();
   server->set_wait_replicas(0, "NOPERM this user has no permissions to run the 'wait' command");
-  streamll::RedisSink sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
+  streamll::RedisSink sink =
+      Injected::redis_sink(o, streamll::testing::fake_transport_factory(server), clock);
   sink.handle(token(0));
   REQUIRE(eventually([&] {
     clock.advance(1s);
@@ -190,9 +203,12 @@ namespace {
 // Two cluster nodes, 7000 and 7001, and one stream key whose slot starts on 7000. `owner` and
 // `migrating` are changed by the test to play a resharding.
 struct FakeCluster {
-  explicit FakeCluster(std::string stream_key) : key(std::move(stream_key)), slot(streamll::redis::key_slot(key)) {
+  explicit FakeCluster(std::string stream_key)
+      : key(std::move(stream_key)), slot(streamll::redis::key_slot(key)) {
     for (const std::uint16_t port : {std::uint16_t{7000}, std::uint16_t{7001}}) {
-      net.serve(local(port), [this, port](const Command& c, FakeConnection& conn) { return answer(port, c, conn); });
+      net.serve(local(port), [this, port](const Command& c, FakeConnection& conn) {
+        return answer(port, c, conn);
+      });
     }
   }
 
@@ -206,16 +222,20 @@ struct FakeCluster {
     }
     if (c[0] == "CLUSTER") {
       const auto entry = [](long long first, long long last, long long p) {
-        return RedisReply::make_array({RedisReply::make_integer(first), RedisReply::make_integer(last),
+        return RedisReply::make_array({RedisReply::make_integer(first),
+                                       RedisReply::make_integer(last),
                                        RedisReply::make_array({RedisReply::make_string("127.0.0.1"),
                                                                RedisReply::make_integer(p)})});
       };
       return RedisReply::make_array({entry(0, 16383, owner)});  // this fake's whole cluster
     }
     if (c[0] != "XADD") return RedisReply::make_status("OK");
-    const std::string redirect = std::to_string(slot) + " 127.0.0.1:" + std::to_string(port == 7000 ? 7001 : 7000);
-    if (port != owner && !(asking && importing == port)) return RedisReply::make_error("MOVED " + redirect);
-    if (port == owner && migrating && !has_key[port]) return RedisReply::make_error("ASK " + redirect);
+    const std::string redirect =
+        std::to_string(slot) + " 127.0.0.1:" + std::to_string(port == 7000 ? 7001 : 7000);
+    if (port != owner && !(asking && importing == port))
+      return RedisReply::make_error("MOVED " + redirect);
+    if (port == owner && migrating && !has_key[port])
+      return RedisReply::make_error("ASK " + redirect);
     has_key[port] = true;
     streams[port].push_back(index_of(c[c.size() - 1]));
     return RedisReply::make_string("1-0");
@@ -250,15 +270,18 @@ void move_slot_at_third_xadd(FakeCluster& cluster, std::atomic<bool>& moved) {
 
 }  // namespace
 
-TEST_CASE("Cluster mode: ASK during a migration, MOVED after it, nothing sent twice", "[redis_sink][cluster]") {
+TEST_CASE("Cluster mode: ASK during a migration, MOVED after it, nothing sent twice",
+          "[redis_sink][cluster]") {
   FakeCluster cluster("{tenant}ml_events");
   auto o = options();
   o.connection.url = "redis+cluster://127.0.0.1:7001";
   o.stream_key = cluster.key;
   ManualClock clock;
-  streamll::RedisSink sink = Injected::redis_sink(o, streamll::RedisSinkEndpointTransportFactory(
-                                  [&](const RedisEndpoint& e) { return cluster.net.transport(e); }),
-                           clock);
+  streamll::RedisSink sink = Injected::redis_sink(
+      o, streamll::RedisSinkEndpointTransportFactory([&](const RedisEndpoint& e) {
+        return cluster.net.transport(e);
+      }),
+      clock);
   int next = 0;
   const auto emit = [&](int n) {
     for (int i = 0; i < n; ++i) sink.handle(token(next++));
@@ -296,16 +319,19 @@ TEST_CASE("Cluster mode: ASK during a migration, MOVED after it, nothing sent tw
   CHECK(cluster.streams[7001] == range(0, 30));
 }
 
-TEST_CASE("Cluster mode: a batch partly accepted before the key moved is not sent twice", "[redis_sink][cluster]") {
+TEST_CASE("Cluster mode: a batch partly accepted before the key moved is not sent twice",
+          "[redis_sink][cluster]") {
   FakeCluster cluster("ml_events");
   auto o = options();
   o.connection.url = "redis+cluster://127.0.0.1:7000";
   ManualClock clock;
   std::atomic<bool> moved{false};
   move_slot_at_third_xadd(cluster, moved);
-  streamll::RedisSink sink = Injected::redis_sink(o, streamll::RedisSinkEndpointTransportFactory(
-                                  [&](const RedisEndpoint& e) { return cluster.net.transport(e); }),
-                           clock);
+  streamll::RedisSink sink = Injected::redis_sink(
+      o, streamll::RedisSinkEndpointTransportFactory([&](const RedisEndpoint& e) {
+        return cluster.net.transport(e);
+      }),
+      clock);
   for (int i = 0; i < 10; ++i) sink.handle(token(i));
   REQUIRE(eventually([&] { return sink.stats().transport_errors >= 1; }));
   cluster.net.set_down(local(7000), false);
@@ -333,15 +359,17 @@ TEST_CASE("Cluster mode: events cut or dropped for size are counted once across 
   ManualClock clock;
   std::atomic<bool> moved{false};
   move_slot_at_third_xadd(cluster, moved);
-  streamll::RedisSink sink = Injected::redis_sink(o, streamll::RedisSinkEndpointTransportFactory(
-                                  [&](const RedisEndpoint& e) { return cluster.net.transport(e); }),
-                           clock);
+  streamll::RedisSink sink = Injected::redis_sink(
+      o, streamll::RedisSinkEndpointTransportFactory([&](const RedisEndpoint& e) {
+        return cluster.net.transport(e);
+      }),
+      clock);
   streamll::Fields too_many;
   for (int i = 0; i < 2000; ++i) too_many.append_new("field_" + std::to_string(i), i);
   for (int i = 0; i < 10; ++i) {
     streamll::Event event = token(i);
     if (i == 5) event.data.set("text", std::string(50000, 'x'));  // cut to fit
-    if (i == 7) event.data = too_many;                             // no cut makes it fit
+    if (i == 7) event.data = too_many;                            // no cut makes it fit
     sink.handle(std::move(event));
   }
   REQUIRE(eventually([&] { return sink.stats().transport_errors >= 1; }));
@@ -360,26 +388,31 @@ TEST_CASE("Cluster mode: events cut or dropped for size are counted once across 
   CHECK(cluster.streams[7001] == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 8, 9});
 }
 
-TEST_CASE("Cluster mode: redirections that never settle count as a failure", "[redis_sink][cluster]") {
+TEST_CASE("Cluster mode: redirections that never settle count as a failure",
+          "[redis_sink][cluster]") {
   FakeNetwork net;
   // Each node says the other owns the slot.
   const std::string slot = std::to_string(streamll::redis::key_slot("ml_events"));
   for (const std::uint16_t port : {std::uint16_t{7000}, std::uint16_t{7001}}) {
     net.serve(local(port), [port, slot](const Command& c, FakeConnection&) {
       if (c[0] == "CLUSTER") {
-        return RedisReply::make_array({RedisReply::make_array(
-            {RedisReply::make_integer(0), RedisReply::make_integer(16383),
-             RedisReply::make_array({RedisReply::make_string("127.0.0.1"), RedisReply::make_integer(port)})})});
+        return RedisReply::make_array(
+            {RedisReply::make_array({RedisReply::make_integer(0), RedisReply::make_integer(16383),
+                                     RedisReply::make_array({RedisReply::make_string("127.0.0.1"),
+                                                             RedisReply::make_integer(port)})})});
       }
-      return RedisReply::make_error("MOVED " + slot + " 127.0.0.1:" + std::to_string(port == 7000 ? 7001 : 7000));
+      return RedisReply::make_error("MOVED " + slot +
+                                    " 127.0.0.1:" + std::to_string(port == 7000 ? 7001 : 7000));
     });
   }
   auto o = options();
   o.connection.url = "redis+cluster://127.0.0.1:7000";
   ManualClock clock;
-  streamll::RedisSink sink = Injected::redis_sink(o, streamll::RedisSinkEndpointTransportFactory(
-                                  [&](const RedisEndpoint& e) { return net.transport(e); }),
-                           clock);
+  streamll::RedisSink sink = Injected::redis_sink(
+      o, streamll::RedisSinkEndpointTransportFactory([&](const RedisEndpoint& e) {
+        return net.transport(e);
+      }),
+      clock);
   sink.handle(token(0));
   REQUIRE(eventually([&] { return sink.stats().transport_errors >= 1; }));
   const auto stats = sink.stats();
@@ -388,7 +421,8 @@ TEST_CASE("Cluster mode: redirections that never settle count as a failure", "[r
   CHECK(stats.delivered == 0);
 }
 
-TEST_CASE("Endpoint provider: asked again after the server goes away", "[redis_sink][endpoint_provider]") {
+TEST_CASE("Endpoint provider: asked again after the server goes away",
+          "[redis_sink][endpoint_provider]") {
   FakeNetwork net;
   std::vector<int> stored;
   std::mutex mutex;
@@ -410,9 +444,11 @@ TEST_CASE("Endpoint provider: asked again after the server goes away", "[redis_s
     return local(port.load());
   };
   ManualClock clock;
-  streamll::RedisSink sink = Injected::redis_sink(o, streamll::RedisSinkEndpointTransportFactory(
-                                  [&](const RedisEndpoint& e) { return net.transport(e); }),
-                           clock);
+  streamll::RedisSink sink = Injected::redis_sink(
+      o, streamll::RedisSinkEndpointTransportFactory([&](const RedisEndpoint& e) {
+        return net.transport(e);
+      }),
+      clock);
   sink.handle(token(0));
   REQUIRE(sink.flush(5s));
   CHECK(sink.stats().server == "127.0.0.1:6379");

@@ -2,11 +2,11 @@
 // ordering, retries, breaker, overflow, shutdown bounds) without a server and without sleeping
 // for timeouts.
 
+#include <unistd.h>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <streamll/sinks/redis_sink.hpp>
 #include <streamll/streamll.hpp>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -62,7 +62,8 @@ streamll::Event large_event(int i) {
 
 std::vector<int> indices_of(const std::vector<std::string>& stream) {
   std::vector<int> out;
-  for (const auto& json : stream) out.push_back(nlohmann::json::parse(json)["data"]["index"].get<int>());
+  for (const auto& json : stream)
+    out.push_back(nlohmann::json::parse(json)["data"]["index"].get<int>());
   return out;
 }
 
@@ -104,7 +105,8 @@ TEST_CASE("RedisSink writes each event as XADD stream MAXLEN ~ N * event <json>"
 
   auto commands = h.server->commands();
   REQUIRE(commands.size() == 1);
-  const std::vector<std::string> expected_prefix = {"XADD", "ml_events", "MAXLEN", "~", "1000000", "*", "event"};
+  const std::vector<std::string> expected_prefix = {"XADD",    "ml_events", "MAXLEN", "~",
+                                                    "1000000", "*",         "event"};
   REQUIRE(commands[0].size() == 8);
   CHECK(std::vector<std::string>(commands[0].begin(), commands[0].begin() + 7) == expected_prefix);
   const auto json = nlohmann::json::parse(commands[0][7]);
@@ -201,8 +203,9 @@ TEST_CASE("RedisSink sends the next full batch while one is on the wire, and ret
   CHECK(stats.retried_batches == 2);  // both were written (the second right behind the first)
 }
 
-TEST_CASE("RedisSink compacts waiting events while the breaker is open and sends the same bytes later",
-          "[redis_sink]") {
+TEST_CASE(
+    "RedisSink compacts waiting events while the breaker is open and sends the same bytes later",
+    "[redis_sink]") {
   auto o = test_options();
   o.index_fields = true;
   Harness h(o);
@@ -250,7 +253,8 @@ TEST_CASE("RedisSink compacts waiting events while the breaker is open and sends
   CHECK(xadds == 21);
 }
 
-TEST_CASE("RedisSink keeps a failed batch and sends it again with the same event ids", "[redis_sink]") {
+TEST_CASE("RedisSink keeps a failed batch and sends it again with the same event ids",
+          "[redis_sink]") {
   Harness h;
   h.server->fail_next_executes(1);
   for (int i = 0; i < 50; ++i) h.sink.handle(token_event(i));
@@ -264,8 +268,9 @@ TEST_CASE("RedisSink keeps a failed batch and sends it again with the same event
   CHECK(h.server->connects() == 2);  // the failed write closed the connection
 }
 
-TEST_CASE("RedisSink sends a batch whose replies were lost again with the same event ids (at-least-once)",
-          "[redis_sink]") {
+TEST_CASE(
+    "RedisSink sends a batch whose replies were lost again with the same event ids (at-least-once)",
+    "[redis_sink]") {
   Harness h;
   h.server->lose_replies_of_next_executes(1);
   std::vector<std::string> ids;
@@ -295,7 +300,8 @@ TEST_CASE("RedisSink sends a batch whose replies were lost again with the same e
   CHECK(h.sink.stats().delivered == ids.size());  // counted once, when acknowledged
 }
 
-TEST_CASE("RedisSink circuit breaker opens after failure_threshold failures and probes once", "[redis_sink]") {
+TEST_CASE("RedisSink circuit breaker opens after failure_threshold failures and probes once",
+          "[redis_sink]") {
   auto o = test_options();
   o.failure_threshold = 3;
   o.recovery_timeout = 30s;
@@ -329,7 +335,8 @@ TEST_CASE("RedisSink circuit breaker opens after failure_threshold failures and 
     h.sink.flush(0ms);
     return h.server->connect_attempts() == attempts_when_opened + 1;
   }));
-  REQUIRE(eventually([&] { return h.sink.circuit_breaker().state == streamll::BreakerState::open; }));
+  REQUIRE(
+      eventually([&] { return h.sink.circuit_breaker().state == streamll::BreakerState::open; }));
   CHECK(h.sink.circuit_breaker().next_attempt_in > 40s);
 
   // Redis is back; the next probe closes the breaker and the buffer drains in order.
@@ -356,7 +363,8 @@ TEST_CASE("RedisSink reset_circuit_breaker retries at once", "[redis_sink]") {
   CHECK_FALSE(h.sink.circuit_breaker().is_open);
 }
 
-TEST_CASE("RedisSink without circuit breaker still reconnects with backoff and never opens", "[redis_sink]") {
+TEST_CASE("RedisSink without circuit breaker still reconnects with backoff and never opens",
+          "[redis_sink]") {
   auto o = test_options();
   o.circuit_breaker = false;
   Harness h(o);
@@ -395,7 +403,8 @@ TEST_CASE("RedisSink counts error replies as failed and keeps going", "[redis_si
   CHECK(stats.enqueued == stats.delivered + stats.failed);
 }
 
-TEST_CASE("RedisSink retries batches refused for the server's state (LOADING, READONLY)", "[redis_sink]") {
+TEST_CASE("RedisSink retries batches refused for the server's state (LOADING, READONLY)",
+          "[redis_sink]") {
   Harness h;
   h.server->set_xadd_error("LOADING Redis is loading the dataset in memory");
   h.sink.handle(token_event(0));
@@ -431,7 +440,8 @@ TEST_CASE("RedisSink creates the consumer group on every connect", "[redis_sink]
   int creates = 0;
   for (const auto& c : h.server->commands()) {
     if (c.size() == 6 && c[0] == "XGROUP") {
-      CHECK(c == std::vector<std::string>{"XGROUP", "CREATE", "ml_events", "ml_processors", "0", "MKSTREAM"});
+      CHECK(c == std::vector<std::string>{"XGROUP", "CREATE", "ml_events", "ml_processors", "0",
+                                          "MKSTREAM"});
       ++creates;
     }
   }
@@ -472,7 +482,8 @@ TEST_CASE("RedisSink overflow strategies account for every event", "[redis_sink]
     REQUIRE(eventually([&] { return h.sink.buffered() == 0; }));
     const auto stats = h.sink.stats();
     // Event 0 was in flight; of 1..24 the 9 newest fit beside it.
-    CHECK(indices_of(h.server->stream()) == std::vector<int>{0, 16, 17, 18, 19, 20, 21, 22, 23, 24});
+    CHECK(indices_of(h.server->stream()) ==
+          std::vector<int>{0, 16, 17, 18, 19, 20, 21, 22, 23, 24});
     CHECK(stats.dropped_oldest == 15);
     CHECK(stats.delivered + stats.dropped() == 25);
   }
@@ -556,7 +567,8 @@ TEST_CASE("RedisSink: threads overflowing drop_oldest during an outage lose noth
   }
 }
 
-TEST_CASE("RedisSink shutdown is bounded when Redis hangs and counts what it left", "[redis_sink]") {
+TEST_CASE("RedisSink shutdown is bounded when Redis hangs and counts what it left",
+          "[redis_sink]") {
   auto o = test_options();
   Harness h(o);
   h.server->stall();
@@ -587,7 +599,8 @@ TEST_CASE("RedisSink shutdown delivers what is buffered when Redis is healthy", 
   CHECK(h.sink.stats().dropped() == 0);
 }
 
-TEST_CASE("RedisSink flush reports false when Redis is down and true once it drained", "[redis_sink]") {
+TEST_CASE("RedisSink flush reports false when Redis is down and true once it drained",
+          "[redis_sink]") {
   Harness h;
   h.server->set_down(true);
   h.sink.handle(token_event(0));
@@ -596,7 +609,8 @@ TEST_CASE("RedisSink flush reports false when Redis is down and true once it dra
   CHECK(h.flush_advancing());
 }
 
-TEST_CASE("RedisSink flush answers for the events enqueued since the previous flush", "[redis_sink]") {
+TEST_CASE("RedisSink flush answers for the events enqueued since the previous flush",
+          "[redis_sink]") {
   Harness h;
   SECTION("events refused before the call still count against it") {
     h.server->set_xadd_error("WRONGTYPE Operation against a key holding the wrong kind of value");
@@ -634,8 +648,9 @@ TEST_CASE("RedisSink flush answers for the events enqueued since the previous fl
   }
 }
 
-TEST_CASE("RedisSink logs connects, batches and breaker waits at debug level (the guide's Debug Mode)",
-          "[redis_sink]") {
+TEST_CASE(
+    "RedisSink logs connects, batches and breaker waits at debug level (the guide's Debug Mode)",
+    "[redis_sink]") {
   // The guide: logging.getLogger("streamll.sinks.redis").setLevel(logging.DEBUG).
   auto logger = streamll::detail::get_logger("streamll.sinks.redis");
   streamll::testing::CapturedLog capture("streamll.sinks.redis");
@@ -700,7 +715,8 @@ TEST_CASE("RedisSink rejects invalid options at construction", "[redis_sink]") {
                   streamll::ConfigError);
 }
 
-TEST_CASE("RedisSink refuses TLS files that do not hold certificates, naming the option", "[redis_sink]") {
+TEST_CASE("RedisSink refuses TLS files that do not hold certificates, naming the option",
+          "[redis_sink]") {
   const std::string garbage = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") +
                               "/streamll_not_a_certificate_" + std::to_string(::getpid()) + ".pem";
   { std::ofstream(garbage) << "this is not PEM\n"; }

@@ -141,8 +141,10 @@ TEST_CASE("redis URL: malformed URLs give a clear ConfigError", "[redis_url]") {
   CHECK_THAT(parse_error("redis://[::1:6379"), Catch::Contains("unterminated '['"));
   CHECK_THAT(parse_error("redis://[::1]x"), Catch::Contains("after the IPv6 host"));
   CHECK_THAT(parse_error("redis://::1:6379"), Catch::Contains("must be in brackets"));
-  CHECK_THAT(parse_error("redis://us%zzer@h"), Catch::Contains("bad percent escape in the user name"));
-  CHECK_THAT(parse_error("redis://h?timeout=3"), Catch::Contains("unknown query parameter 'timeout'"));
+  CHECK_THAT(parse_error("redis://us%zzer@h"),
+             Catch::Contains("bad percent escape in the user name"));
+  CHECK_THAT(parse_error("redis://h?timeout=3"),
+             Catch::Contains("unknown query parameter 'timeout'"));
   CHECK_THAT(parse_error("redis://h#frag"), Catch::Contains("fragments"));
   CHECK_THAT(parse_error("unix://"), Catch::Contains("socket path"));
   CHECK_THAT(parse_error("unix:///"), Catch::Contains("empty unix socket path"));
@@ -153,17 +155,20 @@ TEST_CASE("redis URL: malformed URLs give a clear ConfigError", "[redis_url]") {
 TEST_CASE("redis URL: errors and redaction never show the password", "[redis_url]") {
   const std::string secret = "Sup3rS3cret";
   for (const std::string& url :
-       {"redis://u:" + secret + "@h:notaport", "redis://:" + secret + "@[::1", "redis://u:" + secret + "%zz@h",
-        "redis://u:" + secret + "@h/bad", "ftp://u:" + secret + "@h", "unix:///s?password=" + secret + "&db=x",
+       {"redis://u:" + secret + "@h:notaport", "redis://:" + secret + "@[::1",
+        "redis://u:" + secret + "%zz@h", "redis://u:" + secret + "@h/bad",
+        "ftp://u:" + secret + "@h", "unix:///s?password=" + secret + "&db=x",
         "redis://:" + secret + "/with/slash@h:x"}) {
     const std::string message = parse_error(url);
     CHECK_THAT(message, !Catch::Contains(secret));
     CHECK_THAT(message, Catch::Contains("***"));
   }
   // Raw delimiters inside the password, with and without a user name: refused, never quoted.
-  for (const std::string& password : {"pa#" + secret, "pa?" + secret, secret + "/word", "a/b?c#" + secret}) {
-    for (const std::string& url : {"redis://:" + password + "@h", "redis://alice:" + password + "@h:6379/1",
-                                   "rediss://alice:" + password + "@h", "unix://alice:" + password + "@/tmp/r.sock"}) {
+  for (const std::string& password :
+       {"pa#" + secret, "pa?" + secret, secret + "/word", "a/b?c#" + secret}) {
+    for (const std::string& url :
+         {"redis://:" + password + "@h", "redis://alice:" + password + "@h:6379/1",
+          "rediss://alice:" + password + "@h", "unix://alice:" + password + "@/tmp/r.sock"}) {
       INFO(url);
       const std::string message = parse_error(url);
       CHECK_THAT(message, !Catch::Contains(secret));
@@ -183,7 +188,8 @@ TEST_CASE("redis URL: errors and redaction never show the password", "[redis_url
   CHECK(streamll::parse_redis_url("redis://alice:pa%23s%3Fs%2Fw@h").password == "pa#s?s/w");
   CHECK(redact_redis_url("redis://alice:" + secret + "@h:1/2") == "redis://alice:***@h:1/2");
   CHECK(redact_redis_url("redis://:" + secret + "@h") == "redis://:***@h");
-  CHECK(redact_redis_url("unix:///s.sock?db=1&password=" + secret) == "unix:///s.sock?db=1&password=***");
+  CHECK(redact_redis_url("unix:///s.sock?db=1&password=" + secret) ==
+        "unix:///s.sock?db=1&password=***");
   CHECK(redact_redis_url("redis://h:6379/0") == "redis://h:6379/0");
   CHECK(redact_redis_url("redis://alice@h") == "redis://alice@h");
 }

@@ -164,11 +164,11 @@ TEST_CASE("Span and LLM call fields set twice are one key with the last value", 
 }
 
 TEST_CASE("Raw JSON with a repeated key is written with the key once, last value", "[json]") {
-  const std::string json = streamll::to_json(event_with(
-      Fields{{"raw", streamll::RawJson{R"({"a": 1, "b": {"x": 1, "x": [2]}, "a": 3})"}},
-             {"list", streamll::RawJson{R"([{"y": true, "y": false}])"}},
-             {"kept", streamll::RawJson{R"({ "n": 1.50, "m": 1E2 })"}},
-             {"bad", streamll::RawJson{R"({"a": 1,)"}}}));
+  const std::string json = streamll::to_json(
+      event_with(Fields{{"raw", streamll::RawJson{R"({"a": 1, "b": {"x": 1, "x": [2]}, "a": 3})"}},
+                        {"list", streamll::RawJson{R"([{"y": true, "y": false}])"}},
+                        {"kept", streamll::RawJson{R"({ "n": 1.50, "m": 1E2 })"}},
+                        {"bad", streamll::RawJson{R"({"a": 1,)"}}}));
   // Exact text: the merged objects in their first keys' order; one without a repeat keeps
   // its bytes (numbers as written); one that does not parse is a string.
   CHECK(json.find(R"("raw":{"a":3,"b":{"x":[2]}})") != std::string::npos);

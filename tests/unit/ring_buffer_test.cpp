@@ -130,8 +130,7 @@ TEST_CASE("the ring wraps around many times without losing order", "[ring_buffer
   check_accounting(buffer);
 }
 
-TEST_CASE("push reports the empty to non-empty transition and the waiting count",
-          "[ring_buffer]") {
+TEST_CASE("push reports the empty to non-empty transition and the waiting count", "[ring_buffer]") {
   RingBuffer<Item> buffer(4, OverflowStrategy::drop_newest);
   auto first = buffer.push(Item(0, 0));
   CHECK(first.was_empty);
@@ -191,8 +190,9 @@ void as_another_producer(Body body) {
   other.join();
 }
 
-TEST_CASE("drop_oldest evicts the oldest waiting item: the pusher destroys its own, the consumer others'",
-          "[ring_buffer]") {
+TEST_CASE(
+    "drop_oldest evicts the oldest waiting item: the pusher destroys its own, the consumer others'",
+    "[ring_buffer]") {
   auto alive = std::make_shared<std::atomic<int>>(0);
   RingBuffer<Item> buffer(3, OverflowStrategy::drop_oldest);
   as_another_producer([&] {
@@ -209,11 +209,13 @@ TEST_CASE("drop_oldest evicts the oldest waiting item: the pusher destroys its o
   evicted.clear();
   CHECK(*alive == 3);
   // This thread's own items (3, 4) it destroys at once when they are evicted.
-  CHECK(buffer.push(Item(0, 5, alive)).outcome == PushOutcome::accepted_evicted_oldest);  // evicts 2
+  CHECK(buffer.push(Item(0, 5, alive)).outcome ==
+        PushOutcome::accepted_evicted_oldest);  // evicts 2
   buffer.release_evicted(evicted);
   CHECK(seqs(evicted) == std::vector<int>{2});
   evicted.clear();
-  CHECK(buffer.push(Item(0, 6, alive)).outcome == PushOutcome::accepted_evicted_oldest);  // evicts 3
+  CHECK(buffer.push(Item(0, 6, alive)).outcome ==
+        PushOutcome::accepted_evicted_oldest);  // evicts 3
   CHECK(*alive == 3);
   buffer.release_evicted(evicted);
   CHECK(evicted.empty());
@@ -235,7 +237,8 @@ class LockHeldElsewhere {
  public:
   explicit LockHeldElsewhere(RingBuffer<T>& buffer)
       : holder_([this, &buffer, released = release_.get_future()] {
-          std::lock_guard<std::mutex> lock(streamll::detail::RingBufferTestAccess<T>::mutex(buffer));
+          std::lock_guard<std::mutex> lock(
+              streamll::detail::RingBufferTestAccess<T>::mutex(buffer));
           locked_.set_value();
           released.wait();
         }) {
@@ -285,7 +288,8 @@ TEST_CASE("staging: a producer meeting the lock of a full buffer stages, counted
   auto alive = std::make_shared<std::atomic<int>>(0);
   FullStagingBuffer buffer(4, alive);
   LockHeldElsewhere<Item> held(buffer);
-  for (int i = 4; i < 7; ++i) CHECK(buffer.push(Item(0, i, alive)).outcome == PushOutcome::accepted);
+  for (int i = 4; i < 7; ++i)
+    CHECK(buffer.push(Item(0, i, alive)).outcome == PushOutcome::accepted);
   CHECK(buffer.staged() == 3);
   CHECK(*alive == 7);
   // Not in the ring yet: no sequence numbers, nothing evicted.
@@ -305,8 +309,7 @@ TEST_CASE("staging: a producer meeting the lock of a full buffer stages, counted
   check_accounting(buffer);
 }
 
-TEST_CASE("staging: counts() reads staged items as staged and moves nothing",
-          "[ring_buffer]") {
+TEST_CASE("staging: counts() reads staged items as staged and moves nothing", "[ring_buffer]") {
   // 0: full; 2: two slots freed after staging; 4: every slot in flight (nothing may move).
   const int freed_or_in_flight = GENERATE(0, 2, 4);
   FullStagingBuffer buffer(4);
@@ -383,8 +386,8 @@ TEST_CASE("staging: a full stage moves by itself, and so does any once the buffe
   buffer.push(Item(0, next++));  // the buffer has room: the stage moves with this push
   CHECK(buffer.staged() == 0);
   buffer.take_batch(10, out);
-  CHECK(seqs(out) == std::vector<int>{capacity + stage - 2, capacity + stage - 1,
-                                      capacity + stage, capacity + stage + 1});
+  CHECK(seqs(out) == std::vector<int>{capacity + stage - 2, capacity + stage - 1, capacity + stage,
+                                      capacity + stage + 1});
   CHECK(buffer.acknowledge(out.size()) == 4);
   CHECK(buffer.evicted_oldest() == static_cast<std::uint64_t>(stage));
   check_accounting(buffer);
@@ -551,15 +554,15 @@ TEST_CASE("oldest_pending_sequence tells flush() when earlier items are resolved
   const std::uint64_t mark = buffer.accepted();
   CHECK(mark == 4);
   std::vector<Item> batch;
-  buffer.take_batch(1, batch);                      // 0 in flight
-  buffer.push(Item(0, 4));                          // evicts 1
-  buffer.take_batch(1, batch);                      // 2 in flight: not contiguous with 0
+  buffer.take_batch(1, batch);  // 0 in flight
+  buffer.push(Item(0, 4));      // evicts 1
+  buffer.take_batch(1, batch);  // 2 in flight: not contiguous with 0
   CHECK(buffer.oldest_pending_sequence() == 0);
-  buffer.acknowledge(1);                            // 0 delivered
+  buffer.acknowledge(1);  // 0 delivered
   CHECK(buffer.oldest_pending_sequence() == 2);
-  buffer.acknowledge(1);                            // 2 delivered
+  buffer.acknowledge(1);  // 2 delivered
   CHECK(buffer.oldest_pending_sequence() == 3);
-  CHECK(buffer.oldest_pending_sequence() < mark);   // 3 still waiting: flush not done
+  CHECK(buffer.oldest_pending_sequence() < mark);  // 3 still waiting: flush not done
   batch.clear();
   buffer.take_batch(10, batch);
   buffer.acknowledge(batch.size());
@@ -567,7 +570,8 @@ TEST_CASE("oldest_pending_sequence tells flush() when earlier items are resolved
   CHECK(buffer.oldest_pending_sequence() >= mark);
 }
 
-TEST_CASE("evicted items beyond the consumer's list are destroyed by the producer", "[ring_buffer]") {
+TEST_CASE("evicted items beyond the consumer's list are destroyed by the producer",
+          "[ring_buffer]") {
   auto alive = std::make_shared<std::atomic<int>>(0);
   RingBuffer<Item> buffer(2, OverflowStrategy::drop_oldest);  // list capacity: min(2, 4096)
   as_another_producer([&] {
@@ -575,7 +579,7 @@ TEST_CASE("evicted items beyond the consumer's list are destroyed by the produce
   });
   std::vector<Item> evicted;
   // Two rounds of another thread's items, evicted by this one: the list takes two, then full.
-  for (int i = 2; i < 4; ++i) buffer.push(Item(0, i, alive));                       // evicts 0, 1
+  for (int i = 2; i < 4; ++i) buffer.push(Item(0, i, alive));  // evicts 0, 1
   as_another_producer([&] {
     for (int i = 4; i < 6; ++i) buffer.push(Item(1, i, alive));  // evicts 2, 3
   });
@@ -646,7 +650,8 @@ TEST_CASE("transform_waiting skips what was taken and drops what was evicted mea
   // While items 1..3 are being transformed, a producer pushes into the full buffer and evicts
   // the oldest waiting one (1, whose slot holds only a moved-from shell right now).
   CHECK(buffer.transform_waiting(cursor, 10, scratch, [&](Item& item) {
-    if (item.seq == 1) CHECK(buffer.push(Item(0, 4)).outcome == PushOutcome::accepted_evicted_oldest);
+    if (item.seq == 1)
+      CHECK(buffer.push(Item(0, 4)).outcome == PushOutcome::accepted_evicted_oldest);
     item.seq += 100;
   }) == 3);
   CHECK(cursor == 4);
@@ -670,8 +675,7 @@ TEST_CASE("waiting items left in the buffer are destroyed with it", "[ring_buffe
   CHECK(*alive == 1);  // only the item the consumer holds
 }
 
-TEST_CASE("wait_for_events returns at the threshold, on wake, or at the timeout",
-          "[ring_buffer]") {
+TEST_CASE("wait_for_events returns at the threshold, on wake, or at the timeout", "[ring_buffer]") {
   using Wait = RingBuffer<Item>::WaitResult;
   using std::chrono::milliseconds;
   RingBuffer<Item> buffer(4, OverflowStrategy::drop_newest);
@@ -825,7 +829,8 @@ TEST_CASE("concurrent drop_oldest: delivered + evicted == pushed, order kept per
   const auto staging = GENERATE(Staging::off, Staging::when_full);
   RingBuffer<Item> buffer(16, OverflowStrategy::drop_oldest, staging);
   const bool transform = GENERATE(false, true);
-  const ConcurrentRun run = run_concurrent(buffer, per_producer, /*retry_rejected=*/false, transform);
+  const ConcurrentRun run =
+      run_concurrent(buffer, per_producer, /*retry_rejected=*/false, transform);
   CHECK(run.order_kept);
   CHECK_FALSE(run.duplicates);
   CHECK(buffer.pushed() == 4u * per_producer);

@@ -28,9 +28,10 @@ std::string llm_call(int n, const std::string& model, double response_ms, long l
   char id[40];
   std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012d", n);
   return std::string("{\"event_id\":\"") + id +
-         "\",\"event_type\":\"llm_call\",\"timestamp\":\"2024-01-15T16:30:45.123456Z\",\"data\":{\"model\":\"" + model +
-         "\",\"tokens_used\":" + std::to_string(tokens) + ",\"cost_usd\":0.25,\"response_time_ms\":" +
-         std::to_string(response_ms) + "}}";
+         "\",\"event_type\":\"llm_call\",\"timestamp\":\"2024-01-15T16:30:45.123456Z\",\"data\":{"
+         "\"model\":\"" +
+         model + "\",\"tokens_used\":" + std::to_string(tokens) +
+         ",\"cost_usd\":0.25,\"response_time_ms\":" + std::to_string(response_ms) + "}}";
 }
 
 std::string error_event(int n) {
@@ -42,14 +43,16 @@ std::string error_event(int n) {
 
 double nearest_rank(std::vector<double> v, int percent) {
   std::sort(v.begin(), v.end());
-  const auto rank = static_cast<std::size_t>(std::ceil(percent / 100.0 * static_cast<double>(v.size())));
+  const auto rank =
+      static_cast<std::size_t>(std::ceil(percent / 100.0 * static_cast<double>(v.size())));
   return v[std::max<std::size_t>(rank, 1) - 1];
 }
 
 struct Shards {
   explicit Shards(std::size_t n = 3) {
     for (std::size_t i = 0; i < n; ++i) {
-      redis.push_back(std::make_shared<FakeStreamRedis>(clock, "ml_events_shard_" + std::to_string(i)));
+      redis.push_back(
+          std::make_shared<FakeStreamRedis>(clock, "ml_events_shard_" + std::to_string(i)));
       redis.back()->start_ids_at(1'700'000'000'000 + 1000 * i);
     }
     source.stream = "ml_events";
@@ -57,9 +60,10 @@ struct Shards {
   }
   streamll::redis::ShardTransportMaker maker() {
     return [this](std::size_t shard) {
-      return streamll::redis::TransportMaker([this, shard](const streamll::redis::ConnectionTarget&) {
-        return std::make_unique<FakeStreamTransport>(redis.at(shard));
-      });
+      return streamll::redis::TransportMaker(
+          [this, shard](const streamll::redis::ConnectionTarget&) {
+            return std::make_unique<FakeStreamTransport>(redis.at(shard));
+          });
     };
   }
   ManualClock clock;
@@ -69,7 +73,8 @@ struct Shards {
 
 }  // namespace
 
-TEST_CASE("Sharded usage: totals add up and percentiles are over the union of the shards", "[analytics][sharded]") {
+TEST_CASE("Sharded usage: totals add up and percentiles are over the union of the shards",
+          "[analytics][sharded]") {
   Shards s;
   std::vector<double> all;
   int n = 0;
@@ -111,9 +116,12 @@ TEST_CASE("Sharded usage: totals add up and percentiles are over the union of th
   CHECK(u.pages >= 3);
 }
 
-TEST_CASE("Sharded usage: an unreadable shard is reported, the others counted, none readable throws", "[analytics][sharded]") {
+TEST_CASE(
+    "Sharded usage: an unreadable shard is reported, the others counted, none readable throws",
+    "[analytics][sharded]") {
   Shards s;
-  for (std::size_t shard = 0; shard < 3; ++shard) s.redis[shard]->add_event(llm_call(static_cast<int>(shard), "m", 5, 1));
+  for (std::size_t shard = 0; shard < 3; ++shard)
+    s.redis[shard]->add_event(llm_call(static_cast<int>(shard), "m", 5, 1));
   s.redis[1]->set_down(true);
   streamll::UsageQuery q;
   q.from_ms = 0;
@@ -128,12 +136,14 @@ TEST_CASE("Sharded usage: an unreadable shard is reported, the others counted, n
   CHECK_THROWS_AS(streamll::redis::analyze_usage(s.source, q, s.maker()), streamll::IoError);
 }
 
-TEST_CASE("Sharded usage: a shard without the stream is empty, no stream anywhere is StreamNotFoundError",
-          "[analytics][sharded]") {
+TEST_CASE(
+    "Sharded usage: a shard without the stream is empty, no stream anywhere is StreamNotFoundError",
+    "[analytics][sharded]") {
   Shards s;
   streamll::UsageQuery q;
   q.from_ms = 0;
-  CHECK_THROWS_AS(streamll::redis::analyze_usage(s.source, q, s.maker()), streamll::StreamNotFoundError);
+  CHECK_THROWS_AS(streamll::redis::analyze_usage(s.source, q, s.maker()),
+                  streamll::StreamNotFoundError);
   s.redis[2]->add_event(llm_call(1, "m", 5, 1));
   const auto u = streamll::redis::analyze_usage(s.source, q, s.maker());
   CHECK(u.total_calls == 1);
@@ -148,10 +158,12 @@ TEST_CASE("Sharded usage: a shard without the stream is empty, no stream anywher
   CHECK_THROWS_AS(streamll::redis::list_groups(s.source, false, s.maker()), streamll::IoError);
 }
 
-TEST_CASE("Percentile summaries merge as if every sample had gone into one", "[analytics][sharded]") {
+TEST_CASE("Percentile summaries merge as if every sample had gone into one",
+          "[analytics][sharded]") {
   std::mt19937_64 rng(7);
   std::lognormal_distribution<double> latency(6.0, 0.9);
-  for (const std::size_t limit : {std::size_t{5000}, std::size_t{100}}) {  // exact, then the histogram
+  for (const std::size_t limit :
+       {std::size_t{5000}, std::size_t{100}}) {  // exact, then the histogram
     INFO("exact limit " << limit);
     streamll::redis::PercentileSummary one(limit);
     streamll::redis::PercentileSummary a(limit);
@@ -175,7 +187,8 @@ TEST_CASE("Percentile summaries merge as if every sample had gone into one", "[a
   }
 }
 
-TEST_CASE("Sharded health: lengths and lags summed, groups merged, an alert per unavailable shard", "[analytics][sharded]") {
+TEST_CASE("Sharded health: lengths and lags summed, groups merged, an alert per unavailable shard",
+          "[analytics][sharded]") {
   using streamll::ShardHealth;
   streamll::HealthThresholds t;
   t.max_total_lag = 10;
@@ -242,7 +255,8 @@ TEST_CASE("Sharded health: lengths and lags summed, groups merged, an alert per 
   CHECK(analytics.last_delivered_id.empty());
   REQUIRE(h.alerts.size() == 2);
   CHECK(h.alerts[0].kind == HealthAlert::Kind::shard_unavailable);
-  CHECK_THAT(h.alerts[0].message, Catch::Contains("Shard 1") && Catch::Contains("Connection refused"));
+  CHECK_THAT(h.alerts[0].message,
+             Catch::Contains("Shard 1") && Catch::Contains("Connection refused"));
   CHECK(h.alerts[1].kind == HealthAlert::Kind::high_error_rate);
   CHECK(h.shards.size() == 3);
 

@@ -18,8 +18,8 @@
 #include "redis/injected.hpp"
 
 using namespace std::chrono_literals;
-using streamll::detail::Injected;
 using streamll::RedisEndpoint;
+using streamll::detail::Injected;
 using streamll::redis::RedisReply;
 using streamll::testing::Command;
 using streamll::testing::eventually;
@@ -41,18 +41,21 @@ streamll::Event event_of(const std::string& execution, int index) {
 // Three fake servers recording (stream key, execution, index) of each XADD.
 struct ThreeFakeShards {
   ThreeFakeShards() {
-    for (const std::uint16_t port : {std::uint16_t{6001}, std::uint16_t{6002}, std::uint16_t{6003}}) {
+    for (const std::uint16_t port :
+         {std::uint16_t{6001}, std::uint16_t{6002}, std::uint16_t{6003}}) {
       net.serve(local(port), [this, port](const Command& c, FakeConnection&) {
         if (c[0] == "XADD") {
           const auto json = nlohmann::json::parse(c.back());
           std::lock_guard<std::mutex> lock(mutex);
-          written[port].push_back({c[1], json["execution_id"].get<std::string>(), json["data"]["index"].get<int>()});
+          written[port].push_back(
+              {c[1], json["execution_id"].get<std::string>(), json["data"]["index"].get<int>()});
           return RedisReply::make_string("1-0");
         }
         return RedisReply::make_status("OK");
       });
     }
-    options.shard_urls = {"redis://127.0.0.1:6001", "redis://127.0.0.1:6002", "redis://127.0.0.1:6003"};
+    options.shard_urls = {"redis://127.0.0.1:6001", "redis://127.0.0.1:6002",
+                          "redis://127.0.0.1:6003"};
     options.sink.stream_key = "ml_events";
     options.sink.buffer_size = 1000;
     options.sink.recovery_timeout = 30s;
@@ -73,7 +76,8 @@ struct ThreeFakeShards {
 
 }  // namespace
 
-TEST_CASE("shard_for_execution: the guide's md5 rule by default as Python computes it", "[sharded]") {
+TEST_CASE("shard_for_execution: the guide's md5 rule by default as Python computes it",
+          "[sharded]") {
   using streamll::shard_for_execution;
   // int(hashlib.md5(id.encode()).hexdigest(), 16) % n, computed once with python3 for these ids
   // (empty, one character, typical, a UUID, long, non-ASCII UTF-8) and n = 1 2 3 7 16 100.
@@ -84,7 +88,9 @@ TEST_CASE("shard_for_execution: the guide's md5 rule by default as Python comput
       {std::string("exec_42"), {0, 1, 0, 4, 7, 75}},
       {std::string("550e8400-e29b-41d4-a716-446655440000"), {0, 1, 0, 0, 13, 65}},
       {std::string(300, 'x'), {0, 0, 0, 6, 8, 16}},
-      {std::string("ex\xc3\xa9" "cution-\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e-\xf0\x9f\x9a\x80"), {0, 0, 2, 2, 10, 26}},
+      {std::string("ex\xc3\xa9"
+                   "cution-\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e-\xf0\x9f\x9a\x80"),
+       {0, 0, 2, 2, 10, 26}},
   };
   for (const auto& [id, shards] : python) {
     for (std::size_t i = 0; i < 6; ++i) {
@@ -102,7 +108,8 @@ TEST_CASE("shard_for_execution: the guide's md5 rule by default as Python comput
   CHECK(streamll::shard_stream_key("ml_events", 2) == "ml_events_shard_2");
 }
 
-TEST_CASE("shard_for_execution: FNV-1a 64 modulo the shard count when asked and stable", "[sharded]") {
+TEST_CASE("shard_for_execution: FNV-1a 64 modulo the shard count when asked and stable",
+          "[sharded]") {
   using streamll::shard_for_execution;
   constexpr auto fnv1a = streamll::ShardHash::fnv1a;
   // FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c; of "" the offset basis 0xcbf29ce484222325.
@@ -111,7 +118,8 @@ TEST_CASE("shard_for_execution: FNV-1a 64 modulo the shard count when asked and 
   CHECK(shard_for_execution("anything", 1, fnv1a) == 0);
   CHECK(shard_for_execution("anything", 0, fnv1a) == 0);
   std::array<int, 4> counts{};
-  for (int i = 0; i < 4000; ++i) ++counts[shard_for_execution("exec_" + std::to_string(i), 4, fnv1a)];
+  for (int i = 0; i < 4000; ++i)
+    ++counts[shard_for_execution("exec_" + std::to_string(i), 4, fnv1a)];
   for (int c : counts) CHECK(c > 800);  // roughly even
 }
 
@@ -145,7 +153,8 @@ TEST_CASE("ShardedRedisSink routes by the guide's md5 unless shard_hash says fnv
   fast.shutdown(1s);
 }
 
-TEST_CASE("ShardedRedisSink: one execution on one shard in order and each shard its own stream", "[sharded]") {
+TEST_CASE("ShardedRedisSink: one execution on one shard in order and each shard its own stream",
+          "[sharded]") {
   ThreeFakeShards t;
   ManualClock clock;
   streamll::ShardedRedisSink sink = Injected::sharded_redis_sink(t.options, t.factory(), clock);
@@ -240,7 +249,8 @@ TEST_CASE("ShardedRedisSink: a shard that is down holds only its own events", "[
   CHECK(sink.stats().delivered == 60);
 }
 
-TEST_CASE("ShardedRedisSinkOptions: validation names the option and the shard", "[sharded][options]") {
+TEST_CASE("ShardedRedisSinkOptions: validation names the option and the shard",
+          "[sharded][options]") {
   streamll::ShardedRedisSinkOptions o;
   CHECK_THROWS_WITH(o.validate(), Catch::Contains("shard_count") && Catch::Contains("no shards"));
   o.shard_urls = {"redis://a:1", "redis://b:2"};
@@ -260,7 +270,8 @@ TEST_CASE("ShardedRedisSinkOptions: validation names the option and the shard", 
   CHECK_THROWS_WITH(o.validate(), Catch::Contains("at most 1024"));
 }
 
-TEST_CASE("ShardedRedisSinkOptions::from_env reads shard URLs and sentinel and cluster ones whole", "[sharded][options]") {
+TEST_CASE("ShardedRedisSinkOptions::from_env reads shard URLs and sentinel and cluster ones whole",
+          "[sharded][options]") {
   const auto env = [](const char* name) -> std::optional<std::string> {
     if (std::string(name) == "STREAMLL_SHARD_URLS") {
       return "redis://a:1, redis+sentinel://s1:26379,s2:26379/m1 ,redis://c:3";
@@ -269,8 +280,8 @@ TEST_CASE("ShardedRedisSinkOptions::from_env reads shard URLs and sentinel and c
     return std::nullopt;
   };
   const auto o = streamll::ShardedRedisSinkOptions::from_env(env);
-  CHECK(o.shard_urls ==
-        std::vector<std::string>{"redis://a:1", "redis+sentinel://s1:26379,s2:26379/m1", "redis://c:3"});
+  CHECK(o.shard_urls == std::vector<std::string>{
+                            "redis://a:1", "redis+sentinel://s1:26379,s2:26379/m1", "redis://c:3"});
   CHECK(o.sink.stream_key == "events");
   CHECK_NOTHROW(o.validate());
 }

@@ -24,7 +24,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-constexpr auto kFast = 100ms;    // what an application thread may spend releasing a sink
+constexpr auto kFast = 100ms;     // what an application thread may spend releasing a sink
 constexpr auto kLatchBound = 5s;  // what the blocking destructor waits at most
 
 struct Latch {
@@ -123,8 +123,7 @@ TEST_CASE("a call guard holding the last reference to an instrumentor ends at on
   CHECK(latch->destroyed_on != std::this_thread::get_id());
 }
 
-TEST_CASE("sinks still used elsewhere or shut down already are released in place",
-          "[lifecycle]") {
+TEST_CASE("sinks still used elsewhere or shut down already are released in place", "[lifecycle]") {
   auto latch = std::make_shared<Latch>();
   latch->release();  // nothing blocks: this test is about where the destructor runs
   auto shared = std::make_shared<LatchedSink>(latch);

@@ -80,8 +80,7 @@ TEST_CASE("a span ended while a context scope covers it is skipped when the scop
   CHECK(next.context()->parent_span_id == outer.span_id());
 }
 
-TEST_CASE("a captured context keeps its span as parent after that span ended",
-          "[span][context]") {
+TEST_CASE("a captured context keeps its span as parent after that span ended", "[span][context]") {
   auto instrumentor = memory_instrumentor();
   auto span = std::make_unique<streamll::Span>(instrumentor, "request");
   const std::string request_id = span->span_id();

@@ -35,7 +35,8 @@ struct Recorder {
   streamll::Instrumentor instrumentor;
 
   explicit Recorder(streamll::Tags tags = {}, std::string module_name = {})
-      : instrumentor(streamll::InstrumentorOptions{{sink}, std::move(tags), std::move(module_name)}) {}
+      : instrumentor(
+            streamll::InstrumentorOptions{{sink}, std::move(tags), std::move(module_name)}) {}
 };
 
 // Puts the process-wide default back to "no sinks" so other tests are not affected.
@@ -475,7 +476,6 @@ TEST_CASE("end() closes the span early and hands the thread back to its parent",
   CHECK(streamll::current_context().empty());
 }
 
-
 TEST_CASE("spans on concurrent threads never mix", "[span][context]") {
   Recorder r;
   constexpr int kThreads = 8;
@@ -528,8 +528,7 @@ TEST_CASE("spans on concurrent threads never mix", "[span][context]") {
   }
 }
 
-TEST_CASE("a context carried to a worker thread joins the caller's execution",
-          "[span][context]") {
+TEST_CASE("a context carried to a worker thread joins the caller's execution", "[span][context]") {
   Recorder r(streamll::Tags{{"environment", "test"}});
   streamll::Span request(r.instrumentor, "request");
   const streamll::Context captured = streamll::current_context();
@@ -593,7 +592,8 @@ TEST_CASE("a moved span emits its events once", "[span]") {
     {
       streamll::Span first(r.instrumentor, "moved");
       streamll::Span second(std::move(first));
-      CHECK_FALSE(first.is_open());  // NOLINT(bugprone-use-after-move): checking the moved-from state
+      CHECK_FALSE(
+          first.is_open());  // NOLINT(bugprone-use-after-move): checking the moved-from state
       CHECK(second.is_open());
       second.set("k", 1);
     }

@@ -102,8 +102,9 @@ class ScopedEnv {
 
 TEST_CASE("terminal: start line shows time, marker, operation, short span id and data", "[sinks]") {
   const Event e = make_event(EventType::start, {{"query", "what is rag"}, {"top_k", 5}});
-  CHECK(streamll::format_event_line(e, kPlain) ==
-        "[16:31:42.156] \xE2\x96\xB6 document_retrieval (a1b2c3d4) {query=\"what is rag\", top_k=5}");
+  CHECK(
+      streamll::format_event_line(e, kPlain) ==
+      "[16:31:42.156] \xE2\x96\xB6 document_retrieval (a1b2c3d4) {query=\"what is rag\", top_k=5}");
   const Event bare = make_event(EventType::start, {});
   CHECK(streamll::format_event_line(bare, kPlain) ==
         "[16:31:42.156] \xE2\x96\xB6 document_retrieval (a1b2c3d4)");
@@ -151,26 +152,25 @@ TEST_CASE("terminal: llm_call line shows model, tokens, cost, response time and 
         "\xC2\xB7 $0.0045 \xC2\xB7 1.21s \xC2\xB7 ttft 120.0ms {provider=\"openai\", "
         "input_tokens=100, output_tokens=50, tokens_per_second=41.3223, finish_reason=\"stop\"}");
 
-  const Event failed = make_event(EventType::llm_call,
-                                  {{"model", "gpt-4o"},
-                                   {"tokens_used", 1},
-                                   {"response_time_ms", 30000.0},
-                                   {"success", false},
-                                   {"error_type", "TimeoutError"}},
-                                  "2024-01-15T16:31:43.410Z", "answer_generation",
-                                  "e5f6a7b8a9b0c1d2");
+  const Event failed =
+      make_event(EventType::llm_call,
+                 {{"model", "gpt-4o"},
+                  {"tokens_used", 1},
+                  {"response_time_ms", 30000.0},
+                  {"success", false},
+                  {"error_type", "TimeoutError"}},
+                 "2024-01-15T16:31:43.410Z", "answer_generation", "e5f6a7b8a9b0c1d2");
   CHECK(streamll::format_event_line(failed, kPlain) ==
         "[16:31:43.410] \xE2\x97\x86 answer_generation (e5f6a7b8) gpt-4o \xC2\xB7 1 token \xC2\xB7 "
         "30.00s \xC2\xB7 failed: TimeoutError");
 }
 
 TEST_CASE("terminal: custom event line shows its name and compact data", "[sinks]") {
-  Event e = make_event(EventType::custom,
-                       {{"count", 3},
-                        {"score", 0.875},
-                        {"cached", false},
-                        {"note", nullptr},
-                        {"ids", streamll::RawJson{"[1,\n 2]"}}});
+  Event e = make_event(EventType::custom, {{"count", 3},
+                                           {"score", 0.875},
+                                           {"cached", false},
+                                           {"note", nullptr},
+                                           {"ids", streamll::RawJson{"[1,\n 2]"}}});
   e.custom_type = "retrieved_docs";
   CHECK(streamll::format_event_line(e, kPlain) ==
         "[16:31:42.156] \xE2\x97\x8F document_retrieval (a1b2c3d4) retrieved_docs {count=3, "
@@ -256,8 +256,9 @@ TEST_CASE("terminal: invalid UTF-8 and control characters in tokens are made har
   std::string out;
   renderer.render(make_token(nasty), out);
   renderer.end_line(out);
-  CHECK(out == "[16:31:42.205] \xC2\xBB answer_generation (e5f6a7b8) ok\xEF\xBF\xBD\\x1b[31mred"
-               "\\x07\\u009b\\rend\n");
+  CHECK(out ==
+        "[16:31:42.205] \xC2\xBB answer_generation (e5f6a7b8) ok\xEF\xBF\xBD\\x1b[31mred"
+        "\\x07\\u009b\\rend\n");
   CHECK(streamll::format_event_line(make_token(nasty), kPlain) ==
         "[16:31:42.205] \xC2\xBB answer_generation (e5f6a7b8) ok\xEF\xBF\xBD\\x1b[31mred"
         "\\x07\\u009b\\rend");
@@ -271,7 +272,8 @@ TEST_CASE("terminal: operation names, ids and data strings cannot inject escapes
   Event e = make_event(EventType::start, {{"q", "say \"hi\"\n\x1b]0;title\x07"}},
                        "2024-01-15T16:31:42.156Z", "op\x1b[2J", "\x1b[Hdeadbeefcafe");
   CHECK(streamll::format_event_line(e, kPlain) ==
-        "[16:31:42.156] \xE2\x96\xB6 op\\x1b[2J (\\x1b[Hdeadb) {q=\"say \\\"hi\\\"\\n\\x1b]0;title\\x07\"}");
+        "[16:31:42.156] \xE2\x96\xB6 op\\x1b[2J (\\x1b[Hdeadb) {q=\"say "
+        "\\\"hi\\\"\\n\\x1b]0;title\\x07\"}");
 }
 
 TEST_CASE("terminal: colors on wrap markers in ANSI codes, colors off emits none", "[sinks]") {
@@ -283,7 +285,8 @@ TEST_CASE("terminal: colors on wrap markers in ANSI codes, colors off emits none
         "\x1b[2m(a1b2c3d4)\x1b[0m");
 
   const Event error = make_event(EventType::error, {{"error_type", "E"}, {"error_message", "m"}});
-  CHECK(streamll::format_event_line(error, colored).find("\x1b[31mE: m\x1b[0m") != std::string::npos);
+  CHECK(streamll::format_event_line(error, colored).find("\x1b[31mE: m\x1b[0m") !=
+        std::string::npos);
 
   std::ostringstream always_out, never_out;
   {
@@ -355,7 +358,8 @@ TEST_CASE("terminal: timestamps in local time or UTC", "[sinks]") {
   CHECK(utc_line.rfind("[16:31:42.156] ", 0) == 0);
 }
 
-TEST_CASE("terminal sink: a real span and LLM call, tokens inline, line ended at shutdown", "[sinks]") {
+TEST_CASE("terminal sink: a real span and LLM call, tokens inline, line ended at shutdown",
+          "[sinks]") {
   std::ostringstream out;
   auto sink = std::make_shared<streamll::TerminalSink>(
       streamll::TerminalSinkOptions{&out, ColorMode::never, true, true});
@@ -374,12 +378,14 @@ TEST_CASE("terminal sink: a real span and LLM call, tokens inline, line ended at
   CHECK(sink->written() == 5);
   const auto lines = lines_of(out.str());
   REQUIRE(lines.size() == 4);
-  CHECK(lines[0].find("\xE2\x96\xB6 answer_generation (" + span_id.substr(0, 8) + ")") != std::string::npos);
-  CHECK(lines[1].find("\xC2\xBB answer_generation (" + call_span_id.substr(0, 8) + ") Hello, world") !=
+  CHECK(lines[0].find("\xE2\x96\xB6 answer_generation (" + span_id.substr(0, 8) + ")") !=
         std::string::npos);
+  CHECK(lines[1].find("\xC2\xBB answer_generation (" + call_span_id.substr(0, 8) +
+                      ") Hello, world") != std::string::npos);
   CHECK(lines[2].find("\xE2\x97\x86 answer_generation (" + call_span_id.substr(0, 8) +
                       ") tiny-model \xC2\xB7 2 tokens") != std::string::npos);
-  CHECK(lines[3].find("\xE2\x96\xA0 answer_generation (" + span_id.substr(0, 8) + ") ") != std::string::npos);
+  CHECK(lines[3].find("\xE2\x96\xA0 answer_generation (" + span_id.substr(0, 8) + ") ") !=
+        std::string::npos);
 }
 
 TEST_CASE("terminal sink: shutdown ends an open token line, later events are dropped", "[sinks]") {
@@ -417,7 +423,7 @@ TEST_CASE("terminal sink: a failing stream is counted, never thrown", "[sinks]")
   CHECK_FALSE(sink.flush(kPatience));  // events were lost since the last flush
   CHECK(sink.write_errors() == 2);
   CHECK(sink.written() == 0);
-  CHECK(broken.good());  // cleared, so the next event tries again
+  CHECK(broken.good());          // cleared, so the next event tries again
   CHECK(sink.flush(kPatience));  // nothing lost since
 
   std::ostream throwing(&refusing);
@@ -455,7 +461,10 @@ TEST_CASE("terminal sink: handle() returns at once while the output is stalled",
   // With the sink writing on the caller's thread the first call below would block for good;
   // run them elsewhere so that such a regression fails instead of hanging.
   const bool returned = finishes_within(
-      kPatience, [&] { for (int i = 1; i <= 1000; ++i) sink.handle(events[i]); },
+      kPatience,
+      [&] {
+        for (int i = 1; i <= 1000; ++i) sink.handle(events[i]);
+      },
       [&] { gate.open_gate(); });
   REQUIRE(returned);
   CHECK(gate.blocked() == 1);  // still stuck: nothing above waited for it
@@ -519,9 +528,8 @@ TEST_CASE("terminal sink: shutdown gives up on a stalled output within its timeo
   for (const Event& e : events) sink.handle(e);
 
   bool shut_down = true;
-  const bool returned =
-      finishes_within(kPatience, [&] { shut_down = sink.shutdown(kShortTimeout); },
-                      [&] { gate.open_gate(); });
+  const bool returned = finishes_within(
+      kPatience, [&] { shut_down = sink.shutdown(kShortTimeout); }, [&] { gate.open_gate(); });
   REQUIRE(returned);
   CHECK_FALSE(shut_down);
   CHECK_FALSE(sink.is_running());
@@ -549,7 +557,10 @@ TEST_CASE("terminal sink: a pipe nobody reads never blocks emitting", "[sinks]")
         TerminalSinkOptions{&out, ColorMode::never, true, true});
     streamll::Instrumentor instrumentor(streamll::InstrumentorOptions{{sink}, {}, {}});
     const bool returned = finishes_within(
-        kPatience, [&] { for (const Event& e : events) instrumentor.emit(Event(e)); },
+        kPatience,
+        [&] {
+          for (const Event& e : events) instrumentor.emit(Event(e));
+        },
         [&] {
           // A failing test: end the stuck write with EPIPE instead of hanging.
           std::signal(SIGPIPE, SIG_IGN);
@@ -563,7 +574,8 @@ TEST_CASE("terminal sink: a pipe nobody reads never blocks emitting", "[sinks]")
     std::thread reader([&] {
       char chunk[4096];
       ssize_t n;
-      while ((n = ::read(fds[0], chunk, sizeof chunk)) > 0) received.append(chunk, static_cast<std::size_t>(n));
+      while ((n = ::read(fds[0], chunk, sizeof chunk)) > 0)
+        received.append(chunk, static_cast<std::size_t>(n));
     });
     CHECK(sink->flush(kPatience));
     CHECK(sink->shutdown(kPatience));
@@ -605,7 +617,8 @@ TEST_CASE("terminal sink: concurrent threads write whole lines, none lost", "[si
   const auto lines = lines_of(out.str());
   REQUIRE(lines.size() == static_cast<std::size_t>(kThreads * kPerThread));
   std::vector<int> per_thread(kThreads, 0);
-  const std::string prefix = "[16:31:42.156] \xE2\x97\x8F document_retrieval (a1b2c3d4) tick {thread=";
+  const std::string prefix =
+      "[16:31:42.156] \xE2\x97\x8F document_retrieval (a1b2c3d4) tick {thread=";
   for (const auto& line : lines) {
     REQUIRE(line.rfind(prefix, 0) == 0);
     const int t = line[prefix.size()] - '0';

@@ -11,9 +11,9 @@
 #include <streamll/streamll.hpp>
 
 TEST_CASE("get<T> tells a missing key and a wrong type from a zero", "[fields]") {
-  const streamll::Fields data{{"output_tokens", 0},  {"cost_usd", 0.25}, {"model", "m"},
-                              {"success", false},    {"nothing", nullptr},
-                              {"raw", streamll::RawJson{"[1]"}}};
+  const streamll::Fields data{{"output_tokens", 0}, {"cost_usd", 0.25},
+                              {"model", "m"},       {"success", false},
+                              {"nothing", nullptr}, {"raw", streamll::RawJson{"[1]"}}};
   // What as_int() cannot tell apart:
   CHECK(data["outptu_tokens"].as_int() == 0);
   CHECK(data["output_tokens"].as_int() == 0);

@@ -12,9 +12,9 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <variant>
 #include <random>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "hiredis_format.hpp"
@@ -77,8 +77,10 @@ Checked check_against_hiredis(const RedisSinkOptions& options, const Event& even
 
   CommandBuffer commands;
   commands.append({"PING"});
-  REQUIRE(encoder.append_command(BufferedEvent{event}, commands) == streamll::redis::EncodeResult::ok);
-  REQUIRE(encoder.append_command(BufferedEvent{fields}, commands) == streamll::redis::EncodeResult::ok);
+  REQUIRE(encoder.append_command(BufferedEvent{event}, commands) ==
+          streamll::redis::EncodeResult::ok);
+  REQUIRE(encoder.append_command(BufferedEvent{fields}, commands) ==
+          streamll::redis::EncodeResult::ok);
   REQUIRE(encoder.append_command(compacted, commands) == streamll::redis::EncodeResult::ok);
   CHECK(commands.command_count() == 4);
   CHECK(commands.complete());
@@ -88,9 +90,12 @@ Checked check_against_hiredis(const RedisSinkOptions& options, const Event& even
 }
 
 std::shared_ptr<const EventContext> context(std::string execution_id, std::string operation) {
-  return std::make_shared<EventContext>(EventContext{std::move(execution_id), "8877665544332211",
-                                                     "1122334455667788", std::move(operation),
-                                                     "rag", {{"environment", "production"}}});
+  return std::make_shared<EventContext>(EventContext{std::move(execution_id),
+                                                     "8877665544332211",
+                                                     "1122334455667788",
+                                                     std::move(operation),
+                                                     "rag",
+                                                     {{"environment", "production"}}});
 }
 
 std::shared_ptr<const EventContext> usual_context() {
@@ -143,8 +148,8 @@ TEST_CASE("XADD matches hiredis at digit boundaries with escaped and multi-byte 
           "[xadd_encoder][oracle]") {
   const std::vector<std::string> fillers = {
       "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",  // é € 😀: written as is
-      std::string("\0\x01\x1f\"\\\n\r\t", 8),     // escaped: \u0000 \u0001 \u001f \" \\ \n \r \t
-      "\xff\xc0\xaf\xed\xa0\x80\xf4\x90\x80",    // invalid UTF-8: one U+FFFD per byte
+      std::string("\0\x01\x1f\"\\\n\r\t", 8),  // escaped: \u0000 \u0001 \u001f \" \\ \n \r \t
+      "\xff\xc0\xaf\xed\xa0\x80\xf4\x90\x80",  // invalid UTF-8: one U+FFFD per byte
   };
   const std::vector<std::size_t> lengths = {999, 1000, 9999, 10000, 99999, 100000, 999999, 1000000};
   for (const std::string& filler : fillers) {
@@ -171,8 +176,8 @@ TEST_CASE("XADD matches hiredis for JSON of 4 MiB", "[xadd_encoder][oracle]") {
 
 TEST_CASE("XADD matches hiredis for every head of key and MAXLEN and index fields",
           "[xadd_encoder][oracle]") {
-  std::vector<std::string> keys = {"k", "ml_events", "streamll:events:{3}",
-                                   "streamll:events:{12}", std::string("bin\0\r\n\xff", 7)};
+  std::vector<std::string> keys = {"k", "ml_events", "streamll:events:{3}", "streamll:events:{12}",
+                                   std::string("bin\0\r\n\xff", 7)};
   for (const std::size_t length : kDigitBoundaries) {
     keys.push_back(std::string(length, 'k'));
   }
@@ -225,14 +230,30 @@ TEST_CASE("XADD matches hiredis for hundreds of fields and long keys and all val
   for (int i = 0; i < 600; ++i) {
     const std::string key = "field_" + std::to_string(i);
     switch (i % 8) {
-      case 0: data.set(key, i); break;
-      case 1: data.set(key, -0.5 * i); break;
-      case 2: data.set(key, i % 3 == 0); break;
-      case 3: data.set(key, nullptr); break;
-      case 4: data.set(key, std::string(static_cast<std::size_t>(i), '\x01')); break;
-      case 5: data.set(key, RawJson{"{\"a\": [1, 2, {\"b\": null}]}"}); break;
-      case 6: data.set(key, RawJson{"not json"}); break;
-      default: data.set(key, std::numeric_limits<double>::quiet_NaN()); break;
+      case 0:
+        data.set(key, i);
+        break;
+      case 1:
+        data.set(key, -0.5 * i);
+        break;
+      case 2:
+        data.set(key, i % 3 == 0);
+        break;
+      case 3:
+        data.set(key, nullptr);
+        break;
+      case 4:
+        data.set(key, std::string(static_cast<std::size_t>(i), '\x01'));
+        break;
+      case 5:
+        data.set(key, RawJson{"{\"a\": [1, 2, {\"b\": null}]}"});
+        break;
+      case 6:
+        data.set(key, RawJson{"not json"});
+        break;
+      default:
+        data.set(key, std::numeric_limits<double>::quiet_NaN());
+        break;
     }
   }
   data.set(std::string(10000, 'K'), "long key");
@@ -251,8 +272,8 @@ namespace {
 // string (ASCII, any byte, multi-byte UTF-8 pieces, control characters).
 std::string random_text(std::mt19937& rng) {
   static const std::vector<std::string> pieces = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
-                                                  "\xff", "\xc0", std::string(1, '\0'),
-                                                  "\"", "\\", "\n"};
+                                                  "\xff",     "\xc0",         std::string(1, '\0'),
+                                                  "\"",       "\\",           "\n"};
   const int magnitude = std::uniform_int_distribution<int>(0, 4)(rng);
   std::size_t length = std::uniform_int_distribution<std::size_t>(0, 5)(rng);
   for (int i = 0; i < magnitude; ++i) length *= 5;
@@ -260,11 +281,18 @@ std::string random_text(std::mt19937& rng) {
   const int alphabet = std::uniform_int_distribution<int>(0, 3)(rng);
   while (s.size() < length) {
     switch (alphabet) {
-      case 0: s += static_cast<char>(std::uniform_int_distribution<int>('a', 'z')(rng)); break;
-      case 1: s += static_cast<char>(std::uniform_int_distribution<int>(0, 255)(rng)); break;
-      case 2: s += pieces[std::uniform_int_distribution<std::size_t>(0, pieces.size() - 1)(rng)];
-              break;
-      default: s += static_cast<char>(std::uniform_int_distribution<int>(0, 0x20)(rng)); break;
+      case 0:
+        s += static_cast<char>(std::uniform_int_distribution<int>('a', 'z')(rng));
+        break;
+      case 1:
+        s += static_cast<char>(std::uniform_int_distribution<int>(0, 255)(rng));
+        break;
+      case 2:
+        s += pieces[std::uniform_int_distribution<std::size_t>(0, pieces.size() - 1)(rng)];
+        break;
+      default:
+        s += static_cast<char>(std::uniform_int_distribution<int>(0, 0x20)(rng));
+        break;
     }
   }
   return s;
@@ -272,13 +300,19 @@ std::string random_text(std::mt19937& rng) {
 
 Value random_value(std::mt19937& rng) {
   switch (std::uniform_int_distribution<int>(0, 5)(rng)) {
-    case 0: return Value(nullptr);
-    case 1: return Value(std::uniform_int_distribution<int>(0, 1)(rng) == 1);
-    case 2: return Value(std::uniform_int_distribution<std::int64_t>(
-                    std::numeric_limits<std::int64_t>::min())(rng));
-    case 3: return Value(std::uniform_real_distribution<double>(-1e300, 1e300)(rng));
-    case 4: return Value(RawJson{random_text(rng)});  // rarely valid JSON: written as a string
-    default: return Value(random_text(rng));
+    case 0:
+      return Value(nullptr);
+    case 1:
+      return Value(std::uniform_int_distribution<int>(0, 1)(rng) == 1);
+    case 2:
+      return Value(std::uniform_int_distribution<std::int64_t>(
+          std::numeric_limits<std::int64_t>::min())(rng));
+    case 3:
+      return Value(std::uniform_real_distribution<double>(-1e300, 1e300)(rng));
+    case 4:
+      return Value(RawJson{random_text(rng)});  // rarely valid JSON: written as a string
+    default:
+      return Value(random_text(rng));
   }
 }
 

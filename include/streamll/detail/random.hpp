@@ -23,8 +23,7 @@ class Xoshiro256 {
     }
     static std::atomic<std::uint64_t> instances{0};
     seed ^= reinterpret_cast<std::uintptr_t>(this);
-    seed ^= static_cast<std::uint64_t>(
-        std::chrono::steady_clock::now().time_since_epoch().count());
+    seed ^= static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
     seed ^= instances.fetch_add(1, std::memory_order_relaxed) * 0x9e3779b97f4a7c15ULL;
     for (auto& word : s_) word = splitmix64(seed);
   }

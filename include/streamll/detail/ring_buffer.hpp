@@ -127,8 +127,7 @@ class RingBuffer {
       evicted_.reserve(evicted_list_capacity());
     } catch (const std::bad_alloc&) {
       throw ConfigError("buffer_size", "cannot allocate " + std::to_string(capacity) +
-                                           " slots of " + std::to_string(sizeof(T)) +
-                                           " bytes");
+                                           " slots of " + std::to_string(sizeof(T)) + " bytes");
     }
   }
 
@@ -245,7 +244,7 @@ class RingBuffer {
     std::uint64_t accepted = 0;
     std::uint64_t evicted_oldest = 0;
     std::uint64_t rejected = 0;
-    std::size_t size = 0;       ///< waiting + in flight
+    std::size_t size = 0;  ///< waiting + in flight
     std::size_t in_flight = 0;
     std::size_t staged = 0;
   };
@@ -288,8 +287,7 @@ class RingBuffer {
     }
     first_waiting_sequence_ += count;
     waiting_.store(waiting - count, std::memory_order_relaxed);
-    in_flight_.store(in_flight_.load(std::memory_order_relaxed) + count,
-                     std::memory_order_relaxed);
+    in_flight_.store(in_flight_.load(std::memory_order_relaxed) + count, std::memory_order_relaxed);
     return count;
   }
 
@@ -310,20 +308,19 @@ class RingBuffer {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       first = std::max(cursor, first_waiting_sequence_);
-      const std::uint64_t end =
-          first_waiting_sequence_ + waiting_.load(std::memory_order_relaxed);
+      const std::uint64_t end = first_waiting_sequence_ + waiting_.load(std::memory_order_relaxed);
       const std::size_t count =
           first >= end ? 0 : static_cast<std::size_t>(std::min<std::uint64_t>(max, end - first));
       // While a slot's item is outside, the slot holds its moved-from shell: a valid T that an
       // evicting producer may move and destroy like any other.
-      for (std::size_t i = 0; i < count; ++i) scratch.push_back(std::move(*item_at(slot_of(first + i))));
+      for (std::size_t i = 0; i < count; ++i)
+        scratch.push_back(std::move(*item_at(slot_of(first + i))));
     }
     if (scratch.empty()) return 0;
     for (T& item : scratch) transform(item);
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      const std::uint64_t end =
-          first_waiting_sequence_ + waiting_.load(std::memory_order_relaxed);
+      const std::uint64_t end = first_waiting_sequence_ + waiting_.load(std::memory_order_relaxed);
       for (std::size_t i = 0; i < scratch.size(); ++i) {
         const std::uint64_t sequence = first + i;
         if (sequence < first_waiting_sequence_ || sequence >= end) continue;  // evicted meanwhile

@@ -78,10 +78,10 @@ struct UsageQuery {
 /// One shard's part in a sharded query (see ShardedStream).
 struct ShardStatus {
   std::size_t shard = 0;
-  std::string stream;          ///< the shard's stream key
-  std::string server;          ///< where it was read: host:port, or the URL with its password redacted
-  bool ok = true;              ///< false: it could not be read (see error); its numbers are 0
-  std::string error;           ///< why (unreachable, login refused, ...); never a password
+  std::string stream;  ///< the shard's stream key
+  std::string server;  ///< where it was read: host:port, or the URL with its password redacted
+  bool ok = true;      ///< false: it could not be read (see error); its numbers are 0
+  std::string error;   ///< why (unreachable, login refused, ...); never a password
   bool stream_exists = false;  ///< false also for a shard no event was routed to yet
 };
 
@@ -94,28 +94,28 @@ struct ShardUsage : ShardStatus {
 /// The guide's analyze_llm_usage() result, and a little more.
 struct UsageStats {
   std::string stream;
-  std::uint64_t from_ms = 0;          ///< start of the range read (inclusive)
-  std::optional<std::uint64_t> to_ms; ///< end (inclusive), nullopt: the newest entry
-  std::uint64_t entries = 0;          ///< stream entries in the range
-  std::uint64_t events = 0;           ///< of which decoded as events
-  DecodeFailureCounts undecodable;    ///< the others
+  std::uint64_t from_ms = 0;           ///< start of the range read (inclusive)
+  std::optional<std::uint64_t> to_ms;  ///< end (inclusive), nullopt: the newest entry
+  std::uint64_t entries = 0;           ///< stream entries in the range
+  std::uint64_t events = 0;            ///< of which decoded as events
+  DecodeFailureCounts undecodable;     ///< the others
   std::map<std::string, std::uint64_t> events_by_type;
-  std::uint64_t total_calls = 0;      ///< llm_call events
-  std::uint64_t failed_calls = 0;     ///< llm_call events with success == false
-  std::int64_t total_tokens = 0;      ///< sum of tokens_used
+  std::uint64_t total_calls = 0;   ///< llm_call events
+  std::uint64_t failed_calls = 0;  ///< llm_call events with success == false
+  std::int64_t total_tokens = 0;   ///< sum of tokens_used
   std::int64_t input_tokens = 0;
   std::int64_t output_tokens = 0;
-  double total_cost_usd = 0;          ///< sum of cost_usd, the valid ones only
+  double total_cost_usd = 0;  ///< sum of cost_usd, the valid ones only
   /// llm_call events whose cost_usd is present but not a finite number >= 0 (negative, null as
   /// NaN is written, a string): counted otherwise, but their cost is not summed.
   std::uint64_t invalid_cost = 0;
   std::map<std::string, std::uint64_t> calls_per_model;  ///< "unknown" when no model
-  Percentiles response_time_ms;       ///< over llm_calls that have response_time_ms
-  Percentiles ttft_ms;                ///< over llm_calls that have ttft_ms
-  std::uint64_t errors = 0;           ///< error events
+  Percentiles response_time_ms;  ///< over llm_calls that have response_time_ms
+  Percentiles ttft_ms;           ///< over llm_calls that have ttft_ms
+  std::uint64_t errors = 0;      ///< error events
   /// error_rate(errors, total_calls): nullopt when there were no calls.
   std::optional<double> error_rate;
-  std::uint64_t pages = 0;            ///< XRANGE round trips
+  std::uint64_t pages = 0;  ///< XRANGE round trips
   std::chrono::milliseconds elapsed{0};
   /// Sharded queries only: each shard, in shard order. from_ms is then the earliest shard's
   /// start (each shard's range starts `since` before its own server's time).
@@ -185,12 +185,18 @@ struct GroupInfo {
   std::uint64_t lag = 0;
   bool lag_exact = true;
   std::vector<ConsumerInfo> consumer_list;  ///< filled by list_groups(with_consumers=true)
-  std::vector<GroupShardInfo> shards;        ///< sharded queries only: per shard it exists on
+  std::vector<GroupShardInfo> shards;       ///< sharded queries only: per shard it exists on
 };
 
 struct HealthAlert {
   /// shard_unavailable: a shard of a sharded deployment could not be checked (the others were).
-  enum class Kind { stream_missing, no_recent_events, high_lag, high_error_rate, shard_unavailable };
+  enum class Kind {
+    stream_missing,
+    no_recent_events,
+    high_lag,
+    high_error_rate,
+    shard_unavailable
+  };
   Kind kind;
   std::string message;  ///< "No recent events - streamll may be down", ...
 };
@@ -213,21 +219,21 @@ struct HealthReport {
   std::string stream;
   bool stream_exists = false;
   std::uint64_t stream_length = 0;
-  std::uint64_t events_in_window = 0;   ///< entries in the window (the guide's events_per_minute)
+  std::uint64_t events_in_window = 0;     ///< entries in the window (the guide's events_per_minute)
   std::uint64_t llm_calls_in_window = 0;  ///< llm_call events among them
-  std::uint64_t errors_in_window = 0;   ///< error events among them
+  std::uint64_t errors_in_window = 0;     ///< error events among them
   std::uint64_t undecodable_in_window = 0;
   /// error_rate(errors_in_window, llm_calls_in_window): nullopt without calls in the window.
   std::optional<double> error_rate;
   std::size_t consumer_groups = 0;
   std::uint64_t total_lag = 0;
-  bool lag_exact = true;                ///< false when a group's lag had to be counted (capped)
-  std::uint64_t pending = 0;            ///< summed over groups
+  bool lag_exact = true;      ///< false when a group's lag had to be counted (capped)
+  std::uint64_t pending = 0;  ///< summed over groups
   std::vector<GroupInfo> groups;
   HealthThresholds thresholds;
   std::vector<HealthAlert> alerts;
-  std::uint64_t server_time_ms = 0;    ///< sharded: the latest of the shards' servers
-  std::vector<ShardHealth> shards;     ///< sharded checks only: each shard, in shard order
+  std::uint64_t server_time_ms = 0;  ///< sharded: the latest of the shards' servers
+  std::vector<ShardHealth> shards;   ///< sharded checks only: each shard, in shard order
 
   bool healthy() const noexcept { return alerts.empty(); }
 };
@@ -241,8 +247,8 @@ HealthReport check_health(const RedisConnectionOptions& connection, const std::s
 /// The stream's consumer groups (XINFO GROUPS), with their consumers when asked (XINFO
 /// CONSUMERS, one pipelined round trip for all groups). Throws like analyze_usage(),
 /// including StreamNotFoundError.
-std::vector<GroupInfo> list_groups(const RedisConnectionOptions& connection, const std::string& stream,
-                                   bool with_consumers = true);
+std::vector<GroupInfo> list_groups(const RedisConnectionOptions& connection,
+                                   const std::string& stream, bool with_consumers = true);
 
 /// Every shard of a sharded deployment, as a ShardedRedisSink writes it
 /// (docs/high-availability.md): shard i's stream is shard_stream_key(stream, i), on

@@ -16,9 +16,12 @@ enum class BreakerState { closed, open, half_open };
 /// "closed" | "open" | "half_open".
 constexpr std::string_view to_string(BreakerState state) noexcept {
   switch (state) {
-    case BreakerState::closed: return "closed";
-    case BreakerState::open: return "open";
-    case BreakerState::half_open: return "half_open";
+    case BreakerState::closed:
+      return "closed";
+    case BreakerState::open:
+      return "open";
+    case BreakerState::half_open:
+      return "half_open";
   }
   return "closed";
 }

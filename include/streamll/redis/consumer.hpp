@@ -43,9 +43,9 @@ struct ConsumerSeams;
 
 /// One decoded stream entry, as handed to handlers.
 struct ConsumedEvent {
-  std::string stream;    ///< the stream key (a sharded consumer: the shard's own key)
-  std::size_t shard = 0; ///< the shard it was read from (0 when not sharded)
-  std::string entry_id;  ///< Redis stream id, "1700000000000-0"
+  std::string stream;     ///< the stream key (a sharded consumer: the shard's own key)
+  std::size_t shard = 0;  ///< the shard it was read from (0 when not sharded)
+  std::string entry_id;   ///< Redis stream id, "1700000000000-0"
   Event event;
   /// True when this entry was taken over from another consumer (XAUTOCLAIM) or re-read from
   /// this consumer's own pending list after a restart: its handlers may have run before.
@@ -74,7 +74,9 @@ struct DecodeFailureCounts {
   std::uint64_t missing_event_field = 0;
   std::uint64_t malformed_json = 0;
   std::uint64_t invalid_event = 0;
-  std::uint64_t total() const noexcept { return missing_event_field + malformed_json + invalid_event; }
+  std::uint64_t total() const noexcept {
+    return missing_event_field + malformed_json + invalid_event;
+  }
   void add(DecodeFailureKind kind) noexcept;
 };
 
@@ -159,27 +161,27 @@ struct ConsumerOptions {
 /// handled, duplicates, handler_failures, undecodable.total() or deleted_entries, or was left
 /// unprocessed by stop() (unprocessed_on_stop).
 struct ConsumerStats {
-  std::uint64_t entries_read = 0;      ///< entries returned by reads and claims
-  std::uint64_t claimed = 0;           ///< of which taken over with XAUTOCLAIM
-  std::uint64_t handled = 0;           ///< decoded and every matching handler returned
-  std::uint64_t unhandled_types = 0;   ///< of handled: no handler matched (still acknowledged)
-  std::uint64_t duplicates = 0;        ///< skipped by dedupe (acknowledged)
-  std::uint64_t handler_failures = 0;  ///< a handler threw: left pending (GroupConsumer)
-  DecodeFailureCounts undecodable;     ///< could not be decoded (see bad_entry_policy)
-  std::uint64_t deleted_entries = 0;   ///< pending entries already trimmed from the stream
+  std::uint64_t entries_read = 0;         ///< entries returned by reads and claims
+  std::uint64_t claimed = 0;              ///< of which taken over with XAUTOCLAIM
+  std::uint64_t handled = 0;              ///< decoded and every matching handler returned
+  std::uint64_t unhandled_types = 0;      ///< of handled: no handler matched (still acknowledged)
+  std::uint64_t duplicates = 0;           ///< skipped by dedupe (acknowledged)
+  std::uint64_t handler_failures = 0;     ///< a handler threw: left pending (GroupConsumer)
+  DecodeFailureCounts undecodable;        ///< could not be decoded (see bad_entry_policy)
+  std::uint64_t deleted_entries = 0;      ///< pending entries already trimmed from the stream
   std::uint64_t unprocessed_on_stop = 0;  ///< read but not dispatched because stop() came
-  std::uint64_t acked = 0;             ///< entries acknowledged (XACK replies)
-  std::uint64_t reads = 0;             ///< read/claim round trips
-  std::uint64_t transport_errors = 0;  ///< connect, I/O, TLS and timeout failures
-  std::uint64_t reply_errors = 0;      ///< commands the server refused (NOGROUP, WRONGTYPE, ...)
-  std::uint64_t reconnects = 0;        ///< successful connections after the first
+  std::uint64_t acked = 0;                ///< entries acknowledged (XACK replies)
+  std::uint64_t reads = 0;                ///< read/claim round trips
+  std::uint64_t transport_errors = 0;     ///< connect, I/O, TLS and timeout failures
+  std::uint64_t reply_errors = 0;         ///< commands the server refused (NOGROUP, WRONGTYPE, ...)
+  std::uint64_t reconnects = 0;           ///< successful connections after the first
   /// MOVED replies followed (Redis Cluster: the stream's slot moved to another master; the
   /// consumer reconnected there at once).
   std::uint64_t redirects = 0;
   /// A sharded consumer's stats() sums its shards; connected is then true only when every
   /// shard is connected, and last_error is the most recent of any shard.
   bool connected = false;
-  std::string last_error;              ///< never contains a password
+  std::string last_error;  ///< never contains a password
 };
 
 using EventHandler = std::function<void(const ConsumedEvent&)>;
@@ -253,8 +255,8 @@ class HandlerRegistration {
 
 /// What one poll() did (a sharded consumer: summed over its shards).
 struct PollResult {
-  std::size_t entries = 0;     ///< entries read or claimed
-  std::size_t handled = 0;     ///< entries whose handlers all returned
+  std::size_t entries = 0;  ///< entries read or claimed
+  std::size_t handled = 0;  ///< entries whose handlers all returned
   /// The consumer has a connection after the call (sharded: at least one shard has).
   bool connected = false;
   /// Not connected and waiting out a reconnect delay (this long at most; sharded: until the

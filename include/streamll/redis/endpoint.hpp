@@ -5,7 +5,8 @@
 //   streamll::RedisSinkOptions o;
 //   o.connection.password = secret;  // credentials, db and TLS still come from the options
 //   o.connection.endpoint_provider = [&](const streamll::EndpointRequest& request) {
-//     return my_discovery.current_primary();     // asked on every (re)connect, on the flusher thread
+//     return my_discovery.current_primary();     // asked on every (re)connect, on the flusher
+//     thread
 //   };
 //
 // Sentinel support is itself such a provider (streamll/redis/sentinel.hpp).
@@ -33,7 +34,9 @@ struct RedisEndpoint {
   friend bool operator==(const RedisEndpoint& a, const RedisEndpoint& b) noexcept {
     return a.host == b.host && a.port == b.port;
   }
-  friend bool operator!=(const RedisEndpoint& a, const RedisEndpoint& b) noexcept { return !(a == b); }
+  friend bool operator!=(const RedisEndpoint& a, const RedisEndpoint& b) noexcept {
+    return !(a == b);
+  }
 };
 
 /// Parses "host", "host:port", "[v6]" or "[v6]:port" (`default_port` when none is given). Throws
@@ -58,8 +61,8 @@ struct EndpointRequest {
 /// per connection attempt, never concurrently for one sink; a provider shared by several sinks
 /// or consumers must be thread-safe, and so must one given to a ShardedRedisSink or a sharded
 /// consumer (each shard connects on its own thread: its flusher, or for a consumer's shard
-/// reconnecting after a timeout, a thread of its own). May throw: the attempt then fails like a refused
-/// connection (counted, fed to the circuit breaker, retried later), with the exception's
+/// reconnecting after a timeout, a thread of its own). May throw: the attempt then fails like a
+/// refused connection (counted, fed to the circuit breaker, retried later), with the exception's
 /// what() as the reason. The credentials, database and TLS settings of the options apply to
 /// whatever it returns; with TLS, the certificate is checked against ssl_server_name when set,
 /// else against the returned host.

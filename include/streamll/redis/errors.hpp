@@ -64,9 +64,9 @@ class ReplyError : public RedisError {
   /// The leading upper-case code of an error reply text ("" when there is none).
   static std::string prefix_of(const std::string& message) {
     std::string::size_type end = 0;
-    while (end < message.size() && ((message[end] >= 'A' && message[end] <= 'Z') ||
-                                     message[end] == '_' ||
-                                     (end > 0 && message[end] >= '0' && message[end] <= '9'))) {
+    while (end < message.size() &&
+           ((message[end] >= 'A' && message[end] <= 'Z') || message[end] == '_' ||
+            (end > 0 && message[end] >= '0' && message[end] <= '9'))) {
       ++end;
     }
     if (end == 0 || (end < message.size() && message[end] != ' ')) return {};

@@ -136,8 +136,8 @@ struct RedisConnectionOptions {
   static RedisConnectionOptions from_env(const EnvLookup& env = {});
 
   /// Throws ConfigError naming the first bad option and its value: malformed URL, negative
-  /// db, non-positive timeouts, max_connections other than 1, password != auth_token, ssl=false with
-  /// rediss://, TLS over a unix socket, unreadable CA/cert/key files when TLS is on, a key
+  /// db, non-positive timeouts, max_connections other than 1, password != auth_token, ssl=false
+  /// with rediss://, TLS over a unix socket, unreadable CA/cert/key files when TLS is on, a key
   /// without a certificate or the other way round; sentinels without sentinel_master or the
   /// other way round, a malformed sentinel address, more than one of endpoint_provider /
   /// Sentinel / Cluster, any of them with a unix:// URL, a cluster with db other than 0.

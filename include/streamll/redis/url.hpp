@@ -33,17 +33,17 @@ std::string_view to_string(RedisDeployment deployment) noexcept;
 
 /// The parts of a Redis URL. Exactly one of host (TCP) or socket_path (unix) is set.
 struct ParsedRedisUrl {
-  bool tls = false;              ///< scheme was rediss://
-  std::string host;              ///< TCP host; IPv6 without brackets ("::1")
-  std::uint16_t port = 6379;     ///< TCP port
-  std::string socket_path;       ///< unix:// socket path ("/run/redis.sock")
-  std::string username;          ///< decoded; empty when absent
-  std::string password;          ///< decoded; empty when absent (a secret: never log it)
-  std::optional<int> db;         ///< from "/N" or "?db=N"
+  bool tls = false;           ///< scheme was rediss://
+  std::string host;           ///< TCP host; IPv6 without brackets ("::1")
+  std::uint16_t port = 6379;  ///< TCP port
+  std::string socket_path;    ///< unix:// socket path ("/run/redis.sock")
+  std::string username;       ///< decoded; empty when absent
+  std::string password;       ///< decoded; empty when absent (a secret: never log it)
+  std::optional<int> db;      ///< from "/N" or "?db=N"
   RedisDeployment deployment = RedisDeployment::standalone;  ///< from the scheme
   /// sentinel / cluster: every host:port listed, in order (host and port above are the first).
   std::vector<RedisEndpoint> nodes;
-  std::string master_name;       ///< sentinel: the master's name (the path's first segment)
+  std::string master_name;  ///< sentinel: the master's name (the path's first segment)
 
   bool is_unix_socket() const noexcept { return !socket_path.empty(); }
 };

@@ -26,9 +26,9 @@ struct RedisSinkSeams;
 /// A snapshot of the circuit breaker, as the guide's "Monitoring Circuit Breaker" reads it.
 struct CircuitBreakerStatus {
   BreakerState state = BreakerState::closed;
-  bool is_open = false;                 // OPEN or HALF_OPEN: not writing normally
-  std::uint64_t failure_count = 0;      // consecutive transport failures
-  std::uint64_t total_failures = 0;     // since the sink started
+  bool is_open = false;              // OPEN or HALF_OPEN: not writing normally
+  std::uint64_t failure_count = 0;   // consecutive transport failures
+  std::uint64_t total_failures = 0;  // since the sink started
   std::optional<std::chrono::system_clock::time_point> last_failure_time;
   std::chrono::milliseconds next_attempt_in{0};  // while OPEN: until the next probe
 };
@@ -37,45 +37,45 @@ struct CircuitBreakerStatus {
 /// delivered, failed or dropped(), or is still buffered; at any quiet moment:
 ///   events handed over == delivered + failed + dropped() + buffered
 struct RedisSinkStats {
-  std::uint64_t enqueued = 0;         // accepted into the buffer
-  std::uint64_t delivered = 0;        // acknowledged by Redis
-  std::uint64_t dropped_oldest = 0;   // evicted by drop_oldest
-  std::uint64_t dropped_newest = 0;   // refused by drop_newest (never enqueued)
+  std::uint64_t enqueued = 0;             // accepted into the buffer
+  std::uint64_t delivered = 0;            // acknowledged by Redis
+  std::uint64_t dropped_oldest = 0;       // evicted by drop_oldest
+  std::uint64_t dropped_newest = 0;       // refused by drop_newest (never enqueued)
   std::uint64_t dropped_raise_error = 0;  // refused by raise_error (the caller got the exception)
   std::uint64_t dropped_on_shutdown = 0;  // still buffered when shutdown's timeout ran out, or
                                           // handed over after shutdown
-  std::uint64_t dropped_after_fork = 0;  // handed to the sink in a forked child process,
-                                        // where it delivers nothing (see docs/redis-sink.md)
-  std::uint64_t failed = 0;           // Redis answered with an error (WRONGTYPE, OOM, NOPERM...)
-                                      // or the event could not be serialized
-  std::uint64_t failed_protocol = 0;  // of `failed`: events on which Redis closed the
-                                      // connection (a protocol error), also when sent alone
+  std::uint64_t dropped_after_fork = 0;   // handed to the sink in a forked child process,
+                                          // where it delivers nothing (see docs/redis-sink.md)
+  std::uint64_t failed = 0;            // Redis answered with an error (WRONGTYPE, OOM, NOPERM...)
+                                       // or the event could not be serialized
+  std::uint64_t failed_protocol = 0;   // of `failed`: events on which Redis closed the
+                                       // connection (a protocol error), also when sent alone
   std::uint64_t failed_too_large = 0;  // of `failed`: over max_event_bytes even with their
                                        // string values cut
-  std::uint64_t truncated = 0;        // sent with string values cut to fit max_event_bytes
-  std::uint64_t retried_batches = 0;  // batches sent again after a transport failure
-  std::uint64_t round_trips = 0;      // pipelined writes that got all their replies
-  std::uint64_t transport_errors = 0; // connect, I/O, TLS and timeout failures
-  std::uint64_t reply_errors = 0;     // error replies (events in `failed`, plus bootstrap)
-  std::uint64_t reconnects = 0;       // successful connections after the first
-  std::uint64_t replica_waits = 0;    // WAITs answered (min_replicas_ack > 0): one per batch
-                                      // attempt, and per retry of WAIT alone
+  std::uint64_t truncated = 0;         // sent with string values cut to fit max_event_bytes
+  std::uint64_t retried_batches = 0;   // batches sent again after a transport failure
+  std::uint64_t round_trips = 0;       // pipelined writes that got all their replies
+  std::uint64_t transport_errors = 0;  // connect, I/O, TLS and timeout failures
+  std::uint64_t reply_errors = 0;      // error replies (events in `failed`, plus bootstrap)
+  std::uint64_t reconnects = 0;        // successful connections after the first
+  std::uint64_t replica_waits = 0;     // WAITs answered (min_replicas_ack > 0): one per batch
+                                       // attempt, and per retry of WAIT alone
   std::uint64_t replica_ack_shortfalls = 0;  // of those, too few replicas (or WAIT refused):
                                              // the batch was kept, not counted delivered
-  std::uint64_t moved_redirects = 0;  // Redis Cluster MOVED replies followed (slot map updated)
-  std::uint64_t ask_redirects = 0;    // Redis Cluster ASK replies followed (slot migrating)
-  std::uint64_t buffered = 0;         // waiting + in flight + staged (see docs/design.md)
-  std::uint64_t in_flight = 0;        // sent, not yet acknowledged
+  std::uint64_t moved_redirects = 0;     // Redis Cluster MOVED replies followed (slot map updated)
+  std::uint64_t ask_redirects = 0;       // Redis Cluster ASK replies followed (slot migrating)
+  std::uint64_t buffered = 0;            // waiting + in flight + staged (see docs/design.md)
+  std::uint64_t in_flight = 0;           // sent, not yet acknowledged
   std::uint64_t buffered_compacted = 0;  // waiting ones the flusher visited to compact while
-                                        // Redis could not be written to: each held as
-                                        // captured or serialized, whichever is smaller
+                                         // Redis could not be written to: each held as
+                                         // captured or serialized, whichever is smaller
   bool connected = false;
   BreakerState breaker_state = BreakerState::closed;
-  std::string last_error;             // never contains a password
+  std::string last_error;  // never contains a password
   std::optional<std::chrono::system_clock::time_point> last_error_time;
   std::chrono::microseconds last_flush_latency{0};  // last batch: write to last reply
-  std::string server;                 // the server of the last connection ("host:port", or the
-                                      // URL without its password): after a failover, the new one
+  std::string server;  // the server of the last connection ("host:port", or the
+                       // URL without its password): after a failover, the new one
 
   std::uint64_t dropped() const noexcept {
     return dropped_oldest + dropped_newest + dropped_raise_error + dropped_on_shutdown +
