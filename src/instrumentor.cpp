@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "exit_flush.hpp"
+#include "fork_safe_time.hpp"
 #include "json_writer.hpp"
 #include "logging.hpp"
 #include "sink_reaper.hpp"
@@ -23,7 +24,8 @@ DefaultInstrumentor& default_slot() {
   static auto* slot = [] {
     auto* made = new DefaultInstrumentor;
     // Held across fork(), so that a child never inherits it locked by a thread it lacks (its
-    // first root span would wait forever).
+    // first root span would wait forever). After the time lock's handler (taken last).
+    (void)detail::time_conversion_mutex();
     ::pthread_atfork([] { default_slot().mutex.lock(); }, [] { default_slot().mutex.unlock(); },
                      [] { default_slot().mutex.unlock(); });
     return made;

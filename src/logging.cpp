@@ -3,10 +3,13 @@
 #include "streamll/log.hpp"
 
 #include <spdlog/async_logger.h>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 #include <cstdlib>
 #include <unordered_map>
+
+#include "fork_safe_time.hpp"
 
 namespace streamll::detail {
 
@@ -64,15 +67,38 @@ void stop_using_registry() noexcept {
   }
 }
 
+// spdlog's pattern, formatted under the time lock: a log line's timestamp is a glibc time
+// conversion, which a fork must not catch halfway (see fork_safe_time.hpp).
+class ForkSafeFormatter final : public spdlog::formatter {
+ public:
+  explicit ForkSafeFormatter(std::unique_ptr<spdlog::formatter> pattern)
+      : pattern_(std::move(pattern)) {}
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    std::lock_guard<std::mutex> lock(time_conversion_mutex());
+    pattern_->format(msg, dest);
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<ForkSafeFormatter>(pattern_->clone());
+  }
+
+ private:
+  std::unique_ptr<spdlog::formatter> pattern_;
+};
+
 std::shared_ptr<spdlog::logger> make_stderr_logger(const std::string& name, bool registered) {
   auto logger = registered ? spdlog::stderr_color_mt(name)
                            : std::make_shared<spdlog::logger>(
                                  name, std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  logger->set_formatter(fork_safe_log_formatter());
   logger->set_level(default_level);
   return logger;
 }
 
 }  // namespace
+
+std::unique_ptr<spdlog::formatter> fork_safe_log_formatter() {
+  return std::make_unique<ForkSafeFormatter>(std::make_unique<spdlog::pattern_formatter>());
+}
 
 void keep_loggers_past_exit() noexcept {
   static std::once_flag once;

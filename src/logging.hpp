@@ -2,6 +2,7 @@
 // Internal: spdlog loggers by name and rate limiting, so a sink failing on every event logs a
 // few lines and a count instead of flooding the application's log.
 
+#include <spdlog/formatter.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -24,6 +25,10 @@ std::shared_ptr<spdlog::logger> get_logger(const std::string& name) noexcept;
 /// static destruction logs its loss through them. Called where a sink may be made (it must
 /// run while the registry still exists, i.e. not first during static destruction).
 void keep_loggers_past_exit() noexcept;
+
+/// spdlog's default pattern, formatted under the time lock of fork_safe_time.hpp, so that a
+/// fork never catches a log line's timestamp conversion halfway. streamll's own loggers use it.
+std::unique_ptr<spdlog::formatter> fork_safe_log_formatter();
 
 /// Lets `burst` messages through per `period`; the rest are counted and reported with the next
 /// message that gets through ("... (37 similar messages suppressed)"). Thread-safe.

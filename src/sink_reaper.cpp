@@ -8,6 +8,7 @@
 
 #include "exit_deadline.hpp"
 #include "exit_flush.hpp"
+#include "fork_safe_time.hpp"
 #include "parallel_shutdown.hpp"
 
 namespace streamll::detail {
@@ -36,7 +37,9 @@ SinkReaper& SinkReaper::instance() noexcept {
   static SinkReaper* reaper = [] {
     auto* created = new SinkReaper;
     // The reaper's lock must not be held by a thread that does not exist in the child, and
-    // the child has no reaper thread: it destroys released sinks itself.
+    // the child has no reaper thread: it destroys released sinks itself. After the time
+    // lock's handler (taken last).
+    (void)time_conversion_mutex();
     ::pthread_atfork([] { SinkReaper::instance().prepare_fork(); },
                      [] { SinkReaper::instance().after_fork(false); },
                      [] { SinkReaper::instance().after_fork(true); });

@@ -11,6 +11,7 @@
 #include <iterator>
 #include <string_view>
 
+#include "fork_safe_time.hpp"
 #include "json_writer.hpp"
 #include "streamll/sinks/terminal_sink.hpp"
 
@@ -104,8 +105,7 @@ void append_clock(std::string& out, Timestamp t, bool utc) {
     --secs;
   }
   std::tm tm{};
-  const bool ok = utc ? gmtime_r(&secs, &tm) != nullptr : localtime_r(&secs, &tm) != nullptr;
-  if (!ok) {
+  if (!detail::calendar_time(secs, utc, tm)) {
     out.append("[??:??:??.???]");
     return;
   }

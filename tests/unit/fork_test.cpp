@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -22,6 +23,8 @@
 #include <thread>
 
 #include "eventually.hpp"
+#include "fork_safe_time.hpp"
+#include "logging.hpp"
 
 namespace {
 
@@ -220,3 +223,45 @@ TEST_CASE("a fork while another thread reconfigures never leaves the child's slo
   streamll::configure({});
 }
 #endif
+
+// glibc converts times under a lock fork() does not reset. streamll's threads convert under a
+// lock of their own that fork() waits for (fork_safe_time.hpp): the TerminalSink's renderer
+// per event, and log lines' timestamps. A child's first conversion must not hang however
+// often those threads convert. Without the guard, most of these forks hung.
+TEST_CASE("a fork never catches streamll's threads converting a time", "[fork]") {
+  std::atomic<bool> stop{false};
+  std::thread renderer([&] {
+    std::tm tm{};
+    for (std::time_t t = 0; !stop.load(std::memory_order_relaxed); t += 3600) {
+      (void)streamll::detail::calendar_time(t, false, tm);
+    }
+  });
+  std::thread log_lines([&] {
+    const auto formatter = streamll::detail::fork_safe_log_formatter();
+    spdlog::memory_buf_t line;
+    auto when = spdlog::log_clock::now();
+    while (!stop.load(std::memory_order_relaxed)) {
+      when += std::chrono::seconds(1);  // a new second: the pattern converts again
+      const spdlog::details::log_msg msg(when, {}, "streamll.fork", spdlog::level::warn, "x");
+      line.clear();
+      formatter->format(msg, line);
+    }
+  });
+  int hung_or_failed = 0;
+  for (int i = 0; i < 50; ++i) {
+    const pid_t child = ::fork();
+    if (child == 0) {
+      const std::time_t now = std::time(nullptr);
+      std::tm local{};
+      ::_exit(::localtime_r(&now, &local) != nullptr ? 0 : 3);
+    }
+    if (child < 0 || wait_bounded(child) != 0) {
+      ++hung_or_failed;
+      break;  // each hung child costs the whole 5 s wait
+    }
+  }
+  stop.store(true);
+  renderer.join();
+  log_lines.join();
+  CHECK(hung_or_failed == 0);
+}
