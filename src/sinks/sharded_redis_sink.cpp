@@ -7,10 +7,10 @@
 #include <thread>
 
 #include "md5.hpp"
-#include "redis/env_list.hpp"
-#include "redis/injected.hpp"
-#include "redis/shard_layout.hpp"
-#include "redis/transport.hpp"
+#include "redis/config/env_list.hpp"
+#include "redis/routing/shard_layout.hpp"
+#include "redis/sink/injected.hpp"
+#include "redis/transport/transport.hpp"
 #include "streamll/errors.hpp"
 #include "support/clock.hpp"
 

@@ -9,7 +9,7 @@
 #include "eventually.hpp"
 #include "fake_stream_redis.hpp"
 #include "manual_clock.hpp"
-#include "redis/injected.hpp"
+#include "redis/sink/injected.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/redis/consumer.hpp"
 

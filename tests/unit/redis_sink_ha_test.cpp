@@ -11,8 +11,8 @@
 #include "fake_network.hpp"
 #include "fake_redis.hpp"
 #include "manual_clock.hpp"
-#include "redis/cluster_slots.hpp"
-#include "redis/injected.hpp"
+#include "redis/routing/cluster_slots.hpp"
+#include "redis/sink/injected.hpp"
 
 using namespace std::chrono_literals;
 using streamll::RedisEndpoint;

@@ -21,7 +21,7 @@
 #include "fake_redis.hpp"
 #include "logging.hpp"
 #include "manual_clock.hpp"
-#include "redis/injected.hpp"
+#include "redis/sink/injected.hpp"
 
 using namespace std::chrono_literals;
 using streamll::detail::Injected;

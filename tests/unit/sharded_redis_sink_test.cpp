@@ -15,7 +15,7 @@
 #include "eventually.hpp"
 #include "fake_network.hpp"
 #include "manual_clock.hpp"
-#include "redis/injected.hpp"
+#include "redis/sink/injected.hpp"
 
 using namespace std::chrono_literals;
 using streamll::RedisEndpoint;
