@@ -13,8 +13,8 @@
 
 #include "eventually.hpp"
 #include "fake_redis.hpp"
+#include "injected.hpp"
 #include "manual_clock.hpp"
-#include "redis/sink/injected.hpp"
 #include "redis/sink/xadd_encoder.hpp"
 #include "redis/transport/command_buffer.hpp"
 

@@ -22,11 +22,11 @@
 #include <vector>
 
 #include "logging.hpp"
+#include "redis/consumer/consumer_seams.hpp"
 #include "redis/consumer/decode_worker.hpp"
 #include "redis/consumer/stream_entries.hpp"
 #include "redis/routing/cluster_slots.hpp"
 #include "redis/routing/connector.hpp"
-#include "redis/sink/injected.hpp"
 #include "redis/transport/transport.hpp"
 #include "streamll/redis/consumer.hpp"
 #include "support/backoff.hpp"

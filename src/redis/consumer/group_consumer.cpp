@@ -6,8 +6,8 @@
 // picks up what it had been given but not acknowledged; after a failover, also those whose
 // acknowledgement the new master never got); otherwise read new entries (">").
 
+#include "redis/consumer/consumer_seams.hpp"
 #include "redis/consumer/sharded_consumer.hpp"
-#include "redis/sink/injected.hpp"
 #include "streamll/errors.hpp"
 
 namespace streamll {

@@ -15,8 +15,8 @@
 #include <memory>
 #include <vector>
 
+#include "redis/consumer/consumer_seams.hpp"
 #include "redis/consumer/consumer_shard.hpp"
-#include "redis/sink/injected.hpp"
 
 namespace streamll::redis {
 

@@ -3,8 +3,8 @@
 // failover) continues exactly where it left off; "$" is resolved to the stream's last id once,
 // at the first connect, so entries added between two blocking reads are never skipped.
 
+#include "redis/consumer/consumer_seams.hpp"
 #include "redis/consumer/sharded_consumer.hpp"
-#include "redis/sink/injected.hpp"
 
 namespace streamll {
 namespace {

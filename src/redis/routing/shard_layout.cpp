@@ -4,7 +4,7 @@
 
 #include "md5.hpp"
 #include "redis/config/env_list.hpp"
-#include "streamll/sinks/sharded_redis_sink.hpp"
+#include "streamll/redis/sharding.hpp"
 
 namespace streamll {
 

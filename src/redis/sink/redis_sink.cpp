@@ -15,7 +15,7 @@
 #include "redis/config/connection_target.hpp"
 #include "redis/routing/connector.hpp"
 #include "redis/sink/batch_replies.hpp"
-#include "redis/sink/injected.hpp"
+#include "redis/sink/sink_seams.hpp"
 #include "redis/sink/xadd_encoder.hpp"
 #include "redis/transport/command_buffer.hpp"
 #include "redis/transport/reply.hpp"

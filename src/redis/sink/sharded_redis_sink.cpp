@@ -9,7 +9,7 @@
 #include "md5.hpp"
 #include "redis/config/env_list.hpp"
 #include "redis/routing/shard_layout.hpp"
-#include "redis/sink/injected.hpp"
+#include "redis/sink/sink_seams.hpp"
 #include "redis/transport/transport.hpp"
 #include "streamll/errors.hpp"
 #include "support/clock.hpp"
@@ -83,7 +83,8 @@ ShardedRedisSink::ShardedRedisSink(ShardedRedisSinkOptions options,
       shard_seams.make_endpoint_transport = [make = seams.make_transport,
                                              i](const RedisEndpoint& e) { return make(i, e); };
     }
-    shards_.push_back(detail::Injected::new_redis_sink(shard_options(options, i), shard_seams));
+    shards_.push_back(
+        std::unique_ptr<RedisSink>(new RedisSink(shard_options(options, i), shard_seams)));
   }
 }
 
