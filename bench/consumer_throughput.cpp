@@ -23,8 +23,8 @@
 #include <thread>
 
 #include "bench_redis.hpp"
-#include "redis/command_buffer.hpp"
-#include "redis/transport.hpp"
+#include "redis/transport/command_buffer.hpp"
+#include "redis/transport/transport.hpp"
 #include "streamll/redis/consumer.hpp"
 #include "typical_events.hpp"
 

@@ -19,9 +19,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "redis/resp_reader.hpp"
-#include "redis/stream_entries.hpp"
-#include "redis/usage_decoder.hpp"
+#include "redis/analytics/usage_decoder.hpp"
+#include "redis/consumer/stream_entries.hpp"
+#include "redis/transport/resp_reader.hpp"
 #include "streamll/event.hpp"
 #include "streamll/redis/errors.hpp"
 

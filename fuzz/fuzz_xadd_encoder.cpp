@@ -1,4 +1,4 @@
-// Fuzzes the RedisSink's hand-written XADD encoding (src/redis/xadd_encoder.cpp) against
+// Fuzzes the RedisSink's hand-written XADD encoding (src/redis/sink/xadd_encoder.cpp) against
 // hiredis's redisFormatCommandArgv on an argv built independently from the same event, and the
 // event's JSON against nlohmann's parser: whatever bytes the event holds, the command must be
 // well-formed RESP and the JSON valid, with invalid UTF-8 written as U+FFFD (json_writer.hpp).
@@ -17,8 +17,8 @@
 
 #include "hiredis_format.hpp"
 #include "json_writer.hpp"
-#include "redis/command_buffer.hpp"
-#include "redis/xadd_encoder.hpp"
+#include "redis/sink/xadd_encoder.hpp"
+#include "redis/transport/command_buffer.hpp"
 #include "streamll/event.hpp"
 
 namespace {

@@ -3,7 +3,8 @@
 # AddressSanitizer+UBSan and, built with clang, ThreadSanitizer, then an install checked by
 # building programs against find_package(streamll CONFIG) and pkg-config, then the libFuzzer
 # targets for 60 seconds each (scripts/fuzz.sh). First, the source must be formatted by
-# .clang-format (scripts/check_format.sh). Integration tests start their own
+# .clang-format (scripts/check_format.sh) and follow src/'s include rule
+# (scripts/check_layers.sh). Integration tests start their own
 # redis-server processes on free loopback ports. About 30 minutes on 2 cores.
 #
 #   scripts/test.sh            everything (what CI runs)
@@ -16,7 +17,7 @@ quick=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -25,6 +26,7 @@ scripts/deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 failed=()
 if ! scripts/check_format.sh; then failed+=("format"); fi
+if ! scripts/check_layers.sh; then failed+=("layers"); fi
 
 run_suite() {  # name, build dir, extra cmake args...
   local name=$1 dir=$2; shift 2

@@ -14,8 +14,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "redis/query_connection.hpp"
-#include "redis/shard_layout.hpp"
+#include "redis/routing/query_connection.hpp"
+#include "redis/routing/shard_layout.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/redis/errors.hpp"
 #include "streamll/redis/url.hpp"

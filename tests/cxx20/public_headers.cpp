@@ -4,6 +4,7 @@
 #undef STREAMLL_NO_DEPRECATED_ALIASES
 #include <streamll/redis/consumer.hpp>
 #include <streamll/redis/errors.hpp>
+#include <streamll/redis/sharding.hpp>
 #include <streamll/sinks/jsonl_file_sink.hpp>
 #include <streamll/sinks/memory_sink.hpp>
 #include <streamll/sinks/redis_sink.hpp>

@@ -16,7 +16,7 @@
 #include <streamll/streamll.hpp>
 
 #include "consumer_test_support.hpp"
-#include "redis/cluster_slots.hpp"
+#include "redis/routing/cluster_slots.hpp"
 #include "redis_cluster.hpp"
 
 using namespace std::chrono_literals;

@@ -13,7 +13,7 @@
 #include <streamll/streamll.hpp>
 
 #include "eventually.hpp"
-#include "redis/cluster_slots.hpp"
+#include "redis/routing/cluster_slots.hpp"
 #include "redis_cluster.hpp"
 #include "redis_sink_test_support.hpp"
 

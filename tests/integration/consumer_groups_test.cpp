@@ -12,7 +12,7 @@
 
 #include "consumer_test_support.hpp"
 #include "eventually.hpp"
-#include "redis/transport.hpp"
+#include "redis/transport/transport.hpp"
 #include "redis_server.hpp"
 
 using namespace std::chrono_literals;

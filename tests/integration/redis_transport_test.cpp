@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "eventually.hpp"
-#include "redis/transport.hpp"
+#include "redis/transport/transport.hpp"
 #include "redis_server.hpp"
 #include "tls_certs.hpp"
 

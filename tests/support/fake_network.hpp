@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "fake_redis.hpp"
-#include "redis/transport.hpp"
+#include "redis/transport/transport.hpp"
 #include "streamll/redis/endpoint.hpp"
 
 namespace streamll::testing {

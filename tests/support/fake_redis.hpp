@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "redis/transport.hpp"
+#include "redis/transport/transport.hpp"
 
 namespace streamll::testing {
 

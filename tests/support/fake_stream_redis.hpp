@@ -20,7 +20,7 @@
 
 #include "fake_redis.hpp"
 #include "manual_clock.hpp"
-#include "redis/stream_entries.hpp"
+#include "redis/consumer/stream_entries.hpp"
 
 namespace streamll::testing {
 

@@ -8,8 +8,8 @@
 #include <random>
 
 #include "cli/args.hpp"
-#include "redis/percentile_summary.hpp"
-#include "redis/usage_accumulator.hpp"
+#include "redis/analytics/percentile_summary.hpp"
+#include "redis/analytics/usage_accumulator.hpp"
 
 using streamll::redis::PercentileSummary;
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "hiredis_format.hpp"
-#include "redis/command_buffer.hpp"
+#include "redis/transport/command_buffer.hpp"
 
 namespace {
 

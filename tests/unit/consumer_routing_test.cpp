@@ -10,11 +10,11 @@
 
 #include "fake_network.hpp"
 #include "fake_stream_redis.hpp"
+#include "injected.hpp"
 #include "manual_clock.hpp"
-#include "redis/cluster_slots.hpp"
-#include "redis/connection_target.hpp"
-#include "redis/injected.hpp"
-#include "redis/query_connection.hpp"
+#include "redis/config/connection_target.hpp"
+#include "redis/routing/cluster_slots.hpp"
+#include "redis/routing/query_connection.hpp"
 #include "streamll/redis/consumer.hpp"
 
 using namespace std::chrono_literals;

@@ -10,9 +10,9 @@
 
 #include "eventually.hpp"
 #include "fake_stream_redis.hpp"
+#include "injected.hpp"
 #include "manual_clock.hpp"
-#include "redis/injected.hpp"
-#include "redis/sharded_consumer.hpp"
+#include "redis/consumer/sharded_consumer.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/redis/consumer.hpp"
 

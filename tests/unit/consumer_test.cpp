@@ -8,8 +8,8 @@
 
 #include "eventually.hpp"
 #include "fake_stream_redis.hpp"
+#include "injected.hpp"
 #include "manual_clock.hpp"
-#include "redis/injected.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/redis/consumer.hpp"
 

@@ -13,10 +13,10 @@
 
 #include "eventually.hpp"
 #include "fake_redis.hpp"
+#include "injected.hpp"
 #include "manual_clock.hpp"
-#include "redis/command_buffer.hpp"
-#include "redis/injected.hpp"
-#include "redis/xadd_encoder.hpp"
+#include "redis/sink/xadd_encoder.hpp"
+#include "redis/transport/command_buffer.hpp"
 
 using namespace std::chrono_literals;
 using streamll::detail::Injected;

@@ -12,7 +12,7 @@
 
 #include <streamll/streamll.hpp>
 
-#include "redis/usage_accumulator.hpp"
+#include "redis/analytics/usage_accumulator.hpp"
 
 namespace {
 

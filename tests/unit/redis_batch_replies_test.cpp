@@ -3,7 +3,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "redis/batch_replies.hpp"
+#include "redis/sink/batch_replies.hpp"
 
 using streamll::RedisEndpoint;
 using streamll::redis::read_batch_replies;

@@ -3,7 +3,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "redis/cluster_slots.hpp"
+#include "redis/routing/cluster_slots.hpp"
 #include "streamll/redis/errors.hpp"
 
 using streamll::RedisEndpoint;

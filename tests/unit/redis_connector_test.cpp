@@ -5,8 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include "fake_network.hpp"
-#include "redis/connector.hpp"
-#include "redis/sentinel_resolver.hpp"
+#include "redis/routing/connector.hpp"
+#include "redis/routing/sentinel_resolver.hpp"
 #include "streamll/errors.hpp"
 
 using namespace std::chrono_literals;

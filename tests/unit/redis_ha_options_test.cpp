@@ -11,7 +11,7 @@
 #include <streamll/redis/options.hpp>
 #include <streamll/redis/url.hpp>
 
-#include "redis/connection_target.hpp"
+#include "redis/config/connection_target.hpp"
 
 using streamll::ConfigError;
 using streamll::parse_redis_url;

@@ -5,7 +5,7 @@
 #include <map>
 #include <string>
 
-#include "redis/connection_target.hpp"
+#include "redis/config/connection_target.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/redis/options.hpp"
 

@@ -4,8 +4,8 @@
 
 #include <string>
 
-#include "redis/command_buffer.hpp"
-#include "redis/resp_reader.hpp"
+#include "redis/transport/command_buffer.hpp"
+#include "redis/transport/resp_reader.hpp"
 #include "streamll/redis/errors.hpp"
 
 using streamll::IoError;

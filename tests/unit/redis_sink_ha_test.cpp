@@ -10,9 +10,9 @@
 #include "eventually.hpp"
 #include "fake_network.hpp"
 #include "fake_redis.hpp"
+#include "injected.hpp"
 #include "manual_clock.hpp"
-#include "redis/cluster_slots.hpp"
-#include "redis/injected.hpp"
+#include "redis/routing/cluster_slots.hpp"
 
 using namespace std::chrono_literals;
 using streamll::RedisEndpoint;

@@ -19,9 +19,9 @@
 #include "captured_log_text.hpp"
 #include "eventually.hpp"
 #include "fake_redis.hpp"
+#include "injected.hpp"
 #include "logging.hpp"
 #include "manual_clock.hpp"
-#include "redis/injected.hpp"
 
 using namespace std::chrono_literals;
 using streamll::detail::Injected;

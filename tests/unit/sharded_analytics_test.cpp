@@ -11,8 +11,8 @@
 
 #include "fake_stream_redis.hpp"
 #include "manual_clock.hpp"
-#include "redis/analytics_internal.hpp"
-#include "redis/percentile_summary.hpp"
+#include "redis/analytics/analytics_internal.hpp"
+#include "redis/analytics/percentile_summary.hpp"
 #include "streamll/redis/analytics.hpp"
 
 using namespace std::chrono_literals;

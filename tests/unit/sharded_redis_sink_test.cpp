@@ -14,8 +14,8 @@
 
 #include "eventually.hpp"
 #include "fake_network.hpp"
+#include "injected.hpp"
 #include "manual_clock.hpp"
-#include "redis/injected.hpp"
 
 using namespace std::chrono_literals;
 using streamll::RedisEndpoint;

@@ -10,9 +10,9 @@
 
 #include <streamll/streamll.hpp>
 
-#include "redis/stream_entries.hpp"
-#include "redis/usage_accumulator.hpp"
-#include "redis/usage_decoder.hpp"
+#include "redis/analytics/usage_accumulator.hpp"
+#include "redis/analytics/usage_decoder.hpp"
+#include "redis/consumer/stream_entries.hpp"
 
 namespace {
 

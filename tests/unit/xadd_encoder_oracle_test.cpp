@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "hiredis_format.hpp"
-#include "redis/command_buffer.hpp"
-#include "redis/xadd_encoder.hpp"
+#include "redis/sink/xadd_encoder.hpp"
+#include "redis/transport/command_buffer.hpp"
 #include "streamll/streamll.hpp"
 
 namespace {

@@ -23,6 +23,8 @@ struct Injected;
 struct RedisSinkSeams;
 }  // namespace detail
 
+class ShardedRedisSink;
+
 /// A snapshot of the circuit breaker, as the guide's "Monitoring Circuit Breaker" reads it.
 struct CircuitBreakerStatus {
   BreakerState state = BreakerState::closed;
@@ -133,6 +135,8 @@ class RedisSink : public Sink {
  private:
   // The library's tests build sinks on fake transports and clocks through detail::Injected.
   friend struct detail::Injected;
+  // ShardedRedisSink builds its shards on the same seams (each connection told its shard).
+  friend class ShardedRedisSink;
   RedisSink(RedisSinkOptions options, detail::RedisSinkSeams seams);
 
   struct Impl;

@@ -1,0 +1,285 @@
+#include "redis/analytics/usage_decoder.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <unordered_set>
+
+#include "json_writer.hpp"
+#include "streamll/event.hpp"
+
+namespace streamll::redis {
+namespace {
+
+// What a data value was, for the fields usage statistics read.
+struct Number {
+  enum Kind { none, integer, floating, boolean, string } kind = none;
+  std::int64_t i = 0;
+  double d = 0;
+  bool b = false;
+};
+
+class UsageSax {
+ public:
+  using json = nlohmann::json;
+  explicit UsageSax(UsageFields& out) : out_(out) {}
+
+  // parse_event_json's rules, checked as the values stream past (the last duplicate key wins,
+  // as in a DOM, so each rule is recorded per key and judged at the end).
+  bool null() { return scalar(kNull); }
+  bool boolean(bool v) {
+    if (in_data_value()) data_.kind = Number::boolean, data_.b = v;
+    return scalar(kOther);
+  }
+  bool number_integer(json::number_integer_t v) {
+    if (in_data_value()) data_.kind = Number::integer, data_.i = v;
+    return scalar(kOther);
+  }
+  bool number_unsigned(json::number_unsigned_t v) {
+    if (in_data_value()) {
+      data_.kind = Number::integer;
+      data_.i = v > static_cast<json::number_unsigned_t>(INT64_MAX) ? INT64_MAX
+                                                                    : static_cast<std::int64_t>(v);
+    }
+    return scalar(kOther);
+  }
+  bool number_float(json::number_float_t v, const std::string&) {
+    if (in_data_value()) data_.kind = Number::floating, data_.d = v;
+    return scalar(kOther);
+  }
+  bool string(std::string& v) {
+    if (depth_ == 1) {
+      top_string(v);
+      return true;
+    }
+    if (in_tags_value()) {
+      non_string_tags_.erase(tag_key_);
+      return true;
+    }
+    if (in_data_value()) {
+      data_.kind = Number::string;
+      if (data_key_ == kModel) string_value_ = std::move(v);
+    }
+    return scalar(kOther);
+  }
+  bool binary(json::binary_t&) { return scalar(kOther); }
+  bool start_object(std::size_t) { return open(kObject); }
+  bool start_array(std::size_t) { return open(kArray); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+  bool key(std::string& k) {
+    if (depth_ == 1) {
+      top_key_ = k;
+    } else if (in_tags_object()) {
+      tag_key_ = k;
+    } else if (depth_ == 2 && top_key_ == "data") {
+      data_key_ = k == "model"              ? kModel
+                  : k == "tokens_used"      ? kTokens
+                  : k == "input_tokens"     ? kInput
+                  : k == "output_tokens"    ? kOutput
+                  : k == "cost_usd"         ? kCost
+                  : k == "response_time_ms" ? kResponse
+                  : k == "ttft_ms"          ? kTtft
+                  : k == "success"          ? kSuccess
+                                            : kOtherKey;
+      data_ = Number{};
+    }
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+    return false;
+  }
+
+  /// After a complete parse: the verdict of parse_event_json's rules.
+  bool verdict(std::string& reason) {
+    if (!top_is_object_) return fail(reason, "not a JSON object");
+    if (!type_ok_) return fail(reason, "event_type is missing or not a string");
+    if (!is_valid_event_type_name(out_.type_name))
+      return fail(reason, "event_type is not a valid event type name");
+    if (id_bad_) return fail(reason, "event_id is not a UUID");
+    if (timestamp_bad_) return fail(reason, "timestamp is not an RFC 3339 UTC time");
+    if (!context_not_string_.empty()) return fail(reason, context_not_string_ + " is not a string");
+    if (tags_bad_) return fail(reason, "tags is not an object");
+    if (!non_string_tags_.empty()) return fail(reason, "tags value is not a string");
+    if (data_bad_) return fail(reason, "data is not an object");
+    return true;
+  }
+
+ private:
+  enum Kind { kNull, kObject, kArray, kOther };
+  enum DataKey { kOtherKey, kModel, kTokens, kInput, kOutput, kCost, kResponse, kTtft, kSuccess };
+
+  static bool fail(std::string& reason, std::string why) {
+    reason = std::move(why);
+    return false;
+  }
+  bool in_tags_object() const noexcept { return depth_ == 2 && top_key_ == "tags"; }
+  bool in_tags_value() const noexcept { return in_tags_object(); }
+  bool in_data_value() const noexcept {
+    return depth_ == 2 && top_key_ == "data" && data_key_ != kOtherKey;
+  }
+
+  // A top-level value of kind `k` for top_key_ (strings go through top_string()).
+  void top_value(Kind k) {
+    const bool null = k == kNull;
+    if (top_key_ == "event_type")
+      type_ok_ = false;
+    else if (top_key_ == "event_id")
+      id_bad_ = !null;
+    else if (top_key_ == "timestamp")
+      timestamp_bad_ = !null;
+    else if (top_key_ == "tags")
+      tags_bad_ = !(null || k == kObject), non_string_tags_.clear();
+    else if (top_key_ == "data")
+      data_bad_ = !(null || k == kObject), data_seen_ = !null && k == kObject;
+    else if (is_context_key())
+      set_context_bad(!null);
+  }
+  void top_string(std::string& v) {
+    if (top_key_ == "event_type") {
+      type_ok_ = true;
+      out_.type_name = std::move(v);
+    } else if (top_key_ == "event_id") {
+      EventId id;
+      id_bad_ = !EventId::parse(v, id);
+    } else if (top_key_ == "timestamp") {
+      Timestamp t;
+      timestamp_bad_ = !parse_timestamp(v, t);
+    } else if (top_key_ == "tags") {
+      tags_bad_ = true;
+      non_string_tags_.clear();
+    } else if (top_key_ == "data") {
+      data_bad_ = true;
+    } else if (is_context_key()) {
+      set_context_bad(false);
+    }
+  }
+  bool is_context_key() const {
+    return top_key_ == "execution_id" || top_key_ == "operation" || top_key_ == "span_id" ||
+           top_key_ == "parent_span_id" || top_key_ == "module_name";
+  }
+  void set_context_bad(bool bad) {
+    // parse_event_json names the first field in its own order; any order names a real culprit.
+    if (bad && context_not_string_.empty()) context_not_string_ = top_key_;
+    if (!bad && context_not_string_ == top_key_) context_not_string_.clear();
+  }
+
+  bool scalar(Kind k) {
+    if (depth_ == 0) return true;  // a scalar document: not an object (judged at the end)
+    if (depth_ == 1) top_value(k);
+    if (in_tags_value()) non_string_tags_.insert(tag_key_);
+    if (depth_ == 2 && top_key_ == "data" && data_key_ != kOtherKey) commit_data();
+    return true;
+  }
+  bool open(Kind k) {
+    if (depth_ == 0) top_is_object_ = k == kObject;
+    if (depth_ == 1) top_value(k);
+    if (depth_ == 1 && top_key_ == "data" && k == kObject) reset_data();
+    if (depth_ == 2 && top_key_ == "data") data_ = Number{}, commit_data();  // nested: not a number
+    if (in_tags_value()) non_string_tags_.insert(tag_key_);
+    ++depth_;
+    return true;
+  }
+  bool close() {
+    --depth_;
+    return true;
+  }
+
+  void reset_data() {
+    out_.model.clear();
+    out_.model_is_string = false;
+    out_.tokens_used = out_.input_tokens = out_.output_tokens = 0;
+    out_.cost_usd = 0;
+    out_.cost_invalid = false;
+    out_.response_time_ms.reset();
+    out_.ttft_ms.reset();
+    out_.success.reset();
+  }
+  // Mirrors Value::as_int / as_double / is_number on the parsed value.
+  void commit_data() {
+    const bool number = data_.kind == Number::integer || data_.kind == Number::floating;
+    const double as_double = data_.kind == Number::integer ? static_cast<double>(data_.i) : data_.d;
+    std::int64_t as_int = 0;
+    if (data_.kind == Number::integer) as_int = data_.i;
+    if (data_.kind == Number::floating && data_.d == data_.d && data_.d >= -9.2e18 &&
+        data_.d <= 9.2e18) {
+      as_int = static_cast<std::int64_t>(data_.d);
+    }
+    switch (data_key_) {
+      case kModel:
+        out_.model_is_string = data_.kind == Number::string;
+        out_.model = out_.model_is_string ? std::move(string_value_) : std::string();
+        break;
+      case kTokens:
+        out_.tokens_used = as_int;
+        break;
+      case kInput:
+        out_.input_tokens = as_int;
+        break;
+      case kOutput:
+        out_.output_tokens = as_int;
+        break;
+      case kCost:
+        out_.cost_usd = number ? as_double : 0.0;
+        out_.cost_invalid = !is_valid_cost(number, as_double);
+        break;
+      case kResponse:
+        out_.response_time_ms = number ? std::optional<double>(as_double) : std::nullopt;
+        break;
+      case kTtft:
+        out_.ttft_ms = number ? std::optional<double>(as_double) : std::nullopt;
+        break;
+      case kSuccess:
+        out_.success = data_.kind == Number::boolean ? std::optional<bool>(data_.b) : std::nullopt;
+        break;
+      case kOtherKey:
+        break;
+    }
+  }
+
+  UsageFields& out_;
+  int depth_ = 0;
+  std::string top_key_;
+  DataKey data_key_ = kOtherKey;
+  Number data_;
+  std::string string_value_;
+  bool top_is_object_ = false;
+  bool type_ok_ = false;
+  std::string tag_key_;
+  // Keys of tags whose last value so far is not a string: the event is invalid while any is.
+  std::unordered_set<std::string> non_string_tags_;
+  bool id_bad_ = false, timestamp_bad_ = false, tags_bad_ = false, data_bad_ = false,
+       data_seen_ = false;
+  std::string context_not_string_;
+};
+
+}  // namespace
+
+bool decode_usage_fields(std::string_view json, UsageFields& out, DecodeFailureKind& kind,
+                         std::string& reason) noexcept {
+  try {
+    out = UsageFields{};
+    if (detail::json_nesting_depth(json) > detail::max_json_nesting + 2) {
+      kind = nlohmann::json::accept(json.begin(), json.end()) ? DecodeFailureKind::invalid_event
+                                                              : DecodeFailureKind::malformed_json;
+      reason = "nested too deeply";
+      return false;
+    }
+    UsageSax sax(out);
+    if (!nlohmann::json::sax_parse(json.begin(), json.end(), &sax)) {
+      kind = DecodeFailureKind::malformed_json;
+      reason = "not valid JSON";
+      return false;
+    }
+    if (!sax.verdict(reason)) {
+      kind = DecodeFailureKind::invalid_event;
+      return false;
+    }
+    return true;
+  } catch (...) {
+    kind = DecodeFailureKind::invalid_event;
+    reason = "out of memory while decoding";
+    return false;
+  }
+}
+
+}  // namespace streamll::redis
