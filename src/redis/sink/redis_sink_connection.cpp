@@ -1,0 +1,114 @@
+// RedisSink's connection, on the flusher thread: connecting (and what a new connection does
+// first), failing, and closing or interrupting it for shutdown().
+
+#include <utility>
+
+#include "redis/sink/redis_sink_impl.hpp"
+#include "streamll/redis/errors.hpp"
+
+namespace streamll {
+
+bool RedisSink::Impl::ensure_connected() {
+  if (transport && transport->is_connected()) return true;
+  // A connection made after an isolated event failed alone: if it is sound, that event is
+  // the one to fail; if it is not, this was an outage and the event goes again.
+  const bool suspect_due = isolation.take_suspect();
+  try {
+    // The connector finds the server (URL, provider, sentinels, cluster slot owner) and
+    // connects; shutdown() interrupts it through interrupt_transport().
+    logger->debug("connecting (stream '{}', {} consecutive failures so far)", options.stream_key,
+                  breaker.failure_count());
+    auto fresh = connector.connect(io_deadline(options.connection.connect_timeout), slot);
+    {
+      std::lock_guard<std::mutex> lock(transport_mutex);
+      transport = std::move(fresh);
+      if (stopping_hard.load(std::memory_order_acquire)) transport->interrupt();
+    }
+    ++connection_number;
+    current_host = connector.current_host();
+    if (suspect_due) {
+      redis::CommandBuffer ping;
+      ping.append({"PING"});
+      std::vector<redis::RedisReply> pong;
+      transport->execute(ping, pong, io_deadline(options.connection.socket_timeout));
+      if (pong.empty() || pong.front().is_error()) {
+        throw ReplyError(pong.empty() ? "no reply" : pong.front().text,
+                         "PING after a closed connection");
+      }
+      isolation.fail_suspect(batches);
+    }
+    if (!options.consumer_group.empty()) create_consumer_group();
+    if (ever_connected) redis::SinkCounters::add(counters.reconnects);
+    ever_connected = true;
+    counters.connected.store(true, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      server = transport->describe();
+    }
+    logger->info("connected to {} (stream '{}')", transport->describe(), options.stream_key);
+    return true;
+  } catch (const AuthError& e) {
+    transport_failure(std::string("authentication failed: ") + e.what());
+  } catch (const ReplyError& e) {
+    transport_failure(std::string("connection handshake refused: ") + e.what());
+  } catch (const std::exception& e) {
+    transport_failure(std::string("connect failed: ") + e.what());
+  }
+  return false;
+}
+
+void RedisSink::Impl::create_consumer_group() {
+  redis::CommandBuffer create;
+  create.append({"XGROUP", "CREATE", options.stream_key, options.consumer_group, "0", "MKSTREAM"});
+  std::vector<redis::RedisReply> group_replies;
+  transport->execute(create, group_replies, io_deadline(options.connection.socket_timeout));
+  if (!group_replies.empty() && group_replies.front().is_error() &&
+      group_replies.front().error_prefix() != "BUSYGROUP") {
+    // The events can still be written; the group is for the consumers. Report, do not fail.
+    redis::SinkCounters::add(counters.reply_errors);
+    record_error("XGROUP CREATE " + options.consumer_group +
+                 " failed: " + group_replies.front().text);
+  }
+}
+
+void RedisSink::Impl::transport_failure(const std::string& message, bool count_for_breaker) {
+  if (counters.connected.exchange(false, std::memory_order_relaxed)) {
+    logger->warn("lost connection to Redis: {}", message);
+  }
+  close_transport();
+  connector.connection_lost(message);
+  // Reason, then count, then breaker state: a reader that sees the breaker open also sees
+  // the failures that opened it, and one that sees a count also sees why.
+  record_error(message);
+  counters.record_transport_error();
+  if (count_for_breaker) breaker.record_failure();
+}
+
+void RedisSink::Impl::record_error(const std::string& message) {
+  {
+    std::lock_guard<std::mutex> lock(error_mutex);
+    last_error = message;
+    last_error_time = clock.system_now();
+  }
+  log.log(spdlog::level::warn, message);
+}
+
+void RedisSink::Impl::close_transport() noexcept {
+  std::lock_guard<std::mutex> lock(transport_mutex);
+  if (transport) transport->close();
+  counters.connected.store(false, std::memory_order_relaxed);
+}
+
+void RedisSink::Impl::interrupt_transport() noexcept {
+  std::lock_guard<std::mutex> lock(transport_mutex);
+  stopping_hard.store(true, std::memory_order_release);
+  connector.interrupt();
+  if (transport) transport->interrupt();
+}
+
+void RedisSink::Impl::notify_progress() {
+  { std::lock_guard<std::mutex> lock(progress_mutex); }
+  progress_cv.notify_all();
+}
+
+}  // namespace streamll
