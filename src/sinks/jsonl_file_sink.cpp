@@ -4,13 +4,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <string>
 #include <system_error>
 #include <vector>
 
-#include "background_writer.hpp"
 #include "logging.hpp"
+#include "pipeline/pipeline_tuning.hpp"
+#include "streamll/sinks/batching_sink.hpp"
 
 namespace streamll {
 namespace {
@@ -33,39 +35,46 @@ int write_all(int fd, const char* data, std::size_t size, std::size_t& done) noe
   return 0;
 }
 
-void add(detail::OutputResult& to, const detail::OutputResult& from) noexcept {
-  to.written += from.written;
-  to.failed += from.failed;
-  to.discarded += from.discarded;
-  to.ok = to.ok && from.ok;
-}
+// Events per write: enough to amortize a write(2) over a burst, few enough that a flush() or
+// shutdown() waiting behind a burst is served soon.
+constexpr std::size_t kMaxBatch = 256;
 
-// The file side of a JsonlFileSink, on the sink's thread: serializes events into whole lines
-// and writes them, at once (every_event) or when the buffer fills (buffered). An event counts
-// as written once its whole line reached the file.
-class JsonlOutput final : public detail::SinkOutput {
+// What a JsonlExporter reports beyond its BatchingSink's counters. Shared with the sink, which
+// reads it from any thread; the exporter (a flusher given up on at shutdown may outlive the
+// sink) writes it.
+struct BufferCounts {
+  // Lines in the buffered policy's buffer: settled as delivered, not yet in the file.
+  std::atomic<std::uint64_t> held{0};
+  // Events settled as delivered (buffered) and lost when the buffer's write-out failed.
+  std::atomic<std::uint64_t> lost_later{0};
+};
+
+// The file side of a JsonlFileSink, on its BatchingSink's flusher: serializes events into
+// whole lines and writes them, at once (every_event) or when the buffer fills (buffered). An
+// event whose line fails to reach the file in the same call is failed; one that was buffered
+// by an earlier call is counted in BufferCounts::lost_later. Never asks for a retry.
+class JsonlExporter final : public Exporter {
  public:
-  JsonlOutput(const JsonlFileSinkOptions& options, int fd) : options_(options), fd_(fd) {
+  JsonlExporter(const JsonlFileSinkOptions& options, int fd, std::shared_ptr<BufferCounts> counts)
+      : options_(options), fd_(fd), counts_(std::move(counts)) {
     if (options_.flush_policy == JsonlFlushPolicy::buffered) {
       buffer_.reserve(std::min<std::size_t>(options_.buffer_bytes, 1 << 20) + 1024);
     }
+    appended_.reserve(kMaxBatch);
   }
-  ~JsonlOutput() override {
+  ~JsonlExporter() override {
     if (fd_ >= 0) ::close(fd_);
   }
-  JsonlOutput(const JsonlOutput&) = delete;
-  JsonlOutput& operator=(const JsonlOutput&) = delete;
+  JsonlExporter(const JsonlExporter&) = delete;
+  JsonlExporter& operator=(const JsonlExporter&) = delete;
 
-  detail::OutputResult write(const std::vector<Event>& events,
-                             const std::atomic<bool>& abandoned) noexcept override {
-    detail::OutputResult result;
-    if (abandoned.load(std::memory_order_acquire) || fd_ < 0) {
-      result.discarded = events.size();
-      return result;
-    }
-    for (const Event& event : events) {
+  ExportResult export_batch(ExportBatch& batch) override {
+    // Given up on, or closed: the pipeline drops what is not settled.
+    if (batch.abandoned() || fd_ < 0) return ExportResult::retry_rest(0);
+    appended_.clear();
+    for (std::size_t i = 0; i < batch.size(); ++i) {
       const std::size_t before = buffer_.size();
-      bool ok = append_json(event, buffer_);  // restores `buffer_` when it fails
+      bool ok = append_json(batch[i], buffer_);  // restores `buffer_` when it fails
       if (ok) {
         try {
           buffer_.push_back('\n');
@@ -75,28 +84,28 @@ class JsonlOutput final : public detail::SinkOutput {
         }
       }
       if (ok) {
-        ++buffered_events_;
+        appended_.push_back(i);  // reserved for a whole batch: cannot throw
       } else {
-        ++result.discarded;  // out of memory for its JSON
+        batch.fail(i, "out of memory for its JSON");
       }
     }
+    add_held(appended_.size());
     if (options_.flush_policy == JsonlFlushPolicy::every_event ||
         buffer_.size() >= options_.buffer_bytes) {
-      add(result, write_out());
+      write_out(&batch);
     }
-    return result;
+    return ExportResult::done();
   }
 
-  detail::OutputResult flush() noexcept override {
-    if (fd_ < 0) return {};
-    detail::OutputResult result = write_out();
-    result.ok = sync() && result.ok;
-    return result;
+  bool flush(std::chrono::steady_clock::time_point) noexcept override {
+    if (fd_ < 0) return true;
+    const bool written = write_out(nullptr);
+    return sync() && written;
   }
 
-  detail::OutputResult close() noexcept override {
-    if (fd_ < 0) return {};
-    detail::OutputResult result = flush();
+  bool close(std::chrono::steady_clock::time_point deadline) noexcept override {
+    if (fd_ < 0) return true;
+    bool ok = flush(deadline);
     if (::close(fd_) != 0) {
       // Some file systems (NFS) report write errors only here.
       const int err = errno;
@@ -105,27 +114,35 @@ class JsonlOutput final : public detail::SinkOutput {
                  "JsonlFileSink: closing '" + options_.path + "' failed: " + errno_text(err));
       } catch (...) {
       }
-      result.ok = false;
+      ok = false;
     }
     fd_ = -1;
-    return result;
+    return ok;
   }
 
   std::uint64_t discard() noexcept override {
-    const std::uint64_t held = buffered_events_;
+    const std::uint64_t held = lines_;
     buffer_.clear();
-    buffered_events_ = 0;
+    lines_ = 0;
+    counts_->held.store(0, std::memory_order_release);
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     return held;
   }
 
+  std::string name() const override { return "jsonl"; }
+
  private:
-  // Writes the buffer out. On failure the buffered events that did not fully reach the file
-  // are counted as lost and the buffer is emptied, so a full disk cannot grow memory.
-  detail::OutputResult write_out() noexcept {
-    detail::OutputResult result;
-    if (buffer_.empty()) return result;
+  void add_held(std::size_t n) noexcept {
+    lines_ += n;
+    counts_->held.store(lines_, std::memory_order_release);
+  }
+
+  // Writes the buffer out. On failure the lines that did not fully reach the file are lost
+  // (those of `batch` failed in it, older ones counted as lost later) and the buffer is
+  // emptied, so a full disk cannot grow memory. False when a write failed.
+  bool write_out(ExportBatch* batch) noexcept {
+    if (buffer_.empty()) return true;
     int err = 0;
     std::size_t done = 0;
     if (line_open_) {
@@ -134,28 +151,35 @@ class JsonlOutput final : public detail::SinkOutput {
       if (err == 0) line_open_ = false;
     }
     if (err == 0) err = write_all(fd_, buffer_.data(), buffer_.size(), done);
-    if (err == 0) {
-      result.written = buffered_events_;
-    } else {
+    if (err != 0) {
       const auto first = buffer_.begin();
       const auto complete = static_cast<std::uint64_t>(
           std::count(first, first + static_cast<std::ptrdiff_t>(done), '\n'));
       if (done > 0 && buffer_[done - 1] != '\n') line_open_ = true;
-      result.written = complete;
-      result.failed = buffered_events_ - complete;
-      result.ok = false;
-      total_lost_ += result.failed;
+      const std::uint64_t lost = lines_ - complete;
+      // The newest lines are this batch's; older ones were settled by an earlier call.
+      const std::size_t mine = batch ? std::min<std::size_t>(lost, appended_.size()) : 0;
+      std::string reason;
+      try {
+        reason = "writing to '" + options_.path + "' failed: " + errno_text(err);
+      } catch (...) {
+      }
+      for (std::size_t k = appended_.size() - mine; k < appended_.size(); ++k) {
+        batch->fail(appended_[k], reason);
+      }
+      if (lost > mine) counts_->lost_later.fetch_add(lost - mine, std::memory_order_release);
+      total_lost_ += lost;
       try {  // building the message may run out of memory
-        log_.log(spdlog::level::err, "JsonlFileSink: writing to '" + options_.path +
-                                         "' failed: " + errno_text(err) + "; " +
-                                         std::to_string(result.failed) + " event(s) lost (" +
-                                         std::to_string(total_lost_) + " in total)");
+        log_.log(spdlog::level::err, "JsonlFileSink: " + reason + "; " + std::to_string(lost) +
+                                         " event(s) lost (" + std::to_string(total_lost_) +
+                                         " in total)");
       } catch (...) {
       }
     }
     buffer_.clear();
-    buffered_events_ = 0;
-    return result;
+    lines_ = 0;
+    counts_->held.store(0, std::memory_order_release);
+    return err == 0;
   }
 
   bool sync() noexcept {
@@ -169,26 +193,51 @@ class JsonlOutput final : public detail::SinkOutput {
     return false;
   }
 
-  // A copy: a writer given up on at shutdown may outlive the sink.
+  // A copy: a flusher given up on at shutdown may outlive the sink.
   const JsonlFileSinkOptions options_;
   int fd_;              // -1 once closed
   std::string buffer_;  // whole lines, each ending in '\n'
-  std::uint64_t buffered_events_ = 0;
-  bool line_open_ = false;  // the file ends in a partial line left by a failed write
+  std::uint64_t lines_ = 0;
+  std::vector<std::size_t> appended_;  // this batch's events whose line is in buffer_
+  bool line_open_ = false;             // the file ends in a partial line left by a failed write
   std::uint64_t total_lost_ = 0;
+  const std::shared_ptr<BufferCounts> counts_;
   detail::RateLimitedLog log_{"streamll.sinks.jsonl"};
 };
+
+BatchingSinkOptions pipeline_options(const JsonlFileSinkOptions& options) {
+  BatchingSinkOptions o;
+  o.buffer_size = options.queue_size;
+  // A full queue refuses the new event and keeps the older ones, so the file is in emission
+  // order with gaps at most.
+  o.overflow = OverflowStrategy::drop_newest;
+  o.max_batch_size = kMaxBatch;
+  o.retry.circuit_breaker = false;  // never asked to retry
+  o.logger = "streamll.sinks.jsonl";
+  return o;
+}
 
 }  // namespace
 
 struct JsonlFileSink::State {
-  State(JsonlFileSinkOptions o, std::unique_ptr<detail::SinkOutput> output)
+  State(JsonlFileSinkOptions o, std::unique_ptr<Exporter> exporter,
+        std::shared_ptr<BufferCounts> buffer_counts)
       : options(std::move(o)),
-        writer(std::move(output), options.queue_size, "JsonlFileSink '" + options.path + "'",
-               "streamll.sinks.jsonl") {}
+        counts(std::move(buffer_counts)),
+        writer(std::move(exporter), pipeline_options(options), tuning(options, counts)) {}
+
+  static detail::PipelineTuning tuning(const JsonlFileSinkOptions& options,
+                                       const std::shared_ptr<BufferCounts>& counts) {
+    detail::PipelineTuning t;
+    t.log_name = "JsonlFileSink '" + options.path + "'";
+    t.buffer_size_option = "queue_size";
+    t.late_losses = [counts] { return counts->lost_later.load(std::memory_order_acquire); };
+    return t;
+  }
 
   const JsonlFileSinkOptions options;
-  detail::BackgroundWriter writer;
+  const std::shared_ptr<BufferCounts> counts;
+  BatchingSink writer;
 };
 
 JsonlFileSink::JsonlFileSink(JsonlFileSinkOptions options) {
@@ -203,14 +252,15 @@ JsonlFileSink::JsonlFileSink(JsonlFileSinkOptions options) {
   if (fd < 0) {
     throw ConfigError("path", "cannot open '" + options.path + "': " + errno_text(errno));
   }
-  std::unique_ptr<detail::SinkOutput> output;
+  std::unique_ptr<Exporter> exporter;
+  auto counts = std::make_shared<BufferCounts>();
   try {
-    output = std::make_unique<JsonlOutput>(options, fd);
+    exporter = std::make_unique<JsonlExporter>(options, fd, counts);
   } catch (...) {
-    ::close(fd);  // the output owns the descriptor only once it exists
+    ::close(fd);  // the exporter owns the descriptor only once it exists
     throw;
   }
-  state_ = std::make_unique<State>(std::move(options), std::move(output));
+  state_ = std::make_unique<State>(std::move(options), std::move(exporter), std::move(counts));
 }
 
 JsonlFileSink::~JsonlFileSink() {
@@ -220,8 +270,8 @@ JsonlFileSink::~JsonlFileSink() {
   }
 }
 
-void JsonlFileSink::handle(const Event& event) { state_->writer.push(Event(event)); }
-void JsonlFileSink::handle_owned(Event&& event) { state_->writer.push(std::move(event)); }
+void JsonlFileSink::handle(const Event& event) { state_->writer.handle(event); }
+void JsonlFileSink::handle_owned(Event&& event) { state_->writer.handle_owned(std::move(event)); }
 
 bool JsonlFileSink::flush(std::chrono::milliseconds timeout) {
   return state_->writer.flush(timeout);
@@ -233,8 +283,16 @@ bool JsonlFileSink::shutdown(std::chrono::milliseconds timeout) {
 
 bool JsonlFileSink::is_running() const noexcept { return state_->writer.is_running(); }
 const std::string& JsonlFileSink::path() const noexcept { return state_->options.path; }
-std::uint64_t JsonlFileSink::written() const noexcept { return state_->writer.written(); }
-std::uint64_t JsonlFileSink::write_errors() const noexcept { return state_->writer.write_errors(); }
-std::uint64_t JsonlFileSink::dropped() const noexcept { return state_->writer.dropped(); }
+std::uint64_t JsonlFileSink::written() const noexcept {
+  // Read before delivered: a line counted held is counted delivered by then too.
+  const std::uint64_t held = state_->counts->held.load(std::memory_order_acquire);
+  const std::uint64_t lost = state_->counts->lost_later.load(std::memory_order_acquire);
+  const std::uint64_t delivered = state_->writer.stats().delivered;
+  return delivered >= held + lost ? delivered - held - lost : 0;
+}
+std::uint64_t JsonlFileSink::write_errors() const noexcept {
+  return state_->writer.stats().failed + state_->counts->lost_later.load(std::memory_order_acquire);
+}
+std::uint64_t JsonlFileSink::dropped() const noexcept { return state_->writer.stats().dropped(); }
 
 }  // namespace streamll

@@ -7,8 +7,8 @@
 #include <string_view>
 #include <vector>
 
-#include "background_writer.hpp"
-#include "logging.hpp"
+#include "pipeline/pipeline_tuning.hpp"
+#include "streamll/sinks/batching_sink.hpp"
 
 namespace streamll {
 
@@ -36,6 +36,10 @@ bool is_terminal(const std::ostream& stream) noexcept {
 
 namespace {
 
+// Events per write: enough to amortize a stream flush over a burst, few enough that a flush()
+// or shutdown() waiting behind a burst is served soon.
+constexpr std::size_t kMaxBatch = 256;
+
 TerminalFormat format_for(const TerminalSinkOptions& options, const std::ostream& out) {
   TerminalFormat format;
   format.color = should_use_color(options.color, is_terminal(out));
@@ -44,58 +48,42 @@ TerminalFormat format_for(const TerminalSinkOptions& options, const std::ostream
   return format;
 }
 
-// The stream side of a TerminalSink, on the sink's thread: renders each event, writes it, and
-// flushes the stream once per batch, so a burst costs one flush and a lone token still shows
-// at once. An event counts as written once the stream took its text and the flush after it
-// succeeded.
-class TerminalOutput final : public detail::SinkOutput {
+// The stream side of a TerminalSink, on its BatchingSink's flusher: renders each event, writes
+// it, and flushes the stream once per batch, so a burst costs one flush and a lone token still
+// shows at once. An event is delivered once the stream took its text and the flush after it
+// succeeded; a failed write or flush fails the events it cost (never retried: a stream that
+// failed is cleared and the next batch tries again).
+class TerminalExporter final : public Exporter {
  public:
-  TerminalOutput(std::ostream& out, TerminalFormat format) : out_(out), renderer_(format) {}
+  TerminalExporter(std::ostream& out, TerminalFormat format) : out_(out), renderer_(format) {}
 
-  detail::OutputResult write(const std::vector<Event>& events,
-                             const std::atomic<bool>& abandoned) noexcept override {
-    detail::OutputResult result;
-    std::uint64_t unflushed = 0;
-    for (std::size_t i = 0; i < events.size(); ++i) {
-      if (abandoned.load(std::memory_order_acquire)) {
-        result.discarded += events.size() - i;
-        break;
-      }
+  ExportResult export_batch(ExportBatch& batch) override {
+    std::size_t attempted = 0;
+    for (; attempted < batch.size() && !batch.abandoned(); ++attempted) {
       bool ok = false;
       try {
         text_.clear();
-        renderer_.render(events[i], text_);
+        renderer_.render(batch[attempted], text_);
         ok = put(text_);
       } catch (...) {
         // Out of memory while rendering: this event is lost, the next may fit.
       }
-      if (ok) {
-        ++unflushed;
-      } else {
-        ++result.failed;
+      if (!ok) batch.fail(attempted, "writing to the output stream failed");
+    }
+    // Given up on while writing: what the stream took is in its hands, and flushing would be
+    // one more write to a stream the application may be about to destroy.
+    if (!batch.abandoned() && !flush_stream()) {
+      for (std::size_t i = 0; i < attempted; ++i) {
+        batch.fail(i, "flushing the output stream failed");  // no-op for those failed already
       }
     }
-    if (abandoned.load(std::memory_order_acquire)) {
-      // Given up on while writing: what the stream took is in its hands, and flushing would
-      // be one more write to a stream the application may be about to destroy.
-      result.written += unflushed;
-    } else if (flush_stream()) {
-      result.written += unflushed;
-    } else {
-      result.failed += unflushed;
-    }
-    report(result.failed);
-    return result;
+    // Events not attempted are dropped by the pipeline, which gave up on this sink.
+    return attempted == batch.size() ? ExportResult::done() : ExportResult::retry_rest(attempted);
   }
 
-  detail::OutputResult flush() noexcept override {
-    detail::OutputResult result;
-    result.ok = flush_stream();
-    return result;
-  }
+  bool flush(std::chrono::steady_clock::time_point) noexcept override { return flush_stream(); }
 
-  detail::OutputResult close() noexcept override {
-    detail::OutputResult result;
+  bool close(std::chrono::steady_clock::time_point) noexcept override {
     bool ok = true;
     try {
       text_.clear();
@@ -104,11 +92,10 @@ class TerminalOutput final : public detail::SinkOutput {
     } catch (...) {
       ok = false;
     }
-    result.ok = flush_stream() && ok;
-    return result;
+    return flush_stream() && ok;
   }
 
-  std::uint64_t discard() noexcept override { return 0; }  // nothing held beyond the stream
+  std::string name() const override { return "terminal"; }
 
  private:
   // A failed stream is cleared so that the next write tries again.
@@ -140,39 +127,46 @@ class TerminalOutput final : public detail::SinkOutput {
     }
   }
 
-  void report(std::uint64_t lost) noexcept {
-    if (lost == 0) return;
-    total_lost_ += lost;
-    try {  // building the message may run out of memory
-      log_.log(spdlog::level::err, "TerminalSink: writing to the output stream failed; " +
-                                       std::to_string(lost) + " event(s) lost (" +
-                                       std::to_string(total_lost_) + " in total)");
-    } catch (...) {
-    }
-  }
-
   std::ostream& out_;
   TerminalRenderer renderer_;
   std::string text_;
-  std::uint64_t total_lost_ = 0;
-  detail::RateLimitedLog log_{"streamll.sinks.terminal"};
 };
+
+BatchingSinkOptions pipeline_options(const TerminalSinkOptions& options) {
+  BatchingSinkOptions o;
+  o.buffer_size = options.queue_size;
+  // A full queue refuses the new event and keeps the older ones, so what is written is in
+  // emission order with gaps at most, and a stalled output resumes from where it stalled.
+  o.overflow = OverflowStrategy::drop_newest;
+  o.max_batch_size = kMaxBatch;
+  o.shutdown_timeout = std::chrono::seconds(1);
+  o.retry.circuit_breaker = false;  // never asked to retry
+  o.logger = "streamll.sinks.terminal";
+  return o;
+}
+
+detail::PipelineTuning pipeline_tuning() {
+  detail::PipelineTuning t;
+  t.log_name = "TerminalSink";
+  t.buffer_size_option = "queue_size";
+  return t;
+}
 
 }  // namespace
 
 struct TerminalSink::State {
-  State(std::ostream& out, TerminalFormat format, std::size_t queue_size)
+  State(std::ostream& out, TerminalFormat format, const TerminalSinkOptions& options)
       : color(format.color),
-        writer(std::make_unique<TerminalOutput>(out, format), queue_size, "TerminalSink",
-               "streamll.sinks.terminal") {}
+        writer(std::make_unique<TerminalExporter>(out, format), pipeline_options(options),
+               pipeline_tuning()) {}
 
   const bool color;
-  detail::BackgroundWriter writer;
+  BatchingSink writer;
 };
 
 TerminalSink::TerminalSink(TerminalSinkOptions options) {
   std::ostream& out = options.output ? *options.output : std::cout;
-  state_ = std::make_unique<State>(out, format_for(options, out), options.queue_size);
+  state_ = std::make_unique<State>(out, format_for(options, out), options);
 }
 
 TerminalSink::~TerminalSink() {
@@ -182,8 +176,8 @@ TerminalSink::~TerminalSink() {
   }
 }
 
-void TerminalSink::handle(const Event& event) { state_->writer.push(Event(event)); }
-void TerminalSink::handle_owned(Event&& event) { state_->writer.push(std::move(event)); }
+void TerminalSink::handle(const Event& event) { state_->writer.handle(event); }
+void TerminalSink::handle_owned(Event&& event) { state_->writer.handle_owned(std::move(event)); }
 
 bool TerminalSink::flush(std::chrono::milliseconds timeout) {
   return state_->writer.flush(timeout);
@@ -195,8 +189,8 @@ bool TerminalSink::shutdown(std::chrono::milliseconds timeout) {
 
 bool TerminalSink::is_running() const noexcept { return state_->writer.is_running(); }
 bool TerminalSink::colors_enabled() const noexcept { return state_->color; }
-std::uint64_t TerminalSink::written() const noexcept { return state_->writer.written(); }
-std::uint64_t TerminalSink::write_errors() const noexcept { return state_->writer.write_errors(); }
-std::uint64_t TerminalSink::dropped() const noexcept { return state_->writer.dropped(); }
+std::uint64_t TerminalSink::written() const noexcept { return state_->writer.stats().delivered; }
+std::uint64_t TerminalSink::write_errors() const noexcept { return state_->writer.stats().failed; }
+std::uint64_t TerminalSink::dropped() const noexcept { return state_->writer.stats().dropped(); }
 
 }  // namespace streamll

@@ -2,9 +2,11 @@
 // rewritten comparison candidates once made TagValue's reversed operators recurse forever).
 // The deprecated aliases too, which the library's own build hides.
 #undef STREAMLL_NO_DEPRECATED_ALIASES
+#include <streamll/exporter.hpp>
 #include <streamll/redis/consumer.hpp>
 #include <streamll/redis/errors.hpp>
 #include <streamll/redis/sharding.hpp>
+#include <streamll/sinks/batching_sink.hpp>
 #include <streamll/sinks/jsonl_file_sink.hpp>
 #include <streamll/sinks/memory_sink.hpp>
 #include <streamll/sinks/redis_sink.hpp>
@@ -44,3 +46,8 @@ static_assert(std::is_same_v<streamll::redis::IoError, streamll::IoError>);
 static_assert(std::is_same_v<streamll::redis::ReplyError, streamll::ReplyError>);
 static_assert(std::is_same_v<streamll::redis::StreamNotFoundError, streamll::StreamNotFoundError>);
 #pragma GCC diagnostic pop
+
+// BatchingSinkOptions composes RetryOptions the same way.
+streamll::BatchingSinkOptions streamll_cxx20_batching_options() {
+  return {.buffer_size = 50000, .retry = {.failure_threshold = 5}};
+}

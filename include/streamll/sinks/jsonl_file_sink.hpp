@@ -87,11 +87,11 @@ class JsonlFileSink : public Sink {
   const std::string& path() const noexcept;
   /// Events whose line reached the file (the OS, not necessarily the disk unless fsync).
   std::uint64_t written() const noexcept;
-  /// Events lost to failed writes.
+  /// Events lost to failed writes, or (rarely) whose JSON could not be built for lack of
+  /// memory.
   std::uint64_t write_errors() const noexcept;
   /// Events not written: the queue was full, they came after shutdown(), shutdown() gave up
-  /// on a stuck write before writing them, or (rarely) their JSON could not be built for lack
-  /// of memory, or they were handed to a forked child's copy.
+  /// on a stuck write before writing them, or they were handed to a forked child's copy.
   std::uint64_t dropped() const noexcept;
 
  private:

@@ -1,0 +1,254 @@
+// The application's side of a Pipeline: construction, push, flush, shutdown, stats and the
+// fork rule. The flusher's side is flusher.cpp.
+
+#include "pipeline/pipeline.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "exit_deadline.hpp"
+#include "fork_generation.hpp"
+#include "streamll/errors.hpp"
+
+namespace streamll::detail {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+SteadyClock::time_point deadline_after(std::chrono::milliseconds timeout) {
+  constexpr std::chrono::milliseconds longest = std::chrono::hours(24 * 365);
+  return SteadyClock::now() + std::clamp(timeout, std::chrono::milliseconds::zero(), longest);
+}
+
+std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
+
+const BatchingSinkOptions& validated(const BatchingSinkOptions& o, const PipelineTuning& t) {
+  if (o.buffer_size == 0) throw ConfigError(t.buffer_size_option, "must be at least 1 (got 0)");
+  if (o.max_batch_size == 0) throw ConfigError("max_batch_size", "must be at least 1 (got 0)");
+  if (o.flush_interval.count() <= 0) {
+    throw ConfigError("flush_interval", "must be positive (got " + ms(o.flush_interval) + ")");
+  }
+  if (o.export_timeout.count() <= 0) {
+    throw ConfigError("export_timeout", "must be positive (got " + ms(o.export_timeout) + ")");
+  }
+  if (o.shutdown_timeout.count() < 0) {
+    throw ConfigError("shutdown_timeout",
+                      "must not be negative (got " + ms(o.shutdown_timeout) + ")");
+  }
+  const RetryOptions& r = o.retry;
+  if (r.failure_threshold == 0) {
+    throw ConfigError("retry.failure_threshold", "must be at least 1 (got 0)");
+  }
+  if (r.recovery_timeout.count() <= 0) {
+    throw ConfigError("retry.recovery_timeout",
+                      "must be positive (got " + ms(r.recovery_timeout) + ")");
+  }
+  if (r.initial_delay.count() < 0) {
+    throw ConfigError("retry.initial_delay",
+                      "must not be negative (got " + ms(r.initial_delay) + ")");
+  }
+  if (r.max_delay.count() < 0) {
+    throw ConfigError("retry.max_delay", "must not be negative (got " + ms(r.max_delay) + ")");
+  }
+  return o;
+}
+
+CircuitBreakerOptions breaker_options(const RetryOptions& r, const ClockSource* clock) {
+  CircuitBreakerOptions b;
+  b.enabled = r.circuit_breaker;
+  b.failure_threshold = r.failure_threshold;
+  b.recovery_timeout = r.recovery_timeout;
+  b.max_backoff = r.recovery_timeout * 10;
+  b.retry_initial_delay = r.initial_delay;
+  b.retry_max_delay = r.max_delay;
+  b.clock = clock;
+  return b;
+}
+
+RingBuffer<Event> make_ring(const BatchingSinkOptions& o, const PipelineTuning& t) {
+  try {
+    return RingBuffer<Event>(o.buffer_size, o.overflow);
+  } catch (const ConfigError&) {
+    throw ConfigError(t.buffer_size_option,
+                      "cannot allocate a buffer of " + std::to_string(o.buffer_size) + " events");
+  }
+}
+
+std::string name_of(const Exporter& exporter, const PipelineTuning& t) {
+  return t.log_name.empty() ? exporter.name() : t.log_name;
+}
+
+}  // namespace
+
+std::shared_ptr<Pipeline> Pipeline::start(std::unique_ptr<Exporter> exporter,
+                                          const BatchingSinkOptions& options,
+                                          const PipelineTuning& tuning) {
+  if (!exporter) throw ConfigError("exporter", "is null");
+  auto pipeline = std::make_shared<Pipeline>(std::move(exporter), options, tuning);
+  // The thread shares ownership: a flusher detached at a shutdown that gave up keeps what it
+  // touches alive until it returns.
+  pipeline->thread_ = std::thread([p = pipeline] { p->run(); });
+  return pipeline;
+}
+
+Pipeline::Pipeline(std::unique_ptr<Exporter> exporter, const BatchingSinkOptions& options,
+                   const PipelineTuning& tuning)
+    : options_(validated(options, tuning)),
+      tuning_(tuning),
+      exporter_(std::move(exporter)),
+      name_(name_of(*exporter_, tuning)),
+      created_in_generation_(current_fork_generation()),
+      ring_(make_ring(options_, tuning_)),
+      breaker_(breaker_options(options_.retry, tuning_.clock)),
+      log_(options_.logger),
+      batch_(failed_, log_, name_, abandoned_) {
+  // Full capacity up front, so taking a batch never allocates.
+  batch_.events.reserve(options_.max_batch_size);
+  batch_.failed.reserve(options_.max_batch_size);
+}
+
+Pipeline::~Pipeline() {
+  // Joined or detached by shutdown(); a thread that is neither would terminate the process.
+  if (thread_.joinable()) thread_.detach();
+}
+
+bool Pipeline::forked() const noexcept {
+  return current_fork_generation() != created_in_generation_;
+}
+
+bool Pipeline::push(Event&& event) noexcept {
+  if (forked()) {
+    dropped_after_fork_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  if (!accepting_.load(std::memory_order_relaxed)) {
+    dropped_after_shutdown_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  // A refused event is counted by the ring and reported by the flusher.
+  return ring_.push(std::move(event)).accepted() ||
+         options_.overflow != OverflowStrategy::raise_error;
+}
+
+std::uint64_t Pipeline::late_losses() const noexcept {
+  return tuning_.late_losses ? tuning_.late_losses() : 0;
+}
+
+std::uint64_t Pipeline::losses() const noexcept {
+  return failed_.load(std::memory_order_relaxed) + given_up_.load(std::memory_order_relaxed) +
+         late_losses() + ring_.rejected() + ring_.evicted_oldest();
+}
+
+bool Pipeline::flush(std::chrono::milliseconds timeout) {
+  if (forked()) return dropped_after_fork_.load(std::memory_order_relaxed) == 0;
+  const auto deadline = deadline_after(timeout);
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (finished_) return clean_ && final_ok_;
+  const std::uint64_t generation = ++flush_requested_;
+  // Every event whose push() returned before this call has a sequence number below this.
+  flush_target_ = std::max(flush_target_, ring_.accepted());
+  // Losses a previous call already answered for (false: it said so; true: there were none)
+  // are not this call's to report.
+  const std::uint64_t base_losses = losses_reported_;
+  const std::uint64_t base_failed_runs = failed_runs_reported_;
+  lock.unlock();
+  ring_.wake_consumer();
+  lock.lock();
+  const bool answered =
+      progress_.wait_until(lock, deadline, [&] { return flush_done_ >= generation || finished_; });
+  if (!answered || (finished_ && !clean_)) {
+    // False answers for every loss known by now.
+    losses_reported_ = std::max(losses_reported_, losses());
+    failed_runs_reported_ = std::max(failed_runs_reported_, failed_runs_);
+    return false;
+  }
+  const std::uint64_t judged_losses = losses_at_last_run_;
+  const std::uint64_t judged_failed_runs = failed_runs_;
+  losses_reported_ = std::max(losses_reported_, judged_losses);
+  failed_runs_reported_ = std::max(failed_runs_reported_, judged_failed_runs);
+  return judged_losses <= base_losses && judged_failed_runs <= base_failed_runs;
+}
+
+bool Pipeline::shutdown(std::chrono::milliseconds timeout) {
+  if (forked()) return dropped_after_fork_.load(std::memory_order_relaxed) == 0;
+  std::lock_guard<std::mutex> once(shutdown_mutex_);
+  if (shut_down_) return shutdown_result_;
+  shut_down_ = true;
+  const auto deadline = deadline_after(timeout);
+  accepting_.store(false, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  ring_.wake_consumer();
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!wait_until_done_or_exit(progress_, lock, deadline, [&] { return finished_; })) {
+    abandoned_.store(true, std::memory_order_release);
+    gone_.store(true, std::memory_order_release);
+    lock.unlock();
+    exporter_->interrupt();
+    ring_.wake_consumer();
+    lock.lock();
+    progress_.wait_for(lock, tuning_.join_grace, [&] { return finished_; });
+  }
+  const bool finished = finished_;
+  shutdown_result_ = finished && clean_ && final_ok_;
+  lock.unlock();
+  // No logging here: the application's stderr may be the very pipe that stalled.
+  if (finished) {
+    thread_.join();
+  } else {
+    // Stuck in a call that may never return: the thread owns the pipeline through its shared
+    // pointer and ends on its own if the call does.
+    thread_.detach();
+  }
+  return shutdown_result_;
+}
+
+bool Pipeline::is_running() const noexcept {
+  return !forked() && accepting_.load(std::memory_order_relaxed);
+}
+
+void Pipeline::reset_circuit_breaker() {
+  if (forked()) return;
+  breaker_.reset();
+  ring_.wake_consumer();
+}
+
+BatchingSinkStats Pipeline::stats() const {
+  BatchingSinkStats s;
+  const bool child = forked();
+  const std::uint64_t rejected = ring_.rejected();
+  const std::uint64_t given_up = given_up_.load(std::memory_order_acquire);
+  s.delivered = delivered_.load(std::memory_order_acquire);
+  s.failed = failed_.load(std::memory_order_acquire);
+  s.dropped_oldest = ring_.evicted_oldest();
+  s.dropped_newest = options_.overflow == OverflowStrategy::drop_newest ? rejected : 0;
+  s.dropped_raise_error = options_.overflow == OverflowStrategy::raise_error ? rejected : 0;
+  s.dropped_after_fork = dropped_after_fork_.load(std::memory_order_relaxed);
+  s.in_flight = ring_.in_flight();
+  const std::uint64_t waiting = ring_.waiting();
+  // Once the flusher is given up on, what waits will never be exported. In a forked child the
+  // ring's counters may be mid-update from the parent's flusher at the fork: only what was
+  // handed to the child is added.
+  const bool waiting_lost = !child && gone_.load(std::memory_order_acquire);
+  s.dropped_on_shutdown = dropped_after_shutdown_.load(std::memory_order_relaxed) + given_up +
+                          (waiting_lost ? waiting : 0);
+  s.buffered = (waiting_lost ? 0 : waiting) + s.in_flight;
+  s.enqueued = ring_.pushed() + dropped_after_shutdown_.load(std::memory_order_relaxed) +
+               s.dropped_after_fork;
+  s.retried_batches = retried_batches_.load(std::memory_order_relaxed);
+  s.export_calls = export_calls_.load(std::memory_order_relaxed);
+  s.export_failures = export_failures_.load(std::memory_order_relaxed);
+  s.breaker_state = breaker_.state();
+  s.last_export_latency =
+      std::chrono::microseconds(last_export_latency_us_.load(std::memory_order_relaxed));
+  if (!child) {  // the parent's flusher may have held the lock at the fork
+    std::lock_guard<std::mutex> lock(mutex_);
+    s.last_error = last_error_;
+    s.last_error_time = last_error_time_;
+  }
+  return s;
+}
+
+}  // namespace streamll::detail
