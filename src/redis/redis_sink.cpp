@@ -12,6 +12,8 @@
 #include "exit_deadline.hpp"
 #include "fork_generation.hpp"
 #include "logging.hpp"
+#include "pipeline/loss_log.hpp"
+#include "pipeline/ring_buffer.hpp"
 #include "redis/batch_replies.hpp"
 #include "redis/command_buffer.hpp"
 #include "redis/connection_target.hpp"
@@ -20,8 +22,6 @@
 #include "redis/reply.hpp"
 #include "redis/transport.hpp"
 #include "redis/xadd_encoder.hpp"
-#include "streamll/detail/loss_log.hpp"
-#include "streamll/detail/ring_buffer.hpp"
 #include "streamll/redis/errors.hpp"
 #include "support/circuit_breaker.hpp"
 

@@ -8,7 +8,7 @@
 #include "exit_deadline.hpp"
 #include "fork_generation.hpp"
 #include "logging.hpp"
-#include "streamll/detail/ring_buffer.hpp"
+#include "pipeline/ring_buffer.hpp"
 #include "streamll/errors.hpp"
 
 namespace streamll::detail {
