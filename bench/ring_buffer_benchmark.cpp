@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "streamll/detail/ring_buffer.hpp"
+#include "pipeline/ring_buffer.hpp"
 #include "streamll/event.hpp"
 
 namespace {

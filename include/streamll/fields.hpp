@@ -14,8 +14,6 @@
 #include <variant>
 #include <vector>
 
-#include "streamll/detail/block_pool.hpp"
-
 namespace streamll {
 
 /// JSON text the user already has (a list of documents, a nested object). It is written into
@@ -223,8 +221,7 @@ class Fields {
   bool operator==(const Fields& other) const { return items_ == other.items_; }
 
  private:
-  // Pooled: a token event's two fields are one block from the thread's cache, not a malloc.
-  std::vector<Field, detail::PooledAllocator<Field>> items_;
+  std::vector<Field> items_;
 };
 
 /// Tags: string to string, ordered, unique keys.

@@ -34,7 +34,7 @@
 #include "logging.hpp"
 #include "pipeline/pipeline_batch.hpp"
 #include "pipeline/pipeline_tuning.hpp"
-#include "streamll/detail/ring_buffer.hpp"
+#include "pipeline/ring_buffer.hpp"
 #include "streamll/exporter.hpp"
 #include "streamll/sinks/batching_sink.hpp"
 #include "support/circuit_breaker.hpp"

@@ -2,7 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "streamll/detail/loss_log.hpp"
+#include "pipeline/loss_log.hpp"
 
 using streamll::detail::LossLog;
 

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "streamll/detail/ring_buffer.hpp"
+#include "pipeline/ring_buffer.hpp"
 #include "streamll/event.hpp"
 #include "streamll/overflow_strategy.hpp"
 

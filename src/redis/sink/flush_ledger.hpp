@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <mutex>
 
-#include "streamll/detail/loss_log.hpp"
+#include "pipeline/loss_log.hpp"
 
 namespace streamll::redis {
 

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/ring_buffer.hpp"
 #include "redis/sink/sink_counters.hpp"
 #include "redis/sink/xadd_encoder.hpp"
-#include "streamll/detail/ring_buffer.hpp"
 
 namespace streamll::redis {
 

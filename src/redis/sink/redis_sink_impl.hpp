@@ -15,6 +15,7 @@
 
 #include "fork_generation.hpp"
 #include "logging.hpp"
+#include "pipeline/ring_buffer.hpp"
 #include "redis/routing/connector.hpp"
 #include "redis/sink/batch_replies.hpp"
 #include "redis/sink/durable_ack.hpp"
@@ -28,7 +29,6 @@
 #include "redis/sink/xadd_encoder.hpp"
 #include "redis/transport/reply.hpp"
 #include "redis/transport/transport.hpp"
-#include "streamll/detail/ring_buffer.hpp"
 #include "streamll/sinks/redis_sink.hpp"
 #include "support/circuit_breaker.hpp"
 

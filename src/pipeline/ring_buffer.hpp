@@ -17,20 +17,8 @@
 // A lock-free MPSC queue would shave a few nanoseconds off uncontended pushes but cannot evict
 // the oldest waiting event atomically, which drop_oldest needs.
 //
-// Staging (drop_oldest, when asked for at construction). While the buffer is full (an outage),
-// every push evicts, and producers on several cores pushing back to back would meet on the lock
-// for every event: on a 2-core machine that made an emit 3 to 4 times dearer. So a producer that
-// finds the buffer full and the lock taken appends to a small staging area of its own (its own
-// lock, never contended by another producer) and moves what it staged into the ring
-// stage_capacity items at a time, under one acquisition of the shared lock. The staged items
-// enter the ring, and are counted (pushed, accepted, evicted, sequence numbers), when they are
-// moved; drain_stages() moves everyone's (the consumer calls it each round, flush() and
-// shutdown() before they look at the counters), so a staged item waits at most one consumer round
-// (or, when every slot is in flight, until a batch is acknowledged: nothing may be evicted for it
-// then, and a producer whose stage is full in that state has its new item refused, as push()
-// would). A producer with staged items stages its next ones too, so each thread's items keep
-// their order. Bounded: at most max_stages producer threads stage (others push directly), each at
-// most stage_capacity items.
+// Staging (drop_oldest, when asked for at construction) lets producers meet less on the lock
+// while the buffer is full: see ring_buffer_staging.hpp.
 
 #include <algorithm>
 #include <array>
@@ -50,7 +38,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "streamll/detail/loss_log.hpp"
+#include "pipeline/loss_log.hpp"
+#include "pipeline/stage_area.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/overflow_strategy.hpp"
 
@@ -156,82 +145,16 @@ class RingBuffer {
   /// the file comment): the result is then `accepted` and says nothing about eviction; the push
   /// is counted, and evicts or is refused, when the staged items move into the ring.
   template <typename U>
-  PushResult push(U&& item) noexcept {
-    static_assert(std::is_nothrow_constructible_v<T, U&&>,
-                  "RingBuffer constructs items under its lock and must not throw there");
-    std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
-    if (staging_) {
-      StageCacheEntry* known = nullptr;
-      bool staged_before = false;
-      if (stage_count_.load(std::memory_order_acquire) > 0) {
-        known = &stage_entry();
-        staged_before = known->stage && known->stage->size.load(std::memory_order_relaxed) > 0;
-      }
-      // Full, and another producer holds the lock: stage rather than wait for it. (After
-      // staging, keep staging until the stage moves, so this thread's items keep their order.)
-      if (staged_before ||
-          (size_.load(std::memory_order_relaxed) >= capacity_ && !lock.try_lock())) {
-        if (!known) known = &stage_entry();
-        if (!known->stage && !known->none_available) {
-          known->stage = make_stage();
-          known->none_available = known->stage == nullptr;
-        }
-        if (known->stage) {
-          if (lock.owns_lock()) lock.unlock();
-          return push_staged(*known->stage, std::forward<U>(item));
-        }
-      }
-    }
-    std::optional<T> evicted_here;  // outlives the lock below, so destruction happens unlocked
-    PushResult result;
-    bool wake = false;
-    {
-      if (!lock.owns_lock()) lock_spinning(lock);
-      result.was_empty = waiting_.load(std::memory_order_relaxed) == 0;
-      result.outcome = admit_locked([&](T& oldest, std::uint32_t pushed_by) {
-        // An item this thread pushed is destroyed here, after the lock: its memory and
-        // reference counts are this thread's own, so that is cheapest. Another thread's goes
-        // to the consumer's list: freeing it here would pull that thread's cache lines over.
-        if (pushed_by == this_producer() || !hand_to_consumer_locked(oldest, wake)) {
-          evicted_here.emplace(std::move(oldest));
-        }
-      });
-      result.waiting = waiting_.load(std::memory_order_relaxed);
-      if (result.outcome == PushOutcome::rejected_full) return result;
-      store_locked(std::forward<U>(item), this_producer());
-      wake = wake_due_locked() || wake;
-      lock.unlock();
-    }
-    if (wake) consumer_wakeup_.notify_one();
-    return result;
-  }
+  PushResult push(U&& item) noexcept;
 
   /// Moves the items every producer staged into the ring (see the file comment). The consumer
   /// calls it each round; flush-like callers before reading accepted(). Any thread.
-  void drain_stages() noexcept {
-    const std::size_t stages = stage_count_.load(std::memory_order_acquire);
-    for (std::size_t i = 0; i < stages; ++i) {
-      Stage& stage = *stage_table_[i];
-      // Acquire: a stage seen empty was moved, and what it moved is counted in the ring (see
-      // move_stage_into_ring), so a caller reading accepted() next sees it.
-      if (stage.size.load(std::memory_order_acquire) == 0) continue;
-      std::lock_guard<std::mutex> stage_lock(stage.mutex);
-      std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
-      move_stage_into_ring(stage, lock);
-    }
-  }
+  void drain_stages() noexcept;
 
   /// Items staged and not yet moved into the ring (not part of size(); an item is never
   /// counted in both). After drain_stages(), what remains staged waits for a slot that is not
   /// in flight. Any thread.
-  std::size_t staged() const noexcept {
-    std::size_t total = 0;
-    const std::size_t stages = stage_count_.load(std::memory_order_acquire);
-    for (std::size_t i = 0; i < stages; ++i) {
-      total += stage_table_[i]->size.load(std::memory_order_acquire);
-    }
-    return total;
-  }
+  std::size_t staged() const noexcept { return stages_.staged(); }
 
   /// Whether producers may stage (Staging::when_full with drop_oldest).
   bool staging() const noexcept { return staging_; }
@@ -270,26 +193,7 @@ class RingBuffer {
   /// still being read.
   /// The items taken have consecutive sequence numbers; the first goes to `first_sequence`.
   std::size_t take_batch(std::size_t max, std::vector<T>& out,
-                         std::uint64_t* first_sequence = nullptr) {
-    if (max == 0) return 0;
-    out.reserve(out.size() + std::min(max, waiting_.load(std::memory_order_relaxed)));
-    std::lock_guard<std::mutex> lock(mutex_);
-    const std::size_t waiting = waiting_.load(std::memory_order_relaxed);
-    const std::size_t count = std::min({max, waiting, out.capacity() - out.size()});
-    if (count == 0) return 0;
-    if (first_sequence) *first_sequence = first_waiting_sequence_;
-    note_in_flight(first_waiting_sequence_, count);  // may throw: nothing changed yet
-    for (std::size_t i = 0; i < count; ++i) {
-      T* item = item_at(head_);
-      out.push_back(std::move(*item));  // capacity reserved: cannot throw
-      item->~T();
-      head_ = next_index(head_);
-    }
-    first_waiting_sequence_ += count;
-    waiting_.store(waiting - count, std::memory_order_relaxed);
-    in_flight_.store(in_flight_.load(std::memory_order_relaxed) + count, std::memory_order_relaxed);
-    return count;
-  }
+                         std::uint64_t* first_sequence = nullptr);
 
   /// Rewrites waiting items in place without holding the lock while `transform` runs (e.g. the
   /// RedisSink serializing events while Redis is unreachable, so they take less memory): moves
@@ -301,39 +205,7 @@ class RingBuffer {
   /// Consumer thread only.
   template <typename Transform>
   std::size_t transform_waiting(std::uint64_t& cursor, std::size_t max, std::vector<T>& scratch,
-                                Transform&& transform) {
-    scratch.clear();
-    scratch.reserve(max);
-    std::uint64_t first = 0;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      first = std::max(cursor, first_waiting_sequence_);
-      const std::uint64_t end = first_waiting_sequence_ + waiting_.load(std::memory_order_relaxed);
-      const std::size_t count =
-          first >= end ? 0 : static_cast<std::size_t>(std::min<std::uint64_t>(max, end - first));
-      // While a slot's item is outside, the slot holds its moved-from shell: a valid T that an
-      // evicting producer may move and destroy like any other.
-      for (std::size_t i = 0; i < count; ++i)
-        scratch.push_back(std::move(*item_at(slot_of(first + i))));
-    }
-    if (scratch.empty()) return 0;
-    for (T& item : scratch) transform(item);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      const std::uint64_t end = first_waiting_sequence_ + waiting_.load(std::memory_order_relaxed);
-      for (std::size_t i = 0; i < scratch.size(); ++i) {
-        const std::uint64_t sequence = first + i;
-        if (sequence < first_waiting_sequence_ || sequence >= end) continue;  // evicted meanwhile
-        T* slot = item_at(slot_of(sequence));
-        slot->~T();
-        ::new (static_cast<void*>(slot)) T(std::move(scratch[i]));
-      }
-    }
-    const std::size_t visited = scratch.size();
-    cursor = first + visited;
-    scratch.clear();  // shells and evicted copies, destroyed unlocked
-    return visited;
-  }
+                                Transform&& transform);
 
   /// Moves the items producers evicted (drop_oldest) since the last call to the end of `out`,
   /// for the consumer to destroy without the lock. Consumer thread only.
@@ -347,23 +219,7 @@ class RingBuffer {
   /// The `n` oldest in-flight items were delivered (or given up for good): their slots are free
   /// again. More than are in flight is a caller bug; it is clamped. Returns how many were freed.
   /// Consumer thread only.
-  std::size_t acknowledge(std::size_t n) noexcept {
-    std::lock_guard<std::mutex> lock(mutex_);
-    const std::size_t in_flight = in_flight_.load(std::memory_order_relaxed);
-    const std::size_t freed = std::min(n, in_flight);
-    in_flight_.store(in_flight - freed, std::memory_order_relaxed);
-    size_.store(size_.load(std::memory_order_relaxed) - freed, std::memory_order_relaxed);
-    bump(acknowledged_, freed);
-    for (std::size_t left = freed; left > 0;) {
-      InFlightRange& oldest = in_flight_ranges_.front();
-      const std::size_t now = std::min<std::size_t>(left, oldest.count);
-      oldest.first += now;
-      oldest.count -= now;
-      left -= now;
-      if (oldest.count == 0) in_flight_ranges_.pop_front();
-    }
-    return freed;
-  }
+  std::size_t acknowledge(std::size_t n) noexcept;
 
   /// Sleeps until at least `min_waiting` items wait, wake_consumer() is called, or `timeout`
   /// (real time, even when the sink runs on a test clock) passes. `min_waiting` is clamped to
@@ -371,28 +227,11 @@ class RingBuffer {
   /// no_event_wake waits for the timeout or a wake only (e.g. while the breaker is open).
   /// A wake_consumer() that came while the consumer was busy makes the next wait return at once.
   /// Consumer thread only.
-  WaitResult wait_for_events(std::size_t min_waiting, std::chrono::nanoseconds timeout) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    std::size_t threshold = min_waiting;
-    if (threshold != no_event_wake) {
-      threshold = std::max<std::size_t>(
-          1, std::min(threshold, capacity_ - in_flight_.load(std::memory_order_relaxed)));
-    }
-    return wait_locked(lock, timeout, threshold, [&] {
-      return threshold != no_event_wake && waiting_.load(std::memory_order_relaxed) >= threshold;
-    });
-  }
+  WaitResult wait_for_events(std::size_t min_waiting, std::chrono::nanoseconds timeout);
 
   /// Interrupts the consumer's current or next wait_for_events() (flush, shutdown, breaker
   /// reset). Any thread; takes the lock, so not for the per-event path.
-  void wake_consumer() noexcept {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      wake_requested_ = true;
-      consumer_sleeping_ = false;
-    }
-    consumer_wakeup_.notify_one();
-  }
+  void wake_consumer() noexcept;
 
   // --- Observation: lock-free relaxed reads; each value is exact at some recent instant, but
   // two reads are not a consistent snapshot. Any thread. ---
@@ -459,32 +298,15 @@ class RingBuffer {
   // Tests hold the lock from a thread of their own to make a producer meet it.
   friend struct RingBufferTestAccess<T>;
 
-  struct alignas(T) Slot {
-    unsigned char bytes[sizeof(T)];
-  };
+  using Slot = RawSlot<T>;
+  using Stage = typename StageArea<T>::Stage;
+  using CacheEntry = typename StageArea<T>::CacheEntry;
 
  public:
   /// Items a producer stages before moving them into the ring under one lock acquisition.
-  static constexpr std::size_t stage_capacity = 16;
-  /// Producer threads that may stage; any more push directly.
-  static constexpr std::size_t max_stages = 64;
+  static constexpr std::size_t stage_capacity = StageArea<T>::stage_capacity;
 
  private:
-  // One producer thread's staging area. `mutex` is taken by its producer and, now and then,
-  // by drain_stages(); never by two producers.
-  struct Stage {
-    std::mutex mutex;
-    Slot slots[stage_capacity];
-    std::atomic<std::size_t> size{0};  // written under `mutex`, read anywhere
-    std::thread::id owner;
-    std::uint32_t producer = 0;  // the owner's this_producer()
-
-    T* item(std::size_t i) noexcept { return std::launder(reinterpret_cast<T*>(slots[i].bytes)); }
-    ~Stage() {
-      for (std::size_t i = 0, n = size.load(std::memory_order_relaxed); i < n; ++i) item(i)->~T();
-    }
-  };
-
   // Under mutex_: counts a push and makes room for it. When the buffer is full under
   // drop_oldest, `evict(oldest, pushed_by)` must move the oldest waiting item away (its shell is
   // destroyed in its slot afterwards). Then the caller, unless the push was refused, constructs
@@ -546,137 +368,15 @@ class RingBuffer {
   }
 
   template <typename U>
-  PushResult push_staged(Stage& stage, U&& item) noexcept {
-    PushResult result;  // accepted: whether it evicts anything is decided when it moves
-    std::lock_guard<std::mutex> stage_lock(stage.mutex);
-    std::size_t n = stage.size.load(std::memory_order_relaxed);
-    if (n == stage_capacity) {
-      // Still full after its last move: every slot of the buffer was in flight. Try again; if
-      // nothing moves, this item is refused, as push() refuses it in that state.
-      std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
-      move_stage_into_ring(stage, lock);
-      n = stage.size.load(std::memory_order_relaxed);
-      if (n == stage_capacity) {
-        lock_spinning(lock);
-        bump(pushed_, 1);
-        bump(rejected_, 1);
-        result.outcome = PushOutcome::rejected_full;
-        result.waiting = waiting_.load(std::memory_order_relaxed);
-        return result;
-      }
-    }
-    ::new (static_cast<void*>(stage.slots[n].bytes)) T(std::forward<U>(item));
-    stage.size.store(n + 1, std::memory_order_relaxed);
-    // Moved when full, or as soon as the buffer has room again (the outage is over).
-    if (n + 1 == stage_capacity || size_.load(std::memory_order_relaxed) < capacity_) {
-      std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
-      move_stage_into_ring(stage, lock);
-    }
-    result.waiting = waiting_.load(std::memory_order_relaxed);
-    return result;
-  }
+  PushResult push_staged(Stage& stage, U&& item) noexcept;
 
   // Caller holds stage.mutex, and `lock` (on mutex_) or not. Pushes the staged items into the
   // ring in order under one acquisition of mutex_; what they evict is destroyed after it is
   // released. Items that find every slot of the buffer in flight stay staged (nothing may be
   // evicted for them, and refusing them now would lose events the caller was told were
   // taken): they move once a batch is acknowledged.
-  void move_stage_into_ring(Stage& stage, std::unique_lock<std::mutex>& lock) noexcept {
-    const std::size_t n = stage.size.load(std::memory_order_relaxed);
-    if (n == 0) return;
-    bool wake = false;
-    if (!lock.owns_lock()) lock_spinning(lock);
-    if (waiting_.load(std::memory_order_relaxed) == 0 &&
-        in_flight_.load(std::memory_order_relaxed) >= capacity_) {
-      lock.unlock();
-      return;  // once one item is in, the others evict it or each other: all or none move
-    }
-    Slot evicted_storage;  // the evicted item between leaving its slot and entering the stage
-    for (std::size_t i = 0; i < n; ++i) {
-      T* staged = stage.item(i);
-      T* evicted = nullptr;
-      // As in push(): another thread's item goes to the consumer, this thread's is destroyed
-      // here once the lock is released.
-      admit_locked([&](T& oldest, std::uint32_t pushed_by) {
-        if (pushed_by == stage.producer || !hand_to_consumer_locked(oldest, wake)) {
-          evicted = ::new (static_cast<void*>(evicted_storage.bytes)) T(std::move(oldest));
-        }
-      });
-      store_locked(std::move(*staged), stage.producer);
-      if (evicted) {  // the staged item's slot takes the evicted one, destroyed below
-        staged->~T();
-        ::new (static_cast<void*>(staged)) T(std::move(*evicted));
-        evicted->~T();
-      }
-    }
-    wake = wake_due_locked() || wake;
-    // Before the lock is released, with release: whoever reads the smaller size (acquire) also
-    // sees the moved items counted in the ring, so no item is counted twice or missed. The
-    // slots themselves are read and written only under stage.mutex, which this thread holds.
-    stage.size.store(0, std::memory_order_release);
-    lock.unlock();
-    for (std::size_t i = 0; i < n; ++i) stage.item(i)->~T();  // moved-from shells, evicted items
-    if (wake) consumer_wakeup_.notify_one();
-  }
+  void move_stage_into_ring(Stage& stage, std::unique_lock<std::mutex>& lock) noexcept;
 
-  // Per thread: what it knows of its stage in the buffers it pushed to lately. A buffer's id is
-  // never reused, so entries of destroyed buffers never match again.
-  struct StageCacheEntry {
-    std::uint64_t buffer_id = 0;
-    Stage* stage = nullptr;       // this thread's stage in that buffer, if it has one
-    bool none_available = false;  // it asked for one and max_stages threads had them
-  };
-  static constexpr std::size_t stage_cache_size = 8;
-  struct StageCache {
-    std::array<StageCacheEntry, stage_cache_size> entries{};
-    std::size_t next_victim = 0;
-  };
-  static StageCache& stage_cache() noexcept {
-    thread_local StageCache cache;
-    return cache;
-  }
-  // This thread's cache entry for this buffer. On a miss (first push, or the entry was pushed
-  // out by other buffers') it looks through the table without a lock: a stage's owner never
-  // changes once published. Finding the stage matters for order: a thread with items staged
-  // must stage its next ones too.
-  StageCacheEntry& stage_entry() noexcept {
-    StageCache& cache = stage_cache();
-    for (StageCacheEntry& entry : cache.entries) {
-      if (entry.buffer_id == id_) return entry;
-    }
-    Stage* mine = nullptr;
-    const std::thread::id me = std::this_thread::get_id();
-    const std::size_t stages = stage_count_.load(std::memory_order_acquire);
-    for (std::size_t i = 0; i < stages && !mine; ++i) {
-      if (stage_table_[i]->owner == me) mine = stage_table_[i].get();
-    }
-    StageCacheEntry& entry = cache.entries[cache.next_victim];
-    cache.next_victim = (cache.next_victim + 1) % stage_cache_size;
-    entry = StageCacheEntry{id_, mine, false};
-    return entry;
-  }
-  // A stage for this thread, which stage_entry() found has none (only a thread makes its own);
-  // nullptr when max_stages threads have one already or there is no memory for it (the caller
-  // then pushes directly).
-  Stage* make_stage() noexcept {
-    try {
-      std::lock_guard<std::mutex> lock(stages_mutex_);
-      const std::size_t index = stage_count_.load(std::memory_order_relaxed);
-      if (index == max_stages) return nullptr;
-      auto stage = std::make_unique<Stage>();
-      stage->owner = std::this_thread::get_id();
-      stage->producer = this_producer();
-      stage_table_[index] = std::move(stage);
-      stage_count_.store(index + 1, std::memory_order_release);  // publishes the entry
-      return stage_table_[index].get();
-    } catch (...) {
-      return nullptr;
-    }
-  }
-  static std::uint64_t next_buffer_id() noexcept {
-    static std::atomic<std::uint64_t> next{1};
-    return next.fetch_add(1, std::memory_order_relaxed);
-  }
   // In-flight sequence numbers are increasing but not contiguous when evictions happen between
   // two takes; one range per contiguous run (normally a single one).
   struct InFlightRange {
@@ -684,9 +384,7 @@ class RingBuffer {
     std::uint64_t count;
   };
 
-  T* item_at(std::size_t index) noexcept {
-    return std::launder(reinterpret_cast<T*>(slots_[index].bytes));
-  }
+  T* item_at(std::size_t index) noexcept { return slots_[index].item(); }
   std::size_t next_index(std::size_t index) const noexcept {
     return index + 1 == capacity_ ? 0 : index + 1;
   }
@@ -721,23 +419,7 @@ class RingBuffer {
   }
   template <typename Ready>
   WaitResult wait_locked(std::unique_lock<std::mutex>& lock, std::chrono::nanoseconds timeout,
-                         std::size_t wake_at_waiting, Ready ready) {
-    constexpr std::chrono::nanoseconds longest = std::chrono::hours(24 * 365);
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::clamp(timeout, timeout.zero(), longest);
-    bool timed_out = false;
-    while (!wake_requested_ && !ready() && !timed_out) {
-      consumer_wake_at_ = wake_at_waiting;
-      consumer_sleeping_ = true;
-      timed_out = consumer_wakeup_.wait_until(lock, deadline) == std::cv_status::timeout;
-    }
-    consumer_sleeping_ = false;
-    if (wake_requested_) {
-      wake_requested_ = false;
-      return WaitResult::woken;
-    }
-    return ready() ? WaitResult::ready : WaitResult::timed_out;
-  }
+                         std::size_t wake_at_waiting, Ready ready);
 
   // Writers hold mutex_, so a load and a store replace a locked read-modify-write.
   template <typename Counter>
@@ -745,21 +427,11 @@ class RingBuffer {
     counter.store(counter.load(std::memory_order_relaxed) + static_cast<Counter>(by),
                   std::memory_order_relaxed);
   }
-  void note_in_flight(std::uint64_t first, std::size_t count) {
-    if (!in_flight_ranges_.empty()) {
-      InFlightRange& last = in_flight_ranges_.back();
-      if (last.first + last.count == first) {
-        last.count += count;
-        return;
-      }
-    }
-    in_flight_ranges_.push_back(InFlightRange{first, count});
-  }
+  void note_in_flight(std::uint64_t first, std::size_t count);
 
   const std::size_t capacity_;
   const OverflowStrategy strategy_;
   const bool staging_;
-  const std::uint64_t id_ = next_buffer_id();
   std::unique_ptr<Slot[]> slots_;
   std::unique_ptr<std::uint32_t[]> producers_;  // per slot: which thread pushed its item
 
@@ -785,12 +457,12 @@ class RingBuffer {
   std::atomic<std::uint64_t> rejected_{0};
   std::atomic<std::uint64_t> acknowledged_{0};
 
-  // Staging: the first stage_count_ entries of the table are stages. An entry is written once,
-  // before the release store of stage_count_ that publishes it (stages_mutex_ orders the
-  // writers), so readers that load stage_count_ with acquire need no lock.
-  std::mutex stages_mutex_;
-  std::unique_ptr<Stage> stage_table_[max_stages];
-  std::atomic<std::size_t> stage_count_{0};
+  StageArea<T> stages_;  // staging: see the file comment
 };
 
 }  // namespace streamll::detail
+
+#include "pipeline/ring_buffer_compaction.hpp"  // IWYU pragma: keep
+#include "pipeline/ring_buffer_consumer.hpp"    // IWYU pragma: keep
+#include "pipeline/ring_buffer_producer.hpp"    // IWYU pragma: keep
+#include "pipeline/ring_buffer_staging.hpp"     // IWYU pragma: keep
