@@ -2,8 +2,9 @@
 // refused, a lost connection, a protocol error, an event that makes the server close the
 // connection (poison), events too large or cut, MOVED, ASK, a WAIT shortfall and a refused
 // WAIT. Each case sends one event, lets the sink settle it, then one good event to show the
-// sink moved on, and compares the whole set of counters, so that a counter moved, dropped or
-// counted twice by a change in the sink shows here.
+// sink moved on, and compares the whole set of counters and the breaker's failure count (which
+// answers feed the breaker), so that a counter moved, dropped or counted twice by a change in
+// the sink shows here.
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -68,7 +69,8 @@ std::string counters(const streamll::RedisSink& sink) {
       << " replica_waits=" << s.replica_waits
       << " replica_ack_shortfalls=" << s.replica_ack_shortfalls
       << " moved_redirects=" << s.moved_redirects << " ask_redirects=" << s.ask_redirects
-      << " dropped=" << s.dropped() << " buffered=" << s.buffered << " in_flight=" << s.in_flight;
+      << " dropped=" << s.dropped() << " buffered=" << s.buffered << " in_flight=" << s.in_flight
+      << " breaker_failures=" << sink.circuit_breaker().total_failures;
   return out.str();
 }
 
@@ -138,7 +140,7 @@ TEST_CASE("RedisSink counters: an XADD refused with an error reply", "[redis_sin
         "enqueued=2 delivered=1 failed=1 failed_protocol=0 failed_too_large=0 truncated=0 "
         "retried_batches=0 round_trips=2 transport_errors=0 reply_errors=1 reconnects=0 "
         "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=0 "
-        "buffered=0 in_flight=0");
+        "buffered=0 in_flight=0 breaker_failures=0");
 }
 
 TEST_CASE("RedisSink counters: a transport failure sends the batch again",
@@ -157,7 +159,7 @@ TEST_CASE("RedisSink counters: a transport failure sends the batch again",
         "enqueued=2 delivered=2 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
         "retried_batches=1 round_trips=2 transport_errors=1 reply_errors=0 reconnects=1 "
         "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=0 "
-        "buffered=0 in_flight=0");
+        "buffered=0 in_flight=0 breaker_failures=1");
 }
 
 TEST_CASE("RedisSink counters: a protocol error reply fails its event and closes",
@@ -176,7 +178,7 @@ TEST_CASE("RedisSink counters: a protocol error reply fails its event and closes
         "enqueued=2 delivered=1 failed=1 failed_protocol=1 failed_too_large=0 truncated=0 "
         "retried_batches=0 round_trips=2 transport_errors=0 reply_errors=1 reconnects=1 "
         "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=0 "
-        "buffered=0 in_flight=0");
+        "buffered=0 in_flight=0 breaker_failures=0");
 }
 
 TEST_CASE("RedisSink counters: an event that makes the server close the connection (poison)",
@@ -198,7 +200,7 @@ TEST_CASE("RedisSink counters: an event that makes the server close the connecti
         "enqueued=2 delivered=1 failed=1 failed_protocol=1 failed_too_large=0 truncated=0 "
         "retried_batches=2 round_trips=1 transport_errors=2 reply_errors=0 reconnects=2 "
         "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=0 "
-        "buffered=0 in_flight=0");
+        "buffered=0 in_flight=0 breaker_failures=0");
 }
 
 TEST_CASE("RedisSink counters: events cut to max_event_bytes or too large for it",
@@ -225,7 +227,7 @@ TEST_CASE("RedisSink counters: events cut to max_event_bytes or too large for it
         "enqueued=3 delivered=2 failed=1 failed_protocol=0 failed_too_large=1 truncated=1 "
         "retried_batches=0 round_trips=2 transport_errors=0 reply_errors=0 reconnects=0 "
         "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=0 "
-        "buffered=0 in_flight=0");
+        "buffered=0 in_flight=0 breaker_failures=0");
 }
 
 namespace {
@@ -290,7 +292,7 @@ TEST_CASE("RedisSink counters: MOVED", "[redis_sink][counters][cluster]") {
         "enqueued=2 delivered=2 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
         "retried_batches=0 round_trips=3 transport_errors=0 reply_errors=0 reconnects=1 "
         "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=1 ask_redirects=0 dropped=0 "
-        "buffered=0 in_flight=0");
+        "buffered=0 in_flight=0 breaker_failures=0");
 }
 
 TEST_CASE("RedisSink counters: ASK", "[redis_sink][counters][cluster]") {
@@ -306,7 +308,7 @@ TEST_CASE("RedisSink counters: ASK", "[redis_sink][counters][cluster]") {
         "enqueued=2 delivered=2 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
         "retried_batches=0 round_trips=3 transport_errors=0 reply_errors=0 reconnects=0 "
         "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=1 dropped=0 "
-        "buffered=0 in_flight=0");
+        "buffered=0 in_flight=0 breaker_failures=0");
 }
 
 TEST_CASE("RedisSink counters: a WAIT shortfall asks WAIT alone again",
@@ -325,7 +327,7 @@ TEST_CASE("RedisSink counters: a WAIT shortfall asks WAIT alone again",
         "enqueued=2 delivered=2 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
         "retried_batches=1 round_trips=3 transport_errors=0 reply_errors=0 reconnects=0 "
         "replica_waits=3 replica_ack_shortfalls=1 moved_redirects=0 ask_redirects=0 dropped=0 "
-        "buffered=0 in_flight=0");
+        "buffered=0 in_flight=0 breaker_failures=0");
 }
 
 TEST_CASE("RedisSink counters: a refused WAIT sends the batch again on a new connection",
@@ -347,5 +349,5 @@ TEST_CASE("RedisSink counters: a refused WAIT sends the batch again on a new con
         "enqueued=2 delivered=2 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
         "retried_batches=1 round_trips=3 transport_errors=0 reply_errors=0 reconnects=1 "
         "replica_waits=3 replica_ack_shortfalls=1 moved_redirects=0 ask_redirects=0 dropped=0 "
-        "buffered=0 in_flight=0");
+        "buffered=0 in_flight=0 breaker_failures=1");
 }

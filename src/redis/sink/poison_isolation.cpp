@@ -70,11 +70,13 @@ bool PoisonIsolation::after_close(SinkBatches& batches, std::vector<RedisReply>*
 void PoisonIsolation::fail_suspect(SinkBatches& batches) {
   if (batches.count() == 0 || batches.head().isolate == 0) return;
   SinkBatch& batch = batches.head();
+  // Counted before fail_first() takes the event out of the buffer: whoever sees it gone (a
+  // flush(), stats().buffered) sees it counted.
+  SinkCounters::add(counters_.failed_protocol);
   host_.fail_first(batch, "an event for stream '" + stream_key_ +
                               "' made Redis close the connection when sent alone too; it was "
                               "dropped, the rest of its batch is delivered: " +
                               suspect_reason_);
-  SinkCounters::add(counters_.failed_protocol);
   batch.isolate = 0;
   batch.started = false;
   if (batch.events.empty()) {

@@ -65,7 +65,7 @@ RedisSink::Impl::Impl(RedisSinkOptions opts, RedisSinkTransportFactory factory,
       breaker(breaker_options(options, clock_source)),
       batches(options.max_batch_size),
       durable(options, clock_source, counters),
-      isolation(*this, counters, options.stream_key, options.min_replicas_ack > 0),
+      isolation(*this, counters, options.stream_key, durable.enabled()),
       compaction(buffer, encoder, counters) {
   if (connector.deployment() == RedisDeployment::cluster)
     slot = redis::key_slot(options.stream_key);

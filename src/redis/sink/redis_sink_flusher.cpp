@@ -223,12 +223,14 @@ void RedisSink::Impl::finish_batch(Batch& batch) {
   // it), so it can only be the last reply: that event is refused like any other.
   const bool protocol_error =
       !wait_only && !replies.empty() && redis::is_protocol_error(replies.back());
+  // Counted before apply() settles the batch and wakes flush(): whoever sees the event
+  // answered sees it counted.
+  if (protocol_error) redis::SinkCounters::add(counters.failed_protocol);
   apply(batch,
         redis::read_batch_replies(replies, wait_only ? 0 : batch.xadds, false, durable.enabled(),
                                   current_host),
         wait_only, false);
   if (protocol_error) {
-    redis::SinkCounters::add(counters.failed_protocol);
     close_transport();  // closed by the server already; the next batch gets a new one
     // A batch sent behind was never read by Redis: it is sent again, whole.
     redis::SinkCounters::add(counters.retried_batches, batches.unstart_all());

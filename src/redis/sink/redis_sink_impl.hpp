@@ -120,7 +120,7 @@ struct RedisSink::Impl final : redis::IsolationHost {
   detail::CircuitBreaker breaker;
   redis::SinkCounters counters;
 
-  // Flusher-only.
+  // Flusher-only (stats() reads compaction.compacted_through(), an atomic).
   redis::SinkBatches batches;
   redis::DurableAck durable;
   redis::Redirects redirects;

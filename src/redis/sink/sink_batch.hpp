@@ -56,7 +56,6 @@ class SinkBatches {
   }
 
   std::size_t count() const noexcept { return count_; }
-  bool full() const noexcept { return count_ == slots_.size(); }
   SinkBatch& at(std::size_t i) noexcept { return slots_[(first_ + i) % slots_.size()]; }
   SinkBatch& head() noexcept { return at(0); }
   /// The free slot the next batch is taken into.

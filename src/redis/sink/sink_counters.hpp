@@ -1,5 +1,6 @@
 #pragma once
-// The Redis sink's own counters: written by the flusher, read by RedisSink::stats() on any
+// The Redis sink's own counters: written by the flusher (dropped_after_shutdown by
+// application threads, left_at_shutdown by shutdown()), read by RedisSink::stats() on any
 // thread. Atomics without ordering, except transport_errors (see record_transport_error).
 
 #include <atomic>
