@@ -73,8 +73,8 @@ Args parse(int argc, char** argv) {
 std::string fill(const std::string& url, const std::string& key, std::size_t n, std::size_t mark) {
   std::string mark_ms = "0";
   streamll::RedisConnectionOptions o;
-  o.connection.url = url;
-  o.connection.socket_timeout = std::chrono::seconds(30);
+  o.url = url;
+  o.socket_timeout = std::chrono::seconds(30);
   auto t = streamll::redis::make_socket_transport(o);
   t->connect();
   t->command({"DEL", key});

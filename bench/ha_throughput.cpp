@@ -150,7 +150,7 @@ int main(int argc, char** argv) {
     streamll::test::RedisServerOptions replica_options;
     replica_options.extra_config = {"replicaof 127.0.0.1 " + std::to_string(master.port())};
     streamll::test::RedisServer replica(replica_options);
-    streamll::test::wait_for_state("the replica to sync", std::chrono::seconds(30), [&] {
+    streamll::testing::wait_for_state("the replica to sync", std::chrono::seconds(30), [&] {
       return replica.cli({"INFO", "replication"}).find("master_link_status:up") !=
              std::string::npos;
     });
