@@ -32,12 +32,13 @@ struct ExportResult {
   };
   std::size_t settled = all;
   Rest rest = Rest::none;
-  /// retry_later: when to offer the rest again; {} means at once.
+  /// retry_later: when to offer the rest again; {} means at once (after at least 1 ms, as
+  /// for a `none` that settled less than the batch).
   std::chrono::steady_clock::time_point not_before{};
   /// retry_after_failure only: false for a failure the exporter knows is not the
   /// destination's (it then spares the breaker but still backs off through the retry).
   bool counts_for_breaker = true;
-  /// retry_*: for stats().last_error and the log.
+  /// retry_after_failure: for stats().last_error and the log.
   std::string reason;
 
   /// Every event settled (delivered, or failed where fail() said so).
@@ -129,21 +130,29 @@ class ExportBatch {
   const Event& operator[](std::size_t i) const noexcept;
   const_iterator begin() const noexcept { return {this, 0}; }
   const_iterator end() const noexcept { return {this, size()}; }
-  /// Event i is lost for good (refused by the destination, cannot be encoded). Counted in
-  /// stats().failed and logged now (rate-limited), reported by the flush() that covers it,
-  /// never offered again. Idempotent. The event stays readable.
+  /// Event i is lost for good (refused by the destination, cannot be encoded): logged now
+  /// (rate-limited), counted in stats().failed once the result settles it, reported by the
+  /// flush() that covers it. Idempotent. The event stays readable. If the result leaves it
+  /// unsettled (failure(), or retry_rest() before it), it is offered again with failed(i)
+  /// true: skip it then.
   void fail(std::size_t i, std::string_view reason) noexcept;
   bool failed(std::size_t i) const noexcept;
   /// 0 for the first attempt of these events, then 1, 2, ... Delivery is at-least-once: an
   /// idempotency key may use first_sequence(), which is stable across attempts of the same
-  /// first event.
+  /// first event, combined with an id of the sink's own (sequences start at 0 in every sink
+  /// and every run of the process).
   unsigned attempt() const noexcept;
   std::uint64_t first_sequence() const noexcept;
-  /// When this call must return: export_timeout from its start.
+  /// When this call must return: export_timeout from its start, or shutdown()'s deadline or
+  /// the process's exit deadline if sooner.
   std::chrono::steady_clock::time_point deadline() const noexcept;
   /// shutdown() gave up waiting: start no new I/O; return what you have (the events not
   /// settled are then counted as dropped on shutdown).
   bool abandoned() const noexcept;
+
+  /// A view for the one call it is passed to: not to be kept, so not copied.
+  ExportBatch(const ExportBatch&) = delete;
+  ExportBatch& operator=(const ExportBatch&) = delete;
 
  private:
   friend class detail::PipelineBatch;
@@ -161,6 +170,7 @@ class Exporter {
   virtual ExportResult export_batch(ExportBatch& batch) = 0;
   /// Called once every event enqueued before a flush() call was settled: make them durable as
   /// the exporter promises (fflush, fsync, a collector's commit). False: flush() answers false.
+  /// The hooks below are noexcept: one that throws ends the process.
   virtual bool flush(std::chrono::steady_clock::time_point /*deadline*/) noexcept { return true; }
   /// Last call of a clean shutdown. False: shutdown() answers false.
   virtual bool close(std::chrono::steady_clock::time_point /*deadline*/) noexcept { return true; }
@@ -169,7 +179,7 @@ class Exporter {
   /// After shutdown() gave up, on the flusher: events the exporter holds and will never send
   /// (a write buffer); counted in dropped_on_shutdown.
   virtual std::uint64_t discard() noexcept { return 0; }
-  /// For log lines and Sink::name().
+  /// For log lines and Sink::name(); called once, by the BatchingSink's constructor.
   virtual std::string name() const { return "exporter"; }
 };
 

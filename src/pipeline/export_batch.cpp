@@ -46,8 +46,6 @@ namespace detail {
 void PipelineBatch::fail(std::size_t i, std::string_view reason) noexcept {
   if (i >= failed.size() || failed[i] != 0) return;
   failed[i] = 1;
-  // Release: whoever reads the count also sees what the exporter did before failing it.
-  failed_counter_.fetch_add(1, std::memory_order_release);
   log_.log_lazy(spdlog::level::err, [&] {
     return sink_name_ + ": event " + std::to_string(first_sequence + i) +
            " lost: " + std::string(reason);
@@ -62,6 +60,10 @@ std::size_t PipelineBatch::drop_prefix(std::size_t n) noexcept {
   failed.erase(failed.begin(), end);
   first_sequence += n;
   return failed_in_prefix;
+}
+
+std::size_t PipelineBatch::failed_count() const noexcept {
+  return static_cast<std::size_t>(std::count(failed.begin(), failed.end(), 1));
 }
 
 void PipelineBatch::reset(std::uint64_t first) noexcept {

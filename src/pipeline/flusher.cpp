@@ -6,6 +6,7 @@
 #include <exception>
 #include <string>
 
+#include "exit_deadline.hpp"
 #include "pipeline/pipeline.hpp"
 
 namespace streamll::detail {
@@ -22,6 +23,8 @@ constexpr std::chrono::milliseconds kLingerTime{20};
 constexpr std::chrono::milliseconds kTestClockSlice{1};
 // Shortest sleep while blocked, so a breaker probing (no wait left) never makes it spin.
 constexpr std::chrono::milliseconds kShortestBlockedWait{1};
+// Shortest pause before the unsettled rest of a batch is offered again.
+constexpr std::chrono::milliseconds kShortestRetryWait{1};
 
 }  // namespace
 
@@ -31,7 +34,9 @@ void Pipeline::run() noexcept {
     release_evicted();
     if (batch_.events.empty()) take_batch();
     bool exported = false;
-    if (!batch_.events.empty() && wait_for_turn()) {
+    // Looked at again right before the call: shutdown() may have given up (and interrupted
+    // the exporter) since the loop's test, and a given-up flusher starts no new call.
+    if (!batch_.events.empty() && wait_for_turn() && !abandoned_.load(std::memory_order_acquire)) {
       export_once();
       exported = true;
       last_activity = SteadyClock::now();
@@ -86,7 +91,7 @@ bool Pipeline::wait_for_turn() noexcept {
 
 void Pipeline::export_once() noexcept {
   const auto started = SteadyClock::now();
-  batch_.deadline = started + options_.export_timeout;
+  batch_.deadline = io_deadline(started);
   export_calls_.fetch_add(1, std::memory_order_relaxed);
   ExportResult result;
   try {
@@ -114,7 +119,9 @@ void Pipeline::apply(ExportResult result, SteadyClock::time_point started) noexc
   const std::size_t settled = std::min(result.settled, batch_.events.size());
   if (settled > 0) {
     const std::size_t failed_in_prefix = batch_.drop_prefix(settled);
-    // Release: a reader that sees a count also sees the export it counts.
+    // Counted before the ring lets them go, so the sum is never short. Release: a reader that
+    // sees a count also sees the export it counts.
+    failed_.fetch_add(failed_in_prefix, std::memory_order_release);
     delivered_.fetch_add(settled - failed_in_prefix, std::memory_order_release);
     ring_.acknowledge(settled);
   }
@@ -132,9 +139,13 @@ void Pipeline::apply(ExportResult result, SteadyClock::time_point started) noexc
     if (rest_left) retried_batches_.fetch_add(1, std::memory_order_relaxed);
   } else {
     breaker_.record_success();
-    // retry_later paces the rest; a `none` that settled less than the batch means "again now".
-    batch_.not_before = result.rest == ExportResult::Rest::retry_later ? result.not_before
-                                                                       : SteadyClock::time_point{};
+    // retry_later paces the rest. A rest offered again at once (retry_later without a time, or
+    // `none` that settled less than the batch) waits at least kShortestRetryWait, so an
+    // exporter that keeps answering that cannot make the flusher spin.
+    const auto at_once = now + kShortestRetryWait;
+    batch_.not_before = result.rest == ExportResult::Rest::retry_later
+                            ? std::max(result.not_before, at_once)
+                            : at_once;
   }
   if (rest_left) ++batch_.attempt;
   if (abandoned_.load(std::memory_order_acquire)) drop_batch_given_up();
@@ -143,10 +154,13 @@ void Pipeline::apply(ExportResult result, SteadyClock::time_point started) noexc
 void Pipeline::drop_batch_given_up() noexcept {
   const std::size_t left = batch_.events.size();
   if (left == 0) return;
+  // The exporter failed some already: those stay failed, the others were never exported.
+  const std::size_t failed = batch_.failed_count();
   batch_.events.clear();
   batch_.failed.clear();
+  failed_.fetch_add(failed, std::memory_order_release);
+  given_up_.fetch_add(left - failed, std::memory_order_release);
   ring_.acknowledge(left);
-  given_up_.fetch_add(left, std::memory_order_release);
 }
 
 // Runs the exporter's flush once every event the pending flush() calls wait for is settled.
@@ -160,7 +174,7 @@ bool Pipeline::serve_flush() noexcept {
     serving_target_ = flush_target_;
   }
   if (ring_.oldest_pending_sequence() < serving_target_) return false;
-  const bool ok = exporter_->flush(SteadyClock::now() + options_.export_timeout);
+  const bool ok = exporter_->flush(io_deadline(SteadyClock::now()));
   {
     std::lock_guard<std::mutex> lock(mutex_);
     flush_done_ = serving_;
@@ -172,13 +186,19 @@ bool Pipeline::serve_flush() noexcept {
   return true;
 }
 
+SteadyClock::time_point Pipeline::io_deadline(SteadyClock::time_point start) const noexcept {
+  const SteadyClock::time_point stop_by(
+      SteadyClock::duration(stop_deadline_ticks_.load(std::memory_order_acquire)));
+  return std::min({start + options_.export_timeout, stop_by, exit_deadline()});
+}
+
 bool Pipeline::stop_requested() {
   std::lock_guard<std::mutex> lock(mutex_);
   return stopping_;
 }
 
 void Pipeline::close() noexcept {
-  const bool ok = exporter_->close(SteadyClock::now() + options_.export_timeout);
+  const bool ok = exporter_->close(io_deadline(SteadyClock::now()));
   {
     std::lock_guard<std::mutex> lock(mutex_);
     const std::uint64_t lost = losses();

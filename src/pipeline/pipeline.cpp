@@ -101,7 +101,7 @@ Pipeline::Pipeline(std::unique_ptr<Exporter> exporter, const BatchingSinkOptions
       ring_(make_ring(options_, tuning_)),
       breaker_(breaker_options(options_.retry, tuning_.clock)),
       log_(options_.logger),
-      batch_(failed_, log_, name_, abandoned_) {
+      batch_(log_, name_, abandoned_) {
   // Full capacity up front, so taking a batch never allocates.
   batch_.events.reserve(options_.max_batch_size);
   batch_.failed.reserve(options_.max_batch_size);
@@ -176,6 +176,7 @@ bool Pipeline::shutdown(std::chrono::milliseconds timeout) {
   shut_down_ = true;
   const auto deadline = deadline_after(timeout);
   accepting_.store(false, std::memory_order_relaxed);
+  stop_deadline_ticks_.store(deadline.time_since_epoch().count(), std::memory_order_release);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
@@ -222,7 +223,9 @@ BatchingSinkStats Pipeline::stats() const {
   const std::uint64_t given_up = given_up_.load(std::memory_order_acquire);
   s.delivered = delivered_.load(std::memory_order_acquire);
   s.failed = failed_.load(std::memory_order_acquire);
-  s.dropped_oldest = ring_.evicted_oldest();
+  // drop_oldest refuses the new event when nothing waits to be evicted (every slot in flight).
+  s.dropped_oldest =
+      ring_.evicted_oldest() + (options_.overflow == OverflowStrategy::drop_oldest ? rejected : 0);
   s.dropped_newest = options_.overflow == OverflowStrategy::drop_newest ? rejected : 0;
   s.dropped_raise_error = options_.overflow == OverflowStrategy::raise_error ? rejected : 0;
   s.dropped_after_fork = dropped_after_fork_.load(std::memory_order_relaxed);

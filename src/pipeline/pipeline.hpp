@@ -75,6 +75,10 @@ class Pipeline {
   void drop_batch_given_up() noexcept;
   bool serve_flush() noexcept;
   bool stop_requested();
+  /// When an exporter call started at `start` must return: export_timeout later, or earlier
+  /// if shutdown()'s deadline or the process's exit deadline comes first.
+  std::chrono::steady_clock::time_point io_deadline(
+      std::chrono::steady_clock::time_point start) const noexcept;
   void close() noexcept;
   void give_up() noexcept;
   void report_drops() noexcept;
@@ -127,6 +131,9 @@ class Pipeline {
   std::uint64_t failed_runs_reported_ = 0;
   std::uint64_t failed_runs_ = 0;  // exporter flush/close calls that failed
   bool stopping_ = false;
+  // shutdown()'s deadline, in steady-clock ticks; max() until shutdown() is called.
+  std::atomic<std::chrono::steady_clock::rep> stop_deadline_ticks_{
+      std::chrono::steady_clock::duration::max().count()};
   bool finished_ = false;  // the flusher is done with the exporter
   bool clean_ = false;     // ... because it closed it, not because it was given up on
   bool final_ok_ = false;  // close succeeded and nothing was lost since the last flush

@@ -17,9 +17,9 @@ class RateLimitedLog;
 
 class PipelineBatch {
  public:
-  PipelineBatch(std::atomic<std::uint64_t>& failed_counter, RateLimitedLog& log,
-                const std::string& sink_name, const std::atomic<bool>& abandoned) noexcept
-      : failed_counter_(failed_counter), log_(log), sink_name_(sink_name), abandoned_(abandoned) {}
+  PipelineBatch(RateLimitedLog& log, const std::string& sink_name,
+                const std::atomic<bool>& abandoned) noexcept
+      : log_(log), sink_name_(sink_name), abandoned_(abandoned) {}
 
   /// The exporter's view, valid while this batch is unchanged.
   ExportBatch view() noexcept { return ExportBatch(*this); }
@@ -33,17 +33,21 @@ class PipelineBatch {
 
   bool abandoned() const noexcept { return abandoned_.load(std::memory_order_acquire); }
 
-  /// Counts event i as failed (once) and logs it, rate-limited.
+  /// Marks event i failed (once) and logs it, rate-limited. It is counted in `failed` when it
+  /// is settled (drop_prefix, or given up at shutdown), so that until then it is counted only
+  /// as buffered, like every event still in the batch.
   void fail(std::size_t i, std::string_view reason) noexcept;
 
   /// Forgets the `n` oldest events (settled); returns how many of them had failed.
   std::size_t drop_prefix(std::size_t n) noexcept;
 
+  /// How many events of the batch are marked failed.
+  std::size_t failed_count() const noexcept;
+
   /// Starts a new batch of the events just taken.
   void reset(std::uint64_t first) noexcept;
 
  private:
-  std::atomic<std::uint64_t>& failed_counter_;
   RateLimitedLog& log_;
   const std::string& sink_name_;
   const std::atomic<bool>& abandoned_;
