@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "logging.hpp"
-#include "pipeline/pipeline_tuning.hpp"
+#include "pipeline/batching_sink_access.hpp"
 #include "streamll/sinks/batching_sink.hpp"
 
 namespace streamll {
@@ -224,7 +224,8 @@ struct JsonlFileSink::State {
         std::shared_ptr<BufferCounts> buffer_counts)
       : options(std::move(o)),
         counts(std::move(buffer_counts)),
-        writer(std::move(exporter), pipeline_options(options), tuning(options, counts)) {}
+        writer(detail::BatchingSinkAccess::make(std::move(exporter), pipeline_options(options),
+                                                tuning(options, counts))) {}
 
   static detail::PipelineTuning tuning(const JsonlFileSinkOptions& options,
                                        const std::shared_ptr<BufferCounts>& counts) {

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "pipeline/pipeline_tuning.hpp"
+#include "pipeline/batching_sink_access.hpp"
 #include "streamll/sinks/batching_sink.hpp"
 
 namespace streamll {
@@ -157,8 +157,8 @@ detail::PipelineTuning pipeline_tuning() {
 struct TerminalSink::State {
   State(std::ostream& out, TerminalFormat format, const TerminalSinkOptions& options)
       : color(format.color),
-        writer(std::make_unique<TerminalExporter>(out, format), pipeline_options(options),
-               pipeline_tuning()) {}
+        writer(detail::BatchingSinkAccess::make(std::make_unique<TerminalExporter>(out, format),
+                                                pipeline_options(options), pipeline_tuning())) {}
 
   const bool color;
   BatchingSink writer;

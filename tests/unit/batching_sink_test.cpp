@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "manual_clock.hpp"
+#include "pipeline/batching_sink_access.hpp"
 #include "pipeline/pipeline_tuning.hpp"
 #include "stalling_output.hpp"
 
@@ -316,7 +317,8 @@ TEST_CASE("batching sink: a failed export is retried once the breaker lets it", 
   options.retry.recovery_timeout = std::chrono::seconds(10);
   streamll::detail::PipelineTuning tuning;
   tuning.clock = &clock;
-  BatchingSink sink(std::make_unique<ScriptedExporter>(script), options, tuning);
+  BatchingSink sink = streamll::detail::BatchingSinkAccess::make(
+      std::make_unique<ScriptedExporter>(script), options, tuning);
 
   sink.handle_owned(event(0));
   {

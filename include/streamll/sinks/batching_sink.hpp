@@ -24,7 +24,8 @@
 namespace streamll {
 namespace detail {
 class Pipeline;
-struct PipelineTuning;  // internal settings of the built-in sinks
+struct PipelineTuning;      // internal settings of the built-in sinks
+struct BatchingSinkAccess;  // builds a BatchingSink with them (src/pipeline, not installed)
 }  // namespace detail
 
 /// Retries of a failing destination (ExportResult::failure): a circuit breaker, and a short
@@ -97,9 +98,6 @@ class BatchingSink : public Sink {
  public:
   /// Starts the flusher. Throws ConfigError naming the option for a bad setting.
   explicit BatchingSink(std::unique_ptr<Exporter> exporter, BatchingSinkOptions options = {});
-  /// For the built-in sinks.
-  BatchingSink(std::unique_ptr<Exporter> exporter, BatchingSinkOptions options,
-               const detail::PipelineTuning& tuning);
   /// shutdown(options.shutdown_timeout) if nobody shut it down. Never throws.
   ~BatchingSink() override;
   BatchingSink(const BatchingSink&) = delete;
@@ -129,6 +127,10 @@ class BatchingSink : public Sink {
   void reset_circuit_breaker();
 
  private:
+  friend struct detail::BatchingSinkAccess;
+  BatchingSink(std::unique_ptr<Exporter> exporter, BatchingSinkOptions options,
+               const detail::PipelineTuning& tuning);
+
   std::shared_ptr<detail::Pipeline> pipeline_;  // shared with the flusher thread
 };
 
