@@ -32,8 +32,8 @@ struct ExportResult {
   };
   std::size_t settled = all;
   Rest rest = Rest::none;
-  /// retry_later: when to offer the rest again; {} means at once (after at least 1 ms, as
-  /// for a `none` that settled less than the batch).
+  /// retry_later: when to offer the rest again; {} means at once (after 1 ms when the call
+  /// settled nothing, as for a `none` that settled less than the batch).
   std::chrono::steady_clock::time_point not_before{};
   /// retry_after_failure only: false for a failure the exporter knows is not the
   /// destination's (it then spares the breaker but still backs off through the retry).

@@ -140,9 +140,10 @@ void Pipeline::apply(ExportResult result, SteadyClock::time_point started) noexc
   } else {
     breaker_.record_success();
     // retry_later paces the rest. A rest offered again at once (retry_later without a time, or
-    // `none` that settled less than the batch) waits at least kShortestRetryWait, so an
-    // exporter that keeps answering that cannot make the flusher spin.
-    const auto at_once = now + kShortestRetryWait;
+    // `none` that settled less than the batch) waits kShortestRetryWait when the call settled
+    // nothing, so an exporter that keeps answering that cannot make the flusher spin; one
+    // that makes progress goes on at once.
+    const auto at_once = settled == 0 ? now + kShortestRetryWait : now;
     batch_.not_before = result.rest == ExportResult::Rest::retry_later
                             ? std::max(result.not_before, at_once)
                             : at_once;
@@ -167,6 +168,9 @@ void Pipeline::drop_batch_given_up() noexcept {
 // Calls that arrive meanwhile wait for the next round: answering the current ones never waits
 // for events enqueued after them, however fast events and calls keep coming.
 bool Pipeline::serve_flush() noexcept {
+  // Given up on: the exporter was interrupted and gets no further call (give_up() answers the
+  // pending rounds).
+  if (abandoned_.load(std::memory_order_acquire)) return false;
   if (serving_ == 0) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (flush_done_ == flush_requested_) return false;
@@ -223,8 +227,9 @@ void Pipeline::give_up() noexcept {
     // Settled as delivered when the exporter took them; they never will be.
     std::uint64_t delivered = delivered_.load(std::memory_order_relaxed);
     const std::uint64_t taken_back = std::min(held, delivered);
-    delivered_.fetch_sub(taken_back, std::memory_order_release);
+    // Added before it is taken back: a reader never finds the events in neither counter.
     given_up_.fetch_add(taken_back, std::memory_order_release);
+    delivered_.fetch_sub(taken_back, std::memory_order_release);
   }
   const std::uint64_t left = ring_.waiting() + given_up_.load(std::memory_order_relaxed);
   if (left > 0) {

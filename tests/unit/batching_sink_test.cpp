@@ -384,11 +384,14 @@ TEST_CASE("batching sink: an event failed in a batch that goes again is counted 
   // offered again marked failed, and is counted in `failed` once, when the batch settles.
   struct FailsThenFails final : streamll::Exporter {
     std::mutex mutex;
+    std::condition_variable pushed;
+    bool both_pushed = false;  // the first call waits for it: no push runs during stats()
     BatchingSink* sink = nullptr;
     std::vector<bool> first_marked;  // per call: batch.failed(0)
     std::vector<bool> sum_holds;     // per call: every event counted exactly once meanwhile
     ExportResult export_batch(ExportBatch& batch) override {
-      std::lock_guard<std::mutex> lock(mutex);
+      std::unique_lock<std::mutex> lock(mutex);
+      pushed.wait_for(lock, kPatience, [this] { return both_pushed; });
       first_marked.push_back(batch.failed(0));
       const auto s = sink->stats();
       sum_holds.push_back(s.enqueued == s.delivered + s.failed + s.dropped() + s.buffered);
@@ -408,6 +411,11 @@ TEST_CASE("batching sink: an event failed in a batch that goes again is counted 
   }
   sink.handle_owned(event(0));
   sink.handle_owned(event(1));
+  {
+    std::lock_guard<std::mutex> lock(seen->mutex);
+    seen->both_pushed = true;
+  }
+  seen->pushed.notify_all();
   CHECK_FALSE(sink.flush(kPatience));  // event 0 was lost
   const auto stats = sink.stats();
   CHECK(stats.enqueued == 2);
