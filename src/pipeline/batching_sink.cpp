@@ -5,7 +5,9 @@
 #include <atomic>
 #include <new>
 
+#include "pipeline/exporter_engine.hpp"
 #include "pipeline/pipeline.hpp"
+#include "streamll/errors.hpp"
 
 namespace streamll {
 namespace {
@@ -19,6 +21,20 @@ struct LeakedPipeline {
 };
 std::atomic<LeakedPipeline*> leaked_in_child{nullptr};
 
+std::shared_ptr<detail::Pipeline> start_pipeline(std::unique_ptr<Exporter> exporter,
+                                                 const BatchingSinkOptions& options,
+                                                 detail::PipelineTuning tuning) {
+  if (!exporter) throw ConfigError("exporter", "is null");
+  if (tuning.log_name.empty()) tuning.log_name = exporter->name();
+  // Handed over through a shared_ptr: the factory is a std::function, which must be copyable.
+  auto owned = std::make_shared<std::unique_ptr<Exporter>>(std::move(exporter));
+  return detail::Pipeline::start(
+      [owned](detail::Pipeline& pipeline) {
+        return std::make_unique<detail::ExporterEngine>(pipeline, std::move(*owned));
+      },
+      options, tuning);
+}
+
 }  // namespace
 
 BatchingSink::BatchingSink(std::unique_ptr<Exporter> exporter, BatchingSinkOptions options)
@@ -26,7 +42,7 @@ BatchingSink::BatchingSink(std::unique_ptr<Exporter> exporter, BatchingSinkOptio
 
 BatchingSink::BatchingSink(std::unique_ptr<Exporter> exporter, BatchingSinkOptions options,
                            const detail::PipelineTuning& tuning)
-    : pipeline_(detail::Pipeline::start(std::move(exporter), options, tuning)) {}
+    : pipeline_(start_pipeline(std::move(exporter), options, tuning)) {}
 
 BatchingSink::~BatchingSink() {
   if (pipeline_->forked()) {

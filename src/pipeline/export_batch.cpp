@@ -29,7 +29,10 @@ ExportResult ExportResult::retry_rest(std::size_t settled,
 }
 
 std::size_t ExportBatch::size() const noexcept { return impl_->events.size(); }
-const Event& ExportBatch::operator[](std::size_t i) const noexcept { return impl_->events[i]; }
+// A public exporter's pipeline never compacts, so every item it is shown is an Event.
+const Event& ExportBatch::operator[](std::size_t i) const noexcept {
+  return *std::get_if<Event>(&impl_->events[i]);
+}
 void ExportBatch::fail(std::size_t i, std::string_view reason) noexcept { impl_->fail(i, reason); }
 bool ExportBatch::failed(std::size_t i) const noexcept {
   return i < impl_->failed.size() && impl_->failed[i] != 0;

@@ -1,5 +1,5 @@
 // The application's side of a Pipeline: construction, push, flush, shutdown, stats and the
-// fork rule. The flusher's side is flusher.cpp.
+// fork rule. The flusher's side is flusher.cpp; what the engine calls is engine_services.cpp.
 
 #include "pipeline/pipeline.hpp"
 
@@ -15,9 +15,14 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-SteadyClock::time_point deadline_after(std::chrono::milliseconds timeout) {
+// Waits longer than a year are "no deadline": clamped so that adding them cannot overflow.
+std::chrono::milliseconds clamp_wait(std::chrono::milliseconds timeout) {
   constexpr std::chrono::milliseconds longest = std::chrono::hours(24 * 365);
-  return SteadyClock::now() + std::clamp(timeout, std::chrono::milliseconds::zero(), longest);
+  return std::clamp(timeout, std::chrono::milliseconds::zero(), longest);
+}
+
+SteadyClock::time_point deadline_in(std::chrono::milliseconds timeout) {
+  return SteadyClock::now() + clamp_wait(timeout);
 }
 
 std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
@@ -53,7 +58,7 @@ const BatchingSinkOptions& validated(const BatchingSinkOptions& o, const Pipelin
   return o;
 }
 
-CircuitBreakerOptions breaker_options(const RetryOptions& r, const ClockSource* clock) {
+CircuitBreakerOptions breaker_options(const RetryOptions& r, const PipelineTuning& t) {
   CircuitBreakerOptions b;
   b.enabled = r.circuit_breaker;
   b.failure_threshold = r.failure_threshold;
@@ -61,51 +66,41 @@ CircuitBreakerOptions breaker_options(const RetryOptions& r, const ClockSource* 
   b.max_backoff = r.recovery_timeout * 10;
   b.retry_initial_delay = r.initial_delay;
   b.retry_max_delay = r.max_delay;
-  b.clock = clock;
+  b.clock = t.clock;
+  b.on_state_change = t.on_breaker_change;
   return b;
 }
 
-RingBuffer<Event> make_ring(const BatchingSinkOptions& o, const PipelineTuning& t) {
+RingBuffer<BufferedItem> make_ring(const BatchingSinkOptions& o, const PipelineTuning& t) {
   try {
-    return RingBuffer<Event>(o.buffer_size, o.overflow);
+    return RingBuffer<BufferedItem>(o.buffer_size, o.overflow, t.staging);
   } catch (const ConfigError&) {
     throw ConfigError(t.buffer_size_option,
                       "cannot allocate a buffer of " + std::to_string(o.buffer_size) + " events");
   }
 }
 
-std::string name_of(const Exporter& exporter, const PipelineTuning& t) {
-  return t.log_name.empty() ? exporter.name() : t.log_name;
-}
-
 }  // namespace
 
-std::shared_ptr<Pipeline> Pipeline::start(std::unique_ptr<Exporter> exporter,
+std::shared_ptr<Pipeline> Pipeline::start(const EngineFactory& make_engine,
                                           const BatchingSinkOptions& options,
                                           const PipelineTuning& tuning) {
-  if (!exporter) throw ConfigError("exporter", "is null");
-  auto pipeline = std::make_shared<Pipeline>(std::move(exporter), options, tuning);
+  auto pipeline = std::make_shared<Pipeline>(options, tuning);
+  pipeline->engine_ = make_engine(*pipeline);
   // The thread shares ownership: a flusher detached at a shutdown that gave up keeps what it
   // touches alive until it returns.
   pipeline->thread_ = std::thread([p = pipeline] { p->run(); });
   return pipeline;
 }
 
-Pipeline::Pipeline(std::unique_ptr<Exporter> exporter, const BatchingSinkOptions& options,
-                   const PipelineTuning& tuning)
+Pipeline::Pipeline(const BatchingSinkOptions& options, const PipelineTuning& tuning)
     : options_(validated(options, tuning)),
       tuning_(tuning),
-      exporter_(std::move(exporter)),
-      name_(name_of(*exporter_, tuning)),
+      name_(tuning.log_name),
       created_in_generation_(current_fork_generation()),
       ring_(make_ring(options_, tuning_)),
-      breaker_(breaker_options(options_.retry, tuning_.clock)),
-      log_(options_.logger),
-      batch_(log_, name_, abandoned_) {
-  // Full capacity up front, so taking a batch never allocates.
-  batch_.events.reserve(options_.max_batch_size);
-  batch_.failed.reserve(options_.max_batch_size);
-}
+      breaker_(breaker_options(options_.retry, tuning_)),
+      log_(options_.logger) {}
 
 Pipeline::~Pipeline() {
   // Joined or detached by shutdown(); a thread that is neither would terminate the process.
@@ -136,17 +131,29 @@ std::uint64_t Pipeline::late_losses() const noexcept {
 
 std::uint64_t Pipeline::losses() const noexcept {
   return failed_.load(std::memory_order_relaxed) + given_up_.load(std::memory_order_relaxed) +
-         late_losses() + ring_.rejected() + ring_.evicted_oldest();
+         late_losses() + (tuning_.refusals_fail_flush ? ring_.rejected() : 0) +
+         ring_.evicted_oldest();
+}
+
+std::uint64_t Pipeline::given_up() const noexcept {
+  return given_up_.load(std::memory_order_acquire);
 }
 
 bool Pipeline::flush(std::chrono::milliseconds timeout) {
   if (forked()) return dropped_after_fork_.load(std::memory_order_relaxed) == 0;
-  const auto deadline = deadline_after(timeout);
+  const auto deadline = deadline_in(timeout);
+  // What producers staged before this call gets its sequence number now. What stays staged
+  // (every slot in flight) gets numbers from accepted() on: counting that many more (staged()
+  // read first, so a move in between can only add) may also wait for another thread's later
+  // events, never for fewer than this call must.
+  ring_.drain_stages();
+  const std::uint64_t still_staged = ring_.staged();
+  const std::uint64_t mark = ring_.accepted() + still_staged;
   std::unique_lock<std::mutex> lock(mutex_);
   if (finished_) return clean_ && final_ok_;
   const std::uint64_t generation = ++flush_requested_;
   // Every event whose push() returned before this call has a sequence number below this.
-  flush_target_ = std::max(flush_target_, ring_.accepted());
+  flush_target_ = std::max(flush_target_, mark);
   // Losses a previous call already answered for (false: it said so; true: there were none)
   // are not this call's to report.
   const std::uint64_t base_losses = losses_reported_;
@@ -174,34 +181,51 @@ bool Pipeline::shutdown(std::chrono::milliseconds timeout) {
   std::lock_guard<std::mutex> once(shutdown_mutex_);
   if (shut_down_) return shutdown_result_;
   shut_down_ = true;
-  const auto deadline = deadline_after(timeout);
+  const auto started = SteadyClock::now();
+  const auto deadline = deadline_in(timeout);
   accepting_.store(false, std::memory_order_relaxed);
   stop_deadline_ticks_.store(deadline.time_since_epoch().count(), std::memory_order_release);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
   }
+  ring_.drain_stages();
   ring_.wake_consumer();
   std::unique_lock<std::mutex> lock(mutex_);
+  bool cut_short_by_exit = false;
   if (!wait_until_done_or_exit(progress_, lock, deadline, [&] { return finished_; })) {
+    cut_short_by_exit = exit_deadline() < deadline;
+    // Given up: the flusher's I/O bounds end now too, not at the deadline it was given,
+    // which the exit may have cut short.
+    stop_deadline_ticks_.store(std::min(SteadyClock::now(), deadline).time_since_epoch().count(),
+                               std::memory_order_release);
     abandoned_.store(true, std::memory_order_release);
     gone_.store(true, std::memory_order_release);
     lock.unlock();
-    exporter_->interrupt();
+    engine_->interrupt();
     ring_.wake_consumer();
     lock.lock();
     progress_.wait_for(lock, tuning_.join_grace, [&] { return finished_; });
   }
   const bool finished = finished_;
-  shutdown_result_ = finished && clean_ && final_ok_;
+  shutdown_result_ = finished && clean_ && (final_ok_ || !tuning_.shutdown_reports_losses);
   lock.unlock();
-  // No logging here: the application's stderr may be the very pipe that stalled.
   if (finished) {
     thread_.join();
   } else {
     // Stuck in a call that may never return: the thread owns the pipeline through its shared
     // pointer and ends on its own if the call does.
     thread_.detach();
+  }
+  if (tuning_.report_left_at_shutdown && !shutdown_result_) {
+    ring_.drain_stages();  // a producer that raced with `accepting_` may have staged since
+    const std::uint64_t left = given_up() + (gone() ? ring_.size() : 0);
+    if (left > 0) {
+      tuning_.report_left_at_shutdown(
+          left, cut_short_by_exit,
+          std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started),
+          timeout);
+    }
   }
   return shutdown_result_;
 }
@@ -219,18 +243,20 @@ void Pipeline::reset_circuit_breaker() {
 BatchingSinkStats Pipeline::stats() const {
   BatchingSinkStats s;
   const bool child = forked();
-  const std::uint64_t rejected = ring_.rejected();
+  // The ring's counts first: an event settled meanwhile is then found in delivered (counted
+  // before the ring lets it go) rather than in neither.
+  const auto counts = ring_.counts();
   const std::uint64_t given_up = given_up_.load(std::memory_order_acquire);
   s.delivered = delivered_.load(std::memory_order_acquire);
   s.failed = failed_.load(std::memory_order_acquire);
   // drop_oldest refuses the new event when nothing waits to be evicted (every slot in flight).
-  s.dropped_oldest =
-      ring_.evicted_oldest() + (options_.overflow == OverflowStrategy::drop_oldest ? rejected : 0);
-  s.dropped_newest = options_.overflow == OverflowStrategy::drop_newest ? rejected : 0;
-  s.dropped_raise_error = options_.overflow == OverflowStrategy::raise_error ? rejected : 0;
+  s.dropped_oldest = counts.evicted_oldest +
+                     (options_.overflow == OverflowStrategy::drop_oldest ? counts.rejected : 0);
+  s.dropped_newest = options_.overflow == OverflowStrategy::drop_newest ? counts.rejected : 0;
+  s.dropped_raise_error = options_.overflow == OverflowStrategy::raise_error ? counts.rejected : 0;
   s.dropped_after_fork = dropped_after_fork_.load(std::memory_order_relaxed);
-  s.in_flight = ring_.in_flight();
-  const std::uint64_t waiting = ring_.waiting();
+  s.in_flight = counts.in_flight;
+  const std::uint64_t waiting = counts.size - counts.in_flight + counts.staged;
   // Once the flusher is given up on, what waits will never be exported. In a forked child the
   // ring's counters may be mid-update from the parent's flusher at the fork: only what was
   // handed to the child is added.
@@ -238,8 +264,8 @@ BatchingSinkStats Pipeline::stats() const {
   s.dropped_on_shutdown = dropped_after_shutdown_.load(std::memory_order_relaxed) + given_up +
                           (waiting_lost ? waiting : 0);
   s.buffered = (waiting_lost ? 0 : waiting) + s.in_flight;
-  s.enqueued = ring_.pushed() + dropped_after_shutdown_.load(std::memory_order_relaxed) +
-               s.dropped_after_fork;
+  s.enqueued = counts.accepted + counts.rejected + counts.staged +
+               dropped_after_shutdown_.load(std::memory_order_relaxed) + s.dropped_after_fork;
   s.retried_batches = retried_batches_.load(std::memory_order_relaxed);
   s.export_calls = export_calls_.load(std::memory_order_relaxed);
   s.export_failures = export_failures_.load(std::memory_order_relaxed);

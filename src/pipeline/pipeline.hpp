@@ -1,41 +1,42 @@
 #pragma once
-// Internal: the engine room of a BatchingSink. Application threads push events into a bounded
-// detail::RingBuffer; one flusher thread (flusher.cpp) takes batches from it, hands them to the
-// Exporter, settles what the exporter answered and retries the rest, gated by a circuit
-// breaker; flush() and shutdown() (pipeline.cpp) wait for the flusher with deadlines.
+// Internal: the engine room of every asynchronous sink (BatchingSink, RedisSink). Application
+// threads push events into a bounded detail::RingBuffer; one flusher thread runs a BatchEngine
+// (batch_engine.hpp), which takes batches from the buffer, sends them and settles what was
+// answered; flush() and shutdown() wait for the flusher with deadlines.
 //
 // Accounting: every event pushed ends in exactly one of delivered, failed, dropped (refused,
-// evicted, after shutdown, given up at shutdown, after fork) or still buffered (waiting, in
-// the batch being exported).
+// evicted, after shutdown, given up at shutdown, after fork) or still buffered (waiting, staged,
+// in a batch the engine holds).
 //
 // flush() is answered on the flusher: once every event accepted before the call is settled
-// (oldest_pending_sequence() reached the call's mark), it runs Exporter::flush, then reports.
-// shutdown() lets the flusher drain and close the exporter until its deadline; a flusher stuck
-// in an exporter call past it is interrupted and, if it does not return, detached: it owns the
-// pipeline through a shared_ptr, so nothing it touches dangles, and it never starts another
-// call.
+// (oldest_pending_sequence() reached the call's mark), it runs BatchEngine::flush, then reports.
+// shutdown() lets the flusher drain and close the engine until its deadline; a flusher stuck
+// in a call past it is interrupted and, if it does not return, detached: it owns the pipeline
+// through a shared_ptr, so nothing it touches dangles, and it never starts another call.
 //
 // fork(): a child's copy has no flusher, and the parent's threads may have held any of its
 // locks at the fork. There push() only counts the event, flush() and shutdown() return at once
-// and take no lock, and BatchingSink leaks the pipeline rather than destroy it.
+// and take no lock, and the sink leaks the pipeline rather than destroy it.
 //
-// Lock order: mutex_ is never held while calling the exporter or taking the ring's lock.
+// Lock order: mutex_ is never held while calling the engine or taking the ring's lock.
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "logging.hpp"
-#include "pipeline/pipeline_batch.hpp"
+#include "pipeline/batch_engine.hpp"
+#include "pipeline/buffered_item.hpp"
 #include "pipeline/pipeline_tuning.hpp"
 #include "pipeline/ring_buffer.hpp"
-#include "streamll/exporter.hpp"
 #include "streamll/sinks/batching_sink.hpp"
 #include "support/circuit_breaker.hpp"
 
@@ -43,66 +44,111 @@ namespace streamll::detail {
 
 class Pipeline {
  public:
+  using SteadyClock = std::chrono::steady_clock;
+  /// Builds the pipeline's engine; called once, by start(), before the flusher starts.
+  using EngineFactory = std::function<std::unique_ptr<BatchEngine>(Pipeline&)>;
+
   /// Validates the options (ConfigError naming the option) and starts the flusher thread.
-  static std::shared_ptr<Pipeline> start(std::unique_ptr<Exporter> exporter,
+  static std::shared_ptr<Pipeline> start(const EngineFactory& make_engine,
                                          const BatchingSinkOptions& options,
                                          const PipelineTuning& tuning);
-  Pipeline(std::unique_ptr<Exporter> exporter, const BatchingSinkOptions& options,
-           const PipelineTuning& tuning);
+  Pipeline(const BatchingSinkOptions& options, const PipelineTuning& tuning);
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
+  // ------------------------------------------------ any thread
+
   /// Buffers the event (moving from it) or counts it as dropped. False only when the buffer
-  /// refused it under raise_error (the caller throws). Any thread; no I/O.
+  /// refused it under raise_error (the caller throws). No I/O.
   bool push(Event&& event) noexcept;
   bool flush(std::chrono::milliseconds timeout);
   bool shutdown(std::chrono::milliseconds timeout);
   bool is_running() const noexcept;
+  /// A pure read.
   BatchingSinkStats stats() const;
   void reset_circuit_breaker();
   bool forked() const noexcept;
   const std::string& name() const noexcept { return name_; }
   const BatchingSinkOptions& options() const noexcept { return options_; }
+  const PipelineTuning& tuning() const noexcept { return tuning_; }
+  const RingBuffer<BufferedItem>& ring() const noexcept { return ring_; }
+  const CircuitBreaker& breaker() const noexcept { return breaker_; }
+  std::uint64_t dropped_after_fork() const noexcept {
+    return dropped_after_fork_.load(std::memory_order_relaxed);
+  }
+  std::uint64_t dropped_after_shutdown() const noexcept {
+    return dropped_after_shutdown_.load(std::memory_order_relaxed);
+  }
+  /// Events given up at a shutdown that gave up waiting (in a held batch, or waiting once the
+  /// flusher was gone).
+  std::uint64_t given_up() const noexcept;
+  /// Whether the flusher will take nothing more from the buffer.
+  bool gone() const noexcept { return gone_.load(std::memory_order_acquire); }
+
+  // ------------------------------------------------ the engine, on the flusher thread
+
+  RingBuffer<BufferedItem>& ring() noexcept { return ring_; }
+  CircuitBreaker& breaker() noexcept { return breaker_; }
+  RateLimitedLog& log() const noexcept { return log_; }
+  /// shutdown() gave up: start no new call.
+  bool abandoned() const noexcept { return abandoned_.load(std::memory_order_acquire); }
+  const std::atomic<bool>& abandoned_flag() const noexcept { return abandoned_; }
+  /// shutdown()'s deadline; max() until shutdown() is called.
+  SteadyClock::time_point stop_deadline() const noexcept;
+  /// When a call starting now must return: `timeout` later, or earlier if shutdown()'s
+  /// deadline or the process's exit deadline comes first.
+  SteadyClock::time_point deadline_after(std::chrono::nanoseconds timeout) const noexcept;
+  /// Sleeps up to `wait` (at most flush_interval); flush(), shutdown(), reset_circuit_breaker()
+  /// and reset() cut it short.
+  void pause(std::chrono::nanoseconds wait) noexcept;
+  /// The engine answered `delivered + failed` events for good: counted here before the ring
+  /// lets them go (acknowledge), so the sum is never short.
+  void count_settled(std::uint64_t delivered, std::uint64_t failed) noexcept;
+  void acknowledge(std::size_t n) noexcept { ring_.acknowledge(n); }
+  /// At a give-up: `events` the engine holds will never be sent (counted before the engine
+  /// acknowledges them).
+  void count_given_up(std::uint64_t events) noexcept {
+    given_up_.fetch_add(events, std::memory_order_release);
+  }
+  /// Events the engine had settled as delivered and lost afterwards (a write buffer discarded
+  /// at a give-up).
+  void take_back_delivered(std::uint64_t events) noexcept;
+  void count_retried_batches(std::uint64_t n) noexcept {
+    retried_batches_.fetch_add(n, std::memory_order_relaxed);
+  }
+  void count_export(bool failed, std::chrono::microseconds latency) noexcept;
+  /// Keeps `reason` as stats().last_error and logs it, rate-limited.
+  void record_error(const std::string& reason) noexcept;
+  /// Destroys what producers evicted (drop_oldest), on this thread rather than theirs.
+  void release_evicted() noexcept;
 
  private:
-  // Flusher thread (flusher.cpp).
   void run() noexcept;
-  bool take_batch() noexcept;
-  bool wait_for_turn() noexcept;
-  void export_once() noexcept;
-  void apply(ExportResult result, std::chrono::steady_clock::time_point started) noexcept;
-  void drop_batch_given_up() noexcept;
   bool serve_flush() noexcept;
   bool stop_requested();
-  /// When an exporter call started at `start` must return: export_timeout later, or earlier
-  /// if shutdown()'s deadline or the process's exit deadline comes first.
-  std::chrono::steady_clock::time_point io_deadline(
-      std::chrono::steady_clock::time_point start) const noexcept;
   void close() noexcept;
   void give_up() noexcept;
   void report_drops() noexcept;
-  void release_evicted() noexcept;
-  void record_error(const std::string& reason) noexcept;
 
   std::uint64_t losses() const noexcept;
   std::uint64_t late_losses() const noexcept;
 
   const BatchingSinkOptions options_;
   const PipelineTuning tuning_;
-  const std::unique_ptr<Exporter> exporter_;
   const std::string name_;
   const std::uint64_t created_in_generation_;
-  RingBuffer<Event> ring_;
+  RingBuffer<BufferedItem> ring_;
   CircuitBreaker breaker_;
   mutable RateLimitedLog log_;
+  std::unique_ptr<BatchEngine> engine_;
 
   std::atomic<bool> accepting_{true};
-  std::atomic<bool> abandoned_{false};  // shutdown() gave up: start no new exporter call
+  std::atomic<bool> abandoned_{false};  // shutdown() gave up: start no new engine call
   std::atomic<bool> gone_{false};       // the flusher will take nothing more from the ring
   std::atomic<std::uint64_t> delivered_{0};
   std::atomic<std::uint64_t> failed_{0};
-  std::atomic<std::uint64_t> given_up_{0};  // in flight or held by the exporter at a give-up
+  std::atomic<std::uint64_t> given_up_{0};  // held by the engine at a give-up
   std::atomic<std::uint64_t> dropped_after_shutdown_{0};
   std::atomic<std::uint64_t> dropped_after_fork_{0};
   std::atomic<std::uint64_t> retried_batches_{0};
@@ -111,9 +157,9 @@ class Pipeline {
   std::atomic<std::int64_t> last_export_latency_us_{0};
 
   // Flusher thread only.
-  PipelineBatch batch_;
-  std::vector<Event> evicted_;
+  std::vector<BufferedItem> evicted_;
   std::uint64_t drops_reported_ = 0;
+  std::uint64_t evictions_released_ = 0;
   std::uint64_t serving_ = 0;         // the flush generation being answered, 0 for none
   std::uint64_t serving_target_ = 0;  // ... once every event below this sequence is settled
 
@@ -129,12 +175,11 @@ class Pipeline {
   // after its caller gave up reports nothing by itself.
   std::uint64_t losses_reported_ = 0;
   std::uint64_t failed_runs_reported_ = 0;
-  std::uint64_t failed_runs_ = 0;  // exporter flush/close calls that failed
+  std::uint64_t failed_runs_ = 0;  // engine flush/close calls that failed
   bool stopping_ = false;
   // shutdown()'s deadline, in steady-clock ticks; max() until shutdown() is called.
-  std::atomic<std::chrono::steady_clock::rep> stop_deadline_ticks_{
-      std::chrono::steady_clock::duration::max().count()};
-  bool finished_ = false;  // the flusher is done with the exporter
+  std::atomic<SteadyClock::rep> stop_deadline_ticks_{SteadyClock::duration::max().count()};
+  bool finished_ = false;  // the flusher is done with the engine
   bool clean_ = false;     // ... because it closed it, not because it was given up on
   bool final_ok_ = false;  // close succeeded and nothing was lost since the last flush
 

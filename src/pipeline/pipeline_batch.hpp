@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "streamll/event.hpp"
+#include "pipeline/buffered_item.hpp"
 #include "streamll/exporter.hpp"
 
 namespace streamll::detail {
@@ -24,7 +24,7 @@ class PipelineBatch {
   /// The exporter's view, valid while this batch is unchanged.
   ExportBatch view() noexcept { return ExportBatch(*this); }
 
-  std::vector<Event> events;         // reserved to max_batch_size once, so taking never reallocates
+  std::vector<BufferedItem> events;  // reserved to max_batch_size once, so taking never reallocates
   std::vector<std::uint8_t> failed;  // per event: ExportBatch::fail was called
   std::uint64_t first_sequence = 0;
   unsigned attempt = 0;
