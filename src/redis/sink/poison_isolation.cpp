@@ -58,7 +58,6 @@ bool PoisonIsolation::after_close(SinkBatches& batches, std::vector<RedisReply>*
       } else {
         head.isolate = 1;  // the event answered with the protocol error, now first
         host_.settle_prefix(head, answered, r.accepted, r.refused_at, r.first_refusal);
-        host_.notify_progress();
       }
       return true;
     }
@@ -83,7 +82,6 @@ void PoisonIsolation::fail_suspect(SinkBatches& batches) {
     host_.complete(batch, 0, {}, {});
   } else {
     host_.encode(batch);
-    host_.notify_progress();
   }
 }
 

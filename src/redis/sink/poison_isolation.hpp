@@ -37,7 +37,6 @@ class IsolationHost {
   /// The batch's first event is lost for good: counted failed, logged for flush() and with
   /// `why`, and out of the buffer and the batch.
   virtual void fail_first(SinkBatch& batch, const std::string& why) = 0;
-  virtual void notify_progress() = 0;
 
  protected:
   ~IsolationHost() = default;

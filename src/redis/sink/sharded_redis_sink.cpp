@@ -109,7 +109,10 @@ void ShardedRedisSink::handle_owned(Event&& event) {
 }
 
 bool ShardedRedisSink::flush(std::chrono::milliseconds timeout) {
-  const auto deadline = SteadyClock::now() + timeout;
+  // Longer than a year is "no deadline": clamped so that the sum cannot overflow.
+  const auto deadline = SteadyClock::now() + std::clamp<std::chrono::milliseconds>(
+                                                 timeout, std::chrono::milliseconds::zero(),
+                                                 std::chrono::hours(24 * 365));
   bool all = true;
   for (auto& shard : shards_) {
     const auto left =

@@ -1,7 +1,7 @@
 #pragma once
-// The Redis sink's own counters: written by the flusher (dropped_after_shutdown by
-// application threads, left_at_shutdown by shutdown()), read by RedisSink::stats() on any
-// thread. Atomics without ordering, except transport_errors (see record_transport_error).
+// The Redis sink's own counters: written by the flusher, read by RedisSink::stats() on any
+// thread (delivered, failed and the drops are the pipeline's). Atomics without ordering, except
+// transport_errors (see record_transport_error).
 
 #include <atomic>
 #include <cstdint>
@@ -11,8 +11,6 @@
 namespace streamll::redis {
 
 struct SinkCounters {
-  std::atomic<std::uint64_t> delivered{0};
-  std::atomic<std::uint64_t> failed{0};
   std::atomic<std::uint64_t> failed_protocol{0};
   std::atomic<std::uint64_t> failed_too_large{0};
   std::atomic<std::uint64_t> truncated{0};
@@ -25,8 +23,6 @@ struct SinkCounters {
   std::atomic<std::uint64_t> replica_ack_shortfalls{0};
   std::atomic<std::uint64_t> moved_redirects{0};
   std::atomic<std::uint64_t> ask_redirects{0};
-  std::atomic<std::uint64_t> dropped_after_shutdown{0};
-  std::atomic<std::uint64_t> left_at_shutdown{0};
   std::atomic<bool> connected{false};
   std::atomic<std::int64_t> last_flush_latency_us{0};
 
@@ -44,8 +40,6 @@ struct SinkCounters {
     const auto get = [](const std::atomic<std::uint64_t>& c) {
       return c.load(std::memory_order_relaxed);
     };
-    out.delivered = get(delivered);
-    out.failed = get(failed);
     out.failed_protocol = get(failed_protocol);
     out.failed_too_large = get(failed_too_large);
     out.truncated = get(truncated);

@@ -1,28 +1,28 @@
-// RedisSink's connection, on the flusher thread: connecting (and what a new connection does
-// first), failing, and closing or interrupting it for shutdown().
+// The Redis engine's connection, on the flusher thread: connecting (and what a new connection
+// does first), failing, and closing or interrupting it for shutdown().
 
 #include <utility>
 
-#include "redis/sink/redis_sink_impl.hpp"
+#include "redis/sink/redis_engine.hpp"
 #include "streamll/redis/errors.hpp"
 
-namespace streamll {
+namespace streamll::redis {
 
-bool RedisSink::Impl::ensure_connected() {
+bool RedisEngine::ensure_connected() {
   if (transport && transport->is_connected()) return true;
   // A connection made after an isolated event failed alone: if it is sound, that event is
   // the one to fail; if it is not, this was an outage and the event goes again.
   const bool suspect_due = isolation.take_suspect();
   try {
     // The connector finds the server (URL, provider, sentinels, cluster slot owner) and
-    // connects; shutdown() interrupts it through interrupt_transport().
+    // connects; shutdown() interrupts it through interrupt().
     logger->debug("connecting (stream '{}', {} consecutive failures so far)", options.stream_key,
-                  breaker.failure_count());
+                  breaker().failure_count());
     auto fresh = connector.connect(io_deadline(options.connection.connect_timeout), slot);
     {
       std::lock_guard<std::mutex> lock(transport_mutex);
       transport = std::move(fresh);
-      if (stopping_hard.load(std::memory_order_acquire)) transport->interrupt();
+      if (interrupted.load(std::memory_order_acquire)) transport->interrupt();
     }
     ++connection_number;
     current_host = connector.current_host();
@@ -57,7 +57,7 @@ bool RedisSink::Impl::ensure_connected() {
   return false;
 }
 
-void RedisSink::Impl::create_consumer_group() {
+void RedisEngine::create_consumer_group() {
   redis::CommandBuffer create;
   create.append({"XGROUP", "CREATE", options.stream_key, options.consumer_group, "0", "MKSTREAM"});
   std::vector<redis::RedisReply> group_replies;
@@ -71,7 +71,7 @@ void RedisSink::Impl::create_consumer_group() {
   }
 }
 
-void RedisSink::Impl::transport_failure(const std::string& message, bool count_for_breaker) {
+void RedisEngine::transport_failure(const std::string& message, bool count_for_breaker) {
   if (counters.connected.exchange(false, std::memory_order_relaxed)) {
     logger->warn("lost connection to Redis: {}", message);
   }
@@ -81,10 +81,10 @@ void RedisSink::Impl::transport_failure(const std::string& message, bool count_f
   // the failures that opened it, and one that sees a count also sees why.
   record_error(message);
   counters.record_transport_error();
-  if (count_for_breaker) breaker.record_failure();
+  if (count_for_breaker) breaker().record_failure();
 }
 
-void RedisSink::Impl::record_error(const std::string& message) {
+void RedisEngine::record_error(const std::string& message) {
   {
     std::lock_guard<std::mutex> lock(error_mutex);
     last_error = message;
@@ -93,22 +93,42 @@ void RedisSink::Impl::record_error(const std::string& message) {
   log.log(spdlog::level::warn, message);
 }
 
-void RedisSink::Impl::close_transport() noexcept {
+void RedisEngine::close_transport() noexcept {
   std::lock_guard<std::mutex> lock(transport_mutex);
   if (transport) transport->close();
   counters.connected.store(false, std::memory_order_relaxed);
 }
 
-void RedisSink::Impl::interrupt_transport() noexcept {
+void RedisEngine::interrupt() noexcept {
   std::lock_guard<std::mutex> lock(transport_mutex);
-  stopping_hard.store(true, std::memory_order_release);
+  interrupted.store(true, std::memory_order_release);
   connector.interrupt();
   if (transport) transport->interrupt();
 }
 
-void RedisSink::Impl::notify_progress() {
-  { std::lock_guard<std::mutex> lock(progress_mutex); }
-  progress_cv.notify_all();
+}  // namespace streamll::redis
+
+namespace streamll::redis {
+
+RedisEngine::RedisEngine(detail::Pipeline& owner, const RedisSinkOptions& opts,
+                         TransportMaker maker, const detail::ClockSource& clock_source)
+    : pipeline(owner),
+      options(opts),
+      connector(options.connection, std::move(maker)),
+      clock(clock_source),
+      encoder(options),
+      batches(options.max_batch_size),
+      durable(options, clock_source, counters),
+      isolation(*this, counters, options.stream_key, durable.enabled()),
+      compaction(owner.ring(), encoder, counters) {
+  if (connector.deployment() == RedisDeployment::cluster) slot = key_slot(options.stream_key);
 }
 
-}  // namespace streamll
+void RedisEngine::read_errors(RedisSinkStats& out) const {
+  std::lock_guard<std::mutex> lock(error_mutex);
+  out.last_error = last_error;
+  out.last_error_time = last_error_time;
+  out.server = server;
+}
+
+}  // namespace streamll::redis

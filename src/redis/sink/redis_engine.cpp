@@ -1,110 +1,98 @@
-// RedisSink's flusher thread: takes batches from the buffer, writes them pipelined, reads the
-// replies and settles or retries each batch. Connecting lives in redis_sink_connection.cpp.
+// The Redis sink's engine: takes batches from the pipeline's buffer, writes them pipelined,
+// reads the replies and settles or retries each batch. Connecting lives in
+// redis_engine_connection.cpp.
 
 #include <algorithm>
 
-#include "redis/sink/redis_sink_impl.hpp"
+#include "redis/sink/redis_engine.hpp"
 #include "streamll/redis/errors.hpp"
 
-namespace streamll {
+namespace streamll::redis {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// After it has sent something, the flusher polls the buffer at this interval for a while
-// instead of sleeping until notified, so producers in a steady stream never pay for a wake-up
-// (a futex syscall) on their hot path. Idle longer than the linger time, it sleeps until the
-// next event notifies it.
-constexpr std::chrono::microseconds kPollInterval{250};
-constexpr std::chrono::milliseconds kLingerTime{20};
 // While Redis cannot be written to, waiting events are compacted every kCompactionPeriod.
 constexpr std::chrono::milliseconds kCompactionPeriod{5};
 
+// Encoded fields are never empty (they hold at least the event's JSON), so an empty text
+// marks an event already counted lost by encode().
+bool is_dropped(const BufferedEvent& item) noexcept {
+  const auto* fields = std::get_if<std::string>(&item);
+  return fields != nullptr && fields->empty();
+}
+
 }  // namespace
 
-void RedisSink::Impl::run() noexcept {
-  auto last_activity = SteadyClock::now();
-  while (true) {
-    try {
-      release_evicted();
-      buffer.drain_stages();
-      if (stopping.load(std::memory_order_acquire)) {
-        if (batches.count() == 0 && buffer.waiting() == 0) break;
-        if (SteadyClock::now() >= stop_deadline()) break;
+bool RedisEngine::step() noexcept {
+  // A given-up flusher starts no new I/O; the pipeline then calls give_up().
+  if (pipeline.abandoned()) return false;
+  try {
+    if (batches.count() == 0 && !prepare_batch()) return false;
+    Batch& head = batches.head();
+    if (!head.started) {
+      if (durable.holding_back(head)) {
+        pipeline.pause(kCompactionPeriod);
+        return false;
       }
-      if (batches.count() == 0 && !prepare_batch()) {
-        notify_progress();
-        if (stopping.load(std::memory_order_acquire)) continue;
-        const bool lingering = SteadyClock::now() - last_activity < kLingerTime;
-        if (lingering) {
-          buffer.wait_for_events(buffer.no_event_wake, kPollInterval);
-        } else {
-          buffer.wait_for_events(1, options.flush_interval);
-        }
-        continue;
+      if (!breaker().allow_request()) {
+        wait_while_blocked();
+        return false;
       }
-      last_activity = SteadyClock::now();
-      Batch& head = batches.head();
-      if (!head.started) {
-        if (durable.holding_back(head)) {
-          buffer.wait_for_events(buffer.no_event_wake, kCompactionPeriod);
-          continue;
-        }
-        if (!breaker.allow_request()) {
-          wait_while_blocked();
-          continue;
-        }
-        if (!ensure_connected()) continue;
-        // Connecting may have settled the head (a suspect failed): look again.
-        if (batches.count() == 0 || &batches.head() != &head || head.started) continue;
-        if (!start_batch(head)) continue;
-      }
-      // While Redis works on `head`, encode the next batch when a full one is waiting (a
-      // partial one is better sent after `head`, with what arrives meanwhile), and send it
-      // too where nothing can make `head` go again on this connection (a WAIT retried alone,
-      // an ASK to another node): Redis then goes from one batch to the next without waiting
-      // for this thread.
-      if (batches.count() == 1 && head.isolate == 0 && buffer.waiting() >= options.max_batch_size &&
-          prepare_batch() && can_send_behind()) {
-        start_batch(batches.at(1));
-      }
-      if (head.started) finish_batch(head);
-    } catch (const std::exception& e) {
-      // Nothing above should throw (transport errors are handled where they happen); if
-      // something does, keep the thread alive and the batches for another try.
-      record_error(std::string("flusher: unexpected error: ") + e.what());
-      buffer.wait_for_events(buffer.no_event_wake, std::chrono::milliseconds(100));
+      if (!ensure_connected()) return false;
+      // Connecting may have settled the head (a suspect failed): look again.
+      if (batches.count() == 0 || &batches.head() != &head || head.started) return true;
+      if (!start_batch(head)) return false;
     }
+    // While Redis works on `head`, encode the next batch when a full one is waiting (a
+    // partial one is better sent after `head`, with what arrives meanwhile), and send it
+    // too where nothing can make `head` go again on this connection (a WAIT retried alone,
+    // an ASK to another node): Redis then goes from one batch to the next without waiting
+    // for this thread.
+    if (batches.count() == 1 && head.isolate == 0 && buffer().waiting() >= options.max_batch_size &&
+        prepare_batch() && can_send_behind()) {
+      start_batch(batches.at(1));
+    }
+    if (head.started) finish_batch(head);
+    return true;
+  } catch (const std::exception& e) {
+    // Nothing above should throw (transport errors are handled where they happen); if
+    // something does, keep the batches for another try.
+    record_error(std::string("flusher: unexpected error: ") + e.what());
+    pipeline.pause(std::chrono::milliseconds(100));
+    return false;
+  }
+}
+
+bool RedisEngine::close(SteadyClock::time_point) noexcept {
+  close_transport();
+  return true;
+}
+
+// shutdown() gave up: what the batches hold will not be sent. Events encode() dropped are
+// counted failed already.
+void RedisEngine::give_up() noexcept {
+  while (batches.count() > 0) {
+    Batch& batch = batches.head();
+    std::size_t dropped_before = 0;
+    for (const BufferedEvent& item : batch.events) dropped_before += is_dropped(item) ? 1 : 0;
+    pipeline.count_given_up(batch.events.size() - dropped_before);
+    pipeline.acknowledge(batch.events.size());
+    batch.events.clear();
+    batch.started = false;
+    batches.pop_head();
   }
   close_transport();
-  {
-    std::lock_guard<std::mutex> lock(progress_mutex);
-    flusher_done = true;
-  }
-  progress_cv.notify_all();
-}
-
-std::chrono::nanoseconds RedisSink::Impl::until_stop() const noexcept {
-  if (!stopping.load(std::memory_order_acquire)) return std::chrono::hours(24);
-  return std::max<std::chrono::nanoseconds>(stop_deadline() - SteadyClock::now(),
-                                            std::chrono::nanoseconds::zero());
-}
-
-SteadyClock::time_point RedisSink::Impl::io_deadline(
-    std::chrono::milliseconds timeout) const noexcept {
-  auto deadline = SteadyClock::now() + timeout;
-  if (stopping.load(std::memory_order_acquire)) deadline = std::min(deadline, stop_deadline());
-  return deadline;
 }
 
 // Takes up to max_batch_size waiting events and encodes them as one pipeline. False when
 // none were waiting.
-bool RedisSink::Impl::prepare_batch() {
+bool RedisEngine::prepare_batch() {
   Batch& batch = batches.next_free();
   // The events this slot delivered last time are freed only now, while Redis is busy with
   // the other batch, rather than between a batch's replies and the next write.
   batch.events.clear();
-  if (buffer.take_batch(options.max_batch_size, batch.events, &batch.first_sequence) == 0) {
+  if (buffer().take_batch(options.max_batch_size, batch.events, &batch.first_sequence) == 0) {
     return false;
   }
   batches.add();
@@ -115,24 +103,13 @@ bool RedisSink::Impl::prepare_batch() {
   return true;
 }
 
-namespace {
-
-// Encoded fields are never empty (they hold at least the event's JSON), so an empty text
-// marks an event already counted lost by encode().
-bool is_dropped(const redis::BufferedEvent& item) noexcept {
-  const auto* fields = std::get_if<std::string>(&item);
-  return fields != nullptr && fields->empty();
-}
-
-}  // namespace
-
 // The batch's events as XADDs (then WAIT when durable), into its command buffer: only the
 // first one while isolating. Events cut to max_event_bytes are replaced by their encoded
 // fields, so that encoding the batch again (after a redirection or a close) neither cuts nor
 // counts them again. An event that cannot be encoded (too large for max_event_bytes even cut,
 // or out of memory while serializing) is counted lost here, once, and left in the batch as
 // an empty text that later encodings skip; the rest of the batch is sent.
-void RedisSink::Impl::encode(Batch& batch) {
+void RedisEngine::encode(Batch& batch) {
   batch.commands.clear();
   batch.xadd_events.clear();
   std::size_t too_large = 0;
@@ -157,13 +134,12 @@ void RedisSink::Impl::encode(Batch& batch) {
         ++out_of_memory;
         break;
     }
-    ledger.record_loss(batch.first_sequence + i, 1);
     item.emplace<std::string>();  // no allocation: cannot throw
   }
   batch.xadds = batch.commands.command_count();
   if (batch.xadds > 0) durable.append_wait(batch.commands);
   if (too_large + out_of_memory == 0) return;
-  redis::SinkCounters::add(counters.failed, too_large + out_of_memory);
+  pipeline.count_settled(0, too_large + out_of_memory);
   redis::SinkCounters::add(counters.failed_too_large, too_large);
   if (too_large > 0) {
     record_error(std::to_string(too_large) + " event(s) larger than max_event_bytes (" +
@@ -178,7 +154,7 @@ void RedisSink::Impl::encode(Batch& batch) {
 
 // Writes the batch (or, after a WAIT shortfall, WAIT alone); finish_batch() reads the
 // replies. False after a failure.
-bool RedisSink::Impl::start_batch(Batch& batch) {
+bool RedisEngine::start_batch(Batch& batch) {
   // After a WAIT shortfall, WAIT alone while the connection that wrote the batch lives.
   const bool wait_only = batch.awaiting_replicas && batch.written_on == connection_number;
   batch.awaiting_replicas = wait_only;
@@ -200,8 +176,8 @@ bool RedisSink::Impl::start_batch(Batch& batch) {
   return true;
 }
 
-// Reads the replies of the batch on the wire; on success the batch leaves the buffer.
-void RedisSink::Impl::finish_batch(Batch& batch) {
+// Reads the replies of the batch on the wire; on success the batch leaves the buffer().
+void RedisEngine::finish_batch(Batch& batch) {
   if (batch.sent->empty()) {
     complete(batch, 0, {}, {});
     return;
@@ -239,8 +215,7 @@ void RedisSink::Impl::finish_batch(Batch& batch) {
 
 // Acts on what Redis answered to a batch (on the main connection, or on the node an ASK
 // named when `via_ask`).
-void RedisSink::Impl::apply(Batch& batch, const redis::BatchReplies& r, bool wait_only,
-                            bool via_ask) {
+void RedisEngine::apply(Batch& batch, const redis::BatchReplies& r, bool wait_only, bool via_ask) {
   if (!r.transient.empty()) {
     // The server refused the whole batch for its own state (loading, read-only replica
     // after a failover...): keep the events and treat it like a transport failure.
@@ -265,8 +240,8 @@ void RedisSink::Impl::apply(Batch& batch, const redis::BatchReplies& r, bool wai
 }
 
 // True when WAIT saw enough replicas. Otherwise the batch is kept (see DurableAck::check).
-bool RedisSink::Impl::replicas_confirmed(Batch& batch, const redis::BatchReplies& r, bool wait_only,
-                                         bool via_ask) {
+bool RedisEngine::replicas_confirmed(Batch& batch, const redis::BatchReplies& r, bool wait_only,
+                                     bool via_ask) {
   const auto verdict = durable.check(batch, r, wait_only, via_ask);
   if (verdict.answer == redis::DurableAck::Answer::confirmed) return true;
   batches.unstart_all();
@@ -280,10 +255,10 @@ bool RedisSink::Impl::replicas_confirmed(Batch& batch, const redis::BatchReplies
     // spaces the attempts, since a refusal comes back at once.
     close_transport();
     connector.connection_lost(verdict.why);
-    breaker.record_failure();
+    breaker().record_failure();
   } else {
     // The server answered: the connection is sound (this also ends a half-open probe).
-    breaker.record_success();
+    breaker().record_success();
     durable.shortfall_answered(batch);
   }
   return false;
@@ -291,17 +266,17 @@ bool RedisSink::Impl::replicas_confirmed(Batch& batch, const redis::BatchReplies
 
 // The first `n` events of the head batch were answered for good before a redirection: they
 // leave the buffer, and the rest is encoded again to be sent where the redirection says.
-void RedisSink::Impl::settle_prefix(Batch& batch, std::size_t n, std::size_t accepted,
-                                    const std::vector<std::size_t>& refused_at,
-                                    const std::string& refusal) {
-  settle(batch, accepted, refused_at, refusal, n);
-  buffer.acknowledge(n);
+void RedisEngine::settle_prefix(Batch& batch, std::size_t n, std::size_t accepted,
+                                const std::vector<std::size_t>& refused_at,
+                                const std::string& refusal) {
+  settle(accepted, refused_at, refusal, n);
+  buffer().acknowledge(n);
   batch.events.erase(batch.events.begin(), batch.events.begin() + static_cast<std::ptrdiff_t>(n));
   batch.first_sequence += n;
   encode(batch);
 }
 
-void RedisSink::Impl::follow_redirect(Batch& batch, const redis::Redirect& redirect, bool via_ask) {
+void RedisEngine::follow_redirect(Batch& batch, const redis::Redirect& redirect, bool via_ask) {
   batches.unstart_all();
   if (redirects.one_too_many()) {
     redis::SinkCounters::add(counters.retried_batches);
@@ -315,19 +290,19 @@ void RedisSink::Impl::follow_redirect(Batch& batch, const redis::Redirect& redir
     logger->info("stream '{}': slot {} moved to {}", options.stream_key, redirect.slot,
                  redirect.to.to_string());
     connector.moved(redirect);
-    close_transport();         // not a failure: the next attempt connects to the new owner at once
-    breaker.record_success();  // the server answered (ends a half-open probe)
+    close_transport();  // not a failure: the next attempt connects to the new owner at once
+    breaker().record_success();  // the server answered (ends a half-open probe)
     return;
   }
   redis::SinkCounters::add(counters.ask_redirects);
   if (via_ask) {
-    breaker.record_success();  // answered, if only with another redirection: try again
+    breaker().record_success();  // answered, if only with another redirection: try again
   } else {
     follow_ask(batch, redirect.to);
   }
 }
 
-void RedisSink::Impl::follow_ask(Batch& batch, const RedisEndpoint& to) {
+void RedisEngine::follow_ask(Batch& batch, const RedisEndpoint& to) {
   std::string error;
   const auto result = redirects.ask(
       batch, to, encoder, durable, connector, options.connection,
@@ -336,7 +311,7 @@ void RedisSink::Impl::follow_ask(Batch& batch, const RedisEndpoint& to) {
     // Out of memory: try again later through the main connection (redirected again).
     record_error("could not serialize a batch of " + std::to_string(batch.events.size()) +
                  " for an ASK redirection (out of memory); kept for retry");
-    breaker.record_failure();
+    breaker().record_failure();
     return;
   }
   if (result == redis::Redirects::AskResult::failed) {
@@ -345,7 +320,7 @@ void RedisSink::Impl::follow_ask(Batch& batch, const RedisEndpoint& to) {
     record_error("ASK redirection to " + to.to_string() + " failed, batch of " +
                  std::to_string(batch.events.size()) + " kept for retry: " + error);
     counters.record_transport_error();
-    breaker.record_failure();
+    breaker().record_failure();
     return;
   }
   redis::SinkCounters::add(counters.round_trips);
@@ -353,40 +328,32 @@ void RedisSink::Impl::follow_ask(Batch& batch, const RedisEndpoint& to) {
         false, true);
 }
 
-// Counts the answers to a batch's XADDs as final, and logs each refused event's sequence
-// for flush().
-void RedisSink::Impl::settle(const Batch& batch, std::size_t accepted,
-                             const std::vector<std::size_t>& refused_at, const std::string& refusal,
-                             std::size_t of) {
-  redis::SinkCounters::add(counters.delivered, accepted);
+// Counts the answers to a batch's XADDs as final; refusals are logged.
+void RedisEngine::settle(std::size_t accepted, const std::vector<std::size_t>& refused_at,
+                         const std::string& refusal, std::size_t of) {
+  pipeline.count_settled(accepted, refused_at.size());
   if (refused_at.empty()) return;
-  for (const std::size_t xadd : refused_at) {
-    ledger.record_loss(batch.first_sequence + batch.xadd_events.at(xadd), 1);
-  }
-  redis::SinkCounters::add(counters.failed, refused_at.size());
   redis::SinkCounters::add(counters.reply_errors, refused_at.size());
   record_error("XADD to '" + options.stream_key + "' refused for " +
                std::to_string(refused_at.size()) + " of " + std::to_string(of) +
                " events: " + refusal);
 }
 
-// Every event of the batch was answered for good: it leaves the buffer. While isolating,
+// Every event of the batch was answered for good: it leaves the buffer(). While isolating,
 // only the one event sent was: it leaves, and the rest is sent next.
-void RedisSink::Impl::complete(Batch& batch, std::size_t accepted,
-                               const std::vector<std::size_t>& refused_at,
-                               const std::string& refusal) {
+void RedisEngine::complete(Batch& batch, std::size_t accepted,
+                           const std::vector<std::size_t>& refused_at, const std::string& refusal) {
   if (batch.isolate > 0 && batch.events.size() > 1) {
     --batch.isolate;
     settle_prefix(batch, 1, accepted, refused_at, refusal);
     batch.started = false;
     batch.awaiting_replicas = false;
     redirects.settled();
-    breaker.record_success();
-    notify_progress();
+    breaker().record_success();
     return;
   }
   batch.isolate = 0;
-  settle(batch, accepted, refused_at, refusal, batch.xadds);
+  settle(accepted, refused_at, refusal, batch.xadds);
   redirects.settled();
   batch.awaiting_replicas = false;
   const auto latency =
@@ -395,22 +362,20 @@ void RedisSink::Impl::complete(Batch& batch, std::size_t accepted,
   if (logger->should_log(spdlog::level::debug)) {
     logger->debug("batch of {} event(s) written to '{}' in {} us ({} not delivered); {} waiting",
                   batch.events.size(), options.stream_key, latency.count(),
-                  batch.events.size() - accepted, buffer.waiting());
+                  batch.events.size() - accepted, buffer().waiting());
   }
-  buffer.acknowledge(batch.events.size());
+  buffer().acknowledge(batch.events.size());
   batch.commands.clear();  // the events stay until the slot is reused (see prepare_batch)
   batch.started = false;
   batches.pop_head();
-  breaker.record_success();
+  breaker().record_success();
   blocked_logged = false;
-  notify_progress();
 }
 
-void RedisSink::Impl::fail_first(Batch& batch, const std::string& why) {
-  ledger.record_loss(batch.first_sequence, 1);
-  redis::SinkCounters::add(counters.failed);
+void RedisEngine::fail_first(Batch& batch, const std::string& why) {
+  pipeline.count_settled(0, 1);
   record_error(why);
-  buffer.acknowledge(1);
+  buffer().acknowledge(1);
   batch.events.erase(batch.events.begin());
   batch.first_sequence += 1;
 }
@@ -418,8 +383,8 @@ void RedisSink::Impl::fail_first(Batch& batch, const std::string& why) {
 // Every batch held is sent again, in order, on the next connection (the ones written on this
 // one count as retried: Redis may have applied them). `outage` false: the server closed the
 // connection on the head batch, which is now isolated; only a failed reconnect then counts
-// for the breaker.
-void RedisSink::Impl::batch_failed(const std::string& message, bool outage) {
+// for the breaker().
+void RedisEngine::batch_failed(const std::string& message, bool outage) {
   redis::SinkCounters::add(counters.retried_batches, batches.unstart_all());
   transport_failure(message, outage);
 }
@@ -427,46 +392,39 @@ void RedisSink::Impl::batch_failed(const std::string& message, bool outage) {
 // The connection failed with `e`: when the server closed it (EOF or a reset, as opposed to a
 // timeout, another I/O error or our own shutdown), the batches written on it are isolated.
 // `partial`: the head batch's replies read before the failure, if any.
-bool RedisSink::Impl::isolate_after_close(const std::exception& e,
-                                          std::vector<redis::RedisReply>* partial) {
+bool RedisEngine::isolate_after_close(const std::exception& e,
+                                      std::vector<redis::RedisReply>* partial) {
   const bool closed = dynamic_cast<const ClosedError*>(&e) != nullptr;
-  if (!closed || stopping_hard.load(std::memory_order_acquire)) return false;
+  if (!closed || interrupted.load(std::memory_order_acquire)) return false;
   return isolation.after_close(batches, partial, e.what(), current_host);
 }
 
 // The breaker (or the reconnect backoff) allows no attempt now. Meanwhile, compact the
 // waiting events, then sleep until the next attempt, the next round of compaction, or a wake.
-void RedisSink::Impl::wait_while_blocked() {
-  const auto wait = std::min<std::chrono::nanoseconds>(breaker.next_attempt_in(), until_stop());
+void RedisEngine::wait_while_blocked() {
   const auto now = SteadyClock::now();
+  const auto stop_by = pipeline.stop_deadline();
+  const auto until_stop = stop_by > now ? stop_by - now : SteadyClock::duration::zero();
+  const auto wait = std::min<std::chrono::nanoseconds>(breaker().next_attempt_in(), until_stop);
   const auto wake_at = now + wait;
   const std::size_t compacted = compaction.run(
       now,
       // Also ends when a shutdown gives up (it moves the stop deadline to then).
-      [&] { return SteadyClock::now() < std::min(wake_at, stop_by()); },
-      [this] { release_evicted(); });
+      [&] { return SteadyClock::now() < std::min(wake_at, pipeline.stop_deadline()); },
+      [this] { pipeline.release_evicted(); });
   if (logger->should_log(spdlog::level::debug) && (compacted > 0 || !blocked_logged)) {
     blocked_logged = true;
     logger->debug("breaker {}: next attempt in {} ms; {} event(s) waiting, {} more compacted",
-                  to_string(breaker.state()),
+                  to_string(breaker().state()),
                   std::chrono::duration_cast<std::chrono::milliseconds>(wait).count(),
-                  buffer.waiting(), compacted);
+                  buffer().waiting(), compacted);
   }
   const auto left = wake_at - SteadyClock::now();
   if (left <= std::chrono::nanoseconds::zero()) return;
   // Periodic rather than woken by new events: waking the flusher would cost the pushing
   // application thread a syscall, and an outage is no reason to make emitting dearer.
-  buffer.wait_for_events(buffer.no_event_wake,
-                         std::min<std::chrono::nanoseconds>(left, kCompactionPeriod));
+  buffer().wait_for_events(buffer().no_event_wake,
+                           std::min<std::chrono::nanoseconds>(left, kCompactionPeriod));
 }
 
-// Destroys what producers evicted (drop_oldest), here rather than on their threads.
-void RedisSink::Impl::release_evicted() {
-  const std::uint64_t evicted = buffer.evicted_oldest();
-  if (evicted == evictions_released) return;
-  evictions_released = evicted;
-  buffer.release_evicted(evicted_scratch);
-  evicted_scratch.clear();
-}
-
-}  // namespace streamll
+}  // namespace streamll::redis
