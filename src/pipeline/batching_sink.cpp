@@ -67,7 +67,8 @@ void BatchingSink::handle(const Event& event) { handle_owned(Event(event)); }
 
 void BatchingSink::handle_owned(Event&& event) {
   if (!pipeline_->push(std::move(event))) {
-    throw BufferOverflowError(pipeline_->name() + ": buffer full (buffer_size=" +
+    throw BufferOverflowError(pipeline_->name() + ": buffer full (" +
+                              pipeline_->tuning().buffer_size_option + "=" +
                               std::to_string(pipeline_->options().buffer_size) + ")");
   }
 }

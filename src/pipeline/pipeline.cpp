@@ -107,24 +107,6 @@ Pipeline::~Pipeline() {
   if (thread_.joinable()) thread_.detach();
 }
 
-bool Pipeline::forked() const noexcept {
-  return current_fork_generation() != created_in_generation_;
-}
-
-bool Pipeline::push(Event&& event) noexcept {
-  if (forked()) {
-    dropped_after_fork_.fetch_add(1, std::memory_order_relaxed);
-    return true;
-  }
-  if (!accepting_.load(std::memory_order_relaxed)) {
-    dropped_after_shutdown_.fetch_add(1, std::memory_order_relaxed);
-    return true;
-  }
-  // A refused event is counted by the ring and reported by the flusher.
-  return ring_.push(std::move(event)).accepted() ||
-         options_.overflow != OverflowStrategy::raise_error;
-}
-
 std::uint64_t Pipeline::late_losses() const noexcept {
   return tuning_.late_losses ? tuning_.late_losses() : 0;
 }
@@ -244,8 +226,9 @@ BatchingSinkStats Pipeline::stats() const {
   BatchingSinkStats s;
   const bool child = forked();
   // The ring's counts first: an event settled meanwhile is then found in delivered (counted
-  // before the ring lets it go) rather than in neither.
-  const auto counts = ring_.counts();
+  // before the ring lets it go) rather than in neither. In a forked child the ring's lock may
+  // have been held by the parent's flusher at the fork: its atomics are read one by one.
+  const auto counts = child ? ring_.counts_without_lock() : ring_.counts();
   const std::uint64_t given_up = given_up_.load(std::memory_order_acquire);
   s.delivered = delivered_.load(std::memory_order_acquire);
   s.failed = failed_.load(std::memory_order_acquire);

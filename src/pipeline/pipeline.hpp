@@ -32,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "fork_generation.hpp"
 #include "logging.hpp"
 #include "pipeline/batch_engine.hpp"
 #include "pipeline/buffered_item.hpp"
@@ -60,15 +61,27 @@ class Pipeline {
   // ------------------------------------------------ any thread
 
   /// Buffers the event (moving from it) or counts it as dropped. False only when the buffer
-  /// refused it under raise_error (the caller throws). No I/O.
-  bool push(Event&& event) noexcept;
+  /// refused it under raise_error (the caller throws). No I/O. Inline: it is the hot path.
+  bool push(Event&& event) noexcept {
+    if (forked()) {
+      dropped_after_fork_.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+    if (!accepting_.load(std::memory_order_relaxed)) {
+      dropped_after_shutdown_.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+    // A refused event is counted by the ring and reported by the flusher.
+    return ring_.push(std::move(event)).accepted() ||
+           options_.overflow != OverflowStrategy::raise_error;
+  }
   bool flush(std::chrono::milliseconds timeout);
   bool shutdown(std::chrono::milliseconds timeout);
   bool is_running() const noexcept;
   /// A pure read.
   BatchingSinkStats stats() const;
   void reset_circuit_breaker();
-  bool forked() const noexcept;
+  bool forked() const noexcept { return current_fork_generation() != created_in_generation_; }
   const std::string& name() const noexcept { return name_; }
   const BatchingSinkOptions& options() const noexcept { return options_; }
   const PipelineTuning& tuning() const noexcept { return tuning_; }

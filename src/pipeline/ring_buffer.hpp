@@ -173,6 +173,11 @@ class RingBuffer {
   };
   Counts counts() const {
     std::lock_guard<std::mutex> lock(mutex_);
+    return counts_without_lock();
+  }
+  /// The same counters read one by one, not together: for a forked child, where the lock may
+  /// have been held by a thread that no longer exists.
+  Counts counts_without_lock() const noexcept {
     Counts c;
     c.accepted = accepted_.load(std::memory_order_relaxed);
     c.evicted_oldest = evicted_oldest_.load(std::memory_order_relaxed);

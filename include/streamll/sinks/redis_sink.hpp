@@ -110,8 +110,9 @@ class RedisSink : public Sink {
 
   /// Waits until every event enqueued before the call was acknowledged by Redis or resolved
   /// otherwise (dropped, failed), or until `timeout`. True only when all of them were
-  /// resolved in time and delivered, leaving out events that an earlier flush() call had
-  /// already waited for (their fate was that call's answer). Thread-safe.
+  /// resolved in time and no event was lost (failed, evicted, given up) since the previous
+  /// flush() answered: each loss is reported once. Events the full buffer refused were never
+  /// enqueued and do not count. After shutdown(): shutdown()'s answer. Thread-safe.
   bool flush(std::chrono::milliseconds timeout) override;
   /// Stops taking events, delivers what it can within `timeout`, stops the flusher and
   /// closes the connection. Returns within the timeout even when Redis hangs (plus at most

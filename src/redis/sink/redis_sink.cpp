@@ -117,14 +117,13 @@ RedisSink::RedisSink(RedisSinkOptions options, detail::RedisSinkSeams seams)
     // Fail at construction, not on the flusher, for TLS files or settings the transport rejects.
     (void)redis::make_socket_transport(s.options.connection);
   }
-  auto maker = std::make_shared<redis::TransportMaker>(
-      transport_maker(std::move(seams.make_transport), std::move(seams.make_endpoint_transport)));
   const detail::ClockSource& clock = *seams.clock;
   const redis::RedisEngine* engine = nullptr;
   s.pipeline = detail::Pipeline::start(
-      [&](detail::Pipeline& pipeline) {
-        auto made =
-            std::make_unique<redis::RedisEngine>(pipeline, s.options, std::move(*maker), clock);
+      [&, maker = transport_maker(std::move(seams.make_transport),
+                                  std::move(seams.make_endpoint_transport))](
+          detail::Pipeline& pipeline) {
+        auto made = std::make_unique<redis::RedisEngine>(pipeline, s.options, maker, clock);
         engine = made.get();
         return made;
       },
@@ -206,7 +205,9 @@ RedisSinkStats RedisSink::stats() const {
 
 std::size_t RedisSink::buffered() const noexcept {
   const detail::Pipeline& p = *impl_->pipeline;
-  if (p.forked() || p.gone()) return p.forked() ? 0 : p.ring().in_flight();
+  if (p.forked()) return 0;
+  // Once shutdown() gave up, what waits is dropped (stats().dropped_on_shutdown).
+  if (p.gone()) return p.ring().in_flight();
   return p.ring().size() + p.ring().staged();
 }
 
