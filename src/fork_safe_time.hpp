@@ -7,17 +7,22 @@
 // threads convert under a mutex that fork() takes first (pthread_atfork): no conversion of
 // ours is ever in progress at a fork.
 //
+// spdlog's console mutex is taken around fork() with it, first: console sinks (streamll's
+// loggers write through one) convert a line's timestamp and write it under that mutex, and a
+// child that inherited it held hung in its first log line.
+//
 // The mutex is a leaf: nothing else is locked while it is held. Its fork handler is registered
 // before any other of streamll's (see time_conversion_mutex()), so that it runs last in the
-// prepare phase: a thread holding another streamll lock while it converts is never waited on
-// by a fork that already holds this one.
+// prepare phase: a thread holding another streamll lock while it converts or logs is never
+// waited on by a fork that already holds this one (or the console mutex).
 
 #include <ctime>
 #include <mutex>
 
 namespace streamll::detail {
 
-/// Held while converting; registers the fork handlers on first use. Leaked (used at exit).
+/// Held while converting; registers the fork handlers (this mutex and spdlog's console mutex)
+/// on first use. Leaked (used at exit).
 std::mutex& time_conversion_mutex() noexcept;
 
 /// gmtime_r (utc) or localtime_r under time_conversion_mutex(). False when glibc cannot

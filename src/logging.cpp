@@ -85,11 +85,24 @@ class ForkSafeFormatter final : public spdlog::formatter {
   std::unique_ptr<spdlog::formatter> pattern_;
 };
 
+// spdlog's colored stderr sink, keeping the fork-safe format: spdlog::set_pattern() reaches
+// every registered logger's sinks, and on ours would bring back a formatter that converts
+// times outside the time lock. (Its console mutex is guarded around fork() with the time lock.)
+class ForkSafeStderrSink final : public spdlog::sinks::sink {
+ public:
+  ForkSafeStderrSink() { console_.set_formatter(fork_safe_log_formatter()); }
+  void log(const spdlog::details::log_msg& msg) override { console_.log(msg); }
+  void flush() override { console_.flush(); }
+  void set_pattern(const std::string&) override {}
+  void set_formatter(std::unique_ptr<spdlog::formatter>) override {}
+
+ private:
+  spdlog::sinks::stderr_color_sink_mt console_;
+};
+
 std::shared_ptr<spdlog::logger> make_stderr_logger(const std::string& name, bool registered) {
-  auto logger = registered ? spdlog::stderr_color_mt(name)
-                           : std::make_shared<spdlog::logger>(
-                                 name, std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
-  logger->set_formatter(fork_safe_log_formatter());
+  auto logger = std::make_shared<spdlog::logger>(name, std::make_shared<ForkSafeStderrSink>());
+  if (registered) spdlog::initialize_logger(logger);
   logger->set_level(default_level);
   return logger;
 }
@@ -97,6 +110,7 @@ std::shared_ptr<spdlog::logger> make_stderr_logger(const std::string& name, bool
 }  // namespace
 
 std::unique_ptr<spdlog::formatter> fork_safe_log_formatter() {
+  (void)time_conversion_mutex();  // its fork handlers, before the first line is written
   return std::make_unique<ForkSafeFormatter>(std::make_unique<spdlog::pattern_formatter>());
 }
 

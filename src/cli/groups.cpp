@@ -6,6 +6,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/report_command.hpp"
 #include "cli/report_json.hpp"
 
 namespace streamll::cli {
@@ -39,19 +40,9 @@ std::string idle(std::int64_t ms) {
 }  // namespace
 
 int run_groups(int argc, char** argv, int first) {
-  bool json = json_requested(argc, argv, first);  // usage errors in JSON too
-  return guarded(
-      "groups",
-      [&] {
-        const auto specs = groups_specs();
-        const Args args(specs, argc, argv, first);
-        json = args.flag("json");
-        if (args.help()) {
-          usage(std::cout, specs);
-          return int(kOk);
-        }
-        const Target target = resolve_target(args);
-        configure_logging();
+  return run_report_command(
+      {"groups", groups_specs, usage}, argc, argv, first,
+      [](const Args& args, const Target& target, bool json) {
         const GroupsReport report = list_groups(target.source(), !args.flag("no-consumers"));
         const auto& groups = report.groups;
         const int code = report.complete() ? int(kOk) : int(kUnreachable);
@@ -88,8 +79,7 @@ int run_groups(int argc, char** argv, int first) {
           }
         }
         return code;
-      },
-      &json);
+      });
 }
 
 }  // namespace streamll::cli

@@ -9,6 +9,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/report_command.hpp"
 #include "cli/report_json.hpp"
 
 namespace streamll::cli {
@@ -74,19 +75,10 @@ void print_text(std::ostream& out, const HealthReport& h) {
 }  // namespace
 
 int run_health(int argc, char** argv, int first) {
-  bool json = json_requested(argc, argv, first);  // usage errors in JSON too
-  bool checked = false;                           // an alert is exit 1 only when the check was made
-  const int code = guarded(
-      "health",
-      [&] {
-        const auto specs = health_specs();
-        const Args args(specs, argc, argv, first);
-        json = args.flag("json");
-        if (args.help()) {
-          usage(std::cout, specs);
-          return int(kOk);
-        }
-        const Target target = resolve_target(args);
+  bool checked = false;  // an alert is exit 1 only when the check was made
+  return run_report_command(
+      {"health", health_specs, usage}, argc, argv, first,
+      [&](const Args& args, const Target& target, bool json) {
         HealthThresholds thresholds;
         if (auto v = args.duration_ms("window")) {
           if (*v <= 0) throw UsageError("--window must be positive");
@@ -95,7 +87,6 @@ int run_health(int argc, char** argv, int first) {
         if (auto v = args.unsigned_value("min-events")) thresholds.min_recent_events = *v;
         if (auto v = args.unsigned_value("max-lag")) thresholds.max_total_lag = *v;
         if (auto v = args.number_value("max-error-rate")) thresholds.max_error_rate = *v;
-        configure_logging();
         const HealthReport report = check_health(target.source(), thresholds);
         if (json) {
           std::cout << to_json(report).dump(2) << "\n";
@@ -105,13 +96,11 @@ int run_health(int argc, char** argv, int first) {
         checked = true;
         return report.healthy() ? int(kOk) : int(kAlert);
       },
-      &json,
       [&checked](int c) {
         // An unexpected failure (report_error's generic 1) must not pass for an alert; mapped
         // before guarded() prints it, so the JSON's exit_code is the real status.
         return c == int(kAlert) && !checked ? int(kUnreachable) : c;
       });
-  return code;
 }
 
 }  // namespace streamll::cli

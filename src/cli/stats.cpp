@@ -8,6 +8,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/report_command.hpp"
 #include "cli/report_json.hpp"
 
 namespace streamll::cli {
@@ -100,40 +101,31 @@ void print_table(std::ostream& out, const UsageStats& s) {
 }  // namespace
 
 int run_stats(int argc, char** argv, int first) {
-  bool json = json_requested(argc, argv, first);  // usage errors in JSON too
-  return guarded(
-      "stats",
-      [&] {
-        const auto specs = stats_specs();
-        const Args args(specs, argc, argv, first);
-        json = args.flag("json");
-        if (args.help()) {
-          usage(std::cout, specs);
-          return int(kOk);
-        }
-        const Target target = resolve_target(args);
-        UsageQuery query;
-        if (auto v = args.duration_ms("since")) query.since = std::chrono::milliseconds(*v);
-        query.from_ms = args.unsigned_value("from");
-        query.to_ms = args.unsigned_value("to");
-        if (auto v = args.unsigned_value("page-size")) query.page_size = *v;
-        if (query.page_size == 0 || query.page_size > 100000)
-          throw UsageError("--page-size must be 1 to 100000");
-        configure_logging();
-        const UsageStats s = analyze_usage(target.source(), query);
-        if (json) {
-          std::cout << to_json(s).dump(2) << "\n";
-        } else {
-          print_table(std::cout, s);
-        }
-        if (!s.complete()) {
-          // The totals above are partial: say which shards are missing, and fail like an outage.
-          std::cerr << "streamll stats: incomplete: " << describe_unavailable_shards(s.shards);
-          return int(kUnreachable);
-        }
-        return int(kOk);
-      },
-      &json);
+  return run_report_command({"stats", stats_specs, usage}, argc, argv, first,
+                            [](const Args& args, const Target& target, bool json) {
+                              UsageQuery query;
+                              if (auto v = args.duration_ms("since"))
+                                query.since = std::chrono::milliseconds(*v);
+                              query.from_ms = args.unsigned_value("from");
+                              query.to_ms = args.unsigned_value("to");
+                              if (auto v = args.unsigned_value("page-size")) query.page_size = *v;
+                              if (query.page_size == 0 || query.page_size > 100000)
+                                throw UsageError("--page-size must be 1 to 100000");
+                              const UsageStats s = analyze_usage(target.source(), query);
+                              if (json) {
+                                std::cout << to_json(s).dump(2) << "\n";
+                              } else {
+                                print_table(std::cout, s);
+                              }
+                              if (!s.complete()) {
+                                // The totals above are partial: say which shards are missing, and
+                                // fail like an outage.
+                                std::cerr << "streamll stats: incomplete: "
+                                          << describe_unavailable_shards(s.shards);
+                                return int(kUnreachable);
+                              }
+                              return int(kOk);
+                            });
 }
 
 }  // namespace streamll::cli

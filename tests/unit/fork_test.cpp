@@ -3,6 +3,7 @@
 // the default instrumentor's slot is never inherited locked. Real forks of this test process;
 // children report through their exit status and leave with _exit (no Catch2 there).
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -271,4 +273,109 @@ TEST_CASE("a fork never catches streamll's threads converting a time", "[fork]")
   renderer.join();
   log_lines.join();
   CHECK(hung_or_failed == 0);
+}
+
+namespace {
+
+// Points this process's stderr at `path` until destroyed.
+class StderrRedirect {
+ public:
+  explicit StderrRedirect(const char* path)
+      : saved_(::dup(2)), target_(::open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) {
+    if (saved_ >= 0 && target_ >= 0) ::dup2(target_, 2);
+  }
+  ~StderrRedirect() {
+    if (saved_ >= 0) ::dup2(saved_, 2);
+    if (saved_ >= 0) ::close(saved_);
+    if (target_ >= 0) ::close(target_);
+  }
+  StderrRedirect(const StderrRedirect&) = delete;
+  StderrRedirect& operator=(const StderrRedirect&) = delete;
+  bool ok() const { return saved_ >= 0 && target_ >= 0; }
+
+ private:
+  int saved_;
+  int target_;
+};
+
+std::string file_text(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Forks 50 children while another thread writes log lines through the streamll logger
+// `name` (each in a new second, so that each converts its timestamp), after `before_forks`.
+// Each child writes one line to a file of its own and exits. Returns the first child's
+// failure: "hung", its exit status, or a line not in streamll's format; empty when all passed.
+template <typename BeforeForks>
+std::string fork_while_logging(const std::string& name, BeforeForks before_forks) {
+  const auto dir = std::filesystem::temp_directory_path();
+  const auto child_path =
+      (dir / ("streamll_fork_log_" + std::to_string(::getpid()) + ".txt")).string();
+  // Made while stderr is a file, so that its lines carry no color codes.
+  StderrRedirect quiet("/dev/null");
+  if (!quiet.ok()) return "stderr not redirected";
+  auto logger = streamll::detail::get_logger(name);
+  if (!logger) return "no logger";
+  before_forks();
+
+  std::atomic<bool> stop{false};
+  std::thread lines([&] {
+    auto when = spdlog::log_clock::now();
+    while (!stop.load(std::memory_order_relaxed)) {
+      when += std::chrono::seconds(1);
+      logger->log(when, {}, spdlog::level::warn, "parent line");
+    }
+  });
+  const std::regex streamll_line(R"(\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] \[)" + name +
+                                 R"(\] \[warning\] child line \d+\n)");
+  std::string failure;
+  for (int i = 0; i < 50 && failure.empty(); ++i) {
+    const pid_t child = ::fork();
+    if (child == 0) {
+      const int fd = ::open(child_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (fd < 0 || ::dup2(fd, 2) < 0) ::_exit(30);
+      auto own = streamll::detail::get_logger(name);
+      if (!own) ::_exit(31);
+      own->warn("child line {}", i);
+      own->flush();
+      ::_exit(0);
+    }
+    const int status = child < 0 ? -2 : wait_bounded(child);
+    if (status == -1) {
+      failure = "hung";
+    } else if (status != 0) {
+      failure = "exit status " + std::to_string(status);
+    } else if (const auto text = file_text(child_path); !std::regex_match(text, streamll_line)) {
+      failure = "child wrote: " + text;
+    }
+  }
+  stop.store(true);
+  lines.join();
+  std::filesystem::remove(child_path);
+  return failure;
+}
+
+}  // namespace
+
+// spdlog's console sinks write under one process-wide mutex (streamll's loggers use one). A
+// child forked while another thread was writing a line inherited it held and hung in its
+// first line; it is taken around fork() with the time lock. Without that, most forks hung.
+TEST_CASE("a fork while another thread writes log lines leaves the child able to log",
+          "[fork][log]") {
+  CHECK(fork_while_logging("streamll.fork_test.lines", [] {}) == "");
+}
+
+// An application's spdlog::set_pattern() reaches every registered logger's sinks. streamll's
+// keep their own formatter, which converts times under the fork-guarded time lock; without
+// that the child's line came in the application's pattern.
+TEST_CASE("a fork after the application set a pattern leaves the child able to log",
+          "[fork][log]") {
+  struct DefaultPatternAfter {
+    ~DefaultPatternAfter() { spdlog::set_pattern("%+"); }
+  } restore;
+  CHECK(fork_while_logging("streamll.fork_test.pattern",
+                           [] { spdlog::set_pattern("app %H:%M:%S %v"); }) == "");
 }

@@ -1,10 +1,12 @@
 // Every RedisSinkStats counter after each kind of answer Redis can give a batch: an XADD
-// refused, a lost connection, a protocol error, an event that makes the server close the
-// connection (poison), events too large or cut, MOVED, ASK, a WAIT shortfall and a refused
-// WAIT. Each case sends one event, lets the sink settle it, then one good event to show the
-// sink moved on, and compares the whole set of counters and the breaker's failure count (which
-// answers feed the breaker), so that a counter moved, dropped or counted twice by a change in
-// the sink shows here.
+// refused, the server not taking writes (LOADING, READONLY), a lost connection, a protocol
+// error, an event that makes the server close the connection (poison), events too large or
+// cut, MOVED, ASK and a failed ASK connection, a WAIT shortfall and a refused WAIT, a refused
+// XGROUP CREATE; and after each kind of drop: the overflow strategies, events handed over
+// after shutdown, events left by a shutdown that gave up. Each answer case sends one event, lets
+// the sink settle it, then one good event to show the sink moved on, and compares the whole set of
+// counters and the breaker's failure count (which answers feed the breaker), so that a counter
+// moved, dropped or counted twice by a change in the sink shows here.
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -12,6 +14,10 @@
 #include <streamll/streamll.hpp>
 
 #include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 #include "eventually.hpp"
@@ -82,14 +88,36 @@ struct ScriptedNode {
 
   ScriptedNode() {
     net.serve(local(6379), [this](const Command& c, FakeConnection&) {
-      std::lock_guard<std::mutex> lock(mutex);
+      std::unique_lock<std::mutex> lock(mutex);
       if (c[0] == "XADD") {
+        ++xadds_seen;
+        changed.notify_all();
+        changed.wait(lock, [this] { return !holding; });
         const int index = index_of(c);
         return xadd ? xadd(index, attempts[index]++) : RedisReply::make_string("1-0");
       }
       if (c[0] == "WAIT") return wait ? wait(waits++) : RedisReply::make_integer(1);
-      return RedisReply::make_status("OK");
+      return other ? other(c) : RedisReply::make_status("OK");
     });
+  }
+
+  // While held, an XADD waits before it is answered: the flusher is blocked in I/O with its
+  // batch in flight, and whatever is handed to the sink meanwhile stays in the buffer.
+  void hold() {
+    std::lock_guard<std::mutex> lock(mutex);
+    holding = true;
+  }
+  void release() {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      holding = false;
+    }
+    changed.notify_all();
+  }
+  // Until `n` XADDs reached the node (held ones included), or 5 s.
+  bool xadds_reach(int n) {
+    std::unique_lock<std::mutex> lock(mutex);
+    return changed.wait_for(lock, 5s, [&] { return xadds_seen >= n; });
   }
 
   streamll::RedisSinkEndpointTransportFactory factory() {
@@ -98,11 +126,33 @@ struct ScriptedNode {
 
   FakeNetwork net;
   std::mutex mutex;
+  std::condition_variable changed;
   XaddAnswer xadd;
   WaitAnswer wait;
+  std::function<RedisReply(const Command&)> other;  // any other command; OK when unset
   std::map<int, int> attempts;
   int waits = 0;
+  int xadds_seen = 0;
+  bool holding = false;
 };
+
+// Releases the node's held XADDs when the test leaves, also on a failed REQUIRE: declared
+// after the sink, so that the flusher is free before the sink's destructor waits for it.
+struct ReleaseAtEnd {
+  ScriptedNode& node;
+  ~ReleaseAtEnd() { node.release(); }
+};
+
+// The counters counters() sums into `dropped`, one by one.
+std::string drops(const streamll::RedisSink& sink) {
+  const auto s = sink.stats();
+  std::ostringstream out;
+  out << "dropped_oldest=" << s.dropped_oldest << " dropped_newest=" << s.dropped_newest
+      << " dropped_raise_error=" << s.dropped_raise_error
+      << " dropped_on_shutdown=" << s.dropped_on_shutdown
+      << " dropped_after_fork=" << s.dropped_after_fork;
+  return out.str();
+}
 
 // Moves the manual clock on (reconnect backoffs pass) until `done`.
 template <typename Done>
@@ -350,4 +400,237 @@ TEST_CASE("RedisSink counters: a refused WAIT sends the batch again on a new con
         "retried_batches=1 round_trips=3 transport_errors=0 reply_errors=0 reconnects=1 "
         "replica_waits=3 replica_ack_shortfalls=1 moved_redirects=0 ask_redirects=0 dropped=0 "
         "buffered=0 in_flight=0 breaker_failures=1");
+}
+
+namespace {
+
+// Event 0's first XADD is refused with `error`, a state of the server rather than of the
+// event: the batch is kept, the connection closed and the batch sent again on a new one.
+std::string after_a_server_state_error(const std::string& error) {
+  ScriptedNode node;
+  node.xadd = [error](int index, int attempt) {
+    return index == 0 && attempt == 0 ? RedisReply::make_error(error)
+                                      : RedisReply::make_string("1-0");
+  };
+  ManualClock clock;
+  streamll::RedisSink sink = Injected::redis_sink(options(), node.factory(), clock);
+  sink.handle(token(0));
+  REQUIRE(settles(clock, [&] { return sink.stats().delivered == 1; }));
+  then_one_good_event(sink, clock);
+  CHECK(node.net.count(local(6379), "XADD") == 3);  // event 0 was written twice
+  return counters(sink);
+}
+
+}  // namespace
+
+TEST_CASE("RedisSink counters: LOADING keeps the batch and sends it again",
+          "[redis_sink][counters]") {
+  // Counted as a transport error (not a reply error) and fed to the breaker.
+  CHECK(after_a_server_state_error("LOADING Redis is loading the dataset in memory") ==
+        "enqueued=2 delivered=2 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
+        "retried_batches=1 round_trips=3 transport_errors=1 reply_errors=0 reconnects=1 "
+        "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=0 "
+        "buffered=0 in_flight=0 breaker_failures=1");
+}
+
+TEST_CASE("RedisSink counters: READONLY keeps the batch and sends it again",
+          "[redis_sink][counters]") {
+  CHECK(after_a_server_state_error("READONLY You can't write against a read only replica.") ==
+        "enqueued=2 delivered=2 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
+        "retried_batches=1 round_trips=3 transport_errors=1 reply_errors=0 reconnects=1 "
+        "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=0 "
+        "buffered=0 in_flight=0 breaker_failures=1");
+}
+
+TEST_CASE("RedisSink counters: an ASK to a node that cannot be reached",
+          "[redis_sink][counters][cluster]") {
+  // The batch is kept; the next attempt goes through the main connection, which this fake
+  // cluster answers there (it redirects only once).
+  TwoNodeCluster cluster("ASK");
+  cluster.net.set_down(local(7001), true);
+  ManualClock clock;
+  streamll::RedisSink sink =
+      Injected::redis_sink(options("redis+cluster://127.0.0.1:7000"), cluster.factory(), clock);
+  sink.handle(token(0));
+  REQUIRE(settles(clock, [&] { return sink.stats().delivered == 1; }));
+  then_one_good_event(sink, clock);
+  CHECK(cluster.net.count(local(7001), "ASKING") == 0);
+  CHECK(cluster.net.count(local(7000), "XADD") == 3);
+  CHECK(counters(sink) ==
+        "enqueued=2 delivered=2 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
+        "retried_batches=1 round_trips=3 transport_errors=1 reply_errors=0 reconnects=0 "
+        "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=1 dropped=0 "
+        "buffered=0 in_flight=0 breaker_failures=1");
+}
+
+TEST_CASE("RedisSink counters: a refused XGROUP CREATE is reported and events still go",
+          "[redis_sink][counters]") {
+  ScriptedNode node;
+  node.other = [](const Command& c) {
+    return c[0] == "XGROUP" ? RedisReply::make_error("NOPERM this user has no permissions")
+                            : RedisReply::make_status("OK");
+  };
+  auto o = options();
+  o.consumer_group = "workers";
+  ManualClock clock;
+  streamll::RedisSink sink = Injected::redis_sink(o, node.factory(), clock);
+  sink.handle(token(0));
+  REQUIRE(settles(clock, [&] { return sink.stats().delivered == 1; }));
+  then_one_good_event(sink, clock);
+  CHECK(node.net.count(local(6379), "XGROUP") == 1);
+  CHECK(sink.stats().last_error.find("XGROUP CREATE workers failed: NOPERM") != std::string::npos);
+  CHECK(counters(sink) ==
+        "enqueued=2 delivered=2 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
+        "retried_batches=0 round_trips=2 transport_errors=0 reply_errors=1 reconnects=0 "
+        "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=0 "
+        "buffered=0 in_flight=0 breaker_failures=0");
+}
+
+namespace {
+
+// A buffer of 4 with event 0 in flight (its XADD held): of events 1 to 6, three fit beside
+// it and three overflow. Returns how many handle() calls threw.
+int overflow(streamll::RedisSink& sink, ScriptedNode& node) {
+  node.hold();
+  sink.handle(token(0));
+  REQUIRE(node.xadds_reach(1));
+  int thrown = 0;
+  for (int i = 1; i <= 6; ++i) {
+    try {
+      sink.handle(token(i));
+    } catch (const streamll::BufferOverflowError&) {
+      ++thrown;
+    }
+  }
+  return thrown;
+}
+
+streamll::RedisSinkOptions small_buffer(streamll::OverflowStrategy strategy) {
+  auto o = options();
+  o.buffer_size = 4;
+  o.max_batch_size = 4;
+  o.buffer_overflow_strategy = strategy;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("RedisSink counters: drop_newest refuses what does not fit",
+          "[redis_sink][counters][overflow]") {
+  ScriptedNode node;
+  ManualClock clock;
+  streamll::RedisSink sink = Injected::redis_sink(
+      small_buffer(streamll::OverflowStrategy::drop_newest), node.factory(), clock);
+  ReleaseAtEnd release{node};
+  CHECK(overflow(sink, node) == 0);
+  CHECK(drops(sink) ==
+        "dropped_oldest=0 dropped_newest=3 dropped_raise_error=0 dropped_on_shutdown=0 "
+        "dropped_after_fork=0");
+  node.release();
+  REQUIRE(settles(clock, [&] { return sink.stats().delivered == 4; }));
+  then_one_good_event(sink, clock);
+  CHECK(counters(sink) ==
+        "enqueued=5 delivered=5 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
+        "retried_batches=0 round_trips=3 transport_errors=0 reply_errors=0 reconnects=0 "
+        "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=3 "
+        "buffered=0 in_flight=0 breaker_failures=0");
+}
+
+TEST_CASE("RedisSink counters: drop_oldest evicts the oldest waiting events",
+          "[redis_sink][counters][overflow]") {
+  ScriptedNode node;
+  ManualClock clock;
+  streamll::RedisSink sink = Injected::redis_sink(
+      small_buffer(streamll::OverflowStrategy::drop_oldest), node.factory(), clock);
+  ReleaseAtEnd release{node};
+  CHECK(overflow(sink, node) == 0);
+  CHECK(drops(sink) ==
+        "dropped_oldest=3 dropped_newest=0 dropped_raise_error=0 dropped_on_shutdown=0 "
+        "dropped_after_fork=0");
+  node.release();
+  REQUIRE(settles(clock, [&] { return sink.stats().delivered == 4; }));
+  then_one_good_event(sink, clock);
+  CHECK(node.net.count(local(6379), "XADD") == 5);  // 0, then 4 to 6, then the good one
+  CHECK(counters(sink) ==
+        "enqueued=8 delivered=5 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
+        "retried_batches=0 round_trips=3 transport_errors=0 reply_errors=0 reconnects=0 "
+        "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=3 "
+        "buffered=0 in_flight=0 breaker_failures=0");
+}
+
+TEST_CASE("RedisSink counters: raise_error throws and counts what does not fit",
+          "[redis_sink][counters][overflow]") {
+  ScriptedNode node;
+  ManualClock clock;
+  streamll::RedisSink sink = Injected::redis_sink(
+      small_buffer(streamll::OverflowStrategy::raise_error), node.factory(), clock);
+  ReleaseAtEnd release{node};
+  CHECK(overflow(sink, node) == 3);
+  CHECK(drops(sink) ==
+        "dropped_oldest=0 dropped_newest=0 dropped_raise_error=3 dropped_on_shutdown=0 "
+        "dropped_after_fork=0");
+  node.release();
+  REQUIRE(settles(clock, [&] { return sink.stats().delivered == 4; }));
+  then_one_good_event(sink, clock);
+  CHECK(counters(sink) ==
+        "enqueued=5 delivered=5 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
+        "retried_batches=0 round_trips=3 transport_errors=0 reply_errors=0 reconnects=0 "
+        "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=3 "
+        "buffered=0 in_flight=0 breaker_failures=0");
+}
+
+TEST_CASE("RedisSink counters: events handed over after shutdown",
+          "[redis_sink][counters][shutdown]") {
+  ScriptedNode node;
+  ManualClock clock;
+  streamll::RedisSink sink = Injected::redis_sink(options(), node.factory(), clock);
+  sink.handle(token(0));
+  REQUIRE(sink.shutdown(5s));
+  sink.handle(token(1));
+  sink.handle(token(2));
+  CHECK(node.net.count(local(6379), "XADD") == 1);
+  CHECK(drops(sink) ==
+        "dropped_oldest=0 dropped_newest=0 dropped_raise_error=0 dropped_on_shutdown=2 "
+        "dropped_after_fork=0");
+  CHECK(counters(sink) ==
+        "enqueued=1 delivered=1 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
+        "retried_batches=0 round_trips=1 transport_errors=0 reply_errors=0 reconnects=0 "
+        "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=2 "
+        "buffered=0 in_flight=0 breaker_failures=0");
+}
+
+TEST_CASE("RedisSink counters: events left by a shutdown that gave up",
+          "[redis_sink][counters][shutdown]") {
+  // The flusher is left blocked in I/O and detached; it holds the node (through the
+  // transport factory), so the node outlives it.
+  auto node = std::make_shared<ScriptedNode>();
+  ManualClock clock;
+  streamll::RedisSink sink = Injected::redis_sink(
+      options(), streamll::RedisSinkEndpointTransportFactory([node](const RedisEndpoint& e) {
+        return node->net.transport(e);
+      }),
+      clock);
+  ReleaseAtEnd release{*node};
+  node->hold();
+  sink.handle(token(0));
+  REQUIRE(node->xadds_reach(1));
+  sink.handle(token(1));
+  sink.handle(token(2));
+  CHECK_FALSE(sink.shutdown(50ms));
+  CHECK(drops(sink) ==
+        "dropped_oldest=0 dropped_newest=0 dropped_raise_error=0 dropped_on_shutdown=3 "
+        "dropped_after_fork=0");
+  CHECK(counters(sink) ==
+        "enqueued=3 delivered=0 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
+        "retried_batches=0 round_trips=0 transport_errors=0 reply_errors=0 reconnects=0 "
+        "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=3 "
+        "buffered=0 in_flight=1 breaker_failures=0");
+  // Answered after all, the batch in flight is counted delivered as well as dropped.
+  node->release();
+  REQUIRE(eventually([&] { return sink.stats().delivered == 1; }));
+  CHECK(counters(sink) ==
+        "enqueued=3 delivered=1 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
+        "retried_batches=0 round_trips=1 transport_errors=0 reply_errors=0 reconnects=0 "
+        "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=3 "
+        "buffered=0 in_flight=0 breaker_failures=0");
 }
