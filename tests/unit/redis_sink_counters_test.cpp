@@ -617,20 +617,22 @@ TEST_CASE("RedisSink counters: events left by a shutdown that gave up",
   sink.handle(token(1));
   sink.handle(token(2));
   CHECK_FALSE(sink.shutdown(50ms));
+  // The two waiting events are dropped; the one on the wire is still in flight: its fate is
+  // the detached flusher's to settle, so it is counted in exactly one place at every moment.
   CHECK(drops(sink) ==
-        "dropped_oldest=0 dropped_newest=0 dropped_raise_error=0 dropped_on_shutdown=3 "
+        "dropped_oldest=0 dropped_newest=0 dropped_raise_error=0 dropped_on_shutdown=2 "
         "dropped_after_fork=0");
   CHECK(counters(sink) ==
         "enqueued=3 delivered=0 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
         "retried_batches=0 round_trips=0 transport_errors=0 reply_errors=0 reconnects=0 "
-        "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=3 "
-        "buffered=0 in_flight=1 breaker_failures=0");
-  // Answered after all, the batch in flight is counted delivered as well as dropped.
+        "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=2 "
+        "buffered=1 in_flight=1 breaker_failures=0");
+  // Answered after all, the batch in flight is counted delivered, and only there.
   node->release();
   REQUIRE(eventually([&] { return sink.stats().delivered == 1; }));
   CHECK(counters(sink) ==
         "enqueued=3 delivered=1 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
         "retried_batches=0 round_trips=1 transport_errors=0 reply_errors=0 reconnects=0 "
-        "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=3 "
+        "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=2 "
         "buffered=0 in_flight=0 breaker_failures=0");
 }
