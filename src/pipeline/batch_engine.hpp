@@ -1,7 +1,8 @@
 #pragma once
 // Internal: what moves batches from a Pipeline's buffer to their destination. The Pipeline owns
 // the buffer, the flusher thread, flush(), shutdown(), the fork rule and the counters every sink
-// shares; an engine owns the batches it took until it settles them (Pipeline::settle). Two
+// shares; an engine owns the batches it took until it settles them (Pipeline::count_settled, then
+// Pipeline::acknowledge). Two
 // exist: ExporterEngine runs a public Exporter, one batch at a time; the Redis sink's engine
 // keeps a second batch on the wire while Redis answers the first.
 //
@@ -25,7 +26,7 @@ class BatchEngine {
   virtual bool flush(std::chrono::steady_clock::time_point /*deadline*/) noexcept { return true; }
   /// The last call of a clean shutdown. False: shutdown() answers false.
   virtual bool close(std::chrono::steady_clock::time_point /*deadline*/) noexcept { return true; }
-  /// shutdown() gave up waiting: count what the engine holds (Pipeline::give_up_held) and
+  /// shutdown() gave up waiting: count what the engine holds (Pipeline::count_given_up) and
   /// start no new I/O.
   virtual void give_up() noexcept = 0;
   /// Any thread: shutdown() gave up; make a blocked call return soon.

@@ -22,6 +22,14 @@ constexpr std::chrono::milliseconds kLingerTime{20};
 void Pipeline::run() noexcept {
   auto last_activity = SteadyClock::now();
   while (!abandoned()) {
+    if (past_stop_deadline_with_work()) {
+      // shutdown()'s deadline passed with events still to send: every call would fail at once
+      // (its deadline is gone), so the flusher gives up now rather than spin until shutdown()
+      // notices.
+      abandoned_.store(true, std::memory_order_release);
+      gone_.store(true, std::memory_order_release);
+      break;
+    }
     release_evicted();
     ring_.drain_stages();
     const bool progressed = engine_->step();
@@ -66,6 +74,11 @@ bool Pipeline::serve_flush() noexcept {
   progress_.notify_all();
   serving_ = 0;
   return true;
+}
+
+bool Pipeline::past_stop_deadline_with_work() noexcept {
+  if (SteadyClock::now() < stop_deadline()) return false;
+  return engine_->holds_batches() || ring_.waiting() > 0 || ring_.staged() > 0;
 }
 
 bool Pipeline::stop_requested() {
@@ -130,9 +143,9 @@ void Pipeline::release_evicted() noexcept {
   // Looked at without the ring's lock: a steady stream's polling never takes it for nothing.
   const std::uint64_t evicted = ring_.evicted_oldest();
   if (evicted == evictions_released_) return;
-  evictions_released_ = evicted;
   try {
     ring_.release_evicted(evicted_);
+    evictions_released_ = evicted;
   } catch (...) {
     // Out of memory growing the list: the ring keeps them until the next round.
   }

@@ -132,6 +132,12 @@ bool Pipeline::flush(std::chrono::milliseconds timeout) {
   const std::uint64_t still_staged = ring_.staged();
   const std::uint64_t mark = ring_.accepted() + still_staged;
   std::unique_lock<std::mutex> lock(mutex_);
+  if (answered_at_shutdown_) {
+    // A flusher detached at a give-up may still finish the call it was stuck in: waiting for
+    // it (within the timeout) gives the stream back to the caller.
+    progress_.wait_until(lock, deadline, [&] { return finished_; });
+    return shutdown_answer_;
+  }
   if (finished_) return clean_ && final_ok_;
   const std::uint64_t generation = ++flush_requested_;
   // Every event whose push() returned before this call has a sequence number below this.
@@ -190,7 +196,7 @@ bool Pipeline::shutdown(std::chrono::milliseconds timeout) {
     progress_.wait_for(lock, tuning_.join_grace, [&] { return finished_; });
   }
   const bool finished = finished_;
-  shutdown_result_ = finished && clean_ && (final_ok_ || !tuning_.shutdown_reports_losses);
+  const bool closed_cleanly = finished && clean_ && final_ok_;
   lock.unlock();
   if (finished) {
     thread_.join();
@@ -199,16 +205,19 @@ bool Pipeline::shutdown(std::chrono::milliseconds timeout) {
     // pointer and ends on its own if the call does.
     thread_.detach();
   }
-  if (tuning_.report_left_at_shutdown && !shutdown_result_) {
-    ring_.drain_stages();  // a producer that raced with `accepting_` may have staged since
-    const std::uint64_t left = given_up() + (gone() ? ring_.size() : 0);
-    if (left > 0) {
-      tuning_.report_left_at_shutdown(
-          left, cut_short_by_exit,
-          std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started),
-          timeout);
-    }
+  ring_.drain_stages();  // a producer that raced with `accepting_` may have staged since
+  // Left behind: given up, or pushed by such a producer after the flusher closed.
+  const std::uint64_t left = given_up() + (gone() ? ring_.size() : ring_.in_flight());
+  shutdown_result_ = left == 0 && (closed_cleanly || !tuning_.shutdown_reports_losses);
+  if (tuning_.report_left_at_shutdown && left > 0) {
+    tuning_.report_left_at_shutdown(
+        left, cut_short_by_exit,
+        std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started),
+        timeout);
   }
+  lock.lock();
+  shutdown_answer_ = shutdown_result_;
+  answered_at_shutdown_ = true;
   return shutdown_result_;
 }
 

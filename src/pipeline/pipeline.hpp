@@ -140,6 +140,7 @@ class Pipeline {
   void run() noexcept;
   bool serve_flush() noexcept;
   bool stop_requested();
+  bool past_stop_deadline_with_work() noexcept;
   void close() noexcept;
   void give_up() noexcept;
   void report_drops() noexcept;
@@ -192,9 +193,11 @@ class Pipeline {
   bool stopping_ = false;
   // shutdown()'s deadline, in steady-clock ticks; max() until shutdown() is called.
   std::atomic<SteadyClock::rep> stop_deadline_ticks_{SteadyClock::duration::max().count()};
-  bool finished_ = false;  // the flusher is done with the engine
-  bool clean_ = false;     // ... because it closed it, not because it was given up on
-  bool final_ok_ = false;  // close succeeded and nothing was lost since the last flush
+  bool finished_ = false;              // the flusher is done with the engine
+  bool clean_ = false;                 // ... because it closed it, not because it was given up on
+  bool final_ok_ = false;              // close succeeded and nothing was lost since the last flush
+  bool answered_at_shutdown_ = false;  // flush() after shutdown() returns shutdown()'s answer
+  bool shutdown_answer_ = false;
 
   // shutdown() callers, serialized.
   std::mutex shutdown_mutex_;

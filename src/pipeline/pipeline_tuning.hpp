@@ -1,5 +1,5 @@
 #pragma once
-// Internal: what the built-in sinks set on their BatchingSink beyond BatchingSinkOptions.
+// Internal: what the built-in sinks set on their pipeline beyond BatchingSinkOptions.
 
 #include <chrono>
 #include <cstdint>

@@ -405,7 +405,10 @@ void RedisEngine::wait_while_blocked() {
   const auto now = SteadyClock::now();
   const auto stop_by = pipeline.stop_deadline();
   const auto until_stop = stop_by > now ? stop_by - now : SteadyClock::duration::zero();
-  const auto wait = std::min<std::chrono::nanoseconds>(breaker().next_attempt_in(), until_stop);
+  // At least a millisecond, so that a breaker probing (no wait left) never makes it spin.
+  const auto wait = std::max<std::chrono::nanoseconds>(
+      std::min<std::chrono::nanoseconds>(breaker().next_attempt_in(), until_stop),
+      std::chrono::milliseconds(1));
   const auto wake_at = now + wait;
   const std::size_t compacted = compaction.run(
       now,
