@@ -51,7 +51,7 @@ const std::size_t buffer_size = streamll::RedisSinkOptions{}.buffer_size;
 constexpr std::uint64_t pace_check_every = 256;
 
 enum class SinkKind { noop, memory, redis, redis_down, spdlog_overrun_oldest, spdlog_block };
-enum class EventKind { token, llm_call, span, custom5 };
+enum class EventKind { token, token_chunked, token_summary, llm_call, span, custom5 };
 
 class NoopSink final : public streamll::Sink {
  public:
@@ -203,12 +203,14 @@ void teardown(const benchmark::State&) { fixture.reset(); }
 template <EventKind E>
 struct Call;
 
-template <>
-struct Call<EventKind::token> {
+// A streamed token in the call's TokenMode (the default chunking: 32 tokens).
+template <streamll::TokenMode Mode>
+struct TokenCall {
   std::optional<streamll::LlmCall> call;
-  explicit Call(Fixture& f) {
+  explicit TokenCall(Fixture& f) {
     if (f.instrumentor)
-      call.emplace(*f.instrumentor, "gpt-4o-mini", streamll::LlmCallOptions{"openai", {}, {}});
+      call.emplace(*f.instrumentor, "gpt-4o-mini",
+                   streamll::LlmCallOptions{"openai", {}, {}, Mode, std::nullopt});
   }
   void operator()(Fixture& f) {
     if (call) {
@@ -217,6 +219,18 @@ struct Call<EventKind::token> {
       f.spdlog_logger->info("{}", token_text);
     }
   }
+};
+template <>
+struct Call<EventKind::token> : TokenCall<streamll::TokenMode::each> {
+  using TokenCall::TokenCall;
+};
+template <>
+struct Call<EventKind::token_chunked> : TokenCall<streamll::TokenMode::chunked> {
+  using TokenCall::TokenCall;
+};
+template <>
+struct Call<EventKind::token_summary> : TokenCall<streamll::TokenMode::summary> {
+  using TokenCall::TokenCall;
 };
 
 template <>
@@ -291,6 +305,10 @@ constexpr const char* event_name(EventKind e) {
   switch (e) {
     case EventKind::token:
       return "token";
+    case EventKind::token_chunked:
+      return "token_chunked";
+    case EventKind::token_summary:
+      return "token_summary";
     case EventKind::llm_call:
       return "llm_call";
     case EventKind::span:
@@ -332,6 +350,9 @@ const bool registered = [] {
   add<EventKind::token, SinkKind::redis_down>(500'000);
   add<EventKind::token, SinkKind::spdlog_overrun_oldest>(500'000);
   add<EventKind::token, SinkKind::spdlog_block>(500'000);
+  add<EventKind::token_chunked, SinkKind::noop>(500'000);
+  add<EventKind::token_chunked, SinkKind::redis>(500'000);
+  add<EventKind::token_summary, SinkKind::noop>(500'000);
   add<EventKind::llm_call, SinkKind::noop>(100'000);
   add<EventKind::span, SinkKind::noop>(200'000);
   add<EventKind::custom5, SinkKind::noop>(200'000);

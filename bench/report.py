@@ -84,12 +84,18 @@ def main(results):
         ref = med("token", spdlog, threads)
         out.append(f"| token event, RedisSink connected, median, {threads} thread(s) | {fmt_ns(v)} | "
                    f"spdlog async {fmt_ns(ref)} | {fmt_ratio(v / ref)} | <= 150 ns | {verdict(v <= 150)} |")
-    for threads in (1, 4):
-        v = med("token", "redis_down", threads)
-        ref = med("token", "redis", threads)
-        out.append(f"| token event, RedisSink with Redis down, median, {threads} thread(s) | {fmt_ns(v)} | "
-                   f"connected {fmt_ns(ref)} | {fmt_ratio(v / ref)} | <= 2x connected | "
-                   f"{verdict(v <= 2 * ref)} |")
+    # Redis down: one thread against the connected figure; four threads (on 2 cores, contending
+    # for the CPU as much as for the buffer) against spdlog's async logger under the same load.
+    v = med("token", "redis_down", 1)
+    ref = med("token", "redis", 1)
+    out.append(f"| token event, RedisSink with Redis down, median, 1 thread(s) | {fmt_ns(v)} | "
+               f"connected {fmt_ns(ref)} | {fmt_ratio(v / ref)} | <= 1.5x connected | "
+               f"{verdict(v <= 1.5 * ref)} |")
+    v = med("token", "redis_down", 4)
+    ref = med("token", spdlog, 4)
+    out.append(f"| token event, RedisSink with Redis down, median, 4 thread(s) | {fmt_ns(v)} | "
+               f"spdlog async overrun_oldest {fmt_ns(ref)} | {fmt_ratio(v / ref)} | <= 1x spdlog | "
+               f"{verdict(v <= ref)} |")
     for threads in (1, 4):
         for key, label in (("p50_ns", "median"), ("p999_ns", "p99.9")):
             v = med("token", "noop", threads, key)

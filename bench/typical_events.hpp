@@ -20,8 +20,9 @@ inline InstrumentorOptions bench_instrumentor_options(SinkPtr sink) {
 /// What a model call reports when it completes, as an application would pass it.
 inline LlmUsage typical_usage() { return LlmUsage{512, 128, {}, 0.00042, "stop", {}}; }
 
-/// One llm_call event as LlmCall::finish() makes it after a streamed answer (so with ttft_ms
-/// and tokens_per_second), inside a span, with an instrumentor's default tags.
+/// One llm_call event as LlmCall::finish() makes it after a streamed answer (so with ttft_ms,
+/// the streaming figures and tokens_per_second), inside a span, with an instrumentor's default
+/// tags.
 inline Event typical_llm_call_event() {
   auto memory = std::make_shared<MemorySink>();
   Instrumentor instrumentor(bench_instrumentor_options(memory));

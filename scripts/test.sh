@@ -25,6 +25,7 @@ done
 scripts/deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 failed=()
+failed_dirs=()
 if ! scripts/check_format.sh; then failed+=("format"); fi
 if ! scripts/check_layers.sh; then failed+=("layers"); fi
 
@@ -37,7 +38,20 @@ run_suite() {  # name, build dir, extra cmake args...
   echo "=== $name: tests"
   if ! ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 300; then
     failed+=("$name")
+    failed_dirs+=("$dir")
   fi
+}
+
+# CI shows only the tail of this script's output, so a failing test's output is printed again
+# at the end: each block of ctest's LastTest.log that did not end in "Test Passed.", last 80
+# lines of each.
+print_failed_tests() {  # build dir
+  local log=$1/Testing/Temporary/LastTest.log
+  [ -f "$log" ] || return 0
+  awk '/^[0-9]+\/[0-9]+ Testing: /{block=""; inside=1}
+       inside{block=block $0 "\n"}
+       /time elapsed:/{ if (inside && block !~ /\nTest Passed\.\n/) printf "%s", block; inside=0 }' \
+    "$log" | tail -n 80
 }
 
 # Debian's multiarch library directory, so the install check covers that layout (the .pc file's
@@ -65,6 +79,11 @@ if [ "$quick" -eq 0 ]; then
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then
+  for dir in "${failed_dirs[@]}"; do
+    echo "=== failed tests in $dir:" >&2
+    cat "$dir/Testing/Temporary/LastTestsFailed.log" >&2 || true
+    print_failed_tests "$dir" >&2
+  done
   echo "FAILED: ${failed[*]}" >&2
   exit 1
 fi

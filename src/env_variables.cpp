@@ -71,6 +71,8 @@ const std::vector<std::string_view>& known_streamll_variables() {
       "STREAMLL_SHARD_HASH",
       // The default instrumentor's delivery at exit (src/exit_flush.cpp)
       "STREAMLL_EXIT_FLUSH_TIMEOUT_MS",
+      // InstrumentorOptions::token_mode's default (src/token_mode_env.cpp)
+      "STREAMLL_TOKEN_MODE",
       // Set by `streamll consume --exec` for its handler, which may be a streamll program
       "STREAMLL_ENTRY_ID",
       "STREAMLL_EVENT_TYPE",

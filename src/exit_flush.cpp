@@ -7,10 +7,8 @@
 #include <limits>
 #include <mutex>
 
-#include <openssl/ssl.h>
-
 #include "logging.hpp"
-#include "md5.hpp"
+#include "openssl_setup.hpp"
 #include "sink_reaper.hpp"
 #include "streamll/instrumentor.hpp"
 
@@ -93,8 +91,9 @@ void arrange_exit_flush() noexcept {
       (void)SinkReaper::instance();
       // OpenSSL 3 registers its own cleanup on first use; a TLS RedisSink or a
       // ShardedRedisSink (MD5) made after this must not find it cleaned up during the flush.
-      OPENSSL_init_ssl(0, nullptr);
-      (void)md5_available();
+      // Each setup runs under setup_lock(), which fork() waits for: a child forked meanwhile
+      // reruns this (glibc restarts an interrupted pthread_once) and never finds one half done.
+      openssl_ready();
       std::atexit(flush_at_exit);
       std::at_quick_exit(flush_at_exit);
     });

@@ -12,8 +12,8 @@ std::atomic<std::uint64_t> fork_generation{0};
 }  // namespace
 
 std::uint64_t current_fork_generation() noexcept {
-  // Registered by the first object that records a generation: a fork before that has nothing
-  // to tell apart.
+  // A function-local static, registered at load (below): a fork while another thread ran its
+  // first initialization would leave the child waiting on its guard forever.
   static const bool counting = [] {
     return ::pthread_atfork(nullptr, nullptr,
                             [] { fork_generation.fetch_add(1, std::memory_order_relaxed); }) == 0;
@@ -21,5 +21,9 @@ std::uint64_t current_fork_generation() noexcept {
   (void)counting;
   return fork_generation.load(std::memory_order_relaxed);
 }
+
+namespace {
+[[maybe_unused]] const bool counting_from_load = (current_fork_generation(), true);
+}  // namespace
 
 }  // namespace streamll::detail

@@ -33,6 +33,12 @@ DefaultInstrumentor& default_slot() {
   return *slot;
 }
 
+// A fork() while another thread runs a function-local static's first initialization leaves
+// the child waiting on that static's guard forever: its first span hung in CI, forked while
+// the first configure() built the slot. Built at load instead, before the program can start
+// threads.
+[[maybe_unused]] const bool slot_built_at_load = (default_slot(), true);
+
 }  // namespace
 
 std::shared_ptr<Instrumentor> configure(InstrumentorOptions options) {
@@ -68,22 +74,35 @@ void release_sinks(std::vector<SinkPtr>& sinks) noexcept {
   sinks.clear();
 }
 
-void report_sink_exception(const Sink& sink, const char* what) noexcept {
-  // Leaked: the exit flush may report through it after static destructors ran.
+namespace {
+
+// Leaked: the exit flush may report through them after static destructors ran, and spans in
+// static destructors may still emit. Not made at load: they make spdlog's registry, whose
+// default logger decides on colors when made (an application may redirect stdout in main).
+RateLimitedLog& sink_exception_log() {
   static auto* log = new RateLimitedLog("streamll");
+  return *log;
+}
+RateLimitedLog& invalid_event_type_log() {
+  static auto* log = new RateLimitedLog("streamll");
+  return *log;
+}
+
+}  // namespace
+
+void report_sink_exception(const Sink& sink, const char* what) noexcept {
   try {
-    log->log(spdlog::level::warn,
-             "sink '" + sink.name() + "' threw; the event was not delivered to it: " + what);
+    sink_exception_log().log(
+        spdlog::level::warn,
+        "sink '" + sink.name() + "' threw; the event was not delivered to it: " + what);
   } catch (...) {
   }
 }
 
 void report_invalid_event_type(std::string_view given, std::string_view used) noexcept {
-  // Leaked, as above: spans in static destructors may still emit.
-  static auto* log = new RateLimitedLog("streamll");
   // The message is built only once the rate limit admits it: a program emitting an invalid
   // name on every call allocates nothing for the warnings that are dropped.
-  log->log_lazy(spdlog::level::warn, [&] {
+  invalid_event_type_log().log_lazy(spdlog::level::warn, [&] {
     std::string quoted;
     append_json_string(quoted, given);  // control bytes stay visible, the line stays one line
     return "invalid event type name " + quoted + " was emitted as \"" + std::string(used) +

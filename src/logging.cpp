@@ -6,6 +6,8 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
+#include <pthread.h>
+
 #include <cstdlib>
 #include <unordered_map>
 
@@ -17,12 +19,22 @@ namespace {
 
 using LoggerTable = std::unordered_map<std::string, std::shared_ptr<spdlog::logger>>;
 
-// Guards logger creation, default_level and the exit table. Leaked: used during static
-// destruction.
+// Guards logger lookups (spdlog's registry lock is taken inside it), creation, default_level
+// and the exit table. Leaked: used during static destruction. Held across fork(): a sink's
+// thread looks its logger up for each warning, and a child that inherited the lock held hung
+// in its first line. Taken before the console and time locks (its handler is registered after
+// theirs; prepare handlers run in reverse), the order a lookup that makes a logger takes them.
 std::mutex& creating() {
-  static auto* mutex = new std::mutex;
+  static auto* mutex = [] {
+    auto* made = new std::mutex;
+    (void)time_conversion_mutex();
+    ::pthread_atfork([] { creating().lock(); }, [] { creating().unlock(); },
+                     [] { creating().unlock(); });
+    return made;
+  }();
   return *mutex;
 }
+
 // The level streamll's loggers start at: warn, so a healthy application's log stays quiet (no
 // "connected" line on every start); set_log_level() for every logger changes it.
 spdlog::level::level_enum default_level = spdlog::level::warn;
@@ -114,10 +126,32 @@ std::unique_ptr<spdlog::formatter> fork_safe_log_formatter() {
   return std::make_unique<ForkSafeFormatter>(std::make_unique<spdlog::pattern_formatter>());
 }
 
+std::mutex& setup_lock() noexcept {
+  static auto* mutex = [] {
+    auto* made = new std::mutex;
+    // After the lookup lock's handler: fork() takes this one first, the order a setup that
+    // logs (a bad environment variable) takes them in.
+    (void)creating();
+    ::pthread_atfork([] { setup_lock().lock(); }, [] { setup_lock().unlock(); },
+                     [] { setup_lock().unlock(); });
+    return made;
+  }();
+  return *mutex;
+}
+
+namespace {
+// Made at load: a fork() during a function-local static's first initialization leaves the
+// child waiting on its guard forever.
+[[maybe_unused]] const bool locks_made_at_load = (creating(), setup_lock(), true);
+}  // namespace
+
 void keep_loggers_past_exit() noexcept {
   static std::once_flag once;
   try {
     std::call_once(once, [] {
+      // spdlog's registry is made here (a static of spdlog's): a child forked meanwhile would
+      // wait on its guard forever in its own first log line or configure().
+      std::lock_guard<std::mutex> lock(setup_lock());
       (void)creating();
       (void)spdlog::default_logger_raw();  // the registry, made before the handler below
       std::atexit(stop_using_registry);
@@ -168,6 +202,7 @@ void set_log_level(LogLevel level, std::string_view name) {
     return;
   }
   {
+    // Held for the registry walk too, as for any use of the registry (fork safety).
     std::lock_guard<std::mutex> lock(detail::creating());
     detail::default_level = spdlog_level;
     if (detail::exit_table != nullptr) {
@@ -175,12 +210,13 @@ void set_log_level(LogLevel level, std::string_view name) {
       for (auto& named : *detail::exit_table) named.second->set_level(spdlog_level);
       return;
     }
+    // The ones that exist already (the application's own among them, if it registered some
+    // under streamll's names).
+    spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& logger) {
+      if (detail::is_streamll_logger(logger->name())) logger->set_level(spdlog_level);
+    });
   }
-  // The ones that exist already (the application's own among them, if it registered some
-  // under streamll's names), and the well-known ones, created now.
-  spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& logger) {
-    if (detail::is_streamll_logger(logger->name())) logger->set_level(spdlog_level);
-  });
+  // And the well-known ones, created now.
   for (const char* known : {"streamll", "streamll.sinks.redis", "streamll.sinks.jsonl"}) {
     if (auto logger = detail::get_logger(known)) logger->set_level(spdlog_level);
   }
@@ -192,7 +228,15 @@ namespace streamll::detail {
 
 bool RateLimitedLog::admit(std::uint64_t& suppressed) noexcept {
   try {
-    std::lock_guard<std::mutex> lock(mutex_);
+    // Never waited for: a child forked while another thread held it would wait forever (it is
+    // not held across fork(), there are many). A message that finds it busy is dropped and
+    // counted like one over the limit.
+    std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
+    if (!lock.owns_lock()) {
+      suppressed_since_last_.fetch_add(1, std::memory_order_relaxed);
+      suppressed_total_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
     const auto now = std::chrono::steady_clock::now();
     if (window_start_ == std::chrono::steady_clock::time_point{} ||
         now - window_start_ >= period_) {
@@ -200,12 +244,12 @@ bool RateLimitedLog::admit(std::uint64_t& suppressed) noexcept {
       in_window_ = 0;
     }
     if (in_window_ >= burst_) {
-      ++suppressed_since_last_;
+      suppressed_since_last_.fetch_add(1, std::memory_order_relaxed);
       suppressed_total_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
     ++in_window_;
-    suppressed = std::exchange(suppressed_since_last_, 0);
+    suppressed = suppressed_since_last_.exchange(0, std::memory_order_relaxed);
     return true;
   } catch (...) {
     return false;  // the mutex failed to lock: drop the message rather than throw

@@ -26,12 +26,18 @@ std::shared_ptr<spdlog::logger> get_logger(const std::string& name) noexcept;
 /// run while the registry still exists, i.e. not first during static destruction).
 void keep_loggers_past_exit() noexcept;
 
+/// The lock streamll's one-time setups run under (spdlog's registry, OpenSSL's init), which
+/// fork() waits for, so that no child finds one half done (a static's guard or a library's
+/// lock inherited held, waited on forever). Never held while taking another setup's.
+std::mutex& setup_lock() noexcept;
+
 /// spdlog's default pattern, formatted under the time lock of fork_safe_time.hpp, so that a
 /// fork never catches a log line's timestamp conversion halfway. streamll's own loggers use it.
 std::unique_ptr<spdlog::formatter> fork_safe_log_formatter();
 
 /// Lets `burst` messages through per `period`; the rest are counted and reported with the next
-/// message that gets through ("... (37 similar messages suppressed)"). Thread-safe.
+/// message that gets through ("... (37 similar messages suppressed)"). Thread-safe; a message
+/// arriving while another thread is being admitted counts as suppressed (never waits: fork()).
 class RateLimitedLog {
  public:
   RateLimitedLog(std::string logger_name, int burst = 5,
@@ -69,7 +75,7 @@ class RateLimitedLog {
   std::mutex mutex_;
   std::chrono::steady_clock::time_point window_start_{};
   int in_window_ = 0;
-  std::uint64_t suppressed_since_last_ = 0;
+  std::atomic<std::uint64_t> suppressed_since_last_{0};
   std::atomic<std::uint64_t> suppressed_total_{0};
 };
 

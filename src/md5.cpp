@@ -27,9 +27,4 @@ bool md5(std::string_view data, Md5Digest& out) noexcept {
          size == out.size();
 }
 
-bool md5_available() noexcept {
-  Md5Digest digest{};
-  return md5({}, digest);
-}
-
 }  // namespace streamll::detail

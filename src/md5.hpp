@@ -10,9 +10,8 @@ namespace streamll::detail {
 using Md5Digest = std::array<unsigned char, 16>;
 
 /// MD5 of `data` into `out`. False when OpenSSL offers no MD5 (a FIPS-only configuration).
+/// openssl_ready() (openssl_setup.hpp) first: it looks the digest up fork-safely and says
+/// whether it works.
 bool md5(std::string_view data, Md5Digest& out) noexcept;
-
-/// Whether md5() works in this process.
-bool md5_available() noexcept;
 
 }  // namespace streamll::detail

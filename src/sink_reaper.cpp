@@ -48,6 +48,13 @@ SinkReaper& SinkReaper::instance() noexcept {
   return *reaper;
 }
 
+namespace {
+// Made at load, with its fork handlers: a fork() while another thread ran its first
+// initialization (a first configure() arranging the exit flush) left the child's own
+// configure() waiting on the static's guard forever.
+[[maybe_unused]] const bool reaper_made_at_load = (SinkReaper::instance(), true);
+}  // namespace
+
 void SinkReaper::adopt(SinkPtr sink) noexcept {
   if (!sink) return;
   // Registered before the sink is queued, not on the reaper thread: a program may return
@@ -90,8 +97,10 @@ void SinkReaper::run() noexcept {
     busy_ = true;
     lock.unlock();
     destroy(sink);
+    const auto destroyed_at = std::chrono::steady_clock::now();
     lock.lock();
     busy_ = false;
+    last_destroyed_at_ = destroyed_at;
     if (queue_.empty()) idle_.notify_all();
   }
 }
@@ -128,10 +137,14 @@ std::size_t SinkReaper::drain(std::chrono::steady_clock::time_point deadline,
     destroy(sink);
   }
   lock.lock();
-  // Still busy at the deadline: it did not finish within the bound (it logs its own loss).
+  // Still busy at the deadline, or done only once it passed (a sink gives up at the deadline,
+  // and the wait's last look may already find the thread idle): it did not finish within the
+  // bound (it logs its own loss).
   if (!idle_.wait_until(lock, deadline, [&] { return !busy_; })) {
     ++unfinished;
     idle_.wait_until(lock, deadline + kExitGrace, [&] { return !busy_; });
+  } else if (last_destroyed_at_ >= deadline) {
+    ++unfinished;
   }
   return unfinished;
 }

@@ -51,6 +51,9 @@ class SinkReaper {
   std::condition_variable idle_;  // drain(), wait_idle(): the queue ran empty
   std::deque<SinkPtr> queue_;
   bool busy_ = false;  // the reaper thread is destroying one
+  // When the reaper thread last finished destroying one: at or past the exit deadline, that
+  // sink gave up (or ran late) even though drain() saw the thread idle by then.
+  std::chrono::steady_clock::time_point last_destroyed_at_{};
   bool thread_started_ = false;
   bool inline_only_ = false;          // after drain(): sinks are destroyed on the caller's thread
   std::atomic<bool> exiting_{false};  // drain() ran: adopt() shuts sinks down without waiting

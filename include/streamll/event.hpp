@@ -171,10 +171,17 @@ struct Event {
   /// Captures the clock and a fresh id. `custom_name` must already be valid.
   static Event capture(EventType type, std::shared_ptr<const EventContext> context,
                        Fields data = {}, std::string_view custom_name = {}) {
+    return capture_at(Clock::now(), type, std::move(context), std::move(data), custom_name);
+  }
+  /// The same with a timestamp the caller has (LlmCall derives its tokens' from the monotonic
+  /// clock it reads for their timing anyway: one clock read a token, not two).
+  static Event capture_at(Timestamp timestamp, EventType type,
+                          std::shared_ptr<const EventContext> context, Fields data = {},
+                          std::string_view custom_name = {}) {
     Event e;
     e.type = type;
     if (type == EventType::custom) e.custom_type = custom_name;
-    e.timestamp = Clock::now();
+    e.timestamp = timestamp;
     e.id = EventId::generate();
     e.context = std::move(context);
     e.data = std::move(data);

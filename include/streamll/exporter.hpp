@@ -36,7 +36,10 @@ struct ExportResult {
   /// settled nothing, as for a `none` that settled less than the batch).
   std::chrono::steady_clock::time_point not_before{};
   /// retry_after_failure only: false for a failure the exporter knows is not the
-  /// destination's (it then spares the breaker but still backs off through the retry).
+  /// destination's. The breaker then records a success (it never opens for these), but the
+  /// retry still backs off: retry.initial_delay, doubled after each such failure up to
+  /// retry.max_delay, from initial_delay again once a call succeeds or settles events or
+  /// reset_circuit_breaker() is called.
   bool counts_for_breaker = true;
   /// retry_after_failure: for stats().last_error and the log.
   std::string reason;

@@ -16,6 +16,7 @@
 #include "streamll/errors.hpp"
 #include "streamll/event.hpp"
 #include "streamll/sink.hpp"
+#include "streamll/token_mode.hpp"
 
 namespace streamll {
 
@@ -37,6 +38,12 @@ struct InstrumentorOptions {
   /// std::quick_exit). Unset: the environment variable STREAMLL_EXIT_FLUSH_TIMEOUT_MS, else
   /// 2 s. Zero delivers nothing at exit (what is dropped is still logged with its count).
   std::optional<std::chrono::milliseconds> exit_flush_timeout = std::nullopt;
+  /// How LlmCalls report their streamed tokens (TokenMode), unless a call's own options say.
+  /// Unset: the environment variable STREAMLL_TOKEN_MODE ("each", "chunked", "summary" or
+  /// "off"; another value is logged and ignored), else `each`.
+  std::optional<TokenMode> token_mode = std::nullopt;
+  /// When a `chunked` call emits a chunk.
+  TokenChunking token_chunking = {};
 };
 
 namespace detail {
@@ -48,6 +55,8 @@ void report_invalid_event_type(std::string_view given, std::string_view used) no
 // shutdown_timeout), and the last reference to an instrumentor is often dropped by a span
 // ending on an application thread.
 void release_sinks(std::vector<SinkPtr>& sinks) noexcept;
+// STREAMLL_TOKEN_MODE's mode, else `each` (an unknown value is logged).
+TokenMode token_mode_from_env() noexcept;
 }  // namespace detail
 
 class Instrumentor {
@@ -58,7 +67,9 @@ class Instrumentor {
         root_(std::make_shared<EventContext>(
             EventContext{{}, {}, {}, {}, std::move(options.module_name), std::move(options.tags)})),
         strict_(options.strict),
-        exit_flush_timeout_(options.exit_flush_timeout) {
+        exit_flush_timeout_(options.exit_flush_timeout),
+        token_mode_(options.token_mode ? *options.token_mode : detail::token_mode_from_env()),
+        token_chunking_(options.token_chunking) {
     sinks_.erase(std::remove(sinks_.begin(), sinks_.end(), nullptr), sinks_.end());
   }
   /// Never waits for a sink: the sinks only it holds are destroyed on streamll's reaper
@@ -145,6 +156,10 @@ class Instrumentor {
     return invalid_event_types_.load(std::memory_order_relaxed);
   }
   bool strict() const noexcept { return strict_; }
+  /// InstrumentorOptions::token_mode, or what the environment said when it was unset;
+  /// `each` for an instrumentor made without options (the default one before configure()).
+  TokenMode token_mode() const noexcept { return token_mode_; }
+  const TokenChunking& token_chunking() const noexcept { return token_chunking_; }
 
  private:
   template <typename Fn>
@@ -177,6 +192,8 @@ class Instrumentor {
   std::shared_ptr<const EventContext> root_ = std::make_shared<EventContext>();
   bool strict_ = false;
   std::optional<std::chrono::milliseconds> exit_flush_timeout_;
+  TokenMode token_mode_ = TokenMode::each;
+  TokenChunking token_chunking_;
   std::atomic<std::uint64_t> sink_failures_{0};
   std::atomic<std::uint64_t> invalid_event_types_{0};
 };

@@ -1,17 +1,23 @@
 #pragma once
-// The guard users wrap around one model call. It emits a `token` event per streamed token and
-// one `llm_call` event with the call's usage and timings when finished. It does not emit
+// The guard users wrap around one model call. It emits `token` events for the streamed tokens
+// (one per token, one per chunk of them, or none: TokenMode) and one `llm_call` event with the
+// call's usage and timings when finished. It does not emit
 // start/end: it is a leaf of the current span, with its own span_id so that a dashboard can
 // group a call's tokens with its llm_call event.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "streamll/detail/token_chunk.hpp"
+#include "streamll/detail/token_gaps.hpp"
 #include "streamll/span.hpp"
+#include "streamll/token_mode.hpp"
 
 namespace streamll {
 
@@ -22,6 +28,9 @@ struct LlmCallOptions {
   std::string operation = {};
   /// Added to the inherited tags.
   Tags tags = {};
+  /// This call's TokenMode and chunking; unset: the instrumentor's.
+  std::optional<TokenMode> token_mode = {};
+  std::optional<TokenChunking> token_chunking = {};
 };
 
 /// What the model reported when the call completed. Unset fields are left out of the event.
@@ -49,6 +58,9 @@ class LlmCall {
       : instrumentor_(detail::resolve_instrumentor(std::move(instrumentor))),
         model_(model),
         provider_(std::move(options.provider)),
+        token_mode_(options.token_mode.value_or(instrumentor_->token_mode())),
+        chunking_(chunk_limits(options.token_chunking.value_or(instrumentor_->token_chunking()))),
+        wall_started_(Clock::now()),
         started_(std::chrono::steady_clock::now()),
         uncaught_on_entry_(std::uncaught_exceptions()) {
     const auto& parent = detail::thread_context().span();
@@ -65,8 +77,14 @@ class LlmCall {
         context_(std::move(other.context_)),
         model_(std::move(other.model_)),
         provider_(std::move(other.provider_)),
+        token_mode_(other.token_mode_),
+        chunking_(other.chunking_),
+        wall_started_(other.wall_started_),
         started_(other.started_),
         first_token_(other.first_token_),
+        last_token_(other.last_token_),
+        gaps_(std::move(other.gaps_)),
+        chunk_(std::move(other.chunk_)),
         tokens_(other.tokens_),
         uncaught_on_entry_(other.uncaught_on_entry_),
         open_(std::exchange(other.open_, false)) {}
@@ -93,23 +111,44 @@ class LlmCall {
     }
   }
 
-  /// One streamed token: a `token` event with the text and its index in this call (0, 1, ...),
-  /// plus `field` when streaming a named output field. The first one fixes ttft_ms.
+  /// One streamed token, with its index in this call (0, 1, ...) and `field` when streaming a
+  /// named output field. The first one fixes ttft_ms; the gaps between them give the llm_call
+  /// event's inter-token figures. In `each` mode, a `token` event with the text, the index and
+  /// the field; in `chunked` mode, held for the chunk's event (TokenChunking), which a change
+  /// of field also emits; `summary` emits nothing; `off` does nothing at all. An event's
+  /// timestamp (a chunk's: its first token's) is the call's start on the wall clock plus the
+  /// monotonic time since, so that a call's tokens are in order and their timestamps differ by
+  /// exactly the measured gaps. One thread at a time.
   void token(std::string_view text, std::string_view field = {}) {
-    if (tokens_ == 0) first_token_ = std::chrono::steady_clock::now();
+    if (token_mode_ == TokenMode::off) return;
+    const auto now = std::chrono::steady_clock::now();
     const std::int64_t index = tokens_++;
-    if (instrumentor_->sinks().empty()) return;  // nobody would see it: skip building it
+    if (index == 0) {
+      first_token_ = now;
+    } else {
+      gaps_.add(now - last_token_);
+    }
+    last_token_ = now;
+    // Nobody would see it: skip building it.
+    if (token_mode_ == TokenMode::summary || instrumentor_->sinks().empty()) return;
+    if (token_mode_ == TokenMode::chunked) {
+      add_to_chunk(text, field, index, now);
+      return;
+    }
     Fields data;
     data.reserve(field.empty() ? 2 : 3);
     data.append_new("token", text);
     data.append_new("index", index);
     if (!field.empty()) data.append_new("field", field);
-    instrumentor_->emit(Event::capture(EventType::token, context_, std::move(data)));
+    const auto since_start = std::chrono::duration_cast<Clock::duration>(now - started_);
+    instrumentor_->emit(Event::capture_at(wall_started_ + since_start, EventType::token, context_,
+                                          std::move(data)));
   }
 
   /// Emits the llm_call event: model, provider, tokens_used, input/output tokens, cost_usd,
-  /// response_time_ms, ttft_ms (when a token was streamed), tokens_per_second, finish_reason,
-  /// success. Later calls, and the destructor, do nothing.
+  /// response_time_ms, ttft_ms (when a token was streamed), the streaming figures (when two
+  /// were: time_per_output_token_ms, output_tokens_per_second, inter_token_ms_p50/_p95/_max),
+  /// tokens_per_second, finish_reason, success. Later calls, and the destructor, do nothing.
   void finish(LlmUsage usage = {}) {
     if (open_) complete(std::move(usage), true, {});
   }
@@ -118,6 +157,7 @@ class LlmCall {
   void fail(std::string_view error_type, std::string_view message) {
     if (!open_) return;
     open_ = false;
+    const std::exception_ptr chunk_refused = emit_pending_chunk();
     Fields error;
     error.reserve(3);
     error.append_new("error_type", error_type);
@@ -126,9 +166,12 @@ class LlmCall {
     instrumentor_->emit(Event::capture(EventType::error, context_, std::move(error)));
     open_ = true;
     complete(LlmUsage{}, false, error_type);
+    if (chunk_refused) std::rethrow_exception(chunk_refused);
   }
 
+  /// token() calls counted (none in `off` mode).
   std::int64_t tokens_streamed() const noexcept { return tokens_; }
+  TokenMode token_mode() const noexcept { return token_mode_; }
   bool is_open() const noexcept { return open_; }
   const std::shared_ptr<const EventContext>& context() const noexcept { return context_; }
 
@@ -136,13 +179,18 @@ class LlmCall {
   void complete(LlmUsage usage, bool success, std::string_view error_type) {
     open_ = false;
     const auto now = std::chrono::steady_clock::now();
+    const std::exception_ptr chunk_refused = emit_pending_chunk();
     const double response_ms = std::chrono::duration<double, std::milli>(now - started_).count();
     const std::int64_t generated = usage.output_tokens.value_or(tokens_);
     const bool rate_known = generated > 0 && response_ms > 0;
+    const bool streamed = tokens_ >= 2;
+    const bool streaming_rate_known = streamed && last_token_ > first_token_;
+    const bool gaps_known = streamed && gaps_.complete();
     // Exactly the fields appended below: a buffered llm_call event holds no unused slots.
     const std::size_t count = 4 + !provider_.empty() + usage.input_tokens.has_value() +
                               usage.output_tokens.has_value() + usage.cost_usd.has_value() +
-                              (tokens_ > 0) + rate_known + !usage.finish_reason.empty() +
+                              (tokens_ > 0) + streamed + streaming_rate_known +
+                              (gaps_known ? 3 : 0) + rate_known + !usage.finish_reason.empty() +
                               !error_type.empty() + usage.extra.size();
     Fields data;
     data.reserve(count);
@@ -161,6 +209,7 @@ class LlmCall {
       data.append_new("ttft_ms",
                       std::chrono::duration<double, std::milli>(first_token_ - started_).count());
     }
+    if (streamed) append_streaming_figures(data);
     if (rate_known) {
       data.append_new("tokens_per_second", static_cast<double>(generated) * 1000.0 / response_ms);
     }
@@ -170,14 +219,81 @@ class LlmCall {
     if (!error_type.empty()) data.append_new("error_type", error_type);
     for (const auto& f : usage.extra) data.set(f.key, f.value);
     instrumentor_->emit(Event::capture(EventType::llm_call, context_, std::move(data)));
+    if (chunk_refused) std::rethrow_exception(chunk_refused);
+  }
+
+  static TokenChunking chunk_limits(TokenChunking given) noexcept {
+    given.max_tokens = std::clamp(given.max_tokens, std::int32_t{1}, kMaxChunkTokens);
+    // Compared with nanosecond differences below: milliseconds::max() ("never") would overflow.
+    given.max_interval = std::clamp(given.max_interval, std::chrono::milliseconds::zero(),
+                                    std::chrono::milliseconds(kMaxChunkInterval));
+    return given;
+  }
+
+  void add_to_chunk(std::string_view text, std::string_view field, std::int64_t index,
+                    std::chrono::steady_clock::time_point now) {
+    // A sink refusing the chunk a change of field ends (raise_error) does not lose this token:
+    // it starts the next chunk, and the caller gets the error after.
+    std::exception_ptr refused;
+    if (!chunk_.empty() && field != chunk_.field()) refused = emit_pending_chunk();
+    chunk_.add(text, field, index, now);
+    if (chunk_.count() >= chunking_.max_tokens ||
+        (chunking_.max_interval.count() > 0 && now - chunk_.first_at() >= chunking_.max_interval)) {
+      if (auto also_refused = emit_pending_chunk(); !refused) refused = also_refused;
+    }
+    if (refused) std::rethrow_exception(refused);
+  }
+
+  void emit_chunk() {
+    if (chunk_.empty()) return;
+    const auto since_start =
+        std::chrono::duration_cast<Clock::duration>(chunk_.first_at() - started_);
+    Fields data = chunk_.take();
+    instrumentor_->emit(Event::capture_at(wall_started_ + since_start, EventType::token, context_,
+                                          std::move(data)));
+  }
+
+  // The held chunk, before the events that end the call. A sink refusing it (the raise_error
+  // overflow strategy) does not keep those from being emitted: the caller gets the error after.
+  std::exception_ptr emit_pending_chunk() noexcept {
+    try {
+      emit_chunk();
+    } catch (...) {
+      return std::current_exception();
+    }
+    return nullptr;
+  }
+
+  // From the first streamed token to the last (TTFT left out): the decoding the model did while
+  // streaming, as OpenTelemetry's gen_ai.server.time_per_output_token measures it.
+  void append_streaming_figures(Fields& data) {
+    const double streaming_ms =
+        std::chrono::duration<double, std::milli>(last_token_ - first_token_).count();
+    const auto gaps = static_cast<double>(tokens_ - 1);
+    data.append_new("time_per_output_token_ms", streaming_ms / gaps);
+    if (last_token_ > first_token_)
+      data.append_new("output_tokens_per_second", gaps * 1000.0 / streaming_ms);
+    if (!gaps_.complete())
+      return;  // out of memory for the gaps' counters: no percentiles rather than wrong ones
+    data.append_new("inter_token_ms_p50", gaps_.percentile_ms(50));
+    data.append_new("inter_token_ms_p95", gaps_.percentile_ms(95));
+    data.append_new("inter_token_ms_max", gaps_.max_ms());
   }
 
   std::shared_ptr<Instrumentor> instrumentor_;
   std::shared_ptr<const EventContext> context_;
   std::string model_;
   std::string provider_;
+  TokenMode token_mode_;
+  TokenChunking chunking_;
+  // Read in this order: a token's timestamp (wall_started_ plus the monotonic time since
+  // started_) is then never later than the true time, so never after the events that follow.
+  Timestamp wall_started_;
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point first_token_{};
+  std::chrono::steady_clock::time_point last_token_{};
+  detail::TokenGaps gaps_;
+  detail::TokenChunk chunk_;
   std::int64_t tokens_ = 0;
   int uncaught_on_entry_ = 0;
   bool open_ = true;
@@ -204,6 +320,7 @@ struct NoopSpan {
 struct NoopLlmCall {
   template <typename... A>
   void token(A&&...) const noexcept {}
+  TokenMode token_mode() const noexcept { return TokenMode::off; }
   template <typename... A>
   void finish(A&&...) const noexcept {}
   void finish(const LlmUsage&) const noexcept {}

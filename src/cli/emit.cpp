@@ -24,6 +24,13 @@ std::vector<OptionSpec> emit_specs() {
       {"count", "N", "events to emit (required)"},
       {"rate", "R", "events per second in total (default: as fast as possible)"},
       {"threads", "T", "producer threads (default 1)"},
+      {"token-mode", "MODE", "each (an event per token, default), chunked, summary or off"},
+      {"tokens-per-call", "N", "tokens each model call streams (default: 3 to 12, varying)"},
+      {"chunk-tokens", "N", "chunked: at most N tokens a chunk (1 to 1024, default 32)"},
+      {"chunk-interval", "DURATION",
+       "chunked: a chunk ends at a token this long after its first (default 250ms, 0: never)"},
+      {"token-interval", "DURATION",
+       "time between a call's tokens (default: 10 to 60 ms, varying per call)"},
       {"buffer-size", "N", "the sink's buffer_size (default 100000)"},
       {"batch-size", "N", "the sink's max_batch_size (default 500)"},
       {"flush-timeout", "DURATION", "how long to wait for delivery at the end (default 30s)"},
@@ -81,6 +88,36 @@ int run_emit(int argc, char** argv, int first) {
         const double rate = args.number_value("rate").value_or(0.0);
         const std::uint64_t threads = args.unsigned_value("threads").value_or(1);
         if (threads == 0 || threads > 256) throw UsageError("--threads must be 1 to 256");
+        TokenShape shape;
+        if (const auto mode = args.value("token-mode")) {
+          const auto parsed = parse_token_mode(*mode);
+          if (!parsed) throw UsageError("--token-mode must be each, chunked, summary or off");
+          shape.mode = *parsed;
+        }
+        if (const auto n = args.unsigned_value("tokens-per-call")) {
+          if (*n == 0 || *n > 1000000) throw UsageError("--tokens-per-call must be 1 to 1000000");
+          shape.tokens_per_call = static_cast<int>(*n);
+        }
+        if (const auto n = args.unsigned_value("chunk-tokens")) {
+          if (*n == 0 || *n > static_cast<std::uint64_t>(kMaxChunkTokens)) {
+            throw UsageError("--chunk-tokens must be 1 to 1024");
+          }
+          shape.chunking.max_tokens = static_cast<std::int32_t>(*n);
+        }
+        if (const auto ms = args.duration_ms("chunk-interval")) {
+          if (*ms < 0 || *ms > kMaxChunkInterval) {
+            throw UsageError("--chunk-interval must be 0 to 24h");
+          }
+          shape.chunking.max_interval = std::chrono::milliseconds(*ms);
+        }
+        if ((args.value("chunk-tokens") || args.value("chunk-interval")) &&
+            shape.mode != TokenMode::chunked) {
+          throw UsageError("--chunk-tokens and --chunk-interval need --token-mode chunked");
+        }
+        if (const auto ms = args.duration_ms("token-interval")) {
+          if (*ms <= 0 || *ms > 3600000) throw UsageError("--token-interval must be 1ms to 1h");
+          shape.token_interval_ms = static_cast<double>(*ms);
+        }
         const auto flush_timeout =
             std::chrono::milliseconds(args.duration_ms("flush-timeout").value_or(30000));
 
@@ -115,7 +152,7 @@ int run_emit(int argc, char** argv, int first) {
         for (std::uint64_t t = 0; t < threads; ++t) {
           const std::uint64_t mine = *count / threads + (t < *count % threads ? 1 : 0);
           producers.emplace_back([&, t, mine] {
-            EventMix mix(t + 1);
+            EventMix mix(t + 1, shape);
             std::map<std::string, std::uint64_t> local;
             const auto interval =
                 rate > 0 ? std::chrono::duration<double>(static_cast<double>(threads) / rate)

@@ -29,14 +29,30 @@ std::vector<OptionSpec> health_specs() {
   return specs;
 }
 
+// "gpt-4o-mini: 12 calls, response 812.0ms, ttft 95.1ms, tpot 21.3ms, inter-token 40.2ms": the
+// p95 of each figure the model's calls carried.
+std::string model_line(const std::string& name, const ModelUsage& m) {
+  std::string line = fmt::format("{}: {} call{}", name, m.calls, m.calls == 1 ? "" : "s");
+  auto p95 = [&line](const char* label, const Percentiles& p) {
+    if (p.count > 0) line += fmt::format(", {} {:.1f}ms", label, p.p95);
+  };
+  p95("response", m.response_time_ms);
+  p95("ttft", m.ttft_ms);
+  p95("tpot", m.time_per_output_token_ms);
+  p95("inter-token", m.inter_token_ms_p95);
+  return line;
+}
+
 void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
   out << "usage: streamll health [--json] [options]\n\n"
          "Checks the stream: length, events in the last minute, consumer groups, total lag,\n"
-         "pending entries, error rate (error events / LLM calls). Exit status: 0 healthy, 1 an\n"
-         "alert fired; the check could not be made: 2 Redis unreachable, 3 login refused, 5 a\n"
-         "command refused (NOPERM), 64 bad options. With --shard-url\n"
-         "or --shard-count every shard is checked and the numbers summed; a shard that cannot be\n"
-         "checked is an alert (exit 1) while the others are; none at all is exit 2.\n\n"
+         "pending entries, error rate (error events / LLM calls), and per model the p95 of its\n"
+         "calls' response time, TTFT, time per output token and inter-token p95 in the window.\n"
+         "Exit status: 0 healthy, 1 an alert fired; the check could not be made: 2 Redis\n"
+         "unreachable, 3 login refused, 5 a command refused (NOPERM), 64 bad options. With\n"
+         "--shard-url or --shard-count every shard is checked and the numbers summed; a shard\n"
+         "that cannot be checked is an alert (exit 1) while the others are; none at all is exit "
+         "2.\n\n"
       << format_options(specs);
 }
 
@@ -56,6 +72,8 @@ void print_text(std::ostream& out, const HealthReport& h) {
     row("consumer groups", std::to_string(h.consumer_groups));
     row("total lag", fmt::format("{}{}", h.total_lag, h.lag_exact ? "" : " (at least)"));
     row("pending", std::to_string(h.pending));
+    if (!h.models.empty()) out << "  per model (p95 in the window)\n";
+    for (const auto& [model, m] : h.models) out << "    " << model_line(model, m) << "\n";
   }
   if (!h.shards.empty()) {
     out << "  shards\n";

@@ -26,6 +26,23 @@ nlohmann::json status_json(const ShardStatus& s) {
   return j;
 }
 
+nlohmann::json models_json(const std::map<std::string, ModelUsage>& models) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, m] : models) {
+    j[name] = {{"calls", m.calls},
+               {"failed_calls", m.failed_calls},
+               {"total_tokens", m.total_tokens},
+               {"input_tokens", m.input_tokens},
+               {"output_tokens", m.output_tokens},
+               {"total_cost", m.total_cost_usd},
+               {"response_time_ms", to_json(m.response_time_ms)},
+               {"ttft_ms", to_json(m.ttft_ms)},
+               {"time_per_output_token_ms", to_json(m.time_per_output_token_ms)},
+               {"inter_token_ms_p95", to_json(m.inter_token_ms_p95)}};
+  }
+  return j;
+}
+
 }  // namespace
 
 nlohmann::json to_json(const UsageStats& s) {
@@ -48,6 +65,7 @@ nlohmann::json to_json(const UsageStats& s) {
       {"response_time_ms", to_json(s.response_time_ms)},
       {"ttft_ms", to_json(s.ttft_ms)},
       {"models_used", s.calls_per_model},
+      {"models", models_json(s.models)},
       {"errors", s.errors},
       {"error_rate", s.error_rate ? nlohmann::json(*s.error_rate) : nlohmann::json(nullptr)},
       {"pages", s.pages},
@@ -121,6 +139,7 @@ nlohmann::json to_json(const HealthReport& h) {
                                 : 0.0},
       {"window_ms", h.thresholds.window.count()},
       {"llm_calls_in_window", h.llm_calls_in_window},
+      {"models", models_json(h.models)},
       {"errors_in_window", h.errors_in_window},
       {"undecodable_in_window", h.undecodable_in_window},
       {"error_rate", h.error_rate ? nlohmann::json(*h.error_rate) : nlohmann::json(nullptr)},

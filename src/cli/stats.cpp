@@ -30,11 +30,12 @@ std::vector<OptionSpec> stats_specs() {
 void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
   out << "usage: streamll stats [--since 24h] [--json] [options]\n\n"
          "LLM usage over a time range: calls, tokens, cost, response time and time to first token\n"
-         "(average and nearest-rank p50/p95/p99), calls per model, errors and error rate. Reads "
-         "the\n"
-         "stream in pages, so memory stays bounded however long the range. With --shard-url or\n"
-         "--shard-count every shard is read and the totals merged (percentiles over all samples);\n"
-         "a shard that cannot be read is named on stderr and the exit status is 2.\n\n"
+         "(average and nearest-rank p50/p95/p99), errors and error rate, and per model its calls,\n"
+         "tokens, cost and the percentiles of response time, time to first token, time per output\n"
+         "token and the calls' inter-token p95. Reads the stream in pages, so memory stays\n"
+         "bounded however long the range. With --shard-url or --shard-count every shard is read\n"
+         "and the totals merged (percentiles over all samples); a shard that cannot be read is\n"
+         "named on stderr and the exit status is 2.\n\n"
       << format_options(specs);
 }
 
@@ -47,11 +48,26 @@ std::string utc_time(std::uint64_t ms) {
   return buf;
 }
 
-std::string distribution(const Percentiles& p, const char* unit) {
+// `bound`: how close the percentiles are once past the exact limit (see Percentiles).
+std::string distribution(const Percentiles& p, const char* unit, const char* bound = "0.05%") {
   if (p.count == 0) return "-";
   return fmt::format("avg {:.1f}{u}  p50 {:.1f}{u}  p95 {:.1f}{u}  p99 {:.1f}{u}  max {:.1f}{u}{}",
                      p.mean, p.p50, p.p95, p.p99, p.max,
-                     p.exact ? "" : "  (percentiles within 0.05%)", fmt::arg("u", unit));
+                     p.exact ? "" : fmt::format("  (percentiles within {})", bound),
+                     fmt::arg("u", unit));
+}
+
+void print_model(std::ostream& out, const std::string& name, const ModelUsage& m) {
+  const std::string failed = m.failed_calls ? fmt::format(" ({} failed)", m.failed_calls) : "";
+  out << fmt::format("    {}: {} call{}{}, {} tokens, ${:.4f}\n", name, m.calls,
+                     m.calls == 1 ? "" : "s", failed, m.total_tokens, m.total_cost_usd);
+  auto row = [&out](const char* label, const Percentiles& p) {
+    if (p.count > 0) out << fmt::format("      {:<22}{}\n", label, distribution(p, "ms", "1.6%"));
+  };
+  row("response time", m.response_time_ms);
+  row("time to first token", m.ttft_ms);
+  row("time per token", m.time_per_output_token_ms);
+  row("inter-token p95", m.inter_token_ms_p95);
 }
 
 void print_table(std::ostream& out, const UsageStats& s) {
@@ -77,9 +93,9 @@ void print_table(std::ostream& out, const UsageStats& s) {
                             s.error_rate ? fmt::format(" (error rate {:.2f}% of LLM calls)",
                                                        *s.error_rate * 100.0)
                                          : ""));
-  if (!s.calls_per_model.empty()) {
-    out << "  calls per model\n";
-    for (const auto& [model, n] : s.calls_per_model) out << fmt::format("    {:<32}{}\n", model, n);
+  if (!s.models.empty()) {
+    out << "  per model\n";
+    for (const auto& [model, usage] : s.models) print_model(out, model, usage);
   }
   if (!s.events_by_type.empty()) {
     out << "  events by type\n";

@@ -6,6 +6,7 @@
 
 #include "exit_deadline.hpp"
 #include "pipeline/pipeline.hpp"
+#include "support/deadline.hpp"
 
 namespace streamll::detail {
 
@@ -15,12 +16,8 @@ Pipeline::SteadyClock::time_point Pipeline::stop_deadline() const noexcept {
 }
 
 Pipeline::SteadyClock::time_point Pipeline::deadline_after(
-    std::chrono::nanoseconds timeout) const noexcept {
-  // Longer than a year is "no deadline": clamped so that the sum cannot overflow.
-  constexpr std::chrono::nanoseconds longest = std::chrono::hours(24 * 365);
-  const auto start = SteadyClock::now();
-  const auto bound = start + std::clamp(timeout, std::chrono::nanoseconds::zero(), longest);
-  return std::min({bound, stop_deadline(), exit_deadline()});
+    std::chrono::milliseconds timeout) const noexcept {
+  return std::min({deadline_in(timeout), stop_deadline(), exit_deadline()});
 }
 
 void Pipeline::pause(std::chrono::nanoseconds wait) noexcept {

@@ -22,12 +22,22 @@ constexpr std::chrono::milliseconds kShortestRetryWait{1};
 // After the buffer could not allocate its bookkeeping for a batch.
 constexpr std::chrono::milliseconds kOutOfMemoryPause{20};
 
+// The breaker's retry policy: spared failures back off exactly like counted ones.
+BackoffPolicy spared_failure_policy(Pipeline& pipeline) {
+  const RetryOptions& retry = pipeline.options().retry;
+  return {retry.initial_delay, retry.max_delay, pipeline.breaker().options().jitter};
+}
+
 }  // namespace
 
 ExporterEngine::ExporterEngine(Pipeline& pipeline, std::unique_ptr<Exporter> exporter)
     : pipeline_(pipeline),
       exporter_(std::move(exporter)),
-      batch_(pipeline.log(), pipeline.name(), pipeline.abandoned_flag()) {
+      batch_(pipeline.log(), pipeline.name(), pipeline.abandoned_flag()),
+      spared_failure_backoff_(
+          spared_failure_policy(pipeline),
+          pipeline.tuning().clock ? *pipeline.tuning().clock : ClockSource::real(),
+          pipeline.tuning().random) {
   // Full capacity up front, so taking a batch never allocates.
   batch_.events.reserve(pipeline.options().max_batch_size);
   batch_.failed.reserve(pipeline.options().max_batch_size);
@@ -60,21 +70,35 @@ bool ExporterEngine::take_batch() noexcept {
 // Whether the batch may go now; if not, sleeps a while (flush(), shutdown() and
 // reset_circuit_breaker() cut the sleep short).
 bool ExporterEngine::wait_for_turn() noexcept {
+  // reset_circuit_breaker() lets the next batch go at once: the spared failures' wait too.
+  if (const std::uint64_t resets = pipeline_.breaker_resets(); resets != breaker_resets_seen_) {
+    breaker_resets_seen_ = resets;
+    spared_failure_backoff_.reset();
+  }
   const auto now = SteadyClock::now();
   CircuitBreaker& breaker = pipeline_.breaker();
   std::chrono::nanoseconds wait{0};
   if (batch_.not_before > now) {
     wait = batch_.not_before - now;
+  } else if (!spared_failure_backoff_.ready()) {
+    // Before the breaker is asked: allow_request() may hand out its probe.
+    wait = backoff_wait(spared_failure_backoff_.remaining());
   } else if (!breaker.allow_request()) {
-    wait = std::max<std::chrono::nanoseconds>(breaker.next_attempt_in(), kShortestBlockedWait);
-    if (pipeline_.tuning().clock != nullptr) {
-      wait = std::min<std::chrono::nanoseconds>(wait, kTestClockSlice);
-    }
+    wait = backoff_wait(breaker.next_attempt_in());
   } else {
     return true;
   }
   pipeline_.pause(wait);
   return false;
+}
+
+// A backoff's wait, measured on the injectable clock: a test clock is looked at again soon.
+std::chrono::nanoseconds ExporterEngine::backoff_wait(
+    std::chrono::nanoseconds left) const noexcept {
+  const auto wait = std::max<std::chrono::nanoseconds>(left, kShortestBlockedWait);
+  return pipeline_.tuning().clock != nullptr
+             ? std::min<std::chrono::nanoseconds>(wait, kTestClockSlice)
+             : wait;
 }
 
 void ExporterEngine::export_once() noexcept {
@@ -110,15 +134,21 @@ void ExporterEngine::apply(ExportResult result, SteadyClock::time_point started)
     pipeline_.acknowledge(settled);
   }
   const bool rest_left = !batch_.events.empty();
+  // Progress ends a run of spared failures: the next one waits initial_delay again.
+  if (!failure || settled > 0) spared_failure_backoff_.reset();
   CircuitBreaker& breaker = pipeline_.breaker();
   if (failure) {
     pipeline_.record_error(result.reason.empty() ? std::string("export failed") : result.reason);
     if (result.counts_for_breaker) {
       breaker.record_failure();
     } else {
-      // The destination answered; the exporter still wants a pause before the retry.
+      // The destination answered, so the breaker records a success; the retry still backs off,
+      // growing like the breaker's own retries, since the exporter's trouble may last.
       breaker.record_success();
-      batch_.not_before = now + pipeline_.options().retry.initial_delay;
+      spared_failure_backoff_.record_failure();
+      // With retry.initial_delay 0 the backoff waits nothing, and the breaker never opens for
+      // these: the shortest retry wait keeps the flusher from spinning.
+      batch_.not_before = now + kShortestRetryWait;
     }
     if (rest_left) pipeline_.count_retried_batches(1);
   } else {

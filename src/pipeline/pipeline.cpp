@@ -9,25 +9,18 @@
 #include "exit_deadline.hpp"
 #include "fork_generation.hpp"
 #include "streamll/errors.hpp"
+#include "support/deadline.hpp"
 
 namespace streamll::detail {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// Waits longer than a year are "no deadline": clamped so that adding them cannot overflow.
-std::chrono::milliseconds clamp_wait(std::chrono::milliseconds timeout) {
-  constexpr std::chrono::milliseconds longest = std::chrono::hours(24 * 365);
-  return std::clamp(timeout, std::chrono::milliseconds::zero(), longest);
-}
-
-SteadyClock::time_point deadline_in(std::chrono::milliseconds timeout) {
-  return SteadyClock::now() + clamp_wait(timeout);
-}
-
 std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
 
-const BatchingSinkOptions& validated(const BatchingSinkOptions& o, const PipelineTuning& t) {
+// Checked, and with every duration clamped to a year: the flusher converts them to nanoseconds
+// and adds them to now(), which milliseconds::max() would overflow.
+BatchingSinkOptions validated(const BatchingSinkOptions& o, const PipelineTuning& t) {
   if (o.buffer_size == 0) throw ConfigError(t.buffer_size_option, "must be at least 1 (got 0)");
   if (o.max_batch_size == 0) throw ConfigError("max_batch_size", "must be at least 1 (got 0)");
   if (o.flush_interval.count() <= 0) {
@@ -55,7 +48,14 @@ const BatchingSinkOptions& validated(const BatchingSinkOptions& o, const Pipelin
   if (r.max_delay.count() < 0) {
     throw ConfigError("retry.max_delay", "must not be negative (got " + ms(r.max_delay) + ")");
   }
-  return o;
+  BatchingSinkOptions clamped = o;
+  clamped.flush_interval = clamp_to_a_year(o.flush_interval);
+  clamped.export_timeout = clamp_to_a_year(o.export_timeout);
+  clamped.shutdown_timeout = clamp_to_a_year(o.shutdown_timeout);
+  clamped.retry.recovery_timeout = clamp_to_a_year(r.recovery_timeout);
+  clamped.retry.initial_delay = clamp_to_a_year(r.initial_delay);
+  clamped.retry.max_delay = clamp_to_a_year(r.max_delay);
+  return clamped;
 }
 
 CircuitBreakerOptions breaker_options(const RetryOptions& r, const PipelineTuning& t) {
@@ -67,6 +67,7 @@ CircuitBreakerOptions breaker_options(const RetryOptions& r, const PipelineTunin
   b.retry_initial_delay = r.initial_delay;
   b.retry_max_delay = r.max_delay;
   b.clock = t.clock;
+  b.random = t.random;
   b.on_state_change = t.on_breaker_change;
   return b;
 }
@@ -228,16 +229,19 @@ bool Pipeline::is_running() const noexcept {
 void Pipeline::reset_circuit_breaker() {
   if (forked()) return;
   breaker_.reset();
+  breaker_resets_.fetch_add(1, std::memory_order_release);
   ring_.wake_consumer();
 }
 
-BatchingSinkStats Pipeline::stats() const {
-  BatchingSinkStats s;
+Pipeline::Snapshot Pipeline::snapshot() const {
+  Snapshot snap;
+  BatchingSinkStats& s = snap.stats;
   const bool child = forked();
   // The ring's counts first: an event settled meanwhile is then found in delivered (counted
   // before the ring lets it go) rather than in neither. In a forked child the ring's lock may
   // have been held by the parent's flusher at the fork: its atomics are read one by one.
-  const auto counts = child ? ring_.counts_without_lock() : ring_.counts();
+  snap.buffer = child ? ring_.counts_without_lock() : ring_.counts();
+  const auto& counts = snap.buffer;
   const std::uint64_t given_up = given_up_.load(std::memory_order_acquire);
   s.delivered = delivered_.load(std::memory_order_acquire);
   s.failed = failed_.load(std::memory_order_acquire);
@@ -269,7 +273,7 @@ BatchingSinkStats Pipeline::stats() const {
     s.last_error = last_error_;
     s.last_error_time = last_error_time_;
   }
-  return s;
+  return snap;
 }
 
 }  // namespace streamll::detail

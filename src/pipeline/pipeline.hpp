@@ -78,8 +78,15 @@ class Pipeline {
   bool flush(std::chrono::milliseconds timeout);
   bool shutdown(std::chrono::milliseconds timeout);
   bool is_running() const noexcept;
+  /// What stats() reports, with the buffer's raw counts it was computed from: a sink that
+  /// reports overflow in buckets of its own maps those.
+  struct Snapshot {
+    BatchingSinkStats stats;
+    RingBuffer<BufferedItem>::Counts buffer;
+  };
   /// A pure read.
-  BatchingSinkStats stats() const;
+  Snapshot snapshot() const;
+  BatchingSinkStats stats() const { return snapshot().stats; }
   void reset_circuit_breaker();
   bool forked() const noexcept { return current_fork_generation() != created_in_generation_; }
   const std::string& name() const noexcept { return name_; }
@@ -111,7 +118,7 @@ class Pipeline {
   SteadyClock::time_point stop_deadline() const noexcept;
   /// When a call starting now must return: `timeout` later, or earlier if shutdown()'s
   /// deadline or the process's exit deadline comes first.
-  SteadyClock::time_point deadline_after(std::chrono::nanoseconds timeout) const noexcept;
+  SteadyClock::time_point deadline_after(std::chrono::milliseconds timeout) const noexcept;
   /// Sleeps up to `wait` (at most flush_interval); flush(), shutdown(), reset_circuit_breaker()
   /// and reset() cut it short.
   void pause(std::chrono::nanoseconds wait) noexcept;
@@ -127,6 +134,11 @@ class Pipeline {
   /// Events the engine had settled as delivered and lost afterwards (a write buffer discarded
   /// at a give-up).
   void take_back_delivered(std::uint64_t events) noexcept;
+  /// How many times reset_circuit_breaker() was called: an engine with waits of its own ends
+  /// them when this changes (the caller's thread must not touch the engine's state).
+  std::uint64_t breaker_resets() const noexcept {
+    return breaker_resets_.load(std::memory_order_acquire);
+  }
   void count_retried_batches(std::uint64_t n) noexcept {
     retried_batches_.fetch_add(n, std::memory_order_relaxed);
   }
@@ -166,6 +178,7 @@ class Pipeline {
   std::atomic<std::uint64_t> dropped_after_shutdown_{0};
   std::atomic<std::uint64_t> dropped_after_fork_{0};
   std::atomic<std::uint64_t> retried_batches_{0};
+  std::atomic<std::uint64_t> breaker_resets_{0};
   std::atomic<std::uint64_t> export_calls_{0};
   std::atomic<std::uint64_t> export_failures_{0};
   std::atomic<std::int64_t> last_export_latency_us_{0};

@@ -8,6 +8,7 @@
 
 #include "pipeline/ring_buffer.hpp"
 #include "streamll/redis/breaker_state.hpp"
+#include "support/backoff.hpp"
 #include "support/clock.hpp"
 
 namespace streamll::detail {
@@ -23,6 +24,9 @@ struct PipelineTuning {
   std::chrono::milliseconds join_grace{100};
   /// The circuit breaker's time source; nullptr: the real clocks. Must outlive the sink.
   const ClockSource* clock = nullptr;
+  /// The backoffs' jitter (the breaker's, the exporter engine's); empty: random_unit(). Each
+  /// user draws from its own copy.
+  RandomSource random;
   /// Events the exporter settled as delivered and lost afterwards (a write buffer whose
   /// write-out failed), so that flush() reports them. Called from any thread; must not throw.
   std::function<std::uint64_t()> late_losses;

@@ -42,6 +42,7 @@
 #include "pipeline/stage_area.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/overflow_strategy.hpp"
+#include "support/deadline.hpp"
 
 namespace streamll::detail {
 

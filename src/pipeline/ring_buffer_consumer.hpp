@@ -78,9 +78,7 @@ typename RingBuffer<T>::WaitResult RingBuffer<T>::wait_locked(std::unique_lock<s
                                                               std::chrono::nanoseconds timeout,
                                                               std::size_t wake_at_waiting,
                                                               Ready ready) {
-  constexpr std::chrono::nanoseconds longest = std::chrono::hours(24 * 365);
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::clamp(timeout, timeout.zero(), longest);
+  const auto deadline = deadline_in(timeout);
   bool timed_out = false;
   while (!wake_requested_ && !ready() && !timed_out) {
     consumer_wake_at_ = wake_at_waiting;

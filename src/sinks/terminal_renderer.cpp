@@ -115,9 +115,12 @@ void append_clock(std::string& out, Timestamp t, bool utc) {
 
 bool finite_number(const Value* v) { return v && v->is_number() && std::isfinite(v->as_double()); }
 
-// 45.2ms below a second, 1.23s above.
+// 850us below a millisecond (a fast model's time per output token), 45.2ms below a second,
+// 1.23s above.
 std::string format_duration(double ms) {
-  if (std::fabs(ms) < 1000.0) return fmt::format("{:.1f}ms", ms);
+  // Compared once scaled: 0.9995 itself scales to 999.5, which would print "1000us".
+  if (const double us = ms * 1000.0; std::fabs(us) < 999.5) return fmt::format("{:.0f}us", us);
+  if (std::fabs(ms) < 999.95) return fmt::format("{:.1f}ms", ms);  // at most 999.9ms
   return fmt::format("{:.2f}s", ms / 1000.0);
 }
 
@@ -263,6 +266,9 @@ void render_llm_call(std::string& out, const Event& event, const TerminalFormat&
   if (const Value* ttft = event.data.find("ttft_ms"); finite_number(ttft)) {
     part("ttft " + format_duration(ttft->as_double()));
   }
+  if (const Value* tpot = event.data.find("time_per_output_token_ms"); finite_number(tpot)) {
+    part("tpot " + format_duration(tpot->as_double()));
+  }
   if (!summary.empty()) out.append(" ").append(summary);
 
   const Value* success = event.data.find("success");
@@ -283,8 +289,8 @@ void render_llm_call(std::string& out, const Event& event, const TerminalFormat&
     paint(out, format, kRed, text);
   }
   append_data_if(out, event, format, [reason_key](std::string_view key) {
-    for (std::string_view shown :
-         {"model", "tokens_used", "cost_usd", "response_time_ms", "ttft_ms", "success"}) {
+    for (std::string_view shown : {"model", "tokens_used", "cost_usd", "response_time_ms",
+                                   "ttft_ms", "time_per_output_token_ms", "success"}) {
       if (key == shown) return true;
     }
     return !reason_key.empty() && key == reason_key;
@@ -335,7 +341,7 @@ std::string format_event_line(const Event& event, const TerminalFormat& format) 
     case EventType::token:
       append_token_header(out, event, format);
       append_visible(out, token_text(event), TextMode::single_line);
-      append_data(out, event, format, {"token", "index", "field"});
+      append_data(out, event, format, {"token", "index", "field", "count", "offsets_us"});
       break;
     case EventType::custom: {
       append_header(out, event, format, "\xE2\x97\x8F", kCyan);  // ●

@@ -152,6 +152,104 @@ TEST_CASE("emit followed by stats agree on counts", "[cli_it]") {
   CHECK(r.exit_code == 2);
 }
 
+TEST_CASE("emit streams its model calls in the token mode asked for", "[cli_it][tokens]") {
+  RedisServer server;
+  DirectRedis redis = DirectRedis::tcp(server.port());
+  const auto [mode, chunks_per_call] = GENERATE(
+      table<std::string, int>({{"each", 100}, {"chunked", 7}, {"summary", 0}, {"off", 0}}));
+  CAPTURE(mode);
+  redis.command({"DEL", "ml_events"});
+  // Whole runs: 3 spans' start and end, 100 tokens, one llm_call.
+  const int per_run = 7 + chunks_per_call;
+  std::vector<std::string> args = {
+      "emit",         "--url", server.url(),        "--count", std::to_string(5 * per_run),
+      "--token-mode", mode,    "--tokens-per-call", "100",     "--json"};
+  if (mode == "chunked") {
+    // Cut by count only: 16 tokens a chunk, whatever the time between them.
+    args.insert(args.end(), {"--chunk-tokens", "16", "--chunk-interval", "0"});
+  }
+  auto r = run_cli(args);
+  REQUIRE(r.exit_code == 0);
+  const auto emitted = nlohmann::json::parse(r.out);
+  CHECK(emitted["emitted_by_type"]["llm_call"] == 5);
+  CHECK(emitted["emitted_by_type"].value("token", 0) == 5 * chunks_per_call);
+  std::int64_t streamed = 0;
+  for (const auto& entry : redis.xrange("ml_events")) {
+    const auto event = nlohmann::json::parse(*entry.field("event"));
+    if (event["event_type"] != "token") continue;
+    streamed += event["data"].value("count", 1);
+    if (mode == "chunked") CHECK(event["data"]["offsets_us"].size() == event["data"]["count"]);
+  }
+  CHECK(streamed == (mode == "summary" || mode == "off" ? 0 : 500));
+}
+
+TEST_CASE("emit cuts chunks at the chunk interval as an LlmCall does", "[cli_it][tokens]") {
+  RedisServer server;
+  DirectRedis redis = DirectRedis::tcp(server.port());
+  // 50 tokens a second and the default limits (32 tokens or 250 ms): a chunk ends at its 14th
+  // token, 260 ms after its first; 100 tokens make 7 chunks of 14 and one of 2.
+  auto r = run_cli({"emit", "--url", server.url(), "--count", "15", "--token-mode", "chunked",
+                    "--tokens-per-call", "100", "--token-interval", "20ms", "--json"});
+  REQUIRE(r.exit_code == 0);
+  std::vector<std::int64_t> counts;
+  for (const auto& entry : redis.xrange("ml_events")) {
+    const auto event = nlohmann::json::parse(*entry.field("event"));
+    if (event["event_type"] != "token") continue;
+    counts.push_back(event["data"]["count"].get<std::int64_t>());
+    CHECK(event["data"]["offsets_us"].back() == 20000 * (counts.back() - 1));
+  }
+  CHECK(counts == std::vector<std::int64_t>{14, 14, 14, 14, 14, 14, 14, 2});
+}
+
+TEST_CASE("stats and health report each model's latency percentiles", "[cli_it]") {
+  RedisServer server;
+  auto redis = DirectRedis::tcp(server.port());
+  // Model "a": 20 calls with TPOT 1..20 ms; model "b": 2 calls that did not stream.
+  for (int i = 1; i <= 20; ++i) {
+    auto e = llm_call("a", 10, 0.5, 100.0 * i, 10.0 * i);
+    e.data.set("time_per_output_token_ms", static_cast<double>(i));
+    e.data.set("inter_token_ms_p95", 2.0 * i);
+    add_event(redis, e);
+  }
+  for (int i = 0; i < 2; ++i) {
+    auto e = llm_call("b", 5, 0.25, 50.0, 0);
+    e.data.erase("ttft_ms");
+    add_event(redis, e);
+  }
+  auto r = run_cli({"stats", "--url", server.url(), "--since", "1h", "--json"});
+  REQUIRE(r.exit_code == 0);
+  const auto stats = nlohmann::json::parse(r.out);
+  const auto& a = stats["models"]["a"];
+  CHECK(a["calls"] == 20);
+  CHECK(a["total_tokens"] == 200);
+  CHECK(a["total_cost"] == Approx(10.0));
+  CHECK(a["response_time_ms"]["p95"] == Approx(1900.0));  // nearest rank 19 of 20
+  CHECK(a["ttft_ms"]["p50"] == Approx(100.0));
+  CHECK(a["time_per_output_token_ms"]["p95"] == Approx(19.0));
+  CHECK(a["time_per_output_token_ms"]["max"] == Approx(20.0));
+  CHECK(a["inter_token_ms_p95"]["p50"] == Approx(20.0));
+  const auto& b = stats["models"]["b"];
+  CHECK(b["calls"] == 2);
+  CHECK(b["ttft_ms"]["count"] == 0);
+  CHECK(b["time_per_output_token_ms"]["count"] == 0);
+
+  r = run_cli({"stats", "--url", server.url(), "--since", "1h"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("    a: 20 calls, 200 tokens, $10.0000\n") != std::string::npos);
+  CHECK(r.out.find("      time per token        avg 10.5ms  p50 10.0ms  p95 19.0ms  p99 20.0ms  "
+                   "max 20.0ms\n") != std::string::npos);
+  CHECK(r.out.find("    b: 2 calls, 10 tokens, $0.5000\n") != std::string::npos);
+
+  r = run_cli({"health", "--url", server.url(), "--window", "1h"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("    a: 20 calls, response 1900.0ms, ttft 190.0ms, tpot 19.0ms, "
+                   "inter-token 38.0ms\n") != std::string::npos);
+  CHECK(r.out.find("    b: 2 calls, response 50.0ms\n") != std::string::npos);
+  r = run_cli({"health", "--url", server.url(), "--window", "1h", "--json"});
+  const auto health = nlohmann::json::parse(r.out);
+  CHECK(health["models"]["a"]["time_per_output_token_ms"]["p95"] == Approx(19.0));
+}
+
 TEST_CASE("tail as a group consumer acknowledges what it showed and groups shows it", "[cli_it]") {
   RedisServer server;
   auto redis = DirectRedis::tcp(server.port());
@@ -387,6 +485,24 @@ TEST_CASE("CLI argument errors come before connecting and in JSON with --json", 
   auto r = run_cli({"emit", "--url", dead, "--count", "1", "--progress", "--no-progress"});
   CHECK(r.exit_code == 64);
   CHECK(r.err.find("--progress and --no-progress contradict") != std::string::npos);
+  for (const std::vector<std::string>& bad :
+       std::vector<std::vector<std::string>>{{"--token-mode", "every"},
+                                             {"--tokens-per-call", "0"},
+                                             {"--chunk-tokens", "1025"},
+                                             {"--chunk-tokens", "0"},
+                                             {"--chunk-interval", "25h"},
+                                             {"--token-interval", "0ms"}}) {
+    std::vector<std::string> args = {"emit", "--url", dead, "--count", "1"};
+    if (bad[0] != "--token-mode") args.insert(args.end(), {"--token-mode", "chunked"});
+    args.insert(args.end(), bad.begin(), bad.end());
+    r = run_cli(args);
+    CAPTURE(bad[0], bad[1]);
+    CHECK(r.exit_code == 64);
+    CHECK(r.err.find(bad[0] + " must be") != std::string::npos);
+  }
+  r = run_cli({"emit", "--url", dead, "--count", "1", "--chunk-tokens", "8"});
+  CHECK(r.exit_code == 64);
+  CHECK(r.err.find("need --token-mode chunked") != std::string::npos);
 
   // A parse error with --json among the arguments: the JSON error object too.
   r = run_cli({"stats", "--url", dead, "--since", "soon", "--json"});

@@ -204,6 +204,10 @@ TEST_CASE("The usage decoder accepts and rejects exactly what parse_event_json d
       R"({"event_type":"llm_call","data":{"tokens_used":1e30,"input_tokens":2.9,"output_tokens":18446744073709551615}})",
       R"({"event_type":"llm_call","data":{"tokens_used":1},"data":{"tokens_used":2}})",
       R"({"event_type":"llm_call","data":{"cost_usd":-0.5}})",
+      R"({"event_type":"llm_call","data":{"model":"m","time_per_output_token_ms":15.5,"inter_token_ms_p95":21}})",
+      R"({"event_type":"llm_call","data":{"time_per_output_token_ms":"fast","inter_token_ms_p95":null}})",
+      R"({"event_type":"llm_call","data":{"time_per_output_token_ms":1,"time_per_output_token_ms":[2]}})",
+      R"({"event_type":"llm_call","data":{"inter_token_ms_p95":{"a":1},"inter_token_ms_p95":3.25}})",
       R"({"event_type":"llm_call","data":{"cost_usd":"0.5"},"data":{"cost_usd":[1]}})",
       R"({"event_type":"llm_call","data":{"cost_usd":-1,"cost_usd":2}})",
       R"({"event_type":"x","tags":{"k":1}})",
@@ -271,5 +275,16 @@ TEST_CASE("The usage decoder accepts and rejects exactly what parse_event_json d
     CHECK(a.response_time_ms.count == b.response_time_ms.count);
     CHECK(a.response_time_ms.p50 == b.response_time_ms.p50);
     CHECK(a.ttft_ms.count == b.ttft_ms.count);
+    REQUIRE(a.models.size() == b.models.size());
+    for (const auto& [model, usage] : a.models) {
+      INFO(model);
+      REQUIRE(b.models.count(model) == 1);
+      const auto& other = b.models.at(model);
+      CHECK(usage.calls == other.calls);
+      CHECK(usage.time_per_output_token_ms.count == other.time_per_output_token_ms.count);
+      CHECK(usage.time_per_output_token_ms.p50 == other.time_per_output_token_ms.p50);
+      CHECK(usage.inter_token_ms_p95.count == other.inter_token_ms_p95.count);
+      CHECK(usage.inter_token_ms_p95.p50 == other.inter_token_ms_p95.p50);
+    }
   }
 }

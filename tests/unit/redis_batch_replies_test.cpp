@@ -54,6 +54,27 @@ TEST_CASE("Batch replies: a transient refusal of the whole batch means retry", "
   }
 }
 
+TEST_CASE("Batch replies: protocol errors are counted among the refusals", "[batch_replies]") {
+  const RedisReply protocol_error = error("ERR Protocol error: invalid bulk length");
+  SECTION("settled: counted") {
+    const auto r =
+        read_batch_replies({id(), error("WRONGTYPE a"), protocol_error}, 3, false, false, "h");
+    CHECK(r.refused == 2);
+    CHECK(r.protocol_errors == 1);
+  }
+  SECTION("the batch kept for a transient refusal: not counted") {
+    const auto r = read_batch_replies({error("LOADING x"), protocol_error}, 2, false, false, "h");
+    CHECK_FALSE(r.transient.empty());
+    CHECK(r.protocol_errors == 0);
+  }
+  SECTION("after a redirection: not read") {
+    const auto r = read_batch_replies({error("MOVED 866 127.0.0.1:7001"), protocol_error}, 2, false,
+                                      false, "h");
+    CHECK(r.redirect);
+    CHECK(r.protocol_errors == 0);
+  }
+}
+
 TEST_CASE("Batch replies: a redirection stops the batch where it starts", "[batch_replies]") {
   const auto r = read_batch_replies(
       {id(), id(), error("ASK 866 127.0.0.1:7001"), error("ASK 866 127.0.0.1:7001")}, 4, false,

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -80,25 +81,30 @@ std::string counters(const streamll::RedisSink& sink) {
   return out.str();
 }
 
-// One node at 127.0.0.1:6379 whose answer to each XADD (by the event's index and how many times
-// that event was sent) and to each WAIT (by how many WAITs came before) the test chooses.
+// Nodes at 127.0.0.1 (one at 6379 unless told) whose answer to each XADD (by the event's index
+// and how many times that event was sent; with `xadd_at`, by the node too) and to each WAIT (by
+// how many WAITs came before) the test chooses. The scripts run under `mutex`.
 struct ScriptedNode {
   using XaddAnswer = std::function<RedisReply(int index, int attempt)>;
+  using XaddAtAnswer = std::function<RedisReply(std::uint16_t port, int index, int attempt)>;
   using WaitAnswer = std::function<RedisReply(int wait_number)>;
 
-  ScriptedNode() {
-    net.serve(local(6379), [this](const Command& c, FakeConnection&) {
-      std::unique_lock<std::mutex> lock(mutex);
-      if (c[0] == "XADD") {
-        ++xadds_seen;
-        changed.notify_all();
-        changed.wait(lock, [this] { return !holding; });
-        const int index = index_of(c);
-        return xadd ? xadd(index, attempts[index]++) : RedisReply::make_string("1-0");
-      }
-      if (c[0] == "WAIT") return wait ? wait(waits++) : RedisReply::make_integer(1);
-      return other ? other(c) : RedisReply::make_status("OK");
-    });
+  explicit ScriptedNode(std::initializer_list<std::uint16_t> ports = {6379}) {
+    for (const std::uint16_t port : ports) {
+      net.serve(local(port), [this, port](const Command& c, FakeConnection&) {
+        std::unique_lock<std::mutex> lock(mutex);
+        if (c[0] == "XADD") {
+          ++xadds_seen;
+          changed.notify_all();
+          changed.wait(lock, [this] { return !holding; });
+          const int index = index_of(c);
+          if (xadd_at) return xadd_at(port, index, attempts[index]++);
+          return xadd ? xadd(index, attempts[index]++) : RedisReply::make_string("1-0");
+        }
+        if (c[0] == "WAIT") return wait ? wait(waits++) : RedisReply::make_integer(1);
+        return other ? other(c) : RedisReply::make_status("OK");
+      });
+    }
   }
 
   // While held, an XADD waits before it is answered: the flusher is blocked in I/O with its
@@ -128,6 +134,7 @@ struct ScriptedNode {
   std::mutex mutex;
   std::condition_variable changed;
   XaddAnswer xadd;
+  XaddAtAnswer xadd_at;
   WaitAnswer wait;
   std::function<RedisReply(const Command&)> other;  // any other command; OK when unset
   std::map<int, int> attempts;
@@ -251,6 +258,182 @@ TEST_CASE("RedisSink counters: an event that makes the server close the connecti
         "retried_batches=2 round_trips=1 transport_errors=2 reply_errors=0 reconnects=2 "
         "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=0 "
         "buffered=0 in_flight=0 breaker_failures=0");
+}
+
+namespace {
+
+RedisReply protocol_error() {
+  return RedisReply::make_error("ERR Protocol error: invalid bulk length");
+}
+
+// "MOVED" or "ASK": the default stream's slot is served by the node at port 7001.
+RedisReply redirect_to_7001(const std::string& kind) {
+  return RedisReply::make_error(
+      kind + " " + std::to_string(streamll::redis::key_slot("ml_events")) + " 127.0.0.1:7001");
+}
+
+// A CLUSTER SLOTS reply: every slot at `port`.
+RedisReply all_slots_at(std::uint16_t port) {
+  return RedisReply::make_array(
+      {RedisReply::make_array({RedisReply::make_integer(0), RedisReply::make_integer(16383),
+                               RedisReply::make_array({RedisReply::make_string("127.0.0.1"),
+                                                       RedisReply::make_integer(port)})})});
+}
+
+// Event 0 goes first, alone, its XADD held until `events` were handed over: they then go
+// together, as one batch.
+void in_one_batch(streamll::RedisSink& sink, ScriptedNode& node,
+                  std::initializer_list<int> events) {
+  node.hold();
+  sink.handle(token(0));
+  REQUIRE(node.xadds_reach(1));
+  for (const int i : events) sink.handle(token(i));
+  node.release();
+}
+
+}  // namespace
+
+// failed_protocol counts an event once, when it is failed: not when the batch that drew the
+// protocol error is kept and sent again (the event would draw it again and be counted twice).
+
+TEST_CASE("RedisSink counters: a protocol error in a batch kept for LOADING counts once",
+          "[redis_sink][counters][poison]") {
+  // Event 2 draws LOADING and event 3 the protocol error: nothing was accepted, so the batch
+  // is kept and sent again; then event 2 goes in and event 3 is failed.
+  ScriptedNode node;
+  node.xadd = [](int index, int attempt) -> RedisReply {
+    if (index == 2 && attempt == 0) {
+      return RedisReply::make_error("LOADING Redis is loading the dataset in memory");
+    }
+    return index == 3 ? protocol_error() : RedisReply::make_string("1-0");
+  };
+  ManualClock clock;
+  streamll::RedisSink sink = Injected::redis_sink(options(), node.factory(), clock);
+  ReleaseAtEnd release{node};
+  in_one_batch(sink, node, {2, 3});
+  REQUIRE(settles(clock, [&] {
+    const auto s = sink.stats();
+    return s.failed == 1 && s.buffered == 0;
+  }));
+  then_one_good_event(sink, clock);
+  CHECK(node.net.count(local(6379), "XADD") == 6);  // 0, then 2 and 3 twice, then 1
+  CHECK(counters(sink) ==
+        "enqueued=4 delivered=3 failed=1 failed_protocol=1 failed_too_large=0 truncated=0 "
+        "retried_batches=1 round_trips=4 transport_errors=1 reply_errors=1 reconnects=2 "
+        "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=0 "
+        "buffered=0 in_flight=0 breaker_failures=1");
+}
+
+TEST_CASE("RedisSink counters: a protocol error behind a MOVED counts once",
+          "[redis_sink][counters][poison][cluster]") {
+  // At 7000, event 2 draws MOVED and event 3 the protocol error: the batch goes again, whole,
+  // to 7001, where event 2 goes in and event 3 is failed.
+  ScriptedNode node({7000, 7001});
+  std::uint16_t owner = 7000;  // read and written by the scripts only, under node.mutex
+  node.other = [&owner](const Command& c) {
+    return c[0] == "CLUSTER" ? all_slots_at(owner) : RedisReply::make_status("OK");
+  };
+  node.xadd_at = [&owner](std::uint16_t port, int index, int) -> RedisReply {
+    if (index == 3) return protocol_error();
+    if (port == 7000 && index == 2) {
+      owner = 7001;
+      return redirect_to_7001("MOVED");
+    }
+    return RedisReply::make_string("1-0");
+  };
+  ManualClock clock;
+  streamll::RedisSink sink =
+      Injected::redis_sink(options("redis+cluster://127.0.0.1:7000"), node.factory(), clock);
+  ReleaseAtEnd release{node};
+  in_one_batch(sink, node, {2, 3});
+  REQUIRE(settles(clock, [&] {
+    const auto s = sink.stats();
+    return s.failed == 1 && s.buffered == 0;
+  }));
+  then_one_good_event(sink, clock);
+  CHECK(node.net.count(local(7000), "XADD") == 3);  // 0, 2, 3
+  CHECK(node.net.count(local(7001), "XADD") == 3);  // 2, 3, 1
+  CHECK(counters(sink) ==
+        "enqueued=4 delivered=3 failed=1 failed_protocol=1 failed_too_large=0 truncated=0 "
+        "retried_batches=0 round_trips=4 transport_errors=0 reply_errors=1 reconnects=2 "
+        "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=1 ask_redirects=0 dropped=0 "
+        "buffered=0 in_flight=0 breaker_failures=0");
+}
+
+TEST_CASE("RedisSink counters: a protocol error behind an ASK counts as the asked node answers",
+          "[redis_sink][counters][poison][cluster]") {
+  // At 7000, event 2 draws ASK and event 3 the protocol error; both go to 7001 at once, whose
+  // answer to event 3 settles it.
+  struct Row {
+    const char* name;
+    bool asked_node_refuses;
+    const char* counters;
+  };
+  const Row row = GENERATE(values<Row>({
+      {"accepted there", false,
+       "enqueued=4 delivered=4 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
+       "retried_batches=0 round_trips=4 transport_errors=0 reply_errors=0 reconnects=1 "
+       "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=1 dropped=0 "
+       "buffered=0 in_flight=0 breaker_failures=0"},
+      {"a protocol error there too", true,
+       "enqueued=4 delivered=3 failed=1 failed_protocol=1 failed_too_large=0 truncated=0 "
+       "retried_batches=0 round_trips=4 transport_errors=0 reply_errors=1 reconnects=1 "
+       "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=1 dropped=0 "
+       "buffered=0 in_flight=0 breaker_failures=0"},
+  }));
+  CAPTURE(row.name);
+  ScriptedNode node({7000, 7001});
+  node.other = [](const Command& c) {
+    return c[0] == "CLUSTER" ? all_slots_at(7000) : RedisReply::make_status("OK");
+  };
+  node.xadd_at = [refuses = row.asked_node_refuses](std::uint16_t port, int index,
+                                                    int) -> RedisReply {
+    if (port == 7000 && index == 2) {
+      return redirect_to_7001("ASK");
+    }
+    if (index == 3 && (port == 7000 || refuses)) return protocol_error();
+    return RedisReply::make_string("1-0");
+  };
+  ManualClock clock;
+  streamll::RedisSink sink =
+      Injected::redis_sink(options("redis+cluster://127.0.0.1:7000"), node.factory(), clock);
+  ReleaseAtEnd release{node};
+  in_one_batch(sink, node, {2, 3});
+  REQUIRE(settles(clock, [&] {
+    const auto s = sink.stats();
+    return s.delivered + s.failed == 3 && s.buffered == 0;
+  }));
+  then_one_good_event(sink, clock);
+  CHECK(node.net.count(local(7001), "ASKING") == 2);
+  CHECK(counters(sink) == row.counters);
+}
+
+TEST_CASE("RedisSink counters: a suspect whose WAIT drew a protocol error counts once",
+          "[redis_sink][counters][poison][wait]") {
+  // Durable: event 0 makes the server close the connection in its batch, then goes alone; WAIT
+  // draws a protocol error, so the event goes alone again, the server closes the connection
+  // again and, the next connection answering PING, the event is failed as the suspect.
+  ScriptedNode node;
+  node.xadd = [](int index, int attempt) -> RedisReply {
+    if (index == 0 && attempt != 1) throw streamll::ClosedError("connection closed by the server");
+    return RedisReply::make_string("1-0");
+  };
+  node.wait = [](int number) {
+    return number == 0 ? protocol_error() : RedisReply::make_integer(1);
+  };
+  auto o = options();
+  o.min_replicas_ack = 1;
+  ManualClock clock;
+  streamll::RedisSink sink = Injected::redis_sink(o, node.factory(), clock);
+  sink.handle(token(0));
+  REQUIRE(settles(clock, [&] { return sink.stats().failed == 1; }));
+  then_one_good_event(sink, clock);
+  CHECK(node.net.count(local(6379), "PING") == 1);
+  CHECK(counters(sink) ==
+        "enqueued=2 delivered=1 failed=1 failed_protocol=1 failed_too_large=0 truncated=0 "
+        "retried_batches=3 round_trips=2 transport_errors=2 reply_errors=0 reconnects=3 "
+        "replica_waits=2 replica_ack_shortfalls=1 moved_redirects=0 ask_redirects=0 dropped=0 "
+        "buffered=0 in_flight=0 breaker_failures=1");
 }
 
 TEST_CASE("RedisSink counters: events cut to max_event_bytes or too large for it",
@@ -382,10 +565,14 @@ TEST_CASE("RedisSink counters: a WAIT shortfall asks WAIT alone again",
 
 TEST_CASE("RedisSink counters: a refused WAIT sends the batch again on a new connection",
           "[redis_sink][counters][wait]") {
+  // A protocol error answering WAIT refuses WAIT, not an event: no event is failed for it.
+  const std::string refusal =
+      GENERATE(as<std::string>{}, "NOPERM no permissions to run the 'wait' command",
+               "ERR Protocol error: invalid multibulk length");
+  CAPTURE(refusal);
   ScriptedNode node;
-  node.wait = [](int number) {
-    return number == 0 ? RedisReply::make_error("NOPERM no permissions to run the 'wait' command")
-                       : RedisReply::make_integer(1);
+  node.wait = [refusal](int number) {
+    return number == 0 ? RedisReply::make_error(refusal) : RedisReply::make_integer(1);
   };
   auto o = options();
   o.min_replicas_ack = 1;
@@ -515,68 +702,50 @@ streamll::RedisSinkOptions small_buffer(streamll::OverflowStrategy strategy) {
 
 }  // namespace
 
-TEST_CASE("RedisSink counters: drop_newest refuses what does not fit",
+TEST_CASE("RedisSink counters: each overflow strategy counts what does not fit",
           "[redis_sink][counters][overflow]") {
+  struct Row {
+    const char* name;
+    streamll::OverflowStrategy strategy;
+    int thrown;
+    const char* drops;
+    const char* enqueued;
+  };
+  const Row row = GENERATE(values<Row>({
+      // drop_newest refuses events 4 to 6.
+      {"drop_newest", streamll::OverflowStrategy::drop_newest, 0,
+       "dropped_oldest=0 dropped_newest=3 dropped_raise_error=0 dropped_on_shutdown=0 "
+       "dropped_after_fork=0",
+       "enqueued=5"},
+      // drop_oldest evicts events 1 to 3, which were enqueued: 0, then 4 to 6 are sent.
+      {"drop_oldest", streamll::OverflowStrategy::drop_oldest, 0,
+       "dropped_oldest=3 dropped_newest=0 dropped_raise_error=0 dropped_on_shutdown=0 "
+       "dropped_after_fork=0",
+       "enqueued=8"},
+      // raise_error throws for events 4 to 6.
+      {"raise_error", streamll::OverflowStrategy::raise_error, 3,
+       "dropped_oldest=0 dropped_newest=0 dropped_raise_error=3 dropped_on_shutdown=0 "
+       "dropped_after_fork=0",
+       "enqueued=5"},
+  }));
+  CAPTURE(row.name);
   ScriptedNode node;
   ManualClock clock;
-  streamll::RedisSink sink = Injected::redis_sink(
-      small_buffer(streamll::OverflowStrategy::drop_newest), node.factory(), clock);
+  streamll::RedisSink sink =
+      Injected::redis_sink(small_buffer(row.strategy), node.factory(), clock);
   ReleaseAtEnd release{node};
-  CHECK(overflow(sink, node) == 0);
-  CHECK(drops(sink) ==
-        "dropped_oldest=0 dropped_newest=3 dropped_raise_error=0 dropped_on_shutdown=0 "
-        "dropped_after_fork=0");
+  CHECK(overflow(sink, node) == row.thrown);
+  CHECK(drops(sink) == row.drops);
   node.release();
   REQUIRE(settles(clock, [&] { return sink.stats().delivered == 4; }));
   then_one_good_event(sink, clock);
+  CHECK(node.net.count(local(6379), "XADD") == 5);  // 0, then the three kept, then the good one
   CHECK(counters(sink) ==
-        "enqueued=5 delivered=5 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
-        "retried_batches=0 round_trips=3 transport_errors=0 reply_errors=0 reconnects=0 "
-        "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=3 "
-        "buffered=0 in_flight=0 breaker_failures=0");
-}
-
-TEST_CASE("RedisSink counters: drop_oldest evicts the oldest waiting events",
-          "[redis_sink][counters][overflow]") {
-  ScriptedNode node;
-  ManualClock clock;
-  streamll::RedisSink sink = Injected::redis_sink(
-      small_buffer(streamll::OverflowStrategy::drop_oldest), node.factory(), clock);
-  ReleaseAtEnd release{node};
-  CHECK(overflow(sink, node) == 0);
-  CHECK(drops(sink) ==
-        "dropped_oldest=3 dropped_newest=0 dropped_raise_error=0 dropped_on_shutdown=0 "
-        "dropped_after_fork=0");
-  node.release();
-  REQUIRE(settles(clock, [&] { return sink.stats().delivered == 4; }));
-  then_one_good_event(sink, clock);
-  CHECK(node.net.count(local(6379), "XADD") == 5);  // 0, then 4 to 6, then the good one
-  CHECK(counters(sink) ==
-        "enqueued=8 delivered=5 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
-        "retried_batches=0 round_trips=3 transport_errors=0 reply_errors=0 reconnects=0 "
-        "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=3 "
-        "buffered=0 in_flight=0 breaker_failures=0");
-}
-
-TEST_CASE("RedisSink counters: raise_error throws and counts what does not fit",
-          "[redis_sink][counters][overflow]") {
-  ScriptedNode node;
-  ManualClock clock;
-  streamll::RedisSink sink = Injected::redis_sink(
-      small_buffer(streamll::OverflowStrategy::raise_error), node.factory(), clock);
-  ReleaseAtEnd release{node};
-  CHECK(overflow(sink, node) == 3);
-  CHECK(drops(sink) ==
-        "dropped_oldest=0 dropped_newest=0 dropped_raise_error=3 dropped_on_shutdown=0 "
-        "dropped_after_fork=0");
-  node.release();
-  REQUIRE(settles(clock, [&] { return sink.stats().delivered == 4; }));
-  then_one_good_event(sink, clock);
-  CHECK(counters(sink) ==
-        "enqueued=5 delivered=5 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
-        "retried_batches=0 round_trips=3 transport_errors=0 reply_errors=0 reconnects=0 "
-        "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 dropped=3 "
-        "buffered=0 in_flight=0 breaker_failures=0");
+        std::string(row.enqueued) +
+            " delivered=5 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
+            "retried_batches=0 round_trips=3 transport_errors=0 reply_errors=0 reconnects=0 "
+            "replica_waits=0 replica_ack_shortfalls=0 moved_redirects=0 ask_redirects=0 "
+            "dropped=3 buffered=0 in_flight=0 breaker_failures=0");
 }
 
 TEST_CASE("RedisSink counters: events handed over after shutdown",

@@ -290,7 +290,11 @@ TEST_CASE("Health: errors in a window without LLM calls give no rate and no erro
 TEST_CASE("Sharded health and groups against the stream models", "[analytics][sharded]") {
   Shards s;
   for (std::size_t shard = 0; shard < 3; ++shard) {
-    for (int i = 0; i < 5; ++i) s.redis[shard]->add_event(llm_call(i, "m", 5, 1));
+    // Response times 1..15 ms over the shards: shard s holds 5s+1 .. 5s+5.
+    for (int i = 0; i < 5; ++i) {
+      s.redis[shard]->add_event(
+          llm_call(i, "m", static_cast<double>(5 * static_cast<int>(shard) + i + 1), 1));
+    }
   }
   streamll::HealthThresholds t;
   t.max_total_lag = 12;
@@ -299,6 +303,11 @@ TEST_CASE("Sharded health and groups against the stream models", "[analytics][sh
   CHECK(h.healthy());
   CHECK(h.stream_length == 15);
   CHECK(h.events_in_window == 15);
+  // The model's percentiles are over the union of the shards' calls: p95 of 1..15 is the 15th.
+  REQUIRE(h.models.count("m") == 1);
+  CHECK(h.models.at("m").calls == 15);
+  CHECK(h.models.at("m").response_time_ms.p50 == 8.0);
+  CHECK(h.models.at("m").response_time_ms.p95 == 15.0);
 
   // A group on every shard, nothing read: lag 15 over the threshold, though each shard's is 5.
   for (auto& r : s.redis) {
@@ -320,6 +329,8 @@ TEST_CASE("Sharded health and groups against the stream models", "[analytics][sh
   s.redis[0]->set_down(true);
   h = streamll::redis::check_health(s.source, t, s.maker());
   CHECK(h.stream_length == 10);
+  CHECK(h.models.at("m").calls == 10);  // the shards read: 6..15
+  CHECK(h.models.at("m").response_time_ms.p50 == 10.0);
   CHECK(h.alerts.front().kind == HealthAlert::Kind::shard_unavailable);
   CHECK_FALSE(h.shards[0].ok);
   const auto partial = streamll::redis::list_groups(s.source, true, s.maker());

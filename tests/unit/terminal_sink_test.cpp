@@ -118,6 +118,16 @@ TEST_CASE("terminal: end line shows the duration and the remaining data", "[sink
   const Event slow = make_event(EventType::end, {{"duration_ms", 1234.5}});
   CHECK(streamll::format_event_line(slow, kPlain) ==
         "[16:31:42.156] \xE2\x96\xA0 document_retrieval (a1b2c3d4) 1.23s");
+  // Below a millisecond in whole microseconds (a fast model's tpot would read 0.0ms), never
+  // "1000us" or "1000.0ms".
+  const std::pair<double, const char*> cases[] = {
+      {0.0, "0us"},      {0.0404, "40us"},    {0.9994, "999us"}, {0.9995, "1.0ms"},
+      {0.9996, "1.0ms"}, {999.94, "999.9ms"}, {999.96, "1.00s"}};
+  for (const auto& [ms, shown] : cases) {
+    CAPTURE(ms);
+    CHECK(streamll::format_event_line(make_event(EventType::end, {{"duration_ms", ms}}), kPlain) ==
+          std::string("[16:31:42.156] \xE2\x96\xA0 document_retrieval (a1b2c3d4) ") + shown);
+  }
 }
 
 TEST_CASE("terminal: error line marks the error with type, message and duration", "[sinks]") {
@@ -133,7 +143,8 @@ TEST_CASE("terminal: error line marks the error with type, message and duration"
         "[16:31:42.156] \xE2\x9C\x96 document_retrieval (a1b2c3d4) error");
 }
 
-TEST_CASE("terminal: llm_call line shows model, tokens, cost, response time and ttft", "[sinks]") {
+TEST_CASE("terminal: llm_call line shows model, tokens, cost, response time, ttft and tpot",
+          "[sinks]") {
   const Event e = make_event(EventType::llm_call,
                              {{"model", "gpt-4o-mini"},
                               {"provider", "openai"},
@@ -151,6 +162,20 @@ TEST_CASE("terminal: llm_call line shows model, tokens, cost, response time and 
         "[16:31:43.410] \xE2\x97\x86 answer_generation (e5f6a7b8) gpt-4o-mini \xC2\xB7 150 tokens "
         "\xC2\xB7 $0.0045 \xC2\xB7 1.21s \xC2\xB7 ttft 120.0ms {provider=\"openai\", "
         "input_tokens=100, output_tokens=50, tokens_per_second=41.3223, finish_reason=\"stop\"}");
+
+  // A streamed call: time per output token joins the summary; the other figures stay in data.
+  const Event streamed =
+      make_event(EventType::llm_call,
+                 {{"model", "gpt-4o-mini"},
+                  {"response_time_ms", 1210.0},
+                  {"ttft_ms", 120.0},
+                  {"time_per_output_token_ms", 22.4},
+                  {"inter_token_ms_p95", 31.5},
+                  {"success", true}},
+                 "2024-01-15T16:31:43.410Z", "answer_generation", "e5f6a7b8a9b0c1d2");
+  CHECK(streamll::format_event_line(streamed, kPlain) ==
+        "[16:31:43.410] \xE2\x97\x86 answer_generation (e5f6a7b8) gpt-4o-mini \xC2\xB7 1.21s "
+        "\xC2\xB7 ttft 120.0ms \xC2\xB7 tpot 22.4ms {inter_token_ms_p95=31.5}");
 
   const Event failed =
       make_event(EventType::llm_call,
@@ -197,6 +222,14 @@ TEST_CASE("terminal: token as a single line names its field and escapes newlines
   e.data.set("field", "answer");
   CHECK(streamll::format_event_line(e, kPlain) ==
         "[16:31:42.205] \xC2\xBB answer_generation (e5f6a7b8) [answer] Hello\\nworld");
+}
+
+TEST_CASE("terminal: a chunk of tokens shows its text and none of its bookkeeping", "[sinks]") {
+  Event e = make_token("Retrieval-augmented generation");
+  e.data.set("count", 3);
+  e.data.set("offsets_us", streamll::RawJson{"[0,15000,30000]"});
+  CHECK(streamll::format_event_line(e, kPlain) ==
+        "[16:31:42.205] \xC2\xBB answer_generation (e5f6a7b8) Retrieval-augmented generation");
 }
 
 TEST_CASE("terminal: consecutive tokens of one span stream inline on one line", "[sinks]") {
@@ -386,6 +419,27 @@ TEST_CASE("terminal sink: a real span and LLM call, tokens inline, line ended at
                       ") tiny-model \xC2\xB7 2 tokens") != std::string::npos);
   CHECK(lines[3].find("\xE2\x96\xA0 answer_generation (" + span_id.substr(0, 8) + ") ") !=
         std::string::npos);
+}
+
+TEST_CASE("terminal sink: a chunked LLM call streams its text inline as each does", "[sinks]") {
+  std::ostringstream out;
+  auto sink = std::make_shared<streamll::TerminalSink>(
+      streamll::TerminalSinkOptions{&out, ColorMode::never, true, true});
+  streamll::InstrumentorOptions options{{sink}, {}, {}};
+  options.token_mode = streamll::TokenMode::chunked;
+  options.token_chunking = streamll::TokenChunking{2, std::chrono::milliseconds(0)};
+  streamll::Instrumentor instrumentor(std::move(options));
+  {
+    streamll::LlmCall call(instrumentor, "tiny-model");
+    for (const char* token : {"Hello", ",", " wor", "ld", "!"}) call.token(token);
+    call.finish({});
+  }
+  CHECK(sink->shutdown(kPatience));
+  CHECK(sink->written() == 4);  // three chunks and the llm_call
+  const auto lines = lines_of(out.str());
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0].find(") Hello, world!") != std::string::npos);
+  CHECK(lines[1].find("tiny-model \xC2\xB7 5 tokens") != std::string::npos);
 }
 
 TEST_CASE("terminal sink: shutdown ends an open token line, later events are dropped", "[sinks]") {

@@ -49,9 +49,11 @@ std::optional<double> error_rate(std::uint64_t error_events, std::uint64_t llm_c
 ///
 /// Exact while the range holds at most UsageQuery::exact_samples samples of this quantity
 /// (the samples are kept: 8 bytes each). Past that the samples go into a fixed log-linear
-/// histogram (1024 buckets per power of two, 512 KiB) and `exact` is false: each
+/// histogram (1024 buckets per power of two, 520 KiB) and `exact` is false: each
 /// percentile is then the midpoint of the bucket holding the nearest-rank sample, within
 /// 0.05% (relative) of it, clamped to [min, max]. count, min, max and mean are always exact.
+/// A model's own figures (ModelUsage) are exact up to UsageQuery::model_exact_samples, then
+/// from a coarser histogram (32 buckets per power of two, 16 KiB): within 1.6%.
 struct Percentiles {
   std::uint64_t count = 0;
   double min = 0, max = 0, mean = 0;
@@ -73,6 +75,22 @@ struct UsageQuery {
   /// Distinct model names (and event type names) counted individually; further ones are
   /// added up under "(other)".
   std::size_t max_models = 1000;
+  /// Samples per quantity and model kept for exact percentiles in UsageStats::models.
+  std::size_t model_exact_samples = 1000;
+};
+
+/// One model's llm_call events (UsageStats::models): its totals and latency distributions.
+struct ModelUsage {
+  std::uint64_t calls = 0;
+  std::uint64_t failed_calls = 0;  ///< success == false
+  std::int64_t total_tokens = 0, input_tokens = 0, output_tokens = 0;
+  double total_cost_usd = 0;             ///< the valid costs only, as UsageStats::total_cost_usd
+  Percentiles response_time_ms;          ///< over its calls that have response_time_ms
+  Percentiles ttft_ms;                   ///< ... ttft_ms (calls that streamed)
+  Percentiles time_per_output_token_ms;  ///< ... time_per_output_token_ms (two tokens or more)
+  /// The distribution over calls of each call's own inter_token_ms_p95: its p95 is the
+  /// typical worst stretch of a call, its max the worst call's.
+  Percentiles inter_token_ms_p95;
 };
 
 /// One shard's part in a sharded query (see ShardedStream).
@@ -110,6 +128,8 @@ struct UsageStats {
   /// NaN is written, a string): counted otherwise, but their cost is not summed.
   std::uint64_t invalid_cost = 0;
   std::map<std::string, std::uint64_t> calls_per_model;  ///< "unknown" when no model
+  /// Per model, the same names as calls_per_model (bounded by max_models, "(other)" past it).
+  std::map<std::string, ModelUsage> models;
   Percentiles response_time_ms;  ///< over llm_calls that have response_time_ms
   Percentiles ttft_ms;           ///< over llm_calls that have ttft_ms
   std::uint64_t errors = 0;      ///< error events
@@ -225,6 +245,9 @@ struct HealthReport {
   std::uint64_t undecodable_in_window = 0;
   /// error_rate(errors_in_window, llm_calls_in_window): nullopt without calls in the window.
   std::optional<double> error_rate;
+  /// The window's llm_call events per model: calls, cost and latency percentiles (response
+  /// time, TTFT, time per output token, inter-token p95), as in UsageStats::models.
+  std::map<std::string, ModelUsage> models;
   std::size_t consumer_groups = 0;
   std::uint64_t total_lag = 0;
   bool lag_exact = true;      ///< false when a group's lag had to be counted (capped)

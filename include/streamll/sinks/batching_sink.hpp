@@ -38,7 +38,10 @@ struct RetryOptions {
   /// First open period before a single probe batch (doubled after each failed probe, up to
   /// ten times this). Positive.
   std::chrono::milliseconds recovery_timeout{30000};
-  /// Backoff below the threshold: first delay and its cap. Not negative.
+  /// Backoff below the threshold, and for failures that spare the breaker
+  /// (ExportResult::counts_for_breaker false): first delay, doubled after each failure until a
+  /// call succeeds or settles events (each delay spread by up to +-20%, never above the cap),
+  /// and its cap. Not negative.
   std::chrono::milliseconds initial_delay{100};
   std::chrono::milliseconds max_delay{5000};
 };

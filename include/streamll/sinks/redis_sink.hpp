@@ -51,13 +51,19 @@ struct RedisSinkStats {
   std::uint64_t failed = 0;            // Redis answered with an error (WRONGTYPE, OOM, NOPERM...)
                                        // or the event could not be serialized
   std::uint64_t failed_protocol = 0;   // of `failed`: events on which Redis closed the
-                                       // connection (a protocol error), also when sent alone
+                                       // connection (a protocol error), also when sent alone;
+                                       // once per event, when it is failed
   std::uint64_t failed_too_large = 0;  // of `failed`: over max_event_bytes even with their
                                        // string values cut
   std::uint64_t truncated = 0;         // sent with string values cut to fit max_event_bytes
   std::uint64_t retried_batches = 0;   // batches sent again after a transport failure
   std::uint64_t round_trips = 0;       // pipelined writes that got all their replies
-  std::uint64_t transport_errors = 0;  // connect, I/O, TLS and timeout failures
+  std::uint64_t transport_errors = 0;  // failed connects (TLS, authentication included);
+                                       // I/O errors, timeouts and connections lost while a
+                                       // batch was written or read; batches refused whole by
+                                       // a server busy with itself (LOADING, READONLY,
+                                       // MASTERDOWN...); failed ASK connections; too many
+                                       // redirections in a row
   std::uint64_t reply_errors = 0;      // error replies (events in `failed`, plus bootstrap)
   std::uint64_t reconnects = 0;        // successful connections after the first
   std::uint64_t replica_waits = 0;     // WAITs answered (min_replicas_ack > 0): one per batch

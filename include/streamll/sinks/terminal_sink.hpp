@@ -5,9 +5,8 @@
 //   [16:31:42.156] ▶ document_retrieval (a1b2c3d4) {query="what is rag"}
 //   [16:31:42.201] ■ document_retrieval (a1b2c3d4) 45.2ms {documents=5}
 //   [16:31:42.205] » answer_generation (e5f6a7b8) Retrieval-augmented generation is ...
-//   [16:31:43.410] ◆ answer_generation (e5f6a7b8) gpt-4o-mini · 150 tokens · $0.0045 · 1.21s · ttft
-//   120.0ms [16:31:43.411] ✖ answer_generation (c3d4e5f6) 1.3s std::runtime_error: model
-//   unavailable
+//   [16:31:43.410] ◆ answer_generation (e5f6a7b8) gpt-4o-mini · 150 tokens · 1.21s · ttft 120.0ms
+//   [16:31:43.411] ✖ answer_generation (c3d4e5f6) 1.30s std::runtime_error: model unavailable
 //
 // The emitting thread only copies (or moves) the event into a bounded queue; the sink's own
 // thread formats it, writes it and flushes the stream after each burst, so streamed tokens

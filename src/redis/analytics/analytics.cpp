@@ -171,7 +171,7 @@ std::vector<GroupInfo> read_groups(RedisTransport& t, const std::string& stream,
 }
 
 HealthReport measure_health(RedisTransport& t, const std::string& stream,
-                            const HealthThresholds& thresholds) {
+                            const HealthThresholds& thresholds, UsageAccumulator& window_calls) {
   HealthReport report;
   report.stream = stream;
   report.thresholds = thresholds;
@@ -196,8 +196,10 @@ HealthReport measure_health(RedisTransport& t, const std::string& stream,
                  ++report.errors_in_window;
                } else if (fields.type_name == "llm_call") {
                  ++report.llm_calls_in_window;
+                 window_calls.add(fields);
                }
              });
+  report.models = window_calls.result().models;
   report.error_rate = streamll::error_rate(report.errors_in_window, report.llm_calls_in_window);
 
   report.groups = read_groups(t, stream, /*with_consumers=*/false);
@@ -254,7 +256,8 @@ void add_health_alerts(HealthReport& report, const std::string& missing_message)
 
 HealthReport check_health(RedisTransport& t, const std::string& stream,
                           const HealthThresholds& thresholds) {
-  HealthReport report = measure_health(t, stream, thresholds);
+  UsageAccumulator window_calls{UsageQuery{}};
+  HealthReport report = measure_health(t, stream, thresholds, window_calls);
   add_health_alerts(report,
                     "Stream '" + stream + "' does not exist - nothing was ever written to it");
   return report;

@@ -45,9 +45,10 @@ HealthReport check_health(RedisTransport& t, const std::string& stream,
 std::vector<GroupInfo> read_groups(RedisTransport& t, const std::string& stream,
                                    bool with_consumers);
 
-/// check_health() without the alerts: the numbers of one stream (of one shard).
+/// check_health() without the alerts: the numbers of one stream (of one shard). The window's
+/// llm_call events also go into `window_calls` (shards' are merged for the models' figures).
 HealthReport measure_health(RedisTransport& t, const std::string& stream,
-                            const HealthThresholds& thresholds);
+                            const HealthThresholds& thresholds, UsageAccumulator& window_calls);
 /// The alerts `report`'s numbers call for against report.thresholds; `missing_message` is the
 /// stream_missing alert's text.
 void add_health_alerts(HealthReport& report, const std::string& missing_message);

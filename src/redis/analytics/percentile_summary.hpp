@@ -1,8 +1,11 @@
 #pragma once
 // Internal: count, min, max, mean and nearest-rank percentiles of a stream of samples in
 // bounded memory. Exact (the samples themselves) up to a limit; past it, a log-linear
-// histogram whose buckets are 1/1024 of an octave wide, so a reported percentile is within
-// 1/2048 (relative) of the true nearest-rank sample. See Percentiles in analytics.hpp.
+// histogram whose buckets are 1/SubBuckets of an octave wide, so a reported percentile is
+// within 1/(2 * SubBuckets) (relative) of the true nearest-rank sample: 1/2048 for the whole
+// range's figures (PercentileSummary, 520 KiB past the limit), 1/64 for each model's
+// (ModelPercentileSummary, 16 KB: a thousand models must fit). See Percentiles in
+// analytics.hpp.
 
 #include <algorithm>
 #include <cmath>
@@ -14,15 +17,16 @@
 
 namespace streamll::redis {
 
-class PercentileSummary {
+template <int SubBuckets>
+class BasicPercentileSummary {
  public:
-  static constexpr int kSubBuckets = 1024;  // per power of two
+  static constexpr int kSubBuckets = SubBuckets;  // per power of two
   static constexpr int kMinExponent = -20;  // frexp exponents: 2^-21 .. 2^44, about 5e-7 .. 1.8e13
   static constexpr int kMaxExponent = 44;
   static constexpr std::size_t kBuckets =
       1 + static_cast<std::size_t>(kMaxExponent - kMinExponent + 1) * kSubBuckets;
 
-  explicit PercentileSummary(std::size_t exact_limit) : exact_limit_(exact_limit) {}
+  explicit BasicPercentileSummary(std::size_t exact_limit) : exact_limit_(exact_limit) {}
 
   /// Non-finite samples are ignored; negative ones count as 0.
   void add(double value) {
@@ -47,7 +51,7 @@ class PercentileSummary {
   /// Adds `other`'s samples, as if they had been add()ed here: still exact while the two
   /// together hold at most the exact limit, else both in the histogram. (The shards of a
   /// sharded deployment are summarized one by one, then merged: percentiles over the union.)
-  void merge(const PercentileSummary& other) {
+  void merge(const BasicPercentileSummary& other) {
     if (other.count_ == 0) return;
     if (count_ == 0 || other.min_ < min_) min_ = other.min_;
     if (count_ == 0 || other.max_ > max_) max_ = other.max_;
@@ -143,5 +147,8 @@ class PercentileSummary {
   std::vector<double> samples_;
   std::vector<std::uint64_t> buckets_;
 };
+
+using PercentileSummary = BasicPercentileSummary<1024>;
+using ModelPercentileSummary = BasicPercentileSummary<32>;
 
 }  // namespace streamll::redis

@@ -247,19 +247,26 @@ HealthReport check_health(const ShardedStream& source, const HealthThresholds& t
   const auto shards = shard_sources(source);
   std::vector<ShardHealth> status;
   std::vector<HealthReport> measured(shards.size());
+  // Percentiles over the union of the shards' calls, not of their summaries. Each shard's calls
+  // are merged once it was read, from a fresh accumulator per attempt: a query run again after
+  // MOVED must not count the first attempt's calls twice.
+  UsageAccumulator all_calls{UsageQuery{}};
   std::exception_ptr first_error;
   bool any_read = false;
   for (const ShardSource& s : shards) {
     ShardHealth health = status_of<ShardHealth>(s);
     read_shard(health, first_error, [&] {
       HealthReport& r = measured[s.index];
+      std::optional<UsageAccumulator> shard_calls;
       run_query(
           s.connection, s.stream,
           [&](RedisTransport& t) {
-            r = measure_health(t, s.stream, thresholds);
+            shard_calls.emplace(UsageQuery{});
+            r = measure_health(t, s.stream, thresholds, *shard_calls);
             health.server = t.describe();
           },
           maker_for(make, s.index));
+      all_calls.merge(*shard_calls);
       health.stream_exists = r.stream_exists;
       health.stream_length = r.stream_length;
       health.events_in_window = r.events_in_window;
@@ -272,7 +279,9 @@ HealthReport check_health(const ShardedStream& source, const HealthThresholds& t
     status.push_back(std::move(health));
   }
   if (!any_read) std::rethrow_exception(first_error);
-  return merge_health(source.stream, thresholds, status, measured);
+  HealthReport out = merge_health(source.stream, thresholds, status, measured);
+  out.models = all_calls.result().models;
+  return out;
 }
 
 GroupsReport list_groups(const ShardedStream& source, bool with_consumers,

@@ -2,6 +2,8 @@
 // Internal: adds events up into UsageStats (the guide's analyze_llm_usage loop), in memory
 // bounded by the query's limits whatever the number of events.
 
+#include <utility>
+
 #include "redis/analytics/percentile_summary.hpp"
 #include "redis/analytics/usage_decoder.hpp"
 #include "redis/consumer/stream_entries.hpp"
@@ -13,6 +15,7 @@ class UsageAccumulator {
  public:
   explicit UsageAccumulator(const UsageQuery& query)
       : max_models_(query.max_models),
+        model_exact_samples_(query.model_exact_samples),
         response_times_(query.exact_samples),
         ttfts_(query.exact_samples) {}
 
@@ -50,6 +53,10 @@ class UsageAccumulator {
     if (const Value* v = data.find("response_time_ms"); v && v->is_number())
       f.response_time_ms = v->as_double();
     if (const Value* v = data.find("ttft_ms"); v && v->is_number()) f.ttft_ms = v->as_double();
+    if (const Value* v = data.find("time_per_output_token_ms"); v && v->is_number())
+      f.time_per_output_token_ms = v->as_double();
+    if (const Value* v = data.find("inter_token_ms_p95"); v && v->is_number())
+      f.inter_token_ms_p95 = v->as_double();
     if (const Value* v = data.find("success"); v && v->is_bool()) f.success = v->as_bool();
     add(f);
   }
@@ -74,8 +81,8 @@ class UsageAccumulator {
     if (f.success && !*f.success) ++stats_.failed_calls;
     if (f.response_time_ms) response_times_.add(*f.response_time_ms);
     if (f.ttft_ms) ttfts_.add(*f.ttft_ms);
-    count_bounded(stats_.calls_per_model,
-                  f.model_is_string && !f.model.empty() ? f.model : "unknown");
+    const std::string& model = f.model_is_string && !f.model.empty() ? f.model : kUnknown;
+    bounded_slot(models_, model, model_exact_samples_).add(f);
   }
 
   /// Adds another accumulator's totals (another shard's): counts summed, distributions merged
@@ -95,8 +102,8 @@ class UsageAccumulator {
     stats_.output_tokens += o.output_tokens;
     stats_.total_cost_usd += o.total_cost_usd;
     stats_.invalid_cost += o.invalid_cost;
-    for (const auto& [model, n] : o.calls_per_model)
-      count_bounded(stats_.calls_per_model, model, n);
+    for (const auto& [model, theirs] : other.models_)
+      bounded_slot(models_, model, model_exact_samples_).merge(theirs);
     stats_.errors += o.errors;
     response_times_.merge(other.response_times_);
     ttfts_.merge(other.ttfts_);
@@ -108,33 +115,97 @@ class UsageAccumulator {
     out.response_time_ms = response_times_.summary();
     out.ttft_ms = ttfts_.summary();
     out.error_rate = streamll::error_rate(out.errors, out.total_calls);
+    for (const auto& [model, summary] : models_) {
+      ModelUsage usage = summary.result();
+      out.calls_per_model.emplace(model, usage.calls);
+      out.models.emplace(model, std::move(usage));
+    }
     return out;
   }
 
   std::size_t memory_bytes() const noexcept {
-    return response_times_.memory_bytes() + ttfts_.memory_bytes();
+    std::size_t bytes = response_times_.memory_bytes() + ttfts_.memory_bytes();
+    for (const auto& named : models_) bytes += named.second.memory_bytes();
+    return bytes;
   }
 
  private:
   // Names come from the data: past max_models_ distinct ones they are added up as "(other)".
   // That bucket takes no name's place, also when it comes from another shard's totals.
-  void count_bounded(std::map<std::string, std::uint64_t>& counts, std::string name,
-                     std::uint64_t n = 1) {
+  // The slot of `name` in `slots`, or of "(other)" once max_models_ names are there (the slot
+  // is made from `args` when new). That bucket takes no name's place, also when it comes from
+  // another shard's totals. One rule for model names (calls_per_model is derived from models_)
+  // and event type names.
+  template <typename Map, typename... Args>
+  typename Map::mapped_type& bounded_slot(Map& slots, const std::string& name, Args&&... args) {
     static const std::string other = "(other)";
-    auto it = counts.find(name);
-    if (it != counts.end()) {
-      it->second += n;
-      return;
-    }
-    const std::size_t names = counts.size() - counts.count(other);
-    if (name != other && names < max_models_) {
-      counts.emplace(std::move(name), n);
-    } else {
-      counts[other] += n;
-    }
+    auto it = slots.find(name);
+    if (it != slots.end()) return it->second;
+    const std::size_t names = slots.size() - slots.count(other);
+    const std::string& key = name != other && names < max_models_ ? name : other;
+    return slots.try_emplace(key, std::forward<Args>(args)...).first->second;
+  }
+  void count_bounded(std::map<std::string, std::uint64_t>& counts, const std::string& name,
+                     std::uint64_t n = 1) {
+    bounded_slot(counts, name) += n;
   }
 
+  // One model's totals and distributions.
+  class ModelAccumulator {
+   public:
+    explicit ModelAccumulator(std::size_t exact_samples)
+        : response_times_(exact_samples),
+          ttfts_(exact_samples),
+          tpots_(exact_samples),
+          gap_p95s_(exact_samples) {}
+
+    void add(const UsageFields& f) {
+      ++usage_.calls;
+      if (f.success && !*f.success) ++usage_.failed_calls;
+      usage_.total_tokens += f.tokens_used;
+      usage_.input_tokens += f.input_tokens;
+      usage_.output_tokens += f.output_tokens;
+      if (!f.cost_invalid) usage_.total_cost_usd += f.cost_usd;
+      if (f.response_time_ms) response_times_.add(*f.response_time_ms);
+      if (f.ttft_ms) ttfts_.add(*f.ttft_ms);
+      if (f.time_per_output_token_ms) tpots_.add(*f.time_per_output_token_ms);
+      if (f.inter_token_ms_p95) gap_p95s_.add(*f.inter_token_ms_p95);
+    }
+    void merge(const ModelAccumulator& o) {
+      usage_.calls += o.usage_.calls;
+      usage_.failed_calls += o.usage_.failed_calls;
+      usage_.total_tokens += o.usage_.total_tokens;
+      usage_.input_tokens += o.usage_.input_tokens;
+      usage_.output_tokens += o.usage_.output_tokens;
+      usage_.total_cost_usd += o.usage_.total_cost_usd;
+      response_times_.merge(o.response_times_);
+      ttfts_.merge(o.ttfts_);
+      tpots_.merge(o.tpots_);
+      gap_p95s_.merge(o.gap_p95s_);
+    }
+    ModelUsage result() const {
+      ModelUsage out = usage_;
+      out.response_time_ms = response_times_.summary();
+      out.ttft_ms = ttfts_.summary();
+      out.time_per_output_token_ms = tpots_.summary();
+      out.inter_token_ms_p95 = gap_p95s_.summary();
+      return out;
+    }
+    std::size_t memory_bytes() const noexcept {
+      return response_times_.memory_bytes() + ttfts_.memory_bytes() + tpots_.memory_bytes() +
+             gap_p95s_.memory_bytes();
+    }
+
+   private:
+    ModelUsage usage_;
+    ModelPercentileSummary response_times_, ttfts_, tpots_, gap_p95s_;
+  };
+
+  inline static const std::string kUnknown = "unknown";
+
   std::size_t max_models_;
+  std::size_t model_exact_samples_;
+  std::map<std::string, ModelAccumulator> models_;
   UsageStats stats_;
   PercentileSummary response_times_;
   PercentileSummary ttfts_;

@@ -72,15 +72,17 @@ class UsageSax {
     } else if (in_tags_object()) {
       tag_key_ = k;
     } else if (depth_ == 2 && top_key_ == "data") {
-      data_key_ = k == "model"              ? kModel
-                  : k == "tokens_used"      ? kTokens
-                  : k == "input_tokens"     ? kInput
-                  : k == "output_tokens"    ? kOutput
-                  : k == "cost_usd"         ? kCost
-                  : k == "response_time_ms" ? kResponse
-                  : k == "ttft_ms"          ? kTtft
-                  : k == "success"          ? kSuccess
-                                            : kOtherKey;
+      data_key_ = k == "model"                      ? kModel
+                  : k == "tokens_used"              ? kTokens
+                  : k == "input_tokens"             ? kInput
+                  : k == "output_tokens"            ? kOutput
+                  : k == "cost_usd"                 ? kCost
+                  : k == "response_time_ms"         ? kResponse
+                  : k == "ttft_ms"                  ? kTtft
+                  : k == "time_per_output_token_ms" ? kTpot
+                  : k == "inter_token_ms_p95"       ? kGapP95
+                  : k == "success"                  ? kSuccess
+                                                    : kOtherKey;
       data_ = Number{};
     }
     return true;
@@ -106,7 +108,19 @@ class UsageSax {
 
  private:
   enum Kind { kNull, kObject, kArray, kOther };
-  enum DataKey { kOtherKey, kModel, kTokens, kInput, kOutput, kCost, kResponse, kTtft, kSuccess };
+  enum DataKey {
+    kOtherKey,
+    kModel,
+    kTokens,
+    kInput,
+    kOutput,
+    kCost,
+    kResponse,
+    kTtft,
+    kTpot,
+    kGapP95,
+    kSuccess
+  };
 
   static bool fail(std::string& reason, std::string why) {
     reason = std::move(why);
@@ -192,6 +206,8 @@ class UsageSax {
     out_.cost_invalid = false;
     out_.response_time_ms.reset();
     out_.ttft_ms.reset();
+    out_.time_per_output_token_ms.reset();
+    out_.inter_token_ms_p95.reset();
     out_.success.reset();
   }
   // Mirrors Value::as_int / as_double / is_number on the parsed value.
@@ -227,6 +243,12 @@ class UsageSax {
         break;
       case kTtft:
         out_.ttft_ms = number ? std::optional<double>(as_double) : std::nullopt;
+        break;
+      case kTpot:
+        out_.time_per_output_token_ms = number ? std::optional<double>(as_double) : std::nullopt;
+        break;
+      case kGapP95:
+        out_.inter_token_ms_p95 = number ? std::optional<double>(as_double) : std::nullopt;
         break;
       case kSuccess:
         out_.success = data_.kind == Number::boolean ? std::optional<bool>(data_.b) : std::nullopt;

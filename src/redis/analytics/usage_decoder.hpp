@@ -23,7 +23,7 @@ struct UsageFields {
   double cost_usd = 0;
   /// cost_usd is present but not a finite number >= 0 (see is_valid_cost): not summed.
   bool cost_invalid = false;
-  std::optional<double> response_time_ms, ttft_ms;
+  std::optional<double> response_time_ms, ttft_ms, time_per_output_token_ms, inter_token_ms_p95;
   std::optional<bool> success;
 };
 

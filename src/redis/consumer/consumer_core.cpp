@@ -1,4 +1,5 @@
 #include "redis/consumer/consumer_core.hpp"
+#include "support/deadline.hpp"
 
 #include <exception>
 
@@ -21,8 +22,8 @@ constexpr int kMaxRedirects = 5;
 
 detail::BackoffPolicy backoff_policy(const ConsumerOptions& o) {
   detail::BackoffPolicy policy;
-  policy.initial_delay = o.reconnect_initial_delay;
-  policy.max_delay = o.reconnect_max_delay;
+  policy.initial_delay = detail::clamp_to_a_year(o.reconnect_initial_delay);
+  policy.max_delay = detail::clamp_to_a_year(o.reconnect_max_delay);
   return policy;
 }
 
@@ -87,7 +88,7 @@ bool ConsumerCore::ensure_connected(const OnConnect& on_connect) {
       auto finished = std::move(pending_connect_);
       fresh = finished.get();
     } else {
-      const auto deadline = std::chrono::steady_clock::now() + options_.connection.connect_timeout;
+      const auto deadline = detail::deadline_in(options_.connection.connect_timeout);
       attempt_deadline_ = deadline;
       if (background_after_timeout_ && host_timed_out_) {
         // Only the connector is touched meanwhile, and nothing else uses it until the result

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "redis/consumer/consumer_core.hpp"
+#include "support/deadline.hpp"
 
 namespace streamll::redis {
 
@@ -72,8 +73,7 @@ class ConsumerShard {
   /// send_blocking_read()'s sending: `commands` (one blocking read) on the wire.
   BlockingRead send_read(std::chrono::milliseconds block) {
     try {
-      core().send(commands,
-                  std::chrono::steady_clock::now() + core().options().connection.socket_timeout);
+      core().send(commands, detail::deadline_in(core().options().connection.socket_timeout));
     } catch (const std::exception& e) {
       core().read_failure(e);
       return BlockingRead::unavailable;
@@ -105,7 +105,9 @@ class ConsumerShard {
  private:
   // A read blocking up to `block`, answered within the socket timeout after that.
   std::chrono::steady_clock::time_point deadline_for(std::chrono::milliseconds block) const {
-    return std::chrono::steady_clock::now() + block + core().options().connection.socket_timeout;
+    // Each clamped to a year first: their sum then fits.
+    return detail::deadline_in(detail::clamp_to_a_year(block) +
+                               detail::clamp_to_a_year(core().options().connection.socket_timeout));
   }
 
   bool in_flight_ = false;

@@ -9,6 +9,7 @@
 #include "redis/consumer/consumer_seams.hpp"
 #include "redis/consumer/sharded_consumer.hpp"
 #include "streamll/errors.hpp"
+#include "support/deadline.hpp"
 
 namespace streamll {
 namespace {
@@ -107,7 +108,8 @@ class GroupShard final : public redis::ConsumerShard {
     core_.count_claimed(entries.size());
     core_.count_deleted(claimed.deleted_ids);
     claim_cursor = claimed.next_cursor;
-    if (claim_cursor == "0-0") next_claim = core_.clock().steady_now() + o.claim_interval;
+    if (claim_cursor == "0-0")
+      next_claim = core_.clock().steady_now() + detail::clamp_to_a_year(o.claim_interval);
     process_batch(/*redelivered=*/true, result);
   }
 
@@ -168,7 +170,7 @@ class GroupShard final : public redis::ConsumerShard {
         !redelivered && entries.size() == o.batch_size && !core_.stopping() && !claim_due();
     if (read_ahead) {
       build_read(">", std::chrono::milliseconds(0));
-      core_.send(commands, std::chrono::steady_clock::now() + o.connection.socket_timeout);
+      core_.send(commands, detail::deadline_in(o.connection.socket_timeout));
     }
     to_ack.clear();
     core_.decode_batch(entries);
@@ -202,12 +204,11 @@ class GroupShard final : public redis::ConsumerShard {
       commands.clear();
       commands.begin_command(3 + to_ack.size()).arg("XACK").arg(o.stream_key).arg(o.group);
       for (std::size_t i : to_ack) commands.arg(entries[i].id);
-      core_.send(commands, std::chrono::steady_clock::now() + o.connection.socket_timeout);
+      core_.send(commands, detail::deadline_in(o.connection.socket_timeout));
     }
     const std::size_t expected = (read_ahead ? 1 : 0) + (to_ack.empty() ? 0 : 1);
     if (expected == 0) return;
-    core_.receive(expected, replies,
-                  std::chrono::steady_clock::now() + o.connection.socket_timeout);
+    core_.receive(expected, replies, detail::deadline_in(o.connection.socket_timeout));
     if (!to_ack.empty()) {
       const redis::RedisReply& ack = replies.back();
       if (ack.is_error() && ack.text.rfind("MOVED ", 0) == 0) {

@@ -1,4 +1,5 @@
 #include "redis/consumer/sharded_consumer.hpp"
+#include "support/deadline.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -121,7 +122,7 @@ void ShardedConsumer::wait_for_first_answers(std::chrono::milliseconds block, Po
     // A shard with other work due (claims, its own pending entries) is polled again at once.
     if (shard->send_blocking_read(block) == ConsumerShard::BlockingRead::busy) return;
   }
-  auto until = SteadyClock::now() + block;
+  auto until = detail::deadline_in(block);
   std::vector<pollfd> fds;
   std::vector<ConsumerShard*> waiting;
   for (auto& shard : shards_) {

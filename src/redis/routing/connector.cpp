@@ -5,6 +5,7 @@
 
 #include "redis/transport/command_buffer.hpp"
 #include "streamll/redis/errors.hpp"
+#include "support/deadline.hpp"
 
 namespace streamll::redis {
 namespace {
@@ -42,7 +43,7 @@ std::unique_ptr<RedisTransport> Connector::open(const ConnectionTarget& target,
     role.append({"ROLE"});
     std::vector<RedisReply> replies;
     transport->execute(role, replies,
-                       std::min(deadline, SteadyClock::now() + target.socket_timeout));
+                       std::min(deadline, detail::deadline_in(target.socket_timeout)));
     if (!role_is_master(replies.at(0))) {
       transport->close();
       throw IoError(target.display + " is not a master (ROLE: " + replies.at(0).elements[0].text +
@@ -129,13 +130,13 @@ void Connector::refresh_slot_map(Clock::time_point deadline) {
     try {
       const ConnectionTarget target = target_.at(node);
       auto transport =
-          open(target, std::min(deadline, SteadyClock::now() + target.connect_timeout), false);
+          open(target, std::min(deadline, detail::deadline_in(target.connect_timeout)), false);
       InterruptGate::Scope scope(gate_, *transport);
       CommandBuffer query;
       query.append({"CLUSTER", "SLOTS"});
       std::vector<RedisReply> replies;
       transport->execute(query, replies,
-                         std::min(deadline, SteadyClock::now() + target.socket_timeout));
+                         std::min(deadline, detail::deadline_in(target.socket_timeout)));
       auto ranges = parse_cluster_slots(replies.at(0), node.host);
       if (ranges.empty()) throw IoError("it serves no slots yet");
       slots_.assign(ranges);

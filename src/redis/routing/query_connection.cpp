@@ -2,6 +2,7 @@
 
 #include "redis/routing/cluster_slots.hpp"
 #include "redis/routing/connector.hpp"
+#include "support/deadline.hpp"
 
 namespace streamll::redis {
 
@@ -12,8 +13,7 @@ void run_query(const RedisConnectionOptions& options, const std::string& key,
   std::optional<std::uint16_t> slot;
   if (connector.deployment() == RedisDeployment::cluster) slot = key_slot(key);
   for (int attempt = 0;; ++attempt) {
-    auto transport =
-        connector.connect(std::chrono::steady_clock::now() + options.connect_timeout, slot);
+    auto transport = connector.connect(detail::deadline_in(options.connect_timeout), slot);
     try {
       query(*transport);
       return;

@@ -6,6 +6,7 @@
 #include "streamll/errors.hpp"
 #include "streamll/redis/errors.hpp"
 #include "streamll/redis/sentinel.hpp"
+#include "support/deadline.hpp"
 
 namespace streamll::redis {
 namespace {
@@ -85,12 +86,12 @@ RedisEndpoint SentinelResolver::ask(const RedisEndpoint& sentinel, SteadyClock::
   auto transport = make_(target);
   std::optional<InterruptGate::Scope> scope;
   if (gate) scope.emplace(*gate, *transport);
-  transport->connect(std::min(deadline, SteadyClock::now() + target.connect_timeout));
+  transport->connect(std::min(deadline, detail::deadline_in(target.connect_timeout)));
   CommandBuffer query;
   query.append({"SENTINEL", "get-master-addr-by-name", master_name_});
   std::vector<RedisReply> replies;
   transport->execute(query, replies,
-                     std::min(deadline, SteadyClock::now() + target.socket_timeout));
+                     std::min(deadline, detail::deadline_in(target.socket_timeout)));
   transport->close();
   const auto master = parse_master_address(replies.at(0), sentinel.to_string());
   if (!master) throw IoError("does not know a master named '" + master_name_ + "'");

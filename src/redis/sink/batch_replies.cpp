@@ -8,6 +8,10 @@ bool is_transient_server_error(const std::string& prefix) {
          prefix == "NOREPLICAS";
 }
 
+bool is_protocol_error(const RedisReply& reply) {
+  return reply.is_error() && reply.text.find("Protocol error") != std::string::npos;
+}
+
 BatchReplies read_batch_replies(const std::vector<RedisReply>& replies, std::size_t xadds,
                                 bool asking, bool wait, const std::string& host) {
   BatchReplies out;
@@ -30,13 +34,14 @@ BatchReplies read_batch_replies(const std::vector<RedisReply>& replies, std::siz
       transient = reply.text;
     if (out.first_refusal.empty()) out.first_refusal = reply.text;
     out.refused_at.push_back(i);
+    if (is_protocol_error(reply)) ++out.protocol_errors;
     ++out.refused;
     ++out.settled;
   }
   if (!transient.empty() && out.accepted == 0) {
     // Nothing got in: the server is not taking writes; none of these is a refusal for good.
     out.transient = std::move(transient);
-    out.settled = out.refused = 0;
+    out.settled = out.refused = out.protocol_errors = 0;
     out.refused_at.clear();
     out.first_refusal.clear();
     out.redirect.reset();

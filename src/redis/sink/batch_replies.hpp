@@ -19,6 +19,10 @@ namespace streamll::redis {
 /// succeed later, so a batch they refuse is kept and retried.
 bool is_transient_server_error(const std::string& prefix);
 
+/// Redis answers a command it cannot parse (such as a bulk longer than proto-max-bulk-len)
+/// with this error, then closes the connection.
+bool is_protocol_error(const RedisReply& reply);
+
 /// The replies of one batch, read in order.
 struct BatchReplies {
   /// Leading XADDs answered for good: accepted, or refused by an error retrying cannot fix.
@@ -27,6 +31,7 @@ struct BatchReplies {
   std::size_t refused = 0;              ///< of the settled ones
   std::vector<std::size_t> refused_at;  ///< the refused ones' XADD indices (0 = the first XADD)
   std::string first_refusal;            ///< the first refusal's text
+  std::size_t protocol_errors = 0;      ///< of the refused ones: by a protocol error
   /// The XADD at index `settled` was redirected (MOVED or ASK): it and every later one are to
   /// be sent there (later ones too, since the stream key is the same: order is kept).
   std::optional<Redirect> redirect;

@@ -1,11 +1,12 @@
 #include "redis/sink/durable_ack.hpp"
+#include "support/deadline.hpp"
 
 namespace streamll::redis {
 
 DurableAck::DurableAck(const RedisSinkOptions& options, const detail::ClockSource& clock,
                        SinkCounters& counters)
     : min_replicas_(static_cast<long long>(options.min_replicas_ack)),
-      timeout_(options.replicas_ack_timeout),
+      timeout_(detail::clamp_to_a_year(options.replicas_ack_timeout)),
       clock_(clock),
       counters_(counters) {
   append_wait(wait_command_);
@@ -18,7 +19,8 @@ void DurableAck::append_wait(CommandBuffer& commands) const {
 
 std::chrono::milliseconds DurableAck::reply_timeout(
     std::chrono::milliseconds socket_timeout) const noexcept {
-  return socket_timeout + (enabled() ? timeout_ : std::chrono::milliseconds(0));
+  return detail::clamp_to_a_year(socket_timeout) +
+         (enabled() ? timeout_ : std::chrono::milliseconds(0));
 }
 
 bool DurableAck::holding_back(const SinkBatch& head) const noexcept {
@@ -31,9 +33,7 @@ DurableAck::Verdict DurableAck::check(SinkBatch& batch, const BatchReplies& r, b
   if (r.replicas && *r.replicas >= min_replicas_) return {};
   SinkCounters::add(counters_.replica_ack_shortfalls);
   if (!wait_only && !r.redirect) {
-    batch.pending_accepted = r.accepted;
-    batch.pending_refused_at = r.refused_at;
-    batch.pending_refusal = r.first_refusal;
+    batch.pending = r;
   }
   // Written through an ASK connection, the batch cannot be confirmed by WAIT on the main one.
   // Refused (an ACL, or a master demoted to replica while the connection lived), it goes whole

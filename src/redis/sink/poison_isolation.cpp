@@ -6,10 +6,6 @@
 
 namespace streamll::redis {
 
-bool is_protocol_error(const RedisReply& reply) {
-  return reply.is_error() && reply.text.find("Protocol error") != std::string::npos;
-}
-
 bool PoisonIsolation::after_close(SinkBatches& batches, std::vector<RedisReply>* partial,
                                   const std::string& what, const std::string& current_host) {
   std::size_t answered = partial ? std::min(partial->size(), batches.head().xadds) : 0;
@@ -54,10 +50,10 @@ bool PoisonIsolation::after_close(SinkBatches& batches, std::vector<RedisReply>*
     if (r.transient.empty() && !r.redirect && r.settled == answered) {
       if (answered == head.events.size()) {
         head.isolate = 0;  // every event was answered before the close
-        host_.complete(head, r.accepted, r.refused_at, r.first_refusal);
+        host_.complete(head, r);
       } else {
         head.isolate = 1;  // the event answered with the protocol error, now first
-        host_.settle_prefix(head, answered, r.accepted, r.refused_at, r.first_refusal);
+        host_.settle_prefix(head, answered, r);
       }
       return true;
     }
@@ -79,7 +75,7 @@ void PoisonIsolation::fail_suspect(SinkBatches& batches) {
   batch.isolate = 0;
   batch.started = false;
   if (batch.events.empty()) {
-    host_.complete(batch, 0, {}, {});
+    host_.complete(batch, BatchReplies{});
   } else {
     host_.encode(batch);
   }

@@ -12,28 +12,22 @@
 #include <utility>
 #include <vector>
 
+#include "redis/sink/batch_replies.hpp"
 #include "redis/sink/sink_batch.hpp"
 #include "redis/sink/sink_counters.hpp"
 #include "redis/transport/reply.hpp"
 
 namespace streamll::redis {
 
-/// Redis answers a command it cannot parse (such as a bulk longer than proto-max-bulk-len)
-/// with this error, then closes the connection.
-bool is_protocol_error(const RedisReply& reply);
-
 /// The batch operations isolation drives; the sink carries them out.
 class IsolationHost {
  public:
   /// Encodes the batch again (only its first event while it is isolated).
   virtual void encode(SinkBatch& batch) = 0;
-  /// Every event sent was answered for good (see RedisSink's complete()).
-  virtual void complete(SinkBatch& batch, std::size_t accepted,
-                        const std::vector<std::size_t>& refused_at, const std::string& refusal) = 0;
+  /// Every event sent was answered for good, as `answers` say (see RedisSink's complete()).
+  virtual void complete(SinkBatch& batch, const BatchReplies& answers) = 0;
   /// The first `n` events were answered for good; the rest is encoded again.
-  virtual void settle_prefix(SinkBatch& batch, std::size_t n, std::size_t accepted,
-                             const std::vector<std::size_t>& refused_at,
-                             const std::string& refusal) = 0;
+  virtual void settle_prefix(SinkBatch& batch, std::size_t n, const BatchReplies& answers) = 0;
   /// The batch's first event is lost for good: counted failed, logged for flush() and with
   /// `why`, and out of the buffer and the batch.
   virtual void fail_first(SinkBatch& batch, const std::string& why) = 0;

@@ -179,7 +179,7 @@ bool RedisEngine::start_batch(Batch& batch) {
 // Reads the replies of the batch on the wire; on success the batch leaves the buffer().
 void RedisEngine::finish_batch(Batch& batch) {
   if (batch.sent->empty()) {
-    complete(batch, 0, {}, {});
+    complete(batch, redis::BatchReplies{});
     return;
   }
   try {
@@ -196,12 +196,10 @@ void RedisEngine::finish_batch(Batch& batch) {
   redis::SinkCounters::add(counters.round_trips);
   const bool wait_only = batch.sent == durable.wait_alone();
   // A protocol error answers the last command Redis read (it closes the connection after
-  // it), so it can only be the last reply: that event is refused like any other.
+  // it), so it can only be the last reply: that event is refused like any other, if apply()
+  // settles the batch (see settle()).
   const bool protocol_error =
       !wait_only && !replies.empty() && redis::is_protocol_error(replies.back());
-  // Counted before apply() settles the batch and wakes flush(): whoever sees the event
-  // answered sees it counted.
-  if (protocol_error) redis::SinkCounters::add(counters.failed_protocol);
   apply(batch,
         redis::read_batch_replies(replies, wait_only ? 0 : batch.xadds, false, durable.enabled(),
                                   current_host),
@@ -224,19 +222,18 @@ void RedisEngine::apply(Batch& batch, const redis::BatchReplies& r, bool wait_on
   }
   if (durable.enabled() && !replicas_confirmed(batch, r, wait_only, via_ask)) return;
   if (wait_only) {
-    complete(batch, batch.pending_accepted, batch.pending_refused_at, batch.pending_refusal);
+    complete(batch, batch.pending);
     return;
   }
   if (r.redirect) {
     if (r.settled > 0 && batch.isolate == 0) {
       // The answered XADDs' events leave, with the events dropped for size among them.
-      settle_prefix(batch, batch.xadd_events[r.settled - 1] + std::size_t{1}, r.accepted,
-                    r.refused_at, r.first_refusal);
+      settle_prefix(batch, batch.xadd_events[r.settled - 1] + std::size_t{1}, r);
     }
     follow_redirect(batch, *r.redirect, via_ask);
     return;
   }
-  complete(batch, r.accepted, r.refused_at, r.first_refusal);
+  complete(batch, r);
 }
 
 // True when WAIT saw enough replicas. Otherwise the batch is kept (see DurableAck::check).
@@ -266,10 +263,8 @@ bool RedisEngine::replicas_confirmed(Batch& batch, const redis::BatchReplies& r,
 
 // The first `n` events of the head batch were answered for good before a redirection: they
 // leave the buffer, and the rest is encoded again to be sent where the redirection says.
-void RedisEngine::settle_prefix(Batch& batch, std::size_t n, std::size_t accepted,
-                                const std::vector<std::size_t>& refused_at,
-                                const std::string& refusal) {
-  settle(accepted, refused_at, refusal, n);
+void RedisEngine::settle_prefix(Batch& batch, std::size_t n, const redis::BatchReplies& answers) {
+  settle(answers, n);
   buffer().acknowledge(n);
   batch.events.erase(batch.events.begin(), batch.events.begin() + static_cast<std::ptrdiff_t>(n));
   batch.first_sequence += n;
@@ -328,24 +323,29 @@ void RedisEngine::follow_ask(Batch& batch, const RedisEndpoint& to) {
         false, true);
 }
 
-// Counts the answers to a batch's XADDs as final; refusals are logged.
-void RedisEngine::settle(std::size_t accepted, const std::vector<std::size_t>& refused_at,
-                         const std::string& refusal, std::size_t of) {
-  pipeline.count_settled(accepted, refused_at.size());
-  if (refused_at.empty()) return;
-  redis::SinkCounters::add(counters.reply_errors, refused_at.size());
+// Counts the answers to a batch's XADDs as final; refusals are logged. Protocol errors are
+// counted here, when their events are failed, rather than when the reply arrives: a batch
+// kept to be sent again (LOADING, a redirection, a WAIT shortfall) would count its event once
+// per send. And before the pipeline counts them and the buffer lets them go: whoever sees an
+// event answered sees it counted.
+void RedisEngine::settle(const redis::BatchReplies& answers, std::size_t of) {
+  if (answers.protocol_errors > 0) {
+    redis::SinkCounters::add(counters.failed_protocol, answers.protocol_errors);
+  }
+  pipeline.count_settled(answers.accepted, answers.refused_at.size());
+  if (answers.refused_at.empty()) return;
+  redis::SinkCounters::add(counters.reply_errors, answers.refused_at.size());
   record_error("XADD to '" + options.stream_key + "' refused for " +
-               std::to_string(refused_at.size()) + " of " + std::to_string(of) +
-               " events: " + refusal);
+               std::to_string(answers.refused_at.size()) + " of " + std::to_string(of) +
+               " events: " + answers.first_refusal);
 }
 
 // Every event of the batch was answered for good: it leaves the buffer(). While isolating,
 // only the one event sent was: it leaves, and the rest is sent next.
-void RedisEngine::complete(Batch& batch, std::size_t accepted,
-                           const std::vector<std::size_t>& refused_at, const std::string& refusal) {
+void RedisEngine::complete(Batch& batch, const redis::BatchReplies& answers) {
   if (batch.isolate > 0 && batch.events.size() > 1) {
     --batch.isolate;
-    settle_prefix(batch, 1, accepted, refused_at, refusal);
+    settle_prefix(batch, 1, answers);
     batch.started = false;
     batch.awaiting_replicas = false;
     redirects.settled();
@@ -353,7 +353,7 @@ void RedisEngine::complete(Batch& batch, std::size_t accepted,
     return;
   }
   batch.isolate = 0;
-  settle(accepted, refused_at, refusal, batch.xadds);
+  settle(answers, batch.xadds);
   redirects.settled();
   batch.awaiting_replicas = false;
   const auto latency =
@@ -362,7 +362,7 @@ void RedisEngine::complete(Batch& batch, std::size_t accepted,
   if (logger->should_log(spdlog::level::debug)) {
     logger->debug("batch of {} event(s) written to '{}' in {} us ({} not delivered); {} waiting",
                   batch.events.size(), options.stream_key, latency.count(),
-                  batch.events.size() - accepted, buffer().waiting());
+                  batch.events.size() - answers.accepted, buffer().waiting());
   }
   buffer().acknowledge(batch.events.size());
   batch.commands.clear();  // the events stay until the slot is reused (see prepare_batch)

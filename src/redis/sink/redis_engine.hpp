@@ -74,13 +74,9 @@ class RedisEngine final : public detail::BatchEngine, IsolationHost {
   bool replicas_confirmed(Batch& batch, const BatchReplies& r, bool wait_only, bool via_ask);
   void follow_redirect(Batch& batch, const Redirect& redirect, bool via_ask);
   void follow_ask(Batch& batch, const RedisEndpoint& to);
-  void settle(std::size_t accepted, const std::vector<std::size_t>& refused_at,
-              const std::string& refusal, std::size_t of);
-  void settle_prefix(Batch& batch, std::size_t n, std::size_t accepted,
-                     const std::vector<std::size_t>& refused_at,
-                     const std::string& refusal) override;
-  void complete(Batch& batch, std::size_t accepted, const std::vector<std::size_t>& refused_at,
-                const std::string& refusal) override;
+  void settle(const BatchReplies& answers, std::size_t of);
+  void settle_prefix(Batch& batch, std::size_t n, const BatchReplies& answers) override;
+  void complete(Batch& batch, const BatchReplies& answers) override;
   void fail_first(Batch& batch, const std::string& why) override;
   void batch_failed(const std::string& message, bool outage = true);
   bool isolate_after_close(const std::exception& e, std::vector<RedisReply>* partial);

@@ -176,29 +176,24 @@ RedisSinkStats RedisSink::stats() const {
     out.dropped_after_fork = p.dropped_after_fork();
     return out;
   }
-  // A pure read. The ring's counts first: an event settled meanwhile is then found in
-  // delivered or failed (counted before the ring lets it go) rather than in neither.
-  const auto counts = p.ring().counts();
-  const std::uint64_t given_up = p.given_up();
-  const bool gone = p.gone();
-  const BatchingSinkStats shared = p.stats();
-  out.enqueued = counts.accepted + counts.staged;
-  out.dropped_oldest = counts.evicted_oldest;
+  // A pure read. RedisSink's own buckets: `enqueued` counts accepted events only, and a refusal
+  // under drop_oldest (every slot in flight) is dropped_newest: the new event is the one lost.
+  const auto [shared, buffer] = p.snapshot();
+  out.enqueued = buffer.accepted + buffer.staged;
+  out.dropped_oldest = buffer.evicted_oldest;
   if (impl_->options.buffer_overflow_strategy == OverflowStrategy::raise_error) {
-    out.dropped_raise_error = counts.rejected;
+    out.dropped_raise_error = buffer.rejected;
   } else {
-    // drop_newest, and drop_oldest when every slot was in flight: the new event is the one lost.
-    out.dropped_newest = counts.rejected;
+    out.dropped_newest = buffer.rejected;
   }
-  const std::uint64_t waiting = counts.size - counts.in_flight + counts.staged;
-  out.dropped_on_shutdown = p.dropped_after_shutdown() + given_up + (gone ? waiting : 0);
+  out.dropped_on_shutdown = shared.dropped_on_shutdown;
   out.delivered = shared.delivered;
   out.failed = shared.failed;
   impl_->engine->sink_counters().read_into(out);
-  out.buffered = (gone ? 0 : waiting) + counts.in_flight;
-  out.in_flight = counts.in_flight;
+  out.buffered = shared.buffered;
+  out.in_flight = shared.in_flight;
   out.buffered_compacted = p.ring().waiting_before(impl_->engine->compacted_through());
-  out.breaker_state = p.breaker().state();
+  out.breaker_state = shared.breaker_state;
   impl_->engine->read_errors(out);
   return out;
 }

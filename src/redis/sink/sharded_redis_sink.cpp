@@ -6,13 +6,14 @@
 #include <system_error>
 #include <thread>
 
-#include "md5.hpp"
+#include "openssl_setup.hpp"
 #include "redis/config/env_list.hpp"
 #include "redis/routing/shard_layout.hpp"
 #include "redis/sink/sink_seams.hpp"
 #include "redis/transport/transport.hpp"
 #include "streamll/errors.hpp"
 #include "support/clock.hpp"
+#include "support/deadline.hpp"
 
 namespace streamll {
 namespace {
@@ -52,7 +53,7 @@ ShardedRedisSinkOptions ShardedRedisSinkOptions::from_env(const EnvLookup& looku
 
 void ShardedRedisSinkOptions::validate() const {
   redis::validate_shard_layout(shard_urls, shard_count, /*required=*/true);
-  if (shard_hash == ShardHash::md5 && !detail::md5_available()) {
+  if (shard_hash == ShardHash::md5 && !detail::openssl_ready()) {
     throw ConfigError("shard_hash",
                       "OpenSSL offers no MD5 here (a FIPS-only configuration?): "
                       "use ShardHash::fnv1a, on every producer of these shards");
@@ -109,10 +110,7 @@ void ShardedRedisSink::handle_owned(Event&& event) {
 }
 
 bool ShardedRedisSink::flush(std::chrono::milliseconds timeout) {
-  // Longer than a year is "no deadline": clamped so that the sum cannot overflow.
-  const auto deadline = SteadyClock::now() + std::clamp<std::chrono::milliseconds>(
-                                                 timeout, std::chrono::milliseconds::zero(),
-                                                 std::chrono::hours(24 * 365));
+  const auto deadline = detail::deadline_in(timeout);
   bool all = true;
   for (auto& shard : shards_) {
     const auto left =

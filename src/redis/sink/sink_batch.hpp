@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "redis/sink/batch_replies.hpp"
 #include "redis/sink/xadd_encoder.hpp"
 #include "redis/transport/command_buffer.hpp"
 
@@ -31,9 +32,7 @@ struct SinkBatch {
   // every earlier write of the connection); the answers to settle the batch with are kept.
   bool awaiting_replicas = false;
   std::uint64_t written_on = 0;
-  std::size_t pending_accepted = 0;
-  std::vector<std::size_t> pending_refused_at;
-  std::string pending_refusal;
+  BatchReplies pending;
   // Poison isolation: after the server closed the connection on this batch, its first
   // `isolate` events go one per round trip, so that one event Redis cannot take is found and
   // failed alone instead of the whole batch being replayed forever (docs/design.md).

@@ -15,6 +15,7 @@
 #include "redis/transport/resp_reader.hpp"
 #include "redis/transport/tls_stream.hpp"
 #include "redis/transport/transport.hpp"
+#include "support/deadline.hpp"
 
 namespace streamll::redis {
 namespace {
@@ -56,7 +57,7 @@ class SocketTransport final : public RedisTransport {
     }
   }
 
-  void connect() override { connect(Clock::now() + target_.connect_timeout); }
+  void connect() override { connect(detail::deadline_in(target_.connect_timeout)); }
 
   bool is_connected() const noexcept override { return stream_ != nullptr; }
 

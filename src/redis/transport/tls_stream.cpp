@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "openssl_setup.hpp"
 #include "redis/config/connection_target.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/redis/errors.hpp"
@@ -204,6 +205,7 @@ TlsContext::TlsContext(const ConnectionTarget& target) : state_(std::make_unique
   s.reqs = target.cert_reqs;
   s.server_name = target.server_name;
   s.display = target.display;
+  (void)detail::openssl_ready();  // OpenSSL's first setup, fork-safe (openssl_setup.hpp)
   s.ctx = SSL_CTX_new(TLS_client_method());
   if (s.ctx == nullptr) throw TlsError("cannot create a TLS context: " + openssl_queue_text());
   SSL_CTX_set_min_proto_version(s.ctx, TLS1_2_VERSION);

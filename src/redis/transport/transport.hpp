@@ -18,6 +18,7 @@
 #include "redis/transport/reply.hpp"
 #include "streamll/redis/errors.hpp"
 #include "streamll/redis/options.hpp"
+#include "support/deadline.hpp"
 
 namespace streamll::redis {
 
@@ -94,7 +95,7 @@ class RedisTransport {
 
   /// execute() bounded by the options' socket_timeout.
   void execute(const CommandBuffer& commands, std::vector<RedisReply>& replies) {
-    execute(commands, replies, Clock::now() + socket_timeout());
+    execute(commands, replies, detail::deadline_in(socket_timeout()));
   }
   std::vector<RedisReply> execute(const CommandBuffer& commands) {
     std::vector<RedisReply> replies;
