@@ -43,10 +43,11 @@ constexpr std::size_t kMaxBatch = 256;
 // reads it from any thread; the exporter (a flusher given up on at shutdown may outlive the
 // sink) writes it.
 struct BufferCounts {
-  // Lines in the buffered policy's buffer: settled as delivered, not yet in the file.
-  std::atomic<std::uint64_t> held{0};
   // Events settled as delivered (buffered) and lost when the buffer's write-out failed.
   std::atomic<std::uint64_t> lost_later{0};
+  // Lines that reached the file. Counted where they are written: the pipeline's delivered
+  // count also holds lines still in the buffer, and rises only after export_batch returns.
+  std::atomic<std::uint64_t> written{0};
 };
 
 // The file side of a JsonlFileSink, on its BatchingSink's flusher: serializes events into
@@ -89,7 +90,7 @@ class JsonlExporter final : public Exporter {
         batch.fail(i, "out of memory for its JSON");
       }
     }
-    add_held(appended_.size());
+    lines_ += appended_.size();
     if (options_.flush_policy == JsonlFlushPolicy::every_event ||
         buffer_.size() >= options_.buffer_bytes) {
       write_out(&batch);
@@ -124,7 +125,6 @@ class JsonlExporter final : public Exporter {
     const std::uint64_t held = lines_;
     buffer_.clear();
     lines_ = 0;
-    counts_->held.store(0, std::memory_order_release);
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     return held;
@@ -133,11 +133,6 @@ class JsonlExporter final : public Exporter {
   std::string name() const override { return "jsonl"; }
 
  private:
-  void add_held(std::size_t n) noexcept {
-    lines_ += n;
-    counts_->held.store(lines_, std::memory_order_release);
-  }
-
   // Writes the buffer out. On failure the lines that did not fully reach the file are lost
   // (those of `batch` failed in it, older ones counted as lost later) and the buffer is
   // emptied, so a full disk cannot grow memory. False when a write failed.
@@ -151,10 +146,13 @@ class JsonlExporter final : public Exporter {
       if (err == 0) line_open_ = false;
     }
     if (err == 0) err = write_all(fd_, buffer_.data(), buffer_.size(), done);
-    if (err != 0) {
+    if (err == 0) {
+      counts_->written.fetch_add(lines_, std::memory_order_release);
+    } else {
       const auto first = buffer_.begin();
       const auto complete = static_cast<std::uint64_t>(
           std::count(first, first + static_cast<std::ptrdiff_t>(done), '\n'));
+      counts_->written.fetch_add(complete, std::memory_order_release);
       if (done > 0 && buffer_[done - 1] != '\n') line_open_ = true;
       const std::uint64_t lost = lines_ - complete;
       // The newest lines are this batch's; older ones were settled by an earlier call.
@@ -178,7 +176,6 @@ class JsonlExporter final : public Exporter {
     }
     buffer_.clear();
     lines_ = 0;
-    counts_->held.store(0, std::memory_order_release);
     return err == 0;
   }
 
@@ -285,11 +282,7 @@ bool JsonlFileSink::shutdown(std::chrono::milliseconds timeout) {
 bool JsonlFileSink::is_running() const noexcept { return state_->writer.is_running(); }
 const std::string& JsonlFileSink::path() const noexcept { return state_->options.path; }
 std::uint64_t JsonlFileSink::written() const noexcept {
-  // Read before delivered: a line counted held is counted delivered by then too.
-  const std::uint64_t held = state_->counts->held.load(std::memory_order_acquire);
-  const std::uint64_t lost = state_->counts->lost_later.load(std::memory_order_acquire);
-  const std::uint64_t delivered = state_->writer.stats().delivered;
-  return delivered >= held + lost ? delivered - held - lost : 0;
+  return state_->counts->written.load(std::memory_order_acquire);
 }
 std::uint64_t JsonlFileSink::write_errors() const noexcept {
   return state_->writer.stats().failed + state_->counts->lost_later.load(std::memory_order_acquire);

@@ -9,6 +9,8 @@
 #include <catch2/catch.hpp>
 #include <streamll/streamll.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -209,6 +211,32 @@ TEST_CASE("jsonl: buffered policy writes on flush, on a full buffer and on shutd
   small_sink.handle(custom_event(0, 0));
   CHECK(eventually([&] { return small_sink.written() == 1; }, kPatience));
   CHECK(read_lines(small_path).size() == 1);
+}
+
+// written() once derived "delivered minus buffered" from two counters that move at different
+// moments, so a reader racing the flusher saw buffered lines counted as written.
+TEST_CASE("jsonl: written() never counts a line still in the buffer", "[sinks]") {
+  TempDir dir;
+  JsonlFileSinkOptions options = options_for(dir.file("racing.jsonl"), JsonlFlushPolicy::buffered);
+  options.buffer_bytes = std::size_t{1} << 30;  // never fills: nothing reaches the file
+  constexpr int kEvents = 20000;
+  options.queue_size = kEvents;  // none dropped
+  JsonlFileSink sink(options);
+  std::atomic<bool> done{false};
+  std::thread producer([&] {
+    for (int i = 0; i < kEvents; ++i) sink.handle(custom_event(0, i));
+    done.store(true);
+  });
+  std::uint64_t most = 0;
+  std::uint64_t reads = 0;
+  while (!done.load() || reads == 0) {
+    most = std::max(most, sink.written());
+    ++reads;
+  }
+  producer.join();
+  CHECK(most == 0);
+  CHECK(sink.flush(kPatience));
+  CHECK(sink.written() == kEvents);
 }
 
 TEST_CASE("jsonl: every_event writes each event without being asked to", "[sinks]") {
