@@ -65,6 +65,8 @@ const std::vector<std::string_view>& known_streamll_variables() {
       "STREAMLL_MIN_REPLICAS_ACK",
       "STREAMLL_REPLICAS_ACK_TIMEOUT_MS",
       "STREAMLL_MAX_EVENT_BYTES",
+      "STREAMLL_TOKEN_STREAM_KEY",  // ConsumerOptions::from_env() too
+      "STREAMLL_TOKEN_MAX_STREAM_LENGTH",
       // Sharding: ShardedRedisSinkOptions and ConsumerOptions
       "STREAMLL_SHARD_URLS",
       "STREAMLL_SHARD_COUNT",

@@ -70,11 +70,14 @@ inline std::string byte_mismatch(const std::string& actual, const std::string& e
 /// options without the encoder: what hiredis_format() turns into the expected bytes.
 inline std::vector<std::string> xadd_argv(const streamll::RedisSinkOptions& o,
                                           const streamll::Event& event, const std::string& json) {
-  std::vector<std::string> argv = {"XADD", o.stream_key};
-  if (o.max_stream_length) {
+  // Token events go to token_stream_key, when set, with its own MAXLEN.
+  const bool token_stream = event.type == streamll::EventType::token && !o.token_stream_key.empty();
+  const auto& max_length = token_stream ? o.token_max_stream_length : o.max_stream_length;
+  std::vector<std::string> argv = {"XADD", token_stream ? o.token_stream_key : o.stream_key};
+  if (max_length) {
     argv.emplace_back("MAXLEN");
     if (o.approximate_trimming) argv.emplace_back("~");
-    argv.push_back(std::to_string(*o.max_stream_length));
+    argv.push_back(std::to_string(*max_length));
   }
   argv.insert(argv.end(), {"*", "event", json});
   if (o.index_fields) {

@@ -665,7 +665,8 @@ TEST_CASE("RedisSink counters: a refused XGROUP CREATE is reported and events st
   REQUIRE(settles(clock, [&] { return sink.stats().delivered == 1; }));
   then_one_good_event(sink, clock);
   CHECK(node.net.count(local(6379), "XGROUP") == 1);
-  CHECK(sink.stats().last_error.find("XGROUP CREATE workers failed: NOPERM") != std::string::npos);
+  CHECK(sink.stats().last_error.find("XGROUP CREATE ml_events workers failed: NOPERM") !=
+        std::string::npos);
   CHECK(counters(sink) ==
         "enqueued=2 delivered=2 failed=0 failed_protocol=0 failed_too_large=0 truncated=0 "
         "retried_batches=0 round_trips=2 transport_errors=0 reply_errors=1 reconnects=0 "

@@ -187,6 +187,35 @@ TEST_CASE("ShardedRedisSink: one execution on one shard in order and each shard 
   CHECK(sum == 300);
 }
 
+TEST_CASE("ShardedRedisSink: each shard writes its tokens to its own token stream",
+          "[sharded][tokens]") {
+  ThreeFakeShards t;
+  t.options.sink.token_stream_key = "ml_tokens";
+  ManualClock clock;
+  streamll::ShardedRedisSink sink = Injected::sharded_redis_sink(t.options, t.factory(), clock);
+  for (int e = 0; e < 30; ++e) {
+    const std::string execution = "exec_" + std::to_string(e);
+    sink.handle(event_of(execution, 0));  // a token
+    auto call = event_of(execution, 1);
+    call.type = streamll::EventType::llm_call;
+    sink.handle(call);
+  }
+  REQUIRE(sink.flush(5s));
+  std::lock_guard<std::mutex> lock(t.mutex);
+  std::size_t written = 0;
+  for (std::size_t s = 0; s < 3; ++s) {
+    const auto port = static_cast<std::uint16_t>(6001 + s);
+    for (const auto& w : t.written[port]) {
+      CAPTURE(s, w.index);
+      // Index 0 is each execution's token, 1 its llm_call.
+      CHECK(w.key == (w.index == 0 ? "ml_tokens_shard_" : "ml_events_shard_") + std::to_string(s));
+      CHECK(sink.shard_of(w.execution) == s);
+      ++written;
+    }
+  }
+  CHECK(written == 60);
+}
+
 TEST_CASE("ShardedRedisSink: sums the shards' truncated and failed_too_large", "[sharded]") {
   ThreeFakeShards t;
   t.options.sink.max_event_bytes = 4096;

@@ -1,7 +1,8 @@
 // XaddEncoder's XADD commands, byte for byte, against hiredis's formatter given the arguments
 // the command stands for: XADD <key> [MAXLEN [~] <n>] * event <json> [event_type <t>
 // operation <o> execution_id <x>], the JSON from append_json. Covers both forms a buffered
-// event takes (the Event, and its fields encoded by append_fields / compact), every JSON length
+// event takes (the Event, and its whole command encoded by compact), token events routed to a
+// token_stream_key with its own MAXLEN, every JSON length
 // whose digit count changes (where 4600163 fixed a corrupt length), bytes JSON must escape or
 // replace, hundreds of fields, every head shape, and a seeded random sweep.
 
@@ -57,12 +58,12 @@ std::vector<RedisSinkOptions> head_variants(const std::string& key) {
 
 struct Checked {
   std::string json;  // the event's JSON, for further checks
-  bool compacted;    // compact() replaced the event by its encoded fields
+  bool compacted;    // compact() replaced the event by its encoded command
 };
 
 // Encodes `event` after a PING (so the XADD does not start at offset 0) in every buffered form:
-// as captured, as append_fields' string, and as compact() leaves it. Each must be hiredis's
-// bytes for the same arguments.
+// as captured, as compact() leaves it, and as a command held already. Each must be hiredis's
+// bytes for the same arguments; append_fields' bytes must be the command's end.
 Checked check_against_hiredis(const RedisSinkOptions& options, const Event& event) {
   std::string json;
   REQUIRE(streamll::append_json(event, json));
@@ -71,6 +72,8 @@ Checked check_against_hiredis(const RedisSinkOptions& options, const Event& even
 
   std::string fields;
   REQUIRE(encoder.append_fields(event, fields) == streamll::redis::EncodeResult::ok);
+  REQUIRE(fields.size() < expected.size());
+  CHECK(expected.compare(expected.size() - fields.size(), fields.size(), fields) == 0);
   BufferedEvent compacted = event;
   std::string scratch;
   encoder.compact(compacted, scratch);
@@ -79,7 +82,7 @@ Checked check_against_hiredis(const RedisSinkOptions& options, const Event& even
   commands.append({"PING"});
   REQUIRE(encoder.append_command(BufferedEvent{event}, commands) ==
           streamll::redis::EncodeResult::ok);
-  REQUIRE(encoder.append_command(BufferedEvent{fields}, commands) ==
+  REQUIRE(encoder.append_command(BufferedEvent{expected}, commands) ==
           streamll::redis::EncodeResult::ok);
   REQUIRE(encoder.append_command(compacted, commands) == streamll::redis::EncodeResult::ok);
   CHECK(commands.command_count() == 4);
@@ -352,10 +355,44 @@ TEST_CASE("XADD matches hiredis for seeded random events", "[xadd_encoder][oracl
     const bool approximate = rng() % 2 == 0;
     const bool index_fields = rng() % 2 == 0;
     const Event event = random_event(rng);
-    const Checked checked =
-        check_against_hiredis(sink_options(key, max_length, approximate, index_fields), event);
+    RedisSinkOptions options = sink_options(key, max_length, approximate, index_fields);
+    if (rng() % 2 == 0) {
+      options.token_stream_key = key + ":tokens";
+      options.token_max_stream_length =
+          rng() % 3 == 0 ? std::nullopt : std::optional<std::size_t>(rng() % 1000);
+    }
+    const Checked checked = check_against_hiredis(options, event);
     CHECK_NOTHROW(nlohmann::json::parse(checked.json));
     compacted += checked.compacted ? 1 : 0;
   }
   CHECK(compacted > 0);  // the compact form was among those compared
+}
+
+TEST_CASE("token events go to token_stream_key with its own MAXLEN in every buffered form",
+          "[xadd_encoder][oracle]") {
+  // A token whose fields take more memory as captured than encoded (many small numbers), so
+  // that compact() holds it as its command: the stream must survive that.
+  Fields fields = {{"token", "tok"}, {"index", 7}};
+  for (int i = 0; i < 64; ++i) fields.set("n" + std::to_string(i), i);
+  const Event token = Event::capture(EventType::token, usual_context(), std::move(fields));
+  const Event llm_call = event_with_json_length(1000, "x");
+  const std::vector<std::optional<std::size_t>> token_lengths = {std::nullopt, 1, 50000};
+  for (const bool index_fields : {false, true}) {
+    for (const auto& token_length : token_lengths) {
+      CAPTURE(index_fields, token_length.value_or(0));
+      RedisSinkOptions options = sink_options("{llm}events", 1000000, true, index_fields);
+      options.token_stream_key = "{llm}tokens";
+      options.token_max_stream_length = token_length;
+      CHECK(check_against_hiredis(options, token).compacted);
+      check_against_hiredis(options, llm_call);
+      // The oracle's argv names the token stream: the check above compared against it.
+      std::string json;
+      REQUIRE(streamll::append_json(token, json));
+      CHECK(xadd_argv(options, token, json)[1] == "{llm}tokens");
+      CHECK(xadd_argv(options, llm_call, json)[1] == "{llm}events");
+    }
+  }
+  // Without a token_stream_key, token events stay in stream_key.
+  const RedisSinkOptions one_stream = sink_options("ml_events", 100, false, false);
+  CHECK(check_against_hiredis(one_stream, token).compacted);
 }

@@ -90,6 +90,13 @@ struct ConsumerOptions {
   /// Where Redis is and how to log in (URL, credentials, TLS, timeouts, Sentinel, Cluster).
   RedisConnectionOptions connection{};
   std::string stream_key = "ml_events";
+  /// When set, also read this stream: the token events a RedisSink with the same
+  /// token_stream_key writes apart from stream_key (sharded: "<token_stream_key>_shard_<i>" on
+  /// each shard). It is read like another shard: its own connection, position and group
+  /// membership (the group is created on it too), so handlers see each stream's entries in
+  /// that stream's order, and an execution's token events in order among themselves, but not
+  /// in order with its other events. Must differ from stream_key.
+  std::string token_stream_key{};
   /// Consumer group (GroupConsumer only; required there).
   std::string group{};
   /// This consumer's name inside the group (GroupConsumer only; required there). Use a name
@@ -140,12 +147,14 @@ struct ConsumerOptions {
   /// shard_urls: 0, or their number. 0 and no shard_urls: not sharded.
   std::size_t shard_count = 0;
 
-  /// RedisConnectionOptions::from_env() plus STREAMLL_STREAM_KEY, STREAMLL_CONSUMER_GROUP,
-  /// STREAMLL_CONSUMER_NAME, STREAMLL_SHARD_URLS and STREAMLL_SHARD_COUNT (the variables a
+  /// RedisConnectionOptions::from_env() plus STREAMLL_STREAM_KEY, STREAMLL_TOKEN_STREAM_KEY,
+  /// STREAMLL_CONSUMER_GROUP, STREAMLL_CONSUMER_NAME, STREAMLL_SHARD_URLS and
+  /// STREAMLL_SHARD_COUNT (the variables a
   /// ShardedRedisSink's from_env() reads, so producer and consumers can share them).
   static ConsumerOptions from_env(const EnvLookup& env = {});
 
-  /// RedisConnectionOptions::validate() plus: empty stream_key, batch_size 0, non-positive
+  /// RedisConnectionOptions::validate() plus: empty stream_key, token_stream_key equal to
+  /// stream_key, batch_size 0, non-positive
   /// block / claim_interval / reconnect delays, negative claim_min_idle, group_start_id and
   /// start_id not "0", "$" or an entry id, shard_count disagreeing with shard_urls, more than
   /// 1024 shards, and each shard's connection options (the message names the shard). The
@@ -154,6 +163,8 @@ struct ConsumerOptions {
 
   /// Shards read: shard_urls' size, else shard_count, at least 1.
   std::size_t shards() const noexcept;
+  /// Streams read on each shard: 2 with a token_stream_key, else 1.
+  std::size_t streams_per_shard() const noexcept { return token_stream_key.empty() ? 1 : 2; }
   bool sharded() const noexcept { return !shard_urls.empty() || shard_count > 0; }
 };
 
@@ -303,7 +314,8 @@ class GroupConsumer : public detail::HandlerRegistration<GroupConsumer> {
 
   /// Summed over the shards (see ConsumerStats).
   ConsumerStats stats() const;
-  /// Per shard, in shard order (one element when not sharded).
+  /// Per shard, in shard order (one element when not sharded), a shard's token stream
+  /// included.
   std::vector<ConsumerStats> shard_stats() const;
   std::size_t shard_count() const noexcept;
   const ConsumerOptions& options() const noexcept;
@@ -339,10 +351,13 @@ class StreamReader : public detail::HandlerRegistration<StreamReader> {
   bool stopping() const noexcept;
 
   /// The id of the last entry read ("" before the first read resolved start_id): a restarted
-  /// reader continues from it with start_id = last_id(). Sharded readers: "" (each shard has
+  /// reader continues from it with start_id = last_id(). Sharded readers, and readers of a
+  /// token stream: "" (each stream has
   /// its own position, and ids of different servers do not compare; see last_ids()).
   std::string last_id() const;
-  /// Each shard's position, in shard order (one element when not sharded).
+  /// Each stream's position: in shard order, each shard's stream_key then (with a
+  /// token_stream_key) its token stream. One element when neither sharded nor reading tokens
+  /// apart; with a token stream last_id() is "" and a restart from start_id repositions both.
   std::vector<std::string> last_ids() const;
   ConsumerStats stats() const;
   std::vector<ConsumerStats> shard_stats() const;

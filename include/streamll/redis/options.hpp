@@ -168,6 +168,17 @@ struct RedisSinkOptions {
   std::optional<std::size_t> max_stream_length = std::size_t{1000000};
   /// MAXLEN ~ (cheap, keeps a little more) instead of exact MAXLEN.
   bool approximate_trimming = true;
+  /// When set, token events go to this stream instead of stream_key, trimmed by
+  /// token_max_stream_length: a fast token rate then no longer trims the spans and llm_call
+  /// events out of stream_key's history. Consumers, `streamll tail`, `stats` and `health` read
+  /// both when told this key (ConsumerOptions::token_stream_key, `--token-stream`). Must differ
+  /// from stream_key. On a Redis Cluster both keys must hash to the same slot (give them the
+  /// same hash tag, e.g. "{llm}events" and "{llm}tokens"): one batch is one pipeline to one
+  /// master. A ShardedRedisSink gives each shard "<token_stream_key>_shard_<i>".
+  std::string token_stream_key{};
+  /// MAXLEN of the token stream (only with token_stream_key); nullopt: no trimming. 0 is
+  /// rejected. approximate_trimming applies to it too.
+  std::optional<std::size_t> token_max_stream_length = std::size_t{1000000};
   /// What handle() does when buffer_size events are already waiting.
   OverflowStrategy buffer_overflow_strategy = OverflowStrategy::drop_oldest;
   /// When set, the sink creates this consumer group (XGROUP CREATE <stream> <group> 0 MKSTREAM,
@@ -209,13 +220,16 @@ struct RedisSinkOptions {
   ///   trimming), STREAMLL_APPROXIMATE_TRIMMING (bool), STREAMLL_BUFFER_OVERFLOW_STRATEGY
   ///   (drop_oldest|drop_newest|raise_error), STREAMLL_CONSUMER_GROUP, STREAMLL_CONSUMER_NAME,
   ///   STREAMLL_INDEX_FIELDS (bool), STREAMLL_SHUTDOWN_TIMEOUT_MS, STREAMLL_MIN_REPLICAS_ACK,
-  ///   STREAMLL_REPLICAS_ACK_TIMEOUT_MS, STREAMLL_MAX_EVENT_BYTES (0: no limit).
+  ///   STREAMLL_REPLICAS_ACK_TIMEOUT_MS, STREAMLL_MAX_EVENT_BYTES (0: no limit),
+  ///   STREAMLL_TOKEN_STREAM_KEY, STREAMLL_TOKEN_MAX_STREAM_LENGTH (as
+  ///   STREAMLL_MAX_STREAM_LENGTH).
   static RedisSinkOptions from_env(const EnvLookup& env = {});
 
   /// RedisConnectionOptions::validate() plus: empty stream_key, buffer_size 0, max_batch_size
   /// 0 or > buffer_size, failure_threshold 0, non-positive recovery_timeout / flush_interval /
   /// shutdown_timeout, max_stream_length 0, non-positive replicas_ack_timeout with
-  /// min_replicas_ack, max_event_bytes 1 to 1023. The RedisSink constructor calls it.
+  /// min_replicas_ack, max_event_bytes 1 to 1023, token_stream_key equal to stream_key,
+  /// token_max_stream_length 0 with a token_stream_key. The RedisSink constructor calls it.
   void validate() const;
 };
 

@@ -174,6 +174,17 @@ void RedisSinkOptions::validate() const {
     throw ConfigError("max_stream_length",
                       "must be at least 1, got 0 (use std::nullopt for no trimming)");
   }
+  if (!token_stream_key.empty()) {
+    if (token_stream_key == stream_key) {
+      throw ConfigError("token_stream_key",
+                        "must differ from stream_key ('" + stream_key +
+                            "'); leave it empty to keep token events in stream_key");
+    }
+    if (token_max_stream_length && *token_max_stream_length == 0) {
+      throw ConfigError("token_max_stream_length",
+                        "must be at least 1, got 0 (use std::nullopt for no trimming)");
+    }
+  }
   if (max_event_bytes > 0 && max_event_bytes < kMinMaxEventBytes) {
     throw ConfigError("max_event_bytes", "must be 0 (no limit) or at least " +
                                              std::to_string(kMinMaxEventBytes) + ", got " +
@@ -207,7 +218,10 @@ std::string to_string(const RedisSinkOptions& o) {
       << "shutdown_timeout=" << ms(o.shutdown_timeout) << "\n"
       << "min_replicas_ack=" << o.min_replicas_ack << "\n"
       << "replicas_ack_timeout=" << ms(o.replicas_ack_timeout) << "\n"
-      << "max_event_bytes=" << o.max_event_bytes << "\n";
+      << "max_event_bytes=" << o.max_event_bytes << "\n"
+      << "token_stream_key=" << o.token_stream_key << "\n"
+      << "token_max_stream_length="
+      << (o.token_max_stream_length ? std::to_string(*o.token_max_stream_length) : "none") << "\n";
   return out.str();
 }
 

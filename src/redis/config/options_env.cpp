@@ -146,6 +146,19 @@ void read_connection_env(const Env& env, RedisConnectionOptions& o) {
   }
 }
 
+// A stream length: a number, or "none" / "0" for no trimming.
+void read_stream_length(const Env& env, const char* name, std::optional<std::size_t>& out) {
+  const auto v = env.get(name);
+  if (!v) return;
+  std::string lower;
+  for (char c : *v) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  if (lower == "none" || lower == "0") {
+    out.reset();
+  } else {
+    out = static_cast<std::size_t>(Env::parse_uint(name, *v));
+  }
+}
+
 }  // namespace
 
 RedisConnectionOptions RedisConnectionOptions::from_env(const EnvLookup& lookup) {
@@ -165,17 +178,9 @@ RedisSinkOptions RedisSinkOptions::from_env(const EnvLookup& lookup) {
   env.millis("STREAMLL_RECOVERY_TIMEOUT_MS", o.recovery_timeout);
   env.size("STREAMLL_MAX_BATCH_SIZE", o.max_batch_size);
   env.millis("STREAMLL_FLUSH_INTERVAL_MS", o.flush_interval);
-  if (auto v = env.get("STREAMLL_MAX_STREAM_LENGTH")) {
-    std::string lower;
-    for (char c : *v)
-      lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-    if (lower == "none" || lower == "0") {
-      o.max_stream_length.reset();
-    } else {
-      o.max_stream_length =
-          static_cast<std::size_t>(Env::parse_uint("STREAMLL_MAX_STREAM_LENGTH", *v));
-    }
-  }
+  read_stream_length(env, "STREAMLL_MAX_STREAM_LENGTH", o.max_stream_length);
+  env.string("STREAMLL_TOKEN_STREAM_KEY", o.token_stream_key);
+  read_stream_length(env, "STREAMLL_TOKEN_MAX_STREAM_LENGTH", o.token_max_stream_length);
   env.boolean("STREAMLL_APPROXIMATE_TRIMMING", o.approximate_trimming);
   if (auto v = env.get("STREAMLL_BUFFER_OVERFLOW_STRATEGY")) {
     const auto strategy = try_parse_overflow_strategy(*v);

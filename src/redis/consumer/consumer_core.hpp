@@ -69,6 +69,10 @@ struct ConsumerDispatch {
 /// `options` as seen by shard `index` of a sharded consumer: that shard's URL and stream key,
 /// and no sharding of its own. Unsharded options come back unchanged.
 ConsumerOptions options_of_shard(const ConsumerOptions& options, std::size_t index);
+/// The options of stream `index` of those read (options.shards() * streams_per_shard(), a
+/// shard's stream_key, then its token stream): stream_key set to the one stream, no
+/// token_stream_key, not sharded.
+ConsumerOptions options_of_stream(const ConsumerOptions& options, std::size_t index);
 
 /// The TransportMaker a consumer's connector uses for `shard`: the test factories when given
 /// (endpoint-aware first), else the real socket transport.
@@ -80,7 +84,7 @@ class ConsumerCore {
  public:
   using OnConnect = std::function<void(RedisTransport&)>;
 
-  /// `options` are the shard's own (options_of_shard); `dispatch` outlives the core.
+  /// `options` are the stream's own (options_of_stream); `dispatch` outlives the core.
   ConsumerCore(ConsumerOptions options, TransportMaker make, const detail::ClockSource& clock,
                std::string role, ConsumerDispatch& dispatch, std::size_t shard);
   ~ConsumerCore();

@@ -59,6 +59,7 @@ ConsumerOptions ConsumerOptions::from_env(const EnvLookup& env) {
   o.connection = RedisConnectionOptions::from_env(env);
   auto get = [&env](const char* name) { return redis::read_env(env, name); };
   if (auto v = get("STREAMLL_STREAM_KEY")) o.stream_key = *v;
+  if (auto v = get("STREAMLL_TOKEN_STREAM_KEY")) o.token_stream_key = *v;
   if (auto v = get("STREAMLL_CONSUMER_GROUP")) o.group = *v;
   if (auto v = get("STREAMLL_CONSUMER_NAME")) o.consumer_name = *v;
   redis::read_shard_env(env, o.shard_urls, o.shard_count);
@@ -68,6 +69,10 @@ ConsumerOptions ConsumerOptions::from_env(const EnvLookup& env) {
 void ConsumerOptions::validate() const {
   connection.validate();
   if (stream_key.empty()) throw ConfigError("stream_key", "must not be empty");
+  if (token_stream_key == stream_key) {
+    throw ConfigError("token_stream_key", "must differ from stream_key ('" + stream_key +
+                                              "'); leave it empty to read stream_key only");
+  }
   if (batch_size == 0) throw ConfigError("batch_size", "must be at least 1, got 0");
   require_positive("block", block);
   require_positive("claim_interval", claim_interval);
@@ -100,9 +105,20 @@ ConsumerOptions options_of_shard(const ConsumerOptions& options, std::size_t ind
   if (!options.sharded()) return options;
   ConsumerOptions shard = options_for_shard<ConsumerOptions>(
       options, options.shard_urls, options.stream_key, index, &ConsumerOptions::stream_key);
+  if (!options.token_stream_key.empty()) {
+    shard.token_stream_key = shard_stream_key_of(options.token_stream_key, index);
+  }
   shard.shard_urls.clear();
   shard.shard_count = 0;
   return shard;
+}
+
+ConsumerOptions options_of_stream(const ConsumerOptions& options, std::size_t index) {
+  const std::size_t per_shard = options.streams_per_shard();
+  ConsumerOptions stream = options_of_shard(options, index / per_shard);
+  if (index % per_shard == 1) stream.stream_key = stream.token_stream_key;
+  stream.token_stream_key.clear();
+  return stream;
 }
 
 }  // namespace redis

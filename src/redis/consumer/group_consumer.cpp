@@ -303,7 +303,7 @@ ConsumerStats GroupConsumer::stats() const { return impl_->consumer.stats(); }
 std::vector<ConsumerStats> GroupConsumer::shard_stats() const {
   return impl_->consumer.shard_stats();
 }
-std::size_t GroupConsumer::shard_count() const noexcept { return impl_->consumer.size(); }
+std::size_t GroupConsumer::shard_count() const noexcept { return impl_->consumer.shard_count(); }
 const ConsumerOptions& GroupConsumer::options() const noexcept { return impl_->consumer.options(); }
 
 }  // namespace streamll

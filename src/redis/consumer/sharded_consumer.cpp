@@ -60,12 +60,14 @@ ShardedConsumer::ShardedConsumer(ConsumerOptions options, const ConsumerTranspor
                                  const ConsumerEndpointTransportFactory& endpoint_factory,
                                  const MakeShard& make_shard)
     : options_(std::move(options)), dispatch_(options_.dedupe_window) {
-  const std::size_t n = options_.shards();
+  const std::size_t per_shard = options_.streams_per_shard();
+  const std::size_t n = options_.shards() * per_shard;
   shards_.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
-    shards_.push_back(make_shard(options_of_shard(options_, i),
-                                 consumer_transport_maker(factory, endpoint_factory, i), dispatch_,
-                                 i));
+    const std::size_t shard = i / per_shard;
+    shards_.push_back(make_shard(options_of_stream(options_, i),
+                                 consumer_transport_maker(factory, endpoint_factory, shard),
+                                 dispatch_, shard));
   }
   if (n > 1) {
     // One thread reads every shard: a host that stopped answering must not hold the others up
@@ -191,15 +193,32 @@ void ShardedConsumer::stop() noexcept {
 
 ConsumerStats ShardedConsumer::stats() const {
   if (shards_.size() == 1) return shards_.front()->core().stats();
+  std::vector<ConsumerStats> streams;
   std::vector<std::chrono::steady_clock::time_point> times;
-  for (const auto& shard : shards_) times.push_back(shard->core().last_error_at());
-  return merge_consumer_stats(shard_stats(), times);
+  for (const auto& shard : shards_) {
+    streams.push_back(shard->core().stats());
+    times.push_back(shard->core().last_error_at());
+  }
+  return merge_consumer_stats(streams, times);
 }
 
 std::vector<ConsumerStats> ShardedConsumer::shard_stats() const {
+  const std::size_t per_shard = options_.streams_per_shard();
   std::vector<ConsumerStats> out;
-  out.reserve(shards_.size());
-  for (const auto& shard : shards_) out.push_back(shard->core().stats());
+  out.reserve(shard_count());
+  for (std::size_t first = 0; first < shards_.size(); first += per_shard) {
+    if (per_shard == 1) {
+      out.push_back(shards_[first]->core().stats());
+      continue;
+    }
+    std::vector<ConsumerStats> streams;
+    std::vector<std::chrono::steady_clock::time_point> times;
+    for (std::size_t i = first; i < first + per_shard; ++i) {
+      streams.push_back(shards_[i]->core().stats());
+      times.push_back(shards_[i]->core().last_error_at());
+    }
+    out.push_back(merge_consumer_stats(streams, times));
+  }
   return out;
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // Internal: the body of GroupConsumer and StreamReader: one ConsumerShard per stream read (one,
-// or every shard of a sharded deployment), the handlers and dedupe they share, and the polling
-// that merges several shards into one dispatch on the consuming thread.
+// or every shard of a sharded deployment; each with its token stream when one is read apart),
+// the handlers and dedupe they share, and the polling that merges several streams into one
+// dispatch on the consuming thread. Below, "shard" means one stream read.
 //
 // With several shards a poll() first gives every shard one step without waiting (answers to
 // blocking reads sent earlier, or a read of its own), so a busy shard cannot starve the others
@@ -28,13 +29,14 @@ ConsumerStats merge_consumer_stats(
 
 class ShardedConsumer {
  public:
-  /// Builds shard `index` from its own options (options_of_shard), its transport maker and the
-  /// shared dispatch.
+  /// Builds the reader of one stream from its own options (options_of_stream), its shard's
+  /// transport maker, the shared dispatch and its shard's index.
   using MakeShard = std::function<std::unique_ptr<ConsumerShard>(
       ConsumerOptions shard_options, TransportMaker make, ConsumerDispatch& dispatch,
       std::size_t index)>;
 
-  /// `options` must be validated. One shard per options.shards().
+  /// `options` must be validated. One reader per stream: options.shards() *
+  /// options.streams_per_shard().
   ShardedConsumer(ConsumerOptions options, const ConsumerTransportFactory& factory,
                   const ConsumerEndpointTransportFactory& endpoint_factory,
                   const MakeShard& make_shard);
@@ -50,8 +52,12 @@ class ShardedConsumer {
   bool stopping() const noexcept { return shards_.front()->core().stopping(); }
 
   ConsumerStats stats() const;
+  /// Per shard of the deployment, its streams merged.
   std::vector<ConsumerStats> shard_stats() const;
+  /// Streams read.
   std::size_t size() const noexcept { return shards_.size(); }
+  /// Shards of the deployment read.
+  std::size_t shard_count() const noexcept { return options_.shards(); }
   ConsumerShard& shard(std::size_t index) { return *shards_.at(index); }
   const ConsumerShard& shard(std::size_t index) const { return *shards_.at(index); }
   EventHandlers& handlers() noexcept { return dispatch_.handlers; }

@@ -163,7 +163,7 @@ ConsumerStats StreamReader::stats() const { return impl_->consumer.stats(); }
 std::vector<ConsumerStats> StreamReader::shard_stats() const {
   return impl_->consumer.shard_stats();
 }
-std::size_t StreamReader::shard_count() const noexcept { return impl_->consumer.size(); }
+std::size_t StreamReader::shard_count() const noexcept { return impl_->consumer.shard_count(); }
 const ConsumerOptions& StreamReader::options() const noexcept { return impl_->consumer.options(); }
 
 }  // namespace streamll

@@ -15,8 +15,8 @@ using SteadyClock = std::chrono::steady_clock;
 // While Redis cannot be written to, waiting events are compacted every kCompactionPeriod.
 constexpr std::chrono::milliseconds kCompactionPeriod{5};
 
-// Encoded fields are never empty (they hold at least the event's JSON), so an empty text
-// marks an event already counted lost by encode().
+// An encoded command is never empty, so an empty text marks an event already counted lost by
+// encode().
 bool is_dropped(const BufferedEvent& item) noexcept {
   const auto* fields = std::get_if<std::string>(&item);
   return fields != nullptr && fields->empty();
@@ -105,7 +105,7 @@ bool RedisEngine::prepare_batch() {
 
 // The batch's events as XADDs (then WAIT when durable), into its command buffer: only the
 // first one while isolating. Events cut to max_event_bytes are replaced by their encoded
-// fields, so that encoding the batch again (after a redirection or a close) neither cuts nor
+// command, so that encoding the batch again (after a redirection or a close) neither cuts nor
 // counts them again. An event that cannot be encoded (too large for max_event_bytes even cut,
 // or out of memory while serializing) is counted lost here, once, and left in the batch as
 // an empty text that later encodings skip; the rest of the batch is sent.

@@ -59,15 +59,21 @@ bool RedisEngine::ensure_connected() {
 
 void RedisEngine::create_consumer_group() {
   redis::CommandBuffer create;
-  create.append({"XGROUP", "CREATE", options.stream_key, options.consumer_group, "0", "MKSTREAM"});
+  std::vector<std::string> keys = {options.stream_key};
+  if (!options.token_stream_key.empty()) keys.push_back(options.token_stream_key);
+  for (const std::string& key : keys) {
+    create.append({"XGROUP", "CREATE", key, options.consumer_group, "0", "MKSTREAM"});
+  }
   std::vector<redis::RedisReply> group_replies;
   transport->execute(create, group_replies, io_deadline(options.connection.socket_timeout));
-  if (!group_replies.empty() && group_replies.front().is_error() &&
-      group_replies.front().error_prefix() != "BUSYGROUP") {
-    // The events can still be written; the group is for the consumers. Report, do not fail.
-    redis::SinkCounters::add(counters.reply_errors);
-    record_error("XGROUP CREATE " + options.consumer_group +
-                 " failed: " + group_replies.front().text);
+  for (std::size_t i = 0; i < group_replies.size() && i < keys.size(); ++i) {
+    const redis::RedisReply& reply = group_replies[i];
+    if (reply.is_error() && reply.error_prefix() != "BUSYGROUP") {
+      // The events can still be written; the group is for the consumers. Report, do not fail.
+      redis::SinkCounters::add(counters.reply_errors);
+      record_error("XGROUP CREATE " + keys[i] + " " + options.consumer_group +
+                   " failed: " + reply.text);
+    }
   }
 }
 
@@ -121,7 +127,18 @@ RedisEngine::RedisEngine(detail::Pipeline& owner, const RedisSinkOptions& opts,
       durable(options, clock_source, counters),
       isolation(*this, counters, options.stream_key, durable.enabled()),
       compaction(owner.ring(), encoder, counters) {
-  if (connector.deployment() == RedisDeployment::cluster) slot = key_slot(options.stream_key);
+  if (connector.deployment() != RedisDeployment::cluster) return;
+  const auto events_slot = key_slot(options.stream_key);
+  slot = events_slot;
+  // A batch is one pipeline to the master of one slot, whichever stream its events go to.
+  const auto tokens_slot = key_slot(options.token_stream_key);
+  if (!options.token_stream_key.empty() && tokens_slot != events_slot) {
+    throw ConfigError("token_stream_key",
+                      "'" + options.token_stream_key + "' hashes to cluster slot " +
+                          std::to_string(tokens_slot) + ", stream_key '" + options.stream_key +
+                          "' to slot " + std::to_string(events_slot) +
+                          "; give both the same hash tag, e.g. '{llm}events' and '{llm}tokens'");
+  }
 }
 
 void RedisEngine::read_errors(RedisSinkStats& out) const {

@@ -25,8 +25,12 @@ std::size_t shard_total(const ShardedRedisSinkOptions& o) {
 }
 
 RedisSinkOptions shard_options(const ShardedRedisSinkOptions& o, std::size_t index) {
-  return redis::options_for_shard<RedisSinkOptions>(o.sink, o.shard_urls, o.sink.stream_key, index,
-                                                    &RedisSinkOptions::stream_key);
+  RedisSinkOptions shard = redis::options_for_shard<RedisSinkOptions>(
+      o.sink, o.shard_urls, o.sink.stream_key, index, &RedisSinkOptions::stream_key);
+  if (!o.sink.token_stream_key.empty()) {
+    shard.token_stream_key = redis::shard_stream_key_of(o.sink.token_stream_key, index);
+  }
+  return shard;
 }
 
 int breaker_rank(BreakerState s) {

@@ -114,18 +114,25 @@ std::size_t estimated_json_bytes(const Event& event) noexcept {
 
 XaddEncoder::XaddEncoder(const RedisSinkOptions& options)
     : index_fields_(options.index_fields), max_event_bytes_(options.max_event_bytes) {
-  std::size_t argc = 5;  // XADD key * event <json>
-  if (options.max_stream_length) argc += options.approximate_trimming ? 3 : 2;
-  if (index_fields_) argc += 6;
-  head_ = "*" + std::to_string(argc) + "\r\n";
-  append_bulk(head_, "XADD");
-  append_bulk(head_, options.stream_key);
-  if (options.max_stream_length) {
-    append_bulk(head_, "MAXLEN");
-    if (options.approximate_trimming) append_bulk(head_, "~");
-    append_bulk(head_, std::to_string(*options.max_stream_length));
-  }
-  append_bulk(head_, "*");
+  const auto head = [&](const std::string& key, const std::optional<std::size_t>& max_length) {
+    std::size_t argc = 5;  // XADD key * event <json>
+    if (max_length) argc += options.approximate_trimming ? 3 : 2;
+    if (index_fields_) argc += 6;
+    std::string out = "*" + std::to_string(argc) + "\r\n";
+    append_bulk(out, "XADD");
+    append_bulk(out, key);
+    if (max_length) {
+      append_bulk(out, "MAXLEN");
+      if (options.approximate_trimming) append_bulk(out, "~");
+      append_bulk(out, std::to_string(*max_length));
+    }
+    append_bulk(out, "*");
+    return out;
+  };
+  head_ = head(options.stream_key, options.max_stream_length);
+  token_head_ = options.token_stream_key.empty()
+                    ? head_
+                    : head(options.token_stream_key, options.token_max_stream_length);
 }
 
 EncodeResult XaddEncoder::append_fields(const Event& event, std::string& out) const noexcept {
@@ -153,22 +160,23 @@ EncodeResult XaddEncoder::append_fields(const Event& event, std::string& out) co
 }
 
 EncodeResult XaddEncoder::append_command(const BufferedEvent& item, CommandBuffer& commands,
-                                         std::string* truncated_fields) const noexcept {
+                                         std::string* truncated_command) const noexcept {
   EncodeResult result = EncodeResult::ok;
   try {
     commands.append_encoded([&](std::string& bytes) {
-      const std::size_t start = bytes.size();
-      bytes.append(head_);
-      if (const auto* fields = std::get_if<std::string>(&item)) {
-        bytes.append(*fields);
+      if (const auto* command = std::get_if<std::string>(&item)) {
+        bytes.append(*command);
         return true;
       }
-      result = append_fields(std::get<Event>(item), bytes);
-      if (result == EncodeResult::truncated && truncated_fields) {
+      const std::size_t start = bytes.size();
+      const Event& event = std::get<Event>(item);
+      bytes.append(head_for(event));
+      result = append_fields(event, bytes);
+      if (result == EncodeResult::truncated && truncated_command) {
         try {
-          truncated_fields->assign(bytes, start + head_.size());
+          truncated_command->assign(bytes, start);
         } catch (...) {  // std::bad_alloc: the caller keeps the event as captured
-          truncated_fields->clear();
+          truncated_command->clear();
         }
       }
       const bool ok = result == EncodeResult::ok || result == EncodeResult::truncated;
@@ -187,7 +195,12 @@ EncodeResult XaddEncoder::compact(BufferedEvent& item, std::string& scratch) con
   const std::size_t captured = captured_heap_bytes(*event);
   if (estimated_json_bytes(*event) >= captured) return EncodeResult::ok;  // most streamed tokens
   scratch.clear();
-  const EncodeResult result = append_fields(*event, scratch);
+  EncodeResult result = EncodeResult::out_of_memory;
+  try {
+    scratch.append(head_for(*event));
+    result = append_fields(*event, scratch);
+  } catch (...) {  // std::bad_alloc appending the head
+  }
   if (result != EncodeResult::ok && result != EncodeResult::truncated) return result;
   // Cut: held so whatever its size, so that the cut happens (and is counted) once.
   if (result == EncodeResult::ok && scratch.size() + 1 >= captured) return EncodeResult::ok;
