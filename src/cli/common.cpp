@@ -50,6 +50,12 @@ std::vector<OptionSpec> connection_option_specs() {
   };
 }
 
+OptionSpec token_stream_option_spec() {
+  return {"token-stream", "KEY",
+          "token events' own stream, as the sink's token_stream_key (default: "
+          "$STREAMLL_TOKEN_STREAM_KEY, else none: tokens are in --stream)"};
+}
+
 Target resolve_target(const Args& args) {
   Target t;
   t.connection = RedisConnectionOptions::from_env();
@@ -83,6 +89,11 @@ Target resolve_target(const Args& args) {
   const char* env_stream = std::getenv("STREAMLL_STREAM_KEY");
   t.stream = args.value_or("stream", env_stream && *env_stream ? env_stream : "ml_events");
   if (t.stream.empty()) throw UsageError("--stream must not be empty");
+  const char* env_token_stream = std::getenv("STREAMLL_TOKEN_STREAM_KEY");
+  t.token_stream = args.value_or("token-stream", env_token_stream ? env_token_stream : "");
+  if (t.token_stream == t.stream) {
+    throw UsageError("--token-stream must differ from --stream ('" + t.stream + "')");
+  }
   redis::read_shard_env({}, t.shard_urls, t.shard_count);
   const auto shard_count = args.unsigned_value("shard-count");
   if (const auto urls = args.values("shard-url"); !urls.empty()) {
@@ -115,6 +126,7 @@ ConsumerOptions Target::consumer_options() const {
   ConsumerOptions o;
   o.connection = connection;
   o.stream_key = stream;
+  o.token_stream_key = token_stream;
   o.shard_urls = shard_urls;
   o.shard_count = shard_count;
   return o;

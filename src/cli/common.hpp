@@ -31,11 +31,16 @@ enum ExitCode : int {
 
 /// --url, --stream, --db, --user, TLS, timeout and sharding options.
 std::vector<OptionSpec> connection_option_specs();
+/// --token-stream: for the commands that read or write token events (tail, consume, health,
+/// emit).
+OptionSpec token_stream_option_spec();
 
 /// What the common options resolve to.
 struct Target {
   RedisConnectionOptions connection;
   std::string stream;
+  /// Token events' own stream (--token-stream, STREAMLL_TOKEN_STREAM_KEY); empty: none.
+  std::string token_stream;
   /// A sharded deployment (--shard-url, --shard-count; STREAMLL_SHARD_URLS/_COUNT): the
   /// ShardedRedisSink's layout. Empty and 0: the one stream.
   std::vector<std::string> shard_urls;
@@ -49,7 +54,8 @@ struct Target {
 };
 
 /// RedisConnectionOptions::from_env() (REDIS_URL, REDIS_PASSWORD, ...), STREAMLL_STREAM_KEY,
-/// STREAMLL_SHARD_URLS and STREAMLL_SHARD_COUNT, then the command line on top. Throws
+/// STREAMLL_TOKEN_STREAM_KEY, STREAMLL_SHARD_URLS and STREAMLL_SHARD_COUNT, then the command
+/// line on top. Throws
 /// UsageError / ConfigError.
 Target resolve_target(const Args& args);
 

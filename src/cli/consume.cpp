@@ -44,6 +44,7 @@ std::vector<OptionSpec> consume_specs() {
        "longest such pause (default 10s or half --claim-idle; must be below --claim-idle)"},
   };
   for (auto& s : connection_option_specs()) specs.push_back(std::move(s));
+  specs.push_back(token_stream_option_spec());
   return specs;
 }
 
@@ -62,7 +63,9 @@ void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
          "current event (a pause is cut short).\n"
          "With --shard-url or --shard-count it joins the group on every shard and acknowledges "
          "each\n"
-         "event on the shard it came from (STREAMLL_STREAM names that shard's stream).\n\n"
+         "event on the shard it came from (STREAMLL_STREAM names that shard's stream).\n"
+         "With --token-stream it joins the group on the token events' own stream too and\n"
+         "acknowledges each event on the stream it came from.\n\n"
       << format_options(specs);
 }
 

@@ -39,6 +39,7 @@ std::vector<OptionSpec> emit_specs() {
       {"json", "", "print the summary as JSON"},
   };
   for (auto& s : connection_option_specs()) specs.push_back(std::move(s));
+  specs.push_back(token_stream_option_spec());
   return specs;
 }
 
@@ -125,6 +126,7 @@ int run_emit(int argc, char** argv, int first) {
         options.sink = RedisSinkOptions::from_env();
         options.sink.connection = target.connection;
         options.sink.stream_key = target.stream;
+        options.sink.token_stream_key = target.token_stream;
         options.sink.buffer_size = args.unsigned_value("buffer-size").value_or(100000);
         options.sink.max_batch_size = args.unsigned_value("batch-size").value_or(500);
         options.sink.shutdown_timeout = flush_timeout;
@@ -227,6 +229,7 @@ int run_emit(int argc, char** argv, int first) {
                               {"events_per_second", per_second},
                               {"round_trips", s.round_trips},
                               {"transport_errors", s.transport_errors}};
+          if (!target.token_stream.empty()) j["token_stream"] = target.token_stream;
           if (sharded) {
             nlohmann::json shards = nlohmann::json::array();
             for (std::size_t i = 0; i < per_shard.size(); ++i) {
@@ -244,8 +247,11 @@ int run_emit(int argc, char** argv, int first) {
           for (const auto& [type, n] : types.by_type)
             by_type += (by_type.empty() ? "" : ", ") + type + " " + std::to_string(n);
           std::cout << fmt::format("emitted     {} events to '{}' ({})\n", total, target.stream,
-                                   by_type)
-                    << fmt::format("delivered   {}\n", s.delivered);
+                                   by_type);
+          if (!target.token_stream.empty()) {
+            std::cout << fmt::format("            token events to '{}'\n", target.token_stream);
+          }
+          std::cout << fmt::format("delivered   {}\n", s.delivered);
           for (std::size_t i = 0; i < per_shard.size(); ++i) {
             std::cout << fmt::format("  shard {:<4}{} to '{}'{}\n", i, per_shard[i].delivered,
                                      shard_stream_key(target.stream, i),

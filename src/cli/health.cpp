@@ -5,7 +5,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
@@ -26,6 +29,7 @@ std::vector<OptionSpec> health_specs() {
       {"json", "", "print JSON instead of text"},
   };
   for (auto& s : connection_option_specs()) specs.push_back(std::move(s));
+  specs.push_back(token_stream_option_spec());
   return specs;
 }
 
@@ -52,7 +56,8 @@ void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
          "unreachable, 3 login refused, 5 a command refused (NOPERM), 64 bad options. With\n"
          "--shard-url or --shard-count every shard is checked and the numbers summed; a shard\n"
          "that cannot be checked is an alert (exit 1) while the others are; none at all is exit "
-         "2.\n\n"
+         "2. With --token-stream the token events' own stream is checked too: its lag and\n"
+         "pending entries raise alerts; no recent events there, or no stream yet, does not.\n\n"
       << format_options(specs);
 }
 
@@ -90,6 +95,38 @@ void print_text(std::ostream& out, const HealthReport& h) {
   for (const auto& alert : h.alerts) out << "ALERT: " << alert.message << "\n";
 }
 
+// The token events' own stream: its lag and pending entries, and alerts for them. No events
+// in the window is normal there (summary and off token modes write none), and so is no
+// stream yet.
+HealthReport check_token_stream(const Target& target, HealthThresholds thresholds) {
+  ShardedStream source = target.source();
+  source.stream = target.token_stream;
+  thresholds.min_recent_events = 0;
+  HealthReport report = check_health(source, thresholds);
+  auto& alerts = report.alerts;
+  alerts.erase(std::remove_if(alerts.begin(), alerts.end(),
+                              [](const HealthAlert& a) {
+                                return a.kind == HealthAlert::Kind::stream_missing;
+                              }),
+               alerts.end());
+  return report;
+}
+
+void print_token_stream(std::ostream& out, const HealthReport& h) {
+  out << "Token stream '" << h.stream << "': " << (h.healthy() ? "OK" : "ALERT") << "\n";
+  if (!h.stream_exists) {
+    out << "  no stream yet\n";
+  } else {
+    out << fmt::format("  {:<20}{}\n", "stream length", h.stream_length)
+        << fmt::format("  {:<20}{} in the last {} s\n", "recent events", h.events_in_window,
+                       h.thresholds.window.count() / 1000)
+        << fmt::format("  {:<20}{}\n", "consumer groups", h.consumer_groups)
+        << fmt::format("  {:<20}{}{}\n", "total lag", h.total_lag, h.lag_exact ? "" : " (at least)")
+        << fmt::format("  {:<20}{}\n", "pending", h.pending);
+  }
+  for (const auto& alert : h.alerts) out << "ALERT: token stream: " << alert.message << "\n";
+}
+
 }  // namespace
 
 int run_health(int argc, char** argv, int first) {
@@ -106,13 +143,18 @@ int run_health(int argc, char** argv, int first) {
         if (auto v = args.unsigned_value("max-lag")) thresholds.max_total_lag = *v;
         if (auto v = args.number_value("max-error-rate")) thresholds.max_error_rate = *v;
         const HealthReport report = check_health(target.source(), thresholds);
+        std::optional<HealthReport> tokens;
+        if (!target.token_stream.empty()) tokens = check_token_stream(target, thresholds);
         if (json) {
-          std::cout << to_json(report).dump(2) << "\n";
+          nlohmann::json j = to_json(report);
+          if (tokens) j["token_stream"] = to_json(*tokens);
+          std::cout << j.dump(2) << "\n";
         } else {
           print_text(std::cout, report);
+          if (tokens) print_token_stream(std::cout, *tokens);
         }
         checked = true;
-        return report.healthy() ? int(kOk) : int(kAlert);
+        return report.healthy() && (!tokens || tokens->healthy()) ? int(kOk) : int(kAlert);
       },
       [&checked](int c) {
         // An unexpected failure (report_error's generic 1) must not pass for an alert; mapped

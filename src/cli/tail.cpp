@@ -35,6 +35,7 @@ std::vector<OptionSpec> tail_specs() {
       {"no-data", "", "hide the data fields"},
   };
   for (auto& s : connection_option_specs()) specs.push_back(std::move(s));
+  specs.push_back(token_stream_option_spec());
   return specs;
 }
 
@@ -44,7 +45,9 @@ void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
          "Entries that are not streamll events are reported on stderr and counted. A stream\n"
          "that does not exist yet is waited for, like tail -F (--fail-missing: exit 4 instead;\n"
          "--no-follow always exits 4 then). With\n"
-         "--shard-url or --shard-count every shard is followed (each shard's events in order).\n\n"
+         "--shard-url or --shard-count every shard is followed (each shard's events in order).\n"
+         "With --token-stream the token events' own stream is followed too: each stream's\n"
+         "events in order, a call's tokens not in order with its other events.\n\n"
       << format_options(specs);
 }
 

@@ -5,6 +5,9 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <map>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include <streamll/redis/analytics.hpp>
@@ -199,6 +202,60 @@ TEST_CASE("emit cuts chunks at the chunk interval as an LlmCall does", "[cli_it]
     CHECK(event["data"]["offsets_us"].back() == 20000 * (counts.back() - 1));
   }
   CHECK(counts == std::vector<std::int64_t>{14, 14, 14, 14, 14, 14, 14, 2});
+}
+
+TEST_CASE("emit, consume and health with the token events in a stream of their own",
+          "[cli_it][tokens]") {
+  RedisServer server;
+  DirectRedis redis = DirectRedis::tcp(server.port());
+  // 5 whole runs: 3 spans' start and end, 100 tokens and one llm_call each.
+  constexpr int kRuns = 5;
+  auto r = run_cli({"emit", "--url", server.url(), "--count", std::to_string(kRuns * 107),
+                    "--token-stream", "ml_tokens", "--tokens-per-call", "100", "--json"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(nlohmann::json::parse(r.out)["token_stream"] == "ml_tokens");
+  CHECK(redis.integer({"XLEN", "ml_tokens"}) == kRuns * 100);
+  CHECK(redis.integer({"XLEN", "ml_events"}) == kRuns * 7);
+
+  r = run_cli({"consume", "--url", server.url(), "--group", "g", "--consumer", "c", "--no-follow",
+               "--token-stream", "ml_tokens"});
+  REQUIRE(r.exit_code == 0);
+  std::map<std::string, int> types;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    ++types[nlohmann::json::parse(line)["event_type"].get<std::string>()];
+  }
+  CHECK(types["token"] == kRuns * 100);
+  CHECK(types["llm_call"] == kRuns);
+  CHECK(types["start"] == kRuns * 3);
+  for (const char* key : {"ml_events", "ml_tokens"}) {
+    CAPTURE(key);
+    CHECK(redis.integer({"XLEN", key}) > 0);
+    const auto pending = redis.command({"XPENDING", key, "g"});
+    REQUIRE(pending->type == REDIS_REPLY_ARRAY);
+    CHECK(pending->element[0]->integer == 0);
+  }
+
+  r = run_cli({"health", "--url", server.url(), "--window", "10m", "--token-stream", "ml_tokens",
+               "--json"});
+  CHECK(r.exit_code == 0);
+  const auto health = nlohmann::json::parse(r.out);
+  CHECK(health["stream_length"] == kRuns * 7);
+  CHECK(health["token_stream"]["stream_length"] == kRuns * 100);
+  CHECK(health["token_stream"]["total_lag"] == 0);
+  // A group behind on the token stream alone is an alert.
+  redis.command({"XGROUP", "CREATE", "ml_tokens", "late", "0"});
+  r = run_cli({"health", "--url", server.url(), "--window", "10m", "--token-stream", "ml_tokens",
+               "--max-lag", "10"});
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.out, Catch::Contains("Token stream 'ml_tokens': ALERT"));
+  // No token stream yet is no alert.
+  r = run_cli({"health", "--url", server.url(), "--window", "10m", "--token-stream", "none_yet"});
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("no stream yet"));
+
+  r = run_cli({"tail", "--url", server.url(), "--token-stream", "ml_events", "--no-follow"});
+  CHECK(r.exit_code == 64);
 }
 
 TEST_CASE("stats and health report each model's latency percentiles", "[cli_it]") {
