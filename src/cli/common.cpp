@@ -56,6 +56,14 @@ OptionSpec token_stream_option_spec() {
           "$STREAMLL_TOKEN_STREAM_KEY, else none: tokens are in --stream)"};
 }
 
+void resolve_token_stream(const Args& args, Target& target) {
+  const char* env_token_stream = std::getenv("STREAMLL_TOKEN_STREAM_KEY");
+  target.token_stream = args.value_or("token-stream", env_token_stream ? env_token_stream : "");
+  if (target.token_stream == target.stream) {
+    throw UsageError("--token-stream must differ from --stream ('" + target.stream + "')");
+  }
+}
+
 Target resolve_target(const Args& args) {
   Target t;
   t.connection = RedisConnectionOptions::from_env();
@@ -89,11 +97,6 @@ Target resolve_target(const Args& args) {
   const char* env_stream = std::getenv("STREAMLL_STREAM_KEY");
   t.stream = args.value_or("stream", env_stream && *env_stream ? env_stream : "ml_events");
   if (t.stream.empty()) throw UsageError("--stream must not be empty");
-  const char* env_token_stream = std::getenv("STREAMLL_TOKEN_STREAM_KEY");
-  t.token_stream = args.value_or("token-stream", env_token_stream ? env_token_stream : "");
-  if (t.token_stream == t.stream) {
-    throw UsageError("--token-stream must differ from --stream ('" + t.stream + "')");
-  }
   redis::read_shard_env({}, t.shard_urls, t.shard_count);
   const auto shard_count = args.unsigned_value("shard-count");
   if (const auto urls = args.values("shard-url"); !urls.empty()) {
@@ -154,6 +157,9 @@ bool check_stream(const RedisConnectionOptions& connection, const std::string& s
 bool preflight(const Target& target, bool stream_must_exist) {
   if (!target.sharded()) {
     const bool exists = check_stream(target.connection, target.stream);
+    // The token stream may not exist yet (token modes summary and off write none), but one
+    // that cannot be read (NOPERM, WRONGTYPE) must not pass for empty.
+    if (!target.token_stream.empty()) (void)check_stream(target.connection, target.token_stream);
     if (!exists && stream_must_exist) {
       throw StreamNotFoundError("stream '" + target.stream + "' does not exist on " +
                                 redact_redis_url(target.connection.url));
@@ -170,6 +176,9 @@ bool preflight(const Target& target, bool stream_must_exist) {
     if (!source.shard_urls.empty()) shard.url = source.shard_urls[i];
     try {
       exists = check_stream(shard, shard_stream_key(source.stream, i)) || exists;
+      if (!target.token_stream.empty()) {
+        (void)check_stream(shard, shard_stream_key(target.token_stream, i));
+      }
       reached = true;
     } catch (const AuthError&) {
       throw;  // a refused login is a configuration mistake, not an outage
@@ -194,7 +203,16 @@ bool preflight(const Target& target, bool stream_must_exist) {
 
 bool report_disconnected_shards(const std::string& command, const Target& target,
                                 const std::vector<ConsumerStats>& shards) {
-  if (!target.sharded()) return true;
+  // One stream is reported by the command's own error; a shard's pair of streams here.
+  if (!target.sharded() && target.token_stream.empty()) return true;
+  const auto streams_of = [&target](std::size_t i) {
+    std::string names = target.sharded() ? shard_stream_key(target.stream, i) : target.stream;
+    if (!target.token_stream.empty()) {
+      names += "', '";
+      names += target.sharded() ? shard_stream_key(target.token_stream, i) : target.token_stream;
+    }
+    return names;
+  };
   bool all = true;
   for (std::size_t i = 0; i < shards.size(); ++i) {
     // A shard never tried (the command had its --count from the shards before it) did not
@@ -202,8 +220,9 @@ bool report_disconnected_shards(const std::string& command, const Target& target
     if (shards[i].connected || (shards[i].last_error.empty() && shards[i].transport_errors == 0))
       continue;
     all = false;
-    std::cerr << "streamll " << command << ": shard " << i << " ('"
-              << shard_stream_key(target.stream, i) << "') was not connected at the end: "
+    std::cerr << "streamll " << command << ": "
+              << (target.sharded() ? "shard " + std::to_string(i) + " " : std::string()) << "('"
+              << streams_of(i) << "') was not connected at the end: "
               << (shards[i].last_error.empty() ? "never connected" : shards[i].last_error) << "\n";
   }
   return all;

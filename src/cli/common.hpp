@@ -39,7 +39,7 @@ OptionSpec token_stream_option_spec();
 struct Target {
   RedisConnectionOptions connection;
   std::string stream;
-  /// Token events' own stream (--token-stream, STREAMLL_TOKEN_STREAM_KEY); empty: none.
+  /// Token events' own stream (resolve_token_stream()); empty: none.
   std::string token_stream;
   /// A sharded deployment (--shard-url, --shard-count; STREAMLL_SHARD_URLS/_COUNT): the
   /// ShardedRedisSink's layout. Empty and 0: the one stream.
@@ -54,10 +54,12 @@ struct Target {
 };
 
 /// RedisConnectionOptions::from_env() (REDIS_URL, REDIS_PASSWORD, ...), STREAMLL_STREAM_KEY,
-/// STREAMLL_TOKEN_STREAM_KEY, STREAMLL_SHARD_URLS and STREAMLL_SHARD_COUNT, then the command
-/// line on top. Throws
+/// STREAMLL_SHARD_URLS and STREAMLL_SHARD_COUNT, then the command line on top. Throws
 /// UsageError / ConfigError.
 Target resolve_target(const Args& args);
+/// Target::token_stream for the commands that take --token-stream: the option, else
+/// STREAMLL_TOKEN_STREAM_KEY. Throws UsageError when it names --stream.
+void resolve_token_stream(const Args& args, Target& target);
 
 /// Connects once (PING) and optionally checks that the stream exists, so a command fails with
 /// a clear message and exit code before it starts working; through the same connector as the

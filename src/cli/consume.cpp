@@ -137,7 +137,8 @@ int run_consume(int argc, char** argv, int first) {
       usage(std::cout, specs);
       return int(kOk);
     }
-    const Target target = resolve_target(args);
+    Target target = resolve_target(args);
+    resolve_token_stream(args, target);
     ConsumerOptions options = target.consumer_options();
     options.group = args.value_or("group", "");
     if (options.group.empty()) throw UsageError("--group is required");

@@ -83,7 +83,8 @@ int run_emit(int argc, char** argv, int first) {
         if (args.flag("progress") && args.flag("no-progress")) {
           throw UsageError("--progress and --no-progress contradict");
         }
-        const Target target = resolve_target(args);
+        Target target = resolve_target(args);
+        resolve_token_stream(args, target);
         const auto count = args.unsigned_value("count");
         if (!count) throw UsageError("--count is required");
         const double rate = args.number_value("rate").value_or(0.0);

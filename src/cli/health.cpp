@@ -56,8 +56,9 @@ void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
          "unreachable, 3 login refused, 5 a command refused (NOPERM), 64 bad options. With\n"
          "--shard-url or --shard-count every shard is checked and the numbers summed; a shard\n"
          "that cannot be checked is an alert (exit 1) while the others are; none at all is exit "
-         "2. With --token-stream the token events' own stream is checked too: its lag and\n"
-         "pending entries raise alerts; no recent events there, or no stream yet, does not.\n\n"
+         "2. With --token-stream the token events' own stream is checked too: its lag raises\n"
+         "alerts (and \"healthy\" in --json covers both streams); no recent events there, or no\n"
+         "stream yet, does not.\n\n"
       << format_options(specs);
 }
 
@@ -133,7 +134,9 @@ int run_health(int argc, char** argv, int first) {
   bool checked = false;  // an alert is exit 1 only when the check was made
   return run_report_command(
       {"health", health_specs, usage}, argc, argv, first,
-      [&](const Args& args, const Target& target, bool json) {
+      [&](const Args& args, const Target& common, bool json) {
+        Target target = common;
+        resolve_token_stream(args, target);
         HealthThresholds thresholds;
         if (auto v = args.duration_ms("window")) {
           if (*v <= 0) throw UsageError("--window must be positive");
@@ -145,16 +148,20 @@ int run_health(int argc, char** argv, int first) {
         const HealthReport report = check_health(target.source(), thresholds);
         std::optional<HealthReport> tokens;
         if (!target.token_stream.empty()) tokens = check_token_stream(target, thresholds);
+        const bool healthy = report.healthy() && (!tokens || tokens->healthy());
         if (json) {
           nlohmann::json j = to_json(report);
-          if (tokens) j["token_stream"] = to_json(*tokens);
+          if (tokens) {
+            j["token_stream"] = to_json(*tokens);
+            j["healthy"] = healthy;  // both streams: what the exit status says
+          }
           std::cout << j.dump(2) << "\n";
         } else {
           print_text(std::cout, report);
           if (tokens) print_token_stream(std::cout, *tokens);
         }
         checked = true;
-        return report.healthy() && (!tokens || tokens->healthy()) ? int(kOk) : int(kAlert);
+        return healthy ? int(kOk) : int(kAlert);
       },
       [&checked](int c) {
         // An unexpected failure (report_error's generic 1) must not pass for an alert; mapped

@@ -5,6 +5,7 @@
 #include <ctime>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
@@ -24,6 +25,7 @@ std::vector<OptionSpec> stats_specs() {
       {"json", "", "print JSON instead of a table"},
   };
   for (auto& s : connection_option_specs()) specs.push_back(std::move(s));
+  specs.push_back(token_stream_option_spec());
   return specs;
 }
 
@@ -35,7 +37,9 @@ void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
          "token and the calls' inter-token p95. Reads the stream in pages, so memory stays\n"
          "bounded however long the range. With --shard-url or --shard-count every shard is read\n"
          "and the totals merged (percentiles over all samples); a shard that cannot be read is\n"
-         "named on stderr and the exit status is 2.\n\n"
+         "named on stderr and the exit status is 2. With --token-stream the token events' own\n"
+         "stream is read too: its entries count in the totals and events by type (the token\n"
+         "figures come from the llm_call events, which stay in --stream).\n\n"
       << format_options(specs);
 }
 
@@ -114,34 +118,71 @@ void print_table(std::ostream& out, const UsageStats& s) {
                      static_cast<double>(s.elapsed.count()) / 1000.0);
 }
 
+// The token events' own stream, read over the same range: its entries and events by type are
+// added to `s`. No such stream yet (summary and off token modes write none) reads as empty.
+UsageStats add_token_stream(UsageStats& s, const Target& target, const UsageQuery& query) {
+  ShardedStream source = target.source();
+  source.stream = target.token_stream;
+  UsageStats tokens;
+  tokens.stream = target.token_stream;
+  try {
+    tokens = analyze_usage(source, query);
+  } catch (const StreamNotFoundError&) {
+  }
+  s.entries += tokens.entries;
+  s.events += tokens.events;
+  s.undecodable.missing_event_field += tokens.undecodable.missing_event_field;
+  s.undecodable.malformed_json += tokens.undecodable.malformed_json;
+  s.undecodable.invalid_event += tokens.undecodable.invalid_event;
+  for (const auto& [type, n] : tokens.events_by_type) s.events_by_type[type] += n;
+  s.pages += tokens.pages;
+  s.elapsed += tokens.elapsed;
+  return tokens;
+}
+
 }  // namespace
 
 int run_stats(int argc, char** argv, int first) {
-  return run_report_command({"stats", stats_specs, usage}, argc, argv, first,
-                            [](const Args& args, const Target& target, bool json) {
-                              UsageQuery query;
-                              if (auto v = args.duration_ms("since"))
-                                query.since = std::chrono::milliseconds(*v);
-                              query.from_ms = args.unsigned_value("from");
-                              query.to_ms = args.unsigned_value("to");
-                              if (auto v = args.unsigned_value("page-size")) query.page_size = *v;
-                              if (query.page_size == 0 || query.page_size > 100000)
-                                throw UsageError("--page-size must be 1 to 100000");
-                              const UsageStats s = analyze_usage(target.source(), query);
-                              if (json) {
-                                std::cout << to_json(s).dump(2) << "\n";
-                              } else {
-                                print_table(std::cout, s);
-                              }
-                              if (!s.complete()) {
-                                // The totals above are partial: say which shards are missing, and
-                                // fail like an outage.
-                                std::cerr << "streamll stats: incomplete: "
-                                          << describe_unavailable_shards(s.shards);
-                                return int(kUnreachable);
-                              }
-                              return int(kOk);
-                            });
+  return run_report_command(
+      {"stats", stats_specs, usage}, argc, argv, first,
+      [](const Args& args, const Target& common, bool json) {
+        Target target = common;
+        resolve_token_stream(args, target);
+        UsageQuery query;
+        if (auto v = args.duration_ms("since")) query.since = std::chrono::milliseconds(*v);
+        query.from_ms = args.unsigned_value("from");
+        query.to_ms = args.unsigned_value("to");
+        if (auto v = args.unsigned_value("page-size")) query.page_size = *v;
+        if (query.page_size == 0 || query.page_size > 100000)
+          throw UsageError("--page-size must be 1 to 100000");
+        UsageStats s = analyze_usage(target.source(), query);
+        std::optional<UsageStats> tokens;
+        if (!target.token_stream.empty()) tokens = add_token_stream(s, target, query);
+        if (json) {
+          nlohmann::json j = to_json(s);
+          if (tokens) {
+            j["token_stream"] = {{"stream", tokens->stream},
+                                 {"entries", tokens->entries},
+                                 {"events", tokens->events}};
+          }
+          std::cout << j.dump(2) << "\n";
+        } else {
+          print_table(std::cout, s);
+          if (tokens) {
+            std::cout << fmt::format("  (token stream '{}': {} entries, counted above)\n",
+                                     tokens->stream, tokens->entries);
+          }
+        }
+        const bool complete = s.complete() && (!tokens || tokens->complete());
+        if (!complete) {
+          // The totals above are partial: say which shards are missing, and
+          // fail like an outage.
+          std::cerr << "streamll stats: incomplete: " << describe_unavailable_shards(s.shards)
+                    << (tokens ? describe_unavailable_shards(tokens->shards) : std::string());
+          return int(kUnreachable);
+        }
+        return int(kOk);
+      });
 }
 
 }  // namespace streamll::cli

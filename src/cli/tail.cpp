@@ -61,7 +61,8 @@ int run_tail(int argc, char** argv, int first) {
       usage(std::cout, specs);
       return int(kOk);
     }
-    const Target target = resolve_target(args);
+    Target target = resolve_target(args);
+    resolve_token_stream(args, target);
     const std::set<std::string> types = [&] {
       auto v = args.values("type");
       return std::set<std::string>(v.begin(), v.end());

@@ -243,12 +243,35 @@ TEST_CASE("emit, consume and health with the token events in a stream of their o
   CHECK(health["stream_length"] == kRuns * 7);
   CHECK(health["token_stream"]["stream_length"] == kRuns * 100);
   CHECK(health["token_stream"]["total_lag"] == 0);
-  // A group behind on the token stream alone is an alert.
+  // stats counts the token stream's entries by type beside the others'.
+  r = run_cli({"stats", "--url", server.url(), "--token-stream", "ml_tokens", "--json"});
+  REQUIRE(r.exit_code == 0);
+  const auto stats = nlohmann::json::parse(r.out);
+  CHECK(stats["events_by_type"]["token"] == kRuns * 100);
+  CHECK(stats["events_by_type"]["llm_call"] == kRuns);
+  CHECK(stats["token_stream"]["entries"] == kRuns * 100);
+  CHECK(stats["total_calls"] == kRuns);
+  // A group behind on the token stream alone is an alert, in the exit status and the JSON.
   redis.command({"XGROUP", "CREATE", "ml_tokens", "late", "0"});
   r = run_cli({"health", "--url", server.url(), "--window", "10m", "--token-stream", "ml_tokens",
                "--max-lag", "10"});
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.out, Catch::Contains("Token stream 'ml_tokens': ALERT"));
+  r = run_cli({"health", "--url", server.url(), "--window", "10m", "--token-stream", "ml_tokens",
+               "--max-lag", "10", "--json"});
+  CHECK(r.exit_code == 1);
+  CHECK(nlohmann::json::parse(r.out)["healthy"] == false);
+  // The environment's token stream concerns only the commands that take --token-stream.
+  r = run_cli({"groups", "--url", server.url(), "--stream", "ml_tokens", "--json"},
+              {{"STREAMLL_TOKEN_STREAM_KEY", "ml_tokens"}});
+  CHECK(r.exit_code == 0);
+  // A token stream that cannot be read is an error, not an empty stream.
+  CHECK(server.cli({"ACL", "SETUSER", "viewer", "on", ">pw", "~ml_events", "+@all"}) == "OK");
+  r = run_cli({"tail", "--url", server.url(), "--user", "viewer", "--token-stream", "ml_tokens",
+               "--from-beginning", "--no-follow"},
+              {{"REDIS_PASSWORD", "pw"}});
+  CHECK(r.exit_code == 5);
+  CHECK_THAT(r.err, Catch::Contains("NOPERM"));
   // No token stream yet is no alert.
   r = run_cli({"health", "--url", server.url(), "--window", "10m", "--token-stream", "none_yet"});
   CHECK(r.exit_code == 0);
