@@ -75,6 +75,8 @@ const std::vector<std::string_view>& known_streamll_variables() {
       "STREAMLL_EXIT_FLUSH_TIMEOUT_MS",
       // InstrumentorOptions::token_mode's default (src/token_mode_env.cpp)
       "STREAMLL_TOKEN_MODE",
+      // InstrumentorOptions::otel_genai_names' default (src/otel_genai_names_env.cpp)
+      "STREAMLL_OTEL_GENAI_NAMES",
       // Set by `streamll consume --exec` for its handler, which may be a streamll program
       "STREAMLL_ENTRY_ID",
       "STREAMLL_EVENT_TYPE",

@@ -44,6 +44,12 @@ struct InstrumentorOptions {
   std::optional<TokenMode> token_mode = std::nullopt;
   /// When a `chunked` call emits a chunk.
   TokenChunking token_chunking = {};
+  /// llm_call events also carry OpenTelemetry GenAI attribute names beside streamll's own
+  /// (`gen_ai.request.model`, `gen_ai.usage.input_tokens`, ...; docs/event-schema.md maps
+  /// them), for tools that read those. Unset: the environment variable
+  /// STREAMLL_OTEL_GENAI_NAMES (true/false, 1/0, yes/no, on/off; another value is logged and
+  /// ignored), else false.
+  std::optional<bool> otel_genai_names = std::nullopt;
 };
 
 namespace detail {
@@ -57,6 +63,8 @@ void report_invalid_event_type(std::string_view given, std::string_view used) no
 void release_sinks(std::vector<SinkPtr>& sinks) noexcept;
 // STREAMLL_TOKEN_MODE's mode, else `each` (an unknown value is logged).
 TokenMode token_mode_from_env() noexcept;
+// STREAMLL_OTEL_GENAI_NAMES as a boolean, else false (an unknown value is logged).
+bool otel_genai_names_from_env() noexcept;
 }  // namespace detail
 
 class Instrumentor {
@@ -69,7 +77,9 @@ class Instrumentor {
         strict_(options.strict),
         exit_flush_timeout_(options.exit_flush_timeout),
         token_mode_(options.token_mode ? *options.token_mode : detail::token_mode_from_env()),
-        token_chunking_(options.token_chunking) {
+        token_chunking_(options.token_chunking),
+        otel_genai_names_(options.otel_genai_names ? *options.otel_genai_names
+                                                   : detail::otel_genai_names_from_env()) {
     sinks_.erase(std::remove(sinks_.begin(), sinks_.end(), nullptr), sinks_.end());
   }
   /// Never waits for a sink: the sinks only it holds are destroyed on streamll's reaper
@@ -160,6 +170,9 @@ class Instrumentor {
   /// `each` for an instrumentor made without options (the default one before configure()).
   TokenMode token_mode() const noexcept { return token_mode_; }
   const TokenChunking& token_chunking() const noexcept { return token_chunking_; }
+  /// InstrumentorOptions::otel_genai_names, or what the environment said when it was unset;
+  /// false for an instrumentor made without options.
+  bool otel_genai_names() const noexcept { return otel_genai_names_; }
 
  private:
   template <typename Fn>
@@ -194,6 +207,7 @@ class Instrumentor {
   std::optional<std::chrono::milliseconds> exit_flush_timeout_;
   TokenMode token_mode_ = TokenMode::each;
   TokenChunking token_chunking_;
+  bool otel_genai_names_ = false;
   std::atomic<std::uint64_t> sink_failures_{0};
   std::atomic<std::uint64_t> invalid_event_types_{0};
 };

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <utility>
 
+#include "streamll/detail/json_quoted.hpp"
 #include "streamll/detail/token_chunk.hpp"
 #include "streamll/detail/token_gaps.hpp"
 #include "streamll/span.hpp"
@@ -59,6 +60,7 @@ class LlmCall {
         model_(model),
         provider_(std::move(options.provider)),
         token_mode_(options.token_mode.value_or(instrumentor_->token_mode())),
+        otel_genai_names_(instrumentor_->otel_genai_names()),
         chunking_(chunk_limits(options.token_chunking.value_or(instrumentor_->token_chunking()))),
         wall_started_(Clock::now()),
         started_(std::chrono::steady_clock::now()),
@@ -78,6 +80,7 @@ class LlmCall {
         model_(std::move(other.model_)),
         provider_(std::move(other.provider_)),
         token_mode_(other.token_mode_),
+        otel_genai_names_(other.otel_genai_names_),
         chunking_(other.chunking_),
         wall_started_(other.wall_started_),
         started_(other.started_),
@@ -187,11 +190,16 @@ class LlmCall {
     const bool streaming_rate_known = streamed && last_token_ > first_token_;
     const bool gaps_known = streamed && gaps_.complete();
     // Exactly the fields appended below: a buffered llm_call event holds no unused slots.
+    const std::size_t otel_count =
+        otel_genai_names_ ? 1 + !provider_.empty() + usage.input_tokens.has_value() +
+                                usage.output_tokens.has_value() + !usage.finish_reason.empty() +
+                                (tokens_ > 0) + streamed + !error_type.empty()
+                          : 0;
     const std::size_t count = 4 + !provider_.empty() + usage.input_tokens.has_value() +
                               usage.output_tokens.has_value() + usage.cost_usd.has_value() +
                               (tokens_ > 0) + streamed + streaming_rate_known +
                               (gaps_known ? 3 : 0) + rate_known + !usage.finish_reason.empty() +
-                              !error_type.empty() + usage.extra.size();
+                              !error_type.empty() + otel_count + usage.extra.size();
     Fields data;
     data.reserve(count);
     data.append_new("model", model_);
@@ -213,6 +221,7 @@ class LlmCall {
     if (rate_known) {
       data.append_new("tokens_per_second", static_cast<double>(generated) * 1000.0 / response_ms);
     }
+    if (otel_genai_names_) append_otel_genai_names(data, usage, error_type);
     if (!usage.finish_reason.empty())
       data.append_new("finish_reason", std::move(usage.finish_reason));
     data.append_new("success", success);
@@ -266,6 +275,30 @@ class LlmCall {
 
   // From the first streamed token to the last (TTFT left out): the decoding the model did while
   // streaming, as OpenTelemetry's gen_ai.server.time_per_output_token measures it.
+  // The same figures under OpenTelemetry GenAI names, in OpenTelemetry's units (seconds;
+  // finish reasons as an array), as docs/event-schema.md maps them.
+  void append_otel_genai_names(Fields& data, const LlmUsage& usage,
+                               std::string_view error_type) const {
+    data.append_new("gen_ai.request.model", model_);
+    if (!provider_.empty()) data.append_new("gen_ai.provider.name", provider_);
+    if (usage.input_tokens) data.append_new("gen_ai.usage.input_tokens", *usage.input_tokens);
+    if (usage.output_tokens) data.append_new("gen_ai.usage.output_tokens", *usage.output_tokens);
+    if (!usage.finish_reason.empty()) {
+      data.append_new("gen_ai.response.finish_reasons",
+                      RawJson{"[" + detail::json_quoted(usage.finish_reason) + "]"});
+    }
+    if (tokens_ > 0) {
+      data.append_new("gen_ai.server.time_to_first_token",
+                      std::chrono::duration<double>(first_token_ - started_).count());
+    }
+    if (tokens_ >= 2) {
+      data.append_new("gen_ai.server.time_per_output_token",
+                      std::chrono::duration<double>(last_token_ - first_token_).count() /
+                          static_cast<double>(tokens_ - 1));
+    }
+    if (!error_type.empty()) data.append_new("error.type", error_type);
+  }
+
   void append_streaming_figures(Fields& data) {
     const double streaming_ms =
         std::chrono::duration<double, std::milli>(last_token_ - first_token_).count();
@@ -285,6 +318,7 @@ class LlmCall {
   std::string model_;
   std::string provider_;
   TokenMode token_mode_;
+  bool otel_genai_names_;
   TokenChunking chunking_;
   // Read in this order: a token's timestamp (wall_started_ plus the monotonic time since
   // started_) is then never later than the true time, so never after the events that follow.
