@@ -38,6 +38,13 @@ struct LlmCallOptions {
 struct LlmUsage {
   std::optional<std::int64_t> input_tokens = {};
   std::optional<std::int64_t> output_tokens = {};
+  /// Of input_tokens, those the provider served from its prompt cache (OpenAI's
+  /// prompt_tokens_details.cached_tokens; Anthropic's cache_read_input_tokens, which Anthropic
+  /// counts apart: add them to input_tokens too).
+  std::optional<std::int64_t> cached_input_tokens = {};
+  /// Of output_tokens, those spent on reasoning before the answer (OpenAI's
+  /// completion_tokens_details.reasoning_tokens).
+  std::optional<std::int64_t> reasoning_tokens = {};
   /// Defaults to input + output tokens when both are known, else output tokens, else the
   /// number of tokens streamed through token().
   std::optional<std::int64_t> tokens_used = {};
@@ -195,11 +202,12 @@ class LlmCall {
                                 usage.output_tokens.has_value() + !usage.finish_reason.empty() +
                                 (tokens_ > 0) + streamed + !error_type.empty()
                           : 0;
-    const std::size_t count = 4 + !provider_.empty() + usage.input_tokens.has_value() +
-                              usage.output_tokens.has_value() + usage.cost_usd.has_value() +
-                              (tokens_ > 0) + streamed + streaming_rate_known +
-                              (gaps_known ? 3 : 0) + rate_known + !usage.finish_reason.empty() +
-                              !error_type.empty() + otel_count + usage.extra.size();
+    const std::size_t count =
+        4 + !provider_.empty() + usage.input_tokens.has_value() + usage.output_tokens.has_value() +
+        usage.cached_input_tokens.has_value() + usage.reasoning_tokens.has_value() +
+        usage.cost_usd.has_value() + (tokens_ > 0) + streamed + streaming_rate_known +
+        (gaps_known ? 3 : 0) + rate_known + !usage.finish_reason.empty() + !error_type.empty() +
+        otel_count + usage.extra.size();
     Fields data;
     data.reserve(count);
     data.append_new("model", model_);
@@ -211,6 +219,10 @@ class LlmCall {
     data.append_new("tokens_used", tokens_used);
     if (usage.input_tokens) data.append_new("input_tokens", *usage.input_tokens);
     if (usage.output_tokens) data.append_new("output_tokens", *usage.output_tokens);
+    if (usage.cached_input_tokens) {
+      data.append_new("cached_input_tokens", *usage.cached_input_tokens);
+    }
+    if (usage.reasoning_tokens) data.append_new("reasoning_tokens", *usage.reasoning_tokens);
     if (usage.cost_usd) data.append_new("cost_usd", *usage.cost_usd);
     data.append_new("response_time_ms", response_ms);
     if (tokens_ > 0) {

@@ -61,6 +61,15 @@ std::string distribution(const Percentiles& p, const char* unit, const char* bou
                      fmt::arg("u", unit));
 }
 
+// "1200 (input 1000, 600 of them cached; output 200, 50 of them reasoning)"; the parts only
+// when some call reported them.
+std::string tokens_text(std::int64_t total, std::int64_t input, std::int64_t cached,
+                        std::int64_t output, std::int64_t reasoning) {
+  return fmt::format("{} (input {}{}, output {}{})", total, input,
+                     cached ? fmt::format(", {} of them cached", cached) : "", output,
+                     reasoning ? fmt::format(", {} of them reasoning", reasoning) : "");
+}
+
 void print_model(std::ostream& out, const std::string& name, const ModelUsage& m) {
   const std::string failed = m.failed_calls ? fmt::format(" ({} failed)", m.failed_calls) : "";
   out << fmt::format("    {}: {} call{}{}, {} tokens, ${:.4f}\n", name, m.calls,
@@ -72,6 +81,11 @@ void print_model(std::ostream& out, const std::string& name, const ModelUsage& m
   row("time to first token", m.ttft_ms);
   row("time per token", m.time_per_output_token_ms);
   row("inter-token p95", m.inter_token_ms_p95);
+  if (m.cached_input_tokens || m.reasoning_tokens) {
+    out << fmt::format("      {:<22}{}\n", "tokens",
+                       tokens_text(m.total_tokens, m.input_tokens, m.cached_input_tokens,
+                                   m.output_tokens, m.reasoning_tokens));
+  }
 }
 
 void print_table(std::ostream& out, const UsageStats& s) {
@@ -85,8 +99,8 @@ void print_table(std::ostream& out, const UsageStats& s) {
   row("entries", entries);
   row("LLM calls", fmt::format("{}{}", s.total_calls,
                                s.failed_calls ? fmt::format(" ({} failed)", s.failed_calls) : ""));
-  row("tokens",
-      fmt::format("{} (input {}, output {})", s.total_tokens, s.input_tokens, s.output_tokens));
+  row("tokens", tokens_text(s.total_tokens, s.input_tokens, s.cached_input_tokens, s.output_tokens,
+                            s.reasoning_tokens));
   row("cost", fmt::format("${:.4f}{}", s.total_cost_usd,
                           s.invalid_cost ? fmt::format(" ({} calls with an invalid cost left out)",
                                                        s.invalid_cost)

@@ -210,6 +210,9 @@ TEST_CASE("The usage decoder accepts and rejects exactly what parse_event_json d
       R"({"event_type":"llm_call","data":{"inter_token_ms_p95":{"a":1},"inter_token_ms_p95":3.25}})",
       R"({"event_type":"llm_call","data":{"cost_usd":"0.5"},"data":{"cost_usd":[1]}})",
       R"({"event_type":"llm_call","data":{"cost_usd":-1,"cost_usd":2}})",
+      R"({"event_type":"llm_call","data":{"model":"m","input_tokens":900,"cached_input_tokens":600,"output_tokens":80,"reasoning_tokens":50}})",
+      R"({"event_type":"llm_call","data":{"cached_input_tokens":"some","reasoning_tokens":2.7}})",
+      R"({"event_type":"llm_call","data":{"cached_input_tokens":1,"cached_input_tokens":null,"reasoning_tokens":[3]}})",
       R"({"event_type":"x","tags":{"k":1}})",
       R"({"event_type":"x","tags":{"k":{"a":"b"}}})",
       R"({"event_type":"x","tags":{"k":1,"k":"v"}})",
@@ -268,6 +271,8 @@ TEST_CASE("The usage decoder accepts and rejects exactly what parse_event_json d
     CHECK(a.total_tokens == b.total_tokens);
     CHECK(a.input_tokens == b.input_tokens);
     CHECK(a.output_tokens == b.output_tokens);
+    CHECK(a.cached_input_tokens == b.cached_input_tokens);
+    CHECK(a.reasoning_tokens == b.reasoning_tokens);
     CHECK(a.total_cost_usd == b.total_cost_usd);
     CHECK(a.invalid_cost == b.invalid_cost);
     CHECK(a.failed_calls == b.failed_calls);
@@ -281,6 +286,8 @@ TEST_CASE("The usage decoder accepts and rejects exactly what parse_event_json d
       REQUIRE(b.models.count(model) == 1);
       const auto& other = b.models.at(model);
       CHECK(usage.calls == other.calls);
+      CHECK(usage.cached_input_tokens == other.cached_input_tokens);
+      CHECK(usage.reasoning_tokens == other.reasoning_tokens);
       CHECK(usage.time_per_output_token_ms.count == other.time_per_output_token_ms.count);
       CHECK(usage.time_per_output_token_ms.p50 == other.time_per_output_token_ms.p50);
       CHECK(usage.inter_token_ms_p95.count == other.inter_token_ms_p95.count);

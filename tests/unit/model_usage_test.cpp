@@ -29,7 +29,7 @@ double nearest_rank(std::vector<double> v, int percent) {
 // What one model's events hold, kept exactly for the oracle.
 struct Expected {
   std::uint64_t calls = 0, failed = 0;
-  std::int64_t tokens = 0;
+  std::int64_t tokens = 0, cached = 0, reasoning = 0;
   double cost = 0;
   std::vector<double> response, ttft, tpot, gap_p95;
 };
@@ -43,6 +43,12 @@ Event llm_call(const std::string& model, std::mt19937_64& random, Expected& expe
   e.data.set("model", model);
   const auto tokens = static_cast<std::int64_t>(random() % 1000);
   e.data.set("tokens_used", tokens);
+  if (tokens % 2 == 0) {  // half the calls report a cache and reasoning, half not
+    e.data.set("cached_input_tokens", tokens / 3);
+    e.data.set("reasoning_tokens", tokens / 5);
+    expected.cached += tokens / 3;
+    expected.reasoning += tokens / 5;
+  }
   e.data.set("cost_usd", 0.001);
   const double response = ms(random);
   e.data.set("response_time_ms", response);
@@ -86,6 +92,8 @@ void check_model(const streamll::ModelUsage& got, const Expected& expected, doub
   CHECK(got.calls == expected.calls);
   CHECK(got.failed_calls == expected.failed);
   CHECK(got.total_tokens == expected.tokens);
+  CHECK(got.cached_input_tokens == expected.cached);
+  CHECK(got.reasoning_tokens == expected.reasoning);
   CHECK(got.total_cost_usd == Approx(expected.cost));
   check_percentiles(got.response_time_ms, expected.response, relative_error);
   check_percentiles(got.ttft_ms, expected.ttft, relative_error);

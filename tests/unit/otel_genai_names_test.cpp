@@ -157,3 +157,29 @@ TEST_CASE("OpenTelemetry names are off by default and follow STREAMLL_OTEL_GENAI
   }
   CHECK(names_in_a_call(true));
 }
+
+TEST_CASE("llm_call carries cached input and reasoning tokens when the call reports them",
+          "[llm_call][usage]") {
+  Recorder r(false);
+  const bool reported = GENERATE(false, true);
+  CAPTURE(reported);
+  {
+    streamll::LlmCall call(*r.instrumentor, "o3-mini");
+    streamll::LlmUsage usage;
+    usage.input_tokens = 1000;
+    usage.output_tokens = 300;
+    if (reported) {
+      usage.cached_input_tokens = 768;
+      usage.reasoning_tokens = 192;
+    }
+    call.finish(std::move(usage));
+  }
+  const auto data = r.llm_call();
+  CHECK(data.contains("cached_input_tokens") == reported);
+  CHECK(data.contains("reasoning_tokens") == reported);
+  if (reported) {
+    CHECK(data.at("cached_input_tokens") == 768);
+    CHECK(data.at("reasoning_tokens") == 192);
+  }
+  CHECK(data.at("tokens_used") == 1300);  // parts of input and output, not added again
+}

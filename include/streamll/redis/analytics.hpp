@@ -84,6 +84,8 @@ struct ModelUsage {
   std::uint64_t calls = 0;
   std::uint64_t failed_calls = 0;  ///< success == false
   std::int64_t total_tokens = 0, input_tokens = 0, output_tokens = 0;
+  std::int64_t cached_input_tokens = 0;  ///< of input_tokens, served from a prompt cache
+  std::int64_t reasoning_tokens = 0;     ///< of output_tokens, spent on reasoning
   double total_cost_usd = 0;             ///< the valid costs only, as UsageStats::total_cost_usd
   Percentiles response_time_ms;          ///< over its calls that have response_time_ms
   Percentiles ttft_ms;                   ///< ... ttft_ms (calls that streamed)
@@ -123,7 +125,9 @@ struct UsageStats {
   std::int64_t total_tokens = 0;   ///< sum of tokens_used
   std::int64_t input_tokens = 0;
   std::int64_t output_tokens = 0;
-  double total_cost_usd = 0;  ///< sum of cost_usd, the valid ones only
+  std::int64_t cached_input_tokens = 0;  ///< of input_tokens: sum of cached_input_tokens
+  std::int64_t reasoning_tokens = 0;     ///< of output_tokens: sum of reasoning_tokens
+  double total_cost_usd = 0;             ///< sum of cost_usd, the valid ones only
   /// llm_call events whose cost_usd is present but not a finite number >= 0 (negative, null as
   /// NaN is written, a string): counted otherwise, but their cost is not summed.
   std::uint64_t invalid_cost = 0;

@@ -46,6 +46,8 @@ class UsageAccumulator {
     f.tokens_used = data["tokens_used"].as_int(0);
     f.input_tokens = data["input_tokens"].as_int(0);
     f.output_tokens = data["output_tokens"].as_int(0);
+    f.cached_input_tokens = data["cached_input_tokens"].as_int(0);
+    f.reasoning_tokens = data["reasoning_tokens"].as_int(0);
     if (const Value* v = data.find("cost_usd")) {
       f.cost_usd = v->as_double(0.0);
       f.cost_invalid = !is_valid_cost(v->is_number(), f.cost_usd);
@@ -73,6 +75,8 @@ class UsageAccumulator {
     stats_.total_tokens += f.tokens_used;
     stats_.input_tokens += f.input_tokens;
     stats_.output_tokens += f.output_tokens;
+    stats_.cached_input_tokens += f.cached_input_tokens;
+    stats_.reasoning_tokens += f.reasoning_tokens;
     if (f.cost_invalid) {
       ++stats_.invalid_cost;
     } else {
@@ -100,6 +104,8 @@ class UsageAccumulator {
     stats_.total_tokens += o.total_tokens;
     stats_.input_tokens += o.input_tokens;
     stats_.output_tokens += o.output_tokens;
+    stats_.cached_input_tokens += o.cached_input_tokens;
+    stats_.reasoning_tokens += o.reasoning_tokens;
     stats_.total_cost_usd += o.total_cost_usd;
     stats_.invalid_cost += o.invalid_cost;
     for (const auto& [model, theirs] : other.models_)
@@ -165,6 +171,8 @@ class UsageAccumulator {
       usage_.total_tokens += f.tokens_used;
       usage_.input_tokens += f.input_tokens;
       usage_.output_tokens += f.output_tokens;
+      usage_.cached_input_tokens += f.cached_input_tokens;
+      usage_.reasoning_tokens += f.reasoning_tokens;
       if (!f.cost_invalid) usage_.total_cost_usd += f.cost_usd;
       if (f.response_time_ms) response_times_.add(*f.response_time_ms);
       if (f.ttft_ms) ttfts_.add(*f.ttft_ms);
@@ -177,6 +185,8 @@ class UsageAccumulator {
       usage_.total_tokens += o.usage_.total_tokens;
       usage_.input_tokens += o.usage_.input_tokens;
       usage_.output_tokens += o.usage_.output_tokens;
+      usage_.cached_input_tokens += o.usage_.cached_input_tokens;
+      usage_.reasoning_tokens += o.usage_.reasoning_tokens;
       usage_.total_cost_usd += o.usage_.total_cost_usd;
       response_times_.merge(o.response_times_);
       ttfts_.merge(o.ttfts_);

@@ -76,6 +76,8 @@ class UsageSax {
                   : k == "tokens_used"              ? kTokens
                   : k == "input_tokens"             ? kInput
                   : k == "output_tokens"            ? kOutput
+                  : k == "cached_input_tokens"      ? kCached
+                  : k == "reasoning_tokens"         ? kReasoning
                   : k == "cost_usd"                 ? kCost
                   : k == "response_time_ms"         ? kResponse
                   : k == "ttft_ms"                  ? kTtft
@@ -114,6 +116,8 @@ class UsageSax {
     kTokens,
     kInput,
     kOutput,
+    kCached,
+    kReasoning,
     kCost,
     kResponse,
     kTtft,
@@ -202,6 +206,7 @@ class UsageSax {
     out_.model.clear();
     out_.model_is_string = false;
     out_.tokens_used = out_.input_tokens = out_.output_tokens = 0;
+    out_.cached_input_tokens = out_.reasoning_tokens = 0;
     out_.cost_usd = 0;
     out_.cost_invalid = false;
     out_.response_time_ms.reset();
@@ -233,6 +238,12 @@ class UsageSax {
         break;
       case kOutput:
         out_.output_tokens = as_int;
+        break;
+      case kCached:
+        out_.cached_input_tokens = as_int;
+        break;
+      case kReasoning:
+        out_.reasoning_tokens = as_int;
         break;
       case kCost:
         out_.cost_usd = number ? as_double : 0.0;

@@ -20,6 +20,7 @@ struct UsageFields {
   std::string model;  ///< data.model when a string
   bool model_is_string = false;
   std::int64_t tokens_used = 0, input_tokens = 0, output_tokens = 0;  ///< 0 when absent
+  std::int64_t cached_input_tokens = 0, reasoning_tokens = 0;         ///< 0 when absent
   double cost_usd = 0;
   /// cost_usd is present but not a finite number >= 0 (see is_valid_cost): not summed.
   bool cost_invalid = false;
