@@ -197,11 +197,11 @@ class LlmCall {
     const bool streaming_rate_known = streamed && last_token_ > first_token_;
     const bool gaps_known = streamed && gaps_.complete();
     // Exactly the fields appended below: a buffered llm_call event holds no unused slots.
+    const bool abandoned = !success && error_type.empty();
     const std::size_t otel_count =
-        otel_genai_names_ ? 1 + !provider_.empty() + usage.input_tokens.has_value() +
-                                usage.output_tokens.has_value() + !usage.finish_reason.empty() +
-                                (tokens_ > 0) + streamed + !error_type.empty()
-                          : 0;
+        otel_genai_names_
+            ? otel_genai_count(usage, !provider_.empty(), tokens_, abandoned, error_type)
+            : 0;
     const std::size_t count =
         4 + !provider_.empty() + usage.input_tokens.has_value() + usage.output_tokens.has_value() +
         usage.cached_input_tokens.has_value() + usage.reasoning_tokens.has_value() +
@@ -233,7 +233,7 @@ class LlmCall {
     if (rate_known) {
       data.append_new("tokens_per_second", static_cast<double>(generated) * 1000.0 / response_ms);
     }
-    if (otel_genai_names_) append_otel_genai_names(data, usage, error_type);
+    if (otel_genai_names_) append_otel_genai_names(data, usage, abandoned, error_type);
     if (!usage.finish_reason.empty())
       data.append_new("finish_reason", std::move(usage.finish_reason));
     data.append_new("success", success);
@@ -285,32 +285,46 @@ class LlmCall {
     return nullptr;
   }
 
-  // From the first streamed token to the last (TTFT left out): the decoding the model did while
-  // streaming, as OpenTelemetry's gen_ai.server.time_per_output_token measures it.
-  // The same figures under OpenTelemetry GenAI names, in OpenTelemetry's units (seconds;
-  // finish reasons as an array), as docs/event-schema.md maps them.
-  void append_otel_genai_names(Fields& data, const LlmUsage& usage,
+  // The figures OpenTelemetry's GenAI conventions name, under those names and in their units
+  // (seconds; finish reasons as an array), as docs/event-schema.md maps them. An abandoned
+  // call (success false, no error type) has no finish reason a model gave: it gets
+  // error.type "abandoned" instead.
+  static std::size_t otel_genai_count(const LlmUsage& usage, bool has_provider, std::int64_t tokens,
+                                      bool abandoned, std::string_view error_type) noexcept {
+    return 1 + has_provider + usage.input_tokens.has_value() + usage.output_tokens.has_value() +
+           usage.cached_input_tokens.has_value() + usage.reasoning_tokens.has_value() +
+           (!usage.finish_reason.empty() && !abandoned) + (tokens > 0) +
+           (!error_type.empty() || abandoned);
+  }
+  void append_otel_genai_names(Fields& data, const LlmUsage& usage, bool abandoned,
                                std::string_view error_type) const {
     data.append_new("gen_ai.request.model", model_);
     if (!provider_.empty()) data.append_new("gen_ai.provider.name", provider_);
     if (usage.input_tokens) data.append_new("gen_ai.usage.input_tokens", *usage.input_tokens);
     if (usage.output_tokens) data.append_new("gen_ai.usage.output_tokens", *usage.output_tokens);
-    if (!usage.finish_reason.empty()) {
+    if (usage.cached_input_tokens) {
+      data.append_new("gen_ai.usage.cache_read.input_tokens", *usage.cached_input_tokens);
+    }
+    if (usage.reasoning_tokens) {
+      data.append_new("gen_ai.usage.reasoning.output_tokens", *usage.reasoning_tokens);
+    }
+    if (!usage.finish_reason.empty() && !abandoned) {
       data.append_new("gen_ai.response.finish_reasons",
                       RawJson{"[" + detail::json_quoted(usage.finish_reason) + "]"});
     }
     if (tokens_ > 0) {
-      data.append_new("gen_ai.server.time_to_first_token",
+      data.append_new("gen_ai.response.time_to_first_chunk",
                       std::chrono::duration<double>(first_token_ - started_).count());
     }
-    if (tokens_ >= 2) {
-      data.append_new("gen_ai.server.time_per_output_token",
-                      std::chrono::duration<double>(last_token_ - first_token_).count() /
-                          static_cast<double>(tokens_ - 1));
+    if (abandoned) {
+      data.append_new("error.type", "abandoned");
+    } else if (!error_type.empty()) {
+      data.append_new("error.type", error_type);
     }
-    if (!error_type.empty()) data.append_new("error.type", error_type);
   }
 
+  // From the first streamed token to the last (TTFT left out): the decoding the model did while
+  // streaming, as OpenTelemetry's gen_ai.server.time_per_output_token measures it.
   void append_streaming_figures(Fields& data) {
     const double streaming_ms =
         std::chrono::duration<double, std::milli>(last_token_ - first_token_).count();

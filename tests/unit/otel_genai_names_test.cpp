@@ -6,7 +6,10 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <memory>
+#include <optional>
+#include <stdexcept>
 #include <string>
 
 #include <streamll/streamll.hpp>
@@ -33,11 +36,16 @@ struct Recorder {
   std::unique_ptr<streamll::Instrumentor> instrumentor;
 };
 
-// Sets an environment variable for a scope.
+// Sets an environment variable (or unsets it, for nullptr) for a scope, then puts back what
+// was there: a developer may have it exported.
 struct ScopedEnv {
-  ScopedEnv(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
-  ~ScopedEnv() { ::unsetenv(name_); }
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) saved_ = old;
+    REQUIRE((value ? ::setenv(name, value, 1) : ::unsetenv(name)) == 0);
+  }
+  ~ScopedEnv() { saved_ ? ::setenv(name_, saved_->c_str(), 1) : ::unsetenv(name_); }
   const char* name_;
+  std::optional<std::string> saved_;
 };
 
 bool has_otel_name(const nlohmann::json& data) {
@@ -60,6 +68,8 @@ TEST_CASE("llm_call carries OpenTelemetry GenAI names equal to streamll's own",
     streamll::LlmUsage usage;
     usage.input_tokens = 120;
     usage.output_tokens = 5;
+    usage.cached_input_tokens = 64;
+    usage.reasoning_tokens = 2;
     usage.finish_reason = "stop";
     call.finish(std::move(usage));
   }
@@ -68,12 +78,12 @@ TEST_CASE("llm_call carries OpenTelemetry GenAI names equal to streamll's own",
   CHECK(data.at("gen_ai.provider.name") == "openai");
   CHECK(data.at("gen_ai.usage.input_tokens") == 120);
   CHECK(data.at("gen_ai.usage.output_tokens") == 5);
+  CHECK(data.at("gen_ai.usage.cache_read.input_tokens") == 64);
+  CHECK(data.at("gen_ai.usage.reasoning.output_tokens") == 2);
   CHECK(data.at("gen_ai.response.finish_reasons") == nlohmann::json::array({"stop"}));
   // Seconds, where streamll's own figures are milliseconds.
-  CHECK(data.at("gen_ai.server.time_to_first_token").get<double>() * 1000.0 ==
+  CHECK(data.at("gen_ai.response.time_to_first_chunk").get<double>() * 1000.0 ==
         Approx(data.at("ttft_ms").get<double>()));
-  CHECK(data.at("gen_ai.server.time_per_output_token").get<double>() * 1000.0 ==
-        Approx(data.at("time_per_output_token_ms").get<double>()));
   CHECK_FALSE(data.contains("error.type"));
   // streamll's names stay, so its consumers and analytics read the event as before.
   for (const char* key : {"model", "provider", "input_tokens", "output_tokens", "finish_reason",
@@ -95,21 +105,54 @@ TEST_CASE("OpenTelemetry names appear only for what the call knows", "[llm_call]
     CHECK(data.at("error.type") == "TimeoutError");
     for (const char* key :
          {"gen_ai.provider.name", "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens",
-          "gen_ai.response.finish_reasons", "gen_ai.server.time_to_first_token",
-          "gen_ai.server.time_per_output_token"}) {
+          "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.reasoning.output_tokens",
+          "gen_ai.response.finish_reasons", "gen_ai.response.time_to_first_chunk"}) {
       CAPTURE(key);
       CHECK_FALSE(data.contains(key));
     }
   }
-  SECTION("one token: a time to first token, no time per output token") {
+  SECTION("one token: a time to first chunk") {
     {
       streamll::LlmCall call(*r.instrumentor, "m");
       call.token("only");
       call.finish();
     }
     const auto data = r.llm_call();
-    CHECK(data.contains("gen_ai.server.time_to_first_token"));
-    CHECK_FALSE(data.contains("gen_ai.server.time_per_output_token"));
+    CHECK(data.contains("gen_ai.response.time_to_first_chunk"));
+  }
+  SECTION("abandoned: error.type, and no finish reason the model did not give") {
+    {
+      streamll::LlmCall call(*r.instrumentor, "m");
+      call.token("t");
+    }
+    const auto data = r.llm_call();
+    CHECK(data.at("finish_reason") == "abandoned");
+    CHECK(data.at("success") == false);
+    CHECK(data.at("error.type") == "abandoned");
+    CHECK_FALSE(data.contains("gen_ai.response.finish_reasons"));
+  }
+  SECTION("unwound by an exception: error.type as the llm_call's error_type") {
+    try {
+      streamll::LlmCall call(*r.instrumentor, "m");
+      throw std::runtime_error("model went away");
+    } catch (const std::runtime_error&) {
+    }
+    const auto data = r.llm_call();
+    REQUIRE(data.contains("error_type"));
+    CHECK(data.at("error.type") == data.at("error_type"));
+  }
+  SECTION("LlmUsage::extra may replace an OpenTelemetry name, as any key") {
+    {
+      streamll::LlmCall call(*r.instrumentor, "m");
+      streamll::LlmUsage usage;
+      usage.extra.set("gen_ai.request.model", "deployment-7");
+      usage.extra.set("gen_ai.operation.name", "chat");
+      call.finish(std::move(usage));
+    }
+    const auto data = r.llm_call();
+    CHECK(data.at("gen_ai.request.model") == "deployment-7");
+    CHECK(data.at("gen_ai.operation.name") == "chat");
+    CHECK(data.at("model") == "m");
   }
   SECTION("a finish reason that JSON must escape, or that is not UTF-8") {
     const std::string reason = GENERATE(std::string("a\"b\\c\n"), std::string("st\xffop"));
@@ -137,7 +180,10 @@ TEST_CASE("OpenTelemetry names are off by default and follow STREAMLL_OTEL_GENAI
     }
     return has_otel_name(r.llm_call());
   };
-  CHECK_FALSE(names_in_a_call(std::nullopt));
+  {
+    ScopedEnv unset("STREAMLL_OTEL_GENAI_NAMES", nullptr);
+    CHECK_FALSE(names_in_a_call(std::nullopt));
+  }
   CHECK_FALSE(streamll::Instrumentor().otel_genai_names());
   {
     ScopedEnv env("STREAMLL_OTEL_GENAI_NAMES", "on");
