@@ -38,13 +38,6 @@ struct LlmCallOptions {
 struct LlmUsage {
   std::optional<std::int64_t> input_tokens = {};
   std::optional<std::int64_t> output_tokens = {};
-  /// Of input_tokens, those the provider served from its prompt cache (OpenAI's
-  /// prompt_tokens_details.cached_tokens; Anthropic's cache_read_input_tokens, which Anthropic
-  /// counts apart: add them to input_tokens too).
-  std::optional<std::int64_t> cached_input_tokens = {};
-  /// Of output_tokens, those spent on reasoning before the answer (OpenAI's
-  /// completion_tokens_details.reasoning_tokens).
-  std::optional<std::int64_t> reasoning_tokens = {};
   /// Defaults to input + output tokens when both are known, else output tokens, else the
   /// number of tokens streamed through token().
   std::optional<std::int64_t> tokens_used = {};
@@ -52,6 +45,14 @@ struct LlmUsage {
   std::string finish_reason = {};
   /// Any further fields for the llm_call event.
   Fields extra = {};
+  // Last, so that code brace-initializing the fields above by position still compiles.
+  /// Of input_tokens, those the provider served from its prompt cache (OpenAI's
+  /// prompt_tokens_details.cached_tokens; Anthropic's cache_read_input_tokens, which Anthropic
+  /// counts apart: add them to input_tokens too).
+  std::optional<std::int64_t> cached_input_tokens = {};
+  /// Of output_tokens, those spent on reasoning before the answer (OpenAI's
+  /// completion_tokens_details.reasoning_tokens).
+  std::optional<std::int64_t> reasoning_tokens = {};
 };
 
 class LlmCall {
@@ -114,7 +115,7 @@ class LlmCall {
       } else {
         LlmUsage usage;
         usage.finish_reason = "abandoned";
-        complete(std::move(usage), false, {});
+        complete(std::move(usage), false, {}, /*abandoned=*/true);
       }
     } catch (...) {
       // Destructors never throw.
@@ -155,17 +156,20 @@ class LlmCall {
                                           std::move(data)));
   }
 
-  /// Emits the llm_call event: model, provider, tokens_used, input/output tokens, cost_usd,
-  /// response_time_ms, ttft_ms (when a token was streamed), the streaming figures (when two
-  /// were: time_per_output_token_ms, output_tokens_per_second, inter_token_ms_p50/_p95/_max),
-  /// tokens_per_second, finish_reason, success. Later calls, and the destructor, do nothing.
+  /// Emits the llm_call event: model, provider, tokens_used, input/output tokens, cached input
+  /// and reasoning tokens, cost_usd, response_time_ms, ttft_ms (when a token was streamed), the
+  /// streaming figures (when two were: time_per_output_token_ms, output_tokens_per_second,
+  /// inter_token_ms_p50/_p95/_max), tokens_per_second, finish_reason, success. Later calls, and the
+  /// destructor, do nothing.
   void finish(LlmUsage usage = {}) {
     if (open_) complete(std::move(usage), true, {});
   }
 
-  /// Ends the call as failed: an `error` event, then an llm_call with success false.
+  /// Ends the call as failed: an `error` event, then an llm_call with success false. An empty
+  /// `error_type` is written as "error": a failed call always says it failed.
   void fail(std::string_view error_type, std::string_view message) {
     if (!open_) return;
+    if (error_type.empty()) error_type = "error";
     open_ = false;
     const std::exception_ptr chunk_refused = emit_pending_chunk();
     Fields error;
@@ -186,7 +190,8 @@ class LlmCall {
   const std::shared_ptr<const EventContext>& context() const noexcept { return context_; }
 
  private:
-  void complete(LlmUsage usage, bool success, std::string_view error_type) {
+  // `abandoned`: destroyed without finish() and without an exception.
+  void complete(LlmUsage usage, bool success, std::string_view error_type, bool abandoned = false) {
     open_ = false;
     const auto now = std::chrono::steady_clock::now();
     const std::exception_ptr chunk_refused = emit_pending_chunk();
@@ -197,7 +202,6 @@ class LlmCall {
     const bool streaming_rate_known = streamed && last_token_ > first_token_;
     const bool gaps_known = streamed && gaps_.complete();
     // Exactly the fields appended below: a buffered llm_call event holds no unused slots.
-    const bool abandoned = !success && error_type.empty();
     const std::size_t otel_count =
         otel_genai_names_
             ? otel_genai_count(usage, !provider_.empty(), tokens_, abandoned, error_type)

@@ -281,6 +281,39 @@ TEST_CASE("emit, consume and health with the token events in a stream of their o
   CHECK(r.exit_code == 64);
 }
 
+TEST_CASE("stats adds up cached input and reasoning tokens, one stream or sharded",
+          "[cli_it][usage]") {
+  RedisServer server;
+  DirectRedis redis = DirectRedis::tcp(server.port());
+  // Two models on two shard streams; one call of each reports no cache nor reasoning.
+  const auto call = [](const std::string& model, std::int64_t cached, std::int64_t reasoning) {
+    streamll::Event e = llm_call(model, 1300, 0.01, 900, 100);
+    e.data.set("input_tokens", 1000);
+    e.data.set("output_tokens", 300);
+    if (cached >= 0) e.data.set("cached_input_tokens", cached);
+    if (reasoning >= 0) e.data.set("reasoning_tokens", reasoning);
+    return e;
+  };
+  add_event(redis, call("o3-mini", 768, 192), "*", "ml_events_shard_0");
+  add_event(redis, call("o3-mini", -1, -1), "*", "ml_events_shard_0");
+  add_event(redis, call("gpt-4o", 7, 1), "*", "ml_events_shard_1");
+  add_event(redis, call("o3-mini", 768, 192), "*", "ml_events");
+
+  auto r = run_cli({"stats", "--url", server.url(), "--shard-count", "2", "--json"});
+  REQUIRE(r.exit_code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["input_tokens"] == 3000);
+  CHECK(j["cached_input_tokens"] == 775);
+  CHECK(j["reasoning_tokens"] == 193);
+  CHECK(j["models"]["o3-mini"]["cached_input_tokens"] == 768);
+  CHECK(j["models"]["gpt-4o"]["reasoning_tokens"] == 1);
+
+  r = run_cli({"stats", "--url", server.url()});
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("1300 (input 1000, 768 of them cached, output 300, 192 of them "
+                                    "reasoning)"));
+}
+
 TEST_CASE("stats and health report each model's latency percentiles", "[cli_it]") {
   RedisServer server;
   auto redis = DirectRedis::tcp(server.port());

@@ -188,6 +188,17 @@ TEST_CASE("Per-model usage: shards merged give what one stream gives", "[analyti
   merged.merge(shard0);
   merged.merge(shard1);
   const auto a = one.result(), b = merged.result();
+  // The overall sums, over every model, in one stream and merged from shards.
+  std::int64_t cached = 0, reasoning = 0;
+  for (const auto& [model, want] : expected) {
+    cached += want.cached;
+    reasoning += want.reasoning;
+  }
+  REQUIRE(cached > 0);
+  CHECK(a.cached_input_tokens == cached);
+  CHECK(a.reasoning_tokens == reasoning);
+  CHECK(b.cached_input_tokens == cached);
+  CHECK(b.reasoning_tokens == reasoning);
   REQUIRE(a.models.size() == b.models.size());
   for (const auto& [model, want] : expected) {
     INFO(model);

@@ -111,6 +111,20 @@ TEST_CASE("OpenTelemetry names appear only for what the call knows", "[llm_call]
       CHECK_FALSE(data.contains(key));
     }
   }
+  SECTION("fail() with an empty error type is still a failure, not an abandoned call") {
+    {
+      streamll::LlmCall call(*r.instrumentor, "m");
+      call.fail("", "no type given");
+    }
+    const auto data = r.llm_call();
+    CHECK(data.at("error_type") == "error");
+    CHECK(data.at("error.type") == "error");
+    CHECK(data.at("success") == false);
+    CHECK_FALSE(data.contains("finish_reason"));
+    const auto errors = r.sink->events_of_type(EventType::error);
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].data["error_type"].as_string() == "error");
+  }
   SECTION("one token: a time to first chunk") {
     {
       streamll::LlmCall call(*r.instrumentor, "m");

@@ -90,13 +90,6 @@ struct ConsumerOptions {
   /// Where Redis is and how to log in (URL, credentials, TLS, timeouts, Sentinel, Cluster).
   RedisConnectionOptions connection{};
   std::string stream_key = "ml_events";
-  /// When set, also read this stream: the token events a RedisSink with the same
-  /// token_stream_key writes apart from stream_key (sharded: "<token_stream_key>_shard_<i>" on
-  /// each shard). It is read like another shard: its own connection, position and group
-  /// membership (the group is created on it too), so handlers see each stream's entries in
-  /// that stream's order, and an execution's token events in order among themselves, but not
-  /// in order with its other events. Must differ from stream_key.
-  std::string token_stream_key{};
   /// Consumer group (GroupConsumer only; required there).
   std::string group{};
   /// This consumer's name inside the group (GroupConsumer only; required there). Use a name
@@ -146,6 +139,14 @@ struct ConsumerOptions {
   /// (usually a Redis Cluster: each shard's key is routed to the master owning its slot). With
   /// shard_urls: 0, or their number. 0 and no shard_urls: not sharded.
   std::size_t shard_count = 0;
+  // Added after the above, so that code brace-initializing them by position still compiles.
+  /// When set, also read this stream: the token events a RedisSink with the same
+  /// token_stream_key writes apart from stream_key (sharded: "<token_stream_key>_shard_<i>" on
+  /// each shard). It is read like another shard: its own connection, position and group
+  /// membership (the group is created on it too), so handlers see each stream's entries in
+  /// that stream's order, and an execution's token events in order among themselves, but not
+  /// in order with its other events. Must differ from stream_key.
+  std::string token_stream_key{};
 
   /// RedisConnectionOptions::from_env() plus STREAMLL_STREAM_KEY, STREAMLL_TOKEN_STREAM_KEY,
   /// STREAMLL_CONSUMER_GROUP, STREAMLL_CONSUMER_NAME, STREAMLL_SHARD_URLS and

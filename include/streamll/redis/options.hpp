@@ -168,17 +168,6 @@ struct RedisSinkOptions {
   std::optional<std::size_t> max_stream_length = std::size_t{1000000};
   /// MAXLEN ~ (cheap, keeps a little more) instead of exact MAXLEN.
   bool approximate_trimming = true;
-  /// When set, token events go to this stream instead of stream_key, trimmed by
-  /// token_max_stream_length: a fast token rate then no longer trims the spans and llm_call
-  /// events out of stream_key's history. Consumers, `streamll tail`, `stats` and `health` read
-  /// both when told this key (ConsumerOptions::token_stream_key, `--token-stream`). Must differ
-  /// from stream_key. On a Redis Cluster both keys must hash to the same slot (give them the
-  /// same hash tag, e.g. "{llm}events" and "{llm}tokens"): one batch is one pipeline to one
-  /// master. A ShardedRedisSink gives each shard "<token_stream_key>_shard_<i>".
-  std::string token_stream_key{};
-  /// MAXLEN of the token stream (only with token_stream_key); nullopt: no trimming. 0 is
-  /// rejected. approximate_trimming applies to it too.
-  std::optional<std::size_t> token_max_stream_length = std::size_t{1000000};
   /// What handle() does when buffer_size events are already waiting.
   OverflowStrategy buffer_overflow_strategy = OverflowStrategy::drop_oldest;
   /// When set, the sink creates this consumer group (XGROUP CREATE <stream> <group> 0 MKSTREAM,
@@ -212,6 +201,18 @@ struct RedisSinkOptions {
   /// dashboards load whole entries. 0 or at least 1024 (an event's envelope alone takes a few
   /// hundred bytes).
   std::size_t max_event_bytes = std::size_t{1} << 20;
+  // Added after the above, so that code brace-initializing them by position still compiles.
+  /// When set, token events go to this stream instead of stream_key, trimmed by
+  /// token_max_stream_length: a fast token rate then no longer trims the spans and llm_call
+  /// events out of stream_key's history. Consumers, `streamll tail`, `stats` and `health` read
+  /// both when told this key (ConsumerOptions::token_stream_key, `--token-stream`). Must differ
+  /// from stream_key. On a Redis Cluster both keys must hash to the same slot (give them the
+  /// same hash tag, e.g. "{llm}events" and "{llm}tokens"): one batch is one pipeline to one
+  /// master. A ShardedRedisSink gives each shard "<token_stream_key>_shard_<i>".
+  std::string token_stream_key{};
+  /// MAXLEN of the token stream (only with token_stream_key); nullopt: no trimming. 0 is
+  /// rejected. approximate_trimming applies to it too.
+  std::optional<std::size_t> token_max_stream_length = std::size_t{1000000};
 
   /// RedisConnectionOptions::from_env() plus:
   ///   STREAMLL_STREAM_KEY, STREAMLL_BUFFER_SIZE, STREAMLL_CIRCUIT_BREAKER (bool),
