@@ -11,6 +11,7 @@
 #include "cli/common.hpp"
 #include "cli/report_command.hpp"
 #include "cli/report_json.hpp"
+#include "redis/analytics/usage_accumulator.hpp"
 
 namespace streamll::cli {
 namespace {
@@ -145,9 +146,7 @@ UsageStats add_token_stream(UsageStats& s, const Target& target, const UsageQuer
   }
   s.entries += tokens.entries;
   s.events += tokens.events;
-  s.undecodable.missing_event_field += tokens.undecodable.missing_event_field;
-  s.undecodable.malformed_json += tokens.undecodable.malformed_json;
-  s.undecodable.invalid_event += tokens.undecodable.invalid_event;
+  redis::add_decode_failures(s.undecodable, tokens.undecodable);
   for (const auto& [type, n] : tokens.events_by_type) s.events_by_type[type] += n;
   s.pages += tokens.pages;
   s.elapsed += tokens.elapsed;

@@ -11,6 +11,30 @@
 
 namespace streamll::redis {
 
+// The token counts an llm_call adds to a total: UsageStats and ModelUsage name them alike.
+template <typename Totals>
+void add_token_counts(Totals& into, const UsageFields& f) {
+  into.total_tokens += f.tokens_used;
+  into.input_tokens += f.input_tokens;
+  into.output_tokens += f.output_tokens;
+  into.cached_input_tokens += f.cached_input_tokens;
+  into.reasoning_tokens += f.reasoning_tokens;
+}
+template <typename Totals>
+void add_token_counts(Totals& into, const Totals& from) {
+  into.total_tokens += from.total_tokens;
+  into.input_tokens += from.input_tokens;
+  into.output_tokens += from.output_tokens;
+  into.cached_input_tokens += from.cached_input_tokens;
+  into.reasoning_tokens += from.reasoning_tokens;
+}
+
+inline void add_decode_failures(DecodeFailureCounts& into, const DecodeFailureCounts& from) {
+  into.missing_event_field += from.missing_event_field;
+  into.malformed_json += from.malformed_json;
+  into.invalid_event += from.invalid_event;
+}
+
 class UsageAccumulator {
  public:
   explicit UsageAccumulator(const UsageQuery& query)
@@ -72,11 +96,7 @@ class UsageAccumulator {
     }
     if (f.type_name != "llm_call") return;
     ++stats_.total_calls;
-    stats_.total_tokens += f.tokens_used;
-    stats_.input_tokens += f.input_tokens;
-    stats_.output_tokens += f.output_tokens;
-    stats_.cached_input_tokens += f.cached_input_tokens;
-    stats_.reasoning_tokens += f.reasoning_tokens;
+    add_token_counts(stats_, f);
     if (f.cost_invalid) {
       ++stats_.invalid_cost;
     } else {
@@ -95,17 +115,11 @@ class UsageAccumulator {
     const UsageStats& o = other.stats_;
     stats_.entries += o.entries;
     stats_.events += o.events;
-    stats_.undecodable.missing_event_field += o.undecodable.missing_event_field;
-    stats_.undecodable.malformed_json += o.undecodable.malformed_json;
-    stats_.undecodable.invalid_event += o.undecodable.invalid_event;
+    add_decode_failures(stats_.undecodable, o.undecodable);
     for (const auto& [type, n] : o.events_by_type) count_bounded(stats_.events_by_type, type, n);
     stats_.total_calls += o.total_calls;
     stats_.failed_calls += o.failed_calls;
-    stats_.total_tokens += o.total_tokens;
-    stats_.input_tokens += o.input_tokens;
-    stats_.output_tokens += o.output_tokens;
-    stats_.cached_input_tokens += o.cached_input_tokens;
-    stats_.reasoning_tokens += o.reasoning_tokens;
+    add_token_counts(stats_, o);
     stats_.total_cost_usd += o.total_cost_usd;
     stats_.invalid_cost += o.invalid_cost;
     for (const auto& [model, theirs] : other.models_)
@@ -168,11 +182,7 @@ class UsageAccumulator {
     void add(const UsageFields& f) {
       ++usage_.calls;
       if (f.success && !*f.success) ++usage_.failed_calls;
-      usage_.total_tokens += f.tokens_used;
-      usage_.input_tokens += f.input_tokens;
-      usage_.output_tokens += f.output_tokens;
-      usage_.cached_input_tokens += f.cached_input_tokens;
-      usage_.reasoning_tokens += f.reasoning_tokens;
+      add_token_counts(usage_, f);
       if (!f.cost_invalid) usage_.total_cost_usd += f.cost_usd;
       if (f.response_time_ms) response_times_.add(*f.response_time_ms);
       if (f.ttft_ms) ttfts_.add(*f.ttft_ms);
@@ -182,11 +192,7 @@ class UsageAccumulator {
     void merge(const ModelAccumulator& o) {
       usage_.calls += o.usage_.calls;
       usage_.failed_calls += o.usage_.failed_calls;
-      usage_.total_tokens += o.usage_.total_tokens;
-      usage_.input_tokens += o.usage_.input_tokens;
-      usage_.output_tokens += o.usage_.output_tokens;
-      usage_.cached_input_tokens += o.usage_.cached_input_tokens;
-      usage_.reasoning_tokens += o.usage_.reasoning_tokens;
+      add_token_counts(usage_, o.usage_);
       usage_.total_cost_usd += o.usage_.total_cost_usd;
       response_times_.merge(o.response_times_);
       ttfts_.merge(o.ttfts_);
