@@ -14,8 +14,11 @@
 
 #include <streamll/streamll.hpp>
 
+#include "scoped_env.hpp"
+
 using streamll::EventType;
 using streamll::InstrumentorOptions;
+using streamll::testing::ScopedEnv;
 
 namespace {
 
@@ -34,18 +37,6 @@ struct Recorder {
   }
   std::shared_ptr<streamll::MemorySink> sink = std::make_shared<streamll::MemorySink>();
   std::unique_ptr<streamll::Instrumentor> instrumentor;
-};
-
-// Sets an environment variable (or unsets it, for nullptr) for a scope, then puts back what
-// was there: a developer may have it exported.
-struct ScopedEnv {
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) saved_ = old;
-    REQUIRE((value ? ::setenv(name, value, 1) : ::unsetenv(name)) == 0);
-  }
-  ~ScopedEnv() { saved_ ? ::setenv(name_, saved_->c_str(), 1) : ::unsetenv(name_); }
-  const char* name_;
-  std::optional<std::string> saved_;
 };
 
 bool has_otel_name(const nlohmann::json& data) {

@@ -17,6 +17,8 @@
 
 #include <streamll/streamll.hpp>
 
+#include "scoped_env.hpp"
+
 namespace {
 
 using streamll::Event;
@@ -294,17 +296,6 @@ TEST_CASE("chunk sizes outside 1 to 1024 are brought within", "[llm_call][tokens
 
 TEST_CASE("STREAMLL_TOKEN_MODE sets the mode of instrumentors that do not set one",
           "[llm_call][tokens][env]") {
-  struct Restore {
-    const char* given = std::getenv("STREAMLL_TOKEN_MODE");
-    std::string saved = given ? given : "";
-    ~Restore() {
-      if (given) {
-        ::setenv("STREAMLL_TOKEN_MODE", saved.c_str(), 1);
-      } else {
-        ::unsetenv("STREAMLL_TOKEN_MODE");
-      }
-    }
-  } restore;
   const auto [value, expected] = GENERATE(table<const char*, TokenMode>({
       {"each", TokenMode::each},
       {"chunked", TokenMode::chunked},
@@ -315,7 +306,7 @@ TEST_CASE("STREAMLL_TOKEN_MODE sets the mode of instrumentors that do not set on
       {"none", TokenMode::each},
   }));
   CAPTURE(value);
-  REQUIRE(::setenv("STREAMLL_TOKEN_MODE", value, 1) == 0);
+  const streamll::testing::ScopedEnv env("STREAMLL_TOKEN_MODE", value);
   CHECK(Recorder(std::nullopt).instrumentor.token_mode() == expected);
   // An instrumentor that sets a mode keeps it.
   CHECK(Recorder(TokenMode::chunked).instrumentor.token_mode() == TokenMode::chunked);
