@@ -2,8 +2,8 @@
 // Sets an environment variable (or unsets it, for nullptr) for a scope, then puts back what was
 // there before: a developer may have it exported.
 
-#include <catch2/catch.hpp>
 #include <stdlib.h>
+#include <catch2/catch.hpp>
 
 #include <cstdlib>
 #include <optional>
