@@ -4,6 +4,7 @@
 // worker's spans join the caller's execution.
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <utility>
 
@@ -19,6 +20,9 @@ class Span;
 namespace detail {
 struct SpanLink;
 inline Context& thread_context() noexcept;
+// Out of line (src/thread_context.cpp), off the inline fast path of thread_context(), which
+// every span takes.
+void leave_ended_spans(Context& context) noexcept;
 }  // namespace detail
 
 class Context {
@@ -36,6 +40,7 @@ class Context {
  private:
   friend class Span;
   friend Context& detail::thread_context() noexcept;
+  friend void detail::leave_ended_spans(Context& context) noexcept;
 
   Context(std::shared_ptr<Instrumentor> instrumentor, std::shared_ptr<const EventContext> span,
           std::shared_ptr<detail::SpanLink> link)
@@ -64,11 +69,30 @@ struct SpanLink {
 /// span's `ended` flag, read here.
 inline Context& thread_context() noexcept {
   thread_local Context context;
-  while (context.link_ && context.link_->ended.load(std::memory_order_acquire)) {
-    const std::shared_ptr<SpanLink> ended = context.link_;  // keeps `parent` alive meanwhile
-    context = ended->parent;
+  if (context.link_ && context.link_->ended.load(std::memory_order_acquire)) {
+    leave_ended_spans(context);
   }
   return context;
+}
+
+/// Events the spans inside sampled-out executions left out on this thread, not yet added to
+/// an instrumentor's sampled_out_events(): a plain per-thread count, because an atomic
+/// increment alone would cost most of such a span's budget (docs/sampling.md).
+inline std::uint64_t& unsampled_events_pending() noexcept {
+  thread_local std::uint64_t pending = 0;
+  return pending;
+}
+
+/// Adds this thread's pending count to `instrumentor` (null: the default one).
+inline void add_unsampled_events_pending(Instrumentor* instrumentor) noexcept {
+  std::uint64_t& pending = unsampled_events_pending();
+  if (pending == 0) return;
+  const std::uint64_t events = std::exchange(pending, 0);
+  if (instrumentor != nullptr) {
+    instrumentor->count_sampled_out_events(events);
+  } else {
+    default_instrumentor()->count_sampled_out_events(events);
+  }
 }
 
 }  // namespace detail
@@ -87,7 +111,11 @@ class ContextScope {
   explicit ContextScope(Context context) : saved_(std::move(detail::thread_context())) {
     detail::thread_context() = std::move(context);
   }
-  ~ContextScope() { detail::thread_context() = std::move(saved_); }
+  ~ContextScope() {
+    Context& current = detail::thread_context();
+    detail::add_unsampled_events_pending(current.instrumentor().get());
+    current = std::move(saved_);
+  }
   ContextScope(const ContextScope&) = delete;
   ContextScope& operator=(const ContextScope&) = delete;
 

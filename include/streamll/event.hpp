@@ -101,6 +101,9 @@ struct EventContext {
   std::string operation;
   std::string module_name;  // empty unless the user gave one
   Tags tags;
+  /// False in an execution that head sampling left out (docs/sampling.md): only its errors
+  /// and its failed calls' llm_call events are emitted.
+  bool sampled = true;
 };
 
 /// Sixteen lowercase hex digits of fresh random bits: span ids and execution ids.

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "streamll/detail/sampler.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/event.hpp"
 #include "streamll/sink.hpp"
@@ -50,6 +51,16 @@ struct InstrumentorOptions {
   /// STREAMLL_OTEL_GENAI_NAMES (true/false, 1/0, yes/no, on/off; another value is logged and
   /// ignored), else false.
   std::optional<bool> otel_genai_names = std::nullopt;
+  /// Head sampling (docs/sampling.md): the share of executions recorded, in [0, 1], decided at
+  /// each execution's root from its execution id, so a kept execution is kept whole and every
+  /// process decides the same for the same id. A sampled-out execution still emits its error
+  /// events and the llm_call events of its failed calls; the rest is counted, not emitted.
+  /// Unset: the environment variable STREAMLL_SAMPLE_RATE (another value is logged and
+  /// ignored), else 1 (everything). Outside [0, 1] (or NaN): ConfigError.
+  std::optional<double> sample_rate = std::nullopt;
+  /// Rates for executions whose root has one of these operations, instead of sample_rate
+  /// (e.g. {"healthcheck", 0.01}); checked like it.
+  std::vector<OperationSampleRate> operation_sample_rates = {};
 };
 
 namespace detail {
@@ -65,6 +76,9 @@ void release_sinks(std::vector<SinkPtr>& sinks) noexcept;
 TokenMode token_mode_from_env() noexcept;
 // STREAMLL_OTEL_GENAI_NAMES as a boolean, else false (an unknown value is logged).
 bool otel_genai_names_from_env() noexcept;
+// The sampler for these options (src/sampling.cpp): `rate` unset reads STREAMLL_SAMPLE_RATE.
+// Throws ConfigError for a rate outside [0, 1].
+Sampler make_sampler(std::optional<double> rate, std::vector<OperationSampleRate> per_operation);
 }  // namespace detail
 
 class Instrumentor {
@@ -79,7 +93,9 @@ class Instrumentor {
         token_mode_(options.token_mode ? *options.token_mode : detail::token_mode_from_env()),
         token_chunking_(options.token_chunking),
         otel_genai_names_(options.otel_genai_names ? *options.otel_genai_names
-                                                   : detail::otel_genai_names_from_env()) {
+                                                   : detail::otel_genai_names_from_env()),
+        sampler_(
+            detail::make_sampler(options.sample_rate, std::move(options.operation_sample_rates))) {
     sinks_.erase(std::remove(sinks_.begin(), sinks_.end(), nullptr), sinks_.end());
   }
   /// Never waits for a sink: the sinks only it holds are destroyed on streamll's reaper
@@ -123,18 +139,22 @@ class Instrumentor {
   /// `context`. An invalid name is sanitized (sanitize_event_type_name), counted in
   /// invalid_event_types() and logged, rate-limited; with `strict` set it throws
   /// InvalidEventType instead. Otherwise as emit(Event&&).
+  /// In a sampled-out execution only `error` and `llm_call` are emitted; other names are
+  /// counted in sampled_out_events().
   void emit(std::string_view type_name, std::shared_ptr<const EventContext> context, Fields data) {
     if (is_valid_event_type_name(type_name)) {
-      emit(Event::capture(event_type_from_name(type_name), std::move(context), std::move(data),
-                          type_name));
+      const EventType type = event_type_from_name(type_name);
+      if (sampled_out(type, context.get())) return;
+      emit(Event::capture(type, std::move(context), std::move(data), type_name));
       return;
     }
     if (strict_) validate_event_type_name(type_name);
     invalid_event_types_.fetch_add(1, std::memory_order_relaxed);
     const std::string repaired = sanitize_event_type_name(type_name);
     detail::report_invalid_event_type(type_name, repaired);
-    emit(Event::capture(event_type_from_name(repaired), std::move(context), std::move(data),
-                        repaired));
+    const EventType type = event_type_from_name(repaired);
+    if (sampled_out(type, context.get())) return;
+    emit(Event::capture(type, std::move(context), std::move(data), repaired));
   }
 
   /// Flushes every sink within one shared deadline. True when every sink said it was done.
@@ -174,7 +194,45 @@ class Instrumentor {
   /// false for an instrumentor made without options.
   bool otel_genai_names() const noexcept { return otel_genai_names_; }
 
+  /// Whether a new execution with this id and root operation is recorded (head sampling).
+  bool samples_in(std::string_view execution_id, std::string_view operation) const noexcept {
+    return sampler_.keeps(execution_id, operation);
+  }
+  /// Executions sampled out at their root.
+  std::uint64_t sampled_out_executions() const noexcept {
+    return sampled_out_executions_.load(std::memory_order_relaxed);
+  }
+  /// Events not emitted because their execution was sampled out: start and end events,
+  /// custom events, and the llm_call events of calls that succeeded. Token events are counted
+  /// apart, in sampled_out_tokens(). The spans inside a sampled-out execution count theirs
+  /// on their thread and add them here when the execution's root span, or the ContextScope
+  /// that carried the execution to that thread, ends.
+  std::uint64_t sampled_out_events() const noexcept {
+    return sampled_out_events_.load(std::memory_order_relaxed);
+  }
+  /// Tokens streamed by calls in sampled-out executions (in `each` mode, one event each).
+  std::uint64_t sampled_out_tokens() const noexcept {
+    return sampled_out_tokens_.load(std::memory_order_relaxed);
+  }
+  void count_sampled_out_execution() noexcept {
+    sampled_out_executions_.fetch_add(1, std::memory_order_relaxed);
+  }
+  void count_sampled_out_events(std::uint64_t events) noexcept {
+    if (events != 0) sampled_out_events_.fetch_add(events, std::memory_order_relaxed);
+  }
+  void count_sampled_out_tokens(std::uint64_t tokens) noexcept {
+    if (tokens != 0) sampled_out_tokens_.fetch_add(tokens, std::memory_order_relaxed);
+  }
+
  private:
+  // Counts and drops what a sampled-out execution does not emit (all but errors and llm_call).
+  bool sampled_out(EventType type, const EventContext* context) noexcept {
+    if (context == nullptr || context->sampled) return false;
+    if (type == EventType::error || type == EventType::llm_call) return false;
+    count_sampled_out_events(1);
+    return true;
+  }
+
   template <typename Fn>
   bool for_each_sink_until(std::chrono::milliseconds timeout, Fn fn) noexcept {
     // A year at most: now() + milliseconds::max() would overflow into the past.
@@ -208,7 +266,11 @@ class Instrumentor {
   TokenMode token_mode_ = TokenMode::each;
   TokenChunking token_chunking_;
   bool otel_genai_names_ = false;
+  detail::Sampler sampler_;
   std::atomic<std::uint64_t> sink_failures_{0};
+  std::atomic<std::uint64_t> sampled_out_executions_{0};
+  std::atomic<std::uint64_t> sampled_out_events_{0};
+  std::atomic<std::uint64_t> sampled_out_tokens_{0};
   std::atomic<std::uint64_t> invalid_event_types_{0};
 };
 

@@ -80,6 +80,7 @@ class LlmCall {
     SpanOptions span_options;
     span_options.tags = std::move(options.tags);
     context_ = detail::child_context(*instrumentor_, operation, span_options);
+    sampled_ = context_->sampled;
   }
 
   LlmCall(LlmCall&& other) noexcept
@@ -89,6 +90,7 @@ class LlmCall {
         provider_(std::move(other.provider_)),
         token_mode_(other.token_mode_),
         otel_genai_names_(other.otel_genai_names_),
+        sampled_(other.sampled_),
         chunking_(other.chunking_),
         wall_started_(other.wall_started_),
         started_(other.started_),
@@ -140,8 +142,9 @@ class LlmCall {
       gaps_.add(now - last_token_);
     }
     last_token_ = now;
-    // Nobody would see it: skip building it.
-    if (token_mode_ == TokenMode::summary || instrumentor_->sinks().empty()) return;
+    // Nobody would see it: skip building it. In a sampled-out execution the call's tokens
+    // are counted when it ends.
+    if (token_mode_ == TokenMode::summary || !sampled_ || instrumentor_->sinks().empty()) return;
     if (token_mode_ == TokenMode::chunked) {
       add_to_chunk(text, field, index, now);
       return;
@@ -173,10 +176,11 @@ class LlmCall {
     open_ = false;
     const std::exception_ptr chunk_refused = emit_pending_chunk();
     Fields error;
-    error.reserve(3);
+    error.reserve(4);
     error.append_new("error_type", error_type);
     error.append_new("error_message", message);
     error.append_new("model", model_);
+    if (!sampled_) error.append_new("sampled_out", true);
     instrumentor_->emit(Event::capture(EventType::error, context_, std::move(error)));
     open_ = true;
     complete(LlmUsage{}, false, error_type);
@@ -195,6 +199,16 @@ class LlmCall {
     open_ = false;
     const auto now = std::chrono::steady_clock::now();
     const std::exception_ptr chunk_refused = emit_pending_chunk();
+    if (!sampled_) {
+      // Its tokens' events were never made; a call that failed still reports (sampled_out).
+      if (token_mode_ == TokenMode::each || token_mode_ == TokenMode::chunked) {
+        instrumentor_->count_sampled_out_tokens(static_cast<std::uint64_t>(tokens_));
+      }
+      if (success) {
+        instrumentor_->count_sampled_out_events(1);
+        return;
+      }
+    }
     const double response_ms = std::chrono::duration<double, std::milli>(now - started_).count();
     const std::int64_t generated = usage.output_tokens.value_or(tokens_);
     const bool rate_known = generated > 0 && response_ms > 0;
@@ -211,7 +225,7 @@ class LlmCall {
         usage.cached_input_tokens.has_value() + usage.reasoning_tokens.has_value() +
         usage.cost_usd.has_value() + (tokens_ > 0) + streamed + streaming_rate_known +
         (gaps_known ? 3 : 0) + rate_known + !usage.finish_reason.empty() + !error_type.empty() +
-        otel_count + usage.extra.size();
+        !sampled_ + otel_count + usage.extra.size();
     Fields data;
     data.reserve(count);
     data.append_new("model", model_);
@@ -242,6 +256,7 @@ class LlmCall {
       data.append_new("finish_reason", std::move(usage.finish_reason));
     data.append_new("success", success);
     if (!error_type.empty()) data.append_new("error_type", error_type);
+    if (!sampled_) data.append_new("sampled_out", true);
     for (const auto& f : usage.extra) data.set(f.key, f.value);
     instrumentor_->emit(Event::capture(EventType::llm_call, context_, std::move(data)));
     if (chunk_refused) std::rethrow_exception(chunk_refused);
@@ -349,6 +364,7 @@ class LlmCall {
   std::string provider_;
   TokenMode token_mode_;
   bool otel_genai_names_;
+  bool sampled_ = true;  // false in an execution head sampling left out
   TokenChunking chunking_;
   // Read in this order: a token's timestamp (wall_started_ plus the monotonic time since
   // started_) is then never later than the true time, so never after the events that follow.

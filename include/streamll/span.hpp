@@ -70,8 +70,9 @@ inline std::shared_ptr<Instrumentor> resolve_instrumentor(
   return default_instrumentor();
 }
 
-/// A child context of the thread's current span (or of the instrumentor's root).
-inline std::shared_ptr<const EventContext> child_context(const Instrumentor& instrumentor,
+/// A child context of the thread's current span (or of the instrumentor's root). A child
+/// shares its parent's sampling decision; a root is decided on its execution id.
+inline std::shared_ptr<const EventContext> child_context(Instrumentor& instrumentor,
                                                          std::string_view operation,
                                                          SpanOptions& options) {
   const auto& parent = thread_context().span();
@@ -93,13 +94,26 @@ inline std::shared_ptr<const EventContext> child_context(const Instrumentor& ins
   }
   ctx->tags = parent ? parent->tags : instrumentor.tags();
   merge_tags(ctx->tags, options.tags);
+  if (parent) {
+    ctx->sampled = parent->sampled;
+  } else if (!instrumentor.samples_in(ctx->execution_id, ctx->operation)) {
+    ctx->sampled = false;
+    instrumentor.count_sampled_out_execution();
+  }
   return ctx;
+}
+
+/// Whether the thread is inside an execution that head sampling left out.
+inline bool in_sampled_out_execution() noexcept {
+  const auto& span = thread_context().span();
+  return span && !span->sampled;
 }
 }  // namespace detail
 
 /// Emits a custom event (or a built-in type by its name) in the thread's current span, or in
 /// the default instrumentor's root context outside any span. An invalid name is sanitized and
-/// counted (Instrumentor::emit); a strict instrumentor throws InvalidEventType instead.
+/// counted (Instrumentor::emit); a strict instrumentor throws InvalidEventType instead. In a
+/// sampled-out execution only `error` and `llm_call` are emitted (Instrumentor::emit).
 inline void emit(std::string_view type_name, Fields data = {}) {
   const Context& ctx = detail::thread_context();
   auto instrumentor = ctx.instrumentor() ? ctx.instrumentor() : default_instrumentor();
@@ -110,24 +124,18 @@ inline void emit(std::string_view type_name, Fields data = {}) {
 class Span {
  public:
   /// A span reporting to the thread's instrumentor (the parent span's, else the default).
-  explicit Span(std::string_view operation, SpanOptions options = {})
-      : Span(std::shared_ptr<Instrumentor>{}, operation, std::move(options)) {}
+  explicit Span(std::string_view operation) : Span(Open{}, nullptr, operation, nullptr) {}
+  explicit Span(std::string_view operation, SpanOptions options)
+      : Span(Open{}, nullptr, operation, &options) {}
   /// A span reporting to `instrumentor`, which must outlive it (and its child spans).
-  Span(Instrumentor& instrumentor, std::string_view operation, SpanOptions options = {})
-      : Span(std::shared_ptr<Instrumentor>(std::shared_ptr<Instrumentor>{}, &instrumentor),
-             operation, std::move(options)) {}
-  Span(std::shared_ptr<Instrumentor> instrumentor, std::string_view operation,
-       SpanOptions options = {})
-      : instrumentor_(detail::resolve_instrumentor(std::move(instrumentor))),
-        context_(detail::child_context(*instrumentor_, operation, options)),
-        link_(std::make_shared<detail::SpanLink>(detail::thread_context())),
-        owner_(std::this_thread::get_id()),
-        started_(std::chrono::steady_clock::now()),
-        uncaught_on_entry_(std::uncaught_exceptions()) {
-    // Emit first: if a raise_error sink throws, no half-made span is left as current.
-    instrumentor_->emit(Event::capture(EventType::start, context_, std::move(options.data)));
-    detail::thread_context() = Context(instrumentor_, context_, link_);
-  }
+  Span(Instrumentor& instrumentor, std::string_view operation)
+      : Span(Open{}, borrowed(instrumentor), operation, nullptr) {}
+  Span(Instrumentor& instrumentor, std::string_view operation, SpanOptions options)
+      : Span(Open{}, borrowed(instrumentor), operation, &options) {}
+  Span(std::shared_ptr<Instrumentor> instrumentor, std::string_view operation)
+      : Span(Open{}, std::move(instrumentor), operation, nullptr) {}
+  Span(std::shared_ptr<Instrumentor> instrumentor, std::string_view operation, SpanOptions options)
+      : Span(Open{}, std::move(instrumentor), operation, &options) {}
 
   Span(Span&& other) noexcept
       : instrumentor_(std::move(other.instrumentor_)),
@@ -135,6 +143,8 @@ class Span {
         link_(std::move(other.link_)),
         owner_(other.owner_),
         end_data_(std::move(other.end_data_)),
+        unsampled_operation_(std::move(other.unsampled_operation_)),
+        unsampled_tags_(std::move(other.unsampled_tags_)),
         started_(other.started_),
         uncaught_on_entry_(other.uncaught_on_entry_),
         open_(std::exchange(other.open_, false)) {}
@@ -169,6 +179,10 @@ class Span {
   /// own events but not spans started after that child ends (they see the tags as they were
   /// when the child started).
   void tag(std::string_view key, std::string value) {
+    if (!context_) {  // inside a sampled-out execution: for its error event only
+      detail::merge_tags(unsampled_tags_, Tags{{std::string(key), std::move(value)}});
+      return;
+    }
     auto updated = std::make_shared<EventContext>(*context_);
     detail::merge_tags(updated->tags, Tags{{std::string(key), std::move(value)}});
     Context& current = detail::thread_context();
@@ -179,6 +193,12 @@ class Span {
   /// Emits a custom event in this span. An invalid name is sanitized and counted
   /// (Instrumentor::emit); a strict instrumentor throws InvalidEventType instead.
   void emit(std::string_view type_name, Fields data = {}) {
+    if (!context_) {
+      // Inside a sampled-out execution: an error or llm_call event still goes out, as a child
+      // of the thread's current span; the rest is counted.
+      ::streamll::emit(type_name, std::move(data));
+      return;
+    }
     instrumentor_->emit(type_name, context_, std::move(data));
   }
 
@@ -199,29 +219,111 @@ class Span {
     if (!open_) return;
     open_ = false;
     restore_thread_context();
+    if (!context_) {  // inside a sampled-out execution
+      ++detail::unsampled_events_pending();
+      return;
+    }
+    if (!context_->sampled) {  // the root of a sampled-out execution
+      instrumentor_->count_sampled_out_events(1);
+      detail::add_unsampled_events_pending(instrumentor_.get());
+      return;
+    }
     Fields data = std::move(end_data_);
     data.set("duration_ms", detail::elapsed_ms(started_));
     instrumentor_->emit(Event::capture(EventType::end, context_, std::move(data)));
   }
 
   bool is_open() const noexcept { return open_; }
-  const std::string& span_id() const noexcept { return context_->span_id; }
-  const std::string& execution_id() const noexcept { return context_->execution_id; }
-  const std::string& operation() const noexcept { return context_->operation; }
+  /// False for a span that head sampling left out: the root of a sampled-out execution, and
+  /// every span inside one.
+  bool sampled() const noexcept { return context_ && context_->sampled; }
+  /// Empty for a span inside a sampled-out execution, which has no ids of its own (until it
+  /// fails: then those of its error event).
+  const std::string& span_id() const noexcept { return context_ ? context_->span_id : none(); }
+  const std::string& execution_id() const noexcept {
+    return context_ ? context_->execution_id : none();
+  }
+  const std::string& operation() const noexcept {
+    return context_ ? context_->operation : unsampled_operation_;
+  }
+  /// Null for a span inside a sampled-out execution (see span_id()).
   const std::shared_ptr<const EventContext>& context() const noexcept { return context_; }
-  Instrumentor& instrumentor() const noexcept { return *instrumentor_; }
+  /// The span's instrumentor; for a span inside a sampled-out execution made without one,
+  /// the thread's (as a new span would use).
+  Instrumentor& instrumentor() const noexcept {
+    if (!instrumentor_) instrumentor_ = detail::resolve_instrumentor(nullptr);
+    return *instrumentor_;
+  }
 
  private:
+  struct Open {};
+  static std::shared_ptr<Instrumentor> borrowed(Instrumentor& instrumentor) noexcept {
+    return std::shared_ptr<Instrumentor>(std::shared_ptr<Instrumentor>{}, &instrumentor);
+  }
+
+  // Every public constructor comes here; `options` is null when none were given, so that a
+  // span without options builds none (a span inside a sampled-out execution has a budget of
+  // about 10 ns, which constructing and destroying default options would take a share of).
+  //
+  // Inside a sampled-out execution (docs/sampling.md) the span records nothing: it reads no
+  // clock, allocates nothing (for an operation name of up to 15 bytes) and is never current,
+  // so spans inside it see the same execution. If it fails, its error event is emitted, as a
+  // child of the thread's current span (with its own tags), without duration_ms.
+  // `instrumentor` by reference: a copy per delegation step was a share of that budget.
+  Span(Open, std::shared_ptr<Instrumentor>&& instrumentor, std::string_view operation,
+       SpanOptions* options)
+      : Span(Open{}, detail::in_sampled_out_execution(), std::move(instrumentor), operation,
+             options) {}
+  Span(Open, bool in_sampled_out_execution, std::shared_ptr<Instrumentor>&& instrumentor,
+       std::string_view operation, SpanOptions* options)
+      : unsampled_operation_(in_sampled_out_execution ? operation : std::string_view()),
+        uncaught_on_entry_(std::uncaught_exceptions()) {
+    if (in_sampled_out_execution) {
+      instrumentor_ = std::move(instrumentor);  // null: resolved if it fails
+      if (options != nullptr && !options->tags.empty()) unsampled_tags_ = std::move(options->tags);
+      ++detail::unsampled_events_pending();  // the start event
+      return;
+    }
+    SpanOptions none;
+    SpanOptions& given = options != nullptr ? *options : none;
+    instrumentor_ = detail::resolve_instrumentor(std::move(instrumentor));
+    context_ = detail::child_context(*instrumentor_, operation, given);
+    link_ = std::make_shared<detail::SpanLink>(detail::thread_context());
+    owner_ = std::this_thread::get_id();
+    started_ = std::chrono::steady_clock::now();
+    // Emit first: if a raise_error sink throws, no half-made span is left as current.
+    if (context_->sampled) {
+      instrumentor_->emit(Event::capture(EventType::start, context_, std::move(given.data)));
+    } else {
+      instrumentor_->count_sampled_out_events(1);
+    }
+    detail::thread_context() = Context(instrumentor_, context_, link_);
+  }
+
+  static const std::string& none() noexcept {
+    static const std::string empty;
+    return empty;
+  }
+
   void finish_with_error(std::string_view error_type, std::string_view message) {
     open_ = false;
     restore_thread_context();
+    const bool timed = context_ != nullptr;
+    if (!context_) {  // inside a sampled-out execution: ids now, for its error event
+      SpanOptions own;
+      own.tags = std::move(unsampled_tags_);
+      context_ = detail::child_context(instrumentor(), unsampled_operation_, own);
+    }
+    const bool sampled = context_->sampled;
     Fields data;
-    data.reserve(end_data_.size() + 3);
+    data.reserve(end_data_.size() + 4);
     data.append_new("error_type", error_type);
     data.append_new("error_message", message);
-    data.append_new("duration_ms", detail::elapsed_ms(started_));
+    if (timed) data.append_new("duration_ms", detail::elapsed_ms(started_));
+    if (!sampled) data.append_new("sampled_out", true);
     for (const auto& f : end_data_) data.set(f.key, f.value);
     end_data_ = Fields{};
+    if (!sampled && link_) detail::add_unsampled_events_pending(instrumentor_.get());
     instrumentor_->emit(Event::capture(EventType::error, context_, std::move(data)));
   }
 
@@ -235,11 +337,16 @@ class Span {
     if (owner_ == std::this_thread::get_id()) (void)detail::thread_context();
   }
 
-  std::shared_ptr<Instrumentor> instrumentor_;
+  // Null until needed for a span inside a sampled-out execution made without one.
+  mutable std::shared_ptr<Instrumentor> instrumentor_;
+  // Null for a span inside a sampled-out execution until it fails.
   std::shared_ptr<const EventContext> context_;
-  std::shared_ptr<detail::SpanLink> link_;
+  std::shared_ptr<detail::SpanLink> link_;  // null for a span inside a sampled-out execution
   std::thread::id owner_;
   Fields end_data_;
+  // Kept by a span inside a sampled-out execution, for the error event it emits if it fails.
+  std::string unsampled_operation_;
+  Tags unsampled_tags_;
   std::chrono::steady_clock::time_point started_;
   int uncaught_on_entry_ = 0;
   bool open_ = true;
