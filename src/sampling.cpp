@@ -1,9 +1,11 @@
 // InstrumentorOptions::sample_rate and operation_sample_rates, checked; STREAMLL_SAMPLE_RATE
 // when the option is unset, so a deployment can turn its volume down without a rebuild.
 
-#include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <utility>
 
 #include "logging.hpp"
@@ -20,10 +22,13 @@ double rate_from_env() noexcept {
   constexpr const char* kVariable = "STREAMLL_SAMPLE_RATE";
   const char* text = std::getenv(kVariable);
   if (text == nullptr || *text == '\0') return 1.0;
-  char* end = nullptr;
-  errno = 0;
-  const double rate = std::strtod(text, &end);
-  if (errno == 0 && end != text && *end == '\0' && is_rate(rate)) return rate;
+  // from_chars, not strtod: the C locale's decimal point whatever the application set.
+  std::string_view value(text);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  double rate = 0;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), rate);
+  if (error == std::errc() && end == value.data() + value.size() && is_rate(rate)) return rate;
   if (auto logger = get_logger("streamll")) {
     try {
       logger->warn("{}='{}' is not a rate between 0 and 1; recording every execution", kVariable,

@@ -107,8 +107,11 @@ class Instrumentor {
   /// Hands `event` to every sink, in order. Never throws, except BufferOverflowError from a
   /// sink using the `raise_error` overflow strategy, rethrown after all sinks had the event.
   /// Any other exception from a sink is caught, counted in sink_failures() and logged
-  /// (rate-limited) through the spdlog logger "streamll". Thread-safe.
+  /// (rate-limited) through the spdlog logger "streamll". In a sampled-out execution, an event
+  /// other than `error` and `llm_call` is counted in sampled_out_events() and dropped.
+  /// Thread-safe.
   void emit(Event&& event) {
+    if (left_out(event.type, event.context.get())) return;
     const std::size_t n = sinks_.size();
     if (n == 0) return;
     bool overflowed = false;
@@ -139,12 +142,14 @@ class Instrumentor {
   /// `context`. An invalid name is sanitized (sanitize_event_type_name), counted in
   /// invalid_event_types() and logged, rate-limited; with `strict` set it throws
   /// InvalidEventType instead. Otherwise as emit(Event&&).
-  /// In a sampled-out execution only `error` and `llm_call` are emitted; other names are
-  /// counted in sampled_out_events().
+  /// In a sampled-out execution only `error` and `llm_call` are emitted, with
+  /// `"sampled_out": true` added to their data; other names are counted in
+  /// sampled_out_events().
   void emit(std::string_view type_name, std::shared_ptr<const EventContext> context, Fields data) {
     if (is_valid_event_type_name(type_name)) {
       const EventType type = event_type_from_name(type_name);
-      if (sampled_out(type, context.get())) return;
+      if (left_out(type, context.get())) return;
+      mark_sampled_out(context.get(), data);
       emit(Event::capture(type, std::move(context), std::move(data), type_name));
       return;
     }
@@ -153,7 +158,8 @@ class Instrumentor {
     const std::string repaired = sanitize_event_type_name(type_name);
     detail::report_invalid_event_type(type_name, repaired);
     const EventType type = event_type_from_name(repaired);
-    if (sampled_out(type, context.get())) return;
+    if (left_out(type, context.get())) return;
+    mark_sampled_out(context.get(), data);
     emit(Event::capture(type, std::move(context), std::move(data), repaired));
   }
 
@@ -210,7 +216,9 @@ class Instrumentor {
   std::uint64_t sampled_out_events() const noexcept {
     return sampled_out_events_.load(std::memory_order_relaxed);
   }
-  /// Tokens streamed by calls in sampled-out executions (in `each` mode, one event each).
+  /// Tokens whose events were left out because their call's execution was sampled out: in
+  /// `each` mode one event each, in `chunked` mode those of the chunk events (`summary` and
+  /// `off` emit no token events to leave out, and count nothing here).
   std::uint64_t sampled_out_tokens() const noexcept {
     return sampled_out_tokens_.load(std::memory_order_relaxed);
   }
@@ -225,12 +233,16 @@ class Instrumentor {
   }
 
  private:
-  // Counts and drops what a sampled-out execution does not emit (all but errors and llm_call).
-  bool sampled_out(EventType type, const EventContext* context) noexcept {
+  // Counts what a sampled-out execution does not emit (all but errors and llm_call), for the
+  // caller to drop.
+  bool left_out(EventType type, const EventContext* context) noexcept {
     if (context == nullptr || context->sampled) return false;
     if (type == EventType::error || type == EventType::llm_call) return false;
     count_sampled_out_events(1);
     return true;
+  }
+  static void mark_sampled_out(const EventContext* context, Fields& data) {
+    if (context != nullptr && !context->sampled) data.set("sampled_out", true);
   }
 
   template <typename Fn>

@@ -396,6 +396,7 @@ struct NoopSpan {
   void fail(A&&...) const noexcept {}
   void end() const noexcept {}
   bool is_open() const noexcept { return false; }
+  bool sampled() const noexcept { return false; }
 };
 struct NoopLlmCall {
   template <typename... A>

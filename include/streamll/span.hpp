@@ -70,12 +70,21 @@ inline std::shared_ptr<Instrumentor> resolve_instrumentor(
   return default_instrumentor();
 }
 
+/// How child_context() decides sampling.
+enum class Sampling : std::uint8_t {
+  decide,  ///< a new execution asks the instrumentor; a child takes its parent's decision
+  out,     ///< sampled out whatever the rest says (a span inside a sampled-out execution)
+};
+
 /// A child context of the thread's current span (or of the instrumentor's root). A child
-/// shares its parent's sampling decision; a root is decided on its execution id.
-inline std::shared_ptr<const EventContext> child_context(Instrumentor& instrumentor,
-                                                         std::string_view operation,
-                                                         SpanOptions& options) {
-  const auto& parent = thread_context().span();
+/// shares its parent's sampling decision; a root, or a span given an execution id of its own,
+/// is decided on its execution id.
+inline std::shared_ptr<const EventContext> child_context(
+    Instrumentor& instrumentor, std::string_view operation, SpanOptions& options,
+    Sampling sampling = Sampling::decide,
+    const std::shared_ptr<const EventContext>& parent = thread_context().span()) {
+  const bool new_execution =
+      !parent || (!options.execution_id.empty() && options.execution_id != parent->execution_id);
   auto ctx = std::make_shared<EventContext>();
   ctx->span_id = new_span_id();
   if (!options.execution_id.empty()) {
@@ -94,7 +103,9 @@ inline std::shared_ptr<const EventContext> child_context(Instrumentor& instrumen
   }
   ctx->tags = parent ? parent->tags : instrumentor.tags();
   merge_tags(ctx->tags, options.tags);
-  if (parent) {
+  if (sampling == Sampling::out) {
+    ctx->sampled = false;
+  } else if (!new_execution) {
     ctx->sampled = parent->sampled;
   } else if (!instrumentor.samples_in(ctx->execution_id, ctx->operation)) {
     ctx->sampled = false;
@@ -194,9 +205,17 @@ class Span {
   /// (Instrumentor::emit); a strict instrumentor throws InvalidEventType instead.
   void emit(std::string_view type_name, Fields data = {}) {
     if (!context_) {
-      // Inside a sampled-out execution: an error or llm_call event still goes out, as a child
-      // of the thread's current span; the rest is counted.
-      ::streamll::emit(type_name, std::move(data));
+      // Inside a sampled-out execution: only an error or llm_call event goes out (with ids
+      // made for it, as for a failure); an invalid name still goes to the instrumentor, which
+      // repairs it or, strict, throws.
+      const EventType type = event_type_from_name(type_name);
+      if (is_valid_event_type_name(type_name) && type != EventType::error &&
+          type != EventType::llm_call) {
+        ++detail::unsampled_events_pending();
+        return;
+      }
+      Instrumentor& to = instrumentor();
+      to.emit(type_name, unsampled_context(to), std::move(data));
       return;
     }
     instrumentor_->emit(type_name, context_, std::move(data));
@@ -219,13 +238,12 @@ class Span {
     if (!open_) return;
     open_ = false;
     restore_thread_context();
-    if (!context_) {  // inside a sampled-out execution
-      ++detail::unsampled_events_pending();
-      return;
-    }
+    if (!context_) return;     // inside a sampled-out execution: counted when it opened
     if (!context_->sampled) {  // the root of a sampled-out execution
       instrumentor_->count_sampled_out_events(1);
-      detail::add_unsampled_events_pending(instrumentor_.get());
+      if (owner_ == std::this_thread::get_id()) {
+        detail::add_unsampled_events_pending(instrumentor_.get());
+      }
       return;
     }
     Fields data = std::move(end_data_);
@@ -239,20 +257,21 @@ class Span {
   bool sampled() const noexcept { return context_ && context_->sampled; }
   /// Empty for a span inside a sampled-out execution, which has no ids of its own (until it
   /// fails: then those of its error event).
-  const std::string& span_id() const noexcept { return context_ ? context_->span_id : none(); }
-  const std::string& execution_id() const noexcept {
-    return context_ ? context_->execution_id : none();
-  }
+  const std::string& span_id() const noexcept { return context()->span_id; }
+  const std::string& execution_id() const noexcept { return context()->execution_id; }
   const std::string& operation() const noexcept {
     return context_ ? context_->operation : unsampled_operation_;
   }
-  /// Null for a span inside a sampled-out execution (see span_id()).
-  const std::shared_ptr<const EventContext>& context() const noexcept { return context_; }
-  /// The span's instrumentor; for a span inside a sampled-out execution made without one,
-  /// the thread's (as a new span would use).
+  /// For a span inside a sampled-out execution, until it fails, a shared context with empty
+  /// ids and `sampled` false (never null).
+  const std::shared_ptr<const EventContext>& context() const noexcept {
+    return context_ ? context_ : no_context();
+  }
+  /// The span's instrumentor. A span inside a sampled-out execution made without one has
+  /// none of its own: this is then the thread's (as a new span would use), kept alive by the
+  /// thread's context or the default slot, not by the span.
   Instrumentor& instrumentor() const noexcept {
-    if (!instrumentor_) instrumentor_ = detail::resolve_instrumentor(nullptr);
-    return *instrumentor_;
+    return instrumentor_ ? *instrumentor_ : *detail::resolve_instrumentor(nullptr);
   }
 
  private:
@@ -276,20 +295,24 @@ class Span {
              options) {}
   Span(Open, bool in_sampled_out_execution, std::shared_ptr<Instrumentor>&& instrumentor,
        std::string_view operation, SpanOptions* options)
-      : unsampled_operation_(in_sampled_out_execution ? operation : std::string_view()),
+      : owner_(std::this_thread::get_id()),
+        unsampled_operation_(in_sampled_out_execution ? operation : std::string_view()),
         uncaught_on_entry_(std::uncaught_exceptions()) {
-    if (in_sampled_out_execution) {
+    // A span given an execution id of its own starts a new execution, decided on that id.
+    if (in_sampled_out_execution && (options == nullptr || options->execution_id.empty())) {
       instrumentor_ = std::move(instrumentor);  // null: resolved if it fails
       if (options != nullptr && !options->tags.empty()) unsampled_tags_ = std::move(options->tags);
-      ++detail::unsampled_events_pending();  // the start event
+      // Its start and end, counted here on the thread that opened it, whichever thread ends
+      // it; a failure takes the end back (finish_with_error).
+      detail::unsampled_events_pending() += 2;
       return;
     }
+    unsampled_operation_.clear();
     SpanOptions none;
     SpanOptions& given = options != nullptr ? *options : none;
     instrumentor_ = detail::resolve_instrumentor(std::move(instrumentor));
     context_ = detail::child_context(*instrumentor_, operation, given);
     link_ = std::make_shared<detail::SpanLink>(detail::thread_context());
-    owner_ = std::this_thread::get_id();
     started_ = std::chrono::steady_clock::now();
     // Emit first: if a raise_error sink throws, no half-made span is left as current.
     if (context_->sampled) {
@@ -300,9 +323,27 @@ class Span {
     detail::thread_context() = Context(instrumentor_, context_, link_);
   }
 
-  static const std::string& none() noexcept {
-    static const std::string empty;
-    return empty;
+  static const std::shared_ptr<const EventContext>& no_context() noexcept {
+    static const auto none = [] {
+      auto made = std::make_shared<EventContext>();
+      made->sampled = false;
+      return std::shared_ptr<const EventContext>(std::move(made));
+    }();
+    return none;
+  }
+
+  // The context of an event a span inside a sampled-out execution emits after all (its
+  // error): a child of the thread's current span when that one is sampled out (the
+  // execution's root, or the context that carried the execution to this thread); ended on a
+  // thread outside the execution, a root of its own. Sampled out either way.
+  std::shared_ptr<const EventContext> unsampled_context(Instrumentor& instrumentor) {
+    static const std::shared_ptr<const EventContext> no_parent;
+    SpanOptions own;
+    own.tags = unsampled_tags_;
+    const auto& current = detail::thread_context().span();
+    const bool inside = current && !current->sampled;
+    return detail::child_context(instrumentor, unsampled_operation_, own, detail::Sampling::out,
+                                 inside ? current : no_parent);
   }
 
   void finish_with_error(std::string_view error_type, std::string_view message) {
@@ -310,20 +351,23 @@ class Span {
     restore_thread_context();
     const bool timed = context_ != nullptr;
     if (!context_) {  // inside a sampled-out execution: ids now, for its error event
-      SpanOptions own;
-      own.tags = std::move(unsampled_tags_);
-      context_ = detail::child_context(instrumentor(), unsampled_operation_, own);
+      if (!instrumentor_) instrumentor_ = detail::resolve_instrumentor(nullptr);
+      context_ = unsampled_context(*instrumentor_);
+      // Its end was counted as left out when it opened; the error replaces it instead.
+      if (owner_ == std::this_thread::get_id()) --detail::unsampled_events_pending();
     }
     const bool sampled = context_->sampled;
     Fields data;
-    data.reserve(end_data_.size() + 4);
+    data.reserve(end_data_.size() + 2 + timed + !sampled);
     data.append_new("error_type", error_type);
     data.append_new("error_message", message);
     if (timed) data.append_new("duration_ms", detail::elapsed_ms(started_));
     if (!sampled) data.append_new("sampled_out", true);
     for (const auto& f : end_data_) data.set(f.key, f.value);
     end_data_ = Fields{};
-    if (!sampled && link_) detail::add_unsampled_events_pending(instrumentor_.get());
+    if (!sampled && link_ && owner_ == std::this_thread::get_id()) {
+      detail::add_unsampled_events_pending(instrumentor_.get());
+    }
     instrumentor_->emit(Event::capture(EventType::error, context_, std::move(data)));
   }
 
@@ -337,8 +381,8 @@ class Span {
     if (owner_ == std::this_thread::get_id()) (void)detail::thread_context();
   }
 
-  // Null until needed for a span inside a sampled-out execution made without one.
-  mutable std::shared_ptr<Instrumentor> instrumentor_;
+  // Null for a span inside a sampled-out execution made without one, until it fails.
+  std::shared_ptr<Instrumentor> instrumentor_;
   // Null for a span inside a sampled-out execution until it fails.
   std::shared_ptr<const EventContext> context_;
   std::shared_ptr<detail::SpanLink> link_;  // null for a span inside a sampled-out execution

@@ -40,7 +40,10 @@ TEST_CASE("sampled executions reach Redis whole and sampled-out ones only by the
   for (int i = 0; i < kExecutions; ++i) {
     const bool failing = i % 3 == 0;
     try {
-      streamll::Span request(instrumentor, "request");
+      // Fixed ids, so the decisions (and the test) are the same every run.
+      streamll::SpanOptions ids;
+      ids.execution_id = "exec_" + std::string(12, '0') + std::to_string(1000 + i);
+      streamll::Span request(instrumentor, "request", ids);
       fails[request.execution_id()] = failing;
       kept[request.execution_id()] = request.sampled();
       streamll::Span retrieve("retrieve");

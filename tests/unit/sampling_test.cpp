@@ -10,6 +10,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -126,7 +127,7 @@ TEST_CASE("a sampled-out execution emits nothing when it succeeds and counts wha
     CHECK_FALSE(child.sampled());
     CHECK(child.span_id().empty());
     CHECK(child.execution_id().empty());
-    CHECK(child.context() == nullptr);
+    CHECK_FALSE(child.context()->sampled);
     CHECK(child.operation() == "retrieve");
     CHECK(&child.instrumentor() == s.instrumentor.get());
     {
@@ -343,4 +344,142 @@ TEST_CASE("STREAMLL_SAMPLE_RATE sets the rate when the option is unset") {
     CHECK(kept > 0);
     CHECK(kept < 50);
   }
+}
+
+TEST_CASE("a span inside a sampled-out execution: fail emit and accessors") {
+  Sampled s(0.0);
+  {
+    streamll::Span root(s.instrumentor, "request");
+    streamll::Span inner("step");
+    CHECK(inner.context() != nullptr);  // never null: a shared context without ids
+    CHECK_FALSE(inner.context()->sampled);
+    CHECK(inner.span_id().empty());
+    inner.emit("llm_call", {{"model", "m"}});
+    inner.emit("progress", {{"pct", 1}});
+    inner.fail("Timeout", "took too long");
+    CHECK_FALSE(inner.is_open());
+    CHECK_FALSE(inner.span_id().empty());  // the ids of its error event
+    inner.end();                           // no effect once failed
+    inner.fail("Again", "");
+  }
+  const auto events = s.events();
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].type == EventType::llm_call);
+  CHECK(flag(events[0], "sampled_out"));
+  CHECK(events[1].type == EventType::error);
+  CHECK(events[1].data.find("error_type")->as_string() == "Timeout");
+  CHECK(flag(events[1], "sampled_out"));
+  // root start and end, the inner span's start, the custom event.
+  CHECK(s.instrumentor->sampled_out_events() == 4);
+}
+
+TEST_CASE("a span inside a sampled-out execution can be moved and still counts once") {
+  Sampled s(0.0);
+  {
+    streamll::Span root(s.instrumentor, "request");
+    std::optional<streamll::Span> moved;
+    {
+      streamll::Span inner("step");
+      moved.emplace(std::move(inner));
+    }
+    CHECK(moved->is_open());
+    CHECK(moved->operation() == "step");
+  }
+  CHECK(s.events().empty());
+  CHECK(s.instrumentor->sampled_out_events() == 4);
+}
+
+TEST_CASE("a span given its own execution id inside a sampled-out one is decided on it") {
+  // Rate 0.5: find an id the sampler keeps, then open it inside a sampled-out execution.
+  Sampled s(0.5);
+  std::string kept_id;
+  for (int i = 0; kept_id.empty(); ++i) {
+    const std::string id = "exec_own_" + std::to_string(i);
+    if (s.instrumentor->samples_in(id, "batch")) kept_id = id;
+  }
+  std::string out_id;
+  for (int i = 0; out_id.empty(); ++i) {
+    const std::string id = "exec_parent_" + std::to_string(i);
+    if (!s.instrumentor->samples_in(id, "request")) out_id = id;
+  }
+  {
+    streamll::SpanOptions root_options;
+    root_options.execution_id = out_id;
+    streamll::Span root(s.instrumentor, "request", root_options);
+    CHECK_FALSE(root.sampled());
+    streamll::SpanOptions own;
+    own.execution_id = kept_id;
+    streamll::Span batch("batch", own);
+    CHECK(batch.sampled());
+    CHECK(batch.execution_id() == kept_id);
+  }
+  const auto events = s.events();
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].context->execution_id == kept_id);
+}
+
+TEST_CASE("sampled-out calls count their tokens in every mode") {
+  using streamll::TokenMode;
+  for (const auto& [mode, counted] :
+       std::vector<std::pair<TokenMode, std::uint64_t>>{{TokenMode::each, 5},
+                                                        {TokenMode::chunked, 5},
+                                                        {TokenMode::summary, 0},
+                                                        {TokenMode::off, 0}}) {
+    Sampled s(0.0);
+    {
+      streamll::LlmCallOptions options;
+      options.token_mode = mode;
+      streamll::LlmCall call(*s.instrumentor, "m", options);
+      for (int i = 0; i < 5; ++i) call.token("t");
+      call.finish();
+    }
+    CAPTURE(streamll::token_mode_name(mode));
+    CHECK(s.events().empty());
+    CHECK(s.instrumentor->sampled_out_tokens() == counted);
+    CHECK(s.instrumentor->sampled_out_events() == 1);
+  }
+}
+
+TEST_CASE("a sampled-out root ended on another thread leaves the counts to its own thread") {
+  Sampled s(0.0);
+  std::optional<streamll::Span> root;
+  root.emplace(s.instrumentor, "request");
+  { streamll::Span inner("step"); }
+  std::thread([&] { root->end(); }).join();
+  // The root's own two events are counted; the inner span's wait on this thread.
+  CHECK(s.instrumentor->sampled_out_events() == 2);
+  root.reset();
+  streamll::Span next(s.instrumentor, "request");
+  next.end();  // the next root to end on this thread adds them
+  CHECK(s.instrumentor->sampled_out_events() == 2 + 2 + 2);
+  CHECK(s.events().empty());
+}
+
+TEST_CASE("a span inside a sampled-out execution failing on another thread is its own root") {
+  Sampled s(0.0);
+  std::optional<streamll::Span> inner;
+  {
+    streamll::Span root(s.instrumentor, "request");
+    // Named: a span inside a sampled-out execution made without one reports to the
+    // instrumentor of the thread it fails on.
+    inner.emplace(*s.instrumentor, "step");
+  }
+  std::thread([&] { inner->fail("Timeout", ""); }).join();
+  const auto events = s.events();
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].type == EventType::error);
+  CHECK(events[0].context->parent_span_id.empty());
+  CHECK(flag(events[0], "sampled_out"));
+  CHECK(s.instrumentor->sampled_out_executions() == 1);  // not decided again
+}
+
+TEST_CASE("events handed to emit directly obey the execution's sampling") {
+  Sampled s(0.0);
+  streamll::Span root(s.instrumentor, "request");
+  s.instrumentor->emit(streamll::Event::capture(EventType::custom, root.context(), {}, "x"));
+  s.instrumentor->emit(streamll::Event::capture(EventType::error, root.context(), {}));
+  const auto events = s.events();
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].type == EventType::error);
+  CHECK(s.instrumentor->sampled_out_events() == 2);  // the root's start, the custom event
 }
