@@ -123,4 +123,20 @@ class ContextScope {
   Context saved_;
 };
 
+/// Wraps `fn` so that it runs under the calling thread's current context wherever it is called:
+/// for work handed to another thread, a thread pool or an executor, whose spans then join the
+/// caller's execution under the span current here. Each call installs the context with a
+/// ContextScope for its duration; the returned callable can be called any number of times,
+/// from any thread (one call at a time unless `fn` allows more), and returns what `fn` returns.
+///
+///   pool.submit(streamll::bind_context([query] { streamll::Span span("embed"); ... }));
+template <typename Fn>
+auto bind_context(Fn&& fn) {
+  return [context = current_context(),
+          fn = std::forward<Fn>(fn)](auto&&... args) mutable -> decltype(auto) {
+    ContextScope scope(context);
+    return fn(std::forward<decltype(args)>(args)...);
+  };
+}
+
 }  // namespace streamll

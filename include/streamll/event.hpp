@@ -104,6 +104,12 @@ struct EventContext {
   /// False in an execution that head sampling left out (docs/sampling.md): only its errors
   /// and its failed calls' llm_call events are emitted.
   bool sampled = true;
+  /// W3C `tracestate` received with the execution's trace context, passed on unchanged when
+  /// the context is injected again (docs/trace-context.md); not part of the event JSON.
+  std::string tracestate = {};
+  /// The caller's span in another process (extract_trace_context): spans under it take their
+  /// ids and sampling from it, their tags and module name from their instrumentor.
+  bool remote = false;
 };
 
 /// Sixteen lowercase hex digits of fresh random bits: span ids and execution ids.

@@ -96,13 +96,15 @@ inline std::shared_ptr<const EventContext> child_context(
   }
   if (parent) ctx->parent_span_id = parent->span_id;
   ctx->operation = operation;
+  const bool inherits = parent && !parent->remote;
   if (!options.module_name.empty()) {
     ctx->module_name = std::move(options.module_name);
   } else {
-    ctx->module_name = parent ? parent->module_name : instrumentor.module_name();
+    ctx->module_name = inherits ? parent->module_name : instrumentor.module_name();
   }
-  ctx->tags = parent ? parent->tags : instrumentor.tags();
+  ctx->tags = inherits ? parent->tags : instrumentor.tags();
   merge_tags(ctx->tags, options.tags);
+  if (parent) ctx->tracestate = parent->tracestate;
   if (sampling == Sampling::out) {
     ctx->sampled = false;
   } else if (!new_execution) {

@@ -16,4 +16,5 @@
 #include "streamll/sinks/terminal_sink.hpp"
 #include "streamll/span.hpp"
 #include "streamll/span_view.hpp"
+#include "streamll/trace_context.hpp"
 #include "streamll/version.hpp"
