@@ -107,10 +107,12 @@ std::string trace_id_of_execution(std::string_view execution_id) {
       execution_id.substr(0, kExecutionPrefix.size()) == kExecutionPrefix &&
       is_lower_hex(execution_id.substr(kExecutionPrefix.size()))) {
     const std::string_view digits = execution_id.substr(kExecutionPrefix.size());
-    const std::uint64_t x = parse_hex64(digits);
-    append_hex64(out, mix(x));
-    out.append(digits);
-    return out;
+    // X = 0 would give the all-zero trace id, which W3C forbids: it takes the hash below.
+    if (const std::uint64_t x = parse_hex64(digits); x != 0) {
+      append_hex64(out, mix(x));
+      out.append(digits);
+      return out;
+    }
   }
   if (execution_id.size() == kTraceIdDigits && is_lower_hex(execution_id) &&
       !is_all_zero(execution_id)) {

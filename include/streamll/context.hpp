@@ -128,6 +128,8 @@ class ContextScope {
 /// caller's execution under the span current here. Each call installs the context with a
 /// ContextScope for its duration; the returned callable can be called any number of times,
 /// from any thread (one call at a time unless `fn` allows more), and returns what `fn` returns.
+/// The captured context holds the instrumentor as the spans do: one given by reference
+/// (`Span(Instrumentor&, ...)`) must outlive every call, as it must outlive the spans.
 ///
 ///   pool.submit(streamll::bind_context([query] { streamll::Span span("embed"); ... }));
 template <typename Fn>

@@ -73,10 +73,11 @@ class LlmCall {
         wall_started_(Clock::now()),
         started_(std::chrono::steady_clock::now()),
         uncaught_on_entry_(std::uncaught_exceptions()) {
+    // A caller's span in another process (extract_trace_context) names no local operation.
     const auto& parent = detail::thread_context().span();
-    std::string operation = !options.operation.empty() ? std::move(options.operation)
-                            : parent                   ? parent->operation
-                                                       : std::string("llm_call");
+    std::string operation = !options.operation.empty()  ? std::move(options.operation)
+                            : parent && !parent->remote ? parent->operation
+                                                        : std::string("llm_call");
     SpanOptions span_options;
     span_options.tags = std::move(options.tags);
     context_ = detail::child_context(*instrumentor_, operation, span_options);

@@ -131,6 +131,15 @@ inline void emit(std::string_view type_name, Fields data = {}) {
   const Context& ctx = detail::thread_context();
   auto instrumentor = ctx.instrumentor() ? ctx.instrumentor() : default_instrumentor();
   auto event_context = ctx.span() ? ctx.span() : instrumentor->root_context();
+  if (event_context->remote) {
+    // Under a caller's span from another process and no span of ours: the caller's ids and
+    // sampling, this instrumentor's module name and tags.
+    auto own = std::make_shared<EventContext>(*event_context);
+    own->module_name = instrumentor->module_name();
+    own->tags = instrumentor->tags();
+    own->remote = false;
+    event_context = std::move(own);
+  }
   instrumentor->emit(type_name, std::move(event_context), std::move(data));
 }
 

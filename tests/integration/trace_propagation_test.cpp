@@ -47,14 +47,17 @@ const nlohmann::json& only(const std::vector<nlohmann::json>& events, const std:
 }
 
 std::vector<nlohmann::json> run_example(const RedisServer& server, const std::string& stream,
-                                        std::vector<std::string> extra = {}) {
+                                        std::vector<std::string> extra = {},
+                                        std::string* output = nullptr) {
   std::vector<std::string> args = {STREAMLL_TRACE_PROPAGATION_PATH, "--redis", server.url(),
                                    "--stream", stream};
   args.insert(args.end(), extra.begin(), extra.end());
   const std::string log = "/tmp/trace_propagation_" + stream + ".log";
   const int code = streamll::test::run_bounded(args, 60, log);
-  INFO(streamll::test::read_text_file(log));
+  const std::string printed = streamll::test::read_text_file(log);
+  INFO(printed);
   REQUIRE(code == 0);
+  if (output != nullptr) *output = printed;
   DirectRedis redis = DirectRedis::tcp(server.port());
   return events_of(redis, stream);
 }
@@ -95,8 +98,14 @@ TEST_CASE("an upstream trace that is not sampled is not recorded in either proce
           "[redis_sink_it][trace]") {
   RedisServer server;
   const std::string upstream = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
-  const auto events = run_example(server, "trace_unsampled", {"--traceparent", upstream});
+  std::string printed;
+  const auto events = run_example(server, "trace_unsampled", {"--traceparent", upstream}, &printed);
   CHECK(events.empty());
+  // The service ran, in the upstream trace, and would pass it on unsampled.
+  CHECK(printed.find("service: execution") != std::string::npos);
+  CHECK(printed.find("next hop gets traceparent 00-4bf92f3577b34da6a3ce929d0e0e4736-") !=
+        std::string::npos);
+  CHECK(printed.find("-00\n") != std::string::npos);
 }
 
 #endif

@@ -265,3 +265,29 @@ TEST_CASE("bind_context runs work on other threads under the caller's span") {
   }
   CHECK(children == 3);
 }
+
+TEST_CASE("an execution id of zeros never gives the all-zero trace id") {
+  const std::string trace = streamll::trace_id_of_execution("exec_0000000000000000");
+  CHECK(valid_by_spec("00-" + trace + "-00f067aa0ba902b7-01"));
+}
+
+TEST_CASE("calls and events directly under an extracted context") {
+  Recorder service;
+  const auto remote = streamll::extract_trace_context(kValid, {}, service.instrumentor);
+  REQUIRE(remote.has_value());
+  {
+    streamll::ContextScope scope(*remote);
+    streamll::LlmCall call("tiny-model");
+    call.finish();
+    streamll::emit("cache_hit", {{"key", "k"}});
+  }
+  const auto events = service.sink->events();
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].context->operation == "llm_call");
+  CHECK(events[0].context->parent_span_id == "00f067aa0ba902b7");
+  for (const auto& e : events) {
+    CHECK(e.context->execution_id == "4bf92f3577b34da6a3ce929d0e0e4736");
+    CHECK(e.tag("environment") == "test");
+    CHECK(e.context->module_name == "svc");
+  }
+}
