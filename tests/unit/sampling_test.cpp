@@ -241,7 +241,8 @@ TEST_CASE("a failed call inside a sampled-out execution emits its error and llm_
 TEST_CASE("an abandoned call inside a sampled-out execution still reports") {
   Sampled s(0.0);
   { streamll::LlmCall call(*s.instrumentor, "tiny-model"); }
-  const auto calls = of_type(s.events(), EventType::llm_call);
+  const auto events = s.events();  // of_type points into it: it must outlive `calls`
+  const auto calls = of_type(events, EventType::llm_call);
   REQUIRE(calls.size() == 1);
   CHECK(calls[0]->data.find("finish_reason")->as_string() == "abandoned");
   CHECK(flag(*calls[0], "sampled_out"));
