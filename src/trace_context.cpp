@@ -47,13 +47,9 @@ void append_hex64(std::string& out, std::uint64_t value) {
   for (int shift = 60; shift >= 0; shift -= 4) out.push_back(kDigits[(value >> shift) & 0xf]);
 }
 
-// splitmix64's finalizer: a bijection, so the left half of a trace id looks random and still
-// tells a streamll execution id's trace id from others.
-std::uint64_t mix(std::uint64_t x) noexcept {
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+// A bijection, so the left half of a trace id looks random and still tells a streamll
+// execution id's trace id from others.
+std::uint64_t mix(std::uint64_t x) noexcept { return detail::Sampler::mix(x); }
 
 std::string_view trim(std::string_view text) noexcept {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);

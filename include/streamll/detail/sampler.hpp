@@ -60,9 +60,15 @@ class Sampler {
       h ^= static_cast<unsigned char>(c);
       h *= 0x100000001b3ULL;
     }
-    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
-    return h ^ (h >> 31);
+    return mix(h);
+  }
+
+  /// splitmix64's finalizer: a bijection on 64 bits that spreads every input bit over the
+  /// whole word (also the trace-id mapping's, src/trace_context.cpp).
+  static std::uint64_t mix(std::uint64_t x) noexcept {
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
   }
 
   /// Hashes below this are kept; kAll keeps every execution (rate 1).
