@@ -77,6 +77,8 @@ const std::vector<std::string_view>& known_streamll_variables() {
       "STREAMLL_TOKEN_MODE",
       // InstrumentorOptions::otel_genai_names' default (src/otel_genai_names_env.cpp)
       "STREAMLL_OTEL_GENAI_NAMES",
+      // InstrumentorOptions::capture_content's default (src/capture_content_env.cpp)
+      "STREAMLL_CAPTURE_CONTENT",
       // Set by `streamll consume --exec` for its handler, which may be a streamll program
       "STREAMLL_ENTRY_ID",
       "STREAMLL_EVENT_TYPE",

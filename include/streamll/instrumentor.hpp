@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "streamll/content_fields.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/event.hpp"
 #include "streamll/sink.hpp"
@@ -50,6 +51,13 @@ struct InstrumentorOptions {
   /// STREAMLL_OTEL_GENAI_NAMES (true/false, 1/0, yes/no, on/off; another value is logged and
   /// ignored), else false.
   std::optional<bool> otel_genai_names = std::nullopt;
+  /// Whether events carry content: prompts, completions, messages and streamed token text
+  /// (content_fields.hpp lists the fields). Off: LlmCall never copies token text, and those
+  /// fields are removed from every event before any sink sees it (counted in
+  /// Instrumentor::content_fields_removed()); counts, timings and ids stay. Unset: the
+  /// environment variable STREAMLL_CAPTURE_CONTENT (read as STREAMLL_OTEL_GENAI_NAMES is),
+  /// else true, today's behaviour (docs/privacy.md says why).
+  std::optional<bool> capture_content = std::nullopt;
 };
 
 namespace detail {
@@ -65,6 +73,8 @@ void release_sinks(std::vector<SinkPtr>& sinks) noexcept;
 TokenMode token_mode_from_env() noexcept;
 // STREAMLL_OTEL_GENAI_NAMES as a boolean, else false (an unknown value is logged).
 bool otel_genai_names_from_env() noexcept;
+// STREAMLL_CAPTURE_CONTENT as a boolean, else true (an unknown value is logged).
+bool capture_content_from_env() noexcept;
 }  // namespace detail
 
 class Instrumentor {
@@ -81,6 +91,7 @@ class Instrumentor {
         otel_genai_names_(options.otel_genai_names ? *options.otel_genai_names
                                                    : detail::otel_genai_names_from_env()) {
     sinks_.erase(std::remove(sinks_.begin(), sinks_.end(), nullptr), sinks_.end());
+    capture_content_ = options.capture_content.value_or(detail::capture_content_from_env());
   }
   /// Never waits for a sink: the sinks only it holds are destroyed on streamll's reaper
   /// thread (docs/design.md, "Lifecycle").
@@ -95,6 +106,7 @@ class Instrumentor {
   void emit(Event&& event) {
     const std::size_t n = sinks_.size();
     if (n == 0) return;
+    if (!capture_content_) remove_content(event);
     bool overflowed = false;
     std::string overflow_message;
     for (std::size_t i = 0; i < n; ++i) {
@@ -173,8 +185,22 @@ class Instrumentor {
   /// InstrumentorOptions::otel_genai_names, or what the environment said when it was unset;
   /// false for an instrumentor made without options.
   bool otel_genai_names() const noexcept { return otel_genai_names_; }
+  /// InstrumentorOptions::capture_content, or what the environment said when it was unset;
+  /// true for an instrumentor made without options.
+  bool capture_content() const noexcept { return capture_content_; }
+  /// Content fields removed from events because capture_content is off (token text LlmCall
+  /// never copied is not counted: it was never in an event).
+  std::uint64_t content_fields_removed() const noexcept {
+    return content_fields_removed_.load(std::memory_order_relaxed);
+  }
 
  private:
+  void remove_content(Event& event) noexcept {
+    if (const std::size_t removed = remove_content_fields(event)) {
+      content_fields_removed_.fetch_add(removed, std::memory_order_relaxed);
+    }
+  }
+
   template <typename Fn>
   bool for_each_sink_until(std::chrono::milliseconds timeout, Fn fn) noexcept {
     // A year at most: now() + milliseconds::max() would overflow into the past.
@@ -210,6 +236,8 @@ class Instrumentor {
   bool otel_genai_names_ = false;
   std::atomic<std::uint64_t> sink_failures_{0};
   std::atomic<std::uint64_t> invalid_event_types_{0};
+  bool capture_content_ = true;
+  std::atomic<std::uint64_t> content_fields_removed_{0};
 };
 
 /// Replaces the process-wide default instrumentor (used by spans that name none) and returns

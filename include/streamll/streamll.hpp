@@ -2,6 +2,7 @@
 // streamll: observability for C++ LLM pipelines. Include this one header for the
 // instrumentation API (Instrumentor, Span, LlmCall, macros) and the built-in sinks.
 
+#include "streamll/content_fields.hpp"
 #include "streamll/context.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/event.hpp"
