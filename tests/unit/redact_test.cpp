@@ -1,0 +1,180 @@
+// The ready redactors: a table per redactor with its boundaries (empty, one character, at the
+// start and end, adjacent matches, near misses kept), a generated test that plants secrets in
+// random text and finds none left, and the event redactor over data, raw JSON and tags.
+
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <streamll/redact.hpp>
+
+namespace {
+
+struct Case {
+  const char* given;
+  const char* expected;
+  std::size_t count;
+};
+
+template <typename Redact>
+void check_table(Redact redact, const std::vector<Case>& table) {
+  for (const Case& c : table) {
+    std::string text = c.given;
+    CAPTURE(c.given);
+    CHECK(redact(text) == c.count);
+    CHECK(text == c.expected);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("redact_emails: addresses replaced and near misses kept", "[privacy][redact]") {
+  check_table(streamll::redact_emails,
+              {
+                  {"", "", 0},
+                  {"@", "@", 0},
+                  {"a", "a", 0},
+                  {"a@b", "a@b", 0},        // no dot
+                  {"a@b.c", "a@b.c", 0},    // top-level label of one letter
+                  {"a@b.c1", "a@b.c1", 0},  // top-level label with a digit
+                  {"a@.com", "a@.com", 0},
+                  {"a@b..com", "a@b..com", 0},
+                  {"@b.com", "@b.com", 0},  // no local part
+                  {"a@b.co", "[EMAIL]", 1},
+                  {"jane.doe+llm@mail.example.org", "[EMAIL]", 1},
+                  {"mail jane@acme.io.", "mail [EMAIL].", 1},  // the full stop stays
+                  {"(jane@acme.io)", "([EMAIL])", 1},
+                  {".jane@acme.io", ".[EMAIL]", 1},
+                  {"a@b.co,c@d.co", "[EMAIL],[EMAIL]", 2},
+                  {"a@b.co c@d.co", "[EMAIL] [EMAIL]", 2},
+                  {"a@b.coc@d.co", "[EMAIL]@d.co", 1},  // no local part left for the second
+                  {"x@y@z.io", "x@[EMAIL]", 1},
+                  {"\"to\":\"ops-team@corp-mail.example\"", "\"to\":\"[EMAIL]\"", 1},
+                  {"user@localhost", "user@localhost", 0},
+                  {"jane@acme.io.4111", "[EMAIL].4111", 1},
+                  {"jane@acme.io.c", "[EMAIL].c", 1},
+              });
+}
+
+TEST_CASE("redact_card_numbers: Luhn-valid runs of 13 to 19 digits", "[privacy][redact]") {
+  check_table(streamll::redact_card_numbers,
+              {
+                  {"", "", 0},
+                  {"4", "4", 0},
+                  {"4111111111111111", "[CARD]", 1},
+                  {"4111111111111112", "4111111111111112", 0},  // Luhn fails
+                  {"4111 1111 1111 1111", "[CARD]", 1},
+                  {"4111-1111-1111-1111", "[CARD]", 1},
+                  {"4111 1111-1111 1111.", "[CARD].", 1},
+                  {"4111  1111 1111 1111", "4111  1111 1111 1111", 0},  // two spaces split it
+                  {"4111 1111 1111 1111x", "4111 1111 1111 1111x", 0},
+                  {"card 4111111111111111 exp", "card [CARD] exp", 1},
+                  {"4111111111111111,5500005555555559", "[CARD],[CARD]", 2},
+                  {"4111 1111 1111 1111 5500 0055 5555 5559", "[CARD] [CARD]", 2},
+                  {"4111111111111111 5500005555555559", "[CARD] [CARD]", 2},
+                  {"1 4111 1111 1111 1111", "1 [CARD]", 1},  // a leading group left out
+                  {"41111111111111115500005555555559", "41111111111111115500005555555559", 0},
+                  {"x4111111111111111", "x4111111111111111", 0},  // part of a word
+                  {"4111111111111111x", "4111111111111111x", 0},
+                  {"411111111116", "411111111116", 0},  // 12 digits, Luhn-valid: too short
+                  {"4222222222222", "[CARD]", 1},       // 13
+                  {"6011000990139424", "[CARD]", 1},
+                  {"6304000000000000000", "[CARD]", 1},                 // 19, Luhn-valid
+                  {"63040000000000000000", "63040000000000000000", 0},  // 20
+                  {"2026-12-07 07:35", "2026-12-07 07:35", 0},
+              });
+}
+
+TEST_CASE("redact_api_keys: known prefixes and long high-entropy tokens", "[privacy][redact]") {
+  check_table(
+      streamll::redact_api_keys,
+      {
+          {"", "", 0},
+          {"s", "s", 0},
+          {"sk-", "sk-", 0},
+          {"sk-abcdefghijklmno", "sk-abcdefghijklmno", 0},  // 15 after the prefix
+          {"sk-abcdefghijklmnop", "[API_KEY]", 1},          // 16
+          {"key=sk-proj-Ab3dEf6hIj9lMn2pQr5t end", "key=[API_KEY] end", 1},
+          {"risk-abcdefghijklmnopqrstu", "risk-abcdefghijklmnopqrstu", 0},
+          {"AKIAIOSFODNN7EXAMPLE", "[API_KEY]", 1},
+          {"ghp_0123456789abcdefABCDEF ghp_0123456789abcdefABCDEF", "[API_KEY] [API_KEY]", 2},
+          {"Bearer 9fQ2xLr7TqZ1mVb8Kc3NwYh6Jd0SgPe4", "Bearer [API_KEY]", 1},
+          {"9fQ2xLr7TqZ1mVb8Kc3NwYh6Jd0SgPe", "9fQ2xLr7TqZ1mVb8Kc3NwYh6Jd0SgPe", 0},  // 31
+          // Hex digests, UUIDs and identifiers are not keys.
+          {"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+           "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", 0},
+          {"252465e1-fa48-48ea-928b-75c2dc30c967", "252465e1-fa48-48ea-928b-75c2dc30c967", 0},
+          {"TheRetrievalAugmentedGenerationStep2024", "TheRetrievalAugmentedGenerationStep2024", 0},
+          {"getHTTPResponseCodeFromServerV2Async", "getHTTPResponseCodeFromServerV2Async", 0},
+          {"Aa1Aa1Aa1Aa1Aa1Aa1Aa1Aa1Aa1Aa1Aa1Aa1", "Aa1Aa1Aa1Aa1Aa1Aa1Aa1Aa1Aa1Aa1Aa1Aa1", 0},
+          {"xKpQmZrTvWbNcYdLfGhJsAeUiOoPqRtY", "[API_KEY]", 1},  // no digit
+          {"retrieval_augmented_generation_pipeline_v2",
+           "retrieval_augmented_generation_pipeline_v2", 0},
+      });
+}
+
+TEST_CASE("redact_sensitive_text: generated text keeps no planted secret", "[privacy][redact]") {
+  std::mt19937_64 random(20261207);
+  const std::vector<std::string> words = {"the", "answer", "is", "42", ",", ".",    "(",
+                                          ")",   "model",  "\n", "-",  "@", "user", "x.y"};
+  const std::vector<std::string> secrets = {"jane.doe@example.com", "4111 1111 1111 1111",
+                                            "5500-0055-5555-5559", "sk-live0123456789ABCDEFabcdef",
+                                            "Zx8Qw2Er4Ty6Ui8Op0As2Df4Gh6Jk8Lz"};
+  for (int round = 0; round < 4000; ++round) {
+    // Half the rounds put a space after every piece, the others glue some together.
+    const bool spaced = round % 2 == 0;
+    std::string text = " ";
+    std::vector<std::string> planted;
+    const int pieces = static_cast<int>(random() % 12);
+    for (int p = 0; p < pieces; ++p) {
+      if (random() % 4 == 0) {
+        const std::string& s = secrets[random() % secrets.size()];
+        planted.push_back(s);
+        text += s;
+      } else {
+        text += words[random() % words.size()];
+      }
+      if (spaced || random() % 3 != 0) text += ' ';
+    }
+    std::string redacted = text;
+    streamll::redact_sensitive_text(redacted);
+    CAPTURE(text, redacted);
+    // A secret glued to a word may be kept (it is then not a whole address, number or key),
+    // but one with a space on both sides never is.
+    for (const std::string& s : planted) {
+      if (text.find(" " + s + " ") != std::string::npos) {
+        CHECK(redacted.find(" " + s + " ") == std::string::npos);
+      }
+    }
+    // Spaced, the result holds nothing that matches again. (Glued, a marker can end a word
+    // and start a new key-like run: "5500-[CARD]-0055...".)
+    if (spaced) {
+      std::string again = redacted;
+      CHECK(streamll::redact_sensitive_text(again) == 0);
+    }
+  }
+}
+
+TEST_CASE("sensitive_data_redactor rewrites data strings raw JSON and tags", "[privacy][redact]") {
+  auto context = std::make_shared<streamll::EventContext>();
+  context->tags = {{"user_id", "jane@example.com"}, {"environment", "production"}};
+  streamll::Event e = streamll::Event::capture(streamll::EventType::custom, context, {}, "x");
+  e.data.append_new("question", "mail jane@example.com my card 4111111111111111");
+  e.data.append_new("jane@example.com", 1);  // keys are left alone
+  e.data.append_new("raw", streamll::RawJson{R"({"to":"a@b.co"})"});
+  e.data.append_new("n", 4111111111111111);
+  streamll::sensitive_data_redactor()(e);
+  CHECK(e.data.get<std::string>("question") == "mail [EMAIL] my card [CARD]");
+  CHECK(e.data.contains("jane@example.com"));
+  CHECK(std::get<streamll::RawJson>(e.data["raw"].storage()).text == R"({"to":"[EMAIL]"})");
+  CHECK(e.data.get<std::int64_t>("n") == 4111111111111111);
+  CHECK(e.tag("user_id") == "[EMAIL]");
+  CHECK(e.tag("environment") == "production");
+  CHECK(context->tags[0].second == "jane@example.com");  // the span's own context is shared
+  const auto untouched = e.context;
+  streamll::sensitive_data_redactor()(e);
+  CHECK(e.context == untouched);  // nothing changed: no copy
+}
