@@ -211,6 +211,7 @@ BatchingSinkOptions pipeline_options(const JsonlFileSinkOptions& options) {
   o.max_batch_size = kMaxBatch;
   o.retry.circuit_breaker = false;  // never asked to retry
   o.logger = "streamll.sinks.jsonl";
+  o.redact = options.redact;
   return o;
 }
 

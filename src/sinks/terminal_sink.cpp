@@ -142,6 +142,7 @@ BatchingSinkOptions pipeline_options(const TerminalSinkOptions& options) {
   o.shutdown_timeout = std::chrono::seconds(1);
   o.retry.circuit_breaker = false;  // never asked to retry
   o.logger = "streamll.sinks.terminal";
+  o.redact = options.redact;
   return o;
 }
 

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "streamll/redact.hpp"
 #include "streamll/sink.hpp"
 
 namespace streamll {
@@ -43,6 +44,9 @@ struct JsonlFileSinkOptions {
   /// queue is full, new events are dropped and counted in dropped(); those already queued keep
   /// their order. At least 1.
   std::size_t queue_size = 10000;
+  /// Runs on the sink's thread over each event before it is written (EventRedactor). Empty:
+  /// none.
+  EventRedactor redact = {};
 };
 
 /// Thread-safety: handle() from any number of threads at once; lines are written whole, never

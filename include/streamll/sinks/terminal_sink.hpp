@@ -24,6 +24,7 @@
 #include <memory>
 #include <string>
 
+#include "streamll/redact.hpp"
 #include "streamll/sink.hpp"
 
 namespace streamll {
@@ -103,6 +104,9 @@ struct TerminalSinkOptions {
   /// cannot keep up (or is stalled) and the queue is full, new events are dropped and counted
   /// in dropped(); those already queued keep their order. At least 1.
   std::size_t queue_size = 10000;
+  /// Runs on the sink's thread over each event before it is printed (EventRedactor). Empty:
+  /// none.
+  EventRedactor redact = {};
 };
 
 /// A sink that prints events as they arrive (see the top of this file).

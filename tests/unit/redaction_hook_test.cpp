@@ -1,0 +1,80 @@
+// The redaction hook of every batching sink (BatchingSinkOptions::redact): it runs on the
+// flusher thread, once per event, before the exporter sees the event; a redactor that throws
+// is counted and its event goes out without data nor tags, and the sink goes on.
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include <streamll/sinks/batching_sink.hpp>
+#include <streamll/streamll.hpp>
+
+namespace {
+
+struct Seen {
+  std::mutex mutex;
+  std::vector<streamll::Event> exported;
+  std::vector<std::thread::id> redacted_on;
+};
+
+class KeepingExporter final : public streamll::Exporter {
+ public:
+  explicit KeepingExporter(std::shared_ptr<Seen> seen) : seen_(std::move(seen)) {}
+  streamll::ExportResult export_batch(streamll::ExportBatch& batch) override {
+    std::lock_guard<std::mutex> lock(seen_->mutex);
+    for (const auto& e : batch) seen_->exported.push_back(e);
+    return streamll::ExportResult::done();
+  }
+  std::string name() const override { return "keeping"; }
+
+ private:
+  std::shared_ptr<Seen> seen_;
+};
+
+}  // namespace
+
+TEST_CASE("a batching sink redacts each event once on its flusher thread", "[privacy]") {
+  auto seen = std::make_shared<Seen>();
+  streamll::BatchingSinkOptions options;
+  const streamll::EventRedactor redact_sensitive = streamll::sensitive_data_redactor();
+  options.redact = [seen, redact_sensitive](streamll::Event& e) {
+    {
+      std::lock_guard<std::mutex> lock(seen->mutex);
+      seen->redacted_on.push_back(std::this_thread::get_id());
+    }
+    if (e.data.contains("boom")) throw std::runtime_error("redactor bug");
+    redact_sensitive(e);
+  };
+  auto sink =
+      std::make_shared<streamll::BatchingSink>(std::make_unique<KeepingExporter>(seen), options);
+  streamll::Instrumentor inst({{sink}, {{"user", "jane@example.com"}}});
+  for (int i = 0; i < 50; ++i) {
+    inst.emit("note", inst.root_context(), {{"text", "write to jane@example.com"}, {"i", i}});
+  }
+  inst.emit("note", inst.root_context(), {{"boom", "jane@example.com"}});
+  inst.emit("note", inst.root_context(), {{"text", "after jane@example.com"}});
+  REQUIRE(inst.flush(std::chrono::seconds(5)));
+
+  std::lock_guard<std::mutex> lock(seen->mutex);
+  REQUIRE(seen->exported.size() == 52);
+  CHECK(seen->redacted_on.size() == 52);
+  for (const auto id : seen->redacted_on) CHECK(id != std::this_thread::get_id());
+  for (const auto& e : seen->exported) {
+    CHECK(streamll::to_json(e).find("jane@example.com") == std::string::npos);
+  }
+  CHECK(seen->exported[0].data.get<std::string>("text") == "write to [EMAIL]");
+  CHECK(seen->exported[0].tag("user") == "[EMAIL]");
+  const auto& failed = seen->exported[50];
+  CHECK(failed.data.size() == 1);
+  CHECK(failed.data.get<bool>("redaction_failed") == true);
+  CHECK(failed.tags().empty());
+  CHECK_FALSE(failed.id.is_nil());
+  CHECK(seen->exported[51].data.get<std::string>("text") == "after [EMAIL]");
+  CHECK(sink->stats().redaction_failures == 1);
+  CHECK(sink->stats().delivered == 52);
+}
