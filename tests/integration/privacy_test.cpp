@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 
+#include <streamll/sinks/sharded_redis_sink.hpp>
 #include <streamll/streamll.hpp>
 
 #include "eventually.hpp"
@@ -141,4 +142,33 @@ TEST_CASE("a throwing redactor costs its event's data and the sink goes on", "[p
   CHECK(events[1].tags().empty());
   CHECK(events[2].data.get<std::int64_t>("n") == 2);
   CHECK(sink->stats().redaction_failures == 1);
+}
+
+TEST_CASE("a sharded sink redacts on every shard and adds up redaction failures", "[privacy_it]") {
+  RedisServer server;
+  streamll::ShardedRedisSinkOptions options;
+  options.sink = streamll::sinkit::fast_options(server.url());
+  options.sink.redact = [](streamll::Event& e) {
+    if (e.data.contains("boom")) throw std::runtime_error("redactor bug");
+    streamll::sensitive_data_redactor()(e);
+  };
+  options.shard_count = 2;
+  auto sink = std::make_shared<streamll::ShardedRedisSink>(options);
+  streamll::Instrumentor inst({{sink}});
+  constexpr int kExecutions = 20;
+  for (int i = 0; i < kExecutions; ++i) {
+    streamll::Span span(inst, "ticket");  // a root span: an execution of its own
+    span.emit("mail", {{"to", "jane@example.com"}});
+    span.emit("bad", {{"boom", "jane@example.com"}});
+  }
+  REQUIRE(inst.flush(5s));
+  DirectRedis redis = DirectRedis::tcp(server.port());
+  std::size_t entries = 0;
+  for (int shard = 0; shard < 2; ++shard) {
+    const std::string key = "ml_events_shard_" + std::to_string(shard);
+    CHECK(stream_bytes(redis, key).find("@example.") == std::string::npos);
+    entries += redis.xrange(key).size();
+  }
+  CHECK(entries == 4 * kExecutions);  // start, mail, bad, end
+  CHECK(sink->stats().redaction_failures == kExecutions);
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <streamll/sinks/batching_sink.hpp>
+#include <streamll/sinks/redis_sink.hpp>
 #include <streamll/streamll.hpp>
 
 namespace {
@@ -77,4 +78,11 @@ TEST_CASE("a batching sink redacts each event once on its flusher thread", "[pri
   CHECK(seen->exported[51].data.get<std::string>("text") == "after [EMAIL]");
   CHECK(sink->stats().redaction_failures == 1);
   CHECK(sink->stats().delivered == 52);
+}
+
+TEST_CASE("to_string of RedisSinkOptions says whether a redactor is set", "[privacy]") {
+  streamll::RedisSinkOptions o;
+  CHECK_THAT(streamll::to_string(o), Catch::Contains("redact=none\n"));
+  o.redact = streamll::sensitive_data_redactor();
+  CHECK_THAT(streamll::to_string(o), Catch::Contains("redact=set\n"));
 }
