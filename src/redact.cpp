@@ -43,25 +43,31 @@ std::size_t replace_spans(std::string& text, const std::vector<Span>& spans,
   return spans.size();
 }
 
-// A domain: labels of letters, digits and '-', at least two, the last of two or more letters.
-bool is_email_domain(std::string_view d) noexcept {
+// The end of the longest e-mail domain starting at `from` in `text`, or `from` when there is
+// none. A domain is dot-separated labels of letters, digits and '-', at least two, the last of
+// two or more letters; hyphens at the end of the last label are not part of it ("a@b.co-" is
+// a@b.co). One pass over the labels, remembering where the last valid domain ended, so that
+// "a@b.b.b.b...1" costs its length, not its length times its dots.
+std::size_t email_domain_end(std::string_view text, std::size_t from) noexcept {
+  const std::size_t n = text.size();
+  std::size_t best = from;
   std::size_t labels = 0;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t dot = d.find('.', start);
-    const std::string_view label =
-        d.substr(start, dot == std::string_view::npos ? dot : dot - start);
-    if (label.empty()) return false;
-    ++labels;
-    if (dot == std::string_view::npos) {
-      if (labels < 2 || label.size() < 2) return false;
-      for (char c : label) {
-        if (!is_alpha(c)) return false;
-      }
-      return true;
+  for (std::size_t i = from;;) {
+    const std::size_t start = i;
+    std::size_t kept_end = start;  // the label's end without its trailing hyphens
+    bool letters = true;           // so far, letters only (a letter after a hyphen is not)
+    for (; i < n && text[i] != '.' && is_domain_char(text[i]); ++i) {
+      if (text[i] == '-') continue;
+      letters = letters && is_alpha(text[i]) && kept_end == i;
+      kept_end = i + 1;
     }
-    start = dot + 1;
+    if (i == start) break;  // an empty label: nothing after it is a domain
+    ++labels;
+    if (labels >= 2 && letters && kept_end - start >= 2) best = kept_end;
+    if (i >= n || text[i] != '.') break;
+    ++i;
   }
+  return best;
 }
 
 bool luhn_valid(std::string_view digits) noexcept {
@@ -136,22 +142,14 @@ bool looks_like_key(std::string_view run) noexcept {
 
 std::size_t redact_emails(std::string& text) {
   std::vector<Span> found;
-  const std::size_t n = text.size();
   std::size_t floor = 0;  // the end of the previous match: a local part starts no earlier
   for (std::size_t at = text.find('@'); at != std::string::npos; at = text.find('@', at + 1)) {
     std::size_t begin = at;
     while (begin > floor && is_local_char(text[begin - 1])) --begin;
     while (begin < at && text[begin] == '.') ++begin;  // a sentence's full stop, not the address
     if (begin == at) continue;
-    std::size_t end = at + 1;
-    while (end < n && is_domain_char(text[end])) ++end;
     // The longest domain that is one: "jane@acme.io.4111" is jane@acme.io and a number.
-    while (end > at + 1) {
-      while (end > at + 1 && (text[end - 1] == '.' || text[end - 1] == '-')) --end;
-      if (is_email_domain(std::string_view(text).substr(at + 1, end - at - 1))) break;
-      const std::size_t dot = text.rfind('.', end - 1);
-      end = dot == std::string::npos || dot <= at ? at + 1 : dot;
-    }
+    const std::size_t end = email_domain_end(text, at + 1);
     if (end == at + 1) continue;
     found.push_back({begin, end});
     floor = end;
@@ -167,6 +165,7 @@ std::size_t redact_card_numbers(std::string& text) {
   std::vector<Span> found;
   std::vector<Span> groups;  // of one run, each a maximal stretch of digits
   std::string digits;
+  std::array<std::size_t, 19> ends{};  // ends[k]: how many digits groups g..g+k hold
   const std::size_t n = text.size();
   for (std::size_t i = 0; i < n;) {
     if (!is_digit(text[i]) || (i > 0 && is_alnum(text[i - 1]))) {
@@ -189,13 +188,22 @@ std::size_t redact_card_numbers(std::string& text) {
     // A run touching a letter is part of a word: its last group is not a number's end.
     const std::size_t usable = j == n || !is_alpha(text[j]) ? groups.size() : groups.size() - 1;
     for (std::size_t g = 0; g < usable;) {
+      // Only groups holding 19 digits at most can make a number: gather those (19 at most,
+      // each has a digit) and try them longest first, so a run of G groups costs O(19 * G).
+      digits.clear();
+      std::size_t count = 0;
+      for (std::size_t k = g; k < usable; ++k) {
+        const std::size_t size = groups[k].end - groups[k].begin;
+        if (digits.size() + size > 19) break;
+        digits.append(text, groups[k].begin, size);
+        ends[count++] = digits.size();
+      }
       std::size_t matched_to = g;  // one past the last group of a match, g for none
-      for (std::size_t h = usable; h > g && matched_to == g; --h) {
-        digits.clear();
-        for (std::size_t k = g; k < h && digits.size() <= 19; ++k) {
-          digits.append(text, groups[k].begin, groups[k].end - groups[k].begin);
+      for (std::size_t k = count; k > 0; --k) {
+        if (ends[k - 1] >= 13 && luhn_valid(std::string_view(digits).substr(0, ends[k - 1]))) {
+          matched_to = g + k;
+          break;
         }
-        if (digits.size() >= 13 && digits.size() <= 19 && luhn_valid(digits)) matched_to = h;
       }
       if (matched_to == g) {
         ++g;

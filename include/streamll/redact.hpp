@@ -27,7 +27,8 @@ inline constexpr std::string_view redacted_card_number = "[CARD]";
 inline constexpr std::string_view redacted_api_key = "[API_KEY]";
 
 /// Each replaces what it finds in `text` and returns how many it replaced. Linear in the size
-/// of `text`; allocates only when something is found. Thread-safe (no state).
+/// of `text`, whatever it holds (a long run of dots or digit groups included). Thread-safe (no
+/// state).
 ///
 /// E-mail addresses: local@domain, the local part of letters, digits and . _ % + -, the domain
 /// two or more dot-separated labels of letters, digits and -, the last of two or more letters.

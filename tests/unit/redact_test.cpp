@@ -56,7 +56,75 @@ TEST_CASE("redact_emails: addresses replaced and near misses kept", "[privacy][r
                   {"user@localhost", "user@localhost", 0},
                   {"jane@acme.io.4111", "[EMAIL].4111", 1},
                   {"jane@acme.io.c", "[EMAIL].c", 1},
+                  {"a@b.co-", "[EMAIL]-", 1},  // a last label's trailing hyphens are left out
+                  {"a@b.co.-.x1", "[EMAIL].-.x1", 1},
+                  {"a@-b.c-d.io", "[EMAIL]", 1},  // hyphens inside earlier labels are fine
+                  {"a@b.co-x.1", "a@b.co-x.1", 0},
+                  {"a@b.c-o", "a@b.c-o", 0},
               });
+}
+
+// 1 MiB inputs built to make a quadratic scanner take many minutes (for each '@', each dot of
+// the domain; for each digit group, each later group: about 14 minutes and 3 hours for the
+// scanners these replaced) and a linear one a fraction of a second. Hidden ([.linear]) from
+// the discovered tests: tests/CMakeLists.txt runs them as one test with a TIMEOUT, since
+// ctest's default, without one, is 1,000,000 s.
+constexpr std::size_t kLongInput = std::size_t{1} << 20;
+
+TEST_CASE("redact_emails: linear on a domain of many labels", "[privacy][redact][.linear]") {
+  // One-letter labels: no prefix of the domain is one, and each ends at a dot.
+  std::string text = "a@";
+  while (text.size() < kLongInput) text += "b.";
+  text += "1";
+  const std::string single_letters = text;
+  CHECK(streamll::redact_emails(text) == 0);
+  CHECK(text == single_letters);
+
+  // Two-letter labels: all of it but the last label is one address.
+  text = "a@";
+  while (text.size() < kLongInput) text += "bc.";
+  text += "1";
+  CHECK(streamll::redact_emails(text) == 1);
+  CHECK(text == "[EMAIL].1");
+
+  // Many addresses, each with many labels, and many '@' without a local part.
+  std::string expected;
+  text.clear();
+  std::size_t addresses = 0;
+  while (text.size() < kLongInput) {
+    std::string domain;
+    for (int i = 0; i < 200; ++i) domain += "b.";
+    text += "x@" + domain + "io @" + domain + "io ";
+    expected += "[EMAIL] @" + domain + "io ";
+    ++addresses;
+  }
+  CHECK(streamll::redact_emails(text) == addresses);
+  CHECK(text == expected);
+}
+
+TEST_CASE("redact_card_numbers: linear in the number of digit groups",
+          "[privacy][redact][.linear]") {
+  // "1 1 1 ...": one run of half a million groups, no number in it (no stretch of 13 to 19
+  // ones passes the Luhn check).
+  std::string text;
+  while (text.size() < kLongInput) text += "1 ";
+  text += "1";
+  const std::string ones = text;
+  CHECK(streamll::redact_card_numbers(text) == 0);
+  CHECK(text == ones);
+
+  // One run of card after card, each found where the last ended.
+  text = "4111 1111 1111 1111";
+  std::string expected = "[CARD]";
+  std::size_t cards = 1;
+  while (text.size() < kLongInput) {
+    text += (cards % 2 == 0 ? " " : "-");
+    text += "5500-0055-5555-5559";
+    expected += (cards % 2 == 0 ? " [CARD]" : "-[CARD]");
+    ++cards;
+  }
+  CHECK(streamll::redact_card_numbers(text) == cards);
+  CHECK(text == expected);
 }
 
 TEST_CASE("redact_card_numbers: Luhn-valid runs of 13 to 19 digits", "[privacy][redact]") {
