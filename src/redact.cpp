@@ -5,11 +5,34 @@
 
 #include <array>
 #include <cmath>
+#include <cstdint>
 #include <memory>
 #include <utility>
 #include <vector>
 
+#include "redact_entropy.hpp"
+
 namespace streamll {
+
+namespace detail {
+
+double entropy_bits(std::string_view run) noexcept {
+  if (run.empty()) return 0;
+  // 32-bit counts: 16-bit ones wrapped for a run of more than 65,535 equal characters.
+  std::array<std::uint32_t, 128> counts{};
+  for (char c : run) ++counts[static_cast<unsigned char>(c) & 0x7f];
+  const auto n = static_cast<double>(run.size());
+  double bits = 0;
+  for (std::uint32_t count : counts) {
+    if (count == 0) continue;
+    const double p = count / n;
+    bits -= p * std::log2(p);
+  }
+  return bits;
+}
+
+}  // namespace detail
+
 namespace {
 
 struct Span {
@@ -97,20 +120,6 @@ constexpr std::size_t kGenericKeyLength = 32;
 constexpr double kGenericKeyClassChanges = 0.35;
 constexpr double kGenericKeyEntropyBits = 3.5;
 
-// Shannon entropy of the run's characters, in bits per character.
-double entropy_bits(std::string_view run) noexcept {
-  std::array<std::uint16_t, 128> counts{};
-  for (char c : run) ++counts[static_cast<unsigned char>(c) & 0x7f];
-  const auto n = static_cast<double>(run.size());
-  double bits = 0;
-  for (std::uint16_t count : counts) {
-    if (count == 0) continue;
-    const double p = count / n;
-    bits -= p * std::log2(p);
-  }
-  return bits;
-}
-
 int char_class(char c) noexcept {
   if (c >= 'A' && c <= 'Z') return 0;
   if (c >= 'a' && c <= 'z') return 1;
@@ -135,7 +144,7 @@ bool looks_like_key(std::string_view run) noexcept {
   return upper && lower &&
          static_cast<double>(changes) >=
              kGenericKeyClassChanges * static_cast<double>(run.size() - 1) &&
-         entropy_bits(run) >= kGenericKeyEntropyBits;
+         detail::entropy_bits(run) >= kGenericKeyEntropyBits;
 }
 
 }  // namespace

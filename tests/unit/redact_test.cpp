@@ -4,12 +4,15 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <streamll/redact.hpp>
+
+#include "redact_entropy.hpp"
 
 namespace {
 
@@ -182,6 +185,27 @@ TEST_CASE("redact_api_keys: known prefixes and long high-entropy tokens", "[priv
           {"retrieval_augmented_generation_pipeline_v2",
            "retrieval_augmented_generation_pipeline_v2", 0},
       });
+}
+
+TEST_CASE("redact_api_keys: runs longer than 65535 characters are measured exactly",
+          "[privacy][redact]") {
+  // 16-bit counts wrapped: 70,000 equal characters counted 4,464 and had entropy.
+  CHECK(streamll::detail::entropy_bits(std::string(70000, 'a')) == 0.0);
+  const double p = 66000.0 / 70000.0;
+  const double q = 1 - p;
+  CHECK(streamll::detail::entropy_bits(std::string(66000, 'a') + std::string(4000, 'B')) ==
+        Approx(-(p * std::log2(p) + q * std::log2(q))));
+
+  std::mt19937_64 random(65536);
+  const std::string base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  std::string key;
+  for (int i = 0; i < 70000; ++i) key += base62[random() % base62.size()];
+  std::string text = "token " + key + " end";
+  CHECK(streamll::redact_api_keys(text) == 1);
+  CHECK(text == "token [API_KEY] end");
+  text = std::string(70000, 'a');
+  CHECK(streamll::redact_api_keys(text) == 0);
+  CHECK(text == std::string(70000, 'a'));
 }
 
 TEST_CASE("redact_sensitive_text: generated text keeps no planted secret", "[privacy][redact]") {
