@@ -249,14 +249,16 @@ std::size_t redact_sensitive_text(std::string& text) {
 EventRedactor redact_event_strings(std::function<std::size_t(std::string&)> redact_text) {
   return [redact = std::move(redact_text)](Event& event) {
     std::string scratch;
-    for (const Field& f : event.data) {
-      const Value& v = f.value;
+    // In place, field by field: set(key) would rewrite the first field of a repeated key and
+    // leave the later one, whose value is the one written, as it was.
+    for (Field& f : event.data) {
+      Value& v = f.value;
       if (v.is_string()) {
         scratch = v.as_string();
-        if (redact(scratch) > 0) event.data.set(f.key, std::move(scratch));
+        if (redact(scratch) > 0) v = Value(std::move(scratch));
       } else if (v.is_raw_json()) {
         scratch = std::get<RawJson>(v.storage()).text;
-        if (redact(scratch) > 0) event.data.set(f.key, RawJson{std::move(scratch)});
+        if (redact(scratch) > 0) v = Value(RawJson{std::move(scratch)});
       }
     }
     if (!event.context) return;

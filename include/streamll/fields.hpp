@@ -218,6 +218,11 @@ class Fields {
   bool empty() const noexcept { return items_.empty(); }
   auto begin() const noexcept { return items_.begin(); }
   auto end() const noexcept { return items_.end(); }
+  /// Every field in place, repeats included: for changing values where set(), which finds the
+  /// first field of a key, would miss a repeat (a redactor). A key changed to one already
+  /// present makes a repeat, merged when written as append_new()'s are.
+  auto begin() noexcept { return items_.begin(); }
+  auto end() noexcept { return items_.end(); }
   bool operator==(const Fields& other) const { return items_ == other.items_; }
 
  private:

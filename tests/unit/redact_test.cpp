@@ -270,3 +270,26 @@ TEST_CASE("sensitive_data_redactor rewrites data strings raw JSON and tags", "[p
   streamll::sensitive_data_redactor()(e);
   CHECK(e.context == untouched);  // nothing changed: no copy
 }
+
+TEST_CASE("sensitive_data_redactor rewrites every field of a repeated key", "[privacy][redact]") {
+  // The JSON carries a repeated key once, at its first position with its last value: the
+  // second field must be redacted too, not only the first.
+  streamll::Event e;
+  e.data.append_new("question", "from jane@example.com");
+  e.data.append_new("n", 1);
+  e.data.append_new("question", "card 4111111111111111 of joe@example.com");
+  e.data.append_new("raw", streamll::RawJson{R"(["a@b.co"])"});
+  e.data.append_new("raw", streamll::RawJson{R"(["c@d.co"])"});
+  streamll::sensitive_data_redactor()(e);
+  REQUIRE(e.data.size() == 5);
+  const auto at = [&](std::size_t i) { return (e.data.begin() + static_cast<long>(i))->value; };
+  CHECK(at(0) == streamll::Value("from [EMAIL]"));
+  CHECK(at(2) == streamll::Value("card [CARD] of [EMAIL]"));
+  CHECK(at(3) == streamll::Value(streamll::RawJson{R"(["[EMAIL]"])"}));
+  CHECK(at(4) == streamll::Value(streamll::RawJson{R"(["[EMAIL]"])"}));
+  const std::string json = streamll::to_json(e);
+  CAPTURE(json);
+  CHECK(json.find("@example.com") == std::string::npos);
+  CHECK(json.find("4111111111111111") == std::string::npos);
+  CHECK(json.find("c@d.co") == std::string::npos);
+}
