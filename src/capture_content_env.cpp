@@ -6,6 +6,10 @@
 
 namespace streamll::detail {
 
-bool capture_content_from_env() noexcept { return env_bool("STREAMLL_CAPTURE_CONTENT", true); }
+// Fails closed: a value that is not a boolean ("disabled", "flase") was most likely meant to
+// turn capture off, and capturing what was meant to stay out cannot be undone.
+bool capture_content_from_env() noexcept {
+  return env_bool("STREAMLL_CAPTURE_CONTENT", /*unset=*/true, /*unparseable=*/false);
+}
 
 }  // namespace streamll::detail

@@ -8,9 +8,9 @@
 
 namespace streamll::detail {
 
-bool env_bool(const char* variable, bool fallback) noexcept {
+bool env_bool(const char* variable, bool unset, bool unparseable) noexcept {
   const char* text = std::getenv(variable);
-  if (text == nullptr || *text == '\0') return fallback;
+  if (text == nullptr || *text == '\0') return unset;
   try {
     std::string lower;
     for (const char* c = text; *c != '\0'; ++c) {
@@ -20,11 +20,11 @@ bool env_bool(const char* variable, bool fallback) noexcept {
     if (lower == "false" || lower == "0" || lower == "no" || lower == "off") return false;
     if (auto logger = get_logger("streamll")) {
       logger->warn("{}='{}' is not a boolean (true/false, 1/0, yes/no, on/off); using {}", variable,
-                   text, fallback);
+                   text, unparseable);
     }
-  } catch (...) {  // out of memory: the default
+  } catch (...) {  // out of memory: as for a value it cannot read
   }
-  return fallback;
+  return unparseable;
 }
 
 }  // namespace streamll::detail

@@ -73,7 +73,7 @@ void release_sinks(std::vector<SinkPtr>& sinks) noexcept;
 TokenMode token_mode_from_env() noexcept;
 // STREAMLL_OTEL_GENAI_NAMES as a boolean, else false (an unknown value is logged).
 bool otel_genai_names_from_env() noexcept;
-// STREAMLL_CAPTURE_CONTENT as a boolean, else true (an unknown value is logged).
+// STREAMLL_CAPTURE_CONTENT as a boolean, else true; an unknown value is logged and is false.
 bool capture_content_from_env() noexcept;
 }  // namespace detail
 

@@ -11,6 +11,7 @@
 
 #include <streamll/streamll.hpp>
 
+#include "captured_log_text.hpp"
 #include "recording_instrumentor.hpp"
 #include "scoped_env.hpp"
 
@@ -138,9 +139,28 @@ TEST_CASE("content capture is on by default and follows STREAMLL_CAPTURE_CONTENT
     options.capture_content = true;  // the option wins over the environment
     CHECK(streamll::Instrumentor(std::move(options)).capture_content());
   }
-  for (const char* yes : {"1", "on", "", "maybe"}) {
+  for (const char* yes : {"1", "on", "TRUE", ""}) {
     ScopedEnv env("STREAMLL_CAPTURE_CONTENT", yes);
     CAPTURE(yes);
     CHECK(streamll::Instrumentor(InstrumentorOptions{}).capture_content());
   }
+}
+
+TEST_CASE("an unreadable STREAMLL_CAPTURE_CONTENT turns capture off and says so", "[privacy]") {
+  // A privacy switch fails closed: "disabled" or a typo of "false" was meant to turn it off.
+  for (const char* unreadable : {"disabled", "flase", "maybe", " 1"}) {
+    CAPTURE(unreadable);
+    streamll::testing::CapturedLog log("streamll");
+    ScopedEnv env("STREAMLL_CAPTURE_CONTENT", unreadable);
+    CHECK_FALSE(streamll::Instrumentor(InstrumentorOptions{}).capture_content());
+    const std::string logged = log.text();
+    INFO(logged);
+    CHECK_THAT(logged, Catch::Contains("[warning]"));
+    CHECK_THAT(logged, Catch::Contains(std::string("STREAMLL_CAPTURE_CONTENT='") + unreadable +
+                                       "' is not a boolean"));
+    CHECK_THAT(logged, Catch::Contains("using false"));
+  }
+  // The other switches keep ignoring such a value: STREAMLL_OTEL_GENAI_NAMES stays off.
+  ScopedEnv genai("STREAMLL_OTEL_GENAI_NAMES", "maybe");
+  CHECK_FALSE(streamll::Instrumentor(InstrumentorOptions{}).otel_genai_names());
 }
