@@ -2,6 +2,7 @@
 // Event payloads: a small ordered key/value list instead of a JSON document, so that
 // building one on the application thread is a single allocation and no formatting.
 
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <iosfwd>
@@ -212,6 +213,16 @@ class Fields {
       }
     }
     return false;
+  }
+
+  /// Erases every field, repeats included, for which `pred(field)` is true; the others keep
+  /// their order. Returns how many were erased. Allocates nothing.
+  template <typename Pred>
+  std::size_t erase_if(Pred pred) {
+    const auto kept = std::remove_if(items_.begin(), items_.end(), pred);
+    const auto erased = static_cast<std::size_t>(items_.end() - kept);
+    items_.erase(kept, items_.end());
+    return erased;
   }
 
   std::size_t size() const noexcept { return items_.size(); }

@@ -51,13 +51,18 @@ struct InstrumentorOptions {
   /// STREAMLL_OTEL_GENAI_NAMES (true/false, 1/0, yes/no, on/off; another value is logged and
   /// ignored), else false.
   std::optional<bool> otel_genai_names = std::nullopt;
-  /// Whether events carry content: prompts, completions, messages and streamed token text
-  /// (content_fields.hpp lists the fields). Off: LlmCall never copies token text, and those
-  /// fields are removed from every event before any sink sees it (counted in
-  /// Instrumentor::content_fields_removed()); counts, timings and ids stay. Unset: the
-  /// environment variable STREAMLL_CAPTURE_CONTENT (read as STREAMLL_OTEL_GENAI_NAMES is),
-  /// else true, today's behaviour (docs/privacy.md says why).
+  /// Whether events carry content: prompts, questions, answers, messages and streamed token
+  /// text (content_fields.hpp lists the fields; content_fields below adds to them). Off: LlmCall
+  /// never copies token text, and those fields are removed from every event before any sink sees it
+  /// (counted in Instrumentor::content_fields_removed()); counts, timings and ids stay. Unset: the
+  /// environment variable STREAMLL_CAPTURE_CONTENT (true/false, 1/0, yes/no, on/off; another
+  /// value is logged and means off: a privacy switch fails closed), else true, today's
+  /// behaviour (docs/privacy.md says why).
   std::optional<bool> capture_content = std::nullopt;
+  /// More data field names that carry content, removed like content_fields.hpp's when capture
+  /// is off and their value is a string or raw JSON (e.g. {"user_query", "retrieved_text"}).
+  /// Compared exactly, in every event type. Ignored while capture is on.
+  std::vector<std::string> content_fields = {};
 };
 
 namespace detail {
@@ -92,6 +97,7 @@ class Instrumentor {
                                                    : detail::otel_genai_names_from_env()) {
     sinks_.erase(std::remove(sinks_.begin(), sinks_.end(), nullptr), sinks_.end());
     capture_content_ = options.capture_content.value_or(detail::capture_content_from_env());
+    content_fields_ = std::move(options.content_fields);
   }
   /// Never waits for a sink: the sinks only it holds are destroyed on streamll's reaper
   /// thread (docs/design.md, "Lifecycle").
@@ -193,10 +199,12 @@ class Instrumentor {
   std::uint64_t content_fields_removed() const noexcept {
     return content_fields_removed_.load(std::memory_order_relaxed);
   }
+  /// InstrumentorOptions::content_fields: the names removed beside content_field_names.
+  const std::vector<std::string>& content_fields() const noexcept { return content_fields_; }
 
  private:
   void remove_content(Event& event) noexcept {
-    if (const std::size_t removed = remove_content_fields(event)) {
+    if (const std::size_t removed = remove_content_fields(event, content_fields_)) {
       content_fields_removed_.fetch_add(removed, std::memory_order_relaxed);
     }
   }
@@ -238,6 +246,7 @@ class Instrumentor {
   std::atomic<std::uint64_t> invalid_event_types_{0};
   bool capture_content_ = true;
   std::atomic<std::uint64_t> content_fields_removed_{0};
+  std::vector<std::string> content_fields_;
 };
 
 /// Replaces the process-wide default instrumentor (used by spans that name none) and returns

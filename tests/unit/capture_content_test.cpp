@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <streamll/streamll.hpp>
 
@@ -74,7 +75,7 @@ TEST_CASE("capture off: no token text nor content field in any token mode", "[pr
     CHECK_FALSE(off_events[i].id.is_nil());
     for (const auto& f : on_events[i].data) {
       CHECK(off_events[i].data.contains(f.key) ==
-            !streamll::is_content_field(on_events[i].type, f.key));
+            !streamll::is_content_field(on_events[i].type, f));
     }
   }
   const auto call = off.sink->events_of_type(EventType::llm_call).at(0);
@@ -110,6 +111,64 @@ TEST_CASE("capture off removes content fields from spans and custom events", "[p
   CHECK(r.sink->events_of_type("auth").at(0).data.contains("token"));
 }
 
+TEST_CASE("capture off removes questions answers queries and text as the examples write them",
+          "[privacy]") {
+  auto r = capturing(false);
+  {
+    // examples/basic_setup.cpp and examples/rag_pipeline.cpp: "question", "answer", and a
+    // "documents" count that must stay.
+    streamll::Span span(*r.instrumentor, "rag");
+    span.set("question", "SECRET question");
+    span.set("answer", "SECRET answer");
+    span.set("documents", 3);
+    span.emit("retrieval", {{"query", "SECRET query"},
+                            {"content", streamll::RawJson{R"(["SECRET"])"}},
+                            {"text", "SECRET text"},
+                            {"top_k", 5}});
+  }
+  CHECK_FALSE(any_secret(*r.sink));
+  CHECK(r.instrumentor->content_fields_removed() == 5);
+  const auto retrieval = r.sink->events_of_type("retrieval").at(0);
+  CHECK(retrieval.data.size() == 1);
+  CHECK(retrieval.data.get<std::int64_t>("top_k") == 5);
+  const auto end = r.sink->events_of_type(EventType::end).at(0);
+  CHECK(end.data.get<std::int64_t>("documents") == 3);
+  CHECK_FALSE(end.data.contains("question"));
+  CHECK_FALSE(end.data.contains("answer"));
+
+  // A number or a flag under a content name is a count, not text.
+  r.instrumentor->emit("search", r.instrumentor->root_context(),
+                       {{"query", 2}, {"text", true}, {"answer", nullptr}});
+  CHECK(r.sink->events_of_type("search").at(0).data.size() == 3);
+}
+
+TEST_CASE("InstrumentorOptions::content_fields adds names to the list", "[privacy]") {
+  auto r = RecordingInstrumentor([](InstrumentorOptions& o) {
+    o.capture_content = false;
+    o.content_fields = {"user_query", "retrieved_text"};
+  });
+  CHECK(r.instrumentor->content_fields() ==
+        std::vector<std::string>{"user_query", "retrieved_text"});
+  r.instrumentor->emit("retrieval", r.instrumentor->root_context(),
+                       {{"user_query", "SECRET"},
+                        {"retrieved_text", streamll::RawJson{R"({"doc":"SECRET"})"}},
+                        {"user_query_length", 6},
+                        {"prompt", "SECRET"}});
+  CHECK_FALSE(any_secret(*r.sink));
+  CHECK(r.instrumentor->content_fields_removed() == 3);
+  const auto e = r.sink->events_of_type("retrieval").at(0);
+  CHECK(e.data.size() == 1);
+  CHECK(e.data.get<std::int64_t>("user_query_length") == 6);
+
+  // Ignored while capture is on.
+  auto on = RecordingInstrumentor([](InstrumentorOptions& o) {
+    o.capture_content = true;
+    o.content_fields = {"user_query"};
+  });
+  on.instrumentor->emit("retrieval", on.instrumentor->root_context(), {{"user_query", "kept"}});
+  CHECK(on.sink->events_of_type("retrieval").at(0).data.contains("user_query"));
+}
+
 TEST_CASE("remove_content_fields removes repeated keys and keeps the order", "[privacy]") {
   streamll::Event e;
   e.type = EventType::token;
@@ -123,6 +182,15 @@ TEST_CASE("remove_content_fields removes repeated keys and keeps the order", "[p
   CHECK(e.data.begin()->key == "a");
   CHECK((e.data.begin() + 1)->key == "b");
   CHECK(streamll::remove_content_fields(e) == 0);
+
+  // A repeated key whose first value is a count: the count stays, the text goes.
+  streamll::Event r;
+  r.data.append_new("query", 2);
+  r.data.append_new("query", "SECRET");
+  r.data.append_new("mine", "x");
+  CHECK(streamll::remove_content_fields(r, {"mine"}) == 2);
+  REQUIRE(r.data.size() == 1);
+  CHECK(r.data.begin()->value == streamll::Value(2));
 }
 
 TEST_CASE("content capture is on by default and follows STREAMLL_CAPTURE_CONTENT", "[privacy]") {
