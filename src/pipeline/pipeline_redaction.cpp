@@ -4,8 +4,10 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <typeinfo>
 
 #include "pipeline/pipeline.hpp"
+#include "streamll/span.hpp"
 
 namespace streamll::detail {
 
@@ -26,18 +28,18 @@ std::size_t Pipeline::take_batch(std::size_t max, std::vector<BufferedItem>& out
 void Pipeline::redact(BufferedItem& item) noexcept {
   Event* event = std::get_if<Event>(&item);
   if (event == nullptr || !options_.redact) return;
+  // The exception's type, never its what(): a redactor's message may quote the very text it
+  // was removing, and the log is not redacted.
   std::string reason;
   try {
     options_.redact(*event);
     return;
   } catch (const std::exception& e) {
-    try {
-      reason = e.what();
-    } catch (...) {
-    }
+    reason = type_name(typeid(e));
   } catch (...) {
     reason = "non-standard exception";
   }
+  if (reason.empty()) reason = "an exception";
   // Fail closed: whatever the redactor did not get to is not sent. The ids, type and
   // timestamp stay, so the event still counts and correlates.
   redaction_failures_.fetch_add(1, std::memory_order_relaxed);

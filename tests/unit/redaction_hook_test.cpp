@@ -15,6 +15,8 @@
 #include <streamll/sinks/redis_sink.hpp>
 #include <streamll/streamll.hpp>
 
+#include "captured_log_text.hpp"
+
 namespace {
 
 struct Seen {
@@ -40,6 +42,7 @@ class KeepingExporter final : public streamll::Exporter {
 }  // namespace
 
 TEST_CASE("a batching sink redacts each event once on its flusher thread", "[privacy]") {
+  streamll::testing::CapturedLog log("streamll.sinks.batching");
   auto seen = std::make_shared<Seen>();
   streamll::BatchingSinkOptions options;
   const streamll::EventRedactor redact_sensitive = streamll::sensitive_data_redactor();
@@ -48,7 +51,9 @@ TEST_CASE("a batching sink redacts each event once on its flusher thread", "[pri
       std::lock_guard<std::mutex> lock(seen->mutex);
       seen->redacted_on.push_back(std::this_thread::get_id());
     }
-    if (e.data.contains("boom")) throw std::runtime_error("redactor bug");
+    // A message quoting the text: the log must not repeat it.
+    if (e.data.contains("boom"))
+      throw std::runtime_error("cannot redact " + e.data["boom"].as_string());
     redact_sensitive(e);
   };
   auto sink =
@@ -78,6 +83,10 @@ TEST_CASE("a batching sink redacts each event once on its flusher thread", "[pri
   CHECK(seen->exported[51].data.get<std::string>("text") == "after [EMAIL]");
   CHECK(sink->stats().redaction_failures == 1);
   CHECK(sink->stats().delivered == 52);
+  const std::string logged = log.text();
+  INFO(logged);
+  CHECK_THAT(logged, Catch::Contains("the redactor threw (std::runtime_error)"));
+  CHECK(logged.find("jane@example.com") == std::string::npos);
 }
 
 TEST_CASE("to_string of RedisSinkOptions says whether a redactor is set", "[privacy]") {
