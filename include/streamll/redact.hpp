@@ -18,8 +18,9 @@ namespace streamll {
 /// thread, once per event and sink, before the event is serialized; a ShardedRedisSink calls it
 /// from several threads at once. A redactor that throws does not stop the sink: the event goes
 /// out with its data replaced by {"redaction_failed": true} and without tags, and the sink
-/// counts it in stats().redaction_failures. The log names the exception's type, never its
-/// what(), which could quote the text being redacted.
+/// counts it: stats().redaction_failures (BatchingSink, RedisSink, ShardedRedisSink) or
+/// redaction_failures() (JsonlFileSink, TerminalSink). The log names the exception's type,
+/// never its what(), which could quote the text being redacted.
 using EventRedactor = std::function<void(Event&)>;
 
 /// What the ready redactors put in place of what they find.

@@ -4,15 +4,23 @@
 
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
 #include <streamll/sinks/batching_sink.hpp>
+#include <streamll/sinks/jsonl_file_sink.hpp>
 #include <streamll/sinks/redis_sink.hpp>
+#include <streamll/sinks/terminal_sink.hpp>
 #include <streamll/streamll.hpp>
 
 #include "captured_log_text.hpp"
@@ -87,6 +95,44 @@ TEST_CASE("a batching sink redacts each event once on its flusher thread", "[pri
   INFO(logged);
   CHECK_THAT(logged, Catch::Contains("the redactor threw (std::runtime_error)"));
   CHECK(logged.find("jane@example.com") == std::string::npos);
+}
+
+TEST_CASE("the jsonl and terminal sinks count redaction failures", "[privacy]") {
+  const streamll::EventRedactor throwing = [](streamll::Event& e) {
+    if (e.data.contains("boom")) throw std::runtime_error("no");
+  };
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("streamll_redaction_" + std::to_string(::getpid()) + ".jsonl");
+  std::ostringstream printed;
+  {
+    streamll::JsonlFileSinkOptions jsonl_options;
+    jsonl_options.path = path.string();
+    jsonl_options.append = false;
+    jsonl_options.redact = throwing;
+    auto jsonl = std::make_shared<streamll::JsonlFileSink>(jsonl_options);
+    streamll::TerminalSinkOptions terminal_options;
+    terminal_options.output = &printed;
+    terminal_options.color = streamll::ColorMode::never;
+    terminal_options.redact = throwing;
+    auto terminal = std::make_shared<streamll::TerminalSink>(terminal_options);
+    streamll::Instrumentor inst({{jsonl, terminal}, {}, {}});
+    inst.emit("note", inst.root_context(), {{"boom", "SECRET"}});
+    inst.emit("note", inst.root_context(), {{"fine", 1}});
+    inst.emit("note", inst.root_context(), {{"boom", "SECRET"}});
+    REQUIRE(inst.flush(std::chrono::seconds(5)));
+    CHECK(jsonl->redaction_failures() == 2);
+    CHECK(jsonl->written() == 3);
+    CHECK(terminal->redaction_failures() == 2);
+    CHECK(terminal->written() == 3);
+    REQUIRE(inst.shutdown(std::chrono::seconds(5)));
+  }
+  std::ifstream in(path);
+  const std::string written((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::error_code ignored;
+  std::filesystem::remove(path, ignored);
+  CHECK(written.find("SECRET") == std::string::npos);
+  CHECK(written.find("redaction_failed") != std::string::npos);
+  CHECK(printed.str().find("SECRET") == std::string::npos);
 }
 
 TEST_CASE("to_string of RedisSinkOptions says whether a redactor is set", "[privacy]") {

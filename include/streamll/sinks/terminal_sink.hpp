@@ -159,6 +159,9 @@ class TerminalSink : public Sink {
   /// Events not written: the queue was full, they came after shutdown(), or shutdown() gave up
   /// on a stalled output before writing them, or they were handed to a forked child's copy.
   std::uint64_t dropped() const noexcept;
+  /// Events whose redactor (options' `redact`) threw: written with their data replaced by
+  /// {"redaction_failed": true} and without tags (EventRedactor).
+  std::uint64_t redaction_failures() const noexcept;
 
  private:
   struct State;
