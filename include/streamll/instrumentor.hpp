@@ -96,7 +96,9 @@ class Instrumentor {
         otel_genai_names_(options.otel_genai_names ? *options.otel_genai_names
                                                    : detail::otel_genai_names_from_env()) {
     sinks_.erase(std::remove(sinks_.begin(), sinks_.end(), nullptr), sinks_.end());
-    capture_content_ = options.capture_content.value_or(detail::capture_content_from_env());
+    // Not value_or(): the environment is read (and a bad value logged) only when it decides.
+    capture_content_ =
+        options.capture_content ? *options.capture_content : detail::capture_content_from_env();
     content_fields_ = std::move(options.content_fields);
   }
   /// Never waits for a sink: the sinks only it holds are destroyed on streamll's reaper

@@ -30,16 +30,22 @@ void Pipeline::redact(BufferedItem& item) noexcept {
   if (event == nullptr || !options_.redact) return;
   // The exception's type, never its what(): a redactor's message may quote the very text it
   // was removing, and the log is not redacted.
-  std::string reason;
+  // Nothing here may throw (noexcept): the type's name is kept only if it could be made,
+  // and the fallbacks are literals, not allocated strings.
+  std::string type;
+  const char* reason = "non-standard exception";
   try {
     options_.redact(*event);
     return;
   } catch (const std::exception& e) {
-    reason = type_name(typeid(e));
+    reason = "an exception";
+    try {
+      type = type_name(typeid(e));
+    } catch (...) {
+    }
   } catch (...) {
-    reason = "non-standard exception";
   }
-  if (reason.empty()) reason = "an exception";
+  if (!type.empty()) reason = type.c_str();
   // Fail closed: whatever the redactor did not get to is not sent. The ids, type and
   // timestamp stay, so the event still counts and correlates.
   redaction_failures_.fetch_add(1, std::memory_order_relaxed);
@@ -55,7 +61,7 @@ void Pipeline::redact(BufferedItem& item) noexcept {
     event->context = nullptr;  // out of memory: no tags rather than unredacted ones
   }
   log_.log_lazy(spdlog::level::warn, [&] {
-    return name_ + ": the redactor threw (" + reason + "); event sent without data";
+    return name_ + ": the redactor threw (" + std::string(reason) + "); event sent without data";
   });
 }
 
