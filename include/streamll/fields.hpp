@@ -156,11 +156,15 @@ class Fields {
     for (const auto& f : fields) set(f.key, f.value);
   }
 
-  /// Adds or replaces `key`.
+  /// Adds or replaces `key`. A repeat of it (see append_new) is removed, so the value written is
+  /// this one: a redactor's set() must not leave an unredacted repeat behind.
   void set(std::string_view key, Value value) {
-    for (auto& f : items_) {
-      if (f.key == key) {
-        f.value = std::move(value);
+    for (auto it = items_.begin(); it != items_.end(); ++it) {
+      if (it->key == key) {
+        it->value = std::move(value);
+        items_.erase(std::remove_if(std::next(it), items_.end(),
+                                    [key](const Field& f) { return f.key == key; }),
+                     items_.end());
         return;
       }
     }
@@ -205,14 +209,10 @@ class Fields {
     const Value* v = find(key);
     return v ? *v : null_value;
   }
+  /// Removes `key`, repeats included (a repeat left behind would be written in its place).
+  /// Returns whether there was one.
   bool erase(std::string_view key) {
-    for (auto it = items_.begin(); it != items_.end(); ++it) {
-      if (it->key == key) {
-        items_.erase(it);
-        return true;
-      }
-    }
-    return false;
+    return erase_if([key](const Field& f) { return f.key == key; }) > 0;
   }
 
   /// Erases every field, repeats included, for which `pred(field)` is true; the others keep
