@@ -34,6 +34,7 @@
 
 #include "bench_redis.hpp"
 #include "latency_recorder.hpp"
+#include "noop_sink.hpp"
 #include "streamll/sinks/memory_sink.hpp"
 #include "streamll/sinks/redis_sink.hpp"
 #include "streamll/streamll.hpp"
@@ -53,12 +54,7 @@ constexpr std::uint64_t pace_check_every = 256;
 enum class SinkKind { noop, memory, redis, redis_down, spdlog_overrun_oldest, spdlog_block };
 enum class EventKind { token, token_chunked, token_summary, llm_call, span, custom5 };
 
-class NoopSink final : public streamll::Sink {
- public:
-  void handle(const streamll::Event&) override {}
-  void handle_owned(streamll::Event&&) override {}
-  std::string name() const override { return "noop"; }
-};
+using streamll::bench::NoopSink;
 
 streamll::bench::BenchRedis& bench_redis() {
   static streamll::bench::BenchRedis redis;

@@ -12,16 +12,12 @@
 #include <string>
 #include <string_view>
 
+#include "noop_sink.hpp"
 #include "streamll/streamll.hpp"
 
 namespace {
 
-class NoopSink final : public streamll::Sink {
- public:
-  void handle(const streamll::Event&) override {}
-  void handle_owned(streamll::Event&&) override {}
-  std::string name() const override { return "noop"; }
-};
+using streamll::bench::NoopSink;
 
 std::shared_ptr<streamll::Instrumentor> instrumentor_at(double rate) {
   streamll::InstrumentorOptions options;

@@ -79,6 +79,8 @@ const std::vector<std::string_view>& known_streamll_variables() {
       "STREAMLL_OTEL_GENAI_NAMES",
       // InstrumentorOptions::sample_rate's default (src/sampling.cpp)
       "STREAMLL_SAMPLE_RATE",
+      // InstrumentorOptions::capture_content's default (src/capture_content_env.cpp)
+      "STREAMLL_CAPTURE_CONTENT",
       // Set by `streamll consume --exec` for its handler, which may be a streamll program
       "STREAMLL_ENTRY_ID",
       "STREAMLL_EVENT_TYPE",

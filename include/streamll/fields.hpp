@@ -2,6 +2,7 @@
 // Event payloads: a small ordered key/value list instead of a JSON document, so that
 // building one on the application thread is a single allocation and no formatting.
 
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <iosfwd>
@@ -155,11 +156,15 @@ class Fields {
     for (const auto& f : fields) set(f.key, f.value);
   }
 
-  /// Adds or replaces `key`.
+  /// Adds or replaces `key`. A repeat of it (see append_new) is removed, so the value written is
+  /// this one: a redactor's set() must not leave an unredacted repeat behind.
   void set(std::string_view key, Value value) {
-    for (auto& f : items_) {
-      if (f.key == key) {
-        f.value = std::move(value);
+    for (auto it = items_.begin(); it != items_.end(); ++it) {
+      if (it->key == key) {
+        it->value = std::move(value);
+        items_.erase(std::remove_if(std::next(it), items_.end(),
+                                    [key](const Field& f) { return f.key == key; }),
+                     items_.end());
         return;
       }
     }
@@ -204,20 +209,31 @@ class Fields {
     const Value* v = find(key);
     return v ? *v : null_value;
   }
+  /// Removes `key`, repeats included (a repeat left behind would be written in its place).
+  /// Returns whether there was one.
   bool erase(std::string_view key) {
-    for (auto it = items_.begin(); it != items_.end(); ++it) {
-      if (it->key == key) {
-        items_.erase(it);
-        return true;
-      }
-    }
-    return false;
+    return erase_if([key](const Field& f) { return f.key == key; }) > 0;
+  }
+
+  /// Erases every field, repeats included, for which `pred(field)` is true; the others keep
+  /// their order. Returns how many were erased. Allocates nothing.
+  template <typename Pred>
+  std::size_t erase_if(Pred pred) {
+    const auto kept = std::remove_if(items_.begin(), items_.end(), pred);
+    const auto erased = static_cast<std::size_t>(items_.end() - kept);
+    items_.erase(kept, items_.end());
+    return erased;
   }
 
   std::size_t size() const noexcept { return items_.size(); }
   bool empty() const noexcept { return items_.empty(); }
   auto begin() const noexcept { return items_.begin(); }
   auto end() const noexcept { return items_.end(); }
+  /// Every field in place, repeats included: for changing values where set(), which finds the
+  /// first field of a key, would miss a repeat (a redactor). A key changed to one already
+  /// present makes a repeat, merged when written as append_new()'s are.
+  auto begin() noexcept { return items_.begin(); }
+  auto end() noexcept { return items_.end(); }
   bool operator==(const Fields& other) const { return items_ == other.items_; }
 
  private:

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "streamll/content_fields.hpp"
 #include "streamll/detail/sampler.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/event.hpp"
@@ -61,6 +62,18 @@ struct InstrumentorOptions {
   /// Rates for executions whose root has one of these operations, instead of sample_rate
   /// (e.g. {"healthcheck", 0.01}); checked like it.
   std::vector<OperationSampleRate> operation_sample_rates = {};
+  /// Whether events carry content: prompts, questions, answers, messages and streamed token
+  /// text (content_fields.hpp lists the fields; content_fields below adds to them). Off: LlmCall
+  /// never copies token text, and those fields are removed from every event before any sink sees it
+  /// (counted in Instrumentor::content_fields_removed()); counts, timings and ids stay. Unset: the
+  /// environment variable STREAMLL_CAPTURE_CONTENT (true/false, 1/0, yes/no, on/off; another
+  /// value is logged and means off: a privacy switch fails closed), else true, today's
+  /// behaviour (docs/privacy.md says why).
+  std::optional<bool> capture_content = std::nullopt;
+  /// More data field names that carry content, removed like content_fields.hpp's when capture
+  /// is off and their value is a string or raw JSON (e.g. {"user_query", "retrieved_text"}).
+  /// Compared exactly, in every event type. Ignored while capture is on.
+  std::vector<std::string> content_fields = {};
 };
 
 namespace detail {
@@ -79,6 +92,8 @@ bool otel_genai_names_from_env() noexcept;
 // The sampler for these options (src/sampling.cpp): `rate` unset reads STREAMLL_SAMPLE_RATE.
 // Throws ConfigError for a rate outside [0, 1].
 Sampler make_sampler(std::optional<double> rate, std::vector<OperationSampleRate> per_operation);
+// STREAMLL_CAPTURE_CONTENT as a boolean, else true; an unknown value is logged and is false.
+bool capture_content_from_env() noexcept;
 }  // namespace detail
 
 class Instrumentor {
@@ -97,6 +112,10 @@ class Instrumentor {
         sampler_(
             detail::make_sampler(options.sample_rate, std::move(options.operation_sample_rates))) {
     sinks_.erase(std::remove(sinks_.begin(), sinks_.end(), nullptr), sinks_.end());
+    // Not value_or(): the environment is read (and a bad value logged) only when it decides.
+    capture_content_ =
+        options.capture_content ? *options.capture_content : detail::capture_content_from_env();
+    content_fields_ = std::move(options.content_fields);
   }
   /// Never waits for a sink: the sinks only it holds are destroyed on streamll's reaper
   /// thread (docs/design.md, "Lifecycle").
@@ -114,6 +133,7 @@ class Instrumentor {
     if (left_out(event.type, event.context.get())) return;
     const std::size_t n = sinks_.size();
     if (n == 0) return;
+    if (!capture_content_) remove_content(event);
     bool overflowed = false;
     std::string overflow_message;
     for (std::size_t i = 0; i < n; ++i) {
@@ -199,6 +219,16 @@ class Instrumentor {
   /// InstrumentorOptions::otel_genai_names, or what the environment said when it was unset;
   /// false for an instrumentor made without options.
   bool otel_genai_names() const noexcept { return otel_genai_names_; }
+  /// InstrumentorOptions::capture_content, or what the environment said when it was unset;
+  /// true for an instrumentor made without options.
+  bool capture_content() const noexcept { return capture_content_; }
+  /// Content fields removed from events because capture_content is off (token text LlmCall
+  /// never copied is not counted: it was never in an event).
+  std::uint64_t content_fields_removed() const noexcept {
+    return content_fields_removed_.load(std::memory_order_relaxed);
+  }
+  /// InstrumentorOptions::content_fields: the names removed beside content_field_names.
+  const std::vector<std::string>& content_fields() const noexcept { return content_fields_; }
 
   /// Whether a new execution with this id and root operation is recorded (head sampling).
   bool samples_in(std::string_view execution_id, std::string_view operation) const noexcept {
@@ -244,6 +274,11 @@ class Instrumentor {
   static void mark_sampled_out(const EventContext* context, Fields& data) {
     if (context != nullptr && !context->sampled) data.set("sampled_out", true);
   }
+  void remove_content(Event& event) noexcept {
+    if (const std::size_t removed = remove_content_fields(event, content_fields_)) {
+      content_fields_removed_.fetch_add(removed, std::memory_order_relaxed);
+    }
+  }
 
   template <typename Fn>
   bool for_each_sink_until(std::chrono::milliseconds timeout, Fn fn) noexcept {
@@ -284,6 +319,9 @@ class Instrumentor {
   std::atomic<std::uint64_t> sampled_out_events_{0};
   std::atomic<std::uint64_t> sampled_out_tokens_{0};
   std::atomic<std::uint64_t> invalid_event_types_{0};
+  bool capture_content_ = true;
+  std::atomic<std::uint64_t> content_fields_removed_{0};
+  std::vector<std::string> content_fields_;
 };
 
 /// Replaces the process-wide default instrumentor (used by spans that name none) and returns

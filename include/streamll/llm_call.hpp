@@ -69,6 +69,7 @@ class LlmCall {
         provider_(std::move(options.provider)),
         token_mode_(options.token_mode.value_or(instrumentor_->token_mode())),
         otel_genai_names_(instrumentor_->otel_genai_names()),
+        capture_content_(instrumentor_->capture_content()),
         chunking_(chunk_limits(options.token_chunking.value_or(instrumentor_->token_chunking()))),
         wall_started_(Clock::now()),
         started_(std::chrono::steady_clock::now()),
@@ -92,6 +93,7 @@ class LlmCall {
         token_mode_(other.token_mode_),
         otel_genai_names_(other.otel_genai_names_),
         sampled_(other.sampled_),
+        capture_content_(other.capture_content_),
         chunking_(other.chunking_),
         wall_started_(other.wall_started_),
         started_(other.started_),
@@ -132,7 +134,8 @@ class LlmCall {
   /// of field also emits; `summary` emits nothing; `off` does nothing at all. An event's
   /// timestamp (a chunk's: its first token's) is the call's start on the wall clock plus the
   /// monotonic time since, so that a call's tokens are in order and their timestamps differ by
-  /// exactly the measured gaps. One thread at a time.
+  /// exactly the measured gaps. With content capture off (InstrumentorOptions::capture_content)
+  /// the text is not copied: the events carry everything but `token`. One thread at a time.
   void token(std::string_view text, std::string_view field = {}) {
     if (token_mode_ == TokenMode::off) return;
     const auto now = std::chrono::steady_clock::now();
@@ -147,12 +150,12 @@ class LlmCall {
     // are counted when it ends.
     if (token_mode_ == TokenMode::summary || !sampled_ || instrumentor_->sinks().empty()) return;
     if (token_mode_ == TokenMode::chunked) {
-      add_to_chunk(text, field, index, now);
+      add_to_chunk(capture_content_ ? text : std::string_view{}, field, index, now);
       return;
     }
     Fields data;
-    data.reserve(field.empty() ? 2 : 3);
-    data.append_new("token", text);
+    data.reserve((field.empty() ? 1 : 2) + capture_content_);
+    if (capture_content_) data.append_new("token", text);
     data.append_new("index", index);
     if (!field.empty()) data.append_new("field", field);
     const auto since_start = std::chrono::duration_cast<Clock::duration>(now - started_);
@@ -289,7 +292,7 @@ class LlmCall {
     if (chunk_.empty()) return;
     const auto since_start =
         std::chrono::duration_cast<Clock::duration>(chunk_.first_at() - started_);
-    Fields data = chunk_.take();
+    Fields data = chunk_.take(capture_content_);
     instrumentor_->emit(Event::capture_at(wall_started_ + since_start, EventType::token, context_,
                                           std::move(data)));
   }
@@ -366,6 +369,7 @@ class LlmCall {
   TokenMode token_mode_;
   bool otel_genai_names_;
   bool sampled_ = true;  // false in an execution head sampling left out
+  bool capture_content_;
   TokenChunking chunking_;
   // Read in this order: a token's timestamp (wall_started_ plus the monotonic time since
   // started_) is then never later than the true time, so never after the events that follow.

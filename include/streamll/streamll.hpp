@@ -2,6 +2,7 @@
 // streamll: observability for C++ LLM pipelines. Include this one header for the
 // instrumentation API (Instrumentor, Span, LlmCall, macros) and the built-in sinks.
 
+#include "streamll/content_fields.hpp"
 #include "streamll/context.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/event.hpp"
@@ -10,6 +11,7 @@
 #include "streamll/llm_call.hpp"
 #include "streamll/log.hpp"
 #include "streamll/macros.hpp"
+#include "streamll/redact.hpp"
 #include "streamll/sink.hpp"
 #include "streamll/sinks/jsonl_file_sink.hpp"
 #include "streamll/sinks/memory_sink.hpp"

@@ -56,7 +56,7 @@ bool ExporterEngine::take_batch() noexcept {
   std::uint64_t first = 0;
   std::size_t count = 0;
   try {
-    count = pipeline_.ring().take_batch(pipeline_.options().max_batch_size, batch_.events, &first);
+    count = pipeline_.take_batch(pipeline_.options().max_batch_size, batch_.events, &first);
   } catch (...) {
     // Out of memory for the ring's bookkeeping: leave the events waiting, try again soon.
     pipeline_.pause(kOutOfMemoryPause);

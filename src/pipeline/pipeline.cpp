@@ -266,6 +266,7 @@ Pipeline::Snapshot Pipeline::snapshot() const {
   s.export_calls = export_calls_.load(std::memory_order_relaxed);
   s.export_failures = export_failures_.load(std::memory_order_relaxed);
   s.breaker_state = breaker_.state();
+  s.redaction_failures = redaction_failures_.load(std::memory_order_relaxed);
   s.last_export_latency =
       std::chrono::microseconds(last_export_latency_us_.load(std::memory_order_relaxed));
   if (!child) {  // the parent's flusher may have held the lock at the fork

@@ -20,6 +20,7 @@
 //
 // Lock order: mutex_ is never held while calling the engine or taking the ring's lock.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -109,6 +110,19 @@ class Pipeline {
   // ------------------------------------------------ the engine, on the flusher thread
 
   RingBuffer<BufferedItem>& ring() noexcept { return ring_; }
+  /// RingBuffer::take_batch, then the redactor (options().redact) over each event taken: the
+  /// one way engines take events, so that no sink serializes an event before it ran.
+  std::size_t take_batch(std::size_t max, std::vector<BufferedItem>& out,
+                         std::uint64_t* first_sequence);
+  /// The redactor over `item` when it is an event (the Redis sink serializes waiting events
+  /// during an outage, and redacts them first). A redactor that throws is counted, and the
+  /// event keeps its ids and timestamp but no data nor tags (pipeline_redaction.cpp).
+  void redact(BufferedItem& item) noexcept;
+  /// Every event waiting below `sequence` went through redact() already (outage compaction
+  /// visits them in order): take_batch() does not run the redactor over them again.
+  void note_redacted_before(std::uint64_t sequence) noexcept {
+    redacted_before_ = std::max(redacted_before_, sequence);
+  }
   CircuitBreaker& breaker() noexcept { return breaker_; }
   RateLimitedLog& log() const noexcept { return log_; }
   /// shutdown() gave up: start no new call.
@@ -182,8 +196,10 @@ class Pipeline {
   std::atomic<std::uint64_t> export_calls_{0};
   std::atomic<std::uint64_t> export_failures_{0};
   std::atomic<std::int64_t> last_export_latency_us_{0};
+  std::atomic<std::uint64_t> redaction_failures_{0};
 
   // Flusher thread only.
+  std::uint64_t redacted_before_ = 0;  // see note_redacted_before()
   std::vector<BufferedItem> evicted_;
   std::uint64_t drops_reported_ = 0;
   std::uint64_t evictions_released_ = 0;

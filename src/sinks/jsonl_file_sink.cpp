@@ -211,6 +211,7 @@ BatchingSinkOptions pipeline_options(const JsonlFileSinkOptions& options) {
   o.max_batch_size = kMaxBatch;
   o.retry.circuit_breaker = false;  // never asked to retry
   o.logger = "streamll.sinks.jsonl";
+  o.redact = options.redact;
   return o;
 }
 
@@ -288,5 +289,8 @@ std::uint64_t JsonlFileSink::write_errors() const noexcept {
   return state_->writer.stats().failed + state_->counts->lost_later.load(std::memory_order_acquire);
 }
 std::uint64_t JsonlFileSink::dropped() const noexcept { return state_->writer.stats().dropped(); }
+std::uint64_t JsonlFileSink::redaction_failures() const noexcept {
+  return state_->writer.stats().redaction_failures;
+}
 
 }  // namespace streamll

@@ -142,6 +142,7 @@ BatchingSinkOptions pipeline_options(const TerminalSinkOptions& options) {
   o.shutdown_timeout = std::chrono::seconds(1);
   o.retry.circuit_breaker = false;  // never asked to retry
   o.logger = "streamll.sinks.terminal";
+  o.redact = options.redact;
   return o;
 }
 
@@ -192,5 +193,8 @@ bool TerminalSink::colors_enabled() const noexcept { return state_->color; }
 std::uint64_t TerminalSink::written() const noexcept { return state_->writer.stats().delivered; }
 std::uint64_t TerminalSink::write_errors() const noexcept { return state_->writer.stats().failed; }
 std::uint64_t TerminalSink::dropped() const noexcept { return state_->writer.stats().dropped(); }
+std::uint64_t TerminalSink::redaction_failures() const noexcept {
+  return state_->writer.stats().redaction_failures;
+}
 
 }  // namespace streamll

@@ -14,6 +14,7 @@
 
 #include <streamll/streamll.hpp>
 
+#include "recording_instrumentor.hpp"
 #include "scoped_env.hpp"
 
 using streamll::EventType;
@@ -22,21 +23,15 @@ using streamll::testing::ScopedEnv;
 
 namespace {
 
-struct Recorder {
-  explicit Recorder(std::optional<bool> names) {
-    InstrumentorOptions options;
-    options.sinks = {sink};
-    options.otel_genai_names = names;
-    instrumentor = std::make_unique<streamll::Instrumentor>(std::move(options));
-  }
+struct Recorder : streamll::testing::RecordingInstrumentor {
+  explicit Recorder(std::optional<bool> names)
+      : RecordingInstrumentor([&](InstrumentorOptions& o) { o.otel_genai_names = names; }) {}
   // The only llm_call event, as a consumer reads it.
   nlohmann::json llm_call() const {
     const auto calls = sink->events_of_type(EventType::llm_call);
     REQUIRE(calls.size() == 1);
     return nlohmann::json::parse(streamll::to_json(calls[0])).at("data");
   }
-  std::shared_ptr<streamll::MemorySink> sink = std::make_shared<streamll::MemorySink>();
-  std::unique_ptr<streamll::Instrumentor> instrumentor;
 };
 
 bool has_otel_name(const nlohmann::json& data) {

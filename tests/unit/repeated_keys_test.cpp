@@ -181,3 +181,34 @@ TEST_CASE("Raw JSON with a repeated key is written with the key once, last value
   CHECK(back.data["raw"] == streamll::Value(streamll::RawJson{R"({"a":3,"b":{"x":[2]}})"}));
   CHECK(back.data["list"] == streamll::Value(streamll::RawJson{R"([{"y":false}])"}));
 }
+
+// A redactor that set()s or erase()s a key must reach every repeat of it: the writer sends a
+// repeated key's last value, so touching only the first would leak the value it meant to hide.
+TEST_CASE("set and erase reach every repeat of a key", "[json][privacy]") {
+  for (int repeats = 1; repeats <= 4; ++repeats) {
+    Fields data;
+    data.append_new("before", 0);
+    for (int i = 0; i < repeats; ++i) {
+      data.append_new("secret", "value-" + std::to_string(i));
+      data.append_new("gap" + std::to_string(i), i);
+    }
+
+    Fields replaced = data;
+    replaced.set("secret", "[REDACTED]");
+    CHECK(std::count_if(replaced.begin(), replaced.end(),
+                        [](const streamll::Field& f) { return f.key == "secret"; }) == 1);
+    const std::string json = streamll::to_json(event_with(std::move(replaced)));
+    CHECK(json.find("value-") == std::string::npos);
+    const auto keys = data_keys_as_written(json);
+    REQUIRE(keys.size() == static_cast<std::size_t>(2 + repeats));
+    CHECK(keys[1] == "secret");  // the first position is kept
+    CHECK(nlohmann::json::parse(json)["data"]["secret"] == "[REDACTED]");
+
+    Fields erased = data;
+    CHECK(erased.erase("secret"));
+    CHECK_FALSE(erased.contains("secret"));
+    CHECK(erased.size() == static_cast<std::size_t>(1 + repeats));
+    CHECK(streamll::to_json(event_with(Fields(erased))).find("value-") == std::string::npos);
+    CHECK_FALSE(erased.erase("secret"));
+  }
+}

@@ -58,9 +58,10 @@ class TokenChunk {
     if (s.capacity() - s.size() < extra) s.reserve(std::max(s.size() + extra, 2 * s.capacity()));
   }
 
-  /// The event's data (token, index, count, offsets_us, and field when named). Leaves the
-  /// chunk empty, also when it throws (out of memory): those tokens are then not reported.
-  Fields take() {
+  /// The event's data (token unless `with_text` is false, index, count, offsets_us, and field
+  /// when named). Leaves the chunk empty, also when it throws (out of memory): those tokens
+  /// are then not reported.
+  Fields take(bool with_text = true) {
     struct Emptied {
       TokenChunk& chunk;
       ~Emptied() {
@@ -72,8 +73,8 @@ class TokenChunk {
     } emptied{*this};
     offsets_us_.push_back(']');  // room reserved by add()
     Fields data;
-    data.reserve(field_.empty() ? 4 : 5);
-    data.append_new("token", std::move(text_));
+    data.reserve((field_.empty() ? 3 : 4) + with_text);
+    if (with_text) data.append_new("token", std::move(text_));
     data.append_new("index", first_index_);
     data.append_new("count", count_);
     data.append_new("offsets_us", RawJson{std::move(offsets_us_)});

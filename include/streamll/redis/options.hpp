@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "streamll/overflow_strategy.hpp"
+#include "streamll/redact.hpp"
 #include "streamll/redis/endpoint.hpp"
 #include "streamll/redis/url.hpp"
 
@@ -213,6 +214,10 @@ struct RedisSinkOptions {
   /// MAXLEN of the token stream (only with token_stream_key); nullopt: no trimming. 0 is
   /// rejected. approximate_trimming applies to it too.
   std::optional<std::size_t> token_max_stream_length = std::size_t{1000000};
+  /// Runs on the flusher thread over each event before it is serialized, so what it removes
+  /// never leaves the process (EventRedactor; sensitive_data_redactor() is a ready one). Empty:
+  /// none. Must be safe to call from several threads at once in a ShardedRedisSink.
+  EventRedactor redact = {};
 
   /// RedisConnectionOptions::from_env() plus:
   ///   STREAMLL_STREAM_KEY, STREAMLL_BUFFER_SIZE, STREAMLL_CIRCUIT_BREAKER (bool),

@@ -18,6 +18,7 @@
 
 #include "streamll/exporter.hpp"
 #include "streamll/overflow_strategy.hpp"
+#include "streamll/redact.hpp"
 #include "streamll/redis/breaker_state.hpp"
 #include "streamll/sink.hpp"
 
@@ -64,6 +65,9 @@ struct BatchingSinkOptions {
   RetryOptions retry{};
   /// spdlog logger for losses and failures (rate-limited).
   std::string logger = "streamll.sinks.batching";
+  /// Runs on the flusher thread over each event as it leaves the buffer, before the exporter
+  /// sees it (redact.hpp: sensitive_data_redactor() is a ready one). Empty: none.
+  EventRedactor redact = {};
 };
 
 /// Every event handed over ends in exactly one of delivered, failed, dropped(), or buffered
@@ -88,6 +92,9 @@ struct BatchingSinkStats {
   std::string last_error;
   std::optional<std::chrono::system_clock::time_point> last_error_time;
   std::chrono::microseconds last_export_latency{0};
+  /// Events whose redactor threw: sent with their data replaced by {"redaction_failed": true}
+  /// and without tags (EventRedactor).
+  std::uint64_t redaction_failures = 0;
 
   std::uint64_t dropped() const noexcept {
     return dropped_oldest + dropped_newest + dropped_raise_error + dropped_on_shutdown +

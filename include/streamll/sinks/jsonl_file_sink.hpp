@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "streamll/redact.hpp"
 #include "streamll/sink.hpp"
 
 namespace streamll {
@@ -43,6 +44,9 @@ struct JsonlFileSinkOptions {
   /// queue is full, new events are dropped and counted in dropped(); those already queued keep
   /// their order. At least 1.
   std::size_t queue_size = 10000;
+  /// Runs on the sink's thread over each event before it is written (EventRedactor). Empty:
+  /// none.
+  EventRedactor redact = {};
 };
 
 /// Thread-safety: handle() from any number of threads at once; lines are written whole, never
@@ -93,6 +97,9 @@ class JsonlFileSink : public Sink {
   /// Events not written: the queue was full, they came after shutdown(), shutdown() gave up
   /// on a stuck write before writing them, or they were handed to a forked child's copy.
   std::uint64_t dropped() const noexcept;
+  /// Events whose redactor (options' `redact`) threw: written with their data replaced by
+  /// {"redaction_failed": true} and without tags (EventRedactor).
+  std::uint64_t redaction_failures() const noexcept;
 
  private:
   struct State;

@@ -82,8 +82,9 @@ struct RedisSinkStats {
   std::string last_error;  // never contains a password
   std::optional<std::chrono::system_clock::time_point> last_error_time;
   std::chrono::microseconds last_flush_latency{0};  // last batch: write to last reply
-  std::string server;  // the server of the last connection ("host:port", or the
-                       // URL without its password): after a failover, the new one
+  std::string server;                    // the server of the last connection ("host:port", or the
+                                         // URL without its password): after a failover, the new one
+  std::uint64_t redaction_failures = 0;  // events whose redactor threw (EventRedactor)
 
   std::uint64_t dropped() const noexcept {
     return dropped_oldest + dropped_newest + dropped_raise_error + dropped_on_shutdown +

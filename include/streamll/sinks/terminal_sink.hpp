@@ -24,6 +24,7 @@
 #include <memory>
 #include <string>
 
+#include "streamll/redact.hpp"
 #include "streamll/sink.hpp"
 
 namespace streamll {
@@ -103,6 +104,9 @@ struct TerminalSinkOptions {
   /// cannot keep up (or is stalled) and the queue is full, new events are dropped and counted
   /// in dropped(); those already queued keep their order. At least 1.
   std::size_t queue_size = 10000;
+  /// Runs on the sink's thread over each event before it is printed (EventRedactor). Empty:
+  /// none.
+  EventRedactor redact = {};
 };
 
 /// A sink that prints events as they arrive (see the top of this file).
@@ -155,6 +159,9 @@ class TerminalSink : public Sink {
   /// Events not written: the queue was full, they came after shutdown(), or shutdown() gave up
   /// on a stalled output before writing them, or they were handed to a forked child's copy.
   std::uint64_t dropped() const noexcept;
+  /// Events whose redactor (options' `redact`) threw: written with their data replaced by
+  /// {"redaction_failed": true} and without tags (EventRedactor).
+  std::uint64_t redaction_failures() const noexcept;
 
  private:
   struct State;

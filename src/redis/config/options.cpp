@@ -221,7 +221,8 @@ std::string to_string(const RedisSinkOptions& o) {
       << "max_event_bytes=" << o.max_event_bytes << "\n"
       << "token_stream_key=" << o.token_stream_key << "\n"
       << "token_max_stream_length="
-      << (o.token_max_stream_length ? std::to_string(*o.token_max_stream_length) : "none") << "\n";
+      << (o.token_max_stream_length ? std::to_string(*o.token_max_stream_length) : "none") << "\n"
+      << "redact=" << (o.redact ? "set" : "none") << "\n";
   return out.str();
 }
 

@@ -11,12 +11,14 @@ std::size_t OutageCompaction::run(SteadyClock::time_point now, const std::functi
   while (go_on()) {
     const std::size_t visited =
         buffer_.transform_waiting(cursor_, kChunk, scratch_, [this](BufferedEvent& event) {
+          pipeline_.redact(event);
           if (encoder_.compact(event, text_) == EncodeResult::truncated) {
             SinkCounters::add(counters_.truncated);
           }
         });
     if (visited == 0) break;
     compacted += visited;
+    pipeline_.note_redacted_before(cursor_);
     compacted_through_.store(cursor_, std::memory_order_relaxed);
     after_chunk();
   }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/pipeline.hpp"
 #include "pipeline/ring_buffer.hpp"
 #include "redis/sink/sink_counters.hpp"
 #include "redis/sink/xadd_encoder.hpp"
@@ -20,8 +21,10 @@ using EventBuffer = detail::RingBuffer<BufferedEvent>;
 
 class OutageCompaction {
  public:
-  OutageCompaction(EventBuffer& buffer, const XaddEncoder& encoder, SinkCounters& counters)
-      : buffer_(buffer), encoder_(encoder), counters_(counters) {}
+  /// Compacts `pipeline`'s buffer, each event redacted first (Pipeline::redact): a compacted
+  /// event is bytes, which the redactor can no longer see when the event is taken.
+  OutageCompaction(detail::Pipeline& pipeline, const XaddEncoder& encoder, SinkCounters& counters)
+      : pipeline_(pipeline), buffer_(pipeline.ring()), encoder_(encoder), counters_(counters) {}
 
   /// Compacts waiting events, a chunk at a time (one short lock to take them out, one to put
   /// them back), while `go_on()` and until every waiting one was visited; `after_chunk` runs
@@ -38,6 +41,7 @@ class OutageCompaction {
   static constexpr std::size_t kChunk = 32;
   bool flooding(std::chrono::steady_clock::time_point now);
 
+  detail::Pipeline& pipeline_;
   EventBuffer& buffer_;
   const XaddEncoder& encoder_;
   SinkCounters& counters_;

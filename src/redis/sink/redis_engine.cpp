@@ -92,7 +92,7 @@ bool RedisEngine::prepare_batch() {
   // The events this slot delivered last time are freed only now, while Redis is busy with
   // the other batch, rather than between a batch's replies and the next write.
   batch.events.clear();
-  if (buffer().take_batch(options.max_batch_size, batch.events, &batch.first_sequence) == 0) {
+  if (pipeline.take_batch(options.max_batch_size, batch.events, &batch.first_sequence) == 0) {
     return false;
   }
   batches.add();

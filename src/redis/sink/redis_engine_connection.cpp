@@ -126,7 +126,7 @@ RedisEngine::RedisEngine(detail::Pipeline& owner, const RedisSinkOptions& opts,
       batches(options.max_batch_size),
       durable(options, clock_source, counters),
       isolation(*this, counters, options.stream_key, durable.enabled()),
-      compaction(owner.ring(), encoder, counters) {
+      compaction(owner, encoder, counters) {
   if (connector.deployment() != RedisDeployment::cluster) return;
   const auto events_slot = key_slot(options.stream_key);
   slot = events_slot;

@@ -54,6 +54,7 @@ BatchingSinkOptions pipeline_options(const RedisSinkOptions& o) {
   p.retry.failure_threshold = o.failure_threshold;
   p.retry.recovery_timeout = o.recovery_timeout;
   p.logger = "streamll.sinks.redis";
+  p.redact = o.redact;
   return p;
 }
 
@@ -194,6 +195,7 @@ RedisSinkStats RedisSink::stats() const {
   out.in_flight = shared.in_flight;
   out.buffered_compacted = p.ring().waiting_before(impl_->engine->compacted_through());
   out.breaker_state = shared.breaker_state;
+  out.redaction_failures = shared.redaction_failures;
   impl_->engine->read_errors(out);
   return out;
 }

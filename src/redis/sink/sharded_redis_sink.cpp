@@ -185,6 +185,7 @@ RedisSinkStats ShardedRedisSink::stats() const {
     total.buffered += s.buffered;
     total.in_flight += s.in_flight;
     total.buffered_compacted += s.buffered_compacted;
+    total.redaction_failures += s.redaction_failures;
     total.connected = total.connected && s.connected;
     if (breaker_rank(s.breaker_state) > breaker_rank(total.breaker_state))
       total.breaker_state = s.breaker_state;
