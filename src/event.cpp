@@ -8,17 +8,15 @@
 #include <unordered_map>
 #include <vector>
 
+#include "hex.hpp"
 #include "json_writer.hpp"
 
 namespace streamll {
 namespace {
 
-constexpr char kHex[] = "0123456789abcdef";
-
-void append_hex(std::string& out, std::uint64_t v, int digits) {
-  for (int shift = (digits - 1) * 4; shift >= 0; shift -= 4)
-    out.push_back(kHex[(v >> shift) & 0xF]);
-}
+using detail::append_hex;
+using detail::hex_value;
+constexpr const char* kHex = detail::kLowerHexDigits;
 
 // 8-4-4-4-12 lowercase hex digits.
 std::string_view format_event_id(const EventId& id, char (&text)[36]) noexcept {
@@ -36,13 +34,6 @@ std::string_view format_event_id(const EventId& id, char (&text)[36]) noexcept {
   *p++ = '-';
   put(id.low & 0xFFFFFFFFFFFFULL, 12);
   return std::string_view(text, sizeof text);
-}
-
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's civil algorithm).

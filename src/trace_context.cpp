@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "hex.hpp"
 #include "streamll/detail/sampler.hpp"
 
 namespace streamll {
@@ -17,11 +18,7 @@ constexpr std::size_t kParentIdDigits = 16;
 constexpr std::size_t kVersion00Length = 55;  // 2 + 1 + 32 + 1 + 16 + 1 + 2
 constexpr std::size_t kMaxTracestate = 512;   // the spec's limit for what must be passed on
 
-int lower_hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;  // W3C allows lowercase only
-}
+using detail::lower_hex_value;
 
 bool is_lower_hex(std::string_view text) noexcept {
   for (const char c : text) {
@@ -42,10 +39,7 @@ std::uint64_t parse_hex64(std::string_view sixteen_digits) noexcept {
   return value;
 }
 
-void append_hex64(std::string& out, std::uint64_t value) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  for (int shift = 60; shift >= 0; shift -= 4) out.push_back(kDigits[(value >> shift) & 0xf]);
-}
+void append_hex64(std::string& out, std::uint64_t value) { detail::append_hex(out, value, 16); }
 
 // A bijection, so the left half of a trace id looks random and still tells a streamll
 // execution id's trace id from others.
