@@ -21,6 +21,7 @@
 
 #include "consumer_test_support.hpp"
 #include "eventually.hpp"
+#include "nearest_rank.hpp"
 #include "redis_server.hpp"
 #include "tls_certs.hpp"
 
@@ -86,12 +87,7 @@ streamll::Event error_in(const std::string& execution, int index, Dataset& d) {
   return streamll::Event::capture(streamll::EventType::error, context, std::move(data));
 }
 
-double nearest_rank(std::vector<double> v, int percent) {
-  std::sort(v.begin(), v.end());
-  const auto rank =
-      static_cast<std::size_t>(std::ceil(percent / 100.0 * static_cast<double>(v.size())));
-  return v[std::max<std::size_t>(rank, 1) - 1];
-}
+using streamll::testing::nearest_rank;
 
 // Emits `executions` x `per_execution` events (every 10th an error) through `sink`.
 void emit_dataset(streamll::ShardedRedisSink& sink, int executions, int per_execution, Dataset& d,

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "nearest_rank.hpp"
 #include "redis/analytics/usage_accumulator.hpp"
 
 namespace {
@@ -19,12 +20,7 @@ using streamll::Event;
 using streamll::EventType;
 using streamll::redis::UsageAccumulator;
 
-double nearest_rank(std::vector<double> v, int percent) {
-  std::sort(v.begin(), v.end());
-  const auto rank =
-      static_cast<std::size_t>(std::ceil(percent / 100.0 * static_cast<double>(v.size())));
-  return v[std::max<std::size_t>(rank, 1) - 1];
-}
+using streamll::testing::nearest_rank;
 
 // What one model's events hold, kept exactly for the oracle.
 struct Expected {

@@ -11,6 +11,7 @@
 
 #include "fake_stream_redis.hpp"
 #include "manual_clock.hpp"
+#include "nearest_rank.hpp"
 #include "redis/analytics/analytics_internal.hpp"
 #include "redis/analytics/percentile_summary.hpp"
 #include "streamll/redis/analytics.hpp"
@@ -41,12 +42,7 @@ std::string error_event(int n) {
          "\",\"event_type\":\"error\",\"timestamp\":\"2024-01-15T16:30:45.123456Z\",\"data\":{}}";
 }
 
-double nearest_rank(std::vector<double> v, int percent) {
-  std::sort(v.begin(), v.end());
-  const auto rank =
-      static_cast<std::size_t>(std::ceil(percent / 100.0 * static_cast<double>(v.size())));
-  return v[std::max<std::size_t>(rank, 1) - 1];
-}
+using streamll::testing::nearest_rank;
 
 struct Shards {
   explicit Shards(std::size_t n = 3) {
