@@ -34,6 +34,9 @@ inline constexpr std::string_view content_field_names[] = {
     "gen_ai.input.messages",
     "gen_ai.output.messages",
     "gen_ai.system_instructions",
+    "gen_ai.tool.definitions",
+    "gen_ai.tool.call.arguments",
+    "gen_ai.tool.call.result",
 };
 
 /// Whether `key` names content in an event of `type`: one of content_field_names, one of

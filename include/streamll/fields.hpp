@@ -156,17 +156,22 @@ class Fields {
     for (const auto& f : fields) set(f.key, f.value);
   }
 
-  /// Adds or replaces `key`. A repeat of it (see append_new) is removed, so the value written is
-  /// this one: a redactor's set() must not leave an unredacted repeat behind.
+  /// Adds or replaces `key`. Every repeat of it (see append_new) gets the value too, so the
+  /// value written is this one (a redactor's set() must not leave an unredacted repeat behind).
+  /// Only values are assigned: nothing moves, so iterators stay valid and `key` may be a field's.
   void set(std::string_view key, Value value) {
-    for (auto it = items_.begin(); it != items_.end(); ++it) {
-      if (it->key == key) {
-        it->value = std::move(value);
-        items_.erase(std::remove_if(std::next(it), items_.end(),
-                                    [key](const Field& f) { return f.key == key; }),
-                     items_.end());
-        return;
+    Value* first = nullptr;
+    for (auto& f : items_) {
+      if (f.key != key) continue;
+      if (first == nullptr) {
+        first = &f.value;
+      } else {
+        f.value = value;  // rare: a repeat
       }
+    }
+    if (first != nullptr) {
+      *first = std::move(value);
+      return;
     }
     Field& f = items_.emplace_back();
     f.key = key;
@@ -210,9 +215,13 @@ class Fields {
     return v ? *v : null_value;
   }
   /// Removes `key`, repeats included (a repeat left behind would be written in its place).
-  /// Returns whether there was one.
+  /// Returns whether there was one. Invalidates iterators; `key` may be a field's own key.
   bool erase(std::string_view key) {
-    return erase_if([key](const Field& f) { return f.key == key; }) > 0;
+    if (!contains(key)) return false;
+    // Removing moves later fields over earlier ones, so a `key` viewing one would change.
+    const std::string owned(key);
+    erase_if([&owned](const Field& f) { return f.key == owned; });
+    return true;
   }
 
   /// Erases every field, repeats included, for which `pred(field)` is true; the others keep

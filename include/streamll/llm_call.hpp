@@ -260,8 +260,9 @@ class LlmCall {
       data.append_new("finish_reason", std::move(usage.finish_reason));
     data.append_new("success", success);
     if (!error_type.empty()) data.append_new("error_type", error_type);
-    if (!sampled_) data.append_new("sampled_out", true);
     for (const auto& f : usage.extra) data.set(f.key, f.value);
+    // After the caller's fields, so none of them can unmark the event.
+    if (!sampled_) data.set("sampled_out", true);
     instrumentor_->emit(Event::capture(EventType::llm_call, context_, std::move(data)));
     if (chunk_refused) std::rethrow_exception(chunk_refused);
   }

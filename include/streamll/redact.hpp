@@ -17,10 +17,12 @@ namespace streamll {
 /// change tags; the original is shared by the span's other events). Runs on a sink's flusher
 /// thread, once per event and sink, before the event is serialized; a ShardedRedisSink calls it
 /// from several threads at once. A redactor that throws does not stop the sink: the event goes
-/// out with its data replaced by {"redaction_failed": true} and without tags, and the sink
-/// counts it: stats().redaction_failures (BatchingSink, RedisSink, ShardedRedisSink) or
-/// redaction_failures() (JsonlFileSink, TerminalSink). The log names the exception's type,
-/// never its what(), which could quote the text being redacted.
+/// out with its data replaced by {"redaction_failed": true} (plus "sampled_out": true in a
+/// sampled-out execution) and without tags or tracestate, and the sink counts it:
+/// stats().redaction_failures (BatchingSink, RedisSink, ShardedRedisSink) or redaction_failures()
+/// (JsonlFileSink, TerminalSink). The log names the exception's type, never its what(), which could
+/// quote the text being redacted. The context's tracestate is the caller's, passed through: no sink
+/// of streamll's writes it, and no ready redactor reads it.
 using EventRedactor = std::function<void(Event&)>;
 
 /// What the ready redactors put in place of what they find.

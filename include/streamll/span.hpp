@@ -373,8 +373,9 @@ class Span {
     data.append_new("error_type", error_type);
     data.append_new("error_message", message);
     if (timed) data.append_new("duration_ms", detail::elapsed_ms(started_));
-    if (!sampled) data.append_new("sampled_out", true);
     for (const auto& f : end_data_) data.set(f.key, f.value);
+    // After the span's own fields, so none of them can unmark the event.
+    if (!sampled) data.set("sampled_out", true);
     end_data_ = Fields{};
     if (!sampled && link_ && owner_ == std::this_thread::get_id()) {
       detail::add_unsampled_events_pending(instrumentor_.get());

@@ -116,7 +116,8 @@ class Pipeline {
                          std::uint64_t* first_sequence);
   /// The redactor over `item` when it is an event (the Redis sink serializes waiting events
   /// during an outage, and redacts them first). A redactor that throws is counted, and the
-  /// event keeps its ids and timestamp but no data nor tags (pipeline_redaction.cpp).
+  /// event keeps its ids and timestamp but no data (sampled_out aside), tags nor tracestate
+  /// (pipeline_redaction.cpp).
   void redact(BufferedItem& item) noexcept;
   /// Every event waiting below `sequence` went through redact() already (outage compaction
   /// visits them in order): take_batch() does not run the redactor over them again.

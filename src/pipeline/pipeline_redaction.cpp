@@ -55,9 +55,11 @@ void Pipeline::redact(BufferedItem& item) noexcept {
     // Not data the redactor could have meant to hide: a consumer needs it to tell a failure
     // of a sampled-out execution from one of a kept one (docs/sampling.md).
     if (event->context && !event->context->sampled) event->data.append_new("sampled_out", true);
-    if (event->context && !event->context->tags.empty()) {
+    // tracestate too: no sink of ours writes it, but an exporter of yours may.
+    if (event->context && (!event->context->tags.empty() || !event->context->tracestate.empty())) {
       auto untagged = std::make_shared<EventContext>(*event->context);
       untagged->tags.clear();
+      untagged->tracestate.clear();
       event->context = std::move(untagged);
     }
   } catch (...) {

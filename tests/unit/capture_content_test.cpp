@@ -97,12 +97,15 @@ TEST_CASE("capture off removes content fields from spans and custom events", "[p
     span.emit("retrieval", {{"input", "SECRET"},
                             {"messages", "SECRET"},
                             {"gen_ai.input.messages", "SECRET"},
+                            {"gen_ai.tool.call.arguments", streamll::RawJson{R"({"q":"SECRET"})"}},
+                            {"gen_ai.tool.call.result", "SECRET"},
+                            {"gen_ai.tool.definitions", streamll::RawJson{R"(["SECRET"])"}},
                             {"documents", 3}});
     span.set("output", "SECRET");
     span.set("score", 0.9);
   }
   CHECK_FALSE(any_secret(*r.sink));
-  CHECK(r.instrumentor->content_fields_removed() == 4);
+  CHECK(r.instrumentor->content_fields_removed() == 7);
   const auto custom = r.sink->events_of_type("retrieval").at(0);
   CHECK(custom.data.size() == 1);
   CHECK(custom.data.get<std::int64_t>("documents") == 3);
@@ -231,4 +234,59 @@ TEST_CASE("an unreadable STREAMLL_CAPTURE_CONTENT turns capture off and says so"
   // The other switches keep ignoring such a value: STREAMLL_OTEL_GENAI_NAMES stays off.
   ScopedEnv genai("STREAMLL_OTEL_GENAI_NAMES", "maybe");
   CHECK_FALSE(streamll::Instrumentor(InstrumentorOptions{}).otel_genai_names());
+}
+
+TEST_CASE("capture off holds in a sampled-out execution's failures", "[privacy][sampling]") {
+  auto sink = std::make_shared<streamll::MemorySink>();
+  InstrumentorOptions options;
+  options.sinks = {sink};
+  options.capture_content = false;
+  options.sample_rate = 0.0;
+  auto instrumentor = std::make_shared<streamll::Instrumentor>(std::move(options));
+  {
+    streamll::Span root(instrumentor, "request");
+    streamll::Span step("step");
+    step.set("prompt", "SECRET prompt");
+    step.set("sampled_out", false);  // a span's own fields cannot unmark its error
+    {
+      streamll::LlmCall call("m");
+      call.token("SECRET");
+      call.fail("Refused", "no");
+    }
+    step.fail("Timeout", "took too long");
+  }
+  const auto events = sink->events();
+  CHECK_FALSE(any_secret(*sink));
+  // The failed call's error and llm_call, and the step's error: all marked, none with content.
+  REQUIRE(events.size() == 3);
+  CHECK(events[0].type == EventType::error);
+  CHECK(events[1].type == EventType::llm_call);
+  CHECK(events[2].type == EventType::error);
+  for (const auto& e : events) CHECK(e.data.get<bool>("sampled_out") == true);
+  CHECK(events[2].data.get<std::string>("error_type") == "Timeout");
+  CHECK(instrumentor->content_fields_removed() == 1);  // the step's prompt
+}
+
+TEST_CASE("capture off holds under a caller's trace context", "[privacy][trace]") {
+  auto sink = std::make_shared<streamll::MemorySink>();
+  InstrumentorOptions options;
+  options.sinks = {sink};
+  options.capture_content = false;
+  auto instrumentor = std::make_shared<streamll::Instrumentor>(std::move(options));
+  const auto remote = streamll::extract_trace_context(
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "vendor=abc", instrumentor);
+  REQUIRE(remote.has_value());
+  {
+    streamll::ContextScope scope(*remote);
+    streamll::emit("retrieval", {{"query", "SECRET query"}, {"documents", 2}});
+    streamll::LlmCall call("m");
+    call.token("SECRET");
+    call.finish();
+  }
+  CHECK_FALSE(any_secret(*sink));
+  const auto retrieval = sink->events_of_type("retrieval");
+  REQUIRE(retrieval.size() == 1);
+  CHECK(retrieval[0].data.get<std::int64_t>("documents") == 2);
+  CHECK(retrieval[0].context->execution_id == "4bf92f3577b34da6a3ce929d0e0e4736");
+  CHECK(sink->events_of_type(EventType::llm_call).size() == 1);
 }

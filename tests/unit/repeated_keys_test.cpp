@@ -195,8 +195,10 @@ TEST_CASE("set and erase reach every repeat of a key", "[json][privacy]") {
 
     Fields replaced = data;
     replaced.set("secret", "[REDACTED]");
-    CHECK(std::count_if(replaced.begin(), replaced.end(),
-                        [](const streamll::Field& f) { return f.key == "secret"; }) == 1);
+    CHECK(replaced.size() == data.size());
+    for (const auto& f : replaced) {
+      if (f.key == "secret") CHECK(f.value == streamll::Value("[REDACTED]"));
+    }
     const std::string json = streamll::to_json(event_with(std::move(replaced)));
     CHECK(json.find("value-") == std::string::npos);
     const auto keys = data_keys_as_written(json);
@@ -211,4 +213,44 @@ TEST_CASE("set and erase reach every repeat of a key", "[json][privacy]") {
     CHECK(streamll::to_json(event_with(Fields(erased))).find("value-") == std::string::npos);
     CHECK_FALSE(erased.erase("secret"));
   }
+}
+
+TEST_CASE("set and erase take a key that views one of the fields", "[json][privacy]") {
+  // Keys longer than a short-string buffer, so a moved-from key would be visibly emptied.
+  const std::string a(40, 'a');
+  const std::string b(40, 'b');
+  Fields data;
+  data.append_new(a, 1);
+  data.append_new(b, 2);
+  data.append_new(b, 3);
+  data.append_new(a, 4);
+
+  Fields erased = data;
+  CHECK(erased.erase(erased.begin()->key));
+  REQUIRE(erased.size() == 2);
+  CHECK(erased.begin()->key == b);
+  CHECK(std::next(erased.begin())->key == b);
+
+  Fields replaced = data;
+  replaced.set(std::prev(replaced.end())->key, 9);
+  REQUIRE(replaced.size() == 4);
+  CHECK(replaced.get<std::int64_t>(a) == 9);
+  CHECK(nlohmann::json::parse(streamll::to_json(event_with(std::move(replaced))))["data"][a] == 9);
+}
+
+TEST_CASE("a redactor may set fields while it iterates over them", "[json][privacy]") {
+  Fields data;
+  data.append_new("secret", "one");
+  data.append_new("kept", 1);
+  data.append_new("secret", "two");
+  std::size_t visited = 0;
+  for (const auto& f : data) {
+    ++visited;
+    if (f.key == "secret") data.set(f.key, "[X]");
+  }
+  CHECK(visited == 3);
+  const std::string json = streamll::to_json(event_with(std::move(data)));
+  CHECK(json.find("one") == std::string::npos);
+  CHECK(json.find("two") == std::string::npos);
+  CHECK(nlohmann::json::parse(json)["data"]["secret"] == "[X]");
 }

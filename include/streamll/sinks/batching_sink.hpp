@@ -93,7 +93,7 @@ struct BatchingSinkStats {
   std::optional<std::chrono::system_clock::time_point> last_error_time;
   std::chrono::microseconds last_export_latency{0};
   /// Events whose redactor threw: sent with their data replaced by {"redaction_failed": true}
-  /// and without tags (EventRedactor).
+  /// and without tags (EventRedactor says what stays).
   std::uint64_t redaction_failures = 0;
 
   std::uint64_t dropped() const noexcept {

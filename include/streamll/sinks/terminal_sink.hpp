@@ -160,7 +160,7 @@ class TerminalSink : public Sink {
   /// on a stalled output before writing them, or they were handed to a forked child's copy.
   std::uint64_t dropped() const noexcept;
   /// Events whose redactor (options' `redact`) threw: written with their data replaced by
-  /// {"redaction_failed": true} and without tags (EventRedactor).
+  /// {"redaction_failed": true} and without tags (EventRedactor says what stays).
   std::uint64_t redaction_failures() const noexcept;
 
  private:
