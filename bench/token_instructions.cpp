@@ -41,8 +41,8 @@ int main(int argc, char** argv) {
   streamll::BatchingSinkOptions sink_options;
   sink_options.buffer_size = static_cast<std::size_t>(tokens) + 16;  // nothing dropped
   if (variant == "redactor") sink_options.redact = streamll::sensitive_data_redactor();
-  auto sink = std::make_shared<streamll::BatchingSink>(std::make_unique<DropExporter>(),
-                                                       sink_options);
+  auto sink =
+      std::make_shared<streamll::BatchingSink>(std::make_unique<DropExporter>(), sink_options);
   streamll::InstrumentorOptions options;
   options.sinks = {sink};
   options.capture_content = variant != "off";

@@ -2,16 +2,19 @@
 // of each shard's), a MOVED followed at once, a READONLY after a Sentinel failover sending the
 // consumer back to the sentinels, the user's endpoint provider asked on every reconnect. Stream
 // models stand in for masters, scripted fakes for sentinels and cluster seeds; a ManualClock
-// for time.
+// for time. Sharded health through a MOVED too.
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <map>
+#include <optional>
 
 #include "fake_network.hpp"
 #include "fake_stream_redis.hpp"
 #include "injected.hpp"
 #include "manual_clock.hpp"
+#include "redis/analytics/analytics_internal.hpp"
 #include "redis/config/connection_target.hpp"
 #include "redis/routing/cluster_slots.hpp"
 #include "redis/routing/query_connection.hpp"
@@ -312,4 +315,68 @@ TEST_CASE("One-off queries follow MOVED to the key's new master", "[consumer][cl
       });
   CHECK(answer == 3);
   CHECK(asked == std::vector<std::string>{"127.0.0.1:7001", "127.0.0.1:7002"});
+}
+
+namespace {
+
+std::string llm_call_json(int n, double response_ms) {
+  char id[40];
+  std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012d", n);
+  return std::string("{\"event_id\":\"") + id +
+         "\",\"event_type\":\"llm_call\",\"timestamp\":\"2024-01-15T16:30:45.123456Z\",\"data\":{"
+         "\"model\":\"m\",\"response_time_ms\":" +
+         std::to_string(response_ms) + "}}";
+}
+
+}  // namespace
+
+// Health reads a shard's window in pages of 1000 entries: a MOVED on the second page runs the
+// shard's query again on the new master, and the calls of the first attempt must not count.
+TEST_CASE("Cluster: sharded health follows a MOVED in mid-window without counting twice",
+          "[analytics][cluster][sharded]") {
+  Deployment d;
+  const auto s0 = streamll::redis::key_slot("ml_events_shard_0");
+  const auto s1 = streamll::redis::key_slot("ml_events_shard_1");
+  REQUIRE(s0 != s1);
+  const long long split = std::max(s0, s1);
+  d.net.serve(local(7000), slots_of({{0, split - 1, 7001}, {split, 16383, 7002}}));
+  const std::uint16_t port0 = s0 < split ? 7001 : 7002;
+  const std::uint16_t port1 = s0 < split ? 7002 : 7001;
+  auto& old_master = d.master(port0, "ml_events_shard_0");
+  auto& new_master = d.master(7003, "ml_events_shard_0");
+  auto& other = d.master(port1, "ml_events_shard_1");
+  const std::uint64_t start = 1'700'000'000'000;
+  for (auto* m : {&old_master, &new_master, &other}) (*m)->start_ids_at(start);
+  for (int i = 0; i < 1500; ++i) {  // two pages on shard 0, the same entries after the move
+    old_master->add_event(llm_call_json(i, 100 + i % 7));
+    new_master->add_event(llm_call_json(i, 100 + i % 7));
+  }
+  for (int i = 0; i < 10; ++i) other->add_event(llm_call_json(2000 + i, 50));
+  int ranges = 0;
+  old_master->set_override([&ranges, s0](const Command& c) -> std::optional<RedisReply> {
+    if (c[0] == "XRANGE" && ++ranges == 2)
+      return RedisReply::make_error("MOVED " + std::to_string(s0) + " 127.0.0.1:7003");
+    return std::nullopt;
+  });
+
+  streamll::ShardedStream source;
+  source.connection.url = "redis+cluster://127.0.0.1:7000";
+  source.stream = "ml_events";
+  source.shard_count = 2;
+  const streamll::redis::ShardTransportMaker make = [&d](std::size_t) {
+    return streamll::redis::TransportMaker([&d](const streamll::redis::ConnectionTarget& at)
+                                               -> std::unique_ptr<streamll::redis::RedisTransport> {
+      const auto it = d.masters.find(at.port);
+      if (it != d.masters.end()) return std::make_unique<FakeStreamTransport>(it->second);
+      return d.net.transport(RedisEndpoint{at.host, at.port});
+    });
+  };
+  const auto report = streamll::redis::check_health(source, streamll::HealthThresholds{}, make);
+  CHECK(ranges == 2);  // the first page came from the old master, the second was redirected
+  CHECK(report.llm_calls_in_window == 1510);
+  CHECK(report.events_in_window == 1510);
+  REQUIRE(report.models.count("m") == 1);
+  CHECK(report.models.at("m").calls == 1510);
+  CHECK(report.stream_length == 1510);
+  CHECK(report.alerts.empty());
 }
