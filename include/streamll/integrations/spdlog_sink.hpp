@@ -35,6 +35,8 @@ struct SpdlogSinkOptions {
 namespace detail {
 /// Set while this thread is inside a SpdlogSink: a line logged from there (an instrumentor's
 /// sink reporting through a logger that writes to this sink) is dropped, not recursed into.
+/// One flag per thread, shared by every SpdlogSink: a record that reaches a second SpdlogSink
+/// while the thread is inside a first one is dropped too (counted by the second).
 inline bool& inside_spdlog_sink() noexcept {
   thread_local bool inside = false;
   return inside;
@@ -73,12 +75,13 @@ constexpr std::string_view spdlog_level_name(spdlog::level::level_enum level) no
 ///
 /// Never throws into the logging call and never waits: it takes no lock of its own (unlike
 /// spdlog's base_sink, whose mutex a line logged from inside the sink would wait on forever),
-/// builds the event and hands it to the instrumentor, whose sinks queue it (a RedisSink with
-/// the `block` overflow strategy is the exception). Records from streamll's own loggers, and
-/// records logged while this thread is inside the sink, are dropped and counted in
-/// dropped_recursive(). Use a synchronous logger: an async logger's records are handled on
-/// spdlog's thread, where no span is current. Thread-safe: one sink may serve any number of
-/// loggers and threads. It formats nothing, so set_pattern() and set_formatter() are ignored.
+/// builds the event and hands it to the instrumentor, whose sinks queue it (a user's sink doing
+/// I/O in handle() is one that may wait). Records from streamll's own loggers, and records
+/// logged while this thread is inside a SpdlogSink (this one or another), are dropped and
+/// counted in dropped_recursive(). Use a synchronous logger: an async logger's records are
+/// handled on spdlog's thread, where no span is current. Thread-safe: one sink may serve any
+/// number of loggers and threads. It formats nothing, so set_pattern() and set_formatter() are
+/// ignored.
 class SpdlogSink final : public spdlog::sinks::sink {
   static_assert(std::is_same_v<spdlog::log_clock::time_point, Timestamp>,
                 "a record's time is used as the event's timestamp");
@@ -99,8 +102,10 @@ class SpdlogSink final : public spdlog::sinks::sink {
   std::uint64_t dropped_recursive() const noexcept {
     return dropped_recursive_.load(std::memory_order_relaxed);
   }
-  /// Records whose event could not be made or emitted (out of memory, a sink with the
-  /// `raise_error` overflow strategy refusing it), dropped.
+  /// Records whose event could not be made (out of memory), or whose emit() threw: a sink
+  /// with the `raise_error` overflow strategy refusing it (BufferOverflowError). In that case
+  /// the instrumentor's other sinks may still have received the event: this counts the
+  /// exception, not a record lost everywhere.
   std::uint64_t failed() const noexcept { return failed_.load(std::memory_order_relaxed); }
 
   void log(const spdlog::details::log_msg& msg) override {
