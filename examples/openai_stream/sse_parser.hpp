@@ -16,12 +16,22 @@ struct SseEvent {
   std::string id;     // the `id:` field, if any
 };
 
+struct SseLimits {
+  std::size_t max_line = std::size_t{1} << 20;  // bytes of one line, its line end excluded
+  std::size_t max_data = std::size_t{8} << 20;  // bytes of one event's data, as dispatched
+};
+
 class SseParser {
  public:
+  explicit SseParser(SseLimits limits = {}) : limits_(limits) {}
+
   /// Feeds the next bytes; calls `on_event(const SseEvent&)` for every event they complete.
+  /// Returns false once a line or an event's data went over its limit: the parser has then
+  /// dropped what it held and ignores every later byte (the caller should end the transfer).
   template <typename OnEvent>
-  void feed(std::string_view bytes, OnEvent&& on_event) {
+  bool feed(std::string_view bytes, OnEvent&& on_event) {
     for (const char c : bytes) {
+      if (oversized_) return false;
       if (after_cr_ && c == '\n') {  // the "\n" of a "\r\n" split across reads, or not
         after_cr_ = false;
         continue;
@@ -32,9 +42,17 @@ class SseParser {
         end_line(on_event);
         continue;
       }
+      if (line_.size() >= limits_.max_line) {
+        overflow();
+        return false;
+      }
       line_ += c;
     }
+    return !oversized_;
   }
+
+  /// Whether a line or an event's data went over its limit (SseLimits); final.
+  bool oversized() const noexcept { return oversized_; }
 
   /// Whether the stream stopped inside an event (a partial line, or data not yet dispatched
   /// by an empty line): such an event is discarded, as the rules say.
@@ -61,6 +79,13 @@ class SseParser {
     line_.clear();
   }
 
+  void overflow() noexcept {
+    oversized_ = true;
+    std::string().swap(line_);  // the memory goes back now, not when the parser is destroyed
+    std::string().swap(pending_.data);
+    has_data_ = false;
+  }
+
   void field(std::string_view line) {
     const auto colon = line.find(':');
     const std::string_view name = line.substr(0, colon);
@@ -70,6 +95,11 @@ class SseParser {
       if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
     }
     if (name == "data") {
+      // The data as dispatched is what is held (each line and a '\n') plus this value.
+      if (pending_.data.size() + value.size() > limits_.max_data) {
+        overflow();
+        return;
+      }
       pending_.data.append(value);
       pending_.data += '\n';
       has_data_ = true;
@@ -81,11 +111,13 @@ class SseParser {
     // "retry" and unknown fields: nothing this client needs.
   }
 
+  SseLimits limits_;
   std::string line_;
   SseEvent pending_;
   bool has_data_ = false;
   bool after_cr_ = false;
   bool bom_checked_ = false;
+  bool oversized_ = false;
 };
 
 }  // namespace example

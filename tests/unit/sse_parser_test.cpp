@@ -90,3 +90,65 @@ TEST_CASE("sse parser: a stream cut inside an event dispatches nothing and says 
   CHECK(parse_in_pieces(": only a comment\n", {}, &incomplete).empty());
   CHECK_FALSE(incomplete);
 }
+
+TEST_CASE("sse parser: a line at its limit is kept and one byte more stops the parser") {
+  const std::size_t limit = example::SseLimits{}.max_line;
+  REQUIRE(limit == 1024 * 1024);
+  const std::string at_limit = "data:" + std::string(limit - 5, 'x');  // the line, exactly
+  example::SseParser parser;
+  std::vector<std::string> data;
+  auto on_event = [&](const example::SseEvent& e) { data.push_back(e.data); };
+  CHECK(parser.feed(at_limit + "\n\n", on_event));
+  REQUIRE(data.size() == 1);
+  CHECK(data[0].size() == limit - 5);
+  CHECK_FALSE(parser.oversized());
+
+  // One byte over, whether it comes in the same read or alone in the next one.
+  for (const bool split : {false, true}) {
+    example::SseParser over;
+    data.clear();
+    const std::string line = at_limit + "y";
+    const bool fed = split ? over.feed(at_limit, on_event) && over.feed("y", on_event)
+                           : over.feed(line, on_event);
+    CHECK_FALSE(fed);
+    CHECK(over.oversized());
+    // Everything after is ignored, even an event that would be valid on its own.
+    CHECK_FALSE(over.feed("\n\ndata: later\n\n", on_event));
+    CHECK(data.empty());
+  }
+}
+
+TEST_CASE("sse parser: an event's data is capped across its lines") {
+  example::SseLimits limits;
+  limits.max_line = 64;
+  limits.max_data = 20;
+  std::vector<std::string> data;
+  auto on_event = [&](const example::SseEvent& e) { data.push_back(e.data); };
+  {
+    // 9 + '\n' + 10 = 20 bytes as dispatched: at the limit.
+    example::SseParser parser(limits);
+    CHECK(parser.feed("data: 123456789\ndata: 0123456789\n\n", on_event));
+    REQUIRE(data.size() == 1);
+    CHECK(data[0] == "123456789\n0123456789");
+  }
+  {
+    // 21 bytes: the second line does not fit, and nothing is dispatched.
+    data.clear();
+    example::SseParser parser(limits);
+    CHECK_FALSE(parser.feed("data: 123456789\ndata: 0123456789A\n\n", on_event));
+    CHECK(parser.oversized());
+    CHECK(data.empty());
+  }
+  {
+    // The default: 8 MiB of data in lines of 1 MiB or less.
+    REQUIRE(example::SseLimits{}.max_data == 8 * 1024 * 1024);
+    data.clear();
+    example::SseParser parser;
+    const std::string line = "data:" + std::string(1024 * 1024 - 5, 'z') + "\n";
+    bool fed = true;
+    for (int i = 0; i < 9 && fed; ++i) fed = parser.feed(line, on_event);
+    CHECK_FALSE(fed);
+    CHECK(parser.oversized());
+    CHECK(data.empty());
+  }
+}
