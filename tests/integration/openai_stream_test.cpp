@@ -2,7 +2,8 @@
 // chat completion replayed over HTTP on loopback, with writes split mid-line and delayed. The
 // events the example writes (JSONL, read back with nlohmann) must hold every streamed token and
 // an llm_call event with the final chunk's usage; a server error, a refused connection and a
-// stream cut short must each give an error event and a failed llm_call.
+// stream cut short must each give an error event and a failed llm_call. The example runs with
+// neither the test's STREAMLL_* variables nor its OpenAI key.
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -28,18 +29,34 @@ using streamll::test::read_text_file;
 
 const std::string kDir = STREAMLL_OPENAI_STREAM_DIR;
 
-// The replay server for one fixture, on a port it chose; stopped when the test ends.
+// A file name of this test process: concurrent runs (ctest -j, two build trees) do not share.
+std::string temp_file(const std::string& stem) {
+  return "/tmp/openai_stream_test_" + std::to_string(::getpid()) + "_" + stem;
+}
+
+// A started process, stopped (SIGTERM, then waited for) when this goes out of scope.
+class ChildProcess {
+ public:
+  explicit ChildProcess(pid_t pid) : pid_(pid) {}
+  ~ChildProcess() {
+    ::kill(pid_, SIGTERM);
+    streamll::test::wait_process(pid_);
+  }
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+ private:
+  pid_t pid_;
+};
+
+// The replay server for one fixture, on a port it chose; stopped when the test ends, or when
+// its start fails a REQUIRE (the process is a member, built before the checks).
 class ReplayServer {
  public:
   ReplayServer(const std::string& fixture, const std::string& name)
-      : output_("/tmp/openai_replay_" + name + ".out"),
-        requests_("/tmp/openai_replay_" + name + ".requests") {
-    std::remove(output_.c_str());
-    std::remove(requests_.c_str());
-    pid_ =
-        streamll::test::spawn_process({STREAMLL_REPLAY_PYTHON, kDir + "/replay_server.py",
-                                       kDir + "/fixtures/" + fixture, "--request-log", requests_},
-                                      output_);
+      : output_(temp_file(name + ".replay_out")),
+        requests_(temp_file(name + ".requests")),
+        process_(start(fixture, output_, requests_)) {
     const std::string marker = "listening on 127.0.0.1:";
     REQUIRE(streamll::testing::eventually(
         [&] { return read_text_file(output_).find('\n') != std::string::npos; }));
@@ -49,8 +66,8 @@ class ReplayServer {
     port_ = std::stoi(printed.substr(marker.size()));
   }
   ~ReplayServer() {
-    ::kill(pid_, SIGTERM);
-    streamll::test::wait_process(pid_);
+    std::remove(output_.c_str());
+    std::remove(requests_.c_str());
   }
   ReplayServer(const ReplayServer&) = delete;
   ReplayServer& operator=(const ReplayServer&) = delete;
@@ -64,9 +81,18 @@ class ReplayServer {
   }
 
  private:
+  static pid_t start(const std::string& fixture, const std::string& output,
+                     const std::string& requests) {
+    std::remove(output.c_str());
+    std::remove(requests.c_str());
+    return streamll::test::spawn_process({STREAMLL_REPLAY_PYTHON, kDir + "/replay_server.py",
+                                          kDir + "/fixtures/" + fixture, "--request-log", requests},
+                                         output);
+  }
+
   std::string output_;
   std::string requests_;
-  pid_t pid_ = -1;
+  ChildProcess process_;
   int port_ = 0;
 };
 
@@ -95,39 +121,71 @@ struct Run {
   }
 };
 
+// A failed call: exit status 1, one error event and one failed llm_call of `error_type`.
+// Returns the llm_call event's data.
+const nlohmann::json& failed_call(const Run& run, const std::string& error_type) {
+  INFO(run.printed);
+  CHECK(run.exit_code == 1);
+  CHECK(run.only("error").at("data").at("error_type") == error_type);
+  const auto& call = run.only("llm_call").at("data");
+  CHECK(call.at("success") == false);
+  CHECK(call.at("error_type") == error_type);
+  return call;
+}
+
+// Runs the example with the test's STREAMLL_* and OPENAI_* variables removed from its
+// environment (env -u) and no key, so that what the developer or CI exported cannot change it.
 Run run_example(const std::string& base_url, const std::string& name,
                 std::vector<std::string> extra = {}) {
-  const std::string jsonl = "/tmp/openai_stream_" + name + ".jsonl";
-  const std::string log = "/tmp/openai_stream_" + name + ".log";
-  std::vector<std::string> args = {STREAMLL_OPENAI_STREAM_PATH,
-                                   "--base-url",
-                                   base_url,
-                                   "--jsonl",
-                                   jsonl,
-                                   "--timeout-ms",
-                                   "20000"};
+  const std::string jsonl = temp_file(name + ".jsonl");
+  const std::string log = temp_file(name + ".log");
+  std::vector<std::string> args = {"env"};
+  for (char** variable = environ; *variable != nullptr; ++variable) {
+    const std::string entry = *variable;
+    const std::string key = entry.substr(0, entry.find('='));
+    if (key.rfind("STREAMLL_", 0) == 0 || key.rfind("OPENAI_", 0) == 0) {
+      args.insert(args.end(), {"-u", key});
+    }
+  }
+  args.insert(args.end(), {STREAMLL_OPENAI_STREAM_PATH, "--base-url", base_url, "--api-key", "",
+                           "--jsonl", jsonl, "--timeout-ms", "20000"});
   args.insert(args.end(), extra.begin(), extra.end());
   Run run;
   run.exit_code = streamll::test::run_bounded(args, 60, log);
   run.printed = read_text_file(log);
   std::ifstream in(jsonl);
   for (std::string line; std::getline(in, line);) run.events.push_back(nlohmann::json::parse(line));
+  std::remove(jsonl.c_str());
+  std::remove(log.c_str());
   return run;
 }
 
-// A loopback port nothing listens on: one the kernel handed out, bound and closed again.
-int closed_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-  socklen_t length = sizeof address;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
+// A loopback port the kernel handed out, kept bound but not listening while this lives: a
+// connection to it is refused (Linux answers with a reset), and no other process can take it.
+class RefusingPort {
+ public:
+  RefusingPort() : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    REQUIRE(fd_ >= 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    socklen_t length = sizeof address;
+    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    port_ = ntohs(address.sin_port);
+  }
+  ~RefusingPort() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RefusingPort(const RefusingPort&) = delete;
+  RefusingPort& operator=(const RefusingPort&) = delete;
+
+  int port() const { return port_; }
+
+ private:
+  int fd_;
+  int port_ = 0;
+};
 
 }  // namespace
 
@@ -208,27 +266,17 @@ TEST_CASE("openai stream: an HTTP 500 fails the call with the server's message",
 }
 
 TEST_CASE("openai stream: a refused connection fails the call", "[openai_stream]") {
-  const Run run = run_example("http://127.0.0.1:" + std::to_string(closed_port()), "refused");
-  INFO(run.printed);
-  CHECK(run.exit_code == 1);
-  CHECK(run.only("error").at("data").at("error_type") == "connection_error");
-  const auto& call = run.only("llm_call").at("data");
-  CHECK(call.at("success") == false);
-  CHECK(call.at("error_type") == "connection_error");
-  CHECK(call.at("tokens_used") == 0);
+  const RefusingPort refusing;
+  const Run run = run_example("http://127.0.0.1:" + std::to_string(refusing.port()), "refused");
+  CHECK(failed_call(run, "connection_error").at("tokens_used") == 0);
 }
 
 TEST_CASE("openai stream: a stream cut before [DONE] fails the call and keeps its tokens",
           "[openai_stream]") {
   ReplayServer server("chat_truncated.json", "truncated");
   const Run run = run_example(server.base_url(), "truncated");
-  INFO(run.printed);
-  CHECK(run.exit_code == 1);
-  CHECK(run.only("error").at("data").at("error_type") == "incomplete_stream");
+  const auto& call = failed_call(run, "incomplete_stream");
   CHECK(run.of_type("token").size() == 3);
-  const auto& call = run.only("llm_call").at("data");
-  CHECK(call.at("success") == false);
-  CHECK(call.at("error_type") == "incomplete_stream");
   CHECK(call.at("tokens_used") == 3);
   CHECK(call.contains("ttft_ms"));
 }
