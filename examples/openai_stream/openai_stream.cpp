@@ -15,13 +15,17 @@
 
 #include <curl/curl.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include <streamll/sinks/jsonl_file_sink.hpp>
 #include <streamll/sinks/redis_sink.hpp>
@@ -135,43 +139,65 @@ class ChatStream {
   explicit ChatStream(streamll::LlmCall& call) : call_(call) {}
 
   // libcurl's write callback: every piece of the body, split wherever the network split it.
-  static size_t on_body(char* data, size_t size, size_t count, void* self_ptr) {
+  // Returning less than given makes libcurl stop the transfer (CURLE_WRITE_ERROR): done on a
+  // failure and after `data: [DONE]`, so that a server keeping the connection open (a proxy's
+  // keep-alive) is not waited on until the timeout. No exception may leave a callback: it would
+  // unwind through libcurl's C frames (undefined behaviour), so any is a failed call.
+  static size_t on_body(char* data, size_t size, size_t count, void* self_ptr) noexcept {
     auto& self = *static_cast<ChatStream*>(self_ptr);
     const std::string_view bytes(data, size * count);
-    self.received_ = true;
-    if (self.status_ >= 400) {  // an error body is JSON, not events: kept for the message
-      if (self.error_body_.size() < 65536) self.error_body_.append(bytes);
-      return bytes.size();
+    try {
+      if (!self.http_ok()) {  // an error body is JSON, not events: kept for the message
+        if (self.error_body_.size() < 65536) self.error_body_.append(bytes);
+        return bytes.size();
+      }
+      if (!self.parser_.feed(bytes, [&self](const example::SseEvent& e) { self.on_event(e); }) &&
+          self.error_type_.empty()) {
+        self.error_type_ = "oversized_event";
+        self.error_message_ = "a line or an event of the stream exceeds the parser's limit";
+      }
+    } catch (...) {
+      self.client_failed(std::current_exception());
     }
-    self.parser_.feed(bytes, [&self](const example::SseEvent& event) { self.on_event(event); });
-    // Returning less than given makes libcurl stop the transfer (CURLE_WRITE_ERROR).
-    return self.error_type_.empty() ? bytes.size() : 0;
+    return self.error_type_.empty() && !self.done_ ? bytes.size() : 0;
   }
   // libcurl's header callback: the status line comes first, before any body byte.
-  static size_t on_header(char* data, size_t size, size_t count, void* self_ptr) {
+  static size_t on_header(char* data, size_t size, size_t count, void* self_ptr) noexcept {
     auto& self = *static_cast<ChatStream*>(self_ptr);
     const std::string_view line(data, size * count);
-    int status = 0;
-    if (line.rfind("HTTP/", 0) == 0 &&
-        std::sscanf(std::string(line).c_str(), "HTTP/%*s %d", &status) == 1) {
-      self.status_ = status;  // the last status line wins (a 100 Continue comes first)
+    try {
+      int status = 0;
+      if (line.rfind("HTTP/", 0) == 0 &&
+          std::sscanf(std::string(line).c_str(), "HTTP/%*s %d", &status) == 1) {
+        self.status_ = status;  // the last status line wins (a 100 Continue comes first)
+      }
+    } catch (...) {
+      self.client_failed(std::current_exception());
+      return 0;
     }
     return line.size();
   }
 
   // After curl_easy_perform: finishes or fails the call.
   bool complete(CURLcode result, const char* curl_message) {
+    if (error_type_.empty() && client_failed_) {
+      error_type_ = "client_error";  // the message could not even be kept (out of memory)
+    }
     if (error_type_.empty()) {
-      if (status_ >= 400) {
+      if (status_ != 0 && !http_ok()) {
+        // Any final status but 2xx, redirects included (they are not followed: a POST's body
+        // would not be sent again).
         error_type_ = "http_" + std::to_string(status_);
         error_message_ = http_error_message();
+      } else if (done_) {
+        // Success, whatever `result` says: the write callback stopped the transfer at [DONE].
       } else if (result == CURLE_OPERATION_TIMEDOUT) {
         error_type_ = "timeout";
         error_message_ = curl_message;
-      } else if (result != CURLE_OK && !received_) {
+      } else if (result != CURLE_OK && status_ == 0) {
         error_type_ = "connection_error";  // refused, unresolved, TLS: no response at all
         error_message_ = curl_message;
-      } else if (!done_) {
+      } else {
         error_type_ = "incomplete_stream";  // cut off, with or without a transport error
         error_message_ = std::string("the stream ended before data: [DONE]") +
                          (result != CURLE_OK ? std::string(" (") + curl_message + ")" : "");
@@ -188,8 +214,30 @@ class ChatStream {
   const std::string& error_message() const { return error_message_; }
 
  private:
+  bool http_ok() const noexcept { return status_ >= 200 && status_ < 300; }
+
+  // Keeps why the client failed; noexcept, so that it is safe in a catch block.
+  void client_failed(const std::exception_ptr& error) noexcept {
+    client_failed_ = true;
+    if (!error_type_.empty()) return;
+    try {
+      error_type_ = "client_error";
+      try {
+        std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        error_message_ = e.what();
+      } catch (...) {
+        error_message_ = "unknown exception";
+      }
+    } catch (...) {
+      error_type_.clear();  // complete() names it from client_failed_
+      error_message_.clear();
+    }
+  }
+
   void on_event(const example::SseEvent& event) {
     if (done_ || !error_type_.empty()) return;
+    if (event.data.empty()) return;  // a heartbeat (`data:` alone): no chunk
     if (event.data == "[DONE]") {
       done_ = true;
       return;
@@ -267,9 +315,9 @@ class ChatStream {
   streamll::LlmCall& call_;
   example::SseParser parser_;
   streamll::LlmUsage usage_;
-  long status_ = 0;
-  bool received_ = false;  // any body byte
+  long status_ = 0;  // of the last response; 0: none came
   bool done_ = false;
+  bool client_failed_ = false;
   std::string error_body_;
   std::string error_type_;
   std::string error_message_;
@@ -277,8 +325,8 @@ class ChatStream {
 
 // One request, in a span; true when the call succeeded.
 bool chat(const Arguments& args) {
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
-  if (!curl) throw std::runtime_error("curl_easy_init failed");
+  // Everything the handle points to (the body, the header list, the error buffer, the stream)
+  // is declared before it, so that the handle is cleaned up first.
   const std::string url = args.base_url + "/v1/chat/completions";
   const std::string body =
       nlohmann::json{{"model", args.model},
@@ -301,6 +349,8 @@ bool chat(const Arguments& args) {
   streamll::LlmCall call(args.model, call_options);  // ttft_ms counts from here
   ChatStream stream(call);
   char curl_message[CURL_ERROR_SIZE] = "";
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
+  if (!curl) throw std::runtime_error("curl_easy_init failed");  // fails the call as it unwinds
   CURL* handle = curl.get();
   curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
   curl_easy_setopt(handle, CURLOPT_POSTFIELDS, body.c_str());

@@ -8,7 +8,9 @@ Serves POST /v1/chat/completions on 127.0.0.1 from a fixture (JSON):
 Each write goes out as one HTTP chunk (Transfer-Encoding: chunked), flushed, after its delay,
 so a write that ends in the middle of a line reaches the client as a read that does too.
 "close_early": true closes the connection after the writes without the terminating chunk (a
-stream cut short). Every request gets the same response.
+stream cut short); "hold_open_ms": N waits N ms after the writes before ending the response (a
+server or proxy that keeps the stream open after data: [DONE]). Every request gets the same
+response.
 
 Binds port 0 unless --port is given and prints "listening on 127.0.0.1:PORT" once ready.
 --request-log FILE appends each request's JSON body to FILE, one line each.
@@ -49,6 +51,7 @@ def make_handler(fixture, request_log):
                 data = write["data"].encode("utf-8")
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                 self.wfile.flush()
+            time.sleep(fixture.get("hold_open_ms", 0) / 1000.0)
             if fixture.get("close_early", False):
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)

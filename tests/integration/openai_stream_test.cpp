@@ -1,9 +1,10 @@
 // examples/openai_stream against examples/openai_stream/replay_server.py: a recorded streaming
 // chat completion replayed over HTTP on loopback, with writes split mid-line and delayed. The
 // events the example writes (JSONL, read back with nlohmann) must hold every streamed token and
-// an llm_call event with the final chunk's usage; a server error, a refused connection and a
-// stream cut short must each give an error event and a failed llm_call. The example runs with
-// neither the test's STREAMLL_* variables nor its OpenAI key.
+// an llm_call event with the final chunk's usage; a server error, a redirect, a refused
+// connection, a stream cut short, an error chunk and a chunk that is not JSON must each give an
+// error event and a failed llm_call. The example runs with neither the test's STREAMLL_*
+// variables nor its OpenAI key.
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -136,7 +138,7 @@ const nlohmann::json& failed_call(const Run& run, const std::string& error_type)
 // Runs the example with the test's STREAMLL_* and OPENAI_* variables removed from its
 // environment (env -u) and no key, so that what the developer or CI exported cannot change it.
 Run run_example(const std::string& base_url, const std::string& name,
-                std::vector<std::string> extra = {}) {
+                std::vector<std::string> extra = {}, const std::string& timeout_ms = "20000") {
   const std::string jsonl = temp_file(name + ".jsonl");
   const std::string log = temp_file(name + ".log");
   std::vector<std::string> args = {"env"};
@@ -148,7 +150,7 @@ Run run_example(const std::string& base_url, const std::string& name,
     }
   }
   args.insert(args.end(), {STREAMLL_OPENAI_STREAM_PATH, "--base-url", base_url, "--api-key", "",
-                           "--jsonl", jsonl, "--timeout-ms", "20000"});
+                           "--jsonl", jsonl, "--timeout-ms", timeout_ms});
   args.insert(args.end(), extra.begin(), extra.end());
   Run run;
   run.exit_code = streamll::test::run_bounded(args, 60, log);
@@ -263,6 +265,14 @@ TEST_CASE("openai stream: an HTTP 500 fails the call with the server's message",
   CHECK_FALSE(call.contains("ttft_ms"));
   CHECK(run.of_type("token").empty());
   CHECK(run.only("end").at("data").at("success") == false);
+  CHECK(server.requests().size() == 1);  // it reached /v1/chat/completions
+}
+
+TEST_CASE("openai stream: a redirect fails the call as http_307", "[openai_stream]") {
+  ReplayServer server("chat_redirect_307.json", "307");
+  const Run run = run_example(server.base_url(), "307");
+  failed_call(run, "http_307");
+  CHECK(run.of_type("token").empty());
 }
 
 TEST_CASE("openai stream: a refused connection fails the call", "[openai_stream]") {
@@ -279,6 +289,50 @@ TEST_CASE("openai stream: a stream cut before [DONE] fails the call and keeps it
   CHECK(run.of_type("token").size() == 3);
   CHECK(call.at("tokens_used") == 3);
   CHECK(call.contains("ttft_ms"));
+}
+
+TEST_CASE("openai stream: an error chunk mid-stream fails the call with its message",
+          "[openai_stream]") {
+  ReplayServer server("chat_stream_error.json", "stream_error");
+  const Run run = run_example(server.base_url(), "stream_error");
+  const auto& call = failed_call(run, "stream_error");
+  INFO(run.printed);
+  CHECK(run.only("error").at("data").at("error_message") == "The model produced invalid content.");
+  // The deltas before it stay, the heartbeat between them is no failure, none after is read.
+  const auto tokens = run.of_type("token");
+  REQUIRE(tokens.size() == 2);
+  CHECK(tokens[0].at("data").at("token") == "Retrieval");
+  CHECK(tokens[1].at("data").at("token") == "-augmented");
+  CHECK(call.at("tokens_used") == 2);
+}
+
+TEST_CASE("openai stream: a chunk that is not JSON fails the call as invalid_chunk",
+          "[openai_stream]") {
+  ReplayServer server("chat_invalid_chunk.json", "invalid_chunk");
+  const Run run = run_example(server.base_url(), "invalid_chunk");
+  failed_call(run, "invalid_chunk");
+  INFO(run.printed);
+  CHECK(
+      run.only("error").at("data").at("error_message").get<std::string>().find("502 Bad Gateway") !=
+      std::string::npos);
+  CHECK(run.of_type("token").size() == 1);
+}
+
+TEST_CASE("openai stream: the call ends at [DONE] though the server keeps the stream open",
+          "[openai_stream]") {
+  ReplayServer server("chat_open_after_done.json", "open_after_done");
+  // The server holds the response open for 60 s after [DONE]: waiting for its end would time out.
+  const auto start = std::chrono::steady_clock::now();
+  const Run run = run_example(server.base_url(), "open_after_done", {}, "10000");
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  INFO(run.printed);
+  CHECK(run.exit_code == 0);
+  CHECK(run.of_type("error").empty());
+  CHECK(run.of_type("token").size() == 2);
+  const auto& call = run.only("llm_call").at("data");
+  CHECK(call.at("success") == true);
+  CHECK(call.at("tokens_used") == 14);
+  CHECK(elapsed < std::chrono::seconds(10));
 }
 
 #endif
