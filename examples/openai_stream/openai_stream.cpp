@@ -9,12 +9,14 @@
 //   openai_stream [--base-url URL] [--model NAME] [--prompt TEXT] [--api-key KEY]
 //                 [--jsonl FILE | --redis URL [--stream KEY]] [--timeout-ms N]
 //
-// Try it without a key against the replay server beside this file:
-//   python3 examples/openai_stream/replay_server.py
-//   examples/openai_stream/fixtures/chat_stream.json openai_stream --base-url http://127.0.0.1:PORT
+// Try it without a key against the replay server beside this file: start the server, which
+// prints its port, then the client against it (lines kept short: clang-format rewraps).
+//   cd examples/openai_stream && python3 replay_server.py fixtures/chat_stream.json
+//   openai_stream --base-url http://127.0.0.1:PORT/v1
 
 #include <curl/curl.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -42,7 +44,8 @@ const char* const kUsage =
     "\n"
     "Streams one chat completion from an OpenAI-compatible server and records it with\n"
     "streamll: a span, the call's token events and its llm_call event with usage.\n"
-    "  --base-url URL    server root (default $OPENAI_BASE_URL, else https://api.openai.com)\n"
+    "  --base-url URL    API base, /chat/completions is appended (default $OPENAI_BASE_URL,\n"
+    "                    else https://api.openai.com/v1)\n"
     "  --model NAME      model to ask (default gpt-4o-mini)\n"
     "  --prompt TEXT     the user message (default: a question about RAG)\n"
     "  --api-key KEY     bearer token (default $OPENAI_API_KEY; none is sent when empty)\n"
@@ -70,13 +73,22 @@ std::string env_or(const char* name, const char* fallback) {
 
 // 0: go on; 1: --help printed; 2: bad usage.
 int parse(int argc, char** argv, Arguments& out) {
-  out.base_url = env_or("OPENAI_BASE_URL", "https://api.openai.com");
+  // As the OpenAI SDKs: the base includes the version (".../v1").
+  out.base_url = env_or("OPENAI_BASE_URL", "https://api.openai.com/v1");
   out.api_key = env_or("OPENAI_API_KEY", "");
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") {
       std::cout << kUsage;
       return 1;
+    }
+    static const char* const kFlags[] = {"--base-url", "--model", "--prompt", "--api-key",
+                                         "--jsonl",    "--redis", "--stream", "--timeout-ms"};
+    bool known = false;
+    for (const char* const known_flag : kFlags) known = known || flag == known_flag;
+    if (!known) {
+      std::cerr << "openai_stream: unknown option " << flag << "\n" << kUsage;
+      return 2;
     }
     if (i + 1 >= argc) {
       std::cerr << "openai_stream: " << flag << " needs a value\n" << kUsage;
@@ -99,16 +111,15 @@ int parse(int argc, char** argv, Arguments& out) {
       out.stream = value;
     } else if (flag == "--timeout-ms") {
       char* end = nullptr;
+      errno = 0;
       out.timeout_ms = std::strtol(value.c_str(), &end, 10);
-      if (*end != '\0' || out.timeout_ms <= 0) {
+      if (value.empty() || *end != '\0' || errno == ERANGE || out.timeout_ms <= 0) {
         std::cerr << "openai_stream: --timeout-ms wants a positive number of milliseconds\n";
         return 2;
       }
-    } else {
-      std::cerr << "openai_stream: unknown option " << flag << "\n" << kUsage;
-      return 2;
     }
   }
+  while (!out.base_url.empty() && out.base_url.back() == '/') out.base_url.pop_back();
   if (!out.jsonl.empty() && !out.redis.empty()) {
     std::cerr << "openai_stream: --jsonl and --redis are exclusive\n";
     return 2;
@@ -327,7 +338,7 @@ class ChatStream {
 bool chat(const Arguments& args) {
   // Everything the handle points to (the body, the header list, the error buffer, the stream)
   // is declared before it, so that the handle is cleaned up first.
-  const std::string url = args.base_url + "/v1/chat/completions";
+  const std::string url = args.base_url + "/chat/completions";
   const std::string body =
       nlohmann::json{{"model", args.model},
                      {"messages", {{{"role", "user"}, {"content", args.prompt}}}},

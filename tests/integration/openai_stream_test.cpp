@@ -74,7 +74,8 @@ class ReplayServer {
   ReplayServer(const ReplayServer&) = delete;
   ReplayServer& operator=(const ReplayServer&) = delete;
 
-  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  // With the API version, as OPENAI_BASE_URL is written for the OpenAI SDKs.
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
   std::vector<nlohmann::json> requests() const {
     std::vector<nlohmann::json> out;
     std::ifstream in(requests_);
@@ -251,7 +252,8 @@ TEST_CASE("openai stream: a replayed stream gives its tokens and the final chunk
 TEST_CASE("openai stream: an HTTP 500 fails the call with the server's message",
           "[openai_stream]") {
   ReplayServer server("chat_error_500.json", "500");
-  const Run run = run_example(server.base_url(), "500");
+  // A trailing '/' on the base URL is dropped, not doubled into the path.
+  const Run run = run_example(server.base_url() + "/", "500");
   INFO(run.printed);
   CHECK(run.exit_code == 1);
   const auto& error = run.only("error").at("data");
@@ -277,7 +279,8 @@ TEST_CASE("openai stream: a redirect fails the call as http_307", "[openai_strea
 
 TEST_CASE("openai stream: a refused connection fails the call", "[openai_stream]") {
   const RefusingPort refusing;
-  const Run run = run_example("http://127.0.0.1:" + std::to_string(refusing.port()), "refused");
+  const Run run =
+      run_example("http://127.0.0.1:" + std::to_string(refusing.port()) + "/v1", "refused");
   CHECK(failed_call(run, "connection_error").at("tokens_used") == 0);
 }
 
