@@ -116,6 +116,26 @@ inline std::shared_ptr<const EventContext> child_context(
   return ctx;
 }
 
+/// Where an event emitted on this thread outside a Span object goes (emit(), the spdlog
+/// sink): the thread's instrumentor, else the default one, and the thread's current span,
+/// else that instrumentor's root context.
+inline std::pair<std::shared_ptr<Instrumentor>, std::shared_ptr<const EventContext>>
+current_emit_target() {
+  const Context& ctx = thread_context();
+  auto instrumentor = ctx.instrumentor() ? ctx.instrumentor() : default_instrumentor();
+  auto event_context = ctx.span() ? ctx.span() : instrumentor->root_context();
+  if (event_context->remote) {
+    // Under a caller's span from another process and no span of ours: the caller's ids and
+    // sampling, this instrumentor's module name and tags.
+    auto own = std::make_shared<EventContext>(*event_context);
+    own->module_name = instrumentor->module_name();
+    own->tags = instrumentor->tags();
+    own->remote = false;
+    event_context = std::move(own);
+  }
+  return {std::move(instrumentor), std::move(event_context)};
+}
+
 /// Whether the thread is inside an execution that head sampling left out.
 inline bool in_sampled_out_execution() noexcept {
   const auto& span = thread_context().span();
@@ -128,18 +148,7 @@ inline bool in_sampled_out_execution() noexcept {
 /// counted (Instrumentor::emit); a strict instrumentor throws InvalidEventType instead. In a
 /// sampled-out execution only `error` and `llm_call` are emitted (Instrumentor::emit).
 inline void emit(std::string_view type_name, Fields data = {}) {
-  const Context& ctx = detail::thread_context();
-  auto instrumentor = ctx.instrumentor() ? ctx.instrumentor() : default_instrumentor();
-  auto event_context = ctx.span() ? ctx.span() : instrumentor->root_context();
-  if (event_context->remote) {
-    // Under a caller's span from another process and no span of ours: the caller's ids and
-    // sampling, this instrumentor's module name and tags.
-    auto own = std::make_shared<EventContext>(*event_context);
-    own->module_name = instrumentor->module_name();
-    own->tags = instrumentor->tags();
-    own->remote = false;
-    event_context = std::move(own);
-  }
+  auto [instrumentor, event_context] = detail::current_emit_target();
   instrumentor->emit(type_name, std::move(event_context), std::move(data));
 }
 

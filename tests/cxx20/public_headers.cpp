@@ -3,6 +3,7 @@
 // The deprecated aliases too, which the library's own build hides.
 #undef STREAMLL_NO_DEPRECATED_ALIASES
 #include <streamll/exporter.hpp>
+#include <streamll/integrations/spdlog_sink.hpp>
 #include <streamll/redis/consumer.hpp>
 #include <streamll/redis/errors.hpp>
 #include <streamll/redis/sharding.hpp>

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Builds programs against an installed streamll, as a user's project would, and runs them:
 # tests/install/consumer.cpp with find_package(streamll CONFIG) and again with pkg-config, and
-# examples/basic_setup.cpp (the RedisSink, so hiredis and OpenSSL come through the package).
+# examples/basic_setup.cpp (the RedisSink, so hiredis and OpenSSL come through the package), and
+# tests/install/spdlog_consumer.cpp (the optional spdlog sink's installed header).
 # Checks that pkg-config's flags leave a C++20 program C++20 and require no dependency publicly,
 # and that no internal header is installed.
 #
 #   tests/install/check.sh <install prefix> <scratch directory>
 set -euo pipefail
 case "${1:-}" in
-  -h|--help|"") sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ]; exit $? ;;
+  -h|--help|"") sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ]; exit $? ;;
 esac
 prefix=$1 work=${2:?usage: check.sh <install prefix> <scratch directory>}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,6 +18,7 @@ cmake -S "$here" -B "$work/cmake" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/n
 cmake --build "$work/cmake" >/dev/null
 "$work/cmake/consumer" | grep -q '"event_type":"end"'
 "$work/cmake/basic_setup" --help | grep -q usage
+"$work/cmake/spdlog_consumer" | grep -q '"event_type":"log"'
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$prefix/lib/$(gcc -print-multiarch)/pkgconfig"
 # The library is static by default: --static adds its private dependencies' libraries.
 g++ -std=c++17 "$here/consumer.cpp" -o "$work/consumer-pkgconfig" \

@@ -6,6 +6,9 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
@@ -52,9 +55,12 @@ std::vector<nlohmann::json> run_example(const RedisServer& server, const std::st
   std::vector<std::string> args = {STREAMLL_TRACE_PROPAGATION_PATH, "--redis", server.url(),
                                    "--stream", stream};
   args.insert(args.end(), extra.begin(), extra.end());
-  const std::string log = "/tmp/trace_propagation_" + stream + ".log";
+  // The pid in the name: two runs at once (ctest -j, two build trees) do not share the file.
+  const std::string log =
+      "/tmp/trace_propagation_" + std::to_string(::getpid()) + "_" + stream + ".log";
   const int code = streamll::test::run_bounded(args, 60, log);
   const std::string printed = streamll::test::read_text_file(log);
+  std::remove(log.c_str());
   INFO(printed);
   REQUIRE(code == 0);
   if (output != nullptr) *output = printed;
