@@ -79,6 +79,8 @@ const std::vector<std::string_view>& known_streamll_variables() {
       "STREAMLL_OTEL_GENAI_NAMES",
       // InstrumentorOptions::sample_rate's default (src/sampling.cpp)
       "STREAMLL_SAMPLE_RATE",
+      // InstrumentorOptions::pricing_file's default (src/pricing_table.cpp)
+      "STREAMLL_PRICING_FILE",
       // Set by `streamll consume --exec` for its handler, which may be a streamll program
       "STREAMLL_ENTRY_ID",
       "STREAMLL_EVENT_TYPE",

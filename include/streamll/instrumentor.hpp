@@ -16,6 +16,7 @@
 #include "streamll/detail/sampler.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/event.hpp"
+#include "streamll/pricing.hpp"
 #include "streamll/sink.hpp"
 #include "streamll/token_mode.hpp"
 
@@ -61,6 +62,14 @@ struct InstrumentorOptions {
   /// Rates for executions whose root has one of these operations, instead of sample_rate
   /// (e.g. {"healthcheck", 0.01}); checked like it.
   std::vector<OperationSampleRate> operation_sample_rates = {};
+  /// A pricing table (JSON; format in docs/event-schema.md, "Pricing table") that fills an
+  /// llm_call's cost_usd when the caller gives none and the table has the call's model (its
+  /// exact name); such events also carry `"cost_source": "pricing_table"`. Calls of a model
+  /// the table lacks are counted in Instrumentor::unpriced_calls(). Read once, here. Unset:
+  /// the environment variable STREAMLL_PRICING_FILE, else no table; empty: no table (the
+  /// environment is not read). A missing, unreadable or invalid file throws ConfigError naming
+  /// the file and the problem, from the environment too (option() is then the variable's name).
+  std::optional<std::string> pricing_file = std::nullopt;
 };
 
 namespace detail {
@@ -79,6 +88,9 @@ bool otel_genai_names_from_env() noexcept;
 // The sampler for these options (src/sampling.cpp): `rate` unset reads STREAMLL_SAMPLE_RATE.
 // Throws ConfigError for a rate outside [0, 1].
 Sampler make_sampler(std::optional<double> rate, std::vector<OperationSampleRate> per_operation);
+// The table of `file`, else of STREAMLL_PRICING_FILE when `file` is unset; null for none
+// (src/pricing_table.cpp). Throws ConfigError for a bad one.
+std::shared_ptr<const PricingTable> load_pricing_table(const std::optional<std::string>& file);
 }  // namespace detail
 
 class Instrumentor {
@@ -95,7 +107,8 @@ class Instrumentor {
         otel_genai_names_(options.otel_genai_names ? *options.otel_genai_names
                                                    : detail::otel_genai_names_from_env()),
         sampler_(
-            detail::make_sampler(options.sample_rate, std::move(options.operation_sample_rates))) {
+            detail::make_sampler(options.sample_rate, std::move(options.operation_sample_rates))),
+        pricing_(detail::load_pricing_table(options.pricing_file)) {
     sinks_.erase(std::remove(sinks_.begin(), sinks_.end(), nullptr), sinks_.end());
   }
   /// Never waits for a sink: the sinks only it holds are destroyed on streamll's reaper
@@ -222,6 +235,30 @@ class Instrumentor {
   std::uint64_t sampled_out_tokens() const noexcept {
     return sampled_out_tokens_.load(std::memory_order_relaxed);
   }
+  /// The pricing table calls are priced with (InstrumentorOptions::pricing_file); null: none.
+  const PricingTable* pricing_table() const noexcept { return pricing_.get(); }
+  /// llm_call events left without a cost: the caller gave none and the pricing table does not
+  /// have the call's model. Zero without a table. (Calls that report no input or no output
+  /// tokens are not priced either, and not counted: a failed call usually reports none.)
+  std::uint64_t unpriced_calls() const noexcept {
+    return unpriced_calls_.load(std::memory_order_relaxed);
+  }
+  /// The cost of a call of `model` by the pricing table; nullopt without a table, without
+  /// input or output tokens, or for a model the table lacks (counted in unpriced_calls()).
+  /// A binary search and a few multiplications: no allocation.
+  std::optional<double> price_call(std::string_view model, std::optional<std::int64_t> input,
+                                   std::optional<std::int64_t> cached_input,
+                                   std::optional<std::int64_t> output) noexcept {
+    if (!pricing_) return std::nullopt;
+    const ModelPrice* price = pricing_->find(model);
+    if (price == nullptr) {
+      unpriced_calls_.fetch_add(1, std::memory_order_relaxed);
+      return std::nullopt;
+    }
+    if (!input || !output) return std::nullopt;
+    return PricingTable::cost_usd(*price, *input, cached_input.value_or(0), *output);
+  }
+
   void count_sampled_out_execution() noexcept {
     sampled_out_executions_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -279,7 +316,9 @@ class Instrumentor {
   TokenChunking token_chunking_;
   bool otel_genai_names_ = false;
   detail::Sampler sampler_;
+  std::shared_ptr<const PricingTable> pricing_;
   std::atomic<std::uint64_t> sink_failures_{0};
+  std::atomic<std::uint64_t> unpriced_calls_{0};
   std::atomic<std::uint64_t> sampled_out_executions_{0};
   std::atomic<std::uint64_t> sampled_out_events_{0};
   std::atomic<std::uint64_t> sampled_out_tokens_{0};
