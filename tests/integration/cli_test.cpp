@@ -314,6 +314,148 @@ TEST_CASE("stats adds up cached input and reasoning tokens, one stream or sharde
                                     "reasoning)"));
 }
 
+namespace {
+
+// An llm_call of `model` whose events carry tag user_id=`user` (none when empty).
+streamll::Event user_call(const std::string& user, std::int64_t tokens, double cost,
+                          double response_ms, const std::string& model = "m") {
+  streamll::Event e = llm_call(model, tokens, cost, response_ms, response_ms / 10);
+  e.data.set("input_tokens", tokens - 10);
+  e.data.set("output_tokens", 10);
+  e.data.set("cached_input_tokens", 2);
+  e.data.set("reasoning_tokens", 1);
+  auto context = std::make_shared<streamll::EventContext>();
+  context->tags = {{"environment", "prod"}};
+  if (!user.empty()) context->tags.emplace_back("user_id", user);
+  e.context = std::move(context);
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("stats --by tag:KEY reports each value, the top N and the calls without the tag",
+          "[cli_it][usage]") {
+  RedisServer server;
+  DirectRedis redis = DirectRedis::tcp(server.port());
+  // alice: 3 calls, $0.30; bob: 2 calls, $5; carol: 1 call, $0.01; two calls without user_id.
+  for (int i = 1; i <= 3; ++i) add_event(redis, user_call("alice", 100, 0.1, 100.0 * i));
+  for (int i = 1; i <= 2; ++i) add_event(redis, user_call("bob", 50, 2.5, 10.0 * i));
+  add_event(redis, user_call("carol", 20, 0.01, 7.0));
+  add_event(redis, user_call("", 30, 1.0, 5.0));
+  add_event(redis, user_call("", 30, 1.0, 5.0, "other-model"));
+  add_event(redis, streamll::consumerit::error_event());  // not an llm_call: in no group
+
+  auto r = run_cli({"stats", "--url", server.url(), "--by", "tag:user_id", "--json"});
+  REQUIRE(r.exit_code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["total_calls"] == 8);
+  auto by = j["by"];
+  CHECK(by["by"] == "tag:user_id");
+  CHECK(by["sort"] == "calls");
+  CHECK(by["top"] == 10);
+  CHECK(by["distinct_values"] == 3);
+  REQUIRE(by["values"].size() == 3);
+  CHECK(by["values"][0]["value"] == "alice");
+  CHECK(by["values"][1]["value"] == "bob");
+  CHECK(by["values"][2]["value"] == "carol");
+  const auto& alice = by["values"][0];
+  CHECK(alice["calls"] == 3);
+  CHECK(alice["total_tokens"] == 300);
+  CHECK(alice["input_tokens"] == 270);
+  CHECK(alice["output_tokens"] == 30);
+  CHECK(alice["cached_input_tokens"] == 6);
+  CHECK(alice["reasoning_tokens"] == 3);
+  CHECK(alice["total_cost"] == Approx(0.3));
+  CHECK(alice["response_time_ms"]["count"] == 3);
+  CHECK(alice["response_time_ms"]["p50"] == Approx(200.0));
+  CHECK(alice["response_time_ms"]["max"] == Approx(300.0));
+  CHECK(alice["ttft_ms"]["p95"] == Approx(30.0));
+  CHECK(by["none"]["calls"] == 2);
+  CHECK(by["none"]["total_cost"] == Approx(2.0));
+  CHECK(by["other"].is_null());
+  // The rest of the report is as without --by.
+  auto plain = nlohmann::json::parse(run_cli({"stats", "--url", server.url(), "--json"}).out);
+  CHECK_FALSE(plain.contains("by"));
+  CHECK(plain["models"] == j["models"]);
+  CHECK(plain["total_cost"] == j["total_cost"]);
+
+  // Top 1 by cost: bob; the none bucket is reported whatever the cut.
+  r = run_cli({"stats", "--url", server.url(), "--by", "tag:user_id", "--top", "1", "--sort",
+               "cost", "--json"});
+  REQUIRE(r.exit_code == 0);
+  by = nlohmann::json::parse(r.out)["by"];
+  CHECK(by["sort"] == "cost");
+  CHECK(by["distinct_values"] == 3);
+  REQUIRE(by["values"].size() == 1);
+  CHECK(by["values"][0]["value"] == "bob");
+  CHECK(by["values"][0]["total_cost"] == Approx(5.0));
+  CHECK(by["none"]["calls"] == 2);
+
+  // Past --max-values the further values are added up as (other).
+  r = run_cli(
+      {"stats", "--url", server.url(), "--by", "tag:user_id", "--max-values", "2", "--json"});
+  REQUIRE(r.exit_code == 0);
+  by = nlohmann::json::parse(r.out)["by"];
+  CHECK(by["max_values"] == 2);
+  CHECK(by["distinct_values"] == 2);
+  CHECK(by["values"][0]["value"] == "alice");
+  CHECK(by["values"][1]["value"] == "bob");
+  CHECK(by["other"]["calls"] == 1);
+  CHECK(by["none"]["calls"] == 2);
+
+  // A tag no event has: every call in (none).
+  r = run_cli({"stats", "--url", server.url(), "--by", "tag:tenant", "--json"});
+  REQUIRE(r.exit_code == 0);
+  by = nlohmann::json::parse(r.out)["by"];
+  CHECK(by["values"].empty());
+  CHECK(by["none"]["calls"] == 8);
+
+  // By model, ranked the same way.
+  r = run_cli({"stats", "--url", server.url(), "--by", "model", "--json"});
+  REQUIRE(r.exit_code == 0);
+  by = nlohmann::json::parse(r.out)["by"];
+  REQUIRE(by["values"].size() == 2);
+  CHECK(by["values"][0]["value"] == "m");
+  CHECK(by["values"][0]["calls"] == 7);
+  CHECK(by["none"].is_null());
+
+  // The table.
+  r = run_cli({"stats", "--url", server.url(), "--by", "tag:user_id", "--top", "2"});
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("  by tag user_id (top 2 of 3 values, by calls)\n"
+                                    "    alice: 3 calls, 300 tokens, $0.3000\n"));
+  CHECK_THAT(r.out, Catch::Contains("    bob: 2 calls, 100 tokens, $5.0000\n"));
+  CHECK_THAT(r.out, Catch::Contains("    (none): 2 calls, 60 tokens, $2.0000\n"));
+  CHECK(r.out.find("carol") == std::string::npos);
+}
+
+TEST_CASE("stats rejects a bad --by and its options without --by", "[cli_it][usage]") {
+  RedisServer server;
+  for (const std::vector<std::string>& bad : {std::vector<std::string>{"--by", "tag:"},
+                                              {"--by", "user_id"},
+                                              {"--by", "tag"},
+                                              {"--by", "models"},
+                                              {"--by", "tag:user_id", "--top", "0"},
+                                              {"--by", "tag:user_id", "--sort", "latency"},
+                                              {"--by", "tag:user_id", "--max-values", "0"},
+                                              {"--top", "5"},
+                                              {"--sort", "cost"}}) {
+    std::vector<std::string> args = {"stats", "--url", server.url()};
+    args.insert(args.end(), bad.begin(), bad.end());
+    CAPTURE(bad);
+    const auto r = run_cli(args);
+    CHECK(r.exit_code == 64);
+    CHECK(r.err.find("streamll stats: ") != std::string::npos);
+    CHECK(r.out.empty());
+  }
+  const auto r = run_cli({"stats", "--url", server.url(), "--by", "user_id"});
+  CHECK_THAT(r.err, Catch::Contains("--by must be 'model' or 'tag:KEY'"));
+  const auto help = run_cli({"stats", "--help"});
+  CHECK(help.exit_code == 0);
+  CHECK_THAT(help.out, Catch::Contains("--by model|tag:KEY"));
+  CHECK_THAT(help.out, Catch::Contains("(none)"));
+}
+
 TEST_CASE("stats and health report each model's latency percentiles", "[cli_it]") {
   RedisServer server;
   auto redis = DirectRedis::tcp(server.port());

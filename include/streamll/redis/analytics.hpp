@@ -77,6 +77,12 @@ struct UsageQuery {
   std::size_t max_models = 1000;
   /// Samples per quantity and model kept for exact percentiles in UsageStats::models.
   std::size_t model_exact_samples = 1000;
+  /// Also add the llm_call events up per value of this tag (UsageStats::by_tag), e.g.
+  /// "user_id"; empty: not.
+  std::string group_by_tag = {};
+  /// Distinct values of group_by_tag counted individually (each like a model: up to 64 KiB
+  /// past model_exact_samples calls); further ones are added up under "(other)".
+  std::size_t max_tag_values = 1000;
 };
 
 /// One model's llm_call events (UsageStats::models): its totals and latency distributions.
@@ -144,6 +150,11 @@ struct UsageStats {
   /// Sharded queries only: each shard, in shard order. from_ms is then the earliest shard's
   /// start (each shard's range starts `since` before its own server's time).
   std::vector<ShardUsage> shards;
+  /// UsageQuery::group_by_tag, and per value of that tag its llm_call events, as `models` has
+  /// them per model: "(none)" for the calls without the tag, "(other)" for those of values past
+  /// UsageQuery::max_tag_values (a tag value spelt "(none)" or "(other)" joins those).
+  std::string tag_key;
+  std::map<std::string, ModelUsage> by_tag;
   /// False when a shard could not be read: the totals cover the others only.
   bool complete() const noexcept {
     for (const auto& s : shards) {
