@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -238,25 +239,12 @@ class Instrumentor {
   /// The pricing table calls are priced with (InstrumentorOptions::pricing_file); null: none.
   const PricingTable* pricing_table() const noexcept { return pricing_.get(); }
   /// llm_call events left without a cost: the caller gave none and the pricing table does not
-  /// have the call's model. Zero without a table. (Calls that report no input or no output
-  /// tokens are not priced either, and not counted: a failed call usually reports none.)
+  /// have the call's model. Zero without a table. Calls that report no input or no output
+  /// tokens are never priced and never counted here, whatever their model: a failed or
+  /// abandoned call usually reports none. Nor are calls whose caller gave a cost (cost_usd,
+  /// also through LlmUsage::extra).
   std::uint64_t unpriced_calls() const noexcept {
     return unpriced_calls_.load(std::memory_order_relaxed);
-  }
-  /// The cost of a call of `model` by the pricing table; nullopt without a table, without
-  /// input or output tokens, or for a model the table lacks (counted in unpriced_calls()).
-  /// A binary search and a few multiplications: no allocation.
-  std::optional<double> price_call(std::string_view model, std::optional<std::int64_t> input,
-                                   std::optional<std::int64_t> cached_input,
-                                   std::optional<std::int64_t> output) noexcept {
-    if (!pricing_) return std::nullopt;
-    const ModelPrice* price = pricing_->find(model);
-    if (price == nullptr) {
-      unpriced_calls_.fetch_add(1, std::memory_order_relaxed);
-      return std::nullopt;
-    }
-    if (!input || !output) return std::nullopt;
-    return PricingTable::cost_usd(*price, *input, cached_input.value_or(0), *output);
   }
 
   void count_sampled_out_execution() noexcept {
@@ -270,6 +258,26 @@ class Instrumentor {
   }
 
  private:
+  // The cost of a call of `model` by the pricing table; nullopt without a table, without
+  // input or output tokens (a failed or abandoned call: never counted), or for a model the
+  // table lacks (counted in unpriced_calls()). A binary search and a few multiplications: no
+  // allocation. LlmCall's alone: a public one would let callers bump unpriced_calls().
+  friend class LlmCall;
+  std::optional<double> price_call(std::string_view model, std::optional<std::int64_t> input,
+                                   std::optional<std::int64_t> cached_input,
+                                   std::optional<std::int64_t> output) noexcept {
+    if (!pricing_ || !input || !output) return std::nullopt;
+    const ModelPrice* price = pricing_->find(model);
+    if (price == nullptr) {
+      unpriced_calls_.fetch_add(1, std::memory_order_relaxed);
+      return std::nullopt;
+    }
+    const double cost = PricingTable::cost_usd(*price, *input, cached_input.value_or(0), *output);
+    // Bounded prices and int64 counts keep it finite; checked so no event ever carries inf.
+    if (!std::isfinite(cost)) return std::nullopt;
+    return cost;
+  }
+
   // Counts what a sampled-out execution does not emit (all but errors and llm_call), for the
   // caller to drop.
   bool left_out(EventType type, const EventContext* context) noexcept {

@@ -266,6 +266,55 @@ TEST_CASE("An llm_call without a cost is priced by the table and says so", "[pri
     CHECK_FALSE(r.last_call().contains("cost_usd"));
     CHECK(r.instrumentor->unpriced_calls() == 0);
   }
+  SECTION("failed and abandoned calls of a model the table lacks are not counted") {
+    {
+      streamll::LlmCall call(*r.instrumentor, "unknown-model");
+      call.fail("timeout", "no answer");
+    }
+    CHECK_FALSE(r.last_call().contains("cost_usd"));
+    {
+      streamll::LlmCall call(*r.instrumentor, "unknown-model");
+      call.token("partial");
+    }  // abandoned: destroyed unfinished
+    CHECK(r.last_call()["success"] == false);
+    CHECK_FALSE(r.last_call().contains("cost_usd"));
+    {
+      streamll::LlmCall call(*r.instrumentor, "unknown-model");
+      streamll::LlmUsage u;
+      u.input_tokens = 10;  // no output count
+      call.finish(std::move(u));
+    }
+    CHECK(r.instrumentor->unpriced_calls() == 0);
+    // The same model with both counts is counted: the check above is not vacuous.
+    {
+      streamll::LlmCall call(*r.instrumentor, "unknown-model");
+      call.finish(usage(10, 0, 5));
+    }
+    CHECK(r.instrumentor->unpriced_calls() == 1);
+  }
+  SECTION("a cost given through extra is the caller's: not priced, not counted") {
+    const std::string model = GENERATE(std::string("gpt-4o"), std::string("unknown-model"));
+    streamll::LlmCall call(*r.instrumentor, model);
+    auto u = usage(1000, 400, 200);
+    u.extra.set("cost_usd", 0.5);
+    call.finish(std::move(u));
+    const auto data = r.last_call();
+    CHECK(data["cost_usd"].get<double>() == 0.5);
+    CHECK_FALSE(data.contains("cost_source"));
+    CHECK(r.instrumentor->unpriced_calls() == 0);
+  }
+  SECTION("a cost_source in extra is kept: the caller wins") {
+    streamll::LlmCall call(*r.instrumentor, "gpt-4o");
+    auto u = usage(1000, 400, 200);
+    u.extra.set("cost_source", "my_billing");
+    call.finish(std::move(u));
+    const auto data = r.last_call();
+    CHECK(data["cost_usd"].get<double>() == Approx(0.004).epsilon(1e-12));
+    CHECK(data["cost_source"] == "my_billing");
+    // Replaced, not written twice: the event's JSON names it once.
+    const std::string text = streamll::to_json(r.sink->events().back());
+    CHECK(text.find("\"cost_source\"") == text.rfind("\"cost_source\""));
+  }
   SECTION("no cached count: all input at the input price") {
     streamll::LlmCall call(*r.instrumentor, "no-cache-price");
     streamll::LlmUsage u;
