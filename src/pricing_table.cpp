@@ -11,7 +11,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "logging.hpp"
 #include "streamll/errors.hpp"
@@ -41,21 +45,68 @@ bool is_date(const std::string& s) {
   };
   if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
   if (!digits(0, 4) || !digits(5, 2) || !digits(8, 2)) return false;
+  const int year = std::stoi(s.substr(0, 4));
   const int month = (s[5] - '0') * 10 + (s[6] - '0');
   const int day = (s[8] - '0') * 10 + (s[9] - '0');
-  return month >= 1 && month <= 12 && day >= 1 && day <= 31;
+  if (month < 1 || month > 12) return false;
+  // A day of the calendar: 2025-02-31 is a typo the table's reader would trust.
+  static constexpr int kDays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  const int days = month == 2 && leap ? 29 : kDays[month - 1];
+  return day >= 1 && day <= days;
 }
+
+// No provider charges anywhere near this per million tokens: a larger price is a typo (a
+// misplaced exponent) that would make every cost absurd.
+constexpr double kMaxPricePerMillion = 1e6;
+
+// nlohmann keeps the last of two equal keys in an object without a word; other parsers keep
+// the first. The parser's callback sees every key, so a key given twice in one object is found
+// (the first such key, with its object's depth for the message).
+class DuplicateKeys {
+ public:
+  bool operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+        open_.emplace_back();
+        break;
+      case json::parse_event_t::object_end:
+        if (!open_.empty()) open_.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!open_.empty() && parsed.is_string()) {
+          const auto& key = parsed.get_ref<const std::string&>();
+          if (!open_.back().insert(key).second && !duplicate_) duplicate_ = key;
+        }
+        break;
+      default:
+        break;
+    }
+    return true;
+  }
+  const std::optional<std::string>& duplicate() const noexcept { return duplicate_; }
+
+ private:
+  std::vector<std::set<std::string>> open_;  // the keys of each object being read
+  std::optional<std::string> duplicate_;
+};
 
 }  // namespace
 
 PricingTable PricingTable::parse(std::string_view text, const std::string& source,
                                  const std::string& option) {
   json doc;
+  DuplicateKeys keys;
   try {
-    doc = json::parse(text.begin(), text.end());
+    doc = json::parse(text.begin(), text.end(),
+                      [&keys](int depth, json::parse_event_t event, json& parsed) {
+                        return keys(depth, event, parsed);
+                      });
   } catch (const json::exception& e) {
     fail(option, source, std::string("not valid JSON (") + e.what() + ")");
   }
+  if (keys.duplicate())
+    fail(option, source, "key \"" + *keys.duplicate() + "\" is given twice in one object");
   if (!doc.is_object()) fail(option, source, "not a JSON object");
   PricingTable table;
   table.source_ = source;
@@ -87,8 +138,9 @@ PricingTable PricingTable::parse(std::string_view text, const std::string& sourc
         return std::nullopt;
       }
       const double v = it->is_number() ? it->get<double>() : -1.0;
-      if (!std::isfinite(v) || v < 0)
-        fail(option, source, where + ": \"" + key + "\" must be a finite number >= 0");
+      if (!std::isfinite(v) || v < 0 || v > kMaxPricePerMillion)
+        fail(option, source,
+             where + ": \"" + key + "\" must be a finite number >= 0 and <= 1000000");
       return v;
     };
     for (const auto& entry : prices.items()) {
@@ -140,7 +192,12 @@ std::shared_ptr<const PricingTable> load_pricing_table(const std::optional<std::
   if (file) {
     path = *file;
   } else if (const char* text = std::getenv(kVariable)) {
-    path = text;
+    // Spaces and tabs around the path are dropped, as for the other STREAMLL_* variables.
+    std::string_view value(text);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    path = std::string(value);
     option = kVariable;
   }
   if (path.empty()) return nullptr;

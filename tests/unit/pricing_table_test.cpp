@@ -163,13 +163,53 @@ TEST_CASE("A bad pricing table is a ConfigError naming the file and the problem"
   for (const char* bad : {"-1", "-0.0001", "\"2.5\"", "null", "true", "[1]", "{}"}) {
     require_rejected(
         table_with(std::string(R"({"input_per_million":)") + bad + R"(,"output_per_million":1})"),
-        "\"input_per_million\" must be a finite number >= 0");
+        "\"input_per_million\" must be a finite number >= 0 and <= 1000000");
     require_rejected(
         table_with(std::string(R"({"input_per_million":1,"output_per_million":)") + bad + "}"),
-        "\"output_per_million\" must be a finite number >= 0");
+        "\"output_per_million\" must be a finite number >= 0 and <= 1000000");
     require_rejected(table_with(std::string(R"({"input_per_million":1,"output_per_million":1,)") +
                                 R"("cached_input_per_million":)" + bad + "}"),
-                     "\"cached_input_per_million\" must be a finite number >= 0");
+                     "\"cached_input_per_million\" must be a finite number >= 0 and <= 1000000");
+  }
+  // A price beyond a million dollars per million tokens is a typo; the bound itself is valid.
+  for (const char* key : {"input_per_million", "output_per_million", "cached_input_per_million"}) {
+    const std::string others = std::string(key) == "cached_input_per_million"
+                                   ? R"("input_per_million":1,"output_per_million":1,)"
+                               : std::string(key) == "input_per_million"
+                                   ? R"("output_per_million":1,)"
+                                   : R"("input_per_million":1,)";
+    for (const char* bad : {"1000000.0001", "2.5e9", "1e300"}) {
+      require_rejected(table_with("{" + others + "\"" + key + "\":" + bad + "}"),
+                       "\"" + std::string(key) + "\" must be a finite number >= 0 and <= 1000000");
+    }
+    CHECK_NOTHROW(PricingTable::parse(table_with("{" + others + "\"" + key + "\":1000000}"), "t"));
+  }
+  // A key given twice: nlohmann would keep the last, other parsers the first.
+  require_rejected(R"({"date":"2026-12-01","date":"2020-01-01","models":{}})",
+                   "key \"date\" is given twice");
+  require_rejected(R"({"date":"2026-12-01","models":{"gpt-4o":{"input_per_million":1,)"
+                   R"("output_per_million":1},"gpt-4o":{"input_per_million":9,)"
+                   R"("output_per_million":9}}})",
+                   "key \"gpt-4o\" is given twice");
+  require_rejected(table_with(R"({"input_per_million":1,"output_per_million":1,)"
+                              R"("input_per_million":2})"),
+                   "key \"input_per_million\" is given twice");
+  // The same key in different objects, or at different depths, is no duplicate.
+  CHECK(PricingTable::parse(R"({"date":"2026-12-01","models":{)"
+                            R"("a":{"input_per_million":1,"output_per_million":2},)"
+                            R"("b":{"input_per_million":1,"output_per_million":2}}})",
+                            "t")
+            .size() == 2);
+  // Days per month, leap years included.
+  for (const char* bad : {"2025-02-29", "2025-02-31", "2026-04-31", "2026-06-31", "2026-09-31",
+                          "2026-11-31", "1900-02-29", "2026-01-32"}) {
+    require_rejected(std::string(R"({"date":")") + bad + R"(","models":{}})", "YYYY-MM-DD");
+  }
+  for (const char* good :
+       {"2024-02-29", "2000-02-29", "2025-02-28", "2026-01-31", "2026-04-30", "2026-12-31"}) {
+    CHECK(
+        PricingTable::parse(std::string(R"({"date":")") + good + R"(","models":{}})", "t").date() ==
+        good);
   }
   // A misspelt price would otherwise fall back to the input price without a word.
   require_rejected(
@@ -348,6 +388,18 @@ TEST_CASE("STREAMLL_PRICING_FILE gives the table when the option is unset", "[pr
   SECTION("an empty option turns it off") {
     ScopedEnv env("STREAMLL_PRICING_FILE", file.path().c_str());
     Recorder r(std::string{});
+    CHECK(r.instrumentor->pricing_table() == nullptr);
+  }
+  SECTION("spaces and tabs around the path are ignored") {
+    const std::string padded = " \t" + file.path() + "\t ";
+    ScopedEnv env("STREAMLL_PRICING_FILE", padded.c_str());
+    Recorder r(std::nullopt);
+    REQUIRE(r.instrumentor->pricing_table() != nullptr);
+    CHECK(r.instrumentor->pricing_table()->source() == file.path());
+  }
+  SECTION("a blank variable is no table") {
+    ScopedEnv env("STREAMLL_PRICING_FILE", "  ");
+    Recorder r(std::nullopt);
     CHECK(r.instrumentor->pricing_table() == nullptr);
   }
   SECTION("an empty variable is no table") {
