@@ -111,11 +111,16 @@ class UsageAccumulator {
     if (f.response_time_ms) response_times_.add(*f.response_time_ms);
     if (f.ttft_ms) ttfts_.add(*f.ttft_ms);
     const std::string& model = f.model_is_string && !f.model.empty() ? f.model : kUnknown;
-    bounded_slot(models_, model, max_models_, model_exact_samples_).add(f);
+    bounded_slot(models_, model, max_models_, nullptr, model_exact_samples_).add(f);
     if (!tag_key_.empty()) {
-      bounded_slot(by_tag_, f.tag_value ? *f.tag_value : kNoTag, max_tag_values_,
-                   model_exact_samples_)
-          .add(f);
+      const std::string* value = &kNoTag;
+      if (f.tag_value && f.tag_value->size() > kMaxTagValueBytes) {
+        cut_value_.assign(*f.tag_value, 0, utf8_prefix(*f.tag_value, kMaxTagValueBytes));
+        value = &cut_value_;
+      } else if (f.tag_value) {
+        value = &*f.tag_value;
+      }
+      bounded_slot(by_tag_, *value, max_tag_values_, &kNoTag, model_exact_samples_).add(f);
     }
   }
 
@@ -133,9 +138,11 @@ class UsageAccumulator {
     stats_.total_cost_usd += o.total_cost_usd;
     stats_.invalid_cost += o.invalid_cost;
     for (const auto& [model, theirs] : other.models_)
-      bounded_slot(models_, model, max_models_, model_exact_samples_).merge(theirs);
+      bounded_slot(models_, model, max_models_, nullptr, model_exact_samples_).merge(theirs);
+    // In merge order (shards in the order merged, each one's values in byte order): the
+    // values of the shards merged first keep their places.
     for (const auto& [value, theirs] : other.by_tag_)
-      bounded_slot(by_tag_, value, max_tag_values_, model_exact_samples_).merge(theirs);
+      bounded_slot(by_tag_, value, max_tag_values_, &kNoTag, model_exact_samples_).merge(theirs);
     stats_.errors += o.errors;
     response_times_.merge(other.response_times_);
     ttfts_.merge(other.ttfts_);
@@ -166,22 +173,34 @@ class UsageAccumulator {
 
  private:
   // Names come from the data: the slot of `name` in `slots`, or of "(other)" once `limit`
-  // names are there (the slot is made from `args` when new). "(other)", and the tag grouping's
-  // "(none)", take no name's place, also when they come from another shard's totals. One rule
-  // for model names (calls_per_model is derived from models_), event type names and tag values.
+  // names are there (the slot is made from `args` when new). "(other)", and `exempt` (the tag
+  // grouping's "(none)"; null for models and event types, where "(none)" is a name like any),
+  // take no name's place, also when they come from another shard's totals. One rule for model
+  // names (calls_per_model is derived from models_), event type names and tag values.
   template <typename Map, typename... Args>
   static typename Map::mapped_type& bounded_slot(Map& slots, const std::string& name,
-                                                 std::size_t limit, Args&&... args) {
+                                                 std::size_t limit, const std::string* exempt,
+                                                 Args&&... args) {
     static const std::string other = "(other)";
     auto it = slots.find(name);
     if (it != slots.end()) return it->second;
-    const std::size_t names = slots.size() - slots.count(other) - slots.count(kNoTag);
-    const std::string& key = name == kNoTag || (name != other && names < limit) ? name : other;
+    const bool is_exempt = exempt != nullptr && name == *exempt;
+    const std::size_t names =
+        slots.size() - slots.count(other) - (exempt != nullptr ? slots.count(*exempt) : 0);
+    const std::string& key = is_exempt || (name != other && names < limit) ? name : other;
     return slots.try_emplace(key, std::forward<Args>(args)...).first->second;
   }
   void count_bounded(std::map<std::string, std::uint64_t>& counts, const std::string& name,
                      std::uint64_t n = 1) {
-    bounded_slot(counts, name, max_models_) += n;
+    bounded_slot(counts, name, max_models_, nullptr) += n;
+  }
+  // The length of the longest prefix of `text` of at most `limit` bytes that does not split a
+  // UTF-8 character (continuation bytes are 10xxxxxx).
+  static std::size_t utf8_prefix(const std::string& text, std::size_t limit) noexcept {
+    if (text.size() <= limit) return text.size();
+    std::size_t n = limit;
+    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+    return n > 0 ? n : limit;  // not UTF-8 at all: cut at the limit
   }
 
   // One model's totals and distributions.
@@ -243,7 +262,8 @@ class UsageAccumulator {
   UsageStats stats_;
   PercentileSummary response_times_;
   PercentileSummary ttfts_;
-  UsageFields fields_;  // reused: decoding allocates less
+  UsageFields fields_;     // reused: decoding allocates less
+  std::string cut_value_;  // a tag value cut to kMaxTagValueBytes (reused)
   DecodeFailureKind kind_ = DecodeFailureKind::invalid_event;
   std::string reason_;
 };
