@@ -30,7 +30,8 @@ std::vector<OptionSpec> stats_specs() {
       {"top", "N", "with --by: the N values with the most calls (or cost), default 10"},
       {"sort", "calls|cost", "with --by: rank by calls (default) or by cost"},
       {"max-values", "N",
-       "with --by: distinct values counted apart, default 1000; the rest as (other)"},
+       "with --by: distinct values counted apart, default 1000, at most 10000; the rest as "
+       "(other). With --by model also caps the event types listed"},
       {"json", "", "print JSON instead of a table"},
   };
   for (auto& s : connection_option_specs()) specs.push_back(std::move(s));
@@ -52,9 +53,11 @@ void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
          "--by tag:KEY adds the same figures per value of the events' tag KEY (user_id,\n"
          "session_id, tenant, ...), the --top N values by calls or --sort cost; calls without\n"
          "the tag are reported as (none), and past --max-values distinct values the further\n"
-         "ones are added up as (other) (each value costs up to 64 KiB: memory stays bounded).\n"
-         "--by model ranks the per-model figures the same way. Without --by the output is as\n"
-         "above.\n\n"
+         "ones are added up as (other) (each value costs up to 64 KiB: memory stays bounded;\n"
+         "values are cut to 256 bytes). With shards, which values are past the cap depends on\n"
+         "the order the shards are merged in. --by model ranks the per-model figures the same\n"
+         "way; its --max-values is the cap on models, which also caps the event types listed\n"
+         "(and models_used). Without --by the output is as above.\n\n"
       << format_options(specs);
 }
 
@@ -87,7 +90,7 @@ std::string tokens_text(std::int64_t total, std::int64_t input, std::int64_t cac
 
 void print_model(std::ostream& out, const std::string& name, const ModelUsage& m) {
   const std::string failed = m.failed_calls ? fmt::format(" ({} failed)", m.failed_calls) : "";
-  out << fmt::format("    {}: {} call{}{}, {} tokens, ${:.4f}\n", name, m.calls,
+  out << fmt::format("    {}: {} call{}{}, {} tokens, ${:.4f}\n", printable(name), m.calls,
                      m.calls == 1 ? "" : "s", failed, m.total_tokens, m.total_cost_usd);
   auto row = [&out](const char* label, const Percentiles& p) {
     if (p.count > 0) out << fmt::format("      {:<22}{}\n", label, distribution(p, "ms", "1.6%"));
@@ -132,7 +135,8 @@ void print_table(std::ostream& out, const UsageStats& s) {
   }
   if (!s.events_by_type.empty()) {
     out << "  events by type\n";
-    for (const auto& [type, n] : s.events_by_type) out << fmt::format("    {:<32}{}\n", type, n);
+    for (const auto& [type, n] : s.events_by_type)
+      out << fmt::format("    {:<32}{}\n", printable(type), n);
   }
   if (!s.shards.empty()) {
     out << "  shards\n";
@@ -150,13 +154,17 @@ void print_table(std::ostream& out, const UsageStats& s) {
 void print_grouping(std::ostream& out, const Grouping& grouping, const UsageStats& s) {
   const RankedGroups ranked = rank_groups(grouping, s);
   const std::string what = grouping.tag_key.empty() ? "model" : "tag " + grouping.tag_key;
-  out << fmt::format("  by {} (top {} of {} value{}, by {})\n", what, ranked.top.size(),
-                     ranked.values, ranked.values == 1 ? "" : "s",
-                     grouping.by_cost ? "cost" : "calls");
+  out << fmt::format(
+      "  by {} (top {} of {} value{}, by {}{})\n", printable(what), ranked.top.size(),
+      ranked.values, ranked.values == 1 ? "" : "s", grouping.by_cost ? "cost" : "calls",
+      grouping.tag_key.empty() ? "" : fmt::format("; values cut to {} bytes", kMaxTagValueBytes));
   for (const auto& [name, usage] : ranked.top) print_model(out, name, *usage);
   if (ranked.none) print_model(out, "(none)", *ranked.none);
   if (ranked.other) {
-    print_model(out, fmt::format("(other: values past the first {})", grouping.max_values),
+    // Which values are past the cap depends on the order they were counted in: reading order,
+    // and with shards the order the shards' totals are merged in.
+    print_model(out,
+                fmt::format("(other: values beyond the {} counted apart)", grouping.max_values),
                 *ranked.other);
   }
 }

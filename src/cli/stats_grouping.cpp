@@ -1,5 +1,7 @@
 #include "cli/stats_grouping.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
 
@@ -11,7 +13,6 @@ namespace {
 const std::string kNone = "(none)";
 const std::string kOther = "(other)";
 constexpr std::uint64_t kMaxTop = 1000000;
-constexpr std::uint64_t kMaxValues = 100000;  // each up to 64 KiB: bounds the worst case
 
 const std::map<std::string, ModelUsage>& groups_of(const Grouping& grouping, const UsageStats& s) {
   return grouping.tag_key.empty() ? s.models : s.by_tag;
@@ -46,7 +47,7 @@ std::optional<Grouping> parse_grouping(const Args& args) {
     g.by_cost = *sort == "cost";
   }
   if (const auto n = args.unsigned_value("max-values")) {
-    if (*n == 0 || *n > kMaxValues) throw UsageError("--max-values must be 1 to 100000");
+    if (*n == 0 || *n > kMaxGroupValues) throw UsageError("--max-values must be 1 to 10000");
     g.max_values = static_cast<std::size_t>(*n);
   }
   return g;
@@ -80,6 +81,26 @@ RankedGroups rank_groups(const Grouping& grouping, const UsageStats& s) {
   return out;
 }
 
+std::string printable(std::string_view name) {
+  std::string out;
+  out.reserve(name.size());
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    const auto next = i + 1 < name.size() ? static_cast<unsigned char>(name[i + 1]) : 0;
+    if (c < 0x20 || c == 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else if (c == 0xc2 && next >= 0x80 && next <= 0x9f) {  // U+0080..U+009F, C1 controls
+      out += fmt::format("\\u{:04x}", next);
+      ++i;
+    } else if (c == '\\') {
+      out += "\\\\";
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 nlohmann::json grouping_json(const Grouping& grouping, const UsageStats& s) {
   const RankedGroups ranked = rank_groups(grouping, s);
   nlohmann::json values = nlohmann::json::array();
@@ -95,6 +116,7 @@ nlohmann::json grouping_json(const Grouping& grouping, const UsageStats& s) {
           {"sort", grouping.by_cost ? "cost" : "calls"},
           {"top", grouping.top},
           {"max_values", grouping.max_values},
+          {"value_max_bytes", kMaxTagValueBytes},
           {"distinct_values", ranked.values},
           {"values", std::move(values)},
           {"none", bucket(ranked.none)},

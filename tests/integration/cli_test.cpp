@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -422,11 +423,67 @@ TEST_CASE("stats --by tag:KEY reports each value, the top N and the calls withou
   // The table.
   r = run_cli({"stats", "--url", server.url(), "--by", "tag:user_id", "--top", "2"});
   REQUIRE(r.exit_code == 0);
-  CHECK_THAT(r.out, Catch::Contains("  by tag user_id (top 2 of 3 values, by calls)\n"
+  CHECK_THAT(r.out, Catch::Contains("  by tag user_id (top 2 of 3 values, by calls; values cut "
+                                    "to 256 bytes)\n"
                                     "    alice: 3 calls, 300 tokens, $0.3000\n"));
   CHECK_THAT(r.out, Catch::Contains("    bob: 2 calls, 100 tokens, $5.0000\n"));
   CHECK_THAT(r.out, Catch::Contains("    (none): 2 calls, 60 tokens, $2.0000\n"));
   CHECK(r.out.find("carol") == std::string::npos);
+
+  // By model with a cap: the models past it in (other), and the event types capped alike
+  // (the llm_calls come first in the stream, the error last).
+  r = run_cli({"stats", "--url", server.url(), "--by", "model", "--max-values", "1", "--json"});
+  REQUIRE(r.exit_code == 0);
+  j = nlohmann::json::parse(r.out);
+  by = j["by"];
+  CHECK(by["max_values"] == 1);
+  CHECK(by["distinct_values"] == 1);
+  REQUIRE(by["values"].size() == 1);
+  CHECK(by["values"][0]["value"] == "m");
+  CHECK(by["values"][0]["calls"] == 7);
+  CHECK(by["other"]["calls"] == 1);
+  CHECK(by["none"].is_null());
+  CHECK(j["models_used"] == nlohmann::json({{"m", 7}, {"(other)", 1}}));
+  CHECK(j["events_by_type"] == nlohmann::json({{"llm_call", 8}, {"(other)", 1}}));
+  r = run_cli({"stats", "--url", server.url(), "--by", "model", "--max-values", "1"});
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("  by model (top 1 of 1 value, by calls)\n"));
+  CHECK_THAT(r.out, Catch::Contains("    (other: values beyond the 1 counted apart): 1 call,"));
+  // The largest cap is accepted.
+  r = run_cli({"stats", "--url", server.url(), "--by", "model", "--max-values", "10000"});
+  CHECK(r.exit_code == 0);
+}
+
+TEST_CASE(
+    "stats --by escapes control characters in the table but not in --json and cuts long values",
+    "[cli_it][usage]") {
+  RedisServer server;
+  DirectRedis redis = DirectRedis::tcp(server.port());
+  const std::string evil_user = "eve\x1b[31m\nfake: 99 calls\\";
+  const std::string evil_model = std::string("mo\x07") + "del\xc2\x9b" + "2J";
+  add_event(redis, user_call(evil_user, 100, 0.1, 10.0, evil_model));
+  const std::string long_user = std::string(300, 'L');
+  add_event(redis, user_call(long_user, 100, 0.1, 10.0));
+
+  auto r = run_cli({"stats", "--url", server.url(), "--by", "tag:user_id"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find('\x1b') == std::string::npos);
+  CHECK(r.out.find('\x07') == std::string::npos);
+  CHECK(r.out.find("\xc2\x9b") == std::string::npos);
+  CHECK_THAT(r.out, Catch::Contains("    eve\\x1b[31m\\x0afake: 99 calls\\\\: 1 call,"));
+  CHECK_THAT(r.out, Catch::Contains("    mo\\x07del\\u009b2J: 1 call,"));
+  CHECK_THAT(r.out, Catch::Contains("    " + std::string(256, 'L') + ": 1 call,"));
+  CHECK(r.out.find(std::string(257, 'L')) == std::string::npos);
+
+  r = run_cli({"stats", "--url", server.url(), "--by", "tag:user_id", "--json"});
+  REQUIRE(r.exit_code == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  const auto& by = j["by"];
+  CHECK(by["value_max_bytes"] == 256);
+  std::set<std::string> values;
+  for (const auto& v : by["values"]) values.insert(v["value"].get<std::string>());
+  CHECK(values == std::set<std::string>{evil_user, std::string(256, 'L')});
+  CHECK(j["models"].contains(evil_model));
 }
 
 TEST_CASE("stats rejects a bad --by and its options without --by", "[cli_it][usage]") {
@@ -438,6 +495,7 @@ TEST_CASE("stats rejects a bad --by and its options without --by", "[cli_it][usa
                                               {"--by", "tag:user_id", "--top", "0"},
                                               {"--by", "tag:user_id", "--sort", "latency"},
                                               {"--by", "tag:user_id", "--max-values", "0"},
+                                              {"--by", "model", "--max-values", "10001"},
                                               {"--top", "5"},
                                               {"--sort", "cost"}}) {
     std::vector<std::string> args = {"stats", "--url", server.url()};
@@ -454,6 +512,8 @@ TEST_CASE("stats rejects a bad --by and its options without --by", "[cli_it][usa
   CHECK(help.exit_code == 0);
   CHECK_THAT(help.out, Catch::Contains("--by model|tag:KEY"));
   CHECK_THAT(help.out, Catch::Contains("(none)"));
+  CHECK_THAT(help.out, Catch::Contains("at most 10000"));
+  CHECK_THAT(help.out, Catch::Contains("also caps the event types"));
 }
 
 TEST_CASE("stats and health report each model's latency percentiles", "[cli_it]") {
