@@ -81,6 +81,8 @@ const std::vector<std::string_view>& known_streamll_variables() {
       "STREAMLL_SAMPLE_RATE",
       // InstrumentorOptions::capture_content's default (src/capture_content_env.cpp)
       "STREAMLL_CAPTURE_CONTENT",
+      // InstrumentorOptions::pricing_file's default (src/pricing_table.cpp)
+      "STREAMLL_PRICING_FILE",
       // Set by `streamll consume --exec` for its handler, which may be a streamll program
       "STREAMLL_ENTRY_ID",
       "STREAMLL_EVENT_TYPE",

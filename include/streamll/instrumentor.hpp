@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -17,6 +18,7 @@
 #include "streamll/detail/sampler.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/event.hpp"
+#include "streamll/pricing.hpp"
 #include "streamll/sink.hpp"
 #include "streamll/token_mode.hpp"
 
@@ -74,6 +76,14 @@ struct InstrumentorOptions {
   /// is off and their value is a string or raw JSON (e.g. {"user_query", "retrieved_text"}).
   /// Compared exactly, in every event type. Ignored while capture is on.
   std::vector<std::string> content_fields = {};
+  /// A pricing table (JSON; format in docs/event-schema.md, "Pricing table") that fills an
+  /// llm_call's cost_usd when the caller gives none and the table has the call's model (its
+  /// exact name); such events also carry `"cost_source": "pricing_table"`. Calls of a model
+  /// the table lacks are counted in Instrumentor::unpriced_calls(). Read once, here. Unset:
+  /// the environment variable STREAMLL_PRICING_FILE, else no table; empty: no table (the
+  /// environment is not read). A missing, unreadable or invalid file throws ConfigError naming
+  /// the file and the problem, from the environment too (option() is then the variable's name).
+  std::optional<std::string> pricing_file = std::nullopt;
 };
 
 namespace detail {
@@ -94,6 +104,9 @@ bool otel_genai_names_from_env() noexcept;
 Sampler make_sampler(std::optional<double> rate, std::vector<OperationSampleRate> per_operation);
 // STREAMLL_CAPTURE_CONTENT as a boolean, else true; an unknown value is logged and is false.
 bool capture_content_from_env() noexcept;
+// The table of `file`, else of STREAMLL_PRICING_FILE when `file` is unset; null for none
+// (src/pricing_table.cpp). Throws ConfigError for a bad one.
+std::shared_ptr<const PricingTable> load_pricing_table(const std::optional<std::string>& file);
 }  // namespace detail
 
 class Instrumentor {
@@ -110,7 +123,8 @@ class Instrumentor {
         otel_genai_names_(options.otel_genai_names ? *options.otel_genai_names
                                                    : detail::otel_genai_names_from_env()),
         sampler_(
-            detail::make_sampler(options.sample_rate, std::move(options.operation_sample_rates))) {
+            detail::make_sampler(options.sample_rate, std::move(options.operation_sample_rates))),
+        pricing_(detail::load_pricing_table(options.pricing_file)) {
     sinks_.erase(std::remove(sinks_.begin(), sinks_.end(), nullptr), sinks_.end());
     // Not value_or(): the environment is read (and a bad value logged) only when it decides.
     capture_content_ =
@@ -252,6 +266,17 @@ class Instrumentor {
   std::uint64_t sampled_out_tokens() const noexcept {
     return sampled_out_tokens_.load(std::memory_order_relaxed);
   }
+  /// The pricing table calls are priced with (InstrumentorOptions::pricing_file); null: none.
+  const PricingTable* pricing_table() const noexcept { return pricing_.get(); }
+  /// llm_call events left without a cost: the caller gave none and the pricing table does not
+  /// have the call's model. Zero without a table. Calls that report no input or no output
+  /// tokens are never priced and never counted here, whatever their model: a failed or
+  /// abandoned call usually reports none. Nor are calls whose caller gave a cost (cost_usd,
+  /// also through LlmUsage::extra).
+  std::uint64_t unpriced_calls() const noexcept {
+    return unpriced_calls_.load(std::memory_order_relaxed);
+  }
+
   void count_sampled_out_execution() noexcept {
     sampled_out_executions_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -263,6 +288,26 @@ class Instrumentor {
   }
 
  private:
+  // The cost of a call of `model` by the pricing table; nullopt without a table, without
+  // input or output tokens (a failed or abandoned call: never counted), or for a model the
+  // table lacks (counted in unpriced_calls()). A binary search and a few multiplications: no
+  // allocation. LlmCall's alone: a public one would let callers bump unpriced_calls().
+  friend class LlmCall;
+  std::optional<double> price_call(std::string_view model, std::optional<std::int64_t> input,
+                                   std::optional<std::int64_t> cached_input,
+                                   std::optional<std::int64_t> output) noexcept {
+    if (!pricing_ || !input || !output) return std::nullopt;
+    const ModelPrice* price = pricing_->find(model);
+    if (price == nullptr) {
+      unpriced_calls_.fetch_add(1, std::memory_order_relaxed);
+      return std::nullopt;
+    }
+    const double cost = PricingTable::cost_usd(*price, *input, cached_input.value_or(0), *output);
+    // Bounded prices and int64 counts keep it finite; checked so no event ever carries inf.
+    if (!std::isfinite(cost)) return std::nullopt;
+    return cost;
+  }
+
   // Counts what a sampled-out execution does not emit (all but errors and llm_call), for the
   // caller to drop.
   bool left_out(EventType type, const EventContext* context) noexcept {
@@ -314,7 +359,9 @@ class Instrumentor {
   TokenChunking token_chunking_;
   bool otel_genai_names_ = false;
   detail::Sampler sampler_;
+  std::shared_ptr<const PricingTable> pricing_;
   std::atomic<std::uint64_t> sink_failures_{0};
+  std::atomic<std::uint64_t> unpriced_calls_{0};
   std::atomic<std::uint64_t> sampled_out_executions_{0};
   std::atomic<std::uint64_t> sampled_out_events_{0};
   std::atomic<std::uint64_t> sampled_out_tokens_{0};

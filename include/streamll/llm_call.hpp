@@ -43,7 +43,9 @@ struct LlmUsage {
   std::optional<std::int64_t> tokens_used = {};
   std::optional<double> cost_usd = {};
   std::string finish_reason = {};
-  /// Any further fields for the llm_call event.
+  /// Any further fields for the llm_call event. They overwrite the library's fields of the same
+  /// name: a "cost_usd" here is the caller's cost (the pricing table is not consulted), and a
+  /// "cost_source" here is kept, also over "pricing_table" (the caller wins).
   Fields extra = {};
   // Last, so that code brace-initializing the fields above by position still compiles.
   /// Of input_tokens, those the provider served from its prompt cache (OpenAI's
@@ -164,10 +166,11 @@ class LlmCall {
   }
 
   /// Emits the llm_call event: model, provider, tokens_used, input/output tokens, cached input
-  /// and reasoning tokens, cost_usd, response_time_ms, ttft_ms (when a token was streamed), the
-  /// streaming figures (when two were: time_per_output_token_ms, output_tokens_per_second,
-  /// inter_token_ms_p50/_p95/_max), tokens_per_second, finish_reason, success. Later calls, and the
-  /// destructor, do nothing.
+  /// and reasoning tokens, cost_usd (the usage's or its extra's, else from the instrumentor's
+  /// pricing table, then with cost_source "pricing_table"), response_time_ms, ttft_ms (when a
+  /// token was streamed), the streaming figures (when two were: time_per_output_token_ms,
+  /// output_tokens_per_second, inter_token_ms_p50/_p95/_max), tokens_per_second, finish_reason,
+  /// success. Later calls, and the destructor, do nothing.
   void finish(LlmUsage usage = {}) {
     if (open_) complete(std::move(usage), true, {});
   }
@@ -219,6 +222,14 @@ class LlmCall {
     const bool streamed = tokens_ >= 2;
     const bool streaming_rate_known = streamed && last_token_ > first_token_;
     const bool gaps_known = streamed && gaps_.complete();
+    // The caller's cost wins, also one given as extra's "cost_usd" (which would overwrite the
+    // table's); else the instrumentor's pricing table, if it has the model.
+    bool priced_by_table = false;
+    if (!usage.cost_usd && !usage.extra.contains("cost_usd")) {
+      usage.cost_usd = instrumentor_->price_call(model_, usage.input_tokens,
+                                                 usage.cached_input_tokens, usage.output_tokens);
+      priced_by_table = usage.cost_usd.has_value();
+    }
     // Exactly the fields appended below: a buffered llm_call event holds no unused slots.
     const std::size_t otel_count =
         otel_genai_names_
@@ -227,9 +238,9 @@ class LlmCall {
     const std::size_t count =
         4 + !provider_.empty() + usage.input_tokens.has_value() + usage.output_tokens.has_value() +
         usage.cached_input_tokens.has_value() + usage.reasoning_tokens.has_value() +
-        usage.cost_usd.has_value() + (tokens_ > 0) + streamed + streaming_rate_known +
-        (gaps_known ? 3 : 0) + rate_known + !usage.finish_reason.empty() + !error_type.empty() +
-        !sampled_ + otel_count + usage.extra.size();
+        usage.cost_usd.has_value() + priced_by_table + (tokens_ > 0) + streamed +
+        streaming_rate_known + (gaps_known ? 3 : 0) + rate_known + !usage.finish_reason.empty() +
+        !error_type.empty() + !sampled_ + otel_count + usage.extra.size();
     Fields data;
     data.reserve(count);
     data.append_new("model", model_);
@@ -246,6 +257,7 @@ class LlmCall {
     }
     if (usage.reasoning_tokens) data.append_new("reasoning_tokens", *usage.reasoning_tokens);
     if (usage.cost_usd) data.append_new("cost_usd", *usage.cost_usd);
+    if (priced_by_table) data.append_new("cost_source", "pricing_table");
     data.append_new("response_time_ms", response_ms);
     if (tokens_ > 0) {
       data.append_new("ttft_ms",

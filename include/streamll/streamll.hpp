@@ -11,6 +11,7 @@
 #include "streamll/llm_call.hpp"
 #include "streamll/log.hpp"
 #include "streamll/macros.hpp"
+#include "streamll/pricing.hpp"
 #include "streamll/redact.hpp"
 #include "streamll/sink.hpp"
 #include "streamll/sinks/jsonl_file_sink.hpp"

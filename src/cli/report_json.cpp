@@ -28,24 +28,26 @@ nlohmann::json status_json(const ShardStatus& s) {
 
 nlohmann::json models_json(const std::map<std::string, ModelUsage>& models) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& [name, m] : models) {
-    j[name] = {{"calls", m.calls},
-               {"failed_calls", m.failed_calls},
-               {"total_tokens", m.total_tokens},
-               {"input_tokens", m.input_tokens},
-               {"output_tokens", m.output_tokens},
-               {"cached_input_tokens", m.cached_input_tokens},
-               {"reasoning_tokens", m.reasoning_tokens},
-               {"total_cost", m.total_cost_usd},
-               {"response_time_ms", to_json(m.response_time_ms)},
-               {"ttft_ms", to_json(m.ttft_ms)},
-               {"time_per_output_token_ms", to_json(m.time_per_output_token_ms)},
-               {"inter_token_ms_p95", to_json(m.inter_token_ms_p95)}};
-  }
+  for (const auto& [name, m] : models) j[name] = to_json(m);
   return j;
 }
 
 }  // namespace
+
+nlohmann::json to_json(const ModelUsage& m) {
+  return {{"calls", m.calls},
+          {"failed_calls", m.failed_calls},
+          {"total_tokens", m.total_tokens},
+          {"input_tokens", m.input_tokens},
+          {"output_tokens", m.output_tokens},
+          {"cached_input_tokens", m.cached_input_tokens},
+          {"reasoning_tokens", m.reasoning_tokens},
+          {"total_cost", m.total_cost_usd},
+          {"response_time_ms", to_json(m.response_time_ms)},
+          {"ttft_ms", to_json(m.ttft_ms)},
+          {"time_per_output_token_ms", to_json(m.time_per_output_token_ms)},
+          {"inter_token_ms_p95", to_json(m.inter_token_ms_p95)}};
+}
 
 nlohmann::json to_json(const UsageStats& s) {
   nlohmann::json j = {

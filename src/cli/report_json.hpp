@@ -9,6 +9,7 @@ namespace streamll::cli {
 
 nlohmann::json to_json(const DecodeFailureCounts& counts);
 nlohmann::json to_json(const Percentiles& p);
+nlohmann::json to_json(const ModelUsage& m);  ///< also a tag value's (UsageStats::by_tag)
 nlohmann::json to_json(const UsageStats& s);
 nlohmann::json to_json(const GroupInfo& g);
 nlohmann::json to_json(const HealthReport& h);

@@ -11,6 +11,7 @@
 #include "cli/common.hpp"
 #include "cli/report_command.hpp"
 #include "cli/report_json.hpp"
+#include "cli/stats_grouping.hpp"
 #include "redis/analytics/usage_accumulator.hpp"
 
 namespace streamll::cli {
@@ -23,6 +24,14 @@ std::vector<OptionSpec> stats_specs() {
       {"from", "MS", "start at this Unix time in milliseconds instead (a stream id's first part)"},
       {"to", "MS", "end at this Unix time in milliseconds (default: the newest entry)"},
       {"page-size", "N", "entries per XRANGE round trip (default 1000)"},
+      {"by", "model|tag:KEY",
+       "also the calls per model or per value of tag KEY (e.g. tag:user_id): calls, tokens, "
+       "cost, latency"},
+      {"top", "N", "with --by: the N values with the most calls (or cost), default 10"},
+      {"sort", "calls|cost", "with --by: rank by calls (default) or by cost"},
+      {"max-values", "N",
+       "with --by: distinct values counted apart, default 1000, at most 10000; the rest as "
+       "(other). With --by model also caps the event types listed"},
       {"json", "", "print JSON instead of a table"},
   };
   for (auto& s : connection_option_specs()) specs.push_back(std::move(s));
@@ -41,6 +50,14 @@ void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
          "named on stderr and the exit status is 2. With --token-stream the token events' own\n"
          "stream is read too: its entries count in the totals and events by type (the token\n"
          "figures come from the llm_call events, which stay in --stream).\n\n"
+         "--by tag:KEY adds the same figures per value of the events' tag KEY (user_id,\n"
+         "session_id, tenant, ...), the --top N values by calls or --sort cost; calls without\n"
+         "the tag are reported as (none), and past --max-values distinct values the further\n"
+         "ones are added up as (other) (each value costs up to 64 KiB: memory stays bounded;\n"
+         "values are cut to 256 bytes). With shards, which values are past the cap depends on\n"
+         "the order the shards are merged in. --by model ranks the per-model figures the same\n"
+         "way; its --max-values is the cap on models, which also caps the event types listed\n"
+         "(and models_used). Without --by the output is as above.\n\n"
       << format_options(specs);
 }
 
@@ -73,7 +90,7 @@ std::string tokens_text(std::int64_t total, std::int64_t input, std::int64_t cac
 
 void print_model(std::ostream& out, const std::string& name, const ModelUsage& m) {
   const std::string failed = m.failed_calls ? fmt::format(" ({} failed)", m.failed_calls) : "";
-  out << fmt::format("    {}: {} call{}{}, {} tokens, ${:.4f}\n", name, m.calls,
+  out << fmt::format("    {}: {} call{}{}, {} tokens, ${:.4f}\n", printable(name), m.calls,
                      m.calls == 1 ? "" : "s", failed, m.total_tokens, m.total_cost_usd);
   auto row = [&out](const char* label, const Percentiles& p) {
     if (p.count > 0) out << fmt::format("      {:<22}{}\n", label, distribution(p, "ms", "1.6%"));
@@ -118,7 +135,8 @@ void print_table(std::ostream& out, const UsageStats& s) {
   }
   if (!s.events_by_type.empty()) {
     out << "  events by type\n";
-    for (const auto& [type, n] : s.events_by_type) out << fmt::format("    {:<32}{}\n", type, n);
+    for (const auto& [type, n] : s.events_by_type)
+      out << fmt::format("    {:<32}{}\n", printable(type), n);
   }
   if (!s.shards.empty()) {
     out << "  shards\n";
@@ -131,6 +149,24 @@ void print_table(std::ostream& out, const UsageStats& s) {
   }
   out << fmt::format("  ({} {} read in {:.2f} s)\n", s.pages, s.pages == 1 ? "page" : "pages",
                      static_cast<double>(s.elapsed.count()) / 1000.0);
+}
+
+void print_grouping(std::ostream& out, const Grouping& grouping, const UsageStats& s) {
+  const RankedGroups ranked = rank_groups(grouping, s);
+  const std::string what = grouping.tag_key.empty() ? "model" : "tag " + grouping.tag_key;
+  out << fmt::format(
+      "  by {} (top {} of {} value{}, by {}{})\n", printable(what), ranked.top.size(),
+      ranked.values, ranked.values == 1 ? "" : "s", grouping.by_cost ? "cost" : "calls",
+      grouping.tag_key.empty() ? "" : fmt::format("; values cut to {} bytes", kMaxTagValueBytes));
+  for (const auto& [name, usage] : ranked.top) print_model(out, name, *usage);
+  if (ranked.none) print_model(out, "(none)", *ranked.none);
+  if (ranked.other) {
+    // Which values are past the cap depends on the order they were counted in: reading order,
+    // and with shards the order the shards' totals are merged in.
+    print_model(out,
+                fmt::format("(other: values beyond the {} counted apart)", grouping.max_values),
+                *ranked.other);
+  }
 }
 
 // The token events' own stream, read over the same range: its entries and events by type are
@@ -168,6 +204,13 @@ int run_stats(int argc, char** argv, int first) {
         if (auto v = args.unsigned_value("page-size")) query.page_size = *v;
         if (query.page_size == 0 || query.page_size > 100000)
           throw UsageError("--page-size must be 1 to 100000");
+        const std::optional<Grouping> grouping = parse_grouping(args);
+        if (grouping && !grouping->tag_key.empty()) {
+          query.group_by_tag = grouping->tag_key;
+          query.max_tag_values = grouping->max_values;
+        } else if (grouping) {
+          query.max_models = grouping->max_values;
+        }
         UsageStats s = analyze_usage(target.source(), query);
         std::optional<UsageStats> tokens;
         if (!target.token_stream.empty()) tokens = add_token_stream(s, target, query);
@@ -178,9 +221,11 @@ int run_stats(int argc, char** argv, int first) {
                                  {"entries", tokens->entries},
                                  {"events", tokens->events}};
           }
+          if (grouping) j["by"] = grouping_json(*grouping, s);
           std::cout << j.dump(2) << "\n";
         } else {
           print_table(std::cout, s);
+          if (grouping) print_grouping(std::cout, *grouping, s);
           if (tokens) {
             std::cout << fmt::format("  (token stream '{}': {} entries, counted above)\n",
                                      tokens->stream, tokens->entries);

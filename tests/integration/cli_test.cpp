@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -312,6 +313,207 @@ TEST_CASE("stats adds up cached input and reasoning tokens, one stream or sharde
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.out, Catch::Contains("1300 (input 1000, 768 of them cached, output 300, 192 of them "
                                     "reasoning)"));
+}
+
+namespace {
+
+// An llm_call of `model` whose events carry tag user_id=`user` (none when empty).
+streamll::Event user_call(const std::string& user, std::int64_t tokens, double cost,
+                          double response_ms, const std::string& model = "m") {
+  streamll::Event e = llm_call(model, tokens, cost, response_ms, response_ms / 10);
+  e.data.set("input_tokens", tokens - 10);
+  e.data.set("output_tokens", 10);
+  e.data.set("cached_input_tokens", 2);
+  e.data.set("reasoning_tokens", 1);
+  auto context = std::make_shared<streamll::EventContext>();
+  context->tags = {{"environment", "prod"}};
+  if (!user.empty()) context->tags.emplace_back("user_id", user);
+  e.context = std::move(context);
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("stats --by tag:KEY reports each value, the top N and the calls without the tag",
+          "[cli_it][usage]") {
+  RedisServer server;
+  DirectRedis redis = DirectRedis::tcp(server.port());
+  // alice: 3 calls, $0.30; bob: 2 calls, $5; carol: 1 call, $0.01; two calls without user_id.
+  for (int i = 1; i <= 3; ++i) add_event(redis, user_call("alice", 100, 0.1, 100.0 * i));
+  for (int i = 1; i <= 2; ++i) add_event(redis, user_call("bob", 50, 2.5, 10.0 * i));
+  add_event(redis, user_call("carol", 20, 0.01, 7.0));
+  add_event(redis, user_call("", 30, 1.0, 5.0));
+  add_event(redis, user_call("", 30, 1.0, 5.0, "other-model"));
+  add_event(redis, streamll::consumerit::error_event());  // not an llm_call: in no group
+
+  auto r = run_cli({"stats", "--url", server.url(), "--by", "tag:user_id", "--json"});
+  REQUIRE(r.exit_code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["total_calls"] == 8);
+  auto by = j["by"];
+  CHECK(by["by"] == "tag:user_id");
+  CHECK(by["sort"] == "calls");
+  CHECK(by["top"] == 10);
+  CHECK(by["distinct_values"] == 3);
+  REQUIRE(by["values"].size() == 3);
+  CHECK(by["values"][0]["value"] == "alice");
+  CHECK(by["values"][1]["value"] == "bob");
+  CHECK(by["values"][2]["value"] == "carol");
+  const auto& alice = by["values"][0];
+  CHECK(alice["calls"] == 3);
+  CHECK(alice["total_tokens"] == 300);
+  CHECK(alice["input_tokens"] == 270);
+  CHECK(alice["output_tokens"] == 30);
+  CHECK(alice["cached_input_tokens"] == 6);
+  CHECK(alice["reasoning_tokens"] == 3);
+  CHECK(alice["total_cost"] == Approx(0.3));
+  CHECK(alice["response_time_ms"]["count"] == 3);
+  CHECK(alice["response_time_ms"]["p50"] == Approx(200.0));
+  CHECK(alice["response_time_ms"]["max"] == Approx(300.0));
+  CHECK(alice["ttft_ms"]["p95"] == Approx(30.0));
+  CHECK(by["none"]["calls"] == 2);
+  CHECK(by["none"]["total_cost"] == Approx(2.0));
+  CHECK(by["other"].is_null());
+  // The rest of the report is as without --by.
+  auto plain = nlohmann::json::parse(run_cli({"stats", "--url", server.url(), "--json"}).out);
+  CHECK_FALSE(plain.contains("by"));
+  CHECK(plain["models"] == j["models"]);
+  CHECK(plain["total_cost"] == j["total_cost"]);
+
+  // Top 1 by cost: bob; the none bucket is reported whatever the cut.
+  r = run_cli({"stats", "--url", server.url(), "--by", "tag:user_id", "--top", "1", "--sort",
+               "cost", "--json"});
+  REQUIRE(r.exit_code == 0);
+  by = nlohmann::json::parse(r.out)["by"];
+  CHECK(by["sort"] == "cost");
+  CHECK(by["distinct_values"] == 3);
+  REQUIRE(by["values"].size() == 1);
+  CHECK(by["values"][0]["value"] == "bob");
+  CHECK(by["values"][0]["total_cost"] == Approx(5.0));
+  CHECK(by["none"]["calls"] == 2);
+
+  // Past --max-values the further values are added up as (other).
+  r = run_cli(
+      {"stats", "--url", server.url(), "--by", "tag:user_id", "--max-values", "2", "--json"});
+  REQUIRE(r.exit_code == 0);
+  by = nlohmann::json::parse(r.out)["by"];
+  CHECK(by["max_values"] == 2);
+  CHECK(by["distinct_values"] == 2);
+  CHECK(by["values"][0]["value"] == "alice");
+  CHECK(by["values"][1]["value"] == "bob");
+  CHECK(by["other"]["calls"] == 1);
+  CHECK(by["none"]["calls"] == 2);
+
+  // A tag no event has: every call in (none).
+  r = run_cli({"stats", "--url", server.url(), "--by", "tag:tenant", "--json"});
+  REQUIRE(r.exit_code == 0);
+  by = nlohmann::json::parse(r.out)["by"];
+  CHECK(by["values"].empty());
+  CHECK(by["none"]["calls"] == 8);
+
+  // By model, ranked the same way.
+  r = run_cli({"stats", "--url", server.url(), "--by", "model", "--json"});
+  REQUIRE(r.exit_code == 0);
+  by = nlohmann::json::parse(r.out)["by"];
+  REQUIRE(by["values"].size() == 2);
+  CHECK(by["values"][0]["value"] == "m");
+  CHECK(by["values"][0]["calls"] == 7);
+  CHECK(by["none"].is_null());
+
+  // The table.
+  r = run_cli({"stats", "--url", server.url(), "--by", "tag:user_id", "--top", "2"});
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("  by tag user_id (top 2 of 3 values, by calls; values cut "
+                                    "to 256 bytes)\n"
+                                    "    alice: 3 calls, 300 tokens, $0.3000\n"));
+  CHECK_THAT(r.out, Catch::Contains("    bob: 2 calls, 100 tokens, $5.0000\n"));
+  CHECK_THAT(r.out, Catch::Contains("    (none): 2 calls, 60 tokens, $2.0000\n"));
+  CHECK(r.out.find("carol") == std::string::npos);
+
+  // By model with a cap: the models past it in (other), and the event types capped alike
+  // (the llm_calls come first in the stream, the error last).
+  r = run_cli({"stats", "--url", server.url(), "--by", "model", "--max-values", "1", "--json"});
+  REQUIRE(r.exit_code == 0);
+  j = nlohmann::json::parse(r.out);
+  by = j["by"];
+  CHECK(by["max_values"] == 1);
+  CHECK(by["distinct_values"] == 1);
+  REQUIRE(by["values"].size() == 1);
+  CHECK(by["values"][0]["value"] == "m");
+  CHECK(by["values"][0]["calls"] == 7);
+  CHECK(by["other"]["calls"] == 1);
+  CHECK(by["none"].is_null());
+  CHECK(j["models_used"] == nlohmann::json({{"m", 7}, {"(other)", 1}}));
+  CHECK(j["events_by_type"] == nlohmann::json({{"llm_call", 8}, {"(other)", 1}}));
+  r = run_cli({"stats", "--url", server.url(), "--by", "model", "--max-values", "1"});
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("  by model (top 1 of 1 value, by calls)\n"));
+  CHECK_THAT(r.out, Catch::Contains("    (other: values beyond the 1 counted apart): 1 call,"));
+  // The largest cap is accepted.
+  r = run_cli({"stats", "--url", server.url(), "--by", "model", "--max-values", "10000"});
+  CHECK(r.exit_code == 0);
+}
+
+TEST_CASE(
+    "stats --by escapes control characters in the table but not in --json and cuts long values",
+    "[cli_it][usage]") {
+  RedisServer server;
+  DirectRedis redis = DirectRedis::tcp(server.port());
+  const std::string evil_user = "eve\x1b[31m\nfake: 99 calls\\";
+  const std::string evil_model = std::string("mo\x07") + "del\xc2\x9b" + "2J";
+  add_event(redis, user_call(evil_user, 100, 0.1, 10.0, evil_model));
+  const std::string long_user = std::string(300, 'L');
+  add_event(redis, user_call(long_user, 100, 0.1, 10.0));
+
+  auto r = run_cli({"stats", "--url", server.url(), "--by", "tag:user_id"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find('\x1b') == std::string::npos);
+  CHECK(r.out.find('\x07') == std::string::npos);
+  CHECK(r.out.find("\xc2\x9b") == std::string::npos);
+  CHECK_THAT(r.out, Catch::Contains("    eve\\x1b[31m\\x0afake: 99 calls\\\\: 1 call,"));
+  CHECK_THAT(r.out, Catch::Contains("    mo\\x07del\\u009b2J: 1 call,"));
+  CHECK_THAT(r.out, Catch::Contains("    " + std::string(256, 'L') + ": 1 call,"));
+  CHECK(r.out.find(std::string(257, 'L')) == std::string::npos);
+
+  r = run_cli({"stats", "--url", server.url(), "--by", "tag:user_id", "--json"});
+  REQUIRE(r.exit_code == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  const auto& by = j["by"];
+  CHECK(by["value_max_bytes"] == 256);
+  std::set<std::string> values;
+  for (const auto& v : by["values"]) values.insert(v["value"].get<std::string>());
+  CHECK(values == std::set<std::string>{evil_user, std::string(256, 'L')});
+  CHECK(j["models"].contains(evil_model));
+}
+
+TEST_CASE("stats rejects a bad --by and its options without --by", "[cli_it][usage]") {
+  RedisServer server;
+  for (const std::vector<std::string>& bad : {std::vector<std::string>{"--by", "tag:"},
+                                              {"--by", "user_id"},
+                                              {"--by", "tag"},
+                                              {"--by", "models"},
+                                              {"--by", "tag:user_id", "--top", "0"},
+                                              {"--by", "tag:user_id", "--sort", "latency"},
+                                              {"--by", "tag:user_id", "--max-values", "0"},
+                                              {"--by", "model", "--max-values", "10001"},
+                                              {"--top", "5"},
+                                              {"--sort", "cost"}}) {
+    std::vector<std::string> args = {"stats", "--url", server.url()};
+    args.insert(args.end(), bad.begin(), bad.end());
+    CAPTURE(bad);
+    const auto r = run_cli(args);
+    CHECK(r.exit_code == 64);
+    CHECK(r.err.find("streamll stats: ") != std::string::npos);
+    CHECK(r.out.empty());
+  }
+  const auto r = run_cli({"stats", "--url", server.url(), "--by", "user_id"});
+  CHECK_THAT(r.err, Catch::Contains("--by must be 'model' or 'tag:KEY'"));
+  const auto help = run_cli({"stats", "--help"});
+  CHECK(help.exit_code == 0);
+  CHECK_THAT(help.out, Catch::Contains("--by model|tag:KEY"));
+  CHECK_THAT(help.out, Catch::Contains("(none)"));
+  CHECK_THAT(help.out, Catch::Contains("at most 10000"));
+  CHECK_THAT(help.out, Catch::Contains("also caps the event types"));
 }
 
 TEST_CASE("stats and health report each model's latency percentiles", "[cli_it]") {

@@ -61,6 +61,10 @@ struct Percentiles {
   bool exact = true;
 };
 
+/// UsageStats::by_tag keys are tag values cut to this many bytes: a tag value can be as long
+/// as any string, and max_tag_values of them are kept in memory.
+inline constexpr std::size_t kMaxTagValueBytes = 256;
+
 struct UsageQuery {
   /// The range starts this long before the server's current time...
   std::chrono::milliseconds since = std::chrono::hours(24);
@@ -77,6 +81,15 @@ struct UsageQuery {
   std::size_t max_models = 1000;
   /// Samples per quantity and model kept for exact percentiles in UsageStats::models.
   std::size_t model_exact_samples = 1000;
+  /// Also add the llm_call events up per value of this tag (UsageStats::by_tag), e.g.
+  /// "user_id"; empty: not.
+  std::string group_by_tag = {};
+  /// Distinct values of group_by_tag counted individually (each like a model: up to 64 KiB
+  /// past model_exact_samples calls, plus its value, cut to kMaxTagValueBytes); further ones
+  /// are added up under "(other)". 0: every value goes to "(other)" (and "(none)" still
+  /// counts the calls without the tag). Across shards the first values in merge order (shard
+  /// order, each shard's values in byte order) keep their place, not the first seen in time.
+  std::size_t max_tag_values = 1000;
 };
 
 /// One model's llm_call events (UsageStats::models): its totals and latency distributions.
@@ -144,6 +157,13 @@ struct UsageStats {
   /// Sharded queries only: each shard, in shard order. from_ms is then the earliest shard's
   /// start (each shard's range starts `since` before its own server's time).
   std::vector<ShardUsage> shards;
+  /// UsageQuery::group_by_tag, and per value of that tag its llm_call events, as `models` has
+  /// them per model: "(none)" for the calls without the tag, "(other)" for those of values past
+  /// UsageQuery::max_tag_values (a tag value spelt "(none)" or "(other)" joins those). Values
+  /// longer than kMaxTagValueBytes are cut to that (at a UTF-8 character boundary), so values
+  /// alike in their first 256 bytes are added up as one.
+  std::string tag_key;
+  std::map<std::string, ModelUsage> by_tag;
   /// False when a shard could not be read: the totals cover the others only.
   bool complete() const noexcept {
     for (const auto& s : shards) {

@@ -40,6 +40,8 @@ class UsageAccumulator {
   explicit UsageAccumulator(const UsageQuery& query)
       : max_models_(query.max_models),
         model_exact_samples_(query.model_exact_samples),
+        tag_key_(query.group_by_tag),
+        max_tag_values_(query.max_tag_values),
         response_times_(query.exact_samples),
         ttfts_(query.exact_samples) {}
 
@@ -52,7 +54,7 @@ class UsageAccumulator {
       stats_.undecodable.add(DecodeFailureKind::missing_event_field);
       return;
     }
-    if (!decode_usage_fields(*json, fields_, kind_, reason_)) {
+    if (!decode_usage_fields(*json, fields_, kind_, reason_, tag_key_)) {
       stats_.undecodable.add(kind_);
       return;
     }
@@ -84,6 +86,9 @@ class UsageAccumulator {
     if (const Value* v = data.find("inter_token_ms_p95"); v && v->is_number())
       f.inter_token_ms_p95 = v->as_double();
     if (const Value* v = data.find("success"); v && v->is_bool()) f.success = v->as_bool();
+    if (!tag_key_.empty()) {
+      if (const std::string* tag = event.tag(tag_key_)) f.tag_value = *tag;
+    }
     add(f);
   }
 
@@ -106,7 +111,17 @@ class UsageAccumulator {
     if (f.response_time_ms) response_times_.add(*f.response_time_ms);
     if (f.ttft_ms) ttfts_.add(*f.ttft_ms);
     const std::string& model = f.model_is_string && !f.model.empty() ? f.model : kUnknown;
-    bounded_slot(models_, model, model_exact_samples_).add(f);
+    bounded_slot(models_, model, max_models_, nullptr, model_exact_samples_).add(f);
+    if (!tag_key_.empty()) {
+      const std::string* value = &kNoTag;
+      if (f.tag_value && f.tag_value->size() > kMaxTagValueBytes) {
+        cut_value_.assign(*f.tag_value, 0, utf8_prefix(*f.tag_value, kMaxTagValueBytes));
+        value = &cut_value_;
+      } else if (f.tag_value) {
+        value = &*f.tag_value;
+      }
+      bounded_slot(by_tag_, *value, max_tag_values_, &kNoTag, model_exact_samples_).add(f);
+    }
   }
 
   /// Adds another accumulator's totals (another shard's): counts summed, distributions merged
@@ -123,7 +138,11 @@ class UsageAccumulator {
     stats_.total_cost_usd += o.total_cost_usd;
     stats_.invalid_cost += o.invalid_cost;
     for (const auto& [model, theirs] : other.models_)
-      bounded_slot(models_, model, model_exact_samples_).merge(theirs);
+      bounded_slot(models_, model, max_models_, nullptr, model_exact_samples_).merge(theirs);
+    // In merge order (shards in the order merged, each one's values in byte order): the
+    // values of the shards merged first keep their places.
+    for (const auto& [value, theirs] : other.by_tag_)
+      bounded_slot(by_tag_, value, max_tag_values_, &kNoTag, model_exact_samples_).merge(theirs);
     stats_.errors += o.errors;
     response_times_.merge(other.response_times_);
     ttfts_.merge(other.ttfts_);
@@ -140,34 +159,48 @@ class UsageAccumulator {
       out.calls_per_model.emplace(model, usage.calls);
       out.models.emplace(model, std::move(usage));
     }
+    out.tag_key = tag_key_;
+    for (const auto& [value, summary] : by_tag_) out.by_tag.emplace(value, summary.result());
     return out;
   }
 
   std::size_t memory_bytes() const noexcept {
     std::size_t bytes = response_times_.memory_bytes() + ttfts_.memory_bytes();
     for (const auto& named : models_) bytes += named.second.memory_bytes();
+    for (const auto& named : by_tag_) bytes += named.second.memory_bytes();
     return bytes;
   }
 
  private:
-  // Names come from the data: past max_models_ distinct ones they are added up as "(other)".
-  // That bucket takes no name's place, also when it comes from another shard's totals.
-  // The slot of `name` in `slots`, or of "(other)" once max_models_ names are there (the slot
-  // is made from `args` when new). That bucket takes no name's place, also when it comes from
-  // another shard's totals. One rule for model names (calls_per_model is derived from models_)
-  // and event type names.
+  // Names come from the data: the slot of `name` in `slots`, or of "(other)" once `limit`
+  // names are there (the slot is made from `args` when new). "(other)", and `exempt` (the tag
+  // grouping's "(none)"; null for models and event types, where "(none)" is a name like any),
+  // take no name's place, also when they come from another shard's totals. One rule for model
+  // names (calls_per_model is derived from models_), event type names and tag values.
   template <typename Map, typename... Args>
-  typename Map::mapped_type& bounded_slot(Map& slots, const std::string& name, Args&&... args) {
+  static typename Map::mapped_type& bounded_slot(Map& slots, const std::string& name,
+                                                 std::size_t limit, const std::string* exempt,
+                                                 Args&&... args) {
     static const std::string other = "(other)";
     auto it = slots.find(name);
     if (it != slots.end()) return it->second;
-    const std::size_t names = slots.size() - slots.count(other);
-    const std::string& key = name != other && names < max_models_ ? name : other;
+    const bool is_exempt = exempt != nullptr && name == *exempt;
+    const std::size_t names =
+        slots.size() - slots.count(other) - (exempt != nullptr ? slots.count(*exempt) : 0);
+    const std::string& key = is_exempt || (name != other && names < limit) ? name : other;
     return slots.try_emplace(key, std::forward<Args>(args)...).first->second;
   }
   void count_bounded(std::map<std::string, std::uint64_t>& counts, const std::string& name,
                      std::uint64_t n = 1) {
-    bounded_slot(counts, name) += n;
+    bounded_slot(counts, name, max_models_, nullptr) += n;
+  }
+  // The length of the longest prefix of `text` of at most `limit` bytes that does not split a
+  // UTF-8 character (continuation bytes are 10xxxxxx).
+  static std::size_t utf8_prefix(const std::string& text, std::size_t limit) noexcept {
+    if (text.size() <= limit) return text.size();
+    std::size_t n = limit;
+    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+    return n > 0 ? n : limit;  // not UTF-8 at all: cut at the limit
   }
 
   // One model's totals and distributions.
@@ -218,14 +251,19 @@ class UsageAccumulator {
   };
 
   inline static const std::string kUnknown = "unknown";
+  inline static const std::string kNoTag = "(none)";  // calls without the grouping tag
 
   std::size_t max_models_;
   std::size_t model_exact_samples_;
   std::map<std::string, ModelAccumulator> models_;
+  std::string tag_key_;  // UsageQuery::group_by_tag
+  std::size_t max_tag_values_;
+  std::map<std::string, ModelAccumulator> by_tag_;  // per value of tag_key_
   UsageStats stats_;
   PercentileSummary response_times_;
   PercentileSummary ttfts_;
-  UsageFields fields_;  // reused: decoding allocates less
+  UsageFields fields_;     // reused: decoding allocates less
+  std::string cut_value_;  // a tag value cut to kMaxTagValueBytes (reused)
   DecodeFailureKind kind_ = DecodeFailureKind::invalid_event;
   std::string reason_;
 };

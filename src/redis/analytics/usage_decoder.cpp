@@ -21,7 +21,7 @@ struct Number {
 class UsageSax {
  public:
   using json = nlohmann::json;
-  explicit UsageSax(UsageFields& out) : out_(out) {}
+  UsageSax(UsageFields& out, std::string_view tag_key) : out_(out), wanted_tag_(tag_key) {}
 
   // parse_event_json's rules, checked as the values stream past (the last duplicate key wins,
   // as in a DOM, so each rule is recorded per key and judged at the end).
@@ -53,6 +53,7 @@ class UsageSax {
     }
     if (in_tags_value()) {
       non_string_tags_.erase(tag_key_);
+      if (!wanted_tag_.empty() && tag_key_ == wanted_tag_) out_.tag_value = std::move(v);
       return true;
     }
     if (in_data_value()) {
@@ -146,7 +147,7 @@ class UsageSax {
     else if (top_key_ == "timestamp")
       timestamp_bad_ = !null;
     else if (top_key_ == "tags")
-      tags_bad_ = !(null || k == kObject), non_string_tags_.clear();
+      tags_bad_ = !(null || k == kObject), non_string_tags_.clear(), out_.tag_value.reset();
     else if (top_key_ == "data")
       data_bad_ = !(null || k == kObject), data_seen_ = !null && k == kObject;
     else if (is_context_key())
@@ -270,6 +271,7 @@ class UsageSax {
   }
 
   UsageFields& out_;
+  std::string_view wanted_tag_;  // the tag whose value goes into out_.tag_value; empty: none
   int depth_ = 0;
   std::string top_key_;
   DataKey data_key_ = kOtherKey;
@@ -288,7 +290,7 @@ class UsageSax {
 }  // namespace
 
 bool decode_usage_fields(std::string_view json, UsageFields& out, DecodeFailureKind& kind,
-                         std::string& reason) noexcept {
+                         std::string& reason, std::string_view tag_key) noexcept {
   try {
     out = UsageFields{};
     if (detail::json_nesting_depth(json) > detail::max_json_nesting + 2) {
@@ -297,7 +299,7 @@ bool decode_usage_fields(std::string_view json, UsageFields& out, DecodeFailureK
       reason = "nested too deeply";
       return false;
     }
-    UsageSax sax(out);
+    UsageSax sax(out, tag_key);
     if (!nlohmann::json::sax_parse(json.begin(), json.end(), &sax)) {
       kind = DecodeFailureKind::malformed_json;
       reason = "not valid JSON";

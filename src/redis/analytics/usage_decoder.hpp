@@ -26,6 +26,8 @@ struct UsageFields {
   bool cost_invalid = false;
   std::optional<double> response_time_ms, ttft_ms, time_per_output_token_ms, inter_token_ms_p95;
   std::optional<bool> success;
+  /// The value of the tag decode_usage_fields was asked for, when the event has it.
+  std::optional<std::string> tag_value;
 };
 
 /// A cost analytics adds up: a finite number >= 0. A negative, NaN or infinite one (NaN is
@@ -35,8 +37,9 @@ inline bool is_valid_cost(bool is_number, double value) noexcept {
 }
 
 /// True and `out` filled for an event parse_event_json accepts; otherwise false with the
-/// failure kind and reason (the same kinds decode_entry reports).
+/// failure kind and reason (the same kinds decode_entry reports). `tag_key`: the tag whose
+/// value goes into out.tag_value (none when empty).
 bool decode_usage_fields(std::string_view json, UsageFields& out, DecodeFailureKind& kind,
-                         std::string& reason) noexcept;
+                         std::string& reason, std::string_view tag_key = {}) noexcept;
 
 }  // namespace streamll::redis
