@@ -147,7 +147,8 @@ streamll::SinkPtr make_sink(const Arguments& args) {
 // the transfer is over, the usage and finish reason of the call or why it failed.
 class ChatStream {
  public:
-  explicit ChatStream(streamll::LlmCall& call) : call_(call) {}
+  explicit ChatStream(streamll::LlmCall& call)
+      : call_(call), quote_bodies_(streamll::default_instrumentor()->capture_content()) {}
 
   // libcurl's write callback: every piece of the body, split wherever the network split it.
   // Returning less than given makes libcurl stop the transfer (CURLE_WRITE_ERROR): done on a
@@ -256,7 +257,7 @@ class ChatStream {
     const auto chunk = nlohmann::json::parse(event.data, nullptr, /*allow_exceptions=*/false);
     if (!chunk.is_object()) {
       error_type_ = "invalid_chunk";
-      error_message_ = "not a JSON object: " + event.data.substr(0, 200);
+      error_message_ = "not a JSON object: " + quoted(event.data);
       return;
     }
     if (const auto error = chunk.find("error"); error != chunk.end()) {
@@ -320,10 +321,17 @@ class ChatStream {
     std::string message = "HTTP " + std::to_string(status_);
     if (body.is_object() && body.contains("error"))
       return message + ": " + message_of(body["error"]);
-    return error_body_.empty() ? message : message + ": " + error_body_.substr(0, 200);
+    return error_body_.empty() ? message : message + ": " + quoted(error_body_);
+  }
+  // A body's first 200 bytes, or only its size with content capture off: error_message stays
+  // when capture is off, and a chunk or a proxy's page may hold the answer's text.
+  std::string quoted(const std::string& body) const {
+    if (!quote_bodies_) return std::to_string(body.size()) + " bytes (content capture is off)";
+    return body.substr(0, 200);
   }
 
   streamll::LlmCall& call_;
+  const bool quote_bodies_;
   example::SseParser parser_;
   streamll::LlmUsage usage_;
   long status_ = 0;  // of the last response; 0: none came

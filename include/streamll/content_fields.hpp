@@ -62,13 +62,21 @@ inline bool is_content_field(EventType type, const Field& field,
          is_content_field_name(type, field.key, extra);
 }
 
-/// Erases the content fields of `event.data` (is_content_field, with `extra` names);
-/// returns how many, allocating nothing. Tags and the error event's error_message are not
-/// content fields (docs/privacy.md says why).
+/// Whether `field` is the text of a `log` event (SpdlogSink): a log line may quote the prompt
+/// or answer it is about.
+inline bool is_log_message(const Event& event, const Field& field) noexcept {
+  return event.type == EventType::custom && field.key == "message" &&
+         (field.value.is_string() || field.value.is_raw_json()) && event.custom_type == "log";
+}
+
+/// Erases the content fields of `event.data` (is_content_field, with `extra` names, and a
+/// `log` event's message); returns how many, allocating nothing. Tags and the error event's
+/// error_message are not content fields (docs/privacy.md says why).
 inline std::size_t remove_content_fields(Event& event,
                                          const std::vector<std::string>& extra = {}) noexcept {
-  return event.data.erase_if(
-      [&](const Field& f) noexcept { return is_content_field(event.type, f, extra); });
+  return event.data.erase_if([&](const Field& f) noexcept {
+    return is_content_field(event.type, f, extra) || is_log_message(event, f);
+  });
 }
 
 }  // namespace streamll

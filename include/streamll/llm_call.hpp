@@ -230,7 +230,8 @@ class LlmCall {
                                                  usage.cached_input_tokens, usage.output_tokens);
       priced_by_table = usage.cost_usd.has_value();
     }
-    // Exactly the fields appended below: a buffered llm_call event holds no unused slots.
+    // The fields appended below (one more than kept when the caller's extra repeats one of them):
+    // a buffered llm_call event holds no unused slots otherwise.
     const std::size_t otel_count =
         otel_genai_names_
             ? otel_genai_count(usage, !provider_.empty(), tokens_, abandoned, error_type)

@@ -139,7 +139,8 @@ const nlohmann::json& failed_call(const Run& run, const std::string& error_type)
 // Runs the example with the test's STREAMLL_* and OPENAI_* variables removed from its
 // environment (env -u) and no key, so that what the developer or CI exported cannot change it.
 Run run_example(const std::string& base_url, const std::string& name,
-                std::vector<std::string> extra = {}, const std::string& timeout_ms = "20000") {
+                std::vector<std::string> extra = {}, const std::string& timeout_ms = "20000",
+                const std::vector<std::string>& environment = {}) {
   const std::string jsonl = temp_file(name + ".jsonl");
   const std::string log = temp_file(name + ".log");
   std::vector<std::string> args = {"env"};
@@ -150,6 +151,7 @@ Run run_example(const std::string& base_url, const std::string& name,
       args.insert(args.end(), {"-u", key});
     }
   }
+  args.insert(args.end(), environment.begin(), environment.end());  // NAME=VALUE for env
   args.insert(args.end(), {STREAMLL_OPENAI_STREAM_PATH, "--base-url", base_url, "--api-key", "",
                            "--jsonl", jsonl, "--timeout-ms", timeout_ms});
   args.insert(args.end(), extra.begin(), extra.end());
@@ -319,6 +321,17 @@ TEST_CASE("openai stream: a chunk that is not JSON fails the call as invalid_chu
       run.only("error").at("data").at("error_message").get<std::string>().find("502 Bad Gateway") !=
       std::string::npos);
   CHECK(run.of_type("token").size() == 1);
+
+  // With content capture off neither the chunk nor the token text leaves: its size only.
+  ReplayServer quiet_server("chat_invalid_chunk.json", "invalid_chunk_quiet");
+  const Run quiet = run_example(quiet_server.base_url(), "invalid_chunk_quiet", {}, "20000",
+                                {"STREAMLL_CAPTURE_CONTENT=0"});
+  failed_call(quiet, "invalid_chunk");
+  const std::string message = quiet.only("error").at("data").at("error_message");
+  CHECK(message.find("502 Bad Gateway") == std::string::npos);
+  CHECK_THAT(message, Catch::Contains("bytes (content capture is off)"));
+  REQUIRE(quiet.of_type("token").size() == 1);
+  CHECK_FALSE(quiet.of_type("token")[0].at("data").contains("token"));
 }
 
 TEST_CASE("openai stream: the call ends at [DONE] though the server keeps the stream open",

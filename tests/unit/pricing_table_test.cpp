@@ -435,3 +435,43 @@ TEST_CASE("A bad pricing_file option is a ConfigError naming the option", "[pric
     CHECK(std::string(e.what()).find("/nonexistent/prices.json") != std::string::npos);
   }
 }
+
+TEST_CASE("Pricing beside sampling and OpenTelemetry names", "[pricing][sampling]") {
+  TempFile file(kTable);
+  auto sink = std::make_shared<streamll::MemorySink>();
+  streamll::InstrumentorOptions options;
+  options.sinks = {sink};
+  options.pricing_file = file.path();
+  SECTION("a sampled-out execution: its successful calls are neither priced nor counted") {
+    options.sample_rate = 0.0;
+    auto instrumentor = std::make_shared<streamll::Instrumentor>(std::move(options));
+    {
+      streamll::Span root(instrumentor, "request");
+      streamll::LlmCall unknown("not-in-the-table");
+      unknown.finish(usage(1000, 0, 200));
+      streamll::LlmCall failed("gpt-4o");
+      failed.fail("RateLimited", "429");
+    }
+    CHECK(instrumentor->unpriced_calls() == 0);
+    const auto calls = sink->events_of_type(streamll::EventType::llm_call);
+    REQUIRE(calls.size() == 1);  // the failed one: no tokens, so no cost
+    CHECK(calls[0].data.get<bool>("sampled_out") == true);
+    CHECK_FALSE(calls[0].data.contains("cost_usd"));
+    CHECK_FALSE(calls[0].data.contains("cost_source"));
+  }
+  SECTION("with OpenTelemetry GenAI names the priced call carries both") {
+    options.otel_genai_names = true;
+    auto instrumentor = std::make_shared<streamll::Instrumentor>(std::move(options));
+    {
+      streamll::LlmCall call(*instrumentor, "gpt-4o");
+      call.finish(usage(1000, 400, 200));
+    }
+    const auto calls = sink->events_of_type(streamll::EventType::llm_call);
+    REQUIRE(calls.size() == 1);
+    const auto data = nlohmann::json::parse(streamll::to_json(calls[0]))["data"];
+    CHECK(data["cost_usd"].get<double>() == Approx(0.0025 * 0.6 + 0.00125 * 0.4 + 0.002));
+    CHECK(data["cost_source"] == "pricing_table");
+    CHECK(data["gen_ai.usage.input_tokens"] == 1000);
+    CHECK(data["gen_ai.usage.output_tokens"] == 200);
+  }
+}

@@ -345,3 +345,57 @@ TEST_CASE("spdlog sink: one sink serves several loggers and ignores patterns") {
   CHECK(text(logs[1], "logger") == "db");
   CHECK(text(logs[1], "message") == "from db");
 }
+
+TEST_CASE("spdlog sink: with capture off a log line's message is removed and counted") {
+  auto memory = std::make_shared<streamll::MemorySink>();
+  streamll::InstrumentorOptions options;
+  options.sinks = {memory};
+  options.capture_content = false;
+  auto instrumentor = std::make_shared<streamll::Instrumentor>(std::move(options));
+  auto sink = std::make_shared<streamll::SpdlogSink>(streamll::SpdlogSinkOptions{});
+  spdlog::logger logger("app", sink);
+  {
+    streamll::Span span(instrumentor, "request");
+    logger.info("answering {}", "SECRET question");
+    // A custom event of another name keeps a field called message: only log lines are text.
+    streamll::emit("notice", {{"message", "kept"}});
+  }
+  const auto logs = memory->events_of_type("log");
+  REQUIRE(logs.size() == 1);
+  CHECK_FALSE(logs[0].data.contains("message"));
+  CHECK(logs[0].data.get<std::string>("level") == "info");
+  CHECK(logs[0].data.get<std::string>("logger") == "app");
+  CHECK(streamll::to_json(logs[0]).find("SECRET") == std::string::npos);
+  CHECK(instrumentor->content_fields_removed() == 1);
+  const auto notices = memory->events_of_type("notice");
+  REQUIRE(notices.size() == 1);
+  CHECK(notices[0].data.get<std::string>("message") == "kept");
+}
+
+TEST_CASE("spdlog sink: under a caller's trace context a line is an event of the caller's span") {
+  const std::string traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-";
+  Logged t;
+  {
+    const auto sampled = streamll::extract_trace_context(traceparent + "01", {}, t.instrumentor);
+    REQUIRE(sampled.has_value());
+    streamll::ContextScope scope(*sampled);
+    t.logger->info("from the service");
+  }
+  const auto logs = t.logs();
+  REQUIRE(logs.size() == 1);
+  CHECK(logs[0].context->execution_id == "4bf92f3577b34da6a3ce929d0e0e4736");
+  CHECK(logs[0].context->span_id == "00f067aa0ba902b7");
+  CHECK(logs[0].tag("environment") == "test");
+  CHECK(t.sink->dropped_outside_span() == 0);
+
+  // The caller's flag 00: left out and counted, as the caller decided.
+  const auto before = t.instrumentor->sampled_out_events();
+  {
+    const auto unsampled = streamll::extract_trace_context(traceparent + "00", {}, t.instrumentor);
+    REQUIRE(unsampled.has_value());
+    streamll::ContextScope scope(*unsampled);
+    t.logger->info("not kept");
+  }
+  CHECK(t.logs().size() == 1);
+  CHECK(t.instrumentor->sampled_out_events() == before + 1);
+}

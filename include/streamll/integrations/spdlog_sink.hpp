@@ -128,7 +128,7 @@ class SpdlogSink final : public spdlog::sinks::sink {
       }
       auto [instrumentor, context] = detail::current_emit_target();
       if (!context->sampled) {
-        // Left out before anything is built: a sampled-out request's log lines cost a count.
+        // Left out before the event is built: a sampled-out request's lines cost a count.
         instrumentor->count_sampled_out_events(1);
         return;
       }
