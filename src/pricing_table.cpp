@@ -127,7 +127,10 @@ PricingTable PricingTable::parse(std::string_view text, const std::string& sourc
   if (table.date_.empty()) fail(option, source, "\"date\" is missing (when were these prices?)");
   const auto models = doc.find("models");
   if (models == doc.end()) fail(option, source, "\"models\" is missing");
-  for (const auto& [name, prices] : models->items()) {
+  for (const auto& item : models->items()) {
+    // Not a structured binding: C++17 lambdas (clang) cannot capture one.
+    const std::string& name = item.key();
+    const nlohmann::json& prices = item.value();
     const std::string where = "model \"" + name + "\"";
     if (name.empty()) fail(option, source, "a model name is empty");
     if (!prices.is_object()) fail(option, source, where + " must be an object of prices");
