@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <utility>
 
 #include "fake_network.hpp"
 #include "fake_stream_redis.hpp"
@@ -93,6 +94,20 @@ FakeNetwork::Handler slots_of(std::vector<std::array<long long, 3>> owners) {
     }
     return RedisReply::make_status("OK");
   };
+}
+
+// A seed at 7000 whose slot map puts the keys of shards 0 and 1 on different masters, 7001
+// and 7002: returns the ports of shard 0's master and of shard 1's.
+std::pair<std::uint16_t, std::uint16_t> split_two_shards(Deployment& d) {
+  const auto s0 = streamll::redis::key_slot("ml_events_shard_0");
+  const auto s1 = streamll::redis::key_slot("ml_events_shard_1");
+  REQUIRE(s0 != s1);
+  const long long split = std::max(s0, s1);
+  d.net.serve(local(7000), slots_of({{0, split - 1, 7001}, {split, 16383, 7002}}));
+  const auto port_of = [split](long long slot) -> std::uint16_t {
+    return slot < split ? 7001 : 7002;
+  };
+  return {port_of(s0), port_of(s1)};
 }
 
 ConsumerOptions group_options(const std::string& url) {
@@ -186,16 +201,9 @@ TEST_CASE("Cluster: MOVED replies that never settle are spaced by the backoff",
 TEST_CASE("Cluster: each shard's stream goes to its own slot's master",
           "[consumer][cluster][sharded]") {
   Deployment d;
-  // Split the slots so that the two shard keys land on different masters.
-  const auto s0 = streamll::redis::key_slot("ml_events_shard_0");
-  const auto s1 = streamll::redis::key_slot("ml_events_shard_1");
-  REQUIRE(s0 != s1);
-  const long long split = std::max(s0, s1);
-  const std::uint16_t low_port = 7001;
-  const std::uint16_t high_port = 7002;
-  d.net.serve(local(7000), slots_of({{0, split - 1, low_port}, {split, 16383, high_port}}));
-  const std::uint16_t port0 = s0 < split ? low_port : high_port;
-  const std::uint16_t port1 = s1 < split ? low_port : high_port;
+  const auto ports = split_two_shards(d);
+  const std::uint16_t port0 = ports.first;
+  const std::uint16_t port1 = ports.second;
   d.master(port0, "ml_events_shard_0")->add_event(event_json(10));
   d.master(port1, "ml_events_shard_1")->add_event(event_json(20));
   auto o = group_options("redis+cluster://127.0.0.1:7000");
@@ -335,13 +343,10 @@ std::string llm_call_json(int n, double response_ms) {
 TEST_CASE("Cluster: sharded health follows a MOVED in mid-window without counting twice",
           "[analytics][cluster][sharded]") {
   Deployment d;
+  const auto ports = split_two_shards(d);
+  const std::uint16_t port0 = ports.first;
+  const std::uint16_t port1 = ports.second;
   const auto s0 = streamll::redis::key_slot("ml_events_shard_0");
-  const auto s1 = streamll::redis::key_slot("ml_events_shard_1");
-  REQUIRE(s0 != s1);
-  const long long split = std::max(s0, s1);
-  d.net.serve(local(7000), slots_of({{0, split - 1, 7001}, {split, 16383, 7002}}));
-  const std::uint16_t port0 = s0 < split ? 7001 : 7002;
-  const std::uint16_t port1 = s0 < split ? 7002 : 7001;
   auto& old_master = d.master(port0, "ml_events_shard_0");
   auto& new_master = d.master(7003, "ml_events_shard_0");
   auto& other = d.master(port1, "ml_events_shard_1");
