@@ -21,6 +21,7 @@
 #include "streamll/errors.hpp"
 #include "streamll/instrumentor.hpp"
 #include "streamll/pricing.hpp"
+#include "trim_blanks.hpp"
 
 namespace streamll {
 namespace {
@@ -195,12 +196,8 @@ std::shared_ptr<const PricingTable> load_pricing_table(const std::optional<std::
   if (file) {
     path = *file;
   } else if (const char* text = std::getenv(kVariable)) {
-    // Spaces and tabs around the path are dropped, as for the other STREAMLL_* variables.
-    std::string_view value(text);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
-      value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-    path = std::string(value);
+    // Spaces and tabs around the path are dropped, as for STREAMLL_SAMPLE_RATE.
+    path = std::string(detail::trim_blanks(text));
     option = kVariable;
   }
   if (path.empty()) return nullptr;

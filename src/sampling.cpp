@@ -10,6 +10,7 @@
 
 #include "logging.hpp"
 #include "streamll/instrumentor.hpp"
+#include "trim_blanks.hpp"
 
 namespace streamll::detail {
 namespace {
@@ -23,9 +24,7 @@ double rate_from_env() noexcept {
   const char* text = std::getenv(kVariable);
   if (text == nullptr || *text == '\0') return 1.0;
   // from_chars, not strtod: the C locale's decimal point whatever the application set.
-  std::string_view value(text);
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  const std::string_view value = detail::trim_blanks(text);
   double rate = 0;
   const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), rate);
   if (error == std::errc() && end == value.data() + value.size() && is_rate(rate)) return rate;

@@ -8,6 +8,7 @@
 
 #include "hex.hpp"
 #include "streamll/detail/sampler.hpp"
+#include "trim_blanks.hpp"
 
 namespace streamll {
 namespace {
@@ -45,11 +46,7 @@ void append_hex64(std::string& out, std::uint64_t value) { detail::append_hex(ou
 // execution id's trace id from others.
 std::uint64_t mix(std::uint64_t x) noexcept { return detail::Sampler::mix(x); }
 
-std::string_view trim(std::string_view text) noexcept {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
+using detail::trim_blanks;
 
 bool is_printable_ascii(std::string_view text) noexcept {
   for (const char c : text) {
@@ -155,14 +152,14 @@ TraceHeaders inject_trace_context(const Context& context) {
 std::optional<Context> extract_trace_context(std::string_view traceparent,
                                              std::string_view tracestate,
                                              std::shared_ptr<Instrumentor> instrumentor) {
-  const auto parsed = parse_traceparent(trim(traceparent));
+  const auto parsed = parse_traceparent(trim_blanks(traceparent));
   if (!parsed) return std::nullopt;
   auto remote = std::make_shared<EventContext>();
   remote->execution_id = execution_id_of_trace(parsed->trace_id);
   remote->span_id = std::string(parsed->parent_id);
   remote->sampled = parsed->sampled;
   remote->remote = true;
-  tracestate = trim(tracestate);
+  tracestate = trim_blanks(tracestate);
   if (tracestate.size() <= kMaxTracestate && is_printable_ascii(tracestate)) {
     remote->tracestate = std::string(tracestate);
   }
