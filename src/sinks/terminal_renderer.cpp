@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "fork_safe_time.hpp"
+#include "hex.hpp"
 #include "json_writer.hpp"
 #include "streamll/sinks/terminal_sink.hpp"
 
@@ -36,11 +37,7 @@ enum class TextMode {
   raw_json,      // JSON whitespace (newline, CR, tab) becomes a space
 };
 
-void append_hex_byte(std::string& out, unsigned char b) {
-  constexpr char hex[] = "0123456789abcdef";
-  out.push_back(hex[b >> 4]);
-  out.push_back(hex[b & 0xF]);
-}
+void append_hex_byte(std::string& out, unsigned char b) { streamll::detail::append_hex(out, b, 2); }
 
 void append_visible(std::string& out, std::string_view text, TextMode mode) {
   const std::string clean = detail::sanitize_utf8(text);

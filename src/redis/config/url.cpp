@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "hex.hpp"
 #include "streamll/errors.hpp"
 
 namespace streamll {
@@ -23,12 +24,7 @@ constexpr std::uint16_t kSentinelPort = 26379;
   throw ConfigError("url", what + " in '" + redact_redis_url(url) + "'");
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+using streamll::detail::hex_value;
 
 std::string percent_decode(std::string_view in, std::string_view url, const char* part) {
   std::string out;
