@@ -1,6 +1,6 @@
 // Streams N tokens of one call through a BatchingSink whose exporter drops them, with content
 // capture on, off, or on with sensitive_data_redactor() on the sink. Run under callgrind by
-// bench/token_instructions.sh, which counts the application thread's instructions per token:
+// bench/instructions.sh, which counts the application thread's instructions per token:
 // free of this shared machine's timing noise, and the redactor's own work (on the sink's
 // flusher thread) is not in the count, as it is not in the application's.
 //

@@ -75,7 +75,7 @@ class LlmCall {
         chunking_(chunk_limits(options.token_chunking.value_or(instrumentor_->token_chunking()))),
         wall_started_(Clock::now()),
         started_(std::chrono::steady_clock::now()),
-        uncaught_on_entry_(std::uncaught_exceptions()) {
+        uncaught_on_entry_(detail::uncaught_exceptions()) {
     // A caller's span in another process (extract_trace_context) names no local operation.
     const auto& parent = detail::thread_context().span();
     std::string operation = !options.operation.empty()  ? std::move(options.operation)
@@ -115,7 +115,7 @@ class LlmCall {
   ~LlmCall() {
     if (!open_) return;
     try {
-      if (std::uncaught_exceptions() > uncaught_on_entry_) {
+      if (detail::uncaught_exceptions() > uncaught_on_entry_) {
         std::string type, message;
         if (!detail::in_flight_exception(type, message)) type = "unknown exception";
         fail(type, message);

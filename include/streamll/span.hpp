@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "streamll/context.hpp"
+#include "streamll/detail/uncaught_exceptions.hpp"
 #include "streamll/event.hpp"
 #include "streamll/instrumentor.hpp"
 
@@ -184,21 +185,12 @@ class Span {
   Span& operator=(Span&&) = delete;
 
   ~Span() {
-    if (!open_) {
-      restore_thread_context();
-      return;
+    // Inline, the path of a span inside a sampled-out execution that ends without an
+    // exception: it has nothing to emit (its start and end were counted when it opened).
+    if (open_ && (context_ || detail::uncaught_exceptions() > uncaught_on_entry_)) {
+      close_in_destructor();
     }
-    try {
-      if (std::uncaught_exceptions() > uncaught_on_entry_) {
-        std::string type, message;
-        if (!detail::in_flight_exception(type, message)) type = "unknown exception";
-        finish_with_error(type, message);
-      } else {
-        end();
-      }
-    } catch (...) {
-      // A destructor must not throw; BufferOverflowError on the end event is dropped here.
-    }
+    open_ = false;
     restore_thread_context();
   }
 
@@ -254,22 +246,7 @@ class Span {
 
   /// Ends the span now with its end event; no effect on a closed span. May be called on any
   /// thread: spans started afterwards on the thread that opened it nest under its parent.
-  void end() {
-    if (!open_) return;
-    open_ = false;
-    restore_thread_context();
-    if (!context_) return;     // inside a sampled-out execution: counted when it opened
-    if (!context_->sampled) {  // the root of a sampled-out execution
-      instrumentor_->count_sampled_out_events(1);
-      if (owner_ == std::this_thread::get_id()) {
-        detail::add_unsampled_events_pending(instrumentor_.get());
-      }
-      return;
-    }
-    Fields data = std::move(end_data_);
-    data.set("duration_ms", detail::elapsed_ms(started_));
-    instrumentor_->emit(Event::capture(EventType::end, context_, std::move(data)));
-  }
+  void end();
 
   bool is_open() const noexcept { return open_; }
   /// False for a span that head sampling left out: the root of a sampled-out execution, and
@@ -302,46 +279,44 @@ class Span {
 
   // Every public constructor comes here; `options` is null when none were given, so that a
   // span without options builds none (a span inside a sampled-out execution has a budget of
-  // about 10 ns, which constructing and destroying default options would take a share of).
+  // 10 ns, which constructing and destroying default options would take a share of).
   //
   // Inside a sampled-out execution (docs/sampling.md) the span records nothing: it reads no
   // clock, allocates nothing (for an operation name of up to 15 bytes) and is never current,
   // so spans inside it see the same execution. If it fails, its error event is emitted, as a
-  // child of the thread's current span (with its own tags), without duration_ms.
-  // `instrumentor` by reference: a copy per delegation step was a share of that budget.
+  // child of the thread's current span (with its own tags), without duration_ms. That path
+  // is inline and the kept span's is out of line (open_kept()), so that it pays for no more
+  // than it does. `instrumentor` by reference: a copy per delegation step was a share of it.
+  // A span given an execution id of its own starts a new execution, decided on that id.
   Span(Open, std::shared_ptr<Instrumentor>&& instrumentor, std::string_view operation,
        SpanOptions* options)
-      : Span(Open{}, detail::in_sampled_out_execution(), std::move(instrumentor), operation,
-             options) {}
-  Span(Open, bool in_sampled_out_execution, std::shared_ptr<Instrumentor>&& instrumentor,
+      : Span(Open{},
+             detail::in_sampled_out_execution() &&
+                 (options == nullptr || options->execution_id.empty()),
+             std::move(instrumentor), operation, options) {}
+  Span(Open, bool inside_sampled_out_execution, std::shared_ptr<Instrumentor>&& instrumentor,
        std::string_view operation, SpanOptions* options)
       : owner_(std::this_thread::get_id()),
-        unsampled_operation_(in_sampled_out_execution ? operation : std::string_view()),
-        uncaught_on_entry_(std::uncaught_exceptions()) {
-    // A span given an execution id of its own starts a new execution, decided on that id.
-    if (in_sampled_out_execution && (options == nullptr || options->execution_id.empty())) {
-      instrumentor_ = std::move(instrumentor);  // null: resolved if it fails
-      if (options != nullptr && !options->tags.empty()) unsampled_tags_ = std::move(options->tags);
-      // Its start and end, counted here on the thread that opened it, whichever thread ends
-      // it; a failure takes the end back (finish_with_error).
-      detail::unsampled_events_pending() += 2;
+        unsampled_operation_(inside_sampled_out_execution ? operation : std::string_view()),
+        uncaught_on_entry_(detail::uncaught_exceptions()) {
+    if (!inside_sampled_out_execution) {
+      open_kept(std::move(instrumentor), operation, options);
       return;
     }
-    unsampled_operation_.clear();
-    SpanOptions none;
-    SpanOptions& given = options != nullptr ? *options : none;
-    instrumentor_ = detail::resolve_instrumentor(std::move(instrumentor));
-    context_ = detail::child_context(*instrumentor_, operation, given);
-    link_ = std::make_shared<detail::SpanLink>(detail::thread_context());
-    started_ = std::chrono::steady_clock::now();
-    // Emit first: if a raise_error sink throws, no half-made span is left as current.
-    if (context_->sampled) {
-      instrumentor_->emit(Event::capture(EventType::start, context_, std::move(given.data)));
-    } else {
-      instrumentor_->count_sampled_out_events(1);
-    }
-    detail::thread_context() = Context(instrumentor_, context_, link_);
+    instrumentor_ = std::move(instrumentor);  // null: resolved if it fails
+    if (options != nullptr && !options->tags.empty()) unsampled_tags_ = std::move(options->tags);
+    // Its start and end, counted here on the thread that opened it, whichever thread ends
+    // it; a failure takes the end back (finish_with_error).
+    detail::unsampled_events_pending() += 2;
   }
+
+  // A span that head sampling decides on or keeps: resolves its instrumentor, makes its
+  // context, emits its start (or counts it as left out) and becomes the thread's current span.
+  void open_kept(std::shared_ptr<Instrumentor>&& instrumentor, std::string_view operation,
+                 SpanOptions* options);
+  // The destructor's path for a span that emits something: an end event, or an error event
+  // when an exception unwinds it.
+  void close_in_destructor() noexcept;
 
   static const std::shared_ptr<const EventContext>& no_context() noexcept {
     static const auto none = [] {
@@ -356,41 +331,10 @@ class Span {
   // error): a child of the thread's current span when that one is sampled out (the
   // execution's root, or the context that carried the execution to this thread); ended on a
   // thread outside the execution, a root of its own. Sampled out either way.
-  std::shared_ptr<const EventContext> unsampled_context(Instrumentor& instrumentor) {
-    static const std::shared_ptr<const EventContext> no_parent;
-    SpanOptions own;
-    own.tags = unsampled_tags_;
-    const auto& current = detail::thread_context().span();
-    const bool inside = current && !current->sampled;
-    return detail::child_context(instrumentor, unsampled_operation_, own, detail::Sampling::out,
-                                 inside ? current : no_parent);
-  }
+  std::shared_ptr<const EventContext> unsampled_context(Instrumentor& instrumentor);
 
-  void finish_with_error(std::string_view error_type, std::string_view message) {
-    open_ = false;
-    restore_thread_context();
-    const bool timed = context_ != nullptr;
-    if (!context_) {  // inside a sampled-out execution: ids now, for its error event
-      if (!instrumentor_) instrumentor_ = detail::resolve_instrumentor(nullptr);
-      context_ = unsampled_context(*instrumentor_);
-      // Its end was counted as left out when it opened; the error replaces it instead.
-      if (owner_ == std::this_thread::get_id()) --detail::unsampled_events_pending();
-    }
-    const bool sampled = context_->sampled;
-    Fields data;
-    data.reserve(end_data_.size() + 2 + timed + !sampled);
-    data.append_new("error_type", error_type);
-    data.append_new("error_message", message);
-    if (timed) data.append_new("duration_ms", detail::elapsed_ms(started_));
-    for (const auto& f : end_data_) data.set(f.key, f.value);
-    // After the span's own fields, so none of them can unmark the event.
-    if (!sampled) data.set("sampled_out", true);
-    end_data_ = Fields{};
-    if (!sampled && link_ && owner_ == std::this_thread::get_id()) {
-      detail::add_unsampled_events_pending(instrumentor_.get());
-    }
-    instrumentor_->emit(Event::capture(EventType::error, context_, std::move(data)));
-  }
+  // Emits the error event in place of the end event and closes the span.
+  void finish_with_error(std::string_view error_type, std::string_view message);
 
   // Marks the span ended; the thread that opened it stops treating it as current the next
   // time it looks (at once, here, when that is this thread). No other thread's context is

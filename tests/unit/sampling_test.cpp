@@ -20,12 +20,14 @@
 #include <streamll/streamll.hpp>
 
 #include "scoped_env.hpp"
+#include "throw_hook_expectation.hpp"
 
 namespace {
 
 using streamll::Event;
 using streamll::EventType;
 using streamll::testing::ScopedEnv;
+using streamll::testing_support::expected_error_type;
 
 struct Sampled {
   std::shared_ptr<streamll::MemorySink> sink = std::make_shared<streamll::MemorySink>();
@@ -215,6 +217,38 @@ TEST_CASE("a failure inside a sampled-out execution still reports its errors") {
   CHECK(errors[2]->data.find("duration_ms") != nullptr);
   // Starts of all three and nothing else left out.
   CHECK(s.instrumentor->sampled_out_events() == 3);
+}
+
+TEST_CASE("a span inside a sampled-out execution opened while unwinding") {
+  // Opened in a destructor that an exception runs: it fails only through an exception of
+  // its own, not the one already unwinding.
+  Sampled s(0.0);
+  struct OpensSpansOnDestruction {
+    ~OpensSpansOnDestruction() {
+      { streamll::Span cleanup("cleanup"); }
+      try {
+        streamll::Span flush("flush");
+        throw std::runtime_error("disk full");
+      } catch (const std::runtime_error&) {
+      }
+    }
+  };
+  try {
+    streamll::Span root(s.instrumentor, "request");
+    OpensSpansOnDestruction guard;
+    throw std::logic_error("bad request");
+  } catch (const std::logic_error&) {
+  }
+  const auto events = s.events();
+  const auto errors = of_type(events, EventType::error);
+  REQUIRE(events.size() == 2);
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0]->context->operation == "flush");
+  CHECK(errors[1]->context->operation == "request");
+  CHECK(errors[0]->data["error_type"].as_string() == expected_error_type("std::runtime_error"));
+  CHECK(errors[1]->data["error_type"].as_string() == expected_error_type("std::logic_error"));
+  // request's start; cleanup's start and end; flush's start.
+  CHECK(s.instrumentor->sampled_out_events() == 4);
 }
 
 TEST_CASE("a failed call inside a sampled-out execution emits its error and llm_call") {
