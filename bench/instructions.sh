@@ -10,10 +10,11 @@
 #
 #   bench/instructions.sh [BUILD_DIR] [RUNS] [tokens|spans|all]   (default build/bench, 3, all)
 set -euo pipefail
-case "${1:-}" in -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 build=${1:-build/bench}
 runs=${2:-3}
 what=${3:-all}
+[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "instructions.sh: RUNS must be a positive number, not '$runs'" >&2; exit 2; }
 case "$what" in tokens|spans|all) ;; *) echo "instructions.sh: tokens, spans or all, not '$what'" >&2; exit 2 ;; esac
 command -v valgrind >/dev/null || { echo "instructions.sh: needs valgrind" >&2; exit 1; }
 out=$(mktemp -d)
@@ -21,8 +22,13 @@ trap 'rm -rf "$out"' EXIT
 
 main_thread_ir() {  # binary N variant
   rm -f "$out"/ct.*
-  valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$out/ct.%p" \
-    "$1" "$2" "$3" >/dev/null 2>&1
+  # A harness that fails still leaves a callgrind file: its count would be meaningless.
+  if ! valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$out/ct.%p" \
+    "$1" "$2" "$3" >/dev/null 2>"$out/log"; then
+    echo "instructions.sh: $1 $2 $3 failed:" >&2
+    tail -5 "$out/log" >&2
+    return 1
+  fi
   callgrind_annotate "$(ls "$out"/ct.*-01 | head -1)" | awk '/PROGRAM TOTALS/{gsub(",","",$1); print $1}'
 }
 

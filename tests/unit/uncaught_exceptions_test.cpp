@@ -9,7 +9,6 @@
 #include <exception>
 #include <stdexcept>
 #include <thread>
-#include <utility>
 #include <vector>
 
 #include <streamll/detail/uncaught_exceptions.hpp>
