@@ -152,3 +152,34 @@ TEST_CASE("sse parser: an event's data is capped across its lines") {
     CHECK(data.empty());
   }
 }
+
+TEST_CASE("sse parser: field rules for event names ids and raw bytes") {
+  using namespace std::string_literals;
+  SECTION("the event name lasts one event, even one never dispatched") {
+    CHECK(parse_in_pieces("event: a\ndata: 1\n\ndata: 2\n\n", {}) ==
+          std::vector<Seen>{{"a", "1", ""}, {"", "2", ""}});
+    CHECK(parse_in_pieces("event: lost\n\ndata: 3\n\n", {}) == std::vector<Seen>{{"", "3", ""}});
+  }
+  SECTION("an id holding NUL is ignored and the previous id stays") {
+    CHECK(parse_in_pieces("id: 1\ndata: a\n\nid: 2\0x\ndata: b\n\n"s, {}) ==
+          std::vector<Seen>{{"", "a", "1"}, {"", "b", "1"}});
+  }
+  SECTION("an empty id clears the last id") {
+    CHECK(parse_in_pieces("id: 1\ndata: a\n\nid\ndata: b\n\n", {}) ==
+          std::vector<Seen>{{"", "a", "1"}, {"", "b", ""}});
+  }
+  SECTION("a byte order mark is dropped only at the very start of the stream") {
+    // Later, it is part of the line: a field named "\xEF\xBB\xBF" "data", which is unknown.
+    CHECK(parse_in_pieces("data: a\n\n\xEF\xBB\xBF"
+                          "data: b\n\n",
+                          {}) == std::vector<Seen>{{"", "a", ""}});
+    CHECK(parse_in_pieces("\n\xEF\xBB\xBF"
+                          "data: c\n\n",
+                          {})
+              .empty());
+  }
+  SECTION("NUL and bytes that are not UTF-8 pass through data unchanged") {
+    const std::string value = "a\0b\xff\xfe\x80z"s;
+    CHECK(parse_in_pieces("data: " + value + "\n\n", {}) == std::vector<Seen>{{"", value, ""}});
+  }
+}
