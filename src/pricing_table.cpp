@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "calendar.hpp"
 #include "logging.hpp"
 #include "streamll/errors.hpp"
 #include "streamll/instrumentor.hpp"
@@ -51,10 +52,7 @@ bool is_date(const std::string& s) {
   const int day = (s[8] - '0') * 10 + (s[9] - '0');
   if (month < 1 || month > 12) return false;
   // A day of the calendar: 2025-02-31 is a typo the table's reader would trust.
-  static constexpr int kDays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-  const int days = month == 2 && leap ? 29 : kDays[month - 1];
-  return day >= 1 && day <= days;
+  return day >= 1 && day <= detail::days_in_month(year, month);
 }
 
 // No provider charges anywhere near this per million tokens: a larger price is a typo (a
