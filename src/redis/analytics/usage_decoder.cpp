@@ -73,7 +73,6 @@ class UsageSax {
   // literal ran strlen and memcmp for each (a fifth of `streamll stats`'s time).
   bool key(std::string& k) {
     if (depth_ == 1) {
-      top_key_ = k;
       top_ = top_key_kind(k);
     } else if (in_tags_object()) {
       tag_key_ = k;
@@ -95,7 +94,13 @@ class UsageSax {
       return fail(reason, "event_type is not a valid event type name");
     if (id_bad_) return fail(reason, "event_id is not a UUID");
     if (timestamp_bad_) return fail(reason, "timestamp is not an RFC 3339 UTC time");
-    if (!context_not_string_.empty()) return fail(reason, context_not_string_ + " is not a string");
+    // parse_event_json checks the context's fields in this order and names the first.
+    for (int field = kTopExecutionId; field <= kTopModuleName; ++field) {
+      if (context_bad_ & context_bit(static_cast<TopKey>(field))) {
+        return fail(reason,
+                    std::string(kContextNames[field - kTopExecutionId]) + " is not a string");
+      }
+    }
     if (tags_bad_) return fail(reason, "tags is not an object");
     if (!non_string_tags_.empty()) return fail(reason, "tags value is not a string");
     if (data_bad_) return fail(reason, "data is not an object");
@@ -104,7 +109,8 @@ class UsageSax {
 
  private:
   enum Kind { kNull, kObject, kArray, kOther };
-  // The top-level keys the rules look at; kTopContext is one of the context's string fields.
+  // The top-level keys the rules look at; the context's string fields last, in
+  // parse_event_json's order (kContextNames).
   enum TopKey {
     kTopOther,
     kTopEventType,
@@ -112,8 +118,16 @@ class UsageSax {
     kTopTimestamp,
     kTopTags,
     kTopData,
-    kTopContext
+    kTopExecutionId,
+    kTopOperation,
+    kTopSpanId,
+    kTopParentSpanId,
+    kTopModuleName
   };
+  static constexpr std::string_view kContextNames[] = {"execution_id", "operation", "span_id",
+                                                       "parent_span_id", "module_name"};
+  static bool is_context(TopKey k) noexcept { return k >= kTopExecutionId; }
+  static unsigned context_bit(TopKey k) noexcept { return 1u << (k - kTopExecutionId); }
   enum DataKey {
     kOtherKey,
     kModel,
@@ -137,9 +151,8 @@ class UsageSax {
     if (k == "event_type"sv) return kTopEventType;
     if (k == "event_id"sv) return kTopEventId;
     if (k == "timestamp"sv) return kTopTimestamp;
-    if (k == "execution_id"sv || k == "operation"sv || k == "span_id"sv ||
-        k == "parent_span_id"sv || k == "module_name"sv) {
-      return kTopContext;
+    for (int field = kTopExecutionId; field <= kTopModuleName; ++field) {
+      if (k == kContextNames[field - kTopExecutionId]) return static_cast<TopKey>(field);
     }
     return kTopOther;
   }
@@ -170,7 +183,7 @@ class UsageSax {
     return depth_ == 2 && top_ == kTopData && data_key_ != kOtherKey;
   }
 
-  // A top-level value of kind `k` for top_key_ (strings go through top_string()).
+  // A top-level value of kind `k` for the key top_ names (strings go through top_string()).
   void top_value(Kind k) {
     const bool null = k == kNull;
     switch (top_) {
@@ -187,12 +200,14 @@ class UsageSax {
         tags_bad_ = !(null || k == kObject), non_string_tags_.clear(), out_.tag_value.reset();
         break;
       case kTopData:
-        data_bad_ = !(null || k == kObject), data_seen_ = !null && k == kObject;
+        data_bad_ = !(null || k == kObject);
+        // The last "data" wins: anything but an object leaves the event without usage, and
+        // its values (an array's) are no data key's.
+        if (k != kObject) reset_data();
+        data_key_ = kOtherKey;
         break;
-      case kTopContext:
-        set_context_bad(!null);
-        break;
-      case kTopOther:
+      default:
+        if (is_context(top_)) set_context_bad(!null);
         break;
     }
   }
@@ -218,18 +233,21 @@ class UsageSax {
         break;
       case kTopData:
         data_bad_ = true;
+        reset_data();
+        data_key_ = kOtherKey;
         break;
-      case kTopContext:
-        set_context_bad(false);
-        break;
-      case kTopOther:
+      default:
+        if (is_context(top_)) set_context_bad(false);
         break;
     }
   }
+  // One flag per field, since the last of a repeated key decides (as in a DOM).
   void set_context_bad(bool bad) {
-    // parse_event_json names the first field in its own order; any order names a real culprit.
-    if (bad && context_not_string_.empty()) context_not_string_ = top_key_;
-    if (!bad && context_not_string_ == top_key_) context_not_string_.clear();
+    if (bad) {
+      context_bad_ |= context_bit(top_);
+    } else {
+      context_bad_ &= ~context_bit(top_);
+    }
   }
 
   bool scalar(Kind k) {
@@ -323,7 +341,6 @@ class UsageSax {
   UsageFields& out_;
   std::string_view wanted_tag_;  // the tag whose value goes into out_.tag_value; empty: none
   int depth_ = 0;
-  std::string top_key_;
   TopKey top_ = kTopOther;
   DataKey data_key_ = kOtherKey;
   Number data_;
@@ -333,9 +350,8 @@ class UsageSax {
   std::string tag_key_;
   // Keys of tags whose last value so far is not a string: the event is invalid while any is.
   std::unordered_set<std::string> non_string_tags_;
-  bool id_bad_ = false, timestamp_bad_ = false, tags_bad_ = false, data_bad_ = false,
-       data_seen_ = false;
-  std::string context_not_string_;
+  bool id_bad_ = false, timestamp_bad_ = false, tags_bad_ = false, data_bad_ = false;
+  unsigned context_bad_ = 0;  // context_bit() of each context field whose last value is bad
 };
 
 }  // namespace
