@@ -102,6 +102,10 @@ void check_event_json(std::string_view text) {
   if (usage.tokens_used != d["tokens_used"].as_int() ||
       usage.input_tokens != d["input_tokens"].as_int() ||
       usage.output_tokens != d["output_tokens"].as_int() ||
+      usage.cached_input_tokens != d["cached_input_tokens"].as_int() ||
+      usage.reasoning_tokens != d["reasoning_tokens"].as_int() ||
+      usage.time_per_output_token_ms != number("time_per_output_token_ms") ||
+      usage.inter_token_ms_p95 != number("inter_token_ms_p95") ||
       usage.cost_usd != d["cost_usd"].as_double() ||
       usage.response_time_ms != number("response_time_ms") || usage.ttft_ms != number("ttft_ms") ||
       usage.success !=

@@ -3,7 +3,10 @@
 // streaming example. Bytes arrive in whatever pieces the network gives: a line, or even a
 // "\r\n", may be split across two reads. Lines end with "\r\n", "\n" or "\r"; a line starting
 // with ':' is a comment (keep-alives); "data:" lines accumulate, joined by '\n', until an empty
-// line dispatches the event; a field's value loses one leading space. No dependencies.
+// line dispatches the event; a field's value loses one leading space. One deliberate
+// difference: the rules decode the stream as UTF-8, replacing invalid bytes with U+FFFD; this
+// parser passes bytes through unchanged (the JSON parser that reads the data rejects invalid
+// UTF-8 itself, and a replacement would hide where a payload went wrong). No dependencies.
 
 #include <string>
 #include <string_view>

@@ -178,7 +178,7 @@ TEST_CASE("sse parser: field rules for event names ids and raw bytes") {
                           {})
               .empty());
   }
-  SECTION("NUL and bytes that are not UTF-8 pass through data unchanged") {
+  SECTION("NUL and bytes that are not UTF-8 pass through data unchanged (not WHATWG's U+FFFD)") {
     const std::string value = "a\0b\xff\xfe\x80z"s;
     CHECK(parse_in_pieces("data: " + value + "\n\n", {}) == std::vector<Seen>{{"", value, ""}});
   }

@@ -55,6 +55,7 @@ bool valid_by_spec(const std::string& value) {
 }
 
 const std::string kValid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+const std::string kLaterWithTail = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-tail";
 
 }  // namespace
 
@@ -81,6 +82,12 @@ TEST_CASE("traceparent: the spec's valid and invalid examples") {
       {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g", false},
       {"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x", false},
       {"0-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", false},
+      // A later version's tail may hold any byte; version 00 has none.
+      {"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-\r\n", true},
+      {std::string("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-\0x", 58), true},
+      {"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-\xff\x80", true},
+      {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-\xff", false},
+      {"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\n", false},
   };
   for (const auto& c : cases) {
     CAPTURE(c.header);
@@ -98,7 +105,8 @@ TEST_CASE("traceparent: generated mutations agree with the grammar") {
   const std::string alphabet = "0123456789abcdefABCF-xz _\0\r\n\x7f\x80\xff"s;
   int valid = 0;
   for (int i = 0; i < 20000; ++i) {
-    std::string header = kValid;
+    // A quarter start from a later version with a tail, so hostile bytes reach the tail.
+    std::string header = random() % 4 == 0 ? kLaterWithTail : kValid;
     const int edits = 1 + static_cast<int>(random() % 3);
     for (int e = 0; e < edits; ++e) {
       const auto at = random() % (header.size() + 1);
