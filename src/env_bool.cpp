@@ -3,18 +3,22 @@
 #include <cctype>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 
 #include "logging.hpp"
+#include "trim_blanks.hpp"
 
 namespace streamll::detail {
 
 bool env_bool(const char* variable, bool unset, bool unparseable) noexcept {
   const char* text = std::getenv(variable);
-  if (text == nullptr || *text == '\0') return unset;
+  // Spaces and tabs around the value are dropped; a value with only those counts as unset.
+  const std::string_view value = trim_blanks(text == nullptr ? "" : text);
+  if (value.empty()) return unset;
   try {
     std::string lower;
-    for (const char* c = text; *c != '\0'; ++c) {
-      lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(*c))));
+    for (const char c : value) {
+      lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
     }
     if (lower == "true" || lower == "1" || lower == "yes" || lower == "on") return true;
     if (lower == "false" || lower == "0" || lower == "no" || lower == "off") return false;

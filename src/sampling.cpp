@@ -25,6 +25,7 @@ double rate_from_env() noexcept {
   if (text == nullptr || *text == '\0') return 1.0;
   // from_chars, not strtod: the C locale's decimal point whatever the application set.
   const std::string_view value = detail::trim_blanks(text);
+  if (value.empty()) return 1.0;  // blank: as unset
   double rate = 0;
   const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), rate);
   if (error == std::errc() && end == value.data() + value.size() && is_rate(rate)) return rate;

@@ -202,7 +202,7 @@ TEST_CASE("content capture is on by default and follows STREAMLL_CAPTURE_CONTENT
     CHECK(streamll::Instrumentor(InstrumentorOptions{}).capture_content());
   }
   CHECK(streamll::Instrumentor().capture_content());
-  for (const char* no : {"0", "false", "OFF", "no"}) {
+  for (const char* no : {"0", "false", "OFF", "no", " off\t"}) {
     ScopedEnv env("STREAMLL_CAPTURE_CONTENT", no);
     CAPTURE(no);
     CHECK_FALSE(streamll::Instrumentor(InstrumentorOptions{}).capture_content());
@@ -210,7 +210,8 @@ TEST_CASE("content capture is on by default and follows STREAMLL_CAPTURE_CONTENT
     options.capture_content = true;  // the option wins over the environment
     CHECK(streamll::Instrumentor(std::move(options)).capture_content());
   }
-  for (const char* yes : {"1", "on", "TRUE", ""}) {
+  // Spaces and tabs around the value are dropped; blank is as unset.
+  for (const char* yes : {"1", "on", "TRUE", "", " 1", "\ton ", "  "}) {
     ScopedEnv env("STREAMLL_CAPTURE_CONTENT", yes);
     CAPTURE(yes);
     CHECK(streamll::Instrumentor(InstrumentorOptions{}).capture_content());
@@ -219,7 +220,7 @@ TEST_CASE("content capture is on by default and follows STREAMLL_CAPTURE_CONTENT
 
 TEST_CASE("an unreadable STREAMLL_CAPTURE_CONTENT turns capture off and says so", "[privacy]") {
   // A privacy switch fails closed: "disabled" or a typo of "false" was meant to turn it off.
-  for (const char* unreadable : {"disabled", "flase", "maybe", " 1"}) {
+  for (const char* unreadable : {"disabled", "flase", "maybe", "1 0", "o n"}) {
     CAPTURE(unreadable);
     streamll::testing::CapturedLog log("streamll");
     ScopedEnv env("STREAMLL_CAPTURE_CONTENT", unreadable);
@@ -234,6 +235,8 @@ TEST_CASE("an unreadable STREAMLL_CAPTURE_CONTENT turns capture off and says so"
   // The other switches keep ignoring such a value: STREAMLL_OTEL_GENAI_NAMES stays off.
   ScopedEnv genai("STREAMLL_OTEL_GENAI_NAMES", "maybe");
   CHECK_FALSE(streamll::Instrumentor(InstrumentorOptions{}).otel_genai_names());
+  ScopedEnv genai_on("STREAMLL_OTEL_GENAI_NAMES", " yes ");
+  CHECK(streamll::Instrumentor(InstrumentorOptions{}).otel_genai_names());
 }
 
 TEST_CASE("capture off holds in a sampled-out execution's failures", "[privacy][sampling]") {

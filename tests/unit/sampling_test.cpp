@@ -369,7 +369,11 @@ TEST_CASE("STREAMLL_SAMPLE_RATE sets the rate when the option is unset") {
     explicit_rate.sample_rate = 1.0;
     CHECK(spans_kept(std::move(explicit_rate)) == 50);  // the option wins
   }
-  for (const char* ignored : {"abc", "1.5", "-1", "0.5x", "nan", ""}) {
+  {
+    ScopedEnv env("STREAMLL_SAMPLE_RATE", " 0\t");  // spaces and tabs around it are dropped
+    CHECK(spans_kept({}) == 0);
+  }
+  for (const char* ignored : {"abc", "1.5", "-1", "0.5x", "nan", "", " \t", "0 .5"}) {
     ScopedEnv env("STREAMLL_SAMPLE_RATE", ignored);
     CHECK(spans_kept({}) == 50);
   }

@@ -304,6 +304,10 @@ TEST_CASE("STREAMLL_TOKEN_MODE sets the mode of instrumentors that do not set on
       {"", TokenMode::each},
       {"Summary", TokenMode::each},  // names are exact: logged and ignored
       {"none", TokenMode::each},
+      {" chunked\t", TokenMode::chunked},  // spaces and tabs around it are dropped
+      {"\tsummary", TokenMode::summary},
+      {" \t ", TokenMode::each},  // blank: as unset
+      {"ch unked", TokenMode::each},
   }));
   CAPTURE(value);
   const streamll::testing::ScopedEnv env("STREAMLL_TOKEN_MODE", value);
