@@ -201,6 +201,31 @@ def main(results):
         for name, b in sorted(flusher.items()):
             out.append(f"| {name} | {b['cpu_time']:.0f} {b['time_unit']} | {b['bytes']:.0f} |")
 
+    # Sampling and privacy: mean per iteration (their benchmarks time no single call), each
+    # beside its reference of the same run: the kept span, and a token with capture on.
+    medians = {}
+    for b in load(results / "hot_path.json")["benchmarks"]:
+        if b.get("aggregate_name") == "median" and b["run_name"].startswith(("sampling/", "privacy/")):
+            medians[b["run_name"]] = b
+    for prefix, reference, title in (
+            ("sampling/", "sampling/span_kept",
+             "Spans under head sampling (mean per span, median over runs; ratio to a kept span):"),
+            ("privacy/token/noop/", "privacy/token/noop/capture_on",
+             "A streamed token into a no-op sink (mean per token, median over runs; ratio to capture on):"),
+            ("privacy/token/redis/", "privacy/token/redis/capture_on",
+             "A streamed token into a connected RedisSink (ratio to capture on):")):
+        rows = {name: b for name, b in medians.items() if name.startswith(prefix)}
+        if not rows or reference not in rows:
+            continue
+        ref = rows[reference]["real_time"]
+        out.append("")
+        out.append(title)
+        out.append("")
+        out.append("| benchmark | time | ratio |")
+        out.append("|---|---:|---:|")
+        for name, b in sorted(rows.items()):
+            out.append(f"| {name} | {b['real_time']:.1f} {b['time_unit']} | {fmt_ratio(b['real_time'] / ref)} |")
+
     out.append("")
     out.append(f"End to end, events/s acknowledged by Redis ({e2e['events']:,} events per run, "
                f"{e2e['payload_bytes']}-byte llm_call payload; -P 1 runs {e2e['p1_events']:,}):")
