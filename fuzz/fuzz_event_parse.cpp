@@ -106,6 +106,9 @@ void check_event_json(std::string_view text) {
       usage.reasoning_tokens != d["reasoning_tokens"].as_int() ||
       usage.time_per_output_token_ms != number("time_per_output_token_ms") ||
       usage.inter_token_ms_p95 != number("inter_token_ms_p95") ||
+      usage.output_tokens_per_second != number("output_tokens_per_second") ||
+      usage.inter_token_ms_p50 != number("inter_token_ms_p50") ||
+      usage.inter_token_ms_max != number("inter_token_ms_max") ||
       usage.cost_usd != d["cost_usd"].as_double() ||
       usage.response_time_ms != number("response_time_ms") || usage.ttft_ms != number("ttft_ms") ||
       usage.success !=

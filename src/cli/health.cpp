@@ -34,7 +34,7 @@ std::vector<OptionSpec> health_specs() {
 }
 
 // "gpt-4o-mini: 12 calls, response 812.0ms, ttft 95.1ms, tpot 21.3ms, inter-token 40.2ms": the
-// p95 of each figure the model's calls carried.
+// p95 of each figure the model's calls carried (inter-token: of each call's own p95).
 std::string model_line(const std::string& name, const ModelUsage& m) {
   std::string line = fmt::format("{}: {} call{}", name, m.calls, m.calls == 1 ? "" : "s");
   auto p95 = [&line](const char* label, const Percentiles& p) {
@@ -44,6 +44,17 @@ std::string model_line(const std::string& name, const ModelUsage& m) {
   p95("ttft", m.ttft_ms);
   p95("tpot", m.time_per_output_token_ms);
   p95("inter-token", m.inter_token_ms_p95);
+  // A second line, "inter-token p50 19.3ms, inter-token max 47.1ms, slowest 29.5 tokens/s",
+  // keeps the first readable. Tokens/s is better high: its slowest call (min) is the tail.
+  std::string more;
+  auto add = [&more](const std::string& part) { more += (more.empty() ? "" : ", ") + part; };
+  if (m.inter_token_ms_p50.count > 0)
+    add(fmt::format("inter-token p50 {:.1f}ms", m.inter_token_ms_p50.p95));
+  if (m.inter_token_ms_max.count > 0)
+    add(fmt::format("inter-token max {:.1f}ms", m.inter_token_ms_max.p95));
+  if (m.output_tokens_per_second.count > 0)
+    add(fmt::format("slowest {:.1f} tokens/s", m.output_tokens_per_second.min));
+  if (!more.empty()) line += "\n      " + more;
   return line;
 }
 
@@ -51,7 +62,8 @@ void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
   out << "usage: streamll health [--json] [options]\n\n"
          "Checks the stream: length, events in the last minute, consumer groups, total lag,\n"
          "pending entries, error rate (error events / LLM calls), and per model the p95 of its\n"
-         "calls' response time, TTFT, time per output token and inter-token p95 in the window.\n"
+         "calls' response time, TTFT, time per output token and inter-token p95, p50 and max\n"
+         "in the window, and its slowest call's output tokens/s.\n"
          "Exit status: 0 healthy, 1 an alert fired; the check could not be made: 2 Redis\n"
          "unreachable, 3 login refused, 5 a command refused (NOPERM), 64 bad options. With\n"
          "--shard-url or --shard-count every shard is checked and the numbers summed; a shard\n"

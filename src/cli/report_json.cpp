@@ -46,7 +46,10 @@ nlohmann::json to_json(const ModelUsage& m) {
           {"response_time_ms", to_json(m.response_time_ms)},
           {"ttft_ms", to_json(m.ttft_ms)},
           {"time_per_output_token_ms", to_json(m.time_per_output_token_ms)},
-          {"inter_token_ms_p95", to_json(m.inter_token_ms_p95)}};
+          {"inter_token_ms_p95", to_json(m.inter_token_ms_p95)},
+          {"output_tokens_per_second", to_json(m.output_tokens_per_second)},
+          {"inter_token_ms_p50", to_json(m.inter_token_ms_p50)},
+          {"inter_token_ms_max", to_json(m.inter_token_ms_max)}};
 }
 
 nlohmann::json to_json(const UsageStats& s) {

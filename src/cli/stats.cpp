@@ -44,16 +44,17 @@ void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
          "LLM usage over a time range: calls, tokens, cost, response time and time to first token\n"
          "(average and nearest-rank p50/p95/p99), errors and error rate, and per model its calls,\n"
          "tokens, cost and the percentiles of response time, time to first token, time per output\n"
-         "token and the calls' inter-token p95. Reads the stream in pages, so memory stays\n"
-         "bounded however long the range. With --shard-url or --shard-count every shard is read\n"
-         "and the totals merged (percentiles over all samples); a shard that cannot be read is\n"
-         "named on stderr and the exit status is 2. With --token-stream the token events' own\n"
-         "stream is read too: its entries count in the totals and events by type (the token\n"
-         "figures come from the llm_call events, which stay in --stream).\n\n"
+         "token, the calls' inter-token p95, p50 and max, and their output tokens/s (TTFT left\n"
+         "out). Reads the stream in pages, so memory stays bounded however long the range.\n"
+         "With --shard-url or --shard-count every shard is read and the totals merged\n"
+         "(percentiles over all samples); a shard that cannot be read is named on stderr and\n"
+         "the exit status is 2. With --token-stream the token events' own stream is read too:\n"
+         "its entries count in the totals and events by type (the token figures come from the\n"
+         "llm_call events, which stay in --stream).\n\n"
          "--by tag:KEY adds the same figures per value of the events' tag KEY (user_id,\n"
          "session_id, tenant, ...), the --top N values by calls or --sort cost; calls without\n"
          "the tag are reported as (none), and past --max-values distinct values the further\n"
-         "ones are added up as (other) (each value costs up to 64 KiB: memory stays bounded;\n"
+         "ones are added up as (other) (each value costs up to 114 KiB: memory stays bounded;\n"
          "values are cut to 256 bytes). With shards, which values are past the cap depends on\n"
          "the order the shards are merged in. --by model ranks the per-model figures the same\n"
          "way; its --max-values is the cap on models, which also caps the event types listed\n"
@@ -99,6 +100,13 @@ void print_model(std::ostream& out, const std::string& name, const ModelUsage& m
   row("time to first token", m.ttft_ms);
   row("time per token", m.time_per_output_token_ms);
   row("inter-token p95", m.inter_token_ms_p95);
+  row("inter-token p50", m.inter_token_ms_p50);
+  row("inter-token max", m.inter_token_ms_max);
+  // Higher is better: the slow calls are at the low end, so min leads.
+  if (const Percentiles& p = m.output_tokens_per_second; p.count > 0) {
+    out << fmt::format("      {:<22}min {:.1f}/s  {}\n", "output tokens/s", p.min,
+                       distribution(p, "/s", "1.6%"));
+  }
   if (m.cached_input_tokens || m.reasoning_tokens) {
     out << fmt::format("      {:<22}{}\n", "tokens",
                        tokens_text(m.total_tokens, m.input_tokens, m.cached_input_tokens,

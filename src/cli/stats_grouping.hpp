@@ -24,8 +24,8 @@ struct Grouping {
   std::size_t max_values = 1000;  ///< distinct values counted apart (UsageQuery)
 };
 
-/// The most --max-values allows: each value takes up to 64 KiB and its name up to
-/// kMaxTagValueBytes, so about 640 MiB at worst (docs/cli.md).
+/// The most --max-values allows: each value takes up to 114 KiB (seven distributions of
+/// 16 KiB) and its name up to kMaxTagValueBytes, so about 1.1 GiB at worst (docs/cli.md).
 constexpr std::size_t kMaxGroupValues = 10000;
 
 /// --by, --top, --sort and --max-values; nullopt without --by. A bad value, or --top, --sort

@@ -519,11 +519,15 @@ TEST_CASE("stats rejects a bad --by and its options without --by", "[cli_it][usa
 TEST_CASE("stats and health report each model's latency percentiles", "[cli_it]") {
   RedisServer server;
   auto redis = DirectRedis::tcp(server.port());
-  // Model "a": 20 calls with TPOT 1..20 ms; model "b": 2 calls that did not stream.
+  // Model "a": 20 calls with TPOT 1..20 ms (so 1000/i tokens/s, and each call's own gap
+  // p50/p95/max 0.5i/2i/3i ms); model "b": 2 calls that did not stream.
   for (int i = 1; i <= 20; ++i) {
     auto e = llm_call("a", 10, 0.5, 100.0 * i, 10.0 * i);
     e.data.set("time_per_output_token_ms", static_cast<double>(i));
+    e.data.set("output_tokens_per_second", 1000.0 / i);
+    e.data.set("inter_token_ms_p50", 0.5 * i);
     e.data.set("inter_token_ms_p95", 2.0 * i);
+    e.data.set("inter_token_ms_max", 3.0 * i);
     add_event(redis, e);
   }
   for (int i = 0; i < 2; ++i) {
@@ -543,26 +547,54 @@ TEST_CASE("stats and health report each model's latency percentiles", "[cli_it]"
   CHECK(a["time_per_output_token_ms"]["p95"] == Approx(19.0));
   CHECK(a["time_per_output_token_ms"]["max"] == Approx(20.0));
   CHECK(a["inter_token_ms_p95"]["p50"] == Approx(20.0));
+  // Sorted, the rates are 1000/20 .. 1000/1: rank 10 is 1000/11, rank 19 is 1000/2.
+  const auto& rate = a["output_tokens_per_second"];
+  CHECK(rate["count"] == 20);
+  CHECK(rate["min"] == Approx(50.0));
+  CHECK(rate["p50"] == Approx(1000.0 / 11));
+  CHECK(rate["p95"] == Approx(500.0));
+  CHECK(rate["max"] == Approx(1000.0));
+  CHECK(rate["exact"] == true);
+  CHECK(a["inter_token_ms_p50"]["count"] == 20);
+  CHECK(a["inter_token_ms_p50"]["p50"] == Approx(5.0));
+  CHECK(a["inter_token_ms_p50"]["p95"] == Approx(9.5));
+  CHECK(a["inter_token_ms_max"]["count"] == 20);
+  CHECK(a["inter_token_ms_max"]["p95"] == Approx(57.0));
+  CHECK(a["inter_token_ms_max"]["max"] == Approx(60.0));
   const auto& b = stats["models"]["b"];
   CHECK(b["calls"] == 2);
   CHECK(b["ttft_ms"]["count"] == 0);
   CHECK(b["time_per_output_token_ms"]["count"] == 0);
+  for (const char* key : {"output_tokens_per_second", "inter_token_ms_p50", "inter_token_ms_max"})
+    CHECK(b[key]["count"] == 0);
 
   r = run_cli({"stats", "--url", server.url(), "--since", "1h"});
   REQUIRE(r.exit_code == 0);
   CHECK(r.out.find("    a: 20 calls, 200 tokens, $10.0000\n") != std::string::npos);
   CHECK(r.out.find("      time per token        avg 10.5ms  p50 10.0ms  p95 19.0ms  p99 20.0ms  "
                    "max 20.0ms\n") != std::string::npos);
+  CHECK(r.out.find("      inter-token max       avg 31.5ms  p50 30.0ms  p95 57.0ms  p99 60.0ms  "
+                   "max 60.0ms\n") != std::string::npos);
+  // The mean of 1000/i over i = 1..20 is 179.887 tokens/s.
+  CHECK(r.out.find("      output tokens/s       min 50.0/s  avg 179.9/s  p50 90.9/s  p95 500.0/s  "
+                   "p99 1000.0/s  max 1000.0/s\n") != std::string::npos);
   CHECK(r.out.find("    b: 2 calls, 10 tokens, $0.5000\n") != std::string::npos);
 
   r = run_cli({"health", "--url", server.url(), "--window", "1h"});
   CHECK(r.exit_code == 0);
-  CHECK(r.out.find("    a: 20 calls, response 1900.0ms, ttft 190.0ms, tpot 19.0ms, "
-                   "inter-token 38.0ms\n") != std::string::npos);
+  CHECK(
+      r.out.find("    a: 20 calls, response 1900.0ms, ttft 190.0ms, tpot 19.0ms, "
+                 "inter-token 38.0ms\n"
+                 "      inter-token p50 9.5ms, inter-token max 57.0ms, slowest 50.0 tokens/s\n") !=
+      std::string::npos);
   CHECK(r.out.find("    b: 2 calls, response 50.0ms\n") != std::string::npos);
   r = run_cli({"health", "--url", server.url(), "--window", "1h", "--json"});
   const auto health = nlohmann::json::parse(r.out);
   CHECK(health["models"]["a"]["time_per_output_token_ms"]["p95"] == Approx(19.0));
+  CHECK(health["models"]["a"]["output_tokens_per_second"]["min"] == Approx(50.0));
+  CHECK(health["models"]["a"]["inter_token_ms_p50"]["p95"] == Approx(9.5));
+  CHECK(health["models"]["a"]["inter_token_ms_max"]["p95"] == Approx(57.0));
+  CHECK(health["models"]["b"]["output_tokens_per_second"]["count"] == 0);
 }
 
 TEST_CASE("tail as a group consumer acknowledges what it showed and groups shows it", "[cli_it]") {

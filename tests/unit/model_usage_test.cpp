@@ -27,7 +27,7 @@ struct Expected {
   std::uint64_t calls = 0, failed = 0;
   std::int64_t tokens = 0, cached = 0, reasoning = 0;
   double cost = 0;
-  std::vector<double> response, ttft, tpot, gap_p95;
+  std::vector<double> response, ttft, tpot, gap_p95, tokens_per_second, gap_p50, gap_max;
 };
 
 Event llm_call(const std::string& model, std::mt19937_64& random, Expected& expected) {
@@ -50,13 +50,19 @@ Event llm_call(const std::string& model, std::mt19937_64& random, Expected& expe
   e.data.set("response_time_ms", response);
   expected.response.push_back(response);
   if (streamed) {
-    const double ttft = response / 5, tpot = ms(random) / 100, gap = tpot * 1.7;
-    e.data.set("ttft_ms", ttft);
-    e.data.set("time_per_output_token_ms", tpot);
-    e.data.set("inter_token_ms_p95", gap);
-    expected.ttft.push_back(ttft);
-    expected.tpot.push_back(tpot);
-    expected.gap_p95.push_back(gap);
+    // A figure the call carries, and the sample its model's distribution must hold.
+    auto figure = [&e](const char* key, double value, std::vector<double>& samples) {
+      e.data.set(key, value);
+      samples.push_back(value);
+    };
+    const double tpot = ms(random) / 100;
+    figure("ttft_ms", response / 5, expected.ttft);
+    figure("time_per_output_token_ms", tpot, expected.tpot);
+    figure("inter_token_ms_p95", tpot * 1.7, expected.gap_p95);
+    // Drawn on their own, so that a figure read into another's distribution shows.
+    figure("output_tokens_per_second", ms(random) / 10, expected.tokens_per_second);
+    figure("inter_token_ms_p50", ms(random) / 200, expected.gap_p50);
+    figure("inter_token_ms_max", ms(random) / 2, expected.gap_max);
   }
   e.data.set("success", !failed);
   ++expected.calls;
@@ -95,6 +101,9 @@ void check_model(const streamll::ModelUsage& got, const Expected& expected, doub
   check_percentiles(got.ttft_ms, expected.ttft, relative_error);
   check_percentiles(got.time_per_output_token_ms, expected.tpot, relative_error);
   check_percentiles(got.inter_token_ms_p95, expected.gap_p95, relative_error);
+  check_percentiles(got.output_tokens_per_second, expected.tokens_per_second, relative_error);
+  check_percentiles(got.inter_token_ms_p50, expected.gap_p50, relative_error);
+  check_percentiles(got.inter_token_ms_max, expected.gap_max, relative_error);
   CHECK(got.response_time_ms.exact == (relative_error == 0));
 }
 
@@ -142,9 +151,9 @@ TEST_CASE("Per-model usage: past the exact limit percentiles stay within 1/64",
   for (int i = 0; i < 3000; ++i) acc.add(llm_call("m", random, want));
   const auto stats = acc.result();
   check_model(stats.models.at("m"), want, 1.0 / 64);
-  // The model's four coarse histograms (2081 counters of 8 bytes each), and the two
+  // The model's seven coarse histograms (2081 counters of 8 bytes each), and the two
   // whole-range distributions' exact samples (3000 at most, in vectors grown by doubling).
-  CHECK(acc.memory_bytes() <= 4 * 2081 * 8 + 2 * 4096 * 8);
+  CHECK(acc.memory_bytes() <= 7 * 2081 * 8 + 2 * 4096 * 8);
 }
 
 TEST_CASE("Per-model usage: names past max_models are added up as (other)", "[analytics][models]") {

@@ -84,7 +84,7 @@ struct UsageQuery {
   /// Also add the llm_call events up per value of this tag (UsageStats::by_tag), e.g.
   /// "user_id"; empty: not.
   std::string group_by_tag = {};
-  /// Distinct values of group_by_tag counted individually (each like a model: up to 64 KiB
+  /// Distinct values of group_by_tag counted individually (each like a model: up to 114 KiB
   /// past model_exact_samples calls, plus its value, cut to kMaxTagValueBytes); further ones
   /// are added up under "(other)". 0: every value goes to "(other)" (and "(none)" still
   /// counts the calls without the tag). Across shards the first values in merge order (shard
@@ -106,6 +106,13 @@ struct ModelUsage {
   /// The distribution over calls of each call's own inter_token_ms_p95: its p95 is the
   /// typical worst stretch of a call, its max the worst call's.
   Percentiles inter_token_ms_p95;
+  /// ... output_tokens_per_second (tokens after the first per second, TTFT left out); higher
+  /// is better, so the slow calls are at its low end (min).
+  Percentiles output_tokens_per_second;
+  /// The distribution over calls of each call's own inter_token_ms_p50 (its typical gap).
+  Percentiles inter_token_ms_p50;
+  /// The distribution over calls of each call's own inter_token_ms_max (its longest stall).
+  Percentiles inter_token_ms_max;
 };
 
 /// One shard's part in a sharded query (see ShardedStream).

@@ -86,6 +86,12 @@ class UsageAccumulator {
     if (const Value* v = data.find("inter_token_ms_p95"); v && v->is_number())
       f.inter_token_ms_p95 = v->as_double();
     if (const Value* v = data.find("success"); v && v->is_bool()) f.success = v->as_bool();
+    if (const Value* v = data.find("output_tokens_per_second"); v && v->is_number())
+      f.output_tokens_per_second = v->as_double();
+    if (const Value* v = data.find("inter_token_ms_p50"); v && v->is_number())
+      f.inter_token_ms_p50 = v->as_double();
+    if (const Value* v = data.find("inter_token_ms_max"); v && v->is_number())
+      f.inter_token_ms_max = v->as_double();
     if (!tag_key_.empty()) {
       if (const std::string* tag = event.tag(tag_key_)) f.tag_value = *tag;
     }
@@ -210,7 +216,10 @@ class UsageAccumulator {
         : response_times_(exact_samples),
           ttfts_(exact_samples),
           tpots_(exact_samples),
-          gap_p95s_(exact_samples) {}
+          gap_p95s_(exact_samples),
+          tokens_per_second_(exact_samples),
+          gap_p50s_(exact_samples),
+          gap_maxes_(exact_samples) {}
 
     void add(const UsageFields& f) {
       ++usage_.calls;
@@ -221,6 +230,9 @@ class UsageAccumulator {
       if (f.ttft_ms) ttfts_.add(*f.ttft_ms);
       if (f.time_per_output_token_ms) tpots_.add(*f.time_per_output_token_ms);
       if (f.inter_token_ms_p95) gap_p95s_.add(*f.inter_token_ms_p95);
+      if (f.output_tokens_per_second) tokens_per_second_.add(*f.output_tokens_per_second);
+      if (f.inter_token_ms_p50) gap_p50s_.add(*f.inter_token_ms_p50);
+      if (f.inter_token_ms_max) gap_maxes_.add(*f.inter_token_ms_max);
     }
     void merge(const ModelAccumulator& o) {
       usage_.calls += o.usage_.calls;
@@ -231,6 +243,9 @@ class UsageAccumulator {
       ttfts_.merge(o.ttfts_);
       tpots_.merge(o.tpots_);
       gap_p95s_.merge(o.gap_p95s_);
+      tokens_per_second_.merge(o.tokens_per_second_);
+      gap_p50s_.merge(o.gap_p50s_);
+      gap_maxes_.merge(o.gap_maxes_);
     }
     ModelUsage result() const {
       ModelUsage out = usage_;
@@ -238,16 +253,22 @@ class UsageAccumulator {
       out.ttft_ms = ttfts_.summary();
       out.time_per_output_token_ms = tpots_.summary();
       out.inter_token_ms_p95 = gap_p95s_.summary();
+      out.output_tokens_per_second = tokens_per_second_.summary();
+      out.inter_token_ms_p50 = gap_p50s_.summary();
+      out.inter_token_ms_max = gap_maxes_.summary();
       return out;
     }
     std::size_t memory_bytes() const noexcept {
       return response_times_.memory_bytes() + ttfts_.memory_bytes() + tpots_.memory_bytes() +
-             gap_p95s_.memory_bytes();
+             gap_p95s_.memory_bytes() + tokens_per_second_.memory_bytes() +
+             gap_p50s_.memory_bytes() + gap_maxes_.memory_bytes();
     }
 
    private:
     ModelUsage usage_;
+    // Seven distributions of up to 16 KiB each past model_exact_samples: 114 KiB a model.
     ModelPercentileSummary response_times_, ttfts_, tpots_, gap_p95s_;
+    ModelPercentileSummary tokens_per_second_, gap_p50s_, gap_maxes_;
   };
 
   inline static const std::string kUnknown = "unknown";

@@ -141,7 +141,10 @@ class UsageSax {
     kTtft,
     kTpot,
     kGapP95,
-    kSuccess
+    kSuccess,
+    kTokensPerSecond,
+    kGapP50,
+    kGapMax
   };
 
   static TopKey top_key_kind(std::string_view k) noexcept {
@@ -170,6 +173,9 @@ class UsageSax {
            : k == "time_per_output_token_ms"sv ? kTpot
            : k == "inter_token_ms_p95"sv       ? kGapP95
            : k == "success"sv                  ? kSuccess
+           : k == "output_tokens_per_second"sv ? kTokensPerSecond
+           : k == "inter_token_ms_p50"sv       ? kGapP50
+           : k == "inter_token_ms_max"sv       ? kGapMax
                                                : kOtherKey;
   }
 
@@ -283,6 +289,9 @@ class UsageSax {
     out_.time_per_output_token_ms.reset();
     out_.inter_token_ms_p95.reset();
     out_.success.reset();
+    out_.output_tokens_per_second.reset();
+    out_.inter_token_ms_p50.reset();
+    out_.inter_token_ms_max.reset();
   }
   // Mirrors Value::as_int / as_double / is_number on the parsed value.
   void commit_data() {
@@ -332,6 +341,15 @@ class UsageSax {
         break;
       case kSuccess:
         out_.success = data_.kind == Number::boolean ? std::optional<bool>(data_.b) : std::nullopt;
+        break;
+      case kTokensPerSecond:
+        out_.output_tokens_per_second = number ? std::optional<double>(as_double) : std::nullopt;
+        break;
+      case kGapP50:
+        out_.inter_token_ms_p50 = number ? std::optional<double>(as_double) : std::nullopt;
+        break;
+      case kGapMax:
+        out_.inter_token_ms_max = number ? std::optional<double>(as_double) : std::nullopt;
         break;
       case kOtherKey:
         break;

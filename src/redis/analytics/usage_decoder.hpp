@@ -26,6 +26,7 @@ struct UsageFields {
   bool cost_invalid = false;
   std::optional<double> response_time_ms, ttft_ms, time_per_output_token_ms, inter_token_ms_p95;
   std::optional<bool> success;
+  std::optional<double> output_tokens_per_second, inter_token_ms_p50, inter_token_ms_max;
   /// The value of the tag decode_usage_fields was asked for, when the event has it.
   std::optional<std::string> tag_value;
 };
