@@ -14,6 +14,7 @@
 #include "cli/common.hpp"
 #include "cli/report_command.hpp"
 #include "cli/report_json.hpp"
+#include "cli/stats_grouping.hpp"
 
 namespace streamll::cli {
 namespace {
@@ -36,7 +37,10 @@ std::vector<OptionSpec> health_specs() {
 // "gpt-4o-mini: 12 calls, response 812.0ms, ttft 95.1ms, tpot 21.3ms, inter-token 40.2ms": the
 // p95 of each figure the model's calls carried (inter-token: of each call's own p95).
 std::string model_line(const std::string& name, const ModelUsage& m) {
-  std::string line = fmt::format("{}: {} call{}", name, m.calls, m.calls == 1 ? "" : "s");
+  // A model name is whatever producers wrote: escaped like stats does, so that no control
+  // character reaches the terminal.
+  std::string line =
+      fmt::format("{}: {} call{}", printable(name), m.calls, m.calls == 1 ? "" : "s");
   auto p95 = [&line](const char* label, const Percentiles& p) {
     if (p.count > 0) line += fmt::format(", {} {:.1f}ms", label, p.p95);
   };

@@ -25,7 +25,7 @@ struct Grouping {
 };
 
 /// The most --max-values allows: each value takes up to 114 KiB (seven distributions of
-/// 16 KiB) and its name up to kMaxTagValueBytes, so about 1.1 GiB at worst (docs/cli.md).
+/// 16.3 KiB) and its name up to kMaxTagValueBytes, so about 1.1 GiB at worst (docs/cli.md).
 constexpr std::size_t kMaxGroupValues = 10000;
 
 /// --by, --top, --sort and --max-values; nullopt without --by. A bad value, or --top, --sort

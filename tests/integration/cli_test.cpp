@@ -575,6 +575,13 @@ TEST_CASE("stats and health report each model's latency percentiles", "[cli_it]"
                    "max 20.0ms\n") != std::string::npos);
   CHECK(r.out.find("      inter-token max       avg 31.5ms  p50 30.0ms  p95 57.0ms  p99 60.0ms  "
                    "max 60.0ms\n") != std::string::npos);
+  {
+    // Each call's own p50 gap is 0.5i ms (its average, 5.25, would round either way).
+    const auto at = r.out.find("      inter-token p50       avg ");
+    REQUIRE(at != std::string::npos);
+    const std::string line = r.out.substr(at, r.out.find('\n', at) - at);
+    CHECK_THAT(line, Catch::EndsWith("p50 5.0ms  p95 9.5ms  p99 10.0ms  max 10.0ms"));
+  }
   // The mean of 1000/i over i = 1..20 is 179.887 tokens/s.
   CHECK(r.out.find("      output tokens/s       min 50.0/s  avg 179.9/s  p50 90.9/s  p95 500.0/s  "
                    "p99 1000.0/s  max 1000.0/s\n") != std::string::npos);

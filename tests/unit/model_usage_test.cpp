@@ -154,6 +154,7 @@ TEST_CASE("Per-model usage: past the exact limit percentiles stay within 1/64",
   // The model's seven coarse histograms (2081 counters of 8 bytes each), and the two
   // whole-range distributions' exact samples (3000 at most, in vectors grown by doubling).
   CHECK(acc.memory_bytes() <= 7 * 2081 * 8 + 2 * 4096 * 8);
+  CHECK(acc.memory_bytes() >= 7 * 2081 * 8);  // all seven counted, none left out
 }
 
 TEST_CASE("Per-model usage: names past max_models are added up as (other)", "[analytics][models]") {

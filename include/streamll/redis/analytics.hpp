@@ -277,7 +277,8 @@ struct HealthReport {
   /// error_rate(errors_in_window, llm_calls_in_window): nullopt without calls in the window.
   std::optional<double> error_rate;
   /// The window's llm_call events per model: calls, cost and latency percentiles (response
-  /// time, TTFT, time per output token, inter-token p95), as in UsageStats::models.
+  /// time, TTFT, time per output token, each call's inter-token p50, p95 and max, output
+  /// tokens per second), as in UsageStats::models.
   std::map<std::string, ModelUsage> models;
   std::size_t consumer_groups = 0;
   std::uint64_t total_lag = 0;
