@@ -218,6 +218,12 @@ struct RedisSinkOptions {
   /// never leaves the process (EventRedactor; sensitive_data_redactor() is a ready one). Empty:
   /// none. Must be safe to call from several threads at once in a ShardedRedisSink.
   EventRedactor redact = {};
+  /// Producer heartbeats (docs/monitoring.md): every heartbeat_interval the flusher writes this
+  /// sink's counters, breaker state and last error, with its name, host and pid, to
+  /// producer_heartbeat_key(stream_key, id) (a hash expiring after 3 intervals) and lists it in
+  /// producers_index_key(stream_key) (a sorted set), on its own connection, for
+  /// `streamll producers` and `streamll health`. 0: off. Otherwise at least 100 ms.
+  std::chrono::milliseconds heartbeat_interval{5000};
 
   /// RedisConnectionOptions::from_env() plus:
   ///   STREAMLL_STREAM_KEY, STREAMLL_BUFFER_SIZE, STREAMLL_CIRCUIT_BREAKER (bool),
@@ -228,14 +234,15 @@ struct RedisSinkOptions {
   ///   STREAMLL_INDEX_FIELDS (bool), STREAMLL_SHUTDOWN_TIMEOUT_MS, STREAMLL_MIN_REPLICAS_ACK,
   ///   STREAMLL_REPLICAS_ACK_TIMEOUT_MS, STREAMLL_MAX_EVENT_BYTES (0: no limit),
   ///   STREAMLL_TOKEN_STREAM_KEY, STREAMLL_TOKEN_MAX_STREAM_LENGTH (as
-  ///   STREAMLL_MAX_STREAM_LENGTH).
+  ///   STREAMLL_MAX_STREAM_LENGTH), STREAMLL_HEARTBEAT_INTERVAL_MS (0: off).
   static RedisSinkOptions from_env(const EnvLookup& env = {});
 
   /// RedisConnectionOptions::validate() plus: empty stream_key, buffer_size 0, max_batch_size
   /// 0 or > buffer_size, failure_threshold 0, non-positive recovery_timeout / flush_interval /
   /// shutdown_timeout, max_stream_length 0, non-positive replicas_ack_timeout with
   /// min_replicas_ack, max_event_bytes 1 to 1023, token_stream_key equal to stream_key,
-  /// token_max_stream_length 0 with a token_stream_key. The RedisSink constructor calls it.
+  /// token_max_stream_length 0 with a token_stream_key, heartbeat_interval negative or 1 to 99
+  /// ms. The RedisSink constructor calls it.
   void validate() const;
 };
 

@@ -154,6 +154,7 @@ void RedisConnectionOptions::validate() const { (void)redis::resolve_connection(
 // An event's envelope (id, type, timestamp, ids, keys) alone takes a few hundred bytes: a
 // smaller limit would fail ordinary events rather than cut long ones.
 constexpr std::size_t kMinMaxEventBytes = 1024;
+constexpr std::chrono::milliseconds kMinHeartbeatInterval{100};
 
 void RedisSinkOptions::validate() const {
   connection.validate();
@@ -190,6 +191,12 @@ void RedisSinkOptions::validate() const {
                                              std::to_string(kMinMaxEventBytes) + ", got " +
                                              std::to_string(max_event_bytes));
   }
+  if (heartbeat_interval.count() < 0 ||
+      (heartbeat_interval.count() > 0 && heartbeat_interval < kMinHeartbeatInterval)) {
+    throw ConfigError("heartbeat_interval", "must be 0 (off) or at least " +
+                                                ms(kMinHeartbeatInterval) + ", got " +
+                                                ms(heartbeat_interval));
+  }
 }
 
 std::string to_string(const RedisConnectionOptions& options) {
@@ -222,7 +229,8 @@ std::string to_string(const RedisSinkOptions& o) {
       << "token_stream_key=" << o.token_stream_key << "\n"
       << "token_max_stream_length="
       << (o.token_max_stream_length ? std::to_string(*o.token_max_stream_length) : "none") << "\n"
-      << "redact=" << (o.redact ? "set" : "none") << "\n";
+      << "redact=" << (o.redact ? "set" : "none") << "\n"
+      << "heartbeat_interval=" << ms(o.heartbeat_interval) << "\n";
   return out.str();
 }
 

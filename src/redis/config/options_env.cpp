@@ -197,6 +197,7 @@ RedisSinkOptions RedisSinkOptions::from_env(const EnvLookup& lookup) {
   env.size("STREAMLL_MIN_REPLICAS_ACK", o.min_replicas_ack);
   env.millis("STREAMLL_REPLICAS_ACK_TIMEOUT_MS", o.replicas_ack_timeout);
   env.size("STREAMLL_MAX_EVENT_BYTES", o.max_event_bytes);
+  env.millis("STREAMLL_HEARTBEAT_INTERVAL_MS", o.heartbeat_interval);
   return o;
 }
 
