@@ -28,6 +28,8 @@ bool RedisEngine::step() noexcept {
   // A given-up flusher starts no new I/O; the pipeline then calls give_up().
   if (pipeline.abandoned()) return false;
   try {
+    // Between batches: a heartbeat's replies must not interleave with a batch's.
+    if (heartbeat.due() && !batch_on_wire()) send_heartbeat();
     if (batches.count() == 0 && !prepare_batch()) return false;
     Batch& head = batches.head();
     if (!head.started) {

@@ -20,6 +20,7 @@
 #include "redis/routing/connector.hpp"
 #include "redis/sink/batch_replies.hpp"
 #include "redis/sink/durable_ack.hpp"
+#include "redis/sink/heartbeat.hpp"
 #include "redis/sink/outage_compaction.hpp"
 #include "redis/sink/poison_isolation.hpp"
 #include "redis/sink/redirects.hpp"
@@ -84,11 +85,17 @@ class RedisEngine final : public detail::BatchEngine, IsolationHost {
 
   // ------------------------------------------------ connection (redis_engine_connection.cpp)
 
-  bool ensure_connected();
+  bool ensure_connected(bool count_for_breaker = true);
   void create_consumer_group();
   void transport_failure(const std::string& message, bool count_for_breaker = true);
   void record_error(const std::string& message);
   void close_transport() noexcept;
+
+  // ------------------------------------------------ heartbeats (redis_engine_heartbeat.cpp)
+
+  bool batch_on_wire() noexcept { return batches.count() > 0 && batches.head().started; }
+  void send_heartbeat();
+  void heartbeat_failed(const std::string& why);
 
   // ------------------------------------------------ state
 
@@ -115,6 +122,9 @@ class RedisEngine final : public detail::BatchEngine, IsolationHost {
   std::uint64_t connection_number = 0;  // which connection a batch was written on
   std::string current_host;             // for redirections that name no host
   std::optional<std::uint16_t> slot;    // cluster: the stream key's hash slot
+  Heartbeat heartbeat;
+  redis::CommandBuffer heartbeat_commands;
+  std::vector<RedisReply> heartbeat_replies;
 
   std::mutex transport_mutex;  // guards the pointer against interrupt() from shutdown()
   std::unique_ptr<RedisTransport> transport;

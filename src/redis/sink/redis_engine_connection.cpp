@@ -8,7 +8,9 @@
 
 namespace streamll::redis {
 
-bool RedisEngine::ensure_connected() {
+// `count_for_breaker` false: a heartbeat's attempt while the breaker is not closed, which the
+// breaker does not count (its view is of event writes).
+bool RedisEngine::ensure_connected(bool count_for_breaker) {
   if (transport && transport->is_connected()) return true;
   // A connection made after an isolated event failed alone: if it is sound, that event is
   // the one to fail; if it is not, this was an outage and the event goes again.
@@ -48,11 +50,11 @@ bool RedisEngine::ensure_connected() {
     logger->info("connected to {} (stream '{}')", transport->describe(), options.stream_key);
     return true;
   } catch (const AuthError& e) {
-    transport_failure(std::string("authentication failed: ") + e.what());
+    transport_failure(std::string("authentication failed: ") + e.what(), count_for_breaker);
   } catch (const ReplyError& e) {
-    transport_failure(std::string("connection handshake refused: ") + e.what());
+    transport_failure(std::string("connection handshake refused: ") + e.what(), count_for_breaker);
   } catch (const std::exception& e) {
-    transport_failure(std::string("connect failed: ") + e.what());
+    transport_failure(std::string("connect failed: ") + e.what(), count_for_breaker);
   }
   return false;
 }
@@ -126,10 +128,20 @@ RedisEngine::RedisEngine(detail::Pipeline& owner, const RedisSinkOptions& opts,
       batches(options.max_batch_size),
       durable(options, clock_source, counters),
       isolation(*this, counters, options.stream_key, durable.enabled()),
-      compaction(owner, encoder, counters) {
+      compaction(owner, encoder, counters),
+      heartbeat(options, clock_source) {
   if (connector.deployment() != RedisDeployment::cluster) return;
   const auto events_slot = key_slot(options.stream_key);
   slot = events_slot;
+  if (heartbeat.enabled() && key_slot(heartbeat.index_key()) != events_slot) {
+    // A stream key with braces but no hash tag ("a{}b"): its heartbeat keys cannot share its
+    // slot, and a heartbeat goes over the connection to that slot's master.
+    heartbeat.disable();
+    logger->warn(
+        "stream '{}': no producer heartbeats on a Redis Cluster, the key has braces but no hash "
+        "tag (heartbeat keys could not share its slot)",
+        options.stream_key);
+  }
   // A batch is one pipeline to the master of one slot, whichever stream its events go to.
   const auto tokens_slot = key_slot(options.token_stream_key);
   if (!options.token_stream_key.empty() && tokens_slot != events_slot) {

@@ -10,6 +10,7 @@
 #include "redis/config/connection_target.hpp"
 #include "redis/sink/redis_engine.hpp"
 #include "redis/sink/sink_seams.hpp"
+#include "redis/sink/sink_stats.hpp"
 #include "streamll/redis/errors.hpp"
 
 namespace streamll {
@@ -170,34 +171,8 @@ bool RedisSink::shutdown(std::chrono::milliseconds timeout) {
 bool RedisSink::is_running() const noexcept { return impl_->pipeline->is_running(); }
 
 RedisSinkStats RedisSink::stats() const {
-  const detail::Pipeline& p = *impl_->pipeline;
-  RedisSinkStats out;
-  if (p.forked()) {
-    // The child's own view: what it was handed (the counters above are the parent's).
-    out.dropped_after_fork = p.dropped_after_fork();
-    return out;
-  }
-  // A pure read. RedisSink's own buckets: `enqueued` counts accepted events only, and a refusal
-  // under drop_oldest (every slot in flight) is dropped_newest: the new event is the one lost.
-  const auto [shared, buffer] = p.snapshot();
-  out.enqueued = buffer.accepted + buffer.staged;
-  out.dropped_oldest = buffer.evicted_oldest;
-  if (impl_->options.buffer_overflow_strategy == OverflowStrategy::raise_error) {
-    out.dropped_raise_error = buffer.rejected;
-  } else {
-    out.dropped_newest = buffer.rejected;
-  }
-  out.dropped_on_shutdown = shared.dropped_on_shutdown;
-  out.delivered = shared.delivered;
-  out.failed = shared.failed;
-  impl_->engine->sink_counters().read_into(out);
-  out.buffered = shared.buffered;
-  out.in_flight = shared.in_flight;
-  out.buffered_compacted = p.ring().waiting_before(impl_->engine->compacted_through());
-  out.breaker_state = shared.breaker_state;
-  out.redaction_failures = shared.redaction_failures;
-  impl_->engine->read_errors(out);
-  return out;
+  return redis::read_sink_stats(*impl_->pipeline, *impl_->engine,
+                                impl_->options.buffer_overflow_strategy);
 }
 
 std::size_t RedisSink::buffered() const noexcept {

@@ -23,6 +23,8 @@ struct SinkCounters {
   std::atomic<std::uint64_t> replica_ack_shortfalls{0};
   std::atomic<std::uint64_t> moved_redirects{0};
   std::atomic<std::uint64_t> ask_redirects{0};
+  std::atomic<std::uint64_t> heartbeats_sent{0};
+  std::atomic<std::uint64_t> heartbeats_failed{0};
   std::atomic<bool> connected{false};
   std::atomic<std::int64_t> last_flush_latency_us{0};
 
@@ -52,6 +54,8 @@ struct SinkCounters {
     out.replica_ack_shortfalls = get(replica_ack_shortfalls);
     out.moved_redirects = get(moved_redirects);
     out.ask_redirects = get(ask_redirects);
+    out.heartbeats_sent = get(heartbeats_sent);
+    out.heartbeats_failed = get(heartbeats_failed);
     out.connected = connected.load(std::memory_order_relaxed);
     out.last_flush_latency =
         std::chrono::microseconds(last_flush_latency_us.load(std::memory_order_relaxed));
