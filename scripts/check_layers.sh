@@ -35,7 +35,7 @@ while IFS=: read -r file line target; do
     redis/*/*) to=${target#redis/} to=${to%%/*} ;;
     streamll/sinks/redis_sink.hpp | streamll/sinks/sharded_redis_sink.hpp) to=sink ;;
     streamll/redis/consumer.hpp) to=consumer ;;
-    streamll/redis/analytics.hpp) to=analytics ;;
+    streamll/redis/analytics.hpp | streamll/redis/producers.hpp) to=analytics ;;
     streamll/* | support/* | pipeline/*) continue ;;
     */*) complain "$file:$line: wing $wing includes $target" && continue ;;
     *) [ -f "$root/$target" ] || complain "$file:$line: $target is not a header of $root/"

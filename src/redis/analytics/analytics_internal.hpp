@@ -3,6 +3,7 @@
 // the pieces the sharded overloads are made of: one shard's measurement, and the pure merges.
 
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
@@ -11,6 +12,7 @@
 #include "redis/analytics/usage_accumulator.hpp"
 #include "redis/consumer/stream_entries.hpp"
 #include "redis/transport/transport.hpp"
+#include "streamll/errors.hpp"
 #include "streamll/redis/analytics.hpp"
 
 namespace streamll::redis {
@@ -63,6 +65,30 @@ void merge_group(std::vector<GroupInfo>& into, const GroupInfo& group, std::size
 HealthReport merge_health(const std::string& stream, const HealthThresholds& thresholds,
                           const std::vector<ShardHealth>& status,
                           const std::vector<HealthReport>& measured);
+
+/// One shard of a ShardedStream (the one stream when not sharded): its connection and key.
+struct ShardSource {
+  std::size_t index = 0;
+  RedisConnectionOptions connection;
+  std::string stream;
+};
+/// Validates `source` (ConfigError) and lists its shards.
+std::vector<ShardSource> shard_sources(const ShardedStream& source);
+
+// Reads one shard with `read`, recording a failure in `status` (and the first one of all in
+// `first_error`) instead of throwing. Bad options are the caller's mistake: they propagate.
+template <typename Read>
+inline void read_shard(ShardStatus& status, std::exception_ptr& first_error, Read read) {
+  try {
+    read();
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const std::exception& e) {
+    status.ok = false;
+    status.error = e.what();
+    if (!first_error) first_error = std::current_exception();
+  }
+}
 
 /// Makes the transports of shard `shard` (tests); empty: the real ones.
 using ShardTransportMaker = std::function<TransportMaker(std::size_t shard)>;

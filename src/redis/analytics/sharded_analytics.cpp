@@ -37,11 +37,25 @@ void ShardedStream::validate() const {
 namespace redis {
 namespace {
 
-struct ShardSource {
-  std::size_t index = 0;
-  RedisConnectionOptions connection;
-  std::string stream;
-};
+TransportMaker maker_for(const ShardTransportMaker& make, std::size_t shard) {
+  return make ? make(shard) : TransportMaker{};
+}
+
+template <typename Status>
+Status status_of(const ShardSource& s) {
+  Status status;
+  status.shard = s.index;
+  status.stream = s.stream;
+  status.server = redact_redis_url(s.connection.url);
+  return status;
+}
+
+std::string shard_range(const ShardedStream& source, std::size_t n) {
+  return shard_stream_key_of(source.stream, 0) +
+         (n > 1 ? " .. " + shard_stream_key_of(source.stream, n - 1) : "");
+}
+
+}  // namespace
 
 std::vector<ShardSource> shard_sources(const ShardedStream& source) {
   source.validate();
@@ -61,41 +75,6 @@ std::vector<ShardSource> shard_sources(const ShardedStream& source) {
   }
   return out;
 }
-
-TransportMaker maker_for(const ShardTransportMaker& make, std::size_t shard) {
-  return make ? make(shard) : TransportMaker{};
-}
-
-template <typename Status>
-Status status_of(const ShardSource& s) {
-  Status status;
-  status.shard = s.index;
-  status.stream = s.stream;
-  status.server = redact_redis_url(s.connection.url);
-  return status;
-}
-
-// Reads one shard with `read`, recording a failure in `status` (and the first one of all in
-// `first_error`) instead of throwing. Bad options are the caller's mistake: they propagate.
-template <typename Read>
-void read_shard(ShardStatus& status, std::exception_ptr& first_error, Read read) {
-  try {
-    read();
-  } catch (const ConfigError&) {
-    throw;
-  } catch (const std::exception& e) {
-    status.ok = false;
-    status.error = e.what();
-    if (!first_error) first_error = std::current_exception();
-  }
-}
-
-std::string shard_range(const ShardedStream& source, std::size_t n) {
-  return shard_stream_key_of(source.stream, 0) +
-         (n > 1 ? " .. " + shard_stream_key_of(source.stream, n - 1) : "");
-}
-
-}  // namespace
 
 void merge_group(std::vector<GroupInfo>& into, const GroupInfo& group, std::size_t shard,
                  const std::string& stream) {
