@@ -15,6 +15,7 @@ int run_tail(int argc, char** argv, int first);
 int run_stats(int argc, char** argv, int first);
 int run_health(int argc, char** argv, int first);
 int run_groups(int argc, char** argv, int first);
+int run_producers(int argc, char** argv, int first);
 int run_consume(int argc, char** argv, int first);
 int run_emit(int argc, char** argv, int first);
 

@@ -20,13 +20,14 @@ namespace streamll::cli {
 /// Exit codes, the same for every subcommand (health: see its help).
 enum ExitCode : int {
   kOk = 0,
-  kAlert = 1,        ///< health alert; events unaccounted for (emit)
-  kUnreachable = 2,  ///< connect, I/O, TLS or timeout failure
-  kAuthFailed = 3,   ///< AUTH refused or required
-  kNoStream = 4,     ///< the stream does not exist
-  kRefused = 5,      ///< the server refused a command (WRONGTYPE, NOPERM, ...)
-  kLost = 6,         ///< emit: events dropped or refused (all accounted for)
-  kUsage = 64,       ///< bad command line (sysexits' EX_USAGE)
+  kAlert = 1,          ///< health alert; events unaccounted for (emit)
+  kUnreachable = 2,    ///< connect, I/O, TLS or timeout failure
+  kAuthFailed = 3,     ///< AUTH refused or required
+  kNoStream = 4,       ///< the stream does not exist
+  kRefused = 5,        ///< the server refused a command (WRONGTYPE, NOPERM, ...)
+  kLost = 6,           ///< emit: events dropped or refused (all accounted for)
+  kProducerAlert = 7,  ///< health: a producer is dropping or has its breaker open (no other alert)
+  kUsage = 64,         ///< bad command line (sysexits' EX_USAGE)
 };
 
 /// --url, --stream, --db, --user, TLS, timeout and sharding options.

@@ -1,7 +1,8 @@
-// streamll health: the guide's streamll_health_check() with its alerts. Exit 0 healthy,
-// 1 on an alert, and when the check itself could not be made the exit code every command uses
-// for that failure (2 unreachable, 3 login refused, 5 command refused, 64 usage): anything
-// else than 0 and 1 means "not checked", as monitoring systems expect.
+// streamll health: the guide's streamll_health_check() with its alerts, and the producers'
+// heartbeats (a producer dropping events or with its breaker open). Exit 0 healthy, 1 on a
+// stream alert, 7 when only producer alerts fired, and when the check itself could not be made the
+// exit code every command uses for that failure (2 unreachable, 3 login refused, 5 command refused,
+// 64 usage): anything else than 0, 1 and 7 means "not checked".
 
 #include <fmt/format.h>
 
@@ -10,8 +11,12 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "streamll/errors.hpp"
+#include "streamll/redis/producers.hpp"
+
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/producers_json.hpp"
 #include "cli/report_command.hpp"
 #include "cli/report_json.hpp"
 #include "cli/stats_grouping.hpp"
@@ -27,6 +32,7 @@ std::vector<OptionSpec> health_specs() {
       {"max-lag", "N", "alert when the groups' total lag exceeds N (default 1000)"},
       {"max-error-rate", "RATE",
        "alert when error events / LLM calls in the window exceed RATE (default 0.05)"},
+      {"no-producers", "", "skip the producer check (heartbeats)"},
       {"json", "", "print JSON instead of text"},
   };
   for (auto& s : connection_option_specs()) specs.push_back(std::move(s));
@@ -68,8 +74,12 @@ void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
          "pending entries, error rate (error events / LLM calls), and per model the p95 of its\n"
          "calls' response time, TTFT, time per output token and inter-token p95, p50 and max\n"
          "in the window, and its slowest call's output tokens/s.\n"
-         "Exit status: 0 healthy, 1 an alert fired; the check could not be made: 2 Redis\n"
-         "unreachable, 3 login refused, 5 a command refused (NOPERM), 64 bad options. With\n"
+         "Then the producers' heartbeats (see `streamll producers`): a producer whose circuit\n"
+         "breaker is not closed, or that dropped events within the window, is a producer alert.\n"
+         "Exit status: 0 healthy, 1 a stream alert fired (whatever the producers), 7 only\n"
+         "producer alerts fired; the check could not be made: 2 Redis unreachable, 3 login\n"
+         "refused, 5 a command refused (NOPERM), 64 bad options. Producers that cannot be read\n"
+         "(a user without access to their keys) are reported as not checked, not an alert. With\n"
          "--shard-url or --shard-count every shard is checked and the numbers summed; a shard\n"
          "that cannot be checked is an alert (exit 1) while the others are; none at all is exit "
          "2. With --token-stream the token events' own stream is checked too: its lag raises\n"
@@ -144,6 +154,59 @@ void print_token_stream(std::ostream& out, const HealthReport& h) {
   for (const auto& alert : h.alerts) out << "ALERT: token stream: " << alert.message << "\n";
 }
 
+// The producers' side: their heartbeats, and an alert per producer problem.
+struct ProducerCheck {
+  bool checked = false;
+  std::string not_checked;  // why, when it could not be made
+  ProducersReport report;
+  std::vector<std::string> alerts;
+};
+
+ProducerCheck check_producers(const Target& target, std::chrono::milliseconds window) {
+  ProducerCheck c;
+  try {
+    c.report = list_producers(target.source());
+    c.checked = true;
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const std::exception& e) {
+    // The stream was checked over the same connections: this is the producers' keys only
+    // (an ACL user limited to the stream, say). Not checked is said, not an alert.
+    c.not_checked = e.what();
+    return c;
+  }
+  for (const ProducerInfo& p : c.report.producers) {
+    for (auto& line : producer_problems(p, c.report.server_time_ms, window)) {
+      c.alerts.push_back(std::move(line));
+    }
+  }
+  return c;
+}
+
+void print_producers(std::ostream& out, const ProducerCheck& c) {
+  if (!c.checked) {
+    out << "Producers: not checked (" << c.not_checked << ")\n";
+    return;
+  }
+  out << "Producers: " << (c.alerts.empty() ? "OK" : "ALERT") << " (" << c.report.producers.size()
+      << " live)\n";
+  for (const auto& alert : c.alerts) out << "ALERT: " << alert << "\n";
+}
+
+nlohmann::json producers_json(const ProducerCheck& c) {
+  nlohmann::json j = {{"checked", c.checked}, {"healthy", c.alerts.empty()}};
+  if (!c.checked) {
+    j["error"] = c.not_checked;
+    return j;
+  }
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& p : c.report.producers) list.push_back(to_json(p, c.report.server_time_ms));
+  j["live"] = c.report.producers.size();
+  j["alerts"] = c.alerts;
+  j["producers"] = std::move(list);
+  return j;
+}
+
 }  // namespace
 
 int run_health(int argc, char** argv, int first) {
@@ -165,24 +228,28 @@ int run_health(int argc, char** argv, int first) {
         std::optional<HealthReport> tokens;
         if (!target.token_stream.empty()) tokens = check_token_stream(target, thresholds);
         const bool healthy = report.healthy() && (!tokens || tokens->healthy());
+        std::optional<ProducerCheck> producers;
+        if (!args.flag("no-producers")) producers = check_producers(target, thresholds.window);
+        const bool producers_ok = !producers || producers->alerts.empty();
         if (json) {
           nlohmann::json j = to_json(report);
-          if (tokens) {
-            j["token_stream"] = to_json(*tokens);
-            j["healthy"] = healthy;  // both streams: what the exit status says
-          }
+          if (tokens) j["token_stream"] = to_json(*tokens);
+          if (producers) j["producers"] = producers_json(*producers);
+          j["healthy"] = healthy && producers_ok;  // everything: what the exit status says
           std::cout << j.dump(2) << "\n";
         } else {
           print_text(std::cout, report);
           if (tokens) print_token_stream(std::cout, *tokens);
+          if (producers) print_producers(std::cout, *producers);
         }
         checked = true;
-        return healthy ? int(kOk) : int(kAlert);
+        if (!healthy) return int(kAlert);
+        return producers_ok ? int(kOk) : int(kProducerAlert);
       },
       [&checked](int c) {
         // An unexpected failure (report_error's generic 1) must not pass for an alert; mapped
         // before guarded() prints it, so the JSON's exit_code is the real status.
-        return c == int(kAlert) && !checked ? int(kUnreachable) : c;
+        return (c == int(kAlert) || c == int(kProducerAlert)) && !checked ? int(kUnreachable) : c;
       });
 }
 

@@ -45,10 +45,10 @@ void usage(std::ostream& out) {
          "sink\n"
          "  stats     LLM usage over a time range: calls, tokens, cost, latency percentiles, "
          "errors\n"
-         "  health    health check with alerts; exit 0 healthy, 1 alert; not checked: 2 "
-         "unreachable,\n"
-         "            3 login refused, 5 command refused, 64 usage\n"
+         "  health    health check with alerts; exit 0 healthy, 1 alert, 7 producer alert; not\n"
+         "            checked: 2 unreachable, 3 login refused, 5 command refused, 64 usage\n"
          "  groups    consumer groups, their consumers, lag and pending entries\n"
+         "  producers live producers (RedisSinks' heartbeats): counters, drops, breaker state\n"
          "  consume   a consumer-group worker: one JSON line (or a command run) per event, then "
          "ack\n"
          "  emit      load generator: N realistic events through a RedisSink, with a delivery "
@@ -60,7 +60,8 @@ void usage(std::ostream& out) {
          "the URL. `streamll <command> --help` for the rest.\n\n"
          "Exit status (the same for every command): 0 ok, 1 alert (health), unaccounted events\n"
          "(emit) or a failed event (consume), 2 Redis unreachable, 3 login refused, 4 stream\n"
-         "missing, 5 command refused, 6 events lost (emit), 64 usage.\n";
+         "missing, 5 command refused, 6 events lost (emit), 7 a producer dropping or with its\n"
+         "breaker open (health, when no other alert fired), 64 usage.\n";
 }
 
 }  // namespace
@@ -85,6 +86,7 @@ int main(int argc, char** argv) {
   if (command == "stats") return run_stats(argc, argv, 2);
   if (command == "health") return run_health(argc, argv, 2);
   if (command == "groups") return run_groups(argc, argv, 2);
+  if (command == "producers") return run_producers(argc, argv, 2);
   if (command == "consume") return run_consume(argc, argv, 2);
   if (command == "emit") return run_emit(argc, argv, 2);
   std::cerr << "streamll: unknown command '" << command << "' (see streamll --help)\n";

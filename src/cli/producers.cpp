@@ -1,0 +1,77 @@
+// streamll producers: the live producers of a stream, from their heartbeats
+// (RedisSinkOptions::heartbeat_interval).
+
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+#include "cli/producers_json.hpp"
+#include "cli/report_command.hpp"
+
+namespace streamll::cli {
+namespace {
+
+std::vector<OptionSpec> producers_specs() {
+  std::vector<OptionSpec> specs = {
+      {"json", "", "print JSON instead of a table"},
+  };
+  for (auto& s : connection_option_specs()) specs.push_back(std::move(s));
+  return specs;
+}
+
+void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
+  out << "usage: streamll producers [--json] [options]\n\n"
+         "Lists the live producers of the stream: every RedisSink (each shard of a sharded one)\n"
+         "whose heartbeat has not expired (RedisSinkOptions::heartbeat_interval, default 5 s; a\n"
+         "heartbeat lives 3 intervals), with its counters, breaker state and last error. With\n"
+         "--shard-url or --shard-count every shard is read; a shard that cannot be read is\n"
+         "named on stderr and the exit status is 2. No producers is not an error (exit 0).\n\n"
+      << format_options(specs);
+}
+
+std::string age(std::int64_t ms) {
+  if (ms < 0) ms = 0;
+  if (ms < 1000) return fmt::format("{}ms", ms);
+  if (ms < 60000) return fmt::format("{:.1f}s", static_cast<double>(ms) / 1000.0);
+  return fmt::format("{}m{}s", ms / 60000, (ms % 60000) / 1000);
+}
+
+}  // namespace
+
+int run_producers(int argc, char** argv, int first) {
+  return run_report_command(
+      {"producers", producers_specs, usage}, argc, argv, first,
+      [](const Args&, const Target& target, bool json) {
+        const ProducersReport report = list_producers(target.source());
+        const int code = report.complete() ? int(kOk) : int(kUnreachable);
+        if (!report.complete()) {
+          std::cerr << "streamll producers: incomplete: "
+                    << describe_unavailable_shards(report.shards);
+        }
+        if (json) {
+          nlohmann::json out = nlohmann::json::array();
+          for (const auto& p : report.producers) out.push_back(to_json(p, report.server_time_ms));
+          std::cout << out.dump(2) << "\n";
+          return code;
+        }
+        if (report.producers.empty()) {
+          std::cout << "Stream '" << target.stream << "' has no live producers.\n";
+          return code;
+        }
+        std::cout << fmt::format("{:<20} {:<16} {:>7} {:>10} {:>7} {:>8} {:>8} {:<9} {:>6}  {}\n",
+                                 "SERVICE", "HOST", "PID", "DELIVERED", "FAILED", "DROPPED",
+                                 "BUFFERED", "BREAKER", "AGE", "STREAM");
+        for (const auto& p : report.producers) {
+          std::cout << fmt::format("{:<20} {:<16} {:>7} {:>10} {:>7} {:>8} {:>8} {:<9} {:>6}  {}\n",
+                                   p.service, p.host, p.pid, p.delivered, p.failed, p.dropped,
+                                   p.buffered, p.breaker,
+                                   age(report.server_time_ms - p.updated_at_ms), p.stream);
+          if (!p.last_error.empty()) std::cout << "  last error: " << p.last_error << "\n";
+        }
+        return code;
+      });
+}
+
+}  // namespace streamll::cli
