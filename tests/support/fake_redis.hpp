@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -80,6 +81,11 @@ class FakeRedis {
   void set_xgroup_error(std::string error) {
     std::lock_guard<std::mutex> lock(mutex_);
     xgroup_error_ = std::move(error);
+  }
+  /// Every command named `name` (e.g. "HSET") is answered with `error` while it is non-empty.
+  void set_command_error(std::string name, std::string error) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    command_errors_[std::move(name)] = std::move(error);
   }
   /// WAIT is answered with this number of replicas (default 0), or this error when non-empty.
   void set_wait_replicas(long long replicas, std::string error = {}) {
@@ -159,7 +165,11 @@ class FakeRedis {
     }
     replies.clear();
     for (auto& command : parse_resp_commands(buffer.bytes())) {
-      if (!command.empty() && command[0] == "XADD") {
+      const auto refused =
+          command.empty() ? command_errors_.end() : command_errors_.find(command[0]);
+      if (refused != command_errors_.end() && !refused->second.empty()) {
+        replies.push_back(redis::RedisReply::make_error(refused->second));
+      } else if (!command.empty() && command[0] == "XADD") {
         if (!xadd_error_.empty()) {
           replies.push_back(redis::RedisReply::make_error(xadd_error_));
         } else {
@@ -203,6 +213,7 @@ class FakeRedis {
   int lose_replies_ = 0;
   std::string xadd_error_;
   std::string xgroup_error_;
+  std::map<std::string, std::string> command_errors_;
   long long wait_replicas_ = 0;
   std::string wait_error_;
   std::vector<Command> commands_;
