@@ -97,10 +97,9 @@ TEST_CASE("a producer killed with SIGKILL disappears after its TTL", "[integrati
   pid_t child = -1;
   {
     streamll::testing::ScopedEnv interval("STREAMLL_HEARTBEAT_INTERVAL_MS", "200");
-    child = streamll::test::spawn_process(
-        {STREAMLL_CLI_PATH, "emit", "--url", server.url(), "--count", "1000000", "--rate", "20",
-         "--no-progress"},
-        "");
+    child = streamll::test::spawn_process({STREAMLL_CLI_PATH, "emit", "--url", server.url(),
+                                           "--count", "1000000", "--rate", "20", "--no-progress"},
+                                          "");
   }
   REQUIRE(eventually([&] { return !listed(server, child).is_null(); }, 10s, 100ms));
   const auto before = listed(server, child);
@@ -110,9 +109,8 @@ TEST_CASE("a producer killed with SIGKILL disappears after its TTL", "[integrati
   CHECK(streamll::test::wait_process(child) == 128 + SIGKILL);
   // Gone within the TTL (600 ms) plus slack; polled, never a fixed sleep.
   REQUIRE(eventually([&] { return listed(server, child).is_null(); }, 5s, 100ms));
-  CHECK(server.cli({"EXISTS", streamll::producer_heartbeat_key("ml_events",
-                                                                before["id"].get<std::string>())}) ==
-        "0");
+  CHECK(server.cli({"EXISTS", streamll::producer_heartbeat_key(
+                                  "ml_events", before["id"].get<std::string>())}) == "0");
   // The reader pruned the index of what expired (or the index expired with it).
   CHECK(server.cli({"ZCARD", "{ml_events}:producers"}) == "0");
 }
