@@ -31,6 +31,11 @@ class BatchEngine {
   virtual void give_up() noexcept = 0;
   /// Any thread: shutdown() gave up; make a blocked call return soon.
   virtual void interrupt() noexcept {}
+  /// How long the flusher may sleep when idle: `longest` (flush_interval), or less when the
+  /// engine has something of its own to do by then (the Redis sink's heartbeat).
+  virtual std::chrono::nanoseconds idle_wait(std::chrono::nanoseconds longest) const noexcept {
+    return longest;
+  }
 };
 
 }  // namespace streamll::detail

@@ -44,7 +44,7 @@ void Pipeline::run() noexcept {
     if (SteadyClock::now() - last_activity < kLingerTime) {
       ring_.wait_for_events(ring_.no_event_wake, kPollInterval);
     } else {
-      ring_.wait_for_events(1, options_.flush_interval);
+      ring_.wait_for_events(1, engine_->idle_wait(options_.flush_interval));
     }
   }
   give_up();

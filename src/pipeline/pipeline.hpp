@@ -162,11 +162,12 @@ class Pipeline {
   void record_error(const std::string& reason) noexcept;
   /// Destroys what producers evicted (drop_oldest), on this thread rather than theirs.
   void release_evicted() noexcept;
+  /// shutdown() was called (engines skip what only a running sink needs, e.g. heartbeats).
+  bool stop_requested();
 
  private:
   void run() noexcept;
   bool serve_flush() noexcept;
-  bool stop_requested();
   bool past_stop_deadline_with_work() noexcept;
   void close() noexcept;
   void give_up() noexcept;

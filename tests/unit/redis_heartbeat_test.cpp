@@ -9,8 +9,10 @@
 #include <streamll/sinks/sharded_redis_sink.hpp>
 #include <streamll/streamll.hpp>
 
+#include <atomic>
 #include <map>
 #include <string>
+#include <thread>
 
 #include "eventually.hpp"
 #include "fake_redis.hpp"
@@ -68,9 +70,35 @@ std::int64_t unix_ms(const ManualClock& clock) {
       .count();
 }
 
+// Two flush() calls: the second is served by a round of the flusher that began after the
+// first was answered, so after whatever the test did before calling this.
+template <typename Sink>
+void went_round(Sink& sink) {
+  REQUIRE(sink.flush(2s));
+  REQUIRE(sink.flush(2s));
+}
+
 struct Harness {
   std::shared_ptr<FakeRedis> server = std::make_shared<FakeRedis>();
   ManualClock clock;
+};
+
+// A sharded sink over two fake servers.
+struct TwoShards {
+  std::vector<std::shared_ptr<FakeRedis>> servers = {std::make_shared<FakeRedis>(),
+                                                     std::make_shared<FakeRedis>()};
+  ManualClock clock;
+  streamll::ShardedRedisSink sink() {
+    streamll::ShardedRedisSinkOptions o;
+    o.sink = options();
+    o.shard_urls = {"redis://127.0.0.1:7001", "redis://127.0.0.1:7002"};
+    return Injected::sharded_redis_sink(
+        o,
+        [this](std::size_t shard, const streamll::RedisEndpoint&) {
+          return std::make_unique<streamll::testing::FakeTransport>(servers[shard]);
+        },
+        clock);
+  }
 };
 
 }  // namespace
@@ -98,6 +126,7 @@ TEST_CASE("a heartbeat carries the sink's counters and identity", "[heartbeat]")
   REQUIRE(eventually([&] { return sink.stats().heartbeats_sent == 1; }));
   for (int i = 0; i < 3; ++i) sink.handle(event(i));
   REQUIRE(sink.flush(2s));
+  const auto round_trips = sink.stats().round_trips;
   h.clock.advance(5s);
   REQUIRE(eventually([&] { return sink.stats().heartbeats_sent == 2; }));
 
@@ -134,11 +163,13 @@ TEST_CASE("a heartbeat carries the sink's counters and identity", "[heartbeat]")
   CHECK(tail[0][0] == "HSET");
   CHECK(tail[1] == Command{"PEXPIRE", "{ml_events}:producer:" + id, "15000"});
   CHECK(tail[2] == Command{"ZADD", "{ml_events}:producers", std::to_string(now + 15000), id});
+  // The index keeps stopped producers an hour (10 TTLs would be less) and lives a day: neither
+  // depends on this producer's interval or clock enough to remove a live one.
   CHECK(tail[3] == Command{"ZREMRANGEBYSCORE", "{ml_events}:producers", "-inf",
-                           "(" + std::to_string(now - 15000)});
-  CHECK(tail[4] == Command{"PEXPIRE", "{ml_events}:producers", "15000"});
+                           "(" + std::to_string(now - 3600000)});
+  CHECK(tail[4] == Command{"PEXPIRE", "{ml_events}:producers", "86400000"});
   // Heartbeats are not batches.
-  CHECK(sink.stats().round_trips == 1);
+  CHECK(sink.stats().round_trips == round_trips);
   CHECK(sink.stats().heartbeats_failed == 0);
 }
 
@@ -271,18 +302,9 @@ TEST_CASE("a heartbeat reports drops and when they were seen", "[heartbeat]") {
 }
 
 TEST_CASE("each shard of a sharded sink writes its own heartbeat", "[heartbeat]") {
-  std::vector<std::shared_ptr<FakeRedis>> servers = {std::make_shared<FakeRedis>(),
-                                                     std::make_shared<FakeRedis>()};
-  ManualClock clock;
-  streamll::ShardedRedisSinkOptions o;
-  o.sink = options();
-  o.shard_urls = {"redis://127.0.0.1:7001", "redis://127.0.0.1:7002"};
-  auto sink = Injected::sharded_redis_sink(
-      o,
-      [&servers](std::size_t shard, const streamll::RedisEndpoint&) {
-        return std::make_unique<streamll::testing::FakeTransport>(servers[shard]);
-      },
-      clock);
+  TwoShards shards;
+  auto sink = shards.sink();
+  auto& servers = shards.servers;
   for (std::size_t i = 0; i < servers.size(); ++i) {
     REQUIRE(eventually([&] { return named(*servers[i], "HSET").size() == 1; }));
     const auto f = fields_of(named(*servers[i], "HSET").front());
@@ -311,4 +333,197 @@ TEST_CASE("heartbeat_interval options", "[heartbeat]") {
   });
   CHECK(env.heartbeat_interval == 0ms);
   CHECK(streamll::to_string(env).find("heartbeat_interval=0ms") != std::string::npos);
+}
+
+TEST_CASE("the index keeps a producer 10 TTLs when that is over an hour", "[heartbeat]") {
+  Harness h;
+  auto o = options();
+  o.heartbeat_interval = 150s;  // TTL 450 s: 10 TTLs are 75 min
+  auto sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(h.server), h.clock);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_sent == 1; }));
+  const auto prune = named(*h.server, "ZREMRANGEBYSCORE").front();
+  CHECK(prune.back() == "(" + std::to_string(unix_ms(h.clock) - 4500000));
+}
+
+TEST_CASE("an unreachable Redis never touches the breaker or the events' errors", "[heartbeat]") {
+  Harness h;
+  h.server->set_down(true);
+  auto sink =
+      Injected::redis_sink(options(), streamll::testing::fake_transport_factory(h.server), h.clock);
+  // failure_threshold is 1: one failure the breaker counted would open it.
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_failed == 1; }));
+  for (const auto step : {5s, 10s, 20s}) {
+    const auto failed = sink.stats().heartbeats_failed;
+    h.clock.advance(step);
+    REQUIRE(eventually([&] { return sink.stats().heartbeats_failed == failed + 1; }));
+  }
+  const auto s = sink.stats();
+  CHECK(s.heartbeats_failed == 4);
+  CHECK(s.breaker_state == streamll::BreakerState::closed);
+  CHECK(sink.circuit_breaker().total_failures == 0);
+  CHECK(s.last_error.empty());
+  CHECK(s.transport_errors == 0);
+  CHECK_FALSE(s.connected);
+  // Back: an event goes at once (no breaker to wait for), and so does the next heartbeat.
+  h.server->set_down(false);
+  sink.handle(event(1));
+  REQUIRE(sink.flush(2s));
+  CHECK(sink.stats().delivered == 1);
+}
+
+TEST_CASE("heartbeat connects back off while Redis is unreachable", "[heartbeat]") {
+  Harness h;
+  h.server->set_down(true);
+  auto sink =
+      Injected::redis_sink(options(), streamll::testing::fake_transport_factory(h.server), h.clock);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_failed == 1; }));
+  // Each wait doubles from the interval (5 s) to a minute, less up to a tenth: a try is due
+  // after the full wait and never before 90% of it.
+  for (const auto wait : {5s, 10s, 20s, 40s, 60s, 60s}) {
+    const auto failed = sink.stats().heartbeats_failed;
+    const int attempts = h.server->connect_attempts();
+    h.clock.advance(wait * 8 / 10);
+    went_round(sink);
+    CHECK(sink.stats().heartbeats_failed == failed);
+    h.clock.advance(wait * 2 / 10);
+    REQUIRE(eventually([&] { return sink.stats().heartbeats_failed == failed + 1; }));
+    CHECK(h.server->connect_attempts() > attempts);
+  }
+  // Back: one heartbeat gets through, and the interval is 5 s again.
+  h.server->set_down(false);
+  h.clock.advance(60s);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_sent == 1; }));
+  h.clock.advance(5s);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_sent == 2; }));
+}
+
+TEST_CASE("heartbeats go on under a load that keeps a batch on the wire", "[heartbeat]") {
+  Harness h;
+  auto o = options();
+  o.max_batch_size = 2;  // a full batch is always waiting: the next is sent behind the head
+  o.buffer_size = 100000;
+  o.buffer_overflow_strategy = streamll::OverflowStrategy::drop_oldest;
+  auto sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(h.server), h.clock);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_sent == 1; }));
+  std::atomic<bool> stop{false};
+  std::thread load([&] {
+    for (int i = 0; !stop.load(); ++i) sink.handle(event(i));
+  });
+  REQUIRE(eventually([&] { return sink.stats().delivered > 1000; }));
+  h.clock.advance(5s);
+  const bool sent = eventually([&] { return sink.stats().heartbeats_sent == 2; });
+  stop = true;
+  load.join();
+  CHECK(sent);
+}
+
+TEST_CASE("a sharded sink's stats sum its shards' heartbeats", "[heartbeat]") {
+  TwoShards shards;
+  shards.servers[1]->set_down(true);
+  auto sink = shards.sink();
+  REQUIRE(eventually([&] {
+    return sink.shard_stats()[0].heartbeats_sent == 1 &&
+           sink.shard_stats()[1].heartbeats_failed == 1;
+  }));
+  const auto total = sink.stats();
+  CHECK(total.heartbeats_sent == 1);
+  CHECK(total.heartbeats_failed == 1);
+}
+
+TEST_CASE("a heartbeat refused as READONLY reconnects for the next one", "[heartbeat]") {
+  Harness h;
+  auto sink =
+      Injected::redis_sink(options(), streamll::testing::fake_transport_factory(h.server), h.clock);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_sent == 1; }));
+  const int connects = h.server->connects();
+  // A failover demoted the server behind a kept connection.
+  h.server->set_command_error("HSET", "READONLY You can't write against a read only replica.");
+  h.clock.advance(5s);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_failed == 1; }));
+  h.server->set_command_error("HSET", "");
+  h.clock.advance(5s);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_sent == 2; }));
+  CHECK(h.server->connects() == connects + 1);
+  // Still no concern of the events'.
+  CHECK(sink.stats().last_error.empty());
+  CHECK(sink.circuit_breaker().total_failures == 0);
+}
+
+TEST_CASE("a heartbeat refused as NOPERM is retried every 5 minutes", "[heartbeat]") {
+  Harness h;
+  h.server->set_command_error("HSET",
+                              "NOPERM this user has no permissions to access one of "
+                              "the keys used as arguments");
+  auto sink =
+      Injected::redis_sink(options(), streamll::testing::fake_transport_factory(h.server), h.clock);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_failed == 1; }));
+  h.clock.advance(4min);
+  went_round(sink);
+  CHECK(sink.stats().heartbeats_failed == 1);
+  h.clock.advance(1min);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_failed == 2; }));
+  // Granted: back to the interval.
+  h.server->set_command_error("HSET", "");
+  h.clock.advance(5min);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_sent == 1; }));
+  h.clock.advance(5s);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_sent == 2; }));
+}
+
+TEST_CASE("a clean shutdown removes the producer's heartbeat", "[heartbeat]") {
+  Harness h;
+  auto sink =
+      Injected::redis_sink(options(), streamll::testing::fake_transport_factory(h.server), h.clock);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_sent == 1; }));
+  const std::string id = fields_of(named(*h.server, "HSET").front()).at("id");
+  REQUIRE(sink.shutdown(2s));
+  CHECK(named(*h.server, "DEL") == std::vector<Command>{{"DEL", "{ml_events}:producer:" + id}});
+  CHECK(named(*h.server, "ZREM") == std::vector<Command>{{"ZREM", "{ml_events}:producers", id}});
+}
+
+TEST_CASE("a sink that never wrote a heartbeat removes none at shutdown", "[heartbeat]") {
+  Harness h;
+  auto o = options();
+  o.heartbeat_interval = 0ms;
+  auto sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(h.server), h.clock);
+  sink.handle(event(1));
+  REQUIRE(sink.shutdown(2s));
+  CHECK(named(*h.server, "DEL").empty());
+  CHECK(named(*h.server, "ZREM").empty());
+}
+
+TEST_CASE("an idle flusher wakes for a heartbeat whatever flush_interval says", "[heartbeat]") {
+  Harness h;
+  auto o = options();
+  o.flush_interval = 1h;
+  o.heartbeat_interval = 100ms;
+  auto sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(h.server), h.clock);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_sent == 1; }));
+  // Past the flusher's 20 ms of polling after it worked (a real-time precondition, not a wait
+  // for a result): from then on nothing wakes it but its own timeout, at most the 100 ms to the
+  // next heartbeat, where flush_interval alone would be an hour.
+  std::this_thread::sleep_for(100ms);
+  h.clock.advance(100ms);
+  CHECK(eventually([&] { return sink.stats().heartbeats_sent == 2; }));
+}
+
+TEST_CASE("producer ids differ between sinks of one process", "[heartbeat]") {
+  Harness h;
+  auto a =
+      Injected::redis_sink(options(), streamll::testing::fake_transport_factory(h.server), h.clock);
+  auto b =
+      Injected::redis_sink(options(), streamll::testing::fake_transport_factory(h.server), h.clock);
+  REQUIRE(eventually([&] { return named(*h.server, "HSET").size() == 2; }));
+  const auto hsets = named(*h.server, "HSET");
+  const std::string first = fields_of(hsets[0]).at("id");
+  const std::string second = fields_of(hsets[1]).at("id");
+  CHECK(first != second);
+  // <host>:<pid>:<n>:<4 hex digits>, the last a random tag against equal host names and pids.
+  for (const std::string& id : {first, second}) {
+    INFO(id);
+    const auto last = id.rfind(':');
+    REQUIRE(last != std::string::npos);
+    CHECK(id.size() - last - 1 == 4);
+    CHECK(id.find_first_not_of("0123456789abcdef", last + 1) == std::string::npos);
+  }
 }

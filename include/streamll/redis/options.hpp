@@ -221,8 +221,11 @@ struct RedisSinkOptions {
   /// Producer heartbeats (docs/monitoring.md): every heartbeat_interval the flusher writes this
   /// sink's counters, breaker state and last error, with its name, host and pid, to
   /// producer_heartbeat_key(stream_key, id) (a hash expiring after 3 intervals) and lists it in
-  /// producers_index_key(stream_key) (a sorted set), on its own connection, for
-  /// `streamll producers` and `streamll health`. 0: off. Otherwise at least 100 ms.
+  /// producers_index_key(stream_key) (a sorted set), for `streamll producers` and
+  /// `streamll health`; on the events' connection, between batches, so the sink connects when
+  /// it starts rather than at its first event. A failed heartbeat never counts for the breaker
+  /// nor sets last_error; a clean shutdown() removes it. 0: off. Otherwise at least 100 ms, and
+  /// the flusher wakes for it whatever flush_interval says.
   std::chrono::milliseconds heartbeat_interval{5000};
 
   /// RedisConnectionOptions::from_env() plus:

@@ -86,9 +86,9 @@ struct RedisSinkStats {
                                          // URL without its password): after a failover, the new one
   std::uint64_t redaction_failures = 0;  // events whose redactor threw (EventRedactor)
   std::uint64_t heartbeats_sent = 0;     // producer heartbeats Redis accepted (heartbeat_interval)
-  std::uint64_t heartbeats_failed = 0;   // heartbeats not written: connection failed or lost
-                                         // during one, or a command of it refused; never retried
-                                         // before the next interval
+  std::uint64_t heartbeats_failed = 0;   // heartbeats not written: no connection (the next try
+                                         // backs off up to a minute), lost during one, or a
+                                         // command of it refused; never counted by the breaker
 
   std::uint64_t dropped() const noexcept {
     return dropped_oldest + dropped_newest + dropped_raise_error + dropped_on_shutdown +

@@ -4,8 +4,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <limits>
 
 #include "streamll/redis/heartbeats.hpp"
@@ -55,14 +57,47 @@ Heartbeat::Heartbeat(const RedisSinkOptions& options, const detail::ClockSource&
       stream_(options.stream_key),
       token_stream_(options.token_stream_key),
       started_at_ms_(unix_ms(clock.system_now())),
-      next_(clock.steady_now()) {
-  id_ = host_ + ":" + pid_ + ":" + std::to_string(sinks_made.fetch_add(1) + 1);
+      next_(clock.steady_now()),
+      jitter_(std::random_device{}()) {
+  // The random suffix keeps apart replicas that share a host name and a pid (containers given
+  // a fixed hostname, pid 1): they would overwrite each other's heartbeat.
+  char suffix[8];
+  std::snprintf(suffix, sizeof suffix, "%04x", static_cast<unsigned>(jitter_() & 0xffffU));
+  id_ = host_ + ":" + pid_ + ":" + std::to_string(sinks_made.fetch_add(1) + 1) + ":" + suffix;
   key_ = producer_heartbeat_key(stream_, id_);
   index_key_ = producers_index_key(stream_);
 }
 
+std::chrono::steady_clock::duration Heartbeat::until_due() const noexcept {
+  if (!enabled()) return std::chrono::steady_clock::duration::max();
+  return std::max(next_ - clock_.steady_now(), std::chrono::steady_clock::duration::zero());
+}
+
+std::chrono::milliseconds Heartbeat::jittered(std::chrono::milliseconds delay) {
+  const auto tenth = delay.count() / 10;
+  if (tenth <= 0) return delay;
+  return delay -
+         std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(0, tenth)(jitter_));
+}
+
+std::chrono::milliseconds Heartbeat::postpone(std::chrono::milliseconds at_least) {
+  backoff_ = backoff_.count() == 0 ? interval_ : std::min(backoff_ * 2, kMaxBackoff);
+  backoff_ = std::max({backoff_, interval_, at_least});
+  const auto delay = jittered(backoff_);
+  next_ = clock_.steady_now() + delay;
+  return delay;
+}
+
+void Heartbeat::farewell(CommandBuffer& out) const {
+  out.clear();
+  out.begin_command(2).arg("DEL").arg(key_);
+  out.begin_command(3).arg("ZREM").arg(index_key_).arg(id_);
+}
+
 void Heartbeat::write(const RedisSinkStats& s, CommandBuffer& out) {
   next_ = clock_.steady_now() + interval_;
+  backoff_ = std::chrono::milliseconds(0);
+  written_ = true;
   const std::int64_t now_ms = unix_ms(clock_.system_now());
   const std::uint64_t dropped = s.dropped();
   if (dropped > dropped_seen_) {
@@ -102,6 +137,9 @@ void Heartbeat::write(const RedisSinkStats& s, CommandBuffer& out) {
       {"heartbeats_failed", std::to_string(s.heartbeats_failed)},
   };
   const long long ttl_ms = ttl().count();
+  const long long index_ttl_ms = std::chrono::milliseconds(kIndexTtl).count();
+  const long long prune_after_ms =
+      std::max<long long>(10 * ttl_ms, std::chrono::milliseconds(kPruneAfter).count());
   out.clear();
   out.begin_command(2 + 2 * fields.size()).arg("HSET").arg(key_);
   for (const auto& [name, value] : fields) out.arg(name).arg(value);
@@ -111,18 +149,8 @@ void Heartbeat::write(const RedisSinkStats& s, CommandBuffer& out) {
       .arg("ZREMRANGEBYSCORE")
       .arg(index_key_)
       .arg("-inf")
-      .arg("(" + std::to_string(now_ms - ttl_ms));
-  out.begin_command(3).arg("PEXPIRE").arg(index_key_).arg(ttl_ms);
-}
-
-std::string Heartbeat::refusal(const std::vector<RedisReply>& replies) {
-  for (const RedisReply& r : replies) {
-    if (r.is_error()) return r.text;
-  }
-  if (replies.size() < kCommands) {
-    return std::to_string(replies.size()) + " of " + std::to_string(kCommands) + " replies";
-  }
-  return {};
+      .arg("(" + std::to_string(now_ms - prune_after_ms));
+  out.begin_command(3).arg("PEXPIRE").arg(index_key_).arg(index_ttl_ms);
 }
 
 }  // namespace streamll::redis

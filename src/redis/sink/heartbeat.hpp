@@ -8,11 +8,21 @@
 //   HSET <producer key> <field> <value> ...   the counters, identity and times
 //   PEXPIRE <producer key> <ttl>              gone 3 intervals after the last heartbeat
 //   ZADD <index> <expiry ms> <id>             listed for readers, without SCAN
-//   ZREMRANGEBYSCORE <index> -inf <now - ttl> prune producers expired a whole TTL ago
-//   PEXPIRE <index> <ttl>                     the index goes when its last producer does
+//   ZREMRANGEBYSCORE <index> -inf <cutoff>    prune producers expired over an hour ago
+//   PEXPIRE <index> <24 h>                    the index goes a day after its last writer
+// The index keeps a producer that stopped reporting for an hour (10 TTLs at least), so that
+// readers can tell "gone" from "never was"; its expiry and the prune are far longer than any
+// producer's TTL, so that neither another producer's interval nor its clock's skew (up to an
+// hour) removes a live one. A sink that shuts down cleanly removes its own entry (farewell()).
+//
+// Schedule: the first at once, then every interval. After a failed connect or a refusal that
+// will not go away soon (NOPERM) the next try backs off (postpone()), doubling up to a minute,
+// less up to a tenth at random: an outage costs Redis a few connects a minute per producer
+// rather than one an interval, and a fleet that lost Redis together does not come back in step.
 
 #include <chrono>
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -28,6 +38,12 @@ class Heartbeat {
   static constexpr std::size_t kCommands = 5;
   /// A producer's hash lives this many intervals past its last heartbeat.
   static constexpr int kTtlIntervals = 3;
+  /// The longest wait between two tries after failures.
+  static constexpr std::chrono::milliseconds kMaxBackoff{60000};
+  /// The index outlives its last writer by this much, and keeps a stopped producer's entry at
+  /// least kPruneAfter (or 10 TTLs) past its expiry.
+  static constexpr std::chrono::hours kIndexTtl{24};
+  static constexpr std::chrono::hours kPruneAfter{1};
 
   /// Identity from the process (host name, pid, program name) and a per-process sink number.
   Heartbeat(const RedisSinkOptions& options, const detail::ClockSource& clock);
@@ -36,11 +52,20 @@ class Heartbeat {
   void disable() noexcept { interval_ = std::chrono::milliseconds(0); }
   /// Enabled, and the interval since the last attempt passed (the first is due at once).
   bool due() const noexcept { return enabled() && clock_.steady_now() >= next_; }
+  /// How long until due (zero when due; the interval when disabled, for an idle wait).
+  std::chrono::steady_clock::duration until_due() const noexcept;
   /// The commands of one heartbeat carrying `stats`, into `out` (cleared first). The next one is
-  /// due an interval from now, whether this one gets written or not.
+  /// due an interval from now, whether this one gets written or not; a backoff ends.
   void write(const RedisSinkStats& stats, CommandBuffer& out);
-  /// Empty when every reply is a success; else the first error (or the count that is missing).
-  static std::string refusal(const std::vector<RedisReply>& replies);
+  /// The try failed in a way the next interval will not cure (no connection, NOPERM): the next
+  /// is due after a backoff, doubling from the interval to kMaxBackoff (or `at_least`), less up
+  /// to a tenth at random. Returns the delay.
+  std::chrono::milliseconds postpone(std::chrono::milliseconds at_least = {});
+  /// Whether a heartbeat was ever written (so that farewell() has something to remove).
+  bool written() const noexcept { return written_; }
+  /// The commands that remove this producer (DEL its hash, ZREM it from the index): a clean
+  /// shutdown, after which readers do not report it as gone.
+  void farewell(CommandBuffer& out) const;
 
   const std::string& id() const noexcept { return id_; }
   const std::string& key() const noexcept { return key_; }
@@ -61,10 +86,15 @@ class Heartbeat {
   std::string index_key_;
   std::int64_t started_at_ms_ = 0;
   std::chrono::steady_clock::time_point next_;
+  std::chrono::milliseconds backoff_{0};  // the last postpone()'s, 0 after a write
+  bool written_ = false;
+  std::minstd_rand jitter_;
   // When the sink's drop count last grew, as seen by a heartbeat (0: never): readers alert on a
   // recent one without keeping history.
   std::uint64_t dropped_seen_ = 0;
   std::int64_t dropped_at_ms_ = 0;
+
+  std::chrono::milliseconds jittered(std::chrono::milliseconds delay);
 };
 
 }  // namespace streamll::redis

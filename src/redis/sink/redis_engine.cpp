@@ -28,8 +28,9 @@ bool RedisEngine::step() noexcept {
   // A given-up flusher starts no new I/O; the pipeline then calls give_up().
   if (pipeline.abandoned()) return false;
   try {
-    // Between batches: a heartbeat's replies must not interleave with a batch's.
-    if (heartbeat.due() && !batch_on_wire()) send_heartbeat();
+    // Between batches: a heartbeat's replies must not interleave with a batch's. Not once
+    // shutdown() was called: the time left is the events'.
+    if (heartbeat.due() && !batch_on_wire() && !pipeline.stop_requested()) send_heartbeat();
     if (batches.count() == 0 && !prepare_batch()) return false;
     Batch& head = batches.head();
     if (!head.started) {
@@ -50,9 +51,10 @@ bool RedisEngine::step() noexcept {
     // partial one is better sent after `head`, with what arrives meanwhile), and send it
     // too where nothing can make `head` go again on this connection (a WAIT retried alone,
     // an ASK to another node): Redis then goes from one batch to the next without waiting
-    // for this thread.
+    // for this thread. Not when a heartbeat is due: under a steady load a batch would always
+    // be on the wire, and the heartbeat (which waits for none) would never go.
     if (batches.count() == 1 && head.isolate == 0 && buffer().waiting() >= options.max_batch_size &&
-        prepare_batch() && can_send_behind()) {
+        !heartbeat.due() && prepare_batch() && can_send_behind()) {
       start_batch(batches.at(1));
     }
     if (head.started) finish_batch(head);
@@ -66,7 +68,8 @@ bool RedisEngine::step() noexcept {
   }
 }
 
-bool RedisEngine::close(SteadyClock::time_point) noexcept {
+bool RedisEngine::close(SteadyClock::time_point deadline) noexcept {
+  say_farewell(deadline);
   close_transport();
   return true;
 }

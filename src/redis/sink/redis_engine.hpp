@@ -7,6 +7,7 @@
 // classes: durable acknowledgements, cluster redirections, poison isolation, outage
 // compaction and the counters.
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -48,6 +49,12 @@ class RedisEngine final : public detail::BatchEngine, IsolationHost {
   bool close(SteadyClock::time_point deadline) noexcept override;
   void give_up() noexcept override;
   void interrupt() noexcept override;
+  // The next heartbeat's time, never under a millisecond (a due one is sent by step()).
+  std::chrono::nanoseconds idle_wait(std::chrono::nanoseconds longest) const noexcept override {
+    return std::max<std::chrono::nanoseconds>(
+        std::min<std::chrono::nanoseconds>(longest, heartbeat.until_due()),
+        std::chrono::milliseconds(1));
+  }
 
   // Any thread, for RedisSink::stats().
   const SinkCounters& sink_counters() const noexcept { return counters; }
@@ -85,7 +92,12 @@ class RedisEngine final : public detail::BatchEngine, IsolationHost {
 
   // ------------------------------------------------ connection (redis_engine_connection.cpp)
 
-  bool ensure_connected(bool count_for_breaker = true);
+  bool connected() const noexcept { return transport && transport->is_connected(); }
+  // Connects, or fails as an event write does (breaker, last_error, transport_errors).
+  bool ensure_connected();
+  // Connects or throws, with no side effect on failure (the heartbeat's way).
+  void connect();
+  static std::string connect_failure(const std::exception& e);
   void create_consumer_group();
   void transport_failure(const std::string& message, bool count_for_breaker = true);
   void record_error(const std::string& message);
@@ -95,7 +107,9 @@ class RedisEngine final : public detail::BatchEngine, IsolationHost {
 
   bool batch_on_wire() noexcept { return batches.count() > 0 && batches.head().started; }
   void send_heartbeat();
-  void heartbeat_failed(const std::string& why);
+  void heartbeat_refused(const RedisReply& error);
+  void heartbeat_failed(const std::string& why, std::chrono::milliseconds next_try);
+  void say_farewell(SteadyClock::time_point deadline) noexcept;
 
   // ------------------------------------------------ state
 
@@ -125,6 +139,7 @@ class RedisEngine final : public detail::BatchEngine, IsolationHost {
   Heartbeat heartbeat;
   redis::CommandBuffer heartbeat_commands;
   std::vector<RedisReply> heartbeat_replies;
+  bool heartbeat_failing = false;  // warned once; quiet (debug) until one gets through
 
   std::mutex transport_mutex;  // guards the pointer against interrupt() from shutdown()
   std::unique_ptr<RedisTransport> transport;

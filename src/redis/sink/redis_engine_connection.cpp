@@ -8,55 +8,63 @@
 
 namespace streamll::redis {
 
-// `count_for_breaker` false: a heartbeat's attempt while the breaker is not closed, which the
-// breaker does not count (its view is of event writes).
-bool RedisEngine::ensure_connected(bool count_for_breaker) {
-  if (transport && transport->is_connected()) return true;
+bool RedisEngine::ensure_connected() {
+  if (connected()) return true;
+  try {
+    connect();
+    return true;
+  } catch (const std::exception& e) {
+    transport_failure(connect_failure(e));
+  }
+  return false;
+}
+
+std::string RedisEngine::connect_failure(const std::exception& e) {
+  if (dynamic_cast<const AuthError*>(&e) != nullptr) {
+    return std::string("authentication failed: ") + e.what();
+  }
+  if (dynamic_cast<const ReplyError*>(&e) != nullptr) {
+    return std::string("connection handshake refused: ") + e.what();
+  }
+  return std::string("connect failed: ") + e.what();
+}
+
+void RedisEngine::connect() {
   // A connection made after an isolated event failed alone: if it is sound, that event is
   // the one to fail; if it is not, this was an outage and the event goes again.
   const bool suspect_due = isolation.take_suspect();
-  try {
-    // The connector finds the server (URL, provider, sentinels, cluster slot owner) and
-    // connects; shutdown() interrupts it through interrupt().
-    logger->debug("connecting (stream '{}', {} consecutive failures so far)", options.stream_key,
-                  breaker().failure_count());
-    auto fresh = connector.connect(io_deadline(options.connection.connect_timeout), slot);
-    {
-      std::lock_guard<std::mutex> lock(transport_mutex);
-      transport = std::move(fresh);
-      if (interrupted.load(std::memory_order_acquire)) transport->interrupt();
-    }
-    ++connection_number;
-    current_host = connector.current_host();
-    if (suspect_due) {
-      redis::CommandBuffer ping;
-      ping.append({"PING"});
-      std::vector<redis::RedisReply> pong;
-      transport->execute(ping, pong, io_deadline(options.connection.socket_timeout));
-      if (pong.empty() || pong.front().is_error()) {
-        throw ReplyError(pong.empty() ? "no reply" : pong.front().text,
-                         "PING after a closed connection");
-      }
-      isolation.fail_suspect(batches);
-    }
-    if (!options.consumer_group.empty()) create_consumer_group();
-    if (ever_connected) redis::SinkCounters::add(counters.reconnects);
-    ever_connected = true;
-    counters.connected.store(true, std::memory_order_relaxed);
-    {
-      std::lock_guard<std::mutex> lock(error_mutex);
-      server = transport->describe();
-    }
-    logger->info("connected to {} (stream '{}')", transport->describe(), options.stream_key);
-    return true;
-  } catch (const AuthError& e) {
-    transport_failure(std::string("authentication failed: ") + e.what(), count_for_breaker);
-  } catch (const ReplyError& e) {
-    transport_failure(std::string("connection handshake refused: ") + e.what(), count_for_breaker);
-  } catch (const std::exception& e) {
-    transport_failure(std::string("connect failed: ") + e.what(), count_for_breaker);
+  // The connector finds the server (URL, provider, sentinels, cluster slot owner) and
+  // connects; shutdown() interrupts it through interrupt().
+  logger->debug("connecting (stream '{}', {} consecutive failures so far)", options.stream_key,
+                breaker().failure_count());
+  auto fresh = connector.connect(io_deadline(options.connection.connect_timeout), slot);
+  {
+    std::lock_guard<std::mutex> lock(transport_mutex);
+    transport = std::move(fresh);
+    if (interrupted.load(std::memory_order_acquire)) transport->interrupt();
   }
-  return false;
+  ++connection_number;
+  current_host = connector.current_host();
+  if (suspect_due) {
+    redis::CommandBuffer ping;
+    ping.append({"PING"});
+    std::vector<redis::RedisReply> pong;
+    transport->execute(ping, pong, io_deadline(options.connection.socket_timeout));
+    if (pong.empty() || pong.front().is_error()) {
+      throw ReplyError(pong.empty() ? "no reply" : pong.front().text,
+                       "PING after a closed connection");
+    }
+    isolation.fail_suspect(batches);
+  }
+  if (!options.consumer_group.empty()) create_consumer_group();
+  if (ever_connected) redis::SinkCounters::add(counters.reconnects);
+  ever_connected = true;
+  counters.connected.store(true, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(error_mutex);
+    server = transport->describe();
+  }
+  logger->info("connected to {} (stream '{}')", transport->describe(), options.stream_key);
 }
 
 void RedisEngine::create_consumer_group() {
