@@ -186,6 +186,8 @@ RedisSinkStats ShardedRedisSink::stats() const {
     total.in_flight += s.in_flight;
     total.buffered_compacted += s.buffered_compacted;
     total.redaction_failures += s.redaction_failures;
+    total.heartbeats_sent += s.heartbeats_sent;
+    total.heartbeats_failed += s.heartbeats_failed;
     total.connected = total.connected && s.connected;
     if (breaker_rank(s.breaker_state) > breaker_rank(total.breaker_state))
       total.breaker_state = s.breaker_state;
