@@ -227,6 +227,7 @@ TEST_CASE("RedisSink counts truncated and too-large events and flush reports the
   streamll::RedisSinkOptions o;
   o.connection.url = "redis://127.0.0.1:6379";
   o.max_event_bytes = 4096;
+  o.heartbeat_interval = std::chrono::milliseconds(0);  // counted here: round trips, commands
   o.shutdown_timeout = 500ms;
   streamll::testing::ManualClock clock;
   auto server = std::make_shared<streamll::testing::FakeRedis>();
@@ -262,6 +263,7 @@ TEST_CASE("RedisSink counts an event cut while Redis was down once", "[event_siz
   streamll::RedisSinkOptions o;
   o.connection.url = "redis://127.0.0.1:6379";
   o.max_event_bytes = 4096;
+  o.heartbeat_interval = std::chrono::milliseconds(0);  // counted here: round trips, commands
   o.failure_threshold = 1;
   o.recovery_timeout = 30s;
   o.shutdown_timeout = 500ms;
