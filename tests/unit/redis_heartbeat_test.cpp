@@ -527,3 +527,27 @@ TEST_CASE("producer ids differ between sinks of one process", "[heartbeat]") {
     CHECK(id.find_first_not_of("0123456789abcdef", last + 1) == std::string::npos);
   }
 }
+
+TEST_CASE("a heartbeat never carries the connection's password", "[heartbeat]") {
+  Harness h;
+  auto o = options();
+  o.connection.url = "redis://producer:s3cret-pw@127.0.0.1:6379";
+  h.server->set_down(true);
+  auto sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(h.server), h.clock);
+  // An event's failed connect leaves last_error, which the next heartbeat publishes.
+  sink.handle(event(1));
+  REQUIRE(eventually([&] { return !sink.stats().last_error.empty(); }));
+  h.server->set_down(false);
+  h.clock.advance(60s);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_sent >= 1; }));
+  const auto hsets = named(*h.server, "HSET");
+  REQUIRE_FALSE(hsets.empty());
+  bool saw_error = false;
+  for (const auto& hset : hsets) {
+    for (const std::string& arg : hset) {
+      CHECK(arg.find("s3cret-pw") == std::string::npos);
+    }
+    saw_error = saw_error || !fields_of(hset).at("last_error").empty();
+  }
+  CHECK(saw_error);
+}
