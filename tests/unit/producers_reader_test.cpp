@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -35,7 +36,7 @@ struct HeartbeatKeys {
   std::string stream = "ml_events";
   std::map<std::string, double> index;
   std::map<std::string, std::map<std::string, std::string>> hashes;  // by id
-  std::string hgetall_error_for;  // this id's HGETALL is refused
+  std::string hgetall_error_for;                                     // this id's HGETALL is refused
 
   void live(const std::string& id, std::int64_t updated_at, std::int64_t ttl_ms = 15000) {
     hashes[id] = {{"id", id},
@@ -230,6 +231,23 @@ TEST_CASE("a heartbeat more than two TTLs old counts as gone", "[producers][hear
   CHECK(r.gone[0].expired_at_ms == kNow - 30001 + 15000);  // its index score
 }
 
+TEST_CASE("out-of-range scores and fields are bounded", "[producers][heartbeat]") {
+  Servers s(1);
+  auto& k = *s.keys[0];
+  k.index["inf"] = std::numeric_limits<double>::infinity();
+  k.index["minus_inf"] = -std::numeric_limits<double>::infinity();
+  k.live("odd", kNow);
+  k.hashes["odd"]["ttl_ms"] = "9223372036854775807";
+  k.hashes["odd"]["updated_at"] = "-9223372036854775807";
+  const auto r = s.list();
+  CHECK(ids(r) == std::vector<std::string>{"odd"});  // not judged: its fields are out of range
+  REQUIRE(gone_ids(r) == std::vector<std::string>{"inf", "minus_inf"});
+  CHECK(r.gone[0].expired_at_ms == std::int64_t(1) << 53);
+  CHECK(r.gone[1].expired_at_ms == 0);
+  CHECK(streamll::producer_problems(r.gone[0], kNow, 60s).size() == 1);
+  CHECK(streamll::producer_problems(r.gone[1], kNow, 60s).empty());
+}
+
 TEST_CASE("a shard that fails halfway contributes nothing", "[producers][heartbeat]") {
   Servers s(2);
   s.keys[0]->live("a:1:1", kNow - 1000);
@@ -255,8 +273,9 @@ TEST_CASE("a producer that stopped reporting is a problem within the window",
   p.expired_at_ms = kNow - 60000;
   const auto at_edge = streamll::producer_problems(p, kNow, 60s);
   REQUIRE(at_edge.size() == 1);
-  CHECK(at_edge[0] == "producer h:7:1 (stream 'ml_events'): stopped reporting, its last heartbeat "
-                      "expired 60 s ago");
+  CHECK(at_edge[0] ==
+        "producer h:7:1 (stream 'ml_events'): stopped reporting, its last heartbeat "
+        "expired 60 s ago");
   CHECK(streamll::producer_problems(p, kNow + 1, 60s).empty());
   // A clock ahead of the server's: an expiry in the future is recent.
   p.expired_at_ms = kNow + 5000;

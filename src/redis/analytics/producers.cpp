@@ -74,13 +74,20 @@ void run(redis::RedisTransport& t, redis::CommandBuffer& commands,
 
 // A heartbeat older than this behind the server's clock is a hash that lost its TTL (its first
 // PEXPIRE never arrived): gone, not live. One TTL of margin for the producer's clock skew.
+// Fields and scores are whatever was written: bounded before any arithmetic on them.
+constexpr std::int64_t kMaxTimeMs = std::int64_t(1) << 53;
+
 bool stale(const ProducerInfo& p, std::int64_t server_now_ms) {
-  return p.ttl_ms > 0 && server_now_ms > 0 && server_now_ms - p.updated_at_ms > 2 * p.ttl_ms;
+  if (p.ttl_ms <= 0 || p.ttl_ms > kMaxTimeMs || server_now_ms <= 0 || p.updated_at_ms < 0)
+    return false;
+  return server_now_ms - p.updated_at_ms > 2 * p.ttl_ms;
 }
 
 std::int64_t score_ms(const std::string& score) {
   try {
-    return static_cast<std::int64_t>(std::stod(score));
+    const double ms = std::stod(score);  // "inf" included
+    if (!(ms > -double(kMaxTimeMs) && ms < double(kMaxTimeMs))) return ms > 0 ? kMaxTimeMs : 0;
+    return static_cast<std::int64_t>(ms);
   } catch (const std::exception&) {
     return 0;
   }
