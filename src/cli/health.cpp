@@ -1,8 +1,8 @@
 // streamll health: the guide's streamll_health_check() with its alerts, and the producers'
-// heartbeats (a producer dropping events or with its breaker open). Exit 0 healthy, 1 on a
-// stream alert, 7 when only producer alerts fired, and when the check itself could not be made the
-// exit code every command uses for that failure (2 unreachable, 3 login refused, 5 command refused,
-// 64 usage): anything else than 0, 1 and 7 means "not checked".
+// heartbeats (a producer dropping events, with its breaker open, or that stopped reporting).
+// Exit 0 healthy, 1 on a stream alert, 7 when only producer alerts fired, and when the check
+// itself could not be made the exit code every command uses for that failure (2 unreachable, 3
+// login refused, 5 command refused, 64 usage): anything else than 0, 1 and 7 means "not checked".
 
 #include <fmt/format.h>
 
@@ -75,16 +75,18 @@ void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
          "calls' response time, TTFT, time per output token and inter-token p95, p50 and max\n"
          "in the window, and its slowest call's output tokens/s.\n"
          "Then the producers' heartbeats (see `streamll producers`): a producer whose circuit\n"
-         "breaker is not closed, or that dropped events within the window, is a producer alert.\n"
+         "breaker is not closed, that dropped events within the window, or that stopped\n"
+         "reporting (its heartbeat expired) within the window, is a producer alert. A producer\n"
+         "that never wrote a heartbeat is not seen.\n"
          "Exit status: 0 healthy, 1 a stream alert fired (whatever the producers), 7 only\n"
          "producer alerts fired; the check could not be made: 2 Redis unreachable, 3 login\n"
          "refused, 5 a command refused (NOPERM), 64 bad options. Producers that cannot be read\n"
-         "(a user without access to their keys) are reported as not checked, not an alert. With\n"
-         "--shard-url or --shard-count every shard is checked and the numbers summed; a shard\n"
-         "that cannot be checked is an alert (exit 1) while the others are; none at all is exit "
-         "2. With --token-stream the token events' own stream is checked too: its lag raises\n"
-         "alerts (and \"healthy\" in --json covers both streams); no recent events there, or no\n"
-         "stream yet, does not.\n\n"
+         "(a user without access to their keys, a shard down) are reported as not checked, for\n"
+         "that shard, not an alert. With --shard-url or --shard-count every shard is checked and\n"
+         "the numbers summed; a shard that cannot be checked is an alert (exit 1) while the\n"
+         "others are; none at all is exit 2. With --token-stream the token events' own stream\n"
+         "is checked too: its lag raises alerts (and \"healthy\" in --json covers both\n"
+         "streams); no recent events there, or no stream yet, does not.\n\n"
       << format_options(specs);
 }
 
@@ -160,6 +162,8 @@ struct ProducerCheck {
   std::string not_checked;  // why, when it could not be made
   ProducersReport report;
   std::vector<std::string> alerts;
+  // Not an alert, like a check that could not be made at all; but not OK either.
+  std::vector<ShardStatus> unchecked_shards;
 };
 
 ProducerCheck check_producers(const Target& target, std::chrono::milliseconds window) {
@@ -180,6 +184,14 @@ ProducerCheck check_producers(const Target& target, std::chrono::milliseconds wi
       c.alerts.push_back(std::move(line));
     }
   }
+  for (const GoneProducer& p : c.report.gone) {
+    for (auto& line : producer_problems(p, c.report.server_time_ms, window)) {
+      c.alerts.push_back(std::move(line));
+    }
+  }
+  for (const ShardStatus& s : c.report.shards) {
+    if (!s.ok) c.unchecked_shards.push_back(s);
+  }
   return c;
 }
 
@@ -188,22 +200,37 @@ void print_producers(std::ostream& out, const ProducerCheck& c) {
     out << "Producers: not checked (" << c.not_checked << ")\n";
     return;
   }
-  out << "Producers: " << (c.alerts.empty() ? "OK" : "ALERT") << " (" << c.report.producers.size()
-      << " live)\n";
+  const std::string status = !c.alerts.empty() ? std::string("ALERT")
+                             : !c.unchecked_shards.empty()
+                                 ? fmt::format("not checked on {} of {} shards",
+                                               c.unchecked_shards.size(), c.report.shards.size())
+                                 : std::string("OK");
+  out << "Producers: " << status << " (" << c.report.producers.size() << " live";
+  if (!c.report.gone.empty()) out << ", " << c.report.gone.size() << " stopped reporting";
+  if (c.report.truncated) out << ", truncated";
+  out << ")\n";
+  for (const ShardStatus& s : c.unchecked_shards) {
+    out << fmt::format("  not checked: shard {} ('{}' on {}): {}\n", s.shard, s.stream, s.server,
+                       s.error);
+  }
   for (const auto& alert : c.alerts) out << "ALERT: " << alert << "\n";
 }
 
 nlohmann::json producers_json(const ProducerCheck& c) {
-  nlohmann::json j = {{"checked", c.checked}, {"healthy", c.alerts.empty()}};
-  if (!c.checked) {
-    j["error"] = c.not_checked;
-    return j;
+  if (!c.checked)
+    return {{"checked", false}, {"healthy", c.alerts.empty()}, {"error", c.not_checked}};
+  // What `streamll producers --json` prints, and the check's verdict.
+  nlohmann::json j = to_json(c.report);
+  nlohmann::json unchecked = nlohmann::json::array();
+  for (const auto& s : c.unchecked_shards) {
+    unchecked.push_back(
+        {{"shard", s.shard}, {"stream", s.stream}, {"server", s.server}, {"error", s.error}});
   }
-  nlohmann::json list = nlohmann::json::array();
-  for (const auto& p : c.report.producers) list.push_back(to_json(p, c.report.server_time_ms));
+  j["checked"] = true;
+  j["healthy"] = c.alerts.empty();
   j["live"] = c.report.producers.size();
   j["alerts"] = c.alerts;
-  j["producers"] = std::move(list);
+  j["unchecked_shards"] = std::move(unchecked);
   return j;
 }
 

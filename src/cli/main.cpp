@@ -60,8 +60,8 @@ void usage(std::ostream& out) {
          "the URL. `streamll <command> --help` for the rest.\n\n"
          "Exit status (the same for every command): 0 ok, 1 alert (health), unaccounted events\n"
          "(emit) or a failed event (consume), 2 Redis unreachable, 3 login refused, 4 stream\n"
-         "missing, 5 command refused, 6 events lost (emit), 7 a producer dropping or with its\n"
-         "breaker open (health, when no other alert fired), 64 usage.\n";
+         "missing, 5 command refused, 6 events lost (emit), 7 a producer dropping, with its\n"
+         "breaker open or stopped reporting (health, when no other alert fired), 64 usage.\n";
 }
 
 }  // namespace

@@ -25,9 +25,13 @@ void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
   out << "usage: streamll producers [--json] [options]\n\n"
          "Lists the live producers of the stream: every RedisSink (each shard of a sharded one)\n"
          "whose heartbeat has not expired (RedisSinkOptions::heartbeat_interval, default 5 s; a\n"
-         "heartbeat lives 3 intervals), with its counters, breaker state and last error. With\n"
-         "--shard-url or --shard-count every shard is read; a shard that cannot be read is\n"
-         "named on stderr and the exit status is 2. No producers is not an error (exit 0).\n\n"
+         "heartbeat lives 3 intervals), with its counters, breaker state and last error. Then\n"
+         "those that stopped reporting: still in the index, their heartbeat gone (a sink that\n"
+         "stops cleanly removes both, so these died or lost Redis). A producer that never wrote\n"
+         "a heartbeat is not seen. AGE is the server's TIME minus the producer's updated_at (its\n"
+         "clock: skew applies; a negative age shows as 0). Read-only. With --shard-url or\n"
+         "--shard-count every shard is read; a shard that cannot be read is named on stderr and\n"
+         "the exit status is 2. No producers is not an error (exit 0).\n\n"
       << format_options(specs);
 }
 
@@ -36,6 +40,32 @@ std::string age(std::int64_t ms) {
   if (ms < 1000) return fmt::format("{}ms", ms);
   if (ms < 60000) return fmt::format("{:.1f}s", static_cast<double>(ms) / 1000.0);
   return fmt::format("{}m{}s", ms / 60000, (ms % 60000) / 1000);
+}
+
+void print_live(std::ostream& out, const std::string& stream, const ProducersReport& report) {
+  if (report.producers.empty()) {
+    out << "Stream '" << stream << "' has no live producers.\n";
+    return;
+  }
+  out << fmt::format("{:<20} {:<16} {:>7} {:>10} {:>7} {:>8} {:>8} {:<9} {:>6}  {}\n", "SERVICE",
+                     "HOST", "PID", "DELIVERED", "FAILED", "DROPPED", "BUFFERED", "BREAKER", "AGE",
+                     "STREAM");
+  for (const auto& p : report.producers) {
+    out << fmt::format("{:<20} {:<16} {:>7} {:>10} {:>7} {:>8} {:>8} {:<9} {:>6}  {}\n", p.service,
+                       p.host, p.pid, p.delivered, p.failed, p.dropped, p.buffered, p.breaker,
+                       age(report.server_time_ms - p.updated_at_ms), p.stream);
+    if (!p.last_error.empty()) out << "  last error: " << p.last_error << "\n";
+  }
+}
+
+void print_gone(std::ostream& out, const ProducersReport& report) {
+  if (report.gone.empty()) return;
+  out << "\nStopped reporting (in the index, no heartbeat since it expired):\n"
+      << fmt::format("{:<40} {:>9}  {}\n", "ID", "GONE FOR", "STREAM");
+  for (const auto& p : report.gone) {
+    out << fmt::format("{:<40} {:>9}  {}\n", p.id, age(report.server_time_ms - p.expired_at_ms),
+                       p.stream);
+  }
 }
 
 }  // namespace
@@ -51,24 +81,14 @@ int run_producers(int argc, char** argv, int first) {
                     << describe_unavailable_shards(report.shards);
         }
         if (json) {
-          nlohmann::json out = nlohmann::json::array();
-          for (const auto& p : report.producers) out.push_back(to_json(p, report.server_time_ms));
-          std::cout << out.dump(2) << "\n";
+          std::cout << to_json(report).dump(2) << "\n";
           return code;
         }
-        if (report.producers.empty()) {
-          std::cout << "Stream '" << target.stream << "' has no live producers.\n";
-          return code;
-        }
-        std::cout << fmt::format("{:<20} {:<16} {:>7} {:>10} {:>7} {:>8} {:>8} {:<9} {:>6}  {}\n",
-                                 "SERVICE", "HOST", "PID", "DELIVERED", "FAILED", "DROPPED",
-                                 "BUFFERED", "BREAKER", "AGE", "STREAM");
-        for (const auto& p : report.producers) {
-          std::cout << fmt::format("{:<20} {:<16} {:>7} {:>10} {:>7} {:>8} {:>8} {:<9} {:>6}  {}\n",
-                                   p.service, p.host, p.pid, p.delivered, p.failed, p.dropped,
-                                   p.buffered, p.breaker,
-                                   age(report.server_time_ms - p.updated_at_ms), p.stream);
-          if (!p.last_error.empty()) std::cout << "  last error: " << p.last_error << "\n";
+        print_live(std::cout, target.stream, report);
+        print_gone(std::cout, report);
+        if (report.truncated) {
+          std::cout << "(truncated: an index lists more producers than one read takes, 10000 a "
+                       "shard; those whose heartbeat expires the latest are shown)\n";
         }
         return code;
       });

@@ -1,5 +1,7 @@
 #include "cli/producers_json.hpp"
 
+#include <algorithm>
+
 namespace streamll::cli {
 
 nlohmann::json to_json(const ProducerInfo& p, std::int64_t now_ms) {
@@ -31,6 +33,29 @@ nlohmann::json to_json(const ProducerInfo& p, std::int64_t now_ms) {
   };
   if (now_ms > 0) j["age_ms"] = now_ms - p.updated_at_ms;
   return j;
+}
+
+nlohmann::json to_json(const GoneProducer& p, std::int64_t now_ms) {
+  nlohmann::json j = {
+      {"id", p.id},
+      {"stream", p.stream},
+      {"shard", p.shard},
+      {"expired_at_ms", p.expired_at_ms},
+  };
+  if (now_ms > 0) j["gone_for_ms"] = std::max<std::int64_t>(0, now_ms - p.expired_at_ms);
+  return j;
+}
+
+nlohmann::json to_json(const ProducersReport& report) {
+  nlohmann::json live = nlohmann::json::array();
+  for (const auto& p : report.producers) live.push_back(to_json(p, report.server_time_ms));
+  nlohmann::json gone = nlohmann::json::array();
+  for (const auto& p : report.gone) gone.push_back(to_json(p, report.server_time_ms));
+  return {{"producers", std::move(live)},
+          {"gone", std::move(gone)},
+          {"truncated", report.truncated},
+          {"complete", report.complete()},
+          {"server_time_ms", report.server_time_ms}};
 }
 
 }  // namespace streamll::cli

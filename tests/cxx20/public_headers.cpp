@@ -7,6 +7,7 @@
 #include <streamll/redis/consumer.hpp>
 #include <streamll/redis/errors.hpp>
 #include <streamll/redis/heartbeats.hpp>
+#include <streamll/redis/producers.hpp>
 #include <streamll/redis/sharding.hpp>
 #include <streamll/sinks/batching_sink.hpp>
 #include <streamll/sinks/jsonl_file_sink.hpp>

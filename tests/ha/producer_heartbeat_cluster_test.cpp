@@ -65,7 +65,7 @@ TEST_CASE("Cluster: every shard's heartbeat is written and listed", "[ha][cluste
   REQUIRE(r.exit_code == 0);
   const auto listed = nlohmann::json::parse(r.out);
   std::set<std::string> streams;
-  for (const auto& p : listed) streams.insert(p["stream"].get<std::string>());
+  for (const auto& p : listed["producers"]) streams.insert(p["stream"].get<std::string>());
   CHECK(streams ==
         std::set<std::string>{"beats_shard_0", "beats_shard_1", "beats_shard_2", "beats_shard_3"});
 }

@@ -1,6 +1,8 @@
 // Producer heartbeats against a real redis-server: a sink's heartbeat appears with its counters
 // and a TTL; a producer killed with SIGKILL (a `streamll emit` child process) disappears after
-// its TTL; an open breaker shows in `streamll producers` and makes `streamll health` exit 7.
+// its TTL; an open breaker shows in `streamll producers` and makes `streamll health` exit 7, and
+// so does a producer that stopped reporting within the window; a shard whose producers cannot
+// be read is not checked, never OK.
 
 #include <signal.h>
 #include <unistd.h>
@@ -45,7 +47,8 @@ streamll::ShardedStream source(const streamll::test::RedisServer& server) {
 nlohmann::json listed(const streamll::test::RedisServer& server, long long pid) {
   const auto r = run_cli({"producers", "--url", server.url(), "--json"});
   if (r.exit_code != 0) return nullptr;
-  for (const auto& p : nlohmann::json::parse(r.out)) {
+  const auto report = nlohmann::json::parse(r.out);
+  for (const auto& p : report["producers"]) {
     if (p["pid"].get<long long>() == pid) return p;
   }
   return nullptr;
@@ -111,8 +114,18 @@ TEST_CASE("a producer killed with SIGKILL disappears after its TTL", "[integrati
   REQUIRE(eventually([&] { return listed(server, child).is_null(); }, 5s, 100ms));
   CHECK(server.cli({"EXISTS", streamll::producer_heartbeat_key(
                                   "ml_events", before["id"].get<std::string>())}) == "0");
-  // The reader pruned the index of what expired (or the index expired with it).
-  CHECK(server.cli({"ZCARD", "{ml_events}:producers"}) == "0");
+  // Readers remove nothing: while the index holds its id (writers give the index a longer life
+  // than a heartbeat), it is listed as stopped reporting.
+  const auto report = streamll::list_producers(source(server));
+  const std::string id = before["id"].get<std::string>();
+  if (server.cli({"ZSCORE", "{ml_events}:producers", id}).empty()) {
+    CHECK(report.gone.empty());
+  } else {
+    REQUIRE(report.gone.size() == 1);
+    CHECK(report.gone.front().id == id);
+    CHECK(report.gone.front().expired_at_ms ==
+          std::stoll(server.cli({"ZSCORE", "{ml_events}:producers", id})));
+  }
 }
 
 TEST_CASE("an open breaker shows in producers and health exits 7", "[integration][heartbeat]") {
@@ -163,4 +176,107 @@ TEST_CASE("an open breaker shows in producers and health exits 7", "[integration
   // Without the producer check: healthy.
   r = run_cli({"health", "--url", server.url(), "--no-producers"});
   CHECK(r.exit_code == 0);
+}
+
+namespace {
+
+std::int64_t server_ms(const streamll::test::RedisServer& server) {
+  const std::string time = server.cli({"TIME"});  // "<seconds>\n<microseconds>"
+  const auto newline = time.find('\n');
+  return std::stoll(time.substr(0, newline)) * 1000 + std::stoll(time.substr(newline + 1)) / 1000;
+}
+
+// Recent events and no producer of its own (heartbeats off): a healthy stream.
+void write_events(const std::string& url, const std::string& stream = "ml_events") {
+  streamll::RedisSinkOptions o;
+  o.connection.url = url;
+  o.stream_key = stream;
+  o.heartbeat_interval = 0ms;
+  streamll::RedisSink sink(o);
+  for (int i = 0; i < 5; ++i) sink.handle(event(i));
+  REQUIRE(sink.flush(5s));
+}
+
+}  // namespace
+
+TEST_CASE("a producer that stopped reporting within the window makes health exit 7",
+          "[integration][heartbeat]") {
+  streamll::test::RedisServer server;
+  write_events(server.url());
+  const std::string index = "{ml_events}:producers";
+  // An index member without its hash: a producer whose last heartbeat expired 5 s ago.
+  const std::int64_t expired = server_ms(server) - 5000;
+  server.cli({"ZADD", index, std::to_string(expired), "ghost:42:1"});
+
+  auto r = run_cli({"health", "--url", server.url()});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 7);
+  CHECK(r.out.find("Producers: ALERT (0 live, 1 stopped reporting)") != std::string::npos);
+  CHECK(r.out.find("ALERT: producer ghost:42:1 (stream 'ml_events'): stopped reporting") !=
+        std::string::npos);
+  r = run_cli({"health", "--url", server.url(), "--json"});
+  CHECK(r.exit_code == 7);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["healthy"] == false);
+  CHECK(j["producers"]["alerts"].size() == 1);
+  CHECK(j["producers"]["gone"][0]["id"] == "ghost:42:1");
+  CHECK(j["producers"]["gone"][0]["expired_at_ms"] == expired);
+
+  r = run_cli({"producers", "--url", server.url()});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("has no live producers") != std::string::npos);
+  CHECK(r.out.find("Stopped reporting") != std::string::npos);
+  CHECK(r.out.find("ghost:42:1") != std::string::npos);
+  r = run_cli({"producers", "--url", server.url(), "--json"});
+  CHECK(r.exit_code == 0);
+  j = nlohmann::json::parse(r.out);
+  CHECK(j["producers"].empty());
+  REQUIRE(j["gone"].size() == 1);
+  CHECK(j["gone"][0]["id"] == "ghost:42:1");
+  CHECK(j["gone"][0]["expired_at_ms"] == expired);
+  CHECK(j["gone"][0]["gone_for_ms"].get<std::int64_t>() >= 5000);
+  CHECK(j["truncated"] == false);
+  // The readers removed nothing.
+  CHECK(server.cli({"ZSCORE", index, "ghost:42:1"}) == std::to_string(expired));
+
+  // Longer ago than the window (60 s): listed, no alert.
+  server.cli({"ZADD", index, std::to_string(server_ms(server) - 61000), "ghost:42:1"});
+  r = run_cli({"health", "--url", server.url()});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("Producers: OK (0 live, 1 stopped reporting)") != std::string::npos);
+  // A window that reaches it: an alert again.
+  r = run_cli({"health", "--url", server.url(), "--window", "2m"});
+  CHECK(r.exit_code == 7);
+  CHECK(server.cli({"ZCARD", index}) == "1");
+}
+
+TEST_CASE("a shard whose producers cannot be read is not checked and never OK",
+          "[integration][heartbeat]") {
+  streamll::test::RedisServer good;
+  int dead_port = 0;
+  {
+    streamll::test::RedisServer gone;  // a port of ours with nothing listening on it any more
+    dead_port = gone.port();
+    gone.kill9();
+  }
+  write_events(good.url(), "ml_events_shard_0");
+  const std::string dead = "redis://127.0.0.1:" + std::to_string(dead_port);
+  const std::vector<std::string> shards = {"--shard-url", good.url(),          "--shard-url",
+                                           dead,          "--connect-timeout", "500ms"};
+  std::vector<std::string> args = {"health"};
+  args.insert(args.end(), shards.begin(), shards.end());
+  auto r = run_cli(args);
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 1);  // the unavailable shard is a stream alert
+  CHECK(r.out.find("Producers: OK") == std::string::npos);
+  CHECK(r.out.find("Producers: not checked on 1 of 2 shards (0 live)") != std::string::npos);
+  CHECK(r.out.find("  not checked: shard 1 ('ml_events_shard_1' on " + dead) != std::string::npos);
+  args.push_back("--json");
+  r = run_cli(args);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j["producers"]["checked"] == true);
+  CHECK(j["producers"]["complete"] == false);
+  REQUIRE(j["producers"]["unchecked_shards"].size() == 1);
+  CHECK(j["producers"]["unchecked_shards"][0]["shard"] == 1);
 }

@@ -46,11 +46,27 @@ struct ProducerInfo {
   std::map<std::string, std::string> fields;  ///< every field as written, newer ones included
 };
 
+/// A producer that stopped reporting: its id is still in the index but its heartbeat is gone
+/// (expired, or written so long ago that it must have lost its TTL). A sink that stops cleanly
+/// removes both, so this is a producer that died or lost Redis. A producer that never managed
+/// to write a heartbeat is in no index: no reader can see it.
+struct GoneProducer {
+  std::string id;
+  std::string stream;  ///< the stream (shard) whose index listed it
+  std::size_t shard = 0;
+  /// Its index score: when its last heartbeat expired, Unix ms on the producer's clock.
+  std::int64_t expired_at_ms = 0;
+};
+
 struct ProducersReport {
   std::string stream;
   std::vector<ProducerInfo> producers;  ///< by service, host, pid, id
   std::vector<ShardStatus> shards;      ///< every shard read (one when not sharded)
   std::int64_t server_time_ms = 0;      ///< the (latest) server clock when read
+  std::vector<GoneProducer> gone;       ///< stopped reporting, the latest expiry first
+  /// Some shard's index listed more producers than are read (10000 a shard, the latest
+  /// expiries first): the others are in neither list.
+  bool truncated = false;
   bool complete() const noexcept {
     for (const auto& s : shards) {
       if (!s.ok) return false;
@@ -59,16 +75,22 @@ struct ProducersReport {
   }
 };
 
-/// The producers whose heartbeat has not expired, read from producers_index_key() and each
-/// producer_heartbeat_key() of every shard (two pipelined round trips a shard, no SCAN). Index
-/// members whose heartbeat expired are removed (ZREM; a refusal, e.g. a read-only ACL user, is
-/// ignored). A shard that cannot be read is reported in `shards`; throws like list_groups()
-/// only when no shard could be read.
+/// The producers whose heartbeat has not expired, and those that stopped reporting, read from
+/// producers_index_key() and each producer_heartbeat_key() of every shard (two pipelined round
+/// trips a shard, no SCAN). Read-only: writers prune the index. A heartbeat whose updated_at is
+/// more than two TTLs (ttl_ms) behind the server's TIME counts as gone (a hash that lost its
+/// TTL). A shard that cannot be read is reported in `shards`; throws like list_groups() only
+/// when no shard could be read.
 ProducersReport list_producers(const ShardedStream& source);
 
 /// Why a producer needs attention, one line each (empty: none): its breaker is not closed, or
 /// it dropped events within `window` of now_ms (the heartbeat that saw the drops).
 std::vector<std::string> producer_problems(const ProducerInfo& producer, std::int64_t now_ms,
+                                           std::chrono::milliseconds window);
+
+/// A producer that stopped reporting needs attention when its heartbeat expired within
+/// `window` of now_ms (or later, by a skewed clock): one line, else empty.
+std::vector<std::string> producer_problems(const GoneProducer& producer, std::int64_t now_ms,
                                            std::chrono::milliseconds window);
 
 }  // namespace streamll

@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "redis/analytics/analytics_internal.hpp"
+#include "redis/analytics/producers_internal.hpp"
 #include "redis/routing/query_connection.hpp"
 #include "redis/transport/command_buffer.hpp"
 #include "streamll/redis/errors.hpp"
@@ -16,9 +17,6 @@
 
 namespace streamll {
 namespace {
-
-// Enough for any fleet one stream serves; a bound so that one read stays one read.
-constexpr long long kMaxProducers = 10000;
 
 std::int64_t to_int(const std::map<std::string, std::string>& f, const char* name) {
   const auto it = f.find(name);
@@ -74,70 +72,120 @@ void run(redis::RedisTransport& t, redis::CommandBuffer& commands,
   commands.clear();
 }
 
-// One shard: TIME and the index, then every listed producer's hash; members whose hash expired
-// are removed from the index.
+// A heartbeat older than this behind the server's clock is a hash that lost its TTL (its first
+// PEXPIRE never arrived): gone, not live. One TTL of margin for the producer's clock skew.
+// Fields and scores are whatever was written: bounded before any arithmetic on them.
+constexpr std::int64_t kMaxTimeMs = std::int64_t(1) << 53;
+
+bool stale(const ProducerInfo& p, std::int64_t server_now_ms) {
+  if (p.ttl_ms <= 0 || p.ttl_ms > kMaxTimeMs || server_now_ms <= 0 || p.updated_at_ms < 0)
+    return false;
+  return server_now_ms - p.updated_at_ms > 2 * p.ttl_ms;
+}
+
+std::int64_t score_ms(const std::string& score) {
+  try {
+    const double ms = std::stod(score);  // "inf" included
+    if (!(ms > -double(kMaxTimeMs) && ms < double(kMaxTimeMs))) return ms > 0 ? kMaxTimeMs : 0;
+    return static_cast<std::int64_t>(ms);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+// One shard: TIME and the index, the latest expiries first, then every listed producer's hash.
+// Members whose hash is gone are reported, never removed: pruning is the writers' job, so a
+// reader needs no write permission and cannot hide a producer.
 void read_producers(redis::RedisTransport& t, const std::string& stream, std::size_t shard,
-                    ProducersReport& out) {
+                    std::size_t max_members, ProducersReport& out) {
   const std::string index = producers_index_key(stream);
   redis::CommandBuffer commands;
   std::vector<redis::RedisReply> replies;
   commands.append({"TIME"});
-  commands.begin_command(4).arg("ZRANGE").arg(index).arg(0LL).arg(kMaxProducers - 1);
+  // One more than the cap says whether there were more (ZREVRANGE: Redis 5 has no ZRANGE REV).
+  commands.begin_command(5)
+      .arg("ZREVRANGE")
+      .arg(index)
+      .arg(0LL)
+      .arg(static_cast<long long>(max_members))
+      .arg("WITHSCORES");
   run(t, commands, replies);
-  if (replies.size() != 2) throw IoError("TIME and ZRANGE: missing replies");
+  if (replies.size() != 2) throw IoError("TIME and ZREVRANGE: missing replies");
   for (const auto& r : replies) redis::throw_if_error(r, "reading " + index);
+  std::int64_t now_ms = 0;
   if (replies[0].elements.size() == 2) {
-    const std::int64_t ms = std::stoll(replies[0].elements[0].text) * 1000 +
-                            std::stoll(replies[0].elements[1].text) / 1000;
-    out.server_time_ms = std::max(out.server_time_ms, ms);
+    now_ms = std::stoll(replies[0].elements[0].text) * 1000 +
+             std::stoll(replies[0].elements[1].text) / 1000;
+    out.server_time_ms = std::max(out.server_time_ms, now_ms);
   }
-  std::vector<std::string> ids;
-  for (const auto& e : replies[1].elements) ids.push_back(e.text);
-  if (ids.empty()) return;
-  for (const auto& id : ids) {
-    commands.begin_command(2).arg("HGETALL").arg(producer_heartbeat_key(stream, id));
+  std::vector<GoneProducer> listed;
+  const auto& e = replies[1].elements;
+  for (std::size_t k = 0; k + 1 < e.size(); k += 2) {
+    listed.push_back(GoneProducer{e[k].text, stream, shard, score_ms(e[k + 1].text)});
+  }
+  if (listed.size() > max_members) {
+    listed.resize(max_members);
+    out.truncated = true;
+  }
+  if (listed.empty()) return;
+  for (const auto& member : listed) {
+    commands.begin_command(2).arg("HGETALL").arg(producer_heartbeat_key(stream, member.id));
   }
   run(t, commands, replies);
-  std::vector<std::string> expired;
-  for (std::size_t i = 0; i < ids.size() && i < replies.size(); ++i) {
-    redis::throw_if_error(replies[i], "HGETALL " + producer_heartbeat_key(stream, ids[i]));
+  for (std::size_t i = 0; i < listed.size() && i < replies.size(); ++i) {
+    redis::throw_if_error(replies[i], "HGETALL " + producer_heartbeat_key(stream, listed[i].id));
     std::map<std::string, std::string> fields;
-    const auto& e = replies[i].elements;
-    for (std::size_t k = 0; k + 1 < e.size(); k += 2) fields[e[k].text] = e[k + 1].text;
-    if (fields.empty()) {
-      expired.push_back(ids[i]);
-    } else {
-      out.producers.push_back(producer_from(std::move(fields), shard));
+    const auto& h = replies[i].elements;
+    for (std::size_t k = 0; k + 1 < h.size(); k += 2) fields[h[k].text] = h[k + 1].text;
+    if (!fields.empty()) {
+      ProducerInfo p = producer_from(std::move(fields), shard);
+      if (!stale(p, now_ms)) {
+        out.producers.push_back(std::move(p));
+        continue;
+      }
     }
+    out.gone.push_back(std::move(listed[i]));
   }
-  if (expired.empty()) return;
-  commands.begin_command(2 + expired.size()).arg("ZREM").arg(index);
-  for (const auto& id : expired) commands.arg(id);
-  run(t, commands, replies);  // a refusal (read-only user) leaves them for the writers to prune
 }
 
 }  // namespace
 
-ProducersReport list_producers(const ShardedStream& source) {
+namespace redis {
+
+ProducersReport list_producers(const ShardedStream& source, const ShardTransportMaker& make,
+                               std::size_t max_per_shard) {
   ProducersReport out;
   out.stream = source.stream;
   std::exception_ptr first_error;
   bool any_read = false;
-  for (const redis::ShardSource& s : redis::shard_sources(source)) {
+  for (const ShardSource& s : shard_sources(source)) {
     ShardStatus status;
     status.shard = s.index;
     status.stream = s.stream;
     status.server = redact_redis_url(s.connection.url);
-    const std::size_t before = out.producers.size();
-    redis::read_shard(status, first_error, [&] {
-      redis::run_query(s.connection, producers_index_key(s.stream), [&](redis::RedisTransport& t) {
-        // run_query() runs this again after a MOVED: keep only the last run's.
-        out.producers.resize(before);
-        status.server = t.describe();
-        read_producers(t, s.stream, s.index, out);
-      });
+    const std::size_t producers_before = out.producers.size();
+    const std::size_t gone_before = out.gone.size();
+    const bool truncated_before = out.truncated;
+    read_shard(status, first_error, [&] {
+      run_query(
+          s.connection, producers_index_key(s.stream),
+          [&](RedisTransport& t) {
+            // run_query() runs this again after a MOVED: keep only the last run's.
+            out.producers.resize(producers_before);
+            out.gone.resize(gone_before);
+            out.truncated = truncated_before;
+            status.server = t.describe();
+            read_producers(t, s.stream, s.index, max_per_shard, out);
+          },
+          make ? make(s.index) : TransportMaker{});
       any_read = true;
     });
+    if (!status.ok) {
+      // What a failed read left half done is not this shard's answer.
+      out.producers.resize(producers_before);
+      out.gone.resize(gone_before);
+      out.truncated = truncated_before;
+    }
     out.shards.push_back(std::move(status));
   }
   if (!any_read && first_error) std::rethrow_exception(first_error);
@@ -145,7 +193,16 @@ ProducersReport list_producers(const ShardedStream& source) {
       out.producers.begin(), out.producers.end(), [](const ProducerInfo& a, const ProducerInfo& b) {
         return std::tie(a.service, a.host, a.pid, a.id) < std::tie(b.service, b.host, b.pid, b.id);
       });
+  std::sort(out.gone.begin(), out.gone.end(), [](const GoneProducer& a, const GoneProducer& b) {
+    return std::tie(b.expired_at_ms, a.shard, a.id) < std::tie(a.expired_at_ms, b.shard, b.id);
+  });
   return out;
+}
+
+}  // namespace redis
+
+ProducersReport list_producers(const ShardedStream& source) {
+  return redis::list_producers(source, {});
 }
 
 std::vector<std::string> producer_problems(const ProducerInfo& p, std::int64_t now_ms,
@@ -162,6 +219,16 @@ std::vector<std::string> producer_problems(const ProducerInfo& p, std::int64_t n
                               who, p.dropped, window.count() / 1000));
   }
   return out;
+}
+
+std::vector<std::string> producer_problems(const GoneProducer& p, std::int64_t now_ms,
+                                           std::chrono::milliseconds window) {
+  // A future expiry (the producer's clock ahead of the server's) is recent too.
+  if (now_ms - p.expired_at_ms > window.count()) return {};
+  return {
+      fmt::format("producer {} (stream '{}'): stopped reporting, its last heartbeat expired "
+                  "{} s ago",
+                  p.id, p.stream, std::max<std::int64_t>(0, now_ms - p.expired_at_ms) / 1000)};
 }
 
 }  // namespace streamll
