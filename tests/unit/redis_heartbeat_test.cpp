@@ -327,6 +327,11 @@ TEST_CASE("heartbeat_interval options", "[heartbeat]") {
   CHECK_NOTHROW(o.validate());
   o.heartbeat_interval = 0ms;
   CHECK_NOTHROW(o.validate());
+  o.heartbeat_interval = 1h;
+  CHECK_NOTHROW(o.validate());
+  o.heartbeat_interval = 1h + 1ms;
+  CHECK_THROWS_WITH(o.validate(),
+                    Catch::Contains("heartbeat_interval") && Catch::Contains("3600000ms"));
   const auto env = streamll::RedisSinkOptions::from_env([](const char* name) {
     return std::string(name) == "STREAMLL_HEARTBEAT_INTERVAL_MS" ? std::optional<std::string>("0")
                                                                  : std::nullopt;
@@ -409,11 +414,12 @@ TEST_CASE("heartbeats go on under a load that keeps a batch on the wire", "[hear
   std::thread load([&] {
     for (int i = 0; !stop.load(); ++i) sink.handle(event(i));
   });
-  REQUIRE(eventually([&] { return sink.stats().delivered > 1000; }));
-  h.clock.advance(5s);
-  const bool sent = eventually([&] { return sink.stats().heartbeats_sent == 2; });
+  const bool loaded = eventually([&] { return sink.stats().delivered > 1000; });
+  if (loaded) h.clock.advance(5s);
+  const bool sent = loaded && eventually([&] { return sink.stats().heartbeats_sent == 2; });
   stop = true;
   load.join();
+  CHECK(loaded);
   CHECK(sent);
 }
 
@@ -483,6 +489,23 @@ TEST_CASE("a clean shutdown removes the producer's heartbeat", "[heartbeat]") {
 
 TEST_CASE("a sink that never wrote a heartbeat removes none at shutdown", "[heartbeat]") {
   Harness h;
+  // Down when the sink starts (its heartbeat fails), up for the event: connected at shutdown,
+  // with nothing of its own to remove.
+  h.server->set_down(true);
+  auto sink =
+      Injected::redis_sink(options(), streamll::testing::fake_transport_factory(h.server), h.clock);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_failed == 1; }));
+  h.server->set_down(false);
+  sink.handle(event(1));
+  REQUIRE(sink.flush(2s));
+  REQUIRE(sink.shutdown(2s));
+  CHECK(sink.stats().heartbeats_sent == 0);
+  CHECK(named(*h.server, "DEL").empty());
+  CHECK(named(*h.server, "ZREM").empty());
+}
+
+TEST_CASE("heartbeats off remove nothing at shutdown", "[heartbeat]") {
+  Harness h;
   auto o = options();
   o.heartbeat_interval = 0ms;
   auto sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(h.server), h.clock);
@@ -490,6 +513,41 @@ TEST_CASE("a sink that never wrote a heartbeat removes none at shutdown", "[hear
   REQUIRE(sink.shutdown(2s));
   CHECK(named(*h.server, "DEL").empty());
   CHECK(named(*h.server, "ZREM").empty());
+}
+
+TEST_CASE("a refused removal at shutdown is counted", "[heartbeat]") {
+  Harness h;
+  h.server->set_command_error("DEL",
+                              "NOPERM this user has no permissions to run the 'del' command");
+  auto sink =
+      Injected::redis_sink(options(), streamll::testing::fake_transport_factory(h.server), h.clock);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_sent == 1; }));
+  REQUIRE(sink.shutdown(2s));  // the events are not concerned
+  CHECK(sink.stats().heartbeats_failed == 1);
+  CHECK(sink.stats().last_error.empty());
+}
+
+TEST_CASE("a refusal that does not name another node keeps the connection", "[heartbeat]") {
+  Harness h;
+  auto sink =
+      Injected::redis_sink(options(), streamll::testing::fake_transport_factory(h.server), h.clock);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_sent == 1; }));
+  const int connects = h.server->connects();
+  int failed = 0;
+  for (const char* error :
+       {"BUSY Redis is busy running a script.", "NOREPLICAS Not enough good replicas to write.",
+        "LOADING Redis is loading the dataset in memory",
+        "OOM command not allowed when used memory > 'maxmemory'."}) {
+    INFO(error);
+    h.server->set_command_error("HSET", error);
+    h.clock.advance(5s);
+    ++failed;
+    REQUIRE(eventually([&] { return sink.stats().heartbeats_failed == std::uint64_t(failed); }));
+  }
+  h.server->set_command_error("HSET", "");
+  h.clock.advance(5s);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_sent == 2; }));
+  CHECK(h.server->connects() == connects);
 }
 
 TEST_CASE("an idle flusher wakes for a heartbeat whatever flush_interval says", "[heartbeat]") {
@@ -518,12 +576,12 @@ TEST_CASE("producer ids differ between sinks of one process", "[heartbeat]") {
   const std::string first = fields_of(hsets[0]).at("id");
   const std::string second = fields_of(hsets[1]).at("id");
   CHECK(first != second);
-  // <host>:<pid>:<n>:<4 hex digits>, the last a random tag against equal host names and pids.
+  // <host>:<pid>:<n>:<8 hex digits>, the last a random tag against equal host names and pids.
   for (const std::string& id : {first, second}) {
     INFO(id);
     const auto last = id.rfind(':');
     REQUIRE(last != std::string::npos);
-    CHECK(id.size() - last - 1 == 4);
+    CHECK(id.size() - last - 1 == 8);
     CHECK(id.find_first_not_of("0123456789abcdef", last + 1) == std::string::npos);
   }
 }

@@ -224,7 +224,7 @@ struct RedisSinkOptions {
   /// producers_index_key(stream_key) (a sorted set), for `streamll producers` and
   /// `streamll health`; on the events' connection, between batches, so the sink connects when
   /// it starts rather than at its first event. A failed heartbeat never counts for the breaker
-  /// nor sets last_error; a clean shutdown() removes it. 0: off. Otherwise at least 100 ms, and
+  /// nor sets last_error; a clean shutdown() removes it. 0: off. Otherwise 100 ms to 1 h, and
   /// the flusher wakes for it whatever flush_interval says.
   std::chrono::milliseconds heartbeat_interval{5000};
 
@@ -244,8 +244,8 @@ struct RedisSinkOptions {
   /// 0 or > buffer_size, failure_threshold 0, non-positive recovery_timeout / flush_interval /
   /// shutdown_timeout, max_stream_length 0, non-positive replicas_ack_timeout with
   /// min_replicas_ack, max_event_bytes 1 to 1023, token_stream_key equal to stream_key,
-  /// token_max_stream_length 0 with a token_stream_key, heartbeat_interval negative or 1 to 99
-  /// ms. The RedisSink constructor calls it.
+  /// token_max_stream_length 0 with a token_stream_key, heartbeat_interval negative, 1 to 99
+  /// ms or over 1 h. The RedisSink constructor calls it.
   void validate() const;
 };
 

@@ -155,6 +155,8 @@ void RedisConnectionOptions::validate() const { (void)redis::resolve_connection(
 // smaller limit would fail ordinary events rather than cut long ones.
 constexpr std::size_t kMinMaxEventBytes = 1024;
 constexpr std::chrono::milliseconds kMinHeartbeatInterval{100};
+// Longer would outlive a producer's index entry (24 h), and overflow the clock's arithmetic.
+constexpr std::chrono::milliseconds kMaxHeartbeatInterval{std::chrono::hours(1)};
 
 void RedisSinkOptions::validate() const {
   connection.validate();
@@ -192,9 +194,10 @@ void RedisSinkOptions::validate() const {
                                              std::to_string(max_event_bytes));
   }
   if (heartbeat_interval.count() < 0 ||
-      (heartbeat_interval.count() > 0 && heartbeat_interval < kMinHeartbeatInterval)) {
-    throw ConfigError("heartbeat_interval", "must be 0 (off) or at least " +
-                                                ms(kMinHeartbeatInterval) + ", got " +
+      (heartbeat_interval.count() > 0 && (heartbeat_interval < kMinHeartbeatInterval ||
+                                          heartbeat_interval > kMaxHeartbeatInterval))) {
+    throw ConfigError("heartbeat_interval", "must be 0 (off) or from " + ms(kMinHeartbeatInterval) +
+                                                " to " + ms(kMaxHeartbeatInterval) + ", got " +
                                                 ms(heartbeat_interval));
   }
 }

@@ -61,8 +61,10 @@ Heartbeat::Heartbeat(const RedisSinkOptions& options, const detail::ClockSource&
       jitter_(std::random_device{}()) {
   // The random suffix keeps apart replicas that share a host name and a pid (containers given
   // a fixed hostname, pid 1): they would overwrite each other's heartbeat.
-  char suffix[8];
-  std::snprintf(suffix, sizeof suffix, "%04x", static_cast<unsigned>(jitter_() & 0xffffU));
+  // 32 bits: among 1000 such replicas, two share a tag with a chance of about 1 in 9,000.
+  std::uint32_t tag = static_cast<std::uint32_t>(std::random_device{}());
+  char suffix[12];
+  std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(tag));
   id_ = host_ + ":" + pid_ + ":" + std::to_string(sinks_made.fetch_add(1) + 1) + ":" + suffix;
   key_ = producer_heartbeat_key(stream_, id_);
   index_key_ = producers_index_key(stream_);
@@ -88,6 +90,8 @@ std::chrono::milliseconds Heartbeat::postpone(std::chrono::milliseconds at_least
   return delay;
 }
 
+void Heartbeat::succeeded() noexcept { backoff_ = std::chrono::milliseconds(0); }
+
 void Heartbeat::farewell(CommandBuffer& out) const {
   out.clear();
   out.begin_command(2).arg("DEL").arg(key_);
@@ -96,7 +100,6 @@ void Heartbeat::farewell(CommandBuffer& out) const {
 
 void Heartbeat::write(const RedisSinkStats& s, CommandBuffer& out) {
   next_ = clock_.steady_now() + interval_;
-  backoff_ = std::chrono::milliseconds(0);
   written_ = true;
   const std::int64_t now_ms = unix_ms(clock_.system_now());
   const std::uint64_t dropped = s.dropped();

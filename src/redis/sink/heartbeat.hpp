@@ -52,11 +52,13 @@ class Heartbeat {
   void disable() noexcept { interval_ = std::chrono::milliseconds(0); }
   /// Enabled, and the interval since the last attempt passed (the first is due at once).
   bool due() const noexcept { return enabled() && clock_.steady_now() >= next_; }
-  /// How long until due (zero when due; the interval when disabled, for an idle wait).
+  /// How long until due (zero when due; duration::max() when disabled).
   std::chrono::steady_clock::duration until_due() const noexcept;
   /// The commands of one heartbeat carrying `stats`, into `out` (cleared first). The next one is
-  /// due an interval from now, whether this one gets written or not; a backoff ends.
+  /// due an interval from now, whether this one gets written or not.
   void write(const RedisSinkStats& stats, CommandBuffer& out);
+  /// Redis accepted the last one written: a backoff ends.
+  void succeeded() noexcept;
   /// The try failed in a way the next interval will not cure (no connection, NOPERM): the next
   /// is due after a backoff, doubling from the interval to kMaxBackoff (or `at_least`), less up
   /// to a tenth at random. Returns the delay.
@@ -86,7 +88,7 @@ class Heartbeat {
   std::string index_key_;
   std::int64_t started_at_ms_ = 0;
   std::chrono::steady_clock::time_point next_;
-  std::chrono::milliseconds backoff_{0};  // the last postpone()'s, 0 after a write
+  std::chrono::milliseconds backoff_{0};  // the last postpone()'s, 0 after a success
   bool written_ = false;
   std::minstd_rand jitter_;
   // When the sink's drop count last grew, as seen by a heartbeat (0: never): readers alert on a

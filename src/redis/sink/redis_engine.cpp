@@ -28,9 +28,9 @@ bool RedisEngine::step() noexcept {
   // A given-up flusher starts no new I/O; the pipeline then calls give_up().
   if (pipeline.abandoned()) return false;
   try {
-    // Between batches: a heartbeat's replies must not interleave with a batch's. Not once
-    // shutdown() was called: the time left is the events'.
-    if (heartbeat.due() && !batch_on_wire() && !pipeline.stop_requested()) send_heartbeat();
+    // Between batches: a heartbeat's replies must not interleave with a batch's. When its
+    // connect failed, the events' path does not try another at once in this round.
+    if (heartbeat_wanted() && !batch_on_wire() && !send_heartbeat()) return false;
     if (batches.count() == 0 && !prepare_batch()) return false;
     Batch& head = batches.head();
     if (!head.started) {
@@ -54,7 +54,7 @@ bool RedisEngine::step() noexcept {
     // for this thread. Not when a heartbeat is due: under a steady load a batch would always
     // be on the wire, and the heartbeat (which waits for none) would never go.
     if (batches.count() == 1 && head.isolate == 0 && buffer().waiting() >= options.max_batch_size &&
-        !heartbeat.due() && prepare_batch() && can_send_behind()) {
+        !heartbeat_wanted() && prepare_batch() && can_send_behind()) {
       start_batch(batches.at(1));
     }
     if (head.started) finish_batch(head);

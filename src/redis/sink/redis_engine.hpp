@@ -106,8 +106,13 @@ class RedisEngine final : public detail::BatchEngine, IsolationHost {
   // ------------------------------------------------ heartbeats (redis_engine_heartbeat.cpp)
 
   bool batch_on_wire() noexcept { return batches.count() > 0 && batches.head().started; }
-  void send_heartbeat();
+  // Due, and the sink is not stopping (once shutdown() was called, the time left is the
+  // events', and a batch may be sent behind again).
+  bool heartbeat_wanted() { return heartbeat.due() && !pipeline.stop_requested(); }
+  // False when it could not connect.
+  bool send_heartbeat();
   void heartbeat_refused(const RedisReply& error);
+  std::string acl_hint() const;
   void heartbeat_failed(const std::string& why, std::chrono::milliseconds next_try);
   void say_farewell(SteadyClock::time_point deadline) noexcept;
 
@@ -140,6 +145,9 @@ class RedisEngine final : public detail::BatchEngine, IsolationHost {
   redis::CommandBuffer heartbeat_commands;
   std::vector<RedisReply> heartbeat_replies;
   bool heartbeat_failing = false;  // warned once; quiet (debug) until one gets through
+  // Its own limit: a heartbeat that fails every other time must not flood the log, nor use up
+  // the events' warnings (`log`).
+  detail::RateLimitedLog heartbeat_log{"streamll.sinks.redis"};
 
   std::mutex transport_mutex;  // guards the pointer against interrupt() from shutdown()
   std::unique_ptr<RedisTransport> transport;

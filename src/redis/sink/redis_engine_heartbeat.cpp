@@ -18,14 +18,14 @@ constexpr std::chrono::minutes kRefusedRetry{5};
 
 }  // namespace
 
-void RedisEngine::send_heartbeat() {
+bool RedisEngine::send_heartbeat() {
   if (!connected()) {
     try {
       connect();
     } catch (const std::exception& e) {
       close_transport();
       heartbeat_failed(connect_failure(e), heartbeat.postpone());
-      return;
+      return false;
     }
   }
   heartbeat.write(read_sink_stats(pipeline, *this, options.buffer_overflow_strategy),
@@ -38,58 +38,67 @@ void RedisEngine::send_heartbeat() {
     // that failure itself if it fails.
     close_transport();
     connector.connection_lost(e.what());
-    heartbeat_failed(e.what(), heartbeat.interval());
-    return;
+    // Backed off too: a server that takes connections and drops them must not be reconnected
+    // to every interval.
+    heartbeat_failed(e.what(), heartbeat.postpone());
+    return true;
   }
   for (const RedisReply& reply : heartbeat_replies) {
     if (reply.is_error()) {
       heartbeat_refused(reply);
-      return;
+      return true;
     }
   }
-  if (heartbeat_replies.size() < Heartbeat::kCommands) {
-    heartbeat_failed(std::to_string(heartbeat_replies.size()) + " of " +
-                         std::to_string(Heartbeat::kCommands) + " replies",
-                     heartbeat.interval());
-    return;
-  }
+  heartbeat.succeeded();
   SinkCounters::add(counters.heartbeats_sent);
   if (heartbeat_failing) {
     heartbeat_failing = false;
-    logger->info("producer heartbeats to '{}' work again", heartbeat.key());
+    heartbeat_log.log(spdlog::level::info,
+                      "producer heartbeats to '" + heartbeat.key() + "' work again");
   }
+  return true;
 }
 
-// An error reply that names the wrong node (a slot moved, a demoted master, a server loading)
-// leaves the connection to the events' path otherwise: an idle producer must find the right
-// node by itself.
+// An error reply that names the wrong node (a slot moved away, a master demoted or cut off
+// from its replicas) closes the connection, so that an idle producer finds the right node by
+// itself. Nothing else does: reconnecting to the same node cures no other refusal, and in
+// durable mode a new connection makes a batch waiting for its replicas go again whole.
 void RedisEngine::heartbeat_refused(const RedisReply& error) {
   const std::string prefix = error.error_prefix();
   auto next_try = heartbeat.interval();
-  if (auto redirect = parse_redirect(error.text, current_host)) {
-    if (redirect->kind == Redirect::Kind::moved) connector.moved(*redirect);
+  if (prefix == "MOVED") {
+    if (auto redirect = parse_redirect(error.text, current_host)) connector.moved(*redirect);
     close_transport();
-  } else if (is_transient_server_error(prefix)) {
+  } else if (prefix == "READONLY" || prefix == "MASTERDOWN") {
     close_transport();
     connector.connection_lost(error.text);
   } else if (prefix == "NOPERM") {
     next_try = heartbeat.postpone(kRefusedRetry);
   }
   std::string why = "refused: " + error.text;
-  if (prefix == "NOPERM") {
-    why += " (the user needs ~{" + options.stream_key +
-           "}:producer* +hset +pexpire +zadd +zremrangebyscore +del +zrem; or set "
-           "heartbeat_interval to 0)";
-  }
+  if (prefix == "NOPERM") why += " (" + acl_hint() + ")";
   heartbeat_failed(why, next_try);
+}
+
+// The producer keys' pattern for an ACL, from the index key ("{S}:producers" -> "{S}:producer*",
+// "{llm}events:producers" -> "{llm}events:producer*").
+std::string RedisEngine::acl_hint() const {
+  std::string pattern = heartbeat.index_key();
+  pattern.pop_back();
+  return "the user needs ~" + pattern +
+         "* +hset +pexpire +zadd +zremrangebyscore +del +zrem; or set heartbeat_interval to 0";
 }
 
 void RedisEngine::heartbeat_failed(const std::string& why, std::chrono::milliseconds next_try) {
   SinkCounters::add(counters.heartbeats_failed);
-  const auto level = heartbeat_failing ? spdlog::level::debug : spdlog::level::warn;
+  std::string message = "producer heartbeat to '" + heartbeat.key() + "' failed (" + why + ")";
+  if (next_try.count() > 0) message += "; next try in " + std::to_string(next_try.count()) + " ms";
+  if (heartbeat_failing) {
+    logger->debug(message);
+    return;
+  }
   heartbeat_failing = true;
-  logger->log(level, "producer heartbeat to '{}' failed ({}); next try in {} ms", heartbeat.key(),
-              why, next_try.count());
+  heartbeat_log.log(spdlog::level::warn, message);
 }
 
 // A clean shutdown: the producer leaves the listing now, rather than being reported gone when
@@ -100,6 +109,15 @@ void RedisEngine::say_farewell(SteadyClock::time_point deadline) noexcept {
     heartbeat.farewell(heartbeat_commands);
     transport->execute(heartbeat_commands, heartbeat_replies,
                        std::min(deadline, io_deadline(options.connection.socket_timeout)));
+    for (const RedisReply& reply : heartbeat_replies) {
+      if (!reply.is_error()) continue;
+      // Readers will report this producer as having stopped reporting until writers prune it.
+      heartbeat_failing = false;  // this one is worth a warning
+      std::string why = "refused removing it at shutdown: " + reply.text;
+      if (reply.error_prefix() == "NOPERM") why += " (" + acl_hint() + ")";
+      heartbeat_failed(why, std::chrono::milliseconds(0));
+      return;
+    }
   } catch (const std::exception& e) {
     logger->debug("producer heartbeat '{}' not removed at shutdown: {}", heartbeat.key(), e.what());
   }
