@@ -271,9 +271,11 @@ void RateLimitedLog::write(spdlog::level::level_enum level, const std::string& m
   }
 }
 
-void RateLimitedLog::log(spdlog::level::level_enum level, const std::string& message) noexcept {
+bool RateLimitedLog::log(spdlog::level::level_enum level, const std::string& message) noexcept {
   std::uint64_t suppressed = 0;
-  if (admit(suppressed)) write(level, message, suppressed);
+  if (!admit(suppressed)) return false;
+  write(level, message, suppressed);
+  return true;
 }
 
 }  // namespace streamll::detail

@@ -47,7 +47,8 @@ class RateLimitedLog {
     keep_loggers_past_exit();
   }
 
-  void log(spdlog::level::level_enum level, const std::string& message) noexcept;
+  /// False when the rate limit dropped it.
+  bool log(spdlog::level::level_enum level, const std::string& message) noexcept;
   /// Like log(), but calls `make_message()` (returning std::string) only when the message will
   /// be logged: a call site on the application's thread allocates nothing for a dropped one.
   template <typename MakeMessage>

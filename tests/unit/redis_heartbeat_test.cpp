@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "captured_log_text.hpp"
 #include "eventually.hpp"
 #include "fake_redis.hpp"
 #include "injected.hpp"
@@ -608,4 +609,35 @@ TEST_CASE("a heartbeat never carries the connection's password", "[heartbeat]") 
     saw_error = saw_error || !fields_of(hset).at("last_error").empty();
   }
   CHECK(saw_error);
+}
+
+TEST_CASE("a connection lost during heartbeats backs off like a failed connect", "[heartbeat]") {
+  Harness h;
+  auto sink =
+      Injected::redis_sink(options(), streamll::testing::fake_transport_factory(h.server), h.clock);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_sent == 1; }));
+  h.server->set_down(true);  // the kept connection dies with the next write, and no new one
+  h.clock.advance(5s);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_failed == 1; }));
+  h.clock.advance(5s);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_failed == 2; }));
+  // The third try waits 10 s (less up to a tenth), not 5.
+  h.clock.advance(8s);
+  went_round(sink);
+  CHECK(sink.stats().heartbeats_failed == 2);
+  h.clock.advance(2s);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_failed == 3; }));
+}
+
+TEST_CASE("the NOPERM warning names the keys of a tagged stream key", "[heartbeat]") {
+  streamll::testing::CapturedLog log;
+  Harness h;
+  h.server->set_command_error("HSET",
+                              "NOPERM this user has no permissions to access one of "
+                              "the keys used as arguments");
+  auto o = options();
+  o.stream_key = "{llm}events";
+  auto sink = Injected::redis_sink(o, streamll::testing::fake_transport_factory(h.server), h.clock);
+  REQUIRE(eventually([&] { return sink.stats().heartbeats_failed == 1; }));
+  CHECK_THAT(log.text(), Catch::Contains("~{llm}events:producer* +hset"));
 }

@@ -88,7 +88,8 @@ struct RedisSinkStats {
   std::uint64_t heartbeats_sent = 0;     // producer heartbeats Redis accepted (heartbeat_interval)
   std::uint64_t heartbeats_failed = 0;   // heartbeats not written: no connection (the next try
                                          // backs off up to a minute), lost during one, or a
-                                         // command of it refused; never counted by the breaker
+                                         // command of it refused; and a failed removal at
+                                         // shutdown; never counted by the breaker
 
   std::uint64_t dropped() const noexcept {
     return dropped_oldest + dropped_newest + dropped_raise_error + dropped_on_shutdown +

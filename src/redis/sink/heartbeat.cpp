@@ -90,7 +90,10 @@ std::chrono::milliseconds Heartbeat::postpone(std::chrono::milliseconds at_least
   return delay;
 }
 
-void Heartbeat::succeeded() noexcept { backoff_ = std::chrono::milliseconds(0); }
+void Heartbeat::succeeded() noexcept {
+  backoff_ = std::chrono::milliseconds(0);
+  accepted_ = true;
+}
 
 void Heartbeat::farewell(CommandBuffer& out) const {
   out.clear();
@@ -100,7 +103,6 @@ void Heartbeat::farewell(CommandBuffer& out) const {
 
 void Heartbeat::write(const RedisSinkStats& s, CommandBuffer& out) {
   next_ = clock_.steady_now() + interval_;
-  written_ = true;
   const std::int64_t now_ms = unix_ms(clock_.system_now());
   const std::uint64_t dropped = s.dropped();
   if (dropped > dropped_seen_) {

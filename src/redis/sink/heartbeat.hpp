@@ -15,8 +15,9 @@
 // producer's TTL, so that neither another producer's interval nor its clock's skew (up to an
 // hour) removes a live one. A sink that shuts down cleanly removes its own entry (farewell()).
 //
-// Schedule: the first at once, then every interval. After a failed connect or a refusal that
-// will not go away soon (NOPERM) the next try backs off (postpone()), doubling up to a minute,
+// Schedule: the first at once, then every interval. After a failed connect, a connection lost
+// during a heartbeat, or a refusal that a retry soon will not cure (NOPERM, a wrong node) the
+// next try backs off (postpone()), doubling up to a minute,
 // less up to a tenth at random: an outage costs Redis a few connects a minute per producer
 // rather than one an interval, and a fleet that lost Redis together does not come back in step.
 
@@ -63,8 +64,8 @@ class Heartbeat {
   /// is due after a backoff, doubling from the interval to kMaxBackoff (or `at_least`), less up
   /// to a tenth at random. Returns the delay.
   std::chrono::milliseconds postpone(std::chrono::milliseconds at_least = {});
-  /// Whether a heartbeat was ever written (so that farewell() has something to remove).
-  bool written() const noexcept { return written_; }
+  /// Whether Redis ever accepted one (so that farewell() has something to remove).
+  bool accepted() const noexcept { return accepted_; }
   /// The commands that remove this producer (DEL its hash, ZREM it from the index): a clean
   /// shutdown, after which readers do not report it as gone.
   void farewell(CommandBuffer& out) const;
@@ -89,7 +90,7 @@ class Heartbeat {
   std::int64_t started_at_ms_ = 0;
   std::chrono::steady_clock::time_point next_;
   std::chrono::milliseconds backoff_{0};  // the last postpone()'s, 0 after a success
-  bool written_ = false;
+  bool accepted_ = false;
   std::minstd_rand jitter_;
   // When the sink's drop count last grew, as seen by a heartbeat (0: never): readers alert on a
   // recent one without keeping history.

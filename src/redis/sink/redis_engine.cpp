@@ -29,7 +29,8 @@ bool RedisEngine::step() noexcept {
   if (pipeline.abandoned()) return false;
   try {
     // Between batches: a heartbeat's replies must not interleave with a batch's. When its
-    // connect failed, the events' path does not try another at once in this round.
+    // connect failed the round ends; the next one, with the heartbeat postponed, is the
+    // events' (which connect again at once if events are waiting, counting for the breaker).
     if (heartbeat_wanted() && !batch_on_wire() && !send_heartbeat()) return false;
     if (batches.count() == 0 && !prepare_batch()) return false;
     Batch& head = batches.head();

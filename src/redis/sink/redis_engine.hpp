@@ -109,12 +109,13 @@ class RedisEngine final : public detail::BatchEngine, IsolationHost {
   // Due, and the sink is not stopping (once shutdown() was called, the time left is the
   // events', and a batch may be sent behind again).
   bool heartbeat_wanted() { return heartbeat.due() && !pipeline.stop_requested(); }
-  // False when it could not connect.
+  // False when it could not connect: the round ends (see step()).
   bool send_heartbeat();
   void heartbeat_refused(const RedisReply& error);
   std::string acl_hint() const;
   void heartbeat_failed(const std::string& why, std::chrono::milliseconds next_try);
   void say_farewell(SteadyClock::time_point deadline) noexcept;
+  void farewell_failed(const std::string& why) noexcept;
 
   // ------------------------------------------------ state
 

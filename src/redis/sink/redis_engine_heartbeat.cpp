@@ -28,8 +28,15 @@ bool RedisEngine::send_heartbeat() {
       return false;
     }
   }
-  heartbeat.write(read_sink_stats(pipeline, *this, options.buffer_overflow_strategy),
-                  heartbeat_commands);
+  RedisSinkStats stats;
+  try {
+    stats = read_sink_stats(pipeline, *this, options.buffer_overflow_strategy);
+  } catch (const std::exception& e) {
+    // Out of memory: the next try waits like any failed one, rather than every round.
+    heartbeat_failed(e.what(), heartbeat.postpone());
+    return true;
+  }
+  heartbeat.write(stats, heartbeat_commands);
   try {
     transport->execute(heartbeat_commands, heartbeat_replies,
                        io_deadline(options.connection.socket_timeout));
@@ -52,17 +59,18 @@ bool RedisEngine::send_heartbeat() {
   heartbeat.succeeded();
   SinkCounters::add(counters.heartbeats_sent);
   if (heartbeat_failing) {
+    // Follows a warning that was logged, so it is as rare as they are.
     heartbeat_failing = false;
-    heartbeat_log.log(spdlog::level::info,
-                      "producer heartbeats to '" + heartbeat.key() + "' work again");
+    logger->info("producer heartbeats to '{}' work again", heartbeat.key());
   }
   return true;
 }
 
-// An error reply that names the wrong node (a slot moved away, a master demoted or cut off
-// from its replicas) closes the connection, so that an idle producer finds the right node by
-// itself. Nothing else does: reconnecting to the same node cures no other refusal, and in
-// durable mode a new connection makes a batch waiting for its replicas go again whole.
+// An error reply that names the wrong node (a slot moved away, a master demoted, a replica
+// whose master is down) closes the connection, so that an idle producer finds the right node
+// by itself; backed off, in case the URL names a replica for good. Nothing else closes it:
+// reconnecting to the same node cures no other refusal, and in durable mode a new connection
+// makes a batch waiting for its replicas go again whole.
 void RedisEngine::heartbeat_refused(const RedisReply& error) {
   const std::string prefix = error.error_prefix();
   auto next_try = heartbeat.interval();
@@ -72,6 +80,7 @@ void RedisEngine::heartbeat_refused(const RedisReply& error) {
   } else if (prefix == "READONLY" || prefix == "MASTERDOWN") {
     close_transport();
     connector.connection_lost(error.text);
+    next_try = heartbeat.postpone();
   } else if (prefix == "NOPERM") {
     next_try = heartbeat.postpone(kRefusedRetry);
   }
@@ -97,30 +106,37 @@ void RedisEngine::heartbeat_failed(const std::string& why, std::chrono::millisec
     logger->debug(message);
     return;
   }
-  heartbeat_failing = true;
-  heartbeat_log.log(spdlog::level::warn, message);
+  // Quiet from here only when the warning was logged: one the rate limit dropped is tried again
+  // at the next failure, so a lasting outage is always warned about.
+  heartbeat_failing = heartbeat_log.log(spdlog::level::warn, message);
 }
 
 // A clean shutdown: the producer leaves the listing now, rather than being reported gone when
 // its heartbeat expires. Only on a connection that works, within the shutdown's deadline.
 void RedisEngine::say_farewell(SteadyClock::time_point deadline) noexcept {
-  if (!heartbeat.enabled() || !heartbeat.written() || !connected()) return;
+  if (!heartbeat.enabled() || !heartbeat.accepted() || !connected()) return;
   try {
     heartbeat.farewell(heartbeat_commands);
     transport->execute(heartbeat_commands, heartbeat_replies,
                        std::min(deadline, io_deadline(options.connection.socket_timeout)));
     for (const RedisReply& reply : heartbeat_replies) {
       if (!reply.is_error()) continue;
-      // Readers will report this producer as having stopped reporting until writers prune it.
-      heartbeat_failing = false;  // this one is worth a warning
-      std::string why = "refused removing it at shutdown: " + reply.text;
+      std::string why = "refused: " + reply.text;
       if (reply.error_prefix() == "NOPERM") why += " (" + acl_hint() + ")";
-      heartbeat_failed(why, std::chrono::milliseconds(0));
+      farewell_failed(why);
       return;
     }
   } catch (const std::exception& e) {
-    logger->debug("producer heartbeat '{}' not removed at shutdown: {}", heartbeat.key(), e.what());
+    farewell_failed(e.what());
   }
+}
+
+// A refused ZREM leaves the producer listed as having stopped reporting (until writers prune
+// it); a refused DEL leaves its hash until it expires. Counted like a failed heartbeat.
+void RedisEngine::farewell_failed(const std::string& why) noexcept {
+  SinkCounters::add(counters.heartbeats_failed);
+  heartbeat_log.log(spdlog::level::warn,
+                    "producer heartbeat '" + heartbeat.key() + "' not removed at shutdown: " + why);
 }
 
 }  // namespace streamll::redis
