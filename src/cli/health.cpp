@@ -213,7 +213,8 @@ void print_producers(std::ostream& out, const ProducerCheck& c) {
     out << fmt::format("  not checked: shard {} ('{}' on {}): {}\n", s.shard, s.stream, s.server,
                        s.error);
   }
-  for (const auto& alert : c.alerts) out << "ALERT: " << alert << "\n";
+  // A producer's alert quotes its heartbeat's fields, which any producer may have written.
+  for (const auto& alert : c.alerts) out << "ALERT: " << printable(alert) << "\n";
 }
 
 nlohmann::json producers_json(const ProducerCheck& c) {

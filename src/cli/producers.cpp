@@ -9,6 +9,7 @@
 #include "cli/common.hpp"
 #include "cli/producers_json.hpp"
 #include "cli/report_command.hpp"
+#include "cli/stats_grouping.hpp"
 
 namespace streamll::cli {
 namespace {
@@ -51,10 +52,12 @@ void print_live(std::ostream& out, const std::string& stream, const ProducersRep
                      "HOST", "PID", "DELIVERED", "FAILED", "DROPPED", "BUFFERED", "BREAKER", "AGE",
                      "STREAM");
   for (const auto& p : report.producers) {
-    out << fmt::format("{:<20} {:<16} {:>7} {:>10} {:>7} {:>8} {:>8} {:<9} {:>6}  {}\n", p.service,
-                       p.host, p.pid, p.delivered, p.failed, p.dropped, p.buffered, p.breaker,
-                       age(report.server_time_ms - p.updated_at_ms), p.stream);
-    if (!p.last_error.empty()) out << "  last error: " << p.last_error << "\n";
+    // Anyone who can write heartbeats chooses these bytes: no terminal control reaches stdout.
+    out << fmt::format("{:<20} {:<16} {:>7} {:>10} {:>7} {:>8} {:>8} {:<9} {:>6}  {}\n",
+                       printable(p.service), printable(p.host), p.pid, p.delivered, p.failed,
+                       p.dropped, p.buffered, printable(p.breaker),
+                       age(report.server_time_ms - p.updated_at_ms), printable(p.stream));
+    if (!p.last_error.empty()) out << "  last error: " << printable(p.last_error) << "\n";
   }
 }
 
@@ -63,8 +66,8 @@ void print_gone(std::ostream& out, const ProducersReport& report) {
   out << "\nStopped reporting (in the index, no heartbeat since it expired):\n"
       << fmt::format("{:<40} {:>9}  {}\n", "ID", "GONE FOR", "STREAM");
   for (const auto& p : report.gone) {
-    out << fmt::format("{:<40} {:>9}  {}\n", p.id, age(report.server_time_ms - p.expired_at_ms),
-                       p.stream);
+    out << fmt::format("{:<40} {:>9}  {}\n", printable(p.id),
+                       age(report.server_time_ms - p.expired_at_ms), printable(p.stream));
   }
 }
 

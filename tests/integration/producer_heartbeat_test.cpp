@@ -280,3 +280,50 @@ TEST_CASE("a shard whose producers cannot be read is not checked and never OK",
   REQUIRE(j["producers"]["unchecked_shards"].size() == 1);
   CHECK(j["producers"]["unchecked_shards"][0]["shard"] == 1);
 }
+
+TEST_CASE("hostile bytes in a heartbeat reach neither the terminal nor break --json",
+          "[integration][heartbeat]") {
+  streamll::test::RedisServer server;
+  auto redis = streamll::consumerit::DirectRedis::tcp(server.port());
+  const std::string key = streamll::producer_heartbeat_key("ml_events", "evil\xff");
+  const long long now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  // Anyone with the producer ACL can write this: invalid UTF-8, an ANSI colour, an OSC title
+  // sequence, a line feed and a C1 control.
+  redis.command({"HSET", key, "id", "evil\xff", "service", "svc\xff\x1b[31mred", "host", "h\nx",
+                 "last_error", "boom\x1b]0;title\x07 \xc2\x9b", "breaker", "open", "updated_at",
+                 std::to_string(now_ms), "ttl_ms", "60000", "stream", "ml_events"});
+  redis.command({"PEXPIRE", key, "60000"});
+  redis.command({"ZADD", streamll::producers_index_key("ml_events"), std::to_string(now_ms + 60000),
+                 "evil\xff"});
+  // And one that expired: listed as gone under its raw member name.
+  redis.command({"ZADD", streamll::producers_index_key("ml_events"), std::to_string(now_ms - 1000),
+                 "gone\xfe\x1b[2J"});
+  redis.command({"XADD", "ml_events", "*", "event", "{}"});
+
+  const auto text = run_cli({"producers", "--url", server.url()});
+  REQUIRE(text.exit_code == 0);
+  CHECK(text.out.find('\x1b') == std::string::npos);
+  CHECK(text.out.find('\x07') == std::string::npos);
+  CHECK(text.out.find("\xc2\x9b") == std::string::npos);
+  CHECK(text.out.find("svc\xef\xbf\xbd\\x1b[31mred") != std::string::npos);
+  CHECK(text.out.find("h\\x0ax") != std::string::npos);
+
+  const auto json = run_cli({"producers", "--url", server.url(), "--json"});
+  REQUIRE(json.exit_code == 0);
+  const auto report = nlohmann::json::parse(json.out);  // strict: valid UTF-8 only
+  REQUIRE(report["producers"].size() == 1);
+  CHECK(report["producers"][0]["id"] == "evil\xef\xbf\xbd");
+  CHECK(report["producers"][0]["service"] == "svc\xef\xbf\xbd\x1b[31mred");  // as written
+  REQUIRE(report["gone"].size() == 1);
+  CHECK(report["gone"][0]["id"] == "gone\xef\xbf\xbd\x1b[2J");
+
+  const auto health = run_cli({"health", "--url", server.url()});
+  CHECK(health.exit_code == 7);  // the breaker is open; the stopped one is within the window
+  CHECK(health.out.find('\x1b') == std::string::npos);
+  CHECK(health.out.find("ALERT: producer evil") != std::string::npos);
+  const auto health_json = run_cli({"health", "--url", server.url(), "--json"});
+  CHECK(health_json.exit_code == 7);
+  CHECK_NOTHROW(nlohmann::json::parse(health_json.out));
+}

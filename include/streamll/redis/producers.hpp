@@ -18,6 +18,8 @@ namespace streamll {
 
 /// One producer's latest heartbeat: a RedisSink, or one shard of a ShardedRedisSink. Counters
 /// are the sink's stats() when it wrote it; times are Unix milliseconds on the producer's clock.
+/// Heartbeats are not authenticated: every text is as written, except that bytes which are not
+/// UTF-8 are replaced by U+FFFD (control characters are kept: escape them before printing).
 struct ProducerInfo {
   std::string id;       ///< "<host>:<pid>:<n>", n counting the process's sinks
   std::string service;  ///< RedisSinkOptions::consumer_name, else the program's name

@@ -8,6 +8,7 @@
 #include <exception>
 #include <tuple>
 
+#include "json_writer.hpp"
 #include "redis/analytics/analytics_internal.hpp"
 #include "redis/analytics/producers_internal.hpp"
 #include "redis/routing/query_connection.hpp"
@@ -136,7 +137,11 @@ void read_producers(redis::RedisTransport& t, const std::string& stream, std::si
     redis::throw_if_error(replies[i], "HGETALL " + producer_heartbeat_key(stream, listed[i].id));
     std::map<std::string, std::string> fields;
     const auto& h = replies[i].elements;
-    for (std::size_t k = 0; k + 1 < h.size(); k += 2) fields[h[k].text] = h[k + 1].text;
+    // Heartbeats are not authenticated (docs/security.md): what a report carries is made valid
+    // UTF-8 here, once, for every reader (a JSON writer refuses anything else).
+    for (std::size_t k = 0; k + 1 < h.size(); k += 2) {
+      fields[detail::sanitize_utf8(h[k].text)] = detail::sanitize_utf8(h[k + 1].text);
+    }
     if (!fields.empty()) {
       ProducerInfo p = producer_from(std::move(fields), shard);
       if (!stale(p, now_ms)) {
@@ -144,6 +149,7 @@ void read_producers(redis::RedisTransport& t, const std::string& stream, std::si
         continue;
       }
     }
+    listed[i].id = detail::sanitize_utf8(listed[i].id);  // its raw bytes named its hash
     out.gone.push_back(std::move(listed[i]));
   }
 }
