@@ -36,7 +36,6 @@ namespace streamll::redis {
 
 class Heartbeat {
  public:
-  static constexpr std::size_t kCommands = 5;
   /// A producer's hash lives this many intervals past its last heartbeat.
   static constexpr int kTtlIntervals = 3;
   /// The longest wait between two tries after failures.
