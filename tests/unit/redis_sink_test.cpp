@@ -479,7 +479,7 @@ TEST_CASE("RedisSink overflow strategies account for every event", "[redis_sink]
     h.sink.handle(token_event(0));
     REQUIRE(eventually([&] { return h.server->stalled_executes() == 1; }));
     for (int i = 1; i < 25; ++i) h.sink.handle(token_event(i));
-    // Counted at once (stats() first moves anything staged).
+    // Counted at once: the stalled flusher holds no lock, so no push was staged.
     CHECK(h.sink.stats().dropped_oldest == 15);
     h.server->release();
     REQUIRE(eventually([&] { return h.sink.buffered() == 0; }));
