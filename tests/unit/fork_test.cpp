@@ -27,6 +27,7 @@
 #include "eventually.hpp"
 #include "fork_safe_time.hpp"
 #include "logging.hpp"
+#include "sanitizers.hpp"
 
 namespace {
 
@@ -69,14 +70,8 @@ std::size_t line_count(const std::string& path) {
 }
 
 // ThreadSanitizer sleeps atexit_sleep_ms (1 s by default) in every exiting process.
-#if defined(__SANITIZE_THREAD__)
+#ifdef STREAMLL_TEST_TSAN
 constexpr std::chrono::milliseconds kExitOverhead{1000};
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr std::chrono::milliseconds kExitOverhead{1000};
-#else
-constexpr std::chrono::milliseconds kExitOverhead{0};
-#endif
 #else
 constexpr std::chrono::milliseconds kExitOverhead{0};
 #endif
@@ -198,13 +193,7 @@ TEST_CASE("a forked child's exit with a configured TerminalSink is not held up",
 // fork(), and a child forked while the churning thread allocates was seen to hang or fail (once in
 // a full ASan run; 1 in 8 runs under clang's ThreadSanitizer), which is not what this test is
 // about. The plain build keeps it.
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define STREAMLL_FORK_TEST_UNDER_TSAN 1
-#endif
-#endif
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && \
-    !defined(STREAMLL_FORK_TEST_UNDER_TSAN)
+#if !defined(STREAMLL_TEST_ASAN) && !defined(STREAMLL_TEST_TSAN)
 TEST_CASE("a fork while another thread reconfigures never leaves the child's slot locked",
           "[fork][instrumentor]") {
   std::atomic<bool> stop{false};
@@ -241,8 +230,7 @@ TEST_CASE("a fork while another thread reconfigures never leaves the child's slo
 // the trials hung). They are built at load now, or under a lock fork() waits for. Each trial is
 // a fresh child of this process, so that its first configure() is its first indeed: ctest runs
 // this case in a process of its own (after other cases in one process, it proves less).
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && \
-    !defined(STREAMLL_FORK_TEST_UNDER_TSAN)  // as above
+#if !defined(STREAMLL_TEST_ASAN) && !defined(STREAMLL_TEST_TSAN)  // as above
 TEST_CASE("a fork during another thread's first configure leaves the child able to configure",
           "[fork][instrumentor]") {
   int hung_or_failed = 0;

@@ -6,6 +6,7 @@
 
 #include "redis/transport/command_buffer.hpp"
 #include "redis/transport/resp_reader.hpp"
+#include "sanitizers.hpp"
 #include "streamll/redis/errors.hpp"
 
 using streamll::IoError;
@@ -130,15 +131,7 @@ TEST_CASE("RespReader grows arrays past their first reservation as elements arri
   }
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define RESP_TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define RESP_TEST_SANITIZED 1
-#endif
-#endif
-
-#if defined(__GLIBC__) && !defined(RESP_TEST_SANITIZED)
+#if defined(__GLIBC__) && !defined(STREAMLL_TEST_ASAN) && !defined(STREAMLL_TEST_TSAN)
 #include <malloc.h>
 
 TEST_CASE("RespReader does not allocate for elements an array header only announces",

@@ -17,6 +17,7 @@
 
 #include <streamll/streamll.hpp>
 
+#include "sanitizers.hpp"
 #include "sink_reaper.hpp"
 
 namespace {
@@ -146,14 +147,6 @@ TEST_CASE("sinks still used elsewhere or shut down already are released in place
   }
   CHECK(watched.expired());  // shut down: nothing left to wait for, so no detour via the reaper
 }
-
-#if defined(__SANITIZE_THREAD__)
-#define STREAMLL_TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define STREAMLL_TEST_TSAN 1
-#endif
-#endif
 
 // TSan ends a child of a multi-threaded process that starts a thread (die_after_fork).
 #ifndef STREAMLL_TEST_TSAN
