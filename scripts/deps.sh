@@ -15,7 +15,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libhiredis-dev nlohmann-json3-dev libfmt-dev libspdlog-dev catch2 libssl-dev openssl
   libbenchmark-dev redis-server redis-tools redis-sentinel python3 python3-redis
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev prometheus python3-prometheus-client
   clang libclang-rt-14-dev clang-format
 )
 
