@@ -132,12 +132,13 @@ void PrometheusText::histogram(std::string_view name, const MetricLabels& labels
                                const std::vector<std::uint64_t>& cumulative, double sum,
                                std::uint64_t count) {
   if (bounds.size() != cumulative.size()) {
-    throw std::invalid_argument("histogram '" + std::string(name) + "': " +
-                                std::to_string(bounds.size()) + " bounds, " +
+    throw std::invalid_argument("histogram '" + std::string(name) +
+                                "': " + std::to_string(bounds.size()) + " bounds, " +
                                 std::to_string(cumulative.size()) + " counts");
   }
   for (std::size_t i = 0; i < bounds.size(); ++i) {
-    const bool ordered = i == 0 || (bounds[i] > bounds[i - 1] && cumulative[i] >= cumulative[i - 1]);
+    const bool ordered =
+        i == 0 || (bounds[i] > bounds[i - 1] && cumulative[i] >= cumulative[i - 1]);
     if (!ordered || std::isnan(bounds[i]) || std::isinf(bounds[i]) || cumulative[i] > count) {
       throw std::invalid_argument("histogram '" + std::string(name) +
                                   "': bounds must ascend, finite, with counts never decreasing "

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -17,7 +18,6 @@
 #include <random>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 
 #include "cli/prometheus_text.hpp"
 #include "json_writer.hpp"
@@ -39,11 +39,32 @@ std::string hex_bits(double value) {
 
 // Bytes the format treats specially, UTF-8 of 2 to 4 bytes, and bytes that are not UTF-8.
 std::string generated_value(std::mt19937& random, std::size_t length) {
-  static const std::vector<std::string> pieces = {
-      "a",    "Z",        "0",           "-",          "/",        ".",        " ",
-      "\\",   "\"",       "\n",          "\\n",        "{",        "}",        ",",
-      "=",    "#",        "\t",          "\r",         "\x01",     "\xc3\xa9", "\xe2\x82\xac",
-      "\xf0\x9f\x98\x80", "\x80",        "\xc3",       "\xff",     "\xed\xa0\x80"};
+  static const std::vector<std::string> pieces = {"a",
+                                                  "Z",
+                                                  "0",
+                                                  "-",
+                                                  "/",
+                                                  ".",
+                                                  " ",
+                                                  "\\",
+                                                  "\"",
+                                                  "\n",
+                                                  "\\n",
+                                                  "{",
+                                                  "}",
+                                                  ",",
+                                                  "=",
+                                                  "#",
+                                                  "\t",
+                                                  "\r",
+                                                  "\x01",
+                                                  "\xc3\xa9",
+                                                  "\xe2\x82\xac",
+                                                  "\xf0\x9f\x98\x80",
+                                                  "\x80",
+                                                  "\xc3",
+                                                  "\xff",
+                                                  "\xed\xa0\x80"};
   std::string out;
   while (out.size() < length) out += pieces[random() % pieces.size()];
   out.resize(length);  // may cut a sequence: more invalid UTF-8
@@ -85,8 +106,8 @@ TEST_CASE("promtool and prometheus_client read the text writer's output back exa
   const std::vector<std::size_t> lengths = {0, 1, 2, 3, 4, 127, 128, 255, 256, 1000, 4096};
   for (int f = 0; f < 40; ++f) {
     const bool counter = f % 2 == 0;
-    const std::string name =
-        counter ? "oracle_family_" + std::to_string(f) + "_total" : "oracle_family_" + std::to_string(f);
+    const std::string name = counter ? "oracle_family_" + std::to_string(f) + "_total"
+                                     : "oracle_family_" + std::to_string(f);
     text.family(name, counter ? MetricType::counter : MetricType::gauge,
                 "Family " + std::to_string(f) + ": " + generated_value(random, f * 7));
     types[counter ? name.substr(0, name.size() - 6) : name] = counter ? "counter" : "gauge";
@@ -94,8 +115,7 @@ TEST_CASE("promtool and prometheus_client read the text writer's output back exa
       MetricLabels labels;
       const int label_count = s % 4;
       for (int l = 0; l < label_count; ++l) {
-        const std::size_t length =
-            s < 11 ? lengths[(s + l) % lengths.size()] : random() % 300;
+        const std::size_t length = s < 11 ? lengths[(s + l) % lengths.size()] : random() % 300;
         labels.emplace_back("label_" + std::to_string(l), generated_value(random, length));
       }
       double value;
@@ -118,8 +138,8 @@ TEST_CASE("promtool and prometheus_client read the text writer's output back exa
   text.histogram("oracle_latency_seconds", model, bounds, cumulative, 12.5, 10);
   for (std::size_t i = 0; i <= bounds.size(); ++i) {
     MetricLabels with_le = model;
-    with_le.emplace_back("le", i < bounds.size() ? streamll::cli::format_metric_value(bounds[i])
-                                                  : "+Inf");
+    with_le.emplace_back(
+        "le", i < bounds.size() ? streamll::cli::format_metric_value(bounds[i]) : "+Inf");
     expect("oracle_latency_seconds_bucket", with_le,
            static_cast<double>(i < bounds.size() ? cumulative[i] : 10));
   }
