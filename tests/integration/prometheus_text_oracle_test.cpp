@@ -15,10 +15,12 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
 
+#include "cli/exporter_metrics.hpp"
 #include "cli/prometheus_text.hpp"
 #include "json_writer.hpp"
 #include "subprocess.hpp"
@@ -167,4 +169,43 @@ TEST_CASE("promtool and prometheus_client read the text writer's output back exa
   INFO("prometheus_client: " << read_file(python_out));
   CHECK(python == 0);
   if (promtool == 0 && python == 0) REQUIRE(system(("rm -rf " + dir).c_str()) == 0);
+}
+
+TEST_CASE("promtool finds nothing to say about the exporter's metrics", "[prometheus]") {
+  streamll::cli::ExporterMetrics metrics(3);
+  std::mt19937 random(7);
+  for (int i = 0; i < 200; ++i) {
+    auto context = std::make_shared<streamll::EventContext>();
+    context->operation = "op_" + std::to_string(i % 5) + (i % 7 == 0 ? "\"\n\\" : "");
+    const bool call = i % 3 != 0;
+    streamll::Fields data;
+    if (call) {
+      data.set("model", "model-" + std::to_string(i % 6) + (i % 11 == 0 ? "\xff" : ""));
+      data.set("success", i % 4 != 0);
+      data.set("input_tokens", static_cast<std::int64_t>(random() % 5000));
+      data.set("output_tokens", static_cast<std::int64_t>(random() % 800));
+      data.set("cost_usd", static_cast<double>(random() % 1000) / 10000.0);
+      data.set("response_time_ms", static_cast<double>(random() % 200000) / 10.0);
+      data.set("ttft_ms", static_cast<double>(random() % 20000) / 10.0);
+      data.set("time_per_output_token_ms", static_cast<double>(random() % 2000) / 10.0);
+    } else {
+      data.set("error_type", "Error" + std::to_string(i % 5));
+    }
+    metrics.apply(streamll::Event::capture(
+        call ? streamll::EventType::llm_call : streamll::EventType::error, context, data));
+  }
+  std::string document;
+  PrometheusText text(document);
+  metrics.render(text);
+  const std::string dir = "/tmp/streamll_prom_lint_" + std::to_string(getpid());
+  REQUIRE(system(("mkdir -p " + dir).c_str()) == 0);
+  std::ofstream(dir + "/metrics.txt") << document;
+  const std::string out = dir + "/promtool.txt";
+  const int rc = streamll::test::run_bounded(
+      {"sh", "-c", std::string(STREAMLL_PROMTOOL) + " check metrics < " + dir + "/metrics.txt"}, 60,
+      out);
+  INFO("promtool: " << read_file(out));
+  CHECK(rc == 0);
+  CHECK(read_file(out).empty());
+  REQUIRE(system(("rm -rf " + dir).c_str()) == 0);
 }
