@@ -36,7 +36,8 @@ run_suite() {  # name, build dir, extra cmake args...
   local name=$1 dir=$2; shift 2
   echo "=== [$(elapsed)] $name: configure and build ($dir)"
   cmake -S . -B "$dir" -G Ninja -DSTREAMLL_WERROR=ON -DSTREAMLL_BUILD_TESTS=ON \
-    -DSTREAMLL_BUILD_EXAMPLES=ON -DSTREAMLL_REQUIRE_EXAMPLE_DEPS=ON "$@" >/dev/null
+    -DSTREAMLL_BUILD_EXAMPLES=ON -DSTREAMLL_REQUIRE_EXAMPLE_DEPS=ON \
+    -DSTREAMLL_REQUIRE_PROMETHEUS_TOOLS=ON "$@" >/dev/null
   cmake --build "$dir" -j "$jobs"
   echo "=== [$(elapsed)] $name: tests"
   if ! ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 300; then

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <optional>
 
 namespace streamll::cli {
@@ -20,11 +21,19 @@ std::uint64_t count_of(const Fields& data, std::string_view key) {
   return n && *n > 0 ? static_cast<std::uint64_t>(*n) : 0;
 }
 
+// A counter that wraps reads as a reset in Prometheus and is wrong for good: it stops at the top.
+void add_saturating(std::uint64_t& total, std::uint64_t n) noexcept {
+  total = n > UINT64_MAX - total ? UINT64_MAX : total + n;
+}
+
+// A label value that is empty reads in PromQL as no label at all.
+std::string named(std::string value) { return value.empty() ? "unknown" : value; }
+
 }  // namespace
 
 // Call durations run from a cached answer to a long reasoning run; first tokens and the gaps
 // between tokens are shorter.
-const std::vector<double> HistogramBuckets::call_duration = {0.1, 0.25, 0.5, 1,  2.5, 5,
+const std::vector<double> HistogramBuckets::call_duration = {0.1, 0.25, 0.5, 1,   2.5, 5,
                                                              10,  30,   60,  120, 300};
 const std::vector<double> HistogramBuckets::ttft = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30};
 const std::vector<double> HistogramBuckets::time_per_output_token = {
@@ -58,16 +67,24 @@ void ExporterMetrics::apply(const Event& event) {
   ++events_by_type_[std::string(event_types_.admit(event.type_name()))];
   if (event.type == EventType::llm_call) {
     const Fields& data = event.data;
-    const std::string model_name = data.get<std::string>("model").value_or("");
-    const bool success = data.get<bool>("success").value_or(true);
+    const std::string model_name = named(data.get<std::string>("model").value_or(""));
+    if (data.get<bool>("sampled_out").value_or(false)) {
+      // Head sampling sends every failed call but only the kept executions' successes
+      // (docs/sampling.md): counted with the rest, these would inflate the error rate and skew
+      // tokens and latencies. The kept executions alone are an unbiased sample.
+      ++sampled_out_failed_[std::string(models_.admit(model_name))];
+      return;
+    }
+    const auto success = data.get<bool>("success");
+    const char* outcome = !success ? "unknown" : *success ? "success" : "error";
     LlmKey key{std::string(models_.admit(model_name)),
-               std::string(operations_.admit(event.operation())), success ? "success" : "error"};
+               std::string(operations_.admit(named(event.operation()))), outcome};
     LlmSeries& s = llm_[key];
     ++s.calls;
-    s.input_tokens += count_of(data, "input_tokens");
-    s.output_tokens += count_of(data, "output_tokens");
-    s.cached_input_tokens += count_of(data, "cached_input_tokens");
-    s.reasoning_tokens += count_of(data, "reasoning_tokens");
+    add_saturating(s.input_tokens, count_of(data, "input_tokens"));
+    add_saturating(s.output_tokens, count_of(data, "output_tokens"));
+    add_saturating(s.cached_input_tokens, count_of(data, "cached_input_tokens"));
+    add_saturating(s.reasoning_tokens, count_of(data, "reasoning_tokens"));
     const auto cost = data.get<double>("cost_usd");
     if (cost && std::isfinite(*cost) && *cost >= 0) s.cost_usd += *cost;
     if (auto v = seconds_from_ms(data, "response_time_ms")) s.duration.observe(*v);
@@ -76,8 +93,8 @@ void ExporterMetrics::apply(const Event& event) {
       s.time_per_output_token.observe(*v);
     }
   } else if (event.type == EventType::error) {
-    const std::string error_type = event.data.get<std::string>("error_type").value_or("");
-    ++errors_[{std::string(operations_.admit(event.operation())),
+    const std::string error_type = named(event.data.get<std::string>("error_type").value_or(""));
+    ++errors_[{std::string(operations_.admit(named(event.operation()))),
                std::string(error_types_.admit(error_type))}];
   }
 }
@@ -125,8 +142,7 @@ void ExporterMetrics::render(PrometheusText& out) const {
        [](const LlmSeries& s) -> const Histogram& { return s.duration; }},
       {"streamll_llm_ttft_seconds", "Time to first token of streamed LLM calls.",
        [](const LlmSeries& s) -> const Histogram& { return s.ttft; }},
-      {"streamll_llm_time_per_output_token_seconds",
-       "Time per output token of streamed LLM calls.",
+      {"streamll_llm_time_per_output_token_seconds", "Time per output token of streamed LLM calls.",
        [](const LlmSeries& s) -> const Histogram& { return s.time_per_output_token; }},
   };
   for (const Hist& h : histograms) {
@@ -141,6 +157,12 @@ void ExporterMetrics::render(PrometheusText& out) const {
              "Error events (spans that failed), by operation and error type.");
   for (const auto& [key, n] : errors_) {
     out.sample("streamll_errors_total", {{"operation", key.first}, {"error_type", key.second}},
+               static_cast<double>(n));
+  }
+  out.family("streamll_llm_sampled_out_failed_calls_total", MetricType::counter,
+             "Failed LLM calls of executions head sampling left out (not in the llm_* families).");
+  for (const auto& [model, n] : sampled_out_failed_) {
+    out.sample("streamll_llm_sampled_out_failed_calls_total", {{"model", model}},
                static_cast<double>(n));
   }
   out.family("streamll_exporter_label_values_folded_total", MetricType::counter,

@@ -26,7 +26,8 @@ struct HistogramBuckets {
 
 class Histogram {
  public:
-  explicit Histogram(const std::vector<double>& bounds) : bounds_(&bounds), counts_(bounds.size()) {}
+  explicit Histogram(const std::vector<double>& bounds)
+      : bounds_(&bounds), counts_(bounds.size()) {}
   /// A finite value >= 0 (anything else is not observed: an event cannot carry one, but a
   /// hand-written entry can).
   void observe(double value) noexcept;
@@ -65,14 +66,15 @@ class ExporterMetrics {
     Histogram time_per_output_token{HistogramBuckets::time_per_output_token};
   };
   using LlmKey = std::tuple<std::string, std::string, std::string>;  // model, operation, outcome
-  using ErrorKey = std::pair<std::string, std::string>;             // operation, error_type
+  using ErrorKey = std::pair<std::string, std::string>;              // operation, error_type
 
   LabelCap models_;
   LabelCap operations_;
   LabelCap error_types_;
   std::map<LlmKey, LlmSeries> llm_;
   std::map<ErrorKey, std::uint64_t> errors_;
-  std::map<std::string, std::uint64_t> events_by_type_;  // event_type, capped too
+  std::map<std::string, std::uint64_t> events_by_type_;      // event_type, capped too
+  std::map<std::string, std::uint64_t> sampled_out_failed_;  // by model
   LabelCap event_types_;
   std::uint64_t events_ = 0;
 };

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <memory>
 #include <string>
@@ -64,7 +65,9 @@ TEST_CASE("llm_call events become calls, tokens, cost and histograms", "[prometh
                     {"ttft_ms", 250.0},
                     {"time_per_output_token_ms", 10.0}}));
   m.apply(llm_call("gpt-4o", "answer", true,
-                   {{"input_tokens", 1}, {"output_tokens", 2}, {"cost_usd", 0.5},
+                   {{"input_tokens", 1},
+                    {"output_tokens", 2},
+                    {"cost_usd", 0.5},
                     {"response_time_ms", 3000.0}}));
   m.apply(llm_call("gpt-4o", "answer", false, {{"response_time_ms", 50.0}}));
   const std::string out = rendered(m);
@@ -77,15 +80,15 @@ TEST_CASE("llm_call events become calls, tokens, cost and histograms", "[prometh
   CHECK_THAT(out, Catch::Contains("streamll_llm_cached_input_tokens_total" + ok + " 40\n"));
   CHECK_THAT(out, Catch::Contains("streamll_llm_reasoning_tokens_total" + ok + " 5\n"));
   CHECK_THAT(out, Catch::Contains("streamll_llm_cost_usd_total" + ok + " 0.75\n"));
-  CHECK_THAT(out, Catch::Contains(
-                      "streamll_llm_call_duration_seconds_bucket{model=\"gpt-4o\",operation="
-                      "\"answer\",outcome=\"success\",le=\"1\"} 1\n"));
+  CHECK_THAT(out,
+             Catch::Contains("streamll_llm_call_duration_seconds_bucket{model=\"gpt-4o\",operation="
+                             "\"answer\",outcome=\"success\",le=\"1\"} 1\n"));
   CHECK_THAT(out, Catch::Contains("streamll_llm_call_duration_seconds_sum" + ok + " 4\n"));
   CHECK_THAT(out, Catch::Contains("streamll_llm_call_duration_seconds_count" + ok + " 2\n"));
   CHECK_THAT(out, Catch::Contains("streamll_llm_ttft_seconds_count" + ok + " 1\n"));
   CHECK_THAT(out, Catch::Contains("streamll_llm_ttft_seconds_sum" + ok + " 0.25\n"));
-  CHECK_THAT(out, Catch::Contains("streamll_llm_time_per_output_token_seconds_sum" + ok +
-                                  " 0.01\n"));
+  CHECK_THAT(out,
+             Catch::Contains("streamll_llm_time_per_output_token_seconds_sum" + ok + " 0.01\n"));
   CHECK_THAT(out, Catch::Contains("streamll_llm_call_duration_seconds_sum" + failed + " 0.05\n"));
   CHECK_THAT(out, Catch::Contains("streamll_exporter_events_total{event_type=\"llm_call\"} 3\n"));
   CHECK(m.events() == 3);
@@ -98,9 +101,11 @@ TEST_CASE("error events count by operation and error type", "[prometheus]") {
   m.apply(event(streamll::EventType::error, "answer", {}));
   m.apply(event(streamll::EventType::start, "answer", {}));
   const std::string out = rendered(m);
+  CHECK_THAT(out,
+             Catch::Contains(
+                 "streamll_errors_total{operation=\"retrieval\",error_type=\"TimeoutError\"} 2\n"));
   CHECK_THAT(out, Catch::Contains(
-                      "streamll_errors_total{operation=\"retrieval\",error_type=\"TimeoutError\"} 2\n"));
-  CHECK_THAT(out, Catch::Contains("streamll_errors_total{operation=\"answer\",error_type=\"\"} 1\n"));
+                      "streamll_errors_total{operation=\"answer\",error_type=\"unknown\"} 1\n"));
   CHECK_THAT(out, Catch::Contains("streamll_exporter_events_total{event_type=\"start\"} 1\n"));
   CHECK_THAT(out, Catch::Contains("streamll_exporter_events_total{event_type=\"error\"} 3\n"));
 }
@@ -127,12 +132,15 @@ TEST_CASE("models past the cap are reported as other and counted", "[prometheus]
   ExporterMetrics m(2);
   for (const char* model : {"a", "b", "c", "d", "a"}) m.apply(llm_call(model, "op", true));
   const std::string out = rendered(m);
-  CHECK_THAT(out, Catch::Contains(
-                      "streamll_llm_calls_total{model=\"a\",operation=\"op\",outcome=\"success\"} 2\n"));
-  CHECK_THAT(out, Catch::Contains(
-                      "streamll_llm_calls_total{model=\"other\",operation=\"op\",outcome=\"success\"} 2\n"));
-  CHECK_THAT(out, Catch::Contains(
-                      "streamll_exporter_label_values_folded_total{label=\"model\"} 2\n"));
+  CHECK_THAT(out,
+             Catch::Contains(
+                 "streamll_llm_calls_total{model=\"a\",operation=\"op\",outcome=\"success\"} 2\n"));
+  CHECK_THAT(
+      out,
+      Catch::Contains(
+          "streamll_llm_calls_total{model=\"other\",operation=\"op\",outcome=\"success\"} 2\n"));
+  CHECK_THAT(out,
+             Catch::Contains("streamll_exporter_label_values_folded_total{label=\"model\"} 2\n"));
 }
 
 TEST_CASE("every family is written even before any event", "[prometheus]") {
@@ -147,4 +155,36 @@ TEST_CASE("every family is written even before any event", "[prometheus]") {
     INFO(family);
     CHECK_THAT(out, Catch::Contains(std::string("# TYPE ") + family + " "));
   }
+}
+
+TEST_CASE("failed calls of sampled-out executions stay out of the llm families", "[prometheus]") {
+  ExporterMetrics m(100);
+  m.apply(llm_call("m", "op", true));
+  m.apply(llm_call("m", "root", false, {{"sampled_out", true}, {"response_time_ms", 100.0}}));
+  const std::string out = rendered(m);
+  CHECK_THAT(out,
+             Catch::Contains(
+                 "streamll_llm_calls_total{model=\"m\",operation=\"op\",outcome=\"success\"} 1\n"));
+  CHECK_THAT(out, Catch::Contains("streamll_llm_sampled_out_failed_calls_total{model=\"m\"} 1\n"));
+  CHECK(out.find("outcome=\"error\"") == std::string::npos);
+  CHECK(out.find("operation=\"root\"") == std::string::npos);
+}
+
+TEST_CASE("missing names and outcomes read unknown", "[prometheus]") {
+  ExporterMetrics m(100);
+  m.apply(event(streamll::EventType::llm_call, "", {{"success", 1}}));
+  m.apply(event(streamll::EventType::error, "", {}));
+  const std::string out = rendered(m);
+  CHECK_THAT(out, Catch::Contains("streamll_llm_calls_total{model=\"unknown\",operation="
+                                  "\"unknown\",outcome=\"unknown\"} 1\n"));
+  CHECK_THAT(out, Catch::Contains(
+                      "streamll_errors_total{operation=\"unknown\",error_type=\"unknown\"} 1\n"));
+}
+
+TEST_CASE("token counters stop at the top rather than wrap", "[prometheus]") {
+  ExporterMetrics m(100);
+  const auto most = std::numeric_limits<std::int64_t>::max();
+  for (int i = 0; i < 3; ++i) m.apply(llm_call("m", "op", true, {{"input_tokens", most}}));
+  CHECK_THAT(rendered(m), Catch::Contains("streamll_llm_input_tokens_total{model=\"m\",operation="
+                                          "\"op\",outcome=\"success\"} 18446744073709551616\n"));
 }
