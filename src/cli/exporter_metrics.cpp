@@ -56,11 +56,12 @@ std::vector<std::uint64_t> Histogram::cumulative() const {
   return out;
 }
 
-ExporterMetrics::ExporterMetrics(std::size_t max_label_values)
+ExporterMetrics::ExporterMetrics(std::size_t max_label_values, std::size_t max_combinations)
     : models_(max_label_values),
       operations_(max_label_values),
       error_types_(max_label_values),
-      event_types_(max_label_values) {}
+      event_types_(max_label_values),
+      max_combinations_(max_combinations) {}
 
 void ExporterMetrics::apply(const Event& event) {
   ++events_;
@@ -79,6 +80,12 @@ void ExporterMetrics::apply(const Event& event) {
     const char* outcome = !success ? "unknown" : *success ? "success" : "error";
     LlmKey key{std::string(models_.admit(model_name)),
                std::string(operations_.admit(named(event.operation()))), outcome};
+    if (llm_.size() >= max_combinations_ && llm_.count(key) == 0) {
+      // The "other" sets themselves may go past the cap: at most one per outcome.
+      std::get<0>(key) = LabelCap::kOther;
+      std::get<1>(key) = LabelCap::kOther;
+      ++llm_folded_;
+    }
     LlmSeries& s = llm_[key];
     ++s.calls;
     add_saturating(s.input_tokens, count_of(data, "input_tokens"));
@@ -94,8 +101,13 @@ void ExporterMetrics::apply(const Event& event) {
     }
   } else if (event.type == EventType::error) {
     const std::string error_type = named(event.data.get<std::string>("error_type").value_or(""));
-    ++errors_[{std::string(operations_.admit(named(event.operation()))),
-               std::string(error_types_.admit(error_type))}];
+    ErrorKey key{std::string(operations_.admit(named(event.operation()))),
+                 std::string(error_types_.admit(error_type))};
+    if (errors_.size() >= max_combinations_ && errors_.count(key) == 0) {
+      key.first = LabelCap::kOther;
+      ++errors_folded_;
+    }
+    ++errors_[key];
   }
 }
 
@@ -175,6 +187,12 @@ void ExporterMetrics::render(PrometheusText& out) const {
     out.sample("streamll_exporter_label_values_folded_total", {{"label", label}},
                static_cast<double>(cap->folded()));
   }
+  out.family("streamll_exporter_label_sets_folded_total", MetricType::counter,
+             "Events counted under model and operation \"other\" past --max-label-sets.");
+  out.sample("streamll_exporter_label_sets_folded_total", {{"family", "errors"}},
+             static_cast<double>(errors_folded_));
+  out.sample("streamll_exporter_label_sets_folded_total", {{"family", "llm"}},
+             static_cast<double>(llm_folded_));
 }
 
 }  // namespace streamll::cli

@@ -2,8 +2,11 @@
 // What `streamll exporter` counts from the events it consumes (docs/monitoring.md): per model,
 // operation and outcome, LLM calls, tokens, cost and histograms of call duration, time to first
 // token and time per output token; per operation and error type, error events. Model, operation
-// and error type values are bounded by LabelCap ("other" past the cap). Not thread-safe: the
-// exporter guards it with a mutex.
+// and error type values are bounded by LabelCap ("other" past the cap), and so are their
+// combinations: past `max_combinations` label sets in a group of families, a new one is counted
+// under model and operation "other" (its outcome or error type kept). So the exporter serves at
+// most about 45 x max_combinations LLM series. Not thread-safe: the exporter guards it with a
+// mutex.
 
 #include <cstdint>
 #include <map>
@@ -45,8 +48,9 @@ class Histogram {
 
 class ExporterMetrics {
  public:
-  /// `max_label_values`: the distinct values each of model, operation and error_type keeps.
-  explicit ExporterMetrics(std::size_t max_label_values);
+  /// `max_label_values`: the distinct values each of model, operation and error_type keeps;
+  /// `max_combinations`: the label sets of the llm_* families, and of errors_total.
+  ExporterMetrics(std::size_t max_label_values, std::size_t max_combinations);
 
   /// Counts one event (llm_call and error; any event in events_total).
   void apply(const Event& event);
@@ -76,6 +80,9 @@ class ExporterMetrics {
   std::map<std::string, std::uint64_t> events_by_type_;      // event_type, capped too
   std::map<std::string, std::uint64_t> sampled_out_failed_;  // by model
   LabelCap event_types_;
+  std::size_t max_combinations_;
+  std::uint64_t llm_folded_ = 0;
+  std::uint64_t errors_folded_ = 0;
   std::uint64_t events_ = 0;
 };
 

@@ -1,8 +1,9 @@
 #pragma once
 // Bounds the distinct values one Prometheus label takes (`streamll exporter`, docs/monitoring.md):
 // a model or operation name comes from the events, and every new value is a new series that
-// Prometheus keeps. The first `cap` values keep their name; any later one is reported as
-// "other", and each event folded so is counted. Not thread-safe.
+// Prometheus keeps. Values are cut to kMaxValueBytes (at a UTF-8 character boundary); the first
+// `cap` values keep their name; any later one is reported as "other", and each event folded so
+// is counted. Not thread-safe.
 
 #include <cstddef>
 #include <cstdint>
@@ -10,17 +11,23 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "utf8_prefix.hpp"
+
 namespace streamll::cli {
 
 class LabelCap {
  public:
   static constexpr std::string_view kOther = "other";
+  /// Longer values are cut: a scrape must stay within what Prometheus servers accept
+  /// (label_value_length_limit), and a stored value costs memory for the exporter's life.
+  static constexpr std::size_t kMaxValueBytes = 128;
 
   explicit LabelCap(std::size_t cap) : cap_(cap) {}
 
-  /// `value` when it is one of the first `cap` distinct values (or one already admitted), else
-  /// "other".
+  /// `value` (cut to kMaxValueBytes) when it is one of the first `cap` distinct values (or one
+  /// already admitted), else "other".
   std::string_view admit(std::string_view value) {
+    value = value.substr(0, streamll::detail::utf8_prefix(value, kMaxValueBytes));
     const std::string key(value);
     if (seen_.count(key) != 0) return value;
     if (seen_.size() < cap_) {

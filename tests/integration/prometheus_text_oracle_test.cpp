@@ -175,7 +175,7 @@ TEST_CASE("promtool and prometheus_client read the text writer's output back exa
 }
 
 TEST_CASE("promtool finds nothing to say about the exporter's metrics", "[prometheus]") {
-  streamll::cli::ExporterMetrics metrics(3);
+  streamll::cli::ExporterMetrics metrics(3, 8);
   std::mt19937 random(7);
   for (int i = 0; i < 200; ++i) {
     auto context = std::make_shared<streamll::EventContext>();

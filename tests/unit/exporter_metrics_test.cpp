@@ -54,7 +54,7 @@ TEST_CASE("a histogram counts a value on a bound in that bucket", "[prometheus]"
 }
 
 TEST_CASE("llm_call events become calls, tokens, cost and histograms", "[prometheus]") {
-  ExporterMetrics m(100);
+  ExporterMetrics m(100, 1000);
   m.apply(llm_call("gpt-4o", "answer", true,
                    {{"input_tokens", 100},
                     {"output_tokens", 20},
@@ -95,7 +95,7 @@ TEST_CASE("llm_call events become calls, tokens, cost and histograms", "[prometh
 }
 
 TEST_CASE("error events count by operation and error type", "[prometheus]") {
-  ExporterMetrics m(100);
+  ExporterMetrics m(100, 1000);
   m.apply(event(streamll::EventType::error, "retrieval", {{"error_type", "TimeoutError"}}));
   m.apply(event(streamll::EventType::error, "retrieval", {{"error_type", "TimeoutError"}}));
   m.apply(event(streamll::EventType::error, "answer", {}));
@@ -111,7 +111,7 @@ TEST_CASE("error events count by operation and error type", "[prometheus]") {
 }
 
 TEST_CASE("values an entry cannot be trusted with are not counted", "[prometheus]") {
-  ExporterMetrics m(100);
+  ExporterMetrics m(100, 1000);
   m.apply(llm_call("m", "op", true,
                    {{"input_tokens", -5},
                     {"output_tokens", "12"},
@@ -129,7 +129,7 @@ TEST_CASE("values an entry cannot be trusted with are not counted", "[prometheus
 }
 
 TEST_CASE("models past the cap are reported as other and counted", "[prometheus]") {
-  ExporterMetrics m(2);
+  ExporterMetrics m(2, 1000);
   for (const char* model : {"a", "b", "c", "d", "a"}) m.apply(llm_call(model, "op", true));
   const std::string out = rendered(m);
   CHECK_THAT(out,
@@ -144,21 +144,23 @@ TEST_CASE("models past the cap are reported as other and counted", "[prometheus]
 }
 
 TEST_CASE("every family is written even before any event", "[prometheus]") {
-  const std::string out = rendered(ExporterMetrics(10));
+  const std::string out = rendered(ExporterMetrics(10, 1000));
   for (const char* family :
        {"streamll_exporter_events_total", "streamll_llm_calls_total",
         "streamll_llm_input_tokens_total", "streamll_llm_output_tokens_total",
         "streamll_llm_cached_input_tokens_total", "streamll_llm_reasoning_tokens_total",
         "streamll_llm_cost_usd_total", "streamll_llm_call_duration_seconds",
         "streamll_llm_ttft_seconds", "streamll_llm_time_per_output_token_seconds",
-        "streamll_errors_total", "streamll_exporter_label_values_folded_total"}) {
+        "streamll_errors_total", "streamll_exporter_label_values_folded_total",
+        "streamll_llm_sampled_out_failed_calls_total",
+        "streamll_exporter_label_sets_folded_total"}) {
     INFO(family);
     CHECK_THAT(out, Catch::Contains(std::string("# TYPE ") + family + " "));
   }
 }
 
 TEST_CASE("failed calls of sampled-out executions stay out of the llm families", "[prometheus]") {
-  ExporterMetrics m(100);
+  ExporterMetrics m(100, 1000);
   m.apply(llm_call("m", "op", true));
   m.apply(llm_call("m", "root", false, {{"sampled_out", true}, {"response_time_ms", 100.0}}));
   const std::string out = rendered(m);
@@ -171,7 +173,7 @@ TEST_CASE("failed calls of sampled-out executions stay out of the llm families",
 }
 
 TEST_CASE("missing names and outcomes read unknown", "[prometheus]") {
-  ExporterMetrics m(100);
+  ExporterMetrics m(100, 1000);
   m.apply(event(streamll::EventType::llm_call, "", {{"success", 1}}));
   m.apply(event(streamll::EventType::error, "", {}));
   const std::string out = rendered(m);
@@ -182,9 +184,35 @@ TEST_CASE("missing names and outcomes read unknown", "[prometheus]") {
 }
 
 TEST_CASE("token counters stop at the top rather than wrap", "[prometheus]") {
-  ExporterMetrics m(100);
+  ExporterMetrics m(100, 1000);
   const auto most = std::numeric_limits<std::int64_t>::max();
   for (int i = 0; i < 3; ++i) m.apply(llm_call("m", "op", true, {{"input_tokens", most}}));
   CHECK_THAT(rendered(m), Catch::Contains("streamll_llm_input_tokens_total{model=\"m\",operation="
                                           "\"op\",outcome=\"success\"} 18446744073709551616\n"));
+}
+
+TEST_CASE("label sets past the cap are counted under model and operation other", "[prometheus]") {
+  ExporterMetrics m(100, 2);
+  m.apply(llm_call("a", "op1", true));
+  m.apply(llm_call("b", "op1", true));
+  m.apply(llm_call("c", "op2", true));   // a third set: folded
+  m.apply(llm_call("c", "op2", false));  // and a fourth, its outcome kept
+  m.apply(llm_call("a", "op1", true));   // a known set still counts as itself
+  m.apply(event(streamll::EventType::error, "x", {{"error_type", "E1"}}));
+  m.apply(event(streamll::EventType::error, "y", {{"error_type", "E1"}}));
+  m.apply(event(streamll::EventType::error, "z", {{"error_type", "E2"}}));
+  const std::string out = rendered(m);
+  CHECK_THAT(
+      out, Catch::Contains(
+               "streamll_llm_calls_total{model=\"a\",operation=\"op1\",outcome=\"success\"} 2\n"));
+  CHECK_THAT(out, Catch::Contains("streamll_llm_calls_total{model=\"other\",operation=\"other\","
+                                  "outcome=\"success\"} 1\n"));
+  CHECK_THAT(out, Catch::Contains("streamll_llm_calls_total{model=\"other\",operation=\"other\","
+                                  "outcome=\"error\"} 1\n"));
+  CHECK(out.find("model=\"c\"") == std::string::npos);
+  CHECK_THAT(out,
+             Catch::Contains("streamll_errors_total{operation=\"other\",error_type=\"E2\"} 1\n"));
+  CHECK_THAT(out, Catch::Contains("streamll_exporter_label_sets_folded_total{family=\"llm\"} 2\n"));
+  CHECK_THAT(out,
+             Catch::Contains("streamll_exporter_label_sets_folded_total{family=\"errors\"} 1\n"));
 }

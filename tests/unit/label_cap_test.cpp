@@ -47,3 +47,17 @@ TEST_CASE("a label cap holds at most cap values over many", "[prometheus]") {
   CHECK(cap.distinct() == 1000);
   CHECK(cap.folded() == 5000 - 1000 - 1000);  // 0..999 twice (i < 1000 and 3000..3999)
 }
+
+TEST_CASE("label values are cut to 128 bytes without splitting a character", "[prometheus]") {
+  LabelCap cap(10);
+  const std::string ascii(127, 'a');
+  CHECK(cap.admit(ascii) == ascii);
+  CHECK(cap.admit(ascii + "b") == ascii + "b");   // 128: kept whole
+  CHECK(cap.admit(ascii + "bc") == ascii + "b");  // 129: cut
+  // A two-byte character across the limit goes whole or not at all.
+  const std::string split = ascii + "\xc3\xa9";
+  CHECK(cap.admit(split) == ascii);
+  // Values equal once cut are one value.
+  CHECK(cap.distinct() == 2);
+  CHECK(cap.admit(std::string(5000, 'x')).size() == 128);
+}

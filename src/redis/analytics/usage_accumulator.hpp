@@ -8,6 +8,7 @@
 #include "redis/analytics/usage_decoder.hpp"
 #include "redis/consumer/stream_entries.hpp"
 #include "streamll/redis/analytics.hpp"
+#include "utf8_prefix.hpp"
 
 namespace streamll::redis {
 
@@ -121,7 +122,8 @@ class UsageAccumulator {
     if (!tag_key_.empty()) {
       const std::string* value = &kNoTag;
       if (f.tag_value && f.tag_value->size() > kMaxTagValueBytes) {
-        cut_value_.assign(*f.tag_value, 0, utf8_prefix(*f.tag_value, kMaxTagValueBytes));
+        cut_value_.assign(*f.tag_value, 0,
+                          streamll::detail::utf8_prefix(*f.tag_value, kMaxTagValueBytes));
         value = &cut_value_;
       } else if (f.tag_value) {
         value = &*f.tag_value;
@@ -200,15 +202,6 @@ class UsageAccumulator {
                      std::uint64_t n = 1) {
     bounded_slot(counts, name, max_models_, nullptr) += n;
   }
-  // The length of the longest prefix of `text` of at most `limit` bytes that does not split a
-  // UTF-8 character (continuation bytes are 10xxxxxx).
-  static std::size_t utf8_prefix(const std::string& text, std::size_t limit) noexcept {
-    if (text.size() <= limit) return text.size();
-    std::size_t n = limit;
-    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
-    return n > 0 ? n : limit;  // not UTF-8 at all: cut at the limit
-  }
-
   // One model's totals and distributions.
   class ModelAccumulator {
    public:
