@@ -76,6 +76,15 @@ std::string format_metric_value(double value) {
   return std::string(buf, result.ptr);
 }
 
+bool PrometheusText::of_current_family(std::string_view name) const {
+  if (families_.empty()) return false;
+  const std::string& family = families_.back();
+  if (type_ != MetricType::histogram) return name == family;
+  if (name.size() <= family.size() || name.substr(0, family.size()) != family) return false;
+  const std::string_view suffix = name.substr(family.size());
+  return suffix == "_bucket" || suffix == "_sum" || suffix == "_count";
+}
+
 void PrometheusText::family(std::string_view name, MetricType type, std::string_view help) {
   if (!valid_metric_name(name)) {
     throw BadMetricName("invalid metric name '" + std::string(name) + "'");
@@ -84,6 +93,7 @@ void PrometheusText::family(std::string_view name, MetricType type, std::string_
     throw BadMetricName("metric family '" + std::string(name) + "' written twice");
   }
   families_.emplace_back(name);
+  type_ = type;
   out_ += "# HELP ";
   out_ += name;
   out_ += ' ';
@@ -99,6 +109,10 @@ void PrometheusText::family(std::string_view name, MetricType type, std::string_
 void PrometheusText::sample(std::string_view name, const MetricLabels& labels, double value) {
   if (!valid_metric_name(name)) {
     throw BadMetricName("invalid metric name '" + std::string(name) + "'");
+  }
+  if (!of_current_family(name)) {
+    throw BadMetricName("sample '" + std::string(name) + "' outside its family" +
+                        (families_.empty() ? std::string() : " ('" + families_.back() + "')"));
   }
   std::string line(name);
   if (!labels.empty()) {

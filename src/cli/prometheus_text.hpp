@@ -51,8 +51,10 @@ class PrometheusText {
   /// HELP and TYPE lines of a new family. Throws BadMetricName for an invalid name or one
   /// already written.
   void family(std::string_view name, MetricType type, std::string_view help);
-  /// One sample line: `name{labels} value`. `name` is the family's, or for a histogram one of
-  /// its _bucket, _sum, _count series. Throws BadMetricName for an invalid label name.
+  /// One sample line: `name{labels} value`. `name` is the current family's, or for a histogram
+  /// one of its _bucket, _sum, _count series: anything else (a sample before any family, or of
+  /// another one, which would split a family) throws BadMetricName, as does an invalid or
+  /// repeated label name.
   void sample(std::string_view name, const MetricLabels& labels, double value);
   /// A histogram's series for one label set: a _bucket per bound (cumulative counts, `le`
   /// added after `labels`), the +Inf bucket (= count), _sum and _count. `bounds` ascending,
@@ -62,8 +64,11 @@ class PrometheusText {
                  double sum, std::uint64_t count);
 
  private:
+  bool of_current_family(std::string_view name) const;
+
   std::string& out_;
   std::vector<std::string> families_;
+  MetricType type_ = MetricType::counter;  // the current (last) family's
 };
 
 }  // namespace streamll::cli

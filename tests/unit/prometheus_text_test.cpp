@@ -118,8 +118,10 @@ TEST_CASE("a histogram has cumulative buckets, +Inf, _sum and _count", "[prometh
         "streamll_llm_ttft_seconds_count{model=\"m\"} 5\n");
   // No bounds at all: the +Inf bucket alone.
   std::string bare;
-  PrometheusText(bare).histogram("h", {}, {}, {}, 0, 0);
-  CHECK(bare == "h_bucket{le=\"+Inf\"} 0\nh_sum 0\nh_count 0\n");
+  PrometheusText bare_text(bare);
+  bare_text.family("h", MetricType::histogram, "");
+  bare_text.histogram("h", {}, {}, {}, 0, 0);
+  CHECK(bare.substr(bare.find("h_bucket")) == "h_bucket{le=\"+Inf\"} 0\nh_sum 0\nh_count 0\n");
 }
 
 TEST_CASE("what the format cannot carry is refused", "[prometheus]") {
@@ -132,6 +134,18 @@ TEST_CASE("what the format cannot carry is refused", "[prometheus]") {
   CHECK_THROWS_AS(text.sample("ok", {{"a-b", "x"}}, 1), BadMetricName);
   CHECK_THROWS_WITH(text.sample("ok", {{"a", "x"}, {"a", "y"}}, 1), Catch::Contains("twice"));
   CHECK_THROWS_AS(text.sample("bad name", {}, 1), BadMetricName);
+  // A family's samples come together, after its HELP and TYPE.
+  std::string loose;
+  PrometheusText loose_text(loose);
+  CHECK_THROWS_WITH(loose_text.sample("a", {}, 1), Catch::Contains("outside its family"));
+  loose_text.family("a_total", MetricType::counter, "");
+  CHECK_THROWS_AS(loose_text.sample("a_total_sum", {}, 1), BadMetricName);
+  CHECK_THROWS_AS(loose_text.sample("b_total", {}, 1), BadMetricName);
+  loose_text.family("h", MetricType::histogram, "");
+  CHECK_THROWS_AS(loose_text.sample("a_total", {}, 1), BadMetricName);
+  CHECK_THROWS_AS(loose_text.sample("h", {}, 1), BadMetricName);
+  CHECK_THROWS_AS(loose_text.sample("h_max", {}, 1), BadMetricName);
+  CHECK_NOTHROW(loose_text.sample("h_count", {}, 1));
   // A histogram's own label set may not carry `le`.
   CHECK_THROWS_WITH(text.histogram("h", {{"le", "1"}}, {1}, {1}, 1, 1), Catch::Contains("twice"));
   CHECK_THROWS_AS(text.histogram("h", {}, {1, 2}, {1}, 1, 1), std::invalid_argument);
