@@ -16,6 +16,7 @@ packages=(
   libhiredis-dev nlohmann-json3-dev libfmt-dev libspdlog-dev catch2 libssl-dev openssl
   libbenchmark-dev redis-server redis-tools redis-sentinel python3 python3-redis
   libcurl4-openssl-dev prometheus python3-prometheus-client
+  libcpp-httplib-dev
   clang libclang-rt-14-dev clang-format
 )
 

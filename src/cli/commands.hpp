@@ -18,6 +18,7 @@ int run_groups(int argc, char** argv, int first);
 int run_producers(int argc, char** argv, int first);
 int run_consume(int argc, char** argv, int first);
 int run_emit(int argc, char** argv, int first);
+int run_exporter(int argc, char** argv, int first);
 
 /// Prints skipped entries on stderr ("streamll tail: skipped entry 1-0: malformed_json: ..."),
 /// the first `limit` of them; the rest are only counted (the summary shows them).

@@ -52,7 +52,8 @@ void usage(std::ostream& out) {
          "  consume   a consumer-group worker: one JSON line (or a command run) per event, then "
          "ack\n"
          "  emit      load generator: N realistic events through a RedisSink, with a delivery "
-         "summary\n\n"
+         "summary\n"
+         "  exporter  Prometheus metrics at /metrics, from a consumer group and the heartbeats\n\n"
          "Every command takes --url (default $REDIS_URL, else redis://localhost:6379; also\n"
          "redis+sentinel:// and redis+cluster://), --stream (default $STREAMLL_STREAM_KEY, else\n"
          "ml_events), TLS options, and --shard-url URL (repeatable) or --shard-count N to read or\n"
@@ -88,6 +89,7 @@ int main(int argc, char** argv) {
   if (command == "groups") return run_groups(argc, argv, 2);
   if (command == "producers") return run_producers(argc, argv, 2);
   if (command == "consume") return run_consume(argc, argv, 2);
+  if (command == "exporter") return run_exporter(argc, argv, 2);
   if (command == "emit") return run_emit(argc, argv, 2);
   std::cerr << "streamll: unknown command '" << command << "' (see streamll --help)\n";
   return kUsage;

@@ -1,0 +1,175 @@
+// streamll exporter: Prometheus metrics at /metrics, from a consumer group on the stream(s)
+// (ExporterMetrics) and, every --refresh, the producers' heartbeats and the groups' lag
+// (exporter_gauges.hpp). Served by cpp-httplib; a scrape copies text under a lock and never
+// waits for Redis.
+
+#include <httplib.h>
+
+#include <condition_variable>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+#include "cli/exporter_gauges.hpp"
+#include "cli/exporter_metrics.hpp"
+#include "cli/prometheus_text.hpp"
+#include "streamll/redis/consumer.hpp"
+
+namespace streamll::cli {
+namespace {
+
+std::vector<OptionSpec> exporter_specs() {
+  std::vector<OptionSpec> specs = {
+      {"listen", "HOST:PORT", "where to serve /metrics (default 127.0.0.1:9464; port 0: any)"},
+      {"group", "GROUP", "consumer group to read with (default streamll-exporter)"},
+      {"consumer", "NAME", "this exporter's name in the group (default exporter-<host>-<pid>)"},
+      {"refresh", "DURATION", "how often producers and groups are read (default 5s)"},
+      {"max-label-values", "N",
+       "distinct values kept per label (model, operation, error_type; default 100)"},
+      {"max-label-sets", "N",
+       "label sets kept in the llm_* families and in errors_total (default 500)"},
+  };
+  for (auto& s : connection_option_specs()) specs.push_back(std::move(s));
+  specs.push_back(token_stream_option_spec());
+  return specs;
+}
+
+void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
+  out << "usage: streamll exporter [--listen HOST:PORT] [--group GROUP] [options]\n\n"
+         "Serves Prometheus metrics at http://HOST:PORT/metrics: LLM calls, tokens, cost and\n"
+         "latency histograms per model and operation, and error events, counted from a\n"
+         "consumer group on the stream (and the token stream with --token-stream); the\n"
+         "producers' heartbeats and the groups' lag and pending, read every --refresh.\n"
+         "Counters start at 0 when the exporter starts; the group resumes where it stopped.\n"
+         "Label values past --max-label-values, and label sets past --max-label-sets, are\n"
+         "counted as \"other\". Stops on SIGINT/SIGTERM. Exit status: 0 stopped, 2 Redis\n"
+         "unreachable at start, 3 login refused, 64 bad options or an address it cannot listen "
+         "on.\n\n"
+      << format_options(specs);
+}
+
+// "host:port", "[v6]:port", ":port" (loopback).
+std::pair<std::string, int> parse_listen(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos) throw UsageError("--listen: '" + text + "' is not HOST:PORT");
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty()) host = "127.0.0.1";
+  const std::string port_text = text.substr(colon + 1);
+  if (port_text.empty() || port_text.size() > 5 ||
+      port_text.find_first_not_of("0123456789") != std::string::npos) {
+    throw UsageError("--listen: port '" + port_text + "' is not 0 to 65535");
+  }
+  const int port = std::stoi(port_text);
+  if (port > 65535) throw UsageError("--listen: port '" + port_text + "' is not 0 to 65535");
+  return {host, port};
+}
+
+}  // namespace
+
+int run_exporter(int argc, char** argv, int first) {
+  return guarded("exporter", [&] {
+    const auto specs = exporter_specs();
+    const Args args(specs, argc, argv, first);
+    if (args.help()) {
+      usage(std::cout, specs);
+      return int(kOk);
+    }
+    Target target = resolve_target(args);
+    resolve_token_stream(args, target);
+    const auto [host, port] = parse_listen(args.value_or("listen", "127.0.0.1:9464"));
+    ConsumerOptions options = target.consumer_options();
+    options.group = args.value_or("group", "streamll-exporter");
+    options.consumer_name = args.value_or("consumer", default_consumer_name("exporter"));
+    const auto refresh = std::chrono::milliseconds(args.duration_ms("refresh").value_or(5000));
+    if (refresh.count() <= 0) throw UsageError("--refresh must be positive");
+    const auto max_values = args.unsigned_value("max-label-values").value_or(100);
+    const auto max_sets = args.unsigned_value("max-label-sets").value_or(500);
+
+    configure_logging();
+    preflight(target, /*stream_must_exist=*/false);
+
+    std::mutex metrics_mutex;
+    ExporterMetrics metrics(max_values, max_sets);
+    std::mutex gauges_mutex;
+    std::string gauges_text = render_gauges(GaugeSnapshot{}, 0);
+
+    GroupConsumer consumer(options);
+    consumer.on_any([&](const ConsumedEvent& m) {
+      std::lock_guard<std::mutex> lock(metrics_mutex);
+      metrics.apply(m.event);
+    });
+    SkippedEntryReporter skipped("exporter");
+    consumer.on_decode_failure(std::ref(skipped));
+
+    httplib::Server server;
+    server.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+      std::string body;
+      {
+        std::lock_guard<std::mutex> lock(metrics_mutex);
+        PrometheusText text(body);
+        metrics.render(text);
+      }
+      {
+        std::lock_guard<std::mutex> lock(gauges_mutex);
+        body += gauges_text;
+      }
+      res.set_content(body, "text/plain; version=0.0.4; charset=utf-8");
+    });
+    server.Get("/", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("streamll exporter: metrics at /metrics\n", "text/plain; charset=utf-8");
+    });
+    const int bound = port == 0 ? server.bind_to_any_port(host) : server.bind_to_port(host, port)
+                                                                      ? port
+                                                                      : -1;
+    if (bound <= 0) throw UsageError("--listen: cannot listen on " + host + ":" + std::to_string(port));
+
+    std::mutex stop_mutex;
+    std::condition_variable stop_cv;
+    bool stopping = false;
+    StopOnSignal signals([&] {
+      consumer.stop();
+      server.stop();
+      std::lock_guard<std::mutex> lock(stop_mutex);
+      stopping = true;
+      stop_cv.notify_all();
+    });
+    std::thread http([&] { server.listen_after_bind(); });
+    std::thread poller([&] {
+      std::uint64_t failures = 0;
+      std::unique_lock<std::mutex> lock(stop_mutex);
+      while (!stopping) {
+        lock.unlock();
+        const GaugeSnapshot snapshot = read_gauges(target.source(), target.token_stream);
+        for (const auto& e : snapshot.errors) std::cerr << "streamll exporter: " << e << "\n";
+        if (!snapshot.errors.empty()) ++failures;
+        std::string text = render_gauges(snapshot, failures);
+        {
+          std::lock_guard<std::mutex> gauges_lock(gauges_mutex);
+          gauges_text = std::move(text);
+        }
+        lock.lock();
+        stop_cv.wait_for(lock, refresh, [&] { return stopping; });
+      }
+    });
+    std::cerr << "streamll exporter: serving http://" << host << ":" << bound
+              << "/metrics (group '" << options.group << "' on stream '" << target.stream
+              << "')" << std::endl;
+    consumer.run();
+    server.stop();
+    {
+      std::lock_guard<std::mutex> lock(stop_mutex);
+      stopping = true;
+    }
+    stop_cv.notify_all();
+    http.join();
+    poller.join();
+    return int(kOk);
+  });
+}
+
+}  // namespace streamll::cli
