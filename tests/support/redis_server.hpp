@@ -147,7 +147,7 @@ class RedisServer {
   /// The server's log, for failure messages.
   std::string log() const { return read_text_file(dir_ + "/redis.log"); }
 
- private:
+  /// A loopback port free now (another process may take it before it is used).
   static int free_port() {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
@@ -164,6 +164,7 @@ class RedisServer {
     return ntohs(addr.sin_port);
   }
 
+ private:
   void write_config() const {
     std::ofstream conf(dir_ + "/redis.conf", std::ios::trunc);
     conf << "bind 127.0.0.1" << (options_.ipv6 ? " ::1" : "") << "\n"

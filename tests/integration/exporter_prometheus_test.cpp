@@ -1,0 +1,113 @@
+// `streamll exporter` scraped by a real Prometheus server (Debian's prometheus) while a producer
+// emits into a throwaway Redis: the values read back through Prometheus's query API match what
+// was emitted, counted from the stream itself.
+
+#include <catch2/catch.hpp>
+
+#ifdef STREAMLL_PROMETHEUS  // tests/CMakeLists.txt leaves this out without prometheus
+
+#include <httplib.h>
+#include <signal.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "consumer_test_support.hpp"
+#include "eventually.hpp"
+#include "redis_server.hpp"
+#include "subprocess.hpp"
+
+namespace {
+
+using streamll::consumerit::DirectRedis;
+using streamll::consumerit::run_cli;
+using streamll::test::RedisServer;
+
+// Kills (SIGTERM, then waits) a process started for the test, whatever happens.
+struct Process {
+  pid_t pid = -1;
+  ~Process() {
+    if (pid > 0) {
+      ::kill(pid, SIGTERM);
+      streamll::test::wait_process(pid);
+    }
+  }
+};
+
+// One instant query: the value of a one-element vector, nullopt until there is one.
+std::optional<double> query(int port, const std::string& expr) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(5);
+  const auto res = client.Get("/api/v1/query?query=" + httplib::detail::encode_query_param(expr));
+  if (!res || res->status != 200) return std::nullopt;
+  const auto body = nlohmann::json::parse(res->body, nullptr, false);
+  if (body.is_discarded() || body.value("status", "") != "success") return std::nullopt;
+  const auto& result = body["data"]["result"];
+  if (!result.is_array() || result.size() != 1) return std::nullopt;
+  return std::stod(result[0]["value"][1].get<std::string>());
+}
+
+}  // namespace
+
+TEST_CASE("Prometheus scrapes the exporter and reads back what was emitted", "[prometheus]") {
+  RedisServer server;
+  DirectRedis redis = DirectRedis::tcp(server.port());
+  char dir_pattern[] = "/tmp/sllprom-XXXXXX";
+  const std::string dir = ::mkdtemp(dir_pattern);
+
+  Process exporter;
+  exporter.pid = streamll::test::spawn_process(
+      {STREAMLL_CLI_PATH, "exporter", "--url", server.url(), "--listen", "127.0.0.1:0",
+       "--refresh", "1s"},
+      dir + "/exporter.log");
+  int exporter_port = 0;
+  REQUIRE(streamll::testing::eventually([&] {
+    const std::string log = streamll::test::read_text_file(dir + "/exporter.log");
+    const auto at = log.find("http://127.0.0.1:");
+    if (at == std::string::npos) return false;
+    exporter_port = std::stoi(log.substr(at + 17));
+    return true;
+  }));
+
+  const int prometheus_port = RedisServer::free_port();
+  std::ofstream(dir + "/prometheus.yml")
+      << "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+      << "scrape_configs:\n  - job_name: streamll\n    static_configs:\n"
+      << "      - targets: ['127.0.0.1:" << exporter_port << "']\n";
+  Process prometheus;
+  prometheus.pid = streamll::test::spawn_process(
+      {STREAMLL_PROMETHEUS, "--config.file=" + dir + "/prometheus.yml",
+       "--storage.tsdb.path=" + dir + "/data",
+       "--web.listen-address=127.0.0.1:" + std::to_string(prometheus_port)},
+      dir + "/prometheus.log");
+
+  const auto emitted = run_cli({"emit", "--url", server.url(), "--count", "400", "--json"});
+  REQUIRE(emitted.exit_code == 0);
+  // The oracle: the stream itself.
+  std::int64_t llm_calls = 0, input_tokens = 0;
+  for (const auto& entry : redis.xrange("ml_events")) {
+    const auto event = nlohmann::json::parse(*entry.field("event"));
+    if (event["event_type"] != "llm_call") continue;
+    if (event["data"].value("sampled_out", false)) continue;
+    ++llm_calls;
+    input_tokens += event["data"].value("input_tokens", std::int64_t{0});
+  }
+  REQUIRE(llm_calls > 0);
+
+  INFO("prometheus log: " << streamll::test::read_text_file(dir + "/prometheus.log"));
+  INFO("exporter log: " << streamll::test::read_text_file(dir + "/exporter.log"));
+  const auto is = [&](const std::string& expr, double want) {
+    return streamll::testing::eventually(
+        [&] { return query(prometheus_port, expr) == want; }, std::chrono::seconds(60));
+  };
+  CHECK(is("sum(streamll_exporter_events_total)", 400));
+  CHECK(is("sum(streamll_llm_calls_total)", static_cast<double>(llm_calls)));
+  CHECK(is("sum(streamll_llm_input_tokens_total)", static_cast<double>(input_tokens)));
+  CHECK(is("sum(streamll_llm_call_duration_seconds_count)", static_cast<double>(llm_calls)));
+  CHECK(is("up{job=\"streamll\"}", 1));
+  REQUIRE(system(("rm -rf " + dir).c_str()) == 0);
+}
+
+#endif  // STREAMLL_PROMETHEUS
