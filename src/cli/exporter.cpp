@@ -123,10 +123,11 @@ int run_exporter(int argc, char** argv, int first) {
     server.Get("/", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("streamll exporter: metrics at /metrics\n", "text/plain; charset=utf-8");
     });
-    const int bound = port == 0 ? server.bind_to_any_port(host) : server.bind_to_port(host, port)
-                                                                      ? port
-                                                                      : -1;
-    if (bound <= 0) throw UsageError("--listen: cannot listen on " + host + ":" + std::to_string(port));
+    const int bound = port == 0                         ? server.bind_to_any_port(host)
+                      : server.bind_to_port(host, port) ? port
+                                                        : -1;
+    if (bound <= 0)
+      throw UsageError("--listen: cannot listen on " + host + ":" + std::to_string(port));
 
     std::mutex stop_mutex;
     std::condition_variable stop_cv;
@@ -156,9 +157,8 @@ int run_exporter(int argc, char** argv, int first) {
         stop_cv.wait_for(lock, refresh, [&] { return stopping; });
       }
     });
-    std::cerr << "streamll exporter: serving http://" << host << ":" << bound
-              << "/metrics (group '" << options.group << "' on stream '" << target.stream
-              << "')" << std::endl;
+    std::cerr << "streamll exporter: serving http://" << host << ":" << bound << "/metrics (group '"
+              << options.group << "' on stream '" << target.stream << "')" << std::endl;
     consumer.run();
     server.stop();
     {

@@ -87,7 +87,9 @@ std::string render_gauges(const GaugeSnapshot& s, std::uint64_t refresh_errors) 
              "Seconds since a producer's latest heartbeat (server time minus its updated_at).");
   const std::int64_t server_ms = s.producers ? s.producers->server_time_ms : 0;
   for (const auto& p : producers) {
-    const double age = server_ms > p.updated_at_ms ? static_cast<double>(server_ms - p.updated_at_ms) / 1000.0 : 0.0;
+    const double age = server_ms > p.updated_at_ms
+                           ? static_cast<double>(server_ms - p.updated_at_ms) / 1000.0
+                           : 0.0;
     out.sample("streamll_producer_heartbeat_age_seconds", producer_labels(p), age);
   }
   out.family("streamll_producers", MetricType::gauge,
@@ -119,7 +121,8 @@ std::string render_gauges(const GaugeSnapshot& s, std::uint64_t refresh_errors) 
   out.sample("streamll_exporter_refresh_errors_total", {}, static_cast<double>(refresh_errors));
   out.family("streamll_exporter_refresh_timestamp_seconds", MetricType::gauge,
              "When producers and groups were last read (Unix seconds).");
-  out.sample("streamll_exporter_refresh_timestamp_seconds", {}, static_cast<double>(s.taken_at_ms) / 1000.0);
+  out.sample("streamll_exporter_refresh_timestamp_seconds", {},
+             static_cast<double>(s.taken_at_ms) / 1000.0);
   return body;
 }
 
