@@ -37,7 +37,7 @@ run_suite() {  # name, build dir, extra cmake args...
   echo "=== [$(elapsed)] $name: configure and build ($dir)"
   cmake -S . -B "$dir" -G Ninja -DSTREAMLL_WERROR=ON -DSTREAMLL_BUILD_TESTS=ON \
     -DSTREAMLL_BUILD_EXAMPLES=ON -DSTREAMLL_REQUIRE_EXAMPLE_DEPS=ON \
-    -DSTREAMLL_REQUIRE_PROMETHEUS_TOOLS=ON "$@" >/dev/null
+    -DSTREAMLL_REQUIRE_PROMETHEUS=ON "$@" >/dev/null
   cmake --build "$dir" -j "$jobs"
   echo "=== [$(elapsed)] $name: tests"
   if ! ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 300; then

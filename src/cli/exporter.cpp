@@ -5,6 +5,8 @@
 
 #include <httplib.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <iostream>
 #include <mutex>
@@ -139,7 +141,11 @@ int run_exporter(int argc, char** argv, int first) {
       stopping = true;
       stop_cv.notify_all();
     });
-    std::thread http([&] { server.listen_after_bind(); });
+    std::atomic<bool> http_done{false};
+    std::thread http([&] {
+      server.listen_after_bind();
+      http_done = true;
+    });
     std::thread poller([&] {
       std::uint64_t failures = 0;
       std::unique_lock<std::mutex> lock(stop_mutex);
@@ -159,15 +165,29 @@ int run_exporter(int argc, char** argv, int first) {
     });
     std::cerr << "streamll exporter: serving http://" << host << ":" << bound << "/metrics (group '"
               << options.group << "' on stream '" << target.stream << "')" << std::endl;
-    consumer.run();
-    server.stop();
-    {
-      std::lock_guard<std::mutex> lock(stop_mutex);
-      stopping = true;
+    // Whatever ends run() (a signal, or an exception such as a login refused after a
+    // restart), both threads stop and are joined. httplib's stop() does nothing until
+    // listen_after_bind() has started serving, so it is repeated until that thread is done.
+    const auto stop_threads = [&] {
+      {
+        std::lock_guard<std::mutex> lock(stop_mutex);
+        stopping = true;
+      }
+      stop_cv.notify_all();
+      while (!http_done) {
+        server.stop();
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      http.join();
+      poller.join();
+    };
+    try {
+      consumer.run();
+    } catch (...) {
+      stop_threads();
+      throw;
     }
-    stop_cv.notify_all();
-    http.join();
-    poller.join();
+    stop_threads();
     return int(kOk);
   });
 }

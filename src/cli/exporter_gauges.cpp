@@ -100,6 +100,12 @@ std::string render_gauges(const GaugeSnapshot& s, std::uint64_t refresh_errors) 
     out.sample("streamll_producers", {{"state", "stopped"}},
                static_cast<double>(s.producers->gone.size()));
   }
+  out.family("streamll_stream_length", MetricType::gauge,
+             "Entries in a stream (XLEN, summed over its shards).");
+  for (const auto& [stream, report] : s.groups) {
+    out.sample("streamll_stream_length", {{"stream", stream}},
+               static_cast<double>(report.stream_length));
+  }
   out.family("streamll_consumer_group_lag", MetricType::gauge,
              "Entries of a stream not yet delivered to a consumer group.");
   for (const auto& [stream, report] : s.groups) {

@@ -89,7 +89,15 @@ int main(int argc, char** argv) {
   if (command == "groups") return run_groups(argc, argv, 2);
   if (command == "producers") return run_producers(argc, argv, 2);
   if (command == "consume") return run_consume(argc, argv, 2);
-  if (command == "exporter") return run_exporter(argc, argv, 2);
+  if (command == "exporter") {
+#ifdef STREAMLL_HAVE_EXPORTER
+    return run_exporter(argc, argv, 2);
+#else
+    std::cerr << "streamll: this build has no exporter: cpp-httplib was not found when it was "
+                 "built (Debian: libcpp-httplib-dev)\n";
+    return kUsage;
+#endif
+  }
   if (command == "emit") return run_emit(argc, argv, 2);
   std::cerr << "streamll: unknown command '" << command << "' (see streamll --help)\n";
   return kUsage;

@@ -107,6 +107,9 @@ TEST_CASE("Prometheus scrapes the exporter and reads back what was emitted", "[p
   CHECK(is("sum(streamll_llm_input_tokens_total)", static_cast<double>(input_tokens)));
   CHECK(is("sum(streamll_llm_call_duration_seconds_count)", static_cast<double>(llm_calls)));
   CHECK(is("up{job=\"streamll\"}", 1));
+  // Read every --refresh: the stream's length, and the exporter's own group caught up.
+  CHECK(is("streamll_stream_length{stream=\"ml_events\"}", 400));
+  CHECK(is("streamll_consumer_group_lag{stream=\"ml_events\",group=\"streamll-exporter\"}", 0));
   REQUIRE(system(("rm -rf " + dir).c_str()) == 0);
 }
 

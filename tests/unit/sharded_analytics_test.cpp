@@ -321,6 +321,7 @@ TEST_CASE("Sharded health and groups against the stream models", "[analytics][sh
   CHECK(groups.groups[0].lag == 15);
   CHECK(groups.groups[0].shards.size() == 3);
   CHECK(groups.complete());
+  CHECK(groups.stream_length == 15);
 
   s.redis[0]->set_down(true);
   h = streamll::redis::check_health(s.source, t, s.maker());
@@ -332,6 +333,7 @@ TEST_CASE("Sharded health and groups against the stream models", "[analytics][sh
   const auto partial = streamll::redis::list_groups(s.source, true, s.maker());
   CHECK_FALSE(partial.complete());
   CHECK(partial.groups[0].lag == 10);
+  CHECK(partial.stream_length == 10);  // the shards read
   for (auto& r : s.redis) r->set_down(true);
   CHECK_THROWS_AS(streamll::redis::check_health(s.source, t, s.maker()), streamll::IoError);
 }

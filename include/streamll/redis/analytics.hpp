@@ -337,6 +337,8 @@ HealthReport check_health(const ShardedStream& source, const HealthThresholds& t
 struct GroupsReport {
   std::vector<GroupInfo> groups;
   std::vector<ShardStatus> shards;
+  /// Entries in the stream (XLEN), summed over the shards read.
+  std::uint64_t stream_length = 0;
   bool complete() const noexcept {
     for (const auto& s : shards) {
       if (!s.ok) return false;

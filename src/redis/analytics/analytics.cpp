@@ -170,6 +170,10 @@ std::vector<GroupInfo> read_groups(RedisTransport& t, const std::string& stream,
   return groups;
 }
 
+std::uint64_t stream_length(RedisTransport& t, const std::string& stream) {
+  return integer_of(run_one(t, {"XLEN", stream}, "XLEN"));
+}
+
 HealthReport measure_health(RedisTransport& t, const std::string& stream,
                             const HealthThresholds& thresholds, UsageAccumulator& window_calls) {
   HealthReport report;
@@ -178,7 +182,7 @@ HealthReport measure_health(RedisTransport& t, const std::string& stream,
   report.server_time_ms = server_time_ms(t);
   report.stream_exists = require_stream(t, stream, /*missing_is_error=*/false);
   if (!report.stream_exists) return report;
-  report.stream_length = integer_of(run_one(t, {"XLEN", stream}, "XLEN"));
+  report.stream_length = stream_length(t, stream);
 
   const auto window =
       static_cast<std::uint64_t>(std::max<std::int64_t>(thresholds.window.count(), 0));

@@ -46,6 +46,8 @@ HealthReport check_health(RedisTransport& t, const std::string& stream,
                           const HealthThresholds& thresholds);
 std::vector<GroupInfo> read_groups(RedisTransport& t, const std::string& stream,
                                    bool with_consumers);
+/// XLEN of the stream (0 when it does not exist).
+std::uint64_t stream_length(RedisTransport& t, const std::string& stream);
 
 /// check_health() without the alerts: the numbers of one stream (of one shard). The window's
 /// llm_call events also go into `window_calls` (shards' are merged for the models' figures).

@@ -267,7 +267,11 @@ GroupsReport list_groups(const ShardedStream& source, bool with_consumers,
                          const ShardTransportMaker& make) {
   GroupsReport out;
   if (!source.sharded() && !make) {
-    out.groups = streamll::list_groups(source.connection, source.stream, with_consumers);
+    run_query(source.connection, source.stream, [&](RedisTransport& t) {
+      require_stream(t, source.stream, /*missing_is_error=*/true);
+      out.groups = read_groups(t, source.stream, with_consumers);
+      out.stream_length = stream_length(t, source.stream);
+    });
     return out;
   }
   const auto shards = shard_sources(source);
@@ -278,16 +282,20 @@ GroupsReport list_groups(const ShardedStream& source, bool with_consumers,
     ShardStatus status = status_of<ShardStatus>(s);
     read_shard(status, first_error, [&] {
       std::vector<GroupInfo> groups;
+      std::uint64_t length = 0;
       run_query(
           s.connection, s.stream,
           [&](RedisTransport& t) {
             status.server = t.describe();
             status.stream_exists = require_stream(t, s.stream, /*missing_is_error=*/false);
-            groups = status.stream_exists ? read_groups(t, s.stream, with_consumers)
-                                          : std::vector<GroupInfo>{};
+            if (status.stream_exists) {
+              groups = read_groups(t, s.stream, with_consumers);
+              length = stream_length(t, s.stream);
+            }
           },
           maker_for(make, s.index));
       for (const GroupInfo& g : groups) merge_group(out.groups, g, s.index, s.stream);
+      out.stream_length += length;
       any_read = true;
       any_exists = any_exists || status.stream_exists;
     });
