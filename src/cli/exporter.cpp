@@ -29,7 +29,7 @@ std::vector<OptionSpec> exporter_specs() {
       {"consumer", "NAME", "this exporter's name in the group (default exporter-<host>-<pid>)"},
       {"refresh", "DURATION", "how often producers and groups are read (default 5s)"},
       {"max-label-values", "N",
-       "distinct values kept per label (model, operation, error_type; default 100)"},
+       "distinct values kept per label (model, operation, error_type, event_type; default 100)"},
       {"max-label-sets", "N",
        "label sets kept in the llm_* families and in errors_total (default 500)"},
   };
@@ -43,12 +43,14 @@ void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
          "Serves Prometheus metrics at http://HOST:PORT/metrics: LLM calls, tokens, cost and\n"
          "latency histograms per model and operation, and error events, counted from a\n"
          "consumer group on the stream (and the token stream with --token-stream); the\n"
-         "producers' heartbeats and the groups' lag and pending, read every --refresh.\n"
-         "Counters start at 0 when the exporter starts; the group resumes where it stopped.\n"
-         "Label values past --max-label-values, and label sets past --max-label-sets, are\n"
-         "counted as \"other\". Stops on SIGINT/SIGTERM. Exit status: 0 stopped, 2 Redis\n"
-         "unreachable at start, 3 login refused, 64 bad options or an address it cannot listen "
-         "on.\n\n"
+         "producers' heartbeats, the stream's length and the groups' lag and pending, read\n"
+         "every --refresh. Counters start at 0 when the exporter starts; the group resumes\n"
+         "where it stopped (a new group starts at the stream's first entry). Values of model,\n"
+         "operation, error_type and event_type past --max-label-values, and label sets past\n"
+         "--max-label-sets, are counted as \"other\". Stops on SIGINT/SIGTERM. Exit status:\n"
+         "0 stopped, 1 the HTTP server failed, 2 Redis unreachable at start, 3 login refused,\n"
+         "5 a command refused at start (NOPERM, WRONGTYPE), 64 bad options or an address it\n"
+         "cannot listen on.\n\n"
       << format_options(specs);
 }
 
@@ -98,7 +100,9 @@ int run_exporter(int argc, char** argv, int first) {
     std::mutex metrics_mutex;
     ExporterMetrics metrics(max_values, max_sets);
     std::mutex gauges_mutex;
-    std::string gauges_text = render_gauges(GaugeSnapshot{}, 0);
+    GaugeSnapshot not_read_yet;
+    not_read_yet.errors.push_back("not read yet");
+    std::string gauges_text = render_gauges(not_read_yet, 0);
 
     GroupConsumer consumer(options);
     consumer.on_any([&](const ConsumedEvent& m) {
@@ -125,6 +129,8 @@ int run_exporter(int argc, char** argv, int first) {
     server.Get("/", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("streamll exporter: metrics at /metrics\n", "text/plain; charset=utf-8");
     });
+    // A kept-alive scrape connection would hold stop() up to httplib's default of 5 s.
+    server.set_keep_alive_timeout(1);
     const int bound = port == 0                         ? server.bind_to_any_port(host)
                       : server.bind_to_port(host, port) ? port
                                                         : -1;
@@ -142,8 +148,15 @@ int run_exporter(int argc, char** argv, int first) {
       stop_cv.notify_all();
     });
     std::atomic<bool> http_done{false};
+    std::atomic<bool> http_failed{false};
     std::thread http([&] {
-      server.listen_after_bind();
+      // False when accepting failed (httplib then closes the socket): without /metrics the
+      // exporter is of no use, so it stops rather than consume on unseen.
+      if (!server.listen_after_bind() && !signals.signalled() && !consumer.stopping()) {
+        http_failed = true;
+        std::cerr << "streamll exporter: the HTTP server stopped accepting connections\n";
+        consumer.stop();
+      }
       http_done = true;
     });
     std::thread poller([&] {
@@ -151,13 +164,16 @@ int run_exporter(int argc, char** argv, int first) {
       std::unique_lock<std::mutex> lock(stop_mutex);
       while (!stopping) {
         lock.unlock();
-        const GaugeSnapshot snapshot = read_gauges(target.source(), target.token_stream);
-        for (const auto& e : snapshot.errors) std::cerr << "streamll exporter: " << e << "\n";
-        if (!snapshot.errors.empty()) ++failures;
-        std::string text = render_gauges(snapshot, failures);
-        {
+        try {
+          const GaugeSnapshot snapshot = read_gauges(target.source(), target.token_stream);
+          for (const auto& e : snapshot.errors) std::cerr << "streamll exporter: " << e << "\n";
+          if (!snapshot.errors.empty()) ++failures;
+          std::string text = render_gauges(snapshot, failures);
           std::lock_guard<std::mutex> gauges_lock(gauges_mutex);
           gauges_text = std::move(text);
+        } catch (const std::exception& e) {  // e.g. bad_alloc: the last text stays served
+          ++failures;
+          std::cerr << "streamll exporter: refresh failed: " << e.what() << "\n";
         }
         lock.lock();
         stop_cv.wait_for(lock, refresh, [&] { return stopping; });
@@ -188,7 +204,7 @@ int run_exporter(int argc, char** argv, int first) {
       throw;
     }
     stop_threads();
-    return int(kOk);
+    return int(http_failed ? kAlert : kOk);
   });
 }
 

@@ -16,6 +16,17 @@ std::int64_t now_ms() {
       .count();
 }
 
+// "shard 1 (127.0.0.1:7001): connection refused; ..." for the shards that could not be read.
+std::string unread_shards(const std::vector<ShardStatus>& shards) {
+  std::string out;
+  for (const ShardStatus& s : shards) {
+    if (s.ok) continue;
+    if (!out.empty()) out += "; ";
+    out += "shard " + std::to_string(s.shard) + " (" + s.server + "): " + s.error;
+  }
+  return out + " (the others were read)";
+}
+
 MetricLabels producer_labels(const ProducerInfo& p) {
   return {{"producer", p.id}, {"service", p.service}, {"host", p.host}, {"stream", p.stream}};
 }
@@ -27,6 +38,12 @@ GaugeSnapshot read_gauges(const ShardedStream& source, const std::string& token_
   out.taken_at_ms = now_ms();
   try {
     out.producers = list_producers(source);
+    if (!out.producers->complete()) {
+      out.errors.push_back("producers: " + unread_shards(out.producers->shards));
+    }
+    if (out.producers->truncated) {
+      out.errors.push_back("producers: the index lists more than are read (10000 a shard)");
+    }
   } catch (const std::exception& e) {
     out.errors.push_back(std::string("producers: ") + e.what());
   }
@@ -37,6 +54,10 @@ GaugeSnapshot read_gauges(const ShardedStream& source, const std::string& token_
     one.stream = stream;
     try {
       out.groups.emplace_back(stream, list_groups(one, /*with_consumers=*/false));
+      const GroupsReport& report = out.groups.back().second;
+      if (!report.complete()) {
+        out.errors.push_back("groups of '" + stream + "': " + unread_shards(report.shards));
+      }
     } catch (const std::exception& e) {
       out.errors.push_back("groups of '" + stream + "': " + e.what());
     }
@@ -107,9 +128,13 @@ std::string render_gauges(const GaugeSnapshot& s, std::uint64_t refresh_errors) 
                static_cast<double>(report.stream_length));
   }
   out.family("streamll_consumer_group_lag", MetricType::gauge,
-             "Entries of a stream not yet delivered to a consumer group.");
+             "Entries of a stream not yet delivered to a consumer group (absent when Redis "
+             "cannot tell).");
   for (const auto& [stream, report] : s.groups) {
     for (const auto& g : report.groups) {
+      // Redis cannot tell when entries past the group's position were trimmed or deleted, or
+      // (before Redis 7) at all: a 0 there would hide the group most behind.
+      if (!g.lag_exact) continue;
       out.sample("streamll_consumer_group_lag", {{"stream", stream}, {"group", g.name}},
                  static_cast<double>(g.lag));
     }
@@ -125,6 +150,9 @@ std::string render_gauges(const GaugeSnapshot& s, std::uint64_t refresh_errors) 
   out.family("streamll_exporter_refresh_errors_total", MetricType::counter,
              "Refreshes of producers and groups that failed (see the exporter's log).");
   out.sample("streamll_exporter_refresh_errors_total", {}, static_cast<double>(refresh_errors));
+  out.family("streamll_exporter_refresh_success", MetricType::gauge,
+             "1 when the last refresh read everything, 0 when part of it failed.");
+  out.sample("streamll_exporter_refresh_success", {}, s.errors.empty() ? 1 : 0);
   out.family("streamll_exporter_refresh_timestamp_seconds", MetricType::gauge,
              "When producers and groups were last read (Unix seconds).");
   out.sample("streamll_exporter_refresh_timestamp_seconds", {},

@@ -25,15 +25,12 @@ class LabelCap {
   explicit LabelCap(std::size_t cap) : cap_(cap) {}
 
   /// `value` (cut to kMaxValueBytes) when it is one of the first `cap` distinct values (or one
-  /// already admitted), else "other".
+  /// already admitted), else "other". The view is of this cap's own copy (or of kOther), valid
+  /// as long as the cap, whatever the caller's string becomes.
   std::string_view admit(std::string_view value) {
-    value = value.substr(0, streamll::detail::utf8_prefix(value, kMaxValueBytes));
-    const std::string key(value);
-    if (seen_.count(key) != 0) return value;
-    if (seen_.size() < cap_) {
-      seen_.insert(key);
-      return value;
-    }
+    std::string key(value.substr(0, streamll::detail::utf8_prefix(value, kMaxValueBytes)));
+    if (auto it = seen_.find(key); it != seen_.end()) return *it;
+    if (seen_.size() < cap_) return *seen_.insert(std::move(key)).first;
     ++folded_;
     return kOther;
   }

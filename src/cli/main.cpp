@@ -60,9 +60,10 @@ void usage(std::ostream& out) {
          "write every shard of a sharded deployment; the password comes from $REDIS_PASSWORD or\n"
          "the URL. `streamll <command> --help` for the rest.\n\n"
          "Exit status (the same for every command): 0 ok, 1 alert (health), unaccounted events\n"
-         "(emit) or a failed event (consume), 2 Redis unreachable, 3 login refused, 4 stream\n"
-         "missing, 5 command refused, 6 events lost (emit), 7 a producer dropping, with its\n"
-         "breaker open or stopped reporting (health, when no other alert fired), 64 usage.\n";
+         "(emit), a failed event (consume) or the HTTP server failing (exporter), 2 Redis\n"
+         "unreachable, 3 login refused, 4 stream missing, 5 command refused, 6 events lost\n"
+         "(emit), 7 a producer dropping, with its breaker open or stopped reporting (health,\n"
+         "when no other alert fired), 64 usage.\n";
 }
 
 }  // namespace

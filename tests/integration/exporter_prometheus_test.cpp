@@ -9,6 +9,7 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -27,12 +28,15 @@ using streamll::test::RedisServer;
 // Kills (SIGTERM, then waits) a process started for the test, whatever happens.
 struct Process {
   pid_t pid = -1;
-  ~Process() {
-    if (pid > 0) {
-      ::kill(pid, SIGTERM);
-      streamll::test::wait_process(pid);
-    }
+  /// SIGTERM, then its exit status (-1 when it was not running).
+  int stop() {
+    if (pid <= 0) return -1;
+    ::kill(pid, SIGTERM);
+    const int status = streamll::test::wait_process(pid);
+    pid = -1;
+    return status;
   }
+  ~Process() { stop(); }
 };
 
 // One instant query: the value of a one-element vector, nullopt until there is one.
@@ -51,6 +55,25 @@ std::optional<double> query(int port, const std::string& expr) {
 
 }  // namespace
 
+TEST_CASE("The exporter names what stops it from starting, with its exit status", "[prometheus]") {
+  RedisServer server;
+  // An address taken (by the Redis server): 64, before anything is consumed.
+  auto taken = run_cli(
+      {"exporter", "--url", server.url(), "--listen", "127.0.0.1:" + std::to_string(server.port())},
+      {}, 20);
+  CHECK(taken.exit_code == 64);
+  CHECK(taken.err.find("cannot listen on 127.0.0.1:" + std::to_string(server.port())) !=
+        std::string::npos);
+  auto bad = run_cli({"exporter", "--url", server.url(), "--listen", "127.0.0.1:70000"}, {}, 20);
+  CHECK(bad.exit_code == 64);
+  // Redis unreachable at start: 2.
+  const int nobody = RedisServer::free_port();
+  auto unreachable = run_cli({"exporter", "--url", "redis://127.0.0.1:" + std::to_string(nobody),
+                              "--listen", "127.0.0.1:0"},
+                             {}, 20);
+  CHECK(unreachable.exit_code == 2);
+}
+
 TEST_CASE("Prometheus scrapes the exporter and reads back what was emitted", "[prometheus]") {
   RedisServer server;
   DirectRedis redis = DirectRedis::tcp(server.port());
@@ -58,10 +81,10 @@ TEST_CASE("Prometheus scrapes the exporter and reads back what was emitted", "[p
   const std::string dir = ::mkdtemp(dir_pattern);
 
   Process exporter;
-  exporter.pid = streamll::test::spawn_process(
-      {STREAMLL_CLI_PATH, "exporter", "--url", server.url(), "--listen", "127.0.0.1:0",
-       "--refresh", "1s"},
-      dir + "/exporter.log");
+  exporter.pid =
+      streamll::test::spawn_process({STREAMLL_CLI_PATH, "exporter", "--url", server.url(),
+                                     "--listen", "127.0.0.1:0", "--refresh", "1s"},
+                                    dir + "/exporter.log");
   int exporter_port = 0;
   REQUIRE(streamll::testing::eventually([&] {
     const std::string log = streamll::test::read_text_file(dir + "/exporter.log");
@@ -99,8 +122,8 @@ TEST_CASE("Prometheus scrapes the exporter and reads back what was emitted", "[p
   INFO("prometheus log: " << streamll::test::read_text_file(dir + "/prometheus.log"));
   INFO("exporter log: " << streamll::test::read_text_file(dir + "/exporter.log"));
   const auto is = [&](const std::string& expr, double want) {
-    return streamll::testing::eventually(
-        [&] { return query(prometheus_port, expr) == want; }, std::chrono::seconds(60));
+    return streamll::testing::eventually([&] { return query(prometheus_port, expr) == want; },
+                                         std::chrono::seconds(60));
   };
   CHECK(is("sum(streamll_exporter_events_total)", 400));
   CHECK(is("sum(streamll_llm_calls_total)", static_cast<double>(llm_calls)));
@@ -110,6 +133,12 @@ TEST_CASE("Prometheus scrapes the exporter and reads back what was emitted", "[p
   // Read every --refresh: the stream's length, and the exporter's own group caught up.
   CHECK(is("streamll_stream_length{stream=\"ml_events\"}", 400));
   CHECK(is("streamll_consumer_group_lag{stream=\"ml_events\",group=\"streamll-exporter\"}", 0));
+  CHECK(is("streamll_exporter_refresh_success", 1));
+
+  // SIGTERM stops the consumer, the HTTP server and the refresh thread: exit 0, promptly.
+  const auto stopping = std::chrono::steady_clock::now();
+  CHECK(exporter.stop() == 0);
+  CHECK(std::chrono::steady_clock::now() - stopping < std::chrono::seconds(5));
   REQUIRE(system(("rm -rf " + dir).c_str()) == 0);
 }
 

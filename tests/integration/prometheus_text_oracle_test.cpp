@@ -181,7 +181,7 @@ TEST_CASE("promtool and prometheus_client read the text writer's output back exa
 
   const std::string python_out = dir + "/python.txt";
   const int python = streamll::test::run_bounded(
-      {STREAMLL_PYTHON, STREAMLL_PROMETHEUS_ORACLE, metrics, expected}, 60, python_out);
+      {STREAMLL_ORACLE_PYTHON, STREAMLL_PROMETHEUS_ORACLE, metrics, expected}, 60, python_out);
   INFO("prometheus_client: " << read_file(python_out));
   CHECK(python == 0);
   if (promtool == 0 && python == 0) REQUIRE(system(("rm -rf " + dir).c_str()) == 0);

@@ -40,6 +40,11 @@ GaugeSnapshot snapshot() {
   g.lag = 12;
   g.pending = 4;
   groups.groups.push_back(g);
+  streamll::GroupInfo behind;  // entries past its position were trimmed: Redis cannot tell
+  behind.name = "trimmed";
+  behind.lag_exact = false;
+  behind.pending = 1;
+  groups.groups.push_back(behind);
   groups.stream_length = 345;
   s.groups.emplace_back("ml_events", groups);
   s.taken_at_ms = 1'700'000'012'000;
@@ -52,7 +57,8 @@ TEST_CASE("The exporter's gauges show the producers, the stream and its groups",
           "[exporter][gauges]") {
   const std::string text = render_gauges(snapshot(), 3);
   INFO(text);
-  const std::string who = R"(producer="vm:42:1:abcd0123",service="rag",host="vm",stream="ml_events")";
+  const std::string who =
+      R"(producer="vm:42:1:abcd0123",service="rag",host="vm",stream="ml_events")";
   CHECK(has_line(text, "streamll_producer_delivered_total{" + who + "} 1000"));
   CHECK(has_line(text, "streamll_producer_failed_total{" + who + "} 2"));
   CHECK(has_line(text, "streamll_producer_dropped_total{" + who + ",reason=\"oldest\"} 7"));
@@ -67,7 +73,12 @@ TEST_CASE("The exporter's gauges show the producers, the stream and its groups",
   CHECK(has_line(text, R"(streamll_stream_length{stream="ml_events"} 345)"));
   CHECK(has_line(text, R"(streamll_consumer_group_lag{stream="ml_events",group="workers"} 12)"));
   CHECK(has_line(text, R"(streamll_consumer_group_pending{stream="ml_events",group="workers"} 4)"));
+  // A lag Redis cannot tell is left out, not shown as 0; its pending entries are known.
+  CHECK(text.find(R"(streamll_consumer_group_lag{stream="ml_events",group="trimmed"})") ==
+        std::string::npos);
+  CHECK(has_line(text, R"(streamll_consumer_group_pending{stream="ml_events",group="trimmed"} 1)"));
   CHECK(has_line(text, "streamll_exporter_refresh_errors_total 3"));
+  CHECK(has_line(text, "streamll_exporter_refresh_success 1"));
   CHECK(has_line(text, "streamll_exporter_refresh_timestamp_seconds 1700000012"));
 }
 
@@ -85,4 +96,5 @@ TEST_CASE("A failed read leaves its families without samples rather than showing
   CHECK(text.find("streamll_stream_length{") == std::string::npos);
   CHECK(text.find("streamll_consumer_group_lag{") == std::string::npos);
   CHECK(has_line(text, "streamll_exporter_refresh_errors_total 1"));
+  CHECK(has_line(text, "streamll_exporter_refresh_success 0"));
 }
