@@ -4,6 +4,7 @@
 // waits for Redis.
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -49,8 +50,8 @@ void usage(std::ostream& out, const std::vector<OptionSpec>& specs) {
          "operation, error_type and event_type past --max-label-values, and label sets past\n"
          "--max-label-sets, are counted as \"other\". Stops on SIGINT/SIGTERM. Exit status:\n"
          "0 stopped, 1 the HTTP server failed, 2 Redis unreachable at start, 3 login refused,\n"
-         "5 a command refused at start (NOPERM, WRONGTYPE), 64 bad options or an address it\n"
-         "cannot listen on.\n\n"
+         "5 a command refused (NOPERM, WRONGTYPE), 64 bad options or an address it cannot\n"
+         "listen on.\n\n"
       << format_options(specs);
 }
 
@@ -131,6 +132,12 @@ int run_exporter(int argc, char** argv, int first) {
     });
     // A kept-alive scrape connection would hold stop() up to httplib's default of 5 s.
     server.set_keep_alive_timeout(1);
+    // SO_REUSEADDR, not httplib's default SO_REUSEPORT: a second exporter on the same port
+    // must fail to start, not share the scrapes (each would then read as a counter reset).
+    server.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
     const int bound = port == 0                         ? server.bind_to_any_port(host)
                       : server.bind_to_port(host, port) ? port
                                                         : -1;
@@ -152,7 +159,13 @@ int run_exporter(int argc, char** argv, int first) {
     std::thread http([&] {
       // False when accepting failed (httplib then closes the socket): without /metrics the
       // exporter is of no use, so it stops rather than consume on unseen.
-      if (!server.listen_after_bind() && !signals.signalled() && !consumer.stopping()) {
+      bool served = false;
+      try {
+        served = server.listen_after_bind();
+      } catch (const std::exception& e) {
+        std::cerr << "streamll exporter: HTTP server: " << e.what() << "\n";
+      }
+      if (!served && !signals.signalled() && !consumer.stopping()) {
         http_failed = true;
         std::cerr << "streamll exporter: the HTTP server stopped accepting connections\n";
         consumer.stop();
@@ -171,9 +184,17 @@ int run_exporter(int argc, char** argv, int first) {
           std::string text = render_gauges(snapshot, failures);
           std::lock_guard<std::mutex> gauges_lock(gauges_mutex);
           gauges_text = std::move(text);
-        } catch (const std::exception& e) {  // e.g. bad_alloc: the last text stays served
+        } catch (const std::exception& e) {  // e.g. bad_alloc
           ++failures;
           std::cerr << "streamll exporter: refresh failed: " << e.what() << "\n";
+          try {  // at least the failure shows; if even this fails, the last text stays
+            GaugeSnapshot failed;
+            failed.errors.push_back(e.what());
+            std::string text = render_gauges(failed, failures);
+            std::lock_guard<std::mutex> gauges_lock(gauges_mutex);
+            gauges_text = std::move(text);
+          } catch (const std::exception&) {
+          }
         }
         lock.lock();
         stop_cv.wait_for(lock, refresh, [&] { return stopping; });

@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "cli/prometheus_text.hpp"
+#include "streamll/errors.hpp"
 
 namespace streamll::cli {
 namespace {
@@ -41,9 +42,6 @@ GaugeSnapshot read_gauges(const ShardedStream& source, const std::string& token_
     if (!out.producers->complete()) {
       out.errors.push_back("producers: " + unread_shards(out.producers->shards));
     }
-    if (out.producers->truncated) {
-      out.errors.push_back("producers: the index lists more than are read (10000 a shard)");
-    }
   } catch (const std::exception& e) {
     out.errors.push_back(std::string("producers: ") + e.what());
   }
@@ -58,6 +56,8 @@ GaugeSnapshot read_gauges(const ShardedStream& source, const std::string& token_
       if (!report.complete()) {
         out.errors.push_back("groups of '" + stream + "': " + unread_shards(report.shards));
       }
+    } catch (const StreamNotFoundError&) {
+      // Not written to yet (the consumer creates it with its group): nothing to show.
     } catch (const std::exception& e) {
       out.errors.push_back("groups of '" + stream + "': " + e.what());
     }

@@ -89,10 +89,17 @@ TEST_CASE("Prometheus scrapes the exporter and reads back what was emitted", "[p
   REQUIRE(streamll::testing::eventually([&] {
     const std::string log = streamll::test::read_text_file(dir + "/exporter.log");
     const auto at = log.find("http://127.0.0.1:");
-    if (at == std::string::npos) return false;
+    // The whole line, not just its start (stderr writes it in pieces).
+    if (at == std::string::npos || log.find("/metrics", at) == std::string::npos) return false;
     exporter_port = std::stoi(log.substr(at + 17));
     return true;
   }));
+
+  // A second exporter on the same address fails to start (no SO_REUSEPORT sharing).
+  CHECK(run_cli({"exporter", "--url", server.url(), "--listen",
+                 "127.0.0.1:" + std::to_string(exporter_port)},
+                {}, 20)
+            .exit_code == 64);
 
   const int prometheus_port = RedisServer::free_port();
   std::ofstream(dir + "/prometheus.yml")

@@ -286,6 +286,9 @@ GroupsReport list_groups(const ShardedStream& source, bool with_consumers,
       run_query(
           s.connection, s.stream,
           [&](RedisTransport& t) {
+            // Again from the start after a MOVED: nothing of the first attempt stays.
+            groups.clear();
+            length = 0;
             status.server = t.describe();
             status.stream_exists = require_stream(t, s.stream, /*missing_is_error=*/false);
             if (status.stream_exists) {
