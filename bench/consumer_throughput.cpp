@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "bench_redis.hpp"
+#include "group_consumer_rate.hpp"
 #include "redis/transport/command_buffer.hpp"
 #include "redis/transport/transport.hpp"
 #include "streamll/redis/consumer.hpp"
@@ -95,30 +96,6 @@ std::string fill(const std::string& url, const std::string& key, std::size_t n, 
     done += batch;
   }
   return mark_ms;
-}
-
-double consume_all(const std::string& url, const std::string& key, std::size_t n, std::size_t batch,
-                   bool parallel) {
-  streamll::ConsumerOptions o;
-  o.connection.url = url;
-  o.stream_key = key;
-  o.group = "bench_" + std::to_string(Clock::now().time_since_epoch().count());
-  o.consumer_name = "bench_worker";
-  o.batch_size = batch;
-  o.parallel_decode = parallel;
-  o.connection.socket_timeout = std::chrono::seconds(30);
-  streamll::GroupConsumer consumer(o);
-  std::size_t handled = 0;
-  consumer.on_any([&handled](const streamll::ConsumedEvent&) { ++handled; });
-  consumer.poll(std::chrono::milliseconds(0));  // connect and create the group first
-  const auto start = Clock::now();
-  while (handled < n) {
-    const auto r = consumer.poll(std::chrono::milliseconds(0));
-    if (r.connected && r.entries == 0) break;
-  }
-  const double secs = std::chrono::duration<double>(Clock::now() - start).count();
-  if (handled < n) std::cerr << "consumer handled only " << handled << " of " << n << "\n";
-  return static_cast<double>(handled) / secs;
 }
 
 double xrange_entries_per_second(const streamll::bench::BenchRedis& redis, const std::string& key) {
@@ -198,8 +175,8 @@ int main(int argc, char** argv) {
 
   nlohmann::json result = {
       {"events", args.events}, {"batch", args.batch}, {"parallel_decode", !args.serial_decode}};
-  const double consumer =
-      consume_all(redis.url(), key, args.events, args.batch, !args.serial_decode);
+  const double consumer = streamll::bench::group_consumer_rate(redis.url(), key, args.events,
+                                                               args.batch, !args.serial_decode);
   const double xrange = xrange_entries_per_second(redis, key);
   result["consumer_events_per_second"] = consumer;
   result["redis_benchmark_xrange_entries_per_second"] = xrange;

@@ -41,7 +41,7 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTREAMLL_BUILD_BENC
   -DSTREAMLL_WERROR=ON -DSTREAMLL_BUILD_TESTS=OFF -DSTREAMLL_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" \
   --target streamll_benchmarks e2e_throughput buffer_memory emit_to_visible consumer_throughput \
-  ha_throughput streamll_cli >/dev/null
+  ha_throughput exporter_throughput streamll_cli >/dev/null
 
 rm -rf "$results"
 mkdir -p "$results"
@@ -95,6 +95,10 @@ fi
 phase "consumers: group consumer and streamll stats over 1,000,000 entries"
 "$build/bench/consumer_throughput" --events 1000000 --batch 1000 --cli "$build/streamll" \
   --json "$results/consumer.json" >&2
+
+phase "exporter: streamll exporter beside the group consumer, scrape at about 1,000 series"
+"$build/bench/exporter_throughput" --events 500000 --models 25 --cli "$build/streamll" \
+  --json "$results/exporter.json" >&2
 
 phase "high availability: Redis Cluster and durable acknowledgements ($((runs * 2 - 1)) rounds)"
 "$build/bench/ha_throughput" --events 100000 --rounds "$((runs * 2 - 1))" --json "$results/ha.json" >&2
