@@ -70,17 +70,18 @@ std::string render_gauges(const GaugeSnapshot& s, std::uint64_t refresh_errors) 
   PrometheusText out(body);
   const std::vector<ProducerInfo> none;
   const auto& producers = s.producers ? s.producers->producers : none;
-  out.family("streamll_producer_delivered_total", MetricType::counter,
-             "Events a producer's sink delivered, from its latest heartbeat.");
-  for (const auto& p : producers) {
-    out.sample("streamll_producer_delivered_total", producer_labels(p),
-               static_cast<double>(p.delivered));
-  }
-  out.family("streamll_producer_failed_total", MetricType::counter,
-             "Events a producer's sink could not deliver (refused or too large).");
-  for (const auto& p : producers) {
-    out.sample("streamll_producer_failed_total", producer_labels(p), static_cast<double>(p.failed));
-  }
+  // A family with one sample per producer, labelled by producer_labels().
+  const auto per_producer = [&](const char* name, MetricType type, const char* help,
+                                const auto& value_of) {
+    out.family(name, type, help);
+    for (const auto& p : producers) out.sample(name, producer_labels(p), value_of(p));
+  };
+  per_producer("streamll_producer_delivered_total", MetricType::counter,
+               "Events a producer's sink delivered, from its latest heartbeat.",
+               [](const ProducerInfo& p) { return static_cast<double>(p.delivered); });
+  per_producer("streamll_producer_failed_total", MetricType::counter,
+               "Events a producer's sink could not deliver (refused or too large).",
+               [](const ProducerInfo& p) { return static_cast<double>(p.failed); });
   out.family("streamll_producer_dropped_total", MetricType::counter,
              "Events a producer's sink dropped, by reason.");
   for (const auto& p : producers) {
@@ -90,11 +91,9 @@ std::string render_gauges(const GaugeSnapshot& s, std::uint64_t refresh_errors) 
       out.sample("streamll_producer_dropped_total", labels, static_cast<double>(n));
     }
   }
-  out.family("streamll_producer_buffered", MetricType::gauge,
-             "Events waiting in a producer's sink, from its latest heartbeat.");
-  for (const auto& p : producers) {
-    out.sample("streamll_producer_buffered", producer_labels(p), static_cast<double>(p.buffered));
-  }
+  per_producer("streamll_producer_buffered", MetricType::gauge,
+               "Events waiting in a producer's sink, from its latest heartbeat.",
+               [](const ProducerInfo& p) { return static_cast<double>(p.buffered); });
   out.family("streamll_producer_breaker_state", MetricType::gauge,
              "1 for the state a producer's circuit breaker is in, 0 for the others.");
   for (const auto& p : producers) {
@@ -104,15 +103,14 @@ std::string render_gauges(const GaugeSnapshot& s, std::uint64_t refresh_errors) 
       out.sample("streamll_producer_breaker_state", labels, p.breaker == state ? 1 : 0);
     }
   }
-  out.family("streamll_producer_heartbeat_age_seconds", MetricType::gauge,
-             "Seconds since a producer's latest heartbeat (server time minus its updated_at).");
   const std::int64_t server_ms = s.producers ? s.producers->server_time_ms : 0;
-  for (const auto& p : producers) {
-    const double age = server_ms > p.updated_at_ms
-                           ? static_cast<double>(server_ms - p.updated_at_ms) / 1000.0
-                           : 0.0;
-    out.sample("streamll_producer_heartbeat_age_seconds", producer_labels(p), age);
-  }
+  per_producer("streamll_producer_heartbeat_age_seconds", MetricType::gauge,
+               "Seconds since a producer's latest heartbeat (server time minus its updated_at).",
+               [server_ms](const ProducerInfo& p) {
+                 return server_ms > p.updated_at_ms
+                            ? static_cast<double>(server_ms - p.updated_at_ms) / 1000.0
+                            : 0.0;
+               });
   out.family("streamll_producers", MetricType::gauge,
              "Producers by state: live (heartbeat current) or stopped (expired, still indexed).");
   if (s.producers) {
