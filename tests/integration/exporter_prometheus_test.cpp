@@ -74,6 +74,66 @@ TEST_CASE("The exporter names what stops it from starting, with its exit status"
   CHECK(unreachable.exit_code == 2);
 }
 
+// The exporter's own /metrics body (empty when it does not answer).
+std::string scrape(int port) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(5);
+  const auto res = client.Get("/metrics");
+  return res && res->status == 200 ? res->body : std::string();
+}
+
+bool has_line(const std::string& text, const std::string& line) {
+  return ("\n" + text).find("\n" + line + "\n") != std::string::npos;
+}
+
+TEST_CASE("The exporter shows a Redis outage in its gauges and counts again after a restart",
+          "[prometheus]") {
+  RedisServer server;
+  char dir_pattern[] = "/tmp/sllexp-XXXXXX";
+  const std::string dir = ::mkdtemp(dir_pattern);
+  Process exporter;
+  exporter.pid =
+      streamll::test::spawn_process({STREAMLL_CLI_PATH, "exporter", "--url", server.url(),
+                                     "--listen", "127.0.0.1:0", "--refresh", "200ms"},
+                                    dir + "/exporter.log");
+  int port = 0;
+  REQUIRE(streamll::testing::eventually([&] {
+    const std::string log = streamll::test::read_text_file(dir + "/exporter.log");
+    const auto at = log.find("http://127.0.0.1:");
+    if (at == std::string::npos || log.find("/metrics", at) == std::string::npos) return false;
+    port = std::stoi(log.substr(at + 17));
+    return true;
+  }));
+  INFO("exporter log: " << streamll::test::read_text_file(dir + "/exporter.log"));
+  REQUIRE(streamll::testing::eventually(
+      [&] { return has_line(scrape(port), "streamll_exporter_refresh_success 1"); }));
+
+  server.kill9();  // the scrapes go on, from what was read last, and say the refresh fails
+  CHECK(streamll::testing::eventually(
+      [&] { return has_line(scrape(port), "streamll_exporter_refresh_success 0"); }));
+
+  server.restart();  // empty: the consumer recreates its group, the refresh reads again
+  const auto emitted = run_cli({"emit", "--url", server.url(), "--count", "50"});
+  REQUIRE(emitted.exit_code == 0);
+  CHECK(streamll::testing::eventually(
+      [&] {
+        const std::string body = scrape(port);
+        return has_line(body, "streamll_exporter_refresh_success 1") &&
+               has_line(body, R"(streamll_stream_length{stream="ml_events"} 50)");
+      },
+      std::chrono::seconds(30)));
+  CHECK(streamll::testing::eventually(
+      [&] {
+        const std::string body = scrape(port);
+        return has_line(
+            body, R"(streamll_consumer_group_lag{stream="ml_events",group="streamll-exporter"} 0)");
+      },
+      std::chrono::seconds(30)));
+  CHECK(exporter.stop() == 0);
+  REQUIRE(system(("rm -rf " + dir).c_str()) == 0);
+}
+
 TEST_CASE("Prometheus scrapes the exporter and reads back what was emitted", "[prometheus]") {
   RedisServer server;
   DirectRedis redis = DirectRedis::tcp(server.port());
