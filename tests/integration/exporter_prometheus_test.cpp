@@ -74,6 +74,21 @@ TEST_CASE("The exporter names what stops it from starting, with its exit status"
   CHECK(unreachable.exit_code == 2);
 }
 
+// The port an exporter started with --listen 127.0.0.1:0 serves on, from its "serving" line in
+// `log_path`; 0 when that line does not come.
+int served_port(const std::string& log_path) {
+  int port = 0;
+  streamll::testing::eventually([&] {
+    const std::string log = streamll::test::read_text_file(log_path);
+    const auto at = log.find("http://127.0.0.1:");
+    // The whole line, not just its start (stderr writes it in pieces).
+    if (at == std::string::npos || log.find("/metrics", at) == std::string::npos) return false;
+    port = std::stoi(log.substr(at + 17));
+    return true;
+  });
+  return port;
+}
+
 // The exporter's own /metrics body (empty when it does not answer).
 std::string scrape(int port) {
   httplib::Client client("127.0.0.1", port);
@@ -97,14 +112,8 @@ TEST_CASE("The exporter shows a Redis outage in its gauges and counts again afte
       streamll::test::spawn_process({STREAMLL_CLI_PATH, "exporter", "--url", server.url(),
                                      "--listen", "127.0.0.1:0", "--refresh", "200ms"},
                                     dir + "/exporter.log");
-  int port = 0;
-  REQUIRE(streamll::testing::eventually([&] {
-    const std::string log = streamll::test::read_text_file(dir + "/exporter.log");
-    const auto at = log.find("http://127.0.0.1:");
-    if (at == std::string::npos || log.find("/metrics", at) == std::string::npos) return false;
-    port = std::stoi(log.substr(at + 17));
-    return true;
-  }));
+  const int port = served_port(dir + "/exporter.log");
+  REQUIRE(port > 0);
   INFO("exporter log: " << streamll::test::read_text_file(dir + "/exporter.log"));
   REQUIRE(streamll::testing::eventually(
       [&] { return has_line(scrape(port), "streamll_exporter_refresh_success 1"); }));
@@ -145,15 +154,8 @@ TEST_CASE("Prometheus scrapes the exporter and reads back what was emitted", "[p
       streamll::test::spawn_process({STREAMLL_CLI_PATH, "exporter", "--url", server.url(),
                                      "--listen", "127.0.0.1:0", "--refresh", "1s"},
                                     dir + "/exporter.log");
-  int exporter_port = 0;
-  REQUIRE(streamll::testing::eventually([&] {
-    const std::string log = streamll::test::read_text_file(dir + "/exporter.log");
-    const auto at = log.find("http://127.0.0.1:");
-    // The whole line, not just its start (stderr writes it in pieces).
-    if (at == std::string::npos || log.find("/metrics", at) == std::string::npos) return false;
-    exporter_port = std::stoi(log.substr(at + 17));
-    return true;
-  }));
+  const int exporter_port = served_port(dir + "/exporter.log");
+  REQUIRE(exporter_port > 0);
 
   // A second exporter on the same address fails to start (no SO_REUSEPORT sharing).
   CHECK(run_cli({"exporter", "--url", server.url(), "--listen",
